@@ -1,0 +1,57 @@
+/*
+ * config.h - vrld's configuration: YAML (libyaml) to a compiled config.
+ *
+ * The config is the single source of truth for every limit. vrld parses it,
+ * validates all of it, and only then compiles it into the segment; a config
+ * with any error is refused whole, with a message naming the file, the line
+ * and the field.
+ */
+#ifndef VRL_CONFIG_H
+#define VRL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "admin.h"
+#include "segment.h"
+
+#define VRL_CONFIG_ERR_MAX 512
+
+struct vrl_daemon_config {
+	struct vrl_seg_spec seg;      /* segment: name, mode, group, keys */
+	char group[64];               /* segment.group as written ("" = none) */
+	uint64_t sweep_interval_ns;   /* daemon.sweep_interval */
+	uint64_t idle_evict_ns;       /* daemon.idle_evict */
+	struct vrl_seg_config cfg;    /* limits and flags, ready to publish */
+};
+
+/*
+ * Parse @text (named @source in messages) into @out. Returns 0, or -1 with
+ * "source:line:column: field: what is wrong" in @err.
+ */
+int vrl_config_parse(const char *text, size_t len, const char *source,
+		     struct vrl_daemon_config *out, char err[VRL_CONFIG_ERR_MAX]);
+
+/* Read and parse the file @path. Errors as vrl_config_parse (or the
+ * errno text when the file cannot be read). */
+int vrl_config_load(const char *path, struct vrl_daemon_config *out,
+		    char err[VRL_CONFIG_ERR_MAX]);
+
+/* The built-in default config: every provider preset. */
+int vrl_config_default(struct vrl_daemon_config *out, char err[VRL_CONFIG_ERR_MAX]);
+
+/* The YAML text of a built-in preset by name ("default", "smartcar",
+ * "samsara", "carsxe", "evenergy"), or NULL. */
+const char *vrl_config_preset(const char *name);
+
+/*
+ * Parse a duration ("30s", "1.5min", "250ms", "0.40235") into ns. A bare
+ * number is seconds. Returns 0 or -1.
+ */
+int vrl_parse_duration(const char *s, uint64_t *ns);
+
+/* Parse a rate "150/s", "2/min", "1/30s" into count and period. */
+int vrl_parse_rate(const char *s, uint64_t *count, uint64_t *period_ns);
+
+#endif /* VRL_CONFIG_H */

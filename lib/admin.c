@@ -1,0 +1,231 @@
+/*
+ * admin.c - segment creation, publication and maintenance (vrld's side).
+ */
+
+#include "admin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "keytable.h"
+
+void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
+{
+	unsigned next = atomic_load_explicit(&h->active_cfg, memory_order_relaxed) ^ 1u;
+	struct vrl_seg_config *area = vrl_seg_cfg(h, next);
+	uint64_t seq = atomic_load_explicit(&area->seq, memory_order_relaxed);
+	uint64_t gen = atomic_load_explicit(&h->config_gen, memory_order_relaxed) + 1;
+	struct timespec ts;
+
+	/* W0: odd first; the release fence orders it before the data stores */
+	atomic_store_explicit(&area->seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	area->generation = gen;
+	area->nlimits = cfg->nlimits;
+	area->flags = cfg->flags;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	area->loaded_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	memcpy(area->source, cfg->source, sizeof(area->source));
+	memcpy(area->limits, cfg->limits, sizeof(area->limits));
+	/* W1 release: pairs with R0, the data is complete before even */
+	atomic_store_explicit(&area->seq, seq + 2, memory_order_release);
+	atomic_store_explicit(&h->active_cfg, next, memory_order_relaxed);
+	/* P1 release: pairs with C1, area and active_cfg before the new gen */
+	atomic_store_explicit(&h->config_gen, gen, memory_order_release);
+}
+
+static void format(struct vrl_seg_header *h, const struct vrl_seg_geometry *g, uint64_t keys)
+{
+	struct timespec ts;
+
+	/* a fresh ftruncate'd segment is all zeros: slots EMPTY, counters 0 */
+	h->format = VRL_SEG_FORMAT;
+	h->header_size = sizeof(*h);
+	h->size = g->size;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h->created_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	h->cfg_off[0] = g->cfg_off[0];
+	h->cfg_off[1] = g->cfg_off[1];
+	h->holder_off = g->holder_off;
+	h->nholders = g->nholders;
+	h->slot_off = g->slot_off;
+	h->nslots = g->nslots;
+	h->keys_configured = keys;
+}
+
+static int map_fd(int fd, uint64_t size, struct vrl_seg_header **out)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
+static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
+		  const struct vrl_seg_geometry *g, struct vrl_seg *out)
+{
+	int fd = shm_open(spec->name, O_RDWR | O_CREAT | O_EXCL, spec->mode & 0777);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	/* shm_open applies the umask; the config's mode is meant exactly */
+	if (fchmod(fd, spec->mode & 0777) != 0 ||
+	    (spec->gid != (gid_t)-1 && fchown(fd, (uid_t)-1, spec->gid) != 0) ||
+	    ftruncate(fd, (off_t)g->size) != 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = map_fd(fd, g->size, &out->hdr);
+	close(fd);
+	if (rc) {
+		shm_unlink(spec->name);
+		return rc;
+	}
+	out->size = g->size;
+	out->adopted = false;
+	format(out->hdr, g, spec->keys);
+	vrl_seg_publish(out->hdr, cfg);
+	/* release: the magic is the last word written; pairs with the
+	 * acquire load in vrl_open, which then sees a whole segment */
+	atomic_store_explicit((_Atomic uint64_t *)&out->hdr->magic, VRL_SEG_MAGIC,
+			      memory_order_release);
+	return 0;
+}
+
+static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
+		 const struct vrl_seg_geometry *g, struct vrl_seg *out, char *why, size_t whylen)
+{
+	struct stat st;
+	int fd = shm_open(spec->name, O_RDWR, 0);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if ((uint64_t)st.st_size != g->size) {
+		close(fd);
+		snprintf(why, whylen, "segment %s has %lld bytes; this config needs %llu "
+			 "(segment.keys changed?)", spec->name, (long long)st.st_size,
+			 (unsigned long long)g->size);
+		return -EEXIST;
+	}
+	rc = map_fd(fd, g->size, &out->hdr);
+	if (rc == 0 && (spec->mode || spec->gid != (gid_t)-1)) {
+		if (fchmod(fd, spec->mode & 0777) != 0 ||
+		    (spec->gid != (gid_t)-1 && fchown(fd, (uid_t)-1, spec->gid) != 0))
+			rc = -errno;
+	}
+	close(fd);
+	if (rc)
+		return rc;
+	out->size = g->size;
+	rc = vrl_seg_validate(out->hdr, g->size);
+	if (rc == 0 && out->hdr->nslots != g->nslots)
+		rc = VRL_EFORMAT;
+	if (rc) {
+		snprintf(why, whylen, "segment %s: %s", spec->name, vrl_strerror(rc));
+		munmap(out->hdr, g->size);
+		return -EEXIST;
+	}
+	out->adopted = true;
+	vrl_kt_repair_bracket(out->hdr, UINT64_MAX);
+	vrl_seg_publish(out->hdr, cfg);
+	return 0;
+}
+
+int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
+			   bool replace, struct vrl_seg *out, char *why, size_t whylen)
+{
+	struct vrl_seg_geometry g;
+	int rc = vrl_seg_geometry(spec->keys, &g);
+
+	why[0] = '\0';
+	if (rc)
+		return rc;
+	for (int tries = 0; tries < 3; tries++) {
+		rc = create(spec, cfg, &g, out);
+		if (rc != -EEXIST)
+			return rc;
+		rc = adopt(spec, cfg, &g, out, why, whylen);
+		if (rc == -ENOENT)
+			continue; /* removed between the two calls */
+		if (rc != -EEXIST || !replace)
+			return rc;
+		shm_unlink(spec->name);
+	}
+	return rc;
+}
+
+void vrl_seg_close(struct vrl_seg *s)
+{
+	if (s->hdr)
+		munmap(s->hdr, s->size);
+	s->hdr = NULL;
+}
+
+int vrl_seg_unlink(const char *name)
+{
+	return shm_unlink(name) == 0 ? 0 : -errno;
+}
+
+uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count, uint64_t now,
+		       uint64_t idle_ns)
+{
+	struct vrl_seg_slot *slots = vrl_seg_slots(h);
+	uint64_t end = first + count > h->nslots ? h->nslots : first + count, evicted = 0;
+
+	for (uint64_t i = first; i < end; i++) {
+		uint64_t t = atomic_load_explicit(&slots[i].tag, memory_order_acquire);
+		uint64_t st = atomic_load_explicit(&slots[i].state, memory_order_relaxed);
+
+		if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING))
+			continue;
+		/* every kind's idle state is "full": for GCRA, TAT long past */
+		if (st == VRL_STATE_EVICTED || (st != 0 && st + idle_ns > now))
+			continue;
+		evicted += (uint64_t)vrl_kt_evict(h, i, st, now);
+	}
+	vrl_kt_reclaim(h, first, count);
+	return evicted;
+}
+
+unsigned vrl_seg_reap_holders(struct vrl_seg_header *h)
+{
+	struct vrl_seg_holder *hs = vrl_seg_holders(h);
+	unsigned reaped = 0;
+
+	for (uint64_t i = 0; i < h->nholders; i++) {
+		int32_t pid = atomic_load_explicit(&hs[i].pid, memory_order_acquire);
+
+		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		atomic_fetch_add_explicit(&h->retired_granted,
+					  atomic_load_explicit(&hs[i].granted, memory_order_relaxed),
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&h->retired_denied,
+					  atomic_load_explicit(&hs[i].denied, memory_order_relaxed),
+					  memory_order_relaxed);
+		atomic_store_explicit(&hs[i].granted, 0, memory_order_relaxed);
+		atomic_store_explicit(&hs[i].denied, 0, memory_order_relaxed);
+		/* H1 release: the fold is done before the slot can be retaken */
+		if (atomic_compare_exchange_strong_explicit(&hs[i].pid, &pid, 0,
+							    memory_order_release,
+							    memory_order_relaxed))
+			reaped++;
+	}
+	return reaped;
+}

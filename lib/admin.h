@@ -1,0 +1,69 @@
+/*
+ * admin.h - creating and maintaining a segment: vrld, vrlctl and tests.
+ * Not installed; clients never call these.
+ */
+#ifndef VRL_ADMIN_H
+#define VRL_ADMIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "segment.h"
+
+/* What a segment is made from: its place and size, and the limits. */
+struct vrl_seg_spec {
+	char name[VRL_SHM_NAME_MAX];  /* "/vrl" */
+	mode_t mode;                  /* 0660 */
+	gid_t gid;                    /* (gid_t)-1: leave the creator's group */
+	uint64_t keys;                /* key capacity */
+};
+
+/* An open segment, as vrld holds it. */
+struct vrl_seg {
+	struct vrl_seg_header *hdr;
+	uint64_t size;
+	bool adopted;                 /* it existed: counters carried over */
+};
+
+/*
+ * Create segment @spec->name holding config @cfg, or adopt the existing one
+ * if its layout matches (same format and key capacity), publishing @cfg into
+ * it when it differs. The magic is written last (release), so a client never
+ * maps a half-made segment.
+ *
+ * Errors: -EEXIST when a segment of that name exists with another layout
+ * (its key capacity differs, or it is not a vrl segment of this format)
+ * and @replace is false; -errno from shm_open, ftruncate, mmap, fchown.
+ */
+int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
+			   bool replace, struct vrl_seg *out, char *why, size_t whylen);
+
+/*
+ * Publish @cfg as the segment's new config: written into the inactive area,
+ * then switched to. Acquirers never block and never see a torn config.
+ * Only one process (vrld) may publish at a time.
+ */
+void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg);
+
+/* Unmap (the segment stays). */
+void vrl_seg_close(struct vrl_seg *s);
+
+/* Unlink a segment by name. */
+int vrl_seg_unlink(const char *name);
+
+/*
+ * One maintenance pass over @count slots from @first at time @now: evict
+ * keys idle for @idle_ns (a full bucket and no cooldown), then reclaim the
+ * dead slots among them. Returns the number evicted.
+ */
+uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count, uint64_t now,
+		       uint64_t idle_ns);
+
+/*
+ * Fold the counters of holders whose process is gone into the retired
+ * totals and free their slots. Returns how many were reaped.
+ */
+unsigned vrl_seg_reap_holders(struct vrl_seg_header *h);
+
+#endif /* VRL_ADMIN_H */

@@ -1,0 +1,991 @@
+/*
+ * client.c - libvrl: attach to the segment and acquire permits.
+ *
+ * The acquire path, for n matched limits at time `now`:
+ *
+ *   1. Look:   for each key read tag, cooldown and state (no write) and
+ *              compute the earliest time `at` at which all n conform.
+ *              A denial ends here: it writes nothing.
+ *   2. Commit: for each key CAS its state word from the value seen to the
+ *              value after taking `cost` permits at `at`. A CAS that loses
+ *              a race re-reads and retries while the key still conforms
+ *              at `at`; if it no longer does, the keys already taken are
+ *              rolled back and the acquire starts over.
+ *   3. Check:  after each CAS, re-read the slot's tag. If vrld evicted the
+ *              slot and another key took it between our look and our CAS,
+ *              our permit landed on the wrong key: undo it and re-resolve.
+ *
+ * Invariants
+ *   A1 Never over-grant. Each CAS moves a key's state by exactly the GCRA
+ *      rule (gcra.h), which bounds any window whatever the order of grants.
+ *      Rollback restores a key's state only when nobody took it after us
+ *      (CAS from our value back to the one we replaced); otherwise our
+ *      permits stay taken. So compensation can make a concurrent request
+ *      wait, never let one through.
+ *   A2 No lock: every step is a load or a single-word CAS. A process
+ *      killed between two CASes of a stacked acquire leaves permits taken
+ *      on some keys, which delays others by at most that cost, and never a
+ *      word that anyone waits on.
+ *   A3 A stale slot is detected. vrld evicts a key by CAS of the state word
+ *      to EVICTED (keytable.c E1), so a CAS based on a value read before
+ *      the eviction fails; if the slot was evicted and reused and its state
+ *      word happens to be back at the value we read, the tag re-check after
+ *      our CAS (acquire, pairing with the release in fill_slot) shows the
+ *      slot's new owner, and we undo.
+ *   A4 Denials are read-only on the shared line: step 1 only loads.
+ */
+
+#include "client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- errors -------------------------------------------------------------- */
+
+const char *vrl_strerror(int err)
+{
+	switch (err) {
+#define VRL_ERR_MSG(name, value, msg) case VRL_E##name: return msg;
+		VRL_ERRORS(VRL_ERR_MSG)
+#undef VRL_ERR_MSG
+	case 0:
+		return "success";
+	}
+	return err < 0 ? strerror(-err) : "unknown error";
+}
+
+const char *vrl_err_name(int err)
+{
+	switch (err) {
+#define VRL_ERR_NAME(name, value, msg) case VRL_E##name: return "VRL_E" #name;
+		VRL_ERRORS(VRL_ERR_NAME)
+#undef VRL_ERR_NAME
+	case 0:
+		return "OK";
+	}
+	if (err < 0 && strerrorname_np(-err))
+		return strerrorname_np(-err);
+	return "EUNKNOWN";
+}
+
+/* ---- time and fork --------------------------------------------------------- */
+
+uint64_t vrl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Bumped in every forked child: a handle registered under another epoch
+ * belongs to the parent's pid and must re-register. Process-local. */
+static _Atomic uint64_t fork_epoch = 1;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add_explicit(&fork_epoch, 1, memory_order_relaxed);
+}
+
+static void install_fork_handler(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* ---- config snapshot --------------------------------------------------------- */
+
+static bool terminated(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
+static bool fieldref_ok(const struct vrl_seg_fieldref *f)
+{
+	if (f->field >= VRL_FIELD__COUNT || !terminated(f->attr, sizeof(f->attr)))
+		return false;
+	return f->field != VRL_FIELD_ATTR || f->attr[0] != '\0';
+}
+
+int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out)
+{
+	out->seg = *in;
+	if (!terminated(in->name, sizeof(in->name)) || in->name[0] == '\0')
+		return VRL_ECORRUPT;
+	if (in->kind == 0 || in->kind >= VRL_KIND__COUNT)
+		return VRL_ECORRUPT;
+	if (in->nper > VRL_MAX_PER || in->nmatch > VRL_MAX_MATCH)
+		return VRL_ECORRUPT;
+	for (uint32_t i = 0; i < in->nper; i++)
+		if (!fieldref_ok(&in->per[i]))
+			return VRL_ECORRUPT;
+	for (uint32_t i = 0; i < in->nmatch; i++)
+		if (!fieldref_ok(&in->match[i].ref) ||
+		    !terminated(in->match[i].pattern, sizeof(in->match[i].pattern)))
+			return VRL_ECORRUPT;
+	out->name_len = strlen(in->name);
+	memset(&out->gcra, 0, sizeof(out->gcra));
+	if (in->kind == VRL_KIND_RATE &&
+	    vrl_gcra_init(&out->gcra, in->count, in->period_ns, in->burst) != 0)
+		return VRL_ECORRUPT;
+	return 0;
+}
+
+int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		/* C1 acquire: pairs with P1, the area is written before */
+		(void)atomic_load_explicit(&h->config_gen, memory_order_acquire);
+		unsigned idx = atomic_load_explicit(&h->active_cfg, memory_order_acquire);
+		const struct vrl_seg_config *sc = vrl_seg_cfg(h, idx);
+		/* R0 acquire: pairs with W1, vrld's release after writing */
+		uint64_t s1 = atomic_load_explicit(&sc->seq, memory_order_acquire), s2;
+		uint32_t n = sc->nlimits;
+		int rc = 0;
+
+		if (s1 & 1)
+			continue;
+		out->generation = sc->generation;
+		out->flags = sc->flags;
+		out->nlimits = n <= VRL_MAX_LIMITS ? n : 0;
+		memcpy(out->source, sc->source, sizeof(out->source));
+		out->source[sizeof(out->source) - 1] = '\0';
+		for (uint32_t i = 0; i < out->nlimits && rc == 0; i++)
+			rc = vrl_limit_prepare(&sc->limits[i], &out->limits[i]);
+		/* R1 acquire fence: the copy above is ordered before the re-check */
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&sc->seq, memory_order_relaxed);
+		if (s1 != s2)
+			continue;
+		if (n > VRL_MAX_LIMITS || rc != 0)
+			return VRL_ECORRUPT;
+		return 0;
+	}
+	return VRL_EBUSY;
+}
+
+int vrl__refresh(struct vrl_client *c)
+{
+	struct vrl_snapshot *s;
+	int rc;
+
+	/* C1 acquire: pairs with P1 */
+	if (atomic_load_explicit(&c->hdr->config_gen, memory_order_acquire) ==
+	    c->cfg->generation)
+		return 0;
+	s = malloc(sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	rc = vrl_snapshot_read(c->hdr, s);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	free(c->prev);
+	c->prev = c->cfg;
+	c->cfg = s;
+	if (c->holder) {
+		atomic_store_explicit(&c->holder->config_gen, s->generation, memory_order_relaxed);
+		for (unsigned i = 0; i < VRL_MAX_LIMITS; i++) {
+			atomic_store_explicit(&c->holder->limit_granted[i], 0, memory_order_relaxed);
+			atomic_store_explicit(&c->holder->limit_denied[i], 0, memory_order_relaxed);
+		}
+	}
+	return 0;
+}
+
+/* ---- holders (per-handle counters) ------------------------------------------ */
+
+static void holder_register(struct vrl_client *c)
+{
+	struct vrl_seg_holder *hs = vrl_seg_holders(c->hdr);
+	int32_t pid = (int32_t)getpid();
+
+	c->holder = NULL;
+	c->fork_epoch = atomic_load_explicit(&fork_epoch, memory_order_relaxed);
+	if (c->readonly)
+		return;
+	for (uint64_t i = 0; i < c->hdr->nholders; i++) {
+		int32_t zero = 0;
+
+		/* acq_rel: taking the slot orders our counter resets after
+		 * vrld's fold of the previous owner's counters (H1) */
+		if (atomic_compare_exchange_strong_explicit(&hs[i].pid, &zero, pid,
+							    memory_order_acq_rel,
+							    memory_order_relaxed)) {
+			c->holder = &hs[i];
+			atomic_store_explicit(&hs[i].granted, 0, memory_order_relaxed);
+			atomic_store_explicit(&hs[i].denied, 0, memory_order_relaxed);
+			for (unsigned j = 0; j < VRL_MAX_LIMITS; j++) {
+				atomic_store_explicit(&hs[i].limit_granted[j], 0, memory_order_relaxed);
+				atomic_store_explicit(&hs[i].limit_denied[j], 0, memory_order_relaxed);
+			}
+			atomic_store_explicit(&hs[i].config_gen, c->cfg->generation,
+					      memory_order_relaxed);
+			return;
+		}
+	}
+	atomic_fetch_add_explicit(&c->hdr->holders_full, 1, memory_order_relaxed);
+}
+
+static void holder_release(struct vrl_client *c)
+{
+	if (!c->holder || c->fork_epoch != atomic_load_explicit(&fork_epoch, memory_order_relaxed))
+		return;
+	/* Fold our counters into the retired totals, then free the slot.
+	 * release: vrld reading pid == 0 sees the fold done (H1). */
+	atomic_fetch_add_explicit(&c->hdr->retired_granted,
+				  atomic_load_explicit(&c->holder->granted, memory_order_relaxed),
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->hdr->retired_denied,
+				  atomic_load_explicit(&c->holder->denied, memory_order_relaxed),
+				  memory_order_relaxed);
+	atomic_store_explicit(&c->holder->granted, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->holder->denied, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->holder->pid, 0, memory_order_release);
+	c->holder = NULL;
+}
+
+/* Single-writer counter: a relaxed load and store, no locked instruction. */
+static inline void bump(_Atomic uint64_t *x)
+{
+	atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* Entry check of every call: fork and config changes. */
+static inline int enter(struct vrl_client *c)
+{
+	if (__builtin_expect(c->fork_epoch != atomic_load_explicit(&fork_epoch,
+								   memory_order_relaxed), 0))
+		holder_register(c);
+	return vrl__refresh(c);
+}
+
+/* ---- open / close -------------------------------------------------------------- */
+
+static int name_ok(const char *name)
+{
+	size_t len = strnlen(name, VRL_SHM_NAME_MAX);
+
+	return name[0] == '/' && len > 1 && len < VRL_SHM_NAME_MAX && !strchr(name + 1, '/');
+}
+
+static int map_segment(const char *name, bool ro, void **base, uint64_t *size)
+{
+	struct stat st;
+	void *p;
+	int fd = shm_open(name, ro ? O_RDONLY : O_RDWR, 0);
+
+	if (fd < 0)
+		return errno == ENOENT ? VRL_ENOSEG : -errno;
+	if (fstat(fd, &st) != 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	if ((uint64_t)st.st_size < sizeof(struct vrl_seg_header)) {
+		close(fd);
+		return VRL_ENOSEG; /* vrld is still creating it */
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | (ro ? 0 : PROT_WRITE), MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -errno;
+	*base = p;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int vrl_open(const char *name, unsigned flags, vrl_client **out)
+{
+	struct vrl_client *c;
+	void *base = NULL;
+	uint64_t size = 0;
+	int rc;
+
+	if (!name)
+		name = VRL_DEFAULT_SEGMENT;
+	if (!out || !name_ok(name))
+		return -EINVAL;
+	pthread_once(&fork_once, install_fork_handler);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->readonly = flags & VRL_OPEN_READONLY;
+	strcpy(c->name, name);
+	c->cfg = malloc(sizeof(*c->cfg));
+	if (!c->cfg) {
+		free(c);
+		return -ENOMEM;
+	}
+	rc = map_segment(name, c->readonly, &base, &size);
+	if (rc == 0) {
+		c->hdr = base;
+		c->mapped = size;
+		/* acquire: pairs with vrld's release of the magic, written last */
+		if (atomic_load_explicit((_Atomic uint64_t *)&c->hdr->magic,
+					 memory_order_acquire) == 0)
+			rc = VRL_ENOSEG;
+		else
+			rc = vrl_seg_validate(base, size);
+		if (rc == 0)
+			rc = vrl_snapshot_read(c->hdr, c->cfg);
+		if (rc)
+			munmap(base, size);
+	}
+	if (rc) {
+		free(c->cfg);
+		free(c);
+		return rc;
+	}
+	holder_register(c);
+	*out = c;
+	return 0;
+}
+
+void vrl_close(vrl_client *c)
+{
+	if (!c)
+		return;
+	holder_release(c);
+	munmap(c->hdr, c->mapped);
+	free(c->cfg);
+	free(c->prev);
+	free(c);
+}
+
+int vrl_limit_count(vrl_client *c)
+{
+	int rc = enter(c);
+
+	return rc ? rc : (int)c->cfg->nlimits;
+}
+
+const char *vrl_limit_name(vrl_client *c, int idx)
+{
+	if (idx < 0 || (uint32_t)idx >= c->cfg->nlimits)
+		return NULL;
+	return c->cfg->limits[idx].seg.name;
+}
+
+/* ---- matching and keys ------------------------------------------------------------ */
+
+static const char *req_field(const struct vrl_request *r, const struct vrl_seg_fieldref *f)
+{
+	switch (f->field) {
+	case VRL_FIELD_API:      return r->api;
+	case VRL_FIELD_ENDPOINT: return r->endpoint;
+	case VRL_FIELD_TOKEN:    return r->token;
+	case VRL_FIELD_ORG:      return r->org;
+	case VRL_FIELD_VEHICLE:  return r->vehicle;
+	case VRL_FIELD_USER:     return r->user;
+	case VRL_FIELD_ATTR:
+		for (size_t i = 0; i < r->nattrs; i++)
+			if (r->attrs[i].name && strcmp(r->attrs[i].name, f->attr) == 0)
+				return r->attrs[i].value;
+		return NULL;
+	}
+	return NULL;
+}
+
+bool vrl_limit_matches(const struct vrl_limit *l, const struct vrl_request *req)
+{
+	for (uint32_t i = 0; i < l->seg.nmatch; i++) {
+		const struct vrl_seg_match *m = &l->seg.match[i];
+		const char *v = req_field(req, &m->ref);
+
+		if (!v)
+			return false;
+		if (m->glob ? fnmatch(m->pattern, v, 0) != 0 : strcmp(m->pattern, v) != 0)
+			return false;
+	}
+	return true;
+}
+
+void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
+		   struct vrl_key *key, char label[VRL_LABEL_MAX])
+{
+	const char *parts[VRL_MAX_PER];
+	size_t used = 0;
+
+	for (uint32_t i = 0; i < l->seg.nper; i++) {
+		const char *v = req_field(req, &l->seg.per[i]);
+
+		parts[i] = v ? v : "";
+		for (const char *p = parts[i]; *p && used < VRL_LABEL_MAX - 1; p++)
+			label[used++] = *p;
+		if (i + 1 < l->seg.nper && used < VRL_LABEL_MAX - 1)
+			label[used++] = '|';
+	}
+	label[used] = '\0';
+	vrl_key_hash(l->seg.name, parts, l->seg.nper, key);
+}
+
+/* Find or insert the slot of take @t. */
+static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
+{
+	int rc;
+
+	if (c->readonly)
+		return vrl_kt_find(c->hdr, &t->key, &t->slot);
+	rc = vrl_kt_get(c->hdr, &t->key, t->limit, label, &t->slot);
+	if (rc == VRL_EFULL)
+		t->slot = UINT64_MAX;
+	return rc;
+}
+
+/* Match @req and place its keys. Returns the number of takes or an error. */
+static int plan(struct vrl_client *c, const struct vrl_request *req, struct vrl_take *t,
+		bool *full)
+{
+	unsigned n = 0;
+
+	*full = false;
+	for (uint32_t i = 0; i < c->cfg->nlimits; i++) {
+		const struct vrl_limit *l = &c->cfg->limits[i];
+		char label[VRL_LABEL_MAX];
+		int rc;
+
+		if (!vrl_limit_matches(l, req))
+			continue;
+		if (n == VRL_MAX_MATCHED)
+			return VRL_ETOOMANY;
+		t[n].limit = i;
+		vrl_limit_key(l, req, &t[n].key, label);
+		rc = place(c, &t[n], label);
+		if (rc == VRL_EFULL)
+			*full = true;
+		else if (rc)
+			return rc;
+		n++;
+	}
+	return (int)n;
+}
+
+/* ---- the acquire core ---------------------------------------------------------------- */
+
+/* What step 1 saw of one key. */
+struct look {
+	struct vrl_seg_slot *s;
+	uint64_t state;
+	uint64_t earliest;       /* earliest conforming time; UINT64_MAX: never */
+	struct vrl_gcra_result r;
+	bool shadow_deny;        /* a shadow limit that would deny */
+	bool cooled;             /* held back by a cooldown */
+};
+
+enum { LOOK_OK = 0, LOOK_STALE = 1 };
+
+static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
+		   uint64_t now, uint64_t at, struct look *lk)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+	uint64_t cd;
+
+	memset(lk, 0, sizeof(*lk));
+	lk->s = s;
+	/* acquire: pairs with promotion (K2), the slot's fields are ready */
+	if (atomic_load_explicit(&s->tag, memory_order_acquire) != vrl_key_tag(&t->key))
+		return LOOK_STALE;
+	lk->state = atomic_load_explicit(&s->state, memory_order_relaxed);
+	if (lk->state == VRL_STATE_EVICTED)
+		return LOOK_STALE;
+	cd = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
+	if (l->seg.kind == VRL_KIND_RATE) {
+		lk->r = vrl_gcra_test(&l->gcra, lk->state, now, at, cost);
+		lk->earliest = lk->r.conforms ? at :
+			lk->r.retry_after == UINT64_MAX ? UINT64_MAX : now + lk->r.retry_after;
+	} else {
+		lk->earliest = at;
+	}
+	if (cd > lk->earliest && lk->earliest != UINT64_MAX) {
+		lk->earliest = cd;
+		lk->cooled = true;
+	}
+	if ((l->seg.flags & VRL_LIMIT_SHADOW) && lk->earliest > at) {
+		lk->shadow_deny = true;
+		lk->earliest = at;
+	}
+	return LOOK_OK;
+}
+
+/* Undo a CAS of ours if nobody moved the word since (A1). */
+static void undo(struct vrl_seg_slot *s, uint64_t ours, uint64_t before)
+{
+	/* relaxed: a failed undo leaves permits taken, which is safe */
+	atomic_compare_exchange_strong_explicit(&s->state, &ours, before,
+						memory_order_relaxed, memory_order_relaxed);
+}
+
+enum { COMMIT_OK = 0, COMMIT_RETRY = 1, COMMIT_STALE = 2 };
+
+/*
+ * Step 2 and 3 for one key: take @cost at @at. Returns COMMIT_OK with the
+ * before/after values for rollback, COMMIT_RETRY if it no longer conforms,
+ * COMMIT_STALE if the slot changed owner.
+ */
+static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
+		      uint64_t now, uint64_t at, struct look *lk, uint64_t *before,
+		      uint64_t *after)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+	uint64_t cur = lk->state;
+
+	if (l->seg.kind != VRL_KIND_RATE || lk->shadow_deny) {
+		*before = *after = 0;
+		return COMMIT_OK;
+	}
+	for (;;) {
+		struct vrl_gcra_result r = vrl_gcra_test(&l->gcra, cur, now, at, cost);
+
+		if (cur == VRL_STATE_EVICTED)
+			return COMMIT_STALE;
+		if (!r.conforms)
+			return COMMIT_RETRY;
+		/* A1 acq_rel: the grant orders after every earlier grant on the
+		 * key, and (A3) sees a reuse's state reset if it came first */
+		if (atomic_compare_exchange_weak_explicit(&lk->s->state, &cur, r.new_tat,
+							  memory_order_acq_rel,
+							  memory_order_relaxed)) {
+			/* A3: relaxed suffices after the acquire above */
+			if (atomic_load_explicit(&lk->s->tag, memory_order_relaxed) !=
+			    vrl_key_tag(&t->key)) {
+				undo(lk->s, r.new_tat, cur);
+				return COMMIT_STALE;
+			}
+			lk->r = r;
+			*before = cur;
+			*after = r.new_tat;
+			return COMMIT_OK;
+		}
+	}
+}
+
+static void fill_denied(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
+			uint64_t now, struct vrl_verdict *v)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+
+	v->granted = 0;
+	v->limit = (int)t->limit;
+	v->limit_name = l->seg.name;
+	v->retry_after_ns = lk->earliest == UINT64_MAX ? VRL_NEVER : lk->earliest - now;
+	v->limit_value = l->seg.kind == VRL_KIND_RATE ? l->gcra.burst : 0;
+	v->remaining = l->seg.kind == VRL_KIND_RATE ?
+		vrl_gcra_available(&l->gcra, lk->state, now) : 0;
+	v->reset_ns = lk->state > now && l->seg.kind == VRL_KIND_RATE ? lk->state - now : 0;
+	if (lk->cooled)
+		v->flags |= VRL_VERDICT_COOLDOWN;
+}
+
+static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
+			 unsigned n, uint64_t now, struct vrl_verdict *v)
+{
+	uint64_t best = UINT64_MAX;
+
+	v->granted = 1;
+	v->retry_after_ns = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
+		uint64_t rem = l->seg.kind == VRL_KIND_RATE ? lk[i].r.remaining : UINT64_MAX;
+
+		if (lk[i].shadow_deny)
+			v->flags |= VRL_VERDICT_SHADOW;
+		if (v->limit >= 0 && rem >= best)
+			continue;
+		best = rem;
+		v->limit = (int)t[i].limit;
+		v->limit_name = l->seg.name;
+		v->remaining = rem == UINT64_MAX ? 0 : rem;
+		v->limit_value = l->seg.kind == VRL_KIND_RATE ? l->gcra.burst : 0;
+		v->reset_ns = l->seg.kind == VRL_KIND_RATE ? lk[i].r.reset : 0;
+	}
+	(void)now;
+}
+
+static void count(struct vrl_client *c, const struct vrl_take *t, unsigned n,
+		  const struct vrl_verdict *v)
+{
+	struct vrl_seg_holder *h = c->holder;
+
+	if (!h)
+		return;
+	if (v->granted) {
+		bump(&h->granted);
+		for (unsigned i = 0; i < n; i++)
+			bump(&h->limit_granted[t[i].limit]);
+	} else {
+		bump(&h->denied);
+		if (v->limit >= 0)
+			bump(&h->limit_denied[v->limit]);
+	}
+}
+
+static void sleep_until(uint64_t at)
+{
+	struct timespec ts = { .tv_sec = (time_t)(at / 1000000000u),
+			       .tv_nsec = (long)(at % 1000000000u) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/*
+ * Acquire takes @t[0..n) with @cost, granting no later than @deadline
+ * (deadline == now: immediately or not at all). Re-places stale keys.
+ */
+static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t cost,
+		uint64_t deadline, bool waiting, struct vrl_verdict *v)
+{
+	struct look lk[VRL_MAX_MATCHED];
+	uint64_t before[VRL_MAX_MATCHED], after[VRL_MAX_MATCHED];
+
+	for (;;) {
+		uint64_t now = vrl_now_ns(), at = now;
+		unsigned worst = 0, i, done;
+		int stale = -1;
+
+		if (!waiting)
+			deadline = now;
+		/* step 1: look */
+		for (i = 0; i < n; i++) {
+			if (t[i].slot == UINT64_MAX) {
+				lk[i].earliest = now;
+				continue;
+			}
+			if (look_at(c, &t[i], cost, now, now, &lk[i]) == LOOK_STALE) {
+				stale = (int)i;
+				break;
+			}
+			if (lk[i].earliest > at) {
+				at = lk[i].earliest;
+				worst = i;
+			}
+		}
+		if (stale < 0 && at > deadline) {
+			fill_denied(c, &t[worst], &lk[worst], now, v);
+			return VRL_EDENIED;
+		}
+		/* step 2 and 3: commit at `at` */
+		for (done = 0; stale < 0 && done < n; done++) {
+			int rc;
+
+			if (t[done].slot == UINT64_MAX) {
+				before[done] = after[done] = 0;
+				continue;
+			}
+			if (at != now && look_at(c, &t[done], cost, now, at, &lk[done]) == LOOK_STALE)
+				rc = COMMIT_STALE;
+			else
+				rc = commit_one(c, &t[done], cost, now, at, &lk[done],
+						&before[done], &after[done]);
+			if (rc == COMMIT_OK)
+				continue;
+			if (rc == COMMIT_STALE)
+				stale = (int)done;
+			break;
+		}
+		if (stale < 0 && done == n) {
+			if (at > now)
+				sleep_until(at);
+			fill_granted(c, t, lk, n, now, v);
+			return 0;
+		}
+		while (done-- > 0)
+			if (after[done] != before[done])
+				undo(lk[done].s, after[done], before[done]);
+		if (stale >= 0) {
+			char label[VRL_LABEL_MAX];
+			int rc;
+
+			label[0] = '\0';
+			rc = place(c, &t[stale], label);
+			if (rc == VRL_EFULL && !(c->cfg->flags & VRL_CFG_FAIL_OPEN))
+				return rc;
+			if (rc && rc != VRL_EFULL)
+				return rc;
+		}
+	}
+}
+
+static void verdict_init(struct vrl_verdict *v, unsigned n)
+{
+	memset(v, 0, sizeof(*v));
+	v->limit = -1;
+	v->matched = n;
+}
+
+/* Shared tail of the acquire calls. */
+static int acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, bool full,
+			 uint64_t cost, uint64_t timeout_ns, bool waiting, struct vrl_verdict *v)
+{
+	struct vrl_verdict local;
+	int rc;
+
+	if (!v)
+		v = &local;
+	verdict_init(v, n);
+	if (cost == 0)
+		cost = 1;
+	if (full) {
+		v->flags |= VRL_VERDICT_TABLE_FULL;
+		if (!(c->cfg->flags & VRL_CFG_FAIL_OPEN)) {
+			count(c, t, 0, v);
+			return VRL_EFULL;
+		}
+	}
+	if (n == 0) {
+		v->granted = 1;
+		v->flags |= VRL_VERDICT_NO_LIMIT;
+		count(c, t, 0, v);
+		return 0;
+	}
+	rc = take(c, t, n, cost, timeout_ns > UINT64_MAX / 2 ? UINT64_MAX :
+		  vrl_now_ns() + timeout_ns, waiting, v);
+	if (rc == 0 || rc == VRL_EDENIED)
+		count(c, t, n, v);
+	return rc;
+}
+
+int vrl_acquire(vrl_client *c, const struct vrl_request *req, struct vrl_verdict *v)
+{
+	return vrl_acquire_wait(c, req, 0, v) ;
+}
+
+int vrl_acquire_wait(vrl_client *c, const struct vrl_request *req, uint64_t timeout_ns,
+		     struct vrl_verdict *v)
+{
+	struct vrl_take t[VRL_MAX_MATCHED];
+	bool full;
+	int n, rc;
+
+	if (c->readonly)
+		return VRL_EREADONLY;
+	rc = enter(c);
+	if (rc)
+		return rc;
+	n = plan(c, req, t, &full);
+	if (n < 0)
+		return n;
+	return acquire_takes(c, t, (unsigned)n, full, req->cost, timeout_ns, timeout_ns > 0, v);
+}
+
+/* ---- resolved requests --------------------------------------------------------------- */
+
+#define RESOLVED_FIELDS 6
+
+struct vrl_resolved {
+	struct vrl_client *c;
+	uint64_t generation;
+	uint64_t cost;
+	unsigned n;
+	bool full;
+	struct vrl_take t[VRL_MAX_MATCHED];
+	struct vrl_request req;           /* points into strings below */
+	struct vrl_attr *attrs;
+	char *strings;
+};
+
+static char *copy_str(char **dst, const char *s)
+{
+	char *r;
+	size_t len;
+
+	if (!s)
+		return NULL;
+	len = strlen(s) + 1;
+	r = memcpy(*dst, s, len);
+	*dst += len;
+	return r;
+}
+
+static size_t request_bytes(const struct vrl_request *q)
+{
+	const char *f[RESOLVED_FIELDS] = { q->api, q->endpoint, q->token, q->org, q->vehicle, q->user };
+	size_t b = 0;
+
+	for (int i = 0; i < RESOLVED_FIELDS; i++)
+		b += f[i] ? strlen(f[i]) + 1 : 0;
+	for (size_t i = 0; i < q->nattrs; i++)
+		b += (q->attrs[i].name ? strlen(q->attrs[i].name) + 1 : 0) +
+		     (q->attrs[i].value ? strlen(q->attrs[i].value) + 1 : 0);
+	return b;
+}
+
+static int copy_request(struct vrl_resolved *r, const struct vrl_request *q)
+{
+	size_t b = request_bytes(q);
+	char *p;
+
+	r->strings = malloc(b ? b : 1);
+	r->attrs = q->nattrs ? calloc(q->nattrs, sizeof(*r->attrs)) : NULL;
+	if (!r->strings || (q->nattrs && !r->attrs))
+		return -ENOMEM;
+	p = r->strings;
+	r->req.api = copy_str(&p, q->api);
+	r->req.endpoint = copy_str(&p, q->endpoint);
+	r->req.token = copy_str(&p, q->token);
+	r->req.org = copy_str(&p, q->org);
+	r->req.vehicle = copy_str(&p, q->vehicle);
+	r->req.user = copy_str(&p, q->user);
+	for (size_t i = 0; i < q->nattrs; i++) {
+		r->attrs[i].name = copy_str(&p, q->attrs[i].name);
+		r->attrs[i].value = copy_str(&p, q->attrs[i].value);
+	}
+	r->req.attrs = r->attrs;
+	r->req.nattrs = q->nattrs;
+	r->req.cost = q->cost;
+	return 0;
+}
+
+static int replan(struct vrl_resolved *r)
+{
+	int n = plan(r->c, &r->req, r->t, &r->full);
+
+	if (n < 0)
+		return n;
+	r->n = (unsigned)n;
+	r->generation = r->c->cfg->generation;
+	return 0;
+}
+
+int vrl_resolve(vrl_client *c, const struct vrl_request *req, vrl_resolved **out)
+{
+	struct vrl_resolved *r;
+	int rc;
+
+	if (c->readonly)
+		return VRL_EREADONLY;
+	rc = enter(c);
+	if (rc)
+		return rc;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->c = c;
+	r->cost = req->cost ? req->cost : 1;
+	rc = copy_request(r, req);
+	if (rc == 0)
+		rc = replan(r);
+	if (rc) {
+		vrl_resolved_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void vrl_resolved_free(vrl_resolved *r)
+{
+	if (!r)
+		return;
+	free(r->strings);
+	free(r->attrs);
+	free(r);
+}
+
+int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct vrl_verdict *v)
+{
+	int rc = enter(c);
+
+	if (rc)
+		return rc;
+	if (__builtin_expect(r->generation != c->cfg->generation || r->full, 0)) {
+		rc = replan(r);
+		if (rc)
+			return rc;
+	}
+	return acquire_takes(c, r->t, r->n, r->full, cost ? cost : r->cost, 0, false, v);
+}
+
+/* ---- operations: cooldown and reset ------------------------------------------------------ */
+
+/* Apply @op to the key of each limit (or the named one) matching @req. */
+static int for_keys(struct vrl_client *c, const struct vrl_request *req, const char *limit,
+		    bool insert, int (*op)(struct vrl_client *, struct vrl_take *, uint64_t),
+		    uint64_t arg)
+{
+	int found = 0, rc = 0;
+
+	if (c->readonly)
+		return VRL_EREADONLY;
+	rc = enter(c);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < c->cfg->nlimits && rc == 0; i++) {
+		const struct vrl_limit *l = &c->cfg->limits[i];
+		struct vrl_take t = { .limit = i };
+		char label[VRL_LABEL_MAX];
+
+		if (limit ? strcmp(limit, l->seg.name) != 0 : !vrl_limit_matches(l, req))
+			continue;
+		found++;
+		vrl_limit_key(l, req, &t.key, label);
+		rc = insert ? vrl_kt_get(c->hdr, &t.key, i, label, &t.slot) :
+			      vrl_kt_find(c->hdr, &t.key, &t.slot);
+		if (rc == 0)
+			rc = op(c, &t, arg);
+	}
+	if (rc == 0 && found == 0)
+		rc = VRL_ENOLIMIT;
+	return rc;
+}
+
+static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
+{
+	for (;;) {
+		struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+		uint64_t cur = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
+
+		/* seq_cst: the cooldown store and the eviction check below form
+		 * a Dekker pair with vrld's state CAS (E1) and its cooldown load:
+		 * either vrld sees the cooldown, or we see the eviction */
+		while (cur < until && !atomic_compare_exchange_weak(&s->cooldown, &cur, until))
+			;
+		if (atomic_load(&s->state) != VRL_STATE_EVICTED &&
+		    atomic_load_explicit(&s->tag, memory_order_acquire) == vrl_key_tag(&t->key))
+			return 0;
+		int rc = vrl_kt_get(c->hdr, &t->key, t->limit, "", &t->slot);
+
+		if (rc)
+			return rc;
+	}
+}
+
+static int op_reset(struct vrl_client *c, struct vrl_take *t, uint64_t unused)
+{
+	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed);
+
+	(void)unused;
+	/* relaxed: a reset is an operator's act with no ordering to keep; the
+	 * CAS keeps it from resurrecting an evicted slot */
+	while (cur != VRL_STATE_EVICTED &&
+	       !atomic_compare_exchange_weak_explicit(&s->state, &cur, 0, memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+	atomic_store_explicit(&s->cooldown, 0, memory_order_relaxed);
+	return 0;
+}
+
+int vrl_cooldown(vrl_client *c, const struct vrl_request *req, const char *limit,
+		 uint64_t until_ns)
+{
+	return for_keys(c, req, limit, true, op_cooldown, until_ns);
+}
+
+int vrl_reset(vrl_client *c, const struct vrl_request *req, const char *limit)
+{
+	return for_keys(c, req, limit, false, op_reset, 0);
+}

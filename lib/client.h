@@ -1,0 +1,74 @@
+/*
+ * client.h - libvrl internals shared by the library, vrld, vrlctl and tests.
+ * Not installed.
+ */
+#ifndef VRL_CLIENT_H
+#define VRL_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gcra.h"
+#include "keytable.h"
+#include "segment.h"
+#include "vrl.h"
+
+#define VRL_MAX_MATCHED 16u  /* limits one request may match */
+
+/* One limit of a config snapshot, with its arithmetic ready. */
+struct vrl_limit {
+	struct vrl_seg_limit seg;   /* validated copy */
+	struct vrl_gcra gcra;       /* for VRL_KIND_RATE */
+	uint64_t name_len;
+};
+
+/* A private, validated copy of the segment's config. */
+struct vrl_snapshot {
+	uint64_t generation;
+	uint32_t nlimits;
+	uint32_t flags;
+	char source[256];
+	struct vrl_limit limits[VRL_MAX_LIMITS];
+};
+
+struct vrl_client {
+	struct vrl_seg_header *hdr;
+	uint64_t mapped;
+	bool readonly;
+	char name[VRL_SHM_NAME_MAX];
+	struct vrl_snapshot *cfg;       /* current */
+	struct vrl_snapshot *prev;      /* kept one call longer: verdict names */
+	struct vrl_seg_holder *holder;  /* NULL: no counter slot */
+	uint64_t fork_epoch;            /* vrl__fork_epoch when registered */
+};
+
+/* One key an acquire takes: which limit, where its slot is. */
+struct vrl_take {
+	uint32_t limit;                 /* index into the snapshot */
+	struct vrl_key key;
+	uint64_t slot;                  /* UINT64_MAX: none (table full, fail-open) */
+};
+
+/*
+ * Copy and validate the active config of @h into @out. Returns 0, VRL_EBUSY
+ * if it kept changing, VRL_ECORRUPT if it is not valid.
+ */
+int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out);
+
+/*
+ * Check one limit record as read from a segment or built by a compiler, and
+ * fill its arithmetic. Returns 0 or VRL_ECORRUPT.
+ */
+int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out);
+
+/* True when limit @l matches @req. */
+bool vrl_limit_matches(const struct vrl_limit *l, const struct vrl_request *req);
+
+/* The key of @req under limit @l, and its display label. */
+void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
+		   struct vrl_key *key, char label[VRL_LABEL_MAX]);
+
+/* Refresh the handle's snapshot if vrld published a new config. */
+int vrl__refresh(struct vrl_client *c);
+
+#endif /* VRL_CLIENT_H */

@@ -1,0 +1,70 @@
+/*
+ * segment.c - geometry and validation of the segment layout.
+ */
+#include "segment.h"
+
+#include <errno.h>
+
+#include "vrl.h"
+
+static uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g)
+{
+	uint64_t off = align_up(sizeof(struct vrl_seg_header), 4096);
+	uint64_t nslots, bytes;
+
+	if (keys > (UINT64_C(1) << 40))
+		return -EOVERFLOW;
+	nslots = keys + keys * 15 / 85 + 1;   /* load factor <= 0.85 */
+	if (nslots < 64)
+		nslots = 64;
+	g->cfg_off[0] = off;
+	off = align_up(off + sizeof(struct vrl_seg_config), 4096);
+	g->cfg_off[1] = off;
+	off = align_up(off + sizeof(struct vrl_seg_config), 4096);
+	g->holder_off = off;
+	g->nholders = VRL_MAX_HOLDERS;
+	off = align_up(off + VRL_MAX_HOLDERS * sizeof(struct vrl_seg_holder), 4096);
+	g->slot_off = off;
+	g->nslots = nslots;
+	if (__builtin_mul_overflow(nslots, (uint64_t)sizeof(struct vrl_seg_slot), &bytes))
+		return -EOVERFLOW;
+	g->size = align_up(off + bytes, 4096);
+	return 0;
+}
+
+static int in_bounds(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+int vrl_seg_validate(const void *base, uint64_t mapped)
+{
+	const struct vrl_seg_header *h = base;
+	uint64_t bytes;
+
+	if (mapped < sizeof(*h))
+		return VRL_EMAGIC;
+	if (h->magic != VRL_SEG_MAGIC)
+		return VRL_EMAGIC;
+	if (h->format != VRL_SEG_FORMAT || h->header_size != sizeof(*h))
+		return VRL_EFORMAT;
+	if (h->size > mapped || h->size < sizeof(*h))
+		return VRL_ECORRUPT;
+	for (int i = 0; i < 2; i++)
+		if (h->cfg_off[i] % VRL_CACHELINE ||
+		    !in_bounds(h->cfg_off[i], sizeof(struct vrl_seg_config), h->size))
+			return VRL_ECORRUPT;
+	if (h->holder_off % VRL_CACHELINE || h->nholders > VRL_MAX_HOLDERS ||
+	    !in_bounds(h->holder_off, h->nholders * sizeof(struct vrl_seg_holder), h->size))
+		return VRL_ECORRUPT;
+	if (h->slot_off % VRL_CACHELINE || h->nslots == 0 ||
+	    __builtin_mul_overflow(h->nslots, (uint64_t)sizeof(struct vrl_seg_slot), &bytes) ||
+	    !in_bounds(h->slot_off, bytes, h->size))
+		return VRL_ECORRUPT;
+	return 0;
+}

@@ -1,0 +1,273 @@
+/*
+ * segment.h - the layout of the vrl shared-memory segment.
+ *
+ * This header is the contract between vrld (which creates and maintains the
+ * segment), libvrl (which every worker maps) and vrlctl. It is internal: user
+ * code includes <vrl.h> only.
+ *
+ * Rules of the layout:
+ *   - Offsets, never pointers: every process maps the segment at its own
+ *     address, so every reference inside it is a byte offset from its start.
+ *   - Versioned: the header opens with a magic and a format word. A client
+ *     refuses a segment whose magic, format or size it does not understand.
+ *   - Fixed size: everything is sized from the config when the segment is
+ *     created. Nothing grows; a full key table is an error and a counter.
+ *   - Hot words on their own cache lines: each key slot is one 64-byte line.
+ *
+ *   +--------------------------+ 0
+ *   | struct vrl_seg_header    |  magic, format, sizes, offsets, counters
+ *   +--------------------------+ cfg_off[0]
+ *   | struct vrl_seg_config A  |  compiled config (one of two, see below)
+ *   +--------------------------+ cfg_off[1]
+ *   | struct vrl_seg_config B  |
+ *   +--------------------------+ holder_off
+ *   | struct vrl_seg_holder[]  |  one per attached handle: pid, counters
+ *   +--------------------------+ slot_off
+ *   | struct vrl_seg_slot[]    |  the key table, open addressing
+ *   +--------------------------+ size
+ *
+ * The config is double-buffered: vrld writes the inactive area under its
+ * sequence word, then publishes it by switching header.active_cfg and
+ * bumping header.config_gen. Clients copy the active area into private
+ * memory, validating the sequence word, so a reload never tears a read.
+ */
+#ifndef VRL_SEGMENT_H
+#define VRL_SEGMENT_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VRL_SEG_MAGIC      UINT64_C(0x31304745534c5256) /* "VRLSEG01" little-endian */
+#define VRL_SEG_FORMAT     1u      /* bumped on any incompatible layout change */
+#define VRL_CACHELINE      64u     /* bytes; slots and holders are aligned to it */
+
+#define VRL_MAX_LIMITS     64u     /* limits in one config */
+#define VRL_MAX_PER        4u      /* request fields that key one limit */
+#define VRL_MAX_MATCH      4u      /* match conditions of one limit */
+#define VRL_NAME_MAX       64u     /* bytes of a limit name, NUL included */
+#define VRL_ATTR_MAX       32u     /* bytes of an attribute name, NUL included */
+#define VRL_PATTERN_MAX    96u     /* bytes of a match pattern, NUL included */
+#define VRL_LABEL_MAX      24u     /* bytes of key text kept in a slot for display */
+#define VRL_MAX_HOLDERS    512u    /* attached handles counted at once */
+#define VRL_MAX_PROBE      1024u   /* longest probe sequence in the key table */
+#define VRL_SHM_NAME_MAX   64u     /* bytes of a segment name, NUL included */
+
+/* Request fields a limit can match on or be keyed by. */
+enum vrl_field {
+	VRL_FIELD_API = 0,
+	VRL_FIELD_ENDPOINT,
+	VRL_FIELD_TOKEN,
+	VRL_FIELD_ORG,
+	VRL_FIELD_VEHICLE,
+	VRL_FIELD_USER,
+	VRL_FIELD_ATTR,            /* a named attribute: see vrl_seg_fieldref.attr */
+	VRL_FIELD__COUNT
+};
+
+/* Limit kinds. Only values below VRL_KIND__COUNT are valid in a segment. */
+enum vrl_kind {
+	VRL_KIND_RATE = 1,         /* GCRA: state word is the theoretical arrival time */
+	VRL_KIND_GATE,             /* cooldown only: never denies unless closed */
+	VRL_KIND__COUNT
+};
+
+/* vrl_seg_limit.flags */
+#define VRL_LIMIT_SHADOW   0x1u    /* report what would be denied, deny nothing */
+
+/* vrl_seg_config.flags */
+#define VRL_CFG_FAIL_OPEN  0x1u    /* a full key table grants instead of denying */
+
+struct vrl_seg_fieldref {
+	uint32_t field;            /* enum vrl_field */
+	uint32_t reserved;
+	char attr[VRL_ATTR_MAX];   /* attribute name when field == VRL_FIELD_ATTR */
+};
+
+struct vrl_seg_match {
+	struct vrl_seg_fieldref ref;
+	uint32_t glob;             /* pattern is an fnmatch(3) glob, not a literal */
+	uint32_t reserved;
+	char pattern[VRL_PATTERN_MAX];
+};
+
+/*
+ * One compiled limit. Parameters are stored in the units the hot path uses,
+ * next to the figures as the config wrote them (for display).
+ */
+struct vrl_seg_limit {
+	char name[VRL_NAME_MAX];   /* stable identity: hashed into every key */
+	uint32_t kind;             /* enum vrl_kind */
+	uint32_t flags;            /* VRL_LIMIT_* */
+	uint32_t nper;             /* entries used in per[] */
+	uint32_t nmatch;           /* entries used in match[] */
+	struct vrl_seg_fieldref per[VRL_MAX_PER];
+	struct vrl_seg_match match[VRL_MAX_MATCH];
+	/* rate: count permits per period_ns, at most burst at once */
+	uint64_t count;            /* as written: the 150 of 150/s */
+	uint64_t period_ns;        /* as written: the /s of 150/s */
+	uint64_t burst;            /* bucket size in permits, >= 1 */
+	uint64_t emission_ns;      /* T = ceil(period_ns / count): ns per permit */
+	uint64_t tolerance_ns;     /* tau = burst * T: bucket size in ns */
+	uint64_t reserved[16];     /* room for further kinds without a format bump */
+};
+
+struct vrl_seg_config {
+	/*
+	 * Sequence word: odd while vrld writes this area, even when stable.
+	 * W1 (release, by vrld after writing) pairs with R1 (acquire, clients
+	 * before re-checking): a reader that sees the same even value before
+	 * and after its copy saw no write of this area.
+	 */
+	alignas(VRL_CACHELINE) _Atomic uint64_t seq;
+	uint64_t generation;       /* config generation stored in this area */
+	uint32_t nlimits;          /* entries used in limits[] */
+	uint32_t flags;            /* VRL_CFG_* */
+	uint64_t loaded_realtime_ns; /* wall-clock time the config was compiled */
+	char source[256];          /* path of the config file, or "built-in" */
+	struct vrl_seg_limit limits[VRL_MAX_LIMITS];
+};
+
+/*
+ * A holder: one attached client handle. The counters are written only by the
+ * handle that owns the slot (single writer, relaxed load+store, no lock
+ * prefix), and read by vrld and vrlctl. vrld folds the counters of a dead
+ * holder into the header's retired totals and frees the slot.
+ */
+struct vrl_seg_holder {
+	alignas(VRL_CACHELINE) _Atomic int32_t pid; /* 0: free */
+	uint32_t reserved;
+	_Atomic uint64_t config_gen;  /* generation the per-limit counters belong to */
+	_Atomic uint64_t granted;     /* all acquires granted by this handle */
+	_Atomic uint64_t denied;      /* all acquires denied by this handle */
+	_Atomic uint64_t limit_granted[VRL_MAX_LIMITS]; /* by limit index */
+	_Atomic uint64_t limit_denied[VRL_MAX_LIMITS];
+};
+
+/*
+ * Key slot tags. The tag word says what a slot holds:
+ *
+ *   EMPTY    0        never used; ends every probe sequence
+ *   FREE     1        evicted and reclaimed by vrld; may be claimed
+ *   DEAD     2        evicted or abandoned, not yet reclaimed; not claimable
+ *   live     1<<63 | fingerprint             a key, usable
+ *   pending  1<<63 | 1<<62 | fingerprint     a key being inserted
+ *
+ * See keytable.c for the protocol and its proof.
+ */
+#define VRL_TAG_EMPTY      UINT64_C(0)
+#define VRL_TAG_FREE       UINT64_C(1)
+#define VRL_TAG_DEAD       UINT64_C(2)
+#define VRL_TAG_LIVE       (UINT64_C(1) << 63)
+#define VRL_TAG_PENDING    (UINT64_C(1) << 62)
+#define VRL_TAG_FP_MASK    (VRL_TAG_PENDING - 1)
+
+/* State word of a slot that vrld has evicted. No live state takes this value. */
+#define VRL_STATE_EVICTED  UINT64_MAX
+
+/* One key: exactly one cache line. */
+struct vrl_seg_slot {
+	alignas(VRL_CACHELINE) _Atomic uint64_t tag;
+	_Atomic uint64_t state;     /* per kind; rate: TAT in monotonic ns, 0 = full */
+	_Atomic uint64_t cooldown;  /* closed until this monotonic ns; 0 = open */
+	_Atomic uint32_t limit;     /* limit index at insertion (display only) */
+	uint32_t reserved;
+	char label[VRL_LABEL_MAX];  /* key text, truncated (display only) */
+	uint64_t reserved2;
+};
+
+struct vrl_seg_header {
+	uint64_t magic;             /* VRL_SEG_MAGIC */
+	uint32_t format;            /* VRL_SEG_FORMAT */
+	uint32_t header_size;       /* sizeof(struct vrl_seg_header) */
+	uint64_t size;              /* total bytes of the segment */
+	uint64_t created_realtime_ns;
+	uint64_t cfg_off[2];        /* struct vrl_seg_config areas */
+	uint64_t holder_off;        /* struct vrl_seg_holder[nholders] */
+	uint64_t nholders;
+	uint64_t slot_off;          /* struct vrl_seg_slot[nslots] */
+	uint64_t nslots;            /* key table capacity */
+	uint64_t keys_configured;   /* the keys: figure of the config */
+
+	/*
+	 * Config publication. P1 (release, vrld after writing the area and
+	 * active_cfg) pairs with C1 (acquire, client hot path): a client that
+	 * sees a new generation sees the area and active_cfg written before it.
+	 */
+	alignas(VRL_CACHELINE) _Atomic uint64_t config_gen;
+	_Atomic uint32_t active_cfg;  /* 0 or 1: index into cfg_off */
+	_Atomic int32_t daemon_pid;   /* vrld serving the segment; 0 when none */
+	_Atomic uint64_t daemon_heartbeat_ns; /* monotonic ns of vrld's last tick */
+
+	/*
+	 * Reclaim bracket of the key table, written by vrld alone: odd while it
+	 * turns DEAD slots into FREE ones. See keytable.c.
+	 */
+	alignas(VRL_CACHELINE) _Atomic uint64_t reclaim_seq;
+
+	/* Rare-event counters: updated with relaxed fetch_add, off the hot path. */
+	alignas(VRL_CACHELINE) _Atomic uint64_t keys_live;   /* approximate */
+	_Atomic uint64_t inserts;
+	_Atomic uint64_t table_full;   /* inserts refused for want of a slot */
+	_Atomic uint64_t evictions;
+	_Atomic uint64_t abandoned;    /* pending inserts demoted after a timeout */
+	_Atomic uint64_t holders_full; /* handles attached without a counter slot */
+	_Atomic uint64_t retired_granted; /* counters folded from dead holders */
+	_Atomic uint64_t retired_denied;
+};
+
+_Static_assert(sizeof(struct vrl_seg_slot) == VRL_CACHELINE, "a key slot is one cache line");
+_Static_assert(offsetof(struct vrl_seg_slot, state) == 8, "state beside tag");
+_Static_assert(sizeof(struct vrl_seg_header) % VRL_CACHELINE == 0, "header pads to lines");
+_Static_assert(offsetof(struct vrl_seg_header, config_gen) % VRL_CACHELINE == 0,
+	       "config_gen on its own line");
+_Static_assert(offsetof(struct vrl_seg_header, reclaim_seq) % VRL_CACHELINE == 0,
+	       "reclaim_seq on its own line");
+_Static_assert(sizeof(struct vrl_seg_holder) % VRL_CACHELINE == 0, "holders pad to lines");
+_Static_assert(sizeof(struct vrl_seg_config) % VRL_CACHELINE == 0, "configs pad to lines");
+_Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic words are plain words");
+
+/* Where things are, for a given key capacity. */
+struct vrl_seg_geometry {
+	uint64_t cfg_off[2];
+	uint64_t holder_off;
+	uint64_t nholders;
+	uint64_t slot_off;
+	uint64_t nslots;
+	uint64_t size;
+};
+
+/*
+ * Compute the layout of a segment able to hold @keys keys. The table gets
+ * keys / 0.85 slots (linear probing stays short below that load), at least
+ * 64. Returns 0, or -EOVERFLOW if the size does not fit in 64 bits.
+ */
+int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g);
+
+/*
+ * Check that the mapping at @base of @mapped bytes is a segment this library
+ * understands: magic, format, header size, and every offset and count in
+ * bounds. Returns 0, -VRL_EMAGIC-style codes from vrl.h otherwise.
+ */
+int vrl_seg_validate(const void *base, uint64_t mapped);
+
+static inline struct vrl_seg_config *
+vrl_seg_cfg(const struct vrl_seg_header *h, unsigned idx)
+{
+	return (struct vrl_seg_config *)((char *)h + h->cfg_off[idx & 1u]);
+}
+
+static inline struct vrl_seg_holder *
+vrl_seg_holders(const struct vrl_seg_header *h)
+{
+	return (struct vrl_seg_holder *)((char *)h + h->holder_off);
+}
+
+static inline struct vrl_seg_slot *
+vrl_seg_slots(const struct vrl_seg_header *h)
+{
+	return (struct vrl_seg_slot *)((char *)h + h->slot_off);
+}
+
+#endif /* VRL_SEGMENT_H */

@@ -1,0 +1,1177 @@
+/*
+ * config.c - vrld's YAML config, read with libyaml's document API and
+ * compiled into a struct vrl_seg_config.
+ *
+ * How a config is read:
+ *   1. libyaml loads the text into a node tree (one document only). A
+ *      syntax error is reported at libyaml's mark.
+ *   2. The tree is walked section by section. Every mapping is checked first
+ *      for unknown and repeated keys, so a typo never passes silently.
+ *   3. `presets:` are read before `limits:`, each as a document of its own,
+ *      so their limits come first. An included preset contributes its limits
+ *      (and the presets it includes); its segment: and daemon: sections are
+ *      checked but not applied.
+ *   4. Each limit is compiled: fields resolved, the rate parsed to integers,
+ *      the GCRA parameters computed by vrl_gcra_init.
+ *
+ * Every error reads "source:line:column: field-path: what is wrong, what was
+ * expected", and one error refuses the whole config. The result is built in
+ * private memory and copied to the caller only on success, so a failed
+ * reload leaves the caller's config as it was.
+ *
+ * Numbers are parsed as integers throughout: a duration's fraction is read
+ * as an integer numerator over a power of ten, so "0.40235" is 402350000 ns
+ * exactly. A duration finer than a nanosecond is rounded up (never shorter
+ * than written: a longer period or wait can only slow a rate).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "gcra.h"
+#include "presets.h"
+
+#define VRL_DEFAULT_MODE      0660u        /* segment.mode: owner and group read/write */
+#define VRL_DEFAULT_KEYS      65536u       /* segment.keys */
+#define VRL_DEFAULT_SWEEP_NS  UINT64_C(1000000000)   /* daemon.sweep_interval: 1s */
+#define VRL_DEFAULT_IDLE_NS   UINT64_C(600000000000) /* daemon.idle_evict: 10min */
+#define VRL_CONFIG_FILE_MAX   (1u << 20)   /* bytes of a config file we agree to read */
+#define VRL_PATH_MAX          96u          /* bytes of a field path in a message */
+#define VRL_ORIGIN_MAX        320u         /* bytes of "source:line:col" of a limit */
+#define VRL_GOT_MAX           48u          /* bytes of a bad value quoted in a message */
+#define VRL_FRAC_DIGITS       18u          /* fraction digits kept exactly; more round up */
+#define VRL_PRESET_DEPTH      4u           /* presets including presets, at most */
+
+#define RATE_EXPECTED "expected N/period such as 150/s, 2/min or 1/30s"
+
+/* State of one parse: the result, the error buffer and where limits came from. */
+struct vrl_parse {
+	struct vrl_daemon_config out;
+	char *err;
+	char origin[VRL_MAX_LIMITS][VRL_ORIGIN_MAX];
+	uint32_t presets_seen;          /* bit i: vrl_presets[i] included */
+	unsigned depth;
+};
+
+/* One YAML document being read, named @source in messages. */
+struct vrl_doc {
+	struct vrl_parse *p;
+	const char *source;
+	yaml_document_t y;
+};
+
+/* The segment: and daemon: sections, applied only from the top document. */
+struct vrl_settings {
+	struct vrl_seg_spec seg;
+	char group[64];
+	uint64_t sweep_interval_ns;
+	uint64_t idle_evict_ns;
+	uint32_t flags;
+};
+
+/* ---- messages ------------------------------------------------------------- */
+
+static int fail_at(struct vrl_doc *d, yaml_mark_t m, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail_at(struct vrl_doc *d, yaml_mark_t m, const char *path, const char *fmt, ...)
+{
+	char *err = d->p->err;
+	va_list ap;
+	int n;
+
+	n = snprintf(err, VRL_CONFIG_ERR_MAX, "%s:%zu:%zu: %s: ", d->source, m.line + 1,
+		     m.column + 1, path);
+	if (n < 0 || n >= (int)VRL_CONFIG_ERR_MAX)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err + n, VRL_CONFIG_ERR_MAX - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+#define fail(d, n_, path, ...) fail_at((d), (n_)->start_mark, (path), __VA_ARGS__)
+
+/* Write a field path ("limits[2].rate") into @where; a long one is cut. */
+static void pathf(char where[VRL_PATH_MAX], const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void pathf(char where[VRL_PATH_MAX], const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(where, VRL_PATH_MAX, fmt, ap);
+	va_end(ap);
+}
+
+/* A short description of what @n holds, for "got ..." */
+static const char *got(const yaml_node_t *n, char buf[VRL_GOT_MAX])
+{
+	const char *v;
+	size_t len;
+
+	if (n->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	v = (const char *)n->data.scalar.value;
+	len = n->data.scalar.length;
+	if (len > VRL_GOT_MAX - 6)
+		snprintf(buf, VRL_GOT_MAX, "\"%.*s...\"", (int)(VRL_GOT_MAX - 6), v);
+	else
+		snprintf(buf, VRL_GOT_MAX, "\"%s\"", v);
+	return buf;
+}
+
+/* ---- node helpers ---------------------------------------------------------- */
+
+static yaml_node_t *node(struct vrl_doc *d, int idx)
+{
+	return yaml_document_get_node(&d->y, idx);
+}
+
+static const char *sval(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+/* A plain empty, ~ or null scalar: the key is there with no value. */
+static bool is_null(const yaml_node_t *n)
+{
+	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (strcmp(sval(n), nulls[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The text of scalar @n, or NULL after an error saying @what was expected. */
+static const char *want_scalar(struct vrl_doc *d, yaml_node_t *n, const char *path,
+			       const char *what)
+{
+	char buf[VRL_GOT_MAX];
+
+	if (n->type != YAML_SCALAR_NODE) {
+		fail(d, n, path, "expected %s, got %s", what, got(n, buf));
+		return NULL;
+	}
+	if (is_null(n)) {
+		fail(d, n, path, "expected %s, got nothing", what);
+		return NULL;
+	}
+	if (strlen(sval(n)) != n->data.scalar.length) {
+		fail(d, n, path, "expected %s, got a value with a NUL byte", what);
+		return NULL;
+	}
+	return sval(n);
+}
+
+static int want_type(struct vrl_doc *d, yaml_node_t *n, yaml_node_type_t type, const char *path,
+		     const char *what)
+{
+	char buf[VRL_GOT_MAX];
+
+	if (n->type == type)
+		return 0;
+	return fail(d, n, path, "expected %s, got %s", what, is_null(n) ? "nothing" : got(n, buf));
+}
+
+/* The value of key @key in mapping @map, or NULL. Keys were checked unique. */
+static yaml_node_t *lookup(struct vrl_doc *d, yaml_node_t *map, const char *key)
+{
+	for (yaml_node_pair_t *kv = map->data.mapping.pairs.start;
+	     kv < map->data.mapping.pairs.top; kv++) {
+		yaml_node_t *k = node(d, kv->key);
+
+		if (strcmp(sval(k), key) == 0)
+			return node(d, kv->value);
+	}
+	return NULL;
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+static void join(char *buf, size_t len, const char *const *list)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (; *list && used < len; list++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", *list);
+}
+
+/*
+ * Check that mapping @map has scalar keys, each once, each in @allowed (NULL:
+ * any key). Returns 0 or -1 with the error written.
+ */
+static int check_keys(struct vrl_doc *d, yaml_node_t *map, const char *path,
+		      const char *const *allowed)
+{
+	yaml_node_pair_t *start = map->data.mapping.pairs.start;
+	char where[VRL_PATH_MAX], names[256], buf[VRL_GOT_MAX];
+
+	for (yaml_node_pair_t *kv = start; kv < map->data.mapping.pairs.top; kv++) {
+		yaml_node_t *k = node(d, kv->key);
+
+		if (k->type != YAML_SCALAR_NODE)
+			return fail(d, k, path, "expected a key name, got %s", got(k, buf));
+		pathf(where, "%s%s%s", path, *path ? "." : "", sval(k));
+		if (allowed && !in_list(sval(k), allowed)) {
+			join(names, sizeof(names), allowed);
+			return fail(d, k, where, "unknown key, expected one of: %s", names);
+		}
+		for (yaml_node_pair_t *prev = start; prev < kv; prev++)
+			if (strcmp(sval(node(d, prev->key)), sval(k)) == 0)
+				return fail(d, k, where, "key given twice, expected it once");
+	}
+	return 0;
+}
+
+/* ---- numbers, durations and rates ----------------------------------------- */
+
+struct vrl_unit {
+	const char *name;
+	uint64_t ns;
+};
+
+/* Duration units: the ns of one of each. */
+static const struct vrl_unit vrl_units[] = {
+	{ "ns", 1 },
+	{ "us", 1000 },
+	{ "ms", 1000000 },
+	{ "s", UINT64_C(1000000000) },
+	{ "sec", UINT64_C(1000000000) },
+	{ "second", UINT64_C(1000000000) },
+	{ "seconds", UINT64_C(1000000000) },
+	{ "min", UINT64_C(60000000000) },
+	{ "minute", UINT64_C(60000000000) },
+	{ "minutes", UINT64_C(60000000000) },
+	{ "h", UINT64_C(3600000000000) },
+	{ "hour", UINT64_C(3600000000000) },
+	{ "hours", UINT64_C(3600000000000) },
+	{ "d", UINT64_C(86400000000000) },
+	{ "day", UINT64_C(86400000000000) },
+	{ "days", UINT64_C(86400000000000) },
+};
+
+static int unit_ns(const char *s, uint64_t *ns)
+{
+	for (size_t i = 0; i < sizeof(vrl_units) / sizeof(vrl_units[0]); i++) {
+		if (strcmp(s, vrl_units[i].name) == 0) {
+			*ns = vrl_units[i].ns;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Decimal digits at *s into @v; at least one. Advances *s. */
+static int parse_digits(const char **s, uint64_t *v)
+{
+	const char *p = *s;
+	uint64_t r = 0;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++)
+		if (__builtin_mul_overflow(r, 10, &r) || __builtin_add_overflow(r, (uint64_t)(*p - '0'), &r))
+			return -1;
+	*s = p;
+	*v = r;
+	return 0;
+}
+
+/* A decimal fraction ".ddd" as num / 10^digits, with a flag for dropped digits. */
+struct vrl_frac {
+	uint64_t num;
+	uint64_t den;
+	bool more;          /* nonzero digits beyond VRL_FRAC_DIGITS */
+};
+
+static int parse_fraction(const char **s, struct vrl_frac *f)
+{
+	const char *p = *s;
+	unsigned n = 0;
+
+	f->num = 0;
+	f->den = 1;
+	f->more = false;
+	if (*p != '.')
+		return 0;
+	if (!isdigit((unsigned char)*++p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++, n++) {
+		if (n >= VRL_FRAC_DIGITS) {
+			f->more |= *p != '0';
+			continue;
+		}
+		f->num = f->num * 10 + (uint64_t)(*p - '0');
+		f->den *= 10;
+	}
+	*s = p;
+	return 0;
+}
+
+__extension__ typedef unsigned __int128 vrl_u128;
+
+/* ceil(f * unit) in ns; f < 1, so the result is at most @unit. */
+static uint64_t frac_ns(const struct vrl_frac *f, uint64_t unit)
+{
+	vrl_u128 x = (vrl_u128)f->num * unit;
+	uint64_t q = (uint64_t)(x / f->den);
+
+	return q + (x % f->den != 0 || f->more);
+}
+
+/*
+ * "[digits[.digits]]unit" (unit required when @need_unit, else seconds by
+ * default). With @implicit_one, a missing number means 1 ("/min").
+ */
+static int parse_scaled(const char *s, bool need_unit, bool implicit_one, uint64_t *ns)
+{
+	struct vrl_frac f;
+	uint64_t whole = 1, unit = UINT64_C(1000000000), total;
+
+	if (!(implicit_one && isalpha((unsigned char)*s))) {
+		if (parse_digits(&s, &whole) != 0 || parse_fraction(&s, &f) != 0)
+			return -1;
+	} else {
+		f = (struct vrl_frac){ 0, 1, false };
+	}
+	if (*s != '\0' && unit_ns(s, &unit) != 0)
+		return -1;
+	if (*s == '\0' && need_unit)
+		return -1;
+	if (__builtin_mul_overflow(whole, unit, &total) ||
+	    __builtin_add_overflow(total, frac_ns(&f, unit), &total))
+		return -1;
+	*ns = total;
+	return 0;
+}
+
+int vrl_parse_duration(const char *s, uint64_t *ns)
+{
+	if (!s || !ns || *s == '\0')
+		return -1;
+	return parse_scaled(s, false, false, ns);
+}
+
+int vrl_parse_rate(const char *s, uint64_t *count, uint64_t *period_ns)
+{
+	uint64_t n, per;
+
+	if (!s || !count || !period_ns)
+		return -1;
+	if (parse_digits(&s, &n) != 0 || *s++ != '/')
+		return -1;
+	if (parse_scaled(s, true, true, &per) != 0)
+		return -1;
+	if (n == 0 || per == 0)
+		return -1;
+	*count = n;
+	*period_ns = per;
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	return (parse_digits(&s, v) == 0 && *s == '\0') ? 0 : -1;
+}
+
+/* ---- scalar fields ----------------------------------------------------------- */
+
+static int get_u64(struct vrl_doc *d, yaml_node_t *n, const char *path, uint64_t min,
+		   uint64_t *v)
+{
+	char buf[VRL_GOT_MAX];
+	const char *s = want_scalar(d, n, path, "a whole number");
+
+	if (!s)
+		return -1;
+	if (parse_u64(s, v) != 0)
+		return fail(d, n, path, "expected a whole number, got %s", got(n, buf));
+	if (*v < min)
+		return fail(d, n, path, "expected a whole number of at least %llu, got %s",
+			    (unsigned long long)min, got(n, buf));
+	return 0;
+}
+
+static int get_bool(struct vrl_doc *d, yaml_node_t *n, const char *path, bool *v)
+{
+	char buf[VRL_GOT_MAX];
+	const char *s = want_scalar(d, n, path, "true or false");
+
+	if (!s)
+		return -1;
+	if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
+		*v = s[0] == 't';
+		return 0;
+	}
+	return fail(d, n, path, "expected true or false, got %s", got(n, buf));
+}
+
+/* A positive duration. */
+static int get_duration(struct vrl_doc *d, yaml_node_t *n, const char *path, uint64_t *ns)
+{
+	static const char expected[] = "expected a duration above zero such as 1s, 250ms or 10min";
+	char buf[VRL_GOT_MAX];
+	const char *s = want_scalar(d, n, path, "a duration such as 1s, 250ms or 10min");
+
+	if (!s)
+		return -1;
+	if (vrl_parse_duration(s, ns) != 0 || *ns == 0)
+		return fail(d, n, path, "%s, got %s", expected, got(n, buf));
+	return 0;
+}
+
+/* A scalar copied into @dst of @cap bytes (NUL included). */
+static int get_text(struct vrl_doc *d, yaml_node_t *n, const char *path, const char *what,
+		    char *dst, size_t cap)
+{
+	const char *s = want_scalar(d, n, path, what);
+
+	if (!s)
+		return -1;
+	if (strlen(s) >= cap)
+		return fail(d, n, path, "expected %s of at most %zu bytes, got %zu bytes", what,
+			    cap - 1, strlen(s));
+	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
+/* ---- segment: and daemon: ---------------------------------------------------- */
+
+static int seg_name(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+{
+	const char *path = "segment.name";
+	char buf[VRL_GOT_MAX];
+
+	if (get_text(d, n, path, "a shared-memory name such as /vrl", st->seg.name,
+		     sizeof(st->seg.name)) != 0)
+		return -1;
+	if (st->seg.name[0] != '/' || st->seg.name[1] == '\0' || strchr(st->seg.name + 1, '/'))
+		return fail(d, n, path, "expected a name of one '/' then at least one "
+			    "character, such as /vrl, got %s", got(n, buf));
+	return 0;
+}
+
+/* A mode is read as octal, as chmod(1) does: "0660", 0660 and 660 agree. */
+static int seg_mode(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+{
+	static const char expected[] = "expected an octal mode such as \"0660\" (at most 0777)";
+	const char *path = "segment.mode", *s = want_scalar(d, n, path, "an octal mode such as \"0660\"");
+	char buf[VRL_GOT_MAX], *end;
+	unsigned long m;
+
+	if (!s)
+		return -1;
+	if (strncmp(s, "0o", 2) == 0)
+		s += 2;
+	errno = 0;
+	m = strtoul(s, &end, 8);
+	if (!isdigit((unsigned char)*s) || *end != '\0' || errno != 0 || m > 0777)
+		return fail(d, n, path, "%s, got %s", expected, got(n, buf));
+	if ((m & 0600) != 0600)
+		return fail(d, n, path, "the owner (vrld) needs read and write: expected a mode "
+			    "with 0600 set, got %s", got(n, buf));
+	st->seg.mode = (mode_t)m;
+	return 0;
+}
+
+/* Look up group @name; a number that names no group is taken as a gid. */
+static int resolve_group(const char *name, gid_t *gid)
+{
+	long sz = sysconf(_SC_GETGR_R_SIZE_MAX);
+	size_t len = sz > 0 ? (size_t)sz : 1024;
+	struct group gr, *res = NULL;
+	uint64_t num;
+	int rc;
+
+	for (;;) {
+		char *buf = malloc(len);
+
+		if (!buf)
+			return -1;
+		rc = getgrnam_r(name, &gr, buf, len, &res);
+		if (rc == 0 && res)
+			*gid = gr.gr_gid;
+		free(buf);
+		if (rc != ERANGE || len > (1u << 20))
+			break;
+		len *= 2;
+	}
+	if (rc == 0 && res)
+		return 0;
+	if (parse_u64(name, &num) == 0 && num < (gid_t)-1) {
+		*gid = (gid_t)num;
+		return 0;
+	}
+	return -1;
+}
+
+static int seg_group(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+{
+	const char *path = "segment.group";
+
+	if (get_text(d, n, path, "a group name", st->group, sizeof(st->group)) != 0)
+		return -1;
+	if (resolve_group(st->group, &st->seg.gid) != 0)
+		return fail(d, n, path, "unknown group \"%s\", expected a group of this host "
+			    "(see getent group)", st->group);
+	return 0;
+}
+
+static int seg_keys(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+{
+	struct vrl_seg_geometry g;
+
+	if (get_u64(d, n, "segment.keys", 1, &st->seg.keys) != 0)
+		return -1;
+	if (vrl_seg_geometry(st->seg.keys, &g) != 0)
+		return fail(d, n, "segment.keys", "a segment of %llu keys does not fit in memory, "
+			    "expected fewer keys", (unsigned long long)st->seg.keys);
+	return 0;
+}
+
+static int seg_on_full(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+{
+	const char *path = "segment.on_full", *s = want_scalar(d, n, path, "deny or allow");
+	char buf[VRL_GOT_MAX];
+
+	if (!s)
+		return -1;
+	if (strcmp(s, "deny") == 0)
+		st->flags &= ~VRL_CFG_FAIL_OPEN;
+	else if (strcmp(s, "allow") == 0)
+		st->flags |= VRL_CFG_FAIL_OPEN;
+	else
+		return fail(d, n, path, "expected deny (fail closed) or allow (fail open), got %s",
+			    got(n, buf));
+	return 0;
+}
+
+static int parse_segment(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings *st)
+{
+	static const char *const keys[] = { "name", "mode", "group", "keys", "on_full", NULL };
+	yaml_node_t *v;
+
+	if (want_type(d, map, YAML_MAPPING_NODE, "segment", "a mapping of name, mode, ...") ||
+	    check_keys(d, map, "segment", keys))
+		return -1;
+	if ((v = lookup(d, map, "name")) && seg_name(d, v, st))
+		return -1;
+	if ((v = lookup(d, map, "mode")) && seg_mode(d, v, st))
+		return -1;
+	if ((v = lookup(d, map, "group")) && seg_group(d, v, st))
+		return -1;
+	if ((v = lookup(d, map, "keys")) && seg_keys(d, v, st))
+		return -1;
+	if ((v = lookup(d, map, "on_full")) && seg_on_full(d, v, st))
+		return -1;
+	return 0;
+}
+
+static int parse_daemon(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings *st)
+{
+	static const char *const keys[] = { "sweep_interval", "idle_evict", NULL };
+	yaml_node_t *v;
+
+	if (want_type(d, map, YAML_MAPPING_NODE, "daemon", "a mapping of sweep_interval, ...") ||
+	    check_keys(d, map, "daemon", keys))
+		return -1;
+	if ((v = lookup(d, map, "sweep_interval")) &&
+	    get_duration(d, v, "daemon.sweep_interval", &st->sweep_interval_ns))
+		return -1;
+	if ((v = lookup(d, map, "idle_evict")) &&
+	    get_duration(d, v, "daemon.idle_evict", &st->idle_evict_ns))
+		return -1;
+	return 0;
+}
+
+/* ---- fields -------------------------------------------------------------------- */
+
+/* Built-in request fields, by enum vrl_field. */
+static const char *const vrl_field_names[] = {
+	"api", "endpoint", "token", "org", "vehicle", "user", NULL
+};
+
+/* Optimal string alignment distance, for names of fewer than VRL_ATTR_MAX bytes. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), dist[VRL_ATTR_MAX + 1][VRL_ATTR_MAX + 1];
+
+	for (size_t i = 0; i <= la; i++)
+		dist[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		dist[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			size_t best = dist[i - 1][j - 1] + cost;
+
+			if (dist[i - 1][j] + 1 < best)
+				best = dist[i - 1][j] + 1;
+			if (dist[i][j - 1] + 1 < best)
+				best = dist[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    dist[i - 2][j - 2] + 1 < best)
+				best = dist[i - 2][j - 2] + 1;
+			dist[i][j] = best;
+		}
+	}
+	return dist[la][lb];
+}
+
+/*
+ * The built-in field that attribute name @s looks like a typo of ("tokn",
+ * "Vehicle", "orgs"), or NULL. Names of three letters are left alone, so an
+ * attribute "app" is not taken for "api".
+ */
+static const char *near_field(const char *s)
+{
+	for (size_t i = 0; vrl_field_names[i]; i++) {
+		size_t lf = strlen(vrl_field_names[i]), ls = strlen(s);
+
+		if ((lf > 3 || ls > 3) && edit_distance(s, vrl_field_names[i]) <= 1)
+			return vrl_field_names[i];
+	}
+	return NULL;
+}
+
+static bool attr_name_ok(const char *s)
+{
+	if (!isalpha((unsigned char)*s) && *s != '_')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
+			return false;
+	return true;
+}
+
+/* Resolve field name @s (at @n) into @ref: a built-in field or an attribute. */
+static int get_field(struct vrl_doc *d, yaml_node_t *n, const char *path, const char *s,
+		     struct vrl_seg_fieldref *ref)
+{
+	const char *near;
+
+	memset(ref, 0, sizeof(*ref));
+	for (uint32_t i = 0; vrl_field_names[i]; i++) {
+		if (strcmp(s, vrl_field_names[i]) == 0) {
+			ref->field = i;
+			return 0;
+		}
+	}
+	if (!attr_name_ok(s) || strlen(s) >= VRL_ATTR_MAX)
+		return fail(d, n, path, "unknown field \"%s\", expected api, endpoint, token, org, "
+			    "vehicle, user or an attribute name (letters, digits, _ . -; at most "
+			    "%u bytes)", s, VRL_ATTR_MAX - 1);
+	if ((near = near_field(s)))
+		return fail(d, n, path, "unknown field \"%s\", expected %s (an attribute name "
+			    "must not be one letter away from a built-in field)", s, near);
+	if (strcmp(s, "cost") == 0)
+		return fail(d, n, path, "unknown field \"cost\": cost is the units a request "
+			    "takes, not a field, expected api, endpoint, token, org, vehicle, user "
+			    "or an attribute name");
+	ref->field = VRL_FIELD_ATTR;
+	memcpy(ref->attr, s, strlen(s) + 1);
+	return 0;
+}
+
+/* ---- one limit ------------------------------------------------------------------ */
+
+static bool limit_name_ok(const char *s)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
+			return false;
+	return true;
+}
+
+static int limit_name(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		      struct vrl_seg_limit *l)
+{
+	struct vrl_parse *p = d->p;
+	char where[VRL_PATH_MAX];
+
+	pathf(where, "%s.name", path);
+	if (get_text(d, n, where, "a limit name", l->name, sizeof(l->name)) != 0)
+		return -1;
+	if (!limit_name_ok(l->name))
+		return fail(d, n, where, "expected a name of letters, digits, '_', '.' and '-' "
+			    "such as samsara.token, got \"%s\"", l->name);
+	for (uint32_t i = 0; i < p->out.cfg.nlimits; i++)
+		if (strcmp(p->out.cfg.limits[i].name, l->name) == 0)
+			return fail(d, n, where, "duplicate limit name \"%s\" (first defined at "
+				    "%s), expected each name once", l->name, p->origin[i]);
+	return 0;
+}
+
+static int limit_kind(struct vrl_doc *d, yaml_node_t *n, const char *path, uint32_t *kind)
+{
+	char where[VRL_PATH_MAX], buf[VRL_GOT_MAX];
+	const char *s;
+
+	pathf(where, "%s.kind", path);
+	if (!(s = want_scalar(d, n, where, "rate or gate")))
+		return -1;
+	if (strcmp(s, "rate") == 0)
+		*kind = VRL_KIND_RATE;
+	else if (strcmp(s, "gate") == 0)
+		*kind = VRL_KIND_GATE;
+	else
+		return fail(d, n, where, "unknown kind %s, expected rate (GCRA) or gate "
+			    "(cooldown only)", got(n, buf));
+	return 0;
+}
+
+static int limit_per(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		     struct vrl_seg_limit *l)
+{
+	char where[VRL_PATH_MAX];
+	size_t count;
+
+	pathf(where, "%s.per", path);
+	if (want_type(d, n, YAML_SEQUENCE_NODE, where, "a list of fields such as [token]"))
+		return -1;
+	count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	if (count > VRL_MAX_PER)
+		return fail(d, n, where, "%zu fields, expected at most %u", count, VRL_MAX_PER);
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = node(d, n->data.sequence.items.start[i]);
+		const char *s;
+
+		pathf(where, "%s.per[%zu]", path, i);
+		if (!(s = want_scalar(d, item, where, "a field name")) ||
+		    get_field(d, item, where, s, &l->per[i]))
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(&l->per[j], &l->per[i], sizeof(l->per[i])) == 0)
+				return fail(d, item, where, "field \"%s\" given twice, expected "
+					    "each field once", s);
+	}
+	l->nper = (uint32_t)count;
+	return 0;
+}
+
+static bool is_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+static int limit_match(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		       struct vrl_seg_limit *l)
+{
+	char where[VRL_PATH_MAX];
+	size_t count;
+
+	pathf(where, "%s.match", path);
+	if (want_type(d, n, YAML_MAPPING_NODE, where, "a mapping such as {api: samsara}") ||
+	    check_keys(d, n, where, NULL))
+		return -1;
+	count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	if (count > VRL_MAX_MATCH)
+		return fail(d, n, where, "%zu conditions, expected at most %u", count, VRL_MAX_MATCH);
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_pair_t *kv = &n->data.mapping.pairs.start[i];
+		yaml_node_t *k = node(d, kv->key), *v = node(d, kv->value);
+		struct vrl_seg_match *m = &l->match[i];
+
+		pathf(where, "%s.match.%s", path, sval(k));
+		if (get_field(d, k, where, sval(k), &m->ref) ||
+		    get_text(d, v, where, "a value or glob pattern", m->pattern, sizeof(m->pattern)))
+			return -1;
+		m->glob = is_glob(m->pattern);
+	}
+	l->nmatch = (uint32_t)count;
+	return 0;
+}
+
+static int limit_rate(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		      struct vrl_seg_limit *l)
+{
+	char where[VRL_PATH_MAX], buf[VRL_GOT_MAX];
+	const char *s;
+
+	pathf(where, "%s.rate", path);
+	if (!(s = want_scalar(d, n, where, "N/period such as 150/s")))
+		return -1;
+	if (vrl_parse_rate(s, &l->count, &l->period_ns) != 0)
+		return fail(d, n, where, RATE_EXPECTED ", got %s", got(n, buf));
+	return 0;
+}
+
+/* Kind, rate and burst together: what a rate needs, what a gate must not have. */
+static int limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
+			struct vrl_seg_limit *l)
+{
+	yaml_node_t *kind = lookup(d, map, "kind"), *rate = lookup(d, map, "rate");
+	yaml_node_t *burst = lookup(d, map, "burst");
+	char where[VRL_PATH_MAX];
+	struct vrl_gcra g;
+	int rc;
+
+	l->kind = VRL_KIND_RATE;
+	if (kind && limit_kind(d, kind, path, &l->kind))
+		return -1;
+	if (l->kind == VRL_KIND_GATE) {
+		pathf(where, "%s.%s", path, rate ? "rate" : "burst");
+		if (rate || burst)
+			return fail(d, rate ? rate : burst, where, "a gate has no rate or burst, "
+				    "expected kind: rate to limit a rate");
+		return 0;
+	}
+	if (!rate)
+		return fail(d, map, path, "missing rate:, " RATE_EXPECTED " (or kind: gate for "
+			    "a cooldown-only limit)");
+	if (limit_rate(d, rate, path, l))
+		return -1;
+	l->burst = 1;
+	pathf(where, "%s.burst", path);
+	if (burst && get_u64(d, burst, where, 1, &l->burst))
+		return -1;
+	rc = vrl_gcra_init(&g, l->count, l->period_ns, l->burst);
+	if (rc != 0)
+		return fail(d, burst ? burst : rate, where, "burst %llu of %llu ns each is too "
+			    "large a bucket (2^62 ns at most), expected a smaller burst or a "
+			    "faster rate", (unsigned long long)l->burst,
+			    (unsigned long long)(l->period_ns / l->count));
+	l->emission_ns = g.emission_ns;
+	l->tolerance_ns = g.tolerance_ns;
+	return 0;
+}
+
+static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
+{
+	static const char *const keys[] = { "name", "description", "kind", "match", "per",
+					    "rate", "burst", "shadow", NULL };
+	struct vrl_parse *p = d->p;
+	struct vrl_seg_limit *l = &p->out.cfg.limits[p->out.cfg.nlimits];
+	char where[VRL_PATH_MAX];
+	yaml_node_t *v;
+	bool shadow = false;
+
+	if (want_type(d, map, YAML_MAPPING_NODE, path, "a limit: a mapping with name:") ||
+	    check_keys(d, map, path, keys))
+		return -1;
+	if (p->out.cfg.nlimits >= VRL_MAX_LIMITS)
+		return fail(d, map, path, "too many limits, expected at most %u (presets "
+			    "included)", VRL_MAX_LIMITS);
+	memset(l, 0, sizeof(*l));
+	if (!(v = lookup(d, map, "name")))
+		return fail(d, map, path, "missing name:, expected a unique limit name");
+	if (limit_name(d, v, path, l))
+		return -1;
+	pathf(where, "%s.description", path);
+	if ((v = lookup(d, map, "description")) && !want_scalar(d, v, where, "a text"))
+		return -1;
+	if ((v = lookup(d, map, "per")) && limit_per(d, v, path, l))
+		return -1;
+	if ((v = lookup(d, map, "match")) && limit_match(d, v, path, l))
+		return -1;
+	if (limit_params(d, map, path, l))
+		return -1;
+	pathf(where, "%s.shadow", path);
+	if ((v = lookup(d, map, "shadow")) && get_bool(d, v, where, &shadow))
+		return -1;
+	l->flags = shadow ? VRL_LIMIT_SHADOW : 0;
+	snprintf(p->origin[p->out.cfg.nlimits], VRL_ORIGIN_MAX, "%s:%zu:%zu", d->source,
+		 map->start_mark.line + 1, map->start_mark.column + 1);
+	p->out.cfg.nlimits++;
+	return 0;
+}
+
+static int parse_limits(struct vrl_doc *d, yaml_node_t *seq)
+{
+	char path[VRL_PATH_MAX];
+
+	if (want_type(d, seq, YAML_SEQUENCE_NODE, "limits", "a list of limits"))
+		return -1;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		pathf(path, "limits[%td]", it - seq->data.sequence.items.start);
+		if (parse_limit(d, node(d, *it), path))
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- documents and presets ----------------------------------------------------- */
+
+static int parse_text(struct vrl_parse *p, const char *text, size_t len, const char *source,
+		      struct vrl_settings *st);
+
+static int preset_index(const char *name)
+{
+	for (size_t i = 0; i < vrl_npresets; i++)
+		if (strcmp(vrl_presets[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int include_preset(struct vrl_doc *d, yaml_node_t *n, const char *path)
+{
+	struct vrl_parse *p = d->p;
+	struct vrl_settings ignored;
+	char names[128], source[96];
+	const char *s = want_scalar(d, n, path, "a preset name");
+	const char *list[8];
+	int idx, rc;
+
+	if (!s)
+		return -1;
+	if ((idx = preset_index(s)) < 0) {
+		for (size_t i = 0; i < vrl_npresets && i < 7; i++)
+			list[i] = vrl_presets[i].name;
+		list[vrl_npresets < 7 ? vrl_npresets : 7] = NULL;
+		join(names, sizeof(names), list);
+		return fail(d, n, path, "unknown preset \"%s\", expected one of: %s", s, names);
+	}
+	if (p->presets_seen & (1u << idx))
+		return fail(d, n, path, "preset \"%s\" is already included, expected each "
+			    "preset once", s);
+	if (p->depth >= VRL_PRESET_DEPTH)
+		return fail(d, n, path, "presets nested too deep, expected at most %u levels",
+			    VRL_PRESET_DEPTH);
+	p->presets_seen |= 1u << idx;
+	snprintf(source, sizeof(source), "built-in:%s.yaml", s);
+	p->depth++;
+	rc = parse_text(p, vrl_presets[idx].text, vrl_presets[idx].len, source, &ignored);
+	p->depth--;
+	return rc;
+}
+
+static int parse_presets(struct vrl_doc *d, yaml_node_t *seq)
+{
+	char path[VRL_PATH_MAX];
+
+	if (want_type(d, seq, YAML_SEQUENCE_NODE, "presets", "a list of preset names"))
+		return -1;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		pathf(path, "presets[%td]", it - seq->data.sequence.items.start);
+		if (include_preset(d, node(d, *it), path))
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_root(struct vrl_doc *d, yaml_node_t *root, struct vrl_settings *st)
+{
+	static const char *const keys[] = { "segment", "daemon", "presets", "limits", NULL };
+	yaml_node_t *v;
+
+	if (!root || is_null(root))
+		return 0;
+	if (want_type(d, root, YAML_MAPPING_NODE, "config",
+		      "a mapping of segment, daemon, presets, limits") ||
+	    check_keys(d, root, "", keys))
+		return -1;
+	if ((v = lookup(d, root, "segment")) && parse_segment(d, v, st))
+		return -1;
+	if ((v = lookup(d, root, "daemon")) && parse_daemon(d, v, st))
+		return -1;
+	if ((v = lookup(d, root, "presets")) && !is_null(v) && parse_presets(d, v))
+		return -1;
+	if ((v = lookup(d, root, "limits")) && !is_null(v) && parse_limits(d, v))
+		return -1;
+	return 0;
+}
+
+/* Line and column of byte @off of @text, for reader errors that carry no mark. */
+static yaml_mark_t mark_of(const char *text, size_t len, size_t off)
+{
+	yaml_mark_t m = { off, 0, 0 };
+
+	for (size_t i = 0; i < off && i < len; i++) {
+		if (text[i] == '\n') {
+			m.line++;
+			m.column = 0;
+		} else {
+			m.column++;
+		}
+	}
+	return m;
+}
+
+static int yaml_failure(struct vrl_doc *d, yaml_parser_t *y, const char *text, size_t len)
+{
+	yaml_mark_t m = y->problem_mark;
+
+	if (y->error == YAML_READER_ERROR)
+		m = mark_of(text, len, y->problem_offset);
+	if (y->error == YAML_MEMORY_ERROR)
+		return fail_at(d, m, "syntax", "out of memory");
+	if (y->context)
+		return fail_at(d, m, "syntax", "%s (%s at line %zu), expected valid YAML",
+			       y->problem ? y->problem : "error", y->context,
+			       y->context_mark.line + 1);
+	return fail_at(d, m, "syntax", "%s, expected valid YAML", y->problem ? y->problem : "error");
+}
+
+/* Load the only document of @text into @d->y. */
+static int load_document(struct vrl_doc *d, const char *text, size_t len)
+{
+	yaml_parser_t y;
+	yaml_document_t extra;
+	int rc = 0;
+
+	if (!yaml_parser_initialize(&y))
+		return fail_at(d, (yaml_mark_t){ 0, 0, 0 }, "syntax", "out of memory");
+	yaml_parser_set_input_string(&y, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&y, &d->y)) {
+		rc = yaml_failure(d, &y, text, len);
+		yaml_parser_delete(&y);
+		return rc;
+	}
+	if (!yaml_parser_load(&y, &extra)) {
+		rc = yaml_failure(d, &y, text, len);
+	} else {
+		yaml_node_t *r = yaml_document_get_root_node(&extra);
+
+		if (r)
+			rc = fail_at(d, r->start_mark, "syntax", "a second document, expected "
+				     "one document only");
+		yaml_document_delete(&extra);
+	}
+	if (rc)
+		yaml_document_delete(&d->y);
+	yaml_parser_delete(&y);
+	return rc;
+}
+
+static int parse_text(struct vrl_parse *p, const char *text, size_t len, const char *source,
+		      struct vrl_settings *st)
+{
+	struct vrl_doc d = { .p = p, .source = source };
+	int rc;
+
+	if (load_document(&d, text, len))
+		return -1;
+	rc = parse_root(&d, yaml_document_get_root_node(&d.y), st);
+	yaml_document_delete(&d.y);
+	return rc;
+}
+
+static void settings_default(struct vrl_settings *st)
+{
+	memset(st, 0, sizeof(*st));
+	memcpy(st->seg.name, "/vrl", sizeof("/vrl"));
+	st->seg.mode = VRL_DEFAULT_MODE;
+	st->seg.gid = (gid_t)-1;
+	st->seg.keys = VRL_DEFAULT_KEYS;
+	st->sweep_interval_ns = VRL_DEFAULT_SWEEP_NS;
+	st->idle_evict_ns = VRL_DEFAULT_IDLE_NS;
+}
+
+static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_config *out)
+{
+	out->seg = st->seg;
+	memcpy(out->group, st->group, sizeof(out->group));
+	out->sweep_interval_ns = st->sweep_interval_ns;
+	out->idle_evict_ns = st->idle_evict_ns;
+	out->cfg.flags = st->flags;
+}
+
+/* Parse into private memory; copy to @out only when all of it is valid. */
+static int parse_config(const char *text, size_t len, const char *source, const char *shown,
+			struct vrl_daemon_config *out, char err[VRL_CONFIG_ERR_MAX])
+{
+	struct vrl_parse *p = calloc(1, sizeof(*p));
+	struct vrl_settings st;
+	int rc;
+
+	if (!p) {
+		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: out of memory", source);
+		return -1;
+	}
+	p->err = err;
+	settings_default(&st);
+	rc = parse_text(p, text, len, source, &st);
+	if (rc == 0 && p->out.cfg.nlimits == 0) {
+		snprintf(err, VRL_CONFIG_ERR_MAX, "%s:1:1: limits: no limits defined, expected "
+			 "limits: or presets: such as [smartcar, samsara]", source);
+		rc = -1;
+	}
+	if (rc == 0) {
+		settings_apply(&st, &p->out);
+		snprintf(p->out.cfg.source, sizeof(p->out.cfg.source), "%s", shown);
+		memcpy(out, &p->out, sizeof(*out));
+	}
+	free(p);
+	return rc;
+}
+
+/* ---- public functions ------------------------------------------------------------ */
+
+int vrl_config_parse(const char *text, size_t len, const char *source,
+		     struct vrl_daemon_config *out, char err[VRL_CONFIG_ERR_MAX])
+{
+	if (!source)
+		source = "config";
+	if (!text || !out) {
+		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: no config text", source);
+		return -1;
+	}
+	return parse_config(text, len, source, source, out, err);
+}
+
+int vrl_config_load(const char *path, struct vrl_daemon_config *out,
+		    char err[VRL_CONFIG_ERR_MAX])
+{
+	FILE *f = fopen(path, "rb");
+	char *text;
+	size_t len;
+	int rc;
+
+	if (!f) {
+		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	text = malloc(VRL_CONFIG_FILE_MAX + 1);
+	len = text ? fread(text, 1, VRL_CONFIG_FILE_MAX + 1, f) : 0;
+	rc = !text ? ENOMEM : ferror(f) ? EIO : 0;
+	fclose(f);
+	if (rc == 0 && len > VRL_CONFIG_FILE_MAX) {
+		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: larger than %u bytes, expected a smaller "
+			 "config", path, VRL_CONFIG_FILE_MAX);
+		rc = -1;
+	} else if (rc != 0)
+		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: cannot read: %s", path, strerror(rc));
+	else
+		rc = parse_config(text, len, path, path, out, err);
+	free(text);
+	return rc == 0 ? 0 : -1;
+}
+
+int vrl_config_default(struct vrl_daemon_config *out, char err[VRL_CONFIG_ERR_MAX])
+{
+	const char *text = vrl_config_preset("default");
+
+	return parse_config(text, strlen(text), "built-in:default.yaml", "built-in", out, err);
+}
+
+const char *vrl_config_preset(const char *name)
+{
+	int idx = name ? preset_index(name) : -1;
+
+	return idx < 0 ? NULL : vrl_presets[idx].text;
+}

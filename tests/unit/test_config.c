@@ -1,0 +1,691 @@
+/*
+ * test_config.c - the YAML config compiler: every good form, every kind of
+ * bad config (with the line and field its message must name), the built-in
+ * presets, durations and rates.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "config.h"
+
+#define NS_PER_S UINT64_C(1000000000) /* nanoseconds in a second */
+
+static struct vrl_daemon_config cfg; /* large: kept off the stack */
+
+static int parse(const char *yaml, char err[VRL_CONFIG_ERR_MAX])
+{
+	err[0] = '\0';
+	return vrl_config_parse(yaml, strlen(yaml), "vrl.yaml", &cfg, err);
+}
+
+/* Parse @yaml, expecting success. */
+static void parse_ok(const char *yaml)
+{
+	char err[VRL_CONFIG_ERR_MAX];
+	int rc = parse(yaml, err);
+
+	if (rc != 0)
+		print_error("unexpected error: %s\n", err);
+	assert_int_equal(rc, 0);
+}
+
+/*
+ * Parse @yaml, expecting failure with a message that starts with @where
+ * ("vrl.yaml:LINE:COL: field") and contains @what.
+ */
+static void parse_bad(const char *yaml, const char *where, const char *what)
+{
+	char err[VRL_CONFIG_ERR_MAX];
+	int rc = parse(yaml, err);
+
+	if (rc == 0 || strncmp(err, where, strlen(where)) != 0 || !strstr(err, what))
+		print_error("yaml:\n%s\nerror: %s\nwanted: %s ... %s\n", yaml, err, where, what);
+	assert_int_equal(rc, -1);
+	assert_int_equal(strncmp(err, where, strlen(where)), 0);
+	assert_non_null(strstr(err, what));
+}
+
+static const struct vrl_seg_limit *find(const char *name)
+{
+	for (uint32_t i = 0; i < cfg.cfg.nlimits; i++)
+		if (strcmp(cfg.cfg.limits[i].name, name) == 0)
+			return &cfg.cfg.limits[i];
+	fail_msg("no limit %s", name);
+	return NULL;
+}
+
+/* Every compiled limit must pass the check clients make on a segment. */
+static void assert_clients_accept(void)
+{
+	struct vrl_limit l;
+
+	for (uint32_t i = 0; i < cfg.cfg.nlimits; i++)
+		assert_int_equal(vrl_limit_prepare(&cfg.cfg.limits[i], &l), 0);
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* ---- durations and rates ------------------------------------------------------ */
+
+static uint64_t dur(const char *s)
+{
+	uint64_t ns = 0;
+
+	if (vrl_parse_duration(s, &ns) != 0)
+		fail_msg("duration %s refused", s);
+	return ns;
+}
+
+static void test_duration_good(void **state)
+{
+	(void)state;
+	assert_int_equal(dur("30s"), 30 * NS_PER_S);
+	assert_int_equal(dur("1.5min"), 90 * NS_PER_S);
+	assert_int_equal(dur("250ms"), 250000000);
+	assert_int_equal(dur("2h"), 7200 * NS_PER_S);
+	assert_int_equal(dur("0.40235"), 402350000);
+	assert_int_equal(dur("0.000000001"), 1);
+	assert_int_equal(dur("1.999999999s"), 1999999999);
+	assert_int_equal(dur("0.1s"), 100000000);
+	assert_int_equal(dur("0.3"), 300000000);
+	assert_int_equal(dur("1d"), 86400 * NS_PER_S);
+	assert_int_equal(dur("3days"), 3 * 86400 * NS_PER_S);
+	assert_int_equal(dur("10us"), 10000);
+	assert_int_equal(dur("7ns"), 7);
+	assert_int_equal(dur("1sec"), NS_PER_S);
+	assert_int_equal(dur("2seconds"), 2 * NS_PER_S);
+	assert_int_equal(dur("1minute"), 60 * NS_PER_S);
+	assert_int_equal(dur("1hour"), 3600 * NS_PER_S);
+	assert_int_equal(dur("0"), 0);
+	/* finer than a nanosecond rounds up, never down */
+	assert_int_equal(dur("1.5ns"), 2);
+	assert_int_equal(dur("0.0000000001"), 1);
+	assert_int_equal(dur("18446744073709551615ns"), UINT64_MAX);
+}
+
+static void test_duration_bad(void **state)
+{
+	static const char *const bad[] = {
+		"", "-1s", "+1s", "s", "1.s", ".5s", "1 s", " 1s", "1s ", "1sx", "1m", "1.2.3s",
+		"1e3s", "0x10s", "18446744073709551616ns", "18446744073709551615s", "1/s", "abc",
+		"300000000000000000000000000000h",
+	};
+	uint64_t ns;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (vrl_parse_duration(bad[i], &ns) == 0)
+			fail_msg("duration \"%s\" accepted as %llu", bad[i], (unsigned long long)ns);
+	assert_int_equal(vrl_parse_duration(NULL, &ns), -1);
+}
+
+static void test_rate_good(void **state)
+{
+	uint64_t n, p;
+
+	(void)state;
+	assert_int_equal(vrl_parse_rate("150/s", &n, &p), 0);
+	assert_int_equal(n, 150);
+	assert_int_equal(p, NS_PER_S);
+	assert_int_equal(vrl_parse_rate("2/min", &n, &p), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(p, 60 * NS_PER_S);
+	assert_int_equal(vrl_parse_rate("1/30s", &n, &p), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(p, 30 * NS_PER_S);
+	assert_int_equal(vrl_parse_rate("5/1.5min", &n, &p), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(p, 90 * NS_PER_S);
+	assert_int_equal(vrl_parse_rate("1000/hour", &n, &p), 0);
+	assert_int_equal(p, 3600 * NS_PER_S);
+	assert_int_equal(vrl_parse_rate("10/250ms", &n, &p), 0);
+	assert_int_equal(p, 250000000);
+}
+
+static void test_rate_bad(void **state)
+{
+	static const char *const bad[] = {
+		"", "150", "150/", "/s", "0/s", "1/0s", "150 per s", "150/ s", "150/30", "-1/s",
+		"1.5/s", "150/sx", "150/s/s", "99999999999999999999/s",
+	};
+	uint64_t n, p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (vrl_parse_rate(bad[i], &n, &p) == 0)
+			fail_msg("rate \"%s\" accepted", bad[i]);
+}
+
+/* ---- good configs ------------------------------------------------------------------ */
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	parse_ok("limits:\n"
+		 "  - name: one\n"
+		 "    rate: 10/s\n");
+	assert_string_equal(cfg.seg.name, "/vrl");
+	assert_int_equal(cfg.seg.mode, 0660);
+	assert_int_equal(cfg.seg.gid, (gid_t)-1);
+	assert_int_equal(cfg.seg.keys, 65536);
+	assert_string_equal(cfg.group, "");
+	assert_int_equal(cfg.sweep_interval_ns, NS_PER_S);
+	assert_int_equal(cfg.idle_evict_ns, 600 * NS_PER_S);
+	assert_int_equal(cfg.cfg.flags, 0);
+	assert_string_equal(cfg.cfg.source, "vrl.yaml");
+	assert_int_equal(cfg.cfg.nlimits, 1);
+	assert_int_equal(cfg.cfg.seq, 0);
+	assert_int_equal(cfg.cfg.generation, 0);
+	assert_int_equal(cfg.cfg.loaded_realtime_ns, 0);
+
+	const struct vrl_seg_limit *l = find("one");
+	assert_int_equal(l->kind, VRL_KIND_RATE);
+	assert_int_equal(l->flags, 0);
+	assert_int_equal(l->nper, 0);
+	assert_int_equal(l->nmatch, 0);
+	assert_int_equal(l->count, 10);
+	assert_int_equal(l->period_ns, NS_PER_S);
+	assert_int_equal(l->burst, 1);
+	assert_int_equal(l->emission_ns, 100000000);
+	assert_int_equal(l->tolerance_ns, 100000000);
+	assert_true(all_zero(l->reserved, sizeof(l->reserved)));
+	assert_true(all_zero(&cfg.cfg.limits[1], sizeof(cfg.cfg.limits[1]) * (VRL_MAX_LIMITS - 1)));
+	assert_clients_accept();
+}
+
+static void test_full_config(void **state)
+{
+	(void)state;
+	parse_ok("segment:\n"
+		 "  name: /vrl-test\n"
+		 "  mode: \"0640\"\n"
+		 "  group: root\n"
+		 "  keys: 100000\n"
+		 "  on_full: allow\n"
+		 "daemon:\n"
+		 "  sweep_interval: 250ms\n"
+		 "  idle_evict: 1.5min\n"
+		 "limits:\n"
+		 "  - name: samsara.fleet\n"
+		 "    description: \"fleet endpoints\"\n"
+		 "    kind: rate\n"
+		 "    match: {api: samsara, endpoint: \"GET /v1/fleet/*\", make: tesla}\n"
+		 "    per: [token, model]\n"
+		 "    rate: 5/1.5min\n"
+		 "    burst: 3\n"
+		 "    shadow: true\n"
+		 "  - name: cool\n"
+		 "    kind: gate\n"
+		 "    per: [vehicle]\n");
+	assert_string_equal(cfg.seg.name, "/vrl-test");
+	assert_int_equal(cfg.seg.mode, 0640);
+	assert_int_equal(cfg.seg.gid, 0);
+	assert_string_equal(cfg.group, "root");
+	assert_int_equal(cfg.seg.keys, 100000);
+	assert_int_equal(cfg.cfg.flags, VRL_CFG_FAIL_OPEN);
+	assert_int_equal(cfg.sweep_interval_ns, 250000000);
+	assert_int_equal(cfg.idle_evict_ns, 90 * NS_PER_S);
+	assert_int_equal(cfg.cfg.nlimits, 2);
+
+	const struct vrl_seg_limit *l = find("samsara.fleet");
+	assert_int_equal(l->flags, VRL_LIMIT_SHADOW);
+	assert_int_equal(l->nmatch, 3);
+	assert_int_equal(l->match[0].ref.field, VRL_FIELD_API);
+	assert_string_equal(l->match[0].pattern, "samsara");
+	assert_int_equal(l->match[0].glob, 0);
+	assert_int_equal(l->match[1].ref.field, VRL_FIELD_ENDPOINT);
+	assert_string_equal(l->match[1].pattern, "GET /v1/fleet/*");
+	assert_int_equal(l->match[1].glob, 1);
+	assert_int_equal(l->match[2].ref.field, VRL_FIELD_ATTR);
+	assert_string_equal(l->match[2].ref.attr, "make");
+	assert_string_equal(l->match[2].pattern, "tesla");
+	assert_int_equal(l->nper, 2);
+	assert_int_equal(l->per[0].field, VRL_FIELD_TOKEN);
+	assert_int_equal(l->per[1].field, VRL_FIELD_ATTR);
+	assert_string_equal(l->per[1].attr, "model");
+	assert_int_equal(l->count, 5);
+	assert_int_equal(l->period_ns, 90 * NS_PER_S);
+	assert_int_equal(l->burst, 3);
+	assert_int_equal(l->emission_ns, 18 * NS_PER_S);
+	assert_int_equal(l->tolerance_ns, 54 * NS_PER_S);
+
+	l = find("cool");
+	assert_int_equal(l->kind, VRL_KIND_GATE);
+	assert_int_equal(l->nper, 1);
+	assert_int_equal(l->per[0].field, VRL_FIELD_VEHICLE);
+	assert_int_equal(l->count, 0);
+	assert_int_equal(l->emission_ns, 0);
+	assert_clients_accept();
+}
+
+static void test_good_forms(void **state)
+{
+	(void)state;
+	/* integer mode, numeric gid, bare-number durations, block lists, globs */
+	parse_ok("segment: {mode: 0600, group: \"12345\", on_full: deny}\n"
+		 "daemon: {sweep_interval: 2, idle_evict: 0.5}\n"
+		 "limits:\n"
+		 "  - name: a\n"
+		 "    rate: 1/30s\n"
+		 "    per:\n"
+		 "      - org\n"
+		 "      - user\n"
+		 "    match:\n"
+		 "      endpoint: \"GET /v?/items/[0-9]*\"\n"
+		 "      region: eu-west\n");
+	assert_int_equal(cfg.seg.mode, 0600);
+	assert_int_equal(cfg.seg.gid, 12345);
+	assert_int_equal(cfg.sweep_interval_ns, 2 * NS_PER_S);
+	assert_int_equal(cfg.idle_evict_ns, NS_PER_S / 2);
+	const struct vrl_seg_limit *l = find("a");
+	assert_int_equal(l->emission_ns, 30 * NS_PER_S);
+	assert_int_equal(l->match[0].glob, 1);
+	assert_int_equal(l->match[1].glob, 0);
+	assert_string_equal(l->match[1].ref.attr, "region");
+	/* a rate with a non-integral emission rounds T up */
+	parse_ok("limits: [{name: b, rate: 150/s}]\n");
+	assert_int_equal(find("b")->emission_ns, 6666667);
+	/* the largest names and patterns that fit */
+	char yaml[1024], name[VRL_NAME_MAX], pat[VRL_PATTERN_MAX], attr[VRL_ATTR_MAX];
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	memset(pat, 'p', sizeof(pat) - 1);
+	pat[sizeof(pat) - 1] = '\0';
+	memset(attr, 'x', sizeof(attr) - 1);
+	attr[sizeof(attr) - 1] = '\0';
+	snprintf(yaml, sizeof(yaml), "limits: [{name: %s, rate: 1/s, per: [%s], match: {%s: %s}}]\n",
+		 name, attr, attr, pat);
+	parse_ok(yaml);
+	assert_clients_accept();
+}
+
+static void test_presets_option(void **state)
+{
+	(void)state;
+	parse_ok("presets: [smartcar]\n"
+		 "limits:\n"
+		 "  - name: mine\n"
+		 "    rate: 1/s\n");
+	assert_int_equal(cfg.cfg.nlimits, 4);
+	assert_string_equal(cfg.cfg.limits[0].name, "smartcar.app");
+	assert_string_equal(cfg.cfg.limits[3].name, "mine");
+	/* presets come first even when written after limits */
+	parse_ok("limits: [{name: mine, rate: 1/s}]\n"
+		 "presets: [evenergy]\n");
+	assert_string_equal(cfg.cfg.limits[0].name, "evenergy.user");
+	/* an included default does not override this file's segment */
+	parse_ok("segment: {name: /other}\npresets: [default]\n");
+	assert_string_equal(cfg.seg.name, "/other");
+	assert_int_equal(cfg.cfg.nlimits, 15);
+}
+
+/* ---- bad configs --------------------------------------------------------------------- */
+
+static void test_bad_syntax(void **state)
+{
+	(void)state;
+	parse_bad("limits:\n"
+		  "  - name: a\n"
+		  "    rate: [1/s\n"
+		  "  - name: b\n", "vrl.yaml:4:", "syntax:");
+	parse_bad("segment:\n  name: /a\n name: /b\n", "vrl.yaml:3:", "syntax:");
+	parse_bad("limits: [{name: a, rate: 1/s}]\n---\nlimits: []\n", "vrl.yaml:3:1: syntax:",
+		  "one document");
+	parse_bad("limits: *nothing\n", "vrl.yaml:1:", "syntax:");
+	parse_bad("limits: []\nx: \"\xff\"\n", "vrl.yaml:2:", "syntax:");
+	parse_bad("", "vrl.yaml:1:1: limits:", "no limits");
+	parse_bad("- a\n- b\n", "vrl.yaml:1:1: config:", "expected a mapping");
+}
+
+static void test_unknown_key(void **state)
+{
+	(void)state;
+	parse_bad("limits:\n"
+		  "  - name: a\n"
+		  "    rate: 1/s\n"
+		  "    brust: 5\n", "vrl.yaml:4:5: limits[0].brust:", "unknown key");
+	parse_bad("segmnet: {}\n", "vrl.yaml:1:1: segmnet:", "expected one of: segment, daemon");
+	parse_bad("segment:\n  size: 10\n", "vrl.yaml:2:3: segment.size:", "unknown key");
+	parse_bad("daemon:\n  sweep: 1s\n", "vrl.yaml:2:3: daemon.sweep:", "unknown key");
+	parse_bad("segment:\n  keys: 1\n  keys: 2\n", "vrl.yaml:3:3: segment.keys:", "twice");
+	parse_bad("limits: [{name: a, rate: 1/s, match: {api: x, api: y}}]\n",
+		  "vrl.yaml:1:47: limits[0].match.api:", "twice");
+}
+
+static void test_wrong_type(void **state)
+{
+	(void)state;
+	parse_bad("segment: [a]\n", "vrl.yaml:1:10: segment:", "expected a mapping");
+	parse_bad("limits: {name: a}\n", "vrl.yaml:1:9: limits:", "expected a list");
+	parse_bad("limits:\n  - a\n", "vrl.yaml:2:5: limits[0]:", "got \"a\"");
+	parse_bad("limits: [{name: [a], rate: 1/s}]\n", "vrl.yaml:1:17: limits[0].name:",
+		  "got a list");
+	parse_bad("limits: [{name: a, rate: 1/s, per: token}]\n", "vrl.yaml:1:36: limits[0].per:",
+		  "expected a list");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [{x: 1}]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "got a mapping");
+	parse_bad("limits: [{name: a, rate: 1/s, match: [api]}]\n",
+		  "vrl.yaml:1:38: limits[0].match:", "expected a mapping");
+	parse_bad("limits: [{name: a, rate: 1/s, match: {api: [x]}}]\n",
+		  "vrl.yaml:1:44: limits[0].match.api:", "got a list");
+	parse_bad("limits: [{name: a, rate: 1/s, shadow: maybe}]\n",
+		  "vrl.yaml:1:39: limits[0].shadow:", "expected true or false");
+	parse_bad("limits: [{name: a, rate: 1/s, burst: many}]\n",
+		  "vrl.yaml:1:38: limits[0].burst:", "expected a whole number");
+	parse_bad("segment: {keys: -5}\nlimits: [{name: a, rate: 1/s}]\n",
+		  "vrl.yaml:1:17: segment.keys:", "expected a whole number");
+	parse_bad("limits:\n  - name:\n    rate: 1/s\n", "vrl.yaml:2:", "limits[0].name: expected a limit name, got nothing");
+	parse_bad("presets: smartcar\n", "vrl.yaml:1:10: presets:", "expected a list");
+	parse_bad("limits: [{name: a, rate: 1/s, description: [x]}]\n",
+		  "vrl.yaml:1:44: limits[0].description:", "expected a text");
+}
+
+static void test_bad_rate(void **state)
+{
+	(void)state;
+	parse_bad("limits:\n  - {name: a, rate: 1/s}\n  - name: b\n    rate: 150 per s\n",
+		  "vrl.yaml:4:11: limits[1].rate:",
+		  "expected N/period such as 150/s, 2/min or 1/30s, got \"150 per s\"");
+	parse_bad("limits: [{name: a, rate: 0/s}]\n", "vrl.yaml:1:26: limits[0].rate:", "got \"0/s\"");
+	parse_bad("limits: [{name: a, rate: 1/0s}]\n", "vrl.yaml:1:26: limits[0].rate:", "N/period");
+	parse_bad("limits: [{name: a, rate: 150}]\n", "vrl.yaml:1:26: limits[0].rate:", "N/period");
+	parse_bad("limits: [{name: a}]\n", "vrl.yaml:1:10: limits[0]:", "missing rate");
+	parse_bad("limits: [{name: a, kind: gate, rate: 1/s}]\n", "vrl.yaml:1:38: limits[0].rate:",
+		  "a gate has no rate");
+	parse_bad("limits: [{name: a, kind: gate, burst: 2}]\n", "vrl.yaml:1:39: limits[0].burst:",
+		  "a gate has no rate");
+	parse_bad("limits: [{name: a, kind: window, rate: 1/s}]\n",
+		  "vrl.yaml:1:26: limits[0].kind:", "expected rate");
+	/* burst * T beyond 2^62 ns: what vrl_gcra_init refuses */
+	parse_bad("limits: [{name: a, rate: 1/d, burst: 100000000}]\n",
+		  "vrl.yaml:1:38: limits[0].burst:", "too large");
+}
+
+static void test_zero_burst(void **state)
+{
+	(void)state;
+	parse_bad("limits:\n  - name: a\n    rate: 1/s\n    burst: 0\n",
+		  "vrl.yaml:4:12: limits[0].burst:", "at least 1");
+}
+
+static void test_bad_segment(void **state)
+{
+	(void)state;
+	parse_bad("segment: {mode: \"0999\"}\n", "vrl.yaml:1:17: segment.mode:", "octal mode");
+	parse_bad("segment: {mode: rw-rw----}\n", "vrl.yaml:1:17: segment.mode:", "octal mode");
+	parse_bad("segment: {mode: \"01777\"}\n", "vrl.yaml:1:17: segment.mode:", "at most 0777");
+	parse_bad("segment: {mode: \"0440\"}\n", "vrl.yaml:1:17: segment.mode:", "read and write");
+	parse_bad("segment: {name: vrl}\n", "vrl.yaml:1:17: segment.name:", "such as /vrl");
+	parse_bad("segment: {name: /a/b}\n", "vrl.yaml:1:17: segment.name:", "such as /vrl");
+	parse_bad("segment: {name: /}\n", "vrl.yaml:1:17: segment.name:", "such as /vrl");
+	parse_bad("segment:\n  name: /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		  "vrl.yaml:2:9: segment.name:", "at most 63 bytes");
+	parse_bad("segment: {group: vrl-no-such-group}\n", "vrl.yaml:1:18: segment.group:",
+		  "unknown group");
+	parse_bad("segment: {keys: 0}\n", "vrl.yaml:1:17: segment.keys:", "at least 1");
+	parse_bad("segment: {keys: 99999999999999999999}\n", "vrl.yaml:1:17: segment.keys:",
+		  "whole number");
+	parse_bad("segment: {keys: 18446744073709551615}\n", "vrl.yaml:1:17: segment.keys:",
+		  "fewer keys");
+	parse_bad("segment: {on_full: open}\n", "vrl.yaml:1:20: segment.on_full:", "deny");
+	parse_bad("daemon: {sweep_interval: 0s}\n", "vrl.yaml:1:26: daemon.sweep_interval:",
+		  "above zero");
+	parse_bad("daemon: {idle_evict: 10 minutes}\n", "vrl.yaml:1:22: daemon.idle_evict:",
+		  "got \"10 minutes\"");
+}
+
+static void test_duplicate_name(void **state)
+{
+	(void)state;
+	parse_bad("limits:\n"
+		  "  - name: a\n"
+		  "    rate: 1/s\n"
+		  "  - name: a\n"
+		  "    rate: 2/s\n", "vrl.yaml:4:11: limits[1].name:",
+		  "duplicate limit name \"a\" (first defined at vrl.yaml:2:5)");
+	parse_bad("presets: [samsara]\nlimits: [{name: samsara.token, rate: 1/s}]\n",
+		  "vrl.yaml:2:17: limits[0].name:", "first defined at built-in:samsara.yaml:");
+	parse_bad("presets: [default, smartcar]\n", "vrl.yaml:1:20: presets[1]:",
+		  "already included");
+}
+
+static void test_too_many(void **state)
+{
+	char *yaml = malloc(64 * (VRL_MAX_LIMITS + 2));
+	size_t used = 0;
+
+	(void)state;
+	used += (size_t)sprintf(yaml, "limits:\n");
+	for (unsigned i = 0; i <= VRL_MAX_LIMITS; i++)
+		used += (size_t)sprintf(yaml + used, "  - {name: l%u, rate: 1/s}\n", i);
+	parse_bad(yaml, "vrl.yaml:66:5: limits[64]:", "too many limits, expected at most 64");
+	/* the same count is fine without the last */
+	*strrchr(yaml, '-') = '\0';
+	parse_ok(yaml);
+	assert_int_equal(cfg.cfg.nlimits, VRL_MAX_LIMITS);
+	free(yaml);
+
+	parse_bad("limits: [{name: a, rate: 1/s, per: [api, endpoint, token, org, user]}]\n",
+		  "vrl.yaml:1:36: limits[0].per:", "expected at most 4");
+	parse_bad("limits: [{name: a, rate: 1/s, match: {a: 1, b: 2, c: 3, d: 4, e: 5}}]\n",
+		  "vrl.yaml:1:38: limits[0].match:", "expected at most 4");
+}
+
+static void test_name_too_long(void **state)
+{
+	char yaml[512], name[VRL_NAME_MAX + 1];
+
+	(void)state;
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(yaml, sizeof(yaml), "limits:\n  - name: %s\n    rate: 1/s\n", name);
+	parse_bad(yaml, "vrl.yaml:2:11: limits[0].name:", "at most 63 bytes, got 64 bytes");
+	parse_bad("limits: [{name: \"a b\", rate: 1/s}]\n", "vrl.yaml:1:17: limits[0].name:",
+		  "letters, digits");
+	char pat[VRL_PATTERN_MAX + 1];
+	memset(pat, 'p', VRL_PATTERN_MAX);
+	pat[VRL_PATTERN_MAX] = '\0';
+	snprintf(yaml, sizeof(yaml), "limits: [{name: a, rate: 1/s, match: {api: %s}}]\n", pat);
+	parse_bad(yaml, "vrl.yaml:1:44: limits[0].match.api:", "at most 95 bytes");
+	snprintf(yaml, sizeof(yaml),
+		 "limits: [{name: a, rate: 1/s, per: [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]}]\n");
+	parse_bad(yaml, "vrl.yaml:1:37: limits[0].per[0]:", "at most 31 bytes");
+}
+
+static void test_unknown_field(void **state)
+{
+	(void)state;
+	parse_bad("limits: [{name: a, rate: 1/s, per: [tokn]}]\n", "vrl.yaml:1:37: limits[0].per[0]:",
+		  "unknown field \"tokn\", expected token");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [Vehicle]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "expected vehicle");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [orgs]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "expected org");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [\"vehicle id\"]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "unknown field \"vehicle id\"");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [cost]}]\n", "vrl.yaml:1:37: limits[0].per[0]:",
+		  "cost is the units");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [token, token]}]\n",
+		  "vrl.yaml:1:44: limits[0].per[1]:", "twice");
+	parse_bad("limits: [{name: a, rate: 1/s, match: {endpont: x}}]\n",
+		  "vrl.yaml:1:39: limits[0].match.endpont:", "expected endpoint");
+	/* three-letter attributes are left alone: "app" is not "api" */
+	parse_ok("limits: [{name: a, rate: 1/s, per: [app], match: {app: x}}]\n");
+}
+
+static void test_unknown_preset(void **state)
+{
+	(void)state;
+	parse_bad("presets: [smartcar, tesla]\n", "vrl.yaml:1:21: presets[1]:",
+		  "unknown preset \"tesla\", expected one of: default, smartcar, samsara, carsxe, "
+		  "evenergy");
+}
+
+static void test_refused_whole(void **state)
+{
+	char err[VRL_CONFIG_ERR_MAX];
+
+	(void)state;
+	parse_ok("segment: {name: /kept}\nlimits: [{name: kept, rate: 1/s}]\n");
+	/* a bad config leaves the previous result untouched */
+	assert_int_equal(parse("segment: {name: /new}\nlimits: [{name: a, rate: 1/s}, "
+			       "{name: b, rate: x}]\n", err), -1);
+	assert_string_equal(cfg.seg.name, "/kept");
+	assert_int_equal(cfg.cfg.nlimits, 1);
+	assert_string_equal(cfg.cfg.limits[0].name, "kept");
+}
+
+/* ---- built-in presets ------------------------------------------------------------- */
+
+static void test_default_config(void **state)
+{
+	char err[VRL_CONFIG_ERR_MAX];
+	int rc = vrl_config_default(&cfg, err);
+
+	(void)state;
+	if (rc != 0)
+		print_error("%s\n", err);
+	assert_int_equal(rc, 0);
+	assert_string_equal(cfg.cfg.source, "built-in");
+	assert_string_equal(cfg.seg.name, "/vrl");
+	assert_int_equal(cfg.seg.mode, 0660);
+	assert_int_equal(cfg.seg.keys, 65536);
+	assert_int_equal(cfg.cfg.flags, 0);
+	assert_int_equal(cfg.cfg.nlimits, 15);
+	assert_clients_accept();
+
+	const struct vrl_seg_limit *l = find("smartcar.app");
+	assert_int_equal(l->kind, VRL_KIND_RATE);
+	assert_int_equal(l->count, 2);
+	assert_int_equal(l->period_ns, 60 * NS_PER_S);
+	assert_int_equal(l->burst, 120);
+	assert_int_equal(l->emission_ns, 30 * NS_PER_S);
+	assert_int_equal(l->tolerance_ns, 3600 * NS_PER_S);
+	assert_int_equal(find("smartcar.vehicle")->kind, VRL_KIND_GATE);
+	assert_int_equal(find("smartcar.upstream")->per[0].field, VRL_FIELD_VEHICLE);
+
+	l = find("samsara.token");
+	assert_int_equal(l->count, 150);
+	assert_int_equal(l->burst, 1);
+	assert_int_equal(l->per[0].field, VRL_FIELD_TOKEN);
+	assert_int_equal(find("samsara.org")->per[0].field, VRL_FIELD_ORG);
+	l = find("samsara.legacy.post_driver_dispatch_routes");
+	assert_int_equal(l->count, 50);
+	assert_string_equal(l->match[1].pattern, "POST /v1/fleet/drivers/*/dispatch/routes");
+	assert_int_equal(l->match[1].glob, 1);
+	assert_int_equal(find("samsara.legacy.get_hos_logs_summary")->count, 30);
+	assert_int_equal(find("samsara.legacy.get_drivers_summary")->count, 75);
+
+	l = find("evenergy.user");
+	assert_int_equal(l->count, 1000);
+	assert_int_equal(l->period_ns, 3600 * NS_PER_S);
+	assert_int_equal(l->emission_ns, 3600000000);
+	assert_int_equal(l->nper, 2);
+	assert_int_equal(l->per[1].field, VRL_FIELD_USER);
+
+	l = find("carsxe.api");
+	assert_int_equal(l->kind, VRL_KIND_GATE);
+	assert_int_equal(l->per[0].field, VRL_FIELD_ENDPOINT);
+}
+
+static void test_each_preset(void **state)
+{
+	static const struct {
+		const char *name;
+		uint32_t nlimits;
+	} presets[] = {
+		{ "smartcar", 3 }, { "samsara", 10 }, { "carsxe", 1 }, { "evenergy", 1 },
+		{ "default", 15 },
+	};
+	char yaml[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
+		const char *text = vrl_config_preset(presets[i].name);
+
+		assert_non_null(text);
+		snprintf(yaml, sizeof(yaml), "presets: [%s]\n", presets[i].name);
+		parse_ok(yaml);
+		assert_int_equal(cfg.cfg.nlimits, presets[i].nlimits);
+		assert_clients_accept();
+		/* a preset's text is itself a config */
+		parse_ok(text);
+		assert_int_equal(cfg.cfg.nlimits, presets[i].nlimits);
+	}
+	assert_null(vrl_config_preset("tesla"));
+	assert_null(vrl_config_preset(NULL));
+}
+
+static void test_load_file(void **state)
+{
+	char path[] = "/tmp/vrl-config-XXXXXX", err[VRL_CONFIG_ERR_MAX];
+	const char *text = "limits:\n  - name: f\n    rate: 3/s\n    burst: two\n";
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	assert_int_equal(vrl_config_load(path, &cfg, err), -1);
+	assert_non_null(strstr(err, ":4:12: limits[0].burst: expected a whole number"));
+	assert_int_equal(strncmp(err, path, strlen(path)), 0);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, text, 35), 35);
+	close(fd);
+	assert_int_equal(vrl_config_load(path, &cfg, err), 0);
+	assert_string_equal(cfg.cfg.source, path);
+	assert_int_equal(find("f")->count, 3);
+	unlink(path);
+	assert_int_equal(vrl_config_load(path, &cfg, err), -1);
+	assert_non_null(strstr(err, "No such file"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_duration_good),
+		cmocka_unit_test(test_duration_bad),
+		cmocka_unit_test(test_rate_good),
+		cmocka_unit_test(test_rate_bad),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_full_config),
+		cmocka_unit_test(test_good_forms),
+		cmocka_unit_test(test_presets_option),
+		cmocka_unit_test(test_bad_syntax),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_wrong_type),
+		cmocka_unit_test(test_bad_rate),
+		cmocka_unit_test(test_zero_burst),
+		cmocka_unit_test(test_bad_segment),
+		cmocka_unit_test(test_duplicate_name),
+		cmocka_unit_test(test_too_many),
+		cmocka_unit_test(test_name_too_long),
+		cmocka_unit_test(test_unknown_field),
+		cmocka_unit_test(test_unknown_preset),
+		cmocka_unit_test(test_refused_whole),
+		cmocka_unit_test(test_default_config),
+		cmocka_unit_test(test_each_preset),
+		cmocka_unit_test(test_load_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -493,8 +493,9 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
 	uint64_t cd;
 
-	memset(lk, 0, sizeof(*lk));
 	lk->s = s;
+	lk->shadow_deny = false;
+	lk->cooled = false;
 	/* acquire: pairs with promotion (K2), the slot's fields are ready */
 	if (atomic_load_explicit(&s->tag, memory_order_acquire) != vrl_key_tag(&t->key))
 		return LOOK_STALE;
@@ -600,6 +601,8 @@ static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const s
 		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
 		uint64_t rem = l->seg.kind == VRL_KIND_RATE ? lk[i].r.remaining : UINT64_MAX;
 
+		if (t[i].slot == UINT64_MAX)
+			continue;
 		if (lk[i].shadow_deny)
 			v->flags |= VRL_VERDICT_SHADOW;
 		if (v->limit >= 0 && rem >= best)
@@ -661,6 +664,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 		/* step 1: look */
 		for (i = 0; i < n; i++) {
 			if (t[i].slot == UINT64_MAX) {
+				memset(&lk[i], 0, sizeof(lk[i]));
 				lk[i].earliest = now;
 				continue;
 			}
@@ -673,7 +677,9 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 				worst = i;
 			}
 		}
+		v->at_ns = at;
 		if (stale < 0 && at > deadline) {
+			v->at_ns = now;
 			fill_denied(c, &t[worst], &lk[worst], now, v);
 			return VRL_EDENIED;
 		}

@@ -89,3 +89,70 @@ vrl_client *test_open(const char *name)
 	}
 	return c;
 }
+
+#include <sys/mman.h>
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static size_t granted_times(const struct test_grant *g, size_t n, uint32_t key, uint64_t **out)
+{
+	uint64_t *t = malloc((n ? n : 1) * sizeof(*t));
+	size_t m = 0;
+
+	if (!t)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (g[i].state == TEST_GRANTED && (key == UINT32_MAX || g[i].key == key))
+			t[m++] = g[i].at;
+	qsort(t, m, sizeof(*t), cmp_u64);
+	*out = t;
+	return m;
+}
+
+unsigned test_check_windows(const struct test_grant *g, size_t n, uint32_t key,
+			    uint64_t burst, uint64_t emission, uint64_t w, uint64_t *worst)
+{
+	uint64_t *t, bound = burst + w / emission;
+	size_t m = granted_times(g, n, key, &t), j = 0;
+	unsigned broken = 0;
+
+	*worst = 0;
+	for (size_t i = 0; i < m; i++) {
+		if (j < i)
+			j = i;
+		while (j + 1 < m && t[j + 1] - t[i] <= w)
+			j++;
+		if (j - i + 1 > *worst)
+			*worst = j - i + 1;
+		if (j - i + 1 > bound)
+			broken++;
+	}
+	free(t);
+	return broken;
+}
+
+size_t test_count_grants(const struct test_grant *g, size_t n, uint32_t key,
+			 uint64_t *first, uint64_t *last)
+{
+	uint64_t *t;
+	size_t m = granted_times(g, n, key, &t);
+
+	*first = m ? t[0] : 0;
+	*last = m ? t[m - 1] : 0;
+	free(t);
+	return m;
+}
+
+void *test_shared(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		abort();
+	return p;
+}

@@ -34,3 +34,28 @@ void test_segment_drop(struct vrl_seg *seg, const char *name);
 vrl_client *test_open(const char *name);
 
 #endif
+
+/* One grant as a test records it. */
+struct test_grant {
+	uint64_t at;        /* verdict.at_ns; 0: unknown (its process was killed) */
+	uint32_t key;       /* which key of the test's own numbering */
+	uint32_t state;     /* TEST_ATTEMPT, TEST_GRANTED, TEST_DENIED */
+};
+
+enum { TEST_ATTEMPT = 1, TEST_GRANTED = 2, TEST_DENIED = 3 };
+
+/*
+ * Check the GCRA bound on the granted records of @key (UINT32_MAX: all):
+ * in every window of length @w starting at a grant, at most
+ * burst + floor(w / emission) grants. Returns the number of windows that
+ * broke it (0 when the limit held) and the largest count seen in @worst.
+ */
+unsigned test_check_windows(const struct test_grant *g, size_t n, uint32_t key,
+			    uint64_t burst, uint64_t emission, uint64_t w, uint64_t *worst);
+
+/* Grants of @key (UINT32_MAX: all), and their first and last times. */
+size_t test_count_grants(const struct test_grant *g, size_t n, uint32_t key,
+			 uint64_t *first, uint64_t *last);
+
+/* Shared anonymous memory for @bytes, visible to forked children. */
+void *test_shared(size_t bytes);

@@ -126,7 +126,7 @@ static void kill_storm(void **state)
 	for (size_t i = 0; i < n; i++)
 		unknown += rec->g[i].state == TEST_ATTEMPT;
 	printf("# %u kills, %zu records, %zu unknown outcomes\n", kills, n, unknown);
-	assert_true(kills > 50);
+	assert_true(kills > 20);
 	assert_true(unknown <= (size_t)kills + WORKERS);
 	/* the limit held over every window, on the grants known to happen */
 	const uint64_t windows[] = { hot->emission_ns, NS_PER_S / 10, NS_PER_S, RUN_NS };

@@ -509,6 +509,7 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 			lk->r.retry_after == UINT64_MAX ? UINT64_MAX : now + lk->r.retry_after;
 	} else {
 		lk->earliest = at;
+		lk->r.remaining = UINT64_MAX;   /* a gate has no permits to run out */
 	}
 	if (cd > lk->earliest && lk->earliest != UINT64_MAX) {
 		lk->earliest = cd;
@@ -645,6 +646,31 @@ static void sleep_until(uint64_t at)
 }
 
 /*
+ * The order to commit in: fewest permits left first. The tightest key is
+ * the one a concurrent acquire most likely takes first; losing that race
+ * before taking the others spares a rollback, and a rollback that comes
+ * too late to undo (A1) wastes permits of the looser keys.
+ */
+static void commit_order(const struct vrl_take *t, const struct look *lk, unsigned n,
+			 unsigned order[])
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t rem = t[i].slot == UINT64_MAX ? UINT64_MAX : lk[i].r.remaining;
+		unsigned j = i;
+
+		for (; j > 0; j--) {
+			unsigned o = order[j - 1];
+			uint64_t orem = t[o].slot == UINT64_MAX ? UINT64_MAX : lk[o].r.remaining;
+
+			if (orem <= rem)
+				break;
+			order[j] = o;
+		}
+		order[j] = i;
+	}
+}
+
+/*
  * Acquire takes @t[0..n) with @cost, granting no later than @deadline
  * (deadline == now: immediately or not at all). Re-places stale keys.
  */
@@ -653,6 +679,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 {
 	struct look lk[VRL_MAX_MATCHED];
 	uint64_t before[VRL_MAX_MATCHED], after[VRL_MAX_MATCHED];
+	unsigned order[VRL_MAX_MATCHED];
 
 	for (;;) {
 		uint64_t now = vrl_now_ns(), at = now;
@@ -683,23 +710,24 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			fill_denied(c, &t[worst], &lk[worst], now, v);
 			return VRL_EDENIED;
 		}
-		/* step 2 and 3: commit at `at` */
+		/* step 2 and 3: commit at `at`, tightest key first */
+		commit_order(t, lk, n, order);
 		for (done = 0; stale < 0 && done < n; done++) {
+			unsigned k = order[done];
 			int rc;
 
-			if (t[done].slot == UINT64_MAX) {
-				before[done] = after[done] = 0;
+			if (t[k].slot == UINT64_MAX) {
+				before[k] = after[k] = 0;
 				continue;
 			}
-			if (at != now && look_at(c, &t[done], cost, now, at, &lk[done]) == LOOK_STALE)
+			if (at != now && look_at(c, &t[k], cost, now, at, &lk[k]) == LOOK_STALE)
 				rc = COMMIT_STALE;
 			else
-				rc = commit_one(c, &t[done], cost, now, at, &lk[done],
-						&before[done], &after[done]);
+				rc = commit_one(c, &t[k], cost, now, at, &lk[k], &before[k], &after[k]);
 			if (rc == COMMIT_OK)
 				continue;
 			if (rc == COMMIT_STALE)
-				stale = (int)done;
+				stale = (int)k;
 			break;
 		}
 		if (stale < 0 && done == n) {
@@ -708,9 +736,12 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			fill_granted(c, t, lk, n, now, v);
 			return 0;
 		}
-		while (done-- > 0)
-			if (after[done] != before[done])
-				undo(lk[done].s, after[done], before[done]);
+		while (done-- > 0) {
+			unsigned k = order[done];
+
+			if (after[k] != before[k])
+				undo(lk[k].s, after[k], before[k]);
+		}
 		if (stale >= 0) {
 			char label[VRL_LABEL_MAX];
 			int rc;

@@ -493,8 +493,9 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
 	uint64_t cd;
 
-	memset(lk, 0, sizeof(*lk));
 	lk->s = s;
+	lk->shadow_deny = false;
+	lk->cooled = false;
 	/* acquire: pairs with promotion (K2), the slot's fields are ready */
 	if (atomic_load_explicit(&s->tag, memory_order_acquire) != vrl_key_tag(&t->key))
 		return LOOK_STALE;
@@ -508,6 +509,7 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 			lk->r.retry_after == UINT64_MAX ? UINT64_MAX : now + lk->r.retry_after;
 	} else {
 		lk->earliest = at;
+		lk->r.remaining = UINT64_MAX;   /* a gate has no permits to run out */
 	}
 	if (cd > lk->earliest && lk->earliest != UINT64_MAX) {
 		lk->earliest = cd;
@@ -600,6 +602,8 @@ static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const s
 		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
 		uint64_t rem = l->seg.kind == VRL_KIND_RATE ? lk[i].r.remaining : UINT64_MAX;
 
+		if (t[i].slot == UINT64_MAX)
+			continue;
 		if (lk[i].shadow_deny)
 			v->flags |= VRL_VERDICT_SHADOW;
 		if (v->limit >= 0 && rem >= best)
@@ -642,6 +646,31 @@ static void sleep_until(uint64_t at)
 }
 
 /*
+ * The order to commit in: fewest permits left first. The tightest key is
+ * the one a concurrent acquire most likely takes first; losing that race
+ * before taking the others spares a rollback, and a rollback that comes
+ * too late to undo (A1) wastes permits of the looser keys.
+ */
+static void commit_order(const struct vrl_take *t, const struct look *lk, unsigned n,
+			 unsigned order[])
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t rem = t[i].slot == UINT64_MAX ? UINT64_MAX : lk[i].r.remaining;
+		unsigned j = i;
+
+		for (; j > 0; j--) {
+			unsigned o = order[j - 1];
+			uint64_t orem = t[o].slot == UINT64_MAX ? UINT64_MAX : lk[o].r.remaining;
+
+			if (orem <= rem)
+				break;
+			order[j] = o;
+		}
+		order[j] = i;
+	}
+}
+
+/*
  * Acquire takes @t[0..n) with @cost, granting no later than @deadline
  * (deadline == now: immediately or not at all). Re-places stale keys.
  */
@@ -650,6 +679,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 {
 	struct look lk[VRL_MAX_MATCHED];
 	uint64_t before[VRL_MAX_MATCHED], after[VRL_MAX_MATCHED];
+	unsigned order[VRL_MAX_MATCHED];
 
 	for (;;) {
 		uint64_t now = vrl_now_ns(), at = now;
@@ -661,6 +691,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 		/* step 1: look */
 		for (i = 0; i < n; i++) {
 			if (t[i].slot == UINT64_MAX) {
+				memset(&lk[i], 0, sizeof(lk[i]));
 				lk[i].earliest = now;
 				continue;
 			}
@@ -673,27 +704,30 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 				worst = i;
 			}
 		}
+		v->at_ns = at;
 		if (stale < 0 && at > deadline) {
+			v->at_ns = now;
 			fill_denied(c, &t[worst], &lk[worst], now, v);
 			return VRL_EDENIED;
 		}
-		/* step 2 and 3: commit at `at` */
+		/* step 2 and 3: commit at `at`, tightest key first */
+		commit_order(t, lk, n, order);
 		for (done = 0; stale < 0 && done < n; done++) {
+			unsigned k = order[done];
 			int rc;
 
-			if (t[done].slot == UINT64_MAX) {
-				before[done] = after[done] = 0;
+			if (t[k].slot == UINT64_MAX) {
+				before[k] = after[k] = 0;
 				continue;
 			}
-			if (at != now && look_at(c, &t[done], cost, now, at, &lk[done]) == LOOK_STALE)
+			if (at != now && look_at(c, &t[k], cost, now, at, &lk[k]) == LOOK_STALE)
 				rc = COMMIT_STALE;
 			else
-				rc = commit_one(c, &t[done], cost, now, at, &lk[done],
-						&before[done], &after[done]);
+				rc = commit_one(c, &t[k], cost, now, at, &lk[k], &before[k], &after[k]);
 			if (rc == COMMIT_OK)
 				continue;
 			if (rc == COMMIT_STALE)
-				stale = (int)done;
+				stale = (int)k;
 			break;
 		}
 		if (stale < 0 && done == n) {
@@ -702,9 +736,12 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			fill_granted(c, t, lk, n, now, v);
 			return 0;
 		}
-		while (done-- > 0)
-			if (after[done] != before[done])
-				undo(lk[done].s, after[done], before[done]);
+		while (done-- > 0) {
+			unsigned k = order[done];
+
+			if (after[k] != before[k])
+				undo(lk[k].s, after[k], before[k]);
+		}
 		if (stale >= 0) {
 			char label[VRL_LABEL_MAX];
 			int rc;

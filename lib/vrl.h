@@ -113,6 +113,8 @@ struct vrl_verdict {
 	uint64_t remaining;          /* permits the deciding key still has now */
 	uint64_t limit_value;        /* the deciding limit's size (burst) */
 	uint64_t reset_ns;           /* ns until the deciding key is whole again */
+	uint64_t at_ns;              /* monotonic time the decision counts at (for a
+	                                waiting acquire, the reserved time) */
 	uint32_t matched;            /* how many limits matched the request */
 	uint32_t flags;              /* VRL_VERDICT_* */
 };

@@ -1,0 +1,252 @@
+/*
+ * vrld.c - the vrl daemon.
+ *
+ * Creates (or adopts) the shared-memory segment from the config and keeps it
+ * healthy: a heartbeat, eviction of idle keys, reclaim of dead slots, and
+ * reaping of counter slots whose process died. Workers never wait on vrld:
+ * they keep acquiring while it is down or restarting.
+ *
+ * Signals: SIGTERM/SIGINT exit cleanly (the segment stays, so a restart
+ * adopts it with every counter); SIGHUP reloads the config, keeping the
+ * running one when the new one has any error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "admin.h"
+#include "client.h"
+#include "config.h"
+
+#define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
+#define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */
+
+static volatile sig_atomic_t stop_signal;      /* set by the handler only */
+static volatile sig_atomic_t reload_pending;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		reload_pending = 1;
+	else
+		stop_signal = sig;
+}
+
+/* Structured log line on stderr: level=... msg="..." then key=value pairs. */
+static void logf_(const char *level, const char *fmt, ...)
+{
+	struct timespec ts;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(stderr, "ts=%lld.%03ld level=%s %s\n", (long long)ts.tv_sec,
+		ts.tv_nsec / 1000000, level, msg);
+}
+
+struct options {
+	const char *config;      /* -c FILE */
+	const char *preset;      /* -p NAME */
+	bool check;              /* --check: validate and exit */
+	bool replace;            /* --replace: recreate an incompatible segment */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vrld [-c FILE | -p PRESET] [--check] [--replace]\n"
+		"  -c, --config FILE   YAML config (default: the built-in default)\n"
+		"  -p, --preset NAME   a built-in preset: default smartcar samsara carsxe evenergy\n"
+		"      --check         validate the config, print a summary, exit\n"
+		"      --replace       replace an existing segment of another layout\n"
+		"                      (its counters are lost) instead of refusing to start\n");
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longs[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "preset", required_argument, NULL, 'p' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "replace", no_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:p:h", longs, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->config = optarg; break;
+		case 'p': o->preset = optarg; break;
+		case 'C': o->check = true; break;
+		case 'R': o->replace = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc || (o->config && o->preset)) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static int load(const struct options *o, struct vrl_daemon_config *dc, char err[VRL_CONFIG_ERR_MAX])
+{
+	const char *text;
+
+	if (o->config)
+		return vrl_config_load(o->config, dc, err);
+	if (!o->preset)
+		return vrl_config_default(dc, err);
+	text = vrl_config_preset(o->preset);
+	if (!text) {
+		snprintf(err, VRL_CONFIG_ERR_MAX, "no built-in preset named \"%s\"", o->preset);
+		return -1;
+	}
+	return vrl_config_parse(text, strlen(text), o->preset, dc, err);
+}
+
+static void reload(const struct options *o, struct vrl_seg *seg, struct vrl_daemon_config *dc)
+{
+	struct vrl_daemon_config *next = calloc(1, sizeof(*next));
+	char err[VRL_CONFIG_ERR_MAX];
+
+	if (!next) {
+		logf_("error", "msg=\"reload failed: out of memory; keeping the running config\"");
+		return;
+	}
+	if (load(o, next, err) != 0) {
+		logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", err);
+	} else if (strcmp(next->seg.name, dc->seg.name) || next->seg.keys != dc->seg.keys) {
+		logf_("error", "msg=\"reload refused: segment.name and segment.keys need a restart;"
+		      " keeping the running config\"");
+	} else {
+		vrl_seg_publish(seg->hdr, &next->cfg);
+		*dc = *next;
+		logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", dc->cfg.nlimits,
+		      (unsigned long long)atomic_load(&seg->hdr->config_gen));
+	}
+	free(next);
+}
+
+static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64_t *cursor,
+		 uint64_t *next_sweep)
+{
+	struct vrl_seg_header *h = seg->hdr;
+	uint64_t now = vrl_now_ns();
+
+	atomic_store_explicit(&h->daemon_heartbeat_ns, now, memory_order_relaxed);
+	if (now < *next_sweep)
+		return;
+	*next_sweep = now + dc->sweep_interval_ns;
+	/* a full pass per sweep interval, one short bracket per chunk */
+	for (uint64_t done = 0; done < h->nslots; done += SWEEP_CHUNK) {
+		vrl_seg_sweep(h, *cursor, SWEEP_CHUNK, now, dc->idle_evict_ns);
+		*cursor = *cursor + SWEEP_CHUNK >= h->nslots ? 0 : *cursor + SWEEP_CHUNK;
+	}
+	vrl_seg_reap_holders(h);
+}
+
+static void print_summary(const struct vrl_daemon_config *dc)
+{
+	printf("config ok: %u limits, segment %s, %llu keys, mode %04o\n", dc->cfg.nlimits,
+	       dc->seg.name, (unsigned long long)dc->seg.keys, (unsigned)dc->seg.mode);
+	for (uint32_t i = 0; i < dc->cfg.nlimits; i++)
+		printf("  %s\n", dc->cfg.limits[i].name);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static void notify(const char *state)
+{
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+static int serve(const struct options *o, struct vrl_daemon_config *dc)
+{
+	struct vrl_seg seg = { 0 };
+	char why[256];
+	uint64_t cursor = 0, next_sweep = 0;
+	int rc = vrl_seg_open_or_create(&dc->seg, &dc->cfg, o->replace, &seg, why, sizeof(why));
+	struct timespec period = { 0, TICK_NS };
+
+	if (rc) {
+		logf_("error", "msg=\"cannot open segment %s: %s\" detail=\"%s\"%s", dc->seg.name,
+		      vrl_strerror(rc), why,
+		      rc == -EEXIST ? " hint=\"stop every worker and vrld, or start with --replace\"" : "");
+		return 1;
+	}
+	atomic_store(&seg.hdr->daemon_pid, (int32_t)getpid());
+	atomic_store(&seg.hdr->daemon_heartbeat_ns, vrl_now_ns());
+	logf_("info", "msg=\"serving\" segment=%s adopted=%d limits=%u keys=%llu slots=%llu "
+	      "bytes=%llu source=\"%s\"", dc->seg.name, seg.adopted, dc->cfg.nlimits,
+	      (unsigned long long)dc->seg.keys, (unsigned long long)seg.hdr->nslots,
+	      (unsigned long long)seg.size, dc->cfg.source);
+	notify("READY=1");
+	while (!stop_signal) {
+		if (reload_pending) {
+			reload_pending = 0;
+			notify("RELOADING=1");
+			reload(o, &seg, dc);
+			notify("READY=1");
+		}
+		tick(&seg, dc, &cursor, &next_sweep);
+		nanosleep(&period, NULL);
+	}
+	notify("STOPPING=1");
+	atomic_store(&seg.hdr->daemon_pid, 0);
+	logf_("info", "msg=\"stopping; the segment stays for workers and the next vrld\" signal=%d",
+	      (int)stop_signal);
+	vrl_seg_close(&seg);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct vrl_daemon_config *dc = calloc(1, sizeof(*dc));
+	char err[VRL_CONFIG_ERR_MAX];
+	int rc;
+
+	if (!dc || parse_args(argc, argv, &o) != 0)
+		return 2;
+	if (load(&o, dc, err) != 0) {
+		fprintf(stderr, "vrld: %s\n", err);
+		return 78; /* EX_CONFIG */
+	}
+	if (o.check) {
+		print_summary(dc);
+		return 0;
+	}
+	install_signals();
+	rc = serve(&o, dc);
+	free(dc);
+	return rc;
+}

@@ -1,0 +1,61 @@
+/*
+ * common.h - helpers shared by the test suites: build a config in code and
+ * create a private segment for it, without vrld.
+ */
+#ifndef VRL_TEST_COMMON_H
+#define VRL_TEST_COMMON_H
+
+#include <stdint.h>
+
+#include "admin.h"
+#include "client.h"
+
+#define NS_PER_S UINT64_C(1000000000)
+
+/* Append a rate limit of @count per @period_ns, bucket @burst, keyed by the
+ * fields in @per (terminated by -1), matching api == @api when non-NULL. */
+struct vrl_seg_limit *test_add_rate(struct vrl_seg_config *cfg, const char *name,
+				    const char *api, uint64_t count, uint64_t period_ns,
+				    uint64_t burst, const int *per);
+
+/* Append a gate (cooldown-only) limit. */
+struct vrl_seg_limit *test_add_gate(struct vrl_seg_config *cfg, const char *name,
+				    const char *api, const int *per);
+
+/* Create a fresh segment "/vrl-test-<tag>-<pid>" for @cfg with @keys keys;
+ * its name is written to @name. Aborts the test program on failure. */
+void test_segment(const char *tag, const struct vrl_seg_config *cfg, uint64_t keys,
+		  struct vrl_seg *seg, char name[VRL_SHM_NAME_MAX]);
+
+/* Unmap and unlink. */
+void test_segment_drop(struct vrl_seg *seg, const char *name);
+
+/* Open a client or abort. */
+vrl_client *test_open(const char *name);
+
+#endif
+
+/* One grant as a test records it. */
+struct test_grant {
+	uint64_t at;        /* verdict.at_ns; 0: unknown (its process was killed) */
+	uint32_t key;       /* which key of the test's own numbering */
+	uint32_t state;     /* TEST_ATTEMPT, TEST_GRANTED, TEST_DENIED */
+};
+
+enum { TEST_ATTEMPT = 1, TEST_GRANTED = 2, TEST_DENIED = 3 };
+
+/*
+ * Check the GCRA bound on the granted records of @key (UINT32_MAX: all):
+ * in every window of length @w starting at a grant, at most
+ * burst + floor(w / emission) grants. Returns the number of windows that
+ * broke it (0 when the limit held) and the largest count seen in @worst.
+ */
+unsigned test_check_windows(const struct test_grant *g, size_t n, uint32_t key,
+			    uint64_t burst, uint64_t emission, uint64_t w, uint64_t *worst);
+
+/* Grants of @key (UINT32_MAX: all), and their first and last times. */
+size_t test_count_grants(const struct test_grant *g, size_t n, uint32_t key,
+			 uint64_t *first, uint64_t *last);
+
+/* Shared anonymous memory for @bytes, visible to forked children. */
+void *test_shared(size_t bytes);

@@ -1,0 +1,329 @@
+/*
+ * test_client.c - the acquire path through the public API: stacked limits,
+ * all or nothing, read-only denials, cooldowns, resets, waiting, resolved
+ * requests across evictions and reloads, fork, and hostile segments.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common.h"
+
+struct fixture {
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX];
+	vrl_client *c;
+	struct vrl_seg_config cfg;
+};
+
+/* token: 5 per second, bucket 5, per token; org: 1 per hour, bucket 8, per
+ * org; both on api "samsara". A gate per vehicle on api "smartcar". */
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	test_add_rate(&f->cfg, "token", "samsara", 5, NS_PER_S, 5,
+		      (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_add_rate(&f->cfg, "org", "samsara", 1, 3600 * NS_PER_S, 8,
+		      (int[]){ VRL_FIELD_ORG, -1 });
+	test_add_gate(&f->cfg, "vehicle", "smartcar", (int[]){ VRL_FIELD_VEHICLE, -1 });
+	test_segment("client", &f->cfg, 1000, &f->seg, f->name);
+	f->c = test_open(f->name);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	vrl_close(f->c);
+	test_segment_drop(&f->seg, f->name);
+	free(f);
+	return 0;
+}
+
+static const struct vrl_request req_a = { .api = "samsara", .token = "A", .org = "O" };
+static const struct vrl_request req_b = { .api = "samsara", .token = "B", .org = "O" };
+
+static void grants_until_burst(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_verdict v;
+
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(vrl_acquire(f->c, &req_a, &v), 0);
+		assert_int_equal(v.granted, 1);
+		assert_int_equal(v.matched, 2);
+	}
+	assert_string_equal(v.limit_name, "token");   /* fewest remaining */
+	assert_int_equal(v.remaining, 0);
+	assert_int_equal(vrl_acquire(f->c, &req_a, &v), VRL_EDENIED);
+	assert_int_equal(v.granted, 0);
+	assert_string_equal(v.limit_name, "token");
+	assert_int_equal(v.limit_value, 5);
+	assert_true(v.retry_after_ns > 0 && v.retry_after_ns <= NS_PER_S / 5);
+}
+
+/* org (8) binds across tokens A and B; B's denial by org takes nothing
+ * from B's token bucket: all or nothing. */
+static void stacked_all_or_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_verdict v;
+	vrl_resolved *rb;
+	int granted = 0;
+
+	for (int i = 0; i < 5; i++)
+		granted += vrl_acquire(f->c, &req_a, NULL) == 0;
+	for (int i = 0; i < 5; i++)
+		granted += vrl_acquire(f->c, &req_b, NULL) == 0;
+	assert_int_equal(granted, 8);
+	assert_int_equal(vrl_acquire(f->c, &req_b, &v), VRL_EDENIED);
+	assert_string_equal(v.limit_name, "org");
+	assert_true(v.retry_after_ns > 3000 * NS_PER_S);
+	/* token B granted 3: two permits left in its bucket, untouched by the
+	 * denials */
+	assert_int_equal(vrl_resolve(f->c, &req_b, &rb), 0);
+	assert_int_equal(vrl_acquire_resolved(f->c, rb, 0, &v), VRL_EDENIED);
+	assert_string_equal(v.limit_name, "org");
+	vrl_resolved_free(rb);
+	assert_int_equal(vrl_reset(f->c, &req_b, "org"), 0);
+	assert_int_equal(vrl_acquire(f->c, &req_b, &v), 0);
+	assert_int_equal(vrl_acquire(f->c, &req_b, &v), 0);
+	assert_int_equal(vrl_acquire(f->c, &req_b, &v), VRL_EDENIED);
+	assert_string_equal(v.limit_name, "token");
+}
+
+/* A denial leaves every byte of the key slots as it was. */
+static void denial_writes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_seg_header *h = f->seg.hdr;
+	size_t bytes = h->nslots * sizeof(struct vrl_seg_slot);
+	void *before = malloc(bytes);
+
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(vrl_acquire(f->c, &req_a, NULL), 0);
+	memcpy(before, vrl_seg_slots(h), bytes);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(vrl_acquire(f->c, &req_a, NULL), VRL_EDENIED);
+	assert_memory_equal(before, vrl_seg_slots(h), bytes);
+	free(before);
+}
+
+static void cost_above_burst_never_passes(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_request r = req_a;
+	struct vrl_verdict v;
+
+	r.cost = 6;
+	assert_int_equal(vrl_acquire(f->c, &r, &v), VRL_EDENIED);
+	assert_true(v.retry_after_ns == VRL_NEVER);
+	r.cost = 5;
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
+	assert_int_equal(v.remaining, 0);
+}
+
+static void cooldown_closes_for_everyone(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_request car = { .api = "smartcar", .vehicle = "VIN1" };
+	struct vrl_request other = { .api = "smartcar", .vehicle = "VIN2" };
+	struct vrl_verdict v;
+	vrl_client *c2 = test_open(f->name);
+
+	assert_int_equal(vrl_acquire(f->c, &car, &v), 0);
+	assert_int_equal(vrl_cooldown(f->c, &car, NULL, vrl_now_ns() + 30 * NS_PER_S), 0);
+	assert_int_equal(vrl_acquire(c2, &car, &v), VRL_EDENIED);   /* another handle */
+	assert_true(v.flags & VRL_VERDICT_COOLDOWN);
+	assert_string_equal(v.limit_name, "vehicle");
+	assert_true(v.retry_after_ns > 29 * NS_PER_S && v.retry_after_ns <= 30 * NS_PER_S);
+	assert_int_equal(vrl_acquire(c2, &other, &v), 0);           /* only that key */
+	/* a shorter cooldown does not shorten it */
+	assert_int_equal(vrl_cooldown(f->c, &car, "vehicle", vrl_now_ns() + NS_PER_S), 0);
+	assert_int_equal(vrl_acquire(c2, &car, &v), VRL_EDENIED);
+	assert_true(v.retry_after_ns > 28 * NS_PER_S);
+	assert_int_equal(vrl_reset(f->c, &car, NULL), 0);
+	assert_int_equal(vrl_acquire(c2, &car, &v), 0);
+	assert_int_equal(vrl_cooldown(f->c, &car, "nope", 1), VRL_ENOLIMIT);
+	vrl_close(c2);
+}
+
+static void unmatched_request_passes(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_request r = { .api = "other" };
+	struct vrl_verdict v;
+
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
+	assert_int_equal(v.matched, 0);
+	assert_true(v.flags & VRL_VERDICT_NO_LIMIT);
+	assert_int_equal(v.limit, -1);
+}
+
+/* Waiting reserves the next slot and sleeps until it: 5/s gives the 6th
+ * request after ~200 ms; a timeout shorter than that denies at once. */
+static void wait_reserves_the_next_slot(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_verdict v;
+	uint64_t t0;
+
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(vrl_acquire(f->c, &req_a, NULL), 0);
+	t0 = vrl_now_ns();
+	assert_int_equal(vrl_acquire_wait(f->c, &req_a, NS_PER_S / 100, &v), VRL_EDENIED);
+	assert_true(vrl_now_ns() - t0 < NS_PER_S / 100);
+	assert_int_equal(vrl_acquire_wait(f->c, &req_a, NS_PER_S, &v), 0);
+	assert_true(vrl_now_ns() >= v.at_ns);
+	assert_true(v.at_ns - t0 >= NS_PER_S / 5 - NS_PER_S / 100);
+	/* the next waiter is scheduled one interval later, not at the same time */
+	assert_int_equal(vrl_acquire_wait(f->c, &req_a, NS_PER_S, &v), 0);
+	assert_true(v.at_ns - t0 >= 2 * (NS_PER_S / 5) - NS_PER_S / 100);
+}
+
+/* A resolved request survives eviction of its keys and a config reload,
+ * and keeps counting against the same buckets. */
+static void resolved_survives_eviction_and_reload(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_seg_header *h = f->seg.hdr;
+	struct vrl_verdict v;
+	vrl_resolved *r;
+
+	assert_int_equal(vrl_resolve(f->c, &req_a, &r), 0);
+	assert_int_equal(vrl_acquire_resolved(f->c, r, 1, &v), 0);
+	/* everything idle is evicted: org bucket used -> stays; token -> stays */
+	vrl_seg_sweep(h, 0, h->nslots, vrl_now_ns() + 7200 * NS_PER_S, 0);
+	assert_int_equal(atomic_load(&h->evictions), 2);
+	assert_int_equal(vrl_acquire_resolved(f->c, r, 1, &v), 0);
+	assert_int_equal(v.remaining, 4);
+	/* reload: token becomes 2 per second, bucket 2; state carries over */
+	f->cfg.limits[0].burst = 2;
+	f->cfg.limits[0].count = 2;
+	f->cfg.limits[0].emission_ns = NS_PER_S / 2;
+	f->cfg.limits[0].tolerance_ns = NS_PER_S;
+	vrl_seg_publish(h, &f->cfg);
+	assert_int_equal(vrl_acquire_resolved(f->c, r, 1, &v), 0);
+	assert_int_equal(vrl_acquire_resolved(f->c, r, 1, &v), VRL_EDENIED);
+	assert_string_equal(v.limit_name, "token");
+	assert_int_equal(v.limit_value, 2);
+	vrl_resolved_free(r);
+}
+
+/* A forked child uses the parent's handle without doing anything, on its
+ * own counter slot. */
+static void fork_child_reregisters(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_seg_holder *hs = vrl_seg_holders(f->seg.hdr);
+	pid_t pid;
+	int st, holders = 0;
+
+	assert_int_equal(vrl_acquire(f->c, &req_a, NULL), 0);
+	pid = fork();
+	if (pid == 0) {
+		int ok = vrl_acquire(f->c, &req_a, NULL) == 0;
+		int own = 0;
+
+		for (unsigned i = 0; i < VRL_MAX_HOLDERS; i++)
+			own += atomic_load(&hs[i].pid) == getpid() &&
+			       atomic_load(&hs[i].granted) == 1;
+		_exit(ok && own == 1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	for (unsigned i = 0; i < VRL_MAX_HOLDERS; i++)
+		holders += atomic_load(&hs[i].pid) == getpid();
+	assert_int_equal(holders, 1);
+	/* the dead child's slot is reaped and its counts kept */
+	assert_int_equal(vrl_seg_reap_holders(f->seg.hdr), 1);
+	assert_int_equal(atomic_load(&f->seg.hdr->retired_granted), 1);
+}
+
+static void open_errors(void **state)
+{
+	struct fixture *f = *state;
+	vrl_client *c = NULL;
+	char junk[VRL_SHM_NAME_MAX];
+	int fd;
+
+	assert_int_equal(vrl_open("/vrl-test-does-not-exist", 0, &c), VRL_ENOSEG);
+	assert_int_equal(vrl_open("no-slash", 0, &c), -EINVAL);
+	/* something else under a shm name */
+	snprintf(junk, sizeof(junk), "/vrl-test-junk-%d", (int)getpid());
+	fd = shm_open(junk, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 8192), 0);
+	assert_int_equal(write(fd, "not a segment", 13), 13);
+	close(fd);
+	assert_int_equal(vrl_open(junk, 0, &c), VRL_EMAGIC);
+	shm_unlink(junk);
+	/* a newer format, then an offset out of bounds */
+	f->seg.hdr->format = VRL_SEG_FORMAT + 1;
+	assert_int_equal(vrl_open(f->name, 0, &c), VRL_EFORMAT);
+	f->seg.hdr->format = VRL_SEG_FORMAT;
+	f->seg.hdr->slot_off = f->seg.hdr->size;
+	assert_int_equal(vrl_open(f->name, 0, &c), VRL_ECORRUPT);
+	assert_string_equal(vrl_err_name(VRL_ECORRUPT), "VRL_ECORRUPT");
+	assert_non_null(strstr(vrl_strerror(VRL_ENOSEG), "vrld"));
+}
+
+/* A corrupt limit record in the config area is refused, not trusted. */
+static void corrupt_config_refused(void **state)
+{
+	struct fixture *f = *state;
+	vrl_client *c = NULL;
+
+	f->cfg.limits[1].nper = 99;
+	vrl_seg_publish(f->seg.hdr, &f->cfg);
+	assert_int_equal(vrl_open(f->name, 0, &c), VRL_ECORRUPT);
+	assert_int_equal(vrl_acquire(f->c, &req_a, NULL), VRL_ECORRUPT);
+}
+
+static void readonly_handle(void **state)
+{
+	struct fixture *f = *state;
+	vrl_client *ro = NULL;
+
+	assert_int_equal(vrl_open(f->name, VRL_OPEN_READONLY, &ro), 0);
+	assert_int_equal(vrl_acquire(ro, &req_a, NULL), VRL_EREADONLY);
+	assert_int_equal(vrl_limit_count(ro), 3);
+	assert_string_equal(vrl_limit_name(ro, 1), "org");
+	vrl_close(ro);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(grants_until_burst),
+		T(stacked_all_or_nothing),
+		T(denial_writes_nothing),
+		T(cost_above_burst_never_passes),
+		T(cooldown_closes_for_everyone),
+		T(unmatched_request_passes),
+		T(wait_reserves_the_next_slot),
+		T(resolved_survives_eviction_and_reload),
+		T(fork_child_reregisters),
+		T(open_errors),
+		T(corrupt_config_refused),
+		T(readonly_handle),
+	};
+#undef T
+
+	return cmocka_run_group_tests_name("client", tests, NULL, NULL);
+}

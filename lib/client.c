@@ -751,7 +751,9 @@ static int acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, b
 		count(c, t, 0, v);
 		return 0;
 	}
-	rc = take(c, t, n, cost, timeout_ns > UINT64_MAX / 2 ? UINT64_MAX :
+	/* an immediate acquire takes its deadline from take()'s own clock
+	 * read: one clock read per call on the common path */
+	rc = take(c, t, n, cost, !waiting ? 0 : timeout_ns > UINT64_MAX / 2 ? UINT64_MAX :
 		  vrl_now_ns() + timeout_ns, waiting, v);
 	if (rc == 0 || rc == VRL_EDENIED)
 		count(c, t, n, v);

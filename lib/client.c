@@ -541,14 +541,14 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 {
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
 	uint64_t cur = lk->state;
+	/* look_at() tested this very state at (now, at, cost): reuse it */
+	struct vrl_gcra_result r = lk->r;
 
 	if (l->seg.kind != VRL_KIND_RATE || lk->shadow_deny) {
 		*before = *after = 0;
 		return COMMIT_OK;
 	}
-	for (;;) {
-		struct vrl_gcra_result r = vrl_gcra_test(&l->gcra, cur, now, at, cost);
-
+	for (;; r = vrl_gcra_test(&l->gcra, cur, now, at, cost)) {
 		if (cur == VRL_STATE_EVICTED)
 			return COMMIT_STALE;
 		if (!r.conforms)

@@ -493,8 +493,11 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
 	uint64_t cd;
 
-	memset(lk, 0, sizeof(*lk));
+	/* every field is set below on the LOOK_OK path; a stale look is
+	 * never read (take() re-places the key and looks again) */
 	lk->s = s;
+	lk->shadow_deny = false;
+	lk->cooled = false;
 	/* acquire: pairs with promotion (K2), the slot's fields are ready */
 	if (atomic_load_explicit(&s->tag, memory_order_acquire) != vrl_key_tag(&t->key))
 		return LOOK_STALE;
@@ -507,6 +510,7 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 		lk->earliest = lk->r.conforms ? at :
 			lk->r.retry_after == UINT64_MAX ? UINT64_MAX : now + lk->r.retry_after;
 	} else {
+		lk->r = (struct vrl_gcra_result){ 0 };
 		lk->earliest = at;
 	}
 	if (cd > lk->earliest && lk->earliest != UINT64_MAX) {

@@ -46,7 +46,9 @@ else
 	echo "bench: redis-server not found; the Redis baseline is skipped" >&2
 fi
 
-"$exe" --benchmark_min_time=0.2 --benchmark_out="$tmp/result.json" \
+# three short repetitions: the summary takes their median
+"$exe" --benchmark_min_time=0.2 --benchmark_repetitions=3 \
+	--benchmark_report_aggregates_only=true --benchmark_out="$tmp/result.json" \
 	--benchmark_out_format=json "$@"
 
 py=/usr/bin/python3

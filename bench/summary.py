@@ -3,7 +3,8 @@
 
 Usage: summary.py result.json
 
-Each figure is wall-clock ns per decision. Contended cases (a second
+Each figure is wall-clock ns per decision: the median of the repetitions
+when the run has several, else the single run. Contended cases (a second
 process hammering the same key) are compared with the contended floor and
 the contended mutex; the others with the uncontended ones. The targets are
 those of DESIGN.md (Performance); PASS/MISS is reported, never enforced.
@@ -31,16 +32,20 @@ ROWS = [
 def load(path):
     with open(path) as f:
         doc = json.load(f)
-    times, errors = {}, {}
+    times, errors, medians = {}, {}, {}
     for b in doc.get("benchmarks", []):
         name = b["name"].split("/")[0]
         name = name[3:] if name.startswith("BM_") else name
         if b.get("error_occurred"):
             errors[name] = b.get("error_message", "error")
             continue
-        if b.get("run_type", "iteration") != "iteration":
-            continue
-        times[name] = b["real_time"] * UNITS.get(b.get("time_unit", "ns"), 1.0)
+        t = b["real_time"] * UNITS.get(b.get("time_unit", "ns"), 1.0)
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                medians[name] = t
+        else:
+            times.setdefault(name, t)
+    times.update(medians)
     return times, errors, doc.get("context", {})
 
 
@@ -55,6 +60,9 @@ def faster(base, t):
 def table(times, errors):
     print(f"{'case':38} {'ns/op':>9} {'/floor':>9} {'mutex/it':>10} {'redis/it':>10}")
     print("-" * 80)
+    print("/floor: this / floor.  mutex/it, redis/it: baseline / this "
+          "(above 1x: this is faster).")
+    print("Contended rows compare with the contended floor and mutex.\n")
     redis = times.get("redis_gcra")
     for key, label in ROWS:
         t = times.get(key)

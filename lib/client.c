@@ -493,6 +493,8 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
 	uint64_t cd;
 
+	/* every field is set below on the LOOK_OK path; a stale look is
+	 * never read (take() re-places the key and looks again) */
 	lk->s = s;
 	lk->shadow_deny = false;
 	lk->cooled = false;
@@ -508,6 +510,7 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 		lk->earliest = lk->r.conforms ? at :
 			lk->r.retry_after == UINT64_MAX ? UINT64_MAX : now + lk->r.retry_after;
 	} else {
+		lk->r = (struct vrl_gcra_result){ 0 };
 		lk->earliest = at;
 		lk->r.remaining = UINT64_MAX;   /* a gate has no permits to run out */
 	}
@@ -543,14 +546,14 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 {
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
 	uint64_t cur = lk->state;
+	/* look_at() tested this very state at (now, at, cost): reuse it */
+	struct vrl_gcra_result r = lk->r;
 
 	if (l->seg.kind != VRL_KIND_RATE || lk->shadow_deny) {
 		*before = *after = 0;
 		return COMMIT_OK;
 	}
-	for (;;) {
-		struct vrl_gcra_result r = vrl_gcra_test(&l->gcra, cur, now, at, cost);
-
+	for (;; r = vrl_gcra_test(&l->gcra, cur, now, at, cost)) {
 		if (cur == VRL_STATE_EVICTED)
 			return COMMIT_STALE;
 		if (!r.conforms)
@@ -788,7 +791,9 @@ static int acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, b
 		count(c, t, 0, v);
 		return 0;
 	}
-	rc = take(c, t, n, cost, timeout_ns > UINT64_MAX / 2 ? UINT64_MAX :
+	/* an immediate acquire takes its deadline from take()'s own clock
+	 * read: one clock read per call on the common path */
+	rc = take(c, t, n, cost, !waiting ? 0 : timeout_ns > UINT64_MAX / 2 ? UINT64_MAX :
 		  vrl_now_ns() + timeout_ns, waiting, v);
 	if (rc == 0 || rc == VRL_EDENIED)
 		count(c, t, n, v);

@@ -1,0 +1,479 @@
+/*
+ * test_vrlctl.c - vrlctl end to end: each test creates its own segment
+ * with a known config (no vrld needed), runs the built vrlctl binary on it
+ * and checks its output and exit status.
+ *
+ * Usage: test_vrlctl PATH-TO-VRLCTL
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <poll.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "gcra.h"
+
+#define NS_PER_S UINT64_C(1000000000)
+#define OUT_MAX  65536
+
+extern char **environ;
+
+static const char *vrlctl_path;
+static char seg_name[VRL_SHM_NAME_MAX];
+
+/* What one run of vrlctl printed and how it ended. */
+struct run {
+	int status;
+	char out[OUT_MAX];
+	char err[OUT_MAX];
+};
+
+static struct run R;   /* large: static, one run at a time */
+
+/* ---- segment fixture ---------------------------------------------------------- */
+
+static void add_rate(struct vrl_seg_limit *l, const char *name, uint64_t count,
+		     uint64_t period_ns, uint64_t burst)
+{
+	struct vrl_gcra g;
+
+	assert_int_equal(vrl_gcra_init(&g, count, period_ns, burst), 0);
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	l->kind = VRL_KIND_RATE;
+	l->count = count;
+	l->period_ns = period_ns;
+	l->burst = burst;
+	l->emission_ns = g.emission_ns;
+	l->tolerance_ns = g.tolerance_ns;
+}
+
+static void add_per(struct vrl_seg_limit *l, enum vrl_field f, const char *attr)
+{
+	struct vrl_seg_fieldref *r = &l->per[l->nper++];
+
+	r->field = (uint32_t)f;
+	if (attr)
+		snprintf(r->attr, sizeof(r->attr), "%s", attr);
+}
+
+static void add_match(struct vrl_seg_limit *l, enum vrl_field f, const char *attr,
+		      const char *pattern)
+{
+	struct vrl_seg_match *m = &l->match[l->nmatch++];
+
+	m->ref.field = (uint32_t)f;
+	if (attr)
+		snprintf(m->ref.attr, sizeof(m->ref.attr), "%s", attr);
+	snprintf(m->pattern, sizeof(m->pattern), "%s", pattern);
+}
+
+/*
+ * The test config:
+ *   t.token  1/h, burst 3, per token, for api=test
+ *   t.org    100/s, burst 100, per org, every request
+ *   t.gate   gate per vehicle, for make=tesla
+ */
+static void build_config(struct vrl_seg_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->source, sizeof(cfg->source), "test_vrlctl");
+	add_rate(&cfg->limits[0], "t.token", 1, 3600 * NS_PER_S, 3);
+	add_per(&cfg->limits[0], VRL_FIELD_TOKEN, NULL);
+	add_match(&cfg->limits[0], VRL_FIELD_API, NULL, "test");
+	add_rate(&cfg->limits[1], "t.org", 100, NS_PER_S, 100);
+	add_per(&cfg->limits[1], VRL_FIELD_ORG, NULL);
+	snprintf(cfg->limits[2].name, sizeof(cfg->limits[2].name), "t.gate");
+	cfg->limits[2].kind = VRL_KIND_GATE;
+	add_per(&cfg->limits[2], VRL_FIELD_VEHICLE, NULL);
+	add_match(&cfg->limits[2], VRL_FIELD_ATTR, "make", "tesla");
+	cfg->nlimits = 3;
+}
+
+static int setup(void **state)
+{
+	static unsigned serial;
+	static struct vrl_seg_config cfg;
+	struct vrl_seg_spec spec;
+	struct vrl_seg seg;
+	char why[256];
+
+	(void)state;
+	snprintf(seg_name, sizeof(seg_name), "/vrl-test-ctl-%d-%u", (int)getpid(), serial++);
+	memset(&spec, 0, sizeof(spec));
+	snprintf(spec.name, sizeof(spec.name), "%s", seg_name);
+	spec.mode = 0600;
+	spec.gid = (gid_t)-1;
+	spec.keys = 1000;
+	build_config(&cfg);
+	if (vrl_seg_open_or_create(&spec, &cfg, true, &seg, why, sizeof(why)) != 0)
+		return -1;
+	vrl_seg_close(&seg);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	vrl_seg_unlink(seg_name);
+	return 0;
+}
+
+/* ---- running vrlctl -------------------------------------------------------------- */
+
+static void drain(int fds[2], char *bufs[2])
+{
+	size_t used[2] = { 0, 0 };
+	struct pollfd p[2] = { { .fd = fds[0], .events = POLLIN },
+			       { .fd = fds[1], .events = POLLIN } };
+	int open_fds = 2;
+
+	while (open_fds > 0 && poll(p, 2, 10000) > 0) {
+		for (int i = 0; i < 2; i++) {
+			ssize_t n;
+
+			if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			n = read(p[i].fd, bufs[i] + used[i], OUT_MAX - 1 - used[i]);
+			if (n > 0) {
+				used[i] += (size_t)n;
+				continue;
+			}
+			close(p[i].fd);
+			p[i].fd = -1;
+			open_fds--;
+		}
+	}
+	bufs[0][used[0]] = '\0';
+	bufs[1][used[1]] = '\0';
+}
+
+/* Run vrlctl with @args (NULL-terminated), on the test segment if @with_seg. */
+static int run_v(bool with_seg, const char *const *args)
+{
+	const char *argv[32];
+	int outp[2], errp[2], n = 0, st;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+
+	argv[n++] = vrlctl_path;
+	if (with_seg) {
+		argv[n++] = "-s";
+		argv[n++] = seg_name;
+	}
+	while (*args && n < 31)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	assert_int_equal(pipe(outp), 0);
+	assert_int_equal(pipe(errp), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	posix_spawn_file_actions_addclose(&fa, outp[0]);
+	posix_spawn_file_actions_addclose(&fa, errp[0]);
+	assert_int_equal(posix_spawn(&pid, vrlctl_path, &fa, NULL, (char *const *)argv,
+				     environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(outp[1]);
+	close(errp[1]);
+	drain((int[2]){ outp[0], errp[0] }, (char *[2]){ R.out, R.err });
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	R.status = WEXITSTATUS(st);
+	return R.status;
+}
+
+#define ctl(...) run_v(true, (const char *const[]){ __VA_ARGS__, NULL })
+#define ctl_noseg(...) run_v(false, (const char *const[]){ __VA_ARGS__, NULL })
+
+static void assert_has(const char *hay, const char *needle)
+{
+	if (!strstr(hay, needle))
+		fail_msg("expected \"%s\" in:\n%s", needle, hay);
+}
+
+static void assert_lacks(const char *hay, const char *needle)
+{
+	if (strstr(hay, needle))
+		fail_msg("did not expect \"%s\" in:\n%s", needle, hay);
+}
+
+/*
+ * A structural check of one JSON object: it opens with '{', its strings
+ * end, brackets balance outside strings, and a newline follows the close.
+ */
+static void assert_json_object(const char *s)
+{
+	int depth = 0;
+	bool in_str = false;
+	const char *p = s;
+
+	if (*p != '{')
+		fail_msg("not a JSON object:\n%s", s);
+	for (; *p; p++) {
+		if (in_str) {
+			if ((unsigned char)*p < 0x20)
+				fail_msg("raw control character in a JSON string:\n%s", s);
+			if (*p == '\\')
+				p++;
+			else if (*p == '"')
+				in_str = false;
+			continue;
+		}
+		if (*p == '"')
+			in_str = true;
+		else if (*p == '{' || *p == '[')
+			depth++;
+		else if ((*p == '}' || *p == ']') && --depth == 0)
+			break;
+	}
+	if (depth != 0 || !*p || strcmp(p + 1, "\n") != 0)
+		fail_msg("malformed or trailing JSON:\n%s", s);
+}
+
+/* The number after @prefix in @s, as seconds. */
+static double number_after(const char *s, const char *prefix)
+{
+	const char *p = strstr(s, prefix);
+
+	if (!p)
+		fail_msg("expected \"%s\" in:\n%s", prefix, s);
+	return strtod(p + strlen(prefix), NULL);
+}
+
+/* ---- tests --------------------------------------------------------------------------- */
+
+static void test_status_shows_limits(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl("status"), 0);
+	assert_has(R.out, seg_name);
+	assert_has(R.out, "1000 configured");
+	assert_has(R.out, "test_vrlctl");
+	assert_has(R.out, "vrld:      not running");
+	assert_has(R.out, "LIMIT");
+	assert_has(R.out, "t.token");
+	assert_has(R.out, "1/h");
+	assert_has(R.out, "api=test");
+	assert_has(R.out, "100/s");
+	assert_has(R.out, "gate");
+	assert_has(R.out, "make=tesla");
+}
+
+static void test_status_counts(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl("acquire", "--api", "test", "--token", "a", "--org", "o"), 0);
+	assert_int_equal(ctl("status", "--json"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"live\":2,");
+	assert_has(R.out, "\"inserts\":2,");
+	/* the acquiring process detached: its counts are in the retired totals */
+	assert_has(R.out, "\"holders\":{\"attached\":0,\"granted\":1,\"denied\":0}");
+	assert_has(R.out, "\"name\":\"t.token\"");
+	assert_has(R.out, "\"rate\":\"1/h\"");
+	assert_has(R.out, "\"per\":[\"token\"]");
+	assert_has(R.out, "\"running\":false");
+}
+
+static void test_acquire_until_denied(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(ctl("acquire", "--api", "test", "--token", "alice"), 0);
+		assert_has(R.out, "granted by t.token");
+	}
+	assert_int_equal(ctl("acquire", "--api", "test", "--token", "alice"), 1);
+	assert_has(R.out, "denied by t.token, retry after ");
+	assert_true(number_after(R.out, "retry after ") > 3500.0);
+	assert_int_equal(ctl("acquire", "--api", "test", "--token", "alice", "--json"), 1);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"granted\":false");
+	assert_has(R.out, "\"limit\":\"t.token\"");
+	assert_true(number_after(R.out, "\"retry_after_s\":") > 3500.0);
+	/* another token has its own bucket */
+	assert_int_equal(ctl("acquire", "--api", "test", "--token", "bob", "--json"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"granted\":true");
+}
+
+static void test_acquire_cost_and_wait(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl("acquire", "--org", "w", "--cost", "101"), 1);
+	assert_has(R.out, "denied by t.org, retry after never");
+	assert_int_equal(ctl("acquire", "--org", "w", "--cost", "100"), 0);
+	assert_int_equal(ctl("acquire", "--org", "w", "--cost", "50"), 1);
+	assert_int_equal(ctl("acquire", "--org", "w", "--cost", "50", "--wait", "5s"), 0);
+	assert_has(R.out, "granted by t.org");
+}
+
+static void test_json_escapes(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl("acquire", "--json", "--api", "test", "--token", "q\"\\\n\x01"), 0);
+	assert_json_object(R.out);
+	assert_int_equal(ctl("keys", "--json", "--limit", "t.token"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"label\":\"q\\\"\\\\\\n\\u0001\"");
+	assert_int_equal(ctl("keys", "--limit", "t.token"), 0);
+	assert_has(R.out, "q\"\\??");   /* control characters never reach a terminal */
+}
+
+static void test_cooldown_and_reset(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl("acquire", "--api", "test", "--token", "bob"), 0);
+	assert_int_equal(ctl("cooldown", "t.token", "30s", "--api", "test", "--token", "bob"), 0);
+	assert_has(R.out, "closed t.token \"bob\" for 30.000 s");
+	assert_int_equal(ctl("acquire", "--api", "test", "--token", "bob"), 1);
+	assert_has(R.out, "denied by t.token, retry after 29.");
+	assert_has(R.out, "(cooldown)");
+	assert_int_equal(ctl("acquire", "--api", "test", "--token", "bob", "--json"), 1);
+	assert_has(R.out, "\"cooldown\":true");
+	assert_int_equal(ctl("show", "t.token", "--api", "test", "--token", "bob"), 0);
+	assert_has(R.out, "closed for 29.");
+	assert_int_equal(ctl("reset", "t.token", "--api", "test", "--token", "bob"), 0);
+	assert_has(R.out, "reset t.token \"bob\"");
+	assert_int_equal(ctl("acquire", "--api", "test", "--token", "bob"), 0);
+	assert_has(R.out, "granted by t.token: 2 of 3 left");
+}
+
+static void test_cooldown_all_and_gate(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl("cooldown", "--all", "1.5min", "--api", "test", "--token", "c",
+			     "--org", "o1", "--vehicle", "v1", "--attr", "make=tesla", "--json"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"duration_s\":90.000000000");
+	assert_has(R.out, "\"limit\":\"t.token\"");
+	assert_has(R.out, "\"limit\":\"t.org\"");
+	assert_has(R.out, "\"limit\":\"t.gate\"");
+	assert_int_equal(ctl("acquire", "--org", "o2", "--vehicle", "v1", "--attr", "make=tesla"), 1);
+	assert_has(R.out, "denied by t.gate, retry after 89.");
+	assert_int_equal(ctl("keys", "--limit", "t.gate"), 0);
+	assert_has(R.out, "closed");
+	assert_has(R.out, "v1");
+	assert_int_equal(ctl("reset", "--all", "--vehicle", "v1", "--attr", "make=tesla"), 0);
+	assert_int_equal(ctl("acquire", "--org", "o2", "--vehicle", "v1", "--attr", "make=tesla"), 0);
+}
+
+static void test_keys_lists_labels(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl("keys"), 0);
+	assert_has(R.out, "no live keys");
+	assert_int_equal(ctl("acquire", "--api", "test", "--token", "alice", "--org", "acme"), 0);
+	assert_int_equal(ctl("acquire", "--api", "test", "--token", "alice", "--org", "acme"), 0);
+	assert_int_equal(ctl("keys"), 0);
+	assert_has(R.out, "LABEL");
+	assert_has(R.out, "alice");
+	assert_has(R.out, "acme");
+	/* fewest permits left first: alice has 1 of 3, acme 98 of 100 */
+	assert_true(strstr(R.out, "alice") < strstr(R.out, "acme"));
+	assert_int_equal(ctl("keys", "--limit", "t.org"), 0);
+	assert_has(R.out, "acme");
+	assert_lacks(R.out, "alice");
+	assert_int_equal(ctl("keys", "--top", "1", "--json"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"count\":1,");
+	assert_has(R.out, "\"label\":\"alice\"");
+	assert_has(R.out, "\"available\":1,\"burst\":3");
+	assert_int_equal(ctl("keys", "--limit", "nope"), 2);
+	assert_has(R.err, "no limit named nope");
+}
+
+static void test_show(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl("show", "t.token", "--api", "test", "--token", "dave"), 1);
+	assert_has(R.out, "none: the key has no slot");
+	assert_int_equal(ctl("acquire", "--api", "test", "--token", "dave"), 0);
+	assert_int_equal(ctl("show", "t.token", "--api", "test", "--token", "dave"), 0);
+	assert_has(R.out, "slot:");
+	assert_has(R.out, "available: 2 of 3");
+	assert_has(R.out, "(open)");
+	assert_int_equal(ctl("show", "t.token", "--json", "--api", "test", "--token", "dave"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"found\":true");
+	assert_has(R.out, "\"matches\":true");
+	assert_has(R.out, "\"available\":2");
+	assert_int_equal(ctl("show", "nope"), 2);
+}
+
+static void test_missing_segment(void **state)
+{
+	char expect[256];
+
+	(void)state;
+	assert_int_equal(ctl_noseg("-s", "/vrl-test-ctl-missing", "status"), 2);
+	snprintf(expect, sizeof(expect), "vrlctl: segment /vrl-test-ctl-missing: no vrl segment "
+		 "by that name: is vrld running, with the same segment name?");
+	assert_has(R.err, expect);
+	assert_int_equal(ctl_noseg("-s", "/vrl-test-ctl-missing", "acquire", "--json"), 2);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"error\":\"VRL_ENOSEG\"");
+	assert_int_equal(ctl_noseg("-s", "bad name", "status"), 2);
+	assert_has(R.err, "not a valid segment name");
+}
+
+static void test_segment_from_env(void **state)
+{
+	(void)state;
+	setenv("VRL_SEGMENT", seg_name, 1);
+	assert_int_equal(ctl_noseg("status"), 0);
+	unsetenv("VRL_SEGMENT");
+	assert_has(R.out, seg_name);
+}
+
+static void test_usage_errors(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl_noseg("--help"), 2);
+	assert_has(R.out, "usage: vrlctl");
+	assert_int_equal(ctl_noseg("frobnicate"), 2);
+	assert_has(R.err, "usage: vrlctl");
+	assert_int_equal(ctl("acquire", "--limit", "x"), 2);
+	assert_has(R.err, "usage: vrlctl [-s NAME] [--json] acquire");
+	assert_int_equal(ctl("cooldown", "t.token", "soon"), 2);
+	assert_has(R.err, "DURATION looks like");
+	assert_int_equal(ctl("acquire", "--cost", "0"), 2);
+	assert_int_equal(ctl("acquire", "--token"), 2);
+	assert_int_equal(ctl("show"), 2);
+	assert_int_equal(ctl("reset", "--all", "t.token"), 2);
+	assert_int_equal(ctl("reset", "nope", "--token", "x"), 2);
+	assert_has(R.err, "no limit named nope");
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_status_shows_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acquire_until_denied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acquire_cost_and_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_json_escapes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cooldown_and_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cooldown_all_and_gate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keys_lists_labels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_show, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_segment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_segment_from_env, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s PATH-TO-VRLCTL\n", argv[0]);
+		return 2;
+	}
+	vrlctl_path = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -464,7 +464,8 @@ static int collect_keys(struct vrl_client *c, int only, uint64_t now, struct key
 		}
 		(*out)[(*n)++] = k;
 	}
-	qsort(*out, *n, sizeof(**out), by_fullness);
+	if (*n > 1)
+		qsort(*out, *n, sizeof(**out), by_fullness);
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 
 #include "admin.h"
 #include "gcra.h"
+#include "vrl.h"
 
 #define NS_PER_S UINT64_C(1000000000)
 #define OUT_MAX  65536
@@ -29,6 +30,7 @@ extern char **environ;
 
 static const char *vrlctl_path;
 static char seg_name[VRL_SHM_NAME_MAX];
+static struct vrl_seg seg;   /* the test's own mapping, as vrld would hold it */
 
 /* What one run of vrlctl printed and how it ended. */
 struct run {
@@ -103,7 +105,6 @@ static int setup(void **state)
 	static unsigned serial;
 	static struct vrl_seg_config cfg;
 	struct vrl_seg_spec spec;
-	struct vrl_seg seg;
 	char why[256];
 
 	(void)state;
@@ -114,15 +115,13 @@ static int setup(void **state)
 	spec.gid = (gid_t)-1;
 	spec.keys = 1000;
 	build_config(&cfg);
-	if (vrl_seg_open_or_create(&spec, &cfg, true, &seg, why, sizeof(why)) != 0)
-		return -1;
-	vrl_seg_close(&seg);
-	return 0;
+	return vrl_seg_open_or_create(&spec, &cfg, true, &seg, why, sizeof(why)) == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
+	vrl_seg_close(&seg);
 	vrl_seg_unlink(seg_name);
 	return 0;
 }
@@ -290,6 +289,22 @@ static void test_status_counts(void **state)
 	assert_has(R.out, "\"rate\":\"1/h\"");
 	assert_has(R.out, "\"per\":[\"token\"]");
 	assert_has(R.out, "\"running\":false");
+}
+
+static void test_status_daemon(void **state)
+{
+	struct vrl_seg_header *h = seg.hdr;
+	char expect[128];
+
+	(void)state;
+	atomic_store(&h->daemon_pid, (int32_t)getpid());
+	atomic_store(&h->daemon_heartbeat_ns, vrl_now_ns() - 400000000u);
+	expect_exit(ctl("status"), 0);
+	snprintf(expect, sizeof(expect), "vrld:      running pid %d, last tick 0.", (int)getpid());
+	assert_has(R.out, expect);
+	expect_exit(ctl("status", "--json"), 0);
+	assert_has(R.out, "\"running\":true");
+	assert_has(R.out, "\"heartbeat_age_s\":0.");
 }
 
 static void test_acquire_until_denied(void **state)
@@ -466,6 +481,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_status_shows_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_daemon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire_until_denied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire_cost_and_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_escapes, setup, teardown),

@@ -211,53 +211,65 @@ static void status_json_limits(struct json *j, const struct status *st)
 	json_arr_end(j);
 }
 
-static void status_json(const struct ctl *x, const struct status *st)
+static void status_json_table(struct json *j, const struct status *st)
 {
 	const struct vrl_seg_header *h = st->h;
+
+	json_obj_begin(j, "keys");
+	json_u64(j, "configured", h->keys_configured);
+	json_u64(j, "slots", h->nslots);
+	json_u64(j, "live", st->sc.live);
+	json_u64(j, "pending", st->sc.pending);
+	json_u64(j, "dead", st->sc.dead);
+	json_u64(j, "free", st->sc.free);
+	json_pct10(j, "fill_pct", st->fill10);
+	json_obj_end(j);
+	json_obj_begin(j, "counters");
+	json_u64(j, "inserts", load64(&h->inserts));
+	json_u64(j, "table_full", load64(&h->table_full));
+	json_u64(j, "evictions", load64(&h->evictions));
+	json_u64(j, "abandoned", load64(&h->abandoned));
+	json_u64(j, "holders_full", load64(&h->holders_full));
+	json_obj_end(j);
+}
+
+static void status_json_users(struct json *j, const struct status *st)
+{
 	char when[64];
+
+	json_obj_begin(j, "holders");
+	json_u64(j, "attached", st->hs.attached);
+	json_u64(j, "granted", st->hs.granted);
+	json_u64(j, "denied", st->hs.denied);
+	json_obj_end(j);
+	json_obj_begin(j, "config");
+	json_u64(j, "generation", st->cfg->generation);
+	json_str(j, "source", st->cfg->source);
+	json_str(j, "loaded", fmt_utc(when, sizeof(when), st->loaded_ns, true));
+	json_u64(j, "loaded_realtime_ns", st->loaded_ns);
+	json_bool(j, "fail_open", st->cfg->flags & VRL_CFG_FAIL_OPEN);
+	json_obj_end(j);
+	json_obj_begin(j, "daemon");
+	json_bool(j, "running", st->d.running);
+	json_i64(j, "pid", st->d.pid);
+	if (st->d.ticked)
+		json_secs(j, "heartbeat_age_s", st->d.age_ns);
+	else
+		json_null(j, "heartbeat_age_s");
+	json_obj_end(j);
+}
+
+static void status_json(const struct ctl *x, const struct status *st)
+{
 	struct json j;
 
 	json_init(&j, stdout);
 	json_obj_begin(&j, NULL);
 	json_str(&j, "segment", x->segment);
-	json_u64(&j, "size", h->size);
-	json_u64(&j, "format", h->format);
-	json_obj_begin(&j, "keys");
-	json_u64(&j, "configured", h->keys_configured);
-	json_u64(&j, "slots", h->nslots);
-	json_u64(&j, "live", st->sc.live);
-	json_u64(&j, "pending", st->sc.pending);
-	json_u64(&j, "dead", st->sc.dead);
-	json_u64(&j, "free", st->sc.free);
-	json_pct10(&j, "fill_pct", st->fill10);
-	json_obj_end(&j);
-	json_obj_begin(&j, "counters");
-	json_u64(&j, "inserts", load64(&h->inserts));
-	json_u64(&j, "table_full", load64(&h->table_full));
-	json_u64(&j, "evictions", load64(&h->evictions));
-	json_u64(&j, "abandoned", load64(&h->abandoned));
-	json_u64(&j, "holders_full", load64(&h->holders_full));
-	json_obj_end(&j);
-	json_obj_begin(&j, "holders");
-	json_u64(&j, "attached", st->hs.attached);
-	json_u64(&j, "granted", st->hs.granted);
-	json_u64(&j, "denied", st->hs.denied);
-	json_obj_end(&j);
-	json_obj_begin(&j, "config");
-	json_u64(&j, "generation", st->cfg->generation);
-	json_str(&j, "source", st->cfg->source);
-	json_str(&j, "loaded", fmt_utc(when, sizeof(when), st->loaded_ns, true));
-	json_u64(&j, "loaded_realtime_ns", st->loaded_ns);
-	json_bool(&j, "fail_open", st->cfg->flags & VRL_CFG_FAIL_OPEN);
-	json_obj_end(&j);
-	json_obj_begin(&j, "daemon");
-	json_bool(&j, "running", st->d.running);
-	json_i64(&j, "pid", st->d.pid);
-	if (st->d.ticked)
-		json_secs(&j, "heartbeat_age_s", st->d.age_ns);
-	else
-		json_null(&j, "heartbeat_age_s");
-	json_obj_end(&j);
+	json_u64(&j, "size", st->h->size);
+	json_u64(&j, "format", st->h->format);
+	status_json_table(&j, st);
+	status_json_users(&j, st);
 	status_json_limits(&j, st);
 	json_obj_end(&j);
 	json_finish(&j);

@@ -211,53 +211,65 @@ static void status_json_limits(struct json *j, const struct status *st)
 	json_arr_end(j);
 }
 
-static void status_json(const struct ctl *x, const struct status *st)
+static void status_json_table(struct json *j, const struct status *st)
 {
 	const struct vrl_seg_header *h = st->h;
+
+	json_obj_begin(j, "keys");
+	json_u64(j, "configured", h->keys_configured);
+	json_u64(j, "slots", h->nslots);
+	json_u64(j, "live", st->sc.live);
+	json_u64(j, "pending", st->sc.pending);
+	json_u64(j, "dead", st->sc.dead);
+	json_u64(j, "free", st->sc.free);
+	json_pct10(j, "fill_pct", st->fill10);
+	json_obj_end(j);
+	json_obj_begin(j, "counters");
+	json_u64(j, "inserts", load64(&h->inserts));
+	json_u64(j, "table_full", load64(&h->table_full));
+	json_u64(j, "evictions", load64(&h->evictions));
+	json_u64(j, "abandoned", load64(&h->abandoned));
+	json_u64(j, "holders_full", load64(&h->holders_full));
+	json_obj_end(j);
+}
+
+static void status_json_users(struct json *j, const struct status *st)
+{
 	char when[64];
+
+	json_obj_begin(j, "holders");
+	json_u64(j, "attached", st->hs.attached);
+	json_u64(j, "granted", st->hs.granted);
+	json_u64(j, "denied", st->hs.denied);
+	json_obj_end(j);
+	json_obj_begin(j, "config");
+	json_u64(j, "generation", st->cfg->generation);
+	json_str(j, "source", st->cfg->source);
+	json_str(j, "loaded", fmt_utc(when, sizeof(when), st->loaded_ns, true));
+	json_u64(j, "loaded_realtime_ns", st->loaded_ns);
+	json_bool(j, "fail_open", st->cfg->flags & VRL_CFG_FAIL_OPEN);
+	json_obj_end(j);
+	json_obj_begin(j, "daemon");
+	json_bool(j, "running", st->d.running);
+	json_i64(j, "pid", st->d.pid);
+	if (st->d.ticked)
+		json_secs(j, "heartbeat_age_s", st->d.age_ns);
+	else
+		json_null(j, "heartbeat_age_s");
+	json_obj_end(j);
+}
+
+static void status_json(const struct ctl *x, const struct status *st)
+{
 	struct json j;
 
 	json_init(&j, stdout);
 	json_obj_begin(&j, NULL);
 	json_str(&j, "segment", x->segment);
-	json_u64(&j, "size", h->size);
-	json_u64(&j, "format", h->format);
-	json_obj_begin(&j, "keys");
-	json_u64(&j, "configured", h->keys_configured);
-	json_u64(&j, "slots", h->nslots);
-	json_u64(&j, "live", st->sc.live);
-	json_u64(&j, "pending", st->sc.pending);
-	json_u64(&j, "dead", st->sc.dead);
-	json_u64(&j, "free", st->sc.free);
-	json_pct10(&j, "fill_pct", st->fill10);
-	json_obj_end(&j);
-	json_obj_begin(&j, "counters");
-	json_u64(&j, "inserts", load64(&h->inserts));
-	json_u64(&j, "table_full", load64(&h->table_full));
-	json_u64(&j, "evictions", load64(&h->evictions));
-	json_u64(&j, "abandoned", load64(&h->abandoned));
-	json_u64(&j, "holders_full", load64(&h->holders_full));
-	json_obj_end(&j);
-	json_obj_begin(&j, "holders");
-	json_u64(&j, "attached", st->hs.attached);
-	json_u64(&j, "granted", st->hs.granted);
-	json_u64(&j, "denied", st->hs.denied);
-	json_obj_end(&j);
-	json_obj_begin(&j, "config");
-	json_u64(&j, "generation", st->cfg->generation);
-	json_str(&j, "source", st->cfg->source);
-	json_str(&j, "loaded", fmt_utc(when, sizeof(when), st->loaded_ns, true));
-	json_u64(&j, "loaded_realtime_ns", st->loaded_ns);
-	json_bool(&j, "fail_open", st->cfg->flags & VRL_CFG_FAIL_OPEN);
-	json_obj_end(&j);
-	json_obj_begin(&j, "daemon");
-	json_bool(&j, "running", st->d.running);
-	json_i64(&j, "pid", st->d.pid);
-	if (st->d.ticked)
-		json_secs(&j, "heartbeat_age_s", st->d.age_ns);
-	else
-		json_null(&j, "heartbeat_age_s");
-	json_obj_end(&j);
+	json_u64(&j, "size", st->h->size);
+	json_u64(&j, "format", st->h->format);
+	status_json_table(&j, st);
+	status_json_users(&j, st);
 	status_json_limits(&j, st);
 	json_obj_end(&j);
 	json_finish(&j);
@@ -312,6 +324,8 @@ static int print_limits(const struct status *st)
 	}
 	fmt_table_print(&t, stdout);
 	fmt_table_free(&t);
+	printf("(GRANTED and DENIED: handles attached now, since config generation %" PRIu64
+	       ")\n", st->cfg->generation);
 	return 0;
 }
 
@@ -503,8 +517,8 @@ static void keys_row(struct fmt_table *t, const struct vrl_snapshot *cfg,
 		     const struct key_view *k)
 {
 	char avail[24], burst[24], used[24], reset[32], cool[32];
-	const char *row[] = { limit_name(cfg, k->limit), k->label, avail, burst, used, reset,
-			      cool };
+	const char *row[] = { limit_name(cfg, k->limit), k->label[0] ? k->label : "-", avail,
+			      burst, used, reset, cool };
 
 	snprintf(burst, sizeof(burst), "-");
 	snprintf(used, sizeof(used), "-");
@@ -652,7 +666,10 @@ static void show_human(const struct show *s)
 	printf("%-10s 0x%016" PRIx64 " (live, fingerprint 0x%" PRIx64 ")\n", "tag:", k->tag,
 	       k->tag & VRL_TAG_FP_MASK);
 	print_tat(s);
-	if (k->rate)
+	if (k->rate && k->used_ns == 0)
+		printf("%-10s %" PRIu64 " of %" PRIu64 " (full)\n", "available:", k->available,
+		       k->burst);
+	else if (k->rate)
 		printf("%-10s %" PRIu64 " of %" PRIu64 ", full again in %s\n", "available:",
 		       k->available, k->burst, fmt_secs(rel, sizeof(rel), k->used_ns));
 	if (k->cooldown_ns)

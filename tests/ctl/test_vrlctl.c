@@ -21,6 +21,7 @@
 
 #include "admin.h"
 #include "gcra.h"
+#include "vrl.h"
 
 #define NS_PER_S UINT64_C(1000000000)
 #define OUT_MAX  65536
@@ -29,6 +30,7 @@ extern char **environ;
 
 static const char *vrlctl_path;
 static char seg_name[VRL_SHM_NAME_MAX];
+static struct vrl_seg seg;   /* the test's own mapping, as vrld would hold it */
 
 /* What one run of vrlctl printed and how it ended. */
 struct run {
@@ -103,7 +105,6 @@ static int setup(void **state)
 	static unsigned serial;
 	static struct vrl_seg_config cfg;
 	struct vrl_seg_spec spec;
-	struct vrl_seg seg;
 	char why[256];
 
 	(void)state;
@@ -114,15 +115,13 @@ static int setup(void **state)
 	spec.gid = (gid_t)-1;
 	spec.keys = 1000;
 	build_config(&cfg);
-	if (vrl_seg_open_or_create(&spec, &cfg, true, &seg, why, sizeof(why)) != 0)
-		return -1;
-	vrl_seg_close(&seg);
-	return 0;
+	return vrl_seg_open_or_create(&spec, &cfg, true, &seg, why, sizeof(why)) == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
+	vrl_seg_close(&seg);
 	vrl_seg_unlink(seg_name);
 	return 0;
 }
@@ -194,6 +193,14 @@ static int run_v(bool with_seg, const char *const *args)
 #define ctl(...) run_v(true, (const char *const[]){ __VA_ARGS__, NULL })
 #define ctl_noseg(...) run_v(false, (const char *const[]){ __VA_ARGS__, NULL })
 
+/* Check an exit status, showing what vrlctl printed when it differs. */
+static void expect_exit(int got, int want)
+{
+	if (got != want)
+		fail_msg("vrlctl exited %d, expected %d\nstdout:\n%s\nstderr:\n%s", got, want,
+			 R.out, R.err);
+}
+
 static void assert_has(const char *hay, const char *needle)
 {
 	if (!strstr(hay, needle))
@@ -254,7 +261,7 @@ static double number_after(const char *s, const char *prefix)
 static void test_status_shows_limits(void **state)
 {
 	(void)state;
-	assert_int_equal(ctl("status"), 0);
+	expect_exit(ctl("status"), 0);
 	assert_has(R.out, seg_name);
 	assert_has(R.out, "1000 configured");
 	assert_has(R.out, "test_vrlctl");
@@ -271,8 +278,8 @@ static void test_status_shows_limits(void **state)
 static void test_status_counts(void **state)
 {
 	(void)state;
-	assert_int_equal(ctl("acquire", "--api", "test", "--token", "a", "--org", "o"), 0);
-	assert_int_equal(ctl("status", "--json"), 0);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "a", "--org", "o"), 0);
+	expect_exit(ctl("status", "--json"), 0);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"live\":2,");
 	assert_has(R.out, "\"inserts\":2,");
@@ -284,23 +291,39 @@ static void test_status_counts(void **state)
 	assert_has(R.out, "\"running\":false");
 }
 
+static void test_status_daemon(void **state)
+{
+	struct vrl_seg_header *h = seg.hdr;
+	char expect[128];
+
+	(void)state;
+	atomic_store(&h->daemon_pid, (int32_t)getpid());
+	atomic_store(&h->daemon_heartbeat_ns, vrl_now_ns() - 400000000u);
+	expect_exit(ctl("status"), 0);
+	snprintf(expect, sizeof(expect), "vrld:      running pid %d, last tick 0.", (int)getpid());
+	assert_has(R.out, expect);
+	expect_exit(ctl("status", "--json"), 0);
+	assert_has(R.out, "\"running\":true");
+	assert_has(R.out, "\"heartbeat_age_s\":0.");
+}
+
 static void test_acquire_until_denied(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(ctl("acquire", "--api", "test", "--token", "alice"), 0);
+		expect_exit(ctl("acquire", "--api", "test", "--token", "alice"), 0);
 		assert_has(R.out, "granted by t.token");
 	}
-	assert_int_equal(ctl("acquire", "--api", "test", "--token", "alice"), 1);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "alice"), 1);
 	assert_has(R.out, "denied by t.token, retry after ");
 	assert_true(number_after(R.out, "retry after ") > 3500.0);
-	assert_int_equal(ctl("acquire", "--api", "test", "--token", "alice", "--json"), 1);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "alice", "--json"), 1);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"granted\":false");
 	assert_has(R.out, "\"limit\":\"t.token\"");
 	assert_true(number_after(R.out, "\"retry_after_s\":") > 3500.0);
 	/* another token has its own bucket */
-	assert_int_equal(ctl("acquire", "--api", "test", "--token", "bob", "--json"), 0);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "bob", "--json"), 0);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"granted\":true");
 }
@@ -308,105 +331,105 @@ static void test_acquire_until_denied(void **state)
 static void test_acquire_cost_and_wait(void **state)
 {
 	(void)state;
-	assert_int_equal(ctl("acquire", "--org", "w", "--cost", "101"), 1);
+	expect_exit(ctl("acquire", "--org", "w", "--cost", "101"), 1);
 	assert_has(R.out, "denied by t.org, retry after never");
-	assert_int_equal(ctl("acquire", "--org", "w", "--cost", "100"), 0);
-	assert_int_equal(ctl("acquire", "--org", "w", "--cost", "50"), 1);
-	assert_int_equal(ctl("acquire", "--org", "w", "--cost", "50", "--wait", "5s"), 0);
+	expect_exit(ctl("acquire", "--org", "w", "--cost", "100"), 0);
+	expect_exit(ctl("acquire", "--org", "w", "--cost", "50"), 1);
+	expect_exit(ctl("acquire", "--org", "w", "--cost", "50", "--wait", "5s"), 0);
 	assert_has(R.out, "granted by t.org");
 }
 
 static void test_json_escapes(void **state)
 {
 	(void)state;
-	assert_int_equal(ctl("acquire", "--json", "--api", "test", "--token", "q\"\\\n\x01"), 0);
+	expect_exit(ctl("acquire", "--json", "--api", "test", "--token", "q\"\\\n\x01"), 0);
 	assert_json_object(R.out);
-	assert_int_equal(ctl("keys", "--json", "--limit", "t.token"), 0);
+	expect_exit(ctl("keys", "--json", "--limit", "t.token"), 0);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"label\":\"q\\\"\\\\\\n\\u0001\"");
-	assert_int_equal(ctl("keys", "--limit", "t.token"), 0);
+	expect_exit(ctl("keys", "--limit", "t.token"), 0);
 	assert_has(R.out, "q\"\\??");   /* control characters never reach a terminal */
 }
 
 static void test_cooldown_and_reset(void **state)
 {
 	(void)state;
-	assert_int_equal(ctl("acquire", "--api", "test", "--token", "bob"), 0);
-	assert_int_equal(ctl("cooldown", "t.token", "30s", "--api", "test", "--token", "bob"), 0);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "bob"), 0);
+	expect_exit(ctl("cooldown", "t.token", "30s", "--api", "test", "--token", "bob"), 0);
 	assert_has(R.out, "closed t.token \"bob\" for 30.000 s");
-	assert_int_equal(ctl("acquire", "--api", "test", "--token", "bob"), 1);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "bob"), 1);
 	assert_has(R.out, "denied by t.token, retry after 29.");
 	assert_has(R.out, "(cooldown)");
-	assert_int_equal(ctl("acquire", "--api", "test", "--token", "bob", "--json"), 1);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "bob", "--json"), 1);
 	assert_has(R.out, "\"cooldown\":true");
-	assert_int_equal(ctl("show", "t.token", "--api", "test", "--token", "bob"), 0);
+	expect_exit(ctl("show", "t.token", "--api", "test", "--token", "bob"), 0);
 	assert_has(R.out, "closed for 29.");
-	assert_int_equal(ctl("reset", "t.token", "--api", "test", "--token", "bob"), 0);
+	expect_exit(ctl("reset", "t.token", "--api", "test", "--token", "bob"), 0);
 	assert_has(R.out, "reset t.token \"bob\"");
-	assert_int_equal(ctl("acquire", "--api", "test", "--token", "bob"), 0);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "bob"), 0);
 	assert_has(R.out, "granted by t.token: 2 of 3 left");
 }
 
 static void test_cooldown_all_and_gate(void **state)
 {
 	(void)state;
-	assert_int_equal(ctl("cooldown", "--all", "1.5min", "--api", "test", "--token", "c",
+	expect_exit(ctl("cooldown", "--all", "1.5min", "--api", "test", "--token", "c",
 			     "--org", "o1", "--vehicle", "v1", "--attr", "make=tesla", "--json"), 0);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"duration_s\":90.000000000");
 	assert_has(R.out, "\"limit\":\"t.token\"");
 	assert_has(R.out, "\"limit\":\"t.org\"");
 	assert_has(R.out, "\"limit\":\"t.gate\"");
-	assert_int_equal(ctl("acquire", "--org", "o2", "--vehicle", "v1", "--attr", "make=tesla"), 1);
+	expect_exit(ctl("acquire", "--org", "o2", "--vehicle", "v1", "--attr", "make=tesla"), 1);
 	assert_has(R.out, "denied by t.gate, retry after 89.");
-	assert_int_equal(ctl("keys", "--limit", "t.gate"), 0);
+	expect_exit(ctl("keys", "--limit", "t.gate"), 0);
 	assert_has(R.out, "closed");
 	assert_has(R.out, "v1");
-	assert_int_equal(ctl("reset", "--all", "--vehicle", "v1", "--attr", "make=tesla"), 0);
-	assert_int_equal(ctl("acquire", "--org", "o2", "--vehicle", "v1", "--attr", "make=tesla"), 0);
+	expect_exit(ctl("reset", "--all", "--vehicle", "v1", "--attr", "make=tesla"), 0);
+	expect_exit(ctl("acquire", "--org", "o2", "--vehicle", "v1", "--attr", "make=tesla"), 0);
 }
 
 static void test_keys_lists_labels(void **state)
 {
 	(void)state;
-	assert_int_equal(ctl("keys"), 0);
+	expect_exit(ctl("keys"), 0);
 	assert_has(R.out, "no live keys");
-	assert_int_equal(ctl("acquire", "--api", "test", "--token", "alice", "--org", "acme"), 0);
-	assert_int_equal(ctl("acquire", "--api", "test", "--token", "alice", "--org", "acme"), 0);
-	assert_int_equal(ctl("keys"), 0);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "alice", "--org", "acme"), 0);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "alice", "--org", "acme"), 0);
+	expect_exit(ctl("keys"), 0);
 	assert_has(R.out, "LABEL");
 	assert_has(R.out, "alice");
 	assert_has(R.out, "acme");
 	/* fewest permits left first: alice has 1 of 3, acme 98 of 100 */
 	assert_true(strstr(R.out, "alice") < strstr(R.out, "acme"));
-	assert_int_equal(ctl("keys", "--limit", "t.org"), 0);
+	expect_exit(ctl("keys", "--limit", "t.org"), 0);
 	assert_has(R.out, "acme");
 	assert_lacks(R.out, "alice");
-	assert_int_equal(ctl("keys", "--top", "1", "--json"), 0);
+	expect_exit(ctl("keys", "--top", "1", "--json"), 0);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"count\":1,");
 	assert_has(R.out, "\"label\":\"alice\"");
 	assert_has(R.out, "\"available\":1,\"burst\":3");
-	assert_int_equal(ctl("keys", "--limit", "nope"), 2);
+	expect_exit(ctl("keys", "--limit", "nope"), 2);
 	assert_has(R.err, "no limit named nope");
 }
 
 static void test_show(void **state)
 {
 	(void)state;
-	assert_int_equal(ctl("show", "t.token", "--api", "test", "--token", "dave"), 1);
+	expect_exit(ctl("show", "t.token", "--api", "test", "--token", "dave"), 1);
 	assert_has(R.out, "none: the key has no slot");
-	assert_int_equal(ctl("acquire", "--api", "test", "--token", "dave"), 0);
-	assert_int_equal(ctl("show", "t.token", "--api", "test", "--token", "dave"), 0);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "dave"), 0);
+	expect_exit(ctl("show", "t.token", "--api", "test", "--token", "dave"), 0);
 	assert_has(R.out, "slot:");
 	assert_has(R.out, "available: 2 of 3");
 	assert_has(R.out, "(open)");
-	assert_int_equal(ctl("show", "t.token", "--json", "--api", "test", "--token", "dave"), 0);
+	expect_exit(ctl("show", "t.token", "--json", "--api", "test", "--token", "dave"), 0);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"found\":true");
 	assert_has(R.out, "\"matches\":true");
 	assert_has(R.out, "\"available\":2");
-	assert_int_equal(ctl("show", "nope"), 2);
+	expect_exit(ctl("show", "nope"), 2);
 }
 
 static void test_missing_segment(void **state)
@@ -414,14 +437,14 @@ static void test_missing_segment(void **state)
 	char expect[256];
 
 	(void)state;
-	assert_int_equal(ctl_noseg("-s", "/vrl-test-ctl-missing", "status"), 2);
+	expect_exit(ctl_noseg("-s", "/vrl-test-ctl-missing", "status"), 2);
 	snprintf(expect, sizeof(expect), "vrlctl: segment /vrl-test-ctl-missing: no vrl segment "
 		 "by that name: is vrld running, with the same segment name?");
 	assert_has(R.err, expect);
-	assert_int_equal(ctl_noseg("-s", "/vrl-test-ctl-missing", "acquire", "--json"), 2);
+	expect_exit(ctl_noseg("-s", "/vrl-test-ctl-missing", "acquire", "--json"), 2);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"error\":\"VRL_ENOSEG\"");
-	assert_int_equal(ctl_noseg("-s", "bad name", "status"), 2);
+	expect_exit(ctl_noseg("-s", "bad name", "status"), 2);
 	assert_has(R.err, "not a valid segment name");
 }
 
@@ -429,7 +452,7 @@ static void test_segment_from_env(void **state)
 {
 	(void)state;
 	setenv("VRL_SEGMENT", seg_name, 1);
-	assert_int_equal(ctl_noseg("status"), 0);
+	expect_exit(ctl_noseg("status"), 0);
 	unsetenv("VRL_SEGMENT");
 	assert_has(R.out, seg_name);
 }
@@ -437,19 +460,19 @@ static void test_segment_from_env(void **state)
 static void test_usage_errors(void **state)
 {
 	(void)state;
-	assert_int_equal(ctl_noseg("--help"), 2);
+	expect_exit(ctl_noseg("--help"), 2);
 	assert_has(R.out, "usage: vrlctl");
-	assert_int_equal(ctl_noseg("frobnicate"), 2);
+	expect_exit(ctl_noseg("frobnicate"), 2);
 	assert_has(R.err, "usage: vrlctl");
-	assert_int_equal(ctl("acquire", "--limit", "x"), 2);
+	expect_exit(ctl("acquire", "--limit", "x"), 2);
 	assert_has(R.err, "usage: vrlctl [-s NAME] [--json] acquire");
-	assert_int_equal(ctl("cooldown", "t.token", "soon"), 2);
+	expect_exit(ctl("cooldown", "t.token", "soon"), 2);
 	assert_has(R.err, "DURATION looks like");
-	assert_int_equal(ctl("acquire", "--cost", "0"), 2);
-	assert_int_equal(ctl("acquire", "--token"), 2);
-	assert_int_equal(ctl("show"), 2);
-	assert_int_equal(ctl("reset", "--all", "t.token"), 2);
-	assert_int_equal(ctl("reset", "nope", "--token", "x"), 2);
+	expect_exit(ctl("acquire", "--cost", "0"), 2);
+	expect_exit(ctl("acquire", "--token"), 2);
+	expect_exit(ctl("show"), 2);
+	expect_exit(ctl("reset", "--all", "t.token"), 2);
+	expect_exit(ctl("reset", "nope", "--token", "x"), 2);
 	assert_has(R.err, "no limit named nope");
 }
 
@@ -458,6 +481,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_status_shows_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_daemon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire_until_denied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire_cost_and_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_escapes, setup, teardown),

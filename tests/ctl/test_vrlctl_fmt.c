@@ -1,0 +1,174 @@
+/*
+ * test_vrlctl_fmt.c - vrlctl's pure helpers: duration parsing, rate and
+ * time formatting, and the JSON string escaper.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vrlctl_fmt.h"
+#include "vrlctl_json.h"
+
+#define NS_PER_S UINT64_C(1000000000)
+
+static uint64_t dur(const char *s)
+{
+	uint64_t ns = 0;
+
+	if (fmt_parse_duration(s, &ns) != 0)
+		fail_msg("duration \"%s\" refused", s);
+	return ns;
+}
+
+static void test_durations(void **state)
+{
+	(void)state;
+	assert_true(dur("30s") == 30 * NS_PER_S);
+	assert_true(dur("1.5min") == 90 * NS_PER_S);
+	assert_true(dur("1.5m") == 90 * NS_PER_S);
+	assert_true(dur("250ms") == 250000000u);
+	assert_true(dur("0.40235") == 402350000u);
+	assert_true(dur("2") == 2 * NS_PER_S);
+	assert_true(dur("2h") == 7200 * NS_PER_S);
+	assert_true(dur("1d") == 86400 * NS_PER_S);
+	assert_true(dur("17ns") == 17);
+	assert_true(dur("1.5us") == 1500);
+	assert_true(dur(".5s") == NS_PER_S / 2);
+	assert_true(dur("0.1234567891") == 123456790u);          /* rounds up */
+	assert_true(dur("0.0000000000000000000001") == 1);        /* past 18 digits */
+	assert_true(dur("0.1000000000000000000000") == 100000000u);
+	assert_true(dur("18446744073709551615ns") == UINT64_MAX);
+}
+
+static void test_bad_durations(void **state)
+{
+	static const char *const bad[] = {
+		"", "s", ".", "-1", "1e3", "5x", "1 s", "1..2", "30S",
+		"18446744073709551616ns", "18446744073709551615s", "99999999999999999999",
+	};
+	uint64_t ns;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (fmt_parse_duration(bad[i], &ns) == 0)
+			fail_msg("duration \"%s\" accepted as %llu", bad[i], (unsigned long long)ns);
+	assert_int_equal(fmt_parse_duration(NULL, &ns), -1);
+}
+
+static void test_numbers(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(fmt_parse_u64("42", &v), 0);
+	assert_true(v == 42);
+	assert_int_equal(fmt_parse_u64("1.5", &v), -1);
+	assert_int_equal(fmt_parse_u64("", &v), -1);
+	assert_int_equal(fmt_parse_u64("4x", &v), -1);
+	assert_int_equal(fmt_parse_u64("-4", &v), -1);
+}
+
+static void test_rates(void **state)
+{
+	char b[64];
+
+	(void)state;
+	assert_string_equal(fmt_rate(b, sizeof(b), 150, NS_PER_S), "150/s");
+	assert_string_equal(fmt_rate(b, sizeof(b), 2, 60 * NS_PER_S), "2/min");
+	assert_string_equal(fmt_rate(b, sizeof(b), 1000, 3600 * NS_PER_S), "1000/h");
+	assert_string_equal(fmt_rate(b, sizeof(b), 1, 30 * NS_PER_S), "1/30s");
+	assert_string_equal(fmt_rate(b, sizeof(b), 1, 90 * NS_PER_S), "1/90s");
+	assert_string_equal(fmt_rate(b, sizeof(b), 5, 120 * NS_PER_S), "5/2min");
+	assert_string_equal(fmt_rate(b, sizeof(b), 10, 250000000u), "10/250ms");
+	assert_string_equal(fmt_rate(b, sizeof(b), 7, 3), "7/3ns");
+}
+
+static void test_times(void **state)
+{
+	char b[64];
+
+	(void)state;
+	assert_string_equal(fmt_secs(b, sizeof(b), 1234567890u), "1.234 s");
+	assert_string_equal(fmt_secs(b, sizeof(b), 0), "0.000 s");
+	assert_string_equal(fmt_bytes(b, sizeof(b), 770048), "752.0 KiB");
+	assert_string_equal(fmt_bytes(b, sizeof(b), 100), "100.0 B");
+	assert_string_equal(fmt_printable(b, sizeof(b), "a\x1b[2Jb"), "a?[2Jb");
+}
+
+/* The escaper's output for @in. */
+static char *escaped(const char *in)
+{
+	static char out[256];
+	FILE *f = fmemopen(out, sizeof(out), "w");
+
+	assert_non_null(f);
+	json_escape(f, in);
+	fclose(f);
+	return out;
+}
+
+static void test_json_escape(void **state)
+{
+	(void)state;
+	assert_string_equal(escaped("plain"), "\"plain\"");
+	assert_string_equal(escaped("q\"b\\s/"), "\"q\\\"b\\\\s/\"");
+	assert_string_equal(escaped("\n\r\t\b\f"), "\"\\n\\r\\t\\b\\f\"");
+	assert_string_equal(escaped("\x01\x1f\x7f"), "\"\\u0001\\u001f\\u007f\"");
+	assert_string_equal(escaped("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x97"),
+			    "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x97\"");
+	assert_string_equal(escaped("\xff"), "\"\\ufffd\"");
+	assert_string_equal(escaped("\xc0\xaf"), "\"\\ufffd\\ufffd\"");         /* overlong */
+	assert_string_equal(escaped("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\""); /* surrogate */
+	assert_string_equal(escaped("ab\xe2\x82"), "\"ab\\ufffd\\ufffd\"");     /* cut short */
+}
+
+static void test_json_writer(void **state)
+{
+	char out[512];
+	FILE *f = fmemopen(out, sizeof(out), "w");
+	struct json j;
+
+	(void)state;
+	assert_non_null(f);
+	json_init(&j, f);
+	json_obj_begin(&j, NULL);
+	json_str(&j, "s", "x");
+	json_u64(&j, "u", UINT64_MAX);
+	json_i64(&j, "i", -3);
+	json_bool(&j, "b", true);
+	json_null(&j, "n");
+	json_secs(&j, "t", 1500000000u);
+	json_pct10(&j, "p", 995);
+	json_arr_begin(&j, "a");
+	json_u64(&j, NULL, 1);
+	json_obj_begin(&j, NULL);
+	json_obj_end(&j);
+	json_str(&j, NULL, NULL);
+	json_arr_end(&j);
+	json_obj_end(&j);
+	json_finish(&j);
+	fclose(f);
+	assert_string_equal(out, "{\"s\":\"x\",\"u\":18446744073709551615,\"i\":-3,\"b\":true,"
+			    "\"n\":null,\"t\":1.500000000,\"p\":99.5,\"a\":[1,{},null]}\n");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_bad_durations),
+		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_rates),
+		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_json_escape),
+		cmocka_unit_test(test_json_writer),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -958,30 +958,35 @@ static int for_keys(struct vrl_client *c, const struct vrl_request *req, const c
 		    bool insert, int (*op)(struct vrl_client *, struct vrl_take *, uint64_t),
 		    uint64_t arg)
 {
-	int found = 0, rc = 0;
+	int matched = 0, keyed = 0, rc;
 
 	if (c->readonly)
 		return VRL_EREADONLY;
 	rc = enter(c);
 	if (rc)
 		return rc;
-	for (uint32_t i = 0; i < c->cfg->nlimits && rc == 0; i++) {
+	for (uint32_t i = 0; i < c->cfg->nlimits; i++) {
 		const struct vrl_limit *l = &c->cfg->limits[i];
 		struct vrl_take t = { .limit = i };
 		char label[VRL_LABEL_MAX];
 
 		if (limit ? strcmp(limit, l->seg.name) != 0 : !vrl_limit_matches(l, req))
 			continue;
-		found++;
+		matched++;
 		vrl_limit_key(l, req, &t.key, label);
 		rc = insert ? vrl_kt_get(c->hdr, &t.key, i, label, &t.slot) :
 			      vrl_kt_find(c->hdr, &t.key, &t.slot);
+		if (rc == VRL_ENOKEY)
+			continue;   /* no slot: nothing to do for this limit */
 		if (rc == 0)
 			rc = op(c, &t, arg);
+		if (rc)
+			return rc;
+		keyed++;
 	}
-	if (rc == 0 && found == 0)
-		rc = VRL_ENOLIMIT;
-	return rc;
+	if (matched == 0)
+		return VRL_ENOLIMIT;
+	return keyed ? 0 : VRL_ENOKEY;
 }
 
 static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)

@@ -194,8 +194,10 @@ int vrl_cooldown(vrl_client *c, const struct vrl_request *req, const char *limit
  * Reset the key of @limit for @req (all matching limits when NULL): its
  * bucket becomes full and any cooldown is lifted.
  *
- * Errors: VRL_ENOLIMIT, VRL_ENOKEY (the key has no slot: nothing to reset),
- * VRL_EREADONLY.
+ * Keys without a slot are already whole and are skipped.
+ *
+ * Errors: VRL_ENOLIMIT, VRL_ENOKEY (no matching limit has a slot for the
+ * request: nothing to reset), VRL_EREADONLY.
  */
 int vrl_reset(vrl_client *c, const struct vrl_request *req, const char *limit);
 

@@ -162,6 +162,21 @@ static void cooldown_closes_for_everyone(void **state)
 	vrl_close(c2);
 }
 
+/* Resetting every matching limit skips the ones that have no key yet. */
+static void reset_all_skips_keyless_limits(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_request r = { .api = "samsara", .token = "C", .org = "O2" };
+	struct vrl_verdict v;
+
+	assert_int_equal(vrl_reset(f->c, &r, NULL), VRL_ENOKEY);
+	/* a cooldown on the token gives it a slot; org still has none */
+	assert_int_equal(vrl_cooldown(f->c, &r, "token", vrl_now_ns() + 60 * NS_PER_S), 0);
+	assert_int_equal(vrl_acquire(f->c, &r, &v), VRL_EDENIED);
+	assert_int_equal(vrl_reset(f->c, &r, NULL), 0);
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
+}
+
 static void unmatched_request_passes(void **state)
 {
 	struct fixture *f = *state;
@@ -315,6 +330,7 @@ int main(void)
 		T(denial_writes_nothing),
 		T(cost_above_burst_never_passes),
 		T(cooldown_closes_for_everyone),
+		T(reset_all_skips_keyless_limits),
 		T(unmatched_request_passes),
 		T(wait_reserves_the_next_slot),
 		T(resolved_survives_eviction_and_reload),

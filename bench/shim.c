@@ -66,19 +66,13 @@ struct vb_seg {
 static int limit_rate(struct vrl_seg_limit *l, const char *name, enum vrl_field per,
 		      uint64_t count, uint64_t period_ns, uint64_t burst)
 {
-	struct vrl_gcra g;
-	int rc = vrl_gcra_init(&g, count, period_ns, burst);
+	int rc;
 
+	memset(l, 0, sizeof(*l));
+	rc = vrl_limit_set_rate(l, count, period_ns, burst);
 	if (rc)
 		return rc;
-	memset(l, 0, sizeof(*l));
 	snprintf(l->name, sizeof(l->name), "%s", name);
-	l->kind = VRL_KIND_RATE;
-	l->count = count;
-	l->period_ns = period_ns;
-	l->burst = burst;
-	l->emission_ns = g.emission_ns;
-	l->tolerance_ns = g.tolerance_ns;
 	l->nper = 1;
 	l->per[0].field = per;
 	l->nmatch = 1;

@@ -826,7 +826,6 @@ static int limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
 	yaml_node_t *kind = lookup(d, map, "kind"), *rate = lookup(d, map, "rate");
 	yaml_node_t *burst = lookup(d, map, "burst");
 	char where[VRL_PATH_MAX];
-	struct vrl_gcra g;
 	int rc;
 
 	l->kind = VRL_KIND_RATE;
@@ -848,14 +847,12 @@ static int limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
 	pathf(where, "%s.burst", path);
 	if (burst && get_u64(d, burst, where, 1, &l->burst))
 		return -1;
-	rc = vrl_gcra_init(&g, l->count, l->period_ns, l->burst);
+	rc = vrl_limit_set_rate(l, l->count, l->period_ns, l->burst);
 	if (rc != 0)
 		return fail(d, burst ? burst : rate, where, "burst %llu of %llu ns each is too "
 			    "large a bucket (2^62 ns at most), expected a smaller burst or a "
 			    "faster rate", (unsigned long long)l->burst,
 			    (unsigned long long)(l->period_ns / l->count));
-	l->emission_ns = g.emission_ns;
-	l->tolerance_ns = g.tolerance_ns;
 	return 0;
 }
 

@@ -170,6 +170,23 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
 	return rc;
 }
 
+int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_ns,
+		       uint64_t burst)
+{
+	struct vrl_gcra g;
+	int rc = vrl_gcra_init(&g, count, period_ns, burst);
+
+	if (rc)
+		return rc;
+	l->kind = VRL_KIND_RATE;
+	l->count = count;
+	l->period_ns = period_ns;
+	l->burst = burst;
+	l->emission_ns = g.emission_ns;
+	l->tolerance_ns = g.tolerance_ns;
+	return 0;
+}
+
 void vrl_seg_close(struct vrl_seg *s)
 {
 	if (s->hdr)

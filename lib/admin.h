@@ -46,6 +46,15 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
  */
 void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg);
 
+/*
+ * Make @l a rate limit of @count permits per @period_ns with a bucket of
+ * @burst: sets kind, the figures as written and the GCRA arithmetic the hot
+ * path uses. Name, match and per are the caller's. Returns 0, or -EINVAL /
+ * -ERANGE as vrl_gcra_init().
+ */
+int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_ns,
+		       uint64_t burst);
+
 /* Unmap (the segment stays). */
 void vrl_seg_close(struct vrl_seg *s);
 

@@ -33,16 +33,9 @@ struct vrl_seg_limit *test_add_rate(struct vrl_seg_config *cfg, const char *name
 				    uint64_t burst, const int *per)
 {
 	struct vrl_seg_limit *l = add(cfg, name, api, per);
-	struct vrl_gcra g;
 
-	if (vrl_gcra_init(&g, count, period_ns, burst) != 0)
+	if (vrl_limit_set_rate(l, count, period_ns, burst) != 0)
 		abort();
-	l->kind = VRL_KIND_RATE;
-	l->count = count;
-	l->period_ns = period_ns;
-	l->burst = burst;
-	l->emission_ns = g.emission_ns;
-	l->tolerance_ns = g.tolerance_ns;
 	return l;
 }
 

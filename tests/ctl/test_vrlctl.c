@@ -46,16 +46,8 @@ static struct run R;   /* large: static, one run at a time */
 static void add_rate(struct vrl_seg_limit *l, const char *name, uint64_t count,
 		     uint64_t period_ns, uint64_t burst)
 {
-	struct vrl_gcra g;
-
-	assert_int_equal(vrl_gcra_init(&g, count, period_ns, burst), 0);
+	assert_int_equal(vrl_limit_set_rate(l, count, period_ns, burst), 0);
 	snprintf(l->name, sizeof(l->name), "%s", name);
-	l->kind = VRL_KIND_RATE;
-	l->count = count;
-	l->period_ns = period_ns;
-	l->burst = burst;
-	l->emission_ns = g.emission_ns;
-	l->tolerance_ns = g.tolerance_ns;
 }
 
 static void add_per(struct vrl_seg_limit *l, enum vrl_field f, const char *attr)

@@ -479,7 +479,7 @@ struct look {
 	struct vrl_seg_slot *s;
 	uint64_t state;
 	uint64_t earliest;       /* earliest conforming time; UINT64_MAX: never */
-	struct vrl_gcra_result r;
+	struct vrl_gcra_step r;   /* rate kinds: the decision at `at` */
 	bool shadow_deny;        /* a shadow limit that would deny */
 	bool cooled;             /* held back by a cooldown */
 };
@@ -506,13 +506,12 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 		return LOOK_STALE;
 	cd = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
 	if (l->seg.kind == VRL_KIND_RATE) {
-		lk->r = vrl_gcra_test(&l->gcra, lk->state, now, at, cost);
+		lk->r = vrl_gcra_step(&l->gcra, lk->state, now, at, cost);
 		lk->earliest = lk->r.conforms ? at :
 			lk->r.retry_after == UINT64_MAX ? UINT64_MAX : now + lk->r.retry_after;
 	} else {
-		lk->r = (struct vrl_gcra_result){ 0 };
+		lk->r = (struct vrl_gcra_step){ .conforms = true };
 		lk->earliest = at;
-		lk->r.remaining = UINT64_MAX;   /* a gate has no permits to run out */
 	}
 	if (cd > lk->earliest && lk->earliest != UINT64_MAX) {
 		lk->earliest = cd;
@@ -547,13 +546,13 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
 	uint64_t cur = lk->state;
 	/* look_at() tested this very state at (now, at, cost): reuse it */
-	struct vrl_gcra_result r = lk->r;
+	struct vrl_gcra_step r = lk->r;
 
 	if (l->seg.kind != VRL_KIND_RATE || lk->shadow_deny) {
 		*before = *after = 0;
 		return COMMIT_OK;
 	}
-	for (;; r = vrl_gcra_test(&l->gcra, cur, now, at, cost)) {
+	for (;; r = vrl_gcra_step(&l->gcra, cur, now, at, cost)) {
 		if (cur == VRL_STATE_EVICTED)
 			return COMMIT_STALE;
 		if (!r.conforms)
@@ -575,6 +574,18 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 			return COMMIT_OK;
 		}
 	}
+}
+
+/* Permits the key of @t has left after what @lk decided (off the CAS path:
+ * it costs a division). A gate never runs out. */
+static uint64_t look_remaining(const struct vrl_client *c, const struct vrl_take *t,
+			       const struct look *lk, uint64_t now)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+
+	if (l->seg.kind != VRL_KIND_RATE || t->slot == UINT64_MAX)
+		return UINT64_MAX;
+	return vrl_gcra_available(&l->gcra, lk->r.conforms ? lk->r.new_tat : lk->state, now);
 }
 
 static void fill_denied(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
@@ -603,7 +614,7 @@ static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const s
 	v->retry_after_ns = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
-		uint64_t rem = l->seg.kind == VRL_KIND_RATE ? lk[i].r.remaining : UINT64_MAX;
+		uint64_t rem = look_remaining(c, &t[i], &lk[i], now);
 
 		if (t[i].slot == UINT64_MAX)
 			continue;
@@ -616,9 +627,8 @@ static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const s
 		v->limit_name = l->seg.name;
 		v->remaining = rem == UINT64_MAX ? 0 : rem;
 		v->limit_value = l->seg.kind == VRL_KIND_RATE ? l->gcra.burst : 0;
-		v->reset_ns = l->seg.kind == VRL_KIND_RATE ? lk[i].r.reset : 0;
+		v->reset_ns = l->seg.kind == VRL_KIND_RATE ? lk[i].r.new_tat - now : 0;
 	}
-	(void)now;
 }
 
 static void count(struct vrl_client *c, const struct vrl_take *t, unsigned n,
@@ -654,21 +664,20 @@ static void sleep_until(uint64_t at)
  * before taking the others spares a rollback, and a rollback that comes
  * too late to undo (A1) wastes permits of the looser keys.
  */
-static void commit_order(const struct vrl_take *t, const struct look *lk, unsigned n,
-			 unsigned order[])
+static void commit_order(const struct vrl_client *c, const struct vrl_take *t,
+			 const struct look *lk, unsigned n, uint64_t now, unsigned order[])
 {
+	uint64_t rem[VRL_MAX_MATCHED];
+
+	order[0] = 0;
+	if (n == 1)
+		return;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t rem = t[i].slot == UINT64_MAX ? UINT64_MAX : lk[i].r.remaining;
 		unsigned j = i;
 
-		for (; j > 0; j--) {
-			unsigned o = order[j - 1];
-			uint64_t orem = t[o].slot == UINT64_MAX ? UINT64_MAX : lk[o].r.remaining;
-
-			if (orem <= rem)
-				break;
-			order[j] = o;
-		}
+		rem[i] = look_remaining(c, &t[i], &lk[i], now);
+		for (; j > 0 && rem[order[j - 1]] > rem[i]; j--)
+			order[j] = order[j - 1];
 		order[j] = i;
 	}
 }
@@ -714,7 +723,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			return VRL_EDENIED;
 		}
 		/* step 2 and 3: commit at `at`, tightest key first */
-		commit_order(t, lk, n, order);
+		commit_order(c, t, lk, n, now, order);
 		for (done = 0; stale < 0 && done < n; done++) {
 			unsigned k = order[done];
 			int rc;

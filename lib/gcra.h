@@ -47,6 +47,13 @@ struct vrl_gcra_result {
 	uint64_t reset;         /* ns until the bucket is full again */
 };
 
+/* The decision alone, for the hot path: no division. */
+struct vrl_gcra_step {
+	bool conforms;
+	uint64_t new_tat;       /* the state word to store when it conforms */
+	uint64_t retry_after;   /* ns until it would conform; UINT64_MAX: never */
+};
+
 /*
  * Fill @g for @count permits per @period_ns with a bucket of @burst.
  * Returns 0, or -EINVAL for a zero count, period or burst, or -ERANGE when
@@ -62,8 +69,52 @@ int vrl_gcra_init(struct vrl_gcra *g, uint64_t count, uint64_t period_ns, uint64
 struct vrl_gcra_result vrl_gcra_test(const struct vrl_gcra *g, uint64_t tat, uint64_t now,
 				     uint64_t at, uint64_t n);
 
-/* Permits available at @now with state @tat (read-only view for vrlctl). */
-uint64_t vrl_gcra_available(const struct vrl_gcra *g, uint64_t tat, uint64_t now);
+#define VRL_GCRA_TIME_MAX (UINT64_C(1) << 62) /* saturation bound of times, ~146 years */
+
+/* Permits available at @now with state @tat. */
+static inline uint64_t vrl_gcra_available(const struct vrl_gcra *g, uint64_t tat, uint64_t now)
+{
+	uint64_t used;
+
+	if (tat <= now)
+		return g->burst;
+	used = tat - now;
+	if (used >= g->tolerance_ns)
+		return 0;
+	return (g->tolerance_ns - used) / g->emission_ns;
+}
+
+/*
+ * The conformance decision of vrl_gcra_test() without the figures that
+ * need a division; inline so the acquire path pays no call. Saturates
+ * instead of wrapping: a huge cost or interval never conforms.
+ */
+static inline struct vrl_gcra_step vrl_gcra_step(const struct vrl_gcra *g, uint64_t tat,
+						 uint64_t now, uint64_t at, uint64_t n)
+{
+	struct vrl_gcra_step r = { .conforms = false, .new_tat = 0, .retry_after = UINT64_MAX };
+	uint64_t base, cost, tat2;
+
+	if (at < now)
+		at = now;
+	if (n > g->burst)
+		return r;
+	base = tat > at ? tat : at;
+	if (__builtin_mul_overflow(n, g->emission_ns, &cost) || cost > VRL_GCRA_TIME_MAX)
+		cost = VRL_GCRA_TIME_MAX;
+	tat2 = base + cost;
+	if (tat2 < base || tat2 > VRL_GCRA_TIME_MAX)
+		tat2 = VRL_GCRA_TIME_MAX;
+	if (tat2 - at <= g->tolerance_ns) {
+		r.conforms = true;
+		r.new_tat = tat2;
+		r.retry_after = 0;
+		return r;
+	}
+	/* earliest time t with tat2(t) - t <= tau; tat2 is constant while t <= base */
+	r.retry_after = tat2 - g->tolerance_ns - now;
+	return r;
+}
 
 /* True when state @tat carries no information at @now: the bucket is full. */
 static inline bool vrl_gcra_is_full(uint64_t tat, uint64_t now)

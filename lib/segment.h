@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 #define VRL_SEG_MAGIC      UINT64_C(0x31304745534c5256) /* "VRLSEG01" little-endian */
-#define VRL_SEG_FORMAT     1u      /* bumped on any incompatible layout change */
+#define VRL_SEG_FORMAT     2u      /* bumped on any incompatible layout change */
 #define VRL_CACHELINE      64u     /* bytes; slots and holders are aligned to it */
 
 #define VRL_MAX_LIMITS     64u     /* limits in one config */
@@ -66,15 +66,33 @@ enum vrl_field {
 	VRL_FIELD__COUNT
 };
 
-/* Limit kinds. Only values below VRL_KIND__COUNT are valid in a segment. */
+/*
+ * Limit kinds, the same values as vrl.h's enum vrl_limit_kind. Only values
+ * below VRL_KIND__COUNT are valid in a segment.
+ */
 enum vrl_kind {
 	VRL_KIND_RATE = 1,         /* GCRA: state word is the theoretical arrival time */
 	VRL_KIND_GATE,             /* cooldown only: never denies unless closed */
+	VRL_KIND_WINDOW,           /* exact rolling window: see window.h */
+	VRL_KIND_QUOTA,            /* units per calendar period: see quota.h */
+	VRL_KIND_SLOTS,            /* at most N held at once: state word is the count held */
 	VRL_KIND__COUNT
 };
 
+/* Calendar periods of a quota (vrl_seg_limit.calendar), in UTC. */
+enum vrl_calendar {
+	VRL_CAL_MONTH = 1,         /* from anchor day (1..31, clamped to the month) */
+	VRL_CAL_WEEK,              /* from anchor weekday (1 Monday .. 7 Sunday) */
+	VRL_CAL_DAY,               /* from 00:00 UTC */
+	VRL_CAL_ONCE,              /* never resets: a trial allowance */
+};
+
+#define VRL_MAX_ALERTS     4u      /* alert thresholds of one limit */
+
 /* vrl_seg_limit.flags */
 #define VRL_LIMIT_SHADOW   0x1u    /* report what would be denied, deny nothing */
+#define VRL_LIMIT_SOFT     0x2u    /* quota: grant past the limit, count the overage */
+#define VRL_LIMIT_PERSIST  0x4u    /* slots: held units outlive their process */
 
 /* vrl_seg_config.flags */
 #define VRL_CFG_FAIL_OPEN  0x1u    /* a full key table grants instead of denying */
@@ -104,13 +122,39 @@ struct vrl_seg_limit {
 	uint32_t nmatch;           /* entries used in match[] */
 	struct vrl_seg_fieldref per[VRL_MAX_PER];
 	struct vrl_seg_match match[VRL_MAX_MATCH];
-	/* rate: count permits per period_ns, at most burst at once */
+	/*
+	 * rate:   count permits per period_ns, at most burst at once
+	 * window: at most count in any interval of period_ns
+	 * quota:  count units per calendar period (period_ns unused)
+	 * slots:  at most count held at once
+	 */
 	uint64_t count;            /* as written: the 150 of 150/s */
 	uint64_t period_ns;        /* as written: the /s of 150/s */
-	uint64_t burst;            /* bucket size in permits, >= 1 */
-	uint64_t emission_ns;      /* T = ceil(period_ns / count): ns per permit */
-	uint64_t tolerance_ns;     /* tau = burst * T: bucket size in ns */
-	uint64_t reserved[16];     /* room for further kinds without a format bump */
+	uint64_t burst;            /* rate: bucket size in permits, >= 1 */
+	uint64_t emission_ns;      /* rate: T = ceil(period_ns / count): ns per permit */
+	uint64_t tolerance_ns;     /* rate: tau = burst * T: bucket size in ns */
+	/* quota */
+	uint32_t calendar;         /* enum vrl_calendar */
+	uint32_t anchor;           /* month: day 1..31; week: weekday 1..7; else 0 */
+	/*
+	 * The identity hashed into keys instead of name when not empty: limits
+	 * that name the same pool share one counter (CarsXE's shared quotas).
+	 * Limits of one pool have the same kind, count and calendar.
+	 */
+	char pool[VRL_NAME_MAX];
+	/*
+	 * Overrides: limits with the same group (not 0) are one limit with
+	 * parameters by attribute. A request takes only the first member, in
+	 * limit order, whose match holds (`make: tesla` before the default).
+	 */
+	uint32_t group;
+	/* alerts: percentages of count, ascending; nalerts used */
+	uint32_t nalerts;
+	uint32_t alert_pct[VRL_MAX_ALERTS];
+	/* window: where its rings are (see window.h) */
+	uint64_t area_off;         /* byte offset of the limit's ring area, 0: none */
+	uint64_t area_keys;        /* rings in the area: keys this limit can hold */
+	uint64_t reserved[8];      /* room for further kinds without a format bump */
 };
 
 struct vrl_seg_config {

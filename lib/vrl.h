@@ -99,6 +99,17 @@ struct vrl_request {
 #define VRL_VERDICT_SHADOW     0x2u  /* a shadow limit would have denied; granted */
 #define VRL_VERDICT_TABLE_FULL 0x4u  /* a key could not be inserted; policy decided */
 #define VRL_VERDICT_NO_LIMIT   0x8u  /* no limit matched: granted without a check */
+#define VRL_VERDICT_OVERAGE    0x10u /* a soft quota granted units past its limit */
+#define VRL_VERDICT_ALERT      0x20u /* this grant crossed an alert threshold */
+
+/* vrl_verdict.kind: the deciding limit's algorithm. */
+enum vrl_limit_kind {
+	VRL_RATE = 1,                /* GCRA token bucket */
+	VRL_GATE,                    /* cooldown only */
+	VRL_WINDOW,                  /* exact rolling window */
+	VRL_QUOTA,                   /* units per calendar period, or once */
+	VRL_SLOTS,                   /* at most N held at once */
+};
 
 /*
  * The outcome of an acquire. The deciding limit is the one that denied, or,
@@ -117,6 +128,11 @@ struct vrl_verdict {
 	                                waiting acquire, the reserved time) */
 	uint32_t matched;            /* how many limits matched the request */
 	uint32_t flags;              /* VRL_VERDICT_* */
+	uint32_t kind;               /* enum vrl_limit_kind of the deciding limit; 0 if none */
+	uint32_t reserved;
+	uint64_t cost;               /* units the request asked for */
+	uint64_t overage;            /* soft quota: units of the deciding key past its
+	                                limit after this grant (0 when within it) */
 };
 
 /* vrl_open() flags */
@@ -200,6 +216,84 @@ int vrl_cooldown(vrl_client *c, const struct vrl_request *req, const char *limit
  * request: nothing to reset), VRL_EREADONLY.
  */
 int vrl_reset(vrl_client *c, const struct vrl_request *req, const char *limit);
+
+/*
+ * Give back @cost units (0: 1) of a slots limit that @req holds: the
+ * connection closed, the vehicle was disconnected. Every matching slots
+ * limit (or the named one) is released; a release never takes a count
+ * below zero.
+ *
+ * Errors: VRL_ENOLIMIT (no slots limit matches), VRL_ENOKEY, VRL_EREADONLY.
+ */
+int vrl_release(vrl_client *c, const struct vrl_request *req, const char *limit,
+		uint64_t cost);
+
+/*
+ * Give back @cost units (0: 1) that the upstream did not count (CarsXE: a
+ * 400 validation failure is free). Quotas and windows of @req (or the named
+ * limit) are credited; a refund never goes below what the current period
+ * has used. Rates are credited too, never past a full bucket.
+ *
+ * Errors: VRL_ENOLIMIT, VRL_ENOKEY, VRL_EREADONLY.
+ */
+int vrl_refund(vrl_client *c, const struct vrl_request *req, const char *limit,
+	       uint64_t cost);
+
+/* ---- feedback from the upstream ------------------------------------------- */
+
+/* One response header, as the HTTP library gave it (names match without case). */
+struct vrl_header {
+	const char *name;
+	const char *value;
+};
+
+/* What the upstream answered to a request that vrl granted. */
+struct vrl_response {
+	int status;                  /* HTTP status: 200, 400, 429, ... */
+	const struct vrl_header *headers;
+	size_t nheaders;
+	const char *body;            /* may be NULL; need not be NUL-terminated */
+	size_t body_len;
+	const char *limit;           /* the limit the response is about (NULL: the
+	                                tightest matching one) */
+};
+
+/* vrl_feedback.actions: what vrl_observe() did. */
+#define VRL_FB_COOLDOWN   0x1u       /* closed a key until cooldown_until_ns */
+#define VRL_FB_RECONCILE  0x2u       /* moved a local count toward the server's */
+#define VRL_FB_REFUND     0x4u       /* gave the request's units back */
+#define VRL_FB_IGNORED    0x8u       /* a header or body was malformed and skipped */
+
+struct vrl_feedback {
+	uint32_t actions;            /* VRL_FB_* */
+	int limit;                   /* index of the limit acted on; -1 when none */
+	uint64_t cooldown_until_ns;  /* monotonic ns, when VRL_FB_COOLDOWN */
+	uint64_t server_limit;       /* the server's figures, UINT64_MAX when absent */
+	uint64_t server_remaining;
+	const char *ignored;         /* static text: why a value was skipped, or NULL */
+};
+
+/*
+ * Feed back the upstream's answer to @req. A 429 closes the limit the
+ * response names (or the tightest matching one) until its Retry-After for
+ * every worker; x-ratelimit-limit / x-ratelimit-remaining and CarsXE's
+ * usage body move the local count toward the server's, so vrl never grants
+ * more than the server says remains; a 400 refunds the request's cost.
+ * A malformed value is skipped and counted, never an error. @fb may be NULL.
+ *
+ * Errors: VRL_EREADONLY, VRL_EFULL.
+ */
+int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_response *resp,
+		struct vrl_feedback *fb);
+
+/*
+ * Parse a Retry-After value: integer seconds ("30"), fractional seconds
+ * ("0.40235") or an HTTP-date ("Wed, 21 Oct 2026 07:28:00 GMT", taken
+ * against @now_realtime_ns, CLOCK_REALTIME). Sets *@delay_ns (a date in
+ * the past gives 0). Returns 0, or -EINVAL with nothing set.
+ */
+int vrl_parse_retry_after(const char *s, size_t len, uint64_t now_realtime_ns,
+			  uint64_t *delay_ns);
 
 /* Number of limits in the handle's current config, and the name of one. */
 int vrl_limit_count(vrl_client *c);

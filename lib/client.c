@@ -115,9 +115,10 @@ static bool fieldref_ok(const struct vrl_seg_fieldref *f)
 	return f->field != VRL_FIELD_ATTR || f->attr[0] != '\0';
 }
 
-_Static_assert(VRL_KIND_RATE == VRL_RATE && VRL_KIND_GATE == VRL_GATE &&
-	       VRL_KIND_WINDOW == VRL_WINDOW && VRL_KIND_QUOTA == VRL_QUOTA &&
-	       VRL_KIND_SLOTS == VRL_SLOTS, "segment kinds are the public kinds");
+_Static_assert((int)VRL_KIND_RATE == (int)VRL_RATE && (int)VRL_KIND_GATE == (int)VRL_GATE &&
+	       (int)VRL_KIND_WINDOW == (int)VRL_WINDOW &&
+	       (int)VRL_KIND_QUOTA == (int)VRL_QUOTA && (int)VRL_KIND_SLOTS == (int)VRL_SLOTS,
+	       "segment kinds are the public kinds");
 
 int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out)
 {

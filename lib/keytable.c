@@ -250,7 +250,8 @@ static uint64_t wait_even(struct vrl_seg_header *h)
 	}
 }
 
-static void fill_slot(struct vrl_seg_slot *s, uint32_t limit, const char *label, int reused)
+static void fill_slot(struct vrl_seg_slot *s, const struct vrl_key *k, uint32_t limit,
+		      const char *label, int reused)
 {
 	size_t len = label ? strnlen(label, VRL_LABEL_MAX - 1) : 0;
 
@@ -262,6 +263,8 @@ static void fill_slot(struct vrl_seg_slot *s, uint32_t limit, const char *label,
 	}
 	atomic_store_explicit(&s->cooldown, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->limit, limit, memory_order_relaxed);
+	atomic_store_explicit(&s->aux, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->home, k->home, memory_order_relaxed);
 	memcpy(s->label, label ? label : "", len);
 	memset(s->label + len, 0, VRL_LABEL_MAX - len);
 }
@@ -295,7 +298,7 @@ int vrl_kt_get(struct vrl_seg_header *h, const struct vrl_key *k, uint32_t limit
 		/* K1 seq_cst: the claim, ordered with scans and brackets (G2) */
 		if (!atomic_compare_exchange_strong(&s->tag, &expect, pend))
 			continue;
-		fill_slot(s, limit, label, r.claim_tag == VRL_TAG_FREE);
+		fill_slot(s, k, limit, label, r.claim_tag == VRL_TAG_FREE);
 		/* seq_cst: the re-read of the insert protocol (G2) */
 		s1 = atomic_load(&h->reclaim_seq);
 		expect = pend;

@@ -216,9 +216,10 @@ struct vrl_seg_slot {
 	_Atomic uint64_t state;     /* per kind; rate: TAT in monotonic ns, 0 = full */
 	_Atomic uint64_t cooldown;  /* closed until this monotonic ns; 0 = open */
 	_Atomic uint32_t limit;     /* limit index at insertion (display only) */
-	uint32_t reserved;
+	_Atomic uint32_t aux;       /* per kind; window: ring index + 1, 0 = none */
 	char label[VRL_LABEL_MAX];  /* key text, truncated (display only) */
-	uint64_t reserved2;
+	_Atomic uint64_t home;      /* the key's home hash: with tag, the whole key,
+	                               so a checkpoint can re-insert it */
 };
 
 struct vrl_seg_header {

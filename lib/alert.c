@@ -32,10 +32,14 @@
  * which period, for which key (16 bits of the slot's fingerprint, so a slot
  * reused by another key starts clean). A threshold fires when the CAS that
  * sets its bit succeeds: once per key, period and threshold, whatever
- * refunds do to usage in between. Corner left: the period is kept modulo
- * 4096 and the key as 16 fingerprint bits, so a key whose mark is 4096
- * periods old, or a new key in a reused slot with the same 16 bits in the
- * same period, can miss an alert; neither can make one fire twice.
+ * refunds do to usage in between, and whatever order processes report
+ * crossings in. A mark never moves back to an earlier period: a crossing
+ * reported for a period the key has already left (a process that read the
+ * calendar just before the boundary) is not alerted; the period is over.
+ * Corners left: the period is kept modulo 4096 and the key as 16
+ * fingerprint bits, so a key silent for 2048 periods or more, or a new key
+ * in a reused slot with the same 16 bits, can miss an alert; neither can
+ * make one fire twice.
  */
 #include "alert.h"
 
@@ -237,15 +241,25 @@ static uint64_t threshold_units(uint64_t count, uint32_t pct)
 
 /*
  * Set fired bit @i in the mark of a slot for (@fp, @period). Returns true
- * when this call set it: the one caller that emits.
+ * when this call set it: the one caller that emits. Periods compare as
+ * serial numbers modulo 4096: a mark of a later period is never moved back,
+ * so a process still reporting a period that another has already left
+ * cannot wipe that period's bits and fire them a second time.
  */
 static bool mark_fire(_Atomic uint32_t *mark, uint32_t fp, uint32_t period, unsigned i)
 {
-	uint32_t want = (fp << MARK_FP_SHIFT) | (period << MARK_PERIOD_SHIFT);
 	uint32_t m = atomic_load_explicit(mark, memory_order_relaxed), next;
 
 	for (;;) {
-		next = (m & ~MARK_FIRED_MASK) == want ? m : want;  /* another key or period: clean */
+		uint32_t mfp = m >> MARK_FP_SHIFT, mper = (m >> MARK_PERIOD_SHIFT) & MARK_PERIOD_MASK;
+		uint32_t ahead = (period - mper) & MARK_PERIOD_MASK;
+
+		if (mfp == fp && ahead == 0)
+			next = m;                               /* this key, this period */
+		else if (mfp == fp && ahead > MARK_PERIOD_MASK / 2)
+			return false;                           /* a period already left */
+		else
+			next = (fp << MARK_FP_SHIFT) | (period << MARK_PERIOD_SHIFT); /* clean */
 		if (next & (1u << i))
 			return false;
 		next |= 1u << i;

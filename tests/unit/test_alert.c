@@ -242,6 +242,14 @@ static void thresholds_once_per_period(void **state)
 	vrl__alert_check(c, 0, sa, 0, 100, 2);           /* the next period: all three */
 	assert_int_equal(drain_all(h, ev, 8), 3);
 	assert_int_equal(ev[2].p.period, 2);
+	vrl__alert_check(c, 0, sa, 0, 100, 1);           /* late news of a period left */
+	assert_int_equal(drain_all(h, ev, 8), 0);
+	for (uint64_t per = 2000; per < 4095; per += 2000)  /* forward, in steps the */
+		vrl__alert_check(c, 0, sa, 0, 80, per);       /* serial order can tell */
+	vrl__alert_check(c, 0, sa, 0, 80, 4095);         /* the mark's period wraps... */
+	vrl__alert_check(c, 0, sa, 0, 80, 4096);         /* ...and still moves forward */
+	assert_int_equal(drain_all(h, ev, 8), 4);
+	assert_int_equal(ev[3].p.period, 4096);
 
 	vrl__alert_check(c, 1, sq, 0, 100, 1);           /* a limit without alerts */
 	vrl__alert_check(c, 0, h->nslots, 0, 100, 3);    /* bad slot: ignored */
@@ -299,6 +307,54 @@ static void producers_in_processes(void **state)
 	assert_int_equal(lost(f), 0);
 }
 
+/* Processes racing across the same threshold of one key: one event. */
+static void racing_crossers_fire_once(void **state)
+{
+	enum { NPROC = 4, ROUNDS = 50 };
+	struct fixture *f = *state;
+	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_request a = { .api = "carsxe", .token = "tokR" };
+	struct vrl_alert_event ev[2 * ROUNDS * 3];
+	volatile int *go = test_shared(sizeof(int));
+	vrl_client *c = test_open(f->name);
+	unsigned per_threshold[3] = { 0 }, n;
+	uint64_t slot;
+	pid_t pids[NPROC];
+	int status;
+
+	assert_int_equal(vrl_acquire(c, &a, NULL), 0);
+	slot = live_slot(h, "tokR");
+	for (int i = 0; i < NPROC; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			vrl_client *cc = test_open(f->name);
+
+			while (!__atomic_load_n(go, __ATOMIC_ACQUIRE))
+				;
+			/* every period, each process claims it took usage across all three */
+			for (uint64_t r = 0; r < ROUNDS; r++)
+				vrl__alert_check(cc, 0, slot, 10, 100, 100 + r);
+			vrl_close(cc);
+			_exit(0);
+		}
+	}
+	__atomic_store_n(go, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < NPROC; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	n = drain_all(h, ev, sizeof(ev) / sizeof(ev[0]));
+	assert_int_equal(n, ROUNDS * 3);
+	for (unsigned i = 0; i < n; i++)
+		per_threshold[ev[i].p.threshold == 80 ? 0 : ev[i].p.threshold == 90 ? 1 : 2]++;
+	assert_int_equal(per_threshold[0], ROUNDS);
+	assert_int_equal(per_threshold[1], ROUNDS);
+	assert_int_equal(per_threshold[2], ROUNDS);
+	assert_int_equal(lost(f), 0);
+	vrl_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +363,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lapped_and_torn, setup, teardown),
 		cmocka_unit_test_setup_teardown(thresholds_once_per_period, setup, teardown),
 		cmocka_unit_test_setup_teardown(producers_in_processes, setup, teardown),
+		cmocka_unit_test_setup_teardown(racing_crossers_fire_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -50,6 +50,7 @@
 #define VRL_GOT_MAX           48u          /* bytes of a bad value quoted in a message */
 #define VRL_FRAC_DIGITS       18u          /* fraction digits kept exactly; more round up */
 #define VRL_PRESET_DEPTH      4u           /* presets including presets, at most */
+#define VRL_ALERT_PCT_MAX     1000u        /* alerts: percent at most (soft quotas go past 100) */
 
 #define RATE_EXPECTED "expected N/period such as 150/s, 2/min or 1/30s"
 
@@ -75,6 +76,7 @@ struct vrl_settings {
 	char group[64];
 	uint64_t sweep_interval_ns;
 	uint64_t idle_evict_ns;
+	char alert_command[VRL_ALERT_COMMAND_MAX];
 	uint32_t flags;
 };
 
@@ -592,7 +594,8 @@ static int parse_segment(struct vrl_doc *d, yaml_node_t *map, struct vrl_setting
 
 static int parse_daemon(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings *st)
 {
-	static const char *const keys[] = { "sweep_interval", "idle_evict", NULL };
+	static const char *const keys[] = { "sweep_interval", "idle_evict", "alert_command",
+					    NULL };
 	yaml_node_t *v;
 
 	if (want_type(d, map, YAML_MAPPING_NODE, "daemon", "a mapping of sweep_interval, ...") ||
@@ -604,6 +607,14 @@ static int parse_daemon(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings
 	if ((v = lookup(d, map, "idle_evict")) &&
 	    get_duration(d, v, "daemon.idle_evict", &st->idle_evict_ns))
 		return -1;
+	if ((v = lookup(d, map, "alert_command")) &&
+	    get_text(d, v, "daemon.alert_command", "an absolute path", st->alert_command,
+		     sizeof(st->alert_command)))
+		return -1;
+	/* run without a shell or a PATH search: the exact program is named */
+	if (v && st->alert_command[0] != '/')
+		return fail(d, v, "daemon.alert_command", "expected an absolute path such as "
+			    "/usr/local/bin/vrl-alert, got \"%s\"", st->alert_command);
 	return 0;
 }
 
@@ -856,10 +867,44 @@ static int limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
 	return 0;
 }
 
+/* alerts: [80, 90, 100]: ascending percentages of the limit's count. */
+static int limit_alerts(struct vrl_doc *d, yaml_node_t *n, const char *path,
+			struct vrl_seg_limit *l)
+{
+	char where[VRL_PATH_MAX];
+	size_t count;
+
+	pathf(where, "%s.alerts", path);
+	if (want_type(d, n, YAML_SEQUENCE_NODE, where, "a list of percentages such as [80, 90, 100]"))
+		return -1;
+	count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	if (count > VRL_MAX_ALERTS)
+		return fail(d, n, where, "%zu thresholds, expected at most %u", count,
+			    VRL_MAX_ALERTS);
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = node(d, n->data.sequence.items.start[i]);
+		uint64_t pct;
+
+		pathf(where, "%s.alerts[%zu]", path, i);
+		if (get_u64(d, item, where, 1, &pct))
+			return -1;
+		if (pct > VRL_ALERT_PCT_MAX)
+			return fail(d, item, where, "expected a percentage of at most %u, got %llu",
+				    VRL_ALERT_PCT_MAX, (unsigned long long)pct);
+		if (i > 0 && pct <= l->alert_pct[i - 1])
+			return fail(d, item, where, "expected percentages in ascending order, "
+				    "got %llu after %u", (unsigned long long)pct,
+				    l->alert_pct[i - 1]);
+		l->alert_pct[i] = (uint32_t)pct;
+	}
+	l->nalerts = (uint32_t)count;
+	return 0;
+}
+
 static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 {
 	static const char *const keys[] = { "name", "description", "kind", "match", "per",
-					    "rate", "burst", "shadow", NULL };
+					    "rate", "burst", "shadow", "alerts", NULL };
 	struct vrl_parse *p = d->p;
 	struct vrl_seg_limit *l = &p->out.cfg.limits[p->out.cfg.nlimits];
 	char where[VRL_PATH_MAX];
@@ -890,6 +935,8 @@ static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 	if ((v = lookup(d, map, "shadow")) && get_bool(d, v, where, &shadow))
 		return -1;
 	l->flags = shadow ? VRL_LIMIT_SHADOW : 0;
+	if ((v = lookup(d, map, "alerts")) && limit_alerts(d, v, path, l))
+		return -1;
 	snprintf(p->origin[p->out.cfg.nlimits], VRL_ORIGIN_MAX, "%s:%zu:%zu", d->source,
 		 map->start_mark.line + 1, map->start_mark.column + 1);
 	p->out.cfg.nlimits++;
@@ -1085,6 +1132,7 @@ static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_conf
 	memcpy(out->group, st->group, sizeof(out->group));
 	out->sweep_interval_ns = st->sweep_interval_ns;
 	out->idle_evict_ns = st->idle_evict_ns;
+	memcpy(out->alert_command, st->alert_command, sizeof(out->alert_command));
 	out->cfg.flags = st->flags;
 }
 

@@ -59,6 +59,9 @@ static void format(struct vrl_seg_header *h, const struct vrl_seg_geometry *g, u
 	h->slot_off = g->slot_off;
 	h->nslots = g->nslots;
 	h->keys_configured = keys;
+	h->event_off = g->event_off;
+	h->nevents = g->nevents;
+	h->mark_off = g->mark_off;
 }
 
 static int map_fd(int fd, uint64_t size, struct vrl_seg_header **out)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "alert.h"
 #include "gcra.h"
 #include "vrl.h"
 
@@ -468,6 +469,37 @@ static void test_usage_errors(void **state)
 	assert_has(R.err, "no limit named nope");
 }
 
+/* events: the ring read without draining it, empty or not. */
+static void test_events(void **state)
+{
+	struct vrl_alert_payload p;
+
+	(void)state;
+	expect_exit(ctl("events"), 0);
+	assert_has(R.out, "no alert events");
+	assert_has(R.out, "(0 produced, 0 drained by vrld, 0 lost)");
+	expect_exit(ctl("--json", "events"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"events\":[]");
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.name, sizeof(p.name), "t.token");
+	snprintf(p.label, sizeof(p.label), "tok\"1");
+	p.threshold = 90;
+	p.used = 900;
+	p.count = 1000;
+	p.period = 3;
+	vrl_alert_emit(seg.hdr, &p);
+	expect_exit(ctl("events"), 0);
+	assert_has(R.out, "t.token");
+	assert_has(R.out, "90%");
+	assert_has(R.out, "(1 produced, 0 drained by vrld, 0 lost)");
+	expect_exit(ctl("--json", "events"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"key\":\"tok\\\"1\",\"threshold\":90,\"used\":900");
+	expect_exit(ctl("events", "extra"), 2);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +516,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_missing_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_segment_from_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 	};
 
 	if (argc < 2) {

@@ -659,6 +659,43 @@ static void test_load_file(void **state)
 	assert_non_null(strstr(err, "No such file"));
 }
 
+/* alerts: thresholds in percent, ascending, at most four. */
+static void test_alerts(void **state)
+{
+	const struct vrl_seg_limit *l;
+
+	(void)state;
+	parse_ok("daemon:\n  alert_command: /usr/local/bin/vrl-alert\n"
+		 "limits:\n  - {name: q, rate: 10/s, alerts: [80, 90, 100]}\n"
+		 "  - {name: r, rate: 10/s}\n");
+	l = find("q");
+	assert_int_equal(l->nalerts, 3);
+	assert_int_equal(l->alert_pct[0], 80);
+	assert_int_equal(l->alert_pct[1], 90);
+	assert_int_equal(l->alert_pct[2], 100);
+	assert_int_equal(find("r")->nalerts, 0);
+	assert_string_equal(cfg.alert_command, "/usr/local/bin/vrl-alert");
+	parse_ok("limits: [{name: q, rate: 10/s, alerts: [50, 150]}]\n");
+	assert_string_equal(cfg.alert_command, "");
+
+	parse_bad("limits: [{name: q, rate: 10/s, alerts: [90, 80]}]\n",
+		  "vrl.yaml:1:", "limits[0].alerts[1]: expected percentages in ascending order");
+	parse_bad("limits: [{name: q, rate: 10/s, alerts: [80, 80]}]\n",
+		  "vrl.yaml:1:", "ascending");
+	parse_bad("limits: [{name: q, rate: 10/s, alerts: [0]}]\n",
+		  "vrl.yaml:1:", "at least 1");
+	parse_bad("limits: [{name: q, rate: 10/s, alerts: [1001]}]\n",
+		  "vrl.yaml:1:", "at most 1000");
+	parse_bad("limits: [{name: q, rate: 10/s, alerts: [10, 20, 30, 40, 50]}]\n",
+		  "vrl.yaml:1:", "5 thresholds, expected at most 4");
+	parse_bad("limits: [{name: q, rate: 10/s, alerts: 80}]\n",
+		  "vrl.yaml:1:", "expected a list of percentages");
+	parse_bad("limits: [{name: q, rate: 10/s, alerts: [eighty]}]\n",
+		  "vrl.yaml:1:", "expected a whole number");
+	parse_bad("daemon: {alert_command: vrl-alert}\nlimits: [{name: q, rate: 1/s}]\n",
+		  "vrl.yaml:1:", "daemon.alert_command: expected an absolute path");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -685,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_default_config),
 		cmocka_unit_test(test_each_preset),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_alerts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

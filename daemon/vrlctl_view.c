@@ -408,7 +408,7 @@ static bool read_slot(const struct vrl_seg_header *h, uint64_t i, struct key_vie
 	k->slot = i;
 	k->state = load64(&s->state);
 	k->cooldown = load64(&s->cooldown);
-	k->limit = atomic_load_explicit(&s->limit, memory_order_relaxed);
+	k->limit = VRL_NOTE_INDEX(atomic_load_explicit(&s->limit, memory_order_relaxed));
 	memcpy(k->label, s->label, sizeof(k->label));
 	k->label[sizeof(k->label) - 1] = '\0';
 	return k->state != VRL_STATE_EVICTED;

@@ -497,6 +497,15 @@ static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
 	return rc;
 }
 
+/* True when take @n has the key of an earlier take. */
+static bool pooled_twice(const struct vrl_take *t, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (t[i].key.home == t[n].key.home && t[i].key.fp == t[n].key.fp)
+			return true;
+	return false;
+}
+
 /* Match @req and place its keys. Returns the number of takes or an error. */
 static int plan(struct vrl_client *c, const struct vrl_request *req, struct vrl_take *t,
 		bool *full)
@@ -515,6 +524,8 @@ static int plan(struct vrl_client *c, const struct vrl_request *req, struct vrl_
 			return VRL_ETOOMANY;
 		t[n].limit = i;
 		vrl_limit_key(l, req, &t[n].key, label);
+		if (l->seg.pool[0] && pooled_twice(t, n))
+			continue;   /* two members of one pool: one counter, taken once */
 		rc = place(c, &t[n], label);
 		if (rc == VRL_EFULL)
 			*full = true;

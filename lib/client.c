@@ -539,12 +539,19 @@ static int plan(struct vrl_client *c, const struct vrl_request *req, struct vrl_
 /* ---- the acquire core ---------------------------------------------------------------- */
 
 /* CLOCK_REALTIME in ns: read only when a quota limit is looked at. */
-static uint64_t realtime_ns(void)
+static uint64_t clock_realtime_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return ts.tv_sec < 0 ? 0 : (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t (*vrl__realtime_ns)(void) = clock_realtime_ns;
+
+static inline uint64_t realtime_ns(void)
+{
+	return vrl__realtime_ns();
 }
 
 /* What step 1 saw of one key. */

@@ -95,6 +95,12 @@ void vrl_hold_give_back(struct vrl_seg_header *h, struct vrl_seg_hold *e);
 int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const char *limit,
 		   uint64_t server_limit, uint64_t server_remaining);
 
+/*
+ * The wall clock that quota periods are judged by: CLOCK_REALTIME in ns.
+ * Process-wide; tests point it at a clock of their own to cross a month.
+ */
+extern uint64_t (*vrl__realtime_ns)(void);
+
 /* Refresh the handle's snapshot if vrld published a new config. */
 int vrl__refresh(struct vrl_client *c);
 

@@ -325,9 +325,9 @@ static void test_presets_option(void **state)
 		 "limits:\n"
 		 "  - name: mine\n"
 		 "    rate: 1/s\n");
-	assert_int_equal(cfg.cfg.nlimits, 4);
+	assert_int_equal(cfg.cfg.nlimits, 6);
 	assert_string_equal(cfg.cfg.limits[0].name, "smartcar.app");
-	assert_string_equal(cfg.cfg.limits[3].name, "mine");
+	assert_string_equal(cfg.cfg.limits[5].name, "mine");
 	/* presets come first even when written after limits */
 	parse_ok("limits: [{name: mine, rate: 1/s}]\n"
 		 "presets: [evenergy]\n");
@@ -335,7 +335,7 @@ static void test_presets_option(void **state)
 	/* an included default does not override this file's segment */
 	parse_ok("segment: {name: /other}\npresets: [default]\n");
 	assert_string_equal(cfg.seg.name, "/other");
-	assert_int_equal(cfg.cfg.nlimits, 15);
+	assert_int_equal(cfg.cfg.nlimits, 22);
 }
 
 /* ---- bad configs --------------------------------------------------------------------- */
@@ -570,7 +570,7 @@ static void test_default_config(void **state)
 	assert_int_equal(cfg.seg.mode, 0660);
 	assert_int_equal(cfg.seg.keys, 65536);
 	assert_int_equal(cfg.cfg.flags, 0);
-	assert_int_equal(cfg.cfg.nlimits, 15);
+	assert_int_equal(cfg.cfg.nlimits, 22);
 	assert_clients_accept();
 
 	const struct vrl_seg_limit *l = find("smartcar.app");
@@ -602,9 +602,29 @@ static void test_default_config(void **state)
 	assert_int_equal(l->nper, 2);
 	assert_int_equal(l->per[1].field, VRL_FIELD_USER);
 
-	l = find("carsxe.api");
-	assert_int_equal(l->kind, VRL_KIND_GATE);
-	assert_int_equal(l->per[0].field, VRL_FIELD_ENDPOINT);
+	l = find("smartcar.vehicle.monthly");
+	assert_int_equal(l->kind, VRL_KIND_QUOTA);
+	assert_int_equal(l->count, 500);
+	assert_int_equal(l->calendar, VRL_CAL_MONTH);
+	assert_int_equal(l->flags, 0);
+	assert_int_equal(l->per[0].field, VRL_FIELD_VEHICLE);
+	l = find("smartcar.connected");
+	assert_int_equal(l->kind, VRL_KIND_SLOTS);
+	assert_int_equal(l->flags, VRL_LIMIT_PERSIST);
+
+	l = find("carsxe.market-value");
+	assert_int_equal(l->kind, VRL_KIND_QUOTA);
+	assert_int_equal(l->count, 5000);
+	assert_int_equal(l->flags, VRL_LIMIT_SOFT);
+	assert_int_equal(l->nalerts, 3);
+	assert_int_equal(l->alert_pct[2], 100);
+	assert_string_equal(find("carsxe.recalls")->pool, "carsxe.recalls-shared");
+	assert_string_equal(find("carsxe.recalls-batch")->pool, "carsxe.recalls-shared");
+	l = find("carsxe.trial");
+	assert_int_equal(l->calendar, VRL_CAL_ONCE);
+	assert_int_equal(l->flags, 0);
+	assert_int_equal(l->match[1].ref.field, VRL_FIELD_ATTR);
+	assert_string_equal(l->match[1].ref.attr, "plan");
 }
 
 static void test_each_preset(void **state)
@@ -613,8 +633,8 @@ static void test_each_preset(void **state)
 		const char *name;
 		uint32_t nlimits;
 	} presets[] = {
-		{ "smartcar", 3 }, { "samsara", 10 }, { "carsxe", 1 }, { "evenergy", 1 },
-		{ "default", 15 },
+		{ "smartcar", 5 }, { "samsara", 10 }, { "carsxe", 6 }, { "evenergy", 1 },
+		{ "default", 22 },
 	};
 	char yaml[64];
 

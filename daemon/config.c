@@ -983,10 +983,11 @@ static int kind_keys(struct vrl_doc *d, yaml_node_t *map, const char *path, uint
 		{ "overrides", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_RATE | 1u << VRL_KIND_SLOTS },
 	};
 	static const char *const names[] = { "", "rate", "gate", "window", "quota", "slots" };
-	char where[VRL_PATH_MAX];
+	char where[VRL_PATH_MAX], takers[64];
 
 	for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
 		yaml_node_t *n = lookup(d, map, only[i].key);
+		size_t used = 0;
 
 		if (!n || (only[i].kinds & (1u << kind)))
 			continue;
@@ -994,8 +995,13 @@ static int kind_keys(struct vrl_doc *d, yaml_node_t *map, const char *path, uint
 		if (kind == VRL_KIND_GATE && (i == 0 || i == 1))
 			return fail(d, n, where, "a gate has no rate or burst, expected kind: rate "
 				    "to limit a rate");
-		return fail(d, n, where, "a %s limit has no %s:, expected it only on a limit "
-			    "of a kind that takes it", names[kind < 6 ? kind : 0], only[i].key);
+		takers[0] = '\0';
+		for (uint32_t k = 1; k < 6; k++)
+			if (only[i].kinds & (1u << k))
+				used += (size_t)snprintf(takers + used, sizeof(takers) - used, "%s%s",
+							 used ? " or " : "", names[k]);
+		return fail(d, n, where, "a %s limit has no %s, expected it only with kind: %s",
+			    names[kind < 6 ? kind : 0], only[i].key, takers);
 	}
 	return 0;
 }

@@ -655,6 +655,136 @@ static void test_each_preset(void **state)
 	assert_null(vrl_config_preset(NULL));
 }
 
+/* ---- quota, slots, pools, overrides ---------------------------------------------- */
+
+static void test_quota_and_slots(void **state)
+{
+	const struct vrl_seg_limit *l;
+
+	(void)state;
+	parse_ok("limits:\n"
+		 "  - {name: m, kind: quota, count: 500, per: [vehicle]}\n"
+		 "  - {name: w, kind: quota, count: 7, calendar: week, anchor: sunday}\n"
+		 "  - {name: b, kind: quota, count: 9, anchor: 31, overage: true,"
+		 " alerts: [80, 90, 100]}\n"
+		 "  - {name: d, kind: quota, count: 1, calendar: day}\n"
+		 "  - {name: t, kind: quota, count: 100, calendar: once}\n"
+		 "  - {name: s, kind: slots, count: 3}\n"
+		 "  - {name: p, kind: slots, count: 3, persistent: true}\n");
+	assert_clients_accept();
+	l = find("m");
+	assert_int_equal(l->kind, VRL_KIND_QUOTA);
+	assert_int_equal(l->calendar, VRL_CAL_MONTH);
+	assert_int_equal(l->anchor, 0);
+	assert_int_equal(l->flags, 0);
+	assert_int_equal(find("w")->anchor, 7);
+	assert_int_equal(find("w")->calendar, VRL_CAL_WEEK);
+	l = find("b");
+	assert_int_equal(l->anchor, 31);
+	assert_int_equal(l->flags, VRL_LIMIT_SOFT);
+	assert_int_equal(l->nalerts, 3);
+	assert_int_equal(find("d")->calendar, VRL_CAL_DAY);
+	assert_int_equal(find("t")->calendar, VRL_CAL_ONCE);
+	assert_int_equal(find("s")->kind, VRL_KIND_SLOTS);
+	assert_int_equal(find("s")->flags, 0);
+	assert_int_equal(find("p")->flags, VRL_LIMIT_PERSIST);
+
+	parse_bad("limits: [{name: q, kind: quota}]\n", "vrl.yaml:1:10: limits[0]:",
+		  "missing count:");
+	parse_bad("limits: [{name: q, kind: quota, count: 0}]\n",
+		  "vrl.yaml:1:40: limits[0].count:", "at least 1");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, calendar: year}]\n",
+		  "vrl.yaml:1:53: limits[0].calendar:", "unknown calendar \"year\"");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, anchor: 32}]\n",
+		  "vrl.yaml:1:51: limits[0].anchor:", "1 .. 31");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, calendar: week, anchor: 8}]\n",
+		  "vrl.yaml:1:67: limits[0].anchor:", "weekday");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, calendar: once, anchor: 1}]\n",
+		  "vrl.yaml:1:67: limits[0].anchor:", "no anchor");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, rate: 1/s}]\n",
+		  "vrl.yaml:1:49: limits[0].rate:", "a quota limit has no rate, expected it only with kind: rate");
+	parse_bad("limits: [{name: q, rate: 1/s, count: 5}]\n",
+		  "vrl.yaml:1:38: limits[0].count:", "a rate limit has no count, expected it only with kind: quota or slots");
+	parse_bad("limits: [{name: s, kind: slots, count: 5, overage: true}]\n",
+		  "vrl.yaml:1:52: limits[0].overage:", "a slots limit has no overage");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, alerts: [90, 80]}]\n",
+		  "vrl.yaml:1:56: limits[0].alerts[1]:", "ascending");
+}
+
+static void test_pools(void **state)
+{
+	(void)state;
+	parse_ok("limits:\n"
+		 "  - {name: a, kind: quota, count: 5, pool: shared, match: {endpoint: a}}\n"
+		 "  - {name: b, kind: quota, count: 5, pool: shared, match: {endpoint: b}}\n");
+	assert_string_equal(find("a")->pool, "shared");
+	assert_string_equal(find("b")->pool, "shared");
+	parse_bad("limits:\n"
+		  "  - {name: a, kind: quota, count: 5, pool: shared}\n"
+		  "  - {name: b, kind: quota, count: 6, pool: shared}\n",
+		  "vrl.yaml:3:44: limits[1].pool:",
+		  "member b differs in count from member a (at vrl.yaml:2:5)");
+	parse_bad("limits:\n"
+		  "  - {name: a, kind: quota, count: 5, pool: shared}\n"
+		  "  - {name: b, kind: quota, count: 5, calendar: week, pool: shared}\n",
+		  "vrl.yaml:3:", "differs in calendar and anchor");
+	parse_bad("limits:\n"
+		  "  - {name: a, kind: quota, count: 5, pool: shared}\n"
+		  "  - {name: b, rate: 5/s, pool: shared}\n",
+		  "vrl.yaml:3:", "differs in kind");
+	parse_bad("limits:\n"
+		  "  - {name: a, kind: quota, count: 5, pool: shared, per: [org]}\n"
+		  "  - {name: b, kind: quota, count: 5, pool: shared}\n",
+		  "vrl.yaml:3:", "differs in per fields");
+	parse_bad("limits: [{name: s, kind: slots, count: 5, pool: x}]\n",
+		  "vrl.yaml:1:49: limits[0].pool:", "a slots limit has no pool, expected it only with kind: rate or quota");
+}
+
+static void test_overrides(void **state)
+{
+	const struct vrl_seg_limit *t, *f, *d;
+
+	(void)state;
+	parse_ok("limits:\n"
+		 "  - name: smartcar.vehicle\n"
+		 "    match: {api: smartcar}\n"
+		 "    per: [vehicle]\n"
+		 "    rate: 10/min\n"
+		 "    burst: 5\n"
+		 "    overrides:\n"
+		 "      - {match: {make: tesla}, rate: 1/min}\n"
+		 "      - {match: {make: ford}, burst: 2}\n");
+	assert_int_equal(cfg.cfg.nlimits, 3);
+	assert_clients_accept();
+	/* the overrides first, then the default, one group */
+	t = &cfg.cfg.limits[0];
+	f = &cfg.cfg.limits[1];
+	d = &cfg.cfg.limits[2];
+	assert_string_equal(t->name, "smartcar.vehicle[make=tesla]");
+	assert_string_equal(f->name, "smartcar.vehicle[make=ford]");
+	assert_string_equal(d->name, "smartcar.vehicle");
+	assert_true(t->group != 0 && t->group == f->group && f->group == d->group);
+	assert_int_equal(t->count, 1);
+	assert_int_equal(t->burst, 5);          /* the base's */
+	assert_int_equal(t->nmatch, 2);         /* the base's match and its own */
+	assert_string_equal(t->match[1].pattern, "tesla");
+	assert_int_equal(f->count, 10);
+	assert_int_equal(f->burst, 2);
+	assert_int_equal(f->emission_ns, 6 * NS_PER_S);
+	assert_int_equal(d->burst, 5);
+	/* quota overrides change the count */
+	parse_ok("limits:\n"
+		 "  - {name: q, kind: quota, count: 500, overrides: [{match: {make: bmw}, count: 50}]}\n");
+	assert_int_equal(find("q[make=bmw]")->count, 50);
+	assert_int_equal(find("q[make=bmw]")->kind, VRL_KIND_QUOTA);
+	parse_bad("limits: [{name: q, rate: 1/s, overrides: [{rate: 2/s}]}]\n",
+		  "vrl.yaml:1:43: limits[0].overrides[0]:", "missing match:");
+	parse_bad("limits: [{name: q, rate: 1/s, overrides: [{match: {make: a}, count: 2}]}]\n",
+		  "vrl.yaml:1:69: limits[0].overrides[0].count:", "a rate limit has no count");
+	parse_bad("limits: [{name: q, rate: 1/s, overrides: [{match: {make: a}}, "
+		  "{match: {make: a}}]}]\n", "vrl.yaml:1:", "duplicate override q[make=a]");
+}
+
 static void test_load_file(void **state)
 {
 	char path[] = "/tmp/vrl-config-XXXXXX", err[VRL_CONFIG_ERR_MAX];
@@ -697,6 +827,9 @@ int main(void)
 		cmocka_unit_test(test_zero_burst),
 		cmocka_unit_test(test_bad_segment),
 		cmocka_unit_test(test_duplicate_name),
+		cmocka_unit_test(test_quota_and_slots),
+		cmocka_unit_test(test_pools),
+		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_too_many),
 		cmocka_unit_test(test_name_too_long),
 		cmocka_unit_test(test_unknown_field),

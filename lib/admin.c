@@ -221,7 +221,7 @@ static bool idle(uint32_t note, uint64_t st, uint64_t now, uint64_t now_rt, uint
 		if (q.calendar == VRL_CAL_ONCE ||
 		    vrl_quota_period(&q, now_rt, &pid, NULL, NULL) != 0)
 			return false;
-		return vrl_quota_word_id(st) < pid;
+		return !vrl_quota_counts(st, pid);
 	case VRL_KIND_SLOTS:
 		return st == 0;
 	default:

@@ -158,7 +158,7 @@ struct vrl_quota_step vrl_quota_take(const struct vrl_seg_limit *l, uint64_t sta
 {
 	struct vrl_quota_step r = { .conforms = false };
 	uint64_t used = vrl_quota_used(state, id), after;
-	uint64_t pid = vrl_quota_word_id(state) > id ? vrl_quota_word_id(state) : id;
+	uint64_t pid = vrl_quota_word_period(state, id);
 	uint64_t left = used < l->count ? l->count - used : 0;
 
 	r.used = used;
@@ -189,7 +189,7 @@ uint64_t vrl_quota_credit(uint64_t state, uint64_t id, uint64_t cost)
 uint64_t vrl_quota_reconcile(const struct vrl_seg_limit *l, uint64_t state, uint64_t id,
 			     uint64_t server_remaining)
 {
-	uint64_t pid = vrl_quota_word_id(state) > id ? vrl_quota_word_id(state) : id;
+	uint64_t pid = vrl_quota_word_period(state, id);
 	uint64_t floor;
 
 	if (server_remaining >= l->count)

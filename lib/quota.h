@@ -14,7 +14,10 @@
  * so a new period needs no reset: the first grant in it rewrites the word.
  * A word of a *later* period (the wall clock stepped back across a period
  * boundary) keeps its count and its period: a clock step never grants a
- * burst (DESIGN.md invariant 6).
+ * burst (DESIGN.md invariant 6). A word more than VRL_QUOTA_AHEAD_MAX
+ * periods ahead is not a clock step but the word of another calendar (a
+ * reload changed `calendar:` from day to month, whose ids are 30 times
+ * smaller): it counts as 0, or the key would never reset again.
  *
  * Calendar periods are the only place vrl reads CLOCK_REALTIME; callers pass
  * it in, so tests drive it by hand.
@@ -33,6 +36,7 @@
 #define VRL_QUOTA_USED_MAX  ((UINT64_C(1) << VRL_QUOTA_USED_BITS) - 1) /* saturation */
 #define VRL_QUOTA_COUNT_MAX VRL_QUOTA_USED_MAX   /* largest count a quota or slots limit may have */
 #define VRL_NS_PER_DAY      (UINT64_C(86400) * 1000000000u)
+#define VRL_QUOTA_AHEAD_MAX 2u     /* periods a word may be ahead of the clock and count */
 
 static inline uint64_t vrl_quota_word(uint64_t id, uint64_t used)
 {
@@ -59,10 +63,25 @@ static inline uint64_t vrl_quota_word_used(uint64_t state)
 int vrl_quota_period(const struct vrl_seg_limit *l, uint64_t realtime_ns, uint64_t *id,
 		     uint64_t *start_ns, uint64_t *end_ns);
 
+/* True when @state's count holds in period @id (see above). */
+static inline bool vrl_quota_counts(uint64_t state, uint64_t id)
+{
+	uint64_t w = vrl_quota_word_id(state);
+
+	return w >= id && w - id <= VRL_QUOTA_AHEAD_MAX;
+}
+
 /* Units counted against period @id by @state (0 for an earlier period). */
 static inline uint64_t vrl_quota_used(uint64_t state, uint64_t id)
 {
-	return vrl_quota_word_id(state) >= id ? vrl_quota_word_used(state) : 0;
+	return vrl_quota_counts(state, id) ? vrl_quota_word_used(state) : 0;
+}
+
+/* The period a grant in period @id writes into @state's word: its own
+ * when it is ahead (a clock step back), else @id. */
+static inline uint64_t vrl_quota_word_period(uint64_t state, uint64_t id)
+{
+	return vrl_quota_counts(state, id) ? vrl_quota_word_id(state) : id;
 }
 
 /* The outcome of one quota or slots decision. */

@@ -198,6 +198,10 @@ static void hard_quota_denies_whole(void **state)
 	r = vrl_quota_take(&l, vrl_quota_word(6, 9), 5, 1);
 	assert_true(r.conforms);
 	assert_int_equal(r.new_state, vrl_quota_word(6, 10));
+	/* far ahead: another calendar's word (day ids after month ids), not a step */
+	r = vrl_quota_take(&l, vrl_quota_word(20000, 10), 5, 10);
+	assert_true(r.conforms);
+	assert_int_equal(r.new_state, vrl_quota_word(5, 10));
 	/* more than the whole count */
 	assert_false(vrl_quota_take(&l, 0, 5, 11).conforms);
 }

@@ -1053,8 +1053,10 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			fill_denied(c, &t[worst], &lk[worst], now, v);
 			return VRL_EDENIED;
 		}
-		/* step 2 and 3: commit at `at`, tightest key first */
-		commit_order(c, t, lk, n, now, order);
+		/* step 2 and 3: commit at `at`, tightest key first (a stale look
+		 * left the looks after it unwritten: nothing is committed then) */
+		if (stale < 0)
+			commit_order(c, t, lk, n, now, order);
 		for (done = 0; stale < 0 && done < n; done++) {
 			unsigned k = order[done];
 			int rc;

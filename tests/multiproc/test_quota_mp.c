@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@ static void quota_worker(const char *seg, struct shared *sh, int id)
 	unsigned denied_in_row = 0;
 
 	while (!atomic_load(&sh->go))
-		;
+		sched_yield();
 	for (unsigned i = (unsigned)id; denied_in_row < 50; i++) {
 		struct vrl_verdict v;
 		int rc;
@@ -84,7 +85,7 @@ static void slot_worker(const char *seg, struct shared *sh)
 	vrl_client *c = test_open(seg);
 
 	while (!atomic_load(&sh->go))
-		;
+		sched_yield();
 	for (unsigned i = 0; i < ROUNDS; i++) {
 		int rc = vrl_acquire(c, &slot_req, NULL);
 
@@ -108,9 +109,9 @@ static void victim(const char *seg, struct shared *sh, int id)
 	int rc;
 
 	while (!atomic_load(&sh->go))
-		;
+		sched_yield();
 	while ((rc = vrl_acquire(c, &slot_req, NULL)) == VRL_EDENIED)
-		;
+		sched_yield();
 	if (rc != 0)
 		_exit(3);
 	note_held(sh);

@@ -543,7 +543,7 @@ static void counted_json(struct json *j, const struct key_view *k)
 {
 	json_u64(j, "available", k->available);
 	json_u64(j, "used", k->used);
-	json_u64(j, "limit", k->size);
+	json_u64(j, "count", k->size);   /* "limit" names the limit */
 	if (k->kind == VRL_KIND_QUOTA) {
 		json_u64(j, "overage", k->overage);
 		if (k->period_ns != UINT64_MAX)

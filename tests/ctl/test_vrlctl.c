@@ -462,7 +462,7 @@ static void test_quota_and_slots_keys(void **state)
 	expect_exit(ctl("--json", "keys"), 0);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"kind\":\"quota\",\"open\":true,\"available\":0,\"used\":5,"
-		   "\"limit\":3,\"overage\":2");
+		   "\"count\":3,\"overage\":2");
 	expect_exit(ctl("status"), 0);
 	assert_has(R.out, "quota,overage");
 	assert_has(R.out, "3/month");

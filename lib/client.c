@@ -913,6 +913,7 @@ static void hold_sub(struct vrl_client *c, uint64_t slot, uint64_t tag, uint64_t
 		if (u == 0 || atomic_load_explicit(&e->slot, memory_order_relaxed) != slot ||
 		    atomic_load_explicit(&e->tag, memory_order_relaxed) != tag)
 			continue;
+		/* relaxed load and store: this handle is the entry's only writer */
 		atomic_store_explicit(&e->units, u > units ? u - units : 0, memory_order_relaxed);
 		return;
 	}

@@ -8,6 +8,8 @@
  * at once, as the holders count them, never exceed the limit, and after
  * vrld's reaping the key's count is back to zero. Nothing here depends on
  * timing: the victims are killed only once they say they hold their unit.
+ * Then processes draining one quota are killed wherever they are: what all
+ * saw granted, and what is left for a survivor, never exceeds the count.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -191,10 +193,75 @@ static void counts_hold_across_processes(void **state)
 	test_segment_drop(&seg, name);
 }
 
+/* Acquire one unit at a time until the quota is spent, counting grants. */
+static void drainer(const char *seg, struct shared *sh)
+{
+	vrl_client *c = test_open(seg);
+	struct vrl_request r = quota_req;
+	int rc;
+
+	r.cost = 1;
+	atomic_fetch_add(&sh->go, 1);
+	while ((rc = vrl_acquire(c, &r, NULL)) == 0)
+		atomic_fetch_add(&sh->units, 1);
+	_exit(rc == VRL_EDENIED ? 0 : 3);
+}
+
+/*
+ * Processes killed at any instruction of an acquire never let the quota
+ * over-grant: the units every process saw granted, plus what a survivor can
+ * still take afterwards, never exceed the count, and the word ends exactly
+ * at the count (a killed grant is at worst a unit spent and unseen).
+ */
+static void killed_acquirers_never_over_grant(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX];
+	struct shared *sh = test_shared(sizeof(*sh));
+	enum { PROCS = 8, KILLED = 4 };
+	pid_t pids[PROCS];
+	vrl_client *c;
+	struct vrl_request r = quota_req;
+	uint64_t seen, later = 0;
+	int st;
+
+	(void)state;
+	test_add_quota(&cfg, "quota", "q", 2000000, VRL_CAL_MONTH, 1, 0,
+		       (int[]){ VRL_FIELD_VEHICLE, -1 });
+	test_segment("quota-kill", &cfg, 1000, &seg, name);
+	memset(sh, 0, sizeof(*sh));
+	for (int i = 0; i < PROCS; i++)
+		if ((pids[i] = fork()) == 0)
+			drainer(name, sh);
+	/* once all are running, kill half of them wherever they are */
+	while (atomic_load(&sh->go) < PROCS)
+		sched_yield();
+	for (int i = 0; i < KILLED; i++)
+		kill(pids[i], SIGKILL);
+	for (int i = 0; i < PROCS; i++) {
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		if (i >= KILLED || !WIFSIGNALED(st))
+			assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	seen = atomic_load(&sh->units);
+	c = test_open(name);
+	r.cost = 1;
+	while (vrl_acquire(c, &r, NULL) == 0)
+		later++;
+	print_message("# %llu seen granted, %llu taken after, of 2000000\n",
+		      (unsigned long long)seen, (unsigned long long)later);
+	assert_true(seen + later <= 2000000);
+	assert_int_equal(vrl_quota_word_used(slot_count(seg.hdr, c, 0, &quota_req)), 2000000);
+	vrl_close(c);
+	test_segment_drop(&seg, name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(counts_hold_across_processes),
+		cmocka_unit_test(killed_acquirers_never_over_grant),
 	};
 
 	return cmocka_run_group_tests_name("quota-multiproc", tests, NULL, NULL);

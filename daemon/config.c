@@ -34,11 +34,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "gcra.h"
 #include "presets.h"
+#include "quota.h"
 
 #define VRL_DEFAULT_MODE      0660u        /* segment.mode: owner and group read/write */
 #define VRL_DEFAULT_KEYS      65536u       /* segment.keys */
@@ -60,6 +62,7 @@ struct vrl_parse {
 	char *err;
 	char origin[VRL_MAX_LIMITS][VRL_ORIGIN_MAX];
 	uint32_t presets_seen;          /* bit i: vrl_presets[i] included */
+	uint32_t groups;                /* override groups given out */
 	unsigned depth;
 };
 
@@ -738,20 +741,24 @@ static int limit_name(struct vrl_doc *d, yaml_node_t *n, const char *path,
 
 static int limit_kind(struct vrl_doc *d, yaml_node_t *n, const char *path, uint32_t *kind)
 {
+	static const struct { const char *name; uint32_t kind; } kinds[] = {
+		{ "rate", VRL_KIND_RATE }, { "gate", VRL_KIND_GATE },
+		{ "quota", VRL_KIND_QUOTA }, { "slots", VRL_KIND_SLOTS },
+	};
 	char where[VRL_PATH_MAX], buf[VRL_GOT_MAX];
 	const char *s;
 
 	pathf(where, "%s.kind", path);
-	if (!(s = want_scalar(d, n, where, "rate or gate")))
+	if (!(s = want_scalar(d, n, where, "rate, gate, quota or slots")))
 		return -1;
-	if (strcmp(s, "rate") == 0)
-		*kind = VRL_KIND_RATE;
-	else if (strcmp(s, "gate") == 0)
-		*kind = VRL_KIND_GATE;
-	else
-		return fail(d, n, where, "unknown kind %s, expected rate (GCRA) or gate "
-			    "(cooldown only)", got(n, buf));
-	return 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(s, kinds[i].name) == 0) {
+			*kind = kinds[i].kind;
+			return 0;
+		}
+	return fail(d, n, where, "unknown kind %s, expected rate (GCRA), gate (cooldown only), "
+		    "quota (units per calendar period) or slots (at most N held at once)",
+		    got(n, buf));
 }
 
 static int limit_per(struct vrl_doc *d, yaml_node_t *n, const char *path,
@@ -831,44 +838,103 @@ static int limit_rate(struct vrl_doc *d, yaml_node_t *n, const char *path,
 }
 
 /* Kind, rate and burst together: what a rate needs, what a gate must not have. */
-static int limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
-			struct vrl_seg_limit *l)
+static int rate_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
+		       struct vrl_seg_limit *l, bool inherit)
 {
-	yaml_node_t *kind = lookup(d, map, "kind"), *rate = lookup(d, map, "rate");
-	yaml_node_t *burst = lookup(d, map, "burst");
+	yaml_node_t *rate = lookup(d, map, "rate"), *burst = lookup(d, map, "burst");
 	char where[VRL_PATH_MAX];
 	int rc;
 
-	l->kind = VRL_KIND_RATE;
-	if (kind && limit_kind(d, kind, path, &l->kind))
-		return -1;
-	if (l->kind == VRL_KIND_GATE) {
-		pathf(where, "%s.%s", path, rate ? "rate" : "burst");
-		if (rate || burst)
-			return fail(d, rate ? rate : burst, where, "a gate has no rate or burst, "
-				    "expected kind: rate to limit a rate");
-		return 0;
-	}
-	if (!rate)
+	if (!rate && !inherit)
 		return fail(d, map, path, "missing rate:, " RATE_EXPECTED " (or kind: gate for "
 			    "a cooldown-only limit)");
-	if (limit_rate(d, rate, path, l))
+	if (rate && limit_rate(d, rate, path, l))
 		return -1;
-	l->burst = 1;
+	if (!inherit)
+		l->burst = 1;
 	pathf(where, "%s.burst", path);
 	if (burst && get_u64(d, burst, where, 1, &l->burst))
 		return -1;
 	rc = vrl_limit_set_rate(l, l->count, l->period_ns, l->burst);
 	if (rc != 0)
-		return fail(d, burst ? burst : rate, where, "burst %llu of %llu ns each is too "
-			    "large a bucket (2^62 ns at most), expected a smaller burst or a "
-			    "faster rate", (unsigned long long)l->burst,
+		return fail(d, burst ? burst : rate ? rate : map, where, "burst %llu of %llu ns "
+			    "each is too large a bucket (2^62 ns at most), expected a smaller burst "
+			    "or a faster rate", (unsigned long long)l->burst,
 			    (unsigned long long)(l->period_ns / l->count));
 	return 0;
 }
 
-/* alerts: [80, 90, 100]: ascending percentages of the limit's count. */
-static int limit_alerts(struct vrl_doc *d, yaml_node_t *n, const char *path,
+/* count: of a quota or slots limit. */
+static int count_param(struct vrl_doc *d, yaml_node_t *map, const char *path,
+		       struct vrl_seg_limit *l, bool inherit)
+{
+	yaml_node_t *n = lookup(d, map, "count");
+	char where[VRL_PATH_MAX];
+
+	if (!n && inherit)
+		return 0;
+	if (!n)
+		return fail(d, map, path, "missing count:, expected the %s such as count: 500",
+			    l->kind == VRL_KIND_QUOTA ? "units per period" : "units held at most");
+	pathf(where, "%s.count", path);
+	if (get_u64(d, n, where, 1, &l->count))
+		return -1;
+	if (l->count > VRL_QUOTA_COUNT_MAX)
+		return fail(d, n, where, "expected a count of at most %llu, got %llu",
+			    (unsigned long long)VRL_QUOTA_COUNT_MAX, (unsigned long long)l->count);
+	return 0;
+}
+
+static int quota_calendar(struct vrl_doc *d, yaml_node_t *map, const char *path,
+			  struct vrl_seg_limit *l)
+{
+	static const char *const cals[] = { "month", "week", "day", "once", NULL };
+	static const char *const days[] = { "monday", "tuesday", "wednesday", "thursday",
+					    "friday", "saturday", "sunday", NULL };
+	yaml_node_t *n = lookup(d, map, "calendar"), *a = lookup(d, map, "anchor");
+	char where[VRL_PATH_MAX], buf[VRL_GOT_MAX];
+	uint64_t v;
+	const char *s;
+
+	l->calendar = VRL_CAL_MONTH;
+	if (n) {
+		pathf(where, "%s.calendar", path);
+		if (!(s = want_scalar(d, n, where, "month, week, day or once")))
+			return -1;
+		for (l->calendar = 0; cals[l->calendar] && strcmp(cals[l->calendar], s); )
+			l->calendar++;
+		if (!cals[l->calendar])
+			return fail(d, n, where, "unknown calendar %s, expected month, week, day "
+				    "or once (a trial allowance that never resets)", got(n, buf));
+		l->calendar++;   /* VRL_CAL_MONTH is 1 */
+	}
+	if (!a)
+		return 0;
+	pathf(where, "%s.anchor", path);
+	if (l->calendar == VRL_CAL_DAY || l->calendar == VRL_CAL_ONCE)
+		return fail(d, a, where, "a %s quota has no anchor, expected anchor: only with "
+			    "calendar: month (a day 1..31) or week (a weekday)", cals[l->calendar - 1]);
+	if (!(s = want_scalar(d, a, where, "an anchor")))
+		return -1;
+	if (l->calendar == VRL_CAL_WEEK) {
+		for (v = 0; days[v] && strcasecmp(days[v], s); v++)
+			;
+		if (days[v]) {
+			l->anchor = (uint32_t)v + 1;
+			return 0;
+		}
+		if (parse_u64(s, &v) != 0 || v < 1 || v > 7)
+			return fail(d, a, where, "expected a weekday (monday .. sunday, or 1 .. 7), "
+				    "got %s", got(a, buf));
+	} else if (parse_u64(s, &v) != 0 || v < 1 || v > 31) {
+		return fail(d, a, where, "expected the billing day of the month, 1 .. 31 (clamped "
+			    "to the month's length), got %s", got(a, buf));
+	}
+	l->anchor = (uint32_t)v;
+	return 0;
+}
+
+static int quota_alerts(struct vrl_doc *d, yaml_node_t *n, const char *path,
 			struct vrl_seg_limit *l)
 {
 	char where[VRL_PATH_MAX];
@@ -901,12 +967,248 @@ static int limit_alerts(struct vrl_doc *d, yaml_node_t *n, const char *path,
 	return 0;
 }
 
+static int flag_param(struct vrl_doc *d, yaml_node_t *map, const char *path, const char *key,
+		      uint32_t flag, struct vrl_seg_limit *l)
+{
+	yaml_node_t *n = lookup(d, map, key);
+	char where[VRL_PATH_MAX];
+	bool on = false;
+
+	if (!n)
+		return 0;
+	pathf(where, "%s.%s", path, key);
+	if (get_bool(d, n, where, &on))
+		return -1;
+	l->flags = on ? l->flags | flag : l->flags & ~flag;
+	return 0;
+}
+
+/* Keys that only some kinds take: a limit of another kind must not have them. */
+static int kind_keys(struct vrl_doc *d, yaml_node_t *map, const char *path, uint32_t kind)
+{
+	static const struct { const char *key; uint32_t kinds; } only[] = {
+		{ "rate", 1u << VRL_KIND_RATE },
+		{ "burst", 1u << VRL_KIND_RATE },
+		{ "count", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_SLOTS },
+		{ "calendar", 1u << VRL_KIND_QUOTA },
+		{ "anchor", 1u << VRL_KIND_QUOTA },
+		{ "overage", 1u << VRL_KIND_QUOTA },
+		{ "alerts", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_SLOTS },
+		{ "persistent", 1u << VRL_KIND_SLOTS },
+		{ "pool", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_RATE },
+		{ "overrides", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_RATE | 1u << VRL_KIND_SLOTS },
+	};
+	static const char *const names[] = { "", "rate", "gate", "window", "quota", "slots" };
+	char where[VRL_PATH_MAX], takers[64];
+
+	for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
+		yaml_node_t *n = lookup(d, map, only[i].key);
+		size_t used = 0;
+
+		if (!n || (only[i].kinds & (1u << kind)))
+			continue;
+		pathf(where, "%s.%s", path, only[i].key);
+		if (kind == VRL_KIND_GATE && (i == 0 || i == 1))
+			return fail(d, n, where, "a gate has no rate or burst, expected kind: rate "
+				    "to limit a rate");
+		takers[0] = '\0';
+		for (uint32_t k = 1; k < 6; k++)
+			if (only[i].kinds & (1u << k))
+				used += (size_t)snprintf(takers + used, sizeof(takers) - used, "%s%s",
+							 used ? " or " : "", names[k]);
+		return fail(d, n, where, "a %s limit has no %s, expected it only with kind: %s",
+			    names[kind < 6 ? kind : 0], only[i].key, takers);
+	}
+	return 0;
+}
+
+/*
+ * The parameters of @l's kind from @map. @inherit: an override, whose
+ * parameters default to its base's (already in @l).
+ */
+static int kind_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
+		       struct vrl_seg_limit *l, bool inherit)
+{
+	yaml_node_t *v;
+
+	if (kind_keys(d, map, path, l->kind))
+		return -1;
+	switch (l->kind) {
+	case VRL_KIND_RATE:
+		return rate_params(d, map, path, l, inherit);
+	case VRL_KIND_QUOTA:
+		if (count_param(d, map, path, l, inherit) ||
+		    (!inherit && quota_calendar(d, map, path, l)) ||
+		    flag_param(d, map, path, "overage", VRL_LIMIT_SOFT, l))
+			return -1;
+		break;
+	case VRL_KIND_SLOTS:
+		if (count_param(d, map, path, l, inherit) ||
+		    flag_param(d, map, path, "persistent", VRL_LIMIT_PERSIST, l))
+			return -1;
+		break;
+	default:
+		return 0;
+	}
+	if (!inherit && (v = lookup(d, map, "alerts")) && quota_alerts(d, v, path, l))
+		return -1;
+	return 0;
+}
+
+static int limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
+			struct vrl_seg_limit *l)
+{
+	yaml_node_t *kind = lookup(d, map, "kind");
+
+	l->kind = VRL_KIND_RATE;
+	if (kind && limit_kind(d, kind, path, &l->kind))
+		return -1;
+	return kind_params(d, map, path, l, false);
+}
+
+/*
+ * pool: the name hashed into keys instead of the limit's: every member
+ * draws from one counter, so they must count the same thing the same way.
+ */
+static int limit_pool(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		      struct vrl_seg_limit *l)
+{
+	struct vrl_parse *p = d->p;
+	char where[VRL_PATH_MAX];
+
+	pathf(where, "%s.pool", path);
+	if (get_text(d, n, where, "a pool name", l->pool, sizeof(l->pool)) != 0)
+		return -1;
+	if (!limit_name_ok(l->pool))
+		return fail(d, n, where, "expected a name of letters, digits, '_', '.' and '-' "
+			    "such as carsxe.shared, got \"%s\"", l->pool);
+	for (uint32_t i = 0; i < p->out.cfg.nlimits; i++) {
+		const struct vrl_seg_limit *o = &p->out.cfg.limits[i];
+		const char *what = NULL;
+
+		if (strcmp(o->pool, l->pool) != 0)
+			continue;
+		if (o->kind != l->kind)
+			what = "kind";
+		else if (o->count != l->count || o->period_ns != l->period_ns ||
+			 o->burst != l->burst)
+			what = l->kind == VRL_KIND_RATE ? "rate and burst" : "count";
+		else if (o->calendar != l->calendar || o->anchor != l->anchor)
+			what = "calendar and anchor";
+		else if (o->nper != l->nper || memcmp(o->per, l->per, sizeof(o->per)) != 0)
+			what = "per fields";
+		else if ((o->flags ^ l->flags) & VRL_LIMIT_SOFT)
+			what = "overage";
+		if (what)
+			return fail(d, n, where, "pool \"%s\" member %s differs in %s from member "
+				    "%s (at %s), expected every member of a pool to count alike",
+				    l->pool, l->name, what, o->name, p->origin[i]);
+	}
+	return 0;
+}
+
+/* Append limit @l, from @map, to the config. */
+static int add_limit(struct vrl_doc *d, yaml_node_t *map, const char *path,
+		     const struct vrl_seg_limit *l)
+{
+	struct vrl_parse *p = d->p;
+
+	if (p->out.cfg.nlimits >= VRL_MAX_LIMITS)
+		return fail(d, map, path, "too many limits, expected at most %u (presets and "
+			    "overrides included)", VRL_MAX_LIMITS);
+	p->out.cfg.limits[p->out.cfg.nlimits] = *l;
+	snprintf(p->origin[p->out.cfg.nlimits], VRL_ORIGIN_MAX, "%s:%zu:%zu", d->source,
+		 map->start_mark.line + 1, map->start_mark.column + 1);
+	p->out.cfg.nlimits++;
+	return 0;
+}
+
+/*
+ * One override of @base: its own record, named base[attr=value,...] after
+ * the conditions it adds to the base's match, with the base's kind and the
+ * parameters it sets (the others are the base's).
+ */
+static int parse_override(struct vrl_doc *d, yaml_node_t *map, const char *path,
+			  const struct vrl_seg_limit *base)
+{
+	static const char *const keys[] = { "match", "description", "rate", "burst", "count",
+					    "overage", NULL };
+	struct vrl_parse *p = d->p;
+	struct vrl_seg_limit o = *base, m;
+	char where[VRL_PATH_MAX], name[256];
+	yaml_node_t *v;
+	size_t used;
+
+	if (want_type(d, map, YAML_MAPPING_NODE, path, "an override: a mapping with match:") ||
+	    check_keys(d, map, path, keys))
+		return -1;
+	if (!(v = lookup(d, map, "match")))
+		return fail(d, map, path, "missing match:, expected the attributes this override "
+			    "applies to, such as {make: tesla}");
+	memset(&m, 0, sizeof(m));
+	if (limit_match(d, v, path, &m))
+		return -1;
+	pathf(where, "%s.match", path);
+	if (o.nmatch + m.nmatch > VRL_MAX_MATCH)
+		return fail(d, v, where, "%u conditions with the limit's own, expected at most %u",
+			    o.nmatch + m.nmatch, VRL_MAX_MATCH);
+	used = (size_t)snprintf(name, sizeof(name), "%s[", base->name);
+	for (uint32_t i = 0; i < m.nmatch; i++) {
+		const struct vrl_seg_fieldref *f = &m.match[i].ref;
+
+		used += (size_t)snprintf(name + used, sizeof(name) - used, "%s%s=%s", i ? "," : "",
+					 f->field == VRL_FIELD_ATTR ? f->attr :
+					 vrl_field_names[f->field], m.match[i].pattern);
+		if (used >= sizeof(name))
+			break;
+		o.match[o.nmatch++] = m.match[i];
+	}
+	if (used + 2 > VRL_NAME_MAX)
+		return fail(d, v, where, "the override's name %.*s] is too long, expected at "
+			    "most %u bytes (a shorter limit name or match)", (int)(used < 200 ? used : 200),
+			    name, VRL_NAME_MAX - 1);
+	memcpy(name + used, "]", 2);
+	memcpy(o.name, name, used + 2);
+	for (uint32_t i = 0; i < p->out.cfg.nlimits; i++)
+		if (strcmp(p->out.cfg.limits[i].name, o.name) == 0)
+			return fail(d, map, path, "duplicate override %s (first defined at %s), "
+				    "expected each match once", o.name, p->origin[i]);
+	if (kind_params(d, map, path, &o, true))
+		return -1;
+	return add_limit(d, map, path, &o);
+}
+
+/* overrides: one record per override, first, then the base; one group. */
+static int limit_overrides(struct vrl_doc *d, yaml_node_t *seq, const char *path,
+			   struct vrl_seg_limit *base)
+{
+	char where[VRL_PATH_MAX];
+
+	pathf(where, "%s.overrides", path);
+	if (want_type(d, seq, YAML_SEQUENCE_NODE, where, "a list of overrides such as "
+		      "[{match: {make: tesla}, rate: 1/s}]"))
+		return -1;
+	if (base->pool[0])
+		return fail(d, seq, where, "a pooled limit has no overrides, expected one "
+			    "count per pool");
+	base->group = ++d->p->groups;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		pathf(where, "%s.overrides[%td]", path, it - seq->data.sequence.items.start);
+		if (parse_override(d, node(d, *it), where, base))
+			return -1;
+	}
+	return 0;
+}
+
 static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 {
 	static const char *const keys[] = { "name", "description", "kind", "match", "per",
-					    "rate", "burst", "shadow", "alerts", NULL };
+					    "rate", "burst", "shadow", "count", "calendar",
+					    "anchor", "overage", "alerts", "persistent", "pool",
+					    "overrides", NULL };
 	struct vrl_parse *p = d->p;
-	struct vrl_seg_limit *l = &p->out.cfg.limits[p->out.cfg.nlimits];
+	struct vrl_seg_limit lim, *l = &lim;
 	char where[VRL_PATH_MAX];
 	yaml_node_t *v;
 	bool shadow = false;
@@ -934,13 +1236,12 @@ static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 	pathf(where, "%s.shadow", path);
 	if ((v = lookup(d, map, "shadow")) && get_bool(d, v, where, &shadow))
 		return -1;
-	l->flags = shadow ? VRL_LIMIT_SHADOW : 0;
-	if ((v = lookup(d, map, "alerts")) && limit_alerts(d, v, path, l))
+	l->flags |= shadow ? VRL_LIMIT_SHADOW : 0;
+	if ((v = lookup(d, map, "pool")) && limit_pool(d, v, path, l))
 		return -1;
-	snprintf(p->origin[p->out.cfg.nlimits], VRL_ORIGIN_MAX, "%s:%zu:%zu", d->source,
-		 map->start_mark.line + 1, map->start_mark.column + 1);
-	p->out.cfg.nlimits++;
-	return 0;
+	if ((v = lookup(d, map, "overrides")) && limit_overrides(d, v, path, l))
+		return -1;
+	return add_limit(d, map, path, l);
 }
 
 static int parse_limits(struct vrl_doc *d, yaml_node_t *seq)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "quota.h"
 #include "vrlctl_fmt.h"
 #include "vrlctl_json.h"
 
@@ -158,8 +159,25 @@ static char *fmt_match(char *buf, size_t len, const struct vrl_seg_limit *l)
 
 static char *fmt_kind(char *buf, size_t len, const struct vrl_seg_limit *l)
 {
-	snprintf(buf, len, "%s%s", ctl_kind_name(l->kind),
-		 (l->flags & VRL_LIMIT_SHADOW) ? ",shadow" : "");
+	snprintf(buf, len, "%s%s%s%s", ctl_kind_name(l->kind),
+		 (l->flags & VRL_LIMIT_SHADOW) ? ",shadow" : "",
+		 l->kind == VRL_KIND_QUOTA && (l->flags & VRL_LIMIT_SOFT) ? ",overage" : "",
+		 l->kind == VRL_KIND_SLOTS && (l->flags & VRL_LIMIT_PERSIST) ? ",persistent" : "");
+	return buf;
+}
+
+/* The size of a quota ("500/month", "100 once") or slots limit ("100 held"). */
+static char *fmt_size(char *buf, size_t len, const struct vrl_seg_limit *l)
+{
+	static const char *const cal[] = { "?", "/month", "/week", "/day", " once" };
+
+	if (l->kind == VRL_KIND_QUOTA)
+		snprintf(buf, len, "%" PRIu64 "%s%s", l->count, cal[l->calendar < 5 ? l->calendar : 0],
+			 l->pool[0] ? " pooled" : "");
+	else if (l->kind == VRL_KIND_SLOTS)
+		snprintf(buf, len, "%" PRIu64 " held", l->count);
+	else
+		snprintf(buf, len, "-");
 	return buf;
 }
 
@@ -190,6 +208,10 @@ static void status_json_limits(struct json *j, const struct status *st)
 			json_u64(j, "count", l->count);
 			json_u64(j, "period_ns", l->period_ns);
 			json_u64(j, "burst", l->burst);
+		} else if (l->kind == VRL_KIND_QUOTA || l->kind == VRL_KIND_SLOTS) {
+			json_u64(j, "count", l->count);
+			if (l->kind == VRL_KIND_QUOTA)
+				json_str(j, "pool", l->pool);
 		}
 		json_arr_begin(j, "per");
 		for (uint32_t p = 0; p < l->nper; p++)
@@ -309,7 +331,8 @@ static int print_limits(const struct status *st)
 		char kind[32], rate[64], burst[24], per[128], match[FMT_CELL_MAX], g[24], d[24];
 		bool rated = l->kind == VRL_KIND_RATE;
 		const char *row[] = { l->name, fmt_kind(kind, sizeof(kind), l),
-				      rated ? fmt_rate(rate, sizeof(rate), l->count, l->period_ns) : "-",
+				      rated ? fmt_rate(rate, sizeof(rate), l->count, l->period_ns) :
+				      fmt_size(rate, sizeof(rate), l),
 				      burst, fmt_per(per, sizeof(per), l),
 				      fmt_match(match, sizeof(match), l), g, d };
 
@@ -394,6 +417,11 @@ struct key_view {
 	uint64_t used10;             /* tenths of a percent */
 	uint64_t cooldown_ns;        /* remaining */
 	uint64_t fill_ppm;           /* permits left, parts per million: sort key */
+	/* quota and slots */
+	bool counted;
+	uint32_t kind;
+	uint64_t used, size, overage; /* units counted, the limit, past it (soft quota) */
+	uint64_t period_ns;          /* quota: until its period ends; UINT64_MAX: once */
 };
 
 /* Read slot @i. Returns false when it holds no live key. */
@@ -408,10 +436,31 @@ static bool read_slot(const struct vrl_seg_header *h, uint64_t i, struct key_vie
 	k->slot = i;
 	k->state = load64(&s->state);
 	k->cooldown = load64(&s->cooldown);
-	k->limit = atomic_load_explicit(&s->limit, memory_order_relaxed);
+	k->limit = VRL_NOTE_INDEX(atomic_load_explicit(&s->limit, memory_order_relaxed));
 	memcpy(k->label, s->label, sizeof(k->label));
 	k->label[sizeof(k->label) - 1] = '\0';
 	return k->state != VRL_STATE_EVICTED;
+}
+
+/* The figures of a quota or slots key: used of size, by the wall clock. */
+static void derive_counted(const struct vrl_limit *l, struct key_view *k)
+{
+	struct timespec ts;
+	uint64_t rt, pid = 0, end = UINT64_MAX;
+
+	k->counted = true;
+	k->size = l->seg.count;
+	k->used = k->state;
+	k->period_ns = 0;
+	if (l->seg.kind == VRL_KIND_QUOTA) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rt = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		vrl_quota_period(&l->seg, rt, &pid, NULL, &end);
+		k->used = vrl_quota_used(k->state, pid);
+		k->period_ns = end == UINT64_MAX ? UINT64_MAX : end - rt;
+	}
+	k->available = k->used < k->size ? k->size - k->used : 0;
+	k->overage = k->used > k->size ? k->used - k->size : 0;
 }
 
 /* Fill the derived figures of @k at @now. */
@@ -422,7 +471,15 @@ static void derive(const struct vrl_snapshot *cfg, uint64_t now, struct key_view
 
 	k->cooldown_ns = closed ? k->cooldown - now : 0;
 	k->rate = l && l->seg.kind == VRL_KIND_RATE;
+	k->kind = l ? l->seg.kind : 0;
+	k->counted = false;
 	k->fill_ppm = closed ? 0 : 1000000;
+	if (l && (l->seg.kind == VRL_KIND_QUOTA || l->seg.kind == VRL_KIND_SLOTS)) {
+		derive_counted(l, k);
+		if (!closed)
+			k->fill_ppm = k->available * 1000000 / k->size;
+		return;
+	}
 	if (!k->rate)
 		return;
 	k->burst = l->gcra.burst;
@@ -481,6 +538,19 @@ static int collect_keys(struct vrl_client *c, int only, uint64_t now, struct key
 	return 0;
 }
 
+/* used/limit/overage of a quota or slots key, and a quota's period end. */
+static void counted_json(struct json *j, const struct key_view *k)
+{
+	json_u64(j, "available", k->available);
+	json_u64(j, "used", k->used);
+	json_u64(j, "count", k->size);   /* "limit" names the limit */
+	if (k->kind == VRL_KIND_QUOTA) {
+		json_u64(j, "overage", k->overage);
+		if (k->period_ns != UINT64_MAX)
+			json_secs(j, "reset_s", k->period_ns);
+	}
+}
+
 static void keys_json(const struct ctl *x, const struct vrl_snapshot *cfg,
 		      const struct key_view *k, size_t n, uint64_t now)
 {
@@ -497,8 +567,10 @@ static void keys_json(const struct ctl *x, const struct vrl_snapshot *cfg,
 		json_u64(&j, "slot", k[i].slot);
 		json_str(&j, "limit", limit_name(cfg, k[i].limit));
 		json_str(&j, "label", k[i].label);
-		json_str(&j, "kind", k[i].rate ? "rate" : "gate");
+		json_str(&j, "kind", ctl_kind_name(k[i].kind));
 		json_bool(&j, "open", k[i].cooldown_ns == 0);
+		if (k[i].counted)
+			counted_json(&j, &k[i]);
 		if (k[i].rate) {
 			json_u64(&j, "available", k[i].available);
 			json_u64(&j, "burst", k[i].burst);
@@ -513,10 +585,20 @@ static void keys_json(const struct ctl *x, const struct vrl_snapshot *cfg,
 	json_finish(&j);
 }
 
+/* "12/500", or "5003/5000 +3 over" for a soft quota past its limit. */
+static void fmt_used(char *buf, size_t len, const struct key_view *k)
+{
+	if (k->overage)
+		snprintf(buf, len, "%" PRIu64 "/%" PRIu64 " +%" PRIu64 " over", k->used, k->size,
+			 k->overage);
+	else
+		snprintf(buf, len, "%" PRIu64 "/%" PRIu64, k->used, k->size);
+}
+
 static void keys_row(struct fmt_table *t, const struct vrl_snapshot *cfg,
 		     const struct key_view *k)
 {
-	char avail[24], burst[24], used[24], reset[32], cool[32];
+	char avail[24], burst[24], used[72], reset[32], cool[32];
 	const char *row[] = { limit_name(cfg, k->limit), k->label[0] ? k->label : "-", avail,
 			      burst, used, reset, cool };
 
@@ -526,6 +608,17 @@ static void keys_row(struct fmt_table *t, const struct vrl_snapshot *cfg,
 	snprintf(cool, sizeof(cool), "-");
 	if (k->cooldown_ns)
 		fmt_secs(cool, sizeof(cool), k->cooldown_ns);
+	if (k->counted) {
+		snprintf(avail, sizeof(avail), "%" PRIu64, k->available);
+		snprintf(burst, sizeof(burst), "%" PRIu64, k->size);
+		fmt_used(used, sizeof(used), k);
+		if (k->period_ns == UINT64_MAX)
+			snprintf(reset, sizeof(reset), "never");
+		else if (k->period_ns)
+			fmt_secs(reset, sizeof(reset), k->period_ns);
+		fmt_table_row(t, row);
+		return;
+	}
 	if (!k->rate) {
 		snprintf(avail, sizeof(avail), "%s", k->cooldown_ns ? "closed" : "open");
 		fmt_table_row(t, row);
@@ -620,8 +713,11 @@ static void show_json(const struct ctl *x, const struct show *s)
 		json_str(&j, "tag", tag);
 		json_u64(&j, "state", s->k.state);
 		json_u64(&j, "cooldown", s->k.cooldown);
-		json_i64(&j, "tat_rel_ns", s->k.state == 0 ? 0 :
-			 (int64_t)(s->k.state - s->now));
+		if (s->k.counted)
+			counted_json(&j, &s->k);
+		else
+			json_i64(&j, "tat_rel_ns", s->k.state == 0 ? 0 :
+				 (int64_t)(s->k.state - s->now));
 		json_bool(&j, "open", s->k.cooldown_ns == 0);
 		json_secs(&j, "cooldown_s", s->k.cooldown_ns);
 		if (s->k.rate) {
@@ -649,6 +745,25 @@ static void print_tat(const struct show *s)
 		       fmt_secs(rel, sizeof(rel), s->now - st));
 }
 
+static void print_counted(const struct key_view *k)
+{
+	char used[72], rel[32];
+
+	fmt_used(used, sizeof(used), k);
+	if (k->kind == VRL_KIND_SLOTS) {
+		printf("%-10s %" PRIu64 " (held)\n", "state:", k->state);
+		printf("%-10s %s held, %" PRIu64 " free\n", "used:", used, k->available);
+		return;
+	}
+	printf("%-10s 0x%" PRIx64 " (period %" PRIu64 ", %" PRIu64 " counted)\n", "state:",
+	       k->state, vrl_quota_word_id(k->state), vrl_quota_word_used(k->state));
+	if (k->period_ns == UINT64_MAX)
+		printf("%-10s %s, %" PRIu64 " left, never resets\n", "used:", used, k->available);
+	else
+		printf("%-10s %s, %" PRIu64 " left, resets in %s\n", "used:", used, k->available,
+		       fmt_secs(rel, sizeof(rel), k->period_ns));
+}
+
 static void show_human(const struct show *s)
 {
 	char label[VRL_LABEL_MAX], rel[32];
@@ -665,7 +780,10 @@ static void show_human(const struct show *s)
 	printf("%-10s %" PRIu64 "\n", "slot:", k->slot);
 	printf("%-10s 0x%016" PRIx64 " (live, fingerprint 0x%" PRIx64 ")\n", "tag:", k->tag,
 	       k->tag & VRL_TAG_FP_MASK);
-	print_tat(s);
+	if (k->counted)
+		print_counted(k);
+	else
+		print_tat(s);
 	if (k->rate && k->used_ns == 0)
 		printf("%-10s %" PRIu64 " of %" PRIu64 " (full)\n", "available:", k->available,
 		       k->burst);

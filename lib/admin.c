@@ -16,6 +16,7 @@
 
 #include "client.h"
 #include "keytable.h"
+#include "quota.h"
 
 void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
 {
@@ -202,8 +203,48 @@ int vrl_seg_unlink(const char *name)
 	return shm_unlink(name) == 0 ? 0 : -errno;
 }
 
+/*
+ * True when a key's state word @st carries nothing worth keeping at @now
+ * (monotonic) and @now_rt (wall clock), by the kind its slot noted. A rate
+ * is idle when its bucket has been full for @idle_ns; a quota never within
+ * its period (unless nothing is used: a fresh key is the same), a once
+ * quota never; slots never while a unit is held.
+ */
+static bool idle(uint32_t note, uint64_t st, uint64_t now, uint64_t now_rt, uint64_t idle_ns)
+{
+	struct vrl_seg_limit q = { .kind = VRL_KIND_QUOTA };
+	uint64_t pid;
+
+	switch (VRL_NOTE_KIND(note)) {
+	case VRL_KIND_QUOTA:
+		if (vrl_quota_word_used(st) == 0)
+			return true;
+		q.calendar = VRL_NOTE_CALENDAR(note);
+		q.anchor = VRL_NOTE_ANCHOR(note);
+		if (q.calendar == VRL_CAL_ONCE ||
+		    vrl_quota_period(&q, now_rt, &pid, NULL, NULL) != 0)
+			return false;
+		return !vrl_quota_counts(st, pid);
+	case VRL_KIND_SLOTS:
+		return st == 0;
+	default:
+		/* every other kind's idle state is "full": for GCRA, TAT long past */
+		return st == 0 || st + idle_ns <= now;
+	}
+}
+
 uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count, uint64_t now,
 		       uint64_t idle_ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return vrl_seg_sweep_at(h, first, count, now,
+				(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, idle_ns);
+}
+
+uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t count,
+			  uint64_t now, uint64_t now_rt, uint64_t idle_ns)
 {
 	struct vrl_seg_slot *slots = vrl_seg_slots(h);
 	uint64_t end = first + count > h->nslots ? h->nslots : first + count, evicted = 0;
@@ -214,8 +255,9 @@ uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count,
 
 		if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING))
 			continue;
-		/* every kind's idle state is "full": for GCRA, TAT long past */
-		if (st == VRL_STATE_EVICTED || (st != 0 && st + idle_ns > now))
+		if (st == VRL_STATE_EVICTED ||
+		    !idle(atomic_load_explicit(&slots[i].limit, memory_order_relaxed), st, now,
+			  now_rt, idle_ns))
 			continue;
 		evicted += (uint64_t)vrl_kt_evict(h, i, st, now);
 	}
@@ -233,6 +275,12 @@ unsigned vrl_seg_reap_holders(struct vrl_seg_header *h)
 
 		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
 			continue;
+		/* its process slots first: each record is zeroed before its
+		 * units move, so a vrld killed here never gives them twice.
+		 * Only vrld evicts, in this same thread, so no slot changes
+		 * owner between a record's tag check and its give-back. */
+		for (unsigned j = 0; j < VRL_HOLD_MAX; j++)
+			vrl_hold_give_back(h, &hs[i].holds[j]);
 		atomic_fetch_add_explicit(&h->retired_granted,
 					  atomic_load_explicit(&hs[i].granted, memory_order_relaxed),
 					  memory_order_relaxed);

@@ -179,6 +179,20 @@ struct vrl_seg_config {
 	struct vrl_seg_limit limits[VRL_MAX_LIMITS];
 };
 
+#define VRL_HOLD_MAX       32u     /* process slots one handle records */
+
+/*
+ * Units of a process-bound slots key that a handle holds: vrld gives them
+ * back when the handle's process dies. Free when units is 0. Written by the
+ * owning handle alone, after its grant (so a crash in between leaks the
+ * units, never gives them back twice) and before its release (the same).
+ */
+struct vrl_seg_hold {
+	_Atomic uint64_t tag;         /* the key's live tag, checked before giving back */
+	_Atomic uint64_t slot;        /* its slot index */
+	_Atomic uint64_t units;       /* units held; 0: entry free */
+};
+
 /*
  * A holder: one attached client handle. The counters are written only by the
  * handle that owns the slot (single writer, relaxed load+store, no lock
@@ -193,6 +207,7 @@ struct vrl_seg_holder {
 	_Atomic uint64_t denied;      /* all acquires denied by this handle */
 	_Atomic uint64_t limit_granted[VRL_MAX_LIMITS]; /* by limit index */
 	_Atomic uint64_t limit_denied[VRL_MAX_LIMITS];
+	struct vrl_seg_hold holds[VRL_HOLD_MAX]; /* process slots held */
 };
 
 /*
@@ -221,7 +236,7 @@ struct vrl_seg_slot {
 	alignas(VRL_CACHELINE) _Atomic uint64_t tag;
 	_Atomic uint64_t state;     /* per kind; rate: TAT in monotonic ns, 0 = full */
 	_Atomic uint64_t cooldown;  /* closed until this monotonic ns; 0 = open */
-	_Atomic uint32_t limit;     /* limit index at insertion (display only) */
+	_Atomic uint32_t limit;     /* note of the inserting limit: vrl_slot_note() */
 	_Atomic uint32_t aux;       /* per kind; window: ring index + 1, 0 = none */
 	char label[VRL_LABEL_MAX];  /* key text, truncated (display only) */
 	_Atomic uint64_t home;      /* the key's home hash: with tag, the whole key,
@@ -241,6 +256,29 @@ struct vrl_seg_event {
 	_Atomic uint64_t check;     /* hash of t and the payload: a torn entry fails it */
 	_Atomic uint64_t w[VRL_EVENT_WORDS]; /* struct vrl_alert_payload, word by word */
 };
+
+/*
+ * The note a slot keeps of the limit that inserted its key: the limit's
+ * index at insertion (for display; a reload may renumber limits) and what
+ * vrld's sweep must know without the config to judge a key idle: its kind,
+ * and for a quota its calendar and anchor. Limits that share a key (a pool)
+ * have the same kind, calendar and anchor.
+ */
+#define VRL_NOTE_INDEX(n)     ((n) & 0xffu)
+#define VRL_NOTE_ANCHOR(n)    (((n) >> 8) & 0xffu)
+#define VRL_NOTE_CALENDAR(n)  (((n) >> 16) & 0xffu)
+#define VRL_NOTE_KIND(n)      ((n) >> 24)  /* 0: not noted (treated as a rate) */
+
+static inline uint32_t vrl_slot_note(uint32_t index, const struct vrl_seg_limit *l)
+{
+	uint32_t n = (index & 0xffu) | (l->kind & 0xffu) << 24;
+
+	if (l->kind == VRL_KIND_QUOTA)
+		n |= (l->anchor & 0xffu) << 8 | (l->calendar & 0xffu) << 16;
+	return n;
+}
+
+_Static_assert(VRL_MAX_LIMITS <= 256, "a limit index fits a note's byte");
 
 struct vrl_seg_header {
 	uint64_t magic;             /* VRL_SEG_MAGIC */

@@ -11,6 +11,7 @@
  * running one when the new one has any error.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@
 #endif
 
 #include "admin.h"
+#include "checkpoint.h"
 #include "client.h"
 #include "config.h"
 
@@ -63,17 +66,20 @@ struct options {
 	const char *preset;      /* -p NAME */
 	bool check;              /* --check: validate and exit */
 	bool replace;            /* --replace: recreate an incompatible segment */
+	bool discard_ckpt;       /* --discard-checkpoint: start empty, ignore it */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vrld [-c FILE | -p PRESET] [--check] [--replace]\n"
+		"usage: vrld [-c FILE | -p PRESET] [--check] [--replace] [--discard-checkpoint]\n"
 		"  -c, --config FILE   YAML config (default: the built-in default)\n"
 		"  -p, --preset NAME   a built-in preset: default smartcar samsara carsxe evenergy\n"
 		"      --check         validate the config, print a summary, exit\n"
 		"      --replace       replace an existing segment of another layout\n"
-		"                      (its counters are lost) instead of refusing to start\n");
+		"                      (its counters are lost) instead of refusing to start\n"
+		"      --discard-checkpoint  start with empty durable counters, ignoring\n"
+		"                      daemon.checkpoint (it is overwritten at the next write)\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -83,6 +89,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "preset", required_argument, NULL, 'p' },
 		{ "check", no_argument, NULL, 'C' },
 		{ "replace", no_argument, NULL, 'R' },
+		{ "discard-checkpoint", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -94,6 +101,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'p': o->preset = optarg; break;
 		case 'C': o->check = true; break;
 		case 'R': o->replace = true; break;
+		case 'D': o->discard_ckpt = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -162,6 +170,89 @@ static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64
 	vrl_seg_reap_holders(h);
 }
 
+/* ---- checkpoints ------------------------------------------------------------ */
+
+/* A checkpoint matters only to a fresh segment: an existing one has the state. */
+static bool segment_exists(const char *name)
+{
+	int fd = shm_open(name, O_RDONLY, 0);
+
+	if (fd < 0)
+		return errno != ENOENT;
+	close(fd);
+	return true;
+}
+
+/*
+ * Read the checkpoint a fresh segment is to be restored from, before the
+ * segment is made, so that vrld refuses to start rather than serve empty
+ * counters. Returns 0 (@ck empty when there is nothing to restore) or -1.
+ */
+static int ckpt_prepare(const struct options *o, const struct vrl_daemon_config *dc,
+			struct vrl_ckpt *ck)
+{
+	const char *path = dc->prod.checkpoint;
+	char why[512];
+	int rc;
+
+	memset(ck, 0, sizeof(*ck));
+	if (!path[0] || segment_exists(dc->seg.name))
+		return 0;
+	if (o->discard_ckpt) {
+		logf_("warn", "msg=\"--discard-checkpoint: durable counters start empty\" "
+		      "checkpoint=%s", path);
+		return 0;
+	}
+	rc = vrl_ckpt_load(path, ck, why, sizeof(why));
+	if (rc == -ENOENT) {
+		logf_("info", "msg=\"no checkpoint yet; durable counters start empty\" "
+		      "checkpoint=%s", path);
+		return 0;
+	}
+	if (rc == 0)
+		return 0;
+	logf_("error", "msg=\"refusing to start: the checkpoint cannot be restored\" "
+	      "detail=\"%s\" hint=\"move %s aside (to keep it for inspection) or start once "
+	      "with --discard-checkpoint to start with empty durable counters\"", why, path);
+	return -1;
+}
+
+static void ckpt_restore(struct vrl_seg *seg, const struct vrl_daemon_config *dc,
+			 const struct vrl_ckpt *ck)
+{
+	struct vrl_ckpt_stats st;
+
+	if (!ck->recs)
+		return;
+	vrl_ckpt_apply(seg->hdr, ck, &st);
+	logf_(st.skipped || st.failed ? "warn" : "info",
+	      "msg=\"checkpoint restored\" checkpoint=%s age_s=%lld restored=%llu "
+	      "skipped_limit_gone_or_changed=%llu expired=%llu no_slot=%llu", dc->prod.checkpoint,
+	      (long long)(time(NULL) - (time_t)(ck->written_rt / 1000000000u)),
+	      (unsigned long long)st.restored, (unsigned long long)st.skipped,
+	      (unsigned long long)st.expired, (unsigned long long)st.failed);
+}
+
+static void ckpt_save(struct vrl_seg *seg, const struct vrl_daemon_config *dc, bool final)
+{
+	static bool failing;      /* log a failure streak once, and its end */
+	char why[512];
+	uint64_t n = 0;
+
+	if (!dc->prod.checkpoint[0])
+		return;
+	if (vrl_ckpt_save(seg->hdr, dc->prod.checkpoint, &n, why, sizeof(why)) != 0) {
+		if (!failing || final)
+			logf_("error", "msg=\"checkpoint not written\" detail=\"%s\"", why);
+		failing = true;
+		return;
+	}
+	if (failing || final)
+		logf_("info", "msg=\"checkpoint written\" checkpoint=%s keys=%llu",
+		      dc->prod.checkpoint, (unsigned long long)n);
+	failing = false;
+}
+
 static void print_summary(const struct vrl_daemon_config *dc)
 {
 	printf("config ok: %u limits, segment %s, %llu keys, mode %04o\n", dc->cfg.nlimits,
@@ -193,16 +284,25 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 {
 	struct vrl_seg seg = { 0 };
 	char why[256];
-	uint64_t cursor = 0, next_sweep = 0;
-	int rc = vrl_seg_open_or_create(&dc->seg, &dc->cfg, o->replace, &seg, why, sizeof(why));
+	uint64_t cursor = 0, next_sweep = 0, next_ckpt;
+	struct vrl_ckpt ck;
 	struct timespec period = { 0, TICK_NS };
+	int rc;
 
+	if (ckpt_prepare(o, dc, &ck) != 0)
+		return 1;
+	rc = vrl_seg_open_or_create(&dc->seg, &dc->cfg, o->replace, &seg, why, sizeof(why));
 	if (rc) {
+		vrl_ckpt_free(&ck);
 		logf_("error", "msg=\"cannot open segment %s: %s\" detail=\"%s\"%s", dc->seg.name,
 		      vrl_strerror(rc), why,
 		      rc == -EEXIST ? " hint=\"stop every worker and vrld, or start with --replace\"" : "");
 		return 1;
 	}
+	if (!seg.adopted)
+		ckpt_restore(&seg, dc, &ck);
+	vrl_ckpt_free(&ck);
+	next_ckpt = vrl_now_ns() + dc->prod.checkpoint_interval_ns;
 	atomic_store(&seg.hdr->daemon_pid, (int32_t)getpid());
 	atomic_store(&seg.hdr->daemon_heartbeat_ns, vrl_now_ns());
 	logf_("info", "msg=\"serving\" segment=%s adopted=%d limits=%u keys=%llu slots=%llu "
@@ -218,9 +318,14 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 			notify("READY=1");
 		}
 		tick(&seg, dc, &cursor, &next_sweep);
+		if (vrl_now_ns() >= next_ckpt) {
+			ckpt_save(&seg, dc, false);
+			next_ckpt = vrl_now_ns() + dc->prod.checkpoint_interval_ns;
+		}
 		nanosleep(&period, NULL);
 	}
 	notify("STOPPING=1");
+	ckpt_save(&seg, dc, true);
 	atomic_store(&seg.hdr->daemon_pid, 0);
 	logf_("info", "msg=\"stopping; the segment stays for workers and the next vrld\" signal=%d",
 	      (int)stop_signal);

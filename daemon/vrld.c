@@ -31,9 +31,11 @@
 #include "checkpoint.h"
 #include "client.h"
 #include "config.h"
+#include "metrics.h"
 
 #define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
 #define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */
+#define TEXTFILE_NS    UINT64_C(1000000000)    /* metrics textfile period: 1 s */
 
 static volatile sig_atomic_t stop_signal;      /* set by the handler only */
 static volatile sig_atomic_t reload_pending;
@@ -253,6 +255,58 @@ static void ckpt_save(struct vrl_seg *seg, const struct vrl_daemon_config *dc, b
 	failing = false;
 }
 
+/* ---- metrics ---------------------------------------------------------------- */
+
+/* Start the metrics collector and its HTTP server. Returns 0, or -1 when
+ * vrld must not start (a bad address, a port taken). */
+static int metrics_start(struct vrl_seg *seg, const struct vrl_daemon_config *dc,
+			 struct vrl_metrics **out)
+{
+	char why[512];
+	unsigned port;
+	int rc;
+
+	*out = NULL;
+	if (!dc->prod.metrics[0] && !dc->prod.metrics_textfile[0])
+		return 0;
+	*out = vrl_metrics_new(seg->hdr, (unsigned)dc->prod.metrics_top);
+	if (!*out) {
+		logf_("error", "msg=\"metrics: out of memory\"");
+		return -1;
+	}
+	if (!dc->prod.metrics[0])
+		return 0;
+	rc = vrl_metrics_serve(*out, dc->prod.metrics, &port, why, sizeof(why));
+	if (rc == -ENOTSUP) {
+		logf_("warn", "msg=\"%s\"", why);
+		return 0;
+	}
+	if (rc) {
+		logf_("error", "msg=\"refusing to start: %s\"", why);
+		return -1;
+	}
+	logf_("info", "msg=\"metrics served\" addr=%s port=%u", dc->prod.metrics, port);
+	return 0;
+}
+
+static void metrics_tick(struct vrl_metrics *m, const struct vrl_daemon_config *dc,
+			 uint64_t *next)
+{
+	static bool failing;      /* log a failure streak once */
+	char why[512];
+
+	if (!m || !dc->prod.metrics_textfile[0] || vrl_now_ns() < *next)
+		return;
+	*next = vrl_now_ns() + TEXTFILE_NS;
+	if (vrl_metrics_textfile(m, dc->prod.metrics_textfile, why, sizeof(why)) == 0) {
+		failing = false;
+		return;
+	}
+	if (!failing)
+		logf_("error", "msg=\"metrics textfile not written\" detail=\"%s\"", why);
+	failing = true;
+}
+
 static void print_summary(const struct vrl_daemon_config *dc)
 {
 	printf("config ok: %u limits, segment %s, %llu keys, mode %04o\n", dc->cfg.nlimits,
@@ -284,7 +338,8 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 {
 	struct vrl_seg seg = { 0 };
 	char why[256];
-	uint64_t cursor = 0, next_sweep = 0, next_ckpt;
+	uint64_t cursor = 0, next_sweep = 0, next_ckpt, next_textfile = 0;
+	struct vrl_metrics *metrics;
 	struct vrl_ckpt ck;
 	struct timespec period = { 0, TICK_NS };
 	int rc;
@@ -303,6 +358,11 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 		ckpt_restore(&seg, dc, &ck);
 	vrl_ckpt_free(&ck);
 	next_ckpt = vrl_now_ns() + dc->prod.checkpoint_interval_ns;
+	if (metrics_start(&seg, dc, &metrics) != 0) {
+		vrl_metrics_free(metrics);
+		vrl_seg_close(&seg);
+		return 1;
+	}
 	atomic_store(&seg.hdr->daemon_pid, (int32_t)getpid());
 	atomic_store(&seg.hdr->daemon_heartbeat_ns, vrl_now_ns());
 	logf_("info", "msg=\"serving\" segment=%s adopted=%d limits=%u keys=%llu slots=%llu "
@@ -322,9 +382,11 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 			ckpt_save(&seg, dc, false);
 			next_ckpt = vrl_now_ns() + dc->prod.checkpoint_interval_ns;
 		}
+		metrics_tick(metrics, dc, &next_textfile);
 		nanosleep(&period, NULL);
 	}
 	notify("STOPPING=1");
+	vrl_metrics_free(metrics);     /* the HTTP thread reads the segment: first */
 	ckpt_save(&seg, dc, true);
 	atomic_store(&seg.hdr->daemon_pid, 0);
 	logf_("info", "msg=\"stopping; the segment stays for workers and the next vrld\" signal=%d",

@@ -179,11 +179,164 @@ static void test_damaged_checkpoint_refused(void **state)
 	stop(pid, SIGTERM, 0);
 }
 
+/* ---- workers acquiring through vrld's faults -------------------------------------- */
+
+enum { WORKERS = 8, MAX_GRANTS = 1 << 20 };
+
+#define RATE     2000u     /* per second, one shared key */
+#define BURST    40u
+
+struct record {
+	_Atomic int stop;
+	_Atomic size_t n;
+	struct test_grant g[MAX_GRANTS];
+};
+
+/* Acquire until told to stop; any result but granted or denied is a failure. */
+static void worker(struct record *rec)
+{
+	struct vrl_request hot = { .api = "hot", .org = "o" };
+	vrl_client *c = test_open(seg);
+
+	while (!atomic_load(&rec->stop)) {
+		struct vrl_verdict v;
+		int rc = vrl_acquire(c, &hot, &v);
+
+		if (rc == 0) {
+			size_t k = atomic_fetch_add(&rec->n, 1);
+
+			if (k < MAX_GRANTS)
+				rec->g[k] = (struct test_grant){ .at = v.at_ns, .state = TEST_GRANTED };
+		} else if (rc != VRL_EDENIED) {
+			fprintf(stderr, "# worker: acquire: %s\n", vrl_strerror(rc));
+			_exit(3);
+		}
+		sleep_ns(20 * 1000);   /* leave the shared machine some air */
+	}
+	vrl_close(c);
+	_exit(0);
+}
+
+static void spawn_workers(struct record *rec, pid_t *pids)
+{
+	for (int w = 0; w < WORKERS; w++)
+		if ((pids[w] = fork()) == 0)
+			worker(rec);
+}
+
+/* Stop the workers; each must have exited 0. Then check every window. */
+static void reap_and_check(struct record *rec, pid_t *pids)
+{
+	struct vrl_seg_limit l = { 0 };
+	uint64_t worst;
+	size_t n;
+
+	atomic_store(&rec->stop, 1);
+	for (int w = 0; w < WORKERS; w++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	n = atomic_load(&rec->n);
+	assert_true(n <= MAX_GRANTS);
+	assert_true(n > 0);
+	assert_int_equal(vrl_limit_set_rate(&l, RATE, NS_PER_S, BURST), 0);
+	const uint64_t windows[] = { l.emission_ns, NS_PER_S / 10, NS_PER_S };
+	for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++) {
+		unsigned broken = test_check_windows(rec->g, n, UINT32_MAX, BURST, l.emission_ns,
+						     windows[w], &worst);
+
+		printf("# window %llu ns: worst %llu grants\n", (unsigned long long)windows[w],
+		       (unsigned long long)worst);
+		assert_int_equal(broken, 0);
+	}
+	printf("# %zu grants\n", n);
+}
+
+static void write_hot_config(bool extra_first, bool broken)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "segment: {name: \"%s\", keys: 1000}\n"
+		 "limits:\n"
+		 "%s"
+		 "  - name: hot\n    match: {api: hot}\n    per: [org]\n    rate: %u/s\n"
+		 "    burst: %u\n"
+		 "%s",
+		 seg,
+		 extra_first ? "  - name: extra\n    match: {api: x}\n    per: [org]\n"
+			       "    rate: 1/s\n" : "",
+		 RATE, BURST, broken ? "  - name: bad\n    rate: fast\n" : "");
+	vrld_write_file(conf, text);
+}
+
+static void test_kill_vrld_while_acquiring(void **state)
+{
+	struct record *rec = test_shared(sizeof(*rec));
+	pid_t pids[WORKERS], pid;
+
+	(void)state;
+	write_hot_config(false, false);
+	pid = start_ready(NULL);
+	spawn_workers(rec, pids);
+	for (int kill_no = 0; kill_no < 5; kill_no++) {
+		sleep_ns(NS_PER_S / 5 + (uint64_t)(rand() % 200) * 1000 * 1000);
+		stop(pid, SIGKILL, 128 + SIGKILL);
+		/* the workers go on without vrld for a while */
+		sleep_ns(NS_PER_S / 10);
+		pid = start_ready(NULL);
+		assert_true(vrld_log_has(logpath, "adopted=1"));
+	}
+	sleep_ns(NS_PER_S / 5);
+	reap_and_check(rec, pids);
+	stop(pid, SIGTERM, 0);
+}
+
+static void test_reload_storm(void **state)
+{
+	struct record *rec = test_shared(sizeof(*rec));
+	pid_t pids[WORKERS], pid;
+	unsigned applied = 0, refused = 0;
+
+	(void)state;
+	write_hot_config(false, false);
+	pid = start_ready(NULL);
+	spawn_workers(rec, pids);
+	for (int i = 0; i < 50; i++) {
+		bool broken = i % 10 == 9;
+		uint64_t gen = vrld_config_gen(seg), until = vrl_now_ns() + WAIT_NS;
+
+		/* every other config moves "hot" to another index; every tenth
+		 * is invalid and must be refused, keeping the running one */
+		write_hot_config(i % 2 == 0, broken);
+		kill(pid, SIGHUP);
+		if (broken) {
+			sleep_ns(NS_PER_S / 5);
+			assert_int_equal(vrld_config_gen(seg), gen);
+			refused++;
+			continue;
+		}
+		while (vrld_config_gen(seg) == gen && vrl_now_ns() < until)
+			sleep_ns(NS_PER_S / 100);
+		assert_true(vrld_config_gen(seg) > gen);
+		applied++;
+	}
+	printf("# %u reloads applied, %u refused\n", applied, refused);
+	reap_and_check(rec, pids);
+	assert_true(vrld_log_has(logpath, "reload refused"));
+	stop(pid, SIGTERM, 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reboot_keeps_cooldowns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_checkpoint_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill_vrld_while_acquiring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_storm, setup, teardown),
 	};
 
 	if (argc != 2) {
@@ -191,5 +344,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vrld_path = argv[1];
+	srand((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

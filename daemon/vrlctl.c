@@ -38,6 +38,7 @@ static const struct ctl_cmd commands[] = {
 	  ctl_cmd_cooldown },
 	{ "acquire", "acquire [REQUEST] [--cost N] [--wait DURATION]",
 	  OPT_REQUEST | OPT_COST | OPT_WAIT, ctl_cmd_acquire },
+	{ "reload", "reload [--wait DURATION]", OPT_WAIT, ctl_cmd_reload },
 };
 
 static const char usage_text[] =
@@ -54,6 +55,8 @@ static const char usage_text[] =
 	"                                       close a key for every worker\n"
 	"  acquire [REQUEST] [--cost N] [--wait DURATION]\n"
 	"                                       take permits, as a worker would\n"
+	"  reload [--wait DURATION]             make vrld reload its config; exit 1 if\n"
+	"                                       it refused (the error is printed)\n"
 	"\n"
 	"REQUEST:  --api X --endpoint X --token X --org X --vehicle X --user X\n"
 	"          --attr NAME=VALUE (repeatable)\n"

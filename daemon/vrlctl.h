@@ -71,5 +71,6 @@ int ctl_cmd_show(const struct ctl *x);
 int ctl_cmd_reset(const struct ctl *x);
 int ctl_cmd_cooldown(const struct ctl *x);
 int ctl_cmd_acquire(const struct ctl *x);
+int ctl_cmd_reload(const struct ctl *x);
 
 #endif /* VRLCTL_H */

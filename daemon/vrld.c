@@ -138,18 +138,22 @@ static void reload(const struct options *o, struct vrl_seg *seg, struct vrl_daem
 
 	if (!next) {
 		logf_("error", "msg=\"reload failed: out of memory; keeping the running config\"");
+		vrl_seg_note_reload(seg->hdr, "out of memory");
 		return;
 	}
 	if (load(o, next, err) != 0) {
 		logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", err);
+		vrl_seg_note_reload(seg->hdr, err);
 	} else if (strcmp(next->seg.name, dc->seg.name) || next->seg.keys != dc->seg.keys) {
 		logf_("error", "msg=\"reload refused: segment.name and segment.keys need a restart;"
 		      " keeping the running config\"");
+		vrl_seg_note_reload(seg->hdr, "segment.name and segment.keys need a restart");
 	} else {
 		vrl_seg_publish(seg->hdr, &next->cfg);
 		*dc = *next;
 		logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", dc->cfg.nlimits,
 		      (unsigned long long)atomic_load(&seg->hdr->config_gen));
+		vrl_seg_note_reload(seg->hdr, NULL);
 	}
 	free(next);
 }

@@ -246,3 +246,42 @@ unsigned vrl_seg_reap_holders(struct vrl_seg_header *h)
 	}
 	return reaped;
 }
+
+void vrl_seg_note_reload(struct vrl_seg_header *h, const char *error)
+{
+	uint64_t seq = atomic_load_explicit(&h->reload_seq, memory_order_relaxed);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* odd first; the release fence orders it before the block's stores */
+	atomic_store_explicit(&h->reload_seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	h->reload_count++;
+	if (error && error[0])
+		h->reload_refused++;
+	h->reload_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	snprintf(h->reload_error, sizeof(h->reload_error), "%s", error ? error : "");
+	/* L1 release: the block is complete before the sequence is even */
+	atomic_store_explicit(&h->reload_seq, seq + 2, memory_order_release);
+}
+
+int vrl_seg_read_reload(const struct vrl_seg_header *h, struct vrl_reload_status *out)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		/* L2 acquire: pairs with L1, the block written before this even */
+		uint64_t seq = atomic_load_explicit(&h->reload_seq, memory_order_acquire);
+
+		if (seq & 1)
+			continue;
+		out->count = h->reload_count;
+		out->refused = h->reload_refused;
+		out->realtime_ns = h->reload_realtime_ns;
+		memcpy(out->error, h->reload_error, sizeof(out->error));
+		out->error[sizeof(out->error) - 1] = '\0';
+		/* the copy above is done before the re-check */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&h->reload_seq, memory_order_relaxed) == seq)
+			return 0;
+	}
+	return VRL_EBUSY;
+}

@@ -75,4 +75,24 @@ uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count,
  */
 unsigned vrl_seg_reap_holders(struct vrl_seg_header *h);
 
+/* The outcome of vrld's last reload, as read from the header. */
+struct vrl_reload_status {
+	uint64_t count;               /* reloads handled */
+	uint64_t refused;             /* of which refused */
+	uint64_t realtime_ns;         /* when the last one was handled */
+	char error[224];              /* why it was refused; "" when applied */
+};
+
+/*
+ * vrld only. Record a reload just handled: @error NULL or "" when its
+ * config was published, else why it was refused.
+ */
+void vrl_seg_note_reload(struct vrl_seg_header *h, const char *error);
+
+/*
+ * Read the last reload's outcome (any process, read-only mapping fine).
+ * Returns 0, or VRL_EBUSY if vrld kept writing it.
+ */
+int vrl_seg_read_reload(const struct vrl_seg_header *h, struct vrl_reload_status *out);
+
 #endif /* VRL_ADMIN_H */

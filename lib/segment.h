@@ -260,6 +260,17 @@ struct vrl_seg_header {
 	_Atomic uint64_t holders_full; /* handles attached without a counter slot */
 	_Atomic uint64_t retired_granted; /* counters folded from dead holders */
 	_Atomic uint64_t retired_denied;
+
+	/*
+	 * Outcome of vrld's last reload, for `vrlctl reload`. Written by vrld
+	 * alone under reload_seq (odd while writing): L1 (release, vrld after
+	 * the block) pairs with L2 (acquire, a reader before its re-check).
+	 */
+	alignas(VRL_CACHELINE) _Atomic uint64_t reload_seq;
+	uint64_t reload_count;      /* reloads vrld has handled (SIGHUPs, coalesced) */
+	uint64_t reload_refused;    /* of which refused, the running config kept */
+	uint64_t reload_realtime_ns; /* when the last one was handled */
+	char reload_error[224];     /* why the last one was refused; "" if applied */
 };
 
 _Static_assert(sizeof(struct vrl_seg_slot) == VRL_CACHELINE, "a key slot is one cache line");
@@ -269,6 +280,8 @@ _Static_assert(offsetof(struct vrl_seg_header, config_gen) % VRL_CACHELINE == 0,
 	       "config_gen on its own line");
 _Static_assert(offsetof(struct vrl_seg_header, reclaim_seq) % VRL_CACHELINE == 0,
 	       "reclaim_seq on its own line");
+_Static_assert(offsetof(struct vrl_seg_header, reload_seq) % VRL_CACHELINE == 0,
+	       "reload_seq on its own line");
 _Static_assert(sizeof(struct vrl_seg_holder) % VRL_CACHELINE == 0, "holders pad to lines");
 _Static_assert(sizeof(struct vrl_seg_config) % VRL_CACHELINE == 0, "configs pad to lines");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic words are plain words");

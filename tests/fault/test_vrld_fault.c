@@ -1,10 +1,10 @@
 /*
  * test_vrld_fault.c - the real vrld under faults: kill -9 and a reboot
  * (the segment unlinked) with a checkpoint, a damaged checkpoint, kill -9
- * while workers acquire, and a storm of reloads. Nothing here is timed:
+ * while workers acquire, a storm of reloads, and `vrlctl reload`. Nothing here is timed:
  * waits are bounded only to fail instead of hanging.
  *
- * usage: test_vrld_fault VRLD
+ * usage: test_vrld_fault VRLD VRLCTL
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -330,6 +330,62 @@ static void test_reload_storm(void **state)
 	stop(pid, SIGTERM, 0);
 }
 
+/* ---- vrlctl reload --------------------------------------------------------------- */
+
+static const char *vrlctl_path;
+
+/* Run vrlctl with @args; its stdout in @out, its exit status returned. */
+static int vrlctl(const char *args, char *out, size_t len)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s 2>&1", vrlctl_path, seg, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	printf("# vrlctl %s -> %s", args, out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_vrlctl_reload(void **state)
+{
+	char out[4096];
+	uint64_t gen;
+	pid_t pid;
+
+	(void)state;
+	write_hot_config(false, false);
+	pid = start_ready(NULL);
+	gen = vrld_config_gen(seg);
+	write_hot_config(true, false);
+	assert_int_equal(vrlctl("reload", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "reloaded: config generation"));
+	assert_true(vrld_config_gen(seg) > gen);
+
+	gen = vrld_config_gen(seg);
+	write_hot_config(true, true);
+	assert_int_equal(vrlctl("reload", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "reload refused"));
+	assert_non_null(strstr(out, "limits[2]"));     /* where the error is */
+	assert_int_equal(vrld_config_gen(seg), gen);
+	assert_int_equal(vrlctl("--json reload", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "\"reloaded\":false"));
+
+	write_hot_config(false, false);
+	assert_int_equal(vrlctl("--json reload", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"reloaded\":true"));
+
+	/* no vrld: nothing to signal */
+	stop(pid, SIGTERM, 0);
+	assert_int_equal(vrlctl("reload", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "no vrld serves this segment"));
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,13 +393,15 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_damaged_checkpoint_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_vrld_while_acquiring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_storm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vrlctl_reload, setup, teardown),
 	};
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s VRLD\n", argv[0]);
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s VRLD VRLCTL\n", argv[0]);
 		return 2;
 	}
 	vrld_path = argv[1];
+	vrlctl_path = argv[2];
 	srand((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

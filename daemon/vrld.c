@@ -202,7 +202,7 @@ static int ckpt_prepare(const struct options *o, const struct vrl_daemon_config 
 	int rc;
 
 	memset(ck, 0, sizeof(*ck));
-	if (!path[0] || segment_exists(dc->seg.name))
+	if (!path[0] || (segment_exists(dc->seg.name) && !o->replace))
 		return 0;
 	if (o->discard_ckpt) {
 		logf_("warn", "msg=\"--discard-checkpoint: durable counters start empty\" "
@@ -355,7 +355,11 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 		vrl_ckpt_free(&ck);
 		logf_("error", "msg=\"cannot open segment %s: %s\" detail=\"%s\"%s", dc->seg.name,
 		      vrl_strerror(rc), why,
-		      rc == -EEXIST ? " hint=\"stop every worker and vrld, or start with --replace\"" : "");
+		      rc == -EEXIST ? " hint=\"stop every worker and vrld, or start with --replace "
+		      "(the segment is recreated: workers must reopen it, its counters are lost "
+		      "but for what daemon.checkpoint restores)\"" :
+		      rc == -EBUSY ? " hint=\"one vrld per segment: stop the other one first "
+		      "(systemctl stop vrld), or give this one another segment.name\"" : "");
 		return 1;
 	}
 	if (!seg.adopted)

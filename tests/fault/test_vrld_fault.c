@@ -1,7 +1,8 @@
 /*
  * test_vrld_fault.c - the real vrld under faults: kill -9 and a reboot
  * (the segment unlinked) with a checkpoint, a damaged checkpoint, kill -9
- * while workers acquire, a storm of reloads, and `vrlctl reload`. Nothing here is timed:
+ * while workers acquire, a storm of reloads, `vrlctl reload`, a second vrld
+ * on a served segment, and a segment of an older format. Nothing here is timed:
  * waits are bounded only to fail instead of hanging.
  *
  * usage: test_vrld_fault VRLD VRLCTL
@@ -13,10 +14,12 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -330,6 +333,46 @@ static void test_reload_storm(void **state)
 	stop(pid, SIGTERM, 0);
 }
 
+/* ---- one vrld per segment; old segments ------------------------------------------- */
+
+static void test_second_vrld_refused(void **state)
+{
+	pid_t a, b;
+
+	(void)state;
+	write_hot_config(false, false);
+	a = start_ready(NULL);
+	b = vrld_start(conf, NULL, logpath);
+	assert_int_equal(vrld_wait_exit(b, WAIT_NS), 1);
+	assert_true(vrld_log_has(logpath, "served by another vrld"));
+	assert_true(vrld_wait_ready(seg, a, NS_PER_S));     /* a still serves it */
+	/* a dies: its lock goes with it, and the stale segment is adopted */
+	stop(a, SIGKILL, 128 + SIGKILL);
+	b = start_ready(NULL);
+	stop(b, SIGTERM, 0);
+}
+
+static void test_old_format_refused(void **state)
+{
+	struct vrl_seg_header old = { .magic = VRL_SEG_MAGIC, .format = 1 };
+	int fd;
+	pid_t pid;
+
+	(void)state;
+	write_hot_config(false, false);
+	fd = shm_open(seg, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 65536), 0);
+	assert_int_equal(pwrite(fd, &old, sizeof(old), 0), (ssize_t)sizeof(old));
+	close(fd);
+	pid = vrld_start(conf, NULL, logpath);
+	assert_int_equal(vrld_wait_exit(pid, WAIT_NS), 1);
+	assert_true(vrld_log_has(logpath, "is of format 1"));
+	assert_true(vrld_log_has(logpath, "--replace"));
+	pid = start_ready("--replace");
+	stop(pid, SIGTERM, 0);
+}
+
 /* ---- vrlctl reload --------------------------------------------------------------- */
 
 static const char *vrlctl_path;
@@ -394,6 +437,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_kill_vrld_while_acquiring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_storm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vrlctl_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_vrld_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_format_refused, setup, teardown),
 	};
 
 	if (argc != 3) {

@@ -37,11 +37,11 @@
 
 #include "client.h"
 #include "keytable.h"
+#include "keyuse.h"
 
 #define RETIRED_MAX      256u    /* limit names whose folded totals are kept */
 #define HTTP_CONN_MAX    8u      /* scrapes served at once */
 #define HTTP_TIMEOUT_S   5u      /* an idle connection is closed after this */
-#define QUOTA_USED_MASK  ((UINT64_C(1) << 40) - 1)
 
 /* What the collector last saw of one holder slot. */
 struct seen {
@@ -239,31 +239,6 @@ struct key_ratio {
 	char label[VRL_LABEL_MAX];
 };
 
-/* How near its limit a key is, 0 (untouched) to 1 (at it, or closed). */
-static double used_ratio(const struct vrl_limit *l, uint64_t state, uint64_t cd, uint64_t now)
-{
-	const struct vrl_seg_limit *s = &l->seg;
-	double r = 0;
-
-	if (cd > now)
-		return 1;
-	switch (s->kind) {
-	case VRL_KIND_RATE:
-		if (state > now && l->gcra.tolerance_ns)
-			r = (double)(state - now) / (double)l->gcra.tolerance_ns;
-		break;
-	case VRL_KIND_QUOTA:
-		r = s->count ? (double)(state & QUOTA_USED_MASK) / (double)s->count : 0;
-		break;
-	case VRL_KIND_SLOTS:
-		r = s->count ? (double)state / (double)s->count : 0;
-		break;
-	default:
-		break;
-	}
-	return r > 1 ? 1 : r;
-}
-
 static int by_ratio(const void *pa, const void *pb)
 {
 	const struct key_ratio *a = pa, *b = pb;
@@ -314,7 +289,7 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *live,
 		if (k.limit >= m->snap.nlimits)
 			continue;
 		keys[k.limit]++;
-		k.ratio = used_ratio(&m->snap.limits[k.limit], state, load64(&s->cooldown), now);
+		k.ratio = vrl_key_used_ratio(&m->snap.limits[k.limit], state, load64(&s->cooldown), now);
 		if (k.ratio <= 0)
 			continue;
 		memcpy(k.label, s->label, sizeof(k.label));

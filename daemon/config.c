@@ -604,13 +604,14 @@ static int parse_daemon_prod(struct vrl_doc *d, yaml_node_t *map, struct vrl_dae
 	if ((v = lookup(d, map, "checkpoint_interval")) &&
 	    get_duration(d, v, "daemon.checkpoint_interval", &pr->checkpoint_interval_ns))
 		return -1;
-	if ((v = lookup(d, map, "metrics")) &&
-	    get_text(d, v, "daemon.metrics", "host:port such as 127.0.0.1:9477", pr->metrics,
-		     sizeof(pr->metrics)))
-		return -1;
-	if (pr->metrics[0] && !strrchr(pr->metrics, ':'))
-		return fail(d, v, "daemon.metrics", "\"%s\" has no port, expected host:port "
-			    "such as 127.0.0.1:9477", pr->metrics);
+	if ((v = lookup(d, map, "metrics"))) {
+		if (get_text(d, v, "daemon.metrics", "host:port such as 127.0.0.1:9477",
+			     pr->metrics, sizeof(pr->metrics)))
+			return -1;
+		if (!strrchr(pr->metrics, ':'))
+			return fail(d, v, "daemon.metrics", "\"%s\" has no port, expected "
+				    "host:port such as 127.0.0.1:9477", pr->metrics);
+	}
 	if ((v = lookup(d, map, "metrics_textfile")) &&
 	    get_text(d, v, "daemon.metrics_textfile", "a file path", pr->metrics_textfile,
 		     sizeof(pr->metrics_textfile)))

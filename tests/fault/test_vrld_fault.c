@@ -48,11 +48,21 @@ static int setup(void **state)
 	return 0;
 }
 
+static pid_t workers[8];             /* running workers, for teardown: 0 none */
+
 static int teardown(void **state)
 {
 	char cmd[600];
 
 	(void)state;
+	/* after a failed assertion: nothing the test started outlives it */
+	for (size_t w = 0; w < sizeof(workers) / sizeof(workers[0]); w++)
+		if (workers[w] > 0) {
+			kill(workers[w], SIGKILL);
+			waitpid(workers[w], NULL, 0);
+			workers[w] = 0;
+		}
+	vrld_kill_all();
 	vrl_seg_unlink(seg);
 	if (getenv("VRL_KEEP_LOGS"))
 		return 0;
@@ -220,10 +230,12 @@ static void worker(struct record *rec)
 	_exit(0);
 }
 
+_Static_assert(WORKERS == sizeof(workers) / sizeof(workers[0]), "teardown sees every worker");
+
 static void spawn_workers(struct record *rec, pid_t *pids)
 {
 	for (int w = 0; w < WORKERS; w++)
-		if ((pids[w] = fork()) == 0)
+		if ((workers[w] = pids[w] = fork()) == 0)
 			worker(rec);
 }
 
@@ -239,6 +251,7 @@ static void reap_and_check(struct record *rec, pid_t *pids)
 		int status;
 
 		assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+		workers[w] = 0;
 		assert_true(WIFEXITED(status));
 		assert_int_equal(WEXITSTATUS(status), 0);
 	}

@@ -21,6 +21,35 @@
 
 const char *vrld_path;
 
+#define STARTED_MAX 64
+static pid_t started[STARTED_MAX];   /* vrlds not yet seen to exit; 0: free */
+
+static void forget(pid_t pid)
+{
+	for (int i = 0; i < STARTED_MAX; i++)
+		if (started[i] == pid)
+			started[i] = 0;
+}
+
+static void remember(pid_t pid)
+{
+	for (int i = 0; i < STARTED_MAX; i++)
+		if (started[i] == 0) {
+			started[i] = pid;
+			return;
+		}
+}
+
+void vrld_kill_all(void)
+{
+	for (int i = 0; i < STARTED_MAX; i++)
+		if (started[i] > 0) {
+			kill(started[i], SIGKILL);
+			waitpid(started[i], NULL, 0);
+			started[i] = 0;
+		}
+}
+
 void vrld_write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -46,6 +75,8 @@ pid_t vrld_start(const char *config, const char *extra, const char *log)
 			execl(vrld_path, "vrld", "-c", config, (char *)NULL);
 		_exit(127);
 	}
+	if (pid > 0)
+		remember(pid);
 	return pid;
 }
 
@@ -116,8 +147,10 @@ int vrld_wait_exit(pid_t pid, uint64_t timeout_ns)
 	while (vrl_now_ns() < until) {
 		pid_t r = waitpid(pid, &status, WNOHANG);
 
-		if (r == pid)
+		if (r == pid) {
+			forget(pid);
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
 		if (r < 0 && errno != EINTR)
 			return -1;
 		nap();

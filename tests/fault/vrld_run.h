@@ -30,6 +30,10 @@ uint64_t vrld_config_gen(const char *seg);
 /* Wait for @pid to exit; its exit status, 128 + signal, or -1 on timeout. */
 int vrld_wait_exit(pid_t pid, uint64_t timeout_ns);
 
+/* SIGKILL and reap every vrld started and not yet seen to exit (teardown
+ * after a failed assertion, so no vrld outlives the test). */
+void vrld_kill_all(void);
+
 /* Whether file @path contains @needle. */
 bool vrld_log_has(const char *path, const char *needle);
 

@@ -11,7 +11,6 @@
  * running one when the new one has any error.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <signal.h>
@@ -19,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,14 +26,12 @@
 #endif
 
 #include "admin.h"
-#include "checkpoint.h"
 #include "client.h"
 #include "config.h"
-#include "metrics.h"
+#include "vrld_prod.h"
 
 #define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
 #define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */
-#define TEXTFILE_NS    UINT64_C(1000000000)    /* metrics textfile period: 1 s */
 
 static volatile sig_atomic_t stop_signal;      /* set by the handler only */
 static volatile sig_atomic_t reload_pending;
@@ -176,141 +172,6 @@ static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64
 	vrl_seg_reap_holders(h);
 }
 
-/* ---- checkpoints ------------------------------------------------------------ */
-
-/* A checkpoint matters only to a fresh segment: an existing one has the state. */
-static bool segment_exists(const char *name)
-{
-	int fd = shm_open(name, O_RDONLY, 0);
-
-	if (fd < 0)
-		return errno != ENOENT;
-	close(fd);
-	return true;
-}
-
-/*
- * Read the checkpoint a fresh segment is to be restored from, before the
- * segment is made, so that vrld refuses to start rather than serve empty
- * counters. Returns 0 (@ck empty when there is nothing to restore) or -1.
- */
-static int ckpt_prepare(const struct options *o, const struct vrl_daemon_config *dc,
-			struct vrl_ckpt *ck)
-{
-	const char *path = dc->prod.checkpoint;
-	char why[512];
-	int rc;
-
-	memset(ck, 0, sizeof(*ck));
-	if (!path[0] || (segment_exists(dc->seg.name) && !o->replace))
-		return 0;
-	if (o->discard_ckpt) {
-		logf_("warn", "msg=\"--discard-checkpoint: durable counters start empty\" "
-		      "checkpoint=%s", path);
-		return 0;
-	}
-	rc = vrl_ckpt_load(path, ck, why, sizeof(why));
-	if (rc == -ENOENT) {
-		logf_("info", "msg=\"no checkpoint yet; durable counters start empty\" "
-		      "checkpoint=%s", path);
-		return 0;
-	}
-	if (rc == 0)
-		return 0;
-	logf_("error", "msg=\"refusing to start: the checkpoint cannot be restored\" "
-	      "detail=\"%s\" hint=\"move %s aside (to keep it for inspection) or start once "
-	      "with --discard-checkpoint to start with empty durable counters\"", why, path);
-	return -1;
-}
-
-static void ckpt_restore(struct vrl_seg *seg, const struct vrl_daemon_config *dc,
-			 const struct vrl_ckpt *ck)
-{
-	struct vrl_ckpt_stats st;
-
-	if (!ck->recs)
-		return;
-	vrl_ckpt_apply(seg->hdr, ck, &st);
-	logf_(st.skipped || st.failed ? "warn" : "info",
-	      "msg=\"checkpoint restored\" checkpoint=%s age_s=%lld restored=%llu "
-	      "skipped_limit_gone_or_changed=%llu expired=%llu no_slot=%llu", dc->prod.checkpoint,
-	      (long long)(time(NULL) - (time_t)(ck->written_rt / 1000000000u)),
-	      (unsigned long long)st.restored, (unsigned long long)st.skipped,
-	      (unsigned long long)st.expired, (unsigned long long)st.failed);
-}
-
-static void ckpt_save(struct vrl_seg *seg, const struct vrl_daemon_config *dc, bool final)
-{
-	static bool failing;      /* log a failure streak once, and its end */
-	char why[512];
-	uint64_t n = 0;
-
-	if (!dc->prod.checkpoint[0])
-		return;
-	if (vrl_ckpt_save(seg->hdr, dc->prod.checkpoint, &n, why, sizeof(why)) != 0) {
-		if (!failing || final)
-			logf_("error", "msg=\"checkpoint not written\" detail=\"%s\"", why);
-		failing = true;
-		return;
-	}
-	if (failing || final)
-		logf_("info", "msg=\"checkpoint written\" checkpoint=%s keys=%llu",
-		      dc->prod.checkpoint, (unsigned long long)n);
-	failing = false;
-}
-
-/* ---- metrics ---------------------------------------------------------------- */
-
-/* Start the metrics collector and its HTTP server. Returns 0, or -1 when
- * vrld must not start (a bad address, a port taken). */
-static int metrics_start(struct vrl_seg *seg, const struct vrl_daemon_config *dc,
-			 struct vrl_metrics **out)
-{
-	char why[512];
-	unsigned port;
-	int rc;
-
-	*out = NULL;
-	if (!dc->prod.metrics[0] && !dc->prod.metrics_textfile[0])
-		return 0;
-	*out = vrl_metrics_new(seg->hdr, (unsigned)dc->prod.metrics_top);
-	if (!*out) {
-		logf_("error", "msg=\"metrics: out of memory\"");
-		return -1;
-	}
-	if (!dc->prod.metrics[0])
-		return 0;
-	rc = vrl_metrics_serve(*out, dc->prod.metrics, &port, why, sizeof(why));
-	if (rc == -ENOTSUP) {
-		logf_("warn", "msg=\"%s\"", why);
-		return 0;
-	}
-	if (rc) {
-		logf_("error", "msg=\"refusing to start: %s\"", why);
-		return -1;
-	}
-	logf_("info", "msg=\"metrics served\" addr=%s port=%u", dc->prod.metrics, port);
-	return 0;
-}
-
-static void metrics_tick(struct vrl_metrics *m, const struct vrl_daemon_config *dc,
-			 uint64_t *next)
-{
-	static bool failing;      /* log a failure streak once */
-	char why[512];
-
-	if (!m || !dc->prod.metrics_textfile[0] || vrl_now_ns() < *next)
-		return;
-	*next = vrl_now_ns() + TEXTFILE_NS;
-	if (vrl_metrics_textfile(m, dc->prod.metrics_textfile, why, sizeof(why)) == 0) {
-		failing = false;
-		return;
-	}
-	if (!failing)
-		logf_("error", "msg=\"metrics textfile not written\" detail=\"%s\"", why);
-	failing = true;
-}
-
 static void print_summary(const struct vrl_daemon_config *dc)
 {
 	printf("config ok: %u limits, segment %s, %llu keys, mode %04o\n", dc->cfg.nlimits,
@@ -342,17 +203,16 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 {
 	struct vrl_seg seg = { 0 };
 	char why[256];
-	uint64_t cursor = 0, next_sweep = 0, next_ckpt, next_textfile = 0;
-	struct vrl_metrics *metrics;
-	struct vrl_ckpt ck;
+	uint64_t cursor = 0, next_sweep = 0;
+	struct vrld_prod prod = { .log = logf_ };
 	struct timespec period = { 0, TICK_NS };
 	int rc;
 
-	if (ckpt_prepare(o, dc, &ck) != 0)
+	if (vrld_prod_prepare(&prod, dc, o->discard_ckpt, o->replace) != 0)
 		return 1;
 	rc = vrl_seg_open_or_create(&dc->seg, &dc->cfg, o->replace, &seg, why, sizeof(why));
 	if (rc) {
-		vrl_ckpt_free(&ck);
+		vrld_prod_stop(&prod, NULL, dc);
 		logf_("error", "msg=\"cannot open segment %s: %s\" detail=\"%s\"%s", dc->seg.name,
 		      vrl_strerror(rc), why,
 		      rc == -EEXIST ? " hint=\"stop every worker and vrld, or start with --replace "
@@ -362,12 +222,8 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 		      "(systemctl stop vrld), or give this one another segment.name\"" : "");
 		return 1;
 	}
-	if (!seg.adopted)
-		ckpt_restore(&seg, dc, &ck);
-	vrl_ckpt_free(&ck);
-	next_ckpt = vrl_now_ns() + dc->prod.checkpoint_interval_ns;
-	if (metrics_start(&seg, dc, &metrics) != 0) {
-		vrl_metrics_free(metrics);
+	if (vrld_prod_start(&prod, &seg, dc) != 0) {
+		vrld_prod_stop(&prod, NULL, dc);
 		vrl_seg_close(&seg);
 		return 1;
 	}
@@ -386,16 +242,11 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 			notify("READY=1");
 		}
 		tick(&seg, dc, &cursor, &next_sweep);
-		if (vrl_now_ns() >= next_ckpt) {
-			ckpt_save(&seg, dc, false);
-			next_ckpt = vrl_now_ns() + dc->prod.checkpoint_interval_ns;
-		}
-		metrics_tick(metrics, dc, &next_textfile);
+		vrld_prod_tick(&prod, &seg, dc);
 		nanosleep(&period, NULL);
 	}
 	notify("STOPPING=1");
-	vrl_metrics_free(metrics);     /* the HTTP thread reads the segment: first */
-	ckpt_save(&seg, dc, true);
+	vrld_prod_stop(&prod, &seg, dc);
 	atomic_store(&seg.hdr->daemon_pid, 0);
 	logf_("info", "msg=\"stopping; the segment stays for workers and the next vrld\" signal=%d",
 	      (int)stop_signal);

@@ -46,6 +46,8 @@
 #define VRL_DEFAULT_KEYS      65536u       /* segment.keys */
 #define VRL_DEFAULT_SWEEP_NS  UINT64_C(1000000000)   /* daemon.sweep_interval: 1s */
 #define VRL_DEFAULT_IDLE_NS   UINT64_C(600000000000) /* daemon.idle_evict: 10min */
+#define VRL_DEFAULT_CKPT_NS   UINT64_C(10000000000)  /* daemon.checkpoint_interval: 10s */
+#define VRL_DEFAULT_METRICS_TOP 20u        /* daemon.metrics_top: keys nearest their limit */
 #define VRL_CONFIG_FILE_MAX   (1u << 20)   /* bytes of a config file we agree to read */
 #define VRL_PATH_MAX          96u          /* bytes of a field path in a message */
 #define VRL_ORIGIN_MAX        320u         /* bytes of "source:line:col" of a limit */
@@ -80,6 +82,7 @@ struct vrl_settings {
 	uint64_t sweep_interval_ns;
 	uint64_t idle_evict_ns;
 	char alert_command[VRL_ALERT_COMMAND_MAX];
+	struct vrl_daemon_prod prod;
 	uint32_t flags;
 };
 
@@ -595,10 +598,40 @@ static int parse_segment(struct vrl_doc *d, yaml_node_t *map, struct vrl_setting
 	return 0;
 }
 
+static int parse_daemon_prod(struct vrl_doc *d, yaml_node_t *map, struct vrl_daemon_prod *pr)
+{
+	yaml_node_t *v;
+
+	if ((v = lookup(d, map, "checkpoint")) &&
+	    get_text(d, v, "daemon.checkpoint", "a file path", pr->checkpoint,
+		     sizeof(pr->checkpoint)))
+		return -1;
+	if ((v = lookup(d, map, "checkpoint_interval")) &&
+	    get_duration(d, v, "daemon.checkpoint_interval", &pr->checkpoint_interval_ns))
+		return -1;
+	if ((v = lookup(d, map, "metrics"))) {
+		if (get_text(d, v, "daemon.metrics", "host:port such as 127.0.0.1:9477",
+			     pr->metrics, sizeof(pr->metrics)))
+			return -1;
+		if (!strrchr(pr->metrics, ':'))
+			return fail(d, v, "daemon.metrics", "\"%s\" has no port, expected "
+				    "host:port such as 127.0.0.1:9477", pr->metrics);
+	}
+	if ((v = lookup(d, map, "metrics_textfile")) &&
+	    get_text(d, v, "daemon.metrics_textfile", "a file path", pr->metrics_textfile,
+		     sizeof(pr->metrics_textfile)))
+		return -1;
+	if ((v = lookup(d, map, "metrics_top")) &&
+	    get_u64(d, v, "daemon.metrics_top", 0, &pr->metrics_top))
+		return -1;
+	return 0;
+}
+
 static int parse_daemon(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings *st)
 {
 	static const char *const keys[] = { "sweep_interval", "idle_evict", "alert_command",
-					    NULL };
+		"checkpoint", "checkpoint_interval", "metrics", "metrics_textfile", "metrics_top",
+		NULL };
 	yaml_node_t *v;
 
 	if (want_type(d, map, YAML_MAPPING_NODE, "daemon", "a mapping of sweep_interval, ...") ||
@@ -618,7 +651,7 @@ static int parse_daemon(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings
 	if (v && st->alert_command[0] != '/')
 		return fail(d, v, "daemon.alert_command", "expected an absolute path such as "
 			    "/usr/local/bin/vrl-alert, got \"%s\"", st->alert_command);
-	return 0;
+	return parse_daemon_prod(d, map, &st->prod);
 }
 
 /* ---- fields -------------------------------------------------------------------- */
@@ -1425,6 +1458,8 @@ static void settings_default(struct vrl_settings *st)
 	st->seg.keys = VRL_DEFAULT_KEYS;
 	st->sweep_interval_ns = VRL_DEFAULT_SWEEP_NS;
 	st->idle_evict_ns = VRL_DEFAULT_IDLE_NS;
+	st->prod.checkpoint_interval_ns = VRL_DEFAULT_CKPT_NS;
+	st->prod.metrics_top = VRL_DEFAULT_METRICS_TOP;
 }
 
 static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_config *out)
@@ -1434,6 +1469,7 @@ static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_conf
 	out->sweep_interval_ns = st->sweep_interval_ns;
 	out->idle_evict_ns = st->idle_evict_ns;
 	memcpy(out->alert_command, st->alert_command, sizeof(out->alert_command));
+	out->prod = st->prod;
 	out->cfg.flags = st->flags;
 }
 

@@ -19,12 +19,24 @@
 #define VRL_CONFIG_ERR_MAX 512
 #define VRL_ALERT_COMMAND_MAX 256     /* bytes of daemon.alert_command, NUL included */
 
+#define VRL_PATH_TEXT_MAX 256
+
+/* vrld's durability and observability settings (daemon: section). */
+struct vrl_daemon_prod {
+	char checkpoint[VRL_PATH_TEXT_MAX];  /* daemon.checkpoint ("" = none) */
+	uint64_t checkpoint_interval_ns;     /* daemon.checkpoint_interval */
+	char metrics[64];                    /* daemon.metrics: host:port ("" = off) */
+	char metrics_textfile[VRL_PATH_TEXT_MAX]; /* daemon.metrics_textfile ("" = none) */
+	uint64_t metrics_top;                /* daemon.metrics_top: keys shown per scrape */
+};
+
 struct vrl_daemon_config {
 	struct vrl_seg_spec seg;      /* segment: name, mode, group, keys */
 	char group[64];               /* segment.group as written ("" = none) */
 	uint64_t sweep_interval_ns;   /* daemon.sweep_interval */
 	uint64_t idle_evict_ns;       /* daemon.idle_evict */
 	char alert_command[VRL_ALERT_COMMAND_MAX]; /* daemon.alert_command ("" = none) */
+	struct vrl_daemon_prod prod;  /* daemon.checkpoint*, daemon.metrics* */
 	struct vrl_seg_config cfg;    /* limits and flags, ready to publish */
 };
 

@@ -39,6 +39,9 @@ static const struct ctl_cmd commands[] = {
 	{ "acquire", "acquire [REQUEST] [--cost N] [--wait DURATION]",
 	  OPT_REQUEST | OPT_COST | OPT_WAIT, ctl_cmd_acquire },
 	{ "events", "events", 0, ctl_cmd_events },
+	{ "reload", "reload [--wait DURATION]", OPT_WAIT, ctl_cmd_reload },
+	{ "top", "top [--top N] [--wait INTERVAL] [--once]", OPT_TOP | OPT_WAIT | OPT_ONCE,
+	  ctl_cmd_top },
 };
 
 static const char usage_text[] =
@@ -56,6 +59,11 @@ static const char usage_text[] =
 	"  acquire [REQUEST] [--cost N] [--wait DURATION]\n"
 	"                                       take permits, as a worker would\n"
 	"  events                               recent alert events (thresholds crossed)\n"
+	"  top [--top N] [--wait INTERVAL] [--once]\n"
+	"                                       busiest keys and keys nearest their limits,\n"
+	"                                       redrawn every INTERVAL (1s); --once: one frame\n"
+	"  reload [--wait DURATION]             make vrld reload its config; exit 1 if\n"
+	"                                       it refused (the error is printed)\n"
 	"\n"
 	"REQUEST:  --api X --endpoint X --token X --org X --vehicle X --user X\n"
 	"          --attr NAME=VALUE (repeatable)\n"
@@ -179,6 +187,7 @@ static const struct ctl_opt options[] = {
 	{ "cost", 0, true, OPT_COST },
 	{ "wait", 0, true, OPT_WAIT },
 	{ "all", 0, false, OPT_ALL },
+	{ "once", 0, false, OPT_ONCE },
 };
 
 static const struct ctl_opt *find_option(const char *arg, size_t len)
@@ -231,6 +240,7 @@ static int set_option(struct ctl *x, const struct ctl_opt *o, const char *val)
 	else if (strcmp(n, "cost") == 0) return fmt_parse_u64(val, &x->cost) || x->cost == 0 ? -1 : 0;
 	else if (strcmp(n, "wait") == 0) return fmt_parse_duration(val, &x->wait_ns);
 	else if (strcmp(n, "all") == 0) x->all = true;
+	else if (strcmp(n, "once") == 0) x->once = true;
 	return 0;
 }
 

@@ -28,6 +28,7 @@
 #define OPT_COST        0x08u   /* acquire: --cost N */
 #define OPT_WAIT        0x10u   /* acquire: --wait DURATION */
 #define OPT_ALL         0x20u   /* cooldown, reset: --all instead of LIMIT */
+#define OPT_ONCE        0x40u   /* top: --once, one frame */
 
 /* Everything the command line said. */
 struct ctl {
@@ -44,6 +45,7 @@ struct ctl {
 	uint64_t cost;               /* --cost, 0: 1 */
 	uint64_t wait_ns;            /* --wait */
 	bool all;                    /* --all */
+	bool once;                   /* --once */
 };
 
 /* Open the segment (read-only or not); on failure report and return NULL. */
@@ -73,5 +75,7 @@ int ctl_cmd_reset(const struct ctl *x);
 int ctl_cmd_cooldown(const struct ctl *x);
 int ctl_cmd_acquire(const struct ctl *x);
 int ctl_cmd_events(const struct ctl *x);
+int ctl_cmd_reload(const struct ctl *x);
+int ctl_cmd_top(const struct ctl *x);
 
 #endif /* VRLCTL_H */

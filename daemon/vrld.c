@@ -31,6 +31,7 @@
 #include "alert.h"
 #include "client.h"
 #include "config.h"
+#include "vrld_prod.h"
 
 #define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
 #define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */
@@ -71,17 +72,20 @@ struct options {
 	const char *preset;      /* -p NAME */
 	bool check;              /* --check: validate and exit */
 	bool replace;            /* --replace: recreate an incompatible segment */
+	bool discard_ckpt;       /* --discard-checkpoint: start empty, ignore it */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vrld [-c FILE | -p PRESET] [--check] [--replace]\n"
+		"usage: vrld [-c FILE | -p PRESET] [--check] [--replace] [--discard-checkpoint]\n"
 		"  -c, --config FILE   YAML config (default: the built-in default)\n"
 		"  -p, --preset NAME   a built-in preset: default smartcar samsara carsxe evenergy\n"
 		"      --check         validate the config, print a summary, exit\n"
 		"      --replace       replace an existing segment of another layout\n"
-		"                      (its counters are lost) instead of refusing to start\n");
+		"                      (its counters are lost) instead of refusing to start\n"
+		"      --discard-checkpoint  start with empty durable counters, ignoring\n"
+		"                      daemon.checkpoint (it is overwritten at the next write)\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -91,6 +95,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "preset", required_argument, NULL, 'p' },
 		{ "check", no_argument, NULL, 'C' },
 		{ "replace", no_argument, NULL, 'R' },
+		{ "discard-checkpoint", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -102,6 +107,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'p': o->preset = optarg; break;
 		case 'C': o->check = true; break;
 		case 'R': o->replace = true; break;
+		case 'D': o->discard_ckpt = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -136,18 +142,22 @@ static void reload(const struct options *o, struct vrl_seg *seg, struct vrl_daem
 
 	if (!next) {
 		logf_("error", "msg=\"reload failed: out of memory; keeping the running config\"");
+		vrl_seg_note_reload(seg->hdr, "out of memory");
 		return;
 	}
 	if (load(o, next, err) != 0) {
 		logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", err);
+		vrl_seg_note_reload(seg->hdr, err);
 	} else if (strcmp(next->seg.name, dc->seg.name) || next->seg.keys != dc->seg.keys) {
 		logf_("error", "msg=\"reload refused: segment.name and segment.keys need a restart;"
 		      " keeping the running config\"");
+		vrl_seg_note_reload(seg->hdr, "segment.name and segment.keys need a restart");
 	} else {
 		vrl_seg_publish(seg->hdr, &next->cfg);
 		*dc = *next;
 		logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", dc->cfg.nlimits,
 		      (unsigned long long)atomic_load(&seg->hdr->config_gen));
+		vrl_seg_note_reload(seg->hdr, NULL);
 	}
 	free(next);
 }
@@ -299,13 +309,27 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 	char why[256];
 	uint64_t cursor = 0, next_sweep = 0;
 	struct vrl_alert_cursor alerts = { 0 };
-	int rc = vrl_seg_open_or_create(&dc->seg, &dc->cfg, o->replace, &seg, why, sizeof(why));
+	struct vrld_prod prod = { .log = logf_ };
 	struct timespec period = { 0, TICK_NS };
+	int rc;
 
+	if (vrld_prod_prepare(&prod, dc, o->discard_ckpt, o->replace) != 0)
+		return 1;
+	rc = vrl_seg_open_or_create(&dc->seg, &dc->cfg, o->replace, &seg, why, sizeof(why));
 	if (rc) {
+		vrld_prod_stop(&prod, NULL, dc);
 		logf_("error", "msg=\"cannot open segment %s: %s\" detail=\"%s\"%s", dc->seg.name,
 		      vrl_strerror(rc), why,
-		      rc == -EEXIST ? " hint=\"stop every worker and vrld, or start with --replace\"" : "");
+		      rc == -EEXIST ? " hint=\"stop every worker and vrld, or start with --replace "
+		      "(the segment is recreated: workers must reopen it, its counters are lost "
+		      "but for what daemon.checkpoint restores)\"" :
+		      rc == -EBUSY ? " hint=\"one vrld per segment: stop the other one first "
+		      "(systemctl stop vrld), or give this one another segment.name\"" : "");
+		return 1;
+	}
+	if (vrld_prod_start(&prod, &seg, dc) != 0) {
+		vrld_prod_stop(&prod, NULL, dc);
+		vrl_seg_close(&seg);
 		return 1;
 	}
 	atomic_store(&seg.hdr->daemon_pid, (int32_t)getpid());
@@ -323,9 +347,11 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 			notify("READY=1");
 		}
 		tick(&seg, dc, &cursor, &next_sweep, &alerts);
+		vrld_prod_tick(&prod, &seg, dc);
 		nanosleep(&period, NULL);
 	}
 	notify("STOPPING=1");
+	vrld_prod_stop(&prod, &seg, dc);
 	atomic_store(&seg.hdr->daemon_pid, 0);
 	logf_("info", "msg=\"stopping; the segment stays for workers and the next vrld\" signal=%d",
 	      (int)stop_signal);

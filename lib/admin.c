@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -88,15 +89,20 @@ static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *
 	    (spec->gid != (gid_t)-1 && fchown(fd, (uid_t)-1, spec->gid) != 0) ||
 	    ftruncate(fd, (off_t)g->size) != 0)
 		rc = -errno;
+	/* a fresh object: no one else can hold its lock yet */
+	if (rc == 0 && flock(fd, LOCK_EX | LOCK_NB) != 0)
+		rc = -errno;
 	if (rc == 0)
 		rc = map_fd(fd, g->size, &out->hdr);
-	close(fd);
 	if (rc) {
+		close(fd);
 		shm_unlink(spec->name);
 		return rc;
 	}
 	out->size = g->size;
 	out->adopted = false;
+	out->locked = true;
+	out->lock_fd = fd;
 	format(out->hdr, g, spec->keys);
 	vrl_seg_publish(out->hdr, cfg);
 	/* release: the magic is the last word written; pairs with the
@@ -104,6 +110,42 @@ static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *
 	atomic_store_explicit((_Atomic uint64_t *)&out->hdr->magic, VRL_SEG_MAGIC,
 			      memory_order_release);
 	return 0;
+}
+
+/* Why a segment of @size bytes is not the one this config needs, in @why. */
+static void explain_mismatch(int fd, const struct vrl_seg_spec *spec, uint64_t size,
+			     const struct vrl_seg_geometry *g, char *why, size_t whylen)
+{
+	struct vrl_seg_header *h = NULL;
+	void *p = MAP_FAILED;
+
+	if (size >= sizeof(*h))
+		p = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
+	h = p == MAP_FAILED ? NULL : p;
+	if (h && h->magic == VRL_SEG_MAGIC && h->format != VRL_SEG_FORMAT)
+		snprintf(why, whylen, "segment %s is of format %u, made by another version of "
+			 "vrl; this vrld makes format %u", spec->name, h->format, VRL_SEG_FORMAT);
+	else if (h && h->magic != VRL_SEG_MAGIC)
+		snprintf(why, whylen, "segment %s is not a vrl segment (or a half-made one)",
+			 spec->name);
+	else
+		snprintf(why, whylen, "segment %s has %llu bytes; this config needs %llu "
+			 "(segment.keys changed?)", spec->name, (unsigned long long)size,
+			 (unsigned long long)g->size);
+	if (h)
+		munmap(h, sizeof(*h));
+}
+
+/* Take the segment's lock on @fd; -EBUSY when another vrld holds it. */
+static int lock_segment(int fd, const struct vrl_seg_spec *spec, char *why, size_t whylen)
+{
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return -errno;
+	snprintf(why, whylen, "segment %s is served by another vrld (it holds the segment's "
+		 "lock)", spec->name);
+	return -EBUSY;
 }
 
 static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
@@ -115,27 +157,26 @@ static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *c
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) != 0) {
+	rc = lock_segment(fd, spec, why, whylen);
+	if (rc == 0 && fstat(fd, &st) != 0)
 		rc = -errno;
-		close(fd);
-		return rc;
+	if (rc == 0 && (uint64_t)st.st_size != g->size) {
+		explain_mismatch(fd, spec, (uint64_t)st.st_size, g, why, whylen);
+		rc = -EEXIST;
 	}
-	if ((uint64_t)st.st_size != g->size) {
-		close(fd);
-		snprintf(why, whylen, "segment %s has %lld bytes; this config needs %llu "
-			 "(segment.keys changed?)", spec->name, (long long)st.st_size,
-			 (unsigned long long)g->size);
-		return -EEXIST;
-	}
-	rc = map_fd(fd, g->size, &out->hdr);
+	if (rc == 0)
+		rc = map_fd(fd, g->size, &out->hdr);
 	if (rc == 0 && (spec->mode || spec->gid != (gid_t)-1)) {
 		if (fchmod(fd, spec->mode & 0777) != 0 ||
 		    (spec->gid != (gid_t)-1 && fchown(fd, (uid_t)-1, spec->gid) != 0))
 			rc = -errno;
+		if (rc)
+			munmap(out->hdr, g->size);
 	}
-	close(fd);
-	if (rc)
+	if (rc) {
+		close(fd);
 		return rc;
+	}
 	out->size = g->size;
 	rc = vrl_seg_validate(out->hdr, g->size);
 	if (rc == 0 && out->hdr->nslots != g->nslots)
@@ -143,9 +184,12 @@ static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *c
 	if (rc) {
 		snprintf(why, whylen, "segment %s: %s", spec->name, vrl_strerror(rc));
 		munmap(out->hdr, g->size);
+		close(fd);
 		return -EEXIST;
 	}
 	out->adopted = true;
+	out->locked = true;
+	out->lock_fd = fd;
 	vrl_kt_repair_bracket(out->hdr, UINT64_MAX);
 	vrl_seg_publish(out->hdr, cfg);
 	return 0;
@@ -158,6 +202,7 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
 	int rc = vrl_seg_geometry(spec->keys, &g);
 
 	why[0] = '\0';
+	out->locked = false;
 	if (rc)
 		return rc;
 	for (int tries = 0; tries < 3; tries++) {
@@ -196,6 +241,9 @@ void vrl_seg_close(struct vrl_seg *s)
 	if (s->hdr)
 		munmap(s->hdr, s->size);
 	s->hdr = NULL;
+	if (s->locked)
+		close(s->lock_fd);
+	s->locked = false;
 }
 
 int vrl_seg_unlink(const char *name)
@@ -296,4 +344,43 @@ unsigned vrl_seg_reap_holders(struct vrl_seg_header *h)
 			reaped++;
 	}
 	return reaped;
+}
+
+void vrl_seg_note_reload(struct vrl_seg_header *h, const char *error)
+{
+	uint64_t seq = atomic_load_explicit(&h->reload_seq, memory_order_relaxed);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* odd first; the release fence orders it before the block's stores */
+	atomic_store_explicit(&h->reload_seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	h->reload_count++;
+	if (error && error[0])
+		h->reload_refused++;
+	h->reload_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	snprintf(h->reload_error, sizeof(h->reload_error), "%s", error ? error : "");
+	/* L1 release: the block is complete before the sequence is even */
+	atomic_store_explicit(&h->reload_seq, seq + 2, memory_order_release);
+}
+
+int vrl_seg_read_reload(const struct vrl_seg_header *h, struct vrl_reload_status *out)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		/* L2 acquire: pairs with L1, the block written before this even */
+		uint64_t seq = atomic_load_explicit(&h->reload_seq, memory_order_acquire);
+
+		if (seq & 1)
+			continue;
+		out->count = h->reload_count;
+		out->refused = h->reload_refused;
+		out->realtime_ns = h->reload_realtime_ns;
+		memcpy(out->error, h->reload_error, sizeof(out->error));
+		out->error[sizeof(out->error) - 1] = '\0';
+		/* the copy above is done before the re-check */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&h->reload_seq, memory_order_relaxed) == seq)
+			return 0;
+	}
+	return VRL_EBUSY;
 }

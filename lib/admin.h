@@ -24,6 +24,8 @@ struct vrl_seg {
 	struct vrl_seg_header *hdr;
 	uint64_t size;
 	bool adopted;                 /* it existed: counters carried over */
+	bool locked;                  /* lock_fd holds the segment's flock */
+	int lock_fd;
 };
 
 /*
@@ -32,9 +34,16 @@ struct vrl_seg {
  * it when it differs. The magic is written last (release), so a client never
  * maps a half-made segment.
  *
+ * One vrld per segment: the caller takes an exclusive flock(2) on the
+ * segment's shm object and holds it until vrl_seg_close() (or its death:
+ * the kernel drops the lock, so a stale segment is adopted). Workers never
+ * take it. The lock is taken before adopting publishes anything.
+ *
  * Errors: -EEXIST when a segment of that name exists with another layout
  * (its key capacity differs, or it is not a vrl segment of this format)
- * and @replace is false; -errno from shm_open, ftruncate, mmap, fchown.
+ * and @replace is false; -EBUSY when another process (a running vrld)
+ * holds the segment's lock; -errno from shm_open, ftruncate, mmap, fchown.
+ * @why says which, in words.
  */
 int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
 			   bool replace, struct vrl_seg *out, char *why, size_t whylen);
@@ -55,7 +64,7 @@ void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
 int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_ns,
 		       uint64_t burst);
 
-/* Unmap (the segment stays). */
+/* Unmap and drop the lock (the segment stays). */
 void vrl_seg_close(struct vrl_seg *s);
 
 /* Unlink a segment by name. */
@@ -83,5 +92,25 @@ uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t cou
  * Returns how many were reaped.
  */
 unsigned vrl_seg_reap_holders(struct vrl_seg_header *h);
+
+/* The outcome of vrld's last reload, as read from the header. */
+struct vrl_reload_status {
+	uint64_t count;               /* reloads handled */
+	uint64_t refused;             /* of which refused */
+	uint64_t realtime_ns;         /* when the last one was handled */
+	char error[224];              /* why it was refused; "" when applied */
+};
+
+/*
+ * vrld only. Record a reload just handled: @error NULL or "" when its
+ * config was published, else why it was refused.
+ */
+void vrl_seg_note_reload(struct vrl_seg_header *h, const char *error);
+
+/*
+ * Read the last reload's outcome (any process, read-only mapping fine).
+ * Returns 0, or VRL_EBUSY if vrld kept writing it.
+ */
+int vrl_seg_read_reload(const struct vrl_seg_header *h, struct vrl_reload_status *out);
 
 #endif /* VRL_ADMIN_H */

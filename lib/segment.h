@@ -330,6 +330,16 @@ struct vrl_seg_header {
 	alignas(VRL_CACHELINE) _Atomic uint64_t event_tail;
 	_Atomic uint64_t events_lost;  /* overwritten before drained, or never published */
 	_Atomic uint64_t events_sent;  /* drained and handed to the log and command */
+	/*
+	 * Outcome of vrld's last reload, for `vrlctl reload`. Written by vrld
+	 * alone under reload_seq (odd while writing): L1 (release, vrld after
+	 * the block) pairs with L2 (acquire, a reader before its re-check).
+	 */
+	alignas(VRL_CACHELINE) _Atomic uint64_t reload_seq;
+	uint64_t reload_count;      /* reloads vrld has handled (SIGHUPs, coalesced) */
+	uint64_t reload_refused;    /* of which refused, the running config kept */
+	uint64_t reload_realtime_ns; /* when the last one was handled */
+	char reload_error[224];     /* why the last one was refused; "" if applied */
 };
 
 _Static_assert(sizeof(struct vrl_seg_slot) == VRL_CACHELINE, "a key slot is one cache line");
@@ -345,6 +355,8 @@ _Static_assert(offsetof(struct vrl_seg_header, event_tail) % VRL_CACHELINE == 0,
 	       "consumer's words on their own line");
 _Static_assert(sizeof(struct vrl_seg_event) % VRL_CACHELINE == 0, "events pad to lines");
 _Static_assert((VRL_EVENTS & (VRL_EVENTS - 1)) == 0, "the ring is a power of two");
+_Static_assert(offsetof(struct vrl_seg_header, reload_seq) % VRL_CACHELINE == 0,
+	       "reload_seq on its own line");
 _Static_assert(sizeof(struct vrl_seg_holder) % VRL_CACHELINE == 0, "holders pad to lines");
 _Static_assert(sizeof(struct vrl_seg_config) % VRL_CACHELINE == 0, "configs pad to lines");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic words are plain words");

@@ -453,6 +453,27 @@ static void test_bad_segment(void **state)
 		  "got \"10 minutes\"");
 }
 
+static void test_daemon_prod(void **state)
+{
+	(void)state;
+	parse_ok("presets: [samsara]\n");
+	assert_string_equal(cfg.prod.checkpoint, "");
+	assert_int_equal(cfg.prod.checkpoint_interval_ns, 10 * NS_PER_S);
+	assert_string_equal(cfg.prod.metrics, "");
+	assert_int_equal(cfg.prod.metrics_top, 20);
+	parse_ok("daemon:\n  checkpoint: /var/lib/vrl/vrl.ckpt\n  checkpoint_interval: 2s\n"
+		 "  metrics: 127.0.0.1:9477\n  metrics_textfile: /tmp/vrl.prom\n"
+		 "  metrics_top: 5\npresets: [samsara]\n");
+	assert_string_equal(cfg.prod.checkpoint, "/var/lib/vrl/vrl.ckpt");
+	assert_int_equal(cfg.prod.checkpoint_interval_ns, 2 * NS_PER_S);
+	assert_string_equal(cfg.prod.metrics, "127.0.0.1:9477");
+	assert_string_equal(cfg.prod.metrics_textfile, "/tmp/vrl.prom");
+	assert_int_equal(cfg.prod.metrics_top, 5);
+	parse_bad("daemon: {metrics: localhost}\n", "vrl.yaml:1:19: daemon.metrics:", "no port");
+	parse_bad("daemon: {checkpoint_interval: 0s}\n",
+		  "vrl.yaml:1:31: daemon.checkpoint_interval:", "above zero");
+}
+
 static void test_duplicate_name(void **state)
 {
 	(void)state;
@@ -863,6 +884,7 @@ int main(void)
 		cmocka_unit_test(test_bad_rate),
 		cmocka_unit_test(test_zero_burst),
 		cmocka_unit_test(test_bad_segment),
+		cmocka_unit_test(test_daemon_prod),
 		cmocka_unit_test(test_duplicate_name),
 		cmocka_unit_test(test_quota_and_slots),
 		cmocka_unit_test(test_pools),

@@ -1,0 +1,409 @@
+/*
+ * checkpoint.c - durable key state on disk (see checkpoint.h).
+ *
+ * File layout (host byte order):
+ *
+ *   struct ckpt_head     magic "VRLCKPT\n", version, record size, checksum,
+ *                        time written, record count
+ *   struct vrl_ckpt_rec  x count
+ *
+ * The checksum is XXH3_64bits of every byte after the checksum field, so a
+ * truncated or damaged file is told apart from a valid one; a file of
+ * another version is refused before its records are read.
+ *
+ * Concurrency: saving reads live slots with relaxed loads while workers keep
+ * acquiring. A slot's words are read between two reads of its tag; a slot
+ * reused for another key in between is skipped. A state word read there is
+ * one value some acquire left behind: the checkpoint is a fuzzy snapshot,
+ * each key exact as of some instant within the pass.
+ */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "client.h"
+#include "keytable.h"
+
+#define CKPT_MAGIC       "VRLCKPT\n"
+#define CKPT_MAX_RECS    (UINT64_C(1) << 32)   /* more than any key table holds */
+#define QUOTA_USED_MASK  ((UINT64_C(1) << 40) - 1) /* quota state: period << 40 | used */
+
+struct ckpt_head {
+	char magic[8];
+	uint32_t version;           /* VRL_CKPT_VERSION */
+	uint32_t rec_size;          /* sizeof(struct vrl_ckpt_rec) */
+	uint64_t checksum;          /* XXH3_64bits of every byte after this field */
+	uint64_t written_rt;
+	uint64_t n;
+};
+
+_Static_assert(offsetof(struct ckpt_head, written_rt) == 24, "checksum covers from byte 24");
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool durable_state(const struct vrl_seg_limit *l)
+{
+	return l->kind == VRL_KIND_QUOTA ||
+	       (l->kind == VRL_KIND_SLOTS && (l->flags & VRL_LIMIT_PERSIST));
+}
+
+/*
+ * Read slot @s into @r. Returns true when it holds a live key with durable
+ * state or a cooldown in force at @mono (then @r is filled).
+ */
+static bool snap_slot(struct vrl_seg_slot *s, const struct vrl_seg_config *cfg, uint64_t mono,
+		      uint64_t rt, struct vrl_ckpt_rec *r)
+{
+	/* acquire: pairs with the insert's release of the live tag, so home,
+	 * limit and label of that insert are visible */
+	uint64_t tag = atomic_load_explicit(&s->tag, memory_order_acquire);
+	uint64_t state, cd;
+	uint32_t li;
+
+	if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
+		return false;
+	state = atomic_load_explicit(&s->state, memory_order_relaxed);
+	cd = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
+	li = VRL_NOTE_INDEX(atomic_load_explicit(&s->limit, memory_order_relaxed));
+	if (state == VRL_STATE_EVICTED || li >= cfg->nlimits)
+		return false;
+	memset(r, 0, sizeof(*r));
+	r->home = atomic_load_explicit(&s->home, memory_order_relaxed);
+	r->fp = tag & VRL_TAG_FP_MASK;
+	memcpy(r->label, s->label, sizeof(r->label));
+	r->label[sizeof(r->label) - 1] = '\0';
+	/* acquire fence: the words above were read before the tag re-check */
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&s->tag, memory_order_relaxed) != tag)
+		return false;
+	memcpy(r->limit, cfg->limits[li].name, sizeof(r->limit));
+	r->kind = cfg->limits[li].kind;
+	if (durable_state(&cfg->limits[li])) {
+		r->flags |= VRL_CKPT_STATE;
+		r->state = state;
+	}
+	if (cd > mono)
+		r->cooldown_rt = cd - mono + rt;
+	return (r->flags & VRL_CKPT_STATE) || r->cooldown_rt;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, rc = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
+/* Write @len bytes to @path through a temporary file and a rename. */
+static int write_atomic(const char *path, const void *buf, size_t len, char *why, size_t whylen)
+{
+	char tmp[4096];
+	int fd, rc;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+		snprintf(why, whylen, "path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(why, whylen, "cannot create %s: %s", tmp, strerror(-rc));
+		return rc;
+	}
+	rc = write_all(fd, buf, len);
+	/* the data is on disk before the name points at it */
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc) {
+		snprintf(why, whylen, "cannot write %s: %s", path, strerror(-rc));
+		unlink(tmp);
+		return rc;
+	}
+	/* and the rename itself is on disk */
+	rc = fsync_dir(path);
+	if (rc)
+		snprintf(why, whylen, "cannot sync the directory of %s: %s", path, strerror(-rc));
+	return rc;
+}
+
+int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, char *why,
+		  size_t whylen)
+{
+	/* the caller publishes configs itself, so the active area stays put */
+	const struct vrl_seg_config *cfg =
+		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_acquire));
+	struct vrl_seg_slot *slots = vrl_seg_slots(h);
+	uint64_t mono = vrl_now_ns(), rt = realtime_ns(), n = 0, cap = 1024;
+	struct ckpt_head *head;
+	struct vrl_ckpt_rec *recs;
+	char *buf = malloc(sizeof(*head) + cap * sizeof(*recs));
+	int rc;
+
+	why[0] = '\0';
+	if (!buf)
+		goto nomem;
+	for (uint64_t i = 0; i < h->nslots; i++) {
+		if (n == cap) {
+			char *more = realloc(buf, sizeof(*head) + 2 * cap * sizeof(*recs));
+
+			if (!more)
+				goto nomem;
+			buf = more;
+			cap *= 2;
+		}
+		recs = (struct vrl_ckpt_rec *)(buf + sizeof(*head));
+		if (snap_slot(&slots[i], cfg, mono, rt, &recs[n]))
+			n++;
+	}
+	head = (struct ckpt_head *)buf;
+	memset(head, 0, sizeof(*head));
+	memcpy(head->magic, CKPT_MAGIC, sizeof(head->magic));
+	head->version = VRL_CKPT_VERSION;
+	head->rec_size = sizeof(struct vrl_ckpt_rec);
+	head->written_rt = rt;
+	head->n = n;
+	head->checksum = XXH3_64bits(&head->written_rt,
+				     sizeof(*head) - 24 + n * sizeof(struct vrl_ckpt_rec));
+	rc = write_atomic(path, buf, sizeof(*head) + n * sizeof(struct vrl_ckpt_rec), why, whylen);
+	free(buf);
+	if (rc == 0 && nkeys)
+		*nkeys = n;
+	return rc;
+nomem:
+	free(buf);
+	snprintf(why, whylen, "out of memory");
+	return -ENOMEM;
+}
+
+static int read_file(const char *path, char **out, size_t *len, char *why, size_t whylen)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	size_t got = 0;
+	char *buf;
+
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(why, whylen, "cannot open %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+		close(fd);
+		snprintf(why, whylen, "cannot stat %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		snprintf(why, whylen, "out of memory reading %s", path);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rc = r < 0 ? -errno : -EBADMSG;
+			break;
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	if (rc) {
+		free(buf);
+		snprintf(why, whylen, "cannot read %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+int vrl_ckpt_load(const char *path, struct vrl_ckpt *out, char *why, size_t whylen)
+{
+	struct ckpt_head head;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	why[0] = '\0';
+	rc = read_file(path, &buf, &len, why, whylen);
+	if (rc)
+		return rc;
+	rc = -EBADMSG;
+	if (len < sizeof(head) || memcmp(buf, CKPT_MAGIC, 8) != 0) {
+		snprintf(why, whylen, "%s is not a vrl checkpoint (bad magic or too short)", path);
+		goto out;
+	}
+	memcpy(&head, buf, sizeof(head));
+	if (head.version != VRL_CKPT_VERSION || head.rec_size != sizeof(struct vrl_ckpt_rec)) {
+		snprintf(why, whylen, "%s is a checkpoint of format %u; this vrld reads format %u",
+			 path, head.version, VRL_CKPT_VERSION);
+		rc = -EPROTONOSUPPORT;
+		goto out;
+	}
+	if (head.n > CKPT_MAX_RECS || len != sizeof(head) + head.n * sizeof(struct vrl_ckpt_rec)) {
+		snprintf(why, whylen, "%s has %zu bytes, its header says %llu keys (truncated?)",
+			 path, len, (unsigned long long)head.n);
+		goto out;
+	}
+	if (XXH3_64bits(buf + 24, len - 24) != head.checksum) {
+		snprintf(why, whylen, "%s: checksum mismatch (damaged)", path);
+		goto out;
+	}
+	out->recs = malloc(head.n ? head.n * sizeof(struct vrl_ckpt_rec) : 1);
+	if (!out->recs) {
+		snprintf(why, whylen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	memcpy(out->recs, buf + sizeof(head), head.n * sizeof(struct vrl_ckpt_rec));
+	out->n = head.n;
+	out->written_rt = head.written_rt;
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+static int limit_by_name(const struct vrl_seg_config *cfg, const char *name)
+{
+	for (uint32_t i = 0; i < cfg->nlimits; i++)
+		if (strncmp(cfg->limits[i].name, name, VRL_NAME_MAX) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The state to store over @cur, what a worker left since the segment was made. */
+static uint64_t merge_state(uint32_t kind, uint64_t cur, uint64_t saved)
+{
+	if (cur == 0)
+		return saved;
+	if (kind == VRL_KIND_SLOTS)
+		return cur + saved;
+	/* quota: units of the same period add up; a newer period wins */
+	if ((cur >> 40) == (saved >> 40))
+		return saved + (cur & QUOTA_USED_MASK);
+	return (cur >> 40) > (saved >> 40) ? cur : saved;
+}
+
+static void restore_one(struct vrl_seg_header *h, uint64_t idx, const struct vrl_ckpt_rec *r,
+			uint64_t cd)
+{
+	struct vrl_seg_slot *s = &vrl_seg_slots(h)[idx];
+
+	if (r->flags & VRL_CKPT_STATE) {
+		uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed);
+
+		/* relaxed: the CAS only keeps a worker's concurrent units; the
+		 * slot itself was published by vrl_kt_get's release */
+		while (cur != VRL_STATE_EVICTED &&
+		       !atomic_compare_exchange_weak_explicit(&s->state, &cur,
+							      merge_state(r->kind, cur, r->state),
+							      memory_order_relaxed,
+							      memory_order_relaxed))
+			;
+	}
+	if (cd) {
+		uint64_t cur = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
+
+		/* relaxed: vrld itself is the only evictor and does not sweep
+		 * until the restore is done */
+		while (cur < cd && !atomic_compare_exchange_weak_explicit(&s->cooldown, &cur, cd,
+									  memory_order_relaxed,
+									  memory_order_relaxed))
+			;
+	}
+}
+
+void vrl_ckpt_apply(struct vrl_seg_header *h, const struct vrl_ckpt *ck,
+		    struct vrl_ckpt_stats *st)
+{
+	const struct vrl_seg_config *cfg =
+		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_acquire));
+	uint64_t mono = vrl_now_ns(), rt = realtime_ns();
+
+	memset(st, 0, sizeof(*st));
+	for (uint64_t i = 0; i < ck->n; i++) {
+		const struct vrl_ckpt_rec *r = &ck->recs[i];
+		struct vrl_key k = { .home = r->home, .fp = r->fp & VRL_TAG_FP_MASK };
+		char label[VRL_LABEL_MAX];
+		int li = limit_by_name(cfg, r->limit);
+		uint64_t cd = 0, idx;
+
+		if (li < 0 || cfg->limits[li].kind != r->kind || k.fp == 0) {
+			st->skipped++;
+			continue;
+		}
+		if (r->cooldown_rt > rt)
+			cd = r->cooldown_rt - rt + mono;
+		if (!(r->flags & VRL_CKPT_STATE) && !cd) {
+			st->expired++;
+			continue;
+		}
+		memcpy(label, r->label, sizeof(label));
+		label[sizeof(label) - 1] = '\0';
+		if (vrl_kt_get(h, &k, (uint32_t)li, label, &idx) != 0) {
+			st->failed++;
+			continue;
+		}
+		restore_one(h, idx, r, cd);
+		st->restored++;
+	}
+}
+
+void vrl_ckpt_free(struct vrl_ckpt *ck)
+{
+	free(ck->recs);
+	ck->recs = NULL;
+	ck->n = 0;
+}

@@ -1,0 +1,86 @@
+/*
+ * checkpoint.h - durable key state on disk, so that it survives a reboot.
+ *
+ * The segment survives vrld restarts but not a host reboot. A checkpoint is
+ * a file with the durable part of the key table: the state of every key of
+ * a quota limit or of a persistent slots limit, and every cooldown still in
+ * force. vrld writes one every daemon.checkpoint_interval and when it stops;
+ * a vrld that creates a fresh segment restores the last one before READY=1.
+ *
+ * Loss bound: what was granted after the last checkpoint written before a
+ * power cut is lost, at most checkpoint_interval x the limit's rate.
+ */
+#ifndef VRL_CHECKPOINT_H
+#define VRL_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "segment.h"
+
+#define VRL_CKPT_VERSION   1u
+
+/* vrl_ckpt_rec.flags */
+#define VRL_CKPT_STATE     0x1u    /* the state word is durable: restore it */
+
+/* One key as stored (host byte order: a checkpoint is host-local). */
+struct vrl_ckpt_rec {
+	char limit[VRL_NAME_MAX];   /* limit name, matched against the new config */
+	uint64_t home;              /* the key: struct vrl_key */
+	uint64_t fp;
+	uint64_t state;             /* state word when VRL_CKPT_STATE */
+	uint64_t cooldown_rt;       /* cooldown end in CLOCK_REALTIME ns; 0: none */
+	uint32_t kind;              /* the limit's kind when written */
+	uint32_t flags;             /* VRL_CKPT_* */
+	char label[VRL_LABEL_MAX];
+};
+
+/* A checkpoint read into memory. */
+struct vrl_ckpt {
+	uint64_t written_rt;        /* CLOCK_REALTIME ns it was written */
+	uint64_t n;
+	struct vrl_ckpt_rec *recs;
+};
+
+/* What a restore did. */
+struct vrl_ckpt_stats {
+	uint64_t restored;          /* keys put back */
+	uint64_t skipped;           /* their limit is gone or changed kind */
+	uint64_t expired;           /* only a cooldown, and it ended meanwhile */
+	uint64_t failed;            /* no slot for them (table full or busy) */
+};
+
+/*
+ * Write the durable keys of segment @h to @path atomically: a temporary file
+ * in the same directory, written, fsync'd, renamed over @path, then the
+ * directory fsync'd. Reads the segment only (relaxed loads of live slots).
+ * Call from the process that publishes configs (vrld), so the active config
+ * does not change underneath. Returns 0 and the key count in @nkeys, or
+ * -errno with a message in @why.
+ */
+int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, char *why,
+		  size_t whylen);
+
+/*
+ * Read and verify the checkpoint @path. Returns 0, or:
+ *   -ENOENT           no checkpoint there (a first start)
+ *   -EBADMSG          corrupt: bad magic, checksum or size (truncated)
+ *   -EPROTONOSUPPORT  a checkpoint of another format version
+ *   -errno            it could not be read
+ * with a message in @why. Free @out with vrl_ckpt_free().
+ */
+int vrl_ckpt_load(const char *path, struct vrl_ckpt *out, char *why, size_t whylen);
+
+/*
+ * Put the keys of @ck into segment @h, matching limits by name in its active
+ * config. A state word merges with whatever a worker did to the key since
+ * the segment was made (quota units of the same period and held slots add
+ * up; a cooldown keeps the later end), so a worker that attached early loses
+ * nothing. Cooldowns are converted back from wall-clock to monotonic time.
+ */
+void vrl_ckpt_apply(struct vrl_seg_header *h, const struct vrl_ckpt *ck,
+		    struct vrl_ckpt_stats *st);
+
+void vrl_ckpt_free(struct vrl_ckpt *ck);
+
+#endif /* VRL_CHECKPOINT_H */

@@ -1,0 +1,604 @@
+/*
+ * metrics.c - Prometheus exposition of a segment (see metrics.h).
+ *
+ * Per-limit counters. Each attached handle counts grants and denials per
+ * limit index in its holder slot, for one config generation, and restarts
+ * them at zero when it moves to a new generation or a new process takes the
+ * slot. A Prometheus counter must not go down, so the collector remembers
+ * what it last saw of each holder and, when that holder's (pid, generation)
+ * changes, folds the last values into per-limit-name totals of its own.
+ * What a handle counted after the last scrape before it died is lost from
+ * the per-limit figures (the segment-wide vrl_granted_all_total, folded by
+ * vrld's reaper, is exact).
+ *
+ * Concurrency: the segment is only read. Slots and holders with relaxed
+ * loads (figures for display: a torn view across slots is harmless); the
+ * config through vrl_snapshot_read's sequence word. One mutex serialises
+ * renders (the collector's memory is not shared); the tick only tries it.
+ */
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef HAVE_MHD
+#include <microhttpd.h>
+#endif
+
+#include "client.h"
+#include "keytable.h"
+#include "keyuse.h"
+
+#define RETIRED_MAX      256u    /* limit names whose folded totals are kept */
+#define HTTP_CONN_MAX    8u      /* scrapes served at once */
+#define HTTP_TIMEOUT_S   5u      /* an idle connection is closed after this */
+
+/* What the collector last saw of one holder slot. */
+struct seen {
+	int32_t pid;
+	uint64_t gen;
+	uint64_t granted[VRL_MAX_LIMITS];
+	uint64_t denied[VRL_MAX_LIMITS];
+};
+
+/* Counters of a limit name folded from holders that moved on. */
+struct retired {
+	char name[VRL_NAME_MAX];
+	uint64_t granted, denied;
+};
+
+/* Limit names of one generation, to attribute a holder's counters. */
+struct gen_names {
+	uint64_t gen;
+	uint32_t n;
+	char name[VRL_MAX_LIMITS][VRL_NAME_MAX];
+};
+
+struct vrl_metrics {
+	struct vrl_seg_header *h;
+	unsigned top;
+	pthread_mutex_t lock;           /* one render at a time */
+	struct vrl_snapshot snap;       /* the config, read at each render */
+	struct gen_names cur, prev;
+	struct seen *seen;              /* [h->nholders] */
+	struct retired retired[RETIRED_MAX];
+	unsigned nretired;
+#ifdef HAVE_MHD
+	struct MHD_Daemon *http;
+#endif
+};
+
+/* A growing text buffer; on out of memory it goes NULL and stays so. */
+struct out {
+	char *buf;
+	size_t len, cap;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!o->buf)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		char *more = realloc(o->buf, o->cap * 2 + (size_t)n);
+
+		if (!more) {
+			free(o->buf);
+			o->buf = NULL;
+			return;
+		}
+		o->buf = more;
+		o->cap = o->cap * 2 + (size_t)n;
+	}
+}
+
+static uint64_t load64(const _Atomic uint64_t *w)
+{
+	return atomic_load_explicit(w, memory_order_relaxed);
+}
+
+struct vrl_metrics *vrl_metrics_new(struct vrl_seg_header *h, unsigned top)
+{
+	struct vrl_metrics *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->seen = calloc(h->nholders ? h->nholders : 1, sizeof(*m->seen));
+	if (!m->seen) {
+		free(m);
+		return NULL;
+	}
+	m->h = h;
+	m->top = top;
+	pthread_mutex_init(&m->lock, NULL);
+	return m;
+}
+
+/* ---- per-limit counters ------------------------------------------------------ */
+
+static struct retired *retired_of(struct vrl_metrics *m, const char *name)
+{
+	for (unsigned i = 0; i < m->nretired; i++)
+		if (strcmp(m->retired[i].name, name) == 0)
+			return &m->retired[i];
+	if (m->nretired == RETIRED_MAX)
+		return NULL;
+	memcpy(m->retired[m->nretired].name, name, VRL_NAME_MAX);
+	return &m->retired[m->nretired++];
+}
+
+static const struct gen_names *names_of(const struct vrl_metrics *m, uint64_t gen)
+{
+	if (gen == m->cur.gen)
+		return &m->cur;
+	if (gen == m->prev.gen)
+		return &m->prev;
+	return NULL;
+}
+
+static void fold(struct vrl_metrics *m, struct seen *s)
+{
+	const struct gen_names *g = names_of(m, s->gen);
+
+	for (uint32_t l = 0; g && l < g->n; l++) {
+		struct retired *r = retired_of(m, g->name[l]);
+
+		if (r) {
+			r->granted += s->granted[l];
+			r->denied += s->denied[l];
+		}
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+/* Note the config generation the snapshot holds, keeping the one before. */
+static void track_generation(struct vrl_metrics *m)
+{
+	if (m->snap.generation == m->cur.gen)
+		return;
+	m->prev = m->cur;
+	m->cur.gen = m->snap.generation;
+	m->cur.n = m->snap.nlimits;
+	for (uint32_t l = 0; l < m->snap.nlimits; l++)
+		memcpy(m->cur.name[l], m->snap.limits[l].seg.name, VRL_NAME_MAX);
+}
+
+/* Read every holder, fold the ones that moved on; totals by current index. */
+static void collect_holders(struct vrl_metrics *m, uint64_t *granted, uint64_t *denied,
+			    uint64_t *attached)
+{
+	const struct vrl_seg_holder *hs = vrl_seg_holders(m->h);
+
+	*attached = 0;
+	for (uint64_t i = 0; i < m->h->nholders; i++) {
+		struct seen *s = &m->seen[i];
+		int32_t pid = atomic_load_explicit(&hs[i].pid, memory_order_relaxed);
+		uint64_t gen = load64(&hs[i].config_gen);
+
+		if (s->pid && (s->pid != pid || s->gen != gen))
+			fold(m, s);
+		if (pid <= 0)
+			continue;
+		(*attached)++;
+		s->pid = pid;
+		s->gen = gen;
+		for (unsigned l = 0; l < VRL_MAX_LIMITS; l++) {
+			s->granted[l] = load64(&hs[i].limit_granted[l]);
+			s->denied[l] = load64(&hs[i].limit_denied[l]);
+		}
+	}
+	memset(granted, 0, VRL_MAX_LIMITS * sizeof(*granted));
+	memset(denied, 0, VRL_MAX_LIMITS * sizeof(*denied));
+	for (uint32_t l = 0; l < m->snap.nlimits; l++) {
+		struct retired *r = retired_of(m, m->snap.limits[l].seg.name);
+
+		granted[l] = r ? r->granted : 0;
+		denied[l] = r ? r->denied : 0;
+	}
+	/* live holders, attributed by the names of their own generation */
+	for (uint64_t i = 0; i < m->h->nholders; i++) {
+		const struct gen_names *g = m->seen[i].pid ? names_of(m, m->seen[i].gen) : NULL;
+
+		for (uint32_t l = 0; g && l < g->n; l++)
+			for (uint32_t c = 0; c < m->snap.nlimits; c++)
+				if (strcmp(g->name[l], m->snap.limits[c].seg.name) == 0) {
+					granted[c] += m->seen[i].granted[l];
+					denied[c] += m->seen[i].denied[l];
+				}
+	}
+}
+
+/* ---- keys ------------------------------------------------------------------- */
+
+struct key_ratio {
+	double ratio;
+	uint32_t limit;
+	char label[VRL_LABEL_MAX];
+};
+
+static int by_ratio(const void *pa, const void *pb)
+{
+	const struct key_ratio *a = pa, *b = pb;
+
+	if (a->ratio != b->ratio)
+		return a->ratio > b->ratio ? -1 : 1;
+	return strcmp(a->label, b->label);
+}
+
+/* Keep the @top highest ratios in @best (sorted when the scan ends). */
+static void offer(struct key_ratio *best, unsigned top, unsigned *n, const struct key_ratio *k)
+{
+	unsigned low = 0;
+
+	if (*n < top) {
+		best[(*n)++] = *k;
+		return;
+	}
+	for (unsigned i = 1; i < top; i++)
+		if (best[i].ratio < best[low].ratio)
+			low = i;
+	if (top && k->ratio > best[low].ratio)
+		best[low] = *k;
+}
+
+/* Count live keys per limit, and find the @m->top nearest their limit. */
+static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *live,
+		      struct key_ratio *best, unsigned *nbest)
+{
+	const struct vrl_seg_slot *slots = vrl_seg_slots(m->h);
+	uint64_t now = vrl_now_ns();
+
+	memset(keys, 0, VRL_MAX_LIMITS * sizeof(*keys));
+	*live = 0;
+	*nbest = 0;
+	for (uint64_t i = 0; i < m->h->nslots; i++) {
+		const struct vrl_seg_slot *s = &slots[i];
+		uint64_t tag = load64(&s->tag), state;
+		struct key_ratio k;
+
+		if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
+			continue;
+		state = load64(&s->state);
+		if (state == VRL_STATE_EVICTED)
+			continue;
+		(*live)++;
+		k.limit = VRL_NOTE_INDEX(atomic_load_explicit(&s->limit, memory_order_relaxed));
+		if (k.limit >= m->snap.nlimits)
+			continue;
+		keys[k.limit]++;
+		k.ratio = vrl_key_used_ratio(&m->snap.limits[k.limit], state, load64(&s->cooldown), now);
+		if (k.ratio <= 0)
+			continue;
+		memcpy(k.label, s->label, sizeof(k.label));
+		k.label[sizeof(k.label) - 1] = '\0';
+		offer(best, m->top, nbest, &k);
+	}
+	qsort(best, *nbest, sizeof(*best), by_ratio);
+}
+
+/* A label value: printable ASCII, with \, " and newline escaped. */
+static void put_label(struct out *o, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\\' || c == '"')
+			put(o, "\\%c", c);
+		else if (c == '\n')
+			put(o, "\\n");
+		else
+			put(o, "%c", c >= 0x20 && c < 0x7f ? c : '?');
+	}
+}
+
+/* ---- rendering ------------------------------------------------------------------ */
+
+static void family(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void per_limit(struct out *o, const struct vrl_snapshot *cfg, const char *name,
+		      const char *type, const char *help, const uint64_t *v)
+{
+	family(o, name, type, help);
+	for (uint32_t l = 0; l < cfg->nlimits; l++) {
+		put(o, "%s{limit=\"", name);
+		put_label(o, cfg->limits[l].seg.name);
+		put(o, "\"} %llu\n", (unsigned long long)v[l]);
+	}
+}
+
+static void segment_wide(struct out *o, const struct vrl_seg_header *h, uint64_t live,
+			 uint64_t attached, uint64_t gen)
+{
+	int32_t pid = atomic_load_explicit(&h->daemon_pid, memory_order_relaxed);
+	uint64_t beat = load64(&h->daemon_heartbeat_ns), now = vrl_now_ns();
+	bool up = pid > 0 && beat + VRL_DAEMON_DEAD_NS > now;
+
+	family(o, "vrl_table_slots", "gauge", "Slots of the key table.");
+	put(o, "vrl_table_slots %llu\n", (unsigned long long)h->nslots);
+	family(o, "vrl_table_keys_live", "gauge", "Live keys in the key table.");
+	put(o, "vrl_table_keys_live %llu\n", (unsigned long long)live);
+	family(o, "vrl_table_full_total", "counter", "Key inserts refused for want of a slot.");
+	put(o, "vrl_table_full_total %llu\n", (unsigned long long)load64(&h->table_full));
+	family(o, "vrl_evictions_total", "counter", "Idle keys evicted by vrld.");
+	put(o, "vrl_evictions_total %llu\n", (unsigned long long)load64(&h->evictions));
+	family(o, "vrl_holders", "gauge", "Client handles attached with a counter slot.");
+	put(o, "vrl_holders %llu\n", (unsigned long long)attached);
+	family(o, "vrl_config_generation", "gauge", "Generation of the config in force.");
+	put(o, "vrl_config_generation %llu\n", (unsigned long long)gen);
+	family(o, "vrl_daemon_up", "gauge", "1 when vrld serves the segment and ticks.");
+	put(o, "vrl_daemon_up %d\n", up ? 1 : 0);
+}
+
+static void all_totals(struct out *o, const struct vrl_seg_header *h)
+{
+	const struct vrl_seg_holder *hs = vrl_seg_holders(h);
+	uint64_t g = load64(&h->retired_granted), d = load64(&h->retired_denied);
+
+	for (uint64_t i = 0; i < h->nholders; i++) {
+		if (atomic_load_explicit(&hs[i].pid, memory_order_relaxed) <= 0)
+			continue;
+		g += load64(&hs[i].granted);
+		d += load64(&hs[i].denied);
+	}
+	family(o, "vrl_granted_all_total", "counter", "Acquires granted, all limits.");
+	put(o, "vrl_granted_all_total %llu\n", (unsigned long long)g);
+	family(o, "vrl_denied_all_total", "counter", "Acquires denied, all limits.");
+	put(o, "vrl_denied_all_total %llu\n", (unsigned long long)d);
+}
+
+static void top_keys(struct out *o, const struct vrl_snapshot *cfg, const struct key_ratio *k,
+		     unsigned n)
+{
+	family(o, "vrl_key_used_ratio", "gauge",
+	       "Share of its limit a key has used (1: at it, or closed by a cooldown); "
+	       "the keys nearest their limit only.");
+	for (unsigned i = 0; i < n; i++) {
+		put(o, "vrl_key_used_ratio{limit=\"");
+		put_label(o, cfg->limits[k[i].limit].seg.name);
+		put(o, "\",key=\"");
+		put_label(o, k[i].label);
+		put(o, "\"} %.4f\n", k[i].ratio);
+	}
+}
+
+static char *render_locked(struct vrl_metrics *m, size_t *len)
+{
+	uint64_t granted[VRL_MAX_LIMITS], denied[VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
+	uint64_t live, attached;
+	struct key_ratio *best = calloc(m->top ? m->top : 1, sizeof(*best));
+	struct out o = { .buf = malloc(16384), .cap = 16384 };
+	unsigned nbest;
+
+	if (!best || !o.buf || vrl_snapshot_read(m->h, &m->snap) != 0) {
+		free(best);
+		free(o.buf);
+		return NULL;
+	}
+	o.buf[0] = '\0';
+	track_generation(m);
+	collect_holders(m, granted, denied, &attached);
+	scan_keys(m, keys, &live, best, &nbest);
+	per_limit(&o, &m->snap, "vrl_granted_total", "counter",
+		  "Acquires granted, by the limit that took part.", granted);
+	per_limit(&o, &m->snap, "vrl_denied_total", "counter",
+		  "Acquires denied, by the limit that denied.", denied);
+	per_limit(&o, &m->snap, "vrl_keys", "gauge", "Live keys of the limit.", keys);
+	all_totals(&o, m->h);
+	segment_wide(&o, m->h, live, attached, m->snap.generation);
+	top_keys(&o, &m->snap, best, nbest);
+	free(best);
+	*len = o.buf ? o.len : 0;
+	return o.buf;
+}
+
+char *vrl_metrics_render(struct vrl_metrics *m, bool wait, size_t *len)
+{
+	char *text;
+
+	*len = 0;
+	if (wait ? pthread_mutex_lock(&m->lock) != 0 : pthread_mutex_trylock(&m->lock) != 0)
+		return NULL;
+	text = render_locked(m, len);
+	pthread_mutex_unlock(&m->lock);
+	return text;
+}
+
+/* ---- the textfile ------------------------------------------------------------------ */
+
+int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, char *why, size_t whylen)
+{
+	char tmp[4096];
+	size_t len;
+	char *text = vrl_metrics_render(m, false, &len);
+	FILE *f;
+	int rc = 0;
+
+	if (!text)
+		return 0;   /* a scrape is rendering: the next tick writes it */
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	f = fopen(tmp, "w");
+	if (!f || fwrite(text, 1, len, f) != len)
+		rc = -errno;
+	if (f && fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	/* node_exporter reads the whole old file or the whole new one */
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc) {
+		snprintf(why, whylen, "cannot write %s: %s", path, strerror(-rc));
+		unlink(tmp);
+	}
+	free(text);
+	return rc;
+}
+
+/* ---- HTTP ---------------------------------------------------------------------------- */
+
+/* Parse "host:port" or "[v6]:port" into @sa; loopback hosts only. */
+static int parse_addr(const char *addr, struct sockaddr_storage *sa, char *why, size_t whylen)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)sa;
+	const char *colon = strrchr(addr, ':');
+	char host[64];
+	char *end;
+	unsigned long port;
+	size_t hl;
+
+	memset(sa, 0, sizeof(*sa));
+	if (!colon || (hl = (size_t)(colon - addr)) >= sizeof(host))
+		goto bad;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port > 65535)
+		goto bad;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host + 1, &v6->sin6_addr) != 1)
+			goto bad;
+		if (!IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr))
+			goto remote;
+		return 0;
+	}
+	if (strcmp(host, "localhost") == 0)
+		memcpy(host, "127.0.0.1", sizeof("127.0.0.1"));
+	v4->sin_family = AF_INET;
+	v4->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &v4->sin_addr) != 1)
+		goto bad;
+	if ((ntohl(v4->sin_addr.s_addr) >> 24) != 127)
+		goto remote;
+	return 0;
+bad:
+	snprintf(why, whylen, "daemon.metrics \"%s\": expected host:port such as "
+		 "127.0.0.1:9477 or [::1]:9477", addr);
+	return -EINVAL;
+remote:
+	snprintf(why, whylen, "daemon.metrics \"%s\": only a loopback address is served; "
+		 "scrape through a local proxy or use daemon.metrics_textfile", addr);
+	return -EINVAL;
+}
+
+#ifdef HAVE_MHD
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
+{
+	struct vrl_metrics *m = cls;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	unsigned status = MHD_HTTP_OK;
+	size_t len = 0;
+	char *text = NULL;
+
+	(void)version;
+	(void)upload;
+	(void)upload_size;
+	(void)con_cls;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		status = MHD_HTTP_METHOD_NOT_ALLOWED;
+	else if (strcmp(url, "/metrics") != 0 && strcmp(url, "/") != 0)
+		status = MHD_HTTP_NOT_FOUND;
+	else if (!(text = vrl_metrics_render(m, true, &len)))
+		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	if (status != MHD_HTTP_OK) {
+		static const char msg[] = "see /metrics\n";
+
+		r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
+						    MHD_RESPMEM_PERSISTENT);
+	} else {
+		r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	}
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, char *why,
+		      size_t whylen)
+{
+	struct sockaddr_storage sa;
+	const union MHD_DaemonInfo *info;
+	int rc = parse_addr(addr, &sa, why, whylen);
+
+	if (rc)
+		return rc;
+	m->http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+				   (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				   0, NULL, NULL, answer, m,
+				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_MAX,
+				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
+				   MHD_OPTION_END);
+	if (!m->http) {
+		rc = errno ? -errno : -EADDRINUSE;
+		snprintf(why, whylen, "cannot serve metrics on %s: %s", addr, strerror(-rc));
+		return rc;
+	}
+	info = MHD_get_daemon_info(m->http, MHD_DAEMON_INFO_BIND_PORT);
+	*port = info ? info->port : 0;
+	return 0;
+}
+#else
+int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, char *why,
+		      size_t whylen)
+{
+	struct sockaddr_storage sa;
+	int rc = parse_addr(addr, &sa, why, whylen);
+
+	(void)m;
+	*port = 0;
+	if (rc)
+		return rc;
+	snprintf(why, whylen, "this vrld was built without libmicrohttpd: no metrics over "
+		 "HTTP (use daemon.metrics_textfile)");
+	return -ENOTSUP;
+}
+#endif
+
+void vrl_metrics_free(struct vrl_metrics *m)
+{
+	if (!m)
+		return;
+#ifdef HAVE_MHD
+	if (m->http)
+		MHD_stop_daemon(m->http);
+#endif
+	pthread_mutex_destroy(&m->lock);
+	free(m->seen);
+	free(m);
+}

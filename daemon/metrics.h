@@ -1,0 +1,50 @@
+/*
+ * metrics.h - vrld's Prometheus metrics: text exposition of a segment,
+ * served over HTTP on a loopback address (libmicrohttpd) and/or written to a
+ * file for node_exporter's textfile collector.
+ *
+ * Everything here only reads the segment (relaxed loads; the config through
+ * its sequence word), so a scrape never disturbs workers or vrld's tick.
+ */
+#ifndef VRL_METRICS_H
+#define VRL_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "segment.h"
+
+struct vrl_metrics;
+
+/*
+ * Make a collector for segment @h showing the @top keys nearest their limit.
+ * Returns NULL when out of memory.
+ */
+struct vrl_metrics *vrl_metrics_new(struct vrl_seg_header *h, unsigned top);
+
+/*
+ * The exposition text, malloc'd (free it), its length in @len; NULL when
+ * out of memory. Thread-safe; @wait false returns NULL with *len = 0 at
+ * once when another thread is rendering (the daemon's tick never waits).
+ */
+char *vrl_metrics_render(struct vrl_metrics *m, bool wait, size_t *len);
+
+/*
+ * Serve GET /metrics on @addr ("127.0.0.1:9477", "[::1]:9477", port 0 picks
+ * one) from a thread of its own, at most a few connections at once. Only
+ * loopback addresses are accepted. Returns 0 and the bound port in @port,
+ * -ENOTSUP when vrld was built without libmicrohttpd, -EINVAL for a bad or
+ * non-loopback address, or -errno, with a message in @why.
+ */
+int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, char *why,
+		      size_t whylen);
+
+/* Write the exposition to @path atomically (temp file and rename). Skips
+ * (returns 0) when a scrape is rendering. Returns 0 or -errno with @why. */
+int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, char *why, size_t whylen);
+
+/* Stop serving and free. */
+void vrl_metrics_free(struct vrl_metrics *m);
+
+#endif /* VRL_METRICS_H */

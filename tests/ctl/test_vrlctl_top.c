@@ -1,0 +1,101 @@
+/*
+ * test_vrlctl_top.c - `vrlctl top --once` on a segment the test made: a
+ * child acquires on one key throughout the frame; another key was emptied
+ * before it. The first shows among the busiest, the second nearest its
+ * limit. Not timed: the child keeps acquiring until vrlctl has printed.
+ *
+ * usage: test_vrlctl_top VRLCTL
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common.h"
+
+static const char *vrlctl_path;
+
+static int run(const char *seg, const char *args, char *out, size_t len)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s", vrlctl_path, seg, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	printf("%s", out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_top_once(void **state)
+{
+	static struct vrl_seg_config cfg;
+	struct vrl_request full = { .api = "s", .token = "full" };
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX], out[16384];
+	vrl_client *c;
+	pid_t child;
+
+	(void)state;
+	test_add_rate(&cfg, "fast", "f", 1000, NS_PER_S, 1, (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_add_rate(&cfg, "slow", "s", 1, 60 * NS_PER_S, 2, (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_segment("top", &cfg, 1000, &seg, name);
+	c = test_open(name);
+	assert_int_equal(vrl_acquire(c, &full, NULL), 0);
+	assert_int_equal(vrl_acquire(c, &full, NULL), 0);
+	assert_int_equal(vrl_acquire(c, &full, NULL), VRL_EDENIED);
+	vrl_close(c);
+
+	child = fork();
+	if (child == 0) {
+		struct vrl_request busy = { .api = "f", .token = "busy" };
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+		c = test_open(name);
+		for (;;) {
+			vrl_acquire(c, &busy, NULL);
+			nanosleep(&ts, NULL);
+		}
+	}
+	assert_int_equal(run(name, "top --once --wait 300ms", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "busiest keys"));
+	assert_non_null(strstr(out, "nearest their limits"));
+	assert_non_null(strstr(out, "busy"));
+	assert_non_null(strstr(out, "slow   full"));   /* emptied, refilling slowly */
+	assert_int_equal(run(name, "--json top --once --wait 300ms", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"busiest\":[{\"limit\":\"fast\",\"key\":\"busy\",\"grants\":"));
+	assert_non_null(strstr(out, "{\"limit\":\"slow\",\"key\":\"full\",\"used_pct\":"));
+	assert_non_null(strstr(out, "\"name\":\"fast\",\"kind\":\"rate\""));
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	assert_int_equal(run(name, "top extra", out, sizeof(out)), 2);
+	test_segment_drop(&seg, name);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_top_once),
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s VRLCTL\n", argv[0]);
+		return 2;
+	}
+	vrlctl_path = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

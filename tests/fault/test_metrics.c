@@ -1,0 +1,209 @@
+/*
+ * test_metrics.c - vrld's Prometheus metrics: scrape the HTTP endpoint with
+ * a plain socket after known acquires, and read the textfile.
+ *
+ * usage: test_metrics VRLD
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common.h"
+#include "vrld_run.h"
+
+#define WAIT_NS  (30 * NS_PER_S)
+
+static char dir[256], conf[300], prom[300], logpath[300], seg[VRL_SHM_NAME_MAX];
+static char page[1 << 16];
+static pid_t vrld_pid;
+
+/* A failed assertion leaves vrld running: stop it, drop its segment. */
+static int teardown(void **state)
+{
+	(void)state;
+	if (vrld_pid > 0 && kill(vrld_pid, SIGKILL) == 0)
+		vrld_wait_exit(vrld_pid, WAIT_NS);
+	vrl_seg_unlink(seg);
+	return 0;
+}
+
+static unsigned port_from_log(void)
+{
+	char buf[65536];
+	FILE *f = fopen(logpath, "r");
+	size_t n;
+	char *p;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strstr(buf, "metrics served");
+	assert_non_null(p);
+	p = strstr(p, "port=");
+	assert_non_null(p);
+	return (unsigned)strtoul(p + 5, NULL, 10);
+}
+
+/* GET @path over HTTP/1.0; the whole response in page[]. */
+static void get(unsigned port, const char *path)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	char req[256];
+	size_t got = 0;
+	ssize_t r;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	while ((r = read(fd, page + got, sizeof(page) - 1 - got)) > 0)
+		got += (size_t)r;
+	close(fd);
+	page[got] = '\0';
+}
+
+static void has(const char *needle)
+{
+	if (!strstr(page, needle))
+		fail_msg("no \"%s\" in:\n%s", needle, page);
+}
+
+/* The value of the sample line that starts with @series. */
+static double value_of(const char *series)
+{
+	char line[256];
+	const char *p;
+
+	snprintf(line, sizeof(line), "\n%s", series);
+	if (!(p = strstr(page, line)))
+		fail_msg("no series %s in:\n%s", series, page);
+	return strtod(p + strlen(line), NULL);
+}
+
+static void test_scrape(void **state)
+{
+	struct vrl_request req = { .api = "r", .token = "t1" };
+	char text[1024];
+	unsigned port, granted = 0, denied = 0;
+	vrl_client *c;
+	pid_t pid;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/vrl-metrics-%d", (int)getpid());
+	snprintf(seg, sizeof(seg), "/vrl-test-metrics-%d", (int)getpid());
+	mkdir(dir, 0700);
+	snprintf(conf, sizeof(conf), "%s/vrl.yaml", dir);
+	snprintf(prom, sizeof(prom), "%s/vrl.prom", dir);
+	snprintf(logpath, sizeof(logpath), "%s/vrld.log", dir);
+	vrl_seg_unlink(seg);
+	snprintf(text, sizeof(text),
+		 "segment: {name: \"%s\", keys: 1000}\n"
+		 "daemon: {metrics: \"127.0.0.1:0\", metrics_textfile: \"%s\", metrics_top: 3}\n"
+		 "limits:\n"
+		 "  - name: r\n    match: {api: r}\n    per: [token]\n    rate: 5/min\n"
+		 "    burst: 5\n"
+		 "  - name: other\n    match: {api: x}\n    per: [token]\n    rate: 1/s\n",
+		 seg, prom);
+	vrld_write_file(conf, text);
+	vrld_pid = pid = vrld_start(conf, NULL, logpath);
+	assert_true(vrld_wait_ready(seg, pid, WAIT_NS));
+	port = port_from_log();
+	assert_true(port > 0);
+
+	c = test_open(seg);
+	for (int i = 0; i < 7; i++) {
+		int rc = vrl_acquire(c, &req, NULL);
+
+		granted += rc == 0;
+		denied += rc == VRL_EDENIED;
+	}
+	assert_int_equal(granted, 5);
+	assert_int_equal(denied, 2);
+	req.token = "t2";
+	assert_int_equal(vrl_acquire(c, &req, NULL), 0);
+
+	get(port, "/metrics");
+	has(" 200 OK\r\n");
+	has("text/plain; version=0.0.4");
+	has("# TYPE vrl_granted_total counter");
+	assert_true(value_of("vrl_granted_total{limit=\"r\"} ") == 6);
+	assert_true(value_of("vrl_denied_total{limit=\"r\"} ") == 2);
+	assert_true(value_of("vrl_granted_total{limit=\"other\"} ") == 0);
+	assert_true(value_of("vrl_keys{limit=\"r\"} ") == 2);
+	assert_int_equal((int)value_of("vrl_table_keys_live "), 2);
+	assert_true(value_of("vrl_table_slots ") >= 1000);
+	assert_true(value_of("vrl_holders ") == 1);
+	assert_true(value_of("vrl_daemon_up ") == 1);
+	assert_true(value_of("vrl_config_generation ") >= 1);
+	has("vrl_table_full_total 0\n");
+	has("vrl_evictions_total ");
+	assert_true(value_of("vrl_granted_all_total ") == 6);
+	/* t1 spent its whole bucket (60 s deep), t2 a fifth of it */
+	assert_true(value_of("vrl_key_used_ratio{limit=\"r\",key=\"t1\"} ") > 0.9);
+	assert_true(value_of("vrl_key_used_ratio{limit=\"r\",key=\"t2\"} ") > 0.1);
+	assert_true(strstr(page, "key=\"t1\"") < strstr(page, "key=\"t2\""));
+
+	/* the handle goes; its counts stay in the totals (counters never drop) */
+	vrl_close(c);
+	get(port, "/metrics");
+	assert_true(value_of("vrl_granted_total{limit=\"r\"} ") == 6);
+	assert_true(value_of("vrl_denied_total{limit=\"r\"} ") == 2);
+	assert_true(value_of("vrl_holders ") == 0);
+
+	get(port, "/nothing");
+	has(" 404 ");
+
+	/* the textfile, rewritten once a second: wait for one after the acquires */
+	for (int i = 0; i < 300; i++) {
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		FILE *f = fopen(prom, "r");
+
+		page[0] = '\0';
+		if (f) {
+			page[fread(page, 1, sizeof(page) - 1, f)] = '\0';
+			fclose(f);
+		}
+		if (strstr(page, "vrl_granted_total{limit=\"r\"} 6\n"))
+			break;
+		nanosleep(&ts, NULL);
+	}
+	has("vrl_granted_total{limit=\"r\"} 6\n");
+	has("vrl_daemon_up 1\n");
+
+	kill(pid, SIGTERM);
+	assert_int_equal(vrld_wait_exit(pid, WAIT_NS), 0);
+	vrld_pid = 0;
+	vrl_seg_unlink(seg);
+	snprintf(text, sizeof(text), "rm -rf '%s'", dir);
+	assert_int_equal(system(text), 0);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_scrape, teardown),
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s VRLD\n", argv[0]);
+		return 2;
+	}
+	vrld_path = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

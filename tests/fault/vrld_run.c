@@ -1,0 +1,173 @@
+/*
+ * vrld_run.c - see vrld_run.h.
+ */
+#include "vrld_run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "segment.h"
+
+const char *vrld_path;
+
+#define STARTED_MAX 64
+static pid_t started[STARTED_MAX];   /* vrlds not yet seen to exit; 0: free */
+
+static void forget(pid_t pid)
+{
+	for (int i = 0; i < STARTED_MAX; i++)
+		if (started[i] == pid)
+			started[i] = 0;
+}
+
+static void remember(pid_t pid)
+{
+	for (int i = 0; i < STARTED_MAX; i++)
+		if (started[i] == 0) {
+			started[i] = pid;
+			return;
+		}
+}
+
+void vrld_kill_all(void)
+{
+	for (int i = 0; i < STARTED_MAX; i++)
+		if (started[i] > 0) {
+			kill(started[i], SIGKILL);
+			waitpid(started[i], NULL, 0);
+			started[i] = 0;
+		}
+}
+
+void vrld_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+		abort();
+}
+
+pid_t vrld_start(const char *config, const char *extra, const char *log)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+		if (extra)
+			execl(vrld_path, "vrld", "-c", config, extra, (char *)NULL);
+		else
+			execl(vrld_path, "vrld", "-c", config, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		remember(pid);
+	return pid;
+}
+
+static void nap(void)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Map the header of @seg read-only; NULL when it is not (yet) there. */
+static struct vrl_seg_header *map_header(const char *seg)
+{
+	int fd = shm_open(seg, O_RDONLY, 0);
+	struct stat st;
+	void *p;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(struct vrl_seg_header)) {
+		close(fd);
+		return NULL;
+	}
+	p = mmap(NULL, sizeof(struct vrl_seg_header), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+bool vrld_wait_ready(const char *seg, pid_t pid, uint64_t timeout_ns)
+{
+	uint64_t until = vrl_now_ns() + timeout_ns;
+
+	while (vrl_now_ns() < until) {
+		struct vrl_seg_header *h = map_header(seg);
+		bool ready = false;
+
+		if (h) {
+			ready = atomic_load((_Atomic uint64_t *)&h->magic) == VRL_SEG_MAGIC &&
+				atomic_load(&h->daemon_pid) == pid;
+			munmap(h, sizeof(*h));
+		}
+		if (ready)
+			return true;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return false;
+		nap();
+	}
+	return false;
+}
+
+uint64_t vrld_config_gen(const char *seg)
+{
+	struct vrl_seg_header *h = map_header(seg);
+	uint64_t gen;
+
+	if (!h)
+		return 0;
+	gen = atomic_load(&h->config_gen);
+	munmap(h, sizeof(*h));
+	return gen;
+}
+
+int vrld_wait_exit(pid_t pid, uint64_t timeout_ns)
+{
+	uint64_t until = vrl_now_ns() + timeout_ns;
+	int status;
+
+	while (vrl_now_ns() < until) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid) {
+			forget(pid);
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		if (r < 0 && errno != EINTR)
+			return -1;
+		nap();
+	}
+	return -1;
+}
+
+bool vrld_log_has(const char *path, const char *needle)
+{
+	char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}

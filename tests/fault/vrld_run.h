@@ -1,0 +1,40 @@
+/*
+ * vrld_run.h - run the built vrld from a test: write its config, start it,
+ * wait until it serves the segment, and stop or kill it.
+ */
+#ifndef VRL_TEST_VRLD_RUN_H
+#define VRL_TEST_VRLD_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Path of the vrld binary under test (argv[1] of the test). */
+extern const char *vrld_path;
+
+/* Write @text to @path or abort. */
+void vrld_write_file(const char *path, const char *text);
+
+/* Start vrld -c @config [@extra], its stderr appended to @log. */
+pid_t vrld_start(const char *config, const char *extra, const char *log);
+
+/*
+ * Wait until segment @seg exists and names @pid as its vrld. Returns false
+ * when @pid exited first or @timeout_ns passed.
+ */
+bool vrld_wait_ready(const char *seg, pid_t pid, uint64_t timeout_ns);
+
+/* The segment's config generation (0 when it cannot be read). */
+uint64_t vrld_config_gen(const char *seg);
+
+/* Wait for @pid to exit; its exit status, 128 + signal, or -1 on timeout. */
+int vrld_wait_exit(pid_t pid, uint64_t timeout_ns);
+
+/* SIGKILL and reap every vrld started and not yet seen to exit (teardown
+ * after a failed assertion, so no vrld outlives the test). */
+void vrld_kill_all(void);
+
+/* Whether file @path contains @needle. */
+bool vrld_log_has(const char *path, const char *needle);
+
+#endif

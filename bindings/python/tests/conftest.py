@@ -18,17 +18,19 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 CONFIG = """\
 segment: {{name: {name}, keys: 4096}}
 limits:
-  # the basic rate: 5 at once, then one every 100 ms, per token
+  # the basic rate: 5 at once, then one every 12 s, per token. Tests that
+  # expect a denial use slow refills, so that a loaded machine stalling a
+  # test between two calls cannot refill a bucket in between.
   - name: t.rate
     match: {{api: t}}
     per: [token]
-    rate: 10/s
+    rate: 5/min
     burst: 5
-  # a slow rate for waiting acquires: one every 50 ms, per token
+  # for waiting acquires: one every 200 ms, per token
   - name: w.rate
     match: {{api: w}}
     per: [token]
-    rate: 20/s
+    rate: 5/s
     burst: 1
   # cooldowns only, per vehicle
   - name: g.gate
@@ -45,12 +47,12 @@ limits:
   - name: s.token
     match: {{api: s}}
     per: [token]
-    rate: 100/s
+    rate: 2/min
     burst: 2
   - name: s.org
     match: {{api: s}}
     per: [org]
-    rate: 100/s
+    rate: 3/min
     burst: 3
   # hammered by a pool of processes
   - name: h.org

@@ -3,6 +3,7 @@ forkserver start methods, and a pool of 8 processes on one limit whose
 grants must stay within it over every window."""
 import multiprocessing
 import os
+import time
 
 import pytest
 
@@ -88,3 +89,37 @@ def test_pool_of_8_stays_within_the_limit(segment, key, method):
     allowed = BURST + (times[-1] - times[0]) // EMISSION_NS
     print("# %s: %d grants, %d allowed" % (method, len(times), allowed))
     assert len(times) * 2 >= allowed
+
+
+def test_fork_while_a_thread_waits_in_the_library(client, key):
+    """A thread of the parent sleeps in acquire_wait (holding the client's
+    turn) when another forks: the child must not wait for that thread."""
+    import threading
+
+    assert client.acquire(api="w", token=key)
+    waiting = threading.Event()
+    got = []
+
+    def waiter():
+        waiting.set()
+        got.append(client.acquire_wait(api="w", token=key, timeout=30))
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    waiting.wait()
+    time.sleep(0.05)             # most likely asleep in the library by now
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ok = bool(client.acquire(api="t", token=key)) and \
+                bool(client.acquire_wait(api="t", token=key, timeout=0))
+            os.write(wfd, b"ok" if ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    assert os.read(rfd, 2) == b"ok"
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    t.join()
+    assert got and got[0]

@@ -511,12 +511,16 @@ static int wait_for_lock(ClientObject *self)
 	int ok;
 
 	if (self->fork_gen != vrl_py_fork_gen) {
-		/* forked while a parent thread slept in the library: that thread
-		 * is gone, and so is its claim on the handle. The old lock stays
-		 * held forever; it is left, not freed. */
-		self->lock = PyThread_allocate_lock();
+		/* The first turn-taking since a fork: a parent thread that held
+		 * the lock (sleeping in the library) is gone in this child, and
+		 * so is its claim on the handle. A free lock is reused; a held
+		 * one can never be released, and is left, not freed. */
 		self->fork_gen = vrl_py_fork_gen;
 		self->busy = 0;
+		if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK))
+			self->lock = PyThread_allocate_lock();
+		else
+			PyThread_release_lock(self->lock);
 		if (!self->lock) {
 			PyErr_NoMemory();
 			return -1;

@@ -267,10 +267,24 @@ typedef struct {
 
 static PyTypeObject VerdictType;
 
+/*
+ * Verdicts freed go to a short free list and are handed out again, so the
+ * usual loop (acquire, test, drop) allocates nothing. Guarded by the GIL.
+ */
+#define VERDICT_FREE_MAX 16
+static VerdictObject *verdict_free[VERDICT_FREE_MAX];
+static int verdict_nfree;
+
 static PyObject *verdict_new(const struct vrl_verdict *v)
 {
-	VerdictObject *o = PyObject_New(VerdictObject, &VerdictType);
+	VerdictObject *o;
 
+	if (verdict_nfree > 0) {
+		o = verdict_free[--verdict_nfree];
+		_Py_NewReference((PyObject *)o);
+	} else {
+		o = PyObject_New(VerdictObject, &VerdictType);
+	}
 	if (!o)
 		return NULL;
 	o->v = *v;
@@ -288,8 +302,11 @@ static PyObject *verdict_new(const struct vrl_verdict *v)
 
 static void verdict_dealloc(VerdictObject *o)
 {
-	Py_XDECREF(o->name);
-	PyObject_Free(o);
+	Py_CLEAR(o->name);
+	if (verdict_nfree < VERDICT_FREE_MAX)
+		verdict_free[verdict_nfree++] = o;
+	else
+		PyObject_Free(o);
 }
 
 static int verdict_bool(VerdictObject *o)

@@ -397,3 +397,35 @@ def test_feedback_calls_say_they_are_missing(client):
         client.release(api="t")
     with pytest.raises(NotImplementedError):
         client.refund(api="t")
+
+
+def test_repeated_requests_share_keys_with_equal_strings(client, key):
+    """acquire() remembers requests by the identity of their str objects and
+    resolves those it sees again: the keys stay those of the strings' values,
+    whatever objects carry them, and costs still count."""
+    tok = key + "-same"
+    for i in range(3):
+        assert client.acquire(api="t", token=tok).remaining == 4 - i
+    # an equal str built at run time, not the same object
+    other = "".join([key, "-sa", "me"])
+    assert other == tok and other is not tok
+    assert client.acquire(api="t", token=other).remaining == 1
+    assert client.acquire(api="t", token=tok, cost=1).remaining == 0
+    assert not client.acquire(api="t", token=tok)
+    with pytest.raises(vrl.RateLimited):
+        client.take(api="t", token=tok)
+    # a field added or removed is another request
+    v = client.acquire(api="t", token=tok, org="x")
+    assert not v and v.limit == "t.rate"
+
+
+def test_many_requests_in_turn(client, key):
+    """More distinct requests than the binding remembers, each repeated:
+    every key still counts exactly."""
+    toks = ["%s-%d" % (key, i) for i in range(300)]
+    for rnd in range(5):
+        for t in toks:
+            v = client.acquire(api="t", token=t)
+            assert v and v.remaining == 4 - rnd
+    for t in toks[:20]:
+        assert not client.acquire(api="t", token=t)

@@ -631,10 +631,13 @@ static int client_init(ClientObject *self, PyObject *args, PyObject *kw)
 	return self->segment ? 0 : -1;
 }
 
+static void seen_clear(ClientObject *self);
+
 static void client_close_handle(ClientObject *self)
 {
 	vrl_client *c = self->c;
 
+	seen_clear(self);
 	self->c = NULL;
 	vrl_close(c);
 }
@@ -647,6 +650,99 @@ static void client_dealloc(ClientObject *self)
 	if (self->lock)
 		PyThread_free_lock(self->lock);
 	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/*
+ * Requests seen again. Workers mostly repeat a few requests with the same
+ * str objects (constants, a token read once from the config). acquire()
+ * remembers the field objects of recent requests, by identity, in a small
+ * direct-mapped table; a request seen a third time is resolved once, and
+ * from then on acquire() by fields costs what Resolved.acquire() does.
+ *
+ * The table holds strong references to the str objects of its entries, so
+ * an object's address cannot be reused for another value while it is
+ * there: same pointers, same strings. Only exact str and None take part;
+ * a request with attrs (a mutable dict) or a converted value never does.
+ */
+#define SEEN_SIZE 64                 /* entries, a power of two */
+#define SEEN_RESOLVE_AT 2            /* hits before an entry is resolved */
+#define NFIELDS 6                    /* api .. user */
+
+struct vrl_py_seen {
+	PyObject *f[NFIELDS];        /* strong; NULL for absent or None */
+	vrl_resolved *r;             /* once resolved */
+	unsigned hits;
+};
+
+static void seen_drop(struct vrl_py_seen *e)
+{
+	for (int i = 0; i < NFIELDS; i++)
+		Py_CLEAR(e->f[i]);
+	vrl_resolved_free(e->r);
+	e->r = NULL;
+	e->hits = 0;
+}
+
+static void seen_clear(ClientObject *self)
+{
+	struct vrl_py_seen *t = self->seen;
+
+	self->seen = NULL;
+	if (!t)
+		return;
+	for (int i = 0; i < SEEN_SIZE; i++)
+		seen_drop(&t[i]);
+	PyMem_Free(t);
+}
+
+/*
+ * The entry of the request in @vals, made current. Returns NULL when the
+ * request cannot be remembered (attrs, a value not str, no memory).
+ */
+static struct vrl_py_seen *seen_find(ClientObject *self, PyObject *const vals[K__COUNT])
+{
+	PyObject *f[NFIELDS];
+	uintptr_t h = 0;
+	struct vrl_py_seen *e;
+
+	if (vals[K_ATTRS] && vals[K_ATTRS] != Py_None)
+		return NULL;
+	for (int i = 0; i < NFIELDS; i++) {
+		PyObject *o = vals[K_API + i];
+
+		f[i] = o == Py_None ? NULL : o;
+		if (f[i] && !PyUnicode_CheckExact(f[i]))
+			return NULL;
+		h = (h ^ ((uintptr_t)f[i] >> 4)) * 0x9E3779B97F4A7C15ull;
+	}
+	if (!self->seen && !(self->seen = PyMem_Calloc(SEEN_SIZE, sizeof(*self->seen))))
+		return NULL;
+	e = &self->seen[(h >> 32) & (SEEN_SIZE - 1)];
+	if (memcmp(e->f, f, sizeof(f)) == 0 && e->hits) {
+		if (e->hits < SEEN_RESOLVE_AT + 1)
+			e->hits++;
+		return e;
+	}
+	seen_drop(e);
+	for (int i = 0; i < NFIELDS; i++)
+		e->f[i] = Py_XNewRef(f[i]);
+	e->hits = 1;
+	return e;
+}
+
+/* Acquire through the entry's resolved request, resolving it when due.
+ * Returns 1 when it did not apply (the caller takes the usual path),
+ * else 0 or a libvrl code as vrl_acquire() would. Handle held. */
+static int seen_acquire(ClientObject *self, struct vrl_py_seen *e, const struct vrl_py_req *q,
+			struct vrl_verdict *v)
+{
+	if (!e->r) {
+		if (e->hits <= SEEN_RESOLVE_AT || vrl_resolve(self->c, &q->req, &e->r) != 0) {
+			e->r = NULL;
+			return 1;
+		}
+	}
+	return vrl_acquire_resolved(self->c, e->r, q->req.cost, v);
 }
 
 static const struct vrl_py_sig sig_acquire = {
@@ -666,7 +762,11 @@ static PyObject *acquire_now(ClientObject *self, PyObject *const *args, Py_ssize
 	if (vrl_py_parse(sig, args, nargs, kwnames, vals))
 		return NULL;
 	if (vrl_py_req_build(&q, vals, 1) == 0 && (held = vrl_py_hold(self, 1)) >= 0) {
-		rc = vrl_acquire(self->c, &q.req, &v);
+		struct vrl_py_seen *e = seen_find(self, vals);
+
+		rc = e ? seen_acquire(self, e, &q, &v) : 1;
+		if (rc == 1)
+			rc = vrl_acquire(self->c, &q.req, &v);
 		vrl_py_unhold(self, held);
 		if (rc == 0 || rc == VRL_EDENIED) {
 			r = verdict_new(&v);

@@ -28,7 +28,10 @@ typedef struct {
 	int busy;                       /* a thread sleeps in the library */
 	PyThread_type_lock lock;        /* held by the sleeping thread */
 	unsigned long fork_gen;         /* vrl_py_fork_gen when `lock` was made */
+	struct vrl_py_seen *seen;       /* requests seen by acquire(), or NULL */
 } ClientObject;
+
+struct vrl_py_seen;
 
 /* Keyword names every call may take, interned once. */
 enum vrl_py_kw {

@@ -7,8 +7,9 @@
  * pointer against names interned at import, a request built on the stack
  * from the str objects' own UTF-8 buffers, one libvrl call, and one small
  * Verdict allocation that copies the C verdict and makes Python objects
- * only when a field is read. No dict, no tuple, no temporary str for str
- * arguments.
+ * only when a field is read (from a short free list). No dict, no tuple,
+ * no temporary str for str arguments. A request acquire() sees again is
+ * resolved once and takes the resolved path (see struct vrl_py_seen).
  *
  * Threads and fork:
  *   - Every call runs under the GIL except acquire_wait's sleep; ClientObject

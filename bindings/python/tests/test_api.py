@@ -429,3 +429,35 @@ def test_many_requests_in_turn(client, key):
             assert v and v.remaining == 4 - rnd
     for t in toks[:20]:
         assert not client.acquire(api="t", token=t)
+
+
+def test_threads_share_a_client(client, key):
+    """Threads take turns on one Client while some sleep in acquire_wait."""
+    errors = []
+    grants = []
+    waits = []
+    start = time.monotonic()
+
+    def worker(n):
+        try:
+            for i in range(100):
+                if i % 25 == 0:
+                    v = client.acquire_wait(api="w", token="%s-%d" % (key, n), timeout=30)
+                    waits.append(bool(v))
+                else:
+                    v = client.acquire(api="t", token="%s-%d-%d" % (key, n, i % 5))
+                    grants.append(bool(v))
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(waits) == 16 and all(waits)
+    # each thread: 5 keys x the burst of 5, and one more per key for every
+    # 12 s the test took (t.rate refills slowly; a loaded machine is slow)
+    refills = int((time.monotonic() - start) // 12)
+    assert 4 * 25 <= sum(grants) <= 4 * 5 * (5 + refills)

@@ -76,6 +76,12 @@ def segment(tmp_path_factory):
     name = "/vrl-test-python-%d" % os.getpid()
     conf = tmp_path_factory.mktemp("vrld") / "vrl.yaml"
     conf.write_text(CONFIG.format(name=name))
+    # a segment left by a killed run of the same pid would be adopted, with
+    # its counters: start from a fresh one
+    try:
+        os.unlink("/dev/shm" + name)
+    except FileNotFoundError:
+        pass
     proc = subprocess.Popen([_vrld(), "-c", str(conf)], stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30

@@ -54,3 +54,9 @@ fi
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 "$py" "$root/bench/summary.py" "$tmp/result.json"
+
+# the Python binding beside python3-limits, when it was built
+if [ -d "$build/bindings/python/vrl" ] && [ -x /usr/bin/python3 ]; then
+	echo
+	/usr/bin/python3 "$root/bench/python_bench.py" --build "$build"
+fi

@@ -8,6 +8,7 @@ packages=(
   libyaml-dev libjson-c-dev libxxhash-dev liburcu-dev libsystemd-dev libcmocka-dev libmicrohttpd-dev
   libbenchmark-dev g++ libhiredis-dev redis-server
   clang libclang-rt-14-dev
+  python3-dev python3-pytest python3-limits
 )
 missing=()
 for p in "${packages[@]}"; do

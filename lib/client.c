@@ -1511,3 +1511,37 @@ int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const ch
 	return for_keys(c, req, limit, true, KIND_BIT(VRL_KIND_RATE) | KIND_BIT(VRL_KIND_QUOTA),
 			op_reconcile, (uint64_t)(uintptr_t)&f);
 }
+
+/* ---- feedback support ------------------------------------------------------------------ */
+
+int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t kinds)
+{
+	struct vrl_take t[VRL_MAX_MATCHED];
+	uint64_t now = vrl_now_ns(), rt = 0, best = UINT64_MAX;
+	bool full;
+	int n, rc, pick = -1;
+
+	rc = enter(c);
+	if (rc)
+		return rc;
+	n = plan(c, req, t, &full);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
+		uint64_t rem = UINT64_MAX;
+		struct look lk;
+
+		if (!(kinds & KIND_BIT(l->seg.kind)))
+			continue;
+		/* a look only reads the slot: nothing here writes shared state */
+		if (t[i].slot != UINT64_MAX &&
+		    look_at(c, &t[i], 1, now, now, &rt, &lk) == LOOK_OK)
+			rem = look_remaining(c, &t[i], &lk, now);
+		if (pick < 0 || rem < best) {
+			best = rem;
+			pick = (int)t[i].limit;
+		}
+	}
+	return pick;
+}

@@ -96,6 +96,14 @@ int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const ch
 		   uint64_t server_limit, uint64_t server_remaining);
 
 /*
+ * The limit of @req, among the kinds in the bit set @kinds (1 << kind),
+ * whose key has the fewest permits left now: the one an upstream's 429 is
+ * most likely about. Returns its index, -1 when none matches, or an error.
+ * Places missing keys as an acquire would; writes no key state.
+ */
+int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t kinds);
+
+/*
  * The wall clock that quota periods are judged by: CLOCK_REALTIME in ns.
  * Process-wide; tests point it at a clock of their own to cross a month.
  */

@@ -318,6 +318,7 @@ struct vrl_seg_header {
 	_Atomic uint64_t holders_full; /* handles attached without a counter slot */
 	_Atomic uint64_t retired_granted; /* counters folded from dead holders */
 	_Atomic uint64_t retired_denied;
+	_Atomic uint64_t feedback_ignored; /* upstream values vrl_observe() skipped as malformed */
 
 	/* Alert events: where the ring and the fired marks are. */
 	alignas(VRL_CACHELINE) uint64_t event_off; /* struct vrl_seg_event[nevents] */

@@ -39,6 +39,7 @@
 
 #include "gcra.h"
 #include "presets.h"
+#include "window.h"
 
 #define VRL_DEFAULT_MODE      0660u        /* segment.mode: owner and group read/write */
 #define VRL_DEFAULT_KEYS      65536u       /* segment.keys */
@@ -731,15 +732,17 @@ static int limit_kind(struct vrl_doc *d, yaml_node_t *n, const char *path, uint3
 	const char *s;
 
 	pathf(where, "%s.kind", path);
-	if (!(s = want_scalar(d, n, where, "rate or gate")))
+	if (!(s = want_scalar(d, n, where, "rate, window or gate")))
 		return -1;
 	if (strcmp(s, "rate") == 0)
 		*kind = VRL_KIND_RATE;
 	else if (strcmp(s, "gate") == 0)
 		*kind = VRL_KIND_GATE;
+	else if (strcmp(s, "window") == 0)
+		*kind = VRL_KIND_WINDOW;
 	else
-		return fail(d, n, where, "unknown kind %s, expected rate (GCRA) or gate "
-			    "(cooldown only)", got(n, buf));
+		return fail(d, n, where, "unknown kind %s, expected rate (GCRA), window (exact "
+			    "rolling window) or gate (cooldown only)", got(n, buf));
 	return 0;
 }
 
@@ -819,6 +822,49 @@ static int limit_rate(struct vrl_doc *d, yaml_node_t *n, const char *path,
 	return 0;
 }
 
+/*
+ * A window: `limit: N` grants in any interval of `window: W`, with rings for
+ * `keys: K` keys (8 N bytes each, laid out in the segment at creation).
+ */
+static int limit_window(struct vrl_doc *d, yaml_node_t *map, const char *path,
+			struct vrl_seg_limit *l)
+{
+	yaml_node_t *limit = lookup(d, map, "limit"), *window = lookup(d, map, "window");
+	yaml_node_t *keys = lookup(d, map, "keys"), *bad = lookup(d, map, "rate");
+	char where[VRL_PATH_MAX];
+
+	if (bad || (bad = lookup(d, map, "burst"))) {
+		pathf(where, "%s.%s", path, bad == lookup(d, map, "rate") ? "rate" : "burst");
+		return fail(d, bad, where, "a window has no rate or burst, expected limit: N "
+			    "and window: W such as limit: 1000 and window: 1h");
+	}
+	if (!limit || !window || !keys)
+		return fail(d, map, path, "missing %s, a window needs limit: N (grants), "
+			    "window: W (a duration such as 1h) and keys: K (keys it holds "
+			    "rings for, 8 N bytes each)",
+			    !limit ? "limit:" : !window ? "window:" : "keys:");
+	pathf(where, "%s.limit", path);
+	if (get_u64(d, limit, where, 1, &l->count))
+		return -1;
+	if (l->count > VRL_WINDOW_MAX_N)
+		return fail(d, limit, where, "limit %llu is too large a ring, expected at most "
+			    "%llu grants per window", (unsigned long long)l->count,
+			    (unsigned long long)VRL_WINDOW_MAX_N);
+	pathf(where, "%s.window", path);
+	if (get_duration(d, window, where, &l->period_ns))
+		return -1;
+	pathf(where, "%s.keys", path);
+	if (get_u64(d, keys, where, 1, &l->area_keys))
+		return -1;
+	if (vrl_window_area_bytes(l->count, l->area_keys) == 0)
+		return fail(d, keys, where, "%llu keys of %llu grants do not fit in memory, "
+			    "expected at most %llu keys and a smaller product",
+			    (unsigned long long)l->area_keys, (unsigned long long)l->count,
+			    (unsigned long long)VRL_WINDOW_MAX_KEYS);
+	l->burst = l->count;
+	return 0;
+}
+
 /* Kind, rate and burst together: what a rate needs, what a gate must not have. */
 static int limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
 			struct vrl_seg_limit *l)
@@ -831,6 +877,17 @@ static int limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
 	l->kind = VRL_KIND_RATE;
 	if (kind && limit_kind(d, kind, path, &l->kind))
 		return -1;
+	if (l->kind == VRL_KIND_WINDOW)
+		return limit_window(d, map, path, l);
+	for (const char *const *k = (const char *const[]){ "limit", "window", "keys", NULL }; *k;
+	     k++) {
+		yaml_node_t *v = lookup(d, map, *k);
+
+		pathf(where, "%s.%s", path, *k);
+		if (v)
+			return fail(d, v, where, "%s: belongs to kind: window, expected it only "
+				    "there", *k);
+	}
 	if (l->kind == VRL_KIND_GATE) {
 		pathf(where, "%s.%s", path, rate ? "rate" : "burst");
 		if (rate || burst)
@@ -859,7 +916,8 @@ static int limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
 static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 {
 	static const char *const keys[] = { "name", "description", "kind", "match", "per",
-					    "rate", "burst", "shadow", NULL };
+					    "rate", "burst", "limit", "window", "keys", "shadow",
+					    NULL };
 	struct vrl_parse *p = d->p;
 	struct vrl_seg_limit *l = &p->out.cfg.limits[p->out.cfg.nlimits];
 	char where[VRL_PATH_MAX];

@@ -55,6 +55,22 @@ void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
 int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_ns,
 		       uint64_t burst);
 
+/*
+ * Publish @cfg as a reload of the live segment @h: the ring areas of its
+ * window limits are laid out as at creation, and the reload is refused
+ * (-EINVAL, with the reason in @why) when that layout differs from the
+ * running config's: a window limit added, removed, moved, or its limit or
+ * keys changed. Such a change needs vrld restarted with a fresh segment.
+ * A changed window length (W) is accepted: positions hold grant times.
+ */
+int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
+		   size_t whylen);
+
+/* 0 when @next keeps every window limit of @now (and adds none) at the same
+ * index, name, limit, keys and area; -EINVAL with the reason otherwise. */
+int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
+			char *why, size_t whylen);
+
 /* Unmap (the segment stays). */
 void vrl_seg_close(struct vrl_seg *s);
 

@@ -36,6 +36,7 @@
  */
 
 #include "client.h"
+#include "window.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,6 +142,9 @@ int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out)
 	if (in->kind == VRL_KIND_RATE &&
 	    vrl_gcra_init(&out->gcra, in->count, in->period_ns, in->burst) != 0)
 		return VRL_ECORRUPT;
+	if (in->kind == VRL_KIND_WINDOW &&
+	    (in->period_ns == 0 || vrl_window_area_bytes(in->count, in->area_keys) == 0))
+		return VRL_ECORRUPT;
 	return 0;
 }
 
@@ -163,8 +167,11 @@ int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
 		out->nlimits = n <= VRL_MAX_LIMITS ? n : 0;
 		memcpy(out->source, sc->source, sizeof(out->source));
 		out->source[sizeof(out->source) - 1] = '\0';
-		for (uint32_t i = 0; i < out->nlimits && rc == 0; i++)
+		for (uint32_t i = 0; i < out->nlimits && rc == 0; i++) {
 			rc = vrl_limit_prepare(&sc->limits[i], &out->limits[i]);
+			if (rc == 0 && out->limits[i].seg.kind == VRL_KIND_WINDOW)
+				rc = vrl_seg_area_check(h, h->size, &out->limits[i].seg);
+		}
 		/* R1 acquire fence: the copy above is ordered before the re-check */
 		atomic_thread_fence(memory_order_acquire);
 		s2 = atomic_load_explicit(&sc->seq, memory_order_relaxed);
@@ -436,6 +443,29 @@ void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
 	vrl_key_hash(l->seg.name, parts, l->seg.nper, key);
 }
 
+/* The ring of window key @t, taken from its limit's area on first use. */
+static int window_ring(struct vrl_client *c, const struct vrl_take *t, uint64_t *ring)
+{
+	const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
+	int rc = vrl_window_slot_ring(vrl_seg_area(c->hdr, l), l->count, l->area_keys,
+				      &vrl_seg_slots(c->hdr)[t->slot], ring);
+
+	if (rc == VRL_EFULL) /* counted as a full table: same policy, same metric */
+		atomic_fetch_add_explicit(&c->hdr->table_full, 1, memory_order_relaxed);
+	return rc;
+}
+
+static struct vrl_window_ref window_ref(const struct vrl_client *c, const struct vrl_take *t,
+					struct vrl_seg_slot *s)
+{
+	const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
+
+	return (struct vrl_window_ref){
+		.state = &s->state, .n = l->count, .w = l->period_ns,
+		.ring = vrl_window_ring(vrl_seg_area(c->hdr, l), l->count, l->area_keys, t->ring),
+	};
+}
+
 /* Find or insert the slot of take @t. */
 static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
 {
@@ -444,6 +474,8 @@ static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
 	if (c->readonly)
 		return vrl_kt_find(c->hdr, &t->key, &t->slot);
 	rc = vrl_kt_get(c->hdr, &t->key, t->limit, label, &t->slot);
+	if (rc == 0 && c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW)
+		rc = window_ring(c, t, &t->ring);
 	if (rc == VRL_EFULL)
 		t->slot = UINT64_MAX;
 	return rc;
@@ -485,6 +517,8 @@ struct look {
 	uint64_t state;
 	uint64_t earliest;       /* earliest conforming time; UINT64_MAX: never */
 	struct vrl_gcra_step r;   /* rate kinds: the decision at `at` */
+	struct vrl_window_look w; /* window: where to take at `at` */
+	uint64_t w_at;           /* window: the time its positions were taken at */
 	bool shadow_deny;        /* a shadow limit that would deny */
 	bool cooled;             /* held back by a cooldown */
 };
@@ -514,6 +548,15 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 		lk->r = vrl_gcra_step(&l->gcra, lk->state, now, at, cost);
 		lk->earliest = lk->r.conforms ? at :
 			lk->r.retry_after == UINT64_MAX ? UINT64_MAX : now + lk->r.retry_after;
+	} else if (l->seg.kind == VRL_KIND_WINDOW) {
+		struct vrl_window_ref w = window_ref(c, t, s);
+
+		/* the state word was read relaxed above: the acquire fence
+		 * (W2 in window.c) orders the position reads after it */
+		atomic_thread_fence(memory_order_acquire);
+		vrl_window_look(&w, lk->state, cost, at, &lk->w);
+		lk->r = (struct vrl_gcra_step){ .conforms = lk->w.earliest == at };
+		lk->earliest = lk->w.earliest;
 	} else {
 		lk->r = (struct vrl_gcra_step){ .conforms = true };
 		lk->earliest = at;
@@ -537,7 +580,42 @@ static void undo(struct vrl_seg_slot *s, uint64_t ours, uint64_t before)
 						memory_order_relaxed, memory_order_relaxed);
 }
 
+/* Roll back key @k of a stacked acquire that could not complete. */
+static void rollback(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
+		     uint64_t cost, uint64_t before, uint64_t after)
+{
+	if (c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW) {
+		struct vrl_window_ref w = window_ref(c, t, lk->s);
+
+		vrl_window_undo(&w, lk->w.first, cost, lk->w_at, after);
+		return;
+	}
+	if (after != before)
+		undo(lk->s, after, before);
+}
+
 enum { COMMIT_OK = 0, COMMIT_RETRY = 1, COMMIT_STALE = 2 };
+
+/* commit_one() for a window key: positions, then the state word (window.c). */
+static int commit_window(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
+			 uint64_t at, struct look *lk, uint64_t *before, uint64_t *after)
+{
+	struct vrl_window_ref w = window_ref(c, t, lk->s);
+	int rc = vrl_window_take(&w, lk->w.first, cost, at, after);
+
+	if (rc == 1)
+		return COMMIT_RETRY;
+	if (rc)
+		return COMMIT_STALE;
+	lk->w_at = at;
+	*before = 0;
+	/* A3: the commit's acquire orders this re-check after it */
+	if (atomic_load_explicit(&lk->s->tag, memory_order_relaxed) != vrl_key_tag(&t->key)) {
+		vrl_window_undo(&w, lk->w.first, cost, at, *after);
+		return COMMIT_STALE;
+	}
+	return COMMIT_OK;
+}
 
 /*
  * Step 2 and 3 for one key: take @cost at @at. Returns COMMIT_OK with the
@@ -553,6 +631,8 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 	/* look_at() tested this very state at (now, at, cost): reuse it */
 	struct vrl_gcra_step r = lk->r;
 
+	if (__builtin_expect(l->seg.kind == VRL_KIND_WINDOW, 0) && !lk->shadow_deny)
+		return commit_window(c, t, cost, at, lk, before, after);
 	if (l->seg.kind != VRL_KIND_RATE || lk->shadow_deny) {
 		*before = *after = 0;
 		return COMMIT_OK;
@@ -588,9 +668,26 @@ static uint64_t look_remaining(const struct vrl_client *c, const struct vrl_take
 {
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
 
+	if (l->seg.kind == VRL_KIND_WINDOW && t->slot != UINT64_MAX) {
+		struct vrl_window_ref w = window_ref(c, t, lk->s);
+
+		return vrl_window_remaining(&w, now);
+	}
 	if (l->seg.kind != VRL_KIND_RATE || t->slot == UINT64_MAX)
 		return UINT64_MAX;
 	return vrl_gcra_available(&l->gcra, lk->r.conforms ? lk->r.new_tat : lk->state, now);
+}
+
+/* limit, remaining and reset of a window key (off the CAS path) */
+static void window_figures(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
+			   uint64_t now, struct vrl_verdict *v)
+{
+	struct vrl_window_ref w = window_ref(c, t, lk->s);
+	uint64_t reset = vrl_window_reset_at(&w, now);
+
+	v->limit_value = w.n;
+	v->remaining = vrl_window_remaining(&w, now);
+	v->reset_ns = reset > now ? reset - now : 0;
 }
 
 static void fill_denied(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
@@ -606,6 +703,8 @@ static void fill_denied(struct vrl_client *c, const struct vrl_take *t, const st
 	v->remaining = l->seg.kind == VRL_KIND_RATE ?
 		vrl_gcra_available(&l->gcra, lk->state, now) : 0;
 	v->reset_ns = lk->state > now && l->seg.kind == VRL_KIND_RATE ? lk->state - now : 0;
+	if (l->seg.kind == VRL_KIND_WINDOW)
+		window_figures(c, t, lk, now, v);
 	if (lk->cooled)
 		v->flags |= VRL_VERDICT_COOLDOWN;
 }
@@ -633,6 +732,8 @@ static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const s
 		v->remaining = rem == UINT64_MAX ? 0 : rem;
 		v->limit_value = l->seg.kind == VRL_KIND_RATE ? l->gcra.burst : 0;
 		v->reset_ns = l->seg.kind == VRL_KIND_RATE ? lk[i].r.new_tat - now : 0;
+		if (l->seg.kind == VRL_KIND_WINDOW)
+			window_figures(c, &t[i], &lk[i], now, v);
 	}
 }
 
@@ -756,8 +857,8 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 		while (done-- > 0) {
 			unsigned k = order[done];
 
-			if (after[k] != before[k])
-				undo(lk[k].s, after[k], before[k]);
+			if (t[k].slot != UINT64_MAX && !lk[k].shadow_deny)
+				rollback(c, &t[k], &lk[k], cost, before[k], after[k]);
 		}
 		if (stale >= 0) {
 			char label[VRL_LABEL_MAX];
@@ -1030,6 +1131,14 @@ static int op_reset(struct vrl_client *c, struct vrl_take *t, uint64_t unused)
 	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed);
 
 	(void)unused;
+	if (c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW &&
+	    window_ring(c, t, &t->ring) == 0) {
+		struct vrl_window_ref w = window_ref(c, t, s);
+
+		/* relaxed: an operator's act; every grant of the window forgotten */
+		for (uint64_t i = 0; i < w.n; i++)
+			atomic_store_explicit(&w.ring[i], 0, memory_order_relaxed);
+	}
 	/* relaxed: a reset is an operator's act with no ordering to keep; the
 	 * CAS keeps it from resurrecting an evicted slot */
 	while (cur != VRL_STATE_EVICTED &&

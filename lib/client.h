@@ -47,6 +47,7 @@ struct vrl_take {
 	uint32_t limit;                 /* index into the snapshot */
 	struct vrl_key key;
 	uint64_t slot;                  /* UINT64_MAX: none (table full, fail-open) */
+	uint64_t ring;                  /* window: ring index in its limit's area */
 };
 
 /*

@@ -24,6 +24,8 @@
  *   | struct vrl_seg_holder[]  |  one per attached handle: pid, counters
  *   +--------------------------+ slot_off
  *   | struct vrl_seg_slot[]    |  the key table, open addressing
+ *   +--------------------------+ limits[i].area_off (page aligned)
+ *   | ring area of limit i     |  window limits only: see window.h
  *   +--------------------------+ size
  *
  * The config is double-buffered: vrld writes the inactive area under its
@@ -289,6 +291,28 @@ struct vrl_seg_geometry {
  * 64. Returns 0, or -EOVERFLOW if the size does not fit in 64 bits.
  */
 int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g);
+
+/*
+ * The same, with room after the key table for the ring area of every
+ * window limit of @cfg: sets each window limit's area_off (page aligned,
+ * in limit order) and leaves area_keys as the config gave it. Returns 0,
+ * -EINVAL for a window limit whose count or area_keys is out of range
+ * (see window.h), or -EOVERFLOW.
+ */
+int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g);
+
+/*
+ * Check a window limit's ring area against the segment @h of @size bytes:
+ * in bounds after the key table, aligned, and its head agreeing with the
+ * limit's count and area_keys. Returns 0 or VRL_ECORRUPT.
+ */
+int vrl_seg_area_check(const struct vrl_seg_header *h, uint64_t size,
+		       const struct vrl_seg_limit *l);
+
+static inline void *vrl_seg_area(const struct vrl_seg_header *h, const struct vrl_seg_limit *l)
+{
+	return (char *)h + l->area_off;
+}
 
 /*
  * Check that the mapping at @base of @mapped bytes is a segment this library

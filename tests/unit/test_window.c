@@ -1,0 +1,435 @@
+/*
+ * test_window.c - the exact rolling window: the step functions of window.c
+ * with time passed by hand, then the window kind through the client on a
+ * private segment.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common.h"
+#include "window.h"
+
+#define W      UINT64_C(1000)          /* the window of the hand-timed tests */
+#define T0     (UINT64_C(5) * W)       /* a start well after boot */
+
+/* A ring of @n positions and its state word, zeroed. */
+struct ring {
+	_Atomic uint64_t state;
+	_Atomic uint64_t pos[64];
+	struct vrl_window_ref r;
+};
+
+static void ring_init(struct ring *g, uint64_t n)
+{
+	memset(g, 0, sizeof(*g));
+	g->r = (struct vrl_window_ref){ .state = &g->state, .ring = g->pos, .n = n, .w = W };
+}
+
+/* Look then take @cost at @at; returns 0 granted, 1 denied, 2 evicted. */
+static int grant(struct ring *g, uint64_t cost, uint64_t at, uint64_t *earliest)
+{
+	struct vrl_window_look lk;
+	uint64_t committed;
+
+	vrl_window_look(&g->r, atomic_load(&g->state), cost, at, &lk);
+	if (earliest)
+		*earliest = lk.earliest;
+	if (lk.earliest != at)
+		return 1;
+	return vrl_window_take(&g->r, lk.first, cost, at, &committed);
+}
+
+/* The seed's edge, to the nanosecond: full at t0, denied at t0+W-1, free at t0+W. */
+static void exact_edge(void **state)
+{
+	struct ring g;
+	uint64_t e;
+
+	(void)state;
+	ring_init(&g, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(grant(&g, 1, T0, NULL), 0);
+	assert_int_equal(grant(&g, 1, T0, &e), 1);
+	assert_int_equal(e, T0 + W);
+	assert_int_equal(grant(&g, 1, T0 + W - 1, &e), 1);
+	assert_int_equal(e, T0 + W);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + W - 1), 0);
+	assert_int_equal(grant(&g, 1, T0 + W, NULL), 0);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + W), 2);
+	assert_int_equal(vrl_window_remaining(&g.r, T0 + W), 2);
+}
+
+/* Grants spread over the window free one by one, oldest first. */
+static void rolling(void **state)
+{
+	struct ring g;
+	uint64_t e;
+
+	(void)state;
+	ring_init(&g, 3);
+	assert_int_equal(grant(&g, 1, T0, NULL), 0);
+	assert_int_equal(grant(&g, 1, T0 + 100, NULL), 0);
+	assert_int_equal(grant(&g, 1, T0 + 200, NULL), 0);
+	assert_int_equal(grant(&g, 1, T0 + 300, &e), 1);
+	assert_int_equal(e, T0 + W);
+	assert_int_equal(grant(&g, 1, T0 + W, NULL), 0);
+	assert_int_equal(grant(&g, 1, T0 + W, &e), 1);
+	assert_int_equal(e, T0 + 100 + W);
+	assert_int_equal(vrl_window_reset_at(&g.r, T0 + W), T0 + 2 * W);
+}
+
+/* cost > 1 takes cost positions at once, or none; more than N never fits. */
+static void cost_above_one(void **state)
+{
+	struct ring g;
+	uint64_t e;
+
+	(void)state;
+	ring_init(&g, 4);
+	assert_int_equal(grant(&g, 3, T0, NULL), 0);
+	assert_int_equal(vrl_window_free_count(&g.r, T0), 1);
+	assert_int_equal(grant(&g, 2, T0 + 10, &e), 1);
+	assert_int_equal(e, T0 + W);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + 10), 1); /* a denial takes nothing */
+	assert_int_equal(grant(&g, 1, T0 + 10, NULL), 0);
+	assert_int_equal(grant(&g, 4, T0 + W + 10, NULL), 0);
+	assert_int_equal(grant(&g, 5, T0 + 10 * W, &e), 1);
+	assert_int_equal(e, UINT64_MAX);
+}
+
+/* An undone take frees its positions from `at` on, and puts the hint back. */
+static void undo(void **state)
+{
+	struct ring g;
+	struct vrl_window_look lk;
+	uint64_t committed, before;
+
+	(void)state;
+	ring_init(&g, 3);
+	assert_int_equal(grant(&g, 1, T0, NULL), 0);
+	before = atomic_load(&g.state);
+	vrl_window_look(&g.r, before, 2, T0 + 5, &lk);
+	assert_int_equal(lk.earliest, T0 + 5);
+	assert_int_equal(vrl_window_take(&g.r, lk.first, 2, T0 + 5, &committed), 0);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + 5), 0);
+	vrl_window_undo(&g.r, lk.first, 2, T0 + 5, committed);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + 5), 2);
+	assert_int_equal(vrl_window_hint(atomic_load(&g.state), 3), lk.first);
+	assert_int_not_equal(atomic_load(&g.state), committed); /* the version moved on */
+	assert_int_equal(grant(&g, 2, T0 + 5, NULL), 0);
+	/* an undo that comes after another grant on the word leaves the hint */
+	ring_init(&g, 3);
+	vrl_window_look(&g.r, 0, 1, T0, &lk);
+	assert_int_equal(vrl_window_take(&g.r, lk.first, 1, T0, &committed), 0);
+	assert_int_equal(grant(&g, 1, T0, NULL), 0);
+	before = atomic_load(&g.state);
+	vrl_window_undo(&g.r, lk.first, 1, T0, committed);
+	assert_int_equal(atomic_load(&g.state), before);
+	assert_int_equal(vrl_window_free_count(&g.r, T0), 2);
+}
+
+/*
+ * A taker killed after its position CASes and before its commit: the hint
+ * points at a taken position. The next look steps past it, so with fewer
+ * than N grants in the window a grant is still made, and its commit
+ * repairs the hint.
+ */
+static void stale_hint_repair(void **state)
+{
+	struct ring g;
+	uint64_t e;
+
+	(void)state;
+	ring_init(&g, 8);
+	assert_int_equal(grant(&g, 2, T0, NULL), 0);              /* positions 0, 1 */
+	/* the killed taker: positions 2..4 at T0 + 1, no commit */
+	for (int i = 2; i < 5; i++)
+		atomic_store(&g.pos[i], T0 + 1);
+	assert_int_equal(vrl_window_hint(atomic_load(&g.state), 8), 2);
+	for (int i = 0; i < 3; i++)                                /* 5 of 8 taken */
+		assert_int_equal(grant(&g, 1, T0 + 2, NULL), 0);
+	assert_int_equal(vrl_window_hint(atomic_load(&g.state), 8), 0);
+	assert_int_equal(grant(&g, 1, T0 + 3, &e), 1);             /* and now full */
+	assert_int_equal(e, T0 + W);
+	/* the killed taker's positions count for one window, no more */
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + W + 1), 5);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + W + 2), 8);
+}
+
+/* A waiting acquire's reservation in the future breaks time order; the
+ * probe still finds the free positions after it. */
+static void reservation(void **state)
+{
+	struct ring g;
+	uint64_t e;
+
+	(void)state;
+	ring_init(&g, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(grant(&g, 1, T0 + (uint64_t)i, NULL), 0);
+	assert_int_equal(grant(&g, 1, T0 + 10, &e), 1);
+	assert_int_equal(e, T0 + W);
+	/* reserved at its earliest time, and a later one at T0 + W + 500 */
+	assert_int_equal(grant(&g, 1, T0 + W, NULL), 0);
+	assert_int_equal(grant(&g, 1, T0 + W + 500, NULL), 0);
+	/* at T0 + W + 3 two positions are free (2 and 3), one behind the
+	 * reservation at position 1 */
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + W + 3), 2);
+	assert_int_equal(grant(&g, 1, T0 + W + 3, NULL), 0);
+	assert_int_equal(grant(&g, 1, T0 + W + 3, NULL), 0);
+	assert_int_equal(grant(&g, 1, T0 + W + 3, &e), 1);
+	assert_int_equal(e, T0 + 2 * W);
+}
+
+/* A commit that finds the key evicted takes nothing. */
+static void evicted(void **state)
+{
+	struct ring g;
+
+	(void)state;
+	ring_init(&g, 2);
+	atomic_store(&g.state, VRL_STATE_EVICTED);
+	assert_int_equal(grant(&g, 2, T0, NULL), 2);
+	assert_int_equal(vrl_window_free_count(&g.r, T0), 2);
+	assert_true(vrl_window_idle(&g.r, T0));
+}
+
+/* Upstream feedback: credit gives back the newest, floor takes to match. */
+static void credit_and_floor(void **state)
+{
+	struct ring g;
+
+	(void)state;
+	ring_init(&g, 5);
+	assert_int_equal(grant(&g, 2, T0, NULL), 0);
+	assert_int_equal(grant(&g, 2, T0 + 100, NULL), 0);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + 100), 1);
+	/* one of the grants at T0 + 100 was not counted upstream */
+	assert_int_equal(vrl_window_credit(&g.r, 1, T0 + 100), 1);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + 100), 2);
+	/* only grants at or after `since` are given back */
+	assert_int_equal(vrl_window_credit(&g.r, 5, T0 + 50), 1);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + 100), 3);
+	assert_int_equal(vrl_window_remaining(&g.r, T0 + 100), 3);
+	/* the server says 1 left: take 2 at now */
+	assert_int_equal(vrl_window_floor(&g.r, 1, T0 + 200), 2);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + 200), 1);
+	assert_int_equal(vrl_window_floor(&g.r, 1, T0 + 200), 0);
+	assert_int_equal(vrl_window_floor(&g.r, 5, T0 + 200), 0);
+	assert_int_equal(grant(&g, 1, T0 + 200, NULL), 0);
+	assert_int_equal(grant(&g, 1, T0 + 200, NULL), 1);
+}
+
+/* The ring area: a free stack of K rings; full is VRL_EFULL; a ring comes back. */
+static void area_full(void **state)
+{
+	uint64_t bytes = vrl_window_area_bytes(4, 2), a, b, c;
+	void *area = aligned_alloc(64, bytes);
+	struct vrl_seg_slot s1, s2;
+
+	(void)state;
+	assert_int_equal(bytes, 64 + 64 + 2 * 64);
+	memset(area, 0, bytes);
+	vrl_window_area_init(area, 4, 2);
+	assert_int_equal(vrl_window_ring_get(area, 4, 2, &a), 0);
+	assert_int_equal(vrl_window_ring_get(area, 4, 2, &b), 0);
+	assert_int_not_equal(a, b);
+	assert_int_equal(vrl_window_ring_get(area, 4, 2, &c), VRL_EFULL);
+	vrl_window_ring_put(area, 4, 2, b);
+	assert_int_equal(vrl_window_ring_get(area, 4, 2, &c), 0);
+	assert_int_equal(c, b);
+	vrl_window_ring_put(area, 4, 2, a);
+	vrl_window_ring_put(area, 4, 2, c);
+	/* a slot takes one ring and keeps it */
+	memset(&s1, 0, sizeof(s1));
+	memset(&s2, 0, sizeof(s2));
+	assert_int_equal(vrl_window_slot_ring(area, 4, 2, &s1, &a), 0);
+	assert_int_equal(vrl_window_slot_ring(area, 4, 2, &s1, &b), 0);
+	assert_int_equal(a, b);
+	assert_int_equal(vrl_window_slot_ring(area, 4, 2, &s2, &c), 0);
+	assert_int_not_equal(a, c);
+	memset(&s2, 0, sizeof(s2));
+	assert_int_equal(vrl_window_slot_ring(area, 4, 2, &s2, &c), VRL_EFULL);
+	free(area);
+	assert_int_equal(vrl_window_area_bytes(0, 1), 0);
+	assert_int_equal(vrl_window_area_bytes(VRL_WINDOW_MAX_N + 1, 1), 0);
+}
+
+/* ---- through the client ---------------------------------------------------------- */
+
+static struct vrl_request user(const char *u)
+{
+	return (struct vrl_request){ .api = "evenergy", .token = "app", .user = u };
+}
+
+/* N at once, then denied with retry-after about W; figures in the verdict. */
+static void client_window(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX];
+	struct vrl_request req = user("u1");
+	struct vrl_verdict v;
+	vrl_client *c;
+
+	(void)state;
+	test_add_window(&cfg, "ev", "evenergy", 5, 3600 * NS_PER_S, 8,
+			(int[]){ VRL_FIELD_TOKEN, VRL_FIELD_USER, -1 });
+	test_segment("window", &cfg, 100, &seg, name);
+	c = test_open(name);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(vrl_acquire(c, &req, &v), 0);
+		assert_int_equal(v.limit_value, 5);
+		assert_int_equal(v.remaining, 4 - i);
+	}
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	assert_string_equal(v.limit_name, "ev");
+	assert_int_equal(v.remaining, 0);
+	assert_true(v.retry_after_ns > 3599 * NS_PER_S && v.retry_after_ns <= 3600 * NS_PER_S);
+	/* another user has its own window */
+	req = user("u2");
+	req.cost = 5;
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	req.cost = 6;
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	assert_int_equal(v.retry_after_ns, VRL_NEVER);
+	/* reset forgets the window */
+	req = user("u1");
+	assert_int_equal(vrl_reset(c, &req, NULL), 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(v.remaining, 4);
+	vrl_close(c);
+	test_segment_drop(&seg, name);
+}
+
+/* A stacked acquire denied by another limit leaves the window untouched. */
+static void client_stacked(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX];
+	struct vrl_request req = user("u1");
+	struct vrl_verdict v;
+	vrl_client *c;
+
+	(void)state;
+	test_add_window(&cfg, "ev", "evenergy", 10, 3600 * NS_PER_S, 4,
+			(int[]){ VRL_FIELD_USER, -1 });
+	test_add_rate(&cfg, "app", "evenergy", 1, 3600 * NS_PER_S, 3,
+		      (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_segment("window-stack", &cfg, 100, &seg, name);
+	c = test_open(name);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	assert_string_equal(v.limit_name, "app");
+	req.token = "other";
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_string_equal(v.limit_name, "app");
+	assert_int_equal(v.remaining, 2);
+	/* the window counted exactly the 4 grants: 6 more, then no more */
+	assert_int_equal(vrl_reset(c, &req, "app"), 0);
+	req.cost = 3;
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(vrl_reset(c, &req, "app"), 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(vrl_reset(c, &req, "app"), 0);
+	req.cost = 1;
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	assert_string_equal(v.limit_name, "ev");
+	assert_int_equal(v.limit_value, 10);
+	assert_int_equal(v.remaining, 0);
+	vrl_close(c);
+	test_segment_drop(&seg, name);
+}
+
+/* A full ring area is VRL_EFULL; eviction of an idle key gives its ring back. */
+static void client_full_and_evict(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX];
+	struct vrl_request req;
+	struct vrl_verdict v;
+	vrl_client *c;
+	uint64_t w = 50 * 1000 * 1000;
+
+	(void)state;
+	test_add_window(&cfg, "ev", "evenergy", 3, w, 2, (int[]){ VRL_FIELD_USER, -1 });
+	test_segment("window-full", &cfg, 100, &seg, name);
+	c = test_open(name);
+	req = user("a");
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	req = user("b");
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	req = user("c");
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EFULL);
+	assert_true(v.flags & VRL_VERDICT_TABLE_FULL);
+	/* not idle yet: only c's slot, which never got a ring, is evicted */
+	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0), 1);
+	/* a window later both keys are idle: evicted, rings back */
+	usleep((useconds_t)(w / 1000) + 1000);
+	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0), 2);
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	req = user("a");
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(v.remaining, 2);
+	vrl_close(c);
+	test_segment_drop(&seg, name);
+}
+
+/* A reload that would move a ring is refused, with the reason; others pass. */
+static void reload_layout(void **state)
+{
+	struct vrl_seg_config cfg = { 0 }, next;
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX], why[256];
+
+	(void)state;
+	test_add_window(&cfg, "ev", "evenergy", 3, NS_PER_S, 2, (int[]){ VRL_FIELD_USER, -1 });
+	test_segment("window-reload", &cfg, 100, &seg, name);
+	next = cfg;
+	next.limits[0].period_ns = 2 * NS_PER_S;
+	test_add_rate(&next, "r", NULL, 1, NS_PER_S, 1, NULL);
+	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), 0);
+	next = cfg;
+	next.limits[0].count = 4;
+	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "fresh segment"));
+	next = cfg;
+	next.limits[0].area_keys = 3;
+	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), -EINVAL);
+	next = cfg;
+	test_add_window(&next, "ev2", NULL, 3, NS_PER_S, 1, NULL);
+	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), -EINVAL);
+	test_segment_drop(&seg, name);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(exact_edge),
+		cmocka_unit_test(rolling),
+		cmocka_unit_test(cost_above_one),
+		cmocka_unit_test(undo),
+		cmocka_unit_test(stale_hint_repair),
+		cmocka_unit_test(reservation),
+		cmocka_unit_test(evicted),
+		cmocka_unit_test(credit_and_floor),
+		cmocka_unit_test(area_full),
+		cmocka_unit_test(client_window),
+		cmocka_unit_test(client_stacked),
+		cmocka_unit_test(client_full_and_evict),
+		cmocka_unit_test(reload_layout),
+	};
+
+	return cmocka_run_group_tests_name("window", tests, NULL, NULL);
+}

@@ -146,6 +146,7 @@ const char *ctl_kind_name(uint32_t kind)
 	switch (kind) {
 	case VRL_KIND_RATE: return "rate";
 	case VRL_KIND_GATE: return "gate";
+	case VRL_KIND_WINDOW: return "window";
 	}
 	return "unknown";
 }

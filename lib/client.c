@@ -609,8 +609,14 @@ static int commit_window(struct vrl_client *c, const struct vrl_take *t, uint64_
 		return COMMIT_STALE;
 	lk->w_at = at;
 	*before = 0;
-	/* A3: the commit's acquire orders this re-check after it */
-	if (atomic_load_explicit(&lk->s->tag, memory_order_relaxed) != vrl_key_tag(&t->key)) {
+	/*
+	 * A3: the commit's acquire orders these re-checks after it. A slot
+	 * evicted and re-inserted for this very key passes the tag check but
+	 * may hold another ring: the commit then read the new incarnation's
+	 * state, which orders after vrld emptied aux, so aux tells.
+	 */
+	if (atomic_load_explicit(&lk->s->tag, memory_order_relaxed) != vrl_key_tag(&t->key) ||
+	    atomic_load_explicit(&lk->s->aux, memory_order_relaxed) != t->ring + 1) {
 		vrl_window_undo(&w, lk->w.first, cost, at, *after);
 		return COMMIT_STALE;
 	}

@@ -386,6 +386,43 @@ static void client_full_and_evict(void **state)
 	test_segment_drop(&seg, name);
 }
 
+/*
+ * A resolved request keeps its slot and ring. When vrld evicts the key and
+ * it comes back in the same slot with another ring, the tag still matches:
+ * the grant must land on the key's new ring, not the old one.
+ */
+static void client_same_slot_new_ring(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX];
+	struct vrl_request a = user("a"), b = user("b");
+	struct vrl_verdict v;
+	vrl_resolved *ra;
+	vrl_client *c;
+	uint64_t w = 20 * 1000 * 1000;
+
+	(void)state;
+	test_add_window(&cfg, "ev", "evenergy", 3, w, 4, (int[]){ VRL_FIELD_USER, -1 });
+	test_segment("window-reuse", &cfg, 100, &seg, name);
+	c = test_open(name);
+	assert_int_equal(vrl_resolve(c, &a, &ra), 0);
+	assert_int_equal(vrl_acquire_resolved(c, ra, 0, &v), 0);
+	assert_int_equal(vrl_acquire(c, &b, &v), 0);
+	usleep((useconds_t)(w / 1000) + 1000);
+	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0), 2);
+	/* a comes back by string: the same slot, the ring b gave back */
+	assert_int_equal(vrl_acquire(c, &a, &v), 0);
+	assert_int_equal(v.remaining, 2);
+	assert_int_equal(vrl_acquire_resolved(c, ra, 0, &v), 0);
+	assert_int_equal(vrl_acquire_resolved(c, ra, 0, &v), 0);
+	assert_int_equal(vrl_acquire_resolved(c, ra, 0, &v), VRL_EDENIED);
+	assert_int_equal(vrl_acquire(c, &a, &v), VRL_EDENIED);
+	vrl_resolved_free(ra);
+	vrl_close(c);
+	test_segment_drop(&seg, name);
+}
+
 /* A reload that would move a ring is refused, with the reason; others pass. */
 static void reload_layout(void **state)
 {
@@ -428,6 +465,7 @@ int main(void)
 		cmocka_unit_test(client_window),
 		cmocka_unit_test(client_stacked),
 		cmocka_unit_test(client_full_and_evict),
+		cmocka_unit_test(client_same_slot_new_ring),
 		cmocka_unit_test(reload_layout),
 	};
 

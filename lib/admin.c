@@ -303,7 +303,8 @@ static int sweep_window(struct vrl_seg_header *h, const struct vrl_seg_limit *l,
 	}
 	if (!vrl_kt_evict(h, i, st, now))
 		return 0;
-	/* acq_rel: whoever swaps a ring out of aux gives it back, once */
+	/* R2 acq_rel: whoever swaps a ring out of aux gives it back, once;
+	 * a client's aux CAS that reads this sees the eviction (R1) */
 	aux = atomic_exchange_explicit(&s->aux, 0, memory_order_acq_rel);
 	if (aux && aux <= l->area_keys)
 		vrl_window_ring_put(area, l->count, l->area_keys, aux - 1);

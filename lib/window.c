@@ -182,9 +182,18 @@ int vrl_window_slot_ring(void *area, uint64_t n, uint64_t keys, struct vrl_seg_s
 		 * the winner's ring after its pop (acquire) */
 		if (atomic_compare_exchange_strong_explicit(&s->aux, &zero, (uint32_t)(mine + 1),
 							    memory_order_acq_rel,
-							    memory_order_acquire))
+							    memory_order_acquire)) {
 			aux = (uint32_t)(mine + 1);
-		else {
+			/*
+			 * R1: if vrld evicted the slot and emptied aux before
+			 * our CAS, our CAS read its exchange (R2) and we see
+			 * EVICTED here: take the ring back, or it would leak.
+			 */
+			if (atomic_load_explicit(&s->state, memory_order_relaxed) ==
+			    VRL_STATE_EVICTED &&
+			    atomic_exchange_explicit(&s->aux, 0, memory_order_acq_rel) == aux)
+				vrl_window_ring_put(area, n, keys, mine);
+		} else {
 			vrl_window_ring_put(area, n, keys, mine);
 			aux = zero;
 		}

@@ -90,6 +90,9 @@ void vrl_window_ring_put(void *area, uint64_t n, uint64_t keys, uint64_t idx);
 /*
  * Make sure slot @s has a ring: returns 0 and the ring index, VRL_EFULL
  * when the area has none left, VRL_ECORRUPT when aux is out of range.
+ * A slot that vrld evicts while we attach a ring gives the ring back; only
+ * if the slot is also reclaimed and re-inserted between our aux CAS and
+ * our next load (a few instructions) is that ring lost until restart.
  */
 int vrl_window_slot_ring(void *area, uint64_t n, uint64_t keys, struct vrl_seg_slot *s,
 			 uint64_t *idx);

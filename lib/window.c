@@ -204,6 +204,28 @@ int vrl_window_slot_ring(void *area, uint64_t n, uint64_t keys, struct vrl_seg_s
 	return 0;
 }
 
+int vrl_window_ref_of(const struct vrl_seg_header *h, const struct vrl_seg_limit *l,
+		      uint64_t slot, struct vrl_window_ref *out)
+{
+	struct vrl_seg_slot *s;
+	uint32_t aux;
+
+	if (l->kind != VRL_KIND_WINDOW || l->area_off == 0 || slot >= h->nslots)
+		return VRL_ECORRUPT;
+	s = &vrl_seg_slots(h)[slot];
+	/* acquire: pairs with the aux CAS, the ring's owner is settled */
+	aux = atomic_load_explicit(&s->aux, memory_order_acquire);
+	if (aux == 0)
+		return VRL_ENOKEY;
+	if (aux > l->area_keys)
+		return VRL_ECORRUPT;
+	*out = (struct vrl_window_ref){
+		.state = &s->state, .n = l->count, .w = l->period_ns,
+		.ring = vrl_window_ring((char *)h + l->area_off, l->count, l->area_keys, aux - 1),
+	};
+	return 0;
+}
+
 /* ---- the steps -------------------------------------------------------------- */
 
 static inline uint64_t pos_idx(uint64_t first, uint64_t k, uint64_t n)

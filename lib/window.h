@@ -97,6 +97,17 @@ void vrl_window_ring_put(void *area, uint64_t n, uint64_t keys, uint64_t idx);
 int vrl_window_slot_ring(void *area, uint64_t n, uint64_t keys, struct vrl_seg_slot *s,
 			 uint64_t *idx);
 
+/*
+ * The ring of the window key in slot @slot of segment @h under limit @l
+ * (a validated snapshot's copy), for the upstream-feedback calls below.
+ * Returns 0, VRL_ENOKEY when the key has no ring yet (nothing to credit;
+ * a floor needs an acquire first), VRL_ECORRUPT when its aux is out of
+ * range. The caller re-checks the slot's tag after acting, as an acquire
+ * does (client.c A3).
+ */
+int vrl_window_ref_of(const struct vrl_seg_header *h, const struct vrl_seg_limit *l,
+		      uint64_t slot, struct vrl_window_ref *out);
+
 /* ---- the steps ------------------------------------------------------------- */
 
 /* True when a position holding @v may take a grant at @at. */

@@ -294,6 +294,28 @@ static void client_window(void **state)
 	assert_string_equal(v.limit_name, "ev");
 	assert_int_equal(v.remaining, 0);
 	assert_true(v.retry_after_ns > 3599 * NS_PER_S && v.retry_after_ns <= 3600 * NS_PER_S);
+	/* upstream feedback: the server did not count one of them */
+	{
+		struct vrl_key key;
+		struct vrl_window_ref r;
+		char label[VRL_LABEL_MAX];
+		uint64_t slot;
+
+		vrl_limit_key(&c->cfg->limits[0], &req, &key, label);
+		assert_int_equal(vrl_kt_find(seg.hdr, &key, &slot), 0);
+		assert_int_equal(vrl_window_ref_of(seg.hdr, &c->cfg->limits[0].seg, slot, &r), 0);
+		assert_int_equal(vrl_window_credit(&r, 1, 0), 1);
+		assert_int_equal(vrl_acquire(c, &req, &v), 0);
+		assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+		/* the server says 0 left for a fresh user: floor takes all 5 */
+		req = user("u3");
+		assert_int_equal(vrl_acquire(c, &req, &v), 0);
+		vrl_limit_key(&c->cfg->limits[0], &req, &key, label);
+		assert_int_equal(vrl_kt_find(seg.hdr, &key, &slot), 0);
+		assert_int_equal(vrl_window_ref_of(seg.hdr, &c->cfg->limits[0].seg, slot, &r), 0);
+		assert_int_equal(vrl_window_floor(&r, 0, vrl_now_ns()), 4);
+		assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	}
 	/* another user has its own window */
 	req = user("u2");
 	req.cost = 5;

@@ -278,11 +278,12 @@ int vrl_seg_unlink(const char *name)
 }
 
 /*
- * Evict window key @i if every position of its ring is free at @now (W2 in
- * window.c), and give its ring back. A ring the slot never got is none.
+ * Evict window key @i if every position of its ring has been free for
+ * @idle_ns at @now (every grant older than W + idle_ns; W2 in window.c),
+ * and give its ring back. A ring the slot never got is none.
  */
 static int sweep_window(struct vrl_seg_header *h, const struct vrl_seg_limit *l, uint64_t i,
-			uint64_t now)
+			uint64_t now, uint64_t idle_ns)
 {
 	struct vrl_seg_slot *s = &vrl_seg_slots(h)[i];
 	/* W2 acquire: pairs with the takers' commit, their positions are seen */
@@ -298,7 +299,7 @@ static int sweep_window(struct vrl_seg_header *h, const struct vrl_seg_limit *l,
 			.ring = vrl_window_ring(area, l->count, l->area_keys, aux - 1),
 		};
 
-		if (!vrl_window_idle(&r, now))
+		if (!vrl_window_idle(&r, now >= idle_ns ? now - idle_ns : 0))
 			return 0;
 	}
 	if (!vrl_kt_evict(h, i, st, now))
@@ -329,7 +330,7 @@ uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count,
 			continue;
 		if (lim < cfg->nlimits && lim < VRL_MAX_LIMITS &&
 		    cfg->limits[lim].kind == VRL_KIND_WINDOW) {
-			evicted += sweep_window(h, &cfg->limits[lim], i, now);
+			evicted += sweep_window(h, &cfg->limits[lim], i, now, idle_ns);
 			continue;
 		}
 		/* every kind's idle state is "full": for GCRA, TAT long past */

@@ -79,8 +79,9 @@ int vrl_seg_unlink(const char *name);
 
 /*
  * One maintenance pass over @count slots from @first at time @now: evict
- * keys idle for @idle_ns (a full bucket and no cooldown), then reclaim the
- * dead slots among them. Returns the number evicted.
+ * keys idle for @idle_ns (a full bucket and no cooldown; a window key:
+ * every grant older than its window + @idle_ns, its ring given back), then
+ * reclaim the dead slots among them. Returns the number evicted.
  */
 uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count, uint64_t now,
 		       uint64_t idle_ns);

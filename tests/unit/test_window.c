@@ -399,6 +399,9 @@ static void client_full_and_evict(void **state)
 	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0), 1);
 	/* a window later both keys are idle: evicted, rings back */
 	usleep((useconds_t)(w / 1000) + 1000);
+	/* ...unless they have not been idle for idle_evict on top of W */
+	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(),
+				       3600 * NS_PER_S), 0);
 	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0), 2);
 	assert_int_equal(vrl_acquire(c, &req, &v), 0);
 	req = user("a");

@@ -684,12 +684,12 @@ static uint64_t look_remaining(const struct vrl_client *c, const struct vrl_take
 	return vrl_gcra_available(&l->gcra, lk->r.conforms ? lk->r.new_tat : lk->state, now);
 }
 
-/* limit, remaining and reset of a window key (off the CAS path) */
+/* limit, remaining and reset of a window key (off the CAS path; O(log n)) */
 static void window_figures(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
 			   uint64_t now, struct vrl_verdict *v)
 {
 	struct vrl_window_ref w = window_ref(c, t, lk->s);
-	uint64_t reset = vrl_window_reset_at(&w, now);
+	uint64_t reset = vrl_window_reset_est(&w, now);
 
 	v->limit_value = w.n;
 	v->remaining = vrl_window_remaining(&w, now);

@@ -409,6 +409,14 @@ uint64_t vrl_window_reset_at(const struct vrl_window_ref *r, uint64_t now)
 	return newest ? free_at(newest, r->w) : 0;
 }
 
+uint64_t vrl_window_reset_est(const struct vrl_window_ref *r, uint64_t now)
+{
+	uint64_t h = vrl_window_hint(atomic_load_explicit(r->state, memory_order_acquire), r->n);
+	uint64_t v = load_pos(r, pos_idx(h, r->n - 1, r->n));
+
+	return vrl_window_free(v, now, r->w) ? 0 : free_at(v, r->w);
+}
+
 bool vrl_window_idle(const struct vrl_window_ref *r, uint64_t now)
 {
 	for (uint64_t i = 0; i < r->n; i++)

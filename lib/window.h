@@ -166,6 +166,10 @@ uint64_t vrl_window_remaining(const struct vrl_window_ref *r, uint64_t now);
  * (0 when all are free at @now). Reads all n. */
 uint64_t vrl_window_reset_at(const struct vrl_window_ref *r, uint64_t now);
 
+/* The same, estimated from the position taken last (the one before the
+ * hint): O(1), exact when grants are taken in time order. For verdicts. */
+uint64_t vrl_window_reset_est(const struct vrl_window_ref *r, uint64_t now);
+
 /* vrld: true when every position is free at @now (the key may be evicted). */
 bool vrl_window_idle(const struct vrl_window_ref *r, uint64_t now);
 

@@ -84,6 +84,8 @@ static void rolling(void **state)
 	assert_int_equal(grant(&g, 1, T0 + W, &e), 1);
 	assert_int_equal(e, T0 + 100 + W);
 	assert_int_equal(vrl_window_reset_at(&g.r, T0 + W), T0 + 2 * W);
+	assert_int_equal(vrl_window_reset_est(&g.r, T0 + W), T0 + 2 * W);
+	assert_int_equal(vrl_window_reset_est(&g.r, T0 + 3 * W), 0);
 }
 
 /* cost > 1 takes cost positions at once, or none; more than N never fits. */

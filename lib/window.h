@@ -158,7 +158,8 @@ uint64_t vrl_window_free_count(const struct vrl_window_ref *r, uint64_t now);
  * Positions free at @now as the acquire path estimates them: the run of
  * free positions from the hint (past at most VRL_WINDOW_PROBE taken ones),
  * found by binary search: O(log n). Exact when grants are taken in time
- * order; never more than vrl_window_free_count().
+ * order (W4 in window.c); an estimate otherwise, for verdicts and the
+ * commit order, never for a decision.
  */
 uint64_t vrl_window_remaining(const struct vrl_window_ref *r, uint64_t now);
 

@@ -704,6 +704,7 @@ static void fill_denied(struct vrl_client *c, const struct vrl_take *t, const st
 	v->granted = 0;
 	v->limit = (int)t->limit;
 	v->limit_name = l->seg.name;
+	v->kind = l->seg.kind;
 	v->retry_after_ns = lk->earliest == UINT64_MAX ? VRL_NEVER : lk->earliest - now;
 	v->limit_value = l->seg.kind == VRL_KIND_RATE ? l->gcra.burst : 0;
 	v->remaining = l->seg.kind == VRL_KIND_RATE ?
@@ -735,6 +736,7 @@ static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const s
 		best = rem;
 		v->limit = (int)t[i].limit;
 		v->limit_name = l->seg.name;
+		v->kind = l->seg.kind;
 		v->remaining = rem == UINT64_MAX ? 0 : rem;
 		v->limit_value = l->seg.kind == VRL_KIND_RATE ? l->gcra.burst : 0;
 		v->reset_ns = l->seg.kind == VRL_KIND_RATE ? lk[i].r.new_tat - now : 0;
@@ -899,6 +901,7 @@ static int acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, b
 	verdict_init(v, n);
 	if (cost == 0)
 		cost = 1;
+	v->cost = cost;
 	if (full) {
 		v->flags |= VRL_VERDICT_TABLE_FULL;
 		if (!(c->cfg->flags & VRL_CFG_FAIL_OPEN)) {

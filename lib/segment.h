@@ -153,7 +153,8 @@ struct vrl_seg_limit {
 	/* alerts: percentages of count, ascending; nalerts used */
 	uint32_t nalerts;
 	uint32_t alert_pct[VRL_MAX_ALERTS];
-	/* window: where its rings are (see window.h) */
+	/* window: where its rings are (see window.h); the area costs
+	 * 64 + align64(4 area_keys) + area_keys * align64(8 count) bytes */
 	uint64_t area_off;         /* byte offset of the limit's ring area, 0: none */
 	uint64_t area_keys;        /* rings in the area: keys this limit can hold */
 	uint64_t reserved[8];      /* room for further kinds without a format bump */

@@ -294,6 +294,8 @@ static void client_window(void **state)
 	}
 	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
 	assert_string_equal(v.limit_name, "ev");
+	assert_int_equal(v.kind, VRL_WINDOW);
+	assert_int_equal(v.cost, 1);
 	assert_int_equal(v.remaining, 0);
 	assert_true(v.retry_after_ns > 3599 * NS_PER_S && v.retry_after_ns <= 3600 * NS_PER_S);
 	/* upstream feedback: the server did not count one of them */

@@ -191,6 +191,70 @@ static void reservation(void **state)
 	assert_int_equal(e, T0 + 2 * W);
 }
 
+/* Grants in (t - W, t] as a reference model counts them. */
+static uint64_t ref_count(const uint64_t *g, size_t n, uint64_t t)
+{
+	uint64_t c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += g[i] <= t && t - g[i] < W;
+	return c;
+}
+
+/*
+ * Against a reference model, with random times in order and costs 1..3:
+ * the window grants exactly when fewer than N - cost + 1 grants lie in the
+ * last W (W4), and never holds more than N in any W. Then with killed
+ * takers (positions taken, no commit) mixed in: never over.
+ */
+static void matches_reference(void **state)
+{
+	enum { N = 8, STEPS = 4000 };
+	static uint64_t g[STEPS * 3];
+	struct ring r;
+	uint64_t t = T0;
+	size_t ng = 0;
+
+	(void)state;
+	srand(7);
+	ring_init(&r, N);
+	for (int i = 0; i < STEPS; i++) {
+		uint64_t cost = 1 + (uint64_t)(rand() % 3), e;
+		bool can, got;
+
+		t += (uint64_t)(rand() % 40);
+		can = ref_count(g, ng, t) + cost <= N;
+		got = grant(&r, cost, t, &e) == 0;
+		assert_int_equal(got, can);
+		if (!got) {
+			assert_true(e > t);
+			continue;
+		}
+		for (uint64_t k = 0; k < cost; k++)
+			g[ng++] = t;
+		assert_true(ref_count(g, ng, t) <= N);
+	}
+	/* killed takers: a position CASed to t, no commit; they count */
+	ring_init(&r, N);
+	ng = 0;
+	for (int i = 0; i < STEPS; i++) {
+		struct vrl_window_look lk;
+
+		t += (uint64_t)(rand() % 40);
+		if (rand() % 10 == 0) {
+			vrl_window_look(&r.r, atomic_load(&r.state), 1, t, &lk);
+			if (lk.earliest == t) {
+				atomic_store(&r.pos[lk.first], t);
+				g[ng++] = t;
+			}
+			continue;
+		}
+		if (grant(&r, 1, t, NULL) == 0)
+			g[ng++] = t;
+		assert_true(ref_count(g, ng, t) <= N);
+	}
+}
+
 /* A commit that finds the key evicted takes nothing. */
 static void evicted(void **state)
 {
@@ -488,6 +552,7 @@ int main(void)
 		cmocka_unit_test(undo),
 		cmocka_unit_test(stale_hint_repair),
 		cmocka_unit_test(reservation),
+		cmocka_unit_test(matches_reference),
 		cmocka_unit_test(evicted),
 		cmocka_unit_test(credit_and_floor),
 		cmocka_unit_test(area_full),

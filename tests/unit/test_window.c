@@ -479,6 +479,35 @@ static void client_full_and_evict(void **state)
 	test_segment_drop(&seg, name);
 }
 
+/* With on_full: allow, a key that finds no ring is granted, flagged. */
+static void client_full_fail_open(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX];
+	struct vrl_request req;
+	struct vrl_verdict v;
+	vrl_client *c;
+
+	(void)state;
+	cfg.flags = VRL_CFG_FAIL_OPEN;
+	test_add_window(&cfg, "ev", "evenergy", 1, 3600 * NS_PER_S, 1,
+			(int[]){ VRL_FIELD_USER, -1 });
+	test_segment("window-open", &cfg, 100, &seg, name);
+	c = test_open(name);
+	req = user("a");
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	req = user("b");
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(vrl_acquire(c, &req, &v), 0);
+		assert_true(v.flags & VRL_VERDICT_TABLE_FULL);
+	}
+	assert_true(atomic_load(&seg.hdr->table_full) >= 3);
+	vrl_close(c);
+	test_segment_drop(&seg, name);
+}
+
 /*
  * A resolved request keeps its slot and ring. When vrld evicts the key and
  * it comes back in the same slot with another ring, the tag still matches:
@@ -559,6 +588,7 @@ int main(void)
 		cmocka_unit_test(client_window),
 		cmocka_unit_test(client_stacked),
 		cmocka_unit_test(client_full_and_evict),
+		cmocka_unit_test(client_full_fail_open),
 		cmocka_unit_test(client_same_slot_new_ring),
 		cmocka_unit_test(reload_layout),
 	};

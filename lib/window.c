@@ -63,15 +63,12 @@ static uint64_t align64(uint64_t x)
 	return (x + VRL_CACHELINE - 1) / VRL_CACHELINE * VRL_CACHELINE;
 }
 
-static uint64_t next_off(uint64_t keys)
-{
-	return align64(sizeof(struct vrl_window_area));
-	(void)keys;
-}
+/* The free-stack links follow the head line; the rings follow the links. */
+#define NEXT_OFF ((uint64_t)sizeof(struct vrl_window_area))
 
 static uint64_t rings_off(uint64_t keys)
 {
-	return next_off(keys) + align64(keys * sizeof(uint32_t));
+	return NEXT_OFF + align64(keys * sizeof(uint32_t));
 }
 
 static uint64_t ring_bytes(uint64_t n)
@@ -92,7 +89,8 @@ uint64_t vrl_window_area_bytes(uint64_t n, uint64_t keys)
 
 static _Atomic uint32_t *next_of(void *area, uint64_t keys)
 {
-	return (_Atomic uint32_t *)((char *)area + next_off(keys));
+	(void)keys;
+	return (_Atomic uint32_t *)((char *)area + NEXT_OFF);
 }
 
 _Atomic uint64_t *vrl_window_ring(void *area, uint64_t n, uint64_t keys, uint64_t idx)

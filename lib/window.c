@@ -35,6 +35,16 @@
  * A stale taker that wrote into a ring which meanwhile went to another key
  * only made that key stricter until its undo.
  *
+ * Rings (W5). A limit's rings sit in its area in the segment, on a free
+ * stack whose head carries an ABA tag: a new key pops one and CASes the
+ * slot's aux from 0 to it (a loser pushes its ring back); vrld pushes the
+ * ring of a key it evicted after swapping aux to 0 (R2), and a client whose
+ * aux CAS landed on a just-evicted slot sees EVICTED and takes it back
+ * (R1). A key evicted and re-inserted into the same slot passes the tag
+ * check but may have another ring, so an acquire re-checks aux after its
+ * commit (client.c). A process killed between its pop and its aux CAS
+ * loses one ring until vrld restarts with a fresh segment.
+ *
  * Progress and crashes (W3). Every step is a load or a single-word CAS; no
  * one waits on anyone. A process killed between its position CASes and its
  * commit leaves those positions taken (safe: they count as grants for W)

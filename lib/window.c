@@ -48,18 +48,21 @@
  * Progress and crashes (W3). Every step is a load or a single-word CAS; no
  * one waits on anyone. A process killed between its position CASes and its
  * commit leaves those positions taken (safe: they count as grants for W)
- * and the hint behind them; the next look steps past at most
- * VRL_WINDOW_PROBE taken positions from the hint and its commit moves the
- * hint on: the stale hint is repaired by the next grant.
+ * and the hint behind them; the next look steps past the taken positions
+ * from the hint and its commit moves the hint on: the stale hint is
+ * repaired by the next grant.
  *
- * Exactness the other way (W4). When grants are taken in time order the
- * free positions are a run starting at the hint, so a look finds one as
- * soon as fewer than N grants lie in (now - W, now]. Order breaks only when
- * a waiting acquire reserves a future time, a taker is killed, or a stacked
- * undo frees positions behind the hint; the look then still finds any free
- * position among the VRL_WINDOW_PROBE + cost after the hint, and any other
- * free position is found when the hint comes round to it (at most N grants
- * later). The unit tests cover the killed taker and the reservation.
+ * Exactness the other way (W4). A look scans from the hint round the whole
+ * ring for cost free positions in a row, stopping at the first such run:
+ * when grants are taken in time order the free positions are one run
+ * starting at the hint, so a grant reads cost positions and a look grants
+ * exactly when fewer than N - cost + 1 grants lie in (now - W, now]; only a
+ * denial reads all N. Out of order (a waiting acquire's reservation in the
+ * future, a killed taker, an undo), one unit is still exact: any free
+ * position is found, and a denial's retry time is the soonest position's.
+ * A cost above one needs its positions in a row, so free positions
+ * scattered between taken ones may wait for the run to form. The unit
+ * tests check both directions against a reference model.
  */
 #include "window.h"
 
@@ -260,7 +263,7 @@ static inline uint64_t free_at(uint64_t v, uint64_t w)
 void vrl_window_look(const struct vrl_window_ref *r, uint64_t state, uint64_t cost,
 		     uint64_t at, struct vrl_window_look *lk)
 {
-	uint64_t n = r->n, h = vrl_window_hint(state, n), run = 0, limit, latest = at;
+	uint64_t n = r->n, h = vrl_window_hint(state, n), run = 0, latest = at;
 	uint64_t soonest = UINT64_MAX;
 
 	lk->first = h;
@@ -268,8 +271,8 @@ void vrl_window_look(const struct vrl_window_ref *r, uint64_t state, uint64_t co
 		lk->earliest = UINT64_MAX;
 		return;
 	}
-	limit = cost + VRL_WINDOW_PROBE < n ? cost + VRL_WINDOW_PROBE : n;
-	for (uint64_t k = 0; k < limit; k++) {
+	/* a grant in time order stops at h + cost - 1; a denial reads all n */
+	for (uint64_t k = 0; k < n; k++) {
 		uint64_t v = load_pos(r, pos_idx(h, k, n));
 
 		if (vrl_window_free(v, at, r->w)) {
@@ -289,7 +292,7 @@ void vrl_window_look(const struct vrl_window_ref *r, uint64_t state, uint64_t co
 			soonest = free_at(v, r->w);
 	}
 	lk->first = h;
-	/* one unit: the soonest free position probed is a sure time */
+	/* one unit: the soonest free position of the ring is its exact time */
 	lk->earliest = cost == 1 && soonest < latest ? soonest : latest;
 }
 

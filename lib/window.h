@@ -26,7 +26,7 @@
 
 #define VRL_WINDOW_MAX_N    (UINT64_C(1) << 20) /* positions of one ring */
 #define VRL_WINDOW_MAX_KEYS (UINT64_C(1) << 31) /* rings of one limit */
-#define VRL_WINDOW_PROBE    16u     /* taken positions skipped past the hint */
+#define VRL_WINDOW_PROBE    16u     /* remaining: taken positions skipped past the hint */
 #define VRL_WINDOW_IDX_BITS 24u     /* state word: version << 24 | hint index */
 #define VRL_WINDOW_IDX_MASK ((UINT64_C(1) << VRL_WINDOW_IDX_BITS) - 1)
 

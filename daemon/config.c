@@ -34,11 +34,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "gcra.h"
 #include "presets.h"
+#include "quota.h"
 #include "window.h"
 
 #define VRL_DEFAULT_MODE      0660u        /* segment.mode: owner and group read/write */
@@ -51,6 +53,7 @@
 #define VRL_GOT_MAX           48u          /* bytes of a bad value quoted in a message */
 #define VRL_FRAC_DIGITS       18u          /* fraction digits kept exactly; more round up */
 #define VRL_PRESET_DEPTH      4u           /* presets including presets, at most */
+#define VRL_ALERT_PCT_MAX     1000u        /* alerts: percent at most (soft quotas go past 100) */
 
 #define RATE_EXPECTED "expected N/period such as 150/s, 2/min or 1/30s"
 
@@ -60,6 +63,7 @@ struct vrl_parse {
 	char *err;
 	char origin[VRL_MAX_LIMITS][VRL_ORIGIN_MAX];
 	uint32_t presets_seen;          /* bit i: vrl_presets[i] included */
+	uint32_t groups;                /* override groups given out */
 	unsigned depth;
 };
 
@@ -76,6 +80,7 @@ struct vrl_settings {
 	char group[64];
 	uint64_t sweep_interval_ns;
 	uint64_t idle_evict_ns;
+	char alert_command[VRL_ALERT_COMMAND_MAX];
 	uint32_t flags;
 };
 
@@ -593,7 +598,8 @@ static int parse_segment(struct vrl_doc *d, yaml_node_t *map, struct vrl_setting
 
 static int parse_daemon(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings *st)
 {
-	static const char *const keys[] = { "sweep_interval", "idle_evict", NULL };
+	static const char *const keys[] = { "sweep_interval", "idle_evict", "alert_command",
+					    NULL };
 	yaml_node_t *v;
 
 	if (want_type(d, map, YAML_MAPPING_NODE, "daemon", "a mapping of sweep_interval, ...") ||
@@ -605,6 +611,14 @@ static int parse_daemon(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings
 	if ((v = lookup(d, map, "idle_evict")) &&
 	    get_duration(d, v, "daemon.idle_evict", &st->idle_evict_ns))
 		return -1;
+	if ((v = lookup(d, map, "alert_command")) &&
+	    get_text(d, v, "daemon.alert_command", "an absolute path", st->alert_command,
+		     sizeof(st->alert_command)))
+		return -1;
+	/* run without a shell or a PATH search: the exact program is named */
+	if (v && st->alert_command[0] != '/')
+		return fail(d, v, "daemon.alert_command", "expected an absolute path such as "
+			    "/usr/local/bin/vrl-alert, got \"%s\"", st->alert_command);
 	return 0;
 }
 
@@ -728,22 +742,25 @@ static int limit_name(struct vrl_doc *d, yaml_node_t *n, const char *path,
 
 static int limit_kind(struct vrl_doc *d, yaml_node_t *n, const char *path, uint32_t *kind)
 {
+	static const struct { const char *name; uint32_t kind; } kinds[] = {
+		{ "rate", VRL_KIND_RATE }, { "gate", VRL_KIND_GATE },
+		{ "quota", VRL_KIND_QUOTA }, { "slots", VRL_KIND_SLOTS },
+		{ "window", VRL_KIND_WINDOW },
+	};
 	char where[VRL_PATH_MAX], buf[VRL_GOT_MAX];
 	const char *s;
 
 	pathf(where, "%s.kind", path);
-	if (!(s = want_scalar(d, n, where, "rate, window or gate")))
+	if (!(s = want_scalar(d, n, where, "rate, window, gate, quota or slots")))
 		return -1;
-	if (strcmp(s, "rate") == 0)
-		*kind = VRL_KIND_RATE;
-	else if (strcmp(s, "gate") == 0)
-		*kind = VRL_KIND_GATE;
-	else if (strcmp(s, "window") == 0)
-		*kind = VRL_KIND_WINDOW;
-	else
-		return fail(d, n, where, "unknown kind %s, expected rate (GCRA), window (exact "
-			    "rolling window) or gate (cooldown only)", got(n, buf));
-	return 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(s, kinds[i].name) == 0) {
+			*kind = kinds[i].kind;
+			return 0;
+		}
+	return fail(d, n, where, "unknown kind %s, expected rate (GCRA), window (exact "
+		    "rolling window), gate (cooldown only), quota (units per calendar "
+		    "period) or slots (at most N held at once)", got(n, buf));
 }
 
 static int limit_per(struct vrl_doc *d, yaml_node_t *n, const char *path,
@@ -830,14 +847,9 @@ static int limit_window(struct vrl_doc *d, yaml_node_t *map, const char *path,
 			struct vrl_seg_limit *l)
 {
 	yaml_node_t *limit = lookup(d, map, "limit"), *window = lookup(d, map, "window");
-	yaml_node_t *keys = lookup(d, map, "keys"), *bad = lookup(d, map, "rate");
+	yaml_node_t *keys = lookup(d, map, "keys");
 	char where[VRL_PATH_MAX];
 
-	if (bad || (bad = lookup(d, map, "burst"))) {
-		pathf(where, "%s.%s", path, bad == lookup(d, map, "rate") ? "rate" : "burst");
-		return fail(d, bad, where, "a window has no rate or burst, expected limit: N "
-			    "and window: W such as limit: 1000 and window: 1h");
-	}
 	if (!limit || !window || !keys)
 		return fail(d, map, path, "missing %s, a window needs limit: N (grants), "
 			    "window: W (a duration such as 1h) and keys: K (keys it holds "
@@ -866,60 +878,386 @@ static int limit_window(struct vrl_doc *d, yaml_node_t *map, const char *path,
 }
 
 /* Kind, rate and burst together: what a rate needs, what a gate must not have. */
-static int limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
-			struct vrl_seg_limit *l)
+static int rate_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
+		       struct vrl_seg_limit *l, bool inherit)
 {
-	yaml_node_t *kind = lookup(d, map, "kind"), *rate = lookup(d, map, "rate");
-	yaml_node_t *burst = lookup(d, map, "burst");
+	yaml_node_t *rate = lookup(d, map, "rate"), *burst = lookup(d, map, "burst");
 	char where[VRL_PATH_MAX];
 	int rc;
 
-	l->kind = VRL_KIND_RATE;
-	if (kind && limit_kind(d, kind, path, &l->kind))
-		return -1;
-	if (l->kind == VRL_KIND_WINDOW)
-		return limit_window(d, map, path, l);
-	for (const char *const *k = (const char *const[]){ "limit", "window", "keys", NULL }; *k;
-	     k++) {
-		yaml_node_t *v = lookup(d, map, *k);
-
-		pathf(where, "%s.%s", path, *k);
-		if (v)
-			return fail(d, v, where, "%s: belongs to kind: window, expected it only "
-				    "there", *k);
-	}
-	if (l->kind == VRL_KIND_GATE) {
-		pathf(where, "%s.%s", path, rate ? "rate" : "burst");
-		if (rate || burst)
-			return fail(d, rate ? rate : burst, where, "a gate has no rate or burst, "
-				    "expected kind: rate to limit a rate");
-		return 0;
-	}
-	if (!rate)
+	if (!rate && !inherit)
 		return fail(d, map, path, "missing rate:, " RATE_EXPECTED " (or kind: gate for "
 			    "a cooldown-only limit)");
-	if (limit_rate(d, rate, path, l))
+	if (rate && limit_rate(d, rate, path, l))
 		return -1;
-	l->burst = 1;
+	if (!inherit)
+		l->burst = 1;
 	pathf(where, "%s.burst", path);
 	if (burst && get_u64(d, burst, where, 1, &l->burst))
 		return -1;
 	rc = vrl_limit_set_rate(l, l->count, l->period_ns, l->burst);
 	if (rc != 0)
-		return fail(d, burst ? burst : rate, where, "burst %llu of %llu ns each is too "
-			    "large a bucket (2^62 ns at most), expected a smaller burst or a "
-			    "faster rate", (unsigned long long)l->burst,
+		return fail(d, burst ? burst : rate ? rate : map, where, "burst %llu of %llu ns "
+			    "each is too large a bucket (2^62 ns at most), expected a smaller burst "
+			    "or a faster rate", (unsigned long long)l->burst,
 			    (unsigned long long)(l->period_ns / l->count));
+	return 0;
+}
+
+/* count: of a quota or slots limit. */
+static int count_param(struct vrl_doc *d, yaml_node_t *map, const char *path,
+		       struct vrl_seg_limit *l, bool inherit)
+{
+	yaml_node_t *n = lookup(d, map, "count");
+	char where[VRL_PATH_MAX];
+
+	if (!n && inherit)
+		return 0;
+	if (!n)
+		return fail(d, map, path, "missing count:, expected the %s such as count: 500",
+			    l->kind == VRL_KIND_QUOTA ? "units per period" : "units held at most");
+	pathf(where, "%s.count", path);
+	if (get_u64(d, n, where, 1, &l->count))
+		return -1;
+	if (l->count > VRL_QUOTA_COUNT_MAX)
+		return fail(d, n, where, "expected a count of at most %llu, got %llu",
+			    (unsigned long long)VRL_QUOTA_COUNT_MAX, (unsigned long long)l->count);
+	return 0;
+}
+
+static int quota_calendar(struct vrl_doc *d, yaml_node_t *map, const char *path,
+			  struct vrl_seg_limit *l)
+{
+	static const char *const cals[] = { "month", "week", "day", "once", NULL };
+	static const char *const days[] = { "monday", "tuesday", "wednesday", "thursday",
+					    "friday", "saturday", "sunday", NULL };
+	yaml_node_t *n = lookup(d, map, "calendar"), *a = lookup(d, map, "anchor");
+	char where[VRL_PATH_MAX], buf[VRL_GOT_MAX];
+	uint64_t v;
+	const char *s;
+
+	l->calendar = VRL_CAL_MONTH;
+	if (n) {
+		pathf(where, "%s.calendar", path);
+		if (!(s = want_scalar(d, n, where, "month, week, day or once")))
+			return -1;
+		for (l->calendar = 0; cals[l->calendar] && strcmp(cals[l->calendar], s); )
+			l->calendar++;
+		if (!cals[l->calendar])
+			return fail(d, n, where, "unknown calendar %s, expected month, week, day "
+				    "or once (a trial allowance that never resets)", got(n, buf));
+		l->calendar++;   /* VRL_CAL_MONTH is 1 */
+	}
+	if (!a)
+		return 0;
+	pathf(where, "%s.anchor", path);
+	if (l->calendar == VRL_CAL_DAY || l->calendar == VRL_CAL_ONCE)
+		return fail(d, a, where, "a %s quota has no anchor, expected anchor: only with "
+			    "calendar: month (a day 1..31) or week (a weekday)", cals[l->calendar - 1]);
+	if (!(s = want_scalar(d, a, where, "an anchor")))
+		return -1;
+	if (l->calendar == VRL_CAL_WEEK) {
+		for (v = 0; days[v] && strcasecmp(days[v], s); v++)
+			;
+		if (days[v]) {
+			l->anchor = (uint32_t)v + 1;
+			return 0;
+		}
+		if (parse_u64(s, &v) != 0 || v < 1 || v > 7)
+			return fail(d, a, where, "expected a weekday (monday .. sunday, or 1 .. 7), "
+				    "got %s", got(a, buf));
+	} else if (parse_u64(s, &v) != 0 || v < 1 || v > 31) {
+		return fail(d, a, where, "expected the billing day of the month, 1 .. 31 (clamped "
+			    "to the month's length), got %s", got(a, buf));
+	}
+	l->anchor = (uint32_t)v;
+	return 0;
+}
+
+static int quota_alerts(struct vrl_doc *d, yaml_node_t *n, const char *path,
+			struct vrl_seg_limit *l)
+{
+	char where[VRL_PATH_MAX];
+	size_t count;
+
+	pathf(where, "%s.alerts", path);
+	if (want_type(d, n, YAML_SEQUENCE_NODE, where, "a list of percentages such as [80, 90, 100]"))
+		return -1;
+	count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	if (count > VRL_MAX_ALERTS)
+		return fail(d, n, where, "%zu thresholds, expected at most %u", count,
+			    VRL_MAX_ALERTS);
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = node(d, n->data.sequence.items.start[i]);
+		uint64_t pct;
+
+		pathf(where, "%s.alerts[%zu]", path, i);
+		if (get_u64(d, item, where, 1, &pct))
+			return -1;
+		if (pct > VRL_ALERT_PCT_MAX)
+			return fail(d, item, where, "expected a percentage of at most %u, got %llu",
+				    VRL_ALERT_PCT_MAX, (unsigned long long)pct);
+		if (i > 0 && pct <= l->alert_pct[i - 1])
+			return fail(d, item, where, "expected percentages in ascending order, "
+				    "got %llu after %u", (unsigned long long)pct,
+				    l->alert_pct[i - 1]);
+		l->alert_pct[i] = (uint32_t)pct;
+	}
+	l->nalerts = (uint32_t)count;
+	return 0;
+}
+
+static int flag_param(struct vrl_doc *d, yaml_node_t *map, const char *path, const char *key,
+		      uint32_t flag, struct vrl_seg_limit *l)
+{
+	yaml_node_t *n = lookup(d, map, key);
+	char where[VRL_PATH_MAX];
+	bool on = false;
+
+	if (!n)
+		return 0;
+	pathf(where, "%s.%s", path, key);
+	if (get_bool(d, n, where, &on))
+		return -1;
+	l->flags = on ? l->flags | flag : l->flags & ~flag;
+	return 0;
+}
+
+/* Keys that only some kinds take: a limit of another kind must not have them. */
+static int kind_keys(struct vrl_doc *d, yaml_node_t *map, const char *path, uint32_t kind)
+{
+	static const struct { const char *key; uint32_t kinds; } only[] = {
+		{ "rate", 1u << VRL_KIND_RATE },
+		{ "burst", 1u << VRL_KIND_RATE },
+		{ "count", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_SLOTS },
+		{ "calendar", 1u << VRL_KIND_QUOTA },
+		{ "anchor", 1u << VRL_KIND_QUOTA },
+		{ "overage", 1u << VRL_KIND_QUOTA },
+		{ "alerts", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_SLOTS },
+		{ "persistent", 1u << VRL_KIND_SLOTS },
+		{ "limit", 1u << VRL_KIND_WINDOW },
+		{ "window", 1u << VRL_KIND_WINDOW },
+		{ "keys", 1u << VRL_KIND_WINDOW },
+		{ "pool", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_RATE },
+		{ "overrides", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_RATE | 1u << VRL_KIND_SLOTS },
+	};
+	static const char *const names[] = { "", "rate", "gate", "window", "quota", "slots" };
+	char where[VRL_PATH_MAX], takers[64];
+
+	for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
+		yaml_node_t *n = lookup(d, map, only[i].key);
+		size_t used = 0;
+
+		if (!n || (only[i].kinds & (1u << kind)))
+			continue;
+		pathf(where, "%s.%s", path, only[i].key);
+		if (kind == VRL_KIND_GATE && (i == 0 || i == 1))
+			return fail(d, n, where, "a gate has no rate or burst, expected kind: rate "
+				    "to limit a rate");
+		if (kind == VRL_KIND_WINDOW && (i == 0 || i == 1))
+			return fail(d, n, where, "a window has no rate or burst, expected limit: N "
+				    "and window: W such as limit: 1000 and window: 1h");
+		takers[0] = '\0';
+		for (uint32_t k = 1; k < 6; k++)
+			if (only[i].kinds & (1u << k))
+				used += (size_t)snprintf(takers + used, sizeof(takers) - used, "%s%s",
+							 used ? " or " : "", names[k]);
+		return fail(d, n, where, "a %s limit has no %s, expected it only with kind: %s",
+			    names[kind < 6 ? kind : 0], only[i].key, takers);
+	}
+	return 0;
+}
+
+/*
+ * The parameters of @l's kind from @map. @inherit: an override, whose
+ * parameters default to its base's (already in @l).
+ */
+static int kind_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
+		       struct vrl_seg_limit *l, bool inherit)
+{
+	yaml_node_t *v;
+
+	if (kind_keys(d, map, path, l->kind))
+		return -1;
+	switch (l->kind) {
+	case VRL_KIND_RATE:
+		return rate_params(d, map, path, l, inherit);
+	case VRL_KIND_WINDOW:
+		/* no overrides or pool (kind_keys): never inherited */
+		return limit_window(d, map, path, l);
+	case VRL_KIND_QUOTA:
+		if (count_param(d, map, path, l, inherit) ||
+		    (!inherit && quota_calendar(d, map, path, l)) ||
+		    flag_param(d, map, path, "overage", VRL_LIMIT_SOFT, l))
+			return -1;
+		break;
+	case VRL_KIND_SLOTS:
+		if (count_param(d, map, path, l, inherit) ||
+		    flag_param(d, map, path, "persistent", VRL_LIMIT_PERSIST, l))
+			return -1;
+		break;
+	default:
+		return 0;
+	}
+	if (!inherit && (v = lookup(d, map, "alerts")) && quota_alerts(d, v, path, l))
+		return -1;
+	return 0;
+}
+
+static int limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
+			struct vrl_seg_limit *l)
+{
+	yaml_node_t *kind = lookup(d, map, "kind");
+
+	l->kind = VRL_KIND_RATE;
+	if (kind && limit_kind(d, kind, path, &l->kind))
+		return -1;
+	return kind_params(d, map, path, l, false);
+}
+
+/*
+ * pool: the name hashed into keys instead of the limit's: every member
+ * draws from one counter, so they must count the same thing the same way.
+ */
+static int limit_pool(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		      struct vrl_seg_limit *l)
+{
+	struct vrl_parse *p = d->p;
+	char where[VRL_PATH_MAX];
+
+	pathf(where, "%s.pool", path);
+	if (get_text(d, n, where, "a pool name", l->pool, sizeof(l->pool)) != 0)
+		return -1;
+	if (!limit_name_ok(l->pool))
+		return fail(d, n, where, "expected a name of letters, digits, '_', '.' and '-' "
+			    "such as carsxe.shared, got \"%s\"", l->pool);
+	for (uint32_t i = 0; i < p->out.cfg.nlimits; i++) {
+		const struct vrl_seg_limit *o = &p->out.cfg.limits[i];
+		const char *what = NULL;
+
+		if (strcmp(o->pool, l->pool) != 0)
+			continue;
+		if (o->kind != l->kind)
+			what = "kind";
+		else if (o->count != l->count || o->period_ns != l->period_ns ||
+			 o->burst != l->burst)
+			what = l->kind == VRL_KIND_RATE ? "rate and burst" : "count";
+		else if (o->calendar != l->calendar || o->anchor != l->anchor)
+			what = "calendar and anchor";
+		else if (o->nper != l->nper || memcmp(o->per, l->per, sizeof(o->per)) != 0)
+			what = "per fields";
+		else if ((o->flags ^ l->flags) & VRL_LIMIT_SOFT)
+			what = "overage";
+		if (what)
+			return fail(d, n, where, "pool \"%s\" member %s differs in %s from member "
+				    "%s (at %s), expected every member of a pool to count alike",
+				    l->pool, l->name, what, o->name, p->origin[i]);
+	}
+	return 0;
+}
+
+/* Append limit @l, from @map, to the config. */
+static int add_limit(struct vrl_doc *d, yaml_node_t *map, const char *path,
+		     const struct vrl_seg_limit *l)
+{
+	struct vrl_parse *p = d->p;
+
+	if (p->out.cfg.nlimits >= VRL_MAX_LIMITS)
+		return fail(d, map, path, "too many limits, expected at most %u (presets and "
+			    "overrides included)", VRL_MAX_LIMITS);
+	p->out.cfg.limits[p->out.cfg.nlimits] = *l;
+	snprintf(p->origin[p->out.cfg.nlimits], VRL_ORIGIN_MAX, "%s:%zu:%zu", d->source,
+		 map->start_mark.line + 1, map->start_mark.column + 1);
+	p->out.cfg.nlimits++;
+	return 0;
+}
+
+/*
+ * One override of @base: its own record, named base[attr=value,...] after
+ * the conditions it adds to the base's match, with the base's kind and the
+ * parameters it sets (the others are the base's).
+ */
+static int parse_override(struct vrl_doc *d, yaml_node_t *map, const char *path,
+			  const struct vrl_seg_limit *base)
+{
+	static const char *const keys[] = { "match", "description", "rate", "burst", "count",
+					    "overage", NULL };
+	struct vrl_parse *p = d->p;
+	struct vrl_seg_limit o = *base, m;
+	char where[VRL_PATH_MAX], name[256];
+	yaml_node_t *v;
+	size_t used;
+
+	if (want_type(d, map, YAML_MAPPING_NODE, path, "an override: a mapping with match:") ||
+	    check_keys(d, map, path, keys))
+		return -1;
+	if (!(v = lookup(d, map, "match")))
+		return fail(d, map, path, "missing match:, expected the attributes this override "
+			    "applies to, such as {make: tesla}");
+	memset(&m, 0, sizeof(m));
+	if (limit_match(d, v, path, &m))
+		return -1;
+	pathf(where, "%s.match", path);
+	if (o.nmatch + m.nmatch > VRL_MAX_MATCH)
+		return fail(d, v, where, "%u conditions with the limit's own, expected at most %u",
+			    o.nmatch + m.nmatch, VRL_MAX_MATCH);
+	used = (size_t)snprintf(name, sizeof(name), "%s[", base->name);
+	for (uint32_t i = 0; i < m.nmatch; i++) {
+		const struct vrl_seg_fieldref *f = &m.match[i].ref;
+
+		used += (size_t)snprintf(name + used, sizeof(name) - used, "%s%s=%s", i ? "," : "",
+					 f->field == VRL_FIELD_ATTR ? f->attr :
+					 vrl_field_names[f->field], m.match[i].pattern);
+		if (used >= sizeof(name))
+			break;
+		o.match[o.nmatch++] = m.match[i];
+	}
+	if (used + 2 > VRL_NAME_MAX)
+		return fail(d, v, where, "the override's name %.*s] is too long, expected at "
+			    "most %u bytes (a shorter limit name or match)", (int)(used < 200 ? used : 200),
+			    name, VRL_NAME_MAX - 1);
+	memcpy(name + used, "]", 2);
+	memcpy(o.name, name, used + 2);
+	for (uint32_t i = 0; i < p->out.cfg.nlimits; i++)
+		if (strcmp(p->out.cfg.limits[i].name, o.name) == 0)
+			return fail(d, map, path, "duplicate override %s (first defined at %s), "
+				    "expected each match once", o.name, p->origin[i]);
+	if (kind_params(d, map, path, &o, true))
+		return -1;
+	return add_limit(d, map, path, &o);
+}
+
+/* overrides: one record per override, first, then the base; one group. */
+static int limit_overrides(struct vrl_doc *d, yaml_node_t *seq, const char *path,
+			   struct vrl_seg_limit *base)
+{
+	char where[VRL_PATH_MAX];
+
+	pathf(where, "%s.overrides", path);
+	if (want_type(d, seq, YAML_SEQUENCE_NODE, where, "a list of overrides such as "
+		      "[{match: {make: tesla}, rate: 1/s}]"))
+		return -1;
+	if (base->pool[0])
+		return fail(d, seq, where, "a pooled limit has no overrides, expected one "
+			    "count per pool");
+	base->group = ++d->p->groups;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		pathf(where, "%s.overrides[%td]", path, it - seq->data.sequence.items.start);
+		if (parse_override(d, node(d, *it), where, base))
+			return -1;
+	}
 	return 0;
 }
 
 static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 {
 	static const char *const keys[] = { "name", "description", "kind", "match", "per",
-					    "rate", "burst", "limit", "window", "keys", "shadow",
-					    NULL };
+					    "rate", "burst", "shadow", "count", "calendar",
+					    "anchor", "overage", "alerts", "persistent", "pool",
+					    "overrides", "limit", "window", "keys", NULL };
 	struct vrl_parse *p = d->p;
-	struct vrl_seg_limit *l = &p->out.cfg.limits[p->out.cfg.nlimits];
+	struct vrl_seg_limit lim, *l = &lim;
 	char where[VRL_PATH_MAX];
 	yaml_node_t *v;
 	bool shadow = false;
@@ -947,11 +1285,12 @@ static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 	pathf(where, "%s.shadow", path);
 	if ((v = lookup(d, map, "shadow")) && get_bool(d, v, where, &shadow))
 		return -1;
-	l->flags = shadow ? VRL_LIMIT_SHADOW : 0;
-	snprintf(p->origin[p->out.cfg.nlimits], VRL_ORIGIN_MAX, "%s:%zu:%zu", d->source,
-		 map->start_mark.line + 1, map->start_mark.column + 1);
-	p->out.cfg.nlimits++;
-	return 0;
+	l->flags |= shadow ? VRL_LIMIT_SHADOW : 0;
+	if ((v = lookup(d, map, "pool")) && limit_pool(d, v, path, l))
+		return -1;
+	if ((v = lookup(d, map, "overrides")) && limit_overrides(d, v, path, l))
+		return -1;
+	return add_limit(d, map, path, l);
 }
 
 static int parse_limits(struct vrl_doc *d, yaml_node_t *seq)
@@ -1143,6 +1482,7 @@ static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_conf
 	memcpy(out->group, st->group, sizeof(out->group));
 	out->sweep_interval_ns = st->sweep_interval_ns;
 	out->idle_evict_ns = st->idle_evict_ns;
+	memcpy(out->alert_command, st->alert_command, sizeof(out->alert_command));
 	out->cfg.flags = st->flags;
 }
 

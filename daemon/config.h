@@ -17,12 +17,14 @@
 #include "segment.h"
 
 #define VRL_CONFIG_ERR_MAX 512
+#define VRL_ALERT_COMMAND_MAX 256     /* bytes of daemon.alert_command, NUL included */
 
 struct vrl_daemon_config {
 	struct vrl_seg_spec seg;      /* segment: name, mode, group, keys */
 	char group[64];               /* segment.group as written ("" = none) */
 	uint64_t sweep_interval_ns;   /* daemon.sweep_interval */
 	uint64_t idle_evict_ns;       /* daemon.idle_evict */
+	char alert_command[VRL_ALERT_COMMAND_MAX]; /* daemon.alert_command ("" = none) */
 	struct vrl_seg_config cfg;    /* limits and flags, ready to publish */
 };
 

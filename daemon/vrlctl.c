@@ -38,6 +38,7 @@ static const struct ctl_cmd commands[] = {
 	  ctl_cmd_cooldown },
 	{ "acquire", "acquire [REQUEST] [--cost N] [--wait DURATION]",
 	  OPT_REQUEST | OPT_COST | OPT_WAIT, ctl_cmd_acquire },
+	{ "events", "events", 0, ctl_cmd_events },
 };
 
 static const char usage_text[] =
@@ -54,6 +55,7 @@ static const char usage_text[] =
 	"                                       close a key for every worker\n"
 	"  acquire [REQUEST] [--cost N] [--wait DURATION]\n"
 	"                                       take permits, as a worker would\n"
+	"  events                               recent alert events (thresholds crossed)\n"
 	"\n"
 	"REQUEST:  --api X --endpoint X --token X --org X --vehicle X --user X\n"
 	"          --attr NAME=VALUE (repeatable)\n"
@@ -147,6 +149,8 @@ const char *ctl_kind_name(uint32_t kind)
 	case VRL_KIND_RATE: return "rate";
 	case VRL_KIND_GATE: return "gate";
 	case VRL_KIND_WINDOW: return "window";
+	case VRL_KIND_QUOTA: return "quota";
+	case VRL_KIND_SLOTS: return "slots";
 	}
 	return "unknown";
 }

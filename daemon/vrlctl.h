@@ -4,7 +4,8 @@
  *
  * vrlctl.c parses the command line into a struct ctl and dispatches;
  * vrlctl_view.c holds the read-only commands (status, keys, show) and
- * vrlctl_ops.c those that write (reset, cooldown, acquire).
+ * vrlctl_ops.c those that write (reset, cooldown, acquire); vrlctl_events.c
+ * lists the alert events.
  */
 #ifndef VRLCTL_H
 #define VRLCTL_H
@@ -71,5 +72,6 @@ int ctl_cmd_show(const struct ctl *x);
 int ctl_cmd_reset(const struct ctl *x);
 int ctl_cmd_cooldown(const struct ctl *x);
 int ctl_cmd_acquire(const struct ctl *x);
+int ctl_cmd_events(const struct ctl *x);
 
 #endif /* VRLCTL_H */

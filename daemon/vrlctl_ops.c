@@ -197,6 +197,21 @@ static void granted_human(const struct vrl_verdict *v)
 		printf("granted: no limit matches the request\n");
 		return;
 	}
+	if (v->kind == VRL_QUOTA && (v->flags & VRL_VERDICT_OVERAGE))
+		printf("granted by %s: %" PRIu64 " past its %" PRIu64 " (overage)%s\n",
+		       v->limit_name, v->overage, v->limit_value,
+		       (v->flags & VRL_VERDICT_ALERT) ? " (crossed an alert threshold)" : "");
+	if (v->kind == VRL_QUOTA || v->kind == VRL_SLOTS) {
+		if (!(v->flags & VRL_VERDICT_OVERAGE))
+			printf("granted by %s: %" PRIu64 " of %" PRIu64 " left%s%s%s\n",
+			       v->limit_name, v->remaining, v->limit_value,
+			       v->kind == VRL_SLOTS ? " (held until released)" :
+			       v->reset_ns == VRL_NEVER ? ", never resets" : ", resets in ",
+			       v->kind == VRL_QUOTA && v->reset_ns != VRL_NEVER ?
+			       fmt_secs(reset, sizeof(reset), v->reset_ns) : "",
+			       (v->flags & VRL_VERDICT_ALERT) ? " (crossed an alert threshold)" : "");
+		return;
+	}
 	printf("granted by %s: %" PRIu64 " of %" PRIu64 " left, full again in %s%s%s\n",
 	       v->limit_name, v->remaining, v->limit_value,
 	       fmt_secs(reset, sizeof(reset), v->reset_ns),
@@ -208,6 +223,11 @@ static void denied_human(const struct ctl *x, const struct vrl_verdict *v)
 {
 	char retry[32];
 
+	if (v->retry_after_ns == VRL_NEVER && v->kind == VRL_QUOTA && v->cost <= v->limit_value) {
+		printf("denied by %s, retry after never: %" PRIu64 " of its %" PRIu64 " left, and "
+		       "it never resets\n", v->limit_name, v->remaining, v->limit_value);
+		return;
+	}
 	if (v->retry_after_ns == VRL_NEVER) {
 		printf("denied by %s, retry after never: a cost of %" PRIu64 " exceeds its "
 		       "burst of %" PRIu64 "\n", v->limit_name, x->cost ? x->cost : 1,

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "quota.h"
 #include "vrlctl_fmt.h"
 #include "vrlctl_json.h"
 #include "window.h"
@@ -159,8 +160,25 @@ static char *fmt_match(char *buf, size_t len, const struct vrl_seg_limit *l)
 
 static char *fmt_kind(char *buf, size_t len, const struct vrl_seg_limit *l)
 {
-	snprintf(buf, len, "%s%s", ctl_kind_name(l->kind),
-		 (l->flags & VRL_LIMIT_SHADOW) ? ",shadow" : "");
+	snprintf(buf, len, "%s%s%s%s", ctl_kind_name(l->kind),
+		 (l->flags & VRL_LIMIT_SHADOW) ? ",shadow" : "",
+		 l->kind == VRL_KIND_QUOTA && (l->flags & VRL_LIMIT_SOFT) ? ",overage" : "",
+		 l->kind == VRL_KIND_SLOTS && (l->flags & VRL_LIMIT_PERSIST) ? ",persistent" : "");
+	return buf;
+}
+
+/* The size of a quota ("500/month", "100 once") or slots limit ("100 held"). */
+static char *fmt_size(char *buf, size_t len, const struct vrl_seg_limit *l)
+{
+	static const char *const cal[] = { "?", "/month", "/week", "/day", " once" };
+
+	if (l->kind == VRL_KIND_QUOTA)
+		snprintf(buf, len, "%" PRIu64 "%s%s", l->count, cal[l->calendar < 5 ? l->calendar : 0],
+			 l->pool[0] ? " pooled" : "");
+	else if (l->kind == VRL_KIND_SLOTS)
+		snprintf(buf, len, "%" PRIu64 " held", l->count);
+	else
+		snprintf(buf, len, "-");
 	return buf;
 }
 
@@ -191,6 +209,10 @@ static void status_json_limits(struct json *j, const struct status *st)
 			json_u64(j, "count", l->count);
 			json_u64(j, "period_ns", l->period_ns);
 			json_u64(j, "burst", l->burst);
+		} else if (l->kind == VRL_KIND_QUOTA || l->kind == VRL_KIND_SLOTS) {
+			json_u64(j, "count", l->count);
+			if (l->kind == VRL_KIND_QUOTA)
+				json_str(j, "pool", l->pool);
 		}
 		if (l->kind == VRL_KIND_WINDOW) {
 			json_u64(j, "limit", l->count);
@@ -314,9 +336,11 @@ static int print_limits(const struct status *st)
 		const struct vrl_seg_limit *l = &st->cfg->limits[i].seg;
 		char kind[32], rate[64], burst[24], per[128], match[FMT_CELL_MAX], g[24], d[24];
 		bool rated = l->kind == VRL_KIND_RATE;
-		bool counted = rated || l->kind == VRL_KIND_WINDOW;
+		bool windowed = l->kind == VRL_KIND_WINDOW;
 		const char *row[] = { l->name, fmt_kind(kind, sizeof(kind), l),
-				      counted ? fmt_rate(rate, sizeof(rate), l->count, l->period_ns) : "-",
+				      rated || windowed ?
+				      fmt_rate(rate, sizeof(rate), l->count, l->period_ns) :
+				      fmt_size(rate, sizeof(rate), l),
 				      burst, fmt_per(per, sizeof(per), l),
 				      fmt_match(match, sizeof(match), l), g, d };
 
@@ -403,6 +427,10 @@ struct key_view {
 	uint64_t used10;             /* tenths of a percent */
 	uint64_t cooldown_ns;        /* remaining */
 	uint64_t fill_ppm;           /* permits left, parts per million: sort key */
+	/* quota and slots */
+	bool counted;
+	uint64_t used, size, overage; /* units counted, the limit, past it (soft quota) */
+	uint64_t period_ns;          /* quota: until its period ends; UINT64_MAX: once */
 };
 
 /* Read slot @i. Returns false when it holds no live key. */
@@ -417,7 +445,7 @@ static bool read_slot(const struct vrl_seg_header *h, uint64_t i, struct key_vie
 	k->slot = i;
 	k->state = load64(&s->state);
 	k->cooldown = load64(&s->cooldown);
-	k->limit = atomic_load_explicit(&s->limit, memory_order_relaxed);
+	k->limit = VRL_NOTE_INDEX(atomic_load_explicit(&s->limit, memory_order_relaxed));
 	k->aux = atomic_load_explicit(&s->aux, memory_order_relaxed);
 	memcpy(k->label, s->label, sizeof(k->label));
 	k->label[sizeof(k->label) - 1] = '\0';
@@ -451,6 +479,27 @@ static void derive_window(const struct vrl_seg_header *h, const struct vrl_limit
 		k->fill_ppm = k->available * 1000000 / k->burst;
 }
 
+/* The figures of a quota or slots key: used of size, by the wall clock. */
+static void derive_counted(const struct vrl_limit *l, struct key_view *k)
+{
+	struct timespec ts;
+	uint64_t rt, pid = 0, end = UINT64_MAX;
+
+	k->counted = true;
+	k->size = l->seg.count;
+	k->used = k->state;
+	k->period_ns = 0;
+	if (l->seg.kind == VRL_KIND_QUOTA) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rt = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		vrl_quota_period(&l->seg, rt, &pid, NULL, &end);
+		k->used = vrl_quota_used(k->state, pid);
+		k->period_ns = end == UINT64_MAX ? UINT64_MAX : end - rt;
+	}
+	k->available = k->used < k->size ? k->size - k->used : 0;
+	k->overage = k->used > k->size ? k->used - k->size : 0;
+}
+
 /* Fill the derived figures of @k at @now. */
 static void derive(const struct vrl_seg_header *h, const struct vrl_snapshot *cfg, uint64_t now,
 		   struct key_view *k)
@@ -461,9 +510,16 @@ static void derive(const struct vrl_seg_header *h, const struct vrl_snapshot *cf
 	k->cooldown_ns = closed ? k->cooldown - now : 0;
 	k->kind = l ? l->seg.kind : 0;
 	k->rate = l && (l->seg.kind == VRL_KIND_RATE || l->seg.kind == VRL_KIND_WINDOW);
+	k->counted = false;
 	k->fill_ppm = closed ? 0 : 1000000;
 	if (l && l->seg.kind == VRL_KIND_WINDOW) {
 		derive_window(h, l, now, k);
+		return;
+	}
+	if (l && (l->seg.kind == VRL_KIND_QUOTA || l->seg.kind == VRL_KIND_SLOTS)) {
+		derive_counted(l, k);
+		if (!closed)
+			k->fill_ppm = k->available * 1000000 / k->size;
 		return;
 	}
 	if (!k->rate)
@@ -524,6 +580,19 @@ static int collect_keys(struct vrl_client *c, int only, uint64_t now, struct key
 	return 0;
 }
 
+/* used/limit/overage of a quota or slots key, and a quota's period end. */
+static void counted_json(struct json *j, const struct key_view *k)
+{
+	json_u64(j, "available", k->available);
+	json_u64(j, "used", k->used);
+	json_u64(j, "count", k->size);   /* "limit" names the limit */
+	if (k->kind == VRL_KIND_QUOTA) {
+		json_u64(j, "overage", k->overage);
+		if (k->period_ns != UINT64_MAX)
+			json_secs(j, "reset_s", k->period_ns);
+	}
+}
+
 static void keys_json(const struct ctl *x, const struct vrl_snapshot *cfg,
 		      const struct key_view *k, size_t n, uint64_t now)
 {
@@ -540,8 +609,10 @@ static void keys_json(const struct ctl *x, const struct vrl_snapshot *cfg,
 		json_u64(&j, "slot", k[i].slot);
 		json_str(&j, "limit", limit_name(cfg, k[i].limit));
 		json_str(&j, "label", k[i].label);
-		json_str(&j, "kind", k[i].kind ? ctl_kind_name(k[i].kind) : "gate");
+		json_str(&j, "kind", ctl_kind_name(k[i].kind));
 		json_bool(&j, "open", k[i].cooldown_ns == 0);
+		if (k[i].counted)
+			counted_json(&j, &k[i]);
 		if (k[i].rate) {
 			json_u64(&j, "available", k[i].available);
 			json_u64(&j, "burst", k[i].burst);
@@ -556,10 +627,20 @@ static void keys_json(const struct ctl *x, const struct vrl_snapshot *cfg,
 	json_finish(&j);
 }
 
+/* "12/500", or "5003/5000 +3 over" for a soft quota past its limit. */
+static void fmt_used(char *buf, size_t len, const struct key_view *k)
+{
+	if (k->overage)
+		snprintf(buf, len, "%" PRIu64 "/%" PRIu64 " +%" PRIu64 " over", k->used, k->size,
+			 k->overage);
+	else
+		snprintf(buf, len, "%" PRIu64 "/%" PRIu64, k->used, k->size);
+}
+
 static void keys_row(struct fmt_table *t, const struct vrl_snapshot *cfg,
 		     const struct key_view *k)
 {
-	char avail[24], burst[24], used[24], reset[32], cool[32];
+	char avail[24], burst[24], used[72], reset[32], cool[32];
 	const char *row[] = { limit_name(cfg, k->limit), k->label[0] ? k->label : "-", avail,
 			      burst, used, reset, cool };
 
@@ -569,6 +650,17 @@ static void keys_row(struct fmt_table *t, const struct vrl_snapshot *cfg,
 	snprintf(cool, sizeof(cool), "-");
 	if (k->cooldown_ns)
 		fmt_secs(cool, sizeof(cool), k->cooldown_ns);
+	if (k->counted) {
+		snprintf(avail, sizeof(avail), "%" PRIu64, k->available);
+		snprintf(burst, sizeof(burst), "%" PRIu64, k->size);
+		fmt_used(used, sizeof(used), k);
+		if (k->period_ns == UINT64_MAX)
+			snprintf(reset, sizeof(reset), "never");
+		else if (k->period_ns)
+			fmt_secs(reset, sizeof(reset), k->period_ns);
+		fmt_table_row(t, row);
+		return;
+	}
 	if (!k->rate) {
 		snprintf(avail, sizeof(avail), "%s", k->cooldown_ns ? "closed" : "open");
 		fmt_table_row(t, row);
@@ -663,8 +755,11 @@ static void show_json(const struct ctl *x, const struct show *s)
 		json_str(&j, "tag", tag);
 		json_u64(&j, "state", s->k.state);
 		json_u64(&j, "cooldown", s->k.cooldown);
-		json_i64(&j, "tat_rel_ns", s->k.state == 0 ? 0 :
-			 (int64_t)(s->k.state - s->now));
+		if (s->k.counted)
+			counted_json(&j, &s->k);
+		else
+			json_i64(&j, "tat_rel_ns", s->k.state == 0 ? 0 :
+				 (int64_t)(s->k.state - s->now));
 		json_bool(&j, "open", s->k.cooldown_ns == 0);
 		json_secs(&j, "cooldown_s", s->k.cooldown_ns);
 		if (s->k.kind == VRL_KIND_WINDOW) {
@@ -697,6 +792,25 @@ static void print_tat(const struct show *s)
 		       fmt_secs(rel, sizeof(rel), s->now - st));
 }
 
+static void print_counted(const struct key_view *k)
+{
+	char used[72], rel[32];
+
+	fmt_used(used, sizeof(used), k);
+	if (k->kind == VRL_KIND_SLOTS) {
+		printf("%-10s %" PRIu64 " (held)\n", "state:", k->state);
+		printf("%-10s %s held, %" PRIu64 " free\n", "used:", used, k->available);
+		return;
+	}
+	printf("%-10s 0x%" PRIx64 " (period %" PRIu64 ", %" PRIu64 " counted)\n", "state:",
+	       k->state, vrl_quota_word_id(k->state), vrl_quota_word_used(k->state));
+	if (k->period_ns == UINT64_MAX)
+		printf("%-10s %s, %" PRIu64 " left, never resets\n", "used:", used, k->available);
+	else
+		printf("%-10s %s, %" PRIu64 " left, resets in %s\n", "used:", used, k->available,
+		       fmt_secs(rel, sizeof(rel), k->period_ns));
+}
+
 static void show_human(const struct show *s)
 {
 	char label[VRL_LABEL_MAX], rel[32];
@@ -719,6 +833,8 @@ static void show_human(const struct show *s)
 		printf("%-10s %" PRIu64 " of %" PRIu64 " in the last %s\n", "used:",
 		       k->burst - k->available, k->burst,
 		       fmt_secs(rel, sizeof(rel), s->l->seg.period_ns));
+	} else if (k->counted) {
+		print_counted(k);
 	} else {
 		print_tat(s);
 	}

@@ -14,10 +14,12 @@
 #include <getopt.h>
 #include <grp.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,11 +28,17 @@
 #endif
 
 #include "admin.h"
+#include "alert.h"
 #include "client.h"
 #include "config.h"
 
 #define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
 #define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */
+#define ALERT_STUCK_NS (5ull * 1000000000u)     /* an event unpublished this long is lost */
+#define ALERTS_PER_TICK 256u                    /* events drained in one tick, at most */
+#define ALERT_CHILDREN_MAX 16u                  /* alert commands running at once */
+
+extern char **environ;
 
 static volatile sig_atomic_t stop_signal;      /* set by the handler only */
 static volatile sig_atomic_t reload_pending;
@@ -145,13 +153,109 @@ static void reload(const struct options *o, struct vrl_seg *seg, struct vrl_daem
 	free(next);
 }
 
+/* Copy @s into @dst for a quoted log value: quotes, backslashes and control
+ * bytes become '?', so a key's text cannot forge a field. */
+static void log_safe(char *dst, size_t cap, const char *s)
+{
+	size_t i = 0;
+
+	for (; s[i] && i + 1 < cap; i++)
+		dst[i] = (s[i] == '"' || s[i] == '\\' || (unsigned char)s[i] < 0x20 ||
+			  s[i] == 0x7f) ? '?' : s[i];
+	dst[i] = '\0';
+}
+
+static unsigned alert_children;                 /* spawned and not yet reaped */
+
+/* Collect finished alert commands without blocking the tick. */
+static void reap_children(void)
+{
+	int status;
+	pid_t pid;
+
+	while (alert_children > 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		alert_children--;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			logf_("warn", "msg=\"alert command failed\" pid=%d status=%d", (int)pid,
+			      status);
+	}
+}
+
+/*
+ * Run daemon.alert_command for @ev: posix_spawn, no shell, vrld's
+ * environment plus VRL_ALERT_*. Not waited for here; reap_children()
+ * collects it on a later tick.
+ */
+static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev)
+{
+	char vars[6][VRL_NAME_MAX + 32];
+	char *argv[] = { (char *)cmd, NULL };
+	size_t n = 0, k = 0;
+	char **envp;
+	pid_t pid;
+	int rc;
+
+	if (alert_children >= ALERT_CHILDREN_MAX) {
+		logf_("warn", "msg=\"alert command not run: %u still running\" ticket=%llu",
+		      alert_children, (unsigned long long)ev->ticket);
+		return;
+	}
+	while (environ && environ[n])
+		n++;
+	envp = calloc(n + 7, sizeof(*envp));
+	if (!envp)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "VRL_ALERT_", 10) != 0)
+			envp[k++] = environ[i];
+	snprintf(vars[0], sizeof(vars[0]), "VRL_ALERT_LIMIT=%s", ev->p.name);
+	snprintf(vars[1], sizeof(vars[1]), "VRL_ALERT_KEY=%s", ev->p.label);
+	snprintf(vars[2], sizeof(vars[2]), "VRL_ALERT_THRESHOLD=%u", ev->p.threshold);
+	snprintf(vars[3], sizeof(vars[3]), "VRL_ALERT_USED=%llu", (unsigned long long)ev->p.used);
+	snprintf(vars[4], sizeof(vars[4]), "VRL_ALERT_COUNT=%llu", (unsigned long long)ev->p.count);
+	snprintf(vars[5], sizeof(vars[5]), "VRL_ALERT_PERIOD=%llu", (unsigned long long)ev->p.period);
+	for (int i = 0; i < 6; i++)
+		envp[k++] = vars[i];
+	rc = posix_spawn(&pid, cmd, NULL, NULL, argv, envp);
+	free(envp);
+	if (rc != 0) {
+		logf_("error", "msg=\"cannot run alert command\" command=\"%s\" error=\"%s\"", cmd,
+		      strerror(rc));
+		return;
+	}
+	alert_children++;
+}
+
+/* Drain the alert ring: one log line per event, and the command if any. */
+static void drain_alerts(struct vrl_seg_header *h, const struct vrl_daemon_config *dc,
+			 struct vrl_alert_cursor *cur, uint64_t now)
+{
+	struct vrl_alert_event ev;
+	char key[VRL_LABEL_MAX], name[VRL_NAME_MAX];
+
+	reap_children();
+	for (unsigned i = 0; i < ALERTS_PER_TICK; i++) {
+		if (vrl_alert_drain(h, cur, now, ALERT_STUCK_NS, &ev) != 1)
+			break;
+		log_safe(key, sizeof(key), ev.p.label);
+		log_safe(name, sizeof(name), ev.p.name);
+		logf_("warn", "msg=\"alert\" limit=\"%s\" key=\"%s\" threshold=%u used=%llu "
+		      "count=%llu period=%llu ticket=%llu", name, key, ev.p.threshold,
+		      (unsigned long long)ev.p.used, (unsigned long long)ev.p.count,
+		      (unsigned long long)ev.p.period, (unsigned long long)ev.ticket);
+		if (dc->alert_command[0])
+			run_alert_command(dc->alert_command, &ev);
+	}
+}
+
 static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64_t *cursor,
-		 uint64_t *next_sweep)
+		 uint64_t *next_sweep, struct vrl_alert_cursor *alerts)
 {
 	struct vrl_seg_header *h = seg->hdr;
 	uint64_t now = vrl_now_ns();
 
 	atomic_store_explicit(&h->daemon_heartbeat_ns, now, memory_order_relaxed);
+	drain_alerts(h, dc, alerts, now);
 	if (now < *next_sweep)
 		return;
 	*next_sweep = now + dc->sweep_interval_ns;
@@ -195,6 +299,7 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 	struct vrl_seg seg = { 0 };
 	char why[256];
 	uint64_t cursor = 0, next_sweep = 0;
+	struct vrl_alert_cursor alerts = { 0 };
 	int rc = vrl_seg_open_or_create(&dc->seg, &dc->cfg, o->replace, &seg, why, sizeof(why));
 	struct timespec period = { 0, TICK_NS };
 
@@ -218,7 +323,7 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 			reload(o, &seg, dc);
 			notify("READY=1");
 		}
-		tick(&seg, dc, &cursor, &next_sweep);
+		tick(&seg, dc, &cursor, &next_sweep, &alerts);
 		nanosleep(&period, NULL);
 	}
 	notify("STOPPING=1");

@@ -18,6 +18,7 @@
 #include "client.h"
 #include "keytable.h"
 #include "window.h"
+#include "quota.h"
 
 void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
 {
@@ -61,6 +62,9 @@ static void format(struct vrl_seg_header *h, const struct vrl_seg_geometry *g, u
 	h->slot_off = g->slot_off;
 	h->nslots = g->nslots;
 	h->keys_configured = keys;
+	h->event_off = g->event_off;
+	h->nevents = g->nevents;
+	h->mark_off = g->mark_off;
 }
 
 /* Free every ring of every window limit of @cfg (a fresh, zeroed segment). */
@@ -312,8 +316,48 @@ static int sweep_window(struct vrl_seg_header *h, const struct vrl_seg_limit *l,
 	return 1;
 }
 
+/*
+ * True when a key's state word @st carries nothing worth keeping at @now
+ * (monotonic) and @now_rt (wall clock), by the kind its slot noted. A rate
+ * is idle when its bucket has been full for @idle_ns; a quota never within
+ * its period (unless nothing is used: a fresh key is the same), a once
+ * quota never; slots never while a unit is held.
+ */
+static bool idle(uint32_t note, uint64_t st, uint64_t now, uint64_t now_rt, uint64_t idle_ns)
+{
+	struct vrl_seg_limit q = { .kind = VRL_KIND_QUOTA };
+	uint64_t pid;
+
+	switch (VRL_NOTE_KIND(note)) {
+	case VRL_KIND_QUOTA:
+		if (vrl_quota_word_used(st) == 0)
+			return true;
+		q.calendar = VRL_NOTE_CALENDAR(note);
+		q.anchor = VRL_NOTE_ANCHOR(note);
+		if (q.calendar == VRL_CAL_ONCE ||
+		    vrl_quota_period(&q, now_rt, &pid, NULL, NULL) != 0)
+			return false;
+		return !vrl_quota_counts(st, pid);
+	case VRL_KIND_SLOTS:
+		return st == 0;
+	default:
+		/* every other kind's idle state is "full": for GCRA, TAT long past */
+		return st == 0 || st + idle_ns <= now;
+	}
+}
+
 uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count, uint64_t now,
 		       uint64_t idle_ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return vrl_seg_sweep_at(h, first, count, now,
+				(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, idle_ns);
+}
+
+uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t count,
+			  uint64_t now, uint64_t now_rt, uint64_t idle_ns)
 {
 	struct vrl_seg_slot *slots = vrl_seg_slots(h);
 	uint64_t end = first + count > h->nslots ? h->nslots : first + count, evicted = 0;
@@ -324,17 +368,19 @@ uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count,
 	for (uint64_t i = first; i < end; i++) {
 		uint64_t t = atomic_load_explicit(&slots[i].tag, memory_order_acquire);
 		uint64_t st = atomic_load_explicit(&slots[i].state, memory_order_relaxed);
-		uint32_t lim = atomic_load_explicit(&slots[i].limit, memory_order_relaxed);
+		uint32_t note = atomic_load_explicit(&slots[i].limit, memory_order_relaxed);
 
 		if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING))
 			continue;
-		if (lim < cfg->nlimits && lim < VRL_MAX_LIMITS &&
-		    cfg->limits[lim].kind == VRL_KIND_WINDOW) {
-			evicted += sweep_window(h, &cfg->limits[lim], i, now, idle_ns);
+		if (VRL_NOTE_KIND(note) == VRL_KIND_WINDOW) {
+			/* a window limit keeps its index over reloads (vrl_seg_reload) */
+			uint32_t lim = VRL_NOTE_INDEX(note);
+
+			if (lim < cfg->nlimits && cfg->limits[lim].kind == VRL_KIND_WINDOW)
+				evicted += sweep_window(h, &cfg->limits[lim], i, now, idle_ns);
 			continue;
 		}
-		/* every kind's idle state is "full": for GCRA, TAT long past */
-		if (st == VRL_STATE_EVICTED || (st != 0 && st + idle_ns > now))
+		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns))
 			continue;
 		evicted += (uint64_t)vrl_kt_evict(h, i, st, now);
 	}
@@ -352,6 +398,12 @@ unsigned vrl_seg_reap_holders(struct vrl_seg_header *h)
 
 		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
 			continue;
+		/* its process slots first: each record is zeroed before its
+		 * units move, so a vrld killed here never gives them twice.
+		 * Only vrld evicts, in this same thread, so no slot changes
+		 * owner between a record's tag check and its give-back. */
+		for (unsigned j = 0; j < VRL_HOLD_MAX; j++)
+			vrl_hold_give_back(h, &hs[i].holds[j]);
 		atomic_fetch_add_explicit(&h->retired_granted,
 					  atomic_load_explicit(&hs[i].granted, memory_order_relaxed),
 					  memory_order_relaxed);

@@ -87,8 +87,17 @@ uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count,
 		       uint64_t idle_ns);
 
 /*
+ * vrl_seg_sweep() with the wall-clock time @now_rt passed in (it judges
+ * quota keys: one is never evicted within its period while it has units
+ * used, a once quota never; a slots key never while a unit is held).
+ */
+uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t count,
+			  uint64_t now, uint64_t now_rt, uint64_t idle_ns);
+
+/*
  * Fold the counters of holders whose process is gone into the retired
- * totals and free their slots. Returns how many were reaped.
+ * totals, give back the process slots they held, and free their slots.
+ * Returns how many were reaped.
  */
 unsigned vrl_seg_reap_holders(struct vrl_seg_header *h);
 

@@ -33,8 +33,28 @@
  *      our CAS (acquire, pairing with the release in fill_slot) shows the
  *      slot's new owner, and we undo.
  *   A4 Denials are read-only on the shared line: step 1 only loads.
+ *
+ * Counted kinds (quota, slots) follow the same three steps with a count in
+ * the state word instead of a TAT: the CAS adds the cost to the count the
+ * look saw, so A1 holds for them by the same argument (each grant moves the
+ * word by exactly its cost from a value that had room for it). Their
+ * rollback gives the cost back (a count is additive, so this is exact even
+ * when others took units after us), never below zero. A quota or slots key
+ * without room denies at once, even a waiting acquire: no time is known at
+ * which units come back (a quota's next period is days away, a slot waits
+ * for a release), so waiting there would only hold the caller.
+ *
+ * Process slots: after its grant, a handle records each process-bound
+ * slots key it took in its holder record (segment.h, struct vrl_seg_hold),
+ * and unrecords it before a release, so that vrld can give back the units
+ * of a process that died. Recording after the CAS means a crash between the
+ * two leaks those units (the count stays high: capacity is lost until an
+ * operator resets the key), never gives them back twice. A handle without a
+ * holder slot, or whose VRL_HOLD_MAX entries are in use by other keys, holds
+ * its units unrecorded, with the same bound.
  */
 
+#include "alert.h"
 #include "client.h"
 #include "window.h"
 
@@ -48,6 +68,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "quota.h"
 
 /* ---- errors -------------------------------------------------------------- */
 
@@ -144,6 +166,13 @@ int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out)
 		return VRL_ECORRUPT;
 	if (in->kind == VRL_KIND_WINDOW &&
 	    (in->period_ns == 0 || vrl_window_area_bytes(in->count, in->area_keys) == 0))
+		return VRL_ECORRUPT;
+	if (!terminated(in->pool, sizeof(in->pool)))
+		return VRL_ECORRUPT;
+	if ((in->kind == VRL_KIND_QUOTA || in->kind == VRL_KIND_SLOTS) &&
+	    (in->count == 0 || in->count > VRL_QUOTA_COUNT_MAX))
+		return VRL_ECORRUPT;
+	if (in->kind == VRL_KIND_QUOTA && vrl_quota_period(in, 0, NULL, NULL, NULL) != 0)
 		return VRL_ECORRUPT;
 	return 0;
 }
@@ -252,6 +281,9 @@ static void holder_release(struct vrl_client *c)
 {
 	if (!c->holder || c->fork_epoch != atomic_load_explicit(&fork_epoch, memory_order_relaxed))
 		return;
+	/* a handle's process slots end with it, as with its process */
+	for (unsigned i = 0; i < VRL_HOLD_MAX; i++)
+		vrl_hold_give_back(c->hdr, &c->holder->holds[i]);
 	/* Fold our counters into the retired totals, then free the slot.
 	 * release: vrld reading pid == 0 sees the fold done (H1). */
 	atomic_fetch_add_explicit(&c->hdr->retired_granted,
@@ -440,7 +472,23 @@ void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
 			label[used++] = '|';
 	}
 	label[used] = '\0';
-	vrl_key_hash(l->seg.name, parts, l->seg.nper, key);
+	/* a pool's members hash the pool's name: one key, one counter */
+	vrl_key_hash(l->seg.pool[0] ? l->seg.pool : l->seg.name, parts, l->seg.nper, key);
+}
+
+bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct vrl_request *req)
+{
+	uint32_t g = cfg->limits[i].seg.group;
+
+	if (!vrl_limit_matches(&cfg->limits[i], req))
+		return false;
+	if (g == 0)
+		return true;
+	/* an override group: only its first matching member counts */
+	for (uint32_t j = 0; j < i; j++)
+		if (cfg->limits[j].seg.group == g && vrl_limit_matches(&cfg->limits[j], req))
+			return false;
+	return true;
 }
 
 /* The ring of window key @t, taken from its limit's area on first use. */
@@ -473,12 +521,22 @@ static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
 
 	if (c->readonly)
 		return vrl_kt_find(c->hdr, &t->key, &t->slot);
-	rc = vrl_kt_get(c->hdr, &t->key, t->limit, label, &t->slot);
+	rc = vrl_kt_get(c->hdr, &t->key, vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg),
+			label, &t->slot);
 	if (rc == 0 && c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW)
 		rc = window_ring(c, t, &t->ring);
 	if (rc == VRL_EFULL)
 		t->slot = UINT64_MAX;
 	return rc;
+}
+
+/* True when take @n has the key of an earlier take. */
+static bool pooled_twice(const struct vrl_take *t, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (t[i].key.home == t[n].key.home && t[i].key.fp == t[n].key.fp)
+			return true;
+	return false;
 }
 
 /* Match @req and place its keys. Returns the number of takes or an error. */
@@ -493,12 +551,14 @@ static int plan(struct vrl_client *c, const struct vrl_request *req, struct vrl_
 		char label[VRL_LABEL_MAX];
 		int rc;
 
-		if (!vrl_limit_matches(l, req))
+		if (!vrl_limit_selected(c->cfg, i, req))
 			continue;
 		if (n == VRL_MAX_MATCHED)
 			return VRL_ETOOMANY;
 		t[n].limit = i;
 		vrl_limit_key(l, req, &t[n].key, label);
+		if (l->seg.pool[0] && pooled_twice(t, n))
+			continue;   /* two members of one pool: one counter, taken once */
 		rc = place(c, &t[n], label);
 		if (rc == VRL_EFULL)
 			*full = true;
@@ -511,6 +571,22 @@ static int plan(struct vrl_client *c, const struct vrl_request *req, struct vrl_
 
 /* ---- the acquire core ---------------------------------------------------------------- */
 
+/* CLOCK_REALTIME in ns: read only when a quota limit is looked at. */
+static uint64_t clock_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec < 0 ? 0 : (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t (*vrl__realtime_ns)(void) = clock_realtime_ns;
+
+static inline uint64_t realtime_ns(void)
+{
+	return vrl__realtime_ns();
+}
+
 /* What step 1 saw of one key. */
 struct look {
 	struct vrl_seg_slot *s;
@@ -519,14 +595,47 @@ struct look {
 	struct vrl_gcra_step r;   /* rate kinds: the decision at `at` */
 	struct vrl_window_look w; /* window: where to take at `at` */
 	uint64_t w_at;           /* window: the time its positions were taken at */
+	struct vrl_quota_step q;  /* quota and slots: the decision */
+	uint64_t pid;            /* quota: the current period's id */
+	uint64_t end_rt;         /* quota: wall-clock end of the period; UINT64_MAX: once */
+	uint64_t rt;             /* quota: the wall-clock time it was judged at */
 	bool shadow_deny;        /* a shadow limit that would deny */
 	bool cooled;             /* held back by a cooldown */
+	bool final;              /* a count without room: waiting cannot help */
 };
 
 enum { LOOK_OK = 0, LOOK_STALE = 1 };
 
+static bool counted(uint32_t kind)
+{
+	return kind == VRL_KIND_QUOTA || kind == VRL_KIND_SLOTS;
+}
+
+/* The decision of a quota or slots key in state @state; *@rt is read once. */
+static void look_counted(const struct vrl_limit *l, uint64_t cost, uint64_t now, uint64_t at,
+			 uint64_t *rt, struct look *lk)
+{
+	if (l->seg.kind == VRL_KIND_QUOTA) {
+		if (*rt == 0)
+			*rt = realtime_ns();
+		lk->rt = *rt;
+		vrl_quota_period(&l->seg, *rt, &lk->pid, NULL, &lk->end_rt);
+		lk->q = vrl_quota_take(&l->seg, lk->state, lk->pid, cost);
+	} else {
+		lk->q = vrl_slots_take(&l->seg, lk->state, cost);
+	}
+	lk->earliest = at;
+	if (lk->q.conforms)
+		return;
+	lk->final = true;
+	if (cost > l->seg.count || l->seg.kind == VRL_KIND_SLOTS)
+		lk->earliest = cost > l->seg.count ? UINT64_MAX : now;
+	else
+		lk->earliest = lk->end_rt == UINT64_MAX ? UINT64_MAX : now + (lk->end_rt - lk->rt);
+}
+
 static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
-		   uint64_t now, uint64_t at, struct look *lk)
+		   uint64_t now, uint64_t at, uint64_t *rt, struct look *lk)
 {
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
 	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
@@ -537,6 +646,7 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 	lk->s = s;
 	lk->shadow_deny = false;
 	lk->cooled = false;
+	lk->final = false;
 	/* acquire: pairs with promotion (K2), the slot's fields are ready */
 	if (atomic_load_explicit(&s->tag, memory_order_acquire) != vrl_key_tag(&t->key))
 		return LOOK_STALE;
@@ -557,16 +667,20 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 		vrl_window_look(&w, lk->state, cost, at, &lk->w);
 		lk->r = (struct vrl_gcra_step){ .conforms = lk->w.earliest == at };
 		lk->earliest = lk->w.earliest;
+	} else if (counted(l->seg.kind)) {
+		lk->r = (struct vrl_gcra_step){ .conforms = true };
+		look_counted(l, cost, now, at, rt, lk);
 	} else {
 		lk->r = (struct vrl_gcra_step){ .conforms = true };
 		lk->earliest = at;
 	}
-	if (cd > lk->earliest && lk->earliest != UINT64_MAX) {
+	if (!lk->final && cd > lk->earliest && lk->earliest != UINT64_MAX) {
 		lk->earliest = cd;
 		lk->cooled = true;
 	}
-	if ((l->seg.flags & VRL_LIMIT_SHADOW) && lk->earliest > at) {
+	if ((l->seg.flags & VRL_LIMIT_SHADOW) && (lk->earliest > at || lk->final)) {
 		lk->shadow_deny = true;
+		lk->final = false;
 		lk->earliest = at;
 	}
 	return LOOK_OK;
@@ -580,18 +694,25 @@ static void undo(struct vrl_seg_slot *s, uint64_t ours, uint64_t before)
 						memory_order_relaxed, memory_order_relaxed);
 }
 
-/* Roll back key @k of a stacked acquire that could not complete. */
-static void rollback(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
-		     uint64_t cost, uint64_t before, uint64_t after)
+/*
+ * Give @cost units back to a quota (within period @pid) or slots key: the
+ * rollback of a grant, a release, a refund. Never below zero; a word that
+ * vrld evicted is left alone (nothing is held there any more).
+ */
+static void give_back(struct vrl_seg_slot *s, uint32_t kind, uint64_t pid, uint64_t cost)
 {
-	if (c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW) {
-		struct vrl_window_ref w = window_ref(c, t, lk->s);
+	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed), next;
 
-		vrl_window_undo(&w, lk->w.first, cost, lk->w_at, after);
-		return;
-	}
-	if (after != before)
-		undo(lk->s, after, before);
+	do {
+		if (cur == VRL_STATE_EVICTED)
+			return;
+		next = kind == VRL_KIND_QUOTA ? vrl_quota_credit(cur, pid, cost) :
+						vrl_slots_release(cur, cost);
+		if (next == cur)
+			return;
+		/* relaxed: only the count moves; no other data rides on it */
+	} while (!atomic_compare_exchange_weak_explicit(&s->state, &cur, next,
+							memory_order_relaxed, memory_order_relaxed));
 }
 
 enum { COMMIT_OK = 0, COMMIT_RETRY = 1, COMMIT_STALE = 2 };
@@ -623,6 +744,40 @@ static int commit_window(struct vrl_client *c, const struct vrl_take *t, uint64_
 	return COMMIT_OK;
 }
 
+/* Step 2 and 3 for a quota or slots key: add @cost to the count. */
+static int commit_counted(const struct vrl_limit *l, const struct vrl_take *t, uint64_t cost,
+			  struct look *lk, uint64_t *before, uint64_t *after)
+{
+	uint64_t cur = lk->state;
+	struct vrl_quota_step q = lk->q;
+
+	for (;;) {
+		if (cur == VRL_STATE_EVICTED)
+			return COMMIT_STALE;
+		if (!q.conforms)
+			return COMMIT_RETRY;
+		/* A1 acq_rel: as for a rate, the grant orders after every
+		 * earlier grant on the key and sees a reuse's reset (A3) */
+		if (atomic_compare_exchange_weak_explicit(&lk->s->state, &cur, q.new_state,
+							  memory_order_acq_rel,
+							  memory_order_relaxed)) {
+			/* A3: relaxed suffices after the acquire above */
+			if (atomic_load_explicit(&lk->s->tag, memory_order_relaxed) !=
+			    vrl_key_tag(&t->key)) {
+				undo(lk->s, q.new_state, cur);
+				return COMMIT_STALE;
+			}
+			lk->q = q;
+			lk->state = cur;
+			*before = cur;
+			*after = q.new_state;
+			return COMMIT_OK;
+		}
+		q = l->seg.kind == VRL_KIND_QUOTA ? vrl_quota_take(&l->seg, cur, lk->pid, cost) :
+						    vrl_slots_take(&l->seg, cur, cost);
+	}
+}
+
 /*
  * Step 2 and 3 for one key: take @cost at @at. Returns COMMIT_OK with the
  * before/after values for rollback, COMMIT_RETRY if it no longer conforms,
@@ -637,12 +792,15 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 	/* look_at() tested this very state at (now, at, cost): reuse it */
 	struct vrl_gcra_step r = lk->r;
 
-	if (__builtin_expect(l->seg.kind == VRL_KIND_WINDOW, 0) && !lk->shadow_deny)
-		return commit_window(c, t, cost, at, lk, before, after);
-	if (l->seg.kind != VRL_KIND_RATE || lk->shadow_deny) {
-		*before = *after = 0;
+	*before = *after = 0;
+	if (lk->shadow_deny)
 		return COMMIT_OK;
-	}
+	if (counted(l->seg.kind))
+		return commit_counted(l, t, cost, lk, before, after);
+	if (__builtin_expect(l->seg.kind == VRL_KIND_WINDOW, 0))
+		return commit_window(c, t, cost, at, lk, before, after);
+	if (l->seg.kind != VRL_KIND_RATE)
+		return COMMIT_OK;
 	for (;; r = vrl_gcra_step(&l->gcra, cur, now, at, cost)) {
 		if (cur == VRL_STATE_EVICTED)
 			return COMMIT_STALE;
@@ -667,6 +825,28 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 	}
 }
 
+/* Roll back the grant of one key (A1). */
+static void rollback(const struct vrl_client *c, const struct vrl_take *t, struct look *lk,
+		     uint64_t cost, uint64_t before, uint64_t after)
+{
+	uint32_t kind = c->cfg->limits[t->limit].seg.kind;
+
+	if (kind == VRL_KIND_WINDOW) {
+		struct vrl_window_ref w = window_ref(c, t, lk->s);
+
+		/* a shadow key took nothing (commit_one) */
+		if (!lk->shadow_deny)
+			vrl_window_undo(&w, lk->w.first, cost, lk->w_at, after);
+		return;
+	}
+	if (after == before)
+		return;
+	if (counted(kind))
+		give_back(lk->s, kind, lk->pid, cost);
+	else
+		undo(lk->s, after, before);
+}
+
 /* Permits the key of @t has left after what @lk decided (off the CAS path:
  * it costs a division). A gate never runs out. */
 static uint64_t look_remaining(const struct vrl_client *c, const struct vrl_take *t,
@@ -674,12 +854,16 @@ static uint64_t look_remaining(const struct vrl_client *c, const struct vrl_take
 {
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
 
-	if (l->seg.kind == VRL_KIND_WINDOW && t->slot != UINT64_MAX) {
+	if (t->slot == UINT64_MAX)
+		return UINT64_MAX;
+	if (counted(l->seg.kind))
+		return lk->q.remaining;
+	if (l->seg.kind == VRL_KIND_WINDOW) {
 		struct vrl_window_ref w = window_ref(c, t, lk->s);
 
 		return vrl_window_remaining(&w, now);
 	}
-	if (l->seg.kind != VRL_KIND_RATE || t->slot == UINT64_MAX)
+	if (l->seg.kind != VRL_KIND_RATE)
 		return UINT64_MAX;
 	return vrl_gcra_available(&l->gcra, lk->r.conforms ? lk->r.new_tat : lk->state, now);
 }
@@ -696,6 +880,32 @@ static void window_figures(struct vrl_client *c, const struct vrl_take *t, const
 	v->reset_ns = reset > now ? reset - now : 0;
 }
 
+/* The verdict's figures of the key of @t: its size and when it is whole. */
+static void key_figures(const struct vrl_limit *l, const struct look *lk, uint64_t now,
+			uint64_t tat, struct vrl_verdict *v)
+{
+	v->kind = l->seg.kind;
+	v->overage = 0;
+	switch (l->seg.kind) {
+	case VRL_KIND_RATE:
+		v->limit_value = l->gcra.burst;
+		v->reset_ns = tat > now ? tat - now : 0;
+		return;
+	case VRL_KIND_QUOTA:
+		v->limit_value = l->seg.count;
+		v->reset_ns = lk->end_rt == UINT64_MAX ? VRL_NEVER : lk->end_rt - lk->rt;
+		v->overage = lk->q.overage;
+		return;
+	case VRL_KIND_SLOTS:
+		v->limit_value = l->seg.count;
+		v->reset_ns = 0;   /* whole again when its holders release */
+		return;
+	default:
+		v->limit_value = 0;
+		v->reset_ns = 0;
+	}
+}
+
 static void fill_denied(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
 			uint64_t now, struct vrl_verdict *v)
 {
@@ -704,12 +914,13 @@ static void fill_denied(struct vrl_client *c, const struct vrl_take *t, const st
 	v->granted = 0;
 	v->limit = (int)t->limit;
 	v->limit_name = l->seg.name;
-	v->kind = l->seg.kind;
+	/* slots: no time is known (0: after a release); quota: the period's end */
 	v->retry_after_ns = lk->earliest == UINT64_MAX ? VRL_NEVER : lk->earliest - now;
-	v->limit_value = l->seg.kind == VRL_KIND_RATE ? l->gcra.burst : 0;
-	v->remaining = l->seg.kind == VRL_KIND_RATE ?
-		vrl_gcra_available(&l->gcra, lk->state, now) : 0;
-	v->reset_ns = lk->state > now && l->seg.kind == VRL_KIND_RATE ? lk->state - now : 0;
+	if (l->seg.kind == VRL_KIND_RATE)
+		v->remaining = vrl_gcra_available(&l->gcra, lk->state, now);
+	else
+		v->remaining = counted(l->seg.kind) ? lk->q.remaining : 0;
+	key_figures(l, lk, now, lk->state, v);
 	if (l->seg.kind == VRL_KIND_WINDOW)
 		window_figures(c, t, lk, now, v);
 	if (lk->cooled)
@@ -720,29 +931,138 @@ static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const s
 			 unsigned n, uint64_t now, struct vrl_verdict *v)
 {
 	uint64_t best = UINT64_MAX;
+	bool best_over = false;
 
 	v->granted = 1;
 	v->retry_after_ns = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
 		uint64_t rem = look_remaining(c, &t[i], &lk[i], now);
+		bool over = false;
 
 		if (t[i].slot == UINT64_MAX)
 			continue;
 		if (lk[i].shadow_deny)
 			v->flags |= VRL_VERDICT_SHADOW;
-		if (v->limit >= 0 && rem >= best)
+		else if (counted(l->seg.kind)) {
+			over = lk[i].q.overage > 0;
+			if (over)
+				v->flags |= VRL_VERDICT_OVERAGE;
+			if (lk[i].q.alert) {
+				v->flags |= VRL_VERDICT_ALERT;
+				/* one event per threshold, key and period: see alert.c */
+				vrl__alert_check(c, t[i].limit, t[i].slot,
+						 lk[i].q.used - (v->cost < lk[i].q.used ?
+								 v->cost : lk[i].q.used),
+						 lk[i].q.used, lk[i].pid);
+			}
+		}
+		/* the fewest left decides; among those, a key in overage */
+		if (v->limit >= 0 && (rem > best || (rem == best && (best_over || !over))))
 			continue;
 		best = rem;
+		best_over = over;
 		v->limit = (int)t[i].limit;
 		v->limit_name = l->seg.name;
 		v->kind = l->seg.kind;
 		v->remaining = rem == UINT64_MAX ? 0 : rem;
-		v->limit_value = l->seg.kind == VRL_KIND_RATE ? l->gcra.burst : 0;
-		v->reset_ns = l->seg.kind == VRL_KIND_RATE ? lk[i].r.new_tat - now : 0;
+		key_figures(l, &lk[i], now, lk[i].r.new_tat, v);
 		if (l->seg.kind == VRL_KIND_WINDOW)
 			window_figures(c, &t[i], &lk[i], now, v);
 	}
+}
+
+/* ---- process slots: the holder's record ---------------------------------------------- */
+
+static bool process_slots(const struct vrl_limit *l)
+{
+	return l->seg.kind == VRL_KIND_SLOTS && !(l->seg.flags & VRL_LIMIT_PERSIST);
+}
+
+/* Record @units held at @slot (key @tag). Single writer: the owning handle. */
+static void hold_add(struct vrl_client *c, uint64_t slot, uint64_t tag, uint64_t units)
+{
+	struct vrl_seg_hold *free_e = NULL;
+
+	if (!c->holder)
+		return;
+	for (unsigned i = 0; i < VRL_HOLD_MAX; i++) {
+		struct vrl_seg_hold *e = &c->holder->holds[i];
+		uint64_t u = atomic_load_explicit(&e->units, memory_order_relaxed);
+
+		if (u == 0) {
+			if (!free_e)
+				free_e = e;
+			continue;
+		}
+		if (atomic_load_explicit(&e->slot, memory_order_relaxed) == slot &&
+		    atomic_load_explicit(&e->tag, memory_order_relaxed) == tag) {
+			atomic_store_explicit(&e->units, u + units, memory_order_relaxed);
+			return;
+		}
+	}
+	if (!free_e)
+		return;   /* held unrecorded: a crash leaks these units */
+	atomic_store_explicit(&free_e->tag, tag, memory_order_relaxed);
+	atomic_store_explicit(&free_e->slot, slot, memory_order_relaxed);
+	/* release: a reader that sees the units sees whose they are (pairs
+	 * with the acquire in vrl_hold_give_back) */
+	atomic_store_explicit(&free_e->units, units, memory_order_release);
+}
+
+/* Unrecord up to @units held at @slot; before the release itself. */
+static void hold_sub(struct vrl_client *c, uint64_t slot, uint64_t tag, uint64_t units)
+{
+	if (!c->holder)
+		return;
+	for (unsigned i = 0; i < VRL_HOLD_MAX; i++) {
+		struct vrl_seg_hold *e = &c->holder->holds[i];
+		uint64_t u = atomic_load_explicit(&e->units, memory_order_relaxed);
+
+		if (u == 0 || atomic_load_explicit(&e->slot, memory_order_relaxed) != slot ||
+		    atomic_load_explicit(&e->tag, memory_order_relaxed) != tag)
+			continue;
+		/* relaxed load and store: this handle is the entry's only writer */
+		atomic_store_explicit(&e->units, u > units ? u - units : 0, memory_order_relaxed);
+		return;
+	}
+}
+
+void vrl_hold_give_back(struct vrl_seg_header *h, struct vrl_seg_hold *e)
+{
+	/* acquire: pairs with hold_add's release, tag and slot are the units' */
+	uint64_t u = atomic_load_explicit(&e->units, memory_order_acquire);
+	uint64_t tag = atomic_load_explicit(&e->tag, memory_order_relaxed);
+	uint64_t slot = atomic_load_explicit(&e->slot, memory_order_relaxed);
+	struct vrl_seg_slot *s;
+
+	if (u == 0)
+		return;
+	/* forget first: a giver killed before the give-back leaks the units,
+	 * one killed after cannot give them back a second time */
+	atomic_store_explicit(&e->units, 0, memory_order_relaxed);
+	/* release fence: the store above is ordered before the give-back's CAS */
+	atomic_thread_fence(memory_order_release);
+	if (slot >= h->nslots)
+		return;
+	s = &vrl_seg_slots(h)[slot];
+	/* acquire: pairs with promotion (K2); a key that moved is not ours.
+	 * A slots key with units held is never evicted (vrl_seg_sweep), so
+	 * the slot keeps its key from this check to the give-back, unless an
+	 * operator's reset emptied it, and then there is nothing to give. */
+	if (atomic_load_explicit(&s->tag, memory_order_acquire) != tag)
+		return;
+	give_back(s, VRL_KIND_SLOTS, 0, u);
+}
+
+/* Record the process slots a grant took, after its CASes. */
+static void hold_grant(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
+		       unsigned n, uint64_t cost)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (t[i].slot != UINT64_MAX && !lk[i].shadow_deny &&
+		    process_slots(&c->cfg->limits[t[i].limit]))
+			hold_add(c, t[i].slot, vrl_key_tag(&t[i].key), cost);
 }
 
 static void count(struct vrl_client *c, const struct vrl_take *t, unsigned n,
@@ -808,9 +1128,9 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 	unsigned order[VRL_MAX_MATCHED];
 
 	for (;;) {
-		uint64_t now = vrl_now_ns(), at = now;
+		uint64_t now = vrl_now_ns(), at = now, rt = 0;
 		unsigned worst = 0, i, done;
-		int stale = -1;
+		int stale = -1, final = -1;
 
 		if (!waiting)
 			deadline = now;
@@ -821,23 +1141,32 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 				lk[i].earliest = now;
 				continue;
 			}
-			if (look_at(c, &t[i], cost, now, now, &lk[i]) == LOOK_STALE) {
+			if (look_at(c, &t[i], cost, now, now, &rt, &lk[i]) == LOOK_STALE) {
 				stale = (int)i;
 				break;
 			}
+			if (lk[i].final && final < 0)
+				final = (int)i;
 			if (lk[i].earliest > at) {
 				at = lk[i].earliest;
 				worst = i;
 			}
 		}
 		v->at_ns = at;
+		if (stale < 0 && final >= 0) {
+			v->at_ns = now;
+			fill_denied(c, &t[final], &lk[final], now, v);
+			return VRL_EDENIED;
+		}
 		if (stale < 0 && at > deadline) {
 			v->at_ns = now;
 			fill_denied(c, &t[worst], &lk[worst], now, v);
 			return VRL_EDENIED;
 		}
-		/* step 2 and 3: commit at `at`, tightest key first */
-		commit_order(c, t, lk, n, now, order);
+		/* step 2 and 3: commit at `at`, tightest key first (a stale look
+		 * left the looks after it unwritten: nothing is committed then) */
+		if (stale < 0)
+			commit_order(c, t, lk, n, now, order);
 		for (done = 0; stale < 0 && done < n; done++) {
 			unsigned k = order[done];
 			int rc;
@@ -846,7 +1175,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 				before[k] = after[k] = 0;
 				continue;
 			}
-			if (at != now && look_at(c, &t[k], cost, now, at, &lk[k]) == LOOK_STALE)
+			if (at != now && look_at(c, &t[k], cost, now, at, &rt, &lk[k]) == LOOK_STALE)
 				rc = COMMIT_STALE;
 			else
 				rc = commit_one(c, &t[k], cost, now, at, &lk[k], &before[k], &after[k]);
@@ -857,6 +1186,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			break;
 		}
 		if (stale < 0 && done == n) {
+			hold_grant(c, t, lk, n, cost);
 			if (at > now)
 				sleep_until(at);
 			fill_granted(c, t, lk, n, now, v);
@@ -865,7 +1195,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 		while (done-- > 0) {
 			unsigned k = order[done];
 
-			if (t[k].slot != UINT64_MAX && !lk[k].shadow_deny)
+			if (t[k].slot != UINT64_MAX)
 				rollback(c, &t[k], &lk[k], cost, before[k], after[k]);
 		}
 		if (stale >= 0) {
@@ -1077,10 +1407,17 @@ int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct v
 
 /* ---- operations: cooldown and reset ------------------------------------------------------ */
 
-/* Apply @op to the key of each limit (or the named one) matching @req. */
+#define KINDS_ALL    UINT32_MAX
+#define KIND_BIT(k)  (1u << (k))
+
+/*
+ * Apply @op to the key of each limit of a kind in @kinds that matches @req
+ * (or the limit named @limit). Of an override group only the member that
+ * an acquire would take is selected.
+ */
 static int for_keys(struct vrl_client *c, const struct vrl_request *req, const char *limit,
-		    bool insert, int (*op)(struct vrl_client *, struct vrl_take *, uint64_t),
-		    uint64_t arg)
+		    bool insert, uint32_t kinds,
+		    int (*op)(struct vrl_client *, struct vrl_take *, uint64_t), uint64_t arg)
 {
 	int matched = 0, keyed = 0, rc;
 
@@ -1094,11 +1431,13 @@ static int for_keys(struct vrl_client *c, const struct vrl_request *req, const c
 		struct vrl_take t = { .limit = i };
 		char label[VRL_LABEL_MAX];
 
-		if (limit ? strcmp(limit, l->seg.name) != 0 : !vrl_limit_matches(l, req))
+		if (!(kinds & KIND_BIT(l->seg.kind)))
+			continue;
+		if (limit ? strcmp(limit, l->seg.name) != 0 : !vrl_limit_selected(c->cfg, i, req))
 			continue;
 		matched++;
 		vrl_limit_key(l, req, &t.key, label);
-		rc = insert ? vrl_kt_get(c->hdr, &t.key, i, label, &t.slot) :
+		rc = insert ? vrl_kt_get(c->hdr, &t.key, vrl_slot_note(i, &l->seg), label, &t.slot) :
 			      vrl_kt_find(c->hdr, &t.key, &t.slot);
 		if (rc == VRL_ENOKEY)
 			continue;   /* no slot: nothing to do for this limit */
@@ -1127,7 +1466,9 @@ static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
 		if (atomic_load(&s->state) != VRL_STATE_EVICTED &&
 		    atomic_load_explicit(&s->tag, memory_order_acquire) == vrl_key_tag(&t->key))
 			return 0;
-		int rc = vrl_kt_get(c->hdr, &t->key, t->limit, "", &t->slot);
+		int rc = vrl_kt_get(c->hdr, &t->key,
+				    vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg), "",
+				    &t->slot);
 
 		if (rc)
 			return rc;
@@ -1161,10 +1502,122 @@ static int op_reset(struct vrl_client *c, struct vrl_take *t, uint64_t unused)
 int vrl_cooldown(vrl_client *c, const struct vrl_request *req, const char *limit,
 		 uint64_t until_ns)
 {
-	return for_keys(c, req, limit, true, op_cooldown, until_ns);
+	return for_keys(c, req, limit, true, KINDS_ALL, op_cooldown, until_ns);
 }
 
 int vrl_reset(vrl_client *c, const struct vrl_request *req, const char *limit)
 {
-	return for_keys(c, req, limit, false, op_reset, 0);
+	return for_keys(c, req, limit, false, KINDS_ALL, op_reset, 0);
+}
+
+/* ---- operations: release, refund, reconcile ------------------------------------------------ */
+
+static int op_release(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
+{
+	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+
+	/* unrecord first: a crash in between leaks, never gives back twice */
+	if (process_slots(&c->cfg->limits[t->limit]))
+		hold_sub(c, t->slot, vrl_key_tag(&t->key), cost);
+	give_back(s, VRL_KIND_SLOTS, 0, cost);
+	return 0;
+}
+
+int vrl_release(vrl_client *c, const struct vrl_request *req, const char *limit, uint64_t cost)
+{
+	return for_keys(c, req, limit, false, KIND_BIT(VRL_KIND_SLOTS), op_release,
+			cost ? cost : 1);
+}
+
+/* Move the TAT of rate key @s back by @cost permits, never past a full bucket. */
+static void refund_rate(const struct vrl_limit *l, struct vrl_seg_slot *s, uint64_t cost)
+{
+	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed), next, back, now;
+
+	if (__builtin_mul_overflow(cost, l->gcra.emission_ns, &back))
+		back = UINT64_MAX;
+	now = vrl_now_ns();
+	do {
+		if (cur == VRL_STATE_EVICTED || cur <= now)
+			return;   /* gone, or already full */
+		next = cur - now > back ? cur - back : now;
+		/* relaxed: a refund only makes room; no other data rides on it */
+	} while (!atomic_compare_exchange_weak_explicit(&s->state, &cur, next,
+							memory_order_relaxed, memory_order_relaxed));
+}
+
+static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+	uint64_t pid;
+
+	if (l->seg.kind == VRL_KIND_RATE) {
+		refund_rate(l, s, cost);
+		return 0;
+	}
+	vrl_quota_period(&l->seg, realtime_ns(), &pid, NULL, NULL);
+	give_back(s, VRL_KIND_QUOTA, pid, cost);
+	return 0;
+}
+
+int vrl_refund(vrl_client *c, const struct vrl_request *req, const char *limit, uint64_t cost)
+{
+	return for_keys(c, req, limit, false, KIND_BIT(VRL_KIND_RATE) | KIND_BIT(VRL_KIND_QUOTA),
+			op_refund, cost ? cost : 1);
+}
+
+struct server_figures {
+	uint64_t limit;
+	uint64_t remaining;
+};
+
+/* Raise the word of @s so that at most @remaining are left; never lowers it. */
+static void raise_state(struct vrl_seg_slot *s, const struct vrl_limit *l, uint64_t pid,
+			uint64_t now, uint64_t remaining)
+{
+	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed), next;
+
+	do {
+		if (cur == VRL_STATE_EVICTED)
+			return;
+		if (l->seg.kind == VRL_KIND_QUOTA) {
+			next = vrl_quota_reconcile(&l->seg, cur, pid, remaining);
+		} else {
+			uint64_t held, floor;
+
+			if (remaining >= l->gcra.burst)
+				return;
+			if (__builtin_mul_overflow(l->gcra.burst - remaining, l->gcra.emission_ns,
+						   &held) || held > VRL_GCRA_TIME_MAX - now)
+				held = VRL_GCRA_TIME_MAX - now;
+			floor = now + held;
+			next = cur > floor ? cur : floor;
+		}
+		if (next == cur)
+			return;
+		/* relaxed: this only makes later grants wait; no data rides on it */
+	} while (!atomic_compare_exchange_weak_explicit(&s->state, &cur, next,
+							memory_order_relaxed, memory_order_relaxed));
+}
+
+static int op_reconcile(struct vrl_client *c, struct vrl_take *t, uint64_t arg)
+{
+	const struct server_figures *f = (const struct server_figures *)(uintptr_t)arg;
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+	uint64_t pid = 0;
+
+	if (l->seg.kind == VRL_KIND_QUOTA)
+		vrl_quota_period(&l->seg, realtime_ns(), &pid, NULL, NULL);
+	raise_state(&vrl_seg_slots(c->hdr)[t->slot], l, pid, vrl_now_ns(), f->remaining);
+	return 0;
+}
+
+int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const char *limit,
+		   uint64_t server_limit, uint64_t server_remaining)
+{
+	struct server_figures f = { server_limit, server_remaining };
+
+	return for_keys(c, req, limit, true, KIND_BIT(VRL_KIND_RATE) | KIND_BIT(VRL_KIND_QUOTA),
+			op_reconcile, (uint64_t)(uintptr_t)&f);
 }

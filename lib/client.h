@@ -69,6 +69,39 @@ bool vrl_limit_matches(const struct vrl_limit *l, const struct vrl_request *req)
 void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
 		   struct vrl_key *key, char label[VRL_LABEL_MAX]);
 
+/*
+ * True when limit @i of @cfg is taken for @req: it matches, and no earlier
+ * member of its override group (vrl_seg_limit.group) matches.
+ */
+bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct vrl_request *req);
+
+/*
+ * Give back the units that holder record @e says its handle holds, and
+ * free the record: on vrl_close(), and by vrld for a dead process. The
+ * record is zeroed before the count moves, so a caller killed in between
+ * leaks the units and never gives them back twice. The caller owns @e: its
+ * handle, or vrld for a process that is gone.
+ */
+void vrl_hold_give_back(struct vrl_seg_header *h, struct vrl_seg_hold *e);
+
+/*
+ * Move the local state of the rate and quota keys of @req (or of the limit
+ * named @limit) so that they have at most @server_remaining left, as the
+ * upstream reported (x-ratelimit-remaining, CarsXE's usage.remaining):
+ * quota: used = max(used, count - server_remaining) in the current period;
+ * rate: TAT at least now + (burst - server_remaining) * T. It never raises
+ * what remains. @server_limit is informational (the upstream's own size).
+ * Lock-free: one CAS loop per key. Errors as vrl_cooldown().
+ */
+int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const char *limit,
+		   uint64_t server_limit, uint64_t server_remaining);
+
+/*
+ * The wall clock that quota periods are judged by: CLOCK_REALTIME in ns.
+ * Process-wide; tests point it at a clock of their own to cross a month.
+ */
+extern uint64_t (*vrl__realtime_ns)(void);
+
 /* Refresh the handle's snapshot if vrld published a new config. */
 int vrl__refresh(struct vrl_client *c);
 

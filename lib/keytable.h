@@ -48,8 +48,8 @@ static inline uint64_t vrl_key_home(const struct vrl_key *k, uint64_t nslots)
 int vrl_kt_find(struct vrl_seg_header *h, const struct vrl_key *k, uint64_t *idx);
 
 /*
- * Find the slot of @k, inserting it when absent. @limit and @label are kept
- * in the slot for display. Returns 0 and the index in @idx, VRL_EFULL when
+ * Find the slot of @k, inserting it when absent. @limit (a vrl_slot_note())
+ * and @label are kept in the slot. Returns 0 and the index in @idx, VRL_EFULL when
  * no slot is free within VRL_MAX_PROBE of its home, or VRL_EBUSY when vrld
  * has been inside a reclaim bracket for too long.
  *

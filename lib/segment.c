@@ -34,6 +34,13 @@ int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g)
 	g->nslots = nslots;
 	if (__builtin_mul_overflow(nslots, (uint64_t)sizeof(struct vrl_seg_slot), &bytes))
 		return -EOVERFLOW;
+	off = align_up(off + bytes, 4096);
+	g->event_off = off;
+	g->nevents = VRL_EVENTS;
+	off += VRL_EVENTS * sizeof(struct vrl_seg_event);
+	g->mark_off = off;
+	if (__builtin_mul_overflow(nslots, (uint64_t)sizeof(uint32_t), &bytes))
+		return -EOVERFLOW;
 	g->size = align_up(off + bytes, 4096);
 	return 0;
 }
@@ -107,6 +114,13 @@ int vrl_seg_validate(const void *base, uint64_t mapped)
 	if (h->slot_off % VRL_CACHELINE || h->nslots == 0 ||
 	    __builtin_mul_overflow(h->nslots, (uint64_t)sizeof(struct vrl_seg_slot), &bytes) ||
 	    !in_bounds(h->slot_off, bytes, h->size))
+		return VRL_ECORRUPT;
+	if (h->event_off % VRL_CACHELINE || h->nevents == 0 || h->nevents > (1u << 20) ||
+	    (h->nevents & (h->nevents - 1)) ||
+	    !in_bounds(h->event_off, h->nevents * sizeof(struct vrl_seg_event), h->size))
+		return VRL_ECORRUPT;
+	if (h->mark_off % sizeof(uint32_t) ||
+	    !in_bounds(h->mark_off, h->nslots * sizeof(uint32_t), h->size))
 		return VRL_ECORRUPT;
 	return 0;
 }

@@ -24,6 +24,10 @@
  *   | struct vrl_seg_holder[]  |  one per attached handle: pid, counters
  *   +--------------------------+ slot_off
  *   | struct vrl_seg_slot[]    |  the key table, open addressing
+ *   +--------------------------+ event_off
+ *   | struct vrl_seg_event[]   |  alert events, a ring (alert.c)
+ *   +--------------------------+ mark_off
+ *   | _Atomic uint32_t[nslots] |  alert thresholds fired, per key and period
  *   +--------------------------+ limits[i].area_off (page aligned)
  *   | ring area of limit i     |  window limits only: see window.h
  *   +--------------------------+ size
@@ -55,6 +59,8 @@
 #define VRL_MAX_HOLDERS    512u    /* attached handles counted at once */
 #define VRL_MAX_PROBE      1024u   /* longest probe sequence in the key table */
 #define VRL_SHM_NAME_MAX   64u     /* bytes of a segment name, NUL included */
+#define VRL_EVENTS         1024u   /* alert events the ring keeps: a power of two */
+#define VRL_EVENT_WORDS    17u     /* 64-bit words of one event's payload */
 
 /* Request fields a limit can match on or be keyed by. */
 enum vrl_field {
@@ -176,6 +182,20 @@ struct vrl_seg_config {
 	struct vrl_seg_limit limits[VRL_MAX_LIMITS];
 };
 
+#define VRL_HOLD_MAX       32u     /* process slots one handle records */
+
+/*
+ * Units of a process-bound slots key that a handle holds: vrld gives them
+ * back when the handle's process dies. Free when units is 0. Written by the
+ * owning handle alone, after its grant (so a crash in between leaks the
+ * units, never gives them back twice) and before its release (the same).
+ */
+struct vrl_seg_hold {
+	_Atomic uint64_t tag;         /* the key's live tag, checked before giving back */
+	_Atomic uint64_t slot;        /* its slot index */
+	_Atomic uint64_t units;       /* units held; 0: entry free */
+};
+
 /*
  * A holder: one attached client handle. The counters are written only by the
  * handle that owns the slot (single writer, relaxed load+store, no lock
@@ -190,6 +210,7 @@ struct vrl_seg_holder {
 	_Atomic uint64_t denied;      /* all acquires denied by this handle */
 	_Atomic uint64_t limit_granted[VRL_MAX_LIMITS]; /* by limit index */
 	_Atomic uint64_t limit_denied[VRL_MAX_LIMITS];
+	struct vrl_seg_hold holds[VRL_HOLD_MAX]; /* process slots held */
 };
 
 /*
@@ -218,12 +239,49 @@ struct vrl_seg_slot {
 	alignas(VRL_CACHELINE) _Atomic uint64_t tag;
 	_Atomic uint64_t state;     /* per kind; rate: TAT in monotonic ns, 0 = full */
 	_Atomic uint64_t cooldown;  /* closed until this monotonic ns; 0 = open */
-	_Atomic uint32_t limit;     /* limit index at insertion (display only) */
+	_Atomic uint32_t limit;     /* note of the inserting limit: vrl_slot_note() */
 	_Atomic uint32_t aux;       /* per kind; window: ring index + 1, 0 = none */
 	char label[VRL_LABEL_MAX];  /* key text, truncated (display only) */
 	_Atomic uint64_t home;      /* the key's home hash: with tag, the whole key,
 	                               so a checkpoint can re-insert it */
 };
+
+/*
+ * One alert event of the ring (alert.c has the protocol). Every word is
+ * atomic so that a reader racing a writer is a detected retry, not a data
+ * race. seq encodes the ticket t the entry holds:
+ *   0                  never written
+ *   (t + 1) << 1 | 1   being written by ticket t's producer
+ *   (t + 1) << 1       published
+ */
+struct vrl_seg_event {
+	alignas(VRL_CACHELINE) _Atomic uint64_t seq;
+	_Atomic uint64_t check;     /* hash of t and the payload: a torn entry fails it */
+	_Atomic uint64_t w[VRL_EVENT_WORDS]; /* struct vrl_alert_payload, word by word */
+};
+
+/*
+ * The note a slot keeps of the limit that inserted its key: the limit's
+ * index at insertion (for display; a reload may renumber limits) and what
+ * vrld's sweep must know without the config to judge a key idle: its kind,
+ * and for a quota its calendar and anchor. Limits that share a key (a pool)
+ * have the same kind, calendar and anchor.
+ */
+#define VRL_NOTE_INDEX(n)     ((n) & 0xffu)
+#define VRL_NOTE_ANCHOR(n)    (((n) >> 8) & 0xffu)
+#define VRL_NOTE_CALENDAR(n)  (((n) >> 16) & 0xffu)
+#define VRL_NOTE_KIND(n)      ((n) >> 24)  /* 0: not noted (treated as a rate) */
+
+static inline uint32_t vrl_slot_note(uint32_t index, const struct vrl_seg_limit *l)
+{
+	uint32_t n = (index & 0xffu) | (l->kind & 0xffu) << 24;
+
+	if (l->kind == VRL_KIND_QUOTA)
+		n |= (l->anchor & 0xffu) << 8 | (l->calendar & 0xffu) << 16;
+	return n;
+}
+
+_Static_assert(VRL_MAX_LIMITS <= 256, "a limit index fits a note's byte");
 
 struct vrl_seg_header {
 	uint64_t magic;             /* VRL_SEG_MAGIC */
@@ -263,6 +321,18 @@ struct vrl_seg_header {
 	_Atomic uint64_t holders_full; /* handles attached without a counter slot */
 	_Atomic uint64_t retired_granted; /* counters folded from dead holders */
 	_Atomic uint64_t retired_denied;
+
+	/* Alert events: where the ring and the fired marks are. */
+	alignas(VRL_CACHELINE) uint64_t event_off; /* struct vrl_seg_event[nevents] */
+	uint64_t nevents;           /* a power of two */
+	uint64_t mark_off;          /* _Atomic uint32_t[nslots], see alert.c */
+
+	/* Producers: the next ticket (relaxed fetch_add; the entry's seq orders). */
+	alignas(VRL_CACHELINE) _Atomic uint64_t event_head;
+	/* Consumer (vrld alone): the next ticket to drain, and what was lost. */
+	alignas(VRL_CACHELINE) _Atomic uint64_t event_tail;
+	_Atomic uint64_t events_lost;  /* overwritten before drained, or never published */
+	_Atomic uint64_t events_sent;  /* drained and handed to the log and command */
 };
 
 _Static_assert(sizeof(struct vrl_seg_slot) == VRL_CACHELINE, "a key slot is one cache line");
@@ -272,6 +342,12 @@ _Static_assert(offsetof(struct vrl_seg_header, config_gen) % VRL_CACHELINE == 0,
 	       "config_gen on its own line");
 _Static_assert(offsetof(struct vrl_seg_header, reclaim_seq) % VRL_CACHELINE == 0,
 	       "reclaim_seq on its own line");
+_Static_assert(offsetof(struct vrl_seg_header, event_head) % VRL_CACHELINE == 0,
+	       "producers' word on its own line");
+_Static_assert(offsetof(struct vrl_seg_header, event_tail) % VRL_CACHELINE == 0,
+	       "consumer's words on their own line");
+_Static_assert(sizeof(struct vrl_seg_event) % VRL_CACHELINE == 0, "events pad to lines");
+_Static_assert((VRL_EVENTS & (VRL_EVENTS - 1)) == 0, "the ring is a power of two");
 _Static_assert(sizeof(struct vrl_seg_holder) % VRL_CACHELINE == 0, "holders pad to lines");
 _Static_assert(sizeof(struct vrl_seg_config) % VRL_CACHELINE == 0, "configs pad to lines");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic words are plain words");
@@ -283,6 +359,9 @@ struct vrl_seg_geometry {
 	uint64_t nholders;
 	uint64_t slot_off;
 	uint64_t nslots;
+	uint64_t event_off;
+	uint64_t nevents;
+	uint64_t mark_off;
 	uint64_t size;
 };
 
@@ -338,6 +417,18 @@ static inline struct vrl_seg_slot *
 vrl_seg_slots(const struct vrl_seg_header *h)
 {
 	return (struct vrl_seg_slot *)((char *)h + h->slot_off);
+}
+
+static inline struct vrl_seg_event *
+vrl_seg_events(const struct vrl_seg_header *h)
+{
+	return (struct vrl_seg_event *)((char *)h + h->event_off);
+}
+
+static inline _Atomic uint32_t *
+vrl_seg_marks(const struct vrl_seg_header *h)
+{
+	return (_Atomic uint32_t *)((char *)h + h->mark_off);
 }
 
 #endif /* VRL_SEGMENT_H */

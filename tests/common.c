@@ -62,6 +62,32 @@ struct vrl_seg_limit *test_add_gate(struct vrl_seg_config *cfg, const char *name
 	return l;
 }
 
+struct vrl_seg_limit *test_add_quota(struct vrl_seg_config *cfg, const char *name,
+				     const char *api, uint64_t count, uint32_t calendar,
+				     uint32_t anchor, uint32_t flags, const int *per)
+{
+	struct vrl_seg_limit *l = add(cfg, name, api, per);
+
+	l->kind = VRL_KIND_QUOTA;
+	l->count = count;
+	l->calendar = calendar;
+	l->anchor = anchor;
+	l->flags = flags;
+	return l;
+}
+
+struct vrl_seg_limit *test_add_slots(struct vrl_seg_config *cfg, const char *name,
+				     const char *api, uint64_t count, uint32_t flags,
+				     const int *per)
+{
+	struct vrl_seg_limit *l = add(cfg, name, api, per);
+
+	l->kind = VRL_KIND_SLOTS;
+	l->count = count;
+	l->flags = flags;
+	return l;
+}
+
 void test_segment(const char *tag, const struct vrl_seg_config *cfg, uint64_t keys,
 		  struct vrl_seg *seg, char name[VRL_SHM_NAME_MAX])
 {

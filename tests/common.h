@@ -28,6 +28,17 @@ struct vrl_seg_limit *test_add_window(struct vrl_seg_config *cfg, const char *na
 struct vrl_seg_limit *test_add_gate(struct vrl_seg_config *cfg, const char *name,
 				    const char *api, const int *per);
 
+/* Append a quota of @count units per @calendar period (enum vrl_calendar,
+ * @anchor as in vrl_seg_limit), @flags VRL_LIMIT_*. */
+struct vrl_seg_limit *test_add_quota(struct vrl_seg_config *cfg, const char *name,
+				     const char *api, uint64_t count, uint32_t calendar,
+				     uint32_t anchor, uint32_t flags, const int *per);
+
+/* Append a slots limit: at most @count held at once. */
+struct vrl_seg_limit *test_add_slots(struct vrl_seg_config *cfg, const char *name,
+				     const char *api, uint64_t count, uint32_t flags,
+				     const int *per);
+
 /* Create a fresh segment "/vrl-test-<tag>-<pid>" for @cfg with @keys keys;
  * its name is written to @name. Aborts the test program on failure. */
 void test_segment(const char *tag, const struct vrl_seg_config *cfg, uint64_t keys,

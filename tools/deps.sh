@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential meson ninja-build pkg-config python3
-  libyaml-dev libxxhash-dev liburcu-dev libsystemd-dev libcmocka-dev
+  libyaml-dev libjson-c-dev libxxhash-dev liburcu-dev libsystemd-dev libcmocka-dev
   libbenchmark-dev g++ libhiredis-dev redis-server
   clang libclang-rt-14-dev
 )

@@ -16,3 +16,4 @@ run() {  # run DIR SETUP [meson options...]
 run build ""
 run build-asan asan -Db_sanitize=address,undefined -Db_lundef=false
 CC=clang run build-tsan tsan -Db_sanitize=thread -Db_lundef=false
+tools/fuzz.sh

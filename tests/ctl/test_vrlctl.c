@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "alert.h"
 #include "gcra.h"
 #include "vrl.h"
 
@@ -453,6 +454,52 @@ static void test_show_window(void **state)
 	assert_has(R.out, "denied by t.window");
 }
 
+/* Quota and slots keys show used/limit and overage; a quota its period end. */
+static void test_quota_and_slots_keys(void **state)
+{
+	static struct vrl_seg_config cfg;
+	struct vrl_seg_limit *q = &cfg.limits[0], *sl = &cfg.limits[1];
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(q->name, sizeof(q->name), "t.quota");
+	q->kind = VRL_KIND_QUOTA;
+	q->count = 3;
+	q->calendar = VRL_CAL_MONTH;
+	q->flags = VRL_LIMIT_SOFT;
+	add_per(q, VRL_FIELD_VEHICLE, NULL);
+	add_match(q, VRL_FIELD_API, NULL, "q");
+	snprintf(sl->name, sizeof(sl->name), "t.slots");
+	sl->kind = VRL_KIND_SLOTS;
+	sl->count = 2;
+	sl->flags = VRL_LIMIT_PERSIST;
+	add_match(sl, VRL_FIELD_API, NULL, "conn");
+	cfg.nlimits = 2;
+	vrl_seg_publish(seg.hdr, &cfg);
+	expect_exit(ctl("acquire", "--api", "q", "--vehicle", "V1", "--cost", "3"), 0);
+	assert_has(R.out, "granted by t.quota: 0 of 3 left, resets in");
+	expect_exit(ctl("acquire", "--api", "q", "--vehicle", "V1", "--cost", "2"), 0);
+	assert_has(R.out, "granted by t.quota: 2 past its 3 (overage)");
+	expect_exit(ctl("acquire", "--api", "conn"), 0);
+	assert_has(R.out, "1 of 2 left (held until released)");
+	expect_exit(ctl("keys"), 0);
+	assert_has(R.out, "5/3 +2 over");
+	assert_has(R.out, "1/2");
+	expect_exit(ctl("show", "t.quota", "--api", "q", "--vehicle", "V1"), 0);
+	assert_has(R.out, "t.quota (quota)");
+	assert_has(R.out, "5 counted");
+	assert_has(R.out, "used:      5/3 +2 over, 0 left, resets in");
+	expect_exit(ctl("--json", "keys"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"kind\":\"quota\",\"open\":true,\"available\":0,\"used\":5,"
+		   "\"count\":3,\"overage\":2");
+	expect_exit(ctl("status"), 0);
+	assert_has(R.out, "quota,overage");
+	assert_has(R.out, "3/month");
+	assert_has(R.out, "slots,persistent");
+	assert_has(R.out, "2 held");
+}
+
 static void test_missing_segment(void **state)
 {
 	char expect[256];
@@ -497,6 +544,37 @@ static void test_usage_errors(void **state)
 	assert_has(R.err, "no limit named nope");
 }
 
+/* events: the ring read without draining it, empty or not. */
+static void test_events(void **state)
+{
+	struct vrl_alert_payload p;
+
+	(void)state;
+	expect_exit(ctl("events"), 0);
+	assert_has(R.out, "no alert events");
+	assert_has(R.out, "(0 produced, 0 drained by vrld, 0 lost)");
+	expect_exit(ctl("--json", "events"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"events\":[]");
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.name, sizeof(p.name), "t.token");
+	snprintf(p.label, sizeof(p.label), "tok\"1");
+	p.threshold = 90;
+	p.used = 900;
+	p.count = 1000;
+	p.period = 3;
+	vrl_alert_emit(seg.hdr, &p);
+	expect_exit(ctl("events"), 0);
+	assert_has(R.out, "t.token");
+	assert_has(R.out, "90%");
+	assert_has(R.out, "(1 produced, 0 drained by vrld, 0 lost)");
+	expect_exit(ctl("--json", "events"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"key\":\"tok\\\"1\",\"threshold\":90,\"used\":900");
+	expect_exit(ctl("events", "extra"), 2);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -511,9 +589,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_keys_lists_labels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_show, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_show_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quota_and_slots_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_segment_from_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 	};
 
 	if (argc < 2) {

@@ -325,9 +325,9 @@ static void test_presets_option(void **state)
 		 "limits:\n"
 		 "  - name: mine\n"
 		 "    rate: 1/s\n");
-	assert_int_equal(cfg.cfg.nlimits, 4);
+	assert_int_equal(cfg.cfg.nlimits, 6);
 	assert_string_equal(cfg.cfg.limits[0].name, "smartcar.app");
-	assert_string_equal(cfg.cfg.limits[3].name, "mine");
+	assert_string_equal(cfg.cfg.limits[5].name, "mine");
 	/* presets come first even when written after limits */
 	parse_ok("limits: [{name: mine, rate: 1/s}]\n"
 		 "presets: [evenergy]\n");
@@ -335,7 +335,7 @@ static void test_presets_option(void **state)
 	/* an included default does not override this file's segment */
 	parse_ok("segment: {name: /other}\npresets: [default]\n");
 	assert_string_equal(cfg.seg.name, "/other");
-	assert_int_equal(cfg.cfg.nlimits, 15);
+	assert_int_equal(cfg.cfg.nlimits, 22);
 }
 
 /* ---- bad configs --------------------------------------------------------------------- */
@@ -452,7 +452,26 @@ static void test_window(void **state)
 	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 1h, keys: 1, burst: 2}]\n",
 		  "vrl.yaml:1:73: limits[0].burst:", "a window has no rate or burst");
 	parse_bad("limits: [{name: r, rate: 1/s, window: 1h}]\n",
-		  "vrl.yaml:1:39: limits[0].window:", "belongs to kind: window");
+		  "vrl.yaml:1:39: limits[0].window:",
+		  "a rate limit has no window, expected it only with kind: window");
+	/* the keys of other kinds, in the kinds' own words */
+	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 1h, keys: 1, count: 5}]\n",
+		  "vrl.yaml:1:73: limits[0].count:",
+		  "a window limit has no count, expected it only with kind: quota or slots");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, window: 1h}]\n",
+		  "vrl.yaml:1:51: limits[0].window:",
+		  "a quota limit has no window, expected it only with kind: window");
+	parse_bad("limits: [{name: q, kind: slots, count: 5, keys: 8}]\n",
+		  "vrl.yaml:1:49: limits[0].keys:",
+		  "a slots limit has no keys, expected it only with kind: window");
+	/* no pool, no overrides: a ring per key of its own limit */
+	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 1h, keys: 1, pool: p}]\n",
+		  "vrl.yaml:1:72: limits[0].pool:",
+		  "a window limit has no pool, expected it only with kind: rate or quota");
+	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 1h, keys: 1,\n"
+		  "  overrides: [{match: {make: tesla}, limit: 5}]}]\n",
+		  "vrl.yaml:2:14: limits[0].overrides:",
+		  "a window limit has no overrides, expected it only with kind: rate or quota or slots");
 }
 
 static void test_zero_burst(void **state)
@@ -605,7 +624,7 @@ static void test_default_config(void **state)
 	assert_int_equal(cfg.seg.mode, 0660);
 	assert_int_equal(cfg.seg.keys, 65536);
 	assert_int_equal(cfg.cfg.flags, 0);
-	assert_int_equal(cfg.cfg.nlimits, 15);
+	assert_int_equal(cfg.cfg.nlimits, 22);
 	assert_clients_accept();
 
 	const struct vrl_seg_limit *l = find("smartcar.app");
@@ -639,9 +658,29 @@ static void test_default_config(void **state)
 	assert_int_equal(l->nper, 2);
 	assert_int_equal(l->per[1].field, VRL_FIELD_USER);
 
-	l = find("carsxe.api");
-	assert_int_equal(l->kind, VRL_KIND_GATE);
-	assert_int_equal(l->per[0].field, VRL_FIELD_ENDPOINT);
+	l = find("smartcar.vehicle.monthly");
+	assert_int_equal(l->kind, VRL_KIND_QUOTA);
+	assert_int_equal(l->count, 500);
+	assert_int_equal(l->calendar, VRL_CAL_MONTH);
+	assert_int_equal(l->flags, 0);
+	assert_int_equal(l->per[0].field, VRL_FIELD_VEHICLE);
+	l = find("smartcar.connected");
+	assert_int_equal(l->kind, VRL_KIND_SLOTS);
+	assert_int_equal(l->flags, VRL_LIMIT_PERSIST);
+
+	l = find("carsxe.market-value");
+	assert_int_equal(l->kind, VRL_KIND_QUOTA);
+	assert_int_equal(l->count, 5000);
+	assert_int_equal(l->flags, VRL_LIMIT_SOFT);
+	assert_int_equal(l->nalerts, 3);
+	assert_int_equal(l->alert_pct[2], 100);
+	assert_string_equal(find("carsxe.recalls")->pool, "carsxe.recalls-shared");
+	assert_string_equal(find("carsxe.recalls-batch")->pool, "carsxe.recalls-shared");
+	l = find("carsxe.trial");
+	assert_int_equal(l->calendar, VRL_CAL_ONCE);
+	assert_int_equal(l->flags, 0);
+	assert_int_equal(l->match[1].ref.field, VRL_FIELD_ATTR);
+	assert_string_equal(l->match[1].ref.attr, "plan");
 }
 
 static void test_each_preset(void **state)
@@ -650,8 +689,8 @@ static void test_each_preset(void **state)
 		const char *name;
 		uint32_t nlimits;
 	} presets[] = {
-		{ "smartcar", 3 }, { "samsara", 10 }, { "carsxe", 1 }, { "evenergy", 1 },
-		{ "default", 15 },
+		{ "smartcar", 5 }, { "samsara", 10 }, { "carsxe", 6 }, { "evenergy", 1 },
+		{ "default", 22 },
 	};
 	char yaml[64];
 
@@ -670,6 +709,136 @@ static void test_each_preset(void **state)
 	}
 	assert_null(vrl_config_preset("tesla"));
 	assert_null(vrl_config_preset(NULL));
+}
+
+/* ---- quota, slots, pools, overrides ---------------------------------------------- */
+
+static void test_quota_and_slots(void **state)
+{
+	const struct vrl_seg_limit *l;
+
+	(void)state;
+	parse_ok("limits:\n"
+		 "  - {name: m, kind: quota, count: 500, per: [vehicle]}\n"
+		 "  - {name: w, kind: quota, count: 7, calendar: week, anchor: sunday}\n"
+		 "  - {name: b, kind: quota, count: 9, anchor: 31, overage: true,"
+		 " alerts: [80, 90, 100]}\n"
+		 "  - {name: d, kind: quota, count: 1, calendar: day}\n"
+		 "  - {name: t, kind: quota, count: 100, calendar: once}\n"
+		 "  - {name: s, kind: slots, count: 3}\n"
+		 "  - {name: p, kind: slots, count: 3, persistent: true}\n");
+	assert_clients_accept();
+	l = find("m");
+	assert_int_equal(l->kind, VRL_KIND_QUOTA);
+	assert_int_equal(l->calendar, VRL_CAL_MONTH);
+	assert_int_equal(l->anchor, 0);
+	assert_int_equal(l->flags, 0);
+	assert_int_equal(find("w")->anchor, 7);
+	assert_int_equal(find("w")->calendar, VRL_CAL_WEEK);
+	l = find("b");
+	assert_int_equal(l->anchor, 31);
+	assert_int_equal(l->flags, VRL_LIMIT_SOFT);
+	assert_int_equal(l->nalerts, 3);
+	assert_int_equal(find("d")->calendar, VRL_CAL_DAY);
+	assert_int_equal(find("t")->calendar, VRL_CAL_ONCE);
+	assert_int_equal(find("s")->kind, VRL_KIND_SLOTS);
+	assert_int_equal(find("s")->flags, 0);
+	assert_int_equal(find("p")->flags, VRL_LIMIT_PERSIST);
+
+	parse_bad("limits: [{name: q, kind: quota}]\n", "vrl.yaml:1:10: limits[0]:",
+		  "missing count:");
+	parse_bad("limits: [{name: q, kind: quota, count: 0}]\n",
+		  "vrl.yaml:1:40: limits[0].count:", "at least 1");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, calendar: year}]\n",
+		  "vrl.yaml:1:53: limits[0].calendar:", "unknown calendar \"year\"");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, anchor: 32}]\n",
+		  "vrl.yaml:1:51: limits[0].anchor:", "1 .. 31");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, calendar: week, anchor: 8}]\n",
+		  "vrl.yaml:1:67: limits[0].anchor:", "weekday");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, calendar: once, anchor: 1}]\n",
+		  "vrl.yaml:1:67: limits[0].anchor:", "no anchor");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, rate: 1/s}]\n",
+		  "vrl.yaml:1:49: limits[0].rate:", "a quota limit has no rate, expected it only with kind: rate");
+	parse_bad("limits: [{name: q, rate: 1/s, count: 5}]\n",
+		  "vrl.yaml:1:38: limits[0].count:", "a rate limit has no count, expected it only with kind: quota or slots");
+	parse_bad("limits: [{name: s, kind: slots, count: 5, overage: true}]\n",
+		  "vrl.yaml:1:52: limits[0].overage:", "a slots limit has no overage");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, alerts: [90, 80]}]\n",
+		  "vrl.yaml:1:56: limits[0].alerts[1]:", "ascending");
+}
+
+static void test_pools(void **state)
+{
+	(void)state;
+	parse_ok("limits:\n"
+		 "  - {name: a, kind: quota, count: 5, pool: shared, match: {endpoint: a}}\n"
+		 "  - {name: b, kind: quota, count: 5, pool: shared, match: {endpoint: b}}\n");
+	assert_string_equal(find("a")->pool, "shared");
+	assert_string_equal(find("b")->pool, "shared");
+	parse_bad("limits:\n"
+		  "  - {name: a, kind: quota, count: 5, pool: shared}\n"
+		  "  - {name: b, kind: quota, count: 6, pool: shared}\n",
+		  "vrl.yaml:3:44: limits[1].pool:",
+		  "member b differs in count from member a (at vrl.yaml:2:5)");
+	parse_bad("limits:\n"
+		  "  - {name: a, kind: quota, count: 5, pool: shared}\n"
+		  "  - {name: b, kind: quota, count: 5, calendar: week, pool: shared}\n",
+		  "vrl.yaml:3:", "differs in calendar and anchor");
+	parse_bad("limits:\n"
+		  "  - {name: a, kind: quota, count: 5, pool: shared}\n"
+		  "  - {name: b, rate: 5/s, pool: shared}\n",
+		  "vrl.yaml:3:", "differs in kind");
+	parse_bad("limits:\n"
+		  "  - {name: a, kind: quota, count: 5, pool: shared, per: [org]}\n"
+		  "  - {name: b, kind: quota, count: 5, pool: shared}\n",
+		  "vrl.yaml:3:", "differs in per fields");
+	parse_bad("limits: [{name: s, kind: slots, count: 5, pool: x}]\n",
+		  "vrl.yaml:1:49: limits[0].pool:", "a slots limit has no pool, expected it only with kind: rate or quota");
+}
+
+static void test_overrides(void **state)
+{
+	const struct vrl_seg_limit *t, *f, *d;
+
+	(void)state;
+	parse_ok("limits:\n"
+		 "  - name: smartcar.vehicle\n"
+		 "    match: {api: smartcar}\n"
+		 "    per: [vehicle]\n"
+		 "    rate: 10/min\n"
+		 "    burst: 5\n"
+		 "    overrides:\n"
+		 "      - {match: {make: tesla}, rate: 1/min}\n"
+		 "      - {match: {make: ford}, burst: 2}\n");
+	assert_int_equal(cfg.cfg.nlimits, 3);
+	assert_clients_accept();
+	/* the overrides first, then the default, one group */
+	t = &cfg.cfg.limits[0];
+	f = &cfg.cfg.limits[1];
+	d = &cfg.cfg.limits[2];
+	assert_string_equal(t->name, "smartcar.vehicle[make=tesla]");
+	assert_string_equal(f->name, "smartcar.vehicle[make=ford]");
+	assert_string_equal(d->name, "smartcar.vehicle");
+	assert_true(t->group != 0 && t->group == f->group && f->group == d->group);
+	assert_int_equal(t->count, 1);
+	assert_int_equal(t->burst, 5);          /* the base's */
+	assert_int_equal(t->nmatch, 2);         /* the base's match and its own */
+	assert_string_equal(t->match[1].pattern, "tesla");
+	assert_int_equal(f->count, 10);
+	assert_int_equal(f->burst, 2);
+	assert_int_equal(f->emission_ns, 6 * NS_PER_S);
+	assert_int_equal(d->burst, 5);
+	/* quota overrides change the count */
+	parse_ok("limits:\n"
+		 "  - {name: q, kind: quota, count: 500, overrides: [{match: {make: bmw}, count: 50}]}\n");
+	assert_int_equal(find("q[make=bmw]")->count, 50);
+	assert_int_equal(find("q[make=bmw]")->kind, VRL_KIND_QUOTA);
+	parse_bad("limits: [{name: q, rate: 1/s, overrides: [{rate: 2/s}]}]\n",
+		  "vrl.yaml:1:43: limits[0].overrides[0]:", "missing match:");
+	parse_bad("limits: [{name: q, rate: 1/s, overrides: [{match: {make: a}, count: 2}]}]\n",
+		  "vrl.yaml:1:69: limits[0].overrides[0].count:", "a rate limit has no count");
+	parse_bad("limits: [{name: q, rate: 1/s, overrides: [{match: {make: a}}, "
+		  "{match: {make: a}}]}]\n", "vrl.yaml:1:", "duplicate override q[make=a]");
 }
 
 static void test_load_file(void **state)
@@ -696,6 +865,43 @@ static void test_load_file(void **state)
 	assert_non_null(strstr(err, "No such file"));
 }
 
+/* alerts: thresholds in percent, ascending, at most four. */
+static void test_alerts(void **state)
+{
+	const struct vrl_seg_limit *l;
+
+	(void)state;
+	parse_ok("daemon:\n  alert_command: /usr/local/bin/vrl-alert\n"
+		 "limits:\n  - {name: q, kind: quota, count: 10, alerts: [80, 90, 100]}\n"
+		 "  - {name: r, kind: quota, count: 10}\n");
+	l = find("q");
+	assert_int_equal(l->nalerts, 3);
+	assert_int_equal(l->alert_pct[0], 80);
+	assert_int_equal(l->alert_pct[1], 90);
+	assert_int_equal(l->alert_pct[2], 100);
+	assert_int_equal(find("r")->nalerts, 0);
+	assert_string_equal(cfg.alert_command, "/usr/local/bin/vrl-alert");
+	parse_ok("limits: [{name: q, kind: quota, count: 10, alerts: [50, 150]}]\n");
+	assert_string_equal(cfg.alert_command, "");
+
+	parse_bad("limits: [{name: q, kind: quota, count: 10, alerts: [90, 80]}]\n",
+		  "vrl.yaml:1:", "limits[0].alerts[1]: expected percentages in ascending order");
+	parse_bad("limits: [{name: q, kind: quota, count: 10, alerts: [80, 80]}]\n",
+		  "vrl.yaml:1:", "ascending");
+	parse_bad("limits: [{name: q, kind: quota, count: 10, alerts: [0]}]\n",
+		  "vrl.yaml:1:", "at least 1");
+	parse_bad("limits: [{name: q, kind: quota, count: 10, alerts: [1001]}]\n",
+		  "vrl.yaml:1:", "at most 1000");
+	parse_bad("limits: [{name: q, kind: quota, count: 10, alerts: [10, 20, 30, 40, 50]}]\n",
+		  "vrl.yaml:1:", "5 thresholds, expected at most 4");
+	parse_bad("limits: [{name: q, kind: quota, count: 10, alerts: 80}]\n",
+		  "vrl.yaml:1:", "expected a list of percentages");
+	parse_bad("limits: [{name: q, kind: quota, count: 10, alerts: [eighty]}]\n",
+		  "vrl.yaml:1:", "expected a whole number");
+	parse_bad("daemon: {alert_command: vrl-alert}\nlimits: [{name: q, rate: 1/s}]\n",
+		  "vrl.yaml:1:", "daemon.alert_command: expected an absolute path");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -715,6 +921,9 @@ int main(void)
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_bad_segment),
 		cmocka_unit_test(test_duplicate_name),
+		cmocka_unit_test(test_quota_and_slots),
+		cmocka_unit_test(test_pools),
+		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_too_many),
 		cmocka_unit_test(test_name_too_long),
 		cmocka_unit_test(test_unknown_field),
@@ -723,6 +932,7 @@ int main(void)
 		cmocka_unit_test(test_default_config),
 		cmocka_unit_test(test_each_preset),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_alerts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1546,6 +1546,23 @@ static void refund_rate(const struct vrl_limit *l, struct vrl_seg_slot *s, uint6
 							memory_order_relaxed, memory_order_relaxed));
 }
 
+/*
+ * Give back @cost grants of window key @t that still hold a position: the
+ * newest ones (vrl_window_credit). A key without a ring took nothing yet.
+ */
+static void refund_window(struct vrl_client *c, const struct vrl_take *t, uint64_t cost)
+{
+	const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
+	struct vrl_window_ref w;
+	uint64_t now = vrl_now_ns();
+
+	if (vrl_window_ref_of(c->hdr, l, t->slot, &w) != 0)
+		return;
+	/* a position at or before now - W is free already: crediting it would
+	 * spend the refund on room that is there anyway */
+	vrl_window_credit(&w, cost, now >= w.w ? now - w.w + 1 : 1);
+}
+
 static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 {
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
@@ -1556,6 +1573,10 @@ static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 		refund_rate(l, s, cost);
 		return 0;
 	}
+	if (l->seg.kind == VRL_KIND_WINDOW) {
+		refund_window(c, t, cost);
+		return 0;
+	}
 	vrl_quota_period(&l->seg, realtime_ns(), &pid, NULL, NULL);
 	give_back(s, VRL_KIND_QUOTA, pid, cost);
 	return 0;
@@ -1563,7 +1584,8 @@ static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 
 int vrl_refund(vrl_client *c, const struct vrl_request *req, const char *limit, uint64_t cost)
 {
-	return for_keys(c, req, limit, false, KIND_BIT(VRL_KIND_RATE) | KIND_BIT(VRL_KIND_QUOTA),
+	return for_keys(c, req, limit, false,
+			KIND_BIT(VRL_KIND_RATE) | KIND_BIT(VRL_KIND_QUOTA) | KIND_BIT(VRL_KIND_WINDOW),
 			op_refund, cost ? cost : 1);
 }
 
@@ -1601,12 +1623,42 @@ static void raise_state(struct vrl_seg_slot *s, const struct vrl_limit *l, uint6
 							memory_order_relaxed, memory_order_relaxed));
 }
 
+/*
+ * Take free positions of window key @t until at most @remaining are free
+ * (vrl_window_floor). The key gets its ring here if it has none yet (for_keys
+ * inserted it). A key evicted meanwhile is re-placed and floored again.
+ */
+static int reconcile_window(struct vrl_client *c, struct vrl_take *t, uint64_t remaining)
+{
+	for (;;) {
+		struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+		const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
+		int rc = window_ring(c, t, &t->ring);
+
+		if (rc)
+			return rc;
+		struct vrl_window_ref w = window_ref(c, t, s);
+
+		/* acquire fence, as look_at(): the positions are read after the
+		 * ring was settled (W2 in window.c) */
+		atomic_thread_fence(memory_order_acquire);
+		if (vrl_window_floor(&w, remaining, vrl_now_ns()) != -EAGAIN &&
+		    atomic_load_explicit(&s->tag, memory_order_acquire) == vrl_key_tag(&t->key))
+			return 0;
+		rc = vrl_kt_get(c->hdr, &t->key, vrl_slot_note(t->limit, l), "", &t->slot);
+		if (rc)
+			return rc;
+	}
+}
+
 static int op_reconcile(struct vrl_client *c, struct vrl_take *t, uint64_t arg)
 {
 	const struct server_figures *f = (const struct server_figures *)(uintptr_t)arg;
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
 	uint64_t pid = 0;
 
+	if (l->seg.kind == VRL_KIND_WINDOW)
+		return reconcile_window(c, t, f->remaining);
 	if (l->seg.kind == VRL_KIND_QUOTA)
 		vrl_quota_period(&l->seg, realtime_ns(), &pid, NULL, NULL);
 	raise_state(&vrl_seg_slots(c->hdr)[t->slot], l, pid, vrl_now_ns(), f->remaining);
@@ -1618,6 +1670,7 @@ int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const ch
 {
 	struct server_figures f = { server_limit, server_remaining };
 
-	return for_keys(c, req, limit, true, KIND_BIT(VRL_KIND_RATE) | KIND_BIT(VRL_KIND_QUOTA),
+	return for_keys(c, req, limit, true,
+			KIND_BIT(VRL_KIND_RATE) | KIND_BIT(VRL_KIND_QUOTA) | KIND_BIT(VRL_KIND_WINDOW),
 			op_reconcile, (uint64_t)(uintptr_t)&f);
 }

@@ -566,6 +566,116 @@ static void client_same_slot_new_ring(void **state)
 	test_segment_drop(&seg, name);
 }
 
+/*
+ * vrl_refund() gives back the newest grants still in the window, and no
+ * more than it was asked; a key never acquired has nothing to give back.
+ */
+static void client_refund(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX];
+	struct vrl_request req = user("u1");
+	struct vrl_verdict v;
+	vrl_client *c;
+	uint64_t w = 50 * 1000 * 1000;
+
+	(void)state;
+	test_add_window(&cfg, "ev", "evenergy", 5, 3600 * NS_PER_S, 4,
+			(int[]){ VRL_FIELD_USER, -1 });
+	test_add_window(&cfg, "short", "evenergy", 3, w, 4, (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_segment("window-refund", &cfg, 100, &seg, name);
+	c = test_open(name);
+	req.cost = 5;
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED); /* short holds 3 */
+	req.cost = 3;
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	req.cost = 1;
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	assert_string_equal(v.limit_name, "short");
+	/* the upstream did not count two of them: both windows get them back */
+	assert_int_equal(vrl_refund(c, &req, NULL, 2), 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_string_equal(v.limit_name, "short");
+	assert_int_equal(v.remaining, 1);
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	/* "ev" alone: 3 of 5 taken; 5, then one given back */
+	assert_int_equal(vrl_reset(c, &req, "short"), 0);
+	req.cost = 2;
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	req.cost = 1;
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	assert_string_equal(v.limit_name, "ev");
+	assert_int_equal(vrl_refund(c, &req, "ev", 1), 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	assert_string_equal(v.limit_name, "ev");
+	/* grants already out of the window are not spent by a refund: 3
+	 * expired, 1 fresh; a refund of 3 frees the fresh one alone, and
+	 * the ring is whole again */
+	assert_int_equal(vrl_reset(c, &req, "short"), 0);
+	req.user = "u9";
+	req.cost = 3;
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	usleep((useconds_t)(w / 1000) + 1000);
+	req.cost = 1;
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(vrl_refund(c, &req, "short", 3), 0);
+	req.user = "u10";   /* a fresh "ev" key: "short" is the tighter */
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_string_equal(v.limit_name, "short");
+	assert_int_equal(v.remaining, 2);
+	/* nothing to refund where nothing was taken */
+	req = user("nobody");
+	req.token = "nobody";
+	assert_int_equal(vrl_refund(c, &req, NULL, 1), VRL_ENOKEY);
+	vrl_close(c);
+	test_segment_drop(&seg, name);
+}
+
+/*
+ * vrl__reconcile(): the upstream says R left; the window then holds at most
+ * R free positions (a fresh key gets its ring for it), and a figure above
+ * what is left changes nothing.
+ */
+static void client_reconcile(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX];
+	struct vrl_request req = user("u1");
+	struct vrl_verdict v;
+	vrl_client *c;
+
+	(void)state;
+	test_add_window(&cfg, "ev", "evenergy", 5, 3600 * NS_PER_S, 4,
+			(int[]){ VRL_FIELD_USER, -1 });
+	test_segment("window-reconcile", &cfg, 100, &seg, name);
+	c = test_open(name);
+	/* a key never acquired: inserted, floored to 2 */
+	assert_int_equal(vrl__reconcile(c, &req, NULL, 5, 2), 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(v.remaining, 1);
+	/* more than is left: nothing changes */
+	assert_int_equal(vrl__reconcile(c, &req, "ev", 5, 4), 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(v.remaining, 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	/* an acquired key: 4 left, the upstream says 1 */
+	req = user("u2");
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(v.remaining, 4);
+	assert_int_equal(vrl__reconcile(c, &req, "ev", 5, 1), 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), 0);
+	assert_int_equal(v.remaining, 0);
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
+	/* the floor's grants are grants: the key stays until they leave */
+	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0), 0);
+	vrl_close(c);
+	test_segment_drop(&seg, name);
+}
+
 /* A reload that would move a ring is refused, with the reason; others pass. */
 static void reload_layout(void **state)
 {
@@ -612,6 +722,8 @@ int main(void)
 		cmocka_unit_test(client_full_and_evict),
 		cmocka_unit_test(client_full_fail_open),
 		cmocka_unit_test(client_same_slot_new_ring),
+		cmocka_unit_test(client_refund),
+		cmocka_unit_test(client_reconcile),
 		cmocka_unit_test(reload_layout),
 	};
 

@@ -41,6 +41,7 @@
 #include "gcra.h"
 #include "presets.h"
 #include "quota.h"
+#include "window.h"
 
 #define VRL_DEFAULT_MODE      0660u        /* segment.mode: owner and group read/write */
 #define VRL_DEFAULT_KEYS      65536u       /* segment.keys */
@@ -777,21 +778,22 @@ static int limit_kind(struct vrl_doc *d, yaml_node_t *n, const char *path, uint3
 	static const struct { const char *name; uint32_t kind; } kinds[] = {
 		{ "rate", VRL_KIND_RATE }, { "gate", VRL_KIND_GATE },
 		{ "quota", VRL_KIND_QUOTA }, { "slots", VRL_KIND_SLOTS },
+		{ "window", VRL_KIND_WINDOW },
 	};
 	char where[VRL_PATH_MAX], buf[VRL_GOT_MAX];
 	const char *s;
 
 	pathf(where, "%s.kind", path);
-	if (!(s = want_scalar(d, n, where, "rate, gate, quota or slots")))
+	if (!(s = want_scalar(d, n, where, "rate, window, gate, quota or slots")))
 		return -1;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (strcmp(s, kinds[i].name) == 0) {
 			*kind = kinds[i].kind;
 			return 0;
 		}
-	return fail(d, n, where, "unknown kind %s, expected rate (GCRA), gate (cooldown only), "
-		    "quota (units per calendar period) or slots (at most N held at once)",
-		    got(n, buf));
+	return fail(d, n, where, "unknown kind %s, expected rate (GCRA), window (exact "
+		    "rolling window), gate (cooldown only), quota (units per calendar "
+		    "period) or slots (at most N held at once)", got(n, buf));
 }
 
 static int limit_per(struct vrl_doc *d, yaml_node_t *n, const char *path,
@@ -867,6 +869,44 @@ static int limit_rate(struct vrl_doc *d, yaml_node_t *n, const char *path,
 		return -1;
 	if (vrl_parse_rate(s, &l->count, &l->period_ns) != 0)
 		return fail(d, n, where, RATE_EXPECTED ", got %s", got(n, buf));
+	return 0;
+}
+
+/*
+ * A window: `limit: N` grants in any interval of `window: W`, with rings for
+ * `keys: K` keys (8 N bytes each, laid out in the segment at creation).
+ */
+static int limit_window(struct vrl_doc *d, yaml_node_t *map, const char *path,
+			struct vrl_seg_limit *l)
+{
+	yaml_node_t *limit = lookup(d, map, "limit"), *window = lookup(d, map, "window");
+	yaml_node_t *keys = lookup(d, map, "keys");
+	char where[VRL_PATH_MAX];
+
+	if (!limit || !window || !keys)
+		return fail(d, map, path, "missing %s, a window needs limit: N (grants), "
+			    "window: W (a duration such as 1h) and keys: K (keys it holds "
+			    "rings for, 8 N bytes each)",
+			    !limit ? "limit:" : !window ? "window:" : "keys:");
+	pathf(where, "%s.limit", path);
+	if (get_u64(d, limit, where, 1, &l->count))
+		return -1;
+	if (l->count > VRL_WINDOW_MAX_N)
+		return fail(d, limit, where, "limit %llu is too large a ring, expected at most "
+			    "%llu grants per window", (unsigned long long)l->count,
+			    (unsigned long long)VRL_WINDOW_MAX_N);
+	pathf(where, "%s.window", path);
+	if (get_duration(d, window, where, &l->period_ns))
+		return -1;
+	pathf(where, "%s.keys", path);
+	if (get_u64(d, keys, where, 1, &l->area_keys))
+		return -1;
+	if (vrl_window_area_bytes(l->count, l->area_keys) == 0)
+		return fail(d, keys, where, "%llu keys of %llu grants do not fit in memory, "
+			    "expected at most %llu keys and a smaller product",
+			    (unsigned long long)l->area_keys, (unsigned long long)l->count,
+			    (unsigned long long)VRL_WINDOW_MAX_KEYS);
+	l->burst = l->count;
 	return 0;
 }
 
@@ -1028,6 +1068,9 @@ static int kind_keys(struct vrl_doc *d, yaml_node_t *map, const char *path, uint
 		{ "overage", 1u << VRL_KIND_QUOTA },
 		{ "alerts", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_SLOTS },
 		{ "persistent", 1u << VRL_KIND_SLOTS },
+		{ "limit", 1u << VRL_KIND_WINDOW },
+		{ "window", 1u << VRL_KIND_WINDOW },
+		{ "keys", 1u << VRL_KIND_WINDOW },
 		{ "pool", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_RATE },
 		{ "overrides", 1u << VRL_KIND_QUOTA | 1u << VRL_KIND_RATE | 1u << VRL_KIND_SLOTS },
 	};
@@ -1044,6 +1087,9 @@ static int kind_keys(struct vrl_doc *d, yaml_node_t *map, const char *path, uint
 		if (kind == VRL_KIND_GATE && (i == 0 || i == 1))
 			return fail(d, n, where, "a gate has no rate or burst, expected kind: rate "
 				    "to limit a rate");
+		if (kind == VRL_KIND_WINDOW && (i == 0 || i == 1))
+			return fail(d, n, where, "a window has no rate or burst, expected limit: N "
+				    "and window: W such as limit: 1000 and window: 1h");
 		takers[0] = '\0';
 		for (uint32_t k = 1; k < 6; k++)
 			if (only[i].kinds & (1u << k))
@@ -1069,6 +1115,9 @@ static int kind_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
 	switch (l->kind) {
 	case VRL_KIND_RATE:
 		return rate_params(d, map, path, l, inherit);
+	case VRL_KIND_WINDOW:
+		/* no overrides or pool (kind_keys): never inherited */
+		return limit_window(d, map, path, l);
 	case VRL_KIND_QUOTA:
 		if (count_param(d, map, path, l, inherit) ||
 		    (!inherit && quota_calendar(d, map, path, l)) ||
@@ -1239,7 +1288,7 @@ static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 	static const char *const keys[] = { "name", "description", "kind", "match", "per",
 					    "rate", "burst", "shadow", "count", "calendar",
 					    "anchor", "overage", "alerts", "persistent", "pool",
-					    "overrides", NULL };
+					    "overrides", "limit", "window", "keys", NULL };
 	struct vrl_parse *p = d->p;
 	struct vrl_seg_limit lim, *l = &lim;
 	char where[VRL_PATH_MAX];

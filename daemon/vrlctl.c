@@ -156,6 +156,7 @@ const char *ctl_kind_name(uint32_t kind)
 	switch (kind) {
 	case VRL_KIND_RATE: return "rate";
 	case VRL_KIND_GATE: return "gate";
+	case VRL_KIND_WINDOW: return "window";
 	case VRL_KIND_QUOTA: return "quota";
 	case VRL_KIND_SLOTS: return "slots";
 	}

@@ -19,6 +19,7 @@
 #include "quota.h"
 #include "vrlctl_fmt.h"
 #include "vrlctl_json.h"
+#include "window.h"
 
 #define NS_PER_S UINT64_C(1000000000)
 
@@ -213,6 +214,11 @@ static void status_json_limits(struct json *j, const struct status *st)
 			if (l->kind == VRL_KIND_QUOTA)
 				json_str(j, "pool", l->pool);
 		}
+		if (l->kind == VRL_KIND_WINDOW) {
+			json_u64(j, "limit", l->count);
+			json_u64(j, "window_ns", l->period_ns);
+			json_u64(j, "keys", l->area_keys);
+		}
 		json_arr_begin(j, "per");
 		for (uint32_t p = 0; p < l->nper; p++)
 			json_str(j, NULL, fmt_field(&l->per[p]));
@@ -330,8 +336,10 @@ static int print_limits(const struct status *st)
 		const struct vrl_seg_limit *l = &st->cfg->limits[i].seg;
 		char kind[32], rate[64], burst[24], per[128], match[FMT_CELL_MAX], g[24], d[24];
 		bool rated = l->kind == VRL_KIND_RATE;
+		bool windowed = l->kind == VRL_KIND_WINDOW;
 		const char *row[] = { l->name, fmt_kind(kind, sizeof(kind), l),
-				      rated ? fmt_rate(rate, sizeof(rate), l->count, l->period_ns) :
+				      rated || windowed ?
+				      fmt_rate(rate, sizeof(rate), l->count, l->period_ns) :
 				      fmt_size(rate, sizeof(rate), l),
 				      burst, fmt_per(per, sizeof(per), l),
 				      fmt_match(match, sizeof(match), l), g, d };
@@ -411,7 +419,9 @@ struct key_view {
 	uint32_t limit;              /* index in the snapshot; >= nlimits: unknown */
 	char label[VRL_LABEL_MAX];
 	uint64_t tag, state, cooldown;
-	bool rate;
+	uint32_t aux;                /* window: ring index + 1 */
+	uint32_t kind;               /* enum vrl_kind of its limit; 0: unknown */
+	bool rate;                   /* has figures: a rate or a window */
 	uint64_t available, burst;
 	uint64_t used_ns;            /* of the bucket: TAT - now, at most tau */
 	uint64_t used10;             /* tenths of a percent */
@@ -419,7 +429,6 @@ struct key_view {
 	uint64_t fill_ppm;           /* permits left, parts per million: sort key */
 	/* quota and slots */
 	bool counted;
-	uint32_t kind;
 	uint64_t used, size, overage; /* units counted, the limit, past it (soft quota) */
 	uint64_t period_ns;          /* quota: until its period ends; UINT64_MAX: once */
 };
@@ -437,9 +446,37 @@ static bool read_slot(const struct vrl_seg_header *h, uint64_t i, struct key_vie
 	k->state = load64(&s->state);
 	k->cooldown = load64(&s->cooldown);
 	k->limit = VRL_NOTE_INDEX(atomic_load_explicit(&s->limit, memory_order_relaxed));
+	k->aux = atomic_load_explicit(&s->aux, memory_order_relaxed);
 	memcpy(k->label, s->label, sizeof(k->label));
 	k->label[sizeof(k->label) - 1] = '\0';
 	return k->state != VRL_STATE_EVICTED;
+}
+
+/*
+ * A window key: used of limit in the last W, exactly (every position read).
+ * AVAIL is what is free now, BURST the limit, RESET IN the time until the
+ * newest grant leaves the window.
+ */
+static void derive_window(const struct vrl_seg_header *h, const struct vrl_limit *l,
+			  uint64_t now, struct key_view *k)
+{
+	struct vrl_window_ref r = { .state = (_Atomic uint64_t *)&vrl_seg_slots(h)[k->slot].state,
+				    .n = l->seg.count, .w = l->seg.period_ns };
+	uint64_t reset;
+
+	k->burst = l->seg.count;
+	k->available = l->seg.count;
+	k->used_ns = 0;
+	if (k->aux && k->aux <= l->seg.area_keys && l->seg.area_off) {
+		r.ring = vrl_window_ring(vrl_seg_area(h, &l->seg), l->seg.count,
+					 l->seg.area_keys, k->aux - 1);
+		k->available = vrl_window_free_count(&r, now);
+		reset = vrl_window_reset_at(&r, now);
+		k->used_ns = reset > now ? reset - now : 0;
+	}
+	k->used10 = (k->burst - k->available) * 1000 / k->burst;
+	if (k->cooldown_ns == 0)
+		k->fill_ppm = k->available * 1000000 / k->burst;
 }
 
 /* The figures of a quota or slots key: used of size, by the wall clock. */
@@ -464,16 +501,21 @@ static void derive_counted(const struct vrl_limit *l, struct key_view *k)
 }
 
 /* Fill the derived figures of @k at @now. */
-static void derive(const struct vrl_snapshot *cfg, uint64_t now, struct key_view *k)
+static void derive(const struct vrl_seg_header *h, const struct vrl_snapshot *cfg, uint64_t now,
+		   struct key_view *k)
 {
 	const struct vrl_limit *l = k->limit < cfg->nlimits ? &cfg->limits[k->limit] : NULL;
 	bool closed = k->cooldown > now;
 
 	k->cooldown_ns = closed ? k->cooldown - now : 0;
-	k->rate = l && l->seg.kind == VRL_KIND_RATE;
 	k->kind = l ? l->seg.kind : 0;
+	k->rate = l && (l->seg.kind == VRL_KIND_RATE || l->seg.kind == VRL_KIND_WINDOW);
 	k->counted = false;
 	k->fill_ppm = closed ? 0 : 1000000;
+	if (l && l->seg.kind == VRL_KIND_WINDOW) {
+		derive_window(h, l, now, k);
+		return;
+	}
 	if (l && (l->seg.kind == VRL_KIND_QUOTA || l->seg.kind == VRL_KIND_SLOTS)) {
 		derive_counted(l, k);
 		if (!closed)
@@ -523,7 +565,7 @@ static int collect_keys(struct vrl_client *c, int only, uint64_t now, struct key
 
 		if (!read_slot(c->hdr, i, &k) || (only >= 0 && k.limit != (uint32_t)only))
 			continue;
-		derive(c->cfg, now, &k);
+		derive(c->hdr, c->cfg, now, &k);
 		if (*n == cap) {
 			void *p = realloc(*out, (cap = cap ? cap * 2 : 64) * sizeof(k));
 
@@ -720,6 +762,11 @@ static void show_json(const struct ctl *x, const struct show *s)
 				 (int64_t)(s->k.state - s->now));
 		json_bool(&j, "open", s->k.cooldown_ns == 0);
 		json_secs(&j, "cooldown_s", s->k.cooldown_ns);
+		if (s->k.kind == VRL_KIND_WINDOW) {
+			json_u64(&j, "used", s->k.burst - s->k.available);
+			json_u64(&j, "limit", s->k.burst);
+			json_u64(&j, "window_ns", s->l->seg.period_ns);
+		}
 		if (s->k.rate) {
 			json_u64(&j, "available", s->k.available);
 			json_u64(&j, "burst", s->k.burst);
@@ -780,10 +827,17 @@ static void show_human(const struct show *s)
 	printf("%-10s %" PRIu64 "\n", "slot:", k->slot);
 	printf("%-10s 0x%016" PRIx64 " (live, fingerprint 0x%" PRIx64 ")\n", "tag:", k->tag,
 	       k->tag & VRL_TAG_FP_MASK);
-	if (k->counted)
+	if (k->kind == VRL_KIND_WINDOW) {
+		printf("%-10s %" PRIu64 " (hint %" PRIu64 ", version %" PRIu64 ")\n", "state:",
+		       k->state, k->state & VRL_WINDOW_IDX_MASK, k->state >> VRL_WINDOW_IDX_BITS);
+		printf("%-10s %" PRIu64 " of %" PRIu64 " in the last %s\n", "used:",
+		       k->burst - k->available, k->burst,
+		       fmt_secs(rel, sizeof(rel), s->l->seg.period_ns));
+	} else if (k->counted) {
 		print_counted(k);
-	else
+	} else {
 		print_tat(s);
+	}
 	if (k->rate && k->used_ns == 0)
 		printf("%-10s %" PRIu64 " of %" PRIu64 " (full)\n", "available:", k->available,
 		       k->burst);
@@ -825,7 +879,7 @@ int ctl_cmd_show(const struct ctl *x)
 		  read_slot(c->hdr, s.k.slot, &s.k) && s.k.tag == vrl_key_tag(&key);
 	if (s.found) {
 		s.k.limit = (uint32_t)idx;   /* the limit asked about, not the slot's note */
-		derive(c->cfg, s.now, &s.k);
+		derive(c->hdr, c->cfg, s.now, &s.k);
 	}
 	if (x->json)
 		show_json(x, &s);

@@ -152,8 +152,10 @@ static void reload(const struct options *o, struct vrl_seg *seg, struct vrl_daem
 		logf_("error", "msg=\"reload refused: segment.name and segment.keys need a restart;"
 		      " keeping the running config\"");
 		vrl_seg_note_reload(seg->hdr, "segment.name and segment.keys need a restart");
+	} else if (vrl_seg_reload(seg->hdr, &next->cfg, err, sizeof(err)) != 0) {
+		logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", err);
+		vrl_seg_note_reload(seg->hdr, err);
 	} else {
-		vrl_seg_publish(seg->hdr, &next->cfg);
 		*dc = *next;
 		logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", dc->cfg.nlimits,
 		      (unsigned long long)atomic_load(&seg->hdr->config_gen));

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -17,6 +18,7 @@
 
 #include "client.h"
 #include "keytable.h"
+#include "window.h"
 #include "quota.h"
 
 void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
@@ -66,6 +68,70 @@ static void format(struct vrl_seg_header *h, const struct vrl_seg_geometry *g, u
 	h->mark_off = g->mark_off;
 }
 
+/* Free every ring of every window limit of @cfg (a fresh, zeroed segment). */
+static void init_areas(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
+{
+	for (uint32_t i = 0; i < cfg->nlimits; i++) {
+		const struct vrl_seg_limit *l = &cfg->limits[i];
+
+		if (l->kind == VRL_KIND_WINDOW && l->area_off)
+			vrl_window_area_init(vrl_seg_area(h, l), l->count, l->area_keys);
+	}
+}
+
+int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
+			char *why, size_t whylen)
+{
+	uint32_t n = now->nlimits > next->nlimits ? now->nlimits : next->nlimits;
+
+	for (uint32_t i = 0; i < n && i < VRL_MAX_LIMITS; i++) {
+		const struct vrl_seg_limit *a = &now->limits[i], *b = &next->limits[i];
+		bool wa = i < now->nlimits && a->kind == VRL_KIND_WINDOW;
+		bool wb = i < next->nlimits && b->kind == VRL_KIND_WINDOW;
+
+		if (!wa && !wb)
+			continue;
+		if (wa && wb && strcmp(a->name, b->name) == 0 && a->count == b->count &&
+		    a->area_keys == b->area_keys && a->area_off == b->area_off)
+			continue;
+		snprintf(why, whylen, "window limit %s (limit %u) changed its place, limit or "
+			 "keys: its rings are laid out in the segment, so this needs a vrld "
+			 "restart with a fresh segment (--replace)", wa ? a->name : b->name, i);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
+		   size_t whylen)
+{
+	struct vrl_seg_config *next = malloc(sizeof(*next));
+	const struct vrl_seg_config *active;
+	struct vrl_seg_geometry g;
+	int rc;
+
+	why[0] = '\0';
+	if (!next)
+		return -ENOMEM;
+	*next = *cfg;
+	rc = vrl_seg_geometry_cfg(h->keys_configured, next, &g);
+	if (rc) {
+		snprintf(why, whylen, "cannot lay out the window rings: %s", strerror(-rc));
+	} else if (g.size != h->size) {
+		snprintf(why, whylen, "the segment would need %llu bytes instead of %llu: a "
+			 "window limit changed; restart vrld with a fresh segment (--replace)",
+			 (unsigned long long)g.size, (unsigned long long)h->size);
+		rc = -EINVAL;
+	} else {
+		active = vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
+		rc = vrl_seg_areas_match(active, next, why, whylen);
+	}
+	if (rc == 0)
+		vrl_seg_publish(h, next);
+	free(next);
+	return rc;
+}
+
 static int map_fd(int fd, uint64_t size, struct vrl_seg_header **out)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -104,6 +170,7 @@ static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *
 	out->locked = true;
 	out->lock_fd = fd;
 	format(out->hdr, g, spec->keys);
+	init_areas(out->hdr, cfg);
 	vrl_seg_publish(out->hdr, cfg);
 	/* release: the magic is the last word written; pairs with the
 	 * acquire load in vrl_open, which then sees a whole segment */
@@ -187,6 +254,12 @@ static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *c
 		close(fd);
 		return -EEXIST;
 	}
+	if (vrl_seg_areas_match(vrl_seg_cfg(out->hdr, atomic_load_explicit(&out->hdr->active_cfg,
+									   memory_order_relaxed)),
+				cfg, why, whylen) != 0) {
+		munmap(out->hdr, g->size);
+		return -EEXIST;
+	}
 	out->adopted = true;
 	out->locked = true;
 	out->lock_fd = fd;
@@ -199,23 +272,32 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
 			   bool replace, struct vrl_seg *out, char *why, size_t whylen)
 {
 	struct vrl_seg_geometry g;
-	int rc = vrl_seg_geometry(spec->keys, &g);
+	struct vrl_seg_config *lay = malloc(sizeof(*lay));
+	int rc;
 
 	why[0] = '\0';
 	out->locked = false;
-	if (rc)
+	if (!lay)
+		return -ENOMEM;
+	/* the published copy carries where each window limit's rings are */
+	*lay = *cfg;
+	rc = vrl_seg_geometry_cfg(spec->keys, lay, &g);
+	if (rc) {
+		free(lay);
 		return rc;
+	}
 	for (int tries = 0; tries < 3; tries++) {
-		rc = create(spec, cfg, &g, out);
+		rc = create(spec, lay, &g, out);
 		if (rc != -EEXIST)
-			return rc;
-		rc = adopt(spec, cfg, &g, out, why, whylen);
+			break;
+		rc = adopt(spec, lay, &g, out, why, whylen);
 		if (rc == -ENOENT)
 			continue; /* removed between the two calls */
 		if (rc != -EEXIST || !replace)
-			return rc;
+			break;
 		shm_unlink(spec->name);
 	}
+	free(lay);
 	return rc;
 }
 
@@ -249,6 +331,41 @@ void vrl_seg_close(struct vrl_seg *s)
 int vrl_seg_unlink(const char *name)
 {
 	return shm_unlink(name) == 0 ? 0 : -errno;
+}
+
+/*
+ * Evict window key @i if every position of its ring has been free for
+ * @idle_ns at @now (every grant older than W + idle_ns; W2 in window.c),
+ * and give its ring back. A ring the slot never got is none.
+ */
+static int sweep_window(struct vrl_seg_header *h, const struct vrl_seg_limit *l, uint64_t i,
+			uint64_t now, uint64_t idle_ns)
+{
+	struct vrl_seg_slot *s = &vrl_seg_slots(h)[i];
+	/* W2 acquire: pairs with the takers' commit, their positions are seen */
+	uint64_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+	uint32_t aux = atomic_load_explicit(&s->aux, memory_order_relaxed);
+	void *area = vrl_seg_area(h, l);
+
+	if (st == VRL_STATE_EVICTED || l->area_off == 0 || aux > l->area_keys)
+		return 0;
+	if (aux) {
+		struct vrl_window_ref r = {
+			.state = &s->state, .n = l->count, .w = l->period_ns,
+			.ring = vrl_window_ring(area, l->count, l->area_keys, aux - 1),
+		};
+
+		if (!vrl_window_idle(&r, now >= idle_ns ? now - idle_ns : 0))
+			return 0;
+	}
+	if (!vrl_kt_evict(h, i, st, now))
+		return 0;
+	/* R2 acq_rel: whoever swaps a ring out of aux gives it back, once;
+	 * a client's aux CAS that reads this sees the eviction (R1) */
+	aux = atomic_exchange_explicit(&s->aux, 0, memory_order_acq_rel);
+	if (aux && aux <= l->area_keys)
+		vrl_window_ring_put(area, l->count, l->area_keys, aux - 1);
+	return 1;
 }
 
 /*
@@ -297,15 +414,25 @@ uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t cou
 	struct vrl_seg_slot *slots = vrl_seg_slots(h);
 	uint64_t end = first + count > h->nslots ? h->nslots : first + count, evicted = 0;
 
+	const struct vrl_seg_config *cfg =
+		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
+
 	for (uint64_t i = first; i < end; i++) {
 		uint64_t t = atomic_load_explicit(&slots[i].tag, memory_order_acquire);
 		uint64_t st = atomic_load_explicit(&slots[i].state, memory_order_relaxed);
+		uint32_t note = atomic_load_explicit(&slots[i].limit, memory_order_relaxed);
 
 		if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING))
 			continue;
-		if (st == VRL_STATE_EVICTED ||
-		    !idle(atomic_load_explicit(&slots[i].limit, memory_order_relaxed), st, now,
-			  now_rt, idle_ns))
+		if (VRL_NOTE_KIND(note) == VRL_KIND_WINDOW) {
+			/* a window limit keeps its index over reloads (vrl_seg_reload) */
+			uint32_t lim = VRL_NOTE_INDEX(note);
+
+			if (lim < cfg->nlimits && cfg->limits[lim].kind == VRL_KIND_WINDOW)
+				evicted += sweep_window(h, &cfg->limits[lim], i, now, idle_ns);
+			continue;
+		}
+		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns))
 			continue;
 		evicted += (uint64_t)vrl_kt_evict(h, i, st, now);
 	}

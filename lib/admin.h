@@ -64,6 +64,22 @@ void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
 int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_ns,
 		       uint64_t burst);
 
+/*
+ * Publish @cfg as a reload of the live segment @h: the ring areas of its
+ * window limits are laid out as at creation, and the reload is refused
+ * (-EINVAL, with the reason in @why) when that layout differs from the
+ * running config's: a window limit added, removed, moved, or its limit or
+ * keys changed. Such a change needs vrld restarted with a fresh segment.
+ * A changed window length (W) is accepted: positions hold grant times.
+ */
+int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
+		   size_t whylen);
+
+/* 0 when @next keeps every window limit of @now (and adds none) at the same
+ * index, name, limit, keys and area; -EINVAL with the reason otherwise. */
+int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
+			char *why, size_t whylen);
+
 /* Unmap and drop the lock (the segment stays). */
 void vrl_seg_close(struct vrl_seg *s);
 
@@ -72,8 +88,9 @@ int vrl_seg_unlink(const char *name);
 
 /*
  * One maintenance pass over @count slots from @first at time @now: evict
- * keys idle for @idle_ns (a full bucket and no cooldown), then reclaim the
- * dead slots among them. Returns the number evicted.
+ * keys idle for @idle_ns (a full bucket and no cooldown; a window key:
+ * every grant older than its window + @idle_ns, its ring given back), then
+ * reclaim the dead slots among them. Returns the number evicted.
  */
 uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count, uint64_t now,
 		       uint64_t idle_ns);

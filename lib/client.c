@@ -56,6 +56,7 @@
 
 #include "alert.h"
 #include "client.h"
+#include "window.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -163,6 +164,9 @@ int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out)
 	if (in->kind == VRL_KIND_RATE &&
 	    vrl_gcra_init(&out->gcra, in->count, in->period_ns, in->burst) != 0)
 		return VRL_ECORRUPT;
+	if (in->kind == VRL_KIND_WINDOW &&
+	    (in->period_ns == 0 || vrl_window_area_bytes(in->count, in->area_keys) == 0))
+		return VRL_ECORRUPT;
 	if (!terminated(in->pool, sizeof(in->pool)))
 		return VRL_ECORRUPT;
 	if ((in->kind == VRL_KIND_QUOTA || in->kind == VRL_KIND_SLOTS) &&
@@ -192,8 +196,11 @@ int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
 		out->nlimits = n <= VRL_MAX_LIMITS ? n : 0;
 		memcpy(out->source, sc->source, sizeof(out->source));
 		out->source[sizeof(out->source) - 1] = '\0';
-		for (uint32_t i = 0; i < out->nlimits && rc == 0; i++)
+		for (uint32_t i = 0; i < out->nlimits && rc == 0; i++) {
 			rc = vrl_limit_prepare(&sc->limits[i], &out->limits[i]);
+			if (rc == 0 && out->limits[i].seg.kind == VRL_KIND_WINDOW)
+				rc = vrl_seg_area_check(h, h->size, &out->limits[i].seg);
+		}
 		/* R1 acquire fence: the copy above is ordered before the re-check */
 		atomic_thread_fence(memory_order_acquire);
 		s2 = atomic_load_explicit(&sc->seq, memory_order_relaxed);
@@ -484,6 +491,29 @@ bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct
 	return true;
 }
 
+/* The ring of window key @t, taken from its limit's area on first use. */
+static int window_ring(struct vrl_client *c, const struct vrl_take *t, uint64_t *ring)
+{
+	const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
+	int rc = vrl_window_slot_ring(vrl_seg_area(c->hdr, l), l->count, l->area_keys,
+				      &vrl_seg_slots(c->hdr)[t->slot], ring);
+
+	if (rc == VRL_EFULL) /* counted as a full table: same policy, same metric */
+		atomic_fetch_add_explicit(&c->hdr->table_full, 1, memory_order_relaxed);
+	return rc;
+}
+
+static struct vrl_window_ref window_ref(const struct vrl_client *c, const struct vrl_take *t,
+					struct vrl_seg_slot *s)
+{
+	const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
+
+	return (struct vrl_window_ref){
+		.state = &s->state, .n = l->count, .w = l->period_ns,
+		.ring = vrl_window_ring(vrl_seg_area(c->hdr, l), l->count, l->area_keys, t->ring),
+	};
+}
+
 /* Find or insert the slot of take @t. */
 static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
 {
@@ -493,6 +523,8 @@ static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
 		return vrl_kt_find(c->hdr, &t->key, &t->slot);
 	rc = vrl_kt_get(c->hdr, &t->key, vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg),
 			label, &t->slot);
+	if (rc == 0 && c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW)
+		rc = window_ring(c, t, &t->ring);
 	if (rc == VRL_EFULL)
 		t->slot = UINT64_MAX;
 	return rc;
@@ -561,6 +593,8 @@ struct look {
 	uint64_t state;
 	uint64_t earliest;       /* earliest conforming time; UINT64_MAX: never */
 	struct vrl_gcra_step r;   /* rate kinds: the decision at `at` */
+	struct vrl_window_look w; /* window: where to take at `at` */
+	uint64_t w_at;           /* window: the time its positions were taken at */
 	struct vrl_quota_step q;  /* quota and slots: the decision */
 	uint64_t pid;            /* quota: the current period's id */
 	uint64_t end_rt;         /* quota: wall-clock end of the period; UINT64_MAX: once */
@@ -624,6 +658,15 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 		lk->r = vrl_gcra_step(&l->gcra, lk->state, now, at, cost);
 		lk->earliest = lk->r.conforms ? at :
 			lk->r.retry_after == UINT64_MAX ? UINT64_MAX : now + lk->r.retry_after;
+	} else if (l->seg.kind == VRL_KIND_WINDOW) {
+		struct vrl_window_ref w = window_ref(c, t, s);
+
+		/* the state word was read relaxed above: the acquire fence
+		 * (W2 in window.c) orders the position reads after it */
+		atomic_thread_fence(memory_order_acquire);
+		vrl_window_look(&w, lk->state, cost, at, &lk->w);
+		lk->r = (struct vrl_gcra_step){ .conforms = lk->w.earliest == at };
+		lk->earliest = lk->w.earliest;
 	} else if (counted(l->seg.kind)) {
 		lk->r = (struct vrl_gcra_step){ .conforms = true };
 		look_counted(l, cost, now, at, rt, lk);
@@ -673,6 +716,33 @@ static void give_back(struct vrl_seg_slot *s, uint32_t kind, uint64_t pid, uint6
 }
 
 enum { COMMIT_OK = 0, COMMIT_RETRY = 1, COMMIT_STALE = 2 };
+
+/* commit_one() for a window key: positions, then the state word (window.c). */
+static int commit_window(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
+			 uint64_t at, struct look *lk, uint64_t *before, uint64_t *after)
+{
+	struct vrl_window_ref w = window_ref(c, t, lk->s);
+	int rc = vrl_window_take(&w, lk->w.first, cost, at, after);
+
+	if (rc == 1)
+		return COMMIT_RETRY;
+	if (rc)
+		return COMMIT_STALE;
+	lk->w_at = at;
+	*before = 0;
+	/*
+	 * A3: the commit's acquire orders these re-checks after it. A slot
+	 * evicted and re-inserted for this very key passes the tag check but
+	 * may hold another ring: the commit then read the new incarnation's
+	 * state, which orders after vrld emptied aux, so aux tells.
+	 */
+	if (atomic_load_explicit(&lk->s->tag, memory_order_relaxed) != vrl_key_tag(&t->key) ||
+	    atomic_load_explicit(&lk->s->aux, memory_order_relaxed) != t->ring + 1) {
+		vrl_window_undo(&w, lk->w.first, cost, at, *after);
+		return COMMIT_STALE;
+	}
+	return COMMIT_OK;
+}
 
 /* Step 2 and 3 for a quota or slots key: add @cost to the count. */
 static int commit_counted(const struct vrl_limit *l, const struct vrl_take *t, uint64_t cost,
@@ -727,6 +797,8 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 		return COMMIT_OK;
 	if (counted(l->seg.kind))
 		return commit_counted(l, t, cost, lk, before, after);
+	if (__builtin_expect(l->seg.kind == VRL_KIND_WINDOW, 0))
+		return commit_window(c, t, cost, at, lk, before, after);
 	if (l->seg.kind != VRL_KIND_RATE)
 		return COMMIT_OK;
 	for (;; r = vrl_gcra_step(&l->gcra, cur, now, at, cost)) {
@@ -759,6 +831,14 @@ static void rollback(const struct vrl_client *c, const struct vrl_take *t, struc
 {
 	uint32_t kind = c->cfg->limits[t->limit].seg.kind;
 
+	if (kind == VRL_KIND_WINDOW) {
+		struct vrl_window_ref w = window_ref(c, t, lk->s);
+
+		/* a shadow key took nothing (commit_one) */
+		if (!lk->shadow_deny)
+			vrl_window_undo(&w, lk->w.first, cost, lk->w_at, after);
+		return;
+	}
 	if (after == before)
 		return;
 	if (counted(kind))
@@ -778,9 +858,26 @@ static uint64_t look_remaining(const struct vrl_client *c, const struct vrl_take
 		return UINT64_MAX;
 	if (counted(l->seg.kind))
 		return lk->q.remaining;
+	if (l->seg.kind == VRL_KIND_WINDOW) {
+		struct vrl_window_ref w = window_ref(c, t, lk->s);
+
+		return vrl_window_remaining(&w, now);
+	}
 	if (l->seg.kind != VRL_KIND_RATE)
 		return UINT64_MAX;
 	return vrl_gcra_available(&l->gcra, lk->r.conforms ? lk->r.new_tat : lk->state, now);
+}
+
+/* limit, remaining and reset of a window key (off the CAS path; O(log n)) */
+static void window_figures(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
+			   uint64_t now, struct vrl_verdict *v)
+{
+	struct vrl_window_ref w = window_ref(c, t, lk->s);
+	uint64_t reset = vrl_window_reset_est(&w, now);
+
+	v->limit_value = w.n;
+	v->remaining = vrl_window_remaining(&w, now);
+	v->reset_ns = reset > now ? reset - now : 0;
 }
 
 /* The verdict's figures of the key of @t: its size and when it is whole. */
@@ -824,6 +921,8 @@ static void fill_denied(struct vrl_client *c, const struct vrl_take *t, const st
 	else
 		v->remaining = counted(l->seg.kind) ? lk->q.remaining : 0;
 	key_figures(l, lk, now, lk->state, v);
+	if (l->seg.kind == VRL_KIND_WINDOW)
+		window_figures(c, t, lk, now, v);
 	if (lk->cooled)
 		v->flags |= VRL_VERDICT_COOLDOWN;
 }
@@ -865,8 +964,11 @@ static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const s
 		best_over = over;
 		v->limit = (int)t[i].limit;
 		v->limit_name = l->seg.name;
+		v->kind = l->seg.kind;
 		v->remaining = rem == UINT64_MAX ? 0 : rem;
 		key_figures(l, &lk[i], now, lk[i].r.new_tat, v);
+		if (l->seg.kind == VRL_KIND_WINDOW)
+			window_figures(c, &t[i], &lk[i], now, v);
 	}
 }
 
@@ -1379,6 +1481,14 @@ static int op_reset(struct vrl_client *c, struct vrl_take *t, uint64_t unused)
 	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed);
 
 	(void)unused;
+	if (c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW &&
+	    window_ring(c, t, &t->ring) == 0) {
+		struct vrl_window_ref w = window_ref(c, t, s);
+
+		/* relaxed: an operator's act; every grant of the window forgotten */
+		for (uint64_t i = 0; i < w.n; i++)
+			atomic_store_explicit(&w.ring[i], 0, memory_order_relaxed);
+	}
 	/* relaxed: a reset is an operator's act with no ordering to keep; the
 	 * CAS keeps it from resurrecting an evicted slot */
 	while (cur != VRL_STATE_EVICTED &&
@@ -1436,6 +1546,23 @@ static void refund_rate(const struct vrl_limit *l, struct vrl_seg_slot *s, uint6
 							memory_order_relaxed, memory_order_relaxed));
 }
 
+/*
+ * Give back @cost grants of window key @t that still hold a position: the
+ * newest ones (vrl_window_credit). A key without a ring took nothing yet.
+ */
+static void refund_window(struct vrl_client *c, const struct vrl_take *t, uint64_t cost)
+{
+	const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
+	struct vrl_window_ref w;
+	uint64_t now = vrl_now_ns();
+
+	if (vrl_window_ref_of(c->hdr, l, t->slot, &w) != 0)
+		return;
+	/* a position at or before now - W is free already: crediting it would
+	 * spend the refund on room that is there anyway */
+	vrl_window_credit(&w, cost, now >= w.w ? now - w.w + 1 : 1);
+}
+
 static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 {
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
@@ -1446,6 +1573,10 @@ static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 		refund_rate(l, s, cost);
 		return 0;
 	}
+	if (l->seg.kind == VRL_KIND_WINDOW) {
+		refund_window(c, t, cost);
+		return 0;
+	}
 	vrl_quota_period(&l->seg, realtime_ns(), &pid, NULL, NULL);
 	give_back(s, VRL_KIND_QUOTA, pid, cost);
 	return 0;
@@ -1453,7 +1584,8 @@ static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 
 int vrl_refund(vrl_client *c, const struct vrl_request *req, const char *limit, uint64_t cost)
 {
-	return for_keys(c, req, limit, false, KIND_BIT(VRL_KIND_RATE) | KIND_BIT(VRL_KIND_QUOTA),
+	return for_keys(c, req, limit, false,
+			KIND_BIT(VRL_KIND_RATE) | KIND_BIT(VRL_KIND_QUOTA) | KIND_BIT(VRL_KIND_WINDOW),
 			op_refund, cost ? cost : 1);
 }
 
@@ -1491,12 +1623,42 @@ static void raise_state(struct vrl_seg_slot *s, const struct vrl_limit *l, uint6
 							memory_order_relaxed, memory_order_relaxed));
 }
 
+/*
+ * Take free positions of window key @t until at most @remaining are free
+ * (vrl_window_floor). The key gets its ring here if it has none yet (for_keys
+ * inserted it). A key evicted meanwhile is re-placed and floored again.
+ */
+static int reconcile_window(struct vrl_client *c, struct vrl_take *t, uint64_t remaining)
+{
+	for (;;) {
+		struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+		const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
+		int rc = window_ring(c, t, &t->ring);
+
+		if (rc)
+			return rc;
+		struct vrl_window_ref w = window_ref(c, t, s);
+
+		/* acquire fence, as look_at(): the positions are read after the
+		 * ring was settled (W2 in window.c) */
+		atomic_thread_fence(memory_order_acquire);
+		if (vrl_window_floor(&w, remaining, vrl_now_ns()) != -EAGAIN &&
+		    atomic_load_explicit(&s->tag, memory_order_acquire) == vrl_key_tag(&t->key))
+			return 0;
+		rc = vrl_kt_get(c->hdr, &t->key, vrl_slot_note(t->limit, l), "", &t->slot);
+		if (rc)
+			return rc;
+	}
+}
+
 static int op_reconcile(struct vrl_client *c, struct vrl_take *t, uint64_t arg)
 {
 	const struct server_figures *f = (const struct server_figures *)(uintptr_t)arg;
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
 	uint64_t pid = 0;
 
+	if (l->seg.kind == VRL_KIND_WINDOW)
+		return reconcile_window(c, t, f->remaining);
 	if (l->seg.kind == VRL_KIND_QUOTA)
 		vrl_quota_period(&l->seg, realtime_ns(), &pid, NULL, NULL);
 	raise_state(&vrl_seg_slots(c->hdr)[t->slot], l, pid, vrl_now_ns(), f->remaining);
@@ -1508,7 +1670,8 @@ int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const ch
 {
 	struct server_figures f = { server_limit, server_remaining };
 
-	return for_keys(c, req, limit, true, KIND_BIT(VRL_KIND_RATE) | KIND_BIT(VRL_KIND_QUOTA),
+	return for_keys(c, req, limit, true,
+			KIND_BIT(VRL_KIND_RATE) | KIND_BIT(VRL_KIND_QUOTA) | KIND_BIT(VRL_KIND_WINDOW),
 			op_reconcile, (uint64_t)(uintptr_t)&f);
 }
 

@@ -47,6 +47,7 @@ struct vrl_take {
 	uint32_t limit;                 /* index into the snapshot */
 	struct vrl_key key;
 	uint64_t slot;                  /* UINT64_MAX: none (table full, fail-open) */
+	uint64_t ring;                  /* window: ring index in its limit's area */
 };
 
 /*
@@ -84,13 +85,16 @@ bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct
 void vrl_hold_give_back(struct vrl_seg_header *h, struct vrl_seg_hold *e);
 
 /*
- * Move the local state of the rate and quota keys of @req (or of the limit
- * named @limit) so that they have at most @server_remaining left, as the
- * upstream reported (x-ratelimit-remaining, CarsXE's usage.remaining):
+ * Move the local state of the rate, quota and window keys of @req (or of
+ * the limit named @limit) so that they have at most @server_remaining left,
+ * as the upstream reported (x-ratelimit-remaining, CarsXE's usage.remaining):
  * quota: used = max(used, count - server_remaining) in the current period;
- * rate: TAT at least now + (burst - server_remaining) * T. It never raises
- * what remains. @server_limit is informational (the upstream's own size).
- * Lock-free: one CAS loop per key. Errors as vrl_cooldown().
+ * rate: TAT at least now + (burst - server_remaining) * T; window: free
+ * positions taken at now, as grants, until at most server_remaining are
+ * free (a key without a ring gets one). It never raises what remains.
+ * @server_limit is informational (the upstream's own size). Lock-free: one
+ * CAS loop per key (a window: one CAS per position taken). Errors as
+ * vrl_cooldown(), and VRL_EFULL when a window key finds no free ring.
  */
 int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const char *limit,
 		   uint64_t server_limit, uint64_t server_remaining);

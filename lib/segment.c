@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include "vrl.h"
+#include "window.h"
 
 static uint64_t align_up(uint64_t x, uint64_t a)
 {
@@ -47,6 +48,47 @@ int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g)
 static int in_bounds(uint64_t off, uint64_t len, uint64_t size)
 {
 	return off <= size && len <= size - off;
+}
+
+int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g)
+{
+	int rc = vrl_seg_geometry(keys, g);
+	uint64_t off = g->size;
+
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < cfg->nlimits && i < VRL_MAX_LIMITS; i++) {
+		struct vrl_seg_limit *l = &cfg->limits[i];
+		uint64_t bytes;
+
+		l->area_off = 0;
+		if (l->kind != VRL_KIND_WINDOW)
+			continue;
+		bytes = vrl_window_area_bytes(l->count, l->area_keys);
+		if (bytes == 0)
+			return -EINVAL;
+		l->area_off = off;
+		if (__builtin_add_overflow(off, align_up(bytes, 4096), &off))
+			return -EOVERFLOW;
+	}
+	g->size = off;
+	return 0;
+}
+
+int vrl_seg_area_check(const struct vrl_seg_header *h, uint64_t size,
+		       const struct vrl_seg_limit *l)
+{
+	uint64_t bytes = vrl_window_area_bytes(l->count, l->area_keys);
+	const struct vrl_window_area *a;
+
+	if (bytes == 0 || l->area_off % VRL_CACHELINE ||
+	    l->area_off < h->slot_off + h->nslots * sizeof(struct vrl_seg_slot) ||
+	    !in_bounds(l->area_off, bytes, size))
+		return VRL_ECORRUPT;
+	a = (const struct vrl_window_area *)((const char *)h + l->area_off);
+	if (a->n != l->count || a->nkeys != l->area_keys)
+		return VRL_ECORRUPT;
+	return 0;
 }
 
 int vrl_seg_validate(const void *base, uint64_t mapped)

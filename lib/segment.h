@@ -28,6 +28,8 @@
  *   | struct vrl_seg_event[]   |  alert events, a ring (alert.c)
  *   +--------------------------+ mark_off
  *   | _Atomic uint32_t[nslots] |  alert thresholds fired, per key and period
+ *   +--------------------------+ limits[i].area_off (page aligned)
+ *   | ring area of limit i     |  window limits only: see window.h
  *   +--------------------------+ size
  *
  * The config is double-buffered: vrld writes the inactive area under its
@@ -157,7 +159,8 @@ struct vrl_seg_limit {
 	/* alerts: percentages of count, ascending; nalerts used */
 	uint32_t nalerts;
 	uint32_t alert_pct[VRL_MAX_ALERTS];
-	/* window: where its rings are (see window.h) */
+	/* window: where its rings are (see window.h); the area costs
+	 * 64 + align64(4 area_keys) + area_keys * align64(8 count) bytes */
 	uint64_t area_off;         /* byte offset of the limit's ring area, 0: none */
 	uint64_t area_keys;        /* rings in the area: keys this limit can hold */
 	uint64_t reserved[8];      /* room for further kinds without a format bump */
@@ -381,6 +384,28 @@ struct vrl_seg_geometry {
  * 64. Returns 0, or -EOVERFLOW if the size does not fit in 64 bits.
  */
 int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g);
+
+/*
+ * The same, with room after the key table for the ring area of every
+ * window limit of @cfg: sets each window limit's area_off (page aligned,
+ * in limit order) and leaves area_keys as the config gave it. Returns 0,
+ * -EINVAL for a window limit whose count or area_keys is out of range
+ * (see window.h), or -EOVERFLOW.
+ */
+int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g);
+
+/*
+ * Check a window limit's ring area against the segment @h of @size bytes:
+ * in bounds after the key table, aligned, and its head agreeing with the
+ * limit's count and area_keys. Returns 0 or VRL_ECORRUPT.
+ */
+int vrl_seg_area_check(const struct vrl_seg_header *h, uint64_t size,
+		       const struct vrl_seg_limit *l);
+
+static inline void *vrl_seg_area(const struct vrl_seg_header *h, const struct vrl_seg_limit *l)
+{
+	return (char *)h + l->area_off;
+}
 
 /*
  * Check that the mapping at @base of @mapped bytes is a segment this library

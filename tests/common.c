@@ -39,6 +39,20 @@ struct vrl_seg_limit *test_add_rate(struct vrl_seg_config *cfg, const char *name
 	return l;
 }
 
+struct vrl_seg_limit *test_add_window(struct vrl_seg_config *cfg, const char *name,
+				      const char *api, uint64_t count, uint64_t window_ns,
+				      uint64_t keys, const int *per)
+{
+	struct vrl_seg_limit *l = add(cfg, name, api, per);
+
+	l->kind = VRL_KIND_WINDOW;
+	l->count = count;
+	l->burst = count;
+	l->period_ns = window_ns;
+	l->area_keys = keys;
+	return l;
+}
+
 struct vrl_seg_limit *test_add_gate(struct vrl_seg_config *cfg, const char *name,
 				    const char *api, const int *per)
 {

@@ -18,6 +18,12 @@ struct vrl_seg_limit *test_add_rate(struct vrl_seg_config *cfg, const char *name
 				    const char *api, uint64_t count, uint64_t period_ns,
 				    uint64_t burst, const int *per);
 
+/* Append a window limit: at most @count in any @window_ns, rings for @keys
+ * keys. */
+struct vrl_seg_limit *test_add_window(struct vrl_seg_config *cfg, const char *name,
+				      const char *api, uint64_t count, uint64_t window_ns,
+				      uint64_t keys, const int *per);
+
 /* Append a gate (cooldown-only) limit. */
 struct vrl_seg_limit *test_add_gate(struct vrl_seg_config *cfg, const char *name,
 				    const char *api, const int *per);

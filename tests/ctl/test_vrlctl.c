@@ -76,6 +76,7 @@ static void add_match(struct vrl_seg_limit *l, enum vrl_field f, const char *att
  *   t.token  1/h, burst 3, per token, for api=test
  *   t.org    100/s, burst 100, per org, every request
  *   t.gate   gate per vehicle, for make=tesla
+ *   t.window window of 5 per hour, per user, for api=win
  */
 static void build_config(struct vrl_seg_config *cfg)
 {
@@ -90,7 +91,14 @@ static void build_config(struct vrl_seg_config *cfg)
 	cfg->limits[2].kind = VRL_KIND_GATE;
 	add_per(&cfg->limits[2], VRL_FIELD_VEHICLE, NULL);
 	add_match(&cfg->limits[2], VRL_FIELD_ATTR, "make", "tesla");
-	cfg->nlimits = 3;
+	snprintf(cfg->limits[3].name, sizeof(cfg->limits[3].name), "t.window");
+	cfg->limits[3].kind = VRL_KIND_WINDOW;
+	cfg->limits[3].count = 5;
+	cfg->limits[3].period_ns = 3600 * NS_PER_S;
+	cfg->limits[3].area_keys = 8;
+	add_per(&cfg->limits[3], VRL_FIELD_USER, NULL);
+	add_match(&cfg->limits[3], VRL_FIELD_API, NULL, "win");
+	cfg->nlimits = 4;
 }
 
 static int setup(void **state)
@@ -425,6 +433,27 @@ static void test_show(void **state)
 	expect_exit(ctl("show", "nope"), 2);
 }
 
+/* A window key shows used of limit in the window. */
+static void test_show_window(void **state)
+{
+	(void)state;
+	expect_exit(ctl("acquire", "--api", "win", "--user", "eve", "--cost", "2"), 0);
+	assert_has(R.out, "granted by t.window");
+	expect_exit(ctl("show", "t.window", "--api", "win", "--user", "eve"), 0);
+	assert_has(R.out, "(window)");
+	assert_has(R.out, "used:      2 of 5 in the last ");
+	assert_has(R.out, "available: 3 of 5");
+	expect_exit(ctl("show", "t.window", "--json", "--api", "win", "--user", "eve"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"used\":2,\"limit\":5");
+	expect_exit(ctl("keys", "--limit", "t.window", "--json"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"kind\":\"window\"");
+	assert_has(R.out, "\"available\":3,\"burst\":5");
+	expect_exit(ctl("acquire", "--api", "win", "--user", "eve", "--cost", "4"), 1);
+	assert_has(R.out, "denied by t.window");
+}
+
 /* Quota and slots keys show used/limit and overage; a quota its period end. */
 static void test_quota_and_slots_keys(void **state)
 {
@@ -559,6 +588,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_cooldown_all_and_gate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys_lists_labels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_show, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_show_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_and_slots_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_segment_from_env, setup, teardown),

@@ -414,10 +414,64 @@ static void test_bad_rate(void **state)
 	parse_bad("limits: [{name: a, kind: gate, burst: 2}]\n", "vrl.yaml:1:39: limits[0].burst:",
 		  "a gate has no rate");
 	parse_bad("limits: [{name: a, kind: window, rate: 1/s}]\n",
-		  "vrl.yaml:1:26: limits[0].kind:", "expected rate");
+		  "vrl.yaml:1:40: limits[0].rate:", "a window has no rate");
+	parse_bad("limits: [{name: a, kind: leaky, rate: 1/s}]\n",
+		  "vrl.yaml:1:26: limits[0].kind:", "expected rate (GCRA), window");
 	/* burst * T beyond 2^62 ns: what vrl_gcra_init refuses */
 	parse_bad("limits: [{name: a, rate: 1/d, burst: 100000000}]\n",
 		  "vrl.yaml:1:38: limits[0].burst:", "too large");
+}
+
+/* kind: window: limit, window and keys, each with its own file:line: error */
+static void test_window(void **state)
+{
+	const struct vrl_seg_limit *l;
+
+	(void)state;
+	parse_ok("limits: [{name: w, kind: window, limit: 1000, window: 1h, keys: 64}]\n");
+	l = find("w");
+	assert_int_equal(l->kind, VRL_KIND_WINDOW);
+	assert_int_equal(l->count, 1000);
+	assert_int_equal(l->period_ns, 3600 * NS_PER_S);
+	assert_int_equal(l->area_keys, 64);
+	assert_clients_accept();
+	parse_bad("limits: [{name: w, kind: window, window: 1h, keys: 64}]\n",
+		  "vrl.yaml:1:10: limits[0]:", "missing limit:");
+	parse_bad("limits: [{name: w, kind: window, limit: 10, keys: 64}]\n",
+		  "vrl.yaml:1:10: limits[0]:", "missing window:");
+	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 1h}]\n",
+		  "vrl.yaml:1:10: limits[0]:", "missing keys:");
+	parse_bad("limits: [{name: w, kind: window, limit: 0, window: 1h, keys: 1}]\n",
+		  "vrl.yaml:1:41: limits[0].limit:", "at least 1");
+	parse_bad("limits: [{name: w, kind: window, limit: 2000000, window: 1h, keys: 1}]\n",
+		  "vrl.yaml:1:41: limits[0].limit:", "too large a ring");
+	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 0s, keys: 1}]\n",
+		  "vrl.yaml:1:53: limits[0].window:", "above zero");
+	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 1h, keys: 0}]\n",
+		  "vrl.yaml:1:63: limits[0].keys:", "at least 1");
+	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 1h, keys: 1, burst: 2}]\n",
+		  "vrl.yaml:1:73: limits[0].burst:", "a window has no rate or burst");
+	parse_bad("limits: [{name: r, rate: 1/s, window: 1h}]\n",
+		  "vrl.yaml:1:39: limits[0].window:",
+		  "a rate limit has no window, expected it only with kind: window");
+	/* the keys of other kinds, in the kinds' own words */
+	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 1h, keys: 1, count: 5}]\n",
+		  "vrl.yaml:1:73: limits[0].count:",
+		  "a window limit has no count, expected it only with kind: quota or slots");
+	parse_bad("limits: [{name: q, kind: quota, count: 5, window: 1h}]\n",
+		  "vrl.yaml:1:51: limits[0].window:",
+		  "a quota limit has no window, expected it only with kind: window");
+	parse_bad("limits: [{name: q, kind: slots, count: 5, keys: 8}]\n",
+		  "vrl.yaml:1:49: limits[0].keys:",
+		  "a slots limit has no keys, expected it only with kind: window");
+	/* no pool, no overrides: a ring per key of its own limit */
+	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 1h, keys: 1, pool: p}]\n",
+		  "vrl.yaml:1:72: limits[0].pool:",
+		  "a window limit has no pool, expected it only with kind: rate or quota");
+	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 1h, keys: 1,\n"
+		  "  overrides: [{match: {make: tesla}, limit: 5}]}]\n",
+		  "vrl.yaml:2:14: limits[0].overrides:",
+		  "a window limit has no overrides, expected it only with kind: rate or quota or slots");
 }
 
 static void test_zero_burst(void **state)
@@ -616,10 +670,12 @@ static void test_default_config(void **state)
 	assert_int_equal(find("samsara.legacy.get_hos_logs_summary")->count, 30);
 	assert_int_equal(find("samsara.legacy.get_drivers_summary")->count, 75);
 
+	/* "The hour is a rolling period": an exact window, not a rate */
 	l = find("evenergy.user");
+	assert_int_equal(l->kind, VRL_KIND_WINDOW);
 	assert_int_equal(l->count, 1000);
 	assert_int_equal(l->period_ns, 3600 * NS_PER_S);
-	assert_int_equal(l->emission_ns, 3600000000);
+	assert_int_equal(l->area_keys, 4096);
 	assert_int_equal(l->nper, 2);
 	assert_int_equal(l->per[1].field, VRL_FIELD_USER);
 
@@ -883,6 +939,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_type),
 		cmocka_unit_test(test_bad_rate),
 		cmocka_unit_test(test_zero_burst),
+		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_bad_segment),
 		cmocka_unit_test(test_daemon_prod),
 		cmocka_unit_test(test_duplicate_name),

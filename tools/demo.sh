@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Set up and run vrl's main job: vrld on its built-in default config (the
-# four providers' published limits), a pool of 16 worker processes sharing
-# those limits through it, then vrlctl's view of the segment.
+# Set up and run vrl's main job:
+#   1. local upstreams that enforce the four providers' published limits,
+#      and a pool of 12 Python worker processes calling them through vrl,
+#      then without it: requests sent, 429s and the share of each
+#      allowance used (examples/upstream/demo.sh);
+#   2. vrld on its built-in default config (every provider preset), a pool
+#      of 16 C worker processes sharing those limits through it, then
+#      vrlctl's view of the segment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
 [ -f build/build.ninja ] || meson setup build -Dbench=disabled >/dev/null
 meson compile -C build >/dev/null
+
+echo "== a worker pool against local upstreams, through vrl and alone"
+examples/upstream/demo.sh build
+echo
+echo "== vrld on its default config, and a pool of 16 C workers"
 
 seg="/vrl-demo-$$"
 conf=$(mktemp)

@@ -183,6 +183,7 @@ class Upstreams:
 def handler(up):
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True   # headers and body leave at once
 
         def log_message(self, *args):
             pass

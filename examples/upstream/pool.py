@@ -1,0 +1,203 @@
+#!/usr/bin/python3
+"""A pool of worker processes calling the local upstreams, with or without vrl.
+
+    pool.py --url http://127.0.0.1:PORT --mode vrl --segment /vrl-demo [--workers 8 --seconds 6]
+    pool.py --url http://127.0.0.1:PORT --mode alone
+
+Each worker calls one provider for --seconds (workers are dealt to the
+providers in turn: of 12, six call Samsara and two each the others):
+
+  samsara   GET /fleet/vehicles with one of two tokens of one organisation
+  evenergy  GET /v2/users for one (app, user)
+  smartcar  GET /vehicles/<id>/odometer, one of 50 vehicles
+  carsxe    a recalls batch of 50 VINs (50 units)
+
+In `vrl` mode every call first acquires its request from the shared segment
+(waiting its turn for the rate limits) and feeds the answer back with
+observe(). In `alone` mode each worker limits itself to the published
+figures, as a per-process limiter does (Celery's rate_limit, an in-memory
+flask-limiter): the pool then runs N times over.
+
+Prints one JSON object: per provider, requests sent, 2xx answers, 429s, and
+`used`, the share of what the upstream allowed over the run that the pool
+got (2xx answers, or units for CarsXE, over the allowance).
+"""
+import argparse
+import http.client
+import json
+import multiprocessing
+import sys
+import time
+import urllib.parse
+
+PROVIDERS = ("samsara", "evenergy", "smartcar", "carsxe")
+DEAL = ("samsara", "evenergy", "smartcar", "samsara", "carsxe", "samsara", "evenergy",
+        "samsara", "smartcar", "samsara", "carsxe", "samsara")
+
+
+class Response:
+    """The parts of an HTTP response that vrl's observe() reads."""
+
+    def __init__(self, r):
+        self.status = r.status
+        self.headers = dict(r.getheaders())
+        self.content = r.read()
+
+
+class Upstream:
+    def __init__(self, url):
+        u = urllib.parse.urlsplit(url)
+        self.host, self.port = u.hostname, u.port
+        self.conn = None
+
+    def call(self, path, headers=None):
+        for attempt in range(2):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+                self.conn.request("GET", path, headers=headers or {})
+                return Response(self.conn.getresponse())
+            except (http.client.HTTPException, OSError):
+                self.conn = None
+                if attempt:
+                    raise
+        return None
+
+
+class Alone:
+    """Per-process limiters: what each worker does without vrl."""
+
+    def __init__(self):
+        self.next = {}
+        self.level = {}
+
+    def pace(self, key, rate):
+        """Wait for this process's next turn at `rate` per second."""
+        t = time.monotonic()
+        at = max(t, self.next.get(key, t))
+        self.next[key] = at + 1.0 / rate
+        if at > t:
+            time.sleep(at - t)
+        return True
+
+    def spend(self, key, size, units=1):
+        """Spend from this process's own bucket of `size`; False when empty."""
+        left = self.level.get(key, size)
+        if left < units:
+            return False
+        self.level[key] = left - units
+        return True
+
+
+def calls(a, i, wid):
+    """The requests of round i: (provider, vrl fields, path, headers, units, wait),
+    those of the worker's provider."""
+    token = ("token-a", "token-b")[(i + wid) % 2]
+    vehicle = f"vin-{(i * 7 + wid) % 50}"
+    return [c for c in [
+        ("samsara", dict(api="samsara", endpoint="GET /fleet/vehicles", token=token,
+                         org="acme"),
+         "/samsara/fleet/vehicles", {"Authorization": f"Bearer {token}", "X-Org": "acme"},
+         1, True),
+        ("evenergy", dict(api="evenergy", user="user-1"),
+         "/evenergy/v2/users?user=user-1", {}, 1, True),
+        ("smartcar", dict(api="smartcar", vehicle=vehicle),
+         f"/smartcar/vehicles/{vehicle}/odometer", {}, 1, False),
+        ("carsxe", dict(api="carsxe", endpoint="recalls-batch", token="key-1",
+                        cost=a.carsxe_batch),
+         f"/carsxe/recalls-batch?key=key-1&vins={a.carsxe_batch}", {}, a.carsxe_batch, False),
+    ] if c[0] == DEAL[wid % len(DEAL)]]
+
+
+def admit_alone(a, alone, prov, units):
+    if prov == "samsara":
+        return alone.pace(prov, 150.0)                     # the per-token figure
+    if prov == "evenergy":
+        return alone.pace(prov, a.ev_limit / a.ev_window)  # its share of the hour
+    if prov == "smartcar":
+        return alone.spend(prov, 120)                      # its own bucket of 120
+    return alone.spend(prov, a.carsxe_limit, units)        # its own quota
+
+
+def worker(a, wid, out):
+    up = Upstream(a.url)
+    stats = {p: {"sent": 0, "ok": 0, "429": 0, "other": 0, "units": 0} for p in PROVIDERS}
+    client = None
+    if a.mode == "vrl":
+        import vrl
+        client = vrl.Client(a.segment)
+    alone = Alone()
+    end = a.start + a.seconds
+    i = 0
+    while time.monotonic() < end:
+        i += 1
+        for prov, fields, path, hdrs, units, wait in calls(a, i, wid):
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            if client is not None:
+                v = (client.acquire_wait(timeout=min(left, 0.2), **fields) if wait
+                     else client.acquire(**fields))
+                if not v:
+                    continue
+            elif not admit_alone(a, alone, prov, units):
+                continue
+            r = up.call(path, hdrs)
+            s = stats[prov]
+            s["sent"] += 1
+            if r.status == 429:
+                s["429"] += 1
+            elif 200 <= r.status < 300:
+                s["ok"] += 1
+                s["units"] += units
+            else:
+                s["other"] += 1
+            if client is not None:
+                client.observe(r, **{k: v for k, v in fields.items() if k != "cost"})
+    out.put(stats)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--url", required=True)
+    p.add_argument("--mode", choices=("vrl", "alone"), default="vrl")
+    p.add_argument("--segment", default="/vrl")
+    p.add_argument("--workers", type=int, default=12)
+    p.add_argument("--seconds", type=float, default=6.0)
+    p.add_argument("--ev-limit", type=int, default=100, help="as the upstream was given")
+    p.add_argument("--ev-window", type=float, default=2.0)
+    p.add_argument("--carsxe-limit", type=int, default=2000)
+    p.add_argument("--carsxe-batch", type=int, default=50)
+    a = p.parse_args()
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    a.start = time.monotonic() + 0.5   # every worker starts together
+    procs = [ctx.Process(target=worker, args=(a, w, q)) for w in range(a.workers)]
+    for pr in procs:
+        pr.start()
+    results = [q.get() for _ in procs]
+    for pr in procs:
+        pr.join()
+    total = {prov: dict.fromkeys(results[0][prov], 0) for prov in PROVIDERS}
+    for r in results:
+        for prov, s in r.items():
+            for k, n in s.items():
+                total[prov][k] += n
+    # what each upstream allowed over the run
+    allowed = {
+        "samsara": 200.0 * a.seconds,                       # the organisation's 200/s
+        "evenergy": a.ev_limit * a.seconds / a.ev_window,   # N per rolling window
+        "smartcar": 120 + a.seconds * 2 / 60,               # the bucket and its refill
+        "carsxe": float(a.carsxe_limit),                    # units this month
+    }
+    for prov, t in total.items():
+        t["allowed"] = round(allowed[prov], 1)
+        got = t["units"] if prov == "carsxe" else t["ok"]
+        t["used"] = round(got / allowed[prov], 4)
+    json.dump({"mode": a.mode, "workers": a.workers, "seconds": a.seconds,
+               "providers": total}, sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()

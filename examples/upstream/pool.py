@@ -127,6 +127,7 @@ def worker(a, wid, out):
         import vrl
         client = vrl.Client(a.segment)
     alone = Alone()
+    time.sleep(max(0.0, a.start - time.monotonic()))   # every worker starts together
     end = a.start + a.seconds
     i = 0
     while time.monotonic() < end:
@@ -171,7 +172,7 @@ def main():
     a = p.parse_args()
     ctx = multiprocessing.get_context("fork")
     q = ctx.Queue()
-    a.start = time.monotonic() + 0.5   # every worker starts together
+    a.start = time.monotonic() + 0.5   # after every worker has attached
     procs = [ctx.Process(target=worker, args=(a, w, q)) for w in range(a.workers)]
     for pr in procs:
         pr.start()

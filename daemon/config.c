@@ -85,6 +85,7 @@ struct vrl_settings {
 	char alert_command[VRL_ALERT_COMMAND_MAX];
 	struct vrl_daemon_prod prod;
 	uint32_t flags;
+	bool shadow;                  /* shadow: true at the top: every limit in shadow */
 };
 
 /* ---- messages ------------------------------------------------------------- */
@@ -1403,14 +1404,17 @@ static int parse_presets(struct vrl_doc *d, yaml_node_t *seq)
 
 static int parse_root(struct vrl_doc *d, yaml_node_t *root, struct vrl_settings *st)
 {
-	static const char *const keys[] = { "segment", "daemon", "presets", "limits", NULL };
+	static const char *const keys[] = { "segment", "daemon", "presets", "limits", "shadow",
+					    NULL };
 	yaml_node_t *v;
 
 	if (!root || is_null(root))
 		return 0;
 	if (want_type(d, root, YAML_MAPPING_NODE, "config",
-		      "a mapping of segment, daemon, presets, limits") ||
+		      "a mapping of segment, daemon, presets, limits, shadow") ||
 	    check_keys(d, root, "", keys))
+		return -1;
+	if ((v = lookup(d, root, "shadow")) && get_bool(d, v, "shadow", &st->shadow))
 		return -1;
 	if ((v = lookup(d, root, "segment")) && parse_segment(d, v, st))
 		return -1;
@@ -1520,6 +1524,10 @@ static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_conf
 	memcpy(out->alert_command, st->alert_command, sizeof(out->alert_command));
 	out->prod = st->prod;
 	out->cfg.flags = st->flags;
+	/* global shadow mode: verdicts and metrics say what would have been
+	 * denied, nothing is */
+	for (uint32_t i = 0; st->shadow && i < out->cfg.nlimits; i++)
+		out->cfg.limits[i].flags |= VRL_LIMIT_SHADOW;
 }
 
 /* Parse into private memory; copy to @out only when all of it is valid. */

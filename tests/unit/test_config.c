@@ -923,6 +923,21 @@ static void test_alerts(void **state)
 		  "vrl.yaml:1:", "daemon.alert_command: expected an absolute path");
 }
 
+/* shadow: true at the top puts every limit, presets included, in shadow. */
+static void test_global_shadow(void **state)
+{
+	(void)state;
+	parse_ok("shadow: true\npresets: [samsara]\nlimits: [{name: r, rate: 1/s}]\n");
+	assert_true(find("r")->flags & VRL_LIMIT_SHADOW);
+	assert_true(find("samsara.org")->flags & VRL_LIMIT_SHADOW);
+	parse_ok("shadow: false\nlimits: [{name: r, rate: 1/s}, {name: s, rate: 1/s, "
+		 "shadow: true}]\n");
+	assert_false(find("r")->flags & VRL_LIMIT_SHADOW);
+	assert_true(find("s")->flags & VRL_LIMIT_SHADOW);
+	parse_bad("shadow: maybe\nlimits: [{name: r, rate: 1/s}]\n", "vrl.yaml:1:9: shadow:",
+		  "expected");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -955,6 +970,7 @@ int main(void)
 		cmocka_unit_test(test_each_preset),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_alerts),
+		cmocka_unit_test(test_global_shadow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,8 +51,9 @@ struct vrl_take {
 };
 
 /*
- * Copy and validate the active config of @h into @out. Returns 0, VRL_EBUSY
- * if it kept changing, VRL_ECORRUPT if it is not valid.
+ * Copy and validate the active config of @h into @out. @h must have passed
+ * vrl_seg_validate(): its offsets are trusted. Returns 0, VRL_EBUSY if it
+ * kept changing, VRL_ECORRUPT if it is not valid.
  */
 int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out);
 

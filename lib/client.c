@@ -1204,6 +1204,9 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 
 			label[0] = '\0';
 			rc = place(c, &t[stale], label);
+			/* the policy decides this verdict as it does at plan time */
+			if (rc == VRL_EFULL)
+				v->flags |= VRL_VERDICT_TABLE_FULL;
 			if (rc == VRL_EFULL && !(c->cfg->flags & VRL_CFG_FAIL_OPEN))
 				return rc;
 			if (rc && rc != VRL_EFULL)

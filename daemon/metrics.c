@@ -52,10 +52,12 @@ struct seen {
 	uint64_t denied[VRL_MAX_LIMITS];
 };
 
-/* Counters of a limit name folded from holders that moved on. */
+/* Counters of a limit name folded from holders that moved on, and the
+ * alerts vrld drained for it (counted here alone). */
 struct retired {
 	char name[VRL_NAME_MAX];
 	uint64_t granted, denied;
+	uint64_t alerts;
 };
 
 /* Limit names of one generation, to attribute a holder's counters. */
@@ -185,6 +187,30 @@ static void track_generation(struct vrl_metrics *m)
 	m->cur.n = m->snap.nlimits;
 	for (uint32_t l = 0; l < m->snap.nlimits; l++)
 		memcpy(m->cur.name[l], m->snap.limits[l].seg.name, VRL_NAME_MAX);
+}
+
+void vrl_metrics_note_alert(struct vrl_metrics *m, const char *name)
+{
+	char n[VRL_NAME_MAX];
+	struct retired *r;
+
+	snprintf(n, sizeof(n), "%s", name);
+	pthread_mutex_lock(&m->lock);
+	r = retired_of(m, n);
+	if (r)
+		r->alerts++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Alerts drained per limit of the current config. */
+static void collect_alerts(struct vrl_metrics *m, uint64_t *alerts)
+{
+	memset(alerts, 0, VRL_MAX_LIMITS * sizeof(*alerts));
+	for (uint32_t l = 0; l < m->snap.nlimits; l++) {
+		struct retired *r = retired_of(m, m->snap.limits[l].seg.name);
+
+		alerts[l] = r ? r->alerts : 0;
+	}
 }
 
 /* Read every holder, fold the ones that moved on; totals by current index. */
@@ -419,7 +445,7 @@ static void top_keys(struct out *o, const struct vrl_snapshot *cfg, const struct
 static char *render_locked(struct vrl_metrics *m, size_t *len)
 {
 	uint64_t granted[VRL_MAX_LIMITS], denied[VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
-	uint64_t overage[VRL_MAX_LIMITS];
+	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS];
 	uint64_t live, attached;
 	struct key_ratio *best = calloc(m->top ? m->top : 1, sizeof(*best));
 	struct out o = { .buf = malloc(16384), .cap = 16384 };
@@ -433,6 +459,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	o.buf[0] = '\0';
 	track_generation(m);
 	collect_holders(m, granted, denied, &attached);
+	collect_alerts(m, alerts);
 	scan_keys(m, keys, overage, &live, best, &nbest);
 	per_limit(&o, &m->snap, "vrl_granted_total", "counter",
 		  "Acquires granted, by the limit that took part.", granted);
@@ -442,6 +469,8 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	per_limit(&o, &m->snap, "vrl_overage_units", "gauge",
 		  "Units soft quota keys counted past the limit this period (0: not a soft quota).",
 		  overage);
+	per_limit(&o, &m->snap, "vrl_alerts_total", "counter",
+		  "Alert thresholds crossed, as vrld drained them.", alerts);
 	all_totals(&o, m->h);
 	segment_wide(&o, m->h, live, attached, m->snap.generation);
 	top_keys(&o, &m->snap, best, nbest);

@@ -152,6 +152,16 @@ static void test_scrape(void **state)
 	has("# TYPE vrl_overage_units gauge");
 	assert_true(value_of("vrl_overage_units{limit=\"soft\"} ") == 3);
 	assert_true(value_of("vrl_overage_units{limit=\"r\"} ") == 0);
+	/* q1 and q2 each crossed 50% and 100%: four alerts, once vrld drains them */
+	for (int i = 0; i < 300 && value_of("vrl_alerts_total{limit=\"soft\"} ") < 4; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+		get(port, "/metrics");
+	}
+	has("# TYPE vrl_alerts_total counter");
+	assert_true(value_of("vrl_alerts_total{limit=\"soft\"} ") == 4);
+	assert_true(value_of("vrl_alerts_total{limit=\"r\"} ") == 0);
 	has("text/plain; version=0.0.4");
 	has("# TYPE vrl_granted_total counter");
 	assert_true(value_of("vrl_granted_total{limit=\"r\"} ") == 6);

@@ -15,6 +15,9 @@
  *              2 bytes offset into the region (little-endian, modulo its size)
  *              byte   length n (modulo 64)
  *              n bytes written there
+ *   a record of region byte 0xff ends the patches made before vrl_open();
+ *   the ones after it are made to the open segment, as a hostile writer
+ *   would, between two rounds of calls.
  *
  * and the client paths run on it: vrl_seg_validate(), and on an image it
  * accepts vrl_snapshot_read() (which trusts the validated offsets), then
@@ -84,18 +87,25 @@ static void make_segment(void)
 	region_len[R_AREA] = seg.size - area;
 }
 
-/* Write the input's patches over the restored image. */
-static void patch(const uint8_t *data, size_t size)
+/*
+ * Write the input's patches over the image, up to a record whose region
+ * byte is 0xff (or the end). Returns how many bytes were used.
+ */
+static size_t patch(const uint8_t *data, size_t size)
 {
 	unsigned char *base = (unsigned char *)seg.hdr;
+	size_t used = 0;
 
 	while (size >= 4) {
 		unsigned r = data[0] % R__COUNT;
 		uint64_t off = (uint64_t)(data[1] | data[2] << 8) % region_len[r];
 		size_t n = data[3] % 64;
 
+		if (data[0] == 0xff)
+			return used + 4;
 		data += 4;
 		size -= 4;
+		used += 4;
 		if (n > size)
 			n = size;
 		if (n > region_len[r] - off)
@@ -103,7 +113,9 @@ static void patch(const uint8_t *data, size_t size)
 		memcpy(base + region_off[r] + off, data, n);
 		data += n;
 		size -= n;
+		used += n;
 	}
+	return used;
 }
 
 static void exercise(vrl_client *c)
@@ -131,11 +143,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vrl_snapshot *snap;
 	vrl_client *c = NULL;
+	size_t used;
 
 	if (!pristine)
 		make_segment();
 	memcpy(seg.hdr, pristine, seg.size);
-	patch(data, size);
+	used = patch(data, size);
+	data += used;
+	size -= used;
 	if (vrl_seg_validate(seg.hdr, seg.size) != 0)
 		return 0;  /* vrl_open() refuses it the same way */
 	snap = malloc(sizeof(*snap));
@@ -145,6 +160,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(snap);
 	if (vrl_open(seg_name, 0, &c) == 0) {
 		exercise(c);
+		/* a hostile writer after the checks at open: the rest of the
+		 * patches, and a new config generation so clients re-read */
+		if (size) {
+			patch(data, size);
+			atomic_fetch_add(&seg.hdr->config_gen, 1);
+			exercise(c);
+		}
 		vrl_close(c);
 	}
 	if (vrl_open(seg_name, VRL_OPEN_READONLY, &c) == 0) {

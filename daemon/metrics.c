@@ -38,6 +38,7 @@
 #include "client.h"
 #include "keytable.h"
 #include "keyuse.h"
+#include "quota.h"
 
 #define RETIRED_MAX      256u    /* limit names whose folded totals are kept */
 #define HTTP_CONN_MAX    8u      /* scrapes served at once */
@@ -51,10 +52,12 @@ struct seen {
 	uint64_t denied[VRL_MAX_LIMITS];
 };
 
-/* Counters of a limit name folded from holders that moved on. */
+/* Counters of a limit name folded from holders that moved on, and the
+ * alerts vrld drained for it (counted here alone). */
 struct retired {
 	char name[VRL_NAME_MAX];
 	uint64_t granted, denied;
+	uint64_t alerts;
 };
 
 /* Limit names of one generation, to attribute a holder's counters. */
@@ -186,6 +189,30 @@ static void track_generation(struct vrl_metrics *m)
 		memcpy(m->cur.name[l], m->snap.limits[l].seg.name, VRL_NAME_MAX);
 }
 
+void vrl_metrics_note_alert(struct vrl_metrics *m, const char *name)
+{
+	char n[VRL_NAME_MAX];
+	struct retired *r;
+
+	snprintf(n, sizeof(n), "%s", name);
+	pthread_mutex_lock(&m->lock);
+	r = retired_of(m, n);
+	if (r)
+		r->alerts++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Alerts drained per limit of the current config. */
+static void collect_alerts(struct vrl_metrics *m, uint64_t *alerts)
+{
+	memset(alerts, 0, VRL_MAX_LIMITS * sizeof(*alerts));
+	for (uint32_t l = 0; l < m->snap.nlimits; l++) {
+		struct retired *r = retired_of(m, m->snap.limits[l].seg.name);
+
+		alerts[l] = r ? r->alerts : 0;
+	}
+}
+
 /* Read every holder, fold the ones that moved on; totals by current index. */
 static void collect_holders(struct vrl_metrics *m, uint64_t *granted, uint64_t *denied,
 			    uint64_t *attached)
@@ -264,14 +291,41 @@ static void offer(struct key_ratio *best, unsigned top, unsigned *n, const struc
 		best[low] = *k;
 }
 
-/* Count live keys per limit, and find the @m->top nearest their limit. */
-static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *live,
+/* The current period of every soft quota of the config; UINT64_MAX for
+ * the other limits, whose keys have no overage. */
+static void soft_periods(const struct vrl_snapshot *cfg, uint64_t *id)
+{
+	uint64_t rt = vrl__realtime_ns();
+
+	for (uint32_t l = 0; l < VRL_MAX_LIMITS; l++) {
+		const struct vrl_seg_limit *s = &cfg->limits[l].seg;
+
+		id[l] = UINT64_MAX;
+		if (l < cfg->nlimits && s->kind == VRL_KIND_QUOTA && (s->flags & VRL_LIMIT_SOFT) &&
+		    vrl_quota_period(s, rt, &id[l], NULL, NULL) != 0)
+			id[l] = UINT64_MAX;
+	}
+}
+
+/* Units a soft quota key counted past its limit in period @id. */
+static uint64_t overage_of(const struct vrl_limit *l, uint64_t state, uint64_t id)
+{
+	uint64_t used = id == UINT64_MAX ? 0 : vrl_quota_used(state, id);
+
+	return used > l->seg.count ? used - l->seg.count : 0;
+}
+
+/* Count live keys per limit and their overage, and find the @m->top
+ * nearest their limit. */
+static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, uint64_t *live,
 		      struct key_ratio *best, unsigned *nbest)
 {
 	const struct vrl_seg_slot *slots = vrl_seg_slots(m->h);
-	uint64_t now = vrl_now_ns();
+	uint64_t now = vrl_now_ns(), period[VRL_MAX_LIMITS];
 
+	soft_periods(&m->snap, period);
 	memset(keys, 0, VRL_MAX_LIMITS * sizeof(*keys));
+	memset(overage, 0, VRL_MAX_LIMITS * sizeof(*overage));
 	*live = 0;
 	*nbest = 0;
 	for (uint64_t i = 0; i < m->h->nslots; i++) {
@@ -289,6 +343,7 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *live,
 		if (k.limit >= m->snap.nlimits)
 			continue;
 		keys[k.limit]++;
+		overage[k.limit] += overage_of(&m->snap.limits[k.limit], state, period[k.limit]);
 		k.ratio = vrl_key_used_ratio(&m->snap.limits[k.limit], state, load64(&s->cooldown), now);
 		if (k.ratio <= 0)
 			continue;
@@ -390,6 +445,7 @@ static void top_keys(struct out *o, const struct vrl_snapshot *cfg, const struct
 static char *render_locked(struct vrl_metrics *m, size_t *len)
 {
 	uint64_t granted[VRL_MAX_LIMITS], denied[VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
+	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS];
 	uint64_t live, attached;
 	struct key_ratio *best = calloc(m->top ? m->top : 1, sizeof(*best));
 	struct out o = { .buf = malloc(16384), .cap = 16384 };
@@ -403,12 +459,18 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	o.buf[0] = '\0';
 	track_generation(m);
 	collect_holders(m, granted, denied, &attached);
-	scan_keys(m, keys, &live, best, &nbest);
+	collect_alerts(m, alerts);
+	scan_keys(m, keys, overage, &live, best, &nbest);
 	per_limit(&o, &m->snap, "vrl_granted_total", "counter",
 		  "Acquires granted, by the limit that took part.", granted);
 	per_limit(&o, &m->snap, "vrl_denied_total", "counter",
 		  "Acquires denied, by the limit that denied.", denied);
 	per_limit(&o, &m->snap, "vrl_keys", "gauge", "Live keys of the limit.", keys);
+	per_limit(&o, &m->snap, "vrl_overage_units", "gauge",
+		  "Units soft quota keys counted past the limit this period (0: not a soft quota).",
+		  overage);
+	per_limit(&o, &m->snap, "vrl_alerts_total", "counter",
+		  "Alert thresholds crossed, as vrld drained them.", alerts);
 	all_totals(&o, m->h);
 	segment_wide(&o, m->h, live, attached, m->snap.generation);
 	top_keys(&o, &m->snap, best, nbest);

@@ -44,6 +44,13 @@ int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, c
  * (returns 0) when a scrape is rendering. Returns 0 or -errno with @why. */
 int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, char *why, size_t whylen);
 
+/*
+ * Count an alert of limit @name (at most VRL_NAME_MAX bytes, NUL included)
+ * that vrld drained from the segment's ring: vrl_alerts_total{limit}. Waits
+ * for a render in progress.
+ */
+void vrl_metrics_note_alert(struct vrl_metrics *m, const char *name);
+
 /* Stop serving and free. */
 void vrl_metrics_free(struct vrl_metrics *m);
 

@@ -239,7 +239,7 @@ static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev)
 
 /* Drain the alert ring: one log line per event, and the command if any. */
 static void drain_alerts(struct vrl_seg_header *h, const struct vrl_daemon_config *dc,
-			 struct vrl_alert_cursor *cur, uint64_t now)
+			 struct vrl_alert_cursor *cur, uint64_t now, struct vrld_prod *prod)
 {
 	struct vrl_alert_event ev;
 	char key[VRL_LABEL_MAX], name[VRL_NAME_MAX];
@@ -249,6 +249,8 @@ static void drain_alerts(struct vrl_seg_header *h, const struct vrl_daemon_confi
 		if (vrl_alert_drain(h, cur, now, ALERT_STUCK_NS, &ev) != 1)
 			break;
 		log_safe(key, sizeof(key), ev.p.label);
+		ev.p.name[sizeof(ev.p.name) - 1] = '\0';  /* written by clients: bound it */
+		vrld_prod_alert(prod, ev.p.name);
 		log_safe(name, sizeof(name), ev.p.name);
 		logf_("warn", "msg=\"alert\" limit=\"%s\" key=\"%s\" threshold=%u used=%llu "
 		      "count=%llu period=%llu ticket=%llu", name, key, ev.p.threshold,
@@ -260,13 +262,13 @@ static void drain_alerts(struct vrl_seg_header *h, const struct vrl_daemon_confi
 }
 
 static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64_t *cursor,
-		 uint64_t *next_sweep, struct vrl_alert_cursor *alerts)
+		 uint64_t *next_sweep, struct vrl_alert_cursor *alerts, struct vrld_prod *prod)
 {
 	struct vrl_seg_header *h = seg->hdr;
 	uint64_t now = vrl_now_ns();
 
 	atomic_store_explicit(&h->daemon_heartbeat_ns, now, memory_order_relaxed);
-	drain_alerts(h, dc, alerts, now);
+	drain_alerts(h, dc, alerts, now, prod);
 	if (now < *next_sweep)
 		return;
 	*next_sweep = now + dc->sweep_interval_ns;
@@ -348,7 +350,7 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 			reload(o, &seg, dc);
 			notify("READY=1");
 		}
-		tick(&seg, dc, &cursor, &next_sweep, &alerts);
+		tick(&seg, dc, &cursor, &next_sweep, &alerts, &prod);
 		vrld_prod_tick(&prod, &seg, dc);
 		nanosleep(&period, NULL);
 	}

@@ -158,6 +158,12 @@ void vrld_prod_tick(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_d
 	metrics_tick(p, dc);
 }
 
+void vrld_prod_alert(struct vrld_prod *p, const char *name)
+{
+	if (p->metrics)
+		vrl_metrics_note_alert(p->metrics, name);
+}
+
 void vrld_prod_stop(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_daemon_config *dc)
 {
 	/* the HTTP thread reads the segment: it goes before the segment does */

@@ -47,6 +47,9 @@ int vrld_prod_start(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_d
 /* Every loop: a checkpoint and a metrics textfile when they are due. */
 void vrld_prod_tick(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_daemon_config *dc);
 
+/* An alert of limit @name was drained: count it in the metrics, if any. */
+void vrld_prod_alert(struct vrld_prod *p, const char *name);
+
 /* At exit: stop the metrics, then write a last checkpoint (@seg NULL: none). */
 void vrld_prod_stop(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_daemon_config *dc);
 

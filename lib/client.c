@@ -213,10 +213,38 @@ int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
 	return VRL_EBUSY;
 }
 
+static void geometry_of(const struct vrl_seg_header *h, struct vrl_seg_geometry *g)
+{
+	*g = (struct vrl_seg_geometry){
+		.cfg_off = { h->cfg_off[0], h->cfg_off[1] },
+		.holder_off = h->holder_off, .nholders = h->nholders,
+		.slot_off = h->slot_off, .nslots = h->nslots,
+		.event_off = h->event_off, .nevents = h->nevents,
+		.mark_off = h->mark_off, .size = h->size,
+	};
+}
+
+/*
+ * Whether the layout words differ from those validated at open. Every path
+ * into the segment indexes by them, so a writer that corrupts them after
+ * vrl_open() must be caught here, not by a fault. Two read-only header
+ * lines, shared in every cache: a few loads per call.
+ */
+static bool geometry_moved(const struct vrl_client *c)
+{
+	struct vrl_seg_geometry now;
+
+	geometry_of(c->hdr, &now);
+	return memcmp(&now, &c->geom, sizeof(now)) != 0;
+}
+
 int vrl__refresh(struct vrl_client *c)
 {
 	struct vrl_snapshot *s;
 	int rc;
+
+	if (__builtin_expect(geometry_moved(c), 0))
+		return VRL_ECORRUPT;
 
 	/* C1 acquire: pairs with P1 */
 	if (atomic_load_explicit(&c->hdr->config_gen, memory_order_acquire) ==
@@ -281,6 +309,8 @@ static void holder_release(struct vrl_client *c)
 {
 	if (!c->holder || c->fork_epoch != atomic_load_explicit(&fork_epoch, memory_order_relaxed))
 		return;
+	if (geometry_moved(c))
+		return;  /* a corrupted segment: give nothing back by its offsets */
 	/* a handle's process slots end with it, as with its process */
 	for (unsigned i = 0; i < VRL_HOLD_MAX; i++)
 		vrl_hold_give_back(c->hdr, &c->holder->holds[i]);
@@ -382,6 +412,8 @@ int vrl_open(const char *name, unsigned flags, vrl_client **out)
 			rc = VRL_ENOSEG;
 		else
 			rc = vrl_seg_validate(base, size);
+		if (rc == 0)
+			geometry_of(c->hdr, &c->geom);
 		if (rc == 0)
 			rc = vrl_snapshot_read(c->hdr, c->cfg);
 		if (rc)
@@ -1204,6 +1236,9 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 
 			label[0] = '\0';
 			rc = place(c, &t[stale], label);
+			/* the policy decides this verdict as it does at plan time */
+			if (rc == VRL_EFULL)
+				v->flags |= VRL_VERDICT_TABLE_FULL;
 			if (rc == VRL_EFULL && !(c->cfg->flags & VRL_CFG_FAIL_OPEN))
 				return rc;
 			if (rc && rc != VRL_EFULL)

@@ -40,6 +40,7 @@ struct vrl_client {
 	struct vrl_snapshot *prev;      /* kept one call longer: verdict names */
 	struct vrl_seg_holder *holder;  /* NULL: no counter slot */
 	uint64_t fork_epoch;            /* vrl__fork_epoch when registered */
+	struct vrl_seg_geometry geom;   /* the layout vrl_seg_validate() passed */
 };
 
 /* One key an acquire takes: which limit, where its slot is. */
@@ -51,8 +52,9 @@ struct vrl_take {
 };
 
 /*
- * Copy and validate the active config of @h into @out. Returns 0, VRL_EBUSY
- * if it kept changing, VRL_ECORRUPT if it is not valid.
+ * Copy and validate the active config of @h into @out. @h must have passed
+ * vrl_seg_validate(): its offsets are trusted. Returns 0, VRL_EBUSY if it
+ * kept changing, VRL_ECORRUPT if it is not valid.
  */
 int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out);
 
@@ -113,7 +115,9 @@ int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t 
  */
 extern uint64_t (*vrl__realtime_ns)(void);
 
-/* Refresh the handle's snapshot if vrld published a new config. */
+/* Refresh the handle's snapshot if vrld published a new config. Returns
+ * VRL_ECORRUPT when the segment's layout words moved since vrl_open()
+ * validated them: they are written once, at creation. */
 int vrl__refresh(struct vrl_client *c);
 
 #endif /* VRL_CLIENT_H */

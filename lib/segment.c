@@ -4,6 +4,7 @@
 #include "segment.h"
 
 #include <errno.h>
+#include <stdbool.h>
 
 #include "vrl.h"
 #include "window.h"
@@ -82,13 +83,31 @@ int vrl_seg_area_check(const struct vrl_seg_header *h, uint64_t size,
 	const struct vrl_window_area *a;
 
 	if (bytes == 0 || l->area_off % VRL_CACHELINE ||
-	    l->area_off < h->slot_off + h->nslots * sizeof(struct vrl_seg_slot) ||
+	    l->area_off < h->mark_off + h->nslots * sizeof(uint32_t) ||
 	    !in_bounds(l->area_off, bytes, size))
 		return VRL_ECORRUPT;
 	a = (const struct vrl_window_area *)((const char *)h + l->area_off);
 	if (a->n != l->count || a->nkeys != l->area_keys)
 		return VRL_ECORRUPT;
 	return 0;
+}
+
+/*
+ * The areas lie in the order vrl_seg_geometry() gives them, none over
+ * another: clients write holders, slots, events and marks, so a slot laid
+ * over the header would let an insert rewrite the offsets it indexes by.
+ * Called once each area is known to be in bounds (no sum overflows).
+ */
+static bool in_order(const struct vrl_seg_header *h)
+{
+	const uint64_t cfg = sizeof(struct vrl_seg_config);
+
+	return h->cfg_off[0] >= sizeof(*h) &&
+	       h->cfg_off[1] >= h->cfg_off[0] + cfg &&
+	       h->holder_off >= h->cfg_off[1] + cfg &&
+	       h->slot_off >= h->holder_off + h->nholders * sizeof(struct vrl_seg_holder) &&
+	       h->event_off >= h->slot_off + h->nslots * sizeof(struct vrl_seg_slot) &&
+	       h->mark_off >= h->event_off + h->nevents * sizeof(struct vrl_seg_event);
 }
 
 int vrl_seg_validate(const void *base, uint64_t mapped)
@@ -122,5 +141,5 @@ int vrl_seg_validate(const void *base, uint64_t mapped)
 	if (h->mark_off % sizeof(uint32_t) ||
 	    !in_bounds(h->mark_off, h->nslots * sizeof(uint32_t), h->size))
 		return VRL_ECORRUPT;
-	return 0;
+	return in_order(h) ? 0 : VRL_ECORRUPT;
 }

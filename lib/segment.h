@@ -396,7 +396,7 @@ int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_s
 
 /*
  * Check a window limit's ring area against the segment @h of @size bytes:
- * in bounds after the key table, aligned, and its head agreeing with the
+ * in bounds after the alert marks (the last fixed area), aligned, and its head agreeing with the
  * limit's count and area_keys. Returns 0 or VRL_ECORRUPT.
  */
 int vrl_seg_area_check(const struct vrl_seg_header *h, uint64_t size,
@@ -409,8 +409,8 @@ static inline void *vrl_seg_area(const struct vrl_seg_header *h, const struct vr
 
 /*
  * Check that the mapping at @base of @mapped bytes is a segment this library
- * understands: magic, format, header size, and every offset and count in
- * bounds. Returns 0, -VRL_EMAGIC-style codes from vrl.h otherwise.
+ * understands: magic, format, header size, every offset and count in
+ * bounds, and the areas in their order without overlap. Returns 0, -VRL_EMAGIC-style codes from vrl.h otherwise.
  */
 int vrl_seg_validate(const void *base, uint64_t mapped);
 

@@ -18,7 +18,7 @@ meson compile -C "$dir" >/dev/null
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for t in retry_after response config; do
+for t in retry_after response config segment; do
   echo "== fuzz_$t (${secs}s)"
   work="$dir/corpus-$t"
   mkdir -p "$work"

@@ -114,11 +114,13 @@ static void test_scrape(void **state)
 	vrl_seg_unlink(seg);
 	snprintf(text, sizeof(text),
 		 "segment: {name: \"%s\", keys: 1000}\n"
-		 "daemon: {metrics: \"127.0.0.1:0\", metrics_textfile: \"%s\", metrics_top: 3}\n"
+		 "daemon: {metrics: \"127.0.0.1:0\", metrics_textfile: \"%s\", metrics_top: 5}\n"
 		 "limits:\n"
 		 "  - name: r\n    match: {api: r}\n    per: [token]\n    rate: 5/min\n"
 		 "    burst: 5\n"
-		 "  - name: other\n    match: {api: x}\n    per: [token]\n    rate: 1/s\n",
+		 "  - name: other\n    match: {api: x}\n    per: [token]\n    rate: 1/s\n"
+		 "  - name: soft\n    kind: quota\n    match: {api: q}\n    per: [token]\n"
+		 "    count: 2\n    overage: true\n    alerts: [50, 100]\n",
 		 seg, prom);
 	vrld_write_file(conf, text);
 	vrld_pid = pid = vrld_start(conf, NULL, logpath);
@@ -138,22 +140,42 @@ static void test_scrape(void **state)
 	req.token = "t2";
 	assert_int_equal(vrl_acquire(c, &req, NULL), 0);
 
+	/* a soft quota of 2: five units for q1, two for q2, 3 units past it */
+	for (int i = 0; i < 7; i++) {
+		struct vrl_request q = { .api = "q", .token = i < 5 ? "q1" : "q2" };
+
+		assert_int_equal(vrl_acquire(c, &q, NULL), 0);
+	}
+
 	get(port, "/metrics");
 	has(" 200 OK\r\n");
+	has("# TYPE vrl_overage_units gauge");
+	assert_true(value_of("vrl_overage_units{limit=\"soft\"} ") == 3);
+	assert_true(value_of("vrl_overage_units{limit=\"r\"} ") == 0);
+	/* q1 and q2 each crossed 50% and 100%: four alerts, once vrld drains them */
+	for (int i = 0; i < 300 && value_of("vrl_alerts_total{limit=\"soft\"} ") < 4; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+		get(port, "/metrics");
+	}
+	has("# TYPE vrl_alerts_total counter");
+	assert_true(value_of("vrl_alerts_total{limit=\"soft\"} ") == 4);
+	assert_true(value_of("vrl_alerts_total{limit=\"r\"} ") == 0);
 	has("text/plain; version=0.0.4");
 	has("# TYPE vrl_granted_total counter");
 	assert_true(value_of("vrl_granted_total{limit=\"r\"} ") == 6);
 	assert_true(value_of("vrl_denied_total{limit=\"r\"} ") == 2);
 	assert_true(value_of("vrl_granted_total{limit=\"other\"} ") == 0);
 	assert_true(value_of("vrl_keys{limit=\"r\"} ") == 2);
-	assert_int_equal((int)value_of("vrl_table_keys_live "), 2);
+	assert_int_equal((int)value_of("vrl_table_keys_live "), 4);  /* r: 2, soft: 2 */
 	assert_true(value_of("vrl_table_slots ") >= 1000);
 	assert_true(value_of("vrl_holders ") == 1);
 	assert_true(value_of("vrl_daemon_up ") == 1);
 	assert_true(value_of("vrl_config_generation ") >= 1);
 	has("vrl_table_full_total 0\n");
 	has("vrl_evictions_total ");
-	assert_true(value_of("vrl_granted_all_total ") == 6);
+	assert_true(value_of("vrl_granted_all_total ") == 13);
 	/* t1 spent its whole bucket (60 s deep), t2 a fifth of it */
 	assert_true(value_of("vrl_key_used_ratio{limit=\"r\",key=\"t1\"} ") > 0.9);
 	assert_true(value_of("vrl_key_used_ratio{limit=\"r\",key=\"t2\"} ") > 0.1);

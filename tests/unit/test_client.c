@@ -321,6 +321,39 @@ static void readonly_handle(void **state)
 	vrl_close(ro);
 }
 
+/* A resolved request whose key was evicted, re-placed into a full table:
+ * the verdict says the table decided, as one at plan time does. */
+static void replaced_into_full_table(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_seg seg;
+	struct vrl_verdict v;
+	char name[VRL_SHM_NAME_MAX], token[32];
+	struct vrl_request req = { .api = "samsara", .token = token };
+	vrl_resolved *r;
+	vrl_client *c;
+	int rc = 0;
+
+	(void)state;
+	test_add_rate(&cfg, "token", "samsara", 5, NS_PER_S, 5, (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_segment("client-full", &cfg, 8, &seg, name);
+	c = test_open(name);
+	snprintf(token, sizeof(token), "first");
+	assert_int_equal(vrl_resolve(c, &req, &r), 0);
+	assert_int_equal(vrl_acquire_resolved(c, r, 1, &v), 0);
+	vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns() + 7200 * NS_PER_S, 0);
+	for (unsigned i = 0; rc == 0 && i < 10 * seg.hdr->nslots; i++) {
+		snprintf(token, sizeof(token), "t%u", i);
+		rc = vrl_acquire(c, &req, &v);
+	}
+	assert_int_equal(rc, VRL_EFULL);
+	assert_int_equal(vrl_acquire_resolved(c, r, 1, &v), VRL_EFULL);
+	assert_true(v.flags & VRL_VERDICT_TABLE_FULL);
+	vrl_resolved_free(r);
+	vrl_close(c);
+	test_segment_drop(&seg, name);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -338,6 +371,7 @@ int main(void)
 		T(open_errors),
 		T(corrupt_config_refused),
 		T(readonly_handle),
+		cmocka_unit_test(replaced_into_full_table),
 	};
 #undef T
 

@@ -44,19 +44,32 @@
 #define HTTP_CONN_MAX    8u      /* scrapes served at once */
 #define HTTP_TIMEOUT_S   5u      /* an idle connection is closed after this */
 
+/* The per-limit counters of a holder, by the index used below. */
+enum { C_GRANTED, C_DENIED, C_SHADOW, C_COOLDOWNS, C_WAIT_NS, NCOUNTERS };
+
+static const _Atomic uint64_t *holder_counter(const struct vrl_seg_holder *h, unsigned c)
+{
+	switch (c) {
+	case C_GRANTED:   return h->limit_granted;
+	case C_DENIED:    return h->limit_denied;
+	case C_SHADOW:    return h->limit_shadow;
+	case C_COOLDOWNS: return h->limit_cooldowns;
+	default:          return h->limit_wait_ns;
+	}
+}
+
 /* What the collector last saw of one holder slot. */
 struct seen {
 	int32_t pid;
 	uint64_t gen;
-	uint64_t granted[VRL_MAX_LIMITS];
-	uint64_t denied[VRL_MAX_LIMITS];
+	uint64_t v[NCOUNTERS][VRL_MAX_LIMITS];
 };
 
 /* Counters of a limit name folded from holders that moved on, and the
  * alerts vrld drained for it (counted here alone). */
 struct retired {
 	char name[VRL_NAME_MAX];
-	uint64_t granted, denied;
+	uint64_t v[NCOUNTERS];
 	uint64_t alerts;
 };
 
@@ -169,10 +182,8 @@ static void fold(struct vrl_metrics *m, struct seen *s)
 	for (uint32_t l = 0; g && l < g->n; l++) {
 		struct retired *r = retired_of(m, g->name[l]);
 
-		if (r) {
-			r->granted += s->granted[l];
-			r->denied += s->denied[l];
-		}
+		for (unsigned c = 0; r && c < NCOUNTERS; c++)
+			r->v[c] += s->v[c][l];
 	}
 	memset(s, 0, sizeof(*s));
 }
@@ -214,7 +225,7 @@ static void collect_alerts(struct vrl_metrics *m, uint64_t *alerts)
 }
 
 /* Read every holder, fold the ones that moved on; totals by current index. */
-static void collect_holders(struct vrl_metrics *m, uint64_t *granted, uint64_t *denied,
+static void collect_holders(struct vrl_metrics *m, uint64_t out[NCOUNTERS][VRL_MAX_LIMITS],
 			    uint64_t *attached)
 {
 	const struct vrl_seg_holder *hs = vrl_seg_holders(m->h);
@@ -232,18 +243,16 @@ static void collect_holders(struct vrl_metrics *m, uint64_t *granted, uint64_t *
 		(*attached)++;
 		s->pid = pid;
 		s->gen = gen;
-		for (unsigned l = 0; l < VRL_MAX_LIMITS; l++) {
-			s->granted[l] = load64(&hs[i].limit_granted[l]);
-			s->denied[l] = load64(&hs[i].limit_denied[l]);
-		}
+		for (unsigned c = 0; c < NCOUNTERS; c++)
+			for (unsigned l = 0; l < VRL_MAX_LIMITS; l++)
+				s->v[c][l] = load64(&holder_counter(&hs[i], c)[l]);
 	}
-	memset(granted, 0, VRL_MAX_LIMITS * sizeof(*granted));
-	memset(denied, 0, VRL_MAX_LIMITS * sizeof(*denied));
+	memset(out, 0, NCOUNTERS * VRL_MAX_LIMITS * sizeof(out[0][0]));
 	for (uint32_t l = 0; l < m->snap.nlimits; l++) {
 		struct retired *r = retired_of(m, m->snap.limits[l].seg.name);
 
-		granted[l] = r ? r->granted : 0;
-		denied[l] = r ? r->denied : 0;
+		for (unsigned c = 0; r && c < NCOUNTERS; c++)
+			out[c][l] = r->v[c];
 	}
 	/* live holders, attributed by the names of their own generation */
 	for (uint64_t i = 0; i < m->h->nholders; i++) {
@@ -251,10 +260,9 @@ static void collect_holders(struct vrl_metrics *m, uint64_t *granted, uint64_t *
 
 		for (uint32_t l = 0; g && l < g->n; l++)
 			for (uint32_t c = 0; c < m->snap.nlimits; c++)
-				if (strcmp(g->name[l], m->snap.limits[c].seg.name) == 0) {
-					granted[c] += m->seen[i].granted[l];
-					denied[c] += m->seen[i].denied[l];
-				}
+				if (strcmp(g->name[l], m->snap.limits[c].seg.name) == 0)
+					for (unsigned k = 0; k < NCOUNTERS; k++)
+						out[k][c] += m->seen[i].v[k][l];
 	}
 }
 
@@ -444,8 +452,8 @@ static void top_keys(struct out *o, const struct vrl_snapshot *cfg, const struct
 
 static char *render_locked(struct vrl_metrics *m, size_t *len)
 {
-	uint64_t granted[VRL_MAX_LIMITS], denied[VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
-	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS];
+	uint64_t counts[NCOUNTERS][VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
+	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS], wait_ms[VRL_MAX_LIMITS];
 	uint64_t live, attached;
 	struct key_ratio *best = calloc(m->top ? m->top : 1, sizeof(*best));
 	struct out o = { .buf = malloc(16384), .cap = 16384 };
@@ -458,13 +466,23 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	}
 	o.buf[0] = '\0';
 	track_generation(m);
-	collect_holders(m, granted, denied, &attached);
+	collect_holders(m, counts, &attached);
+	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++)
+		wait_ms[l] = counts[C_WAIT_NS][l] / 1000000u;
 	collect_alerts(m, alerts);
 	scan_keys(m, keys, overage, &live, best, &nbest);
 	per_limit(&o, &m->snap, "vrl_granted_total", "counter",
-		  "Acquires granted, by the limit that took part.", granted);
+		  "Acquires granted, by the limit that took part.", counts[C_GRANTED]);
 	per_limit(&o, &m->snap, "vrl_denied_total", "counter",
-		  "Acquires denied, by the limit that denied.", denied);
+		  "Acquires denied, by the limit that denied.", counts[C_DENIED]);
+	per_limit(&o, &m->snap, "vrl_shadow_denied_total", "counter",
+		  "Acquires granted that the limit, in shadow mode, would have denied.",
+		  counts[C_SHADOW]);
+	per_limit(&o, &m->snap, "vrl_cooldowns_total", "counter",
+		  "Cooldowns set on the limit's keys (Retry-After, vrl_cooldown).",
+		  counts[C_COOLDOWNS]);
+	per_limit(&o, &m->snap, "vrl_wait_milliseconds_total", "counter",
+		  "Time waiting acquires slept for the limit, in ms.", wait_ms);
 	per_limit(&o, &m->snap, "vrl_keys", "gauge", "Live keys of the limit.", keys);
 	per_limit(&o, &m->snap, "vrl_overage_units", "gauge",
 		  "Units soft quota keys counted past the limit this period (0: not a soft quota).",

@@ -266,6 +266,10 @@ int vrl__refresh(struct vrl_client *c)
 		for (unsigned i = 0; i < VRL_MAX_LIMITS; i++) {
 			atomic_store_explicit(&c->holder->limit_granted[i], 0, memory_order_relaxed);
 			atomic_store_explicit(&c->holder->limit_denied[i], 0, memory_order_relaxed);
+			atomic_store_explicit(&c->holder->limit_shadow[i], 0, memory_order_relaxed);
+			atomic_store_explicit(&c->holder->limit_cooldowns[i], 0,
+					      memory_order_relaxed);
+			atomic_store_explicit(&c->holder->limit_wait_ns[i], 0, memory_order_relaxed);
 		}
 	}
 	return 0;
@@ -296,6 +300,10 @@ static void holder_register(struct vrl_client *c)
 			for (unsigned j = 0; j < VRL_MAX_LIMITS; j++) {
 				atomic_store_explicit(&hs[i].limit_granted[j], 0, memory_order_relaxed);
 				atomic_store_explicit(&hs[i].limit_denied[j], 0, memory_order_relaxed);
+				atomic_store_explicit(&hs[i].limit_shadow[j], 0, memory_order_relaxed);
+				atomic_store_explicit(&hs[i].limit_cooldowns[j], 0,
+						      memory_order_relaxed);
+				atomic_store_explicit(&hs[i].limit_wait_ns[j], 0, memory_order_relaxed);
 			}
 			atomic_store_explicit(&hs[i].config_gen, c->cfg->generation,
 					      memory_order_relaxed);
@@ -332,6 +340,13 @@ static void holder_release(struct vrl_client *c)
 static inline void bump(_Atomic uint64_t *x)
 {
 	atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* Single-writer add, as bump(). */
+static inline void bump_by(_Atomic uint64_t *x, uint64_t n)
+{
+	atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + n,
 			      memory_order_relaxed);
 }
 
@@ -974,9 +989,11 @@ static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const s
 
 		if (t[i].slot == UINT64_MAX)
 			continue;
-		if (lk[i].shadow_deny)
+		if (lk[i].shadow_deny) {
 			v->flags |= VRL_VERDICT_SHADOW;
-		else if (counted(l->seg.kind)) {
+			if (c->holder)   /* what the limit would have denied */
+				bump(&c->holder->limit_shadow[t[i].limit]);
+		} else if (counted(l->seg.kind)) {
 			over = lk[i].q.overage > 0;
 			if (over)
 				v->flags |= VRL_VERDICT_OVERAGE;
@@ -1219,8 +1236,12 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 		}
 		if (stale < 0 && done == n) {
 			hold_grant(c, t, lk, n, cost);
-			if (at > now)
+			if (at > now) {
+				if (c->holder)   /* the wait, on the limit that set it */
+					bump_by(&c->holder->limit_wait_ns[t[worst].limit],
+						at - now);
 				sleep_until(at);
+			}
 			fill_granted(c, t, lk, n, now, v);
 			return 0;
 		}
@@ -1499,8 +1520,11 @@ static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
 		while (cur < until && !atomic_compare_exchange_weak(&s->cooldown, &cur, until))
 			;
 		if (atomic_load(&s->state) != VRL_STATE_EVICTED &&
-		    atomic_load_explicit(&s->tag, memory_order_acquire) == vrl_key_tag(&t->key))
+		    atomic_load_explicit(&s->tag, memory_order_acquire) == vrl_key_tag(&t->key)) {
+			if (c->holder)
+				bump(&c->holder->limit_cooldowns[t->limit]);
 			return 0;
+		}
 		int rc = vrl_kt_get(c->hdr, &t->key,
 				    vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg), "",
 				    &t->slot);

@@ -210,6 +210,11 @@ struct vrl_seg_holder {
 	_Atomic uint64_t denied;      /* all acquires denied by this handle */
 	_Atomic uint64_t limit_granted[VRL_MAX_LIMITS]; /* by limit index */
 	_Atomic uint64_t limit_denied[VRL_MAX_LIMITS];
+	_Atomic uint64_t limit_shadow[VRL_MAX_LIMITS];   /* grants a shadow limit would
+	                                                    have denied */
+	_Atomic uint64_t limit_cooldowns[VRL_MAX_LIMITS]; /* cooldowns this handle set */
+	_Atomic uint64_t limit_wait_ns[VRL_MAX_LIMITS];   /* ns waiting acquires slept,
+	                                                    by the limit they waited on */
 	struct vrl_seg_hold holds[VRL_HOLD_MAX]; /* process slots held */
 };
 

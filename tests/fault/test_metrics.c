@@ -114,13 +114,15 @@ static void test_scrape(void **state)
 	vrl_seg_unlink(seg);
 	snprintf(text, sizeof(text),
 		 "segment: {name: \"%s\", keys: 1000}\n"
-		 "daemon: {metrics: \"127.0.0.1:0\", metrics_textfile: \"%s\", metrics_top: 5}\n"
+		 "daemon: {metrics: \"127.0.0.1:0\", metrics_textfile: \"%s\", metrics_top: 10}\n"
 		 "limits:\n"
 		 "  - name: r\n    match: {api: r}\n    per: [token]\n    rate: 5/min\n"
 		 "    burst: 5\n"
 		 "  - name: other\n    match: {api: x}\n    per: [token]\n    rate: 1/s\n"
 		 "  - name: soft\n    kind: quota\n    match: {api: q}\n    per: [token]\n"
-		 "    count: 2\n    overage: true\n    alerts: [50, 100]\n",
+		 "    count: 2\n    overage: true\n    alerts: [50, 100]\n"
+		 "  - {name: sh, match: {api: s}, rate: 1/min, shadow: true}\n"
+		 "  - {name: w, match: {api: w}, rate: 10/s}\n",
 		 seg, prom);
 	vrld_write_file(conf, text);
 	vrld_pid = pid = vrld_start(conf, NULL, logpath);
@@ -147,8 +149,23 @@ static void test_scrape(void **state)
 		assert_int_equal(vrl_acquire(c, &q, NULL), 0);
 	}
 
+	/* shadow: the second request is granted, and counted as one it would deny */
+	assert_int_equal(vrl_acquire(c, &(struct vrl_request){ .api = "s" }, NULL), 0);
+	assert_int_equal(vrl_acquire(c, &(struct vrl_request){ .api = "s" }, NULL), 0);
+	/* a cooldown set on "other"; a waiting acquire that sleeps ~100 ms for "w" */
+	assert_int_equal(vrl_cooldown(c, &(struct vrl_request){ .api = "x", .token = "t" },
+				      "other", vrl_now_ns() + NS_PER_S), 0);
+	assert_int_equal(vrl_acquire(c, &(struct vrl_request){ .api = "w" }, NULL), 0);
+	assert_int_equal(vrl_acquire_wait(c, &(struct vrl_request){ .api = "w" }, NS_PER_S, NULL),
+			 0);
+
 	get(port, "/metrics");
 	has(" 200 OK\r\n");
+	assert_true(value_of("vrl_shadow_denied_total{limit=\"sh\"} ") == 1);
+	assert_true(value_of("vrl_shadow_denied_total{limit=\"r\"} ") == 0);
+	assert_true(value_of("vrl_cooldowns_total{limit=\"other\"} ") == 1);
+	assert_true(value_of("vrl_wait_milliseconds_total{limit=\"w\"} ") >= 50);
+	assert_true(value_of("vrl_wait_milliseconds_total{limit=\"w\"} ") <= 100);
 	has("# TYPE vrl_overage_units gauge");
 	assert_true(value_of("vrl_overage_units{limit=\"soft\"} ") == 3);
 	assert_true(value_of("vrl_overage_units{limit=\"r\"} ") == 0);
@@ -168,14 +185,15 @@ static void test_scrape(void **state)
 	assert_true(value_of("vrl_denied_total{limit=\"r\"} ") == 2);
 	assert_true(value_of("vrl_granted_total{limit=\"other\"} ") == 0);
 	assert_true(value_of("vrl_keys{limit=\"r\"} ") == 2);
-	assert_int_equal((int)value_of("vrl_table_keys_live "), 4);  /* r: 2, soft: 2 */
+	/* r: 2, soft: 2, sh, other and w: 1 each */
+	assert_int_equal((int)value_of("vrl_table_keys_live "), 7);
 	assert_true(value_of("vrl_table_slots ") >= 1000);
 	assert_true(value_of("vrl_holders ") == 1);
 	assert_true(value_of("vrl_daemon_up ") == 1);
 	assert_true(value_of("vrl_config_generation ") >= 1);
 	has("vrl_table_full_total 0\n");
 	has("vrl_evictions_total ");
-	assert_true(value_of("vrl_granted_all_total ") == 13);
+	assert_true(value_of("vrl_granted_all_total ") == 17);
 	/* t1 spent its whole bucket (60 s deep), t2 a fifth of it */
 	assert_true(value_of("vrl_key_used_ratio{limit=\"r\",key=\"t1\"} ") > 0.9);
 	assert_true(value_of("vrl_key_used_ratio{limit=\"r\",key=\"t2\"} ") > 0.1);
@@ -186,6 +204,8 @@ static void test_scrape(void **state)
 	get(port, "/metrics");
 	assert_true(value_of("vrl_granted_total{limit=\"r\"} ") == 6);
 	assert_true(value_of("vrl_denied_total{limit=\"r\"} ") == 2);
+	assert_true(value_of("vrl_shadow_denied_total{limit=\"sh\"} ") == 1);
+	assert_true(value_of("vrl_cooldowns_total{limit=\"other\"} ") == 1);
 	assert_true(value_of("vrl_holders ") == 0);
 
 	get(port, "/nothing");

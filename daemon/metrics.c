@@ -13,10 +13,49 @@
  *
  * Concurrency: the segment is only read. Slots and holders with relaxed
  * loads (figures for display: a torn view across slots is harmless); the
- * config through vrl_snapshot_read's sequence word. One mutex serialises
- * renders (the collector's memory is not shared); the tick only tries it.
+ * config through vrl_snapshot_read's sequence word.
+ *
+ * Inside vrld, RCU (liburcu, the bulletproof flavour: the HTTP threads are
+ * libmicrohttpd's, and need no registration) keeps the daemon's tick and
+ * the scrapes apart:
+ *   - vrld's main thread alone renders: it owns the collector's tables
+ *     (seen, retired, the alert counts) and needs no lock for them.
+ *   - Each render becomes a page that it publishes with an atomic
+ *     exchange (R1, release: readers that load the pointer see the text
+ *     written before), and the page it replaces is freed by call_rcu once
+ *     every reader that might hold it has left its read-side section.
+ *   - A scrape copies the current page inside rcu_read_lock/unlock (R2,
+ *     acquire, pairs with R1). It never waits for the tick, and the tick
+ *     never waits for a scrape: a slow scraper cannot delay vrld.
+ * A page is at most one render interval old (vrld renders every second,
+ * and vrl_metrics_rendered_seconds says when).
  */
 #include "metrics.h"
+
+#include <urcu-bp.h>
+
+/*
+ * ThreadSanitizer does not see liburcu's grace periods (they are made of
+ * its own fences and membarrier). Readers release a page when they leave it
+ * and the free that follows the grace period acquires it: the order RCU
+ * guarantees, told to TSan.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define VRL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define VRL_TSAN 1
+#endif
+#endif
+#ifdef VRL_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define tsan_acquire(p) __tsan_acquire(p)
+#define tsan_release(p) __tsan_release(p)
+#else
+#define tsan_acquire(p) ((void)(p))
+#define tsan_release(p) ((void)(p))
+#endif
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -80,10 +119,17 @@ struct gen_names {
 	char name[VRL_MAX_LIMITS][VRL_NAME_MAX];
 };
 
+/* One rendered exposition, published to the HTTP threads under RCU. */
+struct page {
+	struct rcu_head rcu;
+	size_t len;
+	char text[];
+};
+
 struct vrl_metrics {
 	struct vrl_seg_header *h;
 	unsigned top;
-	pthread_mutex_t lock;           /* one render at a time */
+	_Atomic(struct page *) page;    /* RCU: the latest render, NULL before one */
 	struct vrl_snapshot snap;       /* the config, read at each render */
 	struct gen_names cur, prev;
 	struct seen *seen;              /* [h->nholders] */
@@ -149,7 +195,6 @@ struct vrl_metrics *vrl_metrics_new(struct vrl_seg_header *h, unsigned top)
 	}
 	m->h = h;
 	m->top = top;
-	pthread_mutex_init(&m->lock, NULL);
 	return m;
 }
 
@@ -206,11 +251,10 @@ void vrl_metrics_note_alert(struct vrl_metrics *m, const char *name)
 	struct retired *r;
 
 	snprintf(n, sizeof(n), "%s", name);
-	pthread_mutex_lock(&m->lock);
+	/* the main thread alone touches the collector's tables: no lock */
 	r = retired_of(m, n);
 	if (r)
 		r->alerts++;
-	pthread_mutex_unlock(&m->lock);
 }
 
 /* Alerts drained per limit of the current config. */
@@ -497,15 +541,60 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	return o.buf;
 }
 
-char *vrl_metrics_render(struct vrl_metrics *m, bool wait, size_t *len)
+static void free_page(struct rcu_head *head)
 {
-	char *text;
+	struct page *pg = caa_container_of(head, struct page, rcu);
+
+	tsan_acquire(pg);   /* after every reader's tsan_release: the grace period */
+	free(pg);
+}
+
+int vrl_metrics_update(struct vrl_metrics *m)
+{
+	size_t len;
+	char *text = render_locked(m, &len);
+	struct page *pg, *old;
+	struct timespec now;
+
+	if (!text)
+		return -ENOMEM;
+	clock_gettime(CLOCK_REALTIME, &now);
+	pg = malloc(sizeof(*pg) + len + 256);
+	if (!pg) {
+		free(text);
+		return -ENOMEM;
+	}
+	memcpy(pg->text, text, len);
+	pg->len = len + (size_t)snprintf(pg->text + len, 256,
+		"# HELP vrl_metrics_rendered_seconds When vrld rendered this page (Unix time).\n"
+		"# TYPE vrl_metrics_rendered_seconds gauge\n"
+		"vrl_metrics_rendered_seconds %.6f\n",
+		(double)now.tv_sec + (double)now.tv_nsec / 1e9);
+	free(text);
+	/* R1 release: readers that load the pointer see the page written above */
+	old = atomic_exchange_explicit(&m->page, pg, memory_order_release);
+	if (old)
+		call_rcu(&old->rcu, free_page);
+	return 0;
+}
+
+char *vrl_metrics_render(struct vrl_metrics *m, size_t *len)
+{
+	struct page *pg;
+	char *text = NULL;
 
 	*len = 0;
-	if (wait ? pthread_mutex_lock(&m->lock) != 0 : pthread_mutex_trylock(&m->lock) != 0)
-		return NULL;
-	text = render_locked(m, len);
-	pthread_mutex_unlock(&m->lock);
+	rcu_read_lock();
+	/* R2 acquire: pairs with R1 */
+	pg = atomic_load_explicit(&m->page, memory_order_acquire);
+	if (pg && (text = malloc(pg->len + 1))) {
+		memcpy(text, pg->text, pg->len);
+		text[pg->len] = '\0';
+		*len = pg->len;
+	}
+	if (pg)
+		tsan_release(pg);
+	rcu_read_unlock();
 	return text;
 }
 
@@ -515,12 +604,12 @@ int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, char *why, siz
 {
 	char tmp[4096];
 	size_t len;
-	char *text = vrl_metrics_render(m, false, &len);
+	char *text = vrl_metrics_render(m, &len);
 	FILE *f;
 	int rc = 0;
 
 	if (!text)
-		return 0;   /* a scrape is rendering: the next tick writes it */
+		return -ENOMEM;
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
 	f = fopen(tmp, "w");
 	if (!f || fwrite(text, 1, len, f) != len)
@@ -608,7 +697,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		status = MHD_HTTP_METHOD_NOT_ALLOWED;
 	else if (strcmp(url, "/metrics") != 0 && strcmp(url, "/") != 0)
 		status = MHD_HTTP_NOT_FOUND;
-	else if (!(text = vrl_metrics_render(m, true, &len)))
+	else if (!(text = vrl_metrics_render(m, &len)))
 		status = MHD_HTTP_SERVICE_UNAVAILABLE;
 	if (status != MHD_HTTP_OK) {
 		static const char msg[] = "see /metrics\n";
@@ -678,7 +767,10 @@ void vrl_metrics_free(struct vrl_metrics *m)
 	if (m->http)
 		MHD_stop_daemon(m->http);
 #endif
-	pthread_mutex_destroy(&m->lock);
+	/* no reader is left once the HTTP threads are gone: the last page
+	 * goes now; pages already handed to call_rcu free themselves (their
+	 * callback touches nothing of @m) */
+	free(atomic_load_explicit(&m->page, memory_order_relaxed));
 	free(m->seen);
 	free(m);
 }

@@ -24,11 +24,18 @@ struct vrl_metrics;
 struct vrl_metrics *vrl_metrics_new(struct vrl_seg_header *h, unsigned top);
 
 /*
- * The exposition text, malloc'd (free it), its length in @len; NULL when
- * out of memory. Thread-safe; @wait false returns NULL with *len = 0 at
- * once when another thread is rendering (the daemon's tick never waits).
+ * Render the exposition now and publish it to the HTTP threads (RCU: see
+ * metrics.c). The owner's thread only (vrld's main loop, every second).
+ * Returns 0 or -ENOMEM (the previous page stays).
  */
-char *vrl_metrics_render(struct vrl_metrics *m, bool wait, size_t *len);
+int vrl_metrics_update(struct vrl_metrics *m);
+
+/*
+ * A copy of the last published exposition, malloc'd (free it), its length
+ * in @len; NULL before the first vrl_metrics_update() or when out of
+ * memory. Any thread; never waits for a render.
+ */
+char *vrl_metrics_render(struct vrl_metrics *m, size_t *len);
 
 /*
  * Serve GET /metrics on @addr ("127.0.0.1:9477", "[::1]:9477", port 0 picks
@@ -40,14 +47,14 @@ char *vrl_metrics_render(struct vrl_metrics *m, bool wait, size_t *len);
 int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, char *why,
 		      size_t whylen);
 
-/* Write the exposition to @path atomically (temp file and rename). Skips
- * (returns 0) when a scrape is rendering. Returns 0 or -errno with @why. */
+/* Write the last published exposition to @path atomically (temp file and
+ * rename). Returns 0 or -errno with @why. */
 int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, char *why, size_t whylen);
 
 /*
  * Count an alert of limit @name (at most VRL_NAME_MAX bytes, NUL included)
- * that vrld drained from the segment's ring: vrl_alerts_total{limit}. Waits
- * for a render in progress.
+ * that vrld drained from the segment's ring: vrl_alerts_total{limit}. The
+ * owner's thread only.
  */
 void vrl_metrics_note_alert(struct vrl_metrics *m, const char *name);
 

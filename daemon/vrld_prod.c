@@ -127,9 +127,12 @@ static void metrics_tick(struct vrld_prod *p, const struct vrl_daemon_config *dc
 {
 	char why[512];
 
-	if (!p->metrics || !dc->prod.metrics_textfile[0] || vrl_now_ns() < p->next_textfile)
+	if (!p->metrics || vrl_now_ns() < p->next_textfile)
 		return;
 	p->next_textfile = vrl_now_ns() + TEXTFILE_NS;
+	/* render once a second; scrapes and the textfile read that page */
+	if (vrl_metrics_update(p->metrics) != 0 || !dc->prod.metrics_textfile[0])
+		return;
 	if (vrl_metrics_textfile(p->metrics, dc->prod.metrics_textfile, why, sizeof(why)) == 0) {
 		p->textfile_failing = false;
 		return;

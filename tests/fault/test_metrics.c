@@ -96,6 +96,29 @@ static double value_of(const char *series)
 	return strtod(p + strlen(line), NULL);
 }
 
+/*
+ * GET /metrics until the page is one vrld rendered after this call began
+ * (it renders once a second; vrl_metrics_rendered_seconds says when).
+ */
+static void get_fresh(unsigned port)
+{
+	struct timespec ts;
+	double since;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	since = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	for (int i = 0; i < 500; i++) {
+		struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+		get(port, "/metrics");
+		if (strstr(page, "\nvrl_metrics_rendered_seconds ") &&
+		    value_of("vrl_metrics_rendered_seconds ") >= since)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	fail_msg("vrld rendered no metrics page after %.3f", since);
+}
+
 static void test_scrape(void **state)
 {
 	struct vrl_request req = { .api = "r", .token = "t1" };
@@ -154,12 +177,12 @@ static void test_scrape(void **state)
 	assert_int_equal(vrl_acquire(c, &(struct vrl_request){ .api = "s" }, NULL), 0);
 	/* a cooldown set on "other"; a waiting acquire that sleeps ~100 ms for "w" */
 	assert_int_equal(vrl_cooldown(c, &(struct vrl_request){ .api = "x", .token = "t" },
-				      "other", vrl_now_ns() + NS_PER_S), 0);
+				      "other", vrl_now_ns() + 60 * NS_PER_S), 0);
 	assert_int_equal(vrl_acquire(c, &(struct vrl_request){ .api = "w" }, NULL), 0);
 	assert_int_equal(vrl_acquire_wait(c, &(struct vrl_request){ .api = "w" }, NS_PER_S, NULL),
 			 0);
 
-	get(port, "/metrics");
+	get_fresh(port);
 	has(" 200 OK\r\n");
 	assert_true(value_of("vrl_shadow_denied_total{limit=\"sh\"} ") == 1);
 	assert_true(value_of("vrl_shadow_denied_total{limit=\"r\"} ") == 0);
@@ -201,7 +224,7 @@ static void test_scrape(void **state)
 
 	/* the handle goes; its counts stay in the totals (counters never drop) */
 	vrl_close(c);
-	get(port, "/metrics");
+	get_fresh(port);
 	assert_true(value_of("vrl_granted_total{limit=\"r\"} ") == 6);
 	assert_true(value_of("vrl_denied_total{limit=\"r\"} ") == 2);
 	assert_true(value_of("vrl_shadow_denied_total{limit=\"sh\"} ") == 1);

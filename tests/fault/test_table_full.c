@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common.h"
@@ -109,6 +110,29 @@ static double value_of(const char *series)
 	if (!(p = strstr(page, line)))
 		fail_msg("no series %s in:\n%s", series, page);
 	return strtod(p + strlen(line), NULL);
+}
+
+/*
+ * GET /metrics until the page is one vrld rendered after this call began
+ * (it renders once a second; vrl_metrics_rendered_seconds says when).
+ */
+static void scrape_fresh(unsigned port)
+{
+	struct timespec ts;
+	double since;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	since = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	for (int i = 0; i < 500; i++) {
+		struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+		scrape(port);
+		if (strstr(page, "\nvrl_metrics_rendered_seconds ") &&
+		    value_of("vrl_metrics_rendered_seconds ") >= since)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	fail_msg("vrld rendered no metrics page after %.3f", since);
 }
 
 static void start(const char *on_full)
@@ -199,7 +223,7 @@ static void run(const char *on_full, struct tally *t, uint64_t *table_full, doub
 	*table_full = atomic_load(&c->hdr->table_full);
 	assert_true(atomic_load(&c->hdr->keys_live) <= c->hdr->nslots);
 	vrl_close(c);
-	scrape(port_from_log());
+	scrape_fresh(port_from_log());
 	*metric = value_of("vrl_table_full_total ");
 	stop();
 	print_message("on_full %s: granted %llu (table full %llu), denied %llu, "

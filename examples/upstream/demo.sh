@@ -14,7 +14,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd); shift
-check=0 seconds=6 workers=12
+check=0 seconds=10 workers=12
 while [ $# -gt 0 ]; do
   case $1 in
     --check) check=1 ;;

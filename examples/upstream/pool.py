@@ -140,6 +140,12 @@ def worker(a, wid, out):
                 v = (client.acquire_wait(timeout=min(left, 0.2), **fields) if wait
                      else client.acquire(**fields))
                 if not v:
+                    # sleep until close to the turn the verdict names (a
+                    # spent quota or bucket: to the end of the run), rather
+                    # than spin on the CPU the other workers need
+                    ra = v.retry_after
+                    ra = left if ra is None else ra - (0.1 if wait else 0.0)
+                    time.sleep(max(0.0, min(ra, end - time.monotonic())))
                     continue
             elif not admit_alone(a, alone, prov, units):
                 continue

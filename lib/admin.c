@@ -102,6 +102,38 @@ int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_c
 	return 0;
 }
 
+/* The name a limit's keys are hashed from: its pool, or its own name. */
+static const char *key_identity(const struct vrl_seg_limit *l)
+{
+	return l->pool[0] ? l->pool : l->name;
+}
+
+/*
+ * Keys outlive a reload: they are found by the name they were hashed from,
+ * so a limit that keeps its name keeps its state. That state word means
+ * something different for each kind (a TAT, a period and count, a count
+ * held, a ring hint): a kind change under the same name would misread it.
+ */
+static int kinds_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
+		       char *why, size_t whylen)
+{
+	static const char *const kinds[] = { "?", "rate", "gate", "window", "quota", "slots" };
+
+	for (uint32_t i = 0; i < next->nlimits; i++)
+		for (uint32_t j = 0; j < now->nlimits; j++) {
+			const struct vrl_seg_limit *b = &next->limits[i], *a = &now->limits[j];
+
+			if (strcmp(key_identity(a), key_identity(b)) != 0 || a->kind == b->kind)
+				continue;
+			snprintf(why, whylen, "limit %s changes kind from %s to %s under the same "
+				 "name: its keys' state would be misread; give it a new name, or "
+				 "restart vrld with a fresh segment (--replace)", b->name,
+				 kinds[a->kind < 6 ? a->kind : 0], kinds[b->kind < 6 ? b->kind : 0]);
+			return -EINVAL;
+		}
+	return 0;
+}
+
 int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
 		   size_t whylen)
 {
@@ -125,6 +157,8 @@ int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, c
 	} else {
 		active = vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
 		rc = vrl_seg_areas_match(active, next, why, whylen);
+		if (rc == 0)
+			rc = kinds_match(active, next, why, whylen);
 	}
 	if (rc == 0)
 		vrl_seg_publish(h, next);

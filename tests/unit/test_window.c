@@ -703,6 +703,31 @@ static void reload_layout(void **state)
 	test_segment_drop(&seg, name);
 }
 
+/* Keys keep their state across a reload by name: a kind change under the
+ * same name would misread it, and is refused. */
+static void reload_kind_change(void **state)
+{
+	struct vrl_seg_config cfg = { 0 }, next = { 0 };
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX], why[256];
+
+	(void)state;
+	test_add_rate(&cfg, "api", "x", 10, NS_PER_S, 10, NULL);
+	test_segment("kind-reload", &cfg, 100, &seg, name);
+	test_add_quota(&next, "api", "x", 10, VRL_CAL_MONTH, 1, 0, NULL);
+	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "changes kind from rate to quota"));
+	/* a new name is a new set of keys: accepted */
+	memset(&next, 0, sizeof(next));
+	test_add_quota(&next, "api.monthly", "x", 10, VRL_CAL_MONTH, 1, 0, NULL);
+	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), 0);
+	/* the same kind with new figures: accepted */
+	next = cfg;
+	next.limits[0].burst = 20;
+	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), 0);
+	test_segment_drop(&seg, name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -725,6 +750,7 @@ int main(void)
 		cmocka_unit_test(client_refund),
 		cmocka_unit_test(client_reconcile),
 		cmocka_unit_test(reload_layout),
+		cmocka_unit_test(reload_kind_change),
 	};
 
 	return cmocka_run_group_tests_name("window", tests, NULL, NULL);

@@ -198,10 +198,12 @@ enum { WORKERS = 8, MAX_GRANTS = 1 << 20 };
 
 #define RATE     2000u     /* per second, one shared key */
 #define BURST    40u
+#define QUOTA    500u      /* units of a monthly quota, one shared key */
 
 struct record {
 	_Atomic int stop;
 	_Atomic size_t n;
+	_Atomic uint64_t units;    /* quota units granted */
 	struct test_grant g[MAX_GRANTS];
 };
 
@@ -209,11 +211,20 @@ struct record {
 static void worker(struct record *rec)
 {
 	struct vrl_request hot = { .api = "hot", .org = "o" };
+	struct vrl_request unit = { .api = "q", .org = "o" };
 	vrl_client *c = test_open(seg);
 
 	while (!atomic_load(&rec->stop)) {
 		struct vrl_verdict v;
-		int rc = vrl_acquire(c, &hot, &v);
+		int rc = vrl_acquire(c, &unit, NULL);
+
+		if (rc == 0) {
+			atomic_fetch_add(&rec->units, 1);
+		} else if (rc != VRL_EDENIED) {
+			fprintf(stderr, "# worker: quota: %s\n", vrl_strerror(rc));
+			_exit(3);
+		}
+		rc = vrl_acquire(c, &hot, &v);
 
 		if (rc == 0) {
 			size_t k = atomic_fetch_add(&rec->n, 1);
@@ -269,6 +280,10 @@ static void reap_and_check(struct record *rec, pid_t *pids)
 		assert_int_equal(broken, 0);
 	}
 	printf("# %zu grants\n", n);
+	/* the quota lives in the segment: no unit lost, none granted twice */
+	printf("# %llu quota units granted of %u\n",
+	       (unsigned long long)atomic_load(&rec->units), QUOTA);
+	assert_int_equal(atomic_load(&rec->units), QUOTA);
 }
 
 static void write_hot_config(bool extra_first, bool broken)
@@ -281,11 +296,12 @@ static void write_hot_config(bool extra_first, bool broken)
 		 "%s"
 		 "  - name: hot\n    match: {api: hot}\n    per: [org]\n    rate: %u/s\n"
 		 "    burst: %u\n"
+		 "  - {name: units, kind: quota, match: {api: q}, per: [org], count: %u}\n"
 		 "%s",
 		 seg,
 		 extra_first ? "  - name: extra\n    match: {api: x}\n    per: [org]\n"
 			       "    rate: 1/s\n" : "",
-		 RATE, BURST, broken ? "  - name: bad\n    rate: fast\n" : "");
+		 RATE, BURST, QUOTA, broken ? "  - name: bad\n    rate: fast\n" : "");
 	vrld_write_file(conf, text);
 }
 
@@ -427,7 +443,7 @@ static void test_vrlctl_reload(void **state)
 	write_hot_config(true, true);
 	assert_int_equal(vrlctl("reload", out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "reload refused"));
-	assert_non_null(strstr(out, "limits[2]"));     /* where the error is */
+	assert_non_null(strstr(out, "limits[3]"));     /* where the error is */
 	assert_int_equal(vrld_config_gen(seg), gen);
 	assert_int_equal(vrlctl("--json reload", out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "\"reloaded\":false"));

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,21 +62,7 @@ static unsigned port_from_log(void)
 /* GET @path over HTTP/1.0; the whole response in page[]. */
 static void get(unsigned port, const char *path)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	char req[256];
-	size_t got = 0;
-	ssize_t r;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_true(fd >= 0);
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
-	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
-	while ((r = read(fd, page + got, sizeof(page) - 1 - got)) > 0)
-		got += (size_t)r;
-	close(fd);
-	page[got] = '\0';
+	assert_true(vrld_http_get(port, path, page, sizeof(page)));
 }
 
 static void has(const char *needle)
@@ -87,37 +74,13 @@ static void has(const char *needle)
 /* The value of the sample line that starts with @series. */
 static double value_of(const char *series)
 {
-	char line[256];
-	const char *p;
+	double v = vrld_metric(page, series);
 
-	snprintf(line, sizeof(line), "\n%s", series);
-	if (!(p = strstr(page, line)))
+	if (isnan(v))
 		fail_msg("no series %s in:\n%s", series, page);
-	return strtod(p + strlen(line), NULL);
+	return v;
 }
 
-/*
- * GET /metrics until the page is one vrld rendered after this call began
- * (it renders once a second; vrl_metrics_rendered_seconds says when).
- */
-static void get_fresh(unsigned port)
-{
-	struct timespec ts;
-	double since;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	since = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	for (int i = 0; i < 500; i++) {
-		struct timespec pause = { 0, 20 * 1000 * 1000 };
-
-		get(port, "/metrics");
-		if (strstr(page, "\nvrl_metrics_rendered_seconds ") &&
-		    value_of("vrl_metrics_rendered_seconds ") >= since)
-			return;
-		nanosleep(&pause, NULL);
-	}
-	fail_msg("vrld rendered no metrics page after %.3f", since);
-}
 
 static void test_scrape(void **state)
 {
@@ -182,7 +145,7 @@ static void test_scrape(void **state)
 	assert_int_equal(vrl_acquire_wait(c, &(struct vrl_request){ .api = "w" }, NS_PER_S, NULL),
 			 0);
 
-	get_fresh(port);
+	assert_true(vrld_scrape_fresh(port, page, sizeof(page)));
 	has(" 200 OK\r\n");
 	assert_true(value_of("vrl_shadow_denied_total{limit=\"sh\"} ") == 1);
 	assert_true(value_of("vrl_shadow_denied_total{limit=\"r\"} ") == 0);
@@ -224,7 +187,7 @@ static void test_scrape(void **state)
 
 	/* the handle goes; its counts stay in the totals (counters never drop) */
 	vrl_close(c);
-	get_fresh(port);
+	assert_true(vrld_scrape_fresh(port, page, sizeof(page)));
 	assert_true(value_of("vrl_granted_total{limit=\"r\"} ") == 6);
 	assert_true(value_of("vrl_denied_total{limit=\"r\"} ") == 2);
 	assert_true(value_of("vrl_shadow_denied_total{limit=\"sh\"} ") == 1);

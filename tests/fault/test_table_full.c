@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,58 +83,15 @@ static unsigned port_from_log(void)
 	return (unsigned)strtoul(p + 5, NULL, 10);
 }
 
-/* GET /metrics over HTTP/1.0 into page[]. */
-static void scrape(unsigned port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	const char *req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-	size_t got = 0;
-	ssize_t r;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_true(fd >= 0);
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
-	while ((r = read(fd, page + got, sizeof(page) - 1 - got)) > 0)
-		got += (size_t)r;
-	close(fd);
-	page[got] = '\0';
-}
-
 static double value_of(const char *series)
 {
-	char line[256];
-	const char *p;
+	double v = vrld_metric(page, series);
 
-	snprintf(line, sizeof(line), "\n%s", series);
-	if (!(p = strstr(page, line)))
+	if (isnan(v))
 		fail_msg("no series %s in:\n%s", series, page);
-	return strtod(p + strlen(line), NULL);
+	return v;
 }
 
-/*
- * GET /metrics until the page is one vrld rendered after this call began
- * (it renders once a second; vrl_metrics_rendered_seconds says when).
- */
-static void scrape_fresh(unsigned port)
-{
-	struct timespec ts;
-	double since;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	since = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	for (int i = 0; i < 500; i++) {
-		struct timespec pause = { 0, 20 * 1000 * 1000 };
-
-		scrape(port);
-		if (strstr(page, "\nvrl_metrics_rendered_seconds ") &&
-		    value_of("vrl_metrics_rendered_seconds ") >= since)
-			return;
-		nanosleep(&pause, NULL);
-	}
-	fail_msg("vrld rendered no metrics page after %.3f", since);
-}
 
 static void start(const char *on_full)
 {
@@ -223,7 +181,7 @@ static void run(const char *on_full, struct tally *t, uint64_t *table_full, doub
 	*table_full = atomic_load(&c->hdr->table_full);
 	assert_true(atomic_load(&c->hdr->keys_live) <= c->hdr->nslots);
 	vrl_close(c);
-	scrape_fresh(port_from_log());
+	assert_true(vrld_scrape_fresh(port_from_log(), page, sizeof(page)));
 	*metric = value_of("vrl_table_full_total ");
 	stop();
 	print_message("on_full %s: granted %llu (table full %llu), denied %llu, "

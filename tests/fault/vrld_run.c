@@ -3,7 +3,10 @@
  */
 #include "vrld_run.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -170,4 +174,58 @@ bool vrld_log_has(const char *path, const char *needle)
 	fclose(f);
 	buf[n] = '\0';
 	return strstr(buf, needle) != NULL;
+}
+
+bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	char req[256];
+	size_t got = 0;
+	ssize_t r;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return false;
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		close(fd);
+		return false;
+	}
+	while (got + 1 < cap && (r = read(fd, buf + got, cap - 1 - got)) > 0)
+		got += (size_t)r;
+	close(fd);
+	buf[got] = '\0';
+	return true;
+}
+
+double vrld_metric(const char *page, const char *series)
+{
+	char line[256];
+	const char *p;
+
+	snprintf(line, sizeof(line), "\n%s", series);
+	if (!(p = strstr(page, line)))
+		return NAN;
+	return strtod(p + strlen(line), NULL);
+}
+
+bool vrld_scrape_fresh(unsigned port, char *buf, size_t cap)
+{
+	struct timespec ts;
+	double since;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	since = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	for (int i = 0; i < 500; i++) {
+		struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+		if (vrld_http_get(port, "/metrics", buf, cap) &&
+		    vrld_metric(buf, "vrl_metrics_rendered_seconds ") >= since)
+			return true;
+		nanosleep(&pause, NULL);
+	}
+	return false;
 }

@@ -37,4 +37,19 @@ void vrld_kill_all(void);
 /* Whether file @path contains @needle. */
 bool vrld_log_has(const char *path, const char *needle);
 
+/* GET @path from 127.0.0.1:@port over HTTP/1.0: the whole response, NUL
+ * terminated, in @buf. Returns false when it cannot connect. */
+bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap);
+
+/* The value of the sample line of @page that starts with @series
+ * ("vrl_keys{limit=\"r\"} "); NAN when there is none. */
+double vrld_metric(const char *page, const char *series);
+
+/*
+ * GET /metrics into @buf until the page is one vrld rendered after this
+ * call began (vrld renders once a second; vrl_metrics_rendered_seconds
+ * says when). Returns false when none came within ten seconds.
+ */
+bool vrld_scrape_fresh(unsigned port, char *buf, size_t cap);
+
 #endif

@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "admin.h"
 #include "client.h"
 #include "keytable.h"
 
@@ -74,14 +75,17 @@ static bool snap_slot(struct vrl_seg_slot *s, const struct vrl_seg_config *cfg, 
 	 * limit and label of that insert are visible */
 	uint64_t tag = atomic_load_explicit(&s->tag, memory_order_acquire);
 	uint64_t state, cd;
-	uint32_t li;
+	int li;
 
 	if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
 		return false;
 	state = atomic_load_explicit(&s->state, memory_order_relaxed);
 	cd = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
-	li = VRL_NOTE_INDEX(atomic_load_explicit(&s->limit, memory_order_relaxed));
-	if (state == VRL_STATE_EVICTED || li >= cfg->nlimits)
+	/* a key inserted under an older generation after the renote pass is
+	 * newer than this checkpoint: the next one has it */
+	li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
+			    cfg->generation, cfg->nlimits);
+	if (state == VRL_STATE_EVICTED || li < 0)
 		return false;
 	memset(r, 0, sizeof(*r));
 	r->home = atomic_load_explicit(&s->home, memory_order_relaxed);
@@ -188,6 +192,8 @@ int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, c
 	why[0] = '\0';
 	if (!buf)
 		goto nomem;
+	/* keys inserted under the generation before are named by the active one */
+	vrl_seg_renote(h, 0, h->nslots);
 	for (uint64_t i = 0; i < h->nslots; i++) {
 		if (n == cap) {
 			char *more = realloc(buf, sizeof(*head) + 2 * cap * sizeof(*recs));
@@ -392,7 +398,8 @@ void vrl_ckpt_apply(struct vrl_seg_header *h, const struct vrl_ckpt *ck,
 		}
 		memcpy(label, r->label, sizeof(label));
 		label[sizeof(label) - 1] = '\0';
-		if (vrl_kt_get(h, &k, (uint32_t)li, label, &idx) != 0) {
+		if (vrl_kt_get(h, &k, vrl_slot_note((uint32_t)li, &cfg->limits[li], cfg->generation),
+			       label, &idx) != 0) {
 			st->failed++;
 			continue;
 		}

@@ -105,11 +105,12 @@ struct seen {
 };
 
 /* Counters of a limit name folded from holders that moved on, and the
- * alerts vrld drained for it (counted here alone). */
+ * alerts vrld drained and the keys it evicted for it (counted here alone). */
 struct retired {
 	char name[VRL_NAME_MAX];
 	uint64_t v[NCOUNTERS];
 	uint64_t alerts;
+	uint64_t evictions;
 };
 
 /* Limit names of one generation, to attribute a holder's counters. */
@@ -257,14 +258,31 @@ void vrl_metrics_note_alert(struct vrl_metrics *m, const char *name)
 		r->alerts++;
 }
 
-/* Alerts drained per limit of the current config. */
-static void collect_alerts(struct vrl_metrics *m, uint64_t *alerts)
+void vrl_metrics_note_evictions(struct vrl_metrics *m, const struct vrl_seg_config *cfg,
+				const uint64_t *by_limit)
+{
+	for (uint32_t l = 0; l < cfg->nlimits && l < VRL_MAX_LIMITS; l++) {
+		struct retired *r;
+
+		if (!by_limit[l])
+			continue;
+		/* the main thread alone touches the collector's tables: no lock */
+		r = retired_of(m, cfg->limits[l].name);
+		if (r)
+			r->evictions += by_limit[l];
+	}
+}
+
+/* Alerts drained and keys evicted per limit of the current config. */
+static void collect_alerts(struct vrl_metrics *m, uint64_t *alerts, uint64_t *evictions)
 {
 	memset(alerts, 0, VRL_MAX_LIMITS * sizeof(*alerts));
+	memset(evictions, 0, VRL_MAX_LIMITS * sizeof(*evictions));
 	for (uint32_t l = 0; l < m->snap.nlimits; l++) {
 		struct retired *r = retired_of(m, m->snap.limits[l].seg.name);
 
 		alerts[l] = r ? r->alerts : 0;
+		evictions[l] = r ? r->evictions : 0;
 	}
 }
 
@@ -384,6 +402,7 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 		const struct vrl_seg_slot *s = &slots[i];
 		uint64_t tag = load64(&s->tag), state;
 		struct key_ratio k;
+		int li;
 
 		if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
 			continue;
@@ -391,12 +410,15 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 		if (state == VRL_STATE_EVICTED)
 			continue;
 		(*live)++;
-		k.limit = VRL_NOTE_INDEX(atomic_load_explicit(&s->limit, memory_order_relaxed));
-		if (k.limit >= m->snap.nlimits)
-			continue;
+		li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
+				    m->snap.generation, m->snap.nlimits);
+		if (li < 0)
+			continue;   /* inserted under an older generation: vrld renotes it */
+		k.limit = (uint32_t)li;
 		keys[k.limit]++;
 		overage[k.limit] += overage_of(&m->snap.limits[k.limit], state, period[k.limit]);
-		k.ratio = vrl_key_used_ratio(&m->snap.limits[k.limit], state, load64(&s->cooldown), now);
+		k.ratio = vrl_slot_used_ratio(m->h, &m->snap.limits[k.limit], i, state,
+					      load64(&s->cooldown), now);
 		if (k.ratio <= 0)
 			continue;
 		memcpy(k.label, s->label, sizeof(k.label));
@@ -452,8 +474,8 @@ static void segment_wide(struct out *o, const struct vrl_seg_header *h, uint64_t
 	put(o, "vrl_table_keys_live %llu\n", (unsigned long long)live);
 	family(o, "vrl_table_full_total", "counter", "Key inserts refused for want of a slot.");
 	put(o, "vrl_table_full_total %llu\n", (unsigned long long)load64(&h->table_full));
-	family(o, "vrl_evictions_total", "counter", "Idle keys evicted by vrld.");
-	put(o, "vrl_evictions_total %llu\n", (unsigned long long)load64(&h->evictions));
+	family(o, "vrl_evictions_all_total", "counter", "Idle keys evicted by vrld, all limits.");
+	put(o, "vrl_evictions_all_total %llu\n", (unsigned long long)load64(&h->evictions));
 	family(o, "vrl_holders", "gauge", "Client handles attached with a counter slot.");
 	put(o, "vrl_holders %llu\n", (unsigned long long)attached);
 	family(o, "vrl_config_generation", "gauge", "Generation of the config in force.");
@@ -498,6 +520,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 {
 	uint64_t counts[NCOUNTERS][VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
 	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS], wait_ms[VRL_MAX_LIMITS];
+	uint64_t evictions[VRL_MAX_LIMITS];
 	uint64_t live, attached;
 	struct key_ratio *best = calloc(m->top ? m->top : 1, sizeof(*best));
 	struct out o = { .buf = malloc(16384), .cap = 16384 };
@@ -513,7 +536,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	collect_holders(m, counts, &attached);
 	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++)
 		wait_ms[l] = counts[C_WAIT_NS][l] / 1000000u;
-	collect_alerts(m, alerts);
+	collect_alerts(m, alerts, evictions);
 	scan_keys(m, keys, overage, &live, best, &nbest);
 	per_limit(&o, &m->snap, "vrl_granted_total", "counter",
 		  "Acquires granted, by the limit that took part.", counts[C_GRANTED]);
@@ -533,6 +556,8 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 		  overage);
 	per_limit(&o, &m->snap, "vrl_alerts_total", "counter",
 		  "Alert thresholds crossed, as vrld drained them.", alerts);
+	per_limit(&o, &m->snap, "vrl_evictions_total", "counter",
+		  "Idle keys of the limit evicted by vrld (since vrld started).", evictions);
 	all_totals(&o, m->h);
 	segment_wide(&o, m->h, live, attached, m->snap.generation);
 	top_keys(&o, &m->snap, best, nbest);

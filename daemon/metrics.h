@@ -58,6 +58,11 @@ int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, char *why, siz
  */
 void vrl_metrics_note_alert(struct vrl_metrics *m, const char *name);
 
+/* vrld's sweep evicted @by_limit[i] keys of limit i of @cfg (the config it
+ * swept under): count them per limit name, in vrld's thread. */
+void vrl_metrics_note_evictions(struct vrl_metrics *m, const struct vrl_seg_config *cfg,
+				const uint64_t *by_limit);
+
 /* Stop serving and free. */
 void vrl_metrics_free(struct vrl_metrics *m);
 

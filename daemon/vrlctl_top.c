@@ -29,6 +29,7 @@
 /* One live slot as read. */
 struct top_slot {
 	uint64_t idx, tag, state, cd;
+	double used;                     /* share of its limit used, at the sample */
 	uint32_t limit;
 	char label[VRL_LABEL_MAX];
 };
@@ -85,6 +86,7 @@ static int sample(struct vrl_client *c, struct top_sample *t)
 		/* acquire: pairs with the insert's promotion; label and limit ready */
 		uint64_t tag = atomic_load_explicit(&slots[i].tag, memory_order_acquire);
 		struct top_slot *s;
+		int li;
 
 		if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
 			continue;
@@ -102,11 +104,16 @@ static int sample(struct vrl_client *c, struct top_sample *t)
 		s->tag = tag;
 		s->state = load64(&slots[i].state);
 		s->cd = load64(&slots[i].cooldown);
-		s->limit = VRL_NOTE_INDEX(atomic_load_explicit(&slots[i].limit, memory_order_relaxed));
+		li = vrl_note_limit(atomic_load_explicit(&slots[i].limit, memory_order_relaxed),
+				    c->cfg->generation, c->cfg->nlimits);
+		s->limit = li < 0 ? UINT32_MAX : (uint32_t)li;
 		memcpy(s->label, slots[i].label, sizeof(s->label));
 		s->label[sizeof(s->label) - 1] = '\0';
-		if (s->state != VRL_STATE_EVICTED && s->limit < c->cfg->nlimits)
-			t->n++;
+		if (s->state == VRL_STATE_EVICTED || li < 0)
+			continue;
+		s->used = vrl_slot_used_ratio(c->hdr, &c->cfg->limits[li], i, s->state, s->cd,
+					      t->at);
+		t->n++;
 	}
 	sum_holders(c->hdr, t);
 	return 0;
@@ -182,7 +189,7 @@ static int rank(const struct vrl_snapshot *cfg, const struct top_sample *prev,
 		grants = vrl_key_grants(l, before, prev->at, s->state, cur->at);
 		if (grants)
 			busy[(*nbusy)++] = (struct top_key){ s->limit, grants, 0, s->label };
-		ratio = vrl_key_used_ratio(l, s->state, s->cd, cur->at);
+		ratio = s->used;
 		if (ratio > 0)
 			near[(*nnear)++] = (struct top_key){ s->limit, 0, ratio, s->label };
 	}

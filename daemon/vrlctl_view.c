@@ -434,9 +434,11 @@ struct key_view {
 };
 
 /* Read slot @i. Returns false when it holds no live key. */
-static bool read_slot(const struct vrl_seg_header *h, uint64_t i, struct key_view *k)
+static bool read_slot(const struct vrl_seg_header *h, const struct vrl_snapshot *cfg, uint64_t i,
+		      struct key_view *k)
 {
 	const struct vrl_seg_slot *s = &vrl_seg_slots(h)[i];
+	int li;
 
 	/* acquire: pairs with promotion (K2), the slot's fields are ready */
 	k->tag = atomic_load_explicit(&s->tag, memory_order_acquire);
@@ -445,7 +447,9 @@ static bool read_slot(const struct vrl_seg_header *h, uint64_t i, struct key_vie
 	k->slot = i;
 	k->state = load64(&s->state);
 	k->cooldown = load64(&s->cooldown);
-	k->limit = VRL_NOTE_INDEX(atomic_load_explicit(&s->limit, memory_order_relaxed));
+	li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
+			    cfg->generation, cfg->nlimits);
+	k->limit = li < 0 ? UINT32_MAX : (uint32_t)li;   /* unknown until vrld renotes it */
 	k->aux = atomic_load_explicit(&s->aux, memory_order_relaxed);
 	memcpy(k->label, s->label, sizeof(k->label));
 	k->label[sizeof(k->label) - 1] = '\0';
@@ -563,7 +567,7 @@ static int collect_keys(struct vrl_client *c, int only, uint64_t now, struct key
 	for (uint64_t i = 0; i < c->hdr->nslots; i++) {
 		struct key_view k;
 
-		if (!read_slot(c->hdr, i, &k) || (only >= 0 && k.limit != (uint32_t)only))
+		if (!read_slot(c->hdr, c->cfg, i, &k) || (only >= 0 && k.limit != (uint32_t)only))
 			continue;
 		derive(c->hdr, c->cfg, now, &k);
 		if (*n == cap) {
@@ -876,7 +880,7 @@ int ctl_cmd_show(const struct ctl *x)
 	vrl_limit_key(s.l, &x->req, &key, s.label);
 	s.now = vrl_now_ns();
 	s.found = vrl_kt_find(c->hdr, &key, &s.k.slot) == 0 &&
-		  read_slot(c->hdr, s.k.slot, &s.k) && s.k.tag == vrl_key_tag(&key);
+		  read_slot(c->hdr, c->cfg, s.k.slot, &s.k) && s.k.tag == vrl_key_tag(&key);
 	if (s.found) {
 		s.k.limit = (uint32_t)idx;   /* the limit asked about, not the slot's note */
 		derive(c->hdr, c->cfg, s.now, &s.k);

@@ -265,18 +265,25 @@ static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64
 		 uint64_t *next_sweep, struct vrl_alert_cursor *alerts, struct vrld_prod *prod)
 {
 	struct vrl_seg_header *h = seg->hdr;
-	uint64_t now = vrl_now_ns();
+	uint64_t now = vrl_now_ns(), by_limit[VRL_MAX_LIMITS] = { 0 };
+	struct timespec rt;
 
 	atomic_store_explicit(&h->daemon_heartbeat_ns, now, memory_order_relaxed);
 	drain_alerts(h, dc, alerts, now, prod);
 	if (now < *next_sweep)
 		return;
 	*next_sweep = now + dc->sweep_interval_ns;
+	clock_gettime(CLOCK_REALTIME, &rt);
 	/* a full pass per sweep interval, one short bracket per chunk */
 	for (uint64_t done = 0; done < h->nslots; done += SWEEP_CHUNK) {
-		vrl_seg_sweep(h, *cursor, SWEEP_CHUNK, now, dc->idle_evict_ns);
+		vrl_seg_sweep_by(h, *cursor, SWEEP_CHUNK, now,
+				 (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec,
+				 dc->idle_evict_ns, by_limit);
 		*cursor = *cursor + SWEEP_CHUNK >= h->nslots ? 0 : *cursor + SWEEP_CHUNK;
 	}
+	/* the sweep counted by the active numbering: dc->cfg's, published by
+	 * this thread */
+	vrld_prod_evictions(prod, &dc->cfg, by_limit);
 	vrl_seg_reap_holders(h);
 }
 

@@ -167,6 +167,13 @@ void vrld_prod_alert(struct vrld_prod *p, const char *name)
 		vrl_metrics_note_alert(p->metrics, name);
 }
 
+void vrld_prod_evictions(struct vrld_prod *p, const struct vrl_seg_config *cfg,
+			 const uint64_t *by_limit)
+{
+	if (p->metrics)
+		vrl_metrics_note_evictions(p->metrics, cfg, by_limit);
+}
+
 void vrld_prod_stop(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_daemon_config *dc)
 {
 	/* the HTTP thread reads the segment: it goes before the segment does */

@@ -50,6 +50,11 @@ void vrld_prod_tick(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_d
 /* An alert of limit @name was drained: count it in the metrics, if any. */
 void vrld_prod_alert(struct vrld_prod *p, const char *name);
 
+/* The sweep evicted @by_limit[i] keys of limit i of @cfg: count them per
+ * limit in the metrics, if any. */
+void vrld_prod_evictions(struct vrld_prod *p, const struct vrl_seg_config *cfg,
+			 const uint64_t *by_limit);
+
 /* At exit: stop the metrics, then write a last checkpoint (@seg NULL: none). */
 void vrld_prod_stop(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_daemon_config *dc);
 

@@ -160,8 +160,10 @@ int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, c
 		if (rc == 0)
 			rc = kinds_match(active, next, why, whylen);
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		vrl_seg_publish(h, next);
+		vrl_seg_renote(h, 0, h->nslots);
+	}
 	free(next);
 	return rc;
 }
@@ -299,6 +301,7 @@ static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *c
 	out->lock_fd = fd;
 	vrl_kt_repair_bracket(out->hdr, UINT64_MAX);
 	vrl_seg_publish(out->hdr, cfg);
+	vrl_seg_renote(out->hdr, 0, out->hdr->nslots);
 	return 0;
 }
 
@@ -438,12 +441,28 @@ uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count,
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return vrl_seg_sweep_at(h, first, count, now,
-				(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, idle_ns);
+	return vrl_seg_sweep_by(h, first, count, now,
+				(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, idle_ns, NULL);
 }
 
 uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t count,
 			  uint64_t now, uint64_t now_rt, uint64_t idle_ns)
+{
+	return vrl_seg_sweep_by(h, first, count, now, now_rt, idle_ns, NULL);
+}
+
+/* Count one eviction of the key noted @note against its limit of @cfg. */
+static void count_eviction(uint64_t *by_limit, const struct vrl_seg_config *cfg, uint32_t note)
+{
+	int li = vrl_note_limit(note, cfg->generation, cfg->nlimits);
+
+	if (by_limit && li >= 0)
+		by_limit[li]++;
+}
+
+uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t count,
+			  uint64_t now, uint64_t now_rt, uint64_t idle_ns,
+			  uint64_t by_limit[VRL_MAX_LIMITS])
 {
 	struct vrl_seg_slot *slots = vrl_seg_slots(h);
 	uint64_t end = first + count > h->nslots ? h->nslots : first + count, evicted = 0;
@@ -451,6 +470,8 @@ uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t cou
 	const struct vrl_seg_config *cfg =
 		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
 
+	/* the keys of this chunk carry the current numbering before they are counted */
+	vrl_seg_renote(h, first, count);
 	for (uint64_t i = first; i < end; i++) {
 		uint64_t t = atomic_load_explicit(&slots[i].tag, memory_order_acquire);
 		uint64_t st = atomic_load_explicit(&slots[i].state, memory_order_relaxed);
@@ -462,16 +483,92 @@ uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t cou
 			/* a window limit keeps its index over reloads (vrl_seg_reload) */
 			uint32_t lim = VRL_NOTE_INDEX(note);
 
-			if (lim < cfg->nlimits && cfg->limits[lim].kind == VRL_KIND_WINDOW)
-				evicted += sweep_window(h, &cfg->limits[lim], i, now, idle_ns);
+			if (lim < cfg->nlimits && cfg->limits[lim].kind == VRL_KIND_WINDOW &&
+			    sweep_window(h, &cfg->limits[lim], i, now, idle_ns)) {
+				evicted++;
+				if (by_limit)
+					by_limit[lim]++;
+			}
 			continue;
 		}
-		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns))
+		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns) ||
+		    !vrl_kt_evict(h, i, st, now))
 			continue;
-		evicted += (uint64_t)vrl_kt_evict(h, i, st, now);
+		evicted++;
+		count_eviction(by_limit, cfg, note);
 	}
 	vrl_kt_reclaim(h, first, count);
 	return evicted;
+}
+
+/*
+ * Where the limit at index @i of @from is in @to: the limit of the same
+ * name and kind, else the first of the same key identity (its pool) and
+ * kind, else -1 (gone, or its keys would be misread).
+ */
+static int renumber(const struct vrl_seg_config *from, uint32_t i,
+		    const struct vrl_seg_config *to)
+{
+	const struct vrl_seg_limit *a = &from->limits[i];
+	int pooled = -1;
+
+	for (uint32_t j = 0; j < to->nlimits; j++) {
+		const struct vrl_seg_limit *b = &to->limits[j];
+
+		if (b->kind != a->kind)
+			continue;
+		if (strcmp(a->name, b->name) == 0)
+			return (int)j;
+		if (pooled < 0 && strcmp(key_identity(a), key_identity(b)) == 0)
+			pooled = (int)j;
+	}
+	return pooled;
+}
+
+uint64_t vrl_seg_renote(struct vrl_seg_header *h, uint64_t first, uint64_t count)
+{
+	unsigned active = atomic_load_explicit(&h->active_cfg, memory_order_relaxed) & 1u;
+	const struct vrl_seg_config *to = vrl_seg_cfg(h, active);
+	const struct vrl_seg_config *from = vrl_seg_cfg(h, active ^ 1u);
+	struct vrl_seg_slot *slots = vrl_seg_slots(h);
+	uint64_t end = first + count > h->nslots ? h->nslots : first + count, renoted = 0;
+	uint32_t from_gen = (uint32_t)from->generation & VRL_NOTE_GEN_MASK;
+	int map[VRL_MAX_LIMITS];
+	bool mapped = false;
+
+	/* vrld alone writes the config areas, in this thread: both are stable
+	 * here. The other area is the generation before, unless it was never
+	 * written (generation 0) or a vrld died writing it (seq odd). */
+	if (from->generation == 0 || (atomic_load_explicit(&from->seq, memory_order_relaxed) & 1u) ||
+	    from->nlimits > VRL_MAX_LIMITS || to->nlimits > VRL_MAX_LIMITS ||
+	    from_gen == ((uint32_t)to->generation & VRL_NOTE_GEN_MASK))
+		return 0;
+	for (uint64_t i = first; i < end; i++) {
+		struct vrl_seg_slot *s = &slots[i];
+		uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire);
+		uint32_t note = atomic_load_explicit(&s->limit, memory_order_relaxed);
+		uint32_t li = VRL_NOTE_INDEX(note);
+
+		if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING) || VRL_NOTE_GEN(note) != from_gen ||
+		    li >= from->nlimits)
+			continue;
+		if (!mapped) {
+			for (uint32_t k = 0; k < from->nlimits; k++)
+				map[k] = renumber(from, k, to);
+			mapped = true;
+		}
+		if (map[li] < 0)
+			continue;   /* its limit is gone: the key ages out unattributed */
+		/* relaxed: the note is read for attribution only, and a LIVE
+		 * slot keeps its key while this thread (its only evictor) runs;
+		 * the CAS leaves a note some inserter changed meanwhile alone */
+		if (atomic_compare_exchange_strong_explicit(
+			    &s->limit, &note,
+			    vrl_slot_note((uint32_t)map[li], &to->limits[map[li]], to->generation),
+			    memory_order_relaxed, memory_order_relaxed))
+			renoted++;
+	}
+	return renoted;
 }
 
 unsigned vrl_seg_reap_holders(struct vrl_seg_header *h)

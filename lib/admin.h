@@ -104,6 +104,26 @@ uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t cou
 			  uint64_t now, uint64_t now_rt, uint64_t idle_ns);
 
 /*
+ * vrl_seg_sweep_at() that also adds each eviction to @by_limit (NULL: not
+ * counted) at the index, in the active config, of the key's limit. A key
+ * whose limit cannot be told (the limit is gone since the key was
+ * inserted) counts in the return value only.
+ */
+uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t count,
+			  uint64_t now, uint64_t now_rt, uint64_t idle_ns,
+			  uint64_t by_limit[VRL_MAX_LIMITS]);
+
+/*
+ * Rewrite the notes of live keys among slots [@first, @first + @count)
+ * that were written under the generation before the active one (the other
+ * config area) to the active numbering, by limit name (or pool). vrld
+ * calls it over the whole table after a reload or an adoption, and the
+ * sweep over each chunk for keys that clients inserted under the old
+ * generation meanwhile. vrld's thread only. Returns how many it rewrote.
+ */
+uint64_t vrl_seg_renote(struct vrl_seg_header *h, uint64_t first, uint64_t count);
+
+/*
  * Fold the counters of holders whose process is gone into the retired
  * totals, give back the process slots they held, and free their slots.
  * Returns how many were reaped.

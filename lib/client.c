@@ -568,7 +568,8 @@ static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
 
 	if (c->readonly)
 		return vrl_kt_find(c->hdr, &t->key, &t->slot);
-	rc = vrl_kt_get(c->hdr, &t->key, vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg),
+	rc = vrl_kt_get(c->hdr, &t->key,
+			vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg, c->cfg->generation),
 			label, &t->slot);
 	if (rc == 0 && c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW)
 		rc = window_ring(c, t, &t->ring);
@@ -1493,7 +1494,8 @@ static int for_keys(struct vrl_client *c, const struct vrl_request *req, const c
 			continue;
 		matched++;
 		vrl_limit_key(l, req, &t.key, label);
-		rc = insert ? vrl_kt_get(c->hdr, &t.key, vrl_slot_note(i, &l->seg), label, &t.slot) :
+		rc = insert ? vrl_kt_get(c->hdr, &t.key, vrl_slot_note(i, &l->seg, c->cfg->generation),
+					 label, &t.slot) :
 			      vrl_kt_find(c->hdr, &t.key, &t.slot);
 		if (rc == VRL_ENOKEY)
 			continue;   /* no slot: nothing to do for this limit */
@@ -1526,8 +1528,9 @@ static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
 			return 0;
 		}
 		int rc = vrl_kt_get(c->hdr, &t->key,
-				    vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg), "",
-				    &t->slot);
+				    vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg,
+						  c->cfg->generation),
+				    "", &t->slot);
 
 		if (rc)
 			return rc;
@@ -1704,7 +1707,8 @@ static int reconcile_window(struct vrl_client *c, struct vrl_take *t, uint64_t r
 		if (vrl_window_floor(&w, remaining, vrl_now_ns()) != -EAGAIN &&
 		    atomic_load_explicit(&s->tag, memory_order_acquire) == vrl_key_tag(&t->key))
 			return 0;
-		rc = vrl_kt_get(c->hdr, &t->key, vrl_slot_note(t->limit, l), "", &t->slot);
+		rc = vrl_kt_get(c->hdr, &t->key, vrl_slot_note(t->limit, l, c->cfg->generation), "",
+				&t->slot);
 		if (rc)
 			return rc;
 	}

@@ -46,7 +46,7 @@
 #include <stdint.h>
 
 #define VRL_SEG_MAGIC      UINT64_C(0x31304745534c5256) /* "VRLSEG01" little-endian */
-#define VRL_SEG_FORMAT     2u      /* bumped on any incompatible layout change */
+#define VRL_SEG_FORMAT     3u      /* bumped on any incompatible layout change */
 #define VRL_CACHELINE      64u     /* bytes; slots and holders are aligned to it */
 
 #define VRL_MAX_LIMITS     64u     /* limits in one config */
@@ -266,27 +266,54 @@ struct vrl_seg_event {
 };
 
 /*
- * The note a slot keeps of the limit that inserted its key: the limit's
- * index at insertion (for display; a reload may renumber limits) and what
- * vrld's sweep must know without the config to judge a key idle: its kind,
- * and for a quota its calendar and anchor. Limits that share a key (a pool)
- * have the same kind, calendar and anchor.
+ * The note a slot keeps of the limit that inserted its key, in one word:
+ *
+ *   bits  0..7   the limit's index in the config of generation `gen`
+ *   bits  8..12  quota anchor      bits 13..15  quota calendar
+ *   bits 16..18  kind (0: not noted, treated as a rate)
+ *   bits 19..31  gen: the low 13 bits of that config's generation
+ *
+ * Kind, calendar and anchor are what vrld's sweep needs to judge a key idle
+ * without the config; limits that share a key (a pool) have the same three.
+ * The index names a limit only in the generation the note was written
+ * under: a reload may renumber limits. So a reader trusts the index only
+ * when the note's gen is its config's (vrl_note_limit()), and vrld, after
+ * each reload, rewrites the notes of the generation before to the new
+ * numbering (vrl_seg_renote()), so that every live key is attributed again
+ * within one sweep.
  */
+#define VRL_NOTE_GEN_BITS     13u
+#define VRL_NOTE_GEN_MASK     ((1u << VRL_NOTE_GEN_BITS) - 1u)
 #define VRL_NOTE_INDEX(n)     ((n) & 0xffu)
-#define VRL_NOTE_ANCHOR(n)    (((n) >> 8) & 0xffu)
-#define VRL_NOTE_CALENDAR(n)  (((n) >> 16) & 0xffu)
-#define VRL_NOTE_KIND(n)      ((n) >> 24)  /* 0: not noted (treated as a rate) */
+#define VRL_NOTE_ANCHOR(n)    (((n) >> 8) & 0x1fu)
+#define VRL_NOTE_CALENDAR(n)  (((n) >> 13) & 0x7u)
+#define VRL_NOTE_KIND(n)      (((n) >> 16) & 0x7u)
+#define VRL_NOTE_GEN(n)       ((n) >> 19)
 
-static inline uint32_t vrl_slot_note(uint32_t index, const struct vrl_seg_limit *l)
+static inline uint32_t vrl_slot_note(uint32_t index, const struct vrl_seg_limit *l,
+				     uint64_t generation)
 {
-	uint32_t n = (index & 0xffu) | (l->kind & 0xffu) << 24;
+	uint32_t n = (index & 0xffu) | (l->kind & 0x7u) << 16 |
+		     ((uint32_t)generation & VRL_NOTE_GEN_MASK) << 19;
 
 	if (l->kind == VRL_KIND_QUOTA)
-		n |= (l->anchor & 0xffu) << 8 | (l->calendar & 0xffu) << 16;
+		n |= (l->anchor & 0x1fu) << 8 | (l->calendar & 0x7u) << 13;
 	return n;
 }
 
+/* The index of the limit @note names in the config of @generation with
+ * @nlimits limits, or -1 when the note was written under another
+ * generation (not renoted yet) or names no limit of it. */
+static inline int vrl_note_limit(uint32_t note, uint64_t generation, uint32_t nlimits)
+{
+	if (VRL_NOTE_GEN(note) != ((uint32_t)generation & VRL_NOTE_GEN_MASK) ||
+	    VRL_NOTE_INDEX(note) >= nlimits)
+		return -1;
+	return (int)VRL_NOTE_INDEX(note);
+}
+
 _Static_assert(VRL_MAX_LIMITS <= 256, "a limit index fits a note's byte");
+_Static_assert(VRL_KIND__COUNT <= 8 && VRL_CAL_ONCE < 8, "kind and calendar fit 3 bits");
 
 struct vrl_seg_header {
 	uint64_t magic;             /* VRL_SEG_MAGIC */

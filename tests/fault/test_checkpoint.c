@@ -85,13 +85,17 @@ static struct vrl_seg_slot *key_slot(struct vrl_seg_header *h, const char *limit
 	uint64_t idx;
 	int li = -1;
 
+	const struct vrl_seg_config *cfg = vrl_seg_cfg(h, h->active_cfg);
+
 	vrl_key_hash(limit, parts, 1, &k);
-	for (uint32_t i = 0; i < vrl_seg_cfg(h, h->active_cfg)->nlimits; i++)
-		if (strcmp(vrl_seg_cfg(h, h->active_cfg)->limits[i].name, limit) == 0)
+	for (uint32_t i = 0; i < cfg->nlimits; i++)
+		if (strcmp(cfg->limits[i].name, limit) == 0)
 			li = (int)i;
 	if (insert) {
 		assert_true(li >= 0);
-		assert_int_equal(vrl_kt_get(h, &k, (uint32_t)li, vin, &idx), 0);
+		assert_int_equal(vrl_kt_get(h, &k, vrl_slot_note((uint32_t)li, &cfg->limits[li],
+								 cfg->generation),
+					    vin, &idx), 0);
 	} else if (vrl_kt_find(h, &k, &idx) != 0) {
 		return NULL;
 	}
@@ -334,12 +338,90 @@ static void test_loss_bound(void **state)
 	test_segment_drop(&seg, name);
 }
 
+/* The limit slot @s's note names in the active config, or NULL. */
+static const char *noted(struct vrl_seg_header *h, struct vrl_seg_slot *s)
+{
+	const struct vrl_seg_config *cfg = vrl_seg_cfg(h, h->active_cfg);
+	int li = vrl_note_limit(atomic_load(&s->limit), cfg->generation, cfg->nlimits);
+
+	return li < 0 ? NULL : cfg->limits[li].name;
+}
+
+/*
+ * A reload that renumbers limits: every key stays attributed to its own
+ * limit (the checkpoint saves a quota key under its name and kind, the
+ * sweep counts an eviction against the right limit), including a key a
+ * worker inserted under the old numbering after the reload.
+ */
+static void test_reload_renumbers(void **state)
+{
+	static struct vrl_seg_config a, b;
+	struct vrl_seg seg;
+	struct vrl_ckpt ck;
+	char name[VRL_SHM_NAME_MAX], why[512];
+	uint64_t by_limit[VRL_MAX_LIMITS] = { 0 }, now = vrl_now_ns(), idx, old_gen;
+	struct vrl_seg_slot *q, *r, *late;
+	struct vrl_key k;
+	const char *parts[] = { "V9" };
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	test_add_rate(&a, "r", "r", 10, NS_PER_S, 1, (int[]){ VRL_FIELD_VEHICLE, -1 });
+	add_kind(&a, "q", VRL_KIND_QUOTA, 0)->calendar = VRL_CAL_DAY;
+	memset(&b, 0, sizeof(b));
+	add_kind(&b, "q", VRL_KIND_QUOTA, 0)->calendar = VRL_CAL_DAY;
+	add_kind(&b, "new", VRL_KIND_QUOTA, 0)->calendar = VRL_CAL_DAY;
+	test_add_rate(&b, "r", "r", 10, NS_PER_S, 1, (int[]){ VRL_FIELD_VEHICLE, -1 });
+
+	test_segment("ckpt", &a, 1000, &seg, name);
+	q = key_slot(seg.hdr, "q", "V1", true);
+	atomic_store(&q->state, PERIOD_ID << 40 | 77);
+	r = key_slot(seg.hdr, "r", "V1", true);
+	atomic_store(&r->state, now - 2 * NS_PER_S);        /* idle: full for 2 s */
+	old_gen = vrl_seg_cfg(seg.hdr, seg.hdr->active_cfg)->generation;
+	assert_string_equal(noted(seg.hdr, q), "q");
+
+	/* q moves from index 1 to 0, r from 0 to 2, and "new" takes q's old 1 */
+	assert_int_equal(vrl_seg_reload(seg.hdr, &b, why, sizeof(why)), 0);
+	assert_string_equal(noted(seg.hdr, q), "q");
+	assert_string_equal(noted(seg.hdr, r), "r");
+
+	/* a worker still on the old numbering inserts q/V9 as limit 1 of a */
+	vrl_key_hash("q", parts, 1, &k);
+	assert_int_equal(vrl_kt_get(seg.hdr, &k, vrl_slot_note(1, &a.limits[1], old_gen), "V9",
+				    &idx), 0);
+	late = &vrl_seg_slots(seg.hdr)[idx];
+	atomic_store(&late->state, PERIOD_ID << 40 | 5);
+	assert_null(noted(seg.hdr, late));        /* not trusted until renoted */
+
+	/* the checkpoint renotes first: both quota keys saved as q */
+	save(seg.hdr, 2);
+	assert_string_equal(noted(seg.hdr, late), "q");
+	assert_int_equal(vrl_ckpt_load(path, &ck, why, sizeof(why)), 0);
+	for (uint64_t i = 0; i < ck.n; i++) {
+		assert_string_equal(ck.recs[i].limit, "q");
+		assert_int_equal(ck.recs[i].kind, VRL_KIND_QUOTA);
+	}
+	vrl_ckpt_free(&ck);
+
+	/* the idle rate key goes, and so do both quota keys: at a wall clock of
+	 * 1970-01-01 their day (PERIOD_ID) is not the current one. Each
+	 * eviction counts against its own limit */
+	assert_int_equal(vrl_seg_sweep_by(seg.hdr, 0, seg.hdr->nslots, now, NS_PER_S, NS_PER_S,
+					  by_limit), 3);
+	assert_int_equal(by_limit[0], 2);
+	assert_int_equal(by_limit[1], 0);
+	assert_int_equal(by_limit[2], 1);
+	test_segment_drop(&seg, name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loss_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_renumbers, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -178,7 +178,7 @@ static void test_scrape(void **state)
 	assert_true(value_of("vrl_daemon_up ") == 1);
 	assert_true(value_of("vrl_config_generation ") >= 1);
 	has("vrl_table_full_total 0\n");
-	has("vrl_evictions_total ");
+	has("vrl_evictions_all_total ");
 	assert_true(value_of("vrl_granted_all_total ") == 17);
 	/* t1 spent its whole bucket (60 s deep), t2 a fifth of it */
 	assert_true(value_of("vrl_key_used_ratio{limit=\"r\",key=\"t1\"} ") > 0.9);
@@ -222,10 +222,104 @@ static void test_scrape(void **state)
 	assert_int_equal(system(text), 0);
 }
 
+/* Scrape until @series reads @want (vrld sweeps and renders on its own
+ * clock), then check it. */
+static void await_value(unsigned port, const char *series, double want)
+{
+	for (int i = 0; i < 300; i++) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		get(port, "/metrics");
+		if (!isnan(vrld_metric(page, series)) && vrld_metric(page, series) == want)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	assert_true(value_of(series) == want);
+}
+
+static void write_config(const char *limits)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "segment: {name: \"%s\", keys: 1000}\n"
+		 "daemon: {metrics: \"127.0.0.1:0\", sweep_interval: 100ms, idle_evict: 2s}\n"
+		 "limits:\n%s", seg, limits);
+	vrld_write_file(conf, text);
+}
+
+/*
+ * Evictions are counted per limit, and stay with the right limit when a
+ * reload renumbers the limits; a window key's share used is read from its
+ * ring.
+ */
+static void test_evictions_by_limit(void **state)
+{
+	static const char win[] =
+		"  - {name: win, match: {api: w}, per: [token], kind: window, limit: 10, "
+		"window: 1h, keys: 8}\n";
+	static const char r[] = "  - {name: r, match: {api: r}, per: [token], rate: 100/s}\n";
+	static const char x[] = "  - {name: x, match: {api: x}, per: [token], rate: 100/s}\n";
+	char limits[512], text[300];
+	unsigned port;
+	vrl_client *c;
+	pid_t pid;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/vrl-metrics-%d", (int)getpid());
+	snprintf(seg, sizeof(seg), "/vrl-test-metrics-%d", (int)getpid());
+	mkdir(dir, 0700);
+	snprintf(conf, sizeof(conf), "%s/vrl.yaml", dir);
+	snprintf(logpath, sizeof(logpath), "%s/vrld.log", dir);
+	vrl_seg_unlink(seg);
+	snprintf(limits, sizeof(limits), "%s%s%s", win, r, x);
+	write_config(limits);
+	vrld_pid = pid = vrld_start(conf, NULL, logpath);
+	assert_true(vrld_wait_ready(seg, pid, WAIT_NS));
+	port = port_from_log();
+
+	c = test_open(seg);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(vrl_acquire(c, &(struct vrl_request){ .api = "w", .token = "w1" },
+					     NULL), 0);
+	assert_int_equal(vrl_acquire(c, &(struct vrl_request){ .api = "r", .token = "t1" }, NULL),
+			 0);
+	assert_int_equal(vrl_acquire(c, &(struct vrl_request){ .api = "r", .token = "t2" }, NULL),
+			 0);
+	await_value(port, "vrl_key_used_ratio{limit=\"win\",key=\"w1\"} ", 0.4);
+	assert_true(value_of("vrl_keys{limit=\"r\"} ") == 2);
+
+	/* r and x swap places (the window keeps its own: its rings are laid out) */
+	snprintf(limits, sizeof(limits), "%s%s%s", win, x, r);
+	write_config(limits);
+	kill(pid, SIGHUP);
+	await_value(port, "vrl_config_generation ", 2);
+	/* still r's, live or (if vrld swept meanwhile) evicted */
+	assert_true(value_of("vrl_keys{limit=\"r\"} ") +
+		    value_of("vrl_evictions_total{limit=\"r\"} ") == 2);
+	assert_true(value_of("vrl_keys{limit=\"x\"} ") == 0);
+
+	/* idle for 2 s, r's two keys go, and are counted as r's */
+	await_value(port, "vrl_evictions_total{limit=\"r\"} ", 2);
+	assert_true(value_of("vrl_evictions_total{limit=\"x\"} ") == 0);
+	assert_true(value_of("vrl_evictions_total{limit=\"win\"} ") == 0);
+	assert_true(value_of("vrl_keys{limit=\"r\"} ") == 0);
+	assert_true(value_of("vrl_evictions_all_total ") == 2);
+	vrl_close(c);
+
+	kill(pid, SIGTERM);
+	assert_int_equal(vrld_wait_exit(pid, WAIT_NS), 0);
+	vrld_pid = 0;
+	vrl_seg_unlink(seg);
+	snprintf(text, sizeof(text), "rm -rf '%s'", dir);
+	assert_int_equal(system(text), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_scrape, teardown),
+		cmocka_unit_test_teardown(test_evictions_by_limit, teardown),
 	};
 
 	if (argc != 2) {

@@ -64,28 +64,35 @@ static bool durable_state(const struct vrl_seg_limit *l)
 	       (l->kind == VRL_KIND_SLOTS && (l->flags & VRL_LIMIT_PERSIST));
 }
 
+/* The active config's limit a note names, for saves from vrld's thread. */
+static const struct vrl_seg_limit *active_limit(void *arg, uint32_t note)
+{
+	const struct vrl_seg_config *cfg = arg;
+	int li = vrl_note_limit(note, cfg->generation, cfg->nlimits);
+
+	return li < 0 ? NULL : &cfg->limits[li];
+}
+
 /*
  * Read slot @s into @r. Returns true when it holds a live key with durable
  * state or a cooldown in force at @mono (then @r is filled).
  */
-static bool snap_slot(struct vrl_seg_slot *s, const struct vrl_seg_config *cfg, uint64_t mono,
-		      uint64_t rt, struct vrl_ckpt_rec *r)
+static bool snap_slot(struct vrl_seg_slot *s, vrl_ckpt_limit_fn *limit_of, void *arg,
+		      uint64_t mono, uint64_t rt, struct vrl_ckpt_rec *r)
 {
 	/* acquire: pairs with the insert's release of the live tag, so home,
 	 * limit and label of that insert are visible */
 	uint64_t tag = atomic_load_explicit(&s->tag, memory_order_acquire);
+	const struct vrl_seg_limit *l;
 	uint64_t state, cd;
-	int li;
+	uint32_t note;
 
 	if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
 		return false;
 	state = atomic_load_explicit(&s->state, memory_order_relaxed);
 	cd = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
-	/* a key inserted under an older generation after the renote pass is
-	 * newer than this checkpoint: the next one has it */
-	li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
-			    cfg->generation, cfg->nlimits);
-	if (state == VRL_STATE_EVICTED || li < 0)
+	note = atomic_load_explicit(&s->limit, memory_order_relaxed);
+	if (state == VRL_STATE_EVICTED)
 		return false;
 	memset(r, 0, sizeof(*r));
 	r->home = atomic_load_explicit(&s->home, memory_order_relaxed);
@@ -96,9 +103,14 @@ static bool snap_slot(struct vrl_seg_slot *s, const struct vrl_seg_config *cfg, 
 	atomic_thread_fence(memory_order_acquire);
 	if (atomic_load_explicit(&s->tag, memory_order_relaxed) != tag)
 		return false;
-	memcpy(r->limit, cfg->limits[li].name, sizeof(r->limit));
-	r->kind = cfg->limits[li].kind;
-	if (durable_state(&cfg->limits[li])) {
+	/* a key whose limit cannot be told (gone from the config) has nothing
+	 * a restore could match */
+	l = limit_of(arg, note);
+	if (!l)
+		return false;
+	memcpy(r->limit, l->name, sizeof(r->limit));
+	r->kind = l->kind;
+	if (durable_state(l)) {
 		r->flags |= VRL_CKPT_STATE;
 		r->state = state;
 	}
@@ -176,24 +188,19 @@ static int write_atomic(const char *path, const void *buf, size_t len, char *why
 	return rc;
 }
 
-int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, char *why,
-		  size_t whylen)
+int vrl_ckpt_collect(struct vrl_seg_header *h, vrl_ckpt_limit_fn *limit_of, void *arg,
+		     struct vrl_ckpt_image *img, char *why, size_t whylen)
 {
-	/* the caller publishes configs itself, so the active area stays put */
-	const struct vrl_seg_config *cfg =
-		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_acquire));
 	struct vrl_seg_slot *slots = vrl_seg_slots(h);
 	uint64_t mono = vrl_now_ns(), rt = realtime_ns(), n = 0, cap = 1024;
 	struct ckpt_head *head;
 	struct vrl_ckpt_rec *recs;
 	char *buf = malloc(sizeof(*head) + cap * sizeof(*recs));
-	int rc;
 
 	why[0] = '\0';
+	memset(img, 0, sizeof(*img));
 	if (!buf)
 		goto nomem;
-	/* keys inserted under the generation before are named by the active one */
-	vrl_seg_renote(h, 0, h->nslots);
 	for (uint64_t i = 0; i < h->nslots; i++) {
 		if (n == cap) {
 			char *more = realloc(buf, sizeof(*head) + 2 * cap * sizeof(*recs));
@@ -204,7 +211,7 @@ int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, c
 			cap *= 2;
 		}
 		recs = (struct vrl_ckpt_rec *)(buf + sizeof(*head));
-		if (snap_slot(&slots[i], cfg, mono, rt, &recs[n]))
+		if (snap_slot(&slots[i], limit_of, arg, mono, rt, &recs[n]))
 			n++;
 	}
 	head = (struct ckpt_head *)buf;
@@ -216,15 +223,47 @@ int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, c
 	head->n = n;
 	head->checksum = XXH3_64bits(&head->written_rt,
 				     sizeof(*head) - 24 + n * sizeof(struct vrl_ckpt_rec));
-	rc = write_atomic(path, buf, sizeof(*head) + n * sizeof(struct vrl_ckpt_rec), why, whylen);
-	free(buf);
-	if (rc == 0 && nkeys)
-		*nkeys = n;
-	return rc;
+	img->buf = buf;
+	img->len = sizeof(*head) + n * sizeof(struct vrl_ckpt_rec);
+	img->n = n;
+	return 0;
 nomem:
 	free(buf);
 	snprintf(why, whylen, "out of memory");
 	return -ENOMEM;
+}
+
+int vrl_ckpt_write(const char *path, const struct vrl_ckpt_image *img, char *why,
+		   size_t whylen)
+{
+	why[0] = '\0';
+	return write_atomic(path, img->buf, img->len, why, whylen);
+}
+
+void vrl_ckpt_image_free(struct vrl_ckpt_image *img)
+{
+	free(img->buf);
+	memset(img, 0, sizeof(*img));
+}
+
+int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, char *why,
+		  size_t whylen)
+{
+	/* the caller publishes configs itself, so the active area stays put */
+	struct vrl_seg_config *cfg =
+		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_acquire));
+	struct vrl_ckpt_image img;
+	int rc;
+
+	/* keys inserted under the generation before are named by the active one */
+	vrl_seg_renote(h, 0, h->nslots);
+	rc = vrl_ckpt_collect(h, active_limit, cfg, &img, why, whylen);
+	if (rc == 0)
+		rc = vrl_ckpt_write(path, &img, why, whylen);
+	if (rc == 0 && nkeys)
+		*nkeys = img.n;
+	vrl_ckpt_image_free(&img);
+	return rc;
 }
 
 static int read_file(const char *path, char **out, size_t *len, char *why, size_t whylen)

@@ -53,13 +53,40 @@ struct vrl_ckpt_stats {
 /*
  * Write the durable keys of segment @h to @path atomically: a temporary file
  * in the same directory, written, fsync'd, renamed over @path, then the
- * directory fsync'd. Reads the segment only (relaxed loads of live slots).
- * Call from the process that publishes configs (vrld), so the active config
+ * directory fsync'd. Keys are named by the active config, after notes of
+ * the generation before are renumbered (vrl_seg_renote). Call from the
+ * thread that publishes configs (vrld's main thread), so the active config
  * does not change underneath. Returns 0 and the key count in @nkeys, or
  * -errno with a message in @why.
  */
 int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, char *why,
 		  size_t whylen);
+
+/*
+ * The limit a slot's note names (its name, kind and flags go into the
+ * record), or NULL when it cannot be told: the key is then left out.
+ */
+typedef const struct vrl_seg_limit *vrl_ckpt_limit_fn(void *arg, uint32_t note);
+
+/* A checkpoint collected in memory, ready to write. */
+struct vrl_ckpt_image {
+	char *buf;
+	size_t len;
+	uint64_t n;                 /* keys in it */
+};
+
+/*
+ * The two halves of vrl_ckpt_save(), for a thread other than the one that
+ * publishes configs: collect reads the segment only (relaxed loads of live
+ * slots) and names each key through @limit_of, which must stay valid for
+ * the whole call; write does the file work. Both return 0 or -errno with
+ * @why. Free @img with vrl_ckpt_image_free().
+ */
+int vrl_ckpt_collect(struct vrl_seg_header *h, vrl_ckpt_limit_fn *limit_of, void *arg,
+		     struct vrl_ckpt_image *img, char *why, size_t whylen);
+int vrl_ckpt_write(const char *path, const struct vrl_ckpt_image *img, char *why,
+		   size_t whylen);
+void vrl_ckpt_image_free(struct vrl_ckpt_image *img);
 
 /*
  * Read and verify the checkpoint @path. Returns 0, or:

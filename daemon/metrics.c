@@ -34,28 +34,7 @@
 
 #include <urcu-bp.h>
 
-/*
- * ThreadSanitizer does not see liburcu's grace periods (they are made of
- * its own fences and membarrier). Readers release a page when they leave it
- * and the free that follows the grace period acquires it: the order RCU
- * guarantees, told to TSan.
- */
-#if defined(__SANITIZE_THREAD__)
-#define VRL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define VRL_TSAN 1
-#endif
-#endif
-#ifdef VRL_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define tsan_acquire(p) __tsan_acquire(p)
-#define tsan_release(p) __tsan_release(p)
-#else
-#define tsan_acquire(p) ((void)(p))
-#define tsan_release(p) ((void)(p))
-#endif
+#include "tsan.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,15 +42,26 @@
 
 extern char **environ;
 
-static volatile sig_atomic_t stop_signal;      /* set by the handler only */
-static volatile sig_atomic_t reload_pending;
+/*
+ * Set by the handler, read by the main loop. A signal may be handled on any
+ * of vrld's threads (libmicrohttpd's, the checkpointer, liburcu's call_rcu
+ * thread), so these are lock-free atomics rather than sig_atomic_t, which
+ * is only safe within one thread; relaxed, as they carry no other data.
+ * The main loop sees them at its next tick at the latest.
+ */
+static atomic_int stop_signal;
+static atomic_int reload_pending;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a handler may only touch lock-free atomics");
 
 static void on_signal(int sig)
 {
+	int saved = errno;
+
 	if (sig == SIGHUP)
-		reload_pending = 1;
+		atomic_store_explicit(&reload_pending, 1, memory_order_relaxed);
 	else
-		stop_signal = sig;
+		atomic_store_explicit(&stop_signal, sig, memory_order_relaxed);
+	errno = saved;
 }
 
 /* Structured log line on stderr: level=... msg="..." then key=value pairs. */
@@ -135,8 +147,13 @@ static int load(const struct options *o, struct vrl_daemon_config *dc, char err[
 	return vrl_config_parse(text, strlen(text), o->preset, dc, err);
 }
 
-static void reload(const struct options *o, struct vrl_seg *seg, struct vrl_daemon_config *dc)
+/*
+ * SIGHUP: load the config again and put it in force, or keep the running
+ * one on any error (logged, and recorded in the segment for vrlctl).
+ */
+static void reload(const struct options *o, struct vrl_seg *seg, struct vrld_prod *prod)
 {
+	const struct vrl_daemon_config *dc = &vrld_prod_live(prod)->dc;
 	struct vrl_daemon_config *next = calloc(1, sizeof(*next));
 	char err[VRL_CONFIG_ERR_MAX];
 
@@ -152,12 +169,11 @@ static void reload(const struct options *o, struct vrl_seg *seg, struct vrl_daem
 		logf_("error", "msg=\"reload refused: segment.name and segment.keys need a restart;"
 		      " keeping the running config\"");
 		vrl_seg_note_reload(seg->hdr, "segment.name and segment.keys need a restart");
-	} else if (vrl_seg_reload(seg->hdr, &next->cfg, err, sizeof(err)) != 0) {
+	} else if (vrld_prod_publish(prod, next, err, sizeof(err)) != 0) {
 		logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", err);
 		vrl_seg_note_reload(seg->hdr, err);
 	} else {
-		*dc = *next;
-		logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", dc->cfg.nlimits,
+		logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", next->cfg.nlimits,
 		      (unsigned long long)atomic_load(&seg->hdr->config_gen));
 		vrl_seg_note_reload(seg->hdr, NULL);
 	}
@@ -314,7 +330,7 @@ static void notify(const char *state)
 #endif
 }
 
-static int serve(const struct options *o, struct vrl_daemon_config *dc)
+static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 {
 	struct vrl_seg seg = { 0 };
 	char why[256];
@@ -328,7 +344,7 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 		return 1;
 	rc = vrl_seg_open_or_create(&dc->seg, &dc->cfg, o->replace, &seg, why, sizeof(why));
 	if (rc) {
-		vrld_prod_stop(&prod, NULL, dc);
+		vrld_prod_stop(&prod);
 		logf_("error", "msg=\"cannot open segment %s: %s\" detail=\"%s\"%s", dc->seg.name,
 		      vrl_strerror(rc), why,
 		      rc == -EEXIST ? " hint=\"stop every worker and vrld, or start with --replace "
@@ -339,7 +355,8 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 		return 1;
 	}
 	if (vrld_prod_start(&prod, &seg, dc) != 0) {
-		vrld_prod_stop(&prod, NULL, dc);
+		prod.seg = NULL;     /* no checkpoint of a segment vrld never served */
+		vrld_prod_stop(&prod);
 		vrl_seg_close(&seg);
 		return 1;
 	}
@@ -350,22 +367,21 @@ static int serve(const struct options *o, struct vrl_daemon_config *dc)
 	      (unsigned long long)dc->seg.keys, (unsigned long long)seg.hdr->nslots,
 	      (unsigned long long)seg.size, dc->cfg.source);
 	notify("READY=1");
-	while (!stop_signal) {
-		if (reload_pending) {
-			reload_pending = 0;
+	while (!atomic_load_explicit(&stop_signal, memory_order_relaxed)) {
+		if (atomic_exchange_explicit(&reload_pending, 0, memory_order_relaxed)) {
 			notify("RELOADING=1");
-			reload(o, &seg, dc);
+			reload(o, &seg, &prod);
 			notify("READY=1");
 		}
-		tick(&seg, dc, &cursor, &next_sweep, &alerts, &prod);
-		vrld_prod_tick(&prod, &seg, dc);
+		tick(&seg, &vrld_prod_live(&prod)->dc, &cursor, &next_sweep, &alerts, &prod);
+		vrld_prod_tick(&prod);
 		nanosleep(&period, NULL);
 	}
 	notify("STOPPING=1");
-	vrld_prod_stop(&prod, &seg, dc);
+	vrld_prod_stop(&prod);
 	atomic_store(&seg.hdr->daemon_pid, 0);
 	logf_("info", "msg=\"stopping; the segment stays for workers and the next vrld\" signal=%d",
-	      (int)stop_signal);
+	      atomic_load_explicit(&stop_signal, memory_order_relaxed));
 	vrl_seg_close(&seg);
 	return 0;
 }

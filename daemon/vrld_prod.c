@@ -1,16 +1,43 @@
 /*
- * vrld_prod.c - checkpoints and metrics around vrld's loop (see vrld_prod.h).
+ * vrld_prod.c - the live config, checkpoints and metrics around vrld's loop
+ * (see vrld_prod.h).
+ *
+ * Threads: vrld's main thread (reloads, the tick, metrics renders, the last
+ * checkpoint), the checkpointer (every other checkpoint), libmicrohttpd's
+ * (scrapes, metrics.c). What they share:
+ *   - The live config: RCU, as vrld_prod.h says. L1 (release exchange, by
+ *     the main thread) pairs with L2 (acquire load, by readers): a reader
+ *     that sees a new config sees all of it.
+ *   - The segment: only read by the checkpointer (relaxed loads, each key
+ *     re-checked by its tag, checkpoint.c), written by workers and the main
+ *     thread as always.
+ *   - ck_lock: the checkpointer's schedule (stop, kick, last), never held
+ *     across a checkpoint.
+ * A checkpoint names keys without renumbering any: the renote belongs to the
+ * main thread. A note is of the config in force, of the generation before
+ * (prev_map), or of a config published since the reader took its own (it
+ * loads the pointer again): a reload publishes the new config here before
+ * it publishes it in the segment, so every note the segment can hold is of
+ * one of those, but for a key that a worker stalled across two reloads
+ * inserted (left out of that checkpoint, named again after vrld's sweep).
  */
 #include "vrld_prod.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "tsan.h"
+
+/* Readers release it as they leave a read-side section; a config freed
+ * after the grace period acquires it (tsan.h). */
+static char rcu_readers;
 
 #define TEXTFILE_NS  UINT64_C(1000000000)    /* metrics textfile period: 1 s */
 
@@ -72,24 +99,200 @@ static void ckpt_restore(struct vrld_prod *p, struct vrl_seg *seg,
 	       (unsigned long long)st.expired, (unsigned long long)st.failed);
 }
 
-static void ckpt_save(struct vrld_prod *p, struct vrl_seg *seg,
-		      const struct vrl_daemon_config *dc, bool final)
+/* Log a checkpoint's outcome: a failure streak once, and its end. */
+static void ckpt_logged(struct vrld_prod *p, int rc, const char *path, uint64_t n,
+			const char *why, bool final)
 {
-	char why[512];
-	uint64_t n = 0;
-
-	if (!dc->prod.checkpoint[0])
-		return;
-	if (vrl_ckpt_save(seg->hdr, dc->prod.checkpoint, &n, why, sizeof(why)) != 0) {
+	if (rc != 0) {
 		if (!p->ckpt_failing || final)
 			p->log("error", "msg=\"checkpoint not written\" detail=\"%s\"", why);
 		p->ckpt_failing = true;
 		return;
 	}
 	if (p->ckpt_failing || final)
-		p->log("info", "msg=\"checkpoint written\" checkpoint=%s keys=%llu",
-		       dc->prod.checkpoint, (unsigned long long)n);
+		p->log("info", "msg=\"checkpoint written\" checkpoint=%s keys=%llu", path,
+		       (unsigned long long)n);
 	p->ckpt_failing = false;
+}
+
+/* The checkpoint's callback: the limit a note names, under rcu_read_lock(). */
+static const struct vrl_seg_limit *live_limit(void *arg, uint32_t note)
+{
+	struct vrld_prod *p = arg;
+	uint32_t gen = VRL_NOTE_GEN(note), i = VRL_NOTE_INDEX(note);
+
+	for (int tries = 0; tries < 2; tries++) {
+		/* L2 acquire: pairs with L1, the whole config */
+		const struct vrld_live *l = atomic_load_explicit(&p->live, memory_order_acquire);
+
+		if (gen == ((uint32_t)l->generation & VRL_NOTE_GEN_MASK))
+			return i < l->dc.cfg.nlimits ? &l->dc.cfg.limits[i] : NULL;
+		if (l->prev_gen && gen == ((uint32_t)l->prev_gen & VRL_NOTE_GEN_MASK))
+			return i < VRL_MAX_LIMITS && l->prev_map[i] >= 0 ?
+			       &l->dc.cfg.limits[l->prev_map[i]] : NULL;
+		/* a reload replaced the config since: its successor knows the note */
+	}
+	return NULL;
+}
+
+/* One checkpoint from the checkpointer thread. */
+static void ckpt_now(struct vrld_prod *p)
+{
+	char path[VRL_PATH_TEXT_MAX], why[512];
+	struct vrl_ckpt_image img = { 0 };
+	const struct vrld_live *l;
+	int rc = 0;
+
+	rcu_read_lock();
+	l = atomic_load_explicit(&p->live, memory_order_acquire);   /* L2 */
+	memcpy(path, l->dc.prod.checkpoint, sizeof(path));
+	/* the scan reads configs through live_limit: inside the section */
+	if (path[0])
+		rc = vrl_ckpt_collect(p->seg->hdr, live_limit, p, &img, why, sizeof(why));
+	tsan_release(&rcu_readers);
+	rcu_read_unlock();
+	if (!path[0])
+		return;
+	/* the file work, outside: a slow disk holds no config */
+	if (rc == 0)
+		rc = vrl_ckpt_write(path, &img, why, sizeof(why));
+	ckpt_logged(p, rc, path, img.n, why, false);
+	vrl_ckpt_image_free(&img);
+}
+
+static uint64_t live_interval(struct vrld_prod *p)
+{
+	uint64_t ns;
+
+	rcu_read_lock();
+	ns = atomic_load_explicit(&p->live, memory_order_acquire)->dc.prod.checkpoint_interval_ns;
+	tsan_release(&rcu_readers);
+	rcu_read_unlock();
+	return ns;
+}
+
+static struct timespec mono_ts(uint64_t ns)
+{
+	return (struct timespec){ (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+}
+
+/*
+ * The checkpointer: a checkpoint every checkpoint_interval of the config in
+ * force, away from the main thread, so that a slow fsync never delays the
+ * heartbeat, the sweep or an alert. A reload wakes it to re-read the
+ * interval; the stop wakes it to end (the last checkpoint is stop's).
+ */
+static void *checkpointer(void *arg)
+{
+	struct vrld_prod *p = arg;
+
+	pthread_mutex_lock(&p->ck_lock);
+	while (!p->ck_stop) {
+		uint64_t due = p->ck_last + live_interval(p);
+		struct timespec ts = mono_ts(due);
+
+		p->ck_kick = false;
+		if (vrl_now_ns() < due) {
+			while (!p->ck_stop && !p->ck_kick &&
+			       pthread_cond_timedwait(&p->ck_wake, &p->ck_lock, &ts) != ETIMEDOUT)
+				;
+			continue;   /* re-read the interval, or the stop */
+		}
+		pthread_mutex_unlock(&p->ck_lock);
+		ckpt_now(p);
+		pthread_mutex_lock(&p->ck_lock);
+		p->ck_last = vrl_now_ns();
+	}
+	pthread_mutex_unlock(&p->ck_lock);
+	return NULL;
+}
+
+static int ckpt_thread_start(struct vrld_prod *p)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	pthread_mutex_init(&p->ck_lock, NULL);
+	/* the deadlines are vrl_now_ns() times: CLOCK_MONOTONIC */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->ck_wake, &ca);
+	pthread_condattr_destroy(&ca);
+	p->ck_stop = p->ck_kick = false;
+	p->ck_last = vrl_now_ns();
+	rc = pthread_create(&p->ck_thread, NULL, checkpointer, p);
+	if (rc) {
+		p->log("error", "msg=\"refusing to start: no checkpointer thread\" error=\"%s\"",
+		       strerror(rc));
+		return -1;
+	}
+	p->ck_running = true;
+	return 0;
+}
+
+static void ckpt_thread_signal(struct vrld_prod *p, bool stop)
+{
+	if (!p->ck_running)
+		return;
+	pthread_mutex_lock(&p->ck_lock);
+	if (stop)
+		p->ck_stop = true;
+	else
+		p->ck_kick = true;
+	pthread_cond_signal(&p->ck_wake);
+	pthread_mutex_unlock(&p->ck_lock);
+}
+
+/* ---- the live config ------------------------------------------------------------ */
+
+static void free_live(struct rcu_head *head)
+{
+	struct vrld_live *l = caa_container_of(head, struct vrld_live, rcu);
+
+	tsan_acquire(&rcu_readers);   /* after every reader's release: the grace period */
+	free(l);
+}
+
+struct vrld_live *vrld_prod_live(struct vrld_prod *p)
+{
+	/* relaxed: the main thread wrote it; it is the only writer */
+	return atomic_load_explicit(&p->live, memory_order_relaxed);
+}
+
+int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next, char *why,
+		      size_t whylen)
+{
+	struct vrld_live *old = vrld_prod_live(p), *l;
+	struct vrl_seg_header *h = p->seg->hdr;
+	int rc = vrl_seg_reload_check(h, &next->cfg, why, whylen);
+
+	if (rc)
+		return rc;
+	l = malloc(sizeof(*l));
+	if (!l) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	l->dc = *next;
+	/* vrld alone publishes: the segment's next generation is this one */
+	l->generation = atomic_load_explicit(&h->config_gen, memory_order_relaxed) + 1;
+	l->prev_gen = old->generation;
+	for (uint32_t i = 0; i < VRL_MAX_LIMITS; i++)
+		l->prev_map[i] = i < old->dc.cfg.nlimits ?
+				 vrl_seg_renumber(&old->dc.cfg, i, &l->dc.cfg) : -1;
+	/* L1 release: a reader that loads the pointer sees the config above.
+	 * Here before the segment, so that readers know every note it holds */
+	atomic_exchange_explicit(&p->live, l, memory_order_release);
+	rc = vrl_seg_reload(h, &l->dc.cfg, why, whylen);
+	if (rc) {
+		/* cannot happen after the check above; undo all the same */
+		atomic_exchange_explicit(&p->live, old, memory_order_release);
+		call_rcu(&l->rcu, free_live);
+		return rc;
+	}
+	call_rcu(&old->rcu, free_live);
+	ckpt_thread_signal(p, false);
+	return 0;
 }
 
 /* ---- metrics ---------------------------------------------------------------- */
@@ -146,19 +349,27 @@ static void metrics_tick(struct vrld_prod *p, const struct vrl_daemon_config *dc
 
 int vrld_prod_start(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_daemon_config *dc)
 {
+	struct vrld_live *l = malloc(sizeof(*l));
+
+	if (!l) {
+		p->log("error", "msg=\"refusing to start: out of memory\"");
+		return -1;
+	}
+	l->dc = *dc;
+	l->generation = atomic_load_explicit(&seg->hdr->config_gen, memory_order_relaxed);
+	l->prev_gen = 0;
+	atomic_store_explicit(&p->live, l, memory_order_release);   /* L1: before any reader */
+	p->seg = seg;
 	ckpt_restore(p, seg, dc);
 	vrl_ckpt_free(&p->ck);
-	p->next_ckpt = vrl_now_ns() + dc->prod.checkpoint_interval_ns;
-	return metrics_start(p, seg, dc);
+	if (metrics_start(p, seg, dc) != 0)
+		return -1;
+	return ckpt_thread_start(p);
 }
 
-void vrld_prod_tick(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_daemon_config *dc)
+void vrld_prod_tick(struct vrld_prod *p)
 {
-	if (vrl_now_ns() >= p->next_ckpt) {
-		ckpt_save(p, seg, dc, false);
-		p->next_ckpt = vrl_now_ns() + dc->prod.checkpoint_interval_ns;
-	}
-	metrics_tick(p, dc);
+	metrics_tick(p, &vrld_prod_live(p)->dc);
 }
 
 void vrld_prod_alert(struct vrld_prod *p, const char *name)
@@ -174,12 +385,30 @@ void vrld_prod_evictions(struct vrld_prod *p, const struct vrl_seg_config *cfg,
 		vrl_metrics_note_evictions(p->metrics, cfg, by_limit);
 }
 
-void vrld_prod_stop(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_daemon_config *dc)
+void vrld_prod_stop(struct vrld_prod *p)
 {
+	struct vrld_live *l = vrld_prod_live(p);
+	char why[512];
+	uint64_t n = 0;
+	int rc;
+
+	if (p->ck_running) {
+		ckpt_thread_signal(p, true);
+		pthread_join(p->ck_thread, NULL);
+		p->ck_running = false;
+		pthread_cond_destroy(&p->ck_wake);
+		pthread_mutex_destroy(&p->ck_lock);
+	}
 	/* the HTTP thread reads the segment: it goes before the segment does */
 	vrl_metrics_free(p->metrics);
 	p->metrics = NULL;
 	vrl_ckpt_free(&p->ck);
-	if (seg)
-		ckpt_save(p, seg, dc, true);
+	if (l && p->seg && l->dc.prod.checkpoint[0]) {
+		rc = vrl_ckpt_save(p->seg->hdr, l->dc.prod.checkpoint, &n, why, sizeof(why));
+		ckpt_logged(p, rc, l->dc.prod.checkpoint, n, why, true);
+	}
+	/* no reader is left: this one goes now (the replaced ones are
+	 * call_rcu's, as the metrics pages are) */
+	free(l);
+	atomic_store_explicit(&p->live, NULL, memory_order_relaxed);
 }

@@ -134,8 +134,8 @@ static int kinds_match(const struct vrl_seg_config *now, const struct vrl_seg_co
 	return 0;
 }
 
-int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
-		   size_t whylen)
+int vrl_seg_reload_check(const struct vrl_seg_header *h, const struct vrl_seg_config *cfg,
+			 char *why, size_t whylen)
 {
 	struct vrl_seg_config *next = malloc(sizeof(*next));
 	const struct vrl_seg_config *active;
@@ -155,12 +155,31 @@ int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, c
 			 (unsigned long long)g.size, (unsigned long long)h->size);
 		rc = -EINVAL;
 	} else {
-		active = vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
+		active = vrl_seg_cfg((struct vrl_seg_header *)h,
+				     atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
 		rc = vrl_seg_areas_match(active, next, why, whylen);
 		if (rc == 0)
 			rc = kinds_match(active, next, why, whylen);
 	}
+	free(next);
+	return rc;
+}
+
+int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
+		   size_t whylen)
+{
+	struct vrl_seg_config *next = malloc(sizeof(*next));
+	struct vrl_seg_geometry g;
+	int rc;
+
+	why[0] = '\0';
+	if (!next)
+		return -ENOMEM;
+	rc = vrl_seg_reload_check(h, cfg, why, whylen);
 	if (rc == 0) {
+		/* the published copy carries where each window limit's rings are */
+		*next = *cfg;
+		vrl_seg_geometry_cfg(h->keys_configured, next, &g);
 		vrl_seg_publish(h, next);
 		vrl_seg_renote(h, 0, h->nslots);
 	}
@@ -501,13 +520,8 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t cou
 	return evicted;
 }
 
-/*
- * Where the limit at index @i of @from is in @to: the limit of the same
- * name and kind, else the first of the same key identity (its pool) and
- * kind, else -1 (gone, or its keys would be misread).
- */
-static int renumber(const struct vrl_seg_config *from, uint32_t i,
-		    const struct vrl_seg_config *to)
+int vrl_seg_renumber(const struct vrl_seg_config *from, uint32_t i,
+		     const struct vrl_seg_config *to)
 {
 	const struct vrl_seg_limit *a = &from->limits[i];
 	int pooled = -1;
@@ -554,7 +568,7 @@ uint64_t vrl_seg_renote(struct vrl_seg_header *h, uint64_t first, uint64_t count
 			continue;
 		if (!mapped) {
 			for (uint32_t k = 0; k < from->nlimits; k++)
-				map[k] = renumber(from, k, to);
+				map[k] = vrl_seg_renumber(from, k, to);
 			mapped = true;
 		}
 		if (map[li] < 0)

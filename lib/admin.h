@@ -75,6 +75,20 @@ int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_
 int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
 		   size_t whylen);
 
+/* What vrl_seg_reload() checks, without publishing: 0 when @cfg would be
+ * accepted, or -errno with the reason in @why. */
+int vrl_seg_reload_check(const struct vrl_seg_header *h, const struct vrl_seg_config *cfg,
+			 char *why, size_t whylen);
+
+/*
+ * Where the limit at index @i of @from is in @to: the limit of the same
+ * name and kind, else the first of the same key identity (its pool) and
+ * kind, else -1 (gone, or its keys would be misread). What a reload does to
+ * the limit a key was noted under.
+ */
+int vrl_seg_renumber(const struct vrl_seg_config *from, uint32_t i,
+		     const struct vrl_seg_config *to);
+
 /* 0 when @next keeps every window limit of @now (and adds none) at the same
  * index, name, limit, keys and area; -EINVAL with the reason otherwise. */
 int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,

@@ -292,13 +292,14 @@ static void write_hot_config(bool extra_first, bool broken)
 
 	snprintf(text, sizeof(text),
 		 "segment: {name: \"%s\", keys: 1000}\n"
+		 "daemon: {checkpoint: \"%s\", checkpoint_interval: 50ms}\n"
 		 "limits:\n"
 		 "%s"
 		 "  - name: hot\n    match: {api: hot}\n    per: [org]\n    rate: %u/s\n"
 		 "    burst: %u\n"
 		 "  - {name: units, kind: quota, match: {api: q}, per: [org], count: %u}\n"
 		 "%s",
-		 seg,
+		 seg, ckpt,
 		 extra_first ? "  - name: extra\n    match: {api: x}\n    per: [org]\n"
 			       "    rate: 1/s\n" : "",
 		 RATE, BURST, QUOTA, broken ? "  - name: bad\n    rate: fast\n" : "");
@@ -360,6 +361,19 @@ static void test_reload_storm(void **state)
 	reap_and_check(rec, pids);
 	assert_true(vrld_log_has(logpath, "reload refused"));
 	stop(pid, SIGTERM, 0);
+
+	/* vrld checkpointed every 50 ms while the limits moved: the quota key
+	 * is still saved under its own limit, with every unit */
+	struct vrl_ckpt ck;
+	char why[512];
+
+	assert_int_equal(vrl_ckpt_load(ckpt, &ck, why, sizeof(why)), 0);
+	assert_int_equal(ck.n, 1);
+	assert_string_equal(ck.recs[0].limit, "units");
+	assert_int_equal(ck.recs[0].kind, VRL_KIND_QUOTA);
+	assert_int_equal(ck.recs[0].state & ((UINT64_C(1) << 40) - 1), QUOTA);
+	vrl_ckpt_free(&ck);
+	assert_false(vrld_log_has(logpath, "checkpoint not written"));
 }
 
 /* ---- one vrld per segment; old segments ------------------------------------------- */

@@ -9,6 +9,11 @@
  * Signals: SIGTERM/SIGINT exit cleanly (the segment stays, so a restart
  * adopts it with every counter); SIGHUP reloads the config, keeping the
  * running one when the new one has any error.
+ *
+ * Threads: this file's main loop owns the segment's upkeep and is the only
+ * one that replaces the config in force; checkpoints run on a thread of
+ * their own and scrapes on libmicrohttpd's, both reading what the main
+ * thread publishes under RCU (vrld_prod.c, metrics.c).
  */
 #include <errno.h>
 #include <getopt.h>

@@ -367,7 +367,7 @@ static uint64_t overage_of(const struct vrl_limit *l, uint64_t state, uint64_t i
 /* Count live keys per limit and their overage, and find the @m->top
  * nearest their limit. */
 static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, uint64_t *live,
-		      struct key_ratio *best, unsigned *nbest)
+		      uint64_t *unattributed, struct key_ratio *best, unsigned *nbest)
 {
 	const struct vrl_seg_slot *slots = vrl_seg_slots(m->h);
 	uint64_t now = vrl_now_ns(), period[VRL_MAX_LIMITS];
@@ -376,6 +376,7 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 	memset(keys, 0, VRL_MAX_LIMITS * sizeof(*keys));
 	memset(overage, 0, VRL_MAX_LIMITS * sizeof(*overage));
 	*live = 0;
+	*unattributed = 0;
 	*nbest = 0;
 	for (uint64_t i = 0; i < m->h->nslots; i++) {
 		const struct vrl_seg_slot *s = &slots[i];
@@ -391,8 +392,12 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 		(*live)++;
 		li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
 				    m->snap.generation, m->snap.nlimits);
-		if (li < 0)
-			continue;   /* inserted under an older generation: vrld renotes it */
+		if (li < 0) {
+			/* its limit is gone, or it was inserted under a numbering
+			 * that vrld has not renoted yet */
+			(*unattributed)++;
+			continue;
+		}
 		k.limit = (uint32_t)li;
 		keys[k.limit]++;
 		overage[k.limit] += overage_of(&m->snap.limits[k.limit], state, period[k.limit]);
@@ -441,7 +446,7 @@ static void per_limit(struct out *o, const struct vrl_snapshot *cfg, const char 
 }
 
 static void segment_wide(struct out *o, const struct vrl_seg_header *h, uint64_t live,
-			 uint64_t attached, uint64_t gen)
+			 uint64_t unattributed, uint64_t attached, uint64_t gen)
 {
 	int32_t pid = atomic_load_explicit(&h->daemon_pid, memory_order_relaxed);
 	uint64_t beat = load64(&h->daemon_heartbeat_ns), now = vrl_now_ns();
@@ -451,6 +456,10 @@ static void segment_wide(struct out *o, const struct vrl_seg_header *h, uint64_t
 	put(o, "vrl_table_slots %llu\n", (unsigned long long)h->nslots);
 	family(o, "vrl_table_keys_live", "gauge", "Live keys in the key table.");
 	put(o, "vrl_table_keys_live %llu\n", (unsigned long long)live);
+	family(o, "vrl_table_keys_unattributed", "gauge",
+	       "Live keys counted under no limit: theirs left the config, or vrld has not "
+	       "renumbered them since a reload.");
+	put(o, "vrl_table_keys_unattributed %llu\n", (unsigned long long)unattributed);
 	family(o, "vrl_table_full_total", "counter", "Key inserts refused for want of a slot.");
 	put(o, "vrl_table_full_total %llu\n", (unsigned long long)load64(&h->table_full));
 	family(o, "vrl_evictions_all_total", "counter", "Idle keys evicted by vrld, all limits.");
@@ -500,7 +509,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	uint64_t counts[NCOUNTERS][VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
 	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS], wait_ms[VRL_MAX_LIMITS];
 	uint64_t evictions[VRL_MAX_LIMITS];
-	uint64_t live, attached;
+	uint64_t live, unattributed, attached;
 	struct key_ratio *best = calloc(m->top ? m->top : 1, sizeof(*best));
 	struct out o = { .buf = malloc(16384), .cap = 16384 };
 	unsigned nbest;
@@ -516,7 +525,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++)
 		wait_ms[l] = counts[C_WAIT_NS][l] / 1000000u;
 	collect_alerts(m, alerts, evictions);
-	scan_keys(m, keys, overage, &live, best, &nbest);
+	scan_keys(m, keys, overage, &live, &unattributed, best, &nbest);
 	per_limit(&o, &m->snap, "vrl_granted_total", "counter",
 		  "Acquires granted, by the limit that took part.", counts[C_GRANTED]);
 	per_limit(&o, &m->snap, "vrl_denied_total", "counter",
@@ -538,7 +547,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	per_limit(&o, &m->snap, "vrl_evictions_total", "counter",
 		  "Idle keys of the limit evicted by vrld (since vrld started).", evictions);
 	all_totals(&o, m->h);
-	segment_wide(&o, m->h, live, attached, m->snap.generation);
+	segment_wide(&o, m->h, live, unattributed, attached, m->snap.generation);
 	top_keys(&o, &m->snap, best, nbest);
 	free(best);
 	*len = o.buf ? o.len : 0;

@@ -305,6 +305,16 @@ static void test_evictions_by_limit(void **state)
 	assert_true(value_of("vrl_evictions_total{limit=\"win\"} ") == 0);
 	assert_true(value_of("vrl_keys{limit=\"r\"} ") == 0);
 	assert_true(value_of("vrl_evictions_all_total ") == 2);
+	assert_true(value_of("vrl_table_keys_unattributed ") == 0);
+
+	/* x leaves the config: a key of it stays, counted under no limit */
+	assert_int_equal(vrl_acquire(c, &(struct vrl_request){ .api = "x", .token = "t9" }, NULL),
+			 0);
+	snprintf(limits, sizeof(limits), "%s%s", win, r);
+	write_config(limits);
+	kill(pid, SIGHUP);
+	await_value(port, "vrl_config_generation ", 3);
+	await_value(port, "vrl_table_keys_unattributed ", 1);
 	vrl_close(c);
 
 	kill(pid, SIGTERM);

@@ -68,14 +68,8 @@ static void start(const char *mode)
 
 static void stop(void)
 {
-	char cmd[300];
-
-	kill(vrld_pid, SIGTERM);
-	assert_int_equal(vrld_wait_exit(vrld_pid, WAIT_NS), 0);
+	assert_int_equal(vrld_stop_clean(vrld_pid, WAIT_NS, seg, dir), 0);
 	vrld_pid = 0;
-	vrl_seg_unlink(seg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
 }
 
 /*

@@ -43,20 +43,10 @@ static int teardown(void **state)
 
 static unsigned port_from_log(void)
 {
-	char buf[65536];
-	FILE *f = fopen(logpath, "r");
-	size_t n;
-	char *p;
+	unsigned port = vrld_metrics_port(logpath);
 
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strstr(buf, "metrics served");
-	assert_non_null(p);
-	p = strstr(p, "port=");
-	assert_non_null(p);
-	return (unsigned)strtoul(p + 5, NULL, 10);
+	assert_true(port > 0);
+	return port;
 }
 
 /* GET @path over HTTP/1.0; the whole response in page[]. */
@@ -81,6 +71,17 @@ static double value_of(const char *series)
 	return v;
 }
 
+/* This test's directory, files and segment name, none of them left over. */
+static void fresh_paths(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/vrl-metrics-%d", (int)getpid());
+	snprintf(seg, sizeof(seg), "/vrl-test-metrics-%d", (int)getpid());
+	mkdir(dir, 0700);
+	snprintf(conf, sizeof(conf), "%s/vrl.yaml", dir);
+	snprintf(prom, sizeof(prom), "%s/vrl.prom", dir);
+	snprintf(logpath, sizeof(logpath), "%s/vrld.log", dir);
+	vrl_seg_unlink(seg);
+}
 
 static void test_scrape(void **state)
 {
@@ -91,13 +92,7 @@ static void test_scrape(void **state)
 	pid_t pid;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/vrl-metrics-%d", (int)getpid());
-	snprintf(seg, sizeof(seg), "/vrl-test-metrics-%d", (int)getpid());
-	mkdir(dir, 0700);
-	snprintf(conf, sizeof(conf), "%s/vrl.yaml", dir);
-	snprintf(prom, sizeof(prom), "%s/vrl.prom", dir);
-	snprintf(logpath, sizeof(logpath), "%s/vrld.log", dir);
-	vrl_seg_unlink(seg);
+	fresh_paths();
 	snprintf(text, sizeof(text),
 		 "segment: {name: \"%s\", keys: 1000}\n"
 		 "daemon: {metrics: \"127.0.0.1:0\", metrics_textfile: \"%s\", metrics_top: 10}\n"
@@ -214,12 +209,8 @@ static void test_scrape(void **state)
 	has("vrl_granted_total{limit=\"r\"} 6\n");
 	has("vrl_daemon_up 1\n");
 
-	kill(pid, SIGTERM);
-	assert_int_equal(vrld_wait_exit(pid, WAIT_NS), 0);
+	assert_int_equal(vrld_stop_clean(pid, WAIT_NS, seg, dir), 0);
 	vrld_pid = 0;
-	vrl_seg_unlink(seg);
-	snprintf(text, sizeof(text), "rm -rf '%s'", dir);
-	assert_int_equal(system(text), 0);
 }
 
 /* Scrape until @series reads @want (vrld sweeps and renders on its own
@@ -260,18 +251,13 @@ static void test_evictions_by_limit(void **state)
 		"window: 1h, keys: 8}\n";
 	static const char r[] = "  - {name: r, match: {api: r}, per: [token], rate: 100/s}\n";
 	static const char x[] = "  - {name: x, match: {api: x}, per: [token], rate: 100/s}\n";
-	char limits[512], text[300];
+	char limits[512];
 	unsigned port;
 	vrl_client *c;
 	pid_t pid;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/vrl-metrics-%d", (int)getpid());
-	snprintf(seg, sizeof(seg), "/vrl-test-metrics-%d", (int)getpid());
-	mkdir(dir, 0700);
-	snprintf(conf, sizeof(conf), "%s/vrl.yaml", dir);
-	snprintf(logpath, sizeof(logpath), "%s/vrld.log", dir);
-	vrl_seg_unlink(seg);
+	fresh_paths();
 	snprintf(limits, sizeof(limits), "%s%s%s", win, r, x);
 	write_config(limits);
 	vrld_pid = pid = vrld_start(conf, NULL, logpath);
@@ -317,12 +303,8 @@ static void test_evictions_by_limit(void **state)
 	await_value(port, "vrl_table_keys_unattributed ", 1);
 	vrl_close(c);
 
-	kill(pid, SIGTERM);
-	assert_int_equal(vrld_wait_exit(pid, WAIT_NS), 0);
+	assert_int_equal(vrld_stop_clean(pid, WAIT_NS, seg, dir), 0);
 	vrld_pid = 0;
-	vrl_seg_unlink(seg);
-	snprintf(text, sizeof(text), "rm -rf '%s'", dir);
-	assert_int_equal(system(text), 0);
 }
 
 int main(int argc, char **argv)

@@ -67,20 +67,10 @@ static int teardown(void **state)
 
 static unsigned port_from_log(void)
 {
-	char buf[65536];
-	FILE *f = fopen(logpath, "r");
-	size_t n;
-	char *p;
+	unsigned port = vrld_metrics_port(logpath);
 
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strstr(buf, "metrics served");
-	assert_non_null(p);
-	p = strstr(p, "port=");
-	assert_non_null(p);
-	return (unsigned)strtoul(p + 5, NULL, 10);
+	assert_true(port > 0);
+	return port;
 }
 
 static double value_of(const char *series)
@@ -117,14 +107,8 @@ static void start(const char *on_full)
 
 static void stop(void)
 {
-	char cmd[300];
-
-	kill(vrld_pid, SIGTERM);
-	assert_int_equal(vrld_wait_exit(vrld_pid, WAIT_NS), 0);
+	assert_int_equal(vrld_stop_clean(vrld_pid, WAIT_NS, seg, dir), 0);
 	vrld_pid = 0;
-	vrl_seg_unlink(seg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
 }
 
 static void worker(unsigned w, struct tally *t)

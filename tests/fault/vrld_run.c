@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "client.h"
 #include "segment.h"
 
@@ -174,6 +175,35 @@ bool vrld_log_has(const char *path, const char *needle)
 	fclose(f);
 	buf[n] = '\0';
 	return strstr(buf, needle) != NULL;
+}
+
+unsigned vrld_metrics_port(const char *path)
+{
+	char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n;
+	char *p;
+
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strstr(buf, "metrics served");
+	p = p ? strstr(p, "port=") : NULL;
+	return p ? (unsigned)strtoul(p + 5, NULL, 10) : 0;
+}
+
+int vrld_stop_clean(pid_t pid, uint64_t timeout_ns, const char *seg, const char *dir)
+{
+	char cmd[600];
+	int status;
+
+	kill(pid, SIGTERM);
+	status = vrld_wait_exit(pid, timeout_ns);
+	vrl_seg_unlink(seg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? status : -1;
 }
 
 bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap)

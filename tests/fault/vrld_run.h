@@ -37,6 +37,16 @@ void vrld_kill_all(void);
 /* Whether file @path contains @needle. */
 bool vrld_log_has(const char *path, const char *needle);
 
+/* The port vrld's log @path says it serves metrics on; 0 when none. */
+unsigned vrld_metrics_port(const char *path);
+
+/*
+ * SIGTERM @pid and wait for it, then remove segment @seg and directory
+ * @dir. Returns vrld's exit status (as vrld_wait_exit), or -1 when the
+ * directory could not be removed.
+ */
+int vrld_stop_clean(pid_t pid, uint64_t timeout_ns, const char *seg, const char *dir);
+
 /* GET @path from 127.0.0.1:@port over HTTP/1.0: the whole response, NUL
  * terminated, in @buf. Returns false when it cannot connect. */
 bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap);

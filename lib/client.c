@@ -797,29 +797,44 @@ static int commit_window(struct vrl_client *c, const struct vrl_take *t, uint64_
 	return COMMIT_OK;
 }
 
+/*
+ * One commit CAS of a key's state word from *@cur to @next, then the owner
+ * check. COMMIT_OK, COMMIT_STALE (the slot changed owner: our CAS undone),
+ * or COMMIT_RETRY when the CAS lost a race (*@cur is the word now).
+ */
+static inline int cas_checked(struct vrl_seg_slot *s, const struct vrl_take *t, uint64_t *cur,
+			      uint64_t next)
+{
+	/* A1 acq_rel: the grant orders after every earlier grant on the key,
+	 * and (A3) sees a reuse's state reset if it came first */
+	if (!atomic_compare_exchange_weak_explicit(&s->state, cur, next, memory_order_acq_rel,
+						   memory_order_relaxed))
+		return COMMIT_RETRY;
+	/* A3: relaxed suffices after the acquire above */
+	if (atomic_load_explicit(&s->tag, memory_order_relaxed) != vrl_key_tag(&t->key)) {
+		undo(s, next, *cur);
+		return COMMIT_STALE;
+	}
+	return COMMIT_OK;
+}
+
 /* Step 2 and 3 for a quota or slots key: add @cost to the count. */
 static int commit_counted(const struct vrl_limit *l, const struct vrl_take *t, uint64_t cost,
 			  struct look *lk, uint64_t *before, uint64_t *after)
 {
 	uint64_t cur = lk->state;
 	struct vrl_quota_step q = lk->q;
+	int rc;
 
 	for (;;) {
 		if (cur == VRL_STATE_EVICTED)
 			return COMMIT_STALE;
 		if (!q.conforms)
 			return COMMIT_RETRY;
-		/* A1 acq_rel: as for a rate, the grant orders after every
-		 * earlier grant on the key and sees a reuse's reset (A3) */
-		if (atomic_compare_exchange_weak_explicit(&lk->s->state, &cur, q.new_state,
-							  memory_order_acq_rel,
-							  memory_order_relaxed)) {
-			/* A3: relaxed suffices after the acquire above */
-			if (atomic_load_explicit(&lk->s->tag, memory_order_relaxed) !=
-			    vrl_key_tag(&t->key)) {
-				undo(lk->s, q.new_state, cur);
-				return COMMIT_STALE;
-			}
+		rc = cas_checked(lk->s, t, &cur, q.new_state);
+		if (rc == COMMIT_STALE)
+			return rc;
+		if (rc == COMMIT_OK) {
 			lk->q = q;
 			lk->state = cur;
 			*before = cur;
@@ -844,6 +859,7 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 	uint64_t cur = lk->state;
 	/* look_at() tested this very state at (now, at, cost): reuse it */
 	struct vrl_gcra_step r = lk->r;
+	int rc;
 
 	*before = *after = 0;
 	if (lk->shadow_deny)
@@ -859,17 +875,10 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 			return COMMIT_STALE;
 		if (!r.conforms)
 			return COMMIT_RETRY;
-		/* A1 acq_rel: the grant orders after every earlier grant on the
-		 * key, and (A3) sees a reuse's state reset if it came first */
-		if (atomic_compare_exchange_weak_explicit(&lk->s->state, &cur, r.new_tat,
-							  memory_order_acq_rel,
-							  memory_order_relaxed)) {
-			/* A3: relaxed suffices after the acquire above */
-			if (atomic_load_explicit(&lk->s->tag, memory_order_relaxed) !=
-			    vrl_key_tag(&t->key)) {
-				undo(lk->s, r.new_tat, cur);
-				return COMMIT_STALE;
-			}
+		rc = cas_checked(lk->s, t, &cur, r.new_tat);
+		if (rc == COMMIT_STALE)
+			return rc;
+		if (rc == COMMIT_OK) {
 			lk->r = r;
 			*before = cur;
 			*after = r.new_tat;

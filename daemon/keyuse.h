@@ -24,6 +24,7 @@ static inline double vrl_key_used_ratio(const struct vrl_limit *l, uint64_t stat
 		return 1;
 	switch (s->kind) {
 	case VRL_KIND_RATE:
+		state = vrl_rate_tat(l, state, now);
 		if (state > now && l->gcra.tolerance_ns)
 			r = (double)(state - now) / (double)l->gcra.tolerance_ns;
 		break;
@@ -79,6 +80,8 @@ static inline uint64_t vrl_key_grants(const struct vrl_limit *l, uint64_t s0, ui
 	case VRL_KIND_RATE:
 		if (!l->gcra.emission_ns)
 			return 0;
+		s0 = vrl_rate_tat(l, s0, t0);   /* the TATs, under the current parameters */
+		s1 = vrl_rate_tat(l, s1, t1);
 		from = s0 > t0 ? s0 : t0;
 		if (s1 <= from)
 			return 0;

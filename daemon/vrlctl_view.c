@@ -419,6 +419,7 @@ struct key_view {
 	uint32_t limit;              /* index in the snapshot; >= nlimits: unknown */
 	char label[VRL_LABEL_MAX];
 	uint64_t tag, state, cooldown;
+	uint64_t tat;                /* rate: the TAT under the limit's parameters */
 	uint32_t aux;                /* window: ring index + 1 */
 	uint32_t kind;               /* enum vrl_kind of its limit; 0: unknown */
 	bool rate;                   /* has figures: a rate or a window */
@@ -513,6 +514,8 @@ static void derive(const struct vrl_seg_header *h, const struct vrl_snapshot *cf
 
 	k->cooldown_ns = closed ? k->cooldown - now : 0;
 	k->kind = l ? l->seg.kind : 0;
+	/* a rate word's TAT under the limit's parameters (gcra.h) */
+	k->tat = l && l->seg.kind == VRL_KIND_RATE ? vrl_rate_tat(l, k->state, now) : k->state;
 	k->rate = l && (l->seg.kind == VRL_KIND_RATE || l->seg.kind == VRL_KIND_WINDOW);
 	k->counted = false;
 	k->fill_ppm = closed ? 0 : 1000000;
@@ -529,8 +532,8 @@ static void derive(const struct vrl_seg_header *h, const struct vrl_snapshot *cf
 	if (!k->rate)
 		return;
 	k->burst = l->gcra.burst;
-	k->available = vrl_gcra_available(&l->gcra, k->state, now);
-	k->used_ns = k->state > now ? k->state - now : 0;
+	k->available = vrl_gcra_available(&l->gcra, k->tat, now);
+	k->used_ns = k->tat > now ? k->tat - now : 0;
 	if (k->used_ns > l->gcra.tolerance_ns)
 		k->used_ns = l->gcra.tolerance_ns;
 	k->used10 = (uint64_t)((u128)k->used_ns * 1000 / l->gcra.tolerance_ns);
@@ -762,8 +765,8 @@ static void show_json(const struct ctl *x, const struct show *s)
 		if (s->k.counted)
 			counted_json(&j, &s->k);
 		else
-			json_i64(&j, "tat_rel_ns", s->k.state == 0 ? 0 :
-				 (int64_t)(s->k.state - s->now));
+			json_i64(&j, "tat_rel_ns", s->k.tat == 0 ? 0 :
+				 (int64_t)(s->k.tat - s->now));
 		json_bool(&j, "open", s->k.cooldown_ns == 0);
 		json_secs(&j, "cooldown_s", s->k.cooldown_ns);
 		if (s->k.kind == VRL_KIND_WINDOW) {
@@ -784,16 +787,16 @@ static void show_json(const struct ctl *x, const struct show *s)
 static void print_tat(const struct show *s)
 {
 	char rel[32];
-	uint64_t st = s->k.state;
+	uint64_t st = s->k.state, tat = s->k.tat;
 
 	if (st == 0)
 		printf("%-10s 0 (bucket full)\n", "state:");
-	else if (st > s->now)
+	else if (tat > s->now)
 		printf("%-10s %" PRIu64 " (TAT now + %s)\n", "state:", st,
-		       fmt_secs(rel, sizeof(rel), st - s->now));
+		       fmt_secs(rel, sizeof(rel), tat - s->now));
 	else
 		printf("%-10s %" PRIu64 " (TAT now - %s: bucket full)\n", "state:", st,
-		       fmt_secs(rel, sizeof(rel), s->now - st));
+		       fmt_secs(rel, sizeof(rel), s->now - tat));
 }
 
 static void print_counted(const struct key_view *k)

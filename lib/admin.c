@@ -21,9 +21,73 @@
 #include "window.h"
 #include "quota.h"
 
+/* The name a limit's keys are hashed from: its pool, or its own name. */
+static const char *key_identity(const struct vrl_seg_limit *l)
+{
+	return l->pool[0] ? l->pool : l->name;
+}
+
+/* The config in force in @h, or NULL when there is none worth reading (a
+ * fresh segment, or an area vrld died writing). vrld is its only writer. */
+static const struct vrl_seg_config *config_in_force(const struct vrl_seg_header *h)
+{
+	const struct vrl_seg_config *cfg =
+		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
+
+	if (cfg->generation == 0 || (atomic_load_explicit(&cfg->seq, memory_order_relaxed) & 1u) ||
+	    cfg->nlimits > VRL_MAX_LIMITS)
+		return NULL;
+	return cfg;
+}
+
+/* The limit of @cfg whose keys @l's are: the same identity and kind. */
+static const struct vrl_seg_limit *same_keys(const struct vrl_seg_config *cfg,
+					     const struct vrl_seg_limit *l)
+{
+	for (uint32_t i = 0; cfg && i < cfg->nlimits; i++) {
+		const struct vrl_seg_limit *o = &cfg->limits[i];
+
+		if (o->kind == l->kind && strncmp(key_identity(o), key_identity(l),
+						  VRL_NAME_MAX) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/*
+ * Fill @l's reload record from @old, the same keys' limit in the config in
+ * force (NULL: none): a rate limit keeps its epoch while its (T, burst)
+ * stay, and takes the next one, noting the old (T, burst), when they
+ * change (gcra.h). @old is read from the segment: values that do not make
+ * a valid limit are dropped, never trusted.
+ */
+static void carry_reload(struct vrl_seg_limit *l, const struct vrl_seg_limit *old)
+{
+	struct vrl_gcra a, b;
+
+	l->rate_epoch = 0;
+	l->prev_emission_ns = l->prev_burst = 0;
+	if (!old)
+		return;
+	if (l->kind == VRL_KIND_RATE &&
+	    vrl_gcra_init(&a, old->count, old->period_ns, old->burst) == 0 &&
+	    vrl_gcra_init(&b, l->count, l->period_ns, l->burst) == 0) {
+		l->rate_epoch = old->rate_epoch;
+		if (a.emission_ns != b.emission_ns || a.burst != b.burst) {
+			l->rate_epoch++;
+			l->prev_emission_ns = a.emission_ns;
+			l->prev_burst = a.burst;
+		} else if (vrl_gcra_init(&a, 1, old->prev_emission_ns, old->prev_burst) == 0) {
+			l->prev_emission_ns = old->prev_emission_ns;
+			l->prev_burst = old->prev_burst;
+		}
+	}
+}
+
 void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
 {
 	unsigned next = atomic_load_explicit(&h->active_cfg, memory_order_relaxed) ^ 1u;
+	const struct vrl_seg_config *old = config_in_force(h);
 	struct vrl_seg_config *area = vrl_seg_cfg(h, next);
 	uint64_t seq = atomic_load_explicit(&area->seq, memory_order_relaxed);
 	uint64_t gen = atomic_load_explicit(&h->config_gen, memory_order_relaxed) + 1;
@@ -39,6 +103,9 @@ void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
 	area->loaded_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	memcpy(area->source, cfg->source, sizeof(area->source));
 	memcpy(area->limits, cfg->limits, sizeof(area->limits));
+	/* @old is the other area, untouched by the stores above */
+	for (uint32_t i = 0; i < cfg->nlimits && i < VRL_MAX_LIMITS; i++)
+		carry_reload(&area->limits[i], same_keys(old, &area->limits[i]));
 	/* W1 release: pairs with R0, the data is complete before even */
 	atomic_store_explicit(&area->seq, seq + 2, memory_order_release);
 	atomic_store_explicit(&h->active_cfg, next, memory_order_relaxed);
@@ -100,12 +167,6 @@ int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_c
 		return -EINVAL;
 	}
 	return 0;
-}
-
-/* The name a limit's keys are hashed from: its pool, or its own name. */
-static const char *key_identity(const struct vrl_seg_limit *l)
-{
-	return l->pool[0] ? l->pool : l->name;
 }
 
 /*
@@ -182,6 +243,7 @@ int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, c
 		vrl_seg_geometry_cfg(h->keys_configured, next, &g);
 		vrl_seg_publish(h, next);
 		vrl_seg_renote(h, 0, h->nslots);
+		vrl_seg_settle(h, 0, h->nslots);
 	}
 	free(next);
 	return rc;
@@ -303,6 +365,13 @@ static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *c
 	rc = vrl_seg_validate(out->hdr, g->size);
 	if (rc == 0 && out->hdr->nslots != g->nslots)
 		rc = VRL_EFORMAT;
+	if (rc == VRL_EFORMAT && out->hdr->format != VRL_SEG_FORMAT) {
+		/* the same size, another format: say which, as for another size */
+		explain_mismatch(fd, spec, g->size, g, why, whylen);
+		munmap(out->hdr, g->size);
+		close(fd);
+		return -EEXIST;
+	}
 	if (rc) {
 		snprintf(why, whylen, "segment %s: %s", spec->name, vrl_strerror(rc));
 		munmap(out->hdr, g->size);
@@ -321,6 +390,7 @@ static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *c
 	vrl_kt_repair_bracket(out->hdr, UINT64_MAX);
 	vrl_seg_publish(out->hdr, cfg);
 	vrl_seg_renote(out->hdr, 0, out->hdr->nslots);
+	vrl_seg_settle(out->hdr, 0, out->hdr->nslots);
 	return 0;
 }
 
@@ -449,8 +519,9 @@ static bool idle(uint32_t note, uint64_t st, uint64_t now, uint64_t now_rt, uint
 	case VRL_KIND_SLOTS:
 		return st == 0;
 	default:
-		/* every other kind's idle state is "full": for GCRA, TAT long past */
-		return st == 0 || st + idle_ns <= now;
+		/* every other kind's idle state is "full": for GCRA, TAT long past,
+		 * whatever its epoch (a full bucket is full under any parameters) */
+		return st == 0 || vrl_gcra_tat(st) + idle_ns <= now;
 	}
 }
 
@@ -489,8 +560,11 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t cou
 	const struct vrl_seg_config *cfg =
 		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
 
-	/* the keys of this chunk carry the current numbering before they are counted */
+	/* the keys of this chunk carry the current numbering before they are
+	 * counted, and the current parameters (a write that an acquire in
+	 * flight across a reload made with the ones before) */
 	vrl_seg_renote(h, first, count);
+	vrl_seg_settle(h, first, count);
 	for (uint64_t i = first; i < end; i++) {
 		uint64_t t = atomic_load_explicit(&slots[i].tag, memory_order_acquire);
 		uint64_t st = atomic_load_explicit(&slots[i].state, memory_order_relaxed);
@@ -583,6 +657,88 @@ uint64_t vrl_seg_renote(struct vrl_seg_header *h, uint64_t first, uint64_t count
 			renoted++;
 	}
 	return renoted;
+}
+
+/* What vrl_seg_settle() does to the keys of one limit. */
+struct settle_rule {
+	uint32_t kind;               /* 0: nothing to do */
+	unsigned tag;                /* rate: the current epoch's tag */
+	struct vrl_gcra cur, prev;   /* rate: parameters now and before (prev.burst 0: none) */
+};
+
+/* The rules of @cfg's limits; false when no key needs settling. */
+static bool settle_rules(const struct vrl_seg_config *cfg, struct settle_rule *r)
+{
+	bool any = false;
+
+	for (uint32_t i = 0; i < cfg->nlimits; i++) {
+		const struct vrl_seg_limit *l = &cfg->limits[i];
+
+		memset(&r[i], 0, sizeof(r[i]));
+		if (l->kind == VRL_KIND_RATE && l->rate_epoch != 0 &&
+		    vrl_gcra_init(&r[i].cur, l->count, l->period_ns, l->burst) == 0) {
+			r[i].kind = VRL_KIND_RATE;
+			r[i].tag = vrl_gcra_epoch_tag(l->rate_epoch);
+			if (l->prev_burst &&
+			    vrl_gcra_init(&r[i].prev, 1, l->prev_emission_ns, l->prev_burst) != 0)
+				r[i].prev.burst = 0;
+		}
+		any |= r[i].kind != 0;
+	}
+	return any;
+}
+
+/* Convert rate key @s to the current epoch of @r (gcra.h). */
+static bool settle_rate(struct vrl_seg_slot *s, const struct settle_rule *r)
+{
+	/* G1 acquire, as a client's look */
+	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+	unsigned prev_tag = vrl_gcra_epoch_tag(r->tag + VRL_GCRA_TAGS - 1);
+
+	for (;;) {
+		uint64_t now, tat;
+
+		if (w == VRL_STATE_EVICTED || w == 0 || vrl_gcra_tag(w) == r->tag)
+			return false;
+		/* C1 (a): the clock is read after the word it converts */
+		now = vrl_now_ns();
+		tat = vrl_gcra_convert(vrl_gcra_tag(w) == prev_tag && r->prev.burst ? &r->prev : NULL,
+				       &r->cur, vrl_gcra_tat(w), now);
+		/* release (G1); acquire on failure, as the load above */
+		if (atomic_compare_exchange_weak_explicit(&s->state, &w, vrl_gcra_word(r->tag, tat),
+							  memory_order_release,
+							  memory_order_acquire))
+			return true;
+	}
+}
+
+uint64_t vrl_seg_settle(struct vrl_seg_header *h, uint64_t first, uint64_t count)
+{
+	const struct vrl_seg_config *cfg = config_in_force(h);
+	struct vrl_seg_slot *slots = vrl_seg_slots(h);
+	uint64_t end = first + count > h->nslots ? h->nslots : first + count, settled = 0;
+	struct settle_rule rules[VRL_MAX_LIMITS];
+
+	/* vrld alone writes the config areas, in this thread: cfg is stable */
+	if (!cfg || !settle_rules(cfg, rules))
+		return 0;
+	for (uint64_t i = first; i < end; i++) {
+		struct vrl_seg_slot *s = &slots[i];
+		uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire);
+		int li;
+
+		if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING))
+			continue;
+		/* relaxed: the note names the key's limit for this walk only; a
+		 * LIVE slot keeps its key while this thread, its only evictor, runs */
+		li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
+				    cfg->generation, cfg->nlimits);
+		if (li < 0)
+			continue;
+		if (rules[li].kind == VRL_KIND_RATE)
+			settled += settle_rate(s, &rules[li]);
+	}
+	return settled;
 }
 
 unsigned vrl_seg_reap_holders(struct vrl_seg_header *h)

@@ -51,6 +51,11 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
 /*
  * Publish @cfg as the segment's new config: written into the inactive area,
  * then switched to. Acquirers never block and never see a torn config.
+ * Each limit's reload record (vrl_seg_limit.rate_epoch, prev_*) is
+ * filled from the same keys' limit in the config in force, whatever @cfg
+ * holds there: a rate limit whose (T, burst)
+ * changed takes the next epoch (gcra.h). Keys are converted lazily by the
+ * acquires that use them; vrl_seg_reload() also converts them all at once.
  * Only one process (vrld) may publish at a time.
  */
 void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg);
@@ -71,6 +76,9 @@ int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_
  * running config's: a window limit added, removed, moved, or its limit or
  * keys changed. Such a change needs vrld restarted with a fresh segment.
  * A changed window length (W) is accepted: positions hold grant times.
+ * Also refused: a kind change under the same name. After publishing,
+ * every key is brought to the new parameters (vrl_seg_settle()) before it
+ * returns.
  */
 int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
 		   size_t whylen);
@@ -136,6 +144,17 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t cou
  * generation meanwhile. vrld's thread only. Returns how many it rewrote.
  */
 uint64_t vrl_seg_renote(struct vrl_seg_header *h, uint64_t first, uint64_t count);
+
+/*
+ * Bring the live keys among slots [@first, @first + @count), noted under
+ * the active config, to its parameters: a rate key of another epoch is
+ * converted, keeping its fill (gcra.h). vrld
+ * calls it over the whole table right after publishing a config, and the
+ * sweep over each chunk, for keys that acquires in flight across a reload
+ * wrote with the config before. vrld's thread only. Returns how many keys
+ * it moved.
+ */
+uint64_t vrl_seg_settle(struct vrl_seg_header *h, uint64_t first, uint64_t count);
 
 /*
  * Fold the counters of holders whose process is gone into the retired

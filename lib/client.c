@@ -34,6 +34,28 @@
  *      slot's new owner, and we undo.
  *   A4 Denials are read-only on the shared line: step 1 only loads.
  *
+ * Reloads (gcra.h has the proof). A rate key's word carries the epoch of
+ * the parameters that wrote it, and a word of the epoch before is
+ * converted by the acquire that first CASes it, keeping the key's fill:
+ *   G1 An acquire never reads a word newer than its config: each word is
+ *      loaded with acquire order and config_gen after it, and every CAS
+ *      that writes a word is a release, by a process whose config was in
+ *      force when it loaded config_gen; so a look whose config_gen is the
+ *      handle's generation sees words of that config or older. A look that
+ *      finds a newer config published starts over with it (VRL__RESTART).
+ *   C1 The clock is read after the loads it judges: take() loads every key,
+ *      then reads the clock. A word it gets back from a failed CAS, or
+ *      loads again for a waiting acquire, is used with that clock only if
+ *      it has the tag of the word looked at and needs no conversion; else
+ *      the acquire starts over. A waiting acquire checks its rate keys on
+ *      waking (reservation_lost()).
+ *   A new key's word is 0, full under any parameters: an acquire first
+ *   writes a full word of its own epoch there and looks again, so it never
+ *   CASes from a value that a reset or re-insert can bring back.
+ * A call that a storm of reloads outruns RESTARTS_MAX times uses its config
+ * as stale: a rate word only as gcra.h allows, and it denies what it
+ * cannot read.
+ *
  * Counted kinds (quota, slots) follow the same three steps with a count in
  * the state word instead of a TAT: the CAS adds the cost to the count the
  * look saw, so A1 holds for them by the same argument (each grant moves the
@@ -161,8 +183,14 @@ int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out)
 			return VRL_ECORRUPT;
 	out->name_len = strlen(in->name);
 	memset(&out->gcra, 0, sizeof(out->gcra));
+	memset(&out->prev, 0, sizeof(out->prev));
+	out->tag = vrl_gcra_epoch_tag(in->rate_epoch);
 	if (in->kind == VRL_KIND_RATE &&
 	    vrl_gcra_init(&out->gcra, in->count, in->period_ns, in->burst) != 0)
+		return VRL_ECORRUPT;
+	/* the epoch before's parameters, as vrl_seg_publish() recorded them */
+	if (in->kind == VRL_KIND_RATE && in->prev_burst &&
+	    vrl_gcra_init(&out->prev, 1, in->prev_emission_ns, in->prev_burst) != 0)
 		return VRL_ECORRUPT;
 	if (in->kind == VRL_KIND_WINDOW &&
 	    (in->period_ns == 0 || vrl_window_area_bytes(in->count, in->area_keys) == 0))
@@ -643,7 +671,10 @@ static inline uint64_t realtime_ns(void)
 /* What step 1 saw of one key. */
 struct look {
 	struct vrl_seg_slot *s;
-	uint64_t state;
+	uint64_t state;          /* the state word as loaded */
+	uint64_t cd;             /* the cooldown as loaded */
+	uint64_t gen;            /* config_gen, loaded after the state word */
+	uint64_t tat;            /* rate: the word's TAT under the limit's parameters */
 	uint64_t earliest;       /* earliest conforming time; UINT64_MAX: never */
 	struct vrl_gcra_step r;   /* rate kinds: the decision at `at` */
 	struct vrl_window_look w; /* window: where to take at `at` */
@@ -652,83 +683,178 @@ struct look {
 	uint64_t pid;            /* quota: the current period's id */
 	uint64_t end_rt;         /* quota: wall-clock end of the period; UINT64_MAX: once */
 	uint64_t rt;             /* quota: the wall-clock time it was judged at */
+	bool convert;            /* rate: a word of another epoch, converted at `now` */
 	bool shadow_deny;        /* a shadow limit that would deny */
 	bool cooled;             /* held back by a cooldown */
 	bool final;              /* a count without room: waiting cannot help */
 };
 
-enum { LOOK_OK = 0, LOOK_STALE = 1 };
+/* LOOK_NEWER: a rate word that the handle's (stale) config cannot read */
+enum { LOOK_OK = 0, LOOK_STALE = 1, LOOK_NEWER = 2 };
+
+/* Internal: take() asks its caller to refresh the config and start over. */
+#define VRL__RESTART 1
+#define RESTARTS_MAX 8u   /* then the handle's config is used as stale */
 
 static bool counted(uint32_t kind)
 {
 	return kind == VRL_KIND_QUOTA || kind == VRL_KIND_SLOTS;
 }
 
-/* The decision of a quota or slots key in state @state; *@rt is read once. */
-static void look_counted(const struct vrl_limit *l, uint64_t cost, uint64_t now, uint64_t at,
-			 uint64_t *rt, struct look *lk)
+/*
+ * The decision of a quota or slots key in state @state; *@rt is read once.
+ * A stale handle (@stale: its config is not the one in force) reads only a
+ * quota word of its own current period, or one that counts nothing: a
+ * newer config may have changed the calendar. LOOK_NEWER otherwise.
+ */
+static int look_counted(const struct vrl_limit *l, uint64_t cost, uint64_t now, uint64_t at,
+			uint64_t *rt, bool stale, struct look *lk)
 {
 	if (l->seg.kind == VRL_KIND_QUOTA) {
+		uint64_t st;
+
 		if (*rt == 0)
 			*rt = realtime_ns();
 		lk->rt = *rt;
 		vrl_quota_period(&l->seg, *rt, &lk->pid, NULL, &lk->end_rt);
-		lk->q = vrl_quota_take(&l->seg, lk->state, lk->pid, cost);
+		st = lk->state;
+		if (stale && vrl_quota_word_used(st) && vrl_quota_word_id(st) != lk->pid)
+			return LOOK_NEWER;
+		lk->q = vrl_quota_take(&l->seg, st, lk->pid, cost);
 	} else {
 		lk->q = vrl_slots_take(&l->seg, lk->state, cost);
 	}
 	lk->earliest = at;
 	if (lk->q.conforms)
-		return;
+		return LOOK_OK;
 	lk->final = true;
 	if (cost > l->seg.count || l->seg.kind == VRL_KIND_SLOTS)
 		lk->earliest = cost > l->seg.count ? UINT64_MAX : now;
 	else
 		lk->earliest = lk->end_rt == UINT64_MAX ? UINT64_MAX : now + (lk->end_rt - lk->rt);
+	return LOOK_OK;
 }
 
-static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
-		   uint64_t now, uint64_t at, uint64_t *rt, struct look *lk)
+/*
+ * A stale handle (its config could not be refreshed, or a reload storm
+ * outran it: @gen is not its generation) may use rate word @w only if @w
+ * is of its epoch or the one before and fewer than 7 configs were published
+ * since its own, so that the tag cannot have wrapped (gcra.h).
+ */
+static bool stale_word_ok(const struct vrl_snapshot *cfg, const struct vrl_limit *l,
+			  uint64_t w, uint64_t gen)
 {
-	const struct vrl_limit *l = &c->cfg->limits[t->limit];
-	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
-	uint64_t cd;
+	unsigned tag = vrl_gcra_tag(w);
 
-	/* every field is set below on the LOOK_OK path; a stale look is
-	 * never read (take() re-places the key and looks again) */
+	return gen - cfg->generation < VRL_GCRA_TAGS - 1 &&
+	       (w == 0 || tag == l->tag || tag == vrl_gcra_epoch_tag(l->tag + VRL_GCRA_TAGS - 1));
+}
+
+/* The parameters that wrote a rate word of tag @tag, as @l knows them. */
+static const struct vrl_gcra *rate_params(const struct vrl_limit *l, unsigned tag)
+{
+	if (tag == l->tag)
+		return &l->gcra;
+	if (tag == vrl_gcra_epoch_tag(l->tag + VRL_GCRA_TAGS - 1) && l->prev.burst)
+		return &l->prev;
+	return NULL;   /* an older epoch: unknown */
+}
+
+uint64_t vrl_rate_tat(const struct vrl_limit *l, uint64_t w, uint64_t now)
+{
+	if (w == 0 || vrl_gcra_tag(w) == l->tag)
+		return vrl_gcra_tat(w);
+	return vrl_gcra_convert(rate_params(l, vrl_gcra_tag(w)), &l->gcra, vrl_gcra_tat(w), now);
+}
+
+/*
+ * The TAT that rate word @lk->state has under @l's parameters at @now:
+ * its own, or, for a word of another epoch, the conversion that keeps its
+ * fill (gcra.h); a word of 0 (a new key) is full. LOOK_NEWER when the
+ * handle's config is stale and cannot read the word.
+ */
+static int rate_view(const struct vrl_client *c, const struct vrl_limit *l, struct look *lk,
+		     uint64_t now)
+{
+	uint64_t w = lk->state;
+	unsigned tag = vrl_gcra_tag(w);
+
+	lk->convert = false;
+	lk->tat = vrl_gcra_tat(w);
+	if (__builtin_expect(lk->gen != c->cfg->generation, 0) &&
+	    !stale_word_ok(c->cfg, l, w, lk->gen))
+		return LOOK_NEWER;
+	if (__builtin_expect(tag == l->tag || w == 0, 1))
+		return LOOK_OK;
+	lk->convert = true;
+	lk->tat = vrl_gcra_convert(rate_params(l, tag), &l->gcra, lk->tat, now);
+	return LOOK_OK;
+}
+
+/*
+ * Step 1, loads: the tag (the key still owns the slot), the state word and
+ * the cooldown, then config_gen. No write. LOOK_STALE when the slot no
+ * longer holds the key.
+ */
+static int look_load(struct vrl_client *c, const struct vrl_take *t, struct look *lk)
+{
+	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+
+	/* every field is set by look_judge() on the LOOK_OK path; a stale
+	 * look is never read (take() re-places the key and looks again) */
 	lk->s = s;
-	lk->shadow_deny = false;
-	lk->cooled = false;
-	lk->final = false;
 	/* acquire: pairs with promotion (K2), the slot's fields are ready */
 	if (atomic_load_explicit(&s->tag, memory_order_acquire) != vrl_key_tag(&t->key))
 		return LOOK_STALE;
-	lk->state = atomic_load_explicit(&s->state, memory_order_relaxed);
+	/* G1 acquire: pairs with the release of the CAS that wrote the word,
+	 * so the config_gen load below sees the config its writer used
+	 * (gcra.h: an acquire never reads a word newer than its config) */
+	lk->state = atomic_load_explicit(&s->state, memory_order_acquire);
 	if (lk->state == VRL_STATE_EVICTED)
 		return LOOK_STALE;
-	cd = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
+	lk->cd = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
+	/* relaxed: ordered after the state word by G1 */
+	lk->gen = atomic_load_explicit(&c->hdr->config_gen, memory_order_relaxed);
+	return LOOK_OK;
+}
+
+/* Step 1, the decision for @cost at @at (>= @now) from what look_load() saw. */
+static int look_judge(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
+		      uint64_t now, uint64_t at, uint64_t *rt, struct look *lk)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+
+	lk->shadow_deny = false;
+	lk->cooled = false;
+	lk->final = false;
+	lk->convert = false;
+	lk->tat = 0;
 	if (l->seg.kind == VRL_KIND_RATE) {
-		lk->r = vrl_gcra_step(&l->gcra, lk->state, now, at, cost);
+		if (rate_view(c, l, lk, now) == LOOK_NEWER)
+			return LOOK_NEWER;
+		lk->r = vrl_gcra_step(&l->gcra, lk->tat, now, at, cost);
 		lk->earliest = lk->r.conforms ? at :
 			lk->r.retry_after == UINT64_MAX ? UINT64_MAX : now + lk->r.retry_after;
 	} else if (l->seg.kind == VRL_KIND_WINDOW) {
-		struct vrl_window_ref w = window_ref(c, t, s);
+		struct vrl_window_ref w = window_ref(c, t, lk->s);
 
-		/* the state word was read relaxed above: the acquire fence
-		 * (W2 in window.c) orders the position reads after it */
+		/* W2 in window.c: the position reads come after the state
+		 * word's (acquire) load */
 		atomic_thread_fence(memory_order_acquire);
 		vrl_window_look(&w, lk->state, cost, at, &lk->w);
 		lk->r = (struct vrl_gcra_step){ .conforms = lk->w.earliest == at };
 		lk->earliest = lk->w.earliest;
 	} else if (counted(l->seg.kind)) {
 		lk->r = (struct vrl_gcra_step){ .conforms = true };
-		look_counted(l, cost, now, at, rt, lk);
+		if (look_counted(l, cost, now, at, rt, lk->gen != c->cfg->generation, lk) ==
+		    LOOK_NEWER)
+			return LOOK_NEWER;
 	} else {
 		lk->r = (struct vrl_gcra_step){ .conforms = true };
 		lk->earliest = at;
 	}
-	if (!lk->final && cd > lk->earliest && lk->earliest != UINT64_MAX) {
-		lk->earliest = cd;
+	if (!lk->final && lk->cd > lk->earliest && lk->earliest != UINT64_MAX) {
+		lk->earliest = lk->cd;
 		lk->cooled = true;
 	}
 	if ((l->seg.flags & VRL_LIMIT_SHADOW) && (lk->earliest > at || lk->final)) {
@@ -739,12 +865,30 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 	return LOOK_OK;
 }
 
+/* Both steps of a look, for callers that write nothing (vrl__tightest). */
+static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
+		   uint64_t now, uint64_t at, uint64_t *rt, struct look *lk)
+{
+	int rc = look_load(c, t, lk);
+
+	return rc == LOOK_OK ? look_judge(c, t, cost, now, at, rt, lk) : rc;
+}
+
 /* Undo a CAS of ours if nobody moved the word since (A1). */
 static void undo(struct vrl_seg_slot *s, uint64_t ours, uint64_t before)
 {
-	/* relaxed: a failed undo leaves permits taken, which is safe */
+	/* release (G1): a reader of the word put back sees the config its
+	 * first writer used; a failed undo leaves permits taken, which is safe */
 	atomic_compare_exchange_strong_explicit(&s->state, &ours, before,
-						memory_order_relaxed, memory_order_relaxed);
+						memory_order_release, memory_order_relaxed);
+}
+
+/* True when vrld published a config since @lk's look: a word loaded from
+ * here on may be newer than the look's config (G1). */
+static inline bool gen_moved(const struct vrl_client *c, const struct look *lk)
+{
+	/* relaxed: ordered after the state word by the failed CAS's acquire */
+	return atomic_load_explicit(&c->hdr->config_gen, memory_order_relaxed) != lk->gen;
 }
 
 /*
@@ -806,9 +950,10 @@ static inline int cas_checked(struct vrl_seg_slot *s, const struct vrl_take *t, 
 			      uint64_t next)
 {
 	/* A1 acq_rel: the grant orders after every earlier grant on the key,
-	 * and (A3) sees a reuse's state reset if it came first */
+	 * and (A3) sees a reuse's state reset if it came first; the release
+	 * half and the acquire on failure are G1's */
 	if (!atomic_compare_exchange_weak_explicit(&s->state, cur, next, memory_order_acq_rel,
-						   memory_order_relaxed))
+						   memory_order_acquire))
 		return COMMIT_RETRY;
 	/* A3: relaxed suffices after the acquire above */
 	if (atomic_load_explicit(&s->tag, memory_order_relaxed) != vrl_key_tag(&t->key)) {
@@ -819,8 +964,9 @@ static inline int cas_checked(struct vrl_seg_slot *s, const struct vrl_take *t, 
 }
 
 /* Step 2 and 3 for a quota or slots key: add @cost to the count. */
-static int commit_counted(const struct vrl_limit *l, const struct vrl_take *t, uint64_t cost,
-			  struct look *lk, uint64_t *before, uint64_t *after)
+static int commit_counted(const struct vrl_client *c, const struct vrl_limit *l,
+			  const struct vrl_take *t, uint64_t cost, struct look *lk, uint64_t *before,
+			  uint64_t *after)
 {
 	uint64_t cur = lk->state;
 	struct vrl_quota_step q = lk->q;
@@ -841,8 +987,13 @@ static int commit_counted(const struct vrl_limit *l, const struct vrl_take *t, u
 			*after = q.new_state;
 			return COMMIT_OK;
 		}
-		q = l->seg.kind == VRL_KIND_QUOTA ? vrl_quota_take(&l->seg, cur, lk->pid, cost) :
-						    vrl_slots_take(&l->seg, cur, cost);
+		/* a word that a newer config may have written (a calendar
+		 * change) is judged again from a fresh look */
+		if (gen_moved(c, lk))
+			return COMMIT_RETRY;
+		q = l->seg.kind == VRL_KIND_QUOTA ?
+			    vrl_quota_take(&l->seg, cur, lk->pid, cost) :
+			    vrl_slots_take(&l->seg, cur, cost);
 	}
 }
 
@@ -865,25 +1016,35 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 	if (lk->shadow_deny)
 		return COMMIT_OK;
 	if (counted(l->seg.kind))
-		return commit_counted(l, t, cost, lk, before, after);
+		return commit_counted(c, l, t, cost, lk, before, after);
 	if (__builtin_expect(l->seg.kind == VRL_KIND_WINDOW, 0))
 		return commit_window(c, t, cost, at, lk, before, after);
 	if (l->seg.kind != VRL_KIND_RATE)
 		return COMMIT_OK;
-	for (;; r = vrl_gcra_step(&l->gcra, cur, now, at, cost)) {
+	for (;;) {
+		uint64_t next = vrl_gcra_word(l->tag, r.new_tat);
+
 		if (cur == VRL_STATE_EVICTED)
 			return COMMIT_STALE;
 		if (!r.conforms)
 			return COMMIT_RETRY;
-		rc = cas_checked(lk->s, t, &cur, r.new_tat);
+		rc = cas_checked(lk->s, t, &cur, next);
 		if (rc == COMMIT_STALE)
 			return rc;
 		if (rc == COMMIT_OK) {
 			lk->r = r;
-			*before = cur;
-			*after = r.new_tat;
+			/* a rollback undoes the grant, never the conversion: a
+			 * word's epoch only moves forward (gcra.h) */
+			*before = lk->convert ? vrl_gcra_word(l->tag, lk->tat) : cur;
+			*after = next;
 			return COMMIT_OK;
 		}
+		/* the word the failed CAS loaded came after our clock read: use
+		 * it only as a word of our epoch that needs no conversion, under
+		 * the config of the look (gcra.h, C1); else look again */
+		if (lk->convert || cur == 0 || vrl_gcra_tag(cur) != l->tag || gen_moved(c, lk))
+			return COMMIT_RETRY;
+		r = vrl_gcra_step(&l->gcra, vrl_gcra_tat(cur), now, at, cost);
 	}
 }
 
@@ -927,7 +1088,7 @@ static uint64_t look_remaining(const struct vrl_client *c, const struct vrl_take
 	}
 	if (l->seg.kind != VRL_KIND_RATE)
 		return UINT64_MAX;
-	return vrl_gcra_available(&l->gcra, lk->r.conforms ? lk->r.new_tat : lk->state, now);
+	return vrl_gcra_available(&l->gcra, lk->r.conforms ? lk->r.new_tat : lk->tat, now);
 }
 
 /* limit, remaining and reset of a window key (off the CAS path; O(log n)) */
@@ -979,10 +1140,10 @@ static void fill_denied(struct vrl_client *c, const struct vrl_take *t, const st
 	/* slots: no time is known (0: after a release); quota: the period's end */
 	v->retry_after_ns = lk->earliest == UINT64_MAX ? VRL_NEVER : lk->earliest - now;
 	if (l->seg.kind == VRL_KIND_RATE)
-		v->remaining = vrl_gcra_available(&l->gcra, lk->state, now);
+		v->remaining = vrl_gcra_available(&l->gcra, lk->tat, now);
 	else
 		v->remaining = counted(l->seg.kind) ? lk->q.remaining : 0;
-	key_figures(l, lk, now, lk->state, v);
+	key_figures(l, lk, now, lk->tat, v);
 	if (l->seg.kind == VRL_KIND_WINDOW)
 		window_figures(c, t, lk, now, v);
 	if (lk->cooled)
@@ -1181,32 +1342,175 @@ static void commit_order(const struct vrl_client *c, const struct vrl_take *t,
 }
 
 /*
+ * A new key's word is 0. Before an acquire judges it, it writes a full word
+ * of its own epoch there (TAT = @now) and looks again: so an acquire never
+ * CASes from 0 to a charged word, and a slot that becomes new again under a
+ * descheduled acquire (reset, re-insert) cannot take that acquire's write
+ * (gcra.h, the horizon of the tag).
+ */
+static void mark_new_key(struct vrl_client *c, const struct vrl_take *t, struct look *lk,
+			 uint64_t now)
+{
+	uint64_t zero = 0;
+
+	/* as a commit: acq_rel, the owner re-checked after (A3) */
+	cas_checked(lk->s, t, &zero,
+		    vrl_gcra_word(c->cfg->limits[t->limit].tag,
+				  now < VRL_GCRA_TIME_MAX ? now : VRL_GCRA_TIME_MAX));
+}
+
+/*
+ * Step 1 again for key @k at @at > @now, just before its commit: its words
+ * are loaded after the clock read, so a rate word is used only if it needs
+ * no conversion, or is the very word the first look converted, under the
+ * same config (gcra.h, C1). COMMIT_OK to go on, else what commit_one()
+ * would return.
+ */
+static int relook(struct vrl_client *c, const struct vrl_take *t, uint64_t cost, uint64_t now,
+		  uint64_t at, uint64_t *rt, struct look *lk)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+	uint64_t seen = lk->state, gen = lk->gen;
+
+	if (look_load(c, t, lk) == LOOK_STALE)
+		return COMMIT_STALE;
+	if (lk->gen != gen)
+		return COMMIT_RETRY;
+	if (l->seg.kind == VRL_KIND_RATE && lk->state != seen &&
+	    (lk->state == 0 || vrl_gcra_tag(lk->state) != l->tag || vrl_gcra_tag(seen) != l->tag))
+		return COMMIT_RETRY;
+	return look_judge(c, t, cost, now, at, rt, lk) == LOOK_OK ? COMMIT_OK : COMMIT_RETRY;
+}
+
+/*
+ * A waiting acquire has slept until its reservation's time. A reload may
+ * have converted one of its rate keys meanwhile (gcra.h, C1 (c)): then its
+ * reservation is dropped. Else the word is moved on by one nanosecond, so
+ * that a conversion which read its clock before now fails its CAS and is
+ * done again after this reservation's time. True when one is dropped.
+ */
+static bool reservation_lost(struct vrl_client *c, const struct vrl_take *t,
+			     const struct look *lk, unsigned n, const uint64_t after[])
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct vrl_seg_slot *s;
+		uint64_t w;
+
+		if (t[i].slot == UINT64_MAX || lk[i].shadow_deny ||
+		    c->cfg->limits[t[i].limit].seg.kind != VRL_KIND_RATE)
+			continue;
+		s = lk[i].s;
+		/* G1 acquire: the config_gen load below sees every config
+		 * that a converter of this word used */
+		w = atomic_load_explicit(&s->state, memory_order_acquire);
+		for (;;) {
+			uint64_t gen = atomic_load_explicit(&c->hdr->config_gen,
+							    memory_order_relaxed);
+
+			if (w == VRL_STATE_EVICTED || vrl_gcra_tag(w) != vrl_gcra_tag(after[i]) ||
+			    gen - lk[i].gen >= VRL_GCRA_TAGS - 1)
+				return true;
+			if (vrl_gcra_tat(w) >= VRL_GCRA_TIME_MAX)
+				break;
+			/* release (G1); acquire on failure, for the loads above */
+			if (atomic_compare_exchange_weak_explicit(&s->state, &w, w + 1,
+								  memory_order_release,
+								  memory_order_acquire))
+				break;
+		}
+	}
+	return false;
+}
+
+/* Undo every take of a grant that was committed: rollback and records. */
+static void give_up(struct vrl_client *c, const struct vrl_take *t, struct look *lk,
+		    unsigned n, uint64_t cost, const uint64_t before[], const uint64_t after[])
+{
+	for (unsigned k = 0; k < n; k++) {
+		if (t[k].slot == UINT64_MAX)
+			continue;
+		/* unrecord first: a crash in between leaks, never gives back twice */
+		if (!lk[k].shadow_deny && process_slots(&c->cfg->limits[t[k].limit]))
+			hold_sub(c, t[k].slot, vrl_key_tag(&t[k].key), cost);
+		rollback(c, &t[k], &lk[k], cost, before[k], after[k]);
+	}
+}
+
+/*
+ * The key of @t cannot be judged with the handle's config (a newer one was
+ * published, or a reservation was dropped): start over with a fresh config,
+ * or, on the last try (@last), deny without writing, retry at once.
+ */
+static int start_over(struct vrl_client *c, const struct vrl_take *t, uint64_t now, bool last,
+		      struct vrl_verdict *v)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+
+	if (!last)
+		return VRL__RESTART;
+	v->granted = 0;
+	v->at_ns = now;
+	v->limit = (int)t->limit;
+	v->limit_name = l->seg.name;
+	v->kind = l->seg.kind;
+	v->retry_after_ns = 0;
+	v->remaining = 0;
+	v->limit_value = l->seg.kind == VRL_KIND_RATE ? l->gcra.burst : l->seg.count;
+	return VRL_EDENIED;
+}
+
+/*
  * Acquire takes @t[0..n) with @cost, granting no later than @deadline
  * (deadline == now: immediately or not at all). Re-places stale keys.
+ * VRL__RESTART when the caller must refresh its config and plan again
+ * (never on its last try, @last: then the handle's config is used as
+ * stale, and what it cannot read is denied).
  */
 static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t cost,
-		uint64_t deadline, bool waiting, struct vrl_verdict *v)
+		uint64_t deadline, bool waiting, bool last, struct vrl_verdict *v)
 {
 	struct look lk[VRL_MAX_MATCHED];
 	uint64_t before[VRL_MAX_MATCHED], after[VRL_MAX_MATCHED];
 	unsigned order[VRL_MAX_MATCHED];
 
 	for (;;) {
-		uint64_t now = vrl_now_ns(), at = now, rt = 0;
+		uint64_t now, at, rt = 0;
 		unsigned worst = 0, i, done;
-		int stale = -1, final = -1;
+		int stale = -1, final = -1, newer = -1;
+		bool marked;
 
+		/* step 1: look. Every key is loaded before the clock is read
+		 * (gcra.h, C1), then judged */
+		for (i = 0; i < n; i++)
+			if (t[i].slot != UINT64_MAX && look_load(c, &t[i], &lk[i]) == LOOK_STALE) {
+				stale = (int)i;
+				break;
+			}
+		now = vrl_now_ns();
+		at = now;
 		if (!waiting)
 			deadline = now;
-		/* step 1: look */
-		for (i = 0; i < n; i++) {
+		for (i = 0, marked = false; stale < 0 && i < n; i++) {
+			if (t[i].slot == UINT64_MAX)
+				continue;
+			/* a config published since enter(): refresh and plan again */
+			if (lk[i].gen != c->cfg->generation && !last)
+				return VRL__RESTART;
+			if (lk[i].state == 0 && c->cfg->limits[t[i].limit].seg.kind == VRL_KIND_RATE) {
+				mark_new_key(c, &t[i], &lk[i], now);
+				marked = true;
+			}
+		}
+		if (marked)
+			continue;   /* look again at the keys just marked */
+		for (i = 0; stale < 0 && i < n; i++) {
 			if (t[i].slot == UINT64_MAX) {
 				memset(&lk[i], 0, sizeof(lk[i]));
 				lk[i].earliest = now;
 				continue;
 			}
-			if (look_at(c, &t[i], cost, now, now, &rt, &lk[i]) == LOOK_STALE) {
-				stale = (int)i;
+			if (look_judge(c, &t[i], cost, now, now, &rt, &lk[i]) == LOOK_NEWER) {
+				newer = (int)i;
 				break;
 			}
 			if (lk[i].final && final < 0)
@@ -1216,6 +1520,8 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 				worst = i;
 			}
 		}
+		if (newer >= 0)
+			return start_over(c, &t[newer], now, last, v);
 		v->at_ns = at;
 		if (stale < 0 && final >= 0) {
 			v->at_ns = now;
@@ -1233,15 +1539,15 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			commit_order(c, t, lk, n, now, order);
 		for (done = 0; stale < 0 && done < n; done++) {
 			unsigned k = order[done];
-			int rc;
+			int rc = COMMIT_OK;
 
 			if (t[k].slot == UINT64_MAX) {
 				before[k] = after[k] = 0;
 				continue;
 			}
-			if (at != now && look_at(c, &t[k], cost, now, at, &rt, &lk[k]) == LOOK_STALE)
-				rc = COMMIT_STALE;
-			else
+			if (at != now)
+				rc = relook(c, &t[k], cost, now, at, &rt, &lk[k]);
+			if (rc == COMMIT_OK)
 				rc = commit_one(c, &t[k], cost, now, at, &lk[k], &before[k], &after[k]);
 			if (rc == COMMIT_OK)
 				continue;
@@ -1256,6 +1562,10 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 					bump_by(&c->holder->limit_wait_ns[t[worst].limit],
 						at - now);
 				sleep_until(at);
+				if (reservation_lost(c, t, lk, n, after)) {
+					give_up(c, t, lk, n, cost, before, after);
+					return start_over(c, &t[worst], at, last, v);
+				}
 			}
 			fill_granted(c, t, lk, n, now, v);
 			return 0;
@@ -1290,9 +1600,13 @@ static void verdict_init(struct vrl_verdict *v, unsigned n)
 	v->matched = n;
 }
 
-/* Shared tail of the acquire calls. */
+/*
+ * Shared tail of the acquire calls: take @t[0..n), waiting until @deadline
+ * when @waiting. VRL__RESTART as take(), @last passed on.
+ */
 static int acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, bool full,
-			 uint64_t cost, uint64_t timeout_ns, bool waiting, struct vrl_verdict *v)
+			 uint64_t cost, uint64_t deadline, bool waiting, bool last,
+			 struct vrl_verdict *v)
 {
 	struct vrl_verdict local;
 	int rc;
@@ -1318,8 +1632,7 @@ static int acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, b
 	}
 	/* an immediate acquire takes its deadline from take()'s own clock
 	 * read: one clock read per call on the common path */
-	rc = take(c, t, n, cost, !waiting ? 0 : timeout_ns > UINT64_MAX / 2 ? UINT64_MAX :
-		  vrl_now_ns() + timeout_ns, waiting, v);
+	rc = take(c, t, n, cost, deadline, waiting, last, v);
 	if (rc == 0 || rc == VRL_EDENIED)
 		count(c, t, n, v);
 	return rc;
@@ -1334,18 +1647,27 @@ int vrl_acquire_wait(vrl_client *c, const struct vrl_request *req, uint64_t time
 		     struct vrl_verdict *v)
 {
 	struct vrl_take t[VRL_MAX_MATCHED];
+	uint64_t deadline = 0;
 	bool full;
 	int n, rc;
 
 	if (c->readonly)
 		return VRL_EREADONLY;
-	rc = enter(c);
-	if (rc)
-		return rc;
-	n = plan(c, req, t, &full);
-	if (n < 0)
-		return n;
-	return acquire_takes(c, t, (unsigned)n, full, req->cost, timeout_ns, timeout_ns > 0, v);
+	if (timeout_ns > 0)
+		deadline = timeout_ns > UINT64_MAX / 2 ? UINT64_MAX : vrl_now_ns() + timeout_ns;
+	/* a config published under the call: plan again with it */
+	for (unsigned tries = 0;; tries++) {
+		rc = enter(c);
+		if (rc)
+			return rc;
+		n = plan(c, req, t, &full);
+		if (n < 0)
+			return n;
+		rc = acquire_takes(c, t, (unsigned)n, full, req->cost, deadline, timeout_ns > 0,
+				   tries + 1 >= RESTARTS_MAX, v);
+		if (rc != VRL__RESTART)
+			return rc;
+	}
 }
 
 /* ---- resolved requests --------------------------------------------------------------- */
@@ -1464,16 +1786,22 @@ void vrl_resolved_free(vrl_resolved *r)
 
 int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct vrl_verdict *v)
 {
-	int rc = enter(c);
+	/* a config published under the call: plan again with it */
+	for (unsigned tries = 0;; tries++) {
+		int rc = enter(c);
 
-	if (rc)
-		return rc;
-	if (__builtin_expect(r->generation != c->cfg->generation || r->full, 0)) {
-		rc = replan(r);
 		if (rc)
 			return rc;
+		if (__builtin_expect(r->generation != c->cfg->generation || r->full, 0)) {
+			rc = replan(r);
+			if (rc)
+				return rc;
+		}
+		rc = acquire_takes(c, r->t, r->n, r->full, cost ? cost : r->cost, 0, false,
+				   tries + 1 >= RESTARTS_MAX, v);
+		if (rc != VRL__RESTART)
+			return rc;
 	}
-	return acquire_takes(c, r->t, r->n, r->full, cost ? cost : r->cost, 0, false, v);
 }
 
 /* ---- operations: cooldown and reset ------------------------------------------------------ */
@@ -1605,21 +1933,43 @@ int vrl_release(vrl_client *c, const struct vrl_request *req, const char *limit,
 			cost ? cost : 1);
 }
 
-/* Move the TAT of rate key @s back by @cost permits, never past a full bucket. */
-static void refund_rate(const struct vrl_limit *l, struct vrl_seg_slot *s, uint64_t cost)
+/*
+ * True when rate word @w, just loaded (acquire), can be moved with @c's
+ * config: a new key's, or one of its epoch, loaded while that config was
+ * in force (G1). Feedback moves only such words; a word of another
+ * epoch is left for its next acquire to convert, which a refund or a
+ * reconcile can miss without harm (they only give room back, or are
+ * repeated by the next answer).
+ */
+static bool rate_word_ours(const struct vrl_client *c, const struct vrl_limit *l, uint64_t w)
 {
-	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed), next, back, now;
+	/* relaxed: ordered after the word's load by its acquire */
+	return w != VRL_STATE_EVICTED && (w == 0 || vrl_gcra_tag(w) == l->tag) &&
+	       atomic_load_explicit(&c->hdr->config_gen, memory_order_relaxed) ==
+		       c->cfg->generation;
+}
+
+/* Move the TAT of rate key @s back by @cost permits, never past a full bucket. */
+static void refund_rate(const struct vrl_client *c, const struct vrl_limit *l,
+			struct vrl_seg_slot *s, uint64_t cost)
+{
+	/* G1 acquire, as look_load() */
+	uint64_t cur = atomic_load_explicit(&s->state, memory_order_acquire), next, back, now, tat;
 
 	if (__builtin_mul_overflow(cost, l->gcra.emission_ns, &back))
 		back = UINT64_MAX;
-	now = vrl_now_ns();
 	do {
-		if (cur == VRL_STATE_EVICTED || cur <= now)
-			return;   /* gone, or already full */
-		next = cur - now > back ? cur - back : now;
-		/* relaxed: a refund only makes room; no other data rides on it */
+		if (cur == 0 || !rate_word_ours(c, l, cur))
+			return;   /* new, gone, or of another epoch */
+		now = vrl_now_ns();
+		tat = vrl_gcra_tat(cur);
+		if (tat <= now)
+			return;   /* already full */
+		next = vrl_gcra_word(l->tag, tat - now > back ? tat - back : now);
+		/* release (G1); acquire on failure, as the load above. No other
+		 * data rides on it: a refund only makes room */
 	} while (!atomic_compare_exchange_weak_explicit(&s->state, &cur, next,
-							memory_order_relaxed, memory_order_relaxed));
+							memory_order_release, memory_order_acquire));
 }
 
 /*
@@ -1646,7 +1996,7 @@ static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 	uint64_t pid;
 
 	if (l->seg.kind == VRL_KIND_RATE) {
-		refund_rate(l, s, cost);
+		refund_rate(c, l, s, cost);
 		return 0;
 	}
 	if (l->seg.kind == VRL_KIND_WINDOW) {
@@ -1671,32 +2021,43 @@ struct server_figures {
 };
 
 /* Raise the word of @s so that at most @remaining are left; never lowers it. */
-static void raise_state(struct vrl_seg_slot *s, const struct vrl_limit *l, uint64_t pid,
-			uint64_t now, uint64_t remaining)
+static void raise_state(const struct vrl_client *c, struct vrl_seg_slot *s,
+			const struct vrl_limit *l, uint64_t pid, uint64_t remaining)
 {
-	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed), next;
+	/* G1 acquire, as look_load() */
+	uint64_t cur = atomic_load_explicit(&s->state, memory_order_acquire), next;
 
 	do {
 		if (cur == VRL_STATE_EVICTED)
 			return;
 		if (l->seg.kind == VRL_KIND_QUOTA) {
-			next = vrl_quota_reconcile(&l->seg, cur, pid, remaining);
-		} else {
-			uint64_t held, floor;
-
-			if (remaining >= l->gcra.burst)
+			/* relaxed: ordered after the word by its acquire; a newer
+			 * config may have changed the calendar: leave it */
+			if (atomic_load_explicit(&c->hdr->config_gen, memory_order_relaxed) !=
+			    c->cfg->generation)
 				return;
+			next = vrl_quota_reconcile(&l->seg, cur, pid, remaining);
+			if (next == cur)
+				return;
+		} else {
+			uint64_t held, floor, now, tat;
+
+			if (remaining >= l->gcra.burst || !rate_word_ours(c, l, cur))
+				return;
+			now = vrl_now_ns();
+			tat = vrl_gcra_tat(cur);
 			if (__builtin_mul_overflow(l->gcra.burst - remaining, l->gcra.emission_ns,
 						   &held) || held > VRL_GCRA_TIME_MAX - now)
 				held = VRL_GCRA_TIME_MAX - now;
 			floor = now + held;
-			next = cur > floor ? cur : floor;
+			if (tat >= floor)
+				return;
+			next = vrl_gcra_word(l->tag, floor);
 		}
-		if (next == cur)
-			return;
-		/* relaxed: this only makes later grants wait; no data rides on it */
+		/* release (G1); acquire on failure, as the load above. This only
+		 * makes later grants wait; no other data rides on it */
 	} while (!atomic_compare_exchange_weak_explicit(&s->state, &cur, next,
-							memory_order_relaxed, memory_order_relaxed));
+							memory_order_release, memory_order_acquire));
 }
 
 /*
@@ -1738,7 +2099,7 @@ static int op_reconcile(struct vrl_client *c, struct vrl_take *t, uint64_t arg)
 		return reconcile_window(c, t, f->remaining);
 	if (l->seg.kind == VRL_KIND_QUOTA)
 		vrl_quota_period(&l->seg, realtime_ns(), &pid, NULL, NULL);
-	raise_state(&vrl_seg_slots(c->hdr)[t->slot], l, pid, vrl_now_ns(), f->remaining);
+	raise_state(c, &vrl_seg_slots(c->hdr)[t->slot], l, pid, f->remaining);
 	return 0;
 }
 

@@ -19,6 +19,8 @@
 struct vrl_limit {
 	struct vrl_seg_limit seg;   /* validated copy */
 	struct vrl_gcra gcra;       /* for VRL_KIND_RATE */
+	struct vrl_gcra prev;       /* rate: the epoch before's; burst 0: unknown */
+	unsigned tag;               /* rate: the tag of its words (gcra.h) */
 	uint64_t name_len;
 };
 
@@ -76,6 +78,14 @@ void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
  * member of its override group (vrl_seg_limit.group) matches.
  */
 bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct vrl_request *req);
+
+/*
+ * The TAT that rate word @w has under rate limit @l's parameters at @now:
+ * its own, or for a word of another epoch the conversion that keeps its
+ * fill (gcra.h); 0 for a new key. For readers that show or weigh a key
+ * (vrlctl, metrics); the acquire path does the same inline.
+ */
+uint64_t vrl_rate_tat(const struct vrl_limit *l, uint64_t w, uint64_t now);
 
 /*
  * Give back the units that holder record @e says its handle holds, and

@@ -46,7 +46,8 @@
 #include <stdint.h>
 
 #define VRL_SEG_MAGIC      UINT64_C(0x31304745534c5256) /* "VRLSEG01" little-endian */
-#define VRL_SEG_FORMAT     3u      /* bumped on any incompatible layout change */
+#define VRL_SEG_FORMAT     4u      /* bumped on any incompatible layout change; 4: a rate
+                                      key's state word carries its rate epoch (gcra.h) */
 #define VRL_CACHELINE      64u     /* bytes; slots and holders are aligned to it */
 
 #define VRL_MAX_LIMITS     64u     /* limits in one config */
@@ -163,7 +164,17 @@ struct vrl_seg_limit {
 	 * 64 + align64(4 area_keys) + area_keys * align64(8 count) bytes */
 	uint64_t area_off;         /* byte offset of the limit's ring area, 0: none */
 	uint64_t area_keys;        /* rings in the area: keys this limit can hold */
-	uint64_t reserved[8];      /* room for further kinds without a format bump */
+	/*
+	 * What a reload changed, written by vrl_seg_publish() from the config
+	 * it replaces (a compiler leaves these 0). Rate: rate_epoch counts the
+	 * changes of (emission_ns, burst) of the limit's key identity; a state
+	 * word carries its low bits (gcra.h), and prev_* are the parameters of
+	 * the epoch before (prev_burst 0: none known).
+	 */
+	uint64_t rate_epoch;
+	uint64_t prev_emission_ns;
+	uint64_t prev_burst;
+	uint64_t reserved[5];      /* room for further kinds without a format bump */
 };
 
 struct vrl_seg_config {
@@ -242,7 +253,7 @@ struct vrl_seg_holder {
 /* One key: exactly one cache line. */
 struct vrl_seg_slot {
 	alignas(VRL_CACHELINE) _Atomic uint64_t tag;
-	_Atomic uint64_t state;     /* per kind; rate: TAT in monotonic ns, 0 = full */
+	_Atomic uint64_t state;     /* per kind; rate: epoch tag | TAT (gcra.h), 0 = new */
 	_Atomic uint64_t cooldown;  /* closed until this monotonic ns; 0 = open */
 	_Atomic uint32_t limit;     /* note of the inserting limit: vrl_slot_note() */
 	_Atomic uint32_t aux;       /* per kind; window: ring index + 1, 0 = none */

@@ -164,6 +164,12 @@ void vrl_close(vrl_client *c);
  * word (acquire-release), so the grant happens-after every earlier grant on
  * the same keys in any process.
  *
+ * Reloads: each call uses the config in force when it starts, and starts
+ * over with a newer one published under it. A key keeps its state across
+ * a reload (see the README). A call that reloads outrun again and again
+ * goes on with the config it has, and a rate key that this config can no
+ * longer read is denied, writing nothing, with a retry_after_ns of 0.
+ *
  * Errors besides VRL_EDENIED: VRL_EFULL (a new key found no slot and the
  * config fails closed), VRL_ETOOMANY, VRL_EREADONLY, VRL_ECORRUPT.
  */

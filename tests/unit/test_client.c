@@ -226,12 +226,14 @@ static void resolved_survives_eviction_and_reload(void **state)
 	assert_int_equal(atomic_load(&h->evictions), 2);
 	assert_int_equal(vrl_acquire_resolved(f->c, r, 1, &v), 0);
 	assert_int_equal(v.remaining, 4);
-	/* reload: token becomes 2 per second, bucket 2; state carries over */
+	/* reload: token becomes 2 per second, bucket 2; the key keeps its
+	 * fill, 4 permits, capped at the new bucket: 2 */
 	f->cfg.limits[0].burst = 2;
 	f->cfg.limits[0].count = 2;
 	f->cfg.limits[0].emission_ns = NS_PER_S / 2;
 	f->cfg.limits[0].tolerance_ns = NS_PER_S;
 	vrl_seg_publish(h, &f->cfg);
+	assert_int_equal(vrl_acquire_resolved(f->c, r, 1, &v), 0);
 	assert_int_equal(vrl_acquire_resolved(f->c, r, 1, &v), 0);
 	assert_int_equal(vrl_acquire_resolved(f->c, r, 1, &v), VRL_EDENIED);
 	assert_string_equal(v.limit_name, "token");

@@ -27,6 +27,12 @@ static const char *key_identity(const struct vrl_seg_limit *l)
 	return l->pool[0] ? l->pool : l->name;
 }
 
+/* The wall clock that quota periods are judged by (client.h: tests set it). */
+static uint64_t realtime_now(void)
+{
+	return vrl__realtime_ns();
+}
+
 /* The config in force in @h, or NULL when there is none worth reading (a
  * fresh segment, or an area vrld died writing). vrld is its only writer. */
 static const struct vrl_seg_config *config_in_force(const struct vrl_seg_header *h)
@@ -58,15 +64,20 @@ static const struct vrl_seg_limit *same_keys(const struct vrl_seg_config *cfg,
  * Fill @l's reload record from @old, the same keys' limit in the config in
  * force (NULL: none): a rate limit keeps its epoch while its (T, burst)
  * stay, and takes the next one, noting the old (T, burst), when they
- * change (gcra.h). @old is read from the segment: values that do not make
- * a valid limit are dropped, never trusted.
+ * change (gcra.h); a quota notes its calendar and anchor, and when, when
+ * they change (quota.h). @old is read from the segment: values that do not
+ * make a valid limit are dropped, never trusted.
  */
-static void carry_reload(struct vrl_seg_limit *l, const struct vrl_seg_limit *old)
+static void carry_reload(struct vrl_seg_limit *l, const struct vrl_seg_limit *old,
+			 uint64_t now_rt)
 {
 	struct vrl_gcra a, b;
+	uint64_t from, to;
 
 	l->rate_epoch = 0;
 	l->prev_emission_ns = l->prev_burst = 0;
+	l->prev_calendar = l->prev_anchor = 0;
+	l->calendar_changed_rt = 0;
 	if (!old)
 		return;
 	if (l->kind == VRL_KIND_RATE &&
@@ -82,6 +93,19 @@ static void carry_reload(struct vrl_seg_limit *l, const struct vrl_seg_limit *ol
 			l->prev_burst = old->prev_burst;
 		}
 	}
+	if (l->kind != VRL_KIND_QUOTA)
+		return;
+	if (old->calendar != l->calendar || old->anchor != l->anchor) {
+		l->prev_calendar = old->calendar;
+		l->prev_anchor = old->anchor;
+		l->calendar_changed_rt = now_rt;
+	} else {
+		l->prev_calendar = old->prev_calendar;
+		l->prev_anchor = old->prev_anchor;
+		l->calendar_changed_rt = old->calendar_changed_rt;
+	}
+	if (l->calendar_changed_rt && vrl_quota_transition(l, &from, &to) != 0)
+		l->calendar_changed_rt = 0;   /* not a calendar: forget it */
 }
 
 void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
@@ -105,7 +129,7 @@ void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
 	memcpy(area->limits, cfg->limits, sizeof(area->limits));
 	/* @old is the other area, untouched by the stores above */
 	for (uint32_t i = 0; i < cfg->nlimits && i < VRL_MAX_LIMITS; i++)
-		carry_reload(&area->limits[i], same_keys(old, &area->limits[i]));
+		carry_reload(&area->limits[i], same_keys(old, &area->limits[i]), realtime_now());
 	/* W1 release: pairs with R0, the data is complete before even */
 	atomic_store_explicit(&area->seq, seq + 2, memory_order_release);
 	atomic_store_explicit(&h->active_cfg, next, memory_order_relaxed);
@@ -195,6 +219,55 @@ static int kinds_match(const struct vrl_seg_config *now, const struct vrl_seg_co
 	return 0;
 }
 
+/* @ns (CLOCK_REALTIME) as a UTC date, YYYY-MM-DD. */
+static void utc_date(uint64_t ns, char out[16])
+{
+	time_t t = (time_t)(ns / 1000000000u);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || strftime(out, 16, "%Y-%m-%d", &tm) == 0)
+		snprintf(out, 16, "?");
+}
+
+/*
+ * A quota key counts only its current period. A reload that changes a
+ * quota's calendar or anchor carries that count into the new calendar's
+ * period (quota.h), which is sound only when the new period began no
+ * earlier than the old one: else units counted before, in the new period,
+ * would be unknown to it. Such a reload is refused at @now_rt.
+ */
+static int calendars_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
+			   uint64_t now_rt, char *why, size_t whylen)
+{
+	for (uint32_t i = 0; i < next->nlimits && i < VRL_MAX_LIMITS; i++) {
+		const struct vrl_seg_limit *b = &next->limits[i], *a;
+		uint64_t a_start, b_start, b_end;
+		char d1[16], d2[16], d3[16];
+
+		if (b->kind != VRL_KIND_QUOTA || !(a = same_keys(now, b)) ||
+		    (a->calendar == b->calendar && a->anchor == b->anchor))
+			continue;
+		if (vrl_quota_period(a, now_rt, NULL, &a_start, NULL) != 0 ||
+		    vrl_quota_period(b, now_rt, NULL, &b_start, &b_end) != 0 || b_start >= a_start)
+			continue;
+		if (b_end == UINT64_MAX) {
+			snprintf(why, whylen, "limit %s becomes a once quota: it would count every "
+				 "unit since its keys began, but they hold only the current "
+				 "period's count; give it a new name (fresh counts)", b->name);
+			return -EINVAL;
+		}
+		utc_date(b_start, d1);
+		utc_date(a_start, d2);
+		utc_date(b_end, d3);
+		snprintf(why, whylen, "limit %s changes its calendar or anchor: its period would "
+			 "begin on %s, before the period its keys count from (%s), so the units "
+			 "between would be unknown; apply it on or after %s, or give the limit a "
+			 "new name (fresh counts)", b->name, d1, d2, d3);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int vrl_seg_reload_check(const struct vrl_seg_header *h, const struct vrl_seg_config *cfg,
 			 char *why, size_t whylen)
 {
@@ -221,6 +294,8 @@ int vrl_seg_reload_check(const struct vrl_seg_header *h, const struct vrl_seg_co
 		rc = vrl_seg_areas_match(active, next, why, whylen);
 		if (rc == 0)
 			rc = kinds_match(active, next, why, whylen);
+		if (rc == 0)
+			rc = calendars_match(active, next, realtime_now(), why, whylen);
 	}
 	free(next);
 	return rc;
@@ -664,6 +739,7 @@ struct settle_rule {
 	uint32_t kind;               /* 0: nothing to do */
 	unsigned tag;                /* rate: the current epoch's tag */
 	struct vrl_gcra cur, prev;   /* rate: parameters now and before (prev.burst 0: none) */
+	uint64_t from, to;           /* quota: the calendar change (vrl_quota_transition) */
 };
 
 /* The rules of @cfg's limits; false when no key needs settling. */
@@ -682,6 +758,9 @@ static bool settle_rules(const struct vrl_seg_config *cfg, struct settle_rule *r
 			if (l->prev_burst &&
 			    vrl_gcra_init(&r[i].prev, 1, l->prev_emission_ns, l->prev_burst) != 0)
 				r[i].prev.burst = 0;
+		} else if (l->kind == VRL_KIND_QUOTA &&
+			   vrl_quota_transition(l, &r[i].from, &r[i].to) == 0) {
+			r[i].kind = VRL_KIND_QUOTA;
 		}
 		any |= r[i].kind != 0;
 	}
@@ -712,11 +791,37 @@ static bool settle_rate(struct vrl_seg_slot *s, const struct settle_rule *r)
 	}
 }
 
+/* Carry quota key @s of @l's old calendar into the new one at @now_rt (quota.h). */
+static bool settle_quota(struct vrl_seg_slot *s, const struct vrl_seg_limit *l,
+			 const struct settle_rule *r, uint64_t now_rt)
+{
+	/* G1 acquire, as a client's look */
+	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire), pid;
+
+	if (vrl_quota_period(l, now_rt, &pid, NULL, NULL) != 0)
+		return false;
+	for (;;) {
+		uint64_t next;
+
+		if (w == VRL_STATE_EVICTED)
+			return false;
+		next = vrl_quota_carry(w, r->from, r->to, pid);
+		if (next == w)
+			return false;
+		/* release (G1): a reader of the new word sees the new config */
+		if (atomic_compare_exchange_weak_explicit(&s->state, &w, next,
+							  memory_order_release,
+							  memory_order_acquire))
+			return true;
+	}
+}
+
 uint64_t vrl_seg_settle(struct vrl_seg_header *h, uint64_t first, uint64_t count)
 {
 	const struct vrl_seg_config *cfg = config_in_force(h);
 	struct vrl_seg_slot *slots = vrl_seg_slots(h);
 	uint64_t end = first + count > h->nslots ? h->nslots : first + count, settled = 0;
+	uint64_t now_rt = realtime_now();
 	struct settle_rule rules[VRL_MAX_LIMITS];
 
 	/* vrld alone writes the config areas, in this thread: cfg is stable */
@@ -737,6 +842,8 @@ uint64_t vrl_seg_settle(struct vrl_seg_header *h, uint64_t first, uint64_t count
 			continue;
 		if (rules[li].kind == VRL_KIND_RATE)
 			settled += settle_rate(s, &rules[li]);
+		else if (rules[li].kind == VRL_KIND_QUOTA)
+			settled += settle_quota(s, &cfg->limits[li], &rules[li], now_rt);
 	}
 	return settled;
 }

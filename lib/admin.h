@@ -51,9 +51,9 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
 /*
  * Publish @cfg as the segment's new config: written into the inactive area,
  * then switched to. Acquirers never block and never see a torn config.
- * Each limit's reload record (vrl_seg_limit.rate_epoch, prev_*) is
- * filled from the same keys' limit in the config in force, whatever @cfg
- * holds there: a rate limit whose (T, burst)
+ * Each limit's reload record (vrl_seg_limit.rate_epoch, prev_*,
+ * calendar_changed_rt) is filled from the same keys' limit in the config
+ * in force, whatever @cfg holds there: a rate limit whose (T, burst)
  * changed takes the next epoch (gcra.h). Keys are converted lazily by the
  * acquires that use them; vrl_seg_reload() also converts them all at once.
  * Only one process (vrld) may publish at a time.
@@ -76,9 +76,10 @@ int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_
  * running config's: a window limit added, removed, moved, or its limit or
  * keys changed. Such a change needs vrld restarted with a fresh segment.
  * A changed window length (W) is accepted: positions hold grant times.
- * Also refused: a kind change under the same name. After publishing,
- * every key is brought to the new parameters (vrl_seg_settle()) before it
- * returns.
+ * Also refused: a kind change under the same name, and a quota calendar
+ * or anchor change whose new period began before the one its keys count
+ * (quota.h). After publishing, every key is brought to the new parameters
+ * (vrl_seg_settle()) before it returns.
  */
 int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
 		   size_t whylen);
@@ -148,7 +149,8 @@ uint64_t vrl_seg_renote(struct vrl_seg_header *h, uint64_t first, uint64_t count
 /*
  * Bring the live keys among slots [@first, @first + @count), noted under
  * the active config, to its parameters: a rate key of another epoch is
- * converted, keeping its fill (gcra.h). vrld
+ * converted, keeping its fill (gcra.h); a quota key of the calendar before
+ * a reload's change carries its count into the new one (quota.h). vrld
  * calls it over the whole table right after publishing a config, and the
  * sweep over each chunk, for keys that acquires in flight across a reload
  * wrote with the config before. vrld's thread only. Returns how many keys

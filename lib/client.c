@@ -202,6 +202,14 @@ int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out)
 		return VRL_ECORRUPT;
 	if (in->kind == VRL_KIND_QUOTA && vrl_quota_period(in, 0, NULL, NULL, NULL) != 0)
 		return VRL_ECORRUPT;
+	out->carry = false;
+	if (in->kind == VRL_KIND_QUOTA) {
+		int rc = vrl_quota_transition(in, &out->carry_from, &out->carry_to);
+
+		if (rc == -EINVAL)
+			return VRL_ECORRUPT;
+		out->carry = rc == 0;
+	}
 	return 0;
 }
 
@@ -701,6 +709,12 @@ static bool counted(uint32_t kind)
 	return kind == VRL_KIND_QUOTA || kind == VRL_KIND_SLOTS;
 }
 
+/* Quota word @state as @l's calendar reads it in period @pid (quota.h). */
+static uint64_t quota_view(const struct vrl_limit *l, uint64_t state, uint64_t pid)
+{
+	return l->carry ? vrl_quota_carry(state, l->carry_from, l->carry_to, pid) : state;
+}
+
 /*
  * The decision of a quota or slots key in state @state; *@rt is read once.
  * A stale handle (@stale: its config is not the one in force) reads only a
@@ -717,7 +731,7 @@ static int look_counted(const struct vrl_limit *l, uint64_t cost, uint64_t now, 
 			*rt = realtime_ns();
 		lk->rt = *rt;
 		vrl_quota_period(&l->seg, *rt, &lk->pid, NULL, &lk->end_rt);
-		st = lk->state;
+		st = quota_view(l, lk->state, lk->pid);
 		if (stale && vrl_quota_word_used(st) && vrl_quota_word_id(st) != lk->pid)
 			return LOOK_NEWER;
 		lk->q = vrl_quota_take(&l->seg, st, lk->pid, cost);
@@ -992,7 +1006,7 @@ static int commit_counted(const struct vrl_client *c, const struct vrl_limit *l,
 		if (gen_moved(c, lk))
 			return COMMIT_RETRY;
 		q = l->seg.kind == VRL_KIND_QUOTA ?
-			    vrl_quota_take(&l->seg, cur, lk->pid, cost) :
+			    vrl_quota_take(&l->seg, quota_view(l, cur, lk->pid), lk->pid, cost) :
 			    vrl_slots_take(&l->seg, cur, cost);
 	}
 }
@@ -2036,8 +2050,8 @@ static void raise_state(const struct vrl_client *c, struct vrl_seg_slot *s,
 			if (atomic_load_explicit(&c->hdr->config_gen, memory_order_relaxed) !=
 			    c->cfg->generation)
 				return;
-			next = vrl_quota_reconcile(&l->seg, cur, pid, remaining);
-			if (next == cur)
+			next = vrl_quota_reconcile(&l->seg, quota_view(l, cur, pid), pid, remaining);
+			if (next == quota_view(l, cur, pid))
 				return;
 		} else {
 			uint64_t held, floor, now, tat;

@@ -21,6 +21,9 @@ struct vrl_limit {
 	struct vrl_gcra gcra;       /* for VRL_KIND_RATE */
 	struct vrl_gcra prev;       /* rate: the epoch before's; burst 0: unknown */
 	unsigned tag;               /* rate: the tag of its words (gcra.h) */
+	bool carry;                 /* quota: a calendar change is recorded */
+	uint64_t carry_from;        /* quota: its periods (vrl_quota_transition) */
+	uint64_t carry_to;
 	uint64_t name_len;
 };
 

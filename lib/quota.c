@@ -215,3 +215,16 @@ struct vrl_quota_step vrl_slots_take(const struct vrl_seg_limit *l, uint64_t hel
 	r.alert = crosses_alert(l, held, held + cost);
 	return r;
 }
+
+int vrl_quota_transition(const struct vrl_seg_limit *l, uint64_t *from, uint64_t *to)
+{
+	struct vrl_seg_limit old = { .kind = VRL_KIND_QUOTA, .calendar = l->prev_calendar,
+				     .anchor = l->prev_anchor };
+
+	if (l->calendar_changed_rt == 0)
+		return -ENOENT;
+	if (vrl_quota_period(&old, l->calendar_changed_rt, from, NULL, NULL) != 0 ||
+	    vrl_quota_period(l, l->calendar_changed_rt, to, NULL, NULL) != 0)
+		return -EINVAL;
+	return 0;
+}

@@ -19,6 +19,14 @@
  * reload changed `calendar:` from day to month, whose ids are 30 times
  * smaller): it counts as 0, or the key would never reset again.
  *
+ * A reload that changes the calendar or anchor (vrl_seg_limit.prev_calendar,
+ * prev_anchor, calendar_changed_rt) carries the count of the period the old
+ * calendar had at the reload into the period the new calendar had then,
+ * while that period lasts (vrl_quota_carry). vrld accepts such a reload only
+ * when the new period began no earlier than the old one (admin.c), so the
+ * units it already holds were all counted in the old period's word: the new
+ * period then counts at most max(count before, count after) units.
+ *
  * Calendar periods are the only place vrl reads CLOCK_REALTIME; callers pass
  * it in, so tests drive it by hand.
  *
@@ -82,6 +90,26 @@ static inline uint64_t vrl_quota_used(uint64_t state, uint64_t id)
 static inline uint64_t vrl_quota_word_period(uint64_t state, uint64_t id)
 {
 	return vrl_quota_counts(state, id) ? vrl_quota_word_id(state) : id;
+}
+
+/*
+ * The period ids of @l's calendar change, if a reload recorded one: @from,
+ * the period the old calendar had at the reload, and @to, the new one's.
+ * Returns 0, -ENOENT when none is recorded, -EINVAL when the record is not
+ * a valid calendar.
+ */
+int vrl_quota_transition(const struct vrl_seg_limit *l, uint64_t *from, uint64_t *to);
+
+/*
+ * @state as the current calendar reads it in period @id: a word of the old
+ * calendar's period @from counts in @to while @id is @to; any other word is
+ * left as it is. (@from, @to) from vrl_quota_transition().
+ */
+static inline uint64_t vrl_quota_carry(uint64_t state, uint64_t from, uint64_t to, uint64_t id)
+{
+	if (id != to || from == to || vrl_quota_word_id(state) != from)
+		return state;
+	return vrl_quota_word(to, vrl_quota_word_used(state));
 }
 
 /* The outcome of one quota or slots decision. */

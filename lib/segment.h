@@ -169,12 +169,17 @@ struct vrl_seg_limit {
 	 * it replaces (a compiler leaves these 0). Rate: rate_epoch counts the
 	 * changes of (emission_ns, burst) of the limit's key identity; a state
 	 * word carries its low bits (gcra.h), and prev_* are the parameters of
-	 * the epoch before (prev_burst 0: none known).
+	 * the epoch before (prev_burst 0: none known). Quota: the calendar and
+	 * anchor in force before the last change of either, and the wall-clock
+	 * time of that reload (0: never changed); see quota.h.
 	 */
 	uint64_t rate_epoch;
 	uint64_t prev_emission_ns;
 	uint64_t prev_burst;
-	uint64_t reserved[5];      /* room for further kinds without a format bump */
+	uint32_t prev_calendar;
+	uint32_t prev_anchor;
+	uint64_t calendar_changed_rt;
+	uint64_t reserved[3];      /* room for further kinds without a format bump */
 };
 
 struct vrl_seg_config {

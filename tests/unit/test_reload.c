@@ -1,9 +1,9 @@
 /*
  * test_reload.c - what a reload keeps, through the library, with reloads
  * published by vrl_seg_reload() (the call vrld makes): a rate key keeps its
- * fill in every direction of change, a quota its count, slots their count
- * held; a waiting acquire whose reservation a reload folded acquires
- * again.
+ * fill in every direction of change, a quota its count (carried across a
+ * calendar change, or the change refused), slots their count held; a
+ * waiting acquire whose reservation a reload folded acquires again.
  *
  * Rates here are per hour, so the time the test itself takes changes no
  * count; the refill arithmetic with time passed by hand is in test_gcra.c.
@@ -295,6 +295,68 @@ static void quota_count_change(void **state)
 	fixture_drop(f);
 }
 
+/*
+ * A calendar change carries the count of the period in force into the new
+ * calendar's period that contains it: monthly -> daily on March 10th, the
+ * 7 units of March count today (before, the word of another calendar was
+ * read as an old period: 10 more today). Tomorrow is a new day.
+ */
+static void quota_calendar_carry(void **state)
+{
+	struct fixture *f;
+	struct vrl_request r = qreq;
+	char why[256];
+
+	(void)state;
+	fake_rt = utc(2026, 3, 10, 12);
+	f = quota_fixture(10, VRL_CAL_MONTH, 1, 0);
+	r.cost = 7;
+	assert_int_equal(vrl_acquire(f->c, &r, NULL), 0);
+	f->cfg.limits[0].calendar = VRL_CAL_DAY;
+	f->cfg.limits[0].anchor = 0;
+	assert_int_equal(reload(f, why, sizeof(why)), 0);
+	assert_int_equal(drain(f->c, &qreq), 3);
+	fake_rt = utc(2026, 3, 11, 0);
+	assert_int_equal(drain(f->c, &qreq), 10);
+	vrl__realtime_ns = real_clock;
+	fixture_drop(f);
+}
+
+/*
+ * A change whose new period began before the one the keys count from is
+ * refused: daily -> monthly on March 10th would not know March 1st..9th.
+ * The reason says when it would be accepted; then the count carries.
+ */
+static void quota_calendar_refused(void **state)
+{
+	struct fixture *f;
+	struct vrl_request r = qreq;
+	char why[256];
+
+	(void)state;
+	fake_rt = utc(2026, 3, 10, 12);
+	f = quota_fixture(10, VRL_CAL_DAY, 0, 0);
+	r.cost = 4;
+	assert_int_equal(vrl_acquire(f->c, &r, NULL), 0);
+	f->cfg.limits[0].calendar = VRL_CAL_MONTH;
+	f->cfg.limits[0].anchor = 1;
+	f->cfg.limits[0].count = 100;
+	assert_int_equal(reload(f, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "2026-03-01"));
+	assert_non_null(strstr(why, "on or after 2026-04-01"));
+	/* anchor 10 begins today: accepted, today's 4 carried */
+	f->cfg.limits[0].anchor = 10;
+	assert_int_equal(reload(f, why, sizeof(why)), 0);
+	assert_int_equal(drain(f->c, &qreq), 96);
+	/* and a once quota cannot know what came before */
+	f->cfg.limits[0].calendar = VRL_CAL_ONCE;
+	f->cfg.limits[0].anchor = 0;
+	assert_int_equal(reload(f, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "once"));
+	vrl__realtime_ns = real_clock;
+	fixture_drop(f);
+}
+
 /* ---- slots ---------------------------------------------------------------------- */
 
 /* A count change keeps the units held: lowered under them, none is
@@ -360,6 +422,8 @@ int main(void)
 		cmocka_unit_test(rate_epoch_follows_changes),
 		cmocka_unit_test(waiter_across_rate_raise),
 		cmocka_unit_test(quota_count_change),
+		cmocka_unit_test(quota_calendar_carry),
+		cmocka_unit_test(quota_calendar_refused),
 		cmocka_unit_test(slots_count_change),
 		cmocka_unit_test(older_format_refused),
 	};

@@ -1187,6 +1187,8 @@ static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const s
 			over = lk[i].q.overage > 0;
 			if (over)
 				v->flags |= VRL_VERDICT_OVERAGE;
+			if (lk[i].q.saturated)
+				v->flags |= VRL_VERDICT_SATURATED;
 			if (lk[i].q.alert) {
 				v->flags |= VRL_VERDICT_ALERT;
 				/* one event per threshold, key and period: see alert.c */

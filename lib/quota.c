@@ -168,6 +168,9 @@ struct vrl_quota_step vrl_quota_take(const struct vrl_seg_limit *l, uint64_t sta
 		return r;
 	if (__builtin_add_overflow(used, cost, &after) || after > VRL_QUOTA_USED_MAX)
 		after = VRL_QUOTA_USED_MAX;
+	/* only a soft quota counts past its count: at the ceiling, its overage
+	 * stops growing with what it grants */
+	r.saturated = after == VRL_QUOTA_USED_MAX && (l->flags & VRL_LIMIT_SOFT);
 	r.conforms = true;
 	r.new_state = vrl_quota_word(pid, after);
 	r.used = after;

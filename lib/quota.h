@@ -9,8 +9,12 @@
  *     state = period_id << 40 | used
  *
  * period_id is the index of the period since 1970 in the limit's calendar
- * (months, weeks or days; 0 for once), used the units counted in it
- * (saturating at 2^40 - 1). A word of an earlier period counts as used 0,
+ * (months, weeks or days; 0 for once), used the units counted in it. A hard
+ * quota never counts past its count (at most 2^40 - 1, VRL_QUOTA_COUNT_MAX);
+ * a soft one counts its overage on top and saturates at 2^40 - 1 units in
+ * a period: from there its overage is understated, and every grant that
+ * finds the count saturated says so (vrl_quota_step.saturated, the verdict
+ * flag VRL_VERDICT_SATURATED). A word of an earlier period counts as used 0,
  * so a new period needs no reset: the first grant in it rewrites the word.
  * A word of a *later* period (the wall clock stepped back across a period
  * boundary) keeps its count and its period: a clock step never grants a
@@ -116,6 +120,7 @@ static inline uint64_t vrl_quota_carry(uint64_t state, uint64_t from, uint64_t t
 struct vrl_quota_step {
 	bool conforms;
 	bool alert;             /* the grant crossed one of the limit's alert thresholds */
+	bool saturated;         /* soft quota: the count is at 2^40 - 1, overage understated */
 	uint64_t new_state;     /* the state word to store when it conforms */
 	uint64_t used;          /* units counted after it (or now, when denied) */
 	uint64_t remaining;     /* units left after it (or now, when denied) */

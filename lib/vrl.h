@@ -101,6 +101,8 @@ struct vrl_request {
 #define VRL_VERDICT_NO_LIMIT   0x8u  /* no limit matched: granted without a check */
 #define VRL_VERDICT_OVERAGE    0x10u /* a soft quota granted units past its limit */
 #define VRL_VERDICT_ALERT      0x20u /* this grant crossed an alert threshold */
+#define VRL_VERDICT_SATURATED  0x40u /* a soft quota's count is at its ceiling (2^40 - 1
+                                        units in the period): overage stops growing */
 
 /* vrl_verdict.kind: the deciding limit's algorithm. */
 enum vrl_limit_kind {

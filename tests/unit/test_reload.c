@@ -357,6 +357,36 @@ static void quota_calendar_refused(void **state)
 	fixture_drop(f);
 }
 
+/*
+ * A soft quota's count saturates at 2^40 - 1 units a period: a grant that
+ * finds it there says so, and the overage stops growing.
+ */
+static void soft_quota_saturates(void **state)
+{
+	struct fixture *f;
+	struct vrl_request r = qreq;
+	struct vrl_verdict v;
+
+	(void)state;
+	fake_rt = utc(2026, 3, 10, 12);
+	f = quota_fixture(VRL_QUOTA_COUNT_MAX - 10, VRL_CAL_MONTH, 1, VRL_LIMIT_SOFT);
+	r.cost = VRL_QUOTA_COUNT_MAX - 2;
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
+	assert_false(v.flags & VRL_VERDICT_SATURATED);
+	assert_int_equal(v.overage, 8);
+	r.cost = 2;
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);      /* exactly at the ceiling */
+	assert_true(v.flags & VRL_VERDICT_SATURATED);
+	assert_int_equal(v.overage, 10);
+	r.cost = 5;
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);      /* past it: not counted */
+	assert_true(v.flags & VRL_VERDICT_SATURATED);
+	assert_true(v.flags & VRL_VERDICT_OVERAGE);
+	assert_int_equal(v.overage, 10);
+	vrl__realtime_ns = real_clock;
+	fixture_drop(f);
+}
+
 /* ---- slots ---------------------------------------------------------------------- */
 
 /* A count change keeps the units held: lowered under them, none is
@@ -424,6 +454,7 @@ int main(void)
 		cmocka_unit_test(quota_count_change),
 		cmocka_unit_test(quota_calendar_carry),
 		cmocka_unit_test(quota_calendar_refused),
+		cmocka_unit_test(soft_quota_saturates),
 		cmocka_unit_test(slots_count_change),
 		cmocka_unit_test(older_format_refused),
 	};

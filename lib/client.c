@@ -52,9 +52,9 @@
  *   A new key's word is 0, full under any parameters: an acquire first
  *   writes a full word of its own epoch there and looks again, so it never
  *   CASes from a value that a reset or re-insert can bring back.
- * A call that a storm of reloads outruns RESTARTS_MAX times uses its config
- * as stale: a rate word only as gcra.h allows, and it denies what it
- * cannot read.
+ * A handle that cannot copy a new config (vrld rewrote the area under it
+ * every time) keeps its own, marked stale, and uses a rate word only as
+ * gcra.h allows; after RESTARTS_MAX tries it denies what it cannot read.
  *
  * Counted kinds (quota, slots) follow the same three steps with a count in
  * the state word instead of a TAT: the CAS adds the cost to the count the
@@ -228,6 +228,7 @@ int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
 		if (s1 & 1)
 			continue;
 		out->generation = sc->generation;
+		out->stale = false;
 		out->flags = sc->flags;
 		out->nlimits = n <= VRL_MAX_LIMITS ? n : 0;
 		memcpy(out->source, sc->source, sizeof(out->source));
@@ -295,6 +296,13 @@ int vrl__refresh(struct vrl_client *c)
 	if (!s)
 		return -ENOMEM;
 	rc = vrl_snapshot_read(c->hdr, s);
+	if (rc == VRL_EBUSY) {
+		/* vrld kept rewriting the config under the copy: go on with the
+		 * one we have, stale; take() uses rate words as gcra.h allows */
+		free(s);
+		c->cfg->stale = true;
+		return 0;
+	}
 	if (rc) {
 		free(s);
 		return rc;
@@ -602,6 +610,34 @@ static struct vrl_window_ref window_ref(const struct vrl_client *c, const struct
 	};
 }
 
+/*
+ * An insert that finds vrld inside a reclaim bracket waits for it, and
+ * vrl_kt_get() gives up after VRL_BRACKET_WAIT_NS twice. A vrld that stalls
+ * there stops its heartbeat too, and after VRL_DAEMON_DEAD_NS any waiter
+ * closes the bracket; so an acquire keeps waiting that long, and past it
+ * (the bracket is held open by something that is not vrld) treats the key
+ * as one the table has no room for: the config's on_full policy decides.
+ */
+#define PLACE_WAIT_NS (VRL_DAEMON_DEAD_NS + 2 * (uint64_t)VRL_BRACKET_WAIT_NS)
+
+/* vrl_kt_get(), waiting out a reclaim bracket as above: 0, VRL_EFULL or an error. */
+static int kt_get(struct vrl_client *c, const struct vrl_key *key, uint32_t note,
+		  const char *label, uint64_t *idx)
+{
+	uint64_t start = 0;
+	int rc;
+
+	while ((rc = vrl_kt_get(c->hdr, key, note, label, idx)) == VRL_EBUSY) {
+		uint64_t now = vrl_now_ns();
+
+		if (start == 0)
+			start = now;
+		if (now - start > PLACE_WAIT_NS)
+			return VRL_EFULL;
+	}
+	return rc;
+}
+
 /* Find or insert the slot of take @t. */
 static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
 {
@@ -609,9 +645,9 @@ static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
 
 	if (c->readonly)
 		return vrl_kt_find(c->hdr, &t->key, &t->slot);
-	rc = vrl_kt_get(c->hdr, &t->key,
-			vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg, c->cfg->generation),
-			label, &t->slot);
+	rc = kt_get(c, &t->key,
+		    vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg, c->cfg->generation),
+		    label, &t->slot);
 	if (rc == 0 && c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW)
 		rc = window_ring(c, t, &t->ring);
 	if (rc == VRL_EFULL)
@@ -1510,7 +1546,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			if (t[i].slot == UINT64_MAX)
 				continue;
 			/* a config published since enter(): refresh and plan again */
-			if (lk[i].gen != c->cfg->generation && !last)
+			if (lk[i].gen != c->cfg->generation && !c->cfg->stale && !last)
 				return VRL__RESTART;
 			if (lk[i].state == 0 && c->cfg->limits[t[i].limit].seg.kind == VRL_KIND_RATE) {
 				mark_new_key(c, &t[i], &lk[i], now);
@@ -1852,7 +1888,7 @@ static int for_keys(struct vrl_client *c, const struct vrl_request *req, const c
 			continue;
 		matched++;
 		vrl_limit_key(l, req, &t.key, label);
-		rc = insert ? vrl_kt_get(c->hdr, &t.key, vrl_slot_note(i, &l->seg, c->cfg->generation),
+		rc = insert ? kt_get(c, &t.key, vrl_slot_note(i, &l->seg, c->cfg->generation),
 					 label, &t.slot) :
 			      vrl_kt_find(c->hdr, &t.key, &t.slot);
 		if (rc == VRL_ENOKEY)
@@ -1885,7 +1921,7 @@ static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
 				bump(&c->holder->limit_cooldowns[t->limit]);
 			return 0;
 		}
-		int rc = vrl_kt_get(c->hdr, &t->key,
+		int rc = kt_get(c, &t->key,
 				    vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg,
 						  c->cfg->generation),
 				    "", &t->slot);
@@ -2098,7 +2134,7 @@ static int reconcile_window(struct vrl_client *c, struct vrl_take *t, uint64_t r
 		if (vrl_window_floor(&w, remaining, vrl_now_ns()) != -EAGAIN &&
 		    atomic_load_explicit(&s->tag, memory_order_acquire) == vrl_key_tag(&t->key))
 			return 0;
-		rc = vrl_kt_get(c->hdr, &t->key, vrl_slot_note(t->limit, l, c->cfg->generation), "",
+		rc = kt_get(c, &t->key, vrl_slot_note(t->limit, l, c->cfg->generation), "",
 				&t->slot);
 		if (rc)
 			return rc;

@@ -30,6 +30,9 @@ struct vrl_limit {
 /* A private, validated copy of the segment's config. */
 struct vrl_snapshot {
 	uint64_t generation;
+	/* vrl__refresh() could not read a newer config: this one is kept,
+	 * and rate words are used only as gcra.h's "stale handle" allows */
+	bool stale;
 	uint32_t nlimits;
 	uint32_t flags;
 	char source[256];
@@ -128,7 +131,9 @@ int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t 
  */
 extern uint64_t (*vrl__realtime_ns)(void);
 
-/* Refresh the handle's snapshot if vrld published a new config. Returns
+/* Refresh the handle's snapshot if vrld published a new config. When the
+ * new config cannot be read (vrld kept rewriting it), the handle keeps the
+ * one it has, marked stale, and tries again on its next call. Returns
  * VRL_ECORRUPT when the segment's layout words moved since vrl_open()
  * validated them: they are written once, at creation. */
 int vrl__refresh(struct vrl_client *c);

@@ -243,6 +243,11 @@ static uint64_t wait_even(struct vrl_seg_header *h)
 			start = now_ns();
 		if (now_ns() - start > VRL_BRACKET_WAIT_NS) {
 			vrl_kt_repair_bracket(h, now_ns());
+			/* a repair that closed it is seen at once: a waiter held
+			 * off the CPU past the give-up time still takes it */
+			s = atomic_load(&h->reclaim_seq);
+			if ((s & 1) == 0)
+				return s;
 			if (now_ns() - start > 2 * VRL_BRACKET_WAIT_NS)
 				return UINT64_MAX;
 		}

@@ -147,7 +147,9 @@ struct vrl_verdict {
  *
  * Errors: VRL_ENOSEG (no such segment), -EACCES (not permitted: the segment's
  * mode and group come from vrld's config), VRL_EMAGIC, VRL_EFORMAT,
- * VRL_ECORRUPT, -ENOMEM, -EINVAL (bad name).
+ * VRL_ECORRUPT, -ENOMEM, -EINVAL (bad name), VRL_EBUSY (vrld rewrote the
+ * config a thousand times while it was being copied, or its area was left
+ * mid-write: open again; no other call returns VRL_EBUSY).
  */
 int vrl_open(const char *name, unsigned flags, vrl_client **out);
 
@@ -168,12 +170,16 @@ void vrl_close(vrl_client *c);
  *
  * Reloads: each call uses the config in force when it starts, and starts
  * over with a newer one published under it. A key keeps its state across
- * a reload (see the README). A call that reloads outrun again and again
- * goes on with the config it has, and a rate key that this config can no
- * longer read is denied, writing nothing, with a retry_after_ns of 0.
+ * a reload (see the README); a handle that cannot copy a new config (vrld
+ * kept rewriting it) goes on with the one it has, and a rate key that this
+ * config can no longer read is denied, writing nothing, with a
+ * retry_after_ns of 0.
  *
- * Errors besides VRL_EDENIED: VRL_EFULL (a new key found no slot and the
- * config fails closed), VRL_ETOOMANY, VRL_EREADONLY, VRL_ECORRUPT.
+ * Errors besides VRL_EDENIED: VRL_EFULL (a new key found no slot, or could
+ * not be inserted for seconds because the key table's reclaim stayed open
+ * with vrld alive, and the config fails closed; a config that fails open
+ * grants instead, with VRL_VERDICT_TABLE_FULL), VRL_ETOOMANY, VRL_EREADONLY,
+ * VRL_ECORRUPT, -ENOMEM.
  */
 int vrl_acquire(vrl_client *c, const struct vrl_request *req, struct vrl_verdict *v);
 

@@ -4,7 +4,8 @@
  * mid-run through vrl_seg_reload(), the call vrld makes, and checks every
  * interval: never more than the loosest config in force during it allows
  * (gcra.h, the theorem), and, between two reloads, never more than that
- * config alone allows.
+ * config alone allows. A second test reloads in a storm while acquiring:
+ * no call fails with VRL_EBUSY, and the limit still holds.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +22,7 @@
 
 #include "../common.h"
 
-enum { WORKERS = 8, MAX_GRANTS = 64 * 1024 };
+enum { WORKERS = 8, STORM_WORKERS = 2, MAX_GRANTS = 64 * 1024 };
 
 /* One grant: the caller's clock before and after the call, and the time
  * the library decided it at (verdict.at_ns, read inside the call). */
@@ -304,10 +305,68 @@ static void reload_keeps_the_looser_bound(void **state)
 	test_segment_drop(&seg, name);
 }
 
+/*
+ * A reload storm: two configs published in turn as fast as vrld's publish
+ * step goes (faster than a handle can copy one of them: each has 64
+ * limits), while the workers acquire. A handle that cannot copy a config
+ * keeps the one it has; no call returns VRL_EBUSY (nor any other error),
+ * and the limit holds against the looser of the two. (The two configs
+ * alternate, so a rate word's 3-bit epoch tag always names the parameters
+ * it was written with, even without vrld's conversion pass.)
+ */
+static void reload_storm_never_busy(void **state)
+{
+	struct phase ph[2] = {
+		{ .count = 200, .period_ns = NS_PER_S, .burst = 10 },
+		{ .count = 100, .period_ns = NS_PER_S, .burst = 10 },
+	};
+	struct vrl_seg_config *cfg[2] = { calloc(1, sizeof(**cfg)), calloc(1, sizeof(**cfg)) };
+	struct record *rec = test_shared(sizeof(*rec));
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX];
+	pid_t pids[WORKERS];
+	struct phase all = { 0 };
+	uint64_t reloads = 0;
+	size_t n;
+	int64_t worst;
+
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		struct vrl_gcra g;
+
+		assert_int_equal(vrl_gcra_init(&g, ph[k].count, ph[k].period_ns, ph[k].burst), 0);
+		ph[k].emission = g.emission_ns;
+		make_config(cfg[k], &ph[k], VRL_MAX_LIMITS - 1);
+	}
+	test_segment("reload-storm", cfg[0], 1000, &seg, name);
+	/* few workers: the publisher keeps a core of its own */
+	start_workers(name, rec, pids, STORM_WORKERS);
+	/* reload until the workers have been granted a while under the storm */
+	while (atomic_load(&rec->n) < 300)
+		vrl_seg_publish(seg.hdr, cfg[++reloads % 2]);
+	stop_workers(rec, pids, STORM_WORKERS);
+	n = atomic_load(&rec->n);
+	printf("# %llu reloads; %zu grants, %llu denials, %llu errors (%llu VRL_EBUSY)\n",
+	       (unsigned long long)reloads, n, (unsigned long long)atomic_load(&rec->denied),
+	       (unsigned long long)atomic_load(&rec->errors),
+	       (unsigned long long)atomic_load(&rec->busy));
+	assert_int_equal(atomic_load(&rec->busy), 0);
+	assert_int_equal(atomic_load(&rec->errors), 0);
+	/* both configs in force all along: the looser one bounds every interval */
+	all = ph[0];
+	all.start = 0;
+	all.done = 0;
+	assert_int_equal(check_at(rec->g, n, &all, 1, &worst), 0);
+	free(cfg[0]);
+	free(cfg[1]);
+	test_segment_drop(&seg, name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reload_keeps_the_looser_bound),
+		cmocka_unit_test(reload_storm_never_busy),
 	};
 
 	return cmocka_run_group_tests_name("reload_multiproc", tests, NULL, NULL);

@@ -3,7 +3,8 @@
  * published by vrl_seg_reload() (the call vrld makes): a rate key keeps its
  * fill in every direction of change, a quota its count (carried across a
  * calendar change, or the change refused), slots their count held; a
- * waiting acquire whose reservation a reload folded acquires again.
+ * waiting acquire whose reservation a reload folded acquires again; and
+ * the calls that used to give up with VRL_EBUSY no longer do.
  *
  * Rates here are per hour, so the time the test itself takes changes no
  * count; the refill arithmetic with time passed by hand is in test_gcra.c.
@@ -414,6 +415,65 @@ static void slots_count_change(void **state)
 	fixture_drop(f);
 }
 
+/* ---- VRL_EBUSY ---------------------------------------------------------------------- */
+
+/*
+ * A config area that stays mid-write (a writer that never finishes, as a
+ * hostile member of the group can leave it) cannot be copied: the handle
+ * keeps the config it has and acquires with it. (Before: VRL_EBUSY.)
+ */
+static void config_unreadable_keeps_snapshot(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct vrl_seg_config *area;
+	struct vrl_verdict v;
+	char why[256];
+
+	(void)state;
+	test_add_rate(&f->cfg, "rate", "x", 10, HOUR, 10, (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_segment("reload-busy", &f->cfg, 100, &f->seg, f->name);
+	f->c = test_open(f->name);
+	assert_int_equal(vrl_acquire(f->c, &req, NULL), 0);
+	f->cfg.limits[0].burst = 20;
+	assert_int_equal(reload(f, why, sizeof(why)), 0);
+	area = vrl_seg_cfg(f->seg.hdr, atomic_load(&f->seg.hdr->active_cfg));
+	atomic_fetch_add(&area->seq, 1);                          /* odd: "being written" */
+	/* the old config: burst 10, 1 used; its words (converted by vrld to
+	 * the new epoch) are not its own, so it denies without writing */
+	assert_int_equal(vrl_acquire(f->c, &req, &v), VRL_EDENIED);
+	assert_int_equal(v.retry_after_ns, 0);
+	/* a key of its own epoch it uses: a new key */
+	assert_int_equal(vrl_acquire(f->c, &(struct vrl_request){ .api = "x", .token = "new" },
+				     &v), 0);
+	assert_int_equal(v.limit_value, 10);
+	atomic_fetch_add(&area->seq, 1);                          /* written: readable again */
+	assert_int_equal(vrl_acquire(f->c, &req, &v), 0);
+	assert_int_equal(v.limit_value, 20);
+	fixture_drop(f);
+}
+
+/*
+ * vrld killed inside a reclaim bracket (reclaim_seq odd, its last
+ * heartbeat just now): an acquire of a new key waits until the heartbeat
+ * is old enough to close the bracket, and is granted. (Before: VRL_EBUSY
+ * after 400 ms.)
+ */
+static void bracket_of_dead_vrld(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct vrl_verdict v;
+
+	(void)state;
+	test_add_rate(&f->cfg, "rate", "x", 10, HOUR, 10, (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_segment("reload-bracket", &f->cfg, 100, &f->seg, f->name);
+	f->c = test_open(f->name);
+	atomic_fetch_add(&f->seg.hdr->reclaim_seq, 1);
+	atomic_store(&f->seg.hdr->daemon_heartbeat_ns, vrl_now_ns());
+	assert_int_equal(vrl_acquire(f->c, &req, &v), 0);
+	assert_int_equal(atomic_load(&f->seg.hdr->reclaim_seq) % 2, 0);
+	fixture_drop(f);
+}
+
 /* ---- format -------------------------------------------------------------------------- */
 
 /* A segment of the format before (its rate words are untagged) is refused
@@ -456,6 +516,8 @@ int main(void)
 		cmocka_unit_test(quota_calendar_refused),
 		cmocka_unit_test(soft_quota_saturates),
 		cmocka_unit_test(slots_count_change),
+		cmocka_unit_test(config_unreadable_keeps_snapshot),
+		cmocka_unit_test(bracket_of_dead_vrld),
 		cmocka_unit_test(older_format_refused),
 	};
 

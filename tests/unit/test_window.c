@@ -276,6 +276,64 @@ static void matches_reference(void **state)
 	}
 }
 
+/* The most grants of @g[0..n) (sorted) in any interval shorter than @w. */
+static uint64_t most_within(const uint64_t *g, size_t n, uint64_t w)
+{
+	uint64_t most = 0;
+
+	for (size_t i = 0, j = 0; j < n; j++) {
+		while (g[j] - g[i] >= w)
+			i++;
+		if (j - i + 1 > most)
+			most = j - i + 1;
+	}
+	return most;
+}
+
+/*
+ * A reload that changes W keeps the ring: positions hold grant times, and
+ * each grant is checked against the W of its own config, from the last
+ * grant on its position whichever config made it. So grants stay at most N
+ * in any interval of the shorter of the two windows, and at most N in any
+ * interval of the new W that begins at the reload or later. W shorter and
+ * W longer, costs 1 and 2.
+ */
+static void window_length_change(void **state)
+{
+	enum { N = 5, STEPS = 3000 };
+	static uint64_t g[STEPS * 3];
+	const uint64_t w2s[] = { W / 3, 2 * W + 7 };
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(w2s) / sizeof(w2s[0]); k++) {
+		uint64_t w2 = w2s[k], t = T0, c = 0, wmin = w2 < W ? w2 : W;
+		size_t ng = 0, from = 0;
+		struct ring r;
+
+		srand((unsigned)k + 11);
+		ring_init(&r, N);
+		for (int i = 0; i < STEPS; i++) {
+			uint64_t cost = 1 + (uint64_t)(rand() % 2);
+
+			t += (uint64_t)(rand() % 60);
+			if (i == STEPS / 2) {
+				r.r.w = w2;      /* the reload */
+				c = t;
+				from = ng;
+			}
+			if (grant(&r, cost, t, NULL) != 0)
+				continue;
+			for (uint64_t u = 0; u < cost; u++)
+				g[ng++] = t;
+		}
+		assert_true(c > 0 && ng > from);
+		assert_true(most_within(g, ng, wmin) <= N);
+		assert_true(most_within(g + from, ng - from, w2) <= N);
+		/* and it grants: the ring is not stuck either way */
+		assert_true(most_within(g, ng, w2) >= (w2 < W ? N : 1));
+	}
+}
+
 /* A commit that finds the key evicted takes nothing. */
 static void evicted(void **state)
 {
@@ -739,6 +797,7 @@ int main(void)
 		cmocka_unit_test(killed_large_cost),
 		cmocka_unit_test(reservation),
 		cmocka_unit_test(matches_reference),
+		cmocka_unit_test(window_length_change),
 		cmocka_unit_test(evicted),
 		cmocka_unit_test(credit_and_floor),
 		cmocka_unit_test(area_full),

@@ -463,6 +463,10 @@ static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *c
 	out->locked = true;
 	out->lock_fd = fd;
 	vrl_kt_repair_bracket(out->hdr, UINT64_MAX);
+	/* a vrld that died in its conversion pass left the count odd: this
+	 * pass (vrl_seg_settle below) does its work again */
+	if (atomic_load(&out->hdr->rate_conversions) & 1)
+		atomic_fetch_add(&out->hdr->rate_conversions, 1);
 	vrl_seg_publish(out->hdr, cfg);
 	vrl_seg_renote(out->hdr, 0, out->hdr->nslots);
 	vrl_seg_settle(out->hdr, 0, out->hdr->nslots);
@@ -767,8 +771,13 @@ static bool settle_rules(const struct vrl_seg_config *cfg, struct settle_rule *r
 	return any;
 }
 
-/* Convert rate key @s to the current epoch of @r (gcra.h). */
-static bool settle_rate(struct vrl_seg_slot *s, const struct settle_rule *r)
+/*
+ * Convert rate key @s to the current epoch of @r (gcra.h). The first
+ * conversion of a pass makes h->rate_conversions odd (*@open), before its
+ * clock read; vrl_seg_settle() makes it even after the last.
+ */
+static bool settle_rate(struct vrl_seg_header *h, struct vrl_seg_slot *s,
+			const struct settle_rule *r, bool *open)
 {
 	/* G1 acquire, as a client's look */
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
@@ -779,6 +788,12 @@ static bool settle_rate(struct vrl_seg_slot *s, const struct settle_rule *r)
 
 		if (w == VRL_STATE_EVICTED || w == 0 || vrl_gcra_tag(w) == r->tag)
 			return false;
+		if (!*open) {
+			/* C1: odd before the clock read below; seq_cst orders it
+			 * before the read and (release) before the CAS */
+			atomic_fetch_add(&h->rate_conversions, 1);
+			*open = true;
+		}
 		/* C1 (a): the clock is read after the word it converts */
 		now = vrl_now_ns();
 		tat = vrl_gcra_convert(vrl_gcra_tag(w) == prev_tag && r->prev.burst ? &r->prev : NULL,
@@ -823,6 +838,7 @@ uint64_t vrl_seg_settle(struct vrl_seg_header *h, uint64_t first, uint64_t count
 	uint64_t end = first + count > h->nslots ? h->nslots : first + count, settled = 0;
 	uint64_t now_rt = realtime_now();
 	struct settle_rule rules[VRL_MAX_LIMITS];
+	bool open = false;
 
 	/* vrld alone writes the config areas, in this thread: cfg is stable */
 	if (!cfg || !settle_rules(cfg, rules))
@@ -841,10 +857,13 @@ uint64_t vrl_seg_settle(struct vrl_seg_header *h, uint64_t first, uint64_t count
 		if (li < 0)
 			continue;
 		if (rules[li].kind == VRL_KIND_RATE)
-			settled += settle_rate(s, &rules[li]);
+			settled += settle_rate(h, s, &rules[li], &open);
 		else if (rules[li].kind == VRL_KIND_QUOTA)
 			settled += settle_quota(s, &cfg->limits[li], &rules[li], now_rt);
 	}
+	/* C1: even again after the last conversion's CAS (seq_cst) */
+	if (open)
+		atomic_fetch_add(&h->rate_conversions, 1);
 	return settled;
 }
 

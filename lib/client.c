@@ -43,12 +43,16 @@
  *      force when it loaded config_gen; so a look whose config_gen is the
  *      handle's generation sees words of that config or older. A look that
  *      finds a newer config published starts over with it (VRL__RESTART).
- *   C1 The clock is read after the loads it judges: take() loads every key,
- *      then reads the clock. A word it gets back from a failed CAS, or
- *      loads again for a waiting acquire, is used with that clock only if
- *      it has the tag of the word looked at and needs no conversion; else
- *      the acquire starts over. A waiting acquire checks its rate keys on
- *      waking (reservation_lost()).
+ *   C1 No grant uses a clock read before the conversion of its word: take()
+ *      reads rate_conversions, the clock, then its keys, and the count
+ *      again; if it moved or was odd, or a word needs converting, it looks
+ *      again with every key loaded before the clock read. A word it gets
+ *      back from a failed CAS, or loads again for a waiting acquire, is
+ *      used with that clock only if it has the tag of the word looked at,
+ *      needs no conversion and the count did not move; else the acquire
+ *      starts over. A converter adds 2 to the count between its clock read
+ *      and its CAS. A waiting acquire checks its rate keys on waking
+ *      (reservation_lost()).
  *   A new key's word is 0, full under any parameters: an acquire first
  *   writes a full word of its own epoch there and looks again, so it never
  *   CASes from a value that a reset or re-insert can bring back.
@@ -718,6 +722,7 @@ struct look {
 	uint64_t state;          /* the state word as loaded */
 	uint64_t cd;             /* the cooldown as loaded */
 	uint64_t gen;            /* config_gen, loaded after the state word */
+	uint64_t conv;           /* rate_conversions, loaded before the clock (C1) */
 	uint64_t tat;            /* rate: the word's TAT under the limit's parameters */
 	uint64_t earliest;       /* earliest conforming time; UINT64_MAX: never */
 	struct vrl_gcra_step r;   /* rate kinds: the decision at `at` */
@@ -733,8 +738,12 @@ struct look {
 	bool final;              /* a count without room: waiting cannot help */
 };
 
-/* LOOK_NEWER: a rate word that the handle's (stale) config cannot read */
-enum { LOOK_OK = 0, LOOK_STALE = 1, LOOK_NEWER = 2 };
+/*
+ * LOOK_NEWER: a rate word that the handle's (stale) config cannot read;
+ * LOOK_NEW: a rate key's word is 0, to be marked (mark_new_key());
+ * LOOK_CONVERT: a rate word to convert, met by a look not yet careful (C1).
+ */
+enum { LOOK_OK = 0, LOOK_STALE = 1, LOOK_NEWER = 2, LOOK_NEW = 3, LOOK_CONVERT = 4 };
 
 /* Internal: take() asks its caller to refresh the config and start over. */
 #define VRL__RESTART 1
@@ -821,10 +830,12 @@ uint64_t vrl_rate_tat(const struct vrl_limit *l, uint64_t w, uint64_t now)
  * The TAT that rate word @lk->state has under @l's parameters at @now:
  * its own, or, for a word of another epoch, the conversion that keeps its
  * fill (gcra.h); a word of 0 (a new key) is full. LOOK_NEWER when the
- * handle's config is stale and cannot read the word.
+ * handle's config is stale and cannot read the word; LOOK_NEW for a new
+ * key, which take() marks first; LOOK_CONVERT for a word to convert
+ * unless @careful (take(): words loaded before the clock read).
  */
-static int rate_view(const struct vrl_client *c, const struct vrl_limit *l, struct look *lk,
-		     uint64_t now)
+static inline int rate_view(const struct vrl_client *c, const struct vrl_limit *l,
+			    struct look *lk, uint64_t now, bool careful)
 {
 	uint64_t w = lk->state;
 	unsigned tag = vrl_gcra_tag(w);
@@ -834,8 +845,12 @@ static int rate_view(const struct vrl_client *c, const struct vrl_limit *l, stru
 	if (__builtin_expect(lk->gen != c->cfg->generation, 0) &&
 	    !stale_word_ok(c->cfg, l, w, lk->gen))
 		return LOOK_NEWER;
-	if (__builtin_expect(tag == l->tag || w == 0, 1))
+	if (__builtin_expect(tag == l->tag && w != 0, 1))
 		return LOOK_OK;
+	if (w == 0)
+		return LOOK_NEW;
+	if (!careful)
+		return LOOK_CONVERT;
 	lk->convert = true;
 	lk->tat = vrl_gcra_convert(rate_params(l, tag), &l->gcra, lk->tat, now);
 	return LOOK_OK;
@@ -846,7 +861,9 @@ static int rate_view(const struct vrl_client *c, const struct vrl_limit *l, stru
  * the cooldown, then config_gen. No write. LOOK_STALE when the slot no
  * longer holds the key.
  */
-static int look_load(struct vrl_client *c, const struct vrl_take *t, struct look *lk)
+static inline __attribute__((always_inline)) int look_load(struct vrl_client *c,
+							   const struct vrl_take *t,
+							   struct look *lk)
 {
 	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
 
@@ -868,9 +885,11 @@ static int look_load(struct vrl_client *c, const struct vrl_take *t, struct look
 	return LOOK_OK;
 }
 
-/* Step 1, the decision for @cost at @at (>= @now) from what look_load() saw. */
-static int look_judge(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
-		      uint64_t now, uint64_t at, uint64_t *rt, struct look *lk)
+/* Step 1, the decision for @cost at @at (>= @now) from what look_load() saw
+ * (@careful: see rate_view()). */
+static inline __attribute__((always_inline)) int
+look_judge(struct vrl_client *c, const struct vrl_take *t, uint64_t cost, uint64_t now,
+	   uint64_t at, uint64_t *rt, bool careful, struct look *lk)
 {
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
 
@@ -880,8 +899,10 @@ static int look_judge(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 	lk->convert = false;
 	lk->tat = 0;
 	if (l->seg.kind == VRL_KIND_RATE) {
-		if (rate_view(c, l, lk, now) == LOOK_NEWER)
-			return LOOK_NEWER;
+		int rc = rate_view(c, l, lk, now, careful);
+
+		if (rc != LOOK_OK)
+			return rc;
 		lk->r = vrl_gcra_step(&l->gcra, lk->tat, now, at, cost);
 		lk->earliest = lk->r.conforms ? at :
 			lk->r.retry_after == UINT64_MAX ? UINT64_MAX : now + lk->r.retry_after;
@@ -921,7 +942,7 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 {
 	int rc = look_load(c, t, lk);
 
-	return rc == LOOK_OK ? look_judge(c, t, cost, now, at, rt, lk) : rc;
+	return rc == LOOK_OK ? look_judge(c, t, cost, now, at, rt, true, lk) : rc;
 }
 
 /* Undo a CAS of ours if nobody moved the word since (A1). */
@@ -931,6 +952,15 @@ static void undo(struct vrl_seg_slot *s, uint64_t ours, uint64_t before)
 	 * first writer used; a failed undo leaves permits taken, which is safe */
 	atomic_compare_exchange_strong_explicit(&s->state, &ours, before,
 						memory_order_release, memory_order_relaxed);
+}
+
+/* True when a conversion may have come between @lk's clock read and a
+ * word loaded now (C1): the count moved, or vrld's pass was on. */
+static inline bool conv_moved(const struct vrl_client *c, const struct look *lk)
+{
+	/* relaxed: ordered after the word by its load's acquire (C1) */
+	return (lk->conv & 1) ||
+	       atomic_load_explicit(&c->hdr->rate_conversions, memory_order_relaxed) != lk->conv;
 }
 
 /* True when vrld published a config since @lk's look: a word loaded from
@@ -1071,6 +1101,10 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 		return commit_window(c, t, cost, at, lk, before, after);
 	if (l->seg.kind != VRL_KIND_RATE)
 		return COMMIT_OK;
+	/* C1 (a): a conversion is counted after its clock read, before its
+	 * CAS; relaxed: the CAS's release publishes it with the word */
+	if (lk->convert)
+		atomic_fetch_add_explicit(&c->hdr->rate_conversions, 2, memory_order_relaxed);
 	for (;;) {
 		uint64_t next = vrl_gcra_word(l->tag, r.new_tat);
 
@@ -1091,8 +1125,10 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 		}
 		/* the word the failed CAS loaded came after our clock read: use
 		 * it only as a word of our epoch that needs no conversion, under
-		 * the config of the look (gcra.h, C1); else look again */
-		if (lk->convert || cur == 0 || vrl_gcra_tag(cur) != l->tag || gen_moved(c, lk))
+		 * the config of the look, no conversion counted since (gcra.h,
+		 * C1); else look again */
+		if (lk->convert || cur == 0 || vrl_gcra_tag(cur) != l->tag || gen_moved(c, lk) ||
+		    conv_moved(c, lk))
 			return COMMIT_RETRY;
 		r = vrl_gcra_step(&l->gcra, vrl_gcra_tat(cur), now, at, cost);
 	}
@@ -1426,12 +1462,13 @@ static int relook(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
 
 	if (look_load(c, t, lk) == LOOK_STALE)
 		return COMMIT_STALE;
-	if (lk->gen != gen)
+	if (lk->gen != gen || conv_moved(c, lk))
 		return COMMIT_RETRY;
 	if (l->seg.kind == VRL_KIND_RATE && lk->state != seen &&
 	    (lk->state == 0 || vrl_gcra_tag(lk->state) != l->tag || vrl_gcra_tag(seen) != l->tag))
 		return COMMIT_RETRY;
-	return look_judge(c, t, cost, now, at, rt, lk) == LOOK_OK ? COMMIT_OK : COMMIT_RETRY;
+	return look_judge(c, t, cost, now, at, rt, true, lk) == LOOK_OK ? COMMIT_OK :
+									 COMMIT_RETRY;
 }
 
 /*
@@ -1524,46 +1561,63 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 	struct look lk[VRL_MAX_MATCHED];
 	uint64_t before[VRL_MAX_MATCHED], after[VRL_MAX_MATCHED];
 	unsigned order[VRL_MAX_MATCHED];
+	bool careful = false;
 
 	for (;;) {
-		uint64_t now, at, rt = 0;
+		uint64_t now, at, rt = 0, conv;
 		unsigned worst = 0, i, done;
-		int stale = -1, final = -1, newer = -1;
-		bool marked;
+		int stale = -1, final = -1, newer = -1, jr;
+		bool again = false;
 
-		/* step 1: look. Every key is loaded before the clock is read
-		 * (gcra.h, C1), then judged */
+		/*
+		 * Step 1: look. C1 (gcra.h): the clock is read first, as ever,
+		 * and the words it judges must not have been converted after it:
+		 * rate_conversions, read before the clock and again after the
+		 * loads, shows none was. Else the look is done again carefully:
+		 * every key loaded first, then the clock read.
+		 */
+		/* acquire: ordered before the clock read and the loads below */
+		conv = atomic_load_explicit(&c->hdr->rate_conversions, memory_order_acquire);
+		now = careful ? 0 : vrl_now_ns();
 		for (i = 0; i < n; i++)
 			if (t[i].slot != UINT64_MAX && look_load(c, &t[i], &lk[i]) == LOOK_STALE) {
 				stale = (int)i;
 				break;
 			}
-		now = vrl_now_ns();
+		if (careful) {
+			now = vrl_now_ns();
+		} else if (stale < 0 && ((conv & 1) ||
+					 /* relaxed: after the state words' acquire loads */
+					 atomic_load_explicit(&c->hdr->rate_conversions,
+							      memory_order_relaxed) != conv)) {
+			careful = true;   /* a conversion may have come after the clock */
+			continue;
+		}
 		at = now;
 		if (!waiting)
 			deadline = now;
-		for (i = 0, marked = false; stale < 0 && i < n; i++) {
-			if (t[i].slot == UINT64_MAX)
-				continue;
-			/* a config published since enter(): refresh and plan again */
-			if (lk[i].gen != c->cfg->generation && !c->cfg->stale && !last)
-				return VRL__RESTART;
-			if (lk[i].state == 0 && c->cfg->limits[t[i].limit].seg.kind == VRL_KIND_RATE) {
-				mark_new_key(c, &t[i], &lk[i], now);
-				marked = true;
-			}
-		}
-		if (marked)
-			continue;   /* look again at the keys just marked */
 		for (i = 0; stale < 0 && i < n; i++) {
 			if (t[i].slot == UINT64_MAX) {
 				memset(&lk[i], 0, sizeof(lk[i]));
 				lk[i].earliest = now;
 				continue;
 			}
-			if (look_judge(c, &t[i], cost, now, now, &rt, &lk[i]) == LOOK_NEWER) {
-				newer = (int)i;
-				break;
+			lk[i].conv = conv;
+			/* a config published since enter(): refresh and plan again */
+			if (lk[i].gen != c->cfg->generation && !c->cfg->stale && !last)
+				return VRL__RESTART;
+			jr = look_judge(c, &t[i], cost, now, now, &rt, careful, &lk[i]);
+			if (__builtin_expect(jr != LOOK_OK, 0)) {
+				if (jr == LOOK_NEWER) {
+					newer = (int)i;
+					break;
+				}
+				if (jr == LOOK_NEW)   /* look again at the key marked */
+					mark_new_key(c, &t[i], &lk[i], now);
+				else                  /* LOOK_CONVERT: loads, then clock */
+					careful = true;
+				again = true;
+				continue;
 			}
 			if (lk[i].final && final < 0)
 				final = (int)i;
@@ -1572,6 +1626,8 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 				worst = i;
 			}
 		}
+		if (again && newer < 0)
+			continue;
 		if (newer >= 0)
 			return start_over(c, &t[newer], now, last, v);
 		v->at_ns = at;
@@ -1836,24 +1892,30 @@ void vrl_resolved_free(vrl_resolved *r)
 	free(r);
 }
 
-int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct vrl_verdict *v)
+/* One try of vrl_acquire_resolved(); @last as take(). */
+static inline int acquire_resolved_once(vrl_client *c, vrl_resolved *r, uint64_t cost,
+					bool last, struct vrl_verdict *v)
 {
-	/* a config published under the call: plan again with it */
-	for (unsigned tries = 0;; tries++) {
-		int rc = enter(c);
+	int rc = enter(c);
 
+	if (rc)
+		return rc;
+	if (__builtin_expect(r->generation != c->cfg->generation || r->full, 0)) {
+		rc = replan(r);
 		if (rc)
 			return rc;
-		if (__builtin_expect(r->generation != c->cfg->generation || r->full, 0)) {
-			rc = replan(r);
-			if (rc)
-				return rc;
-		}
-		rc = acquire_takes(c, r->t, r->n, r->full, cost ? cost : r->cost, 0, false,
-				   tries + 1 >= RESTARTS_MAX, v);
-		if (rc != VRL__RESTART)
-			return rc;
 	}
+	return acquire_takes(c, r->t, r->n, r->full, cost ? cost : r->cost, 0, false, last, v);
+}
+
+int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct vrl_verdict *v)
+{
+	int rc = acquire_resolved_once(c, r, cost, false, v);
+
+	/* a config published under the call: plan again with it */
+	for (unsigned tries = 1; __builtin_expect(rc == VRL__RESTART, 0); tries++)
+		rc = acquire_resolved_once(c, r, cost, tries + 1 >= RESTARTS_MAX, v);
+	return rc;
 }
 
 /* ---- operations: cooldown and reset ------------------------------------------------------ */

@@ -40,14 +40,15 @@
  * once, by whoever first CASes it under the new epoch (an acquire, or vrld,
  * which converts every key right after publishing and in its sweep):
  *
- *   fill f = (tau1 - (TAT - c)^+) / T1, a real number, capped at b2
+ *   fill f = (tau1 - (TAT - c)^+) / T1, a real number, kept in [0, b2]
  *   TAT'   = c + tau2 - f * T2, rounded up (fewer permits)     (convert())
  *
  * at time c, the converter's clock. A word of an older epoch than the one
  * before (parameters unknown) converts as full -> one permit, else empty.
  * The CAS from the old word to the converted-and-charged one makes the
- * conversion happen once. A bucket partly used stays as used in permits;
- * "full" keeps min(b1, b2) permits and refills under the new rate.
+ * conversion happen once. A partly used bucket keeps the permits it has
+ * (a part of one included); a full one keeps min(b1, b2) and refills under
+ * the new rate.
  *
  * Theorem. However a key's grants are split among parameter sets P_1..P_m
  * by reloads, the grants with time in any interval [s, e] number at most
@@ -71,9 +72,9 @@
  * word) and base_k + n_k T_j <= min(TAT_j, t_k + tau_j) <= min(TAT_j, v +
  * tau_j). Writing lambda(u) = min(b_j, b_j - (TAT' - u)/T_j), the fill at u
  * before any grant of the phase, their number n is at most
- *     (v - u)/T_j + lambda(u) - max(0, b_j - (TAT_j - v)/T_j),
- * so n <= (v - u)/T_j + lambda(u) - psi_j^+ when v = c_j, and n <= (v -
- * u)/T_j + b_j always; lambda(c_{j-1}) = phi_j.
+ *     (v - u)/T_j + lambda(u) - max(0, b_j - (TAT_j - v)/T_j):
+ * at most (v - u)/T_j + lambda(u), less psi_j^+ when v = c_j; and
+ * lambda(u) <= b_j, lambda(c_{j-1}) = phi_j.
  *
  * Proof of the theorem. Let [s, e] meet phases j..k (c_{j-1} <= s <= c_j,
  * c_{k-1} <= e <= c_k). By (C1) each grant in [s, e] counts in its own
@@ -86,15 +87,21 @@
  * Why (C1) holds. (a) Every grant reads the clock (its `now`) before its
  * CAS, and a converter reads its clock c after loading the word it
  * converts: a grant CASed before the conversion has now <= c. (b) A grant
- * of phase j+1 reads its clock after loading a word of phase j+1, written
- * at or after the conversion's CAS: its now >= c_j. An acquire reads the
- * clock after loading its keys (client.c), so (a) and (b) hold for a word
- * it uses as loaded; one it gets back from a failed CAS, or re-loads after
- * the clock read, is used only when it has the tag of the word first
- * loaded and needs no conversion; otherwise the acquire starts over with a
- * new clock read. This rests on CLOCK_MONOTONIC being one clock for the
- * host: two reads ordered by program order and a load that sees a store
- * return non-decreasing values. (c) Immediate grants have t = now. A
+ * of phase j+1 must have now >= c_j, though an acquire reads its clock
+ * before it loads its keys. So every conversion counts itself in the
+ * segment's rate_conversions between its clock read and its CAS (vrld's
+ * pass keeps the count odd from before its first clock read to after its
+ * last CAS), and an acquire reads the count before its clock read and
+ * again after its loads: even and unchanged, no word it loaded was
+ * converted after its clock read. Else it looks again, carefully: every
+ * key loaded first, then the clock read, which also holds for a word it
+ * converts itself. A word it gets back from a failed CAS, or loads again
+ * for a waiting acquire, is used with that clock only when it has the tag
+ * of the word first loaded, needs no conversion and the count has not
+ * moved; otherwise the acquire starts over. This rests on CLOCK_MONOTONIC
+ * being one clock for the host, read in order with the loads around it:
+ * two reads ordered by program order and a load that sees a store return
+ * non-decreasing values. (c) Immediate grants have t = now. A
  * waiting acquire's reservation (t > now) made in phase j may lie past c_j:
  * on waking at t the waiter loads its key's word; if it is of a later
  * epoch, the reservation is not used (it stays consumed, which only lowers
@@ -116,7 +123,8 @@
  * word fails. A handle that could not read a new config (vrld kept
  * rewriting it) keeps its old snapshot, and then uses only words of its own
  * epoch and the one before, while fewer than 7 configs were published
- * since (so the 3-bit tag cannot have wrapped); else it starts over.
+ * since (so the 3-bit tag cannot have wrapped); any other word it leaves
+ * alone (client.c denies, writing nothing).
  *
  * The horizon of the tag. A tag names one of 8 epochs. vrld converts every
  * key of a changed limit right after publishing (vrl_seg_settle) and its

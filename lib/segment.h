@@ -353,6 +353,13 @@ struct vrl_seg_header {
 	_Atomic uint32_t active_cfg;  /* 0 or 1: index into cfg_off */
 	_Atomic int32_t daemon_pid;   /* vrld serving the segment; 0 when none */
 	_Atomic uint64_t daemon_heartbeat_ns; /* monotonic ns of vrld's last tick */
+	/*
+	 * Rate conversions (gcra.h): an acquire adds 2 between reading its
+	 * clock and the CAS of a word it converts; vrld's pass makes it odd
+	 * before its first conversion and even after its last. An acquire
+	 * that reads its clock before its loads checks that it did not move.
+	 */
+	_Atomic uint64_t rate_conversions;
 
 	/*
 	 * Reclaim bracket of the key table, written by vrld alone: odd while it

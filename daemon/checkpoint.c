@@ -188,10 +188,10 @@ static int write_atomic(const char *path, const void *buf, size_t len, char *why
 	return rc;
 }
 
-int vrl_ckpt_collect(struct vrl_seg_header *h, vrl_ckpt_limit_fn *limit_of, void *arg,
+int vrl_ckpt_collect(const struct vrl_seg_view *v, vrl_ckpt_limit_fn *limit_of, void *arg,
 		     struct vrl_ckpt_image *img, char *why, size_t whylen)
 {
-	struct vrl_seg_slot *slots = vrl_seg_slots(h);
+	struct vrl_seg_slot *slots = v->slots;
 	uint64_t mono = vrl_now_ns(), rt = realtime_ns(), n = 0, cap = 1024;
 	struct ckpt_head *head;
 	struct vrl_ckpt_rec *recs;
@@ -201,7 +201,7 @@ int vrl_ckpt_collect(struct vrl_seg_header *h, vrl_ckpt_limit_fn *limit_of, void
 	memset(img, 0, sizeof(*img));
 	if (!buf)
 		goto nomem;
-	for (uint64_t i = 0; i < h->nslots; i++) {
+	for (uint64_t i = 0; i < v->nslots; i++) {
 		if (n == cap) {
 			char *more = realloc(buf, sizeof(*head) + 2 * cap * sizeof(*recs));
 
@@ -246,18 +246,17 @@ void vrl_ckpt_image_free(struct vrl_ckpt_image *img)
 	memset(img, 0, sizeof(*img));
 }
 
-int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, char *why,
+int vrl_ckpt_save(struct vrl_seg *s, const char *path, uint64_t *nkeys, char *why,
 		  size_t whylen)
 {
-	/* the caller publishes configs itself, so the active area stays put */
-	struct vrl_seg_config *cfg =
-		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_acquire));
+	/* the caller publishes configs itself, so the one in force stays put */
+	struct vrl_seg_config *cfg = s->cfg;
 	struct vrl_ckpt_image img;
 	int rc;
 
 	/* keys inserted under the generation before are named by the active one */
-	vrl_seg_renote(h, 0, h->nslots);
-	rc = vrl_ckpt_collect(h, active_limit, cfg, &img, why, whylen);
+	vrl_seg_renote(s, 0, s->view.nslots);
+	rc = vrl_ckpt_collect(&s->view, active_limit, cfg, &img, why, whylen);
 	if (rc == 0)
 		rc = vrl_ckpt_write(path, &img, why, whylen);
 	if (rc == 0 && nkeys)
@@ -381,10 +380,10 @@ static uint64_t merge_state(uint32_t kind, uint64_t cur, uint64_t saved)
 	return (cur >> 40) > (saved >> 40) ? cur : saved;
 }
 
-static void restore_one(struct vrl_seg_header *h, uint64_t idx, const struct vrl_ckpt_rec *r,
+static void restore_one(const struct vrl_seg_view *v, uint64_t idx, const struct vrl_ckpt_rec *r,
 			uint64_t cd)
 {
-	struct vrl_seg_slot *s = &vrl_seg_slots(h)[idx];
+	struct vrl_seg_slot *s = &v->slots[idx];
 
 	if (r->flags & VRL_CKPT_STATE) {
 		uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed);
@@ -410,11 +409,10 @@ static void restore_one(struct vrl_seg_header *h, uint64_t idx, const struct vrl
 	}
 }
 
-void vrl_ckpt_apply(struct vrl_seg_header *h, const struct vrl_ckpt *ck,
+void vrl_ckpt_apply(struct vrl_seg *s, const struct vrl_ckpt *ck,
 		    struct vrl_ckpt_stats *st)
 {
-	const struct vrl_seg_config *cfg =
-		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_acquire));
+	const struct vrl_seg_config *cfg = s->cfg;
 	uint64_t mono = vrl_now_ns(), rt = realtime_ns();
 
 	memset(st, 0, sizeof(*st));
@@ -437,12 +435,13 @@ void vrl_ckpt_apply(struct vrl_seg_header *h, const struct vrl_ckpt *ck,
 		}
 		memcpy(label, r->label, sizeof(label));
 		label[sizeof(label) - 1] = '\0';
-		if (vrl_kt_get(h, &k, vrl_slot_note((uint32_t)li, &cfg->limits[li], cfg->generation),
+		if (vrl_kt_get(&s->view, &k, vrl_slot_note((uint32_t)li, &cfg->limits[li],
+							    cfg->generation),
 			       label, &idx) != 0) {
 			st->failed++;
 			continue;
 		}
-		restore_one(h, idx, r, cd);
+		restore_one(&s->view, idx, r, cd);
 		st->restored++;
 	}
 }

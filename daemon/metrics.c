@@ -108,11 +108,12 @@ struct page {
 
 struct vrl_metrics {
 	struct vrl_seg_header *h;
+	struct vrl_seg_view v;          /* vrld's own layout: never the header's words */
 	unsigned top;
 	_Atomic(struct page *) page;    /* RCU: the latest render, NULL before one */
 	struct vrl_snapshot snap;       /* the config, read at each render */
 	struct gen_names cur, prev;
-	struct seen *seen;              /* [h->nholders] */
+	struct seen *seen;              /* [v.nholders] */
 	struct retired retired[RETIRED_MAX];
 	unsigned nretired;
 #ifdef HAVE_MHD
@@ -162,18 +163,19 @@ static uint64_t load64(const _Atomic uint64_t *w)
 	return atomic_load_explicit(w, memory_order_relaxed);
 }
 
-struct vrl_metrics *vrl_metrics_new(struct vrl_seg_header *h, unsigned top)
+struct vrl_metrics *vrl_metrics_new(const struct vrl_seg_view *v, unsigned top)
 {
 	struct vrl_metrics *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		return NULL;
-	m->seen = calloc(h->nholders ? h->nholders : 1, sizeof(*m->seen));
+	m->seen = calloc(v->nholders ? v->nholders : 1, sizeof(*m->seen));
 	if (!m->seen) {
 		free(m);
 		return NULL;
 	}
-	m->h = h;
+	m->v = *v;
+	m->h = v->hdr;
 	m->top = top;
 	return m;
 }
@@ -269,10 +271,10 @@ static void collect_alerts(struct vrl_metrics *m, uint64_t *alerts, uint64_t *ev
 static void collect_holders(struct vrl_metrics *m, uint64_t out[NCOUNTERS][VRL_MAX_LIMITS],
 			    uint64_t *attached)
 {
-	const struct vrl_seg_holder *hs = vrl_seg_holders(m->h);
+	const struct vrl_seg_holder *hs = m->v.holders;
 
 	*attached = 0;
-	for (uint64_t i = 0; i < m->h->nholders; i++) {
+	for (uint64_t i = 0; i < m->v.nholders; i++) {
 		struct seen *s = &m->seen[i];
 		int32_t pid = atomic_load_explicit(&hs[i].pid, memory_order_relaxed);
 		uint64_t gen = load64(&hs[i].config_gen);
@@ -296,7 +298,7 @@ static void collect_holders(struct vrl_metrics *m, uint64_t out[NCOUNTERS][VRL_M
 			out[c][l] = r->v[c];
 	}
 	/* live holders, attributed by the names of their own generation */
-	for (uint64_t i = 0; i < m->h->nholders; i++) {
+	for (uint64_t i = 0; i < m->v.nholders; i++) {
 		const struct gen_names *g = m->seen[i].pid ? names_of(m, m->seen[i].gen) : NULL;
 
 		for (uint32_t l = 0; g && l < g->n; l++)
@@ -369,7 +371,7 @@ static uint64_t overage_of(const struct vrl_limit *l, uint64_t state, uint64_t i
 static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, uint64_t *live,
 		      uint64_t *unattributed, struct key_ratio *best, unsigned *nbest)
 {
-	const struct vrl_seg_slot *slots = vrl_seg_slots(m->h);
+	const struct vrl_seg_slot *slots = m->v.slots;
 	uint64_t now = vrl_now_ns(), period[VRL_MAX_LIMITS];
 
 	soft_periods(&m->snap, period);
@@ -378,7 +380,7 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 	*live = 0;
 	*unattributed = 0;
 	*nbest = 0;
-	for (uint64_t i = 0; i < m->h->nslots; i++) {
+	for (uint64_t i = 0; i < m->v.nslots; i++) {
 		const struct vrl_seg_slot *s = &slots[i];
 		uint64_t tag = load64(&s->tag), state;
 		struct key_ratio k;
@@ -401,7 +403,7 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 		k.limit = (uint32_t)li;
 		keys[k.limit]++;
 		overage[k.limit] += overage_of(&m->snap.limits[k.limit], state, period[k.limit]);
-		k.ratio = vrl_slot_used_ratio(m->h, &m->snap.limits[k.limit], i, state,
+		k.ratio = vrl_slot_used_ratio(&m->v, &m->snap.limits[k.limit], i, state,
 					      load64(&s->cooldown), now);
 		if (k.ratio <= 0)
 			continue;
@@ -445,15 +447,16 @@ static void per_limit(struct out *o, const struct vrl_snapshot *cfg, const char 
 	}
 }
 
-static void segment_wide(struct out *o, const struct vrl_seg_header *h, uint64_t live,
+static void segment_wide(struct out *o, const struct vrl_seg_view *v, uint64_t live,
 			 uint64_t unattributed, uint64_t attached, uint64_t gen)
 {
+	const struct vrl_seg_header *h = v->hdr;
 	int32_t pid = atomic_load_explicit(&h->daemon_pid, memory_order_relaxed);
 	uint64_t beat = load64(&h->daemon_heartbeat_ns), now = vrl_now_ns();
 	bool up = pid > 0 && beat + VRL_DAEMON_DEAD_NS > now;
 
 	family(o, "vrl_table_slots", "gauge", "Slots of the key table.");
-	put(o, "vrl_table_slots %llu\n", (unsigned long long)h->nslots);
+	put(o, "vrl_table_slots %llu\n", (unsigned long long)v->nslots);
 	family(o, "vrl_table_keys_live", "gauge", "Live keys in the key table.");
 	put(o, "vrl_table_keys_live %llu\n", (unsigned long long)live);
 	family(o, "vrl_table_keys_unattributed", "gauge",
@@ -472,12 +475,13 @@ static void segment_wide(struct out *o, const struct vrl_seg_header *h, uint64_t
 	put(o, "vrl_daemon_up %d\n", up ? 1 : 0);
 }
 
-static void all_totals(struct out *o, const struct vrl_seg_header *h)
+static void all_totals(struct out *o, const struct vrl_seg_view *v)
 {
-	const struct vrl_seg_holder *hs = vrl_seg_holders(h);
+	const struct vrl_seg_header *h = v->hdr;
+	const struct vrl_seg_holder *hs = v->holders;
 	uint64_t g = load64(&h->retired_granted), d = load64(&h->retired_denied);
 
-	for (uint64_t i = 0; i < h->nholders; i++) {
+	for (uint64_t i = 0; i < v->nholders; i++) {
 		if (atomic_load_explicit(&hs[i].pid, memory_order_relaxed) <= 0)
 			continue;
 		g += load64(&hs[i].granted);
@@ -514,7 +518,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	struct out o = { .buf = malloc(16384), .cap = 16384 };
 	unsigned nbest;
 
-	if (!best || !o.buf || vrl_snapshot_read(m->h, &m->snap) != 0) {
+	if (!best || !o.buf || vrl_snapshot_read(&m->v, &m->snap) != 0) {
 		free(best);
 		free(o.buf);
 		return NULL;
@@ -546,8 +550,8 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 		  "Alert thresholds crossed, as vrld drained them.", alerts);
 	per_limit(&o, &m->snap, "vrl_evictions_total", "counter",
 		  "Idle keys of the limit evicted by vrld (since vrld started).", evictions);
-	all_totals(&o, m->h);
-	segment_wide(&o, m->h, live, unattributed, attached, m->snap.generation);
+	all_totals(&o, &m->v);
+	segment_wide(&o, &m->v, live, unattributed, attached, m->snap.generation);
 	top_keys(&o, &m->snap, best, nbest);
 	free(best);
 	*len = o.buf ? o.len : 0;

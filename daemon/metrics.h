@@ -18,10 +18,10 @@
 struct vrl_metrics;
 
 /*
- * Make a collector for segment @h showing the @top keys nearest their limit.
+ * Make a collector for the segment viewed by @v (vrld's own layout) showing the @top keys nearest their limit.
  * Returns NULL when out of memory.
  */
-struct vrl_metrics *vrl_metrics_new(struct vrl_seg_header *h, unsigned top);
+struct vrl_metrics *vrl_metrics_new(const struct vrl_seg_view *v, unsigned top);
 
 /*
  * Render the exposition now and publish it to the HTTP threads (RCU: see

@@ -259,7 +259,7 @@ static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev)
 }
 
 /* Drain the alert ring: one log line per event, and the command if any. */
-static void drain_alerts(struct vrl_seg_header *h, const struct vrl_daemon_config *dc,
+static void drain_alerts(const struct vrl_seg_view *v, const struct vrl_daemon_config *dc,
 			 struct vrl_alert_cursor *cur, uint64_t now, struct vrld_prod *prod)
 {
 	struct vrl_alert_event ev;
@@ -267,7 +267,7 @@ static void drain_alerts(struct vrl_seg_header *h, const struct vrl_daemon_confi
 
 	reap_children();
 	for (unsigned i = 0; i < ALERTS_PER_TICK; i++) {
-		if (vrl_alert_drain(h, cur, now, ALERT_STUCK_NS, &ev) != 1)
+		if (vrl_alert_drain(v, cur, now, ALERT_STUCK_NS, &ev) != 1)
 			break;
 		log_safe(key, sizeof(key), ev.p.label);
 		ev.p.name[sizeof(ev.p.name) - 1] = '\0';  /* written by clients: bound it */
@@ -290,22 +290,28 @@ static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64
 	struct timespec rt;
 
 	atomic_store_explicit(&h->daemon_heartbeat_ns, now, memory_order_relaxed);
-	drain_alerts(h, dc, alerts, now, prod);
+	/* vrld reads none of them, but vrl_open() checks them */
+	if (vrl_seg_restore_header(seg))
+		logf_("warn", "msg=\"the segment header's layout words were changed (by a process "
+		      "with write access: the segment's group); restored\" segment=%s",
+		      dc->seg.name);
+	drain_alerts(&seg->view, dc, alerts, now, prod);
 	if (now < *next_sweep)
 		return;
 	*next_sweep = now + dc->sweep_interval_ns;
 	clock_gettime(CLOCK_REALTIME, &rt);
-	/* a full pass per sweep interval, one short bracket per chunk */
-	for (uint64_t done = 0; done < h->nslots; done += SWEEP_CHUNK) {
-		vrl_seg_sweep_by(h, *cursor, SWEEP_CHUNK, now,
+	/* a full pass per sweep interval, one short bracket per chunk; the
+	 * table's size is vrld's own, never the header's word */
+	for (uint64_t done = 0; done < seg->view.nslots; done += SWEEP_CHUNK) {
+		vrl_seg_sweep_by(seg, *cursor, SWEEP_CHUNK, now,
 				 (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec,
 				 dc->idle_evict_ns, by_limit);
-		*cursor = *cursor + SWEEP_CHUNK >= h->nslots ? 0 : *cursor + SWEEP_CHUNK;
+		*cursor = *cursor + SWEEP_CHUNK >= seg->view.nslots ? 0 : *cursor + SWEEP_CHUNK;
 	}
 	/* the sweep counted by the active numbering: dc->cfg's, published by
 	 * this thread */
 	vrld_prod_evictions(prod, &dc->cfg, by_limit);
-	vrl_seg_reap_holders(h);
+	vrl_seg_reap_holders(seg);
 }
 
 static void print_summary(const struct vrl_daemon_config *dc)
@@ -369,7 +375,7 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	atomic_store(&seg.hdr->daemon_heartbeat_ns, vrl_now_ns());
 	logf_("info", "msg=\"serving\" segment=%s adopted=%d limits=%u keys=%llu slots=%llu "
 	      "bytes=%llu source=\"%s\"", dc->seg.name, seg.adopted, dc->cfg.nlimits,
-	      (unsigned long long)dc->seg.keys, (unsigned long long)seg.hdr->nslots,
+	      (unsigned long long)dc->seg.keys, (unsigned long long)seg.view.nslots,
 	      (unsigned long long)seg.size, dc->cfg.source);
 	notify("READY=1");
 	while (!atomic_load_explicit(&stop_signal, memory_order_relaxed)) {

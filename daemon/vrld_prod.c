@@ -90,7 +90,7 @@ static void ckpt_restore(struct vrld_prod *p, struct vrl_seg *seg,
 
 	if (!p->ck.recs || seg->adopted)
 		return;
-	vrl_ckpt_apply(seg->hdr, &p->ck, &st);
+	vrl_ckpt_apply(seg, &p->ck, &st);
 	p->log(st.skipped || st.failed ? "warn" : "info",
 	       "msg=\"checkpoint restored\" checkpoint=%s age_s=%lld restored=%llu "
 	       "skipped_limit_gone_or_changed=%llu expired=%llu no_slot=%llu", dc->prod.checkpoint,
@@ -148,7 +148,7 @@ static void ckpt_now(struct vrld_prod *p)
 	memcpy(path, l->dc.prod.checkpoint, sizeof(path));
 	/* the scan reads configs through live_limit: inside the section */
 	if (path[0])
-		rc = vrl_ckpt_collect(p->seg->hdr, live_limit, p, &img, why, sizeof(why));
+		rc = vrl_ckpt_collect(&p->seg->view, live_limit, p, &img, why, sizeof(why));
 	tsan_release(&rcu_readers);
 	rcu_read_unlock();
 	if (!path[0])
@@ -263,8 +263,7 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 		      size_t whylen)
 {
 	struct vrld_live *old = vrld_prod_live(p), *l;
-	struct vrl_seg_header *h = p->seg->hdr;
-	int rc = vrl_seg_reload_check(h, &next->cfg, why, whylen);
+	int rc = vrl_seg_reload_check(p->seg, &next->cfg, why, whylen);
 
 	if (rc)
 		return rc;
@@ -274,8 +273,8 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 		return -ENOMEM;
 	}
 	l->dc = *next;
-	/* vrld alone publishes: the segment's next generation is this one */
-	l->generation = atomic_load_explicit(&h->config_gen, memory_order_relaxed) + 1;
+	/* vrld alone publishes, and counts generations itself */
+	l->generation = vrl_seg_next_gen(p->seg);
 	l->prev_gen = old->generation;
 	for (uint32_t i = 0; i < VRL_MAX_LIMITS; i++)
 		l->prev_map[i] = i < old->dc.cfg.nlimits ?
@@ -283,7 +282,7 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 	/* L1 release: a reader that loads the pointer sees the config above.
 	 * Here before the segment, so that readers know every note it holds */
 	atomic_exchange_explicit(&p->live, l, memory_order_release);
-	rc = vrl_seg_reload(h, &l->dc.cfg, why, whylen);
+	rc = vrl_seg_reload(p->seg, &l->dc.cfg, why, whylen);
 	if (rc) {
 		/* cannot happen after the check above; undo all the same */
 		atomic_exchange_explicit(&p->live, old, memory_order_release);
@@ -306,7 +305,7 @@ static int metrics_start(struct vrld_prod *p, struct vrl_seg *seg,
 
 	if (!dc->prod.metrics[0] && !dc->prod.metrics_textfile[0])
 		return 0;
-	p->metrics = vrl_metrics_new(seg->hdr, (unsigned)dc->prod.metrics_top);
+	p->metrics = vrl_metrics_new(&seg->view, (unsigned)dc->prod.metrics_top);
 	if (!p->metrics) {
 		p->log("error", "msg=\"metrics: out of memory\"");
 		return -1;
@@ -356,7 +355,7 @@ int vrld_prod_start(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_d
 		return -1;
 	}
 	l->dc = *dc;
-	l->generation = atomic_load_explicit(&seg->hdr->config_gen, memory_order_relaxed);
+	l->generation = seg->gen;
 	l->prev_gen = 0;
 	atomic_store_explicit(&p->live, l, memory_order_release);   /* L1: before any reader */
 	p->seg = seg;
@@ -404,7 +403,7 @@ void vrld_prod_stop(struct vrld_prod *p)
 	p->metrics = NULL;
 	vrl_ckpt_free(&p->ck);
 	if (l && p->seg && l->dc.prod.checkpoint[0]) {
-		rc = vrl_ckpt_save(p->seg->hdr, l->dc.prod.checkpoint, &n, why, sizeof(why));
+		rc = vrl_ckpt_save(p->seg, l->dc.prod.checkpoint, &n, why, sizeof(why));
 		ckpt_logged(p, rc, l->dc.prod.checkpoint, n, why, true);
 	}
 	/* no reader is left: this one goes now (the replaced ones are

@@ -1,5 +1,16 @@
 /*
  * admin.c - segment creation, publication and maintenance (vrld's side).
+ *
+ * Trust. Processes of the segment's group write the segment, and a buggy
+ * or hostile one may write anything anywhere in it. So vrld reads nothing
+ * back from the segment as a size, an offset or a count: where each area
+ * is comes from the layout vrld computed itself (struct vrl_seg.view, for
+ * a segment it created or one whose header matched that layout when it
+ * adopted it), and the limits it sweeps by, window areas included, come
+ * from its own copy of the config it published (struct vrl_seg.cfg), never
+ * from the config areas. What it does read from the segment is data (tags,
+ * state words, notes, ring links), and every index taken from that data
+ * is checked against the private layout before use.
  */
 
 #include "admin.h"
@@ -21,12 +32,14 @@
 #include "window.h"
 #include "quota.h"
 
-void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
+/* Write @cfg into the inactive config area as generation @gen, then switch. */
+static void publish_area(const struct vrl_seg_view *v, const struct vrl_seg_config *cfg,
+			 uint64_t gen)
 {
+	struct vrl_seg_header *h = v->hdr;
 	unsigned next = atomic_load_explicit(&h->active_cfg, memory_order_relaxed) ^ 1u;
-	struct vrl_seg_config *area = vrl_seg_cfg(h, next);
-	uint64_t seq = atomic_load_explicit(&area->seq, memory_order_relaxed);
-	uint64_t gen = atomic_load_explicit(&h->config_gen, memory_order_relaxed) + 1;
+	struct vrl_seg_config *area = vrl_view_cfg(v, next);
+	uint64_t seq = atomic_load_explicit(&area->seq, memory_order_relaxed) & ~UINT64_C(1);
 	struct timespec ts;
 
 	/* W0: odd first; the release fence orders it before the data stores */
@@ -46,36 +59,100 @@ void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
 	atomic_store_explicit(&h->config_gen, gen, memory_order_release);
 }
 
-static void format(struct vrl_seg_header *h, const struct vrl_seg_geometry *g, uint64_t keys)
+/* The generation after @gen: never 0 (never published), never wrapping. */
+static uint64_t next_generation(uint64_t gen)
 {
-	struct timespec ts;
+	return gen + 1 == 0 || gen + 1 > (UINT64_C(1) << 62) ? 1 : gen + 1;
+}
 
-	/* a fresh ftruncate'd segment is all zeros: slots EMPTY, counters 0 */
+uint64_t vrl_seg_next_gen(const struct vrl_seg *s)
+{
+	return next_generation(s->gen);
+}
+
+int vrl_seg_publish(struct vrl_seg *s, const struct vrl_seg_config *cfg)
+{
+	struct vrl_seg_config *now = malloc(sizeof(*now));
+	uint64_t gen = next_generation(s->gen);
+
+	if (!now)
+		return -ENOMEM;
+	*now = *cfg;
+	now->generation = gen;
+	if (now->nlimits > VRL_MAX_LIMITS)
+		now->nlimits = VRL_MAX_LIMITS;
+	publish_area(&s->view, now, gen);
+	/* the one in force becomes the one before, whose keys are renoted (an
+	 * adopted segment's first publish keeps the one adoption read) */
+	if (s->cfg) {
+		free(s->prev);
+		s->prev = s->cfg;
+	}
+	s->cfg = now;
+	s->gen = gen;
+	for (uint32_t i = 0; i < VRL_MAX_LIMITS; i++)
+		s->prev_map[i] = s->prev && i < s->prev->nlimits ?
+				 vrl_seg_renumber(s->prev, i, s->cfg) : -1;
+	return 0;
+}
+
+/* The words of the header that say what and where everything is. */
+static void write_layout(struct vrl_seg_header *h, const struct vrl_seg_geometry *g)
+{
 	h->format = VRL_SEG_FORMAT;
 	h->header_size = sizeof(*h);
 	h->size = g->size;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	h->created_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	h->cfg_off[0] = g->cfg_off[0];
 	h->cfg_off[1] = g->cfg_off[1];
 	h->holder_off = g->holder_off;
 	h->nholders = g->nholders;
 	h->slot_off = g->slot_off;
 	h->nslots = g->nslots;
-	h->keys_configured = keys;
+	h->keys_configured = g->keys;
 	h->event_off = g->event_off;
 	h->nevents = g->nevents;
 	h->mark_off = g->mark_off;
 }
 
+static void format(struct vrl_seg_header *h, const struct vrl_seg_geometry *g)
+{
+	struct timespec ts;
+
+	/* a fresh ftruncate'd segment is all zeros: slots EMPTY, counters 0 */
+	write_layout(h, g);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h->created_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool vrl_seg_restore_header(struct vrl_seg *s)
+{
+	const volatile struct vrl_seg_header *h = s->hdr;
+	const struct vrl_seg_geometry *g = &s->geom;
+	bool same = h->format == VRL_SEG_FORMAT && h->header_size == sizeof(*h) &&
+		    h->size == g->size && h->cfg_off[0] == g->cfg_off[0] &&
+		    h->cfg_off[1] == g->cfg_off[1] && h->holder_off == g->holder_off &&
+		    h->nholders == g->nholders && h->slot_off == g->slot_off &&
+		    h->nslots == g->nslots && h->keys_configured == g->keys &&
+		    h->event_off == g->event_off && h->nevents == g->nevents &&
+		    h->mark_off == g->mark_off;
+	_Atomic uint64_t *magic = (_Atomic uint64_t *)&s->hdr->magic;
+
+	if (same && atomic_load_explicit(magic, memory_order_relaxed) == VRL_SEG_MAGIC)
+		return false;
+	write_layout(s->hdr, g);
+	/* release: as at creation, the magic goes last */
+	atomic_store_explicit(magic, VRL_SEG_MAGIC, memory_order_release);
+	return true;
+}
+
 /* Free every ring of every window limit of @cfg (a fresh, zeroed segment). */
-static void init_areas(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
+static void init_areas(const struct vrl_seg_view *v, const struct vrl_seg_config *cfg)
 {
 	for (uint32_t i = 0; i < cfg->nlimits; i++) {
 		const struct vrl_seg_limit *l = &cfg->limits[i];
 
 		if (l->kind == VRL_KIND_WINDOW && l->area_off)
-			vrl_window_area_init(vrl_seg_area(h, l), l->count, l->area_keys);
+			vrl_window_area_init(vrl_seg_area(v, l), l->count, l->area_keys);
 	}
 }
 
@@ -134,11 +211,10 @@ static int kinds_match(const struct vrl_seg_config *now, const struct vrl_seg_co
 	return 0;
 }
 
-int vrl_seg_reload_check(const struct vrl_seg_header *h, const struct vrl_seg_config *cfg,
+int vrl_seg_reload_check(const struct vrl_seg *s, const struct vrl_seg_config *cfg,
 			 char *why, size_t whylen)
 {
 	struct vrl_seg_config *next = malloc(sizeof(*next));
-	const struct vrl_seg_config *active;
 	struct vrl_seg_geometry g;
 	int rc;
 
@@ -146,27 +222,25 @@ int vrl_seg_reload_check(const struct vrl_seg_header *h, const struct vrl_seg_co
 	if (!next)
 		return -ENOMEM;
 	*next = *cfg;
-	rc = vrl_seg_geometry_cfg(h->keys_configured, next, &g);
+	rc = vrl_seg_geometry_cfg(s->view.keys, next, &g);
 	if (rc) {
 		snprintf(why, whylen, "cannot lay out the window rings: %s", strerror(-rc));
-	} else if (g.size != h->size) {
+	} else if (g.size != s->view.size) {
 		snprintf(why, whylen, "the segment would need %llu bytes instead of %llu: a "
 			 "window limit changed; restart vrld with a fresh segment (--replace)",
-			 (unsigned long long)g.size, (unsigned long long)h->size);
+			 (unsigned long long)g.size, (unsigned long long)s->view.size);
 		rc = -EINVAL;
 	} else {
-		active = vrl_seg_cfg((struct vrl_seg_header *)h,
-				     atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
-		rc = vrl_seg_areas_match(active, next, why, whylen);
+		/* vrld's own copy of the config in force, not the segment's */
+		rc = vrl_seg_areas_match(s->cfg, next, why, whylen);
 		if (rc == 0)
-			rc = kinds_match(active, next, why, whylen);
+			rc = kinds_match(s->cfg, next, why, whylen);
 	}
 	free(next);
 	return rc;
 }
 
-int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
-		   size_t whylen)
+int vrl_seg_reload(struct vrl_seg *s, const struct vrl_seg_config *cfg, char *why, size_t whylen)
 {
 	struct vrl_seg_config *next = malloc(sizeof(*next));
 	struct vrl_seg_geometry g;
@@ -175,13 +249,16 @@ int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, c
 	why[0] = '\0';
 	if (!next)
 		return -ENOMEM;
-	rc = vrl_seg_reload_check(h, cfg, why, whylen);
+	rc = vrl_seg_reload_check(s, cfg, why, whylen);
 	if (rc == 0) {
 		/* the published copy carries where each window limit's rings are */
 		*next = *cfg;
-		vrl_seg_geometry_cfg(h->keys_configured, next, &g);
-		vrl_seg_publish(h, next);
-		vrl_seg_renote(h, 0, h->nslots);
+		vrl_seg_geometry_cfg(s->view.keys, next, &g);
+		rc = vrl_seg_publish(s, next);
+		if (rc)
+			snprintf(why, whylen, "out of memory");
+		else
+			vrl_seg_renote(s, 0, s->view.nslots);
 	}
 	free(next);
 	return rc;
@@ -195,6 +272,13 @@ static int map_fd(int fd, uint64_t size, struct vrl_seg_header **out)
 		return -errno;
 	*out = p;
 	return 0;
+}
+
+static void forget_configs(struct vrl_seg *s)
+{
+	free(s->cfg);
+	free(s->prev);
+	s->cfg = s->prev = NULL;
 }
 
 static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
@@ -215,18 +299,25 @@ static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *
 		rc = -errno;
 	if (rc == 0)
 		rc = map_fd(fd, g->size, &out->hdr);
+	if (rc == 0) {
+		out->size = g->size;
+		vrl_seg_view_init(&out->view, out->hdr, g);
+		out->gen = 0;
+		out->geom = *g;
+		format(out->hdr, g);
+		init_areas(&out->view, cfg);
+		rc = vrl_seg_publish(out, cfg);
+		if (rc)
+			munmap(out->hdr, g->size);
+	}
 	if (rc) {
 		close(fd);
 		shm_unlink(spec->name);
 		return rc;
 	}
-	out->size = g->size;
 	out->adopted = false;
 	out->locked = true;
 	out->lock_fd = fd;
-	format(out->hdr, g, spec->keys);
-	init_areas(out->hdr, cfg);
-	vrl_seg_publish(out->hdr, cfg);
 	/* release: the magic is the last word written; pairs with the
 	 * acquire load in vrl_open, which then sees a whole segment */
 	atomic_store_explicit((_Atomic uint64_t *)&out->hdr->magic, VRL_SEG_MAGIC,
@@ -270,6 +361,82 @@ static int lock_segment(int fd, const struct vrl_seg_spec *spec, char *why, size
 	return -EBUSY;
 }
 
+/* Whether the layout a header showed is the one vrld computed. */
+static bool same_layout(const struct vrl_seg_geometry *a, const struct vrl_seg_geometry *b)
+{
+	return a->cfg_off[0] == b->cfg_off[0] && a->cfg_off[1] == b->cfg_off[1] &&
+	       a->holder_off == b->holder_off && a->nholders == b->nholders &&
+	       a->slot_off == b->slot_off && a->nslots == b->nslots &&
+	       a->event_off == b->event_off && a->nevents == b->nevents &&
+	       a->mark_off == b->mark_off && a->size == b->size;
+}
+
+/*
+ * The active config of an adopted segment, copied and checked as a client
+ * checks it (names terminated, counts in range, window areas in bounds):
+ * vrld renotes the keys written under it, by name. Returns it, or NULL.
+ */
+static struct vrl_seg_config *read_active(const struct vrl_seg_view *v)
+{
+	struct vrl_snapshot *snap = malloc(sizeof(*snap));
+	struct vrl_seg_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (!snap || !cfg || vrl_snapshot_read(v, snap) != 0) {
+		free(snap);
+		free(cfg);
+		return NULL;
+	}
+	cfg->generation = snap->generation;
+	cfg->nlimits = snap->nlimits;
+	cfg->flags = snap->flags;
+	memcpy(cfg->source, snap->source, sizeof(cfg->source));
+	for (uint32_t i = 0; i < snap->nlimits; i++)
+		cfg->limits[i] = snap->limits[i].seg;
+	free(snap);
+	return cfg;
+}
+
+/* Map, check and take over an existing segment (vrld's side of adoption). */
+static int adopt_mapped(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
+			const struct vrl_seg_geometry *g, struct vrl_seg *out, char *why,
+			size_t whylen)
+{
+	struct vrl_seg_geometry seen;
+	int rc = vrl_seg_validate(out->hdr, g->size, &seen);
+
+	if (rc == 0 && !same_layout(&seen, g))
+		rc = VRL_EFORMAT;
+	if (rc) {
+		snprintf(why, whylen, "segment %s: %s", spec->name, vrl_strerror(rc));
+		return -EEXIST;
+	}
+	/* from here on vrld knows the layout from its own computation */
+	out->size = g->size;
+	out->geom = *g;
+	vrl_seg_view_init(&out->view, out->hdr, g);
+	out->prev = read_active(&out->view);
+	if (!out->prev) {
+		snprintf(why, whylen, "segment %s: its config area is damaged or was never "
+			 "published", spec->name);
+		return -EEXIST;
+	}
+	if (vrl_seg_areas_match(out->prev, cfg, why, whylen) != 0) {
+		forget_configs(out);
+		return -EEXIST;
+	}
+	out->gen = atomic_load_explicit(&out->hdr->config_gen, memory_order_relaxed);
+	if (out->gen < out->prev->generation)
+		out->gen = out->prev->generation;
+	vrl_kt_repair_bracket(out->hdr, UINT64_MAX);
+	rc = vrl_seg_publish(out, cfg);
+	if (rc) {
+		forget_configs(out);
+		return rc;
+	}
+	vrl_seg_renote(out, 0, out->view.nslots);
+	return 0;
+}
+
 static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
 		 const struct vrl_seg_geometry *g, struct vrl_seg *out, char *why, size_t whylen)
 {
@@ -295,32 +462,18 @@ static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *c
 		if (rc)
 			munmap(out->hdr, g->size);
 	}
+	if (rc == 0) {
+		rc = adopt_mapped(spec, cfg, g, out, why, whylen);
+		if (rc)
+			munmap(out->hdr, g->size);
+	}
 	if (rc) {
 		close(fd);
 		return rc;
 	}
-	out->size = g->size;
-	rc = vrl_seg_validate(out->hdr, g->size);
-	if (rc == 0 && out->hdr->nslots != g->nslots)
-		rc = VRL_EFORMAT;
-	if (rc) {
-		snprintf(why, whylen, "segment %s: %s", spec->name, vrl_strerror(rc));
-		munmap(out->hdr, g->size);
-		close(fd);
-		return -EEXIST;
-	}
-	if (vrl_seg_areas_match(vrl_seg_cfg(out->hdr, atomic_load_explicit(&out->hdr->active_cfg,
-									   memory_order_relaxed)),
-				cfg, why, whylen) != 0) {
-		munmap(out->hdr, g->size);
-		return -EEXIST;
-	}
 	out->adopted = true;
 	out->locked = true;
 	out->lock_fd = fd;
-	vrl_kt_repair_bracket(out->hdr, UINT64_MAX);
-	vrl_seg_publish(out->hdr, cfg);
-	vrl_seg_renote(out->hdr, 0, out->hdr->nslots);
 	return 0;
 }
 
@@ -332,7 +485,8 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
 	int rc;
 
 	why[0] = '\0';
-	out->locked = false;
+	memset(out, 0, sizeof(*out));
+	out->lock_fd = -1;
 	if (!lay)
 		return -ENOMEM;
 	/* the published copy carries where each window limit's rings are */
@@ -382,6 +536,7 @@ void vrl_seg_close(struct vrl_seg *s)
 	if (s->locked)
 		close(s->lock_fd);
 	s->locked = false;
+	forget_configs(s);
 }
 
 int vrl_seg_unlink(const char *name)
@@ -392,16 +547,17 @@ int vrl_seg_unlink(const char *name)
 /*
  * Evict window key @i if every position of its ring has been free for
  * @idle_ns at @now (every grant older than W + idle_ns; W2 in window.c),
- * and give its ring back. A ring the slot never got is none.
+ * and give its ring back. A ring the slot never got is none. @l is vrld's
+ * own copy of the limit: its area, count and rings are what vrld laid out.
  */
-static int sweep_window(struct vrl_seg_header *h, const struct vrl_seg_limit *l, uint64_t i,
+static int sweep_window(const struct vrl_seg_view *v, const struct vrl_seg_limit *l, uint64_t i,
 			uint64_t now, uint64_t idle_ns)
 {
-	struct vrl_seg_slot *s = &vrl_seg_slots(h)[i];
+	struct vrl_seg_slot *s = &v->slots[i];
 	/* W2 acquire: pairs with the takers' commit, their positions are seen */
 	uint64_t st = atomic_load_explicit(&s->state, memory_order_acquire);
 	uint32_t aux = atomic_load_explicit(&s->aux, memory_order_relaxed);
-	void *area = vrl_seg_area(h, l);
+	void *area = vrl_seg_area(v, l);
 
 	if (st == VRL_STATE_EVICTED || l->area_off == 0 || aux > l->area_keys)
 		return 0;
@@ -414,7 +570,7 @@ static int sweep_window(struct vrl_seg_header *h, const struct vrl_seg_limit *l,
 		if (!vrl_window_idle(&r, now >= idle_ns ? now - idle_ns : 0))
 			return 0;
 	}
-	if (!vrl_kt_evict(h, i, st, now))
+	if (!vrl_kt_evict(v, i, st, now))
 		return 0;
 	/* R2 acq_rel: whoever swaps a ring out of aux gives it back, once;
 	 * a client's aux CAS that reads this sees the eviction (R1) */
@@ -454,20 +610,20 @@ static bool idle(uint32_t note, uint64_t st, uint64_t now, uint64_t now_rt, uint
 	}
 }
 
-uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count, uint64_t now,
+uint64_t vrl_seg_sweep(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
 		       uint64_t idle_ns)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return vrl_seg_sweep_by(h, first, count, now,
+	return vrl_seg_sweep_by(s, first, count, now,
 				(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, idle_ns, NULL);
 }
 
-uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t count,
-			  uint64_t now, uint64_t now_rt, uint64_t idle_ns)
+uint64_t vrl_seg_sweep_at(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
+			  uint64_t now_rt, uint64_t idle_ns)
 {
-	return vrl_seg_sweep_by(h, first, count, now, now_rt, idle_ns, NULL);
+	return vrl_seg_sweep_by(s, first, count, now, now_rt, idle_ns, NULL);
 }
 
 /* Count one eviction of the key noted @note against its limit of @cfg. */
@@ -479,18 +635,22 @@ static void count_eviction(uint64_t *by_limit, const struct vrl_seg_config *cfg,
 		by_limit[li]++;
 }
 
-uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t count,
-			  uint64_t now, uint64_t now_rt, uint64_t idle_ns,
-			  uint64_t by_limit[VRL_MAX_LIMITS])
+/* Slots [first, end) of a chunk of @count from @first, within the table. */
+static uint64_t chunk_end(const struct vrl_seg_view *v, uint64_t first, uint64_t count)
 {
-	struct vrl_seg_slot *slots = vrl_seg_slots(h);
-	uint64_t end = first + count > h->nslots ? h->nslots : first + count, evicted = 0;
+	return first >= v->nslots || count > v->nslots - first ? v->nslots : first + count;
+}
 
-	const struct vrl_seg_config *cfg =
-		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
+uint64_t vrl_seg_sweep_by(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
+			  uint64_t now_rt, uint64_t idle_ns, uint64_t by_limit[VRL_MAX_LIMITS])
+{
+	const struct vrl_seg_view *v = &s->view;
+	const struct vrl_seg_config *cfg = s->cfg;
+	struct vrl_seg_slot *slots = v->slots;
+	uint64_t end = chunk_end(v, first, count), evicted = 0;
 
 	/* the keys of this chunk carry the current numbering before they are counted */
-	vrl_seg_renote(h, first, count);
+	vrl_seg_renote(s, first, count);
 	for (uint64_t i = first; i < end; i++) {
 		uint64_t t = atomic_load_explicit(&slots[i].tag, memory_order_acquire);
 		uint64_t st = atomic_load_explicit(&slots[i].state, memory_order_relaxed);
@@ -503,7 +663,7 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t cou
 			uint32_t lim = VRL_NOTE_INDEX(note);
 
 			if (lim < cfg->nlimits && cfg->limits[lim].kind == VRL_KIND_WINDOW &&
-			    sweep_window(h, &cfg->limits[lim], i, now, idle_ns)) {
+			    sweep_window(v, &cfg->limits[lim], i, now, idle_ns)) {
 				evicted++;
 				if (by_limit)
 					by_limit[lim]++;
@@ -511,12 +671,12 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t cou
 			continue;
 		}
 		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns) ||
-		    !vrl_kt_evict(h, i, st, now))
+		    !vrl_kt_evict(v, i, st, now))
 			continue;
 		evicted++;
 		count_eviction(by_limit, cfg, note);
 	}
-	vrl_kt_reclaim(h, first, count);
+	vrl_kt_reclaim(v, first, count);
 	return evicted;
 }
 
@@ -539,58 +699,52 @@ int vrl_seg_renumber(const struct vrl_seg_config *from, uint32_t i,
 	return pooled;
 }
 
-uint64_t vrl_seg_renote(struct vrl_seg_header *h, uint64_t first, uint64_t count)
+uint64_t vrl_seg_renote(struct vrl_seg *s, uint64_t first, uint64_t count)
 {
-	unsigned active = atomic_load_explicit(&h->active_cfg, memory_order_relaxed) & 1u;
-	const struct vrl_seg_config *to = vrl_seg_cfg(h, active);
-	const struct vrl_seg_config *from = vrl_seg_cfg(h, active ^ 1u);
-	struct vrl_seg_slot *slots = vrl_seg_slots(h);
-	uint64_t end = first + count > h->nslots ? h->nslots : first + count, renoted = 0;
-	uint32_t from_gen = (uint32_t)from->generation & VRL_NOTE_GEN_MASK;
-	int map[VRL_MAX_LIMITS];
-	bool mapped = false;
+	const struct vrl_seg_config *to = s->cfg, *from = s->prev;
+	struct vrl_seg_slot *slots = s->view.slots;
+	uint64_t end = chunk_end(&s->view, first, count), renoted = 0;
+	uint32_t from_gen;
 
-	/* vrld alone writes the config areas, in this thread: both are stable
-	 * here. The other area is the generation before, unless it was never
-	 * written (generation 0) or a vrld died writing it (seq odd). */
-	if (from->generation == 0 || (atomic_load_explicit(&from->seq, memory_order_relaxed) & 1u) ||
-	    from->nlimits > VRL_MAX_LIMITS || to->nlimits > VRL_MAX_LIMITS ||
-	    from_gen == ((uint32_t)to->generation & VRL_NOTE_GEN_MASK))
+	/* vrld's own copies: the config in force and the one before it (the
+	 * segment's, read and checked at adoption, or vrld's last) */
+	if (!to || !from || from->generation == 0)
+		return 0;
+	from_gen = (uint32_t)from->generation & VRL_NOTE_GEN_MASK;
+	if (from_gen == ((uint32_t)to->generation & VRL_NOTE_GEN_MASK))
 		return 0;
 	for (uint64_t i = first; i < end; i++) {
-		struct vrl_seg_slot *s = &slots[i];
-		uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire);
-		uint32_t note = atomic_load_explicit(&s->limit, memory_order_relaxed);
+		struct vrl_seg_slot *sl = &slots[i];
+		uint64_t t = atomic_load_explicit(&sl->tag, memory_order_acquire);
+		uint32_t note = atomic_load_explicit(&sl->limit, memory_order_relaxed);
 		uint32_t li = VRL_NOTE_INDEX(note);
+		int to_li;
 
 		if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING) || VRL_NOTE_GEN(note) != from_gen ||
 		    li >= from->nlimits)
 			continue;
-		if (!mapped) {
-			for (uint32_t k = 0; k < from->nlimits; k++)
-				map[k] = vrl_seg_renumber(from, k, to);
-			mapped = true;
-		}
-		if (map[li] < 0)
+		to_li = s->prev_map[li];
+		if (to_li < 0)
 			continue;   /* its limit is gone: the key ages out unattributed */
 		/* relaxed: the note is read for attribution only, and a LIVE
 		 * slot keeps its key while this thread (its only evictor) runs;
 		 * the CAS leaves a note some inserter changed meanwhile alone */
 		if (atomic_compare_exchange_strong_explicit(
-			    &s->limit, &note,
-			    vrl_slot_note((uint32_t)map[li], &to->limits[map[li]], to->generation),
+			    &sl->limit, &note,
+			    vrl_slot_note((uint32_t)to_li, &to->limits[to_li], to->generation),
 			    memory_order_relaxed, memory_order_relaxed))
 			renoted++;
 	}
 	return renoted;
 }
 
-unsigned vrl_seg_reap_holders(struct vrl_seg_header *h)
+unsigned vrl_seg_reap_holders(struct vrl_seg *s)
 {
-	struct vrl_seg_holder *hs = vrl_seg_holders(h);
+	struct vrl_seg_header *h = s->hdr;
+	struct vrl_seg_holder *hs = s->view.holders;
 	unsigned reaped = 0;
 
-	for (uint64_t i = 0; i < h->nholders; i++) {
+	for (uint64_t i = 0; i < s->view.nholders; i++) {
 		int32_t pid = atomic_load_explicit(&hs[i].pid, memory_order_acquire);
 
 		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
@@ -600,7 +754,7 @@ unsigned vrl_seg_reap_holders(struct vrl_seg_header *h)
 		 * Only vrld evicts, in this same thread, so no slot changes
 		 * owner between a record's tag check and its give-back. */
 		for (unsigned j = 0; j < VRL_HOLD_MAX; j++)
-			vrl_hold_give_back(h, &hs[i].holds[j]);
+			vrl_hold_give_back(&s->view, &hs[i].holds[j]);
 		atomic_fetch_add_explicit(&h->retired_granted,
 					  atomic_load_explicit(&hs[i].granted, memory_order_relaxed),
 					  memory_order_relaxed);

@@ -19,13 +19,27 @@ struct vrl_seg_spec {
 	uint64_t keys;                /* key capacity */
 };
 
-/* An open segment, as vrld holds it. */
+/*
+ * An open segment, as vrld holds it. Everything vrld needs to know about
+ * the segment's shape is here, in private memory: the layout it computed
+ * (and, for an adopted segment, found in the header once), and the config
+ * it published. Group members can rewrite the header and the config areas
+ * at any time; vrld never reads a size, offset or count back from them.
+ */
 struct vrl_seg {
 	struct vrl_seg_header *hdr;
 	uint64_t size;
 	bool adopted;                 /* it existed: counters carried over */
 	bool locked;                  /* lock_fd holds the segment's flock */
 	int lock_fd;
+	struct vrl_seg_geometry geom; /* the layout, as vrld computed it */
+	struct vrl_seg_view view;     /* where every area is, from geom */
+	struct vrl_seg_config *cfg;   /* the config in force, as published (window
+	                                 areas placed, generation set) */
+	struct vrl_seg_config *prev;  /* the one before it, whose keys are renoted;
+	                                 NULL: none */
+	int prev_map[VRL_MAX_LIMITS]; /* limit i of prev is limit prev_map[i] of cfg */
+	uint64_t gen;                 /* the generation vrld last published */
 };
 
 /*
@@ -50,10 +64,15 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
 
 /*
  * Publish @cfg as the segment's new config: written into the inactive area,
- * then switched to. Acquirers never block and never see a torn config.
- * Only one process (vrld) may publish at a time.
+ * then switched to, and kept as @s->cfg (the one in force before becomes
+ * @s->prev). Acquirers never block and never see a torn config. Only one
+ * process (vrld) may publish at a time. Returns 0 or -ENOMEM (nothing
+ * published).
  */
-void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg);
+int vrl_seg_publish(struct vrl_seg *s, const struct vrl_seg_config *cfg);
+
+/* The generation the next publish of @s will have (vrld counts them itself). */
+uint64_t vrl_seg_next_gen(const struct vrl_seg *s);
 
 /*
  * Make @l a rate limit of @count permits per @period_ns with a bucket of
@@ -72,12 +91,13 @@ int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_
  * keys changed. Such a change needs vrld restarted with a fresh segment.
  * A changed window length (W) is accepted: positions hold grant times.
  */
-int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
+int vrl_seg_reload(struct vrl_seg *s, const struct vrl_seg_config *cfg, char *why,
 		   size_t whylen);
 
-/* What vrl_seg_reload() checks, without publishing: 0 when @cfg would be
- * accepted, or -errno with the reason in @why. */
-int vrl_seg_reload_check(const struct vrl_seg_header *h, const struct vrl_seg_config *cfg,
+/* What vrl_seg_reload() checks, against vrld's own copy of the config in
+ * force, without publishing: 0 when @cfg would be accepted, or -errno with
+ * the reason in @why. */
+int vrl_seg_reload_check(const struct vrl_seg *s, const struct vrl_seg_config *cfg,
 			 char *why, size_t whylen);
 
 /*
@@ -94,7 +114,7 @@ int vrl_seg_renumber(const struct vrl_seg_config *from, uint32_t i,
 int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
 			char *why, size_t whylen);
 
-/* Unmap and drop the lock (the segment stays). */
+/* Unmap, drop the lock and the private copies (the segment stays). */
 void vrl_seg_close(struct vrl_seg *s);
 
 /* Unlink a segment by name. */
@@ -106,7 +126,7 @@ int vrl_seg_unlink(const char *name);
  * every grant older than its window + @idle_ns, its ring given back), then
  * reclaim the dead slots among them. Returns the number evicted.
  */
-uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count, uint64_t now,
+uint64_t vrl_seg_sweep(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
 		       uint64_t idle_ns);
 
 /*
@@ -114,35 +134,43 @@ uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count,
  * quota keys: one is never evicted within its period while it has units
  * used, a once quota never; a slots key never while a unit is held).
  */
-uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t count,
+uint64_t vrl_seg_sweep_at(struct vrl_seg *s, uint64_t first, uint64_t count,
 			  uint64_t now, uint64_t now_rt, uint64_t idle_ns);
 
 /*
  * vrl_seg_sweep_at() that also adds each eviction to @by_limit (NULL: not
- * counted) at the index, in the active config, of the key's limit. A key
- * whose limit cannot be told (the limit is gone since the key was
- * inserted) counts in the return value only.
+ * counted) at the index, in the config in force (@s->cfg), of the key's
+ * limit. A key whose limit cannot be told (the limit is gone since the key
+ * was inserted) counts in the return value only.
  */
-uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t count,
+uint64_t vrl_seg_sweep_by(struct vrl_seg *s, uint64_t first, uint64_t count,
 			  uint64_t now, uint64_t now_rt, uint64_t idle_ns,
 			  uint64_t by_limit[VRL_MAX_LIMITS]);
 
 /*
  * Rewrite the notes of live keys among slots [@first, @first + @count)
- * that were written under the generation before the active one (the other
- * config area) to the active numbering, by limit name (or pool). vrld
- * calls it over the whole table after a reload or an adoption, and the
- * sweep over each chunk for keys that clients inserted under the old
+ * that were written under the generation before the one in force
+ * (@s->prev) to the numbering in force (@s->cfg), by limit name (or pool).
+ * vrld calls it over the whole table after a reload or an adoption, and
+ * the sweep over each chunk for keys that clients inserted under the old
  * generation meanwhile. vrld's thread only. Returns how many it rewrote.
  */
-uint64_t vrl_seg_renote(struct vrl_seg_header *h, uint64_t first, uint64_t count);
+uint64_t vrl_seg_renote(struct vrl_seg *s, uint64_t first, uint64_t count);
 
 /*
  * Fold the counters of holders whose process is gone into the retired
  * totals, give back the process slots they held, and free their slots.
  * Returns how many were reaped.
  */
-unsigned vrl_seg_reap_holders(struct vrl_seg_header *h);
+unsigned vrl_seg_reap_holders(struct vrl_seg *s);
+
+/*
+ * Put back the header's layout words (magic, format, offsets, counts) where
+ * a group member changed them: vrld never reads them, but a vrl_open()
+ * checks them and would refuse the segment. Returns true when it had to.
+ * vrld's thread only.
+ */
+bool vrl_seg_restore_header(struct vrl_seg *s);
 
 /* The outcome of vrld's last reload, as read from the header. */
 struct vrl_reload_status {

@@ -52,6 +52,21 @@
  * operator resets the key), never gives them back twice. A handle without a
  * holder slot, or whose VRL_HOLD_MAX entries are in use by other keys, holds
  * its units unrecorded, with the same bound.
+ *
+ * Trust. Processes of the segment's group can write every byte of it, and
+ * a buggy or hostile one may. A handle therefore reads the header's layout
+ * words once, at vrl_open(), into private memory, validates that copy
+ * (vrl_seg_validate), and from then on reaches every area (key table,
+ * holders, events, marks, config areas, window rings) through it:
+ * struct vrl_client.view. Config snapshots are private, checked copies
+ * too. What a handle reads from the segment afterwards is data (tags, state
+ * words, ring positions and links, notes), and every index taken from data
+ * is bounded by the private layout before it is used. A corrupted header
+ * word therefore cannot move a handle's reads or writes, and the hot path
+ * makes no per-call check of the layout words (it was ten loads of the
+ * header per call and guarded nothing the view does not): a changed word
+ * matters only to a later vrl_open(), which refuses it, and vrld puts it
+ * back at its next tick (vrl_seg_restore_header).
  */
 
 #include "alert.h"
@@ -177,13 +192,15 @@ int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out)
 	return 0;
 }
 
-int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
+int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out)
 {
+	const struct vrl_seg_header *h = v->hdr;
+
 	for (int tries = 0; tries < 1000; tries++) {
 		/* C1 acquire: pairs with P1, the area is written before */
 		(void)atomic_load_explicit(&h->config_gen, memory_order_acquire);
 		unsigned idx = atomic_load_explicit(&h->active_cfg, memory_order_acquire);
-		const struct vrl_seg_config *sc = vrl_seg_cfg(h, idx);
+		const struct vrl_seg_config *sc = vrl_view_cfg(v, idx);
 		/* R0 acquire: pairs with W1, vrld's release after writing */
 		uint64_t s1 = atomic_load_explicit(&sc->seq, memory_order_acquire), s2;
 		uint32_t n = sc->nlimits;
@@ -199,7 +216,7 @@ int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
 		for (uint32_t i = 0; i < out->nlimits && rc == 0; i++) {
 			rc = vrl_limit_prepare(&sc->limits[i], &out->limits[i]);
 			if (rc == 0 && out->limits[i].seg.kind == VRL_KIND_WINDOW)
-				rc = vrl_seg_area_check(h, h->size, &out->limits[i].seg);
+				rc = vrl_seg_area_check(v, &out->limits[i].seg);
 		}
 		/* R1 acquire fence: the copy above is ordered before the re-check */
 		atomic_thread_fence(memory_order_acquire);
@@ -213,43 +230,10 @@ int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
 	return VRL_EBUSY;
 }
 
-static void geometry_of(const struct vrl_seg_header *h, struct vrl_seg_geometry *g)
-{
-	*g = (struct vrl_seg_geometry){
-		.cfg_off = { h->cfg_off[0], h->cfg_off[1] },
-		.holder_off = h->holder_off, .nholders = h->nholders,
-		.slot_off = h->slot_off, .nslots = h->nslots,
-		.event_off = h->event_off, .nevents = h->nevents,
-		.mark_off = h->mark_off, .size = h->size,
-	};
-}
-
-/*
- * Whether the layout words differ from those validated at open. Every path
- * into the segment indexes by them, so a writer that corrupts them after
- * vrl_open() must be caught here, not by a fault. Two read-only header
- * lines, shared in every cache: ten loads and one branch per call (the
- * xor of every word, not a struct copy and memcmp, which cost 10 ns).
- */
-static inline bool geometry_moved(const struct vrl_client *c)
-{
-	const struct vrl_seg_header *h = c->hdr;
-	const struct vrl_seg_geometry *g = &c->geom;
-
-	return ((h->cfg_off[0] ^ g->cfg_off[0]) | (h->cfg_off[1] ^ g->cfg_off[1]) |
-		(h->holder_off ^ g->holder_off) | (h->nholders ^ g->nholders) |
-		(h->slot_off ^ g->slot_off) | (h->nslots ^ g->nslots) |
-		(h->event_off ^ g->event_off) | (h->nevents ^ g->nevents) |
-		(h->mark_off ^ g->mark_off) | (h->size ^ g->size)) != 0;
-}
-
 int vrl__refresh(struct vrl_client *c)
 {
 	struct vrl_snapshot *s;
 	int rc;
-
-	if (__builtin_expect(geometry_moved(c), 0))
-		return VRL_ECORRUPT;
 
 	/* C1 acquire: pairs with P1 */
 	if (atomic_load_explicit(&c->hdr->config_gen, memory_order_acquire) ==
@@ -258,7 +242,7 @@ int vrl__refresh(struct vrl_client *c)
 	s = malloc(sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	rc = vrl_snapshot_read(c->hdr, s);
+	rc = vrl_snapshot_read(&c->view, s);
 	if (rc) {
 		free(s);
 		return rc;
@@ -284,14 +268,14 @@ int vrl__refresh(struct vrl_client *c)
 
 static void holder_register(struct vrl_client *c)
 {
-	struct vrl_seg_holder *hs = vrl_seg_holders(c->hdr);
+	struct vrl_seg_holder *hs = c->view.holders;
 	int32_t pid = (int32_t)getpid();
 
 	c->holder = NULL;
 	c->fork_epoch = atomic_load_explicit(&fork_epoch, memory_order_relaxed);
 	if (c->readonly)
 		return;
-	for (uint64_t i = 0; i < c->hdr->nholders; i++) {
+	for (uint64_t i = 0; i < c->view.nholders; i++) {
 		int32_t zero = 0;
 
 		/* acq_rel: taking the slot orders our counter resets after
@@ -322,11 +306,9 @@ static void holder_release(struct vrl_client *c)
 {
 	if (!c->holder || c->fork_epoch != atomic_load_explicit(&fork_epoch, memory_order_relaxed))
 		return;
-	if (geometry_moved(c))
-		return;  /* a corrupted segment: give nothing back by its offsets */
 	/* a handle's process slots end with it, as with its process */
 	for (unsigned i = 0; i < VRL_HOLD_MAX; i++)
-		vrl_hold_give_back(c->hdr, &c->holder->holds[i]);
+		vrl_hold_give_back(&c->view, &c->holder->holds[i]);
 	/* Fold our counters into the retired totals, then free the slot.
 	 * release: vrld reading pid == 0 sees the fold done (H1). */
 	atomic_fetch_add_explicit(&c->hdr->retired_granted,
@@ -402,6 +384,7 @@ static int map_segment(const char *name, bool ro, void **base, uint64_t *size)
 
 int vrl_open(const char *name, unsigned flags, vrl_client **out)
 {
+	struct vrl_seg_geometry g;
 	struct vrl_client *c;
 	void *base = NULL;
 	uint64_t size = 0;
@@ -431,11 +414,12 @@ int vrl_open(const char *name, unsigned flags, vrl_client **out)
 					 memory_order_acquire) == 0)
 			rc = VRL_ENOSEG;
 		else
-			rc = vrl_seg_validate(base, size);
-		if (rc == 0)
-			geometry_of(c->hdr, &c->geom);
-		if (rc == 0)
-			rc = vrl_snapshot_read(c->hdr, c->cfg);
+			rc = vrl_seg_validate(base, size, &g);
+		/* from here on the handle knows the layout from its own copy */
+		if (rc == 0) {
+			vrl_seg_view_init(&c->view, base, &g);
+			rc = vrl_snapshot_read(&c->view, c->cfg);
+		}
 		if (rc)
 			munmap(base, size);
 	}
@@ -547,8 +531,8 @@ bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct
 static int window_ring(struct vrl_client *c, const struct vrl_take *t, uint64_t *ring)
 {
 	const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
-	int rc = vrl_window_slot_ring(vrl_seg_area(c->hdr, l), l->count, l->area_keys,
-				      &vrl_seg_slots(c->hdr)[t->slot], ring);
+	int rc = vrl_window_slot_ring(vrl_seg_area(&c->view, l), l->count, l->area_keys,
+				      &c->view.slots[t->slot], ring);
 
 	if (rc == VRL_EFULL) /* counted as a full table: same policy, same metric */
 		atomic_fetch_add_explicit(&c->hdr->table_full, 1, memory_order_relaxed);
@@ -562,7 +546,7 @@ static struct vrl_window_ref window_ref(const struct vrl_client *c, const struct
 
 	return (struct vrl_window_ref){
 		.state = &s->state, .n = l->count, .w = l->period_ns,
-		.ring = vrl_window_ring(vrl_seg_area(c->hdr, l), l->count, l->area_keys, t->ring),
+		.ring = vrl_window_ring(vrl_seg_area(&c->view, l), l->count, l->area_keys, t->ring),
 	};
 }
 
@@ -572,8 +556,8 @@ static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
 	int rc;
 
 	if (c->readonly)
-		return vrl_kt_find(c->hdr, &t->key, &t->slot);
-	rc = vrl_kt_get(c->hdr, &t->key,
+		return vrl_kt_find(&c->view, &t->key, &t->slot);
+	rc = vrl_kt_get(&c->view, &t->key,
 			vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg, c->cfg->generation),
 			label, &t->slot);
 	if (rc == 0 && c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW)
@@ -691,7 +675,7 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 		   uint64_t now, uint64_t at, uint64_t *rt, struct look *lk)
 {
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
-	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+	struct vrl_seg_slot *s = &c->view.slots[t->slot];
 	uint64_t cd;
 
 	/* every field is set below on the LOOK_OK path; a stale look is
@@ -1092,7 +1076,7 @@ static void hold_sub(struct vrl_client *c, uint64_t slot, uint64_t tag, uint64_t
 	}
 }
 
-void vrl_hold_give_back(struct vrl_seg_header *h, struct vrl_seg_hold *e)
+void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e)
 {
 	/* acquire: pairs with hold_add's release, tag and slot are the units' */
 	uint64_t u = atomic_load_explicit(&e->units, memory_order_acquire);
@@ -1107,9 +1091,9 @@ void vrl_hold_give_back(struct vrl_seg_header *h, struct vrl_seg_hold *e)
 	atomic_store_explicit(&e->units, 0, memory_order_relaxed);
 	/* release fence: the store above is ordered before the give-back's CAS */
 	atomic_thread_fence(memory_order_release);
-	if (slot >= h->nslots)
+	if (slot >= v->nslots)
 		return;
-	s = &vrl_seg_slots(h)[slot];
+	s = &v->slots[slot];
 	/* acquire: pairs with promotion (K2); a key that moved is not ours.
 	 * A slots key with units held is never evicted (vrl_seg_sweep), so
 	 * the slot keeps its key from this check to the give-back, unless an
@@ -1508,9 +1492,9 @@ static int for_keys(struct vrl_client *c, const struct vrl_request *req, const c
 			continue;
 		matched++;
 		vrl_limit_key(l, req, &t.key, label);
-		rc = insert ? vrl_kt_get(c->hdr, &t.key, vrl_slot_note(i, &l->seg, c->cfg->generation),
+		rc = insert ? vrl_kt_get(&c->view, &t.key, vrl_slot_note(i, &l->seg, c->cfg->generation),
 					 label, &t.slot) :
-			      vrl_kt_find(c->hdr, &t.key, &t.slot);
+			      vrl_kt_find(&c->view, &t.key, &t.slot);
 		if (rc == VRL_ENOKEY)
 			continue;   /* no slot: nothing to do for this limit */
 		if (rc == 0)
@@ -1527,7 +1511,7 @@ static int for_keys(struct vrl_client *c, const struct vrl_request *req, const c
 static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
 {
 	for (;;) {
-		struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+		struct vrl_seg_slot *s = &c->view.slots[t->slot];
 		uint64_t cur = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
 
 		/* seq_cst: the cooldown store and the eviction check below form
@@ -1541,7 +1525,7 @@ static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
 				bump(&c->holder->limit_cooldowns[t->limit]);
 			return 0;
 		}
-		int rc = vrl_kt_get(c->hdr, &t->key,
+		int rc = vrl_kt_get(&c->view, &t->key,
 				    vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg,
 						  c->cfg->generation),
 				    "", &t->slot);
@@ -1553,7 +1537,7 @@ static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
 
 static int op_reset(struct vrl_client *c, struct vrl_take *t, uint64_t unused)
 {
-	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+	struct vrl_seg_slot *s = &c->view.slots[t->slot];
 	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed);
 
 	(void)unused;
@@ -1590,7 +1574,7 @@ int vrl_reset(vrl_client *c, const struct vrl_request *req, const char *limit)
 
 static int op_release(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 {
-	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+	struct vrl_seg_slot *s = &c->view.slots[t->slot];
 
 	/* unrecord first: a crash in between leaks, never gives back twice */
 	if (process_slots(&c->cfg->limits[t->limit]))
@@ -1632,7 +1616,7 @@ static void refund_window(struct vrl_client *c, const struct vrl_take *t, uint64
 	struct vrl_window_ref w;
 	uint64_t now = vrl_now_ns();
 
-	if (vrl_window_ref_of(c->hdr, l, t->slot, &w) != 0)
+	if (vrl_window_ref_of(&c->view, l, t->slot, &w) != 0)
 		return;
 	/* a position at or before now - W is free already: crediting it would
 	 * spend the refund on room that is there anyway */
@@ -1642,7 +1626,7 @@ static void refund_window(struct vrl_client *c, const struct vrl_take *t, uint64
 static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 {
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
-	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+	struct vrl_seg_slot *s = &c->view.slots[t->slot];
 	uint64_t pid;
 
 	if (l->seg.kind == VRL_KIND_RATE) {
@@ -1707,7 +1691,7 @@ static void raise_state(struct vrl_seg_slot *s, const struct vrl_limit *l, uint6
 static int reconcile_window(struct vrl_client *c, struct vrl_take *t, uint64_t remaining)
 {
 	for (;;) {
-		struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+		struct vrl_seg_slot *s = &c->view.slots[t->slot];
 		const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
 		int rc = window_ring(c, t, &t->ring);
 
@@ -1721,7 +1705,7 @@ static int reconcile_window(struct vrl_client *c, struct vrl_take *t, uint64_t r
 		if (vrl_window_floor(&w, remaining, vrl_now_ns()) != -EAGAIN &&
 		    atomic_load_explicit(&s->tag, memory_order_acquire) == vrl_key_tag(&t->key))
 			return 0;
-		rc = vrl_kt_get(c->hdr, &t->key, vrl_slot_note(t->limit, l, c->cfg->generation), "",
+		rc = vrl_kt_get(&c->view, &t->key, vrl_slot_note(t->limit, l, c->cfg->generation), "",
 				&t->slot);
 		if (rc)
 			return rc;
@@ -1738,7 +1722,7 @@ static int op_reconcile(struct vrl_client *c, struct vrl_take *t, uint64_t arg)
 		return reconcile_window(c, t, f->remaining);
 	if (l->seg.kind == VRL_KIND_QUOTA)
 		vrl_quota_period(&l->seg, realtime_ns(), &pid, NULL, NULL);
-	raise_state(&vrl_seg_slots(c->hdr)[t->slot], l, pid, vrl_now_ns(), f->remaining);
+	raise_state(&c->view.slots[t->slot], l, pid, vrl_now_ns(), f->remaining);
 	return 0;
 }
 

@@ -40,7 +40,9 @@ struct vrl_client {
 	struct vrl_snapshot *prev;      /* kept one call longer: verdict names */
 	struct vrl_seg_holder *holder;  /* NULL: no counter slot */
 	uint64_t fork_epoch;            /* vrl__fork_epoch when registered */
-	struct vrl_seg_geometry geom;   /* the layout vrl_seg_validate() passed */
+	struct vrl_seg_view view;       /* the layout vrl_seg_validate() passed: every
+	                                   area is reached through it, never through
+	                                   the header's words */
 };
 
 /* One key an acquire takes: which limit, where its slot is. */
@@ -52,11 +54,12 @@ struct vrl_take {
 };
 
 /*
- * Copy and validate the active config of @h into @out. @h must have passed
- * vrl_seg_validate(): its offsets are trusted. Returns 0, VRL_EBUSY if it
- * kept changing, VRL_ECORRUPT if it is not valid.
+ * Copy and validate the active config of the segment viewed by @v into
+ * @out, window areas checked against the view. Returns 0, VRL_EBUSY if it
+ * kept changing (or vrld has not published one yet), VRL_ECORRUPT if it is
+ * not valid.
  */
-int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out);
+int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out);
 
 /*
  * Check one limit record as read from a segment or built by a compiler, and
@@ -84,7 +87,7 @@ bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct
  * leaks the units and never gives them back twice. The caller owns @e: its
  * handle, or vrld for a process that is gone.
  */
-void vrl_hold_give_back(struct vrl_seg_header *h, struct vrl_seg_hold *e);
+void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e);
 
 /*
  * Move the local state of the rate, quota and window keys of @req (or of
@@ -115,9 +118,7 @@ int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t 
  */
 extern uint64_t (*vrl__realtime_ns)(void);
 
-/* Refresh the handle's snapshot if vrld published a new config. Returns
- * VRL_ECORRUPT when the segment's layout words moved since vrl_open()
- * validated them: they are written once, at creation. */
+/* Refresh the handle's snapshot if vrld published a new config. */
 int vrl__refresh(struct vrl_client *c);
 
 #endif /* VRL_CLIENT_H */

@@ -475,7 +475,7 @@ static void test_quota_and_slots_keys(void **state)
 	sl->flags = VRL_LIMIT_PERSIST;
 	add_match(sl, VRL_FIELD_API, NULL, "conn");
 	cfg.nlimits = 2;
-	vrl_seg_publish(seg.hdr, &cfg);
+	vrl_seg_publish(&seg, &cfg);
 	expect_exit(ctl("acquire", "--api", "q", "--vehicle", "V1", "--cost", "3"), 0);
 	assert_has(R.out, "granted by t.quota: 0 of 3 left, resets in");
 	expect_exit(ctl("acquire", "--api", "q", "--vehicle", "V1", "--cost", "2"), 0);
@@ -564,7 +564,7 @@ static void test_events(void **state)
 	p.used = 900;
 	p.count = 1000;
 	p.period = 3;
-	vrl_alert_emit(seg.hdr, &p);
+	vrl_alert_emit(&seg.view, &p);
 	expect_exit(ctl("events"), 0);
 	assert_has(R.out, "t.token");
 	assert_has(R.out, "90%");

@@ -108,7 +108,7 @@ static void window_holds_across_processes_and_kills(void **state)
 	for (int p = 0; vrl_now_ns() < until; ) {
 		struct timespec ts = { 0, 2 * 1000 * 1000 };
 
-		evicted += vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0);
+		evicted += vrl_seg_sweep(&seg, 0, seg.view.nslots, vrl_now_ns(), 0);
 		if (p < KILLED && vrl_now_ns() > start + (uint64_t)(p + 1) * RUN_NS / (KILLED + 2))
 			kill(pids[PROCS - 1 - p++], SIGKILL);
 		nanosleep(&ts, NULL);

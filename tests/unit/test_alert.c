@@ -77,23 +77,24 @@ static uint64_t lost(const struct fixture *f)
 static void drain_in_order(void **state)
 {
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
+	struct vrl_seg_header *h = v->hdr;
 	struct vrl_alert_cursor cur = { 0 };
 	struct vrl_alert_event ev;
 
 	for (uint64_t i = 0; i < 3; i++) {
 		struct vrl_alert_payload p = payload(i + 1);
 
-		assert_int_equal(vrl_alert_emit(h, &p), i);
+		assert_int_equal(vrl_alert_emit(v, &p), i);
 	}
 	for (uint64_t i = 0; i < 3; i++) {
-		assert_int_equal(vrl_alert_drain(h, &cur, 0, STUCK_NS, &ev), 1);
+		assert_int_equal(vrl_alert_drain(v, &cur, 0, STUCK_NS, &ev), 1);
 		assert_int_equal(ev.ticket, i);
 		assert_int_equal(ev.p.used, i + 1);
 		assert_int_equal(ev.p.count, 1000);
 		assert_string_equal(ev.p.label, payload(i + 1).label);
 	}
-	assert_int_equal(vrl_alert_drain(h, &cur, 0, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, 0, STUCK_NS, &ev), 0);
 	assert_int_equal(atomic_load(&h->event_tail), 3);
 	assert_int_equal(atomic_load(&h->events_sent), 3);
 	assert_int_equal(lost(f), 0);
@@ -103,7 +104,8 @@ static void drain_in_order(void **state)
 static void unpublished_is_skipped(void **state)
 {
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
+	struct vrl_seg_header *h = v->hdr;
 	struct vrl_alert_cursor cur = { 0 };
 	struct vrl_alert_event ev;
 	struct vrl_alert_payload p = payload(7);
@@ -111,30 +113,30 @@ static void unpublished_is_skipped(void **state)
 
 	/* the dead producer: a ticket, a claim, and nothing more */
 	uint64_t dead = atomic_fetch_add(&h->event_head, 1);
-	atomic_store(&vrl_seg_events(h)[dead % h->nevents].seq, ((dead + 1) << 1) | 1);
+	atomic_store(&v->events[dead % v->nevents].seq, ((dead + 1) << 1) | 1);
 	/* and one that never even claimed */
 	atomic_fetch_add(&h->event_head, 1);
-	vrl_alert_emit(h, &p);
+	vrl_alert_emit(v, &p);
 
-	assert_int_equal(vrl_alert_drain(h, &cur, t0, STUCK_NS, &ev), 0);
-	assert_int_equal(vrl_alert_drain(h, &cur, t0 + STUCK_NS - 1, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, t0, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, t0 + STUCK_NS - 1, STUCK_NS, &ev), 0);
 	assert_int_equal(lost(f), 0);
 	/* the second unpublished entry starts its own wait */
-	assert_int_equal(vrl_alert_drain(h, &cur, t0 + STUCK_NS, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, t0 + STUCK_NS, STUCK_NS, &ev), 0);
 	assert_int_equal(lost(f), 1);
-	assert_int_equal(vrl_alert_drain(h, &cur, t0 + 2 * STUCK_NS, STUCK_NS, &ev), 1);
+	assert_int_equal(vrl_alert_drain(v, &cur, t0 + 2 * STUCK_NS, STUCK_NS, &ev), 1);
 	assert_int_equal(ev.p.used, 7);
 	assert_int_equal(lost(f), 2);
-	assert_int_equal(vrl_alert_drain(h, &cur, t0 + 3 * STUCK_NS, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, t0 + 3 * STUCK_NS, STUCK_NS, &ev), 0);
 
 	/* the next lap's producer claims over the dead one's entry */
-	for (uint64_t i = 0; i < h->nevents; i++) {
+	for (uint64_t i = 0; i < v->nevents; i++) {
 		p = payload(100 + i);
-		vrl_alert_emit(h, &p);
+		vrl_alert_emit(v, &p);
 	}
 	assert_int_equal(lost(f), 2);
-	for (uint64_t i = 0; i < h->nevents; i++) {
-		assert_int_equal(vrl_alert_drain(h, &cur, t0 + 3 * STUCK_NS, STUCK_NS, &ev), 1);
+	for (uint64_t i = 0; i < v->nevents; i++) {
+		assert_int_equal(vrl_alert_drain(v, &cur, t0 + 3 * STUCK_NS, STUCK_NS, &ev), 1);
 		assert_int_equal(ev.p.used, 100 + i);
 	}
 }
@@ -143,40 +145,41 @@ static void unpublished_is_skipped(void **state)
 static void lapped_and_torn(void **state)
 {
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
+	struct vrl_seg_header *h = v->hdr;
 	struct vrl_alert_cursor cur = { 0 };
 	struct vrl_alert_event ev, recent[4];
-	uint64_t n = h->nevents + 5, t;
+	uint64_t n = v->nevents + 5, t;
 
 	for (uint64_t i = 0; i < n; i++) {
 		struct vrl_alert_payload p = payload(i);
 
-		vrl_alert_emit(h, &p);
+		vrl_alert_emit(v, &p);
 	}
 	/* vrlctl's view: the newest, oldest first, nothing drained */
-	assert_int_equal(vrl_alert_recent(h, recent, 4), 4);
+	assert_int_equal(vrl_alert_recent(v, recent, 4), 4);
 	assert_int_equal(recent[0].p.used, n - 4);
 	assert_int_equal(recent[3].p.used, n - 1);
 	assert_int_equal(atomic_load(&h->event_tail), 0);
 
 	/* a word scribbled on after publish (a lapped writer's late store) */
 	t = n - 2;
-	atomic_fetch_xor(&vrl_seg_events(h)[t % h->nevents].w[3], 1);
+	atomic_fetch_xor(&v->events[t % v->nevents].w[3], 1);
 
 	for (uint64_t i = 5; i < n; i++) {
 		if (i == t)
 			continue;
-		assert_int_equal(vrl_alert_drain(h, &cur, 0, STUCK_NS, &ev), 1);
+		assert_int_equal(vrl_alert_drain(v, &cur, 0, STUCK_NS, &ev), 1);
 		assert_int_equal(ev.p.used, i);
 	}
-	assert_int_equal(vrl_alert_drain(h, &cur, 0, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, 0, STUCK_NS, &ev), 0);
 	assert_int_equal(lost(f), 6);
 }
 
-static uint64_t live_slot(const struct vrl_seg_header *h, const char *label)
+static uint64_t live_slot(const struct vrl_seg_view *v, const char *label)
 {
-	for (uint64_t i = 0; i < h->nslots; i++) {
-		struct vrl_seg_slot *s = &vrl_seg_slots(h)[i];
+	for (uint64_t i = 0; i < v->nslots; i++) {
+		struct vrl_seg_slot *s = &v->slots[i];
 
 		if ((atomic_load(&s->tag) & VRL_TAG_LIVE) && strstr(s->label, label))
 			return i;
@@ -185,12 +188,12 @@ static uint64_t live_slot(const struct vrl_seg_header *h, const char *label)
 	return 0;
 }
 
-static unsigned drain_all(struct vrl_seg_header *h, struct vrl_alert_event *ev, unsigned max)
+static unsigned drain_all(const struct vrl_seg_view *v, struct vrl_alert_event *ev, unsigned max)
 {
 	struct vrl_alert_cursor cur = { 0 };
 	unsigned n = 0;
 
-	while (n < max && vrl_alert_drain(h, &cur, 0, STUCK_NS, &ev[n]) == 1)
+	while (n < max && vrl_alert_drain(v, &cur, 0, STUCK_NS, &ev[n]) == 1)
 		n++;
 	return n;
 }
@@ -199,7 +202,7 @@ static unsigned drain_all(struct vrl_seg_header *h, struct vrl_alert_event *ev, 
 static void thresholds_once_per_period(void **state)
 {
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
 	const struct vrl_request a = { .api = "carsxe", .token = "tokA" };
 	const struct vrl_request b = { .api = "carsxe", .token = "tokB" };
 	const struct vrl_request q = { .api = "quiet", .token = "tokQ" };
@@ -210,14 +213,14 @@ static void thresholds_once_per_period(void **state)
 	assert_int_equal(vrl_acquire(c, &a, NULL), 0);
 	assert_int_equal(vrl_acquire(c, &b, NULL), 0);
 	assert_int_equal(vrl_acquire(c, &q, NULL), 0);
-	sa = live_slot(h, "tokA");
-	sb = live_slot(h, "tokB");
-	sq = live_slot(h, "tokQ");
+	sa = live_slot(v, "tokA");
+	sb = live_slot(v, "tokB");
+	sq = live_slot(v, "tokQ");
 
 	vrl__alert_check(c, 0, sa, 0, 79, 1);            /* below every threshold */
-	assert_int_equal(drain_all(h, ev, 8), 0);
+	assert_int_equal(drain_all(v, ev, 8), 0);
 	vrl__alert_check(c, 0, sa, 79, 80, 1);           /* 80 lies in (79, 80] */
-	assert_int_equal(drain_all(h, ev, 8), 1);
+	assert_int_equal(drain_all(v, ev, 8), 1);
 	assert_int_equal(ev[0].p.threshold, 80);
 	assert_int_equal(ev[0].p.used, 80);
 	assert_int_equal(ev[0].p.count, 100);
@@ -230,33 +233,33 @@ static void thresholds_once_per_period(void **state)
 	vrl__alert_check(c, 0, sa, 80, 80, 1);           /* no growth */
 	vrl__alert_check(c, 0, sa, 80, 70, 1);           /* a refund */
 	vrl__alert_check(c, 0, sa, 70, 85, 1);           /* re-crossing 80: deduped */
-	assert_int_equal(drain_all(h, ev, 8), 0);
+	assert_int_equal(drain_all(v, ev, 8), 0);
 	vrl__alert_check(c, 0, sa, 85, 120, 1);          /* soft overage: 90 and 100 */
-	assert_int_equal(drain_all(h, ev, 8), 2);
+	assert_int_equal(drain_all(v, ev, 8), 2);
 	assert_int_equal(ev[0].p.threshold, 90);
 	assert_int_equal(ev[1].p.threshold, 100);
 
 	vrl__alert_check(c, 0, sb, 0, 95, 1);            /* another key: its own */
-	assert_int_equal(drain_all(h, ev, 8), 2);
+	assert_int_equal(drain_all(v, ev, 8), 2);
 	assert_non_null(strstr(ev[0].p.label, "tokB"));
 
 	vrl__alert_check(c, 0, sa, 0, 100, 2);           /* the next period: all three */
-	assert_int_equal(drain_all(h, ev, 8), 3);
+	assert_int_equal(drain_all(v, ev, 8), 3);
 	assert_int_equal(ev[2].p.period, 2);
 	vrl__alert_check(c, 0, sa, 0, 100, 1);           /* late news of a period left */
-	assert_int_equal(drain_all(h, ev, 8), 0);
+	assert_int_equal(drain_all(v, ev, 8), 0);
 	for (uint64_t per = 2000; per < 4095; per += 2000)  /* forward, in steps the */
 		vrl__alert_check(c, 0, sa, 0, 80, per);       /* serial order can tell */
 	vrl__alert_check(c, 0, sa, 0, 80, 4095);         /* the mark's period wraps... */
 	vrl__alert_check(c, 0, sa, 0, 80, 4096);         /* ...and still moves forward */
-	assert_int_equal(drain_all(h, ev, 8), 4);
+	assert_int_equal(drain_all(v, ev, 8), 4);
 	assert_int_equal(ev[3].p.period, 4096);
 
 	vrl__alert_check(c, 1, sq, 0, 100, 1);           /* a limit without alerts */
-	vrl__alert_check(c, 0, h->nslots, 0, 100, 3);    /* bad slot: ignored */
+	vrl__alert_check(c, 0, v->nslots, 0, 100, 3);    /* bad slot: ignored */
 	vrl__alert_check(c, 9, sa, 0, 100, 3);           /* bad limit: ignored */
 	vrl__alert_check(NULL, 0, sa, 0, 100, 3);
-	assert_int_equal(drain_all(h, ev, 8), 0);
+	assert_int_equal(drain_all(v, ev, 8), 0);
 	assert_int_equal(lost(f), 0);
 	vrl_close(c);
 }
@@ -266,7 +269,8 @@ static void producers_in_processes(void **state)
 {
 	enum { NPROC = 4, EACH = 200 };
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
+	struct vrl_seg_header *h = v->hdr;
 	struct vrl_alert_cursor cur = { 0 };
 	struct vrl_alert_event ev;
 	unsigned seen[NPROC] = { 0 }, got = 0;
@@ -281,13 +285,13 @@ static void producers_in_processes(void **state)
 				struct vrl_alert_payload p = payload((uint64_t)i * 1000 + k);
 
 				p.limit = (uint32_t)i;
-				vrl_alert_emit(h, &p);
+				vrl_alert_emit(v, &p);
 			}
 			_exit(0);
 		}
 	}
 	while (got < NPROC * EACH) {
-		if (vrl_alert_drain(h, &cur, 0, UINT64_MAX, &ev) == 0) {
+		if (vrl_alert_drain(v, &cur, 0, UINT64_MAX, &ev) == 0) {
 			if (alive == 0 && atomic_load(&h->event_tail) == atomic_load(&h->event_head))
 				break;
 			if (alive > 0 && waitpid(-1, &status, WNOHANG) > 0)
@@ -313,7 +317,7 @@ static void racing_crossers_fire_once(void **state)
 {
 	enum { NPROC = 4, ROUNDS = 50 };
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
 	const struct vrl_request a = { .api = "carsxe", .token = "tokR" };
 	struct vrl_alert_event ev[2 * ROUNDS * 3];
 	volatile int *go = test_shared(sizeof(int));
@@ -324,7 +328,7 @@ static void racing_crossers_fire_once(void **state)
 	int status;
 
 	assert_int_equal(vrl_acquire(c, &a, NULL), 0);
-	slot = live_slot(h, "tokR");
+	slot = live_slot(v, "tokR");
 	for (int i = 0; i < NPROC; i++) {
 		pids[i] = fork();
 		assert_true(pids[i] >= 0);
@@ -345,7 +349,7 @@ static void racing_crossers_fire_once(void **state)
 		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
-	n = drain_all(h, ev, sizeof(ev) / sizeof(ev[0]));
+	n = drain_all(v, ev, sizeof(ev) / sizeof(ev[0]));
 	assert_int_equal(n, ROUNDS * 3);
 	for (unsigned i = 0; i < n; i++)
 		per_threshold[ev[i].p.threshold == 80 ? 0 : ev[i].p.threshold == 90 ? 1 : 2]++;

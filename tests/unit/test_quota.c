@@ -364,9 +364,9 @@ static uint64_t key_state(struct fixture *f, int limit, const struct vrl_request
 	uint64_t idx;
 
 	vrl_limit_key(l, req, &k, label);
-	if (vrl_kt_find(f->seg.hdr, &k, &idx) != 0)
+	if (vrl_kt_find(&f->seg.view, &k, &idx) != 0)
 		return UINT64_MAX;
-	return atomic_load(&vrl_seg_slots(f->seg.hdr)[idx].state);
+	return atomic_load(&f->seg.view.slots[idx].state);
 }
 
 static void quota_denial_consumes_nothing(void **state)
@@ -443,7 +443,7 @@ static void once_never_resets(void **state)
 	assert_int_equal(vrl_acquire(f->c, &r, &v), VRL_EDENIED);
 	assert_int_equal(v.retry_after_ns, VRL_NEVER);
 	/* the sweep keeps it, however long idle */
-	vrl_seg_sweep_at(f->seg.hdr, 0, f->seg.hdr->nslots, vrl_now_ns() + 400 * NS_PER_DAY,
+	vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, vrl_now_ns() + 400 * NS_PER_DAY,
 			 fake_rt, 0);
 	assert_int_equal(key_state(f, L_ONCE, &r), vrl_quota_word(0, 3));
 	/* a refund gives a unit back */
@@ -538,7 +538,7 @@ static void slots_release(void **state)
 	r.api = "slot";
 	r.org = "P";
 	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
-	vrl_seg_sweep_at(f->seg.hdr, 0, f->seg.hdr->nslots, vrl_now_ns() + 400 * NS_PER_DAY,
+	vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, vrl_now_ns() + 400 * NS_PER_DAY,
 			 fake_rt, 0);
 	assert_int_equal(key_state(f, L_SLOTS, &r), 1);
 	r.org = "O";
@@ -565,11 +565,11 @@ static void dead_holder_slots_reaped(void **state)
 	assert_int_equal(key_state(f, L_SLOTS, &r), 2);
 	assert_int_equal(key_state(f, L_PERSIST, &p), 1);
 	assert_int_equal(vrl_acquire(f->c, &r, NULL), VRL_EDENIED);
-	assert_int_equal(vrl_seg_reap_holders(f->seg.hdr), 1);
+	assert_int_equal(vrl_seg_reap_holders(&f->seg), 1);
 	assert_int_equal(key_state(f, L_SLOTS, &r), 0);
 	assert_int_equal(key_state(f, L_PERSIST, &p), 1);
 	/* a second reap finds nothing to give twice */
-	assert_int_equal(vrl_seg_reap_holders(f->seg.hdr), 0);
+	assert_int_equal(vrl_seg_reap_holders(&f->seg), 0);
 	/* a closed handle gives back what it held */
 	c2 = test_open(f->name);
 	r.cost = 1;
@@ -629,10 +629,10 @@ static void sweep_keeps_quota_within_its_period(void **state)
 	uint64_t far = vrl_now_ns() + 400 * NS_PER_DAY;
 
 	assert_int_equal(vrl_acquire(f->c, &r, NULL), 0);
-	vrl_seg_sweep_at(f->seg.hdr, 0, f->seg.hdr->nslots, far, fake_rt, 0);
+	vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, far, fake_rt, 0);
 	assert_int_equal(vrl_quota_word_used(key_state(f, L_MONTH, &r)), 1);
 	assert_int_equal(key_state(f, L_RATE, &r), UINT64_MAX);   /* the idle rate went */
-	vrl_seg_sweep_at(f->seg.hdr, 0, f->seg.hdr->nslots, far, utc(2026, 7, 1, 0, 0, 0), 0);
+	vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, far, utc(2026, 7, 1, 0, 0, 0), 0);
 	assert_int_equal(key_state(f, L_MONTH, &r), UINT64_MAX);
 }
 

@@ -391,8 +391,8 @@ static void client_window(void **state)
 		uint64_t slot;
 
 		vrl_limit_key(&c->cfg->limits[0], &req, &key, label);
-		assert_int_equal(vrl_kt_find(seg.hdr, &key, &slot), 0);
-		assert_int_equal(vrl_window_ref_of(seg.hdr, &c->cfg->limits[0].seg, slot, &r), 0);
+		assert_int_equal(vrl_kt_find(&seg.view, &key, &slot), 0);
+		assert_int_equal(vrl_window_ref_of(&seg.view, &c->cfg->limits[0].seg, slot, &r), 0);
 		assert_int_equal(vrl_window_credit(&r, 1, 0), 1);
 		assert_int_equal(vrl_acquire(c, &req, &v), 0);
 		assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
@@ -400,8 +400,8 @@ static void client_window(void **state)
 		req = user("u3");
 		assert_int_equal(vrl_acquire(c, &req, &v), 0);
 		vrl_limit_key(&c->cfg->limits[0], &req, &key, label);
-		assert_int_equal(vrl_kt_find(seg.hdr, &key, &slot), 0);
-		assert_int_equal(vrl_window_ref_of(seg.hdr, &c->cfg->limits[0].seg, slot, &r), 0);
+		assert_int_equal(vrl_kt_find(&seg.view, &key, &slot), 0);
+		assert_int_equal(vrl_window_ref_of(&seg.view, &c->cfg->limits[0].seg, slot, &r), 0);
 		assert_int_equal(vrl_window_floor(&r, 0, vrl_now_ns()), 4);
 		assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
 	}
@@ -485,13 +485,13 @@ static void client_full_and_evict(void **state)
 	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EFULL);
 	assert_true(v.flags & VRL_VERDICT_TABLE_FULL);
 	/* not idle yet: only c's slot, which never got a ring, is evicted */
-	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0), 1);
+	assert_int_equal(vrl_seg_sweep(&seg, 0, seg.view.nslots, vrl_now_ns(), 0), 1);
 	/* a window later both keys are idle: evicted, rings back */
 	usleep((useconds_t)(w / 1000) + 1000);
 	/* ...unless they have not been idle for idle_evict on top of W */
-	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(),
+	assert_int_equal(vrl_seg_sweep(&seg, 0, seg.view.nslots, vrl_now_ns(),
 				       3600 * NS_PER_S), 0);
-	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0), 2);
+	assert_int_equal(vrl_seg_sweep(&seg, 0, seg.view.nslots, vrl_now_ns(), 0), 2);
 	assert_int_equal(vrl_acquire(c, &req, &v), 0);
 	req = user("a");
 	assert_int_equal(vrl_acquire(c, &req, &v), 0);
@@ -553,7 +553,7 @@ static void client_same_slot_new_ring(void **state)
 	assert_int_equal(vrl_acquire_resolved(c, ra, 0, &v), 0);
 	assert_int_equal(vrl_acquire(c, &b, &v), 0);
 	usleep((useconds_t)(w / 1000) + 1000);
-	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0), 2);
+	assert_int_equal(vrl_seg_sweep(&seg, 0, seg.view.nslots, vrl_now_ns(), 0), 2);
 	/* a comes back by string: the same slot, the ring b gave back */
 	assert_int_equal(vrl_acquire(c, &a, &v), 0);
 	assert_int_equal(v.remaining, 2);
@@ -671,7 +671,7 @@ static void client_reconcile(void **state)
 	assert_int_equal(v.remaining, 0);
 	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
 	/* the floor's grants are grants: the key stays until they leave */
-	assert_int_equal(vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0), 0);
+	assert_int_equal(vrl_seg_sweep(&seg, 0, seg.view.nslots, vrl_now_ns(), 0), 0);
 	vrl_close(c);
 	test_segment_drop(&seg, name);
 }
@@ -689,17 +689,17 @@ static void reload_layout(void **state)
 	next = cfg;
 	next.limits[0].period_ns = 2 * NS_PER_S;
 	test_add_rate(&next, "r", NULL, 1, NS_PER_S, 1, NULL);
-	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), 0);
+	assert_int_equal(vrl_seg_reload(&seg, &next, why, sizeof(why)), 0);
 	next = cfg;
 	next.limits[0].count = 4;
-	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), -EINVAL);
+	assert_int_equal(vrl_seg_reload(&seg, &next, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "fresh segment"));
 	next = cfg;
 	next.limits[0].area_keys = 3;
-	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), -EINVAL);
+	assert_int_equal(vrl_seg_reload(&seg, &next, why, sizeof(why)), -EINVAL);
 	next = cfg;
 	test_add_window(&next, "ev2", NULL, 3, NS_PER_S, 1, NULL);
-	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), -EINVAL);
+	assert_int_equal(vrl_seg_reload(&seg, &next, why, sizeof(why)), -EINVAL);
 	test_segment_drop(&seg, name);
 }
 
@@ -715,16 +715,16 @@ static void reload_kind_change(void **state)
 	test_add_rate(&cfg, "api", "x", 10, NS_PER_S, 10, NULL);
 	test_segment("kind-reload", &cfg, 100, &seg, name);
 	test_add_quota(&next, "api", "x", 10, VRL_CAL_MONTH, 1, 0, NULL);
-	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), -EINVAL);
+	assert_int_equal(vrl_seg_reload(&seg, &next, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "changes kind from rate to quota"));
 	/* a new name is a new set of keys: accepted */
 	memset(&next, 0, sizeof(next));
 	test_add_quota(&next, "api.monthly", "x", 10, VRL_CAL_MONTH, 1, 0, NULL);
-	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), 0);
+	assert_int_equal(vrl_seg_reload(&seg, &next, why, sizeof(why)), 0);
 	/* the same kind with new figures: accepted */
 	next = cfg;
 	next.limits[0].burst = 20;
-	assert_int_equal(vrl_seg_reload(seg.hdr, &next, why, sizeof(why)), 0);
+	assert_int_equal(vrl_seg_reload(&seg, &next, why, sizeof(why)), 0);
 	test_segment_drop(&seg, name);
 }
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -282,6 +283,60 @@ static void drain_alerts(const struct vrl_seg_view *v, const struct vrl_daemon_c
 	}
 }
 
+/* Restore the durable counters of the checkpoint into a regrown segment. */
+static void restore_after_shrink(struct vrl_seg *seg, const struct vrl_daemon_config *dc)
+{
+	struct vrl_ckpt_stats st;
+	struct vrl_ckpt ck;
+	char why[512];
+
+	if (!dc->prod.checkpoint[0])
+		return;
+	if (vrl_ckpt_load(dc->prod.checkpoint, &ck, why, sizeof(why)) != 0) {
+		logf_("error", "msg=\"no checkpoint restored into the regrown segment\" "
+		      "detail=\"%s\"", why);
+		return;
+	}
+	vrl_ckpt_apply(seg, &ck, &st);
+	logf_("info", "msg=\"checkpoint restored into the regrown segment\" checkpoint=%s "
+	      "restored=%llu", dc->prod.checkpoint, (unsigned long long)st.restored);
+	vrl_ckpt_free(&ck);
+}
+
+/*
+ * A member of the segment's group truncated the shm object (guard.c): put
+ * its size back and rebuild it, so that workers, which fail their calls
+ * with VRL_ECORRUPT meanwhile, heal. Returns true when the segment is whole.
+ */
+static bool check_size(struct vrl_seg *seg, const struct vrl_daemon_config *dc)
+{
+	struct stat st;
+	uint64_t state;
+	int rc = vrl_seg_shrunk(seg, &st);
+
+	if (rc <= 0)
+		return true;
+	logf_("warn", "msg=\"segment %s by a process with write access to it (the segment's "
+	      "group, gid %u); %s: keys past the cut are lost, but for what a checkpoint "
+	      "restores\" segment=%s size=%lld want=%llu changed_at=%lld",
+	      rc == 1 ? "shrunk" : "shrunk and grown back", (unsigned)st.st_gid,
+	      rc == 1 ? "restoring its size and rebuilding it" : "rebuilding it", dc->seg.name,
+	      (long long)st.st_size, (unsigned long long)seg->size, (long long)st.st_ctim.tv_sec);
+	rc = vrl_seg_regrow(seg, &state);
+	if (rc) {
+		logf_("error", "msg=\"cannot restore the segment's size; workers fail with "
+		      "VRL_ECORRUPT until it is\" error=\"%s\"", strerror(-rc));
+		return false;
+	}
+	restore_after_shrink(seg, dc);
+	atomic_store(&seg->hdr->daemon_pid, (int32_t)getpid());
+	if (!vrl_seg_reopen(seg, state))
+		return false;   /* shrunk again meanwhile: the next tick */
+	logf_("info", "msg=\"segment restored; workers heal on their next call\" segment=%s",
+	      dc->seg.name);
+	return true;
+}
+
 static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64_t *cursor,
 		 uint64_t *next_sweep, struct vrl_alert_cursor *alerts, struct vrld_prod *prod)
 {
@@ -289,6 +344,8 @@ static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64
 	uint64_t now = vrl_now_ns(), by_limit[VRL_MAX_LIMITS] = { 0 };
 	struct timespec rt;
 
+	if (!check_size(seg, dc))
+		return;
 	atomic_store_explicit(&h->daemon_heartbeat_ns, now, memory_order_relaxed);
 	/* vrld reads none of them, but vrl_open() checks them */
 	if (vrl_seg_restore_header(seg))

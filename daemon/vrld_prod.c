@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "guard.h"
 #include "tsan.h"
 
 /* Readers release it as they leave a read-side section; a config freed
@@ -141,8 +142,13 @@ static void ckpt_now(struct vrld_prod *p)
 	char path[VRL_PATH_TEXT_MAX], why[512];
 	struct vrl_ckpt_image img = { 0 };
 	const struct vrld_live *l;
+	/* a segment shrunk under us reads as zero pages (guard.c): what it
+	 * shows then must not overwrite the last good checkpoint */
+	uint64_t state = vrl_guard_state(p->seg->guard);
 	int rc = 0;
 
+	if (vrl_guard_damaged(state))
+		return;
 	rcu_read_lock();
 	l = atomic_load_explicit(&p->live, memory_order_acquire);   /* L2 */
 	memcpy(path, l->dc.prod.checkpoint, sizeof(path));
@@ -151,8 +157,10 @@ static void ckpt_now(struct vrld_prod *p)
 		rc = vrl_ckpt_collect(&p->seg->view, live_limit, p, &img, why, sizeof(why));
 	tsan_release(&rcu_readers);
 	rcu_read_unlock();
-	if (!path[0])
+	if (!path[0] || (rc == 0 && vrl_guard_state(p->seg->guard) != state)) {
+		vrl_ckpt_image_free(&img);
 		return;
+	}
 	/* the file work, outside: a slow disk holds no config */
 	if (rc == 0)
 		rc = vrl_ckpt_write(path, &img, why, sizeof(why));
@@ -329,7 +337,8 @@ static void metrics_tick(struct vrld_prod *p, const struct vrl_daemon_config *dc
 {
 	char why[512];
 
-	if (!p->metrics || vrl_now_ns() < p->next_textfile)
+	if (!p->metrics || vrl_now_ns() < p->next_textfile ||
+	    vrl_guard_damaged(vrl_guard_state(p->seg->guard)))
 		return;
 	p->next_textfile = vrl_now_ns() + TEXTFILE_NS;
 	/* render once a second; scrapes and the textfile read that page */
@@ -402,7 +411,8 @@ void vrld_prod_stop(struct vrld_prod *p)
 	vrl_metrics_free(p->metrics);
 	p->metrics = NULL;
 	vrl_ckpt_free(&p->ck);
-	if (l && p->seg && l->dc.prod.checkpoint[0]) {
+	if (l && p->seg && l->dc.prod.checkpoint[0] &&
+	    !vrl_guard_damaged(vrl_guard_state(p->seg->guard))) {
 		rc = vrl_ckpt_save(p->seg, l->dc.prod.checkpoint, &n, why, sizeof(why));
 		ckpt_logged(p, rc, l->dc.prod.checkpoint, n, why, true);
 	}

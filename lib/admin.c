@@ -24,10 +24,12 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <stddef.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "guard.h"
 #include "keytable.h"
 #include "window.h"
 #include "quota.h"
@@ -143,6 +145,89 @@ bool vrl_seg_restore_header(struct vrl_seg *s)
 	/* release: as at creation, the magic goes last */
 	atomic_store_explicit(magic, VRL_SEG_MAGIC, memory_order_release);
 	return true;
+}
+
+/* Whether what vrld published is still there: the config in force in its
+ * area, and the head of every window limit's ring area. */
+static bool published_intact(const struct vrl_seg *s)
+{
+	const struct vrl_seg_config *area =
+		vrl_view_cfg(&s->view, atomic_load_explicit(&s->hdr->active_cfg,
+							    memory_order_relaxed));
+
+	if (atomic_load_explicit(&area->seq, memory_order_relaxed) == 0 ||
+	    area->generation != s->gen)
+		return false;
+	for (uint32_t i = 0; i < s->cfg->nlimits; i++) {
+		const struct vrl_seg_limit *l = &s->cfg->limits[i];
+		const struct vrl_window_area *a;
+
+		if (l->kind != VRL_KIND_WINDOW || !l->area_off)
+			continue;
+		a = vrl_seg_area(&s->view, l);
+		if (a->n == 0 && a->nkeys == 0)
+			return false;
+	}
+	return true;
+}
+
+int vrl_seg_shrunk(struct vrl_seg *s, struct stat *st)
+{
+	if (fstat(s->lock_fd, st) != 0)
+		return -errno;
+	if (st->st_size < 0 || (uint64_t)st->st_size < s->size)
+		return 1;
+	/* a shrink undone before vrld looked still wiped what lay past the
+	 * cut: vrld's mapping faulted on it, or what vrld wrote is gone */
+	return vrl_guard_damaged(vrl_guard_state(s->guard)) || !published_intact(s) ? 2 : 0;
+}
+
+/* Free the rings of each window limit whose area head a cut wiped. */
+static void regrow_areas(const struct vrl_seg_view *v, const struct vrl_seg_config *cfg)
+{
+	for (uint32_t i = 0; i < cfg->nlimits; i++) {
+		const struct vrl_seg_limit *l = &cfg->limits[i];
+		struct vrl_window_area *a;
+
+		if (l->kind != VRL_KIND_WINDOW || !l->area_off)
+			continue;
+		a = vrl_seg_area(v, l);
+		/* a head that survived keeps its stack: rings in use stay theirs */
+		if (a->n == 0 && a->nkeys == 0)
+			vrl_window_area_init(a, l->count, l->area_keys);
+	}
+}
+
+int vrl_seg_regrow(struct vrl_seg *s, uint64_t *state)
+{
+	static const uint64_t zero;
+
+	/* damaged until reopened: vrld's other threads (the checkpointer)
+	 * must not take what they read now for the segment */
+	vrl_guard_damage(s->guard);
+	*state = vrl_guard_state(s->guard);
+	/* no worker heals before the repair is done: the magic goes first, in
+	 * the object itself (vrld's own mapping may be zero pages now) */
+	if (pwrite(s->lock_fd, &zero, sizeof(zero), offsetof(struct vrl_seg_header, magic)) !=
+	    (ssize_t)sizeof(zero))
+		return errno ? -errno : -EIO;
+	if (ftruncate(s->lock_fd, (off_t)s->size) != 0)
+		return -errno;
+	if (vrl_guard_heal(s->guard, s->lock_fd, s->size, false) != 0)
+		return -EIO;
+	/* what the cut wiped, from vrld's own copies: the header's words (the
+	 * magic stays 0), the window rings, and the config, published anew */
+	write_layout(s->hdr, &s->geom);
+	regrow_areas(&s->view, s->cfg);
+	return vrl_seg_publish(s, s->cfg);
+}
+
+bool vrl_seg_reopen(struct vrl_seg *s, uint64_t state)
+{
+	/* release: as at creation, the magic goes last; workers heal on it */
+	atomic_store_explicit((_Atomic uint64_t *)&s->hdr->magic, VRL_SEG_MAGIC,
+			      memory_order_release);
+	return vrl_guard_healed(s->guard, state);
 }
 
 /* Free every ring of every window limit of @cfg (a fresh, zeroed segment). */
@@ -264,14 +349,28 @@ int vrl_seg_reload(struct vrl_seg *s, const struct vrl_seg_config *cfg, char *wh
 	return rc;
 }
 
-static int map_fd(int fd, uint64_t size, struct vrl_seg_header **out)
+/* Map the object read-write, its SIGBUS guard registered before any read. */
+static int map_fd(int fd, uint64_t size, struct vrl_seg *out)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	if (p == MAP_FAILED)
 		return -errno;
-	*out = p;
+	out->guard = vrl_guard_add(p, size, PROT_READ | PROT_WRITE);
+	if (!out->guard) {
+		munmap(p, size);
+		return -EMFILE;
+	}
+	out->hdr = p;
 	return 0;
+}
+
+static void unmap(struct vrl_seg *s, uint64_t size)
+{
+	vrl_guard_remove(s->guard);
+	s->guard = NULL;
+	munmap(s->hdr, size);
+	s->hdr = NULL;
 }
 
 static void forget_configs(struct vrl_seg *s)
@@ -298,7 +397,7 @@ static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *
 	if (rc == 0 && flock(fd, LOCK_EX | LOCK_NB) != 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = map_fd(fd, g->size, &out->hdr);
+		rc = map_fd(fd, g->size, out);
 	if (rc == 0) {
 		out->size = g->size;
 		vrl_seg_view_init(&out->view, out->hdr, g);
@@ -308,7 +407,7 @@ static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *
 		init_areas(&out->view, cfg);
 		rc = vrl_seg_publish(out, cfg);
 		if (rc)
-			munmap(out->hdr, g->size);
+			unmap(out, g->size);
 	}
 	if (rc) {
 		close(fd);
@@ -325,16 +424,16 @@ static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *
 	return 0;
 }
 
-/* Why a segment of @size bytes is not the one this config needs, in @why. */
+/* Why a segment of @size bytes is not the one this config needs, in @why.
+ * The header is read with pread: a mapping of an object that someone may
+ * shrink meanwhile would fault. */
 static void explain_mismatch(int fd, const struct vrl_seg_spec *spec, uint64_t size,
 			     const struct vrl_seg_geometry *g, char *why, size_t whylen)
 {
-	struct vrl_seg_header *h = NULL;
-	void *p = MAP_FAILED;
+	struct vrl_seg_header hb, *h = NULL;
 
-	if (size >= sizeof(*h))
-		p = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
-	h = p == MAP_FAILED ? NULL : p;
+	if (size >= sizeof(hb) && pread(fd, &hb, sizeof(hb), 0) == (ssize_t)sizeof(hb))
+		h = &hb;
 	if (h && h->magic == VRL_SEG_MAGIC && h->format != VRL_SEG_FORMAT)
 		snprintf(why, whylen, "segment %s is of format %u, made by another version of "
 			 "vrl; this vrld makes format %u", spec->name, h->format, VRL_SEG_FORMAT);
@@ -345,8 +444,6 @@ static void explain_mismatch(int fd, const struct vrl_seg_spec *spec, uint64_t s
 		snprintf(why, whylen, "segment %s has %llu bytes; this config needs %llu "
 			 "(segment.keys changed?)", spec->name, (unsigned long long)size,
 			 (unsigned long long)g->size);
-	if (h)
-		munmap(h, sizeof(*h));
 }
 
 /* Take the segment's lock on @fd; -EBUSY when another vrld holds it. */
@@ -454,18 +551,18 @@ static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *c
 		rc = -EEXIST;
 	}
 	if (rc == 0)
-		rc = map_fd(fd, g->size, &out->hdr);
+		rc = map_fd(fd, g->size, out);
 	if (rc == 0 && (spec->mode || spec->gid != (gid_t)-1)) {
 		if (fchmod(fd, spec->mode & 0777) != 0 ||
 		    (spec->gid != (gid_t)-1 && fchown(fd, (uid_t)-1, spec->gid) != 0))
 			rc = -errno;
 		if (rc)
-			munmap(out->hdr, g->size);
+			unmap(out, g->size);
 	}
 	if (rc == 0) {
 		rc = adopt_mapped(spec, cfg, g, out, why, whylen);
 		if (rc)
-			munmap(out->hdr, g->size);
+			unmap(out, g->size);
 	}
 	if (rc) {
 		close(fd);
@@ -531,8 +628,7 @@ int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_
 void vrl_seg_close(struct vrl_seg *s)
 {
 	if (s->hdr)
-		munmap(s->hdr, s->size);
-	s->hdr = NULL;
+		unmap(s, s->size);
 	if (s->locked)
 		close(s->lock_fd);
 	s->locked = false;

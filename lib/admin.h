@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "segment.h"
@@ -40,6 +41,7 @@ struct vrl_seg {
 	                                 NULL: none */
 	int prev_map[VRL_MAX_LIMITS]; /* limit i of prev is limit prev_map[i] of cfg */
 	uint64_t gen;                 /* the generation vrld last published */
+	struct vrl_guard *guard;      /* the mapping's SIGBUS guard (guard.h) */
 };
 
 /*
@@ -171,6 +173,24 @@ unsigned vrl_seg_reap_holders(struct vrl_seg *s);
  * vrld's thread only.
  */
 bool vrl_seg_restore_header(struct vrl_seg *s);
+
+/*
+ * A shrunk segment (guard.c). vrl_seg_shrunk() fstat()s the object into
+ * @st: 1 when it is shorter than the segment; 2 when it has its size but a
+ * shrink undone before vrld looked wiped what lay past the cut (vrld's own
+ * mapping faulted, or the config area or a window ring area vrld wrote is
+ * gone); 0 when neither; -errno. vrl_seg_regrow() then shuts workers out (the magic
+ * cleared in the object), puts the size back, maps it again, and rebuilds
+ * from vrld's own copies what a cut wipes: the header's words, the window
+ * rings whose area head is gone, the config (published anew). Keys past the
+ * cut are lost; the caller may restore a checkpoint before it calls
+ * vrl_seg_reopen(@state), which lets workers in again (the magic, written
+ * last) and returns false when a new fault came meanwhile (then the next
+ * check finds it again). regrow returns 0 or -errno. vrld's thread only.
+ */
+int vrl_seg_shrunk(struct vrl_seg *s, struct stat *st);
+int vrl_seg_regrow(struct vrl_seg *s, uint64_t *state);
+bool vrl_seg_reopen(struct vrl_seg *s, uint64_t state);
 
 /* The outcome of vrld's last reload, as read from the header. */
 struct vrl_reload_status {

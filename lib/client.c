@@ -71,6 +71,7 @@
 
 #include "alert.h"
 #include "client.h"
+#include "guard.h"
 #include "window.h"
 
 #include <errno.h>
@@ -208,6 +209,8 @@ int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out)
 
 		if (s1 & 1)
 			continue;
+		if (s1 == 0)
+			return VRL_EBUSY;   /* never published: vrld is still writing it */
 		out->generation = sc->generation;
 		out->flags = sc->flags;
 		out->nlimits = n <= VRL_MAX_LIMITS ? n : 0;
@@ -337,13 +340,69 @@ static inline void bump_by(_Atomic uint64_t *x, uint64_t n)
 			      memory_order_relaxed);
 }
 
-/* Entry check of every call: fork and config changes. */
-static inline int enter(struct vrl_client *c)
+/*
+ * Heal a mapping that a shrunk segment damaged (guard.c), once vrld has put
+ * the size and the segment back. A holder record the cut wiped is taken
+ * again, so the handle never counts into a record another one took.
+ */
+static int heal(struct vrl_client *c)
 {
+	int rc = vrl_guard_heal(c->guard, c->fd, c->view.size, true);
+
+	if (rc == 0 && c->holder && atomic_load_explicit(&c->holder->pid, memory_order_relaxed) !=
+	    (int32_t)getpid())
+		holder_register(c);
+	return rc;
+}
+
+/*
+ * Entry check of every call: a damaged mapping, fork and config changes.
+ * *@state is the mapping's damage word, for leave().
+ */
+static inline int enter(struct vrl_client *c, uint64_t *state)
+{
+	uint64_t d = vrl_guard_state(c->guard);
+	int rc;
+
+	*state = d;
+	if (__builtin_expect(vrl_guard_damaged(d), 0)) {
+		rc = heal(c);
+		if (rc)
+			return rc;
+		*state = vrl_guard_state(c->guard);
+	}
 	if (__builtin_expect(c->fork_epoch != atomic_load_explicit(&fork_epoch,
 								   memory_order_relaxed), 0))
 		holder_register(c);
-	return vrl__refresh(c);
+	rc = vrl__refresh(c);
+	/* a refresh that read zero pages failed for that alone */
+	if (__builtin_expect(rc != 0, 0) && vrl_guard_state(c->guard) != *state)
+		return VRL_ECORRUPT;
+	return rc;
+}
+
+/*
+ * Exit check of every call: if the mapping was damaged while the call ran
+ * (zero pages stood in for a shrunk segment), whatever it did or saw is
+ * void: VRL_ECORRUPT, and never a grant.
+ */
+static inline int leave(struct vrl_client *c, uint64_t state, int rc, struct vrl_verdict *v)
+{
+	if (__builtin_expect(vrl_guard_state(c->guard) == state, 1))
+		return rc;
+	if (v)
+		v->granted = 0;
+	return VRL_ECORRUPT;
+}
+
+int vrl__enter(struct vrl_client *c, uint64_t *state)
+{
+	return enter(c, state);
+}
+
+int vrl__leave(struct vrl_client *c, uint64_t state, int rc)
+{
+	return leave(c, state, rc, NULL);
 }
 
 /* ---- open / close -------------------------------------------------------------- */
@@ -355,8 +414,14 @@ static int name_ok(const char *name)
 	return name[0] == '/' && len > 1 && len < VRL_SHM_NAME_MAX && !strchr(name + 1, '/');
 }
 
-static int map_segment(const char *name, bool ro, void **base, uint64_t *size)
+/*
+ * Map segment @name and register the mapping with the SIGBUS guard before
+ * anything reads it. The descriptor stays open in *@fd: a mapping damaged
+ * by a shrink heals through it (guard.c).
+ */
+static int map_segment(const char *name, bool ro, struct vrl_client *c)
 {
+	int prot = PROT_READ | (ro ? 0 : PROT_WRITE);
 	struct stat st;
 	void *p;
 	int fd = shm_open(name, ro ? O_RDONLY : O_RDWR, 0);
@@ -373,21 +438,37 @@ static int map_segment(const char *name, bool ro, void **base, uint64_t *size)
 		close(fd);
 		return VRL_ENOSEG; /* vrld is still creating it */
 	}
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ | (ro ? 0 : PROT_WRITE), MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return -errno;
-	*base = p;
-	*size = (uint64_t)st.st_size;
+	p = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	c->guard = vrl_guard_add(p, (size_t)st.st_size, prot);
+	if (!c->guard) {
+		munmap(p, (size_t)st.st_size);
+		close(fd);
+		return -EMFILE;   /* VRL_GUARD_MAX mappings in this process */
+	}
+	c->hdr = p;
+	c->mapped = (uint64_t)st.st_size;
+	c->fd = fd;
 	return 0;
+}
+
+static void unmap_segment(struct vrl_client *c)
+{
+	vrl_guard_remove(c->guard);
+	munmap(c->hdr, c->mapped);
+	close(c->fd);
 }
 
 int vrl_open(const char *name, unsigned flags, vrl_client **out)
 {
 	struct vrl_seg_geometry g;
 	struct vrl_client *c;
-	void *base = NULL;
-	uint64_t size = 0;
+	uint64_t state = 0;
 	int rc;
 
 	if (!name)
@@ -405,23 +486,25 @@ int vrl_open(const char *name, unsigned flags, vrl_client **out)
 		free(c);
 		return -ENOMEM;
 	}
-	rc = map_segment(name, c->readonly, &base, &size);
+	rc = map_segment(name, c->readonly, c);
 	if (rc == 0) {
-		c->hdr = base;
-		c->mapped = size;
+		state = vrl_guard_state(c->guard);
 		/* acquire: pairs with vrld's release of the magic, written last */
 		if (atomic_load_explicit((_Atomic uint64_t *)&c->hdr->magic,
 					 memory_order_acquire) == 0)
 			rc = VRL_ENOSEG;
 		else
-			rc = vrl_seg_validate(base, size, &g);
+			rc = vrl_seg_validate(c->hdr, c->mapped, &g);
 		/* from here on the handle knows the layout from its own copy */
 		if (rc == 0) {
-			vrl_seg_view_init(&c->view, base, &g);
+			vrl_seg_view_init(&c->view, c->hdr, &g);
 			rc = vrl_snapshot_read(&c->view, c->cfg);
 		}
+		/* shrunk while we read it: what we read was zero pages */
+		if (rc == 0 && vrl_guard_state(c->guard) != state)
+			rc = VRL_ECORRUPT;
 		if (rc)
-			munmap(base, size);
+			unmap_segment(c);
 	}
 	if (rc) {
 		free(c->cfg);
@@ -435,10 +518,18 @@ int vrl_open(const char *name, unsigned flags, vrl_client **out)
 
 void vrl_close(vrl_client *c)
 {
+	uint64_t state;
+
 	if (!c)
 		return;
-	holder_release(c);
-	munmap(c->hdr, c->mapped);
+	/* a damaged mapping gives nothing back: its records are zero pages
+	 * (vrld reaps the real ones when this process is gone) */
+	if (!vrl_guard_damaged(vrl_guard_state(c->guard)) || heal(c) == 0) {
+		state = vrl_guard_state(c->guard);
+		holder_release(c);
+		(void)leave(c, state, 0, NULL);
+	}
+	unmap_segment(c);
 	free(c->cfg);
 	free(c->prev);
 	free(c);
@@ -446,9 +537,10 @@ void vrl_close(vrl_client *c)
 
 int vrl_limit_count(vrl_client *c)
 {
-	int rc = enter(c);
+	uint64_t state;
+	int rc = enter(c, &state);
 
-	return rc ? rc : (int)c->cfg->nlimits;
+	return leave(c, state, rc ? rc : (int)c->cfg->nlimits, NULL);
 }
 
 const char *vrl_limit_name(vrl_client *c, int idx)
@@ -1318,18 +1410,22 @@ int vrl_acquire_wait(vrl_client *c, const struct vrl_request *req, uint64_t time
 		     struct vrl_verdict *v)
 {
 	struct vrl_take t[VRL_MAX_MATCHED];
+	uint64_t state;
 	bool full;
 	int n, rc;
 
+	if (v)
+		v->granted = 0;   /* whatever ends the call early grants nothing */
 	if (c->readonly)
 		return VRL_EREADONLY;
-	rc = enter(c);
+	rc = enter(c, &state);
 	if (rc)
 		return rc;
 	n = plan(c, req, t, &full);
 	if (n < 0)
-		return n;
-	return acquire_takes(c, t, (unsigned)n, full, req->cost, timeout_ns, timeout_ns > 0, v);
+		return leave(c, state, n, NULL);
+	rc = acquire_takes(c, t, (unsigned)n, full, req->cost, timeout_ns, timeout_ns > 0, v);
+	return leave(c, state, rc, v);
 }
 
 /* ---- resolved requests --------------------------------------------------------------- */
@@ -1414,11 +1510,12 @@ static int replan(struct vrl_resolved *r)
 int vrl_resolve(vrl_client *c, const struct vrl_request *req, vrl_resolved **out)
 {
 	struct vrl_resolved *r;
+	uint64_t state;
 	int rc;
 
 	if (c->readonly)
 		return VRL_EREADONLY;
-	rc = enter(c);
+	rc = enter(c, &state);
 	if (rc)
 		return rc;
 	r = calloc(1, sizeof(*r));
@@ -1429,6 +1526,7 @@ int vrl_resolve(vrl_client *c, const struct vrl_request *req, vrl_resolved **out
 	rc = copy_request(r, req);
 	if (rc == 0)
 		rc = replan(r);
+	rc = leave(c, state, rc, NULL);
 	if (rc) {
 		vrl_resolved_free(r);
 		return rc;
@@ -1448,16 +1546,21 @@ void vrl_resolved_free(vrl_resolved *r)
 
 int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct vrl_verdict *v)
 {
-	int rc = enter(c);
+	uint64_t state;
+	int rc;
 
+	if (v)
+		v->granted = 0;   /* whatever ends the call early grants nothing */
+	rc = enter(c, &state);
 	if (rc)
 		return rc;
 	if (__builtin_expect(r->generation != c->cfg->generation || r->full, 0)) {
 		rc = replan(r);
 		if (rc)
-			return rc;
+			return leave(c, state, rc, NULL);
 	}
-	return acquire_takes(c, r->t, r->n, r->full, cost ? cost : r->cost, 0, false, v);
+	rc = acquire_takes(c, r->t, r->n, r->full, cost ? cost : r->cost, 0, false, v);
+	return leave(c, state, rc, v);
 }
 
 /* ---- operations: cooldown and reset ------------------------------------------------------ */
@@ -1470,17 +1573,12 @@ int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct v
  * (or the limit named @limit). Of an override group only the member that
  * an acquire would take is selected.
  */
-static int for_keys(struct vrl_client *c, const struct vrl_request *req, const char *limit,
-		    bool insert, uint32_t kinds,
-		    int (*op)(struct vrl_client *, struct vrl_take *, uint64_t), uint64_t arg)
+static int keys_do(struct vrl_client *c, const struct vrl_request *req, const char *limit,
+		   bool insert, uint32_t kinds,
+		   int (*op)(struct vrl_client *, struct vrl_take *, uint64_t), uint64_t arg)
 {
 	int matched = 0, keyed = 0, rc;
 
-	if (c->readonly)
-		return VRL_EREADONLY;
-	rc = enter(c);
-	if (rc)
-		return rc;
 	for (uint32_t i = 0; i < c->cfg->nlimits; i++) {
 		const struct vrl_limit *l = &c->cfg->limits[i];
 		struct vrl_take t = { .limit = i };
@@ -1506,6 +1604,21 @@ static int for_keys(struct vrl_client *c, const struct vrl_request *req, const c
 	if (matched == 0)
 		return VRL_ENOLIMIT;
 	return keyed ? 0 : VRL_ENOKEY;
+}
+
+static int for_keys(struct vrl_client *c, const struct vrl_request *req, const char *limit,
+		    bool insert, uint32_t kinds,
+		    int (*op)(struct vrl_client *, struct vrl_take *, uint64_t), uint64_t arg)
+{
+	uint64_t state;
+	int rc;
+
+	if (c->readonly)
+		return VRL_EREADONLY;
+	rc = enter(c, &state);
+	if (rc)
+		return rc;
+	return leave(c, state, keys_do(c, req, limit, insert, kinds, op, arg), NULL);
 }
 
 static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
@@ -1742,15 +1855,16 @@ int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t 
 {
 	struct vrl_take t[VRL_MAX_MATCHED];
 	uint64_t now = vrl_now_ns(), rt = 0, best = UINT64_MAX;
+	uint64_t state;
 	bool full;
 	int n, rc, pick = -1;
 
-	rc = enter(c);
+	rc = enter(c, &state);
 	if (rc)
 		return rc;
 	n = plan(c, req, t, &full);
 	if (n < 0)
-		return n;
+		return leave(c, state, n, NULL);
 	for (int i = 0; i < n; i++) {
 		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
 		uint64_t rem = UINT64_MAX;
@@ -1767,5 +1881,5 @@ int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t 
 			pick = (int)t[i].limit;
 		}
 	}
-	return pick;
+	return leave(c, state, pick, NULL);
 }

@@ -33,7 +33,9 @@ struct vrl_snapshot {
 
 struct vrl_client {
 	struct vrl_seg_header *hdr;
-	uint64_t mapped;
+	uint64_t mapped;                /* bytes mapped at hdr */
+	int fd;                         /* the segment's descriptor, kept to heal */
+	struct vrl_guard *guard;        /* the mapping's SIGBUS guard (guard.h) */
 	bool readonly;
 	char name[VRL_SHM_NAME_MAX];
 	struct vrl_snapshot *cfg;       /* current */
@@ -120,5 +122,15 @@ extern uint64_t (*vrl__realtime_ns)(void);
 
 /* Refresh the handle's snapshot if vrld published a new config. */
 int vrl__refresh(struct vrl_client *c);
+
+/*
+ * The checks every public call makes around its work: vrl__enter heals a
+ * mapping a shrunk segment damaged (or fails with VRL_ECORRUPT while it
+ * cannot), follows a fork and a new config, and gives the mapping's damage
+ * word in *@state; vrl__leave returns @rc, or VRL_ECORRUPT when the mapping
+ * was damaged since (guard.h).
+ */
+int vrl__enter(struct vrl_client *c, uint64_t *state);
+int vrl__leave(struct vrl_client *c, uint64_t state, int rc);
 
 #endif /* VRL_CLIENT_H */

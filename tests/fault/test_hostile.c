@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -547,12 +548,93 @@ static void test_layout_words_workers(void **state)
 	vrld_pid = 0;
 }
 
+/* ---- a truncated segment --------------------------------------------------------------- */
+
+/* Every worker's counter @field reaches @min. */
+#define WAIT_ALL(b, field, min)                                                           \
+	do {                                                                              \
+		uint64_t until_ = vrl_now_ns() + WAIT_NS;                                 \
+		for (int w_ = 0; w_ < WORKERS; w_++) {                                    \
+			while (atomic_load(&(b)->w[w_].field) < (min) &&                  \
+			       vrl_now_ns() < until_ && alive(workers[w_]))              \
+				sleep_ns(NS_PER_S / 100);                                 \
+			if (atomic_load(&(b)->w[w_].field) < (min))                       \
+				fail_msg("worker %d%s: %s stayed at %llu (last rc %d)", w_, \
+					 alive(workers[w_]) ? "" : " died",               \
+					 #field,                                          \
+					 (unsigned long long)atomic_load(&(b)->w[w_].field), \
+					 atomic_load(&(b)->w[w_].last_rc));               \
+		}                                                                         \
+	} while (0)
+
+/*
+ * Cut the shm object to @size bytes as a member of its group would: a
+ * child that drops to uid and gid 65534 (nobody) with the segment's group
+ * (root's, 0) as a supplementary group, when the test runs as root.
+ */
+static void cut_as_member(off_t size)
+{
+	static const gid_t member[] = { 0 };
+	pid_t pid = fork_child();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd;
+
+		if (geteuid() == 0 && (setgroups(1, member) != 0 || setgid(65534) != 0 ||
+				       setuid(65534) != 0))
+			_exit(2);
+		fd = shm_open(seg, O_RDWR, 0);
+		_exit(fd >= 0 && ftruncate(fd, size) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void test_truncated(void **state)
+{
+	struct board *b;
+
+	(void)state;
+	start_vrld();
+	b = spawn_workers();
+	/* vrld cannot restore the size while stopped: the workers are on
+	 * their own with a segment of one page */
+	assert_int_equal(kill(vrld_pid, SIGSTOP), 0);
+	atomic_store(&b->phase, PHASE_CUT);
+	cut_as_member(4096);
+	WAIT_ALL(b, corrupt_in_cut, 50);
+	for (int w = 0; w < WORKERS; w++)
+		assert_int_equal(atomic_load(&b->w[w].granted_after_corrupt_in_cut), 0);
+	/* vrld restores the size; the workers heal and grant again */
+	atomic_store(&b->phase, PHASE_BACK);
+	assert_int_equal(kill(vrld_pid, SIGCONT), 0);
+	WAIT_ALL(b, granted_back, 50);
+	stop_workers(b);
+	assert_true(alive(vrld_pid));
+	assert_true(vrld_log_has(logpath, "shrunk"));
+	/* a second cut while vrld runs: it restores the size by itself */
+	b = spawn_workers();
+	atomic_store(&b->phase, PHASE_CUT);
+	cut_as_member(0);
+	WAIT_ALL(b, corrupt, 1);
+	atomic_store(&b->phase, PHASE_BACK);
+	WAIT_ALL(b, granted_back, 50);
+	stop_workers(b);
+	assert_true(alive(vrld_pid));
+	assert_int_equal(vrld_stop_clean(vrld_pid, WAIT_NS, seg, dir), 0);
+	vrld_pid = 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_layout_words_upkeep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layout_words_vrld, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layout_words_workers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
 	};
 
 	if (argc < 3) {

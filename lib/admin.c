@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -534,18 +535,60 @@ static int adopt_mapped(const struct vrl_seg_spec *spec, const struct vrl_seg_co
 	return 0;
 }
 
+static void user_name(uid_t uid, char *out, size_t cap)
+{
+	struct passwd pw, *res = NULL;
+	char buf[2048];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(out, cap, "%s", res->pw_name);
+	else
+		snprintf(out, cap, "no such user");
+}
+
+/*
+ * Anyone may create a shm object under the segment's name before vrld
+ * starts, keep owning it (chmod it 0666 at will) and fill it as they like:
+ * vrld adopts only an object of its own user. -EPERM, saying whose it is,
+ * otherwise; --replace does not remove it either.
+ */
+static int check_owner(const struct vrl_seg_spec *spec, const struct stat *st, char *why,
+		       size_t whylen)
+{
+	char owner[64], me[64];
+
+	if (S_ISREG(st->st_mode) && st->st_uid == geteuid())
+		return 0;
+	user_name(st->st_uid, owner, sizeof(owner));
+	user_name(geteuid(), me, sizeof(me));
+	snprintf(why, whylen, "segment %s (/dev/shm%s) is owned by uid %u (%s), mode %04o, not "
+		 "by vrld's user (uid %u, %s): someone else made it before vrld, and may still "
+		 "hold it. Check who made it, remove it (rm /dev/shm%s, as root or its owner) "
+		 "and start vrld again; --replace does not remove it: vrld never deletes what "
+		 "it does not own (and in the sticky /dev/shm only root or the owner can)",
+		 spec->name, spec->name, (unsigned)st->st_uid, owner,
+		 (unsigned)(st->st_mode & 07777), (unsigned)geteuid(), me, spec->name);
+	return -EPERM;
+}
+
 static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
 		 const struct vrl_seg_geometry *g, struct vrl_seg *out, char *why, size_t whylen)
 {
 	struct stat st;
 	int fd = shm_open(spec->name, O_RDWR, 0);
-	int rc;
+	int rc = 0;
 
+	/* a foreign object we may not even open is still one to name */
+	if (fd < 0 && errno == EACCES)
+		fd = shm_open(spec->name, O_RDONLY, 0);
 	if (fd < 0)
 		return -errno;
-	rc = lock_segment(fd, spec, why, whylen);
-	if (rc == 0 && fstat(fd, &st) != 0)
+	if (fstat(fd, &st) != 0)
 		rc = -errno;
+	if (rc == 0)
+		rc = check_owner(spec, &st, why, whylen);
+	if (rc == 0)
+		rc = lock_segment(fd, spec, why, whylen);
 	if (rc == 0 && (uint64_t)st.st_size != g->size) {
 		explain_mismatch(fd, spec, (uint64_t)st.st_size, g, why, whylen);
 		rc = -EEXIST;

@@ -57,9 +57,11 @@ struct vrl_seg {
  *
  * Errors: -EEXIST when a segment of that name exists with another layout
  * (its key capacity differs, or it is not a vrl segment of this format)
- * and @replace is false; -EBUSY when another process (a running vrld)
- * holds the segment's lock; -errno from shm_open, ftruncate, mmap, fchown.
- * @why says which, in words.
+ * and @replace is false; -EPERM when the shm object of that name belongs to
+ * another user than the caller's (someone made it first: it is neither
+ * adopted nor removed, even with @replace); -EBUSY when another process (a
+ * running vrld) holds the segment's lock; -errno from shm_open, ftruncate,
+ * mmap, fchown. @why says which, in words.
  */
 int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
 			   bool replace, struct vrl_seg *out, char *why, size_t whylen);

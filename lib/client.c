@@ -78,6 +78,8 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -89,8 +91,13 @@
 
 /* ---- errors -------------------------------------------------------------- */
 
+/* What vrl_strerror(VRL_EOWNER) says on this thread: the last refusal. */
+static _Thread_local char owner_refusal[384];
+
 const char *vrl_strerror(int err)
 {
+	if (err == VRL_EOWNER && owner_refusal[0])
+		return owner_refusal;
 	switch (err) {
 #define VRL_ERR_MSG(name, value, msg) case VRL_E##name: return msg;
 		VRL_ERRORS(VRL_ERR_MSG)
@@ -414,6 +421,71 @@ static int name_ok(const char *name)
 	return name[0] == '/' && len > 1 && len < VRL_SHM_NAME_MAX && !strchr(name + 1, '/');
 }
 
+/* ---- who may own a segment ------------------------------------------------------ */
+
+/* The uid of @user, a name or a number; -1 when there is none. */
+static int64_t uid_of(const char *user)
+{
+	struct passwd pw, *res = NULL;
+	char buf[2048], *end;
+	unsigned long n;
+
+	if (!user || !user[0])
+		return -1;
+	errno = 0;
+	n = strtoul(user, &end, 10);
+	if (*end == '\0' && errno == 0 && n < UINT32_MAX)
+		return (int64_t)n;
+	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		return -1;
+	return res->pw_uid;
+}
+
+static void user_name(uid_t uid, char *out, size_t cap)
+{
+	struct passwd pw, *res = NULL;
+	char buf[2048];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(out, cap, "%s", res->pw_name);
+	else
+		snprintf(out, cap, "no such user");
+}
+
+/* Whether this process trusts user @uid to own a segment: root, itself,
+ * the system user vrl (vrld's own, from the sysusers file), or the user
+ * named by VRL_SEGMENT_OWNER. Names are looked up only when needed. */
+static bool trusted_owner(uid_t uid)
+{
+	return uid == 0 || uid == geteuid() || uid_of("vrl") == (int64_t)uid ||
+	       uid_of(secure_getenv("VRL_SEGMENT_OWNER")) == (int64_t)uid;
+}
+
+/*
+ * Anyone can create a shm object of any name before vrld does, keep it, and
+ * make it what they like: a segment is used only if its owner is trusted
+ * and nobody else may write it. Returns 0, or VRL_EOWNER with the reason,
+ * naming the owner, in owner_refusal.
+ */
+static int check_owner(const char *name, const struct stat *st)
+{
+	bool others = st->st_mode & S_IWOTH;
+	char who[64];
+
+	if (!others && trusted_owner(st->st_uid))
+		return 0;
+	user_name(st->st_uid, who, sizeof(who));
+	snprintf(owner_refusal, sizeof(owner_refusal),
+		 "segment %s (/dev/shm%s) is owned by uid %u (%s), mode %04o: %s; someone else "
+		 "may have made it before vrld: check who, remove it (rm /dev/shm%s, as root or "
+		 "its owner) and restart vrld%s", name, name, (unsigned)st->st_uid, who,
+		 (unsigned)(st->st_mode & 07777),
+		 others ? "anyone may write it" :
+			  "not root, you, the vrl system user or $VRL_SEGMENT_OWNER",
+		 name, others ? "" : ", or set VRL_SEGMENT_OWNER to that user if it runs vrld");
+	return VRL_EOWNER;
+}
+
 /*
  * Map segment @name and register the mapping with the SIGBUS guard before
  * anything reads it. The descriptor stays open in *@fd: a mapping damaged
@@ -424,7 +496,7 @@ static int map_segment(const char *name, bool ro, struct vrl_client *c)
 	int prot = PROT_READ | (ro ? 0 : PROT_WRITE);
 	struct stat st;
 	void *p;
-	int fd = shm_open(name, ro ? O_RDONLY : O_RDWR, 0);
+	int rc, fd = shm_open(name, ro ? O_RDONLY : O_RDWR, 0);
 
 	if (fd < 0)
 		return errno == ENOENT ? VRL_ENOSEG : -errno;
@@ -433,6 +505,11 @@ static int map_segment(const char *name, bool ro, struct vrl_client *c)
 
 		close(fd);
 		return e;
+	}
+	rc = check_owner(name, &st);
+	if (rc) {
+		close(fd);
+		return rc;   /* not even mapped */
 	}
 	if ((uint64_t)st.st_size < sizeof(struct vrl_seg_header)) {
 		close(fd);

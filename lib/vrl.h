@@ -54,7 +54,8 @@ extern "C" {
 	XX(READONLY, -30008, "the handle was opened read-only")                                \
 	XX(TOOMANY,  -30009, "the request matches more limits than one acquire can take")      \
 	XX(NOKEY,    -30010, "no such key in the table")                                       \
-	XX(BUSY,     -30011, "the segment kept changing under the call; try again")
+	XX(BUSY,     -30011, "the segment kept changing under the call; try again")            \
+	XX(OWNER,    -30012, "the segment's owner is not trusted (not root, not you, not the vrl system user, not $VRL_SEGMENT_OWNER) or anyone may write it: someone else may have made it; check who, remove it and restart vrld")
 
 enum vrl_error {
 #define VRL_ERR_ENUM(name, value, msg) VRL_E##name = (value),
@@ -62,7 +63,11 @@ enum vrl_error {
 #undef VRL_ERR_ENUM
 };
 
-/* Describe an error code: vrl's own or a negated errno. Never NULL. */
+/*
+ * Describe an error code: vrl's own or a negated errno. Never NULL. For
+ * VRL_EOWNER the text names the object's owner and mode, as the last
+ * vrl_open() of the calling thread that refused one saw them.
+ */
 const char *vrl_strerror(int err);
 /* The symbolic name of an error code ("VRL_EDENIED", "ENOENT"). Never NULL. */
 const char *vrl_err_name(int err);
@@ -143,9 +148,17 @@ struct vrl_verdict {
  * Maps it, checks its magic, format and bounds, copies the config, and
  * registers the handle for per-handle counters.
  *
+ * The shm object must belong to a user the caller trusts, or anyone could
+ * have made it before vrld and would own it: root, the caller's effective
+ * user, the system user `vrl` if there is one, or the user (name or uid)
+ * in the environment variable VRL_SEGMENT_OWNER; and it must not be
+ * writable by others. Otherwise vrl_open() refuses it, touching nothing.
+ *
  * Errors: VRL_ENOSEG (no such segment), -EACCES (not permitted: the segment's
- * mode and group come from vrld's config), VRL_EMAGIC, VRL_EFORMAT,
- * VRL_ECORRUPT, -ENOMEM, -EINVAL (bad name).
+ * mode and group come from vrld's config), VRL_EOWNER (its owner is not
+ * trusted, or it is world-writable), VRL_EMAGIC, VRL_EFORMAT,
+ * VRL_ECORRUPT, -ENOMEM, -EINVAL (bad name), -EMFILE (1024 handles open
+ * in this process).
  */
 int vrl_open(const char *name, unsigned flags, vrl_client **out);
 

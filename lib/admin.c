@@ -394,9 +394,10 @@ static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *
 	    (spec->gid != (gid_t)-1 && fchown(fd, (uid_t)-1, spec->gid) != 0) ||
 	    ftruncate(fd, (off_t)g->size) != 0)
 		rc = -errno;
-	/* a fresh object: no one else can hold its lock yet */
-	if (rc == 0 && flock(fd, LOCK_EX | LOCK_NB) != 0)
-		rc = -errno;
+	/* a fresh object: no one else can hold its locks yet (a process that
+	 * opened it this instant may, and then this vrld gives it up) */
+	if (rc == 0 && (flock(fd, LOCK_EX | LOCK_NB) != 0 || vrl_seg_lock_pid(fd, true) != 0))
+		rc = errno ? -errno : -EBUSY;
 	if (rc == 0)
 		rc = map_fd(fd, g->size, out);
 	if (rc == 0) {
@@ -447,15 +448,42 @@ static void explain_mismatch(int fd, const struct vrl_seg_spec *spec, uint64_t s
 			 (unsigned long long)g->size);
 }
 
-/* Take the segment's lock on @fd; -EBUSY when another vrld holds it. */
+pid_t vrl_seg_lock_pid(int fd, bool take)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+
+	errno = 0;
+	if (take)
+		return fcntl(fd, F_SETLK, &fl) == 0 ? 0 : -1;
+	if (fcntl(fd, F_GETLK, &fl) != 0)
+		return -1;
+	return fl.l_type == F_UNLCK ? 0 : fl.l_pid;
+}
+
+/*
+ * Take the segment's locks on @fd: the flock that keeps it to one vrld, and
+ * the record lock by which vrlctl knows vrld's pid. -EBUSY, naming the
+ * holder when the kernel can, when another process holds either.
+ */
 static int lock_segment(int fd, const struct vrl_seg_spec *spec, char *why, size_t whylen)
 {
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return 0;
-	if (errno != EWOULDBLOCK)
+	pid_t holder;
+
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		if (vrl_seg_lock_pid(fd, true) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EACCES)
+			return -errno;
+	} else if (errno != EWOULDBLOCK) {
 		return -errno;
-	snprintf(why, whylen, "segment %s is served by another vrld (it holds the segment's "
-		 "lock)", spec->name);
+	}
+	holder = vrl_seg_lock_pid(fd, false);
+	if (holder > 0)
+		snprintf(why, whylen, "segment %s is served by another vrld (pid %d holds the "
+			 "segment's lock)", spec->name, (int)holder);
+	else
+		snprintf(why, whylen, "segment %s is served by another vrld (it holds the "
+			 "segment's lock)", spec->name);
 	return -EBUSY;
 }
 

@@ -53,7 +53,12 @@ struct vrl_seg {
  * One vrld per segment: the caller takes an exclusive flock(2) on the
  * segment's shm object and holds it until vrl_seg_close() (or its death:
  * the kernel drops the lock, so a stale segment is adopted). Workers never
- * take it. The lock is taken before adopting publishes anything.
+ * take it. The lock is taken before adopting publishes anything. It also
+ * takes a POSIX record lock on the object's first byte (vrl_seg_lock_pid):
+ * the kernel tells anyone which process holds it, so vrlctl learns vrld's
+ * pid from the kernel, not from the group-writable header. A POSIX lock
+ * drops when its process closes any descriptor of the file: vrld must not
+ * open and close the object again while it serves it.
  *
  * Errors: -EEXIST when a segment of that name exists with another layout
  * (its key capacity differs, or it is not a vrl segment of this format)
@@ -117,6 +122,14 @@ int vrl_seg_renumber(const struct vrl_seg_config *from, uint32_t i,
  * index, name, limit, keys and area; -EINVAL with the reason otherwise. */
 int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
 			char *why, size_t whylen);
+
+/*
+ * The record lock vrld holds on segment object @fd: with @take, take it
+ * (0, or -1 and errno); without, the pid of the process that holds it (as
+ * the kernel sees it from this pid namespace: 0 when none holds it or it
+ * is not visible from here), or -1 and errno.
+ */
+pid_t vrl_seg_lock_pid(int fd, bool take);
 
 /* Unmap, drop the lock and the private copies (the segment stays). */
 void vrl_seg_close(struct vrl_seg *s);

@@ -628,6 +628,143 @@ static void test_truncated(void **state)
 	vrld_pid = 0;
 }
 
+/* ---- daemon_pid -------------------------------------------------------------------- */
+
+/* Run vrlctl with @args; its exit status, its output in @out. */
+static int vrlctl(const char *args, char *out, size_t cap)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s -s '%s' %s 2>&1", vrlctl_path, seg, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Whether @pid has SIGHUP pending (it blocks it: a signal sent stays there). */
+static bool hup_pending(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long mask = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "ShdPnd:", 7) == 0 || strncmp(line, "SigPnd:", 7) == 0)
+			mask |= strtoull(line + 7, NULL, 16);
+	fclose(f);
+	return mask & (1ull << (SIGHUP - 1));
+}
+
+/* Write @pid into the header's daemon_pid as a member of the segment's
+ * group would (as cut_as_member()), with pwrite: no mapping needed. */
+static void forge_pid_as_member(int32_t pid)
+{
+	static const gid_t member[] = { 0 };
+	pid_t child = fork_child();
+	int st;
+
+	assert_true(child >= 0);
+	if (child == 0) {
+		int fd;
+
+		if (geteuid() == 0 && (setgroups(1, member) != 0 || setgid(65534) != 0 ||
+				       setuid(65534) != 0))
+			_exit(2);
+		fd = shm_open(seg, O_RDWR, 0);
+		_exit(fd >= 0 && pwrite(fd, &pid, sizeof(pid),
+					offsetof(struct vrl_seg_header, daemon_pid)) ==
+					 (ssize_t)sizeof(pid) ? 0 : 1);
+	}
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* A process that blocks SIGHUP, so that a signal sent to it shows (as
+ * pending) instead of ending it; with @lock, as a member of the group, it
+ * first takes the record lock vrld takes and names itself in the header. */
+static pid_t spawn_bystander(bool lock)
+{
+	_Atomic int *ready = test_shared(sizeof(*ready));
+	uint64_t until = vrl_now_ns() + WAIT_NS;
+	sigset_t hup;
+	pid_t pid;
+
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	sigprocmask(SIG_BLOCK, &hup, NULL);
+	pid = fork_child();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static const gid_t member[] = { 0 };
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
+		int32_t me = (int32_t)getpid();
+		int fd;
+
+		if (lock) {
+			if (geteuid() == 0 && (setgroups(1, member) != 0 || setgid(65534) != 0 ||
+					       setuid(65534) != 0))
+				_exit(2);
+			fd = shm_open(seg, O_RDWR, 0);
+			if (fd < 0 || fcntl(fd, F_SETLK, &fl) != 0 ||
+			    pwrite(fd, &me, sizeof(me), offsetof(struct vrl_seg_header,
+								 daemon_pid)) != sizeof(me))
+				_exit(3);
+		}
+		atomic_store(ready, 1);
+		for (;;)
+			pause();
+	}
+	sigprocmask(SIG_UNBLOCK, &hup, NULL);
+	while (!atomic_load(ready) && vrl_now_ns() < until && alive(pid))
+		sleep_ns(NS_PER_S / 100);
+	assert_true(atomic_load(ready));
+	munmap((void *)ready, sizeof(*ready));
+	return pid;
+}
+
+static void test_daemon_pid_forged(void **state)
+{
+	char out[4096];
+
+	(void)state;
+	start_vrld();
+	bystander = spawn_bystander(false);
+	/* a member points daemon_pid at the bystander: root's vrlctl must not
+	 * signal it, and says why */
+	forge_pid_as_member((int32_t)bystander);
+	assert_int_not_equal(vrlctl("reload --wait 1s", out, sizeof(out)), 0);
+	fprintf(stderr, "# vrlctl: %s", out);
+	assert_non_null(strstr(out, "not signalling"));
+	assert_false(hup_pending(bystander));
+	assert_true(alive(vrld_pid));
+	/* with the header naming vrld again, it works */
+	forge_pid_as_member((int32_t)vrld_pid);
+	assert_int_equal(vrlctl("reload", out, sizeof(out)), 0);
+	/* with no vrld at all, nothing is signalled either */
+	kill(vrld_pid, SIGTERM);
+	assert_int_equal(vrld_wait_exit(vrld_pid, WAIT_NS), 0);
+	vrld_pid = 0;
+	forge_pid_as_member((int32_t)bystander);
+	assert_int_not_equal(vrlctl("reload --wait 1s", out, sizeof(out)), 0);
+	assert_false(hup_pending(bystander));
+	reap(&bystander);
+	/* nor a member that holds vrld's lock and names itself */
+	bystander = spawn_bystander(true);
+	assert_int_not_equal(vrlctl("reload --wait 1s", out, sizeof(out)), 0);
+	fprintf(stderr, "# vrlctl: %s", out);
+	assert_false(hup_pending(bystander));
+	reap(&bystander);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +772,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_layout_words_vrld, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layout_words_workers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_pid_forged, setup, teardown),
 	};
 
 	if (argc < 3) {

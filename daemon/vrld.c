@@ -186,18 +186,6 @@ static void reload(const struct options *o, struct vrl_seg *seg, struct vrld_pro
 	free(next);
 }
 
-/* Copy @s into @dst for a quoted log value: quotes, backslashes and control
- * bytes become '?', so a key's text cannot forge a field. */
-static void log_safe(char *dst, size_t cap, const char *s)
-{
-	size_t i = 0;
-
-	for (; s[i] && i + 1 < cap; i++)
-		dst[i] = (s[i] == '"' || s[i] == '\\' || (unsigned char)s[i] < 0x20 ||
-			  s[i] == 0x7f) ? '?' : s[i];
-	dst[i] = '\0';
-}
-
 static unsigned alert_children;                 /* spawned and not yet reaped */
 
 /* Collect finished alert commands without blocking the tick. */
@@ -216,10 +204,12 @@ static void reap_children(void)
 
 /*
  * Run daemon.alert_command for @ev: posix_spawn, no shell, vrld's
- * environment plus VRL_ALERT_*. Not waited for here; reap_children()
- * collects it on a later tick.
+ * environment plus VRL_ALERT_*, the limit @name and the @key already
+ * through vrl_alert_text(). Not waited for here; reap_children() collects
+ * it on a later tick.
  */
-static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev)
+static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev,
+			      const char *name, const char *key)
 {
 	char vars[6][VRL_NAME_MAX + 32];
 	char *argv[] = { (char *)cmd, NULL };
@@ -241,8 +231,8 @@ static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev)
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "VRL_ALERT_", 10) != 0)
 			envp[k++] = environ[i];
-	snprintf(vars[0], sizeof(vars[0]), "VRL_ALERT_LIMIT=%s", ev->p.name);
-	snprintf(vars[1], sizeof(vars[1]), "VRL_ALERT_KEY=%s", ev->p.label);
+	snprintf(vars[0], sizeof(vars[0]), "VRL_ALERT_LIMIT=%s", name);
+	snprintf(vars[1], sizeof(vars[1]), "VRL_ALERT_KEY=%s", key);
 	snprintf(vars[2], sizeof(vars[2]), "VRL_ALERT_THRESHOLD=%u", ev->p.threshold);
 	snprintf(vars[3], sizeof(vars[3]), "VRL_ALERT_USED=%llu", (unsigned long long)ev->p.used);
 	snprintf(vars[4], sizeof(vars[4]), "VRL_ALERT_COUNT=%llu", (unsigned long long)ev->p.count);
@@ -259,8 +249,22 @@ static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev)
 	alert_children++;
 }
 
+/*
+ * The name of the limit @ev is about, into @name: vrld's own, when the
+ * event counts by the numbering vrld published; otherwise what the event
+ * says, through the filter (any group member can write an event).
+ */
+static void event_limit(const struct vrl_seg *seg, const struct vrl_alert_event *ev, char *name,
+			size_t cap)
+{
+	if (ev->p.generation == seg->cfg->generation && ev->p.limit < seg->cfg->nlimits)
+		snprintf(name, cap, "%s", seg->cfg->limits[ev->p.limit].name);
+	else
+		vrl_alert_text(name, cap, ev->p.name, sizeof(ev->p.name));
+}
+
 /* Drain the alert ring: one log line per event, and the command if any. */
-static void drain_alerts(const struct vrl_seg_view *v, const struct vrl_daemon_config *dc,
+static void drain_alerts(const struct vrl_seg *seg, const struct vrl_daemon_config *dc,
 			 struct vrl_alert_cursor *cur, uint64_t now, struct vrld_prod *prod)
 {
 	struct vrl_alert_event ev;
@@ -268,18 +272,19 @@ static void drain_alerts(const struct vrl_seg_view *v, const struct vrl_daemon_c
 
 	reap_children();
 	for (unsigned i = 0; i < ALERTS_PER_TICK; i++) {
-		if (vrl_alert_drain(v, cur, now, ALERT_STUCK_NS, &ev) != 1)
+		if (vrl_alert_drain(&seg->view, cur, now, ALERT_STUCK_NS, &ev) != 1)
 			break;
-		log_safe(key, sizeof(key), ev.p.label);
-		ev.p.name[sizeof(ev.p.name) - 1] = '\0';  /* written by clients: bound it */
-		vrld_prod_alert(prod, ev.p.name);
-		log_safe(name, sizeof(name), ev.p.name);
+		/* written by clients: every string bounded and filtered, once,
+		 * for the log line, the metrics and the command alike */
+		vrl_alert_text(key, sizeof(key), ev.p.label, sizeof(ev.p.label));
+		event_limit(seg, &ev, name, sizeof(name));
+		vrld_prod_alert(prod, name);
 		logf_("warn", "msg=\"alert\" limit=\"%s\" key=\"%s\" threshold=%u used=%llu "
 		      "count=%llu period=%llu ticket=%llu", name, key, ev.p.threshold,
 		      (unsigned long long)ev.p.used, (unsigned long long)ev.p.count,
 		      (unsigned long long)ev.p.period, (unsigned long long)ev.ticket);
 		if (dc->alert_command[0])
-			run_alert_command(dc->alert_command, &ev);
+			run_alert_command(dc->alert_command, &ev, name, key);
 	}
 }
 
@@ -352,7 +357,7 @@ static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64
 		logf_("warn", "msg=\"the segment header's layout words were changed (by a process "
 		      "with write access: the segment's group); restored\" segment=%s",
 		      dc->seg.name);
-	drain_alerts(&seg->view, dc, alerts, now, prod);
+	drain_alerts(seg, dc, alerts, now, prod);
 	if (now < *next_sweep)
 		return;
 	*next_sweep = now + dc->sweep_interval_ns;

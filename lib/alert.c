@@ -228,6 +228,18 @@ size_t vrl_alert_recent(const struct vrl_seg_view *v, struct vrl_alert_event *ou
 	return n;
 }
 
+void vrl_alert_text(char *dst, size_t cap, const char *src, size_t srcmax)
+{
+	size_t i = 0;
+
+	for (; i < srcmax && src[i] && i + 1 < cap; i++) {
+		unsigned char b = (unsigned char)src[i];
+
+		dst[i] = b < 0x20 || b > 0x7e || strchr("\"\\=$`'", b) ? '?' : (char)b;
+	}
+	dst[i] = '\0';
+}
+
 /* ---- thresholds -------------------------------------------------------------- */
 
 /* ceil(count * pct / 100), saturating. */

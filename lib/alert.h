@@ -56,6 +56,18 @@ void vrl__alert_check(struct vrl_client *c, uint32_t limit, uint64_t slot,
  */
 uint64_t vrl_alert_emit(const struct vrl_seg_view *v, const struct vrl_alert_payload *p);
 
+/*
+ * Copy text read from an event (written by any process of the segment's
+ * group) into @dst of @cap bytes for a log value or an environment
+ * variable: at most @srcmax bytes of @src, up to its first NUL, and every
+ * byte outside printable ASCII, and each of " \ = $ ` ', becomes '?'. So a
+ * key cannot end a log field or line, forge another variable, or reach a
+ * terminal or a shell as an escape sequence or an expansion. Always
+ * NUL-terminates (@cap > 0). The one filter for vrld's logs and its
+ * alert_command's environment.
+ */
+void vrl_alert_text(char *dst, size_t cap, const char *src, size_t srcmax);
+
 /* The consumer's private state between drains (vrld). */
 struct vrl_alert_cursor {
 	uint64_t stuck_ticket;       /* the unpublished entry being waited on */

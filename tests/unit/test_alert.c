@@ -360,6 +360,32 @@ static void racing_crossers_fire_once(void **state)
 	vrl_close(c);
 }
 
+/* Text from an event, for a log value or an environment variable: bounded,
+ * one line, nothing a shell, a terminal or a key=value parser acts on. */
+static void event_text_filtered(void **state)
+{
+	char out[VRL_LABEL_MAX], small[4];
+	char unterminated[VRL_NAME_MAX];
+
+	(void)state;
+	vrl_alert_text(out, sizeof(out), "tok1|org-A.b_c:d/e@f", VRL_LABEL_MAX);
+	assert_string_equal(out, "tok1|org-A.b_c:d/e@f");     /* plain keys stay */
+	vrl_alert_text(out, sizeof(out), "a\nB=c\x1b[2J\r\t", VRL_LABEL_MAX);
+	assert_string_equal(out, "a?B?c?[2J??");
+	vrl_alert_text(out, sizeof(out), "\"\\$(id)`id`'x'", VRL_LABEL_MAX);
+	assert_string_equal(out, "???" "(id)?id??x?");
+	vrl_alert_text(out, sizeof(out), "caf\xc3\xa9\x9b\x7f", VRL_LABEL_MAX);
+	assert_string_equal(out, "caf????");
+	/* bounded by the source's field and by the destination */
+	memset(unterminated, 'A', sizeof(unterminated));
+	vrl_alert_text(out, sizeof(out), unterminated, sizeof(unterminated));
+	assert_int_equal(strlen(out), sizeof(out) - 1);
+	vrl_alert_text(out, sizeof(out), unterminated, 5);
+	assert_string_equal(out, "AAAAA");
+	vrl_alert_text(small, sizeof(small), "abcdef", 6);
+	assert_string_equal(small, "abc");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(thresholds_once_per_period, setup, teardown),
 		cmocka_unit_test_setup_teardown(producers_in_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(racing_crossers_fire_once, setup, teardown),
+		cmocka_unit_test(event_text_filtered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

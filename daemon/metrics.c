@@ -590,8 +590,10 @@ int vrl_metrics_update(struct vrl_metrics *m)
 	free(text);
 	/* R1 release: readers that load the pointer see the page written above */
 	old = atomic_exchange_explicit(&m->page, pg, memory_order_release);
-	if (old)
+	if (old) {
+		tsan_release(old);   /* this thread wrote it: before its free */
 		call_rcu(&old->rcu, free_page);
+	}
 	return 0;
 }
 

@@ -291,6 +291,9 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 	 * Here before the segment, so that readers know every note it holds */
 	atomic_exchange_explicit(&p->live, l, memory_order_release);
 	rc = vrl_seg_reload(p->seg, &l->dc.cfg, why, whylen);
+	/* this thread read the retired config above, as a reader would: its
+	 * reads come before the free too (tsan.h) */
+	tsan_release(&rcu_readers);
 	if (rc) {
 		/* cannot happen after the check above; undo all the same */
 		atomic_exchange_explicit(&p->live, old, memory_order_release);

@@ -18,6 +18,12 @@
  *     processes of a host share. Wall-clock time is never used for rates.
  *   - Strings in a vrl_request are read during the call only; nothing is
  *     kept unless the call says so (vrl_resolve copies what it needs).
+ *   - The first vrl_open() of a process installs a SIGBUS handler, chained
+ *     to the one installed before: a member of the segment's group can
+ *     truncate it, and a call then fails with VRL_ECORRUPT until vrld has
+ *     restored it, instead of the process dying. A SIGBUS handler that the
+ *     program installs later must chain to the one it replaces. Each
+ *     handle keeps one descriptor of the segment open.
  *
  * Return values: 0 on success, or a negative code. Codes in the VRL_E*
  * range are vrl's own; any other negative value is a negated errno.

@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include <xxhash.h>
 
 #include "admin.h"
+#include "atomic_file.h"
 #include "client.h"
 #include "keytable.h"
 
@@ -119,75 +119,6 @@ static bool snap_slot(struct vrl_seg_slot *s, vrl_ckpt_limit_fn *limit_of, void 
 	return (r->flags & VRL_CKPT_STATE) || r->cooldown_rt;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int fsync_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, rc = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0)
-		rc = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return rc;
-}
-
-/* Write @len bytes to @path through a temporary file and a rename. */
-static int write_atomic(const char *path, const void *buf, size_t len, char *why, size_t whylen)
-{
-	char tmp[4096];
-	int fd, rc;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
-		snprintf(why, whylen, "path too long: %s", path);
-		return -ENAMETOOLONG;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(why, whylen, "cannot create %s: %s", tmp, strerror(-rc));
-		return rc;
-	}
-	rc = write_all(fd, buf, len);
-	/* the data is on disk before the name points at it */
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc) {
-		snprintf(why, whylen, "cannot write %s: %s", path, strerror(-rc));
-		unlink(tmp);
-		return rc;
-	}
-	/* and the rename itself is on disk */
-	rc = fsync_dir(path);
-	if (rc)
-		snprintf(why, whylen, "cannot sync the directory of %s: %s", path, strerror(-rc));
-	return rc;
-}
-
 int vrl_ckpt_collect(struct vrl_seg_header *h, vrl_ckpt_limit_fn *limit_of, void *arg,
 		     struct vrl_ckpt_image *img, char *why, size_t whylen)
 {
@@ -236,8 +167,7 @@ nomem:
 int vrl_ckpt_write(const char *path, const struct vrl_ckpt_image *img, char *why,
 		   size_t whylen)
 {
-	why[0] = '\0';
-	return write_atomic(path, img->buf, img->len, why, whylen);
+	return vrl_afile_write(path, img->buf, img->len, VRL_CKPT_MODE, why, whylen);
 }
 
 void vrl_ckpt_image_free(struct vrl_ckpt_image *img)

@@ -49,6 +49,7 @@
 #define VRL_DEFAULT_IDLE_NS   UINT64_C(600000000000) /* daemon.idle_evict: 10min */
 #define VRL_DEFAULT_CKPT_NS   UINT64_C(10000000000)  /* daemon.checkpoint_interval: 10s */
 #define VRL_DEFAULT_METRICS_TOP 20u        /* daemon.metrics_top: keys nearest their limit */
+#define VRL_DEFAULT_TEXTFILE_MODE 0644u    /* daemon.metrics_textfile_mode: node_exporter reads it */
 #define VRL_CONFIG_FILE_MAX   (1u << 20)   /* bytes of a config file we agree to read */
 #define VRL_PATH_MAX          96u          /* bytes of a field path in a message */
 #define VRL_ORIGIN_MAX        320u         /* bytes of "source:line:col" of a limit */
@@ -485,10 +486,10 @@ static int seg_name(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 }
 
 /* A mode is read as octal, as chmod(1) does: "0660", 0660 and 660 agree. */
-static int seg_mode(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+static int get_mode(struct vrl_doc *d, yaml_node_t *n, const char *path, const char *example,
+		    mode_t *mode)
 {
-	static const char expected[] = "expected an octal mode such as \"0660\" (at most 0777)";
-	const char *path = "segment.mode", *s = want_scalar(d, n, path, "an octal mode such as \"0660\"");
+	const char *s = want_scalar(d, n, path, "an octal mode");
 	char buf[VRL_GOT_MAX], *end;
 	unsigned long m;
 
@@ -499,7 +500,20 @@ static int seg_mode(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 	errno = 0;
 	m = strtoul(s, &end, 8);
 	if (!isdigit((unsigned char)*s) || *end != '\0' || errno != 0 || m > 0777)
-		return fail(d, n, path, "%s, got %s", expected, got(n, buf));
+		return fail(d, n, path, "expected an octal mode such as \"%s\" (at most 0777), "
+			    "got %s", example, got(n, buf));
+	*mode = (mode_t)m;
+	return 0;
+}
+
+static int seg_mode(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+{
+	const char *path = "segment.mode";
+	char buf[VRL_GOT_MAX];
+	mode_t m;
+
+	if (get_mode(d, n, path, "0660", &m))
+		return -1;
 	if ((m & 0600) != 0600)
 		return fail(d, n, path, "the owner (vrld) needs read and write: expected a mode "
 			    "with 0600 set, got %s", got(n, buf));
@@ -623,6 +637,17 @@ static int parse_daemon_prod(struct vrl_doc *d, yaml_node_t *map, struct vrl_dae
 	    get_text(d, v, "daemon.metrics_textfile", "a file path", pr->metrics_textfile,
 		     sizeof(pr->metrics_textfile)))
 		return -1;
+	if ((v = lookup(d, map, "metrics_textfile_mode"))) {
+		if (get_mode(d, v, "daemon.metrics_textfile_mode", "0644",
+			     &pr->metrics_textfile_mode))
+			return -1;
+		/* others could rewrite the figures between two of vrld's writes */
+		if (pr->metrics_textfile_mode & 0022)
+			return fail(d, v, "daemon.metrics_textfile_mode", "%04o lets the group or "
+				    "others write vrld's metrics, expected a mode without 0022 "
+				    "such as \"0644\" or \"0640\"",
+				    (unsigned)pr->metrics_textfile_mode);
+	}
 	if ((v = lookup(d, map, "metrics_top")) &&
 	    get_u64(d, v, "daemon.metrics_top", 0, &pr->metrics_top))
 		return -1;
@@ -632,8 +657,8 @@ static int parse_daemon_prod(struct vrl_doc *d, yaml_node_t *map, struct vrl_dae
 static int parse_daemon(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings *st)
 {
 	static const char *const keys[] = { "sweep_interval", "idle_evict", "alert_command",
-		"checkpoint", "checkpoint_interval", "metrics", "metrics_textfile", "metrics_top",
-		NULL };
+		"checkpoint", "checkpoint_interval", "metrics", "metrics_textfile",
+		"metrics_textfile_mode", "metrics_top", NULL };
 	yaml_node_t *v;
 
 	if (want_type(d, map, YAML_MAPPING_NODE, "daemon", "a mapping of sweep_interval, ...") ||
@@ -1513,6 +1538,7 @@ static void settings_default(struct vrl_settings *st)
 	st->idle_evict_ns = VRL_DEFAULT_IDLE_NS;
 	st->prod.checkpoint_interval_ns = VRL_DEFAULT_CKPT_NS;
 	st->prod.metrics_top = VRL_DEFAULT_METRICS_TOP;
+	st->prod.metrics_textfile_mode = VRL_DEFAULT_TEXTFILE_MODE;
 }
 
 static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_config *out)

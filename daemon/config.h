@@ -27,6 +27,7 @@ struct vrl_daemon_prod {
 	uint64_t checkpoint_interval_ns;     /* daemon.checkpoint_interval */
 	char metrics[64];                    /* daemon.metrics: host:port ("" = off) */
 	char metrics_textfile[VRL_PATH_TEXT_MAX]; /* daemon.metrics_textfile ("" = none) */
+	mode_t metrics_textfile_mode;        /* daemon.metrics_textfile_mode (0644) */
 	uint64_t metrics_top;                /* daemon.metrics_top: keys shown per scrape */
 };
 

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "segment.h"
 
@@ -47,9 +48,11 @@ char *vrl_metrics_render(struct vrl_metrics *m, size_t *len);
 int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, char *why,
 		      size_t whylen);
 
-/* Write the last published exposition to @path atomically (temp file and
- * rename). Returns 0 or -errno with @why. */
-int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, char *why, size_t whylen);
+/* Write the last published exposition to @path atomically, with mode @mode
+ * whatever the umask (vrl_afile_write: a directory others can write is
+ * refused, no link followed). Returns 0 or -errno with @why. */
+int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, mode_t mode, char *why,
+			size_t whylen);
 
 /*
  * Count an alert of limit @name (at most VRL_NAME_MAX bytes, NUL included)

@@ -336,7 +336,8 @@ static void metrics_tick(struct vrld_prod *p, const struct vrl_daemon_config *dc
 	/* render once a second; scrapes and the textfile read that page */
 	if (vrl_metrics_update(p->metrics) != 0 || !dc->prod.metrics_textfile[0])
 		return;
-	if (vrl_metrics_textfile(p->metrics, dc->prod.metrics_textfile, why, sizeof(why)) == 0) {
+	if (vrl_metrics_textfile(p->metrics, dc->prod.metrics_textfile,
+				 dc->prod.metrics_textfile_mode, why, sizeof(why)) == 0) {
 		p->textfile_failing = false;
 		return;
 	}

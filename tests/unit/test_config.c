@@ -10,10 +10,14 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -528,6 +532,23 @@ static void test_daemon_prod(void **state)
 		  "vrl.yaml:1:31: daemon.checkpoint_interval:", "above zero");
 }
 
+/* The textfile's mode: 0644 unless set, never writable by others. */
+static void test_textfile_mode(void **state)
+{
+	(void)state;
+	parse_ok("presets: [samsara]\n");
+	assert_int_equal(cfg.prod.metrics_textfile_mode, 0644);
+	parse_ok("daemon: {metrics_textfile: /x/vrl.prom, metrics_textfile_mode: \"0640\"}\n"
+		 "presets: [samsara]\n");
+	assert_int_equal(cfg.prod.metrics_textfile_mode, 0640);
+	parse_ok("daemon: {metrics_textfile_mode: 600}\npresets: [samsara]\n");
+	assert_int_equal(cfg.prod.metrics_textfile_mode, 0600);
+	parse_bad("daemon: {metrics_textfile_mode: \"0666\"}\n",
+		  "vrl.yaml:1:33: daemon.metrics_textfile_mode:", "lets the group or others write");
+	parse_bad("daemon: {metrics_textfile_mode: rw}\n",
+		  "vrl.yaml:1:33: daemon.metrics_textfile_mode:", "expected an octal mode");
+}
+
 static void test_duplicate_name(void **state)
 {
 	(void)state;
@@ -957,6 +978,7 @@ int main(void)
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_bad_segment),
 		cmocka_unit_test(test_daemon_prod),
+		cmocka_unit_test(test_textfile_mode),
 		cmocka_unit_test(test_duplicate_name),
 		cmocka_unit_test(test_quota_and_slots),
 		cmocka_unit_test(test_pools),

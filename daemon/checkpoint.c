@@ -196,54 +196,15 @@ int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, c
 	return rc;
 }
 
-static int read_file(const char *path, char **out, size_t *len, char *why, size_t whylen)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-	size_t got = 0;
-	char *buf;
-
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(why, whylen, "cannot open %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	if (fstat(fd, &st) != 0) {
-		rc = -errno;
-		close(fd);
-		snprintf(why, whylen, "cannot stat %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		snprintf(why, whylen, "out of memory reading %s", path);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			rc = r < 0 ? -errno : -EBADMSG;
-			break;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	if (rc) {
-		free(buf);
-		snprintf(why, whylen, "cannot read %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	*out = buf;
-	*len = got;
-	return 0;
-}
-
 int vrl_ckpt_load(const char *path, struct vrl_ckpt *out, char *why, size_t whylen)
 {
+	return vrl_ckpt_load_keys(path, CKPT_MAX_RECS, out, why, whylen);
+}
+
+int vrl_ckpt_load_keys(const char *path, uint64_t max_keys, struct vrl_ckpt *out, char *why,
+		       size_t whylen)
+{
+	uint64_t most = max_keys < CKPT_MAX_RECS ? max_keys : CKPT_MAX_RECS;
 	struct ckpt_head head;
 	char *buf = NULL;
 	size_t len = 0;
@@ -251,7 +212,16 @@ int vrl_ckpt_load(const char *path, struct vrl_ckpt *out, char *why, size_t whyl
 
 	memset(out, 0, sizeof(*out));
 	why[0] = '\0';
-	rc = read_file(path, &buf, &len, why, whylen);
+	/* vrld made it and never makes a link of it: one found there is
+	 * refused, not followed; a FIFO or device is refused unopened */
+	rc = vrl_afile_read(path, sizeof(head) + most * sizeof(struct vrl_ckpt_rec), false, &buf,
+			    &len, why, whylen);
+	if (rc == -EFBIG) {
+		snprintf(why, whylen, "%s is larger than a checkpoint of %llu keys, the most "
+			 "this segment holds (not a checkpoint of this config?)", path,
+			 (unsigned long long)most);
+		return -EBADMSG;
+	}
 	if (rc)
 		return rc;
 	rc = -EBADMSG;

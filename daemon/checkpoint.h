@@ -94,10 +94,17 @@ void vrl_ckpt_image_free(struct vrl_ckpt_image *img);
  *   -ENOENT           no checkpoint there (a first start)
  *   -EBADMSG          corrupt: bad magic, checksum or size (truncated)
  *   -EPROTONOSUPPORT  a checkpoint of another format version
+ *   -EINVAL           not a regular file (a FIFO or a device: not opened)
+ *   -ELOOP            a symbolic link (not followed: vrld makes none)
  *   -errno            it could not be read
- * with a message in @why. Free @out with vrl_ckpt_free().
+ * with a message in @why naming the file. Free @out with vrl_ckpt_free().
  */
 int vrl_ckpt_load(const char *path, struct vrl_ckpt *out, char *why, size_t whylen);
+
+/* vrl_ckpt_load() of a checkpoint of at most @max_keys keys (a segment's
+ * slots): a larger file is refused as corrupt (-EBADMSG) before it is read. */
+int vrl_ckpt_load_keys(const char *path, uint64_t max_keys, struct vrl_ckpt *out, char *why,
+		       size_t whylen);
 
 /*
  * Put the keys of @ck into segment @h, matching limits by name in its active

@@ -38,6 +38,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "atomic_file.h"
 #include "gcra.h"
 #include "presets.h"
 #include "quota.h"
@@ -1602,27 +1603,23 @@ int vrl_config_parse(const char *text, size_t len, const char *source,
 int vrl_config_load(const char *path, struct vrl_daemon_config *out,
 		    char err[VRL_CONFIG_ERR_MAX])
 {
-	FILE *f = fopen(path, "rb");
-	char *text;
+	char why[VRL_CONFIG_ERR_MAX], *text;
 	size_t len;
 	int rc;
 
-	if (!f) {
-		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
-	}
-	text = malloc(VRL_CONFIG_FILE_MAX + 1);
-	len = text ? fread(text, 1, VRL_CONFIG_FILE_MAX + 1, f) : 0;
-	rc = !text ? ENOMEM : ferror(f) ? EIO : 0;
-	fclose(f);
-	if (rc == 0 && len > VRL_CONFIG_FILE_MAX) {
+	/* a link to a managed file is followed; what it names must be a
+	 * regular file: a FIFO or a device is refused, never waited on */
+	rc = vrl_afile_read(path, VRL_CONFIG_FILE_MAX, true, &text, &len, why, sizeof(why));
+	if (rc == -EFBIG) {
 		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: larger than %u bytes, expected a smaller "
 			 "config", path, VRL_CONFIG_FILE_MAX);
-		rc = -1;
-	} else if (rc != 0)
-		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: cannot read: %s", path, strerror(rc));
-	else
-		rc = parse_config(text, len, path, path, out, err);
+		return -1;
+	}
+	if (rc) {
+		snprintf(err, VRL_CONFIG_ERR_MAX, "%s", why);
+		return -1;
+	}
+	rc = parse_config(text, len, path, path, out, err);
 	free(text);
 	return rc == 0 ? 0 : -1;
 }

@@ -58,6 +58,7 @@ int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, b
 		      bool replace)
 {
 	const char *path = dc->prod.checkpoint;
+	struct vrl_seg_geometry g;
 	char why[512];
 	int rc;
 
@@ -69,7 +70,10 @@ int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, b
 		       "checkpoint=%s", path);
 		return 0;
 	}
-	rc = vrl_ckpt_load(path, &p->ck, why, sizeof(why));
+	/* a checkpoint holds at most one record per slot of the segment */
+	rc = vrl_seg_geometry(dc->seg.keys, &g);
+	if (rc == 0)
+		rc = vrl_ckpt_load_keys(path, g.nslots, &p->ck, why, sizeof(why));
 	if (rc == -ENOENT) {
 		p->log("info", "msg=\"no checkpoint yet; durable counters start empty\" "
 		       "checkpoint=%s", path);

@@ -2,11 +2,12 @@
  * test_state_files.c - the files vrld writes and reads, against a hostile
  * directory: a symbolic link planted at the checkpoint's or the metrics
  * textfile's name or at a temporary name vrld might use, a directory others
- * can write, and the umask.
+ * can write, a FIFO where the checkpoint should be, and the umask.
  *
  * What a user relies on: vrld never writes through a link it did not make,
- * never writes into a directory someone else can write, and its files have
- * the same mode whatever umask it runs under.
+ * never writes into a directory someone else can write, never hangs on a
+ * special file, and its files have the same mode whatever umask it runs
+ * under.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -184,6 +185,58 @@ static void test_ckpt_mode_fixed(void **state)
 	}
 }
 
+/* Run @fn in a child; fail when it has not returned within a generous bound. */
+static int in_child(int (*fn)(void))
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fn());
+	for (int i = 0; i < 3000; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	fail_msg("the child hung (blocked on a special file)");
+	return -1;
+}
+
+static int load_ckpt_child(void)
+{
+	struct vrl_ckpt ck;
+	char why[512];
+	int rc = vrl_ckpt_load(path, &ck, why, sizeof(why));
+
+	printf("# %s\n", why);
+	vrl_ckpt_free(&ck);
+	if (rc == 0)
+		return 0;
+	if (!strstr(why, path))
+		return 2;
+	return strstr(why, "not a regular file") ? 1 : strstr(why, "symbolic link") ? 3 : 2;
+}
+
+static void test_ckpt_fifo_refused(void **state)
+{
+	(void)state;
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(in_child(load_ckpt_child), 1);
+}
+
+static void test_ckpt_link_not_read(void **state)
+{
+	(void)state;
+	/* vrld never makes a link there: one that is there is not its file */
+	assert_int_equal(symlink("/dev/zero", path), 0);
+	assert_int_equal(in_child(load_ckpt_child), 3);
+}
+
 /* ---- the metrics textfile ------------------------------------------------------ */
 
 static struct vrl_seg seg;
@@ -259,6 +312,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ckpt_foreign_writable_dir_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ckpt_mode_fixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ckpt_fifo_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ckpt_link_not_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_textfile_link_at_temp_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_textfile_mode_fixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_textfile_foreign_writable_dir_refused, setup,

@@ -907,6 +907,81 @@ static void test_load_file(void **state)
 	assert_non_null(strstr(err, "No such file"));
 }
 
+/* Load @path in a child; its exit: 0 loaded, 1 refused naming the file and
+ * saying @what, 2 refused otherwise. A child that hangs fails the test. */
+static int load_in_child(const char *path, const char *what)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[VRL_CONFIG_ERR_MAX];
+		int rc = vrl_config_load(path, &cfg, err);
+
+		printf("# %s\n", rc ? err : "loaded");
+		_exit(rc == 0 ? 0 : strstr(err, path) && strstr(err, what) ? 1 : 2);
+	}
+	for (int i = 0; i < 3000; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	fail_msg("loading %s hung", path);
+	return -1;
+}
+
+/* A FIFO or a device as the config is refused at once, naming it; a link
+ * to a regular file (a config managed elsewhere) is followed. */
+static void test_load_special_files(void **state)
+{
+	char dir[] = "/tmp/vrl-config-XXXXXX", fifo[64], link[64], file[64], dev[64];
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo.yaml", dir);
+	snprintf(link, sizeof(link), "%s/link.yaml", dir);
+	snprintf(file, sizeof(file), "%s/managed.yaml", dir);
+	snprintf(dev, sizeof(dev), "%s/dev.yaml", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(load_in_child(fifo, "a FIFO, not a regular file"), 1);
+	assert_int_equal(symlink("/dev/zero", dev), 0);
+	assert_int_equal(load_in_child(dev, "a character device, not a regular file"), 1);
+	assert_int_equal(load_in_child("/dev/null", "not a regular file"), 1);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("limits: [{name: a, rate: 1/s}]\n", f);
+	fclose(f);
+	assert_int_equal(symlink(file, link), 0);
+	assert_int_equal(load_in_child(link, ""), 0);
+	unlink(fifo);
+	unlink(link);
+	unlink(file);
+	unlink(dev);
+	rmdir(dir);
+}
+
+/* A config over the size bound is refused before it is parsed. */
+static void test_load_too_large(void **state)
+{
+	char path[] = "/tmp/vrl-config-XXXXXX", err[VRL_CONFIG_ERR_MAX];
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)(2u << 20)), 0);
+	close(fd);
+	assert_int_equal(vrl_config_load(path, &cfg, err), -1);
+	assert_non_null(strstr(err, "larger than"));
+	assert_int_equal(strncmp(err, path, strlen(path)), 0);
+	unlink(path);
+}
+
 /* alerts: thresholds in percent, ascending, at most four. */
 static void test_alerts(void **state)
 {
@@ -991,6 +1066,8 @@ int main(void)
 		cmocka_unit_test(test_default_config),
 		cmocka_unit_test(test_each_preset),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_load_special_files),
+		cmocka_unit_test(test_load_too_large),
 		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_global_shadow),
 	};

@@ -57,6 +57,8 @@
 #define VRL_GOT_MAX           48u          /* bytes of a bad value quoted in a message */
 #define VRL_FRAC_DIGITS       18u          /* fraction digits kept exactly; more round up */
 #define VRL_PRESET_DEPTH      4u           /* presets including presets, at most */
+#define VRL_NEST_MAX          32u          /* mappings and lists nested, at most (a valid
+                                              config needs 6) */
 #define VRL_ALERT_PCT_MAX     1000u        /* alerts: percent at most (soft quotas go past 100) */
 
 #define RATE_EXPECTED "expected N/period such as 150/s, 2/min or 1/30s"
@@ -864,12 +866,14 @@ static int limit_match(struct vrl_doc *d, yaml_node_t *n, const char *path,
 	size_t count;
 
 	pathf(where, "%s.match", path);
-	if (want_type(d, n, YAML_MAPPING_NODE, where, "a mapping such as {api: samsara}") ||
-	    check_keys(d, n, where, NULL))
+	if (want_type(d, n, YAML_MAPPING_NODE, where, "a mapping such as {api: samsara}"))
 		return -1;
+	/* counted first: check_keys compares every key with each before it */
 	count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	if (count > VRL_MAX_MATCH)
 		return fail(d, n, where, "%zu conditions, expected at most %u", count, VRL_MAX_MATCH);
+	if (check_keys(d, n, where, NULL))
+		return -1;
 	for (size_t i = 0; i < count; i++) {
 		yaml_node_pair_t *kv = &n->data.mapping.pairs.start[i];
 		yaml_node_t *k = node(d, kv->key), *v = node(d, kv->value);
@@ -1484,6 +1488,54 @@ static int yaml_failure(struct vrl_doc *d, yaml_parser_t *y, const char *text, s
 	return fail_at(d, m, "syntax", "%s, expected valid YAML", y->problem ? y->problem : "error");
 }
 
+static bool opens(yaml_event_type_t t)
+{
+	return t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT;
+}
+
+static bool closes(yaml_event_type_t t)
+{
+	return t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT;
+}
+
+/*
+ * Read @text as events, without building anything, and refuse it at the
+ * first collection nested deeper than VRL_NEST_MAX. libyaml's scanner does
+ * work in proportion to the depth at each token, so a text of 10^5 "["
+ * takes it tens of seconds to load; this pass stops at the first level too
+ * deep, having read only that far.
+ */
+static int check_nesting(struct vrl_doc *d, const char *text, size_t len)
+{
+	yaml_parser_t y;
+	yaml_event_t ev;
+	unsigned depth = 0;
+	int rc = 0;
+
+	if (!yaml_parser_initialize(&y))
+		return fail_at(d, (yaml_mark_t){ 0, 0, 0 }, "syntax", "out of memory");
+	yaml_parser_set_input_string(&y, (const unsigned char *)text, len);
+	for (;;) {
+		yaml_event_type_t t;
+
+		if (!yaml_parser_parse(&y, &ev)) {
+			rc = yaml_failure(d, &y, text, len);
+			break;
+		}
+		t = ev.type;
+		if (opens(t) && ++depth > VRL_NEST_MAX)
+			rc = fail_at(d, ev.start_mark, "syntax", "nested deeper than %u levels, "
+				     "expected a flatter config (a valid one needs 6)", VRL_NEST_MAX);
+		else if (closes(t))
+			depth--;
+		yaml_event_delete(&ev);
+		if (rc || t == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&y);
+	return rc;
+}
+
 /* Load the only document of @text into @d->y. */
 static int load_document(struct vrl_doc *d, const char *text, size_t len)
 {
@@ -1491,6 +1543,8 @@ static int load_document(struct vrl_doc *d, const char *text, size_t len)
 	yaml_document_t extra;
 	int rc = 0;
 
+	if (check_nesting(d, text, len))
+		return -1;
 	if (!yaml_parser_initialize(&y))
 		return fail_at(d, (yaml_mark_t){ 0, 0, 0 }, "syntax", "out of memory");
 	yaml_parser_set_input_string(&y, (const unsigned char *)text, len);

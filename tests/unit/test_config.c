@@ -360,6 +360,74 @@ static void test_bad_syntax(void **state)
 	parse_bad("- a\n- b\n", "vrl.yaml:1:1: config:", "expected a mapping");
 }
 
+/* A YAML text of @depth nested flow sequences on line @line: "[[[...]]]". */
+static char *nested(size_t depth, unsigned line, const char *open, const char *close)
+{
+	size_t lo = strlen(open), lc = strlen(close);
+	char *y = malloc(16 + line + depth * (lo + lc));
+	size_t n = 0;
+
+	assert_non_null(y);
+	for (unsigned i = 1; i < line; i++)
+		y[n++] = '\n';
+	n += (size_t)sprintf(y + n, "limits: ");
+	for (size_t i = 0; i < depth; i++, n += lo)
+		memcpy(y + n, open, lo);
+	for (size_t i = 0; i < depth; i++, n += lc)
+		memcpy(y + n, close, lc);
+	y[n++] = '\n';
+	y[n] = '\0';
+	return y;
+}
+
+/*
+ * Nesting is bounded: a config nested deeper than any valid one is refused
+ * with the line where it goes too deep, without reading the rest (10^5
+ * levels took libyaml tens of seconds).
+ */
+static void test_too_deep(void **state)
+{
+	static const size_t depths[] = { 40, 1000, 100000 };
+	char *y;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(depths) / sizeof(depths[0]); i++) {
+		y = nested(depths[i], 3, "[", "]");
+		parse_bad(y, "vrl.yaml:3:", "nested deeper than 32 levels");
+		free(y);
+		y = nested(depths[i], 2, "{a: ", "}");
+		parse_bad(y, "vrl.yaml:2:", "nested deeper than 32 levels");
+		free(y);
+	}
+	/* block style: the same bound */
+	y = malloc(64 * 64 * 2 + 64);
+	strcpy(y, "limits:\n");
+	for (int i = 0; i < 40; i++)
+		sprintf(y + strlen(y), "%*s- \n", 2 * i, "");
+	parse_bad(y, "vrl.yaml:", "nested deeper than 32 levels");
+	free(y);
+	/* the deepest valid config is far from the bound */
+	parse_ok("limits:\n  - name: r\n    rate: 10/min\n    overrides:\n"
+		 "      - match: {make: tesla}\n        rate: 1/min\n");
+}
+
+/* A mapping of 10^5 conditions is refused for its size at once, not after
+ * comparing every key with every other. */
+static void test_huge_match(void **state)
+{
+	enum { N = 100000 };
+	char *y = malloc(N * 16 + 64);
+	size_t n;
+
+	(void)state;
+	n = (size_t)sprintf(y, "limits:\n  - name: a\n    rate: 1/s\n    match: {");
+	for (int i = 0; i < N; i++)
+		n += (size_t)sprintf(y + n, "k%d: v, ", i);
+	sprintf(y + n, "z: v}\n");
+	parse_bad(y, "vrl.yaml:4:12: limits[0].match:", "conditions, expected at most");
+	free(y);
+}
+
 static void test_unknown_key(void **state)
 {
 	(void)state;
@@ -1046,6 +1114,8 @@ int main(void)
 		cmocka_unit_test(test_good_forms),
 		cmocka_unit_test(test_presets_option),
 		cmocka_unit_test(test_bad_syntax),
+		cmocka_unit_test(test_too_deep),
+		cmocka_unit_test(test_huge_match),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_wrong_type),
 		cmocka_unit_test(test_bad_rate),

@@ -46,6 +46,7 @@
 
 #define VRL_DEFAULT_MODE      0660u        /* segment.mode: owner and group read/write */
 #define VRL_DEFAULT_KEYS      65536u       /* segment.keys */
+#define VRL_DEFAULT_MAX_SIZE  (UINT64_C(4) << 30) /* segment.max_size: 4 GiB */
 #define VRL_DEFAULT_SWEEP_NS  UINT64_C(1000000000)   /* daemon.sweep_interval: 1s */
 #define VRL_DEFAULT_IDLE_NS   UINT64_C(600000000000) /* daemon.idle_evict: 10min */
 #define VRL_DEFAULT_CKPT_NS   UINT64_C(10000000000)  /* daemon.checkpoint_interval: 10s */
@@ -84,6 +85,7 @@ struct vrl_doc {
 struct vrl_settings {
 	struct vrl_seg_spec seg;
 	char group[64];
+	uint64_t max_size;
 	uint64_t sweep_interval_ns;
 	uint64_t idle_evict_ns;
 	char alert_command[VRL_ALERT_COMMAND_MAX];
@@ -579,6 +581,33 @@ static int seg_keys(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 	return 0;
 }
 
+/* A size in bytes: a number, or one with a binary unit ("4GiB", "512MiB"). */
+static int seg_max_size(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+{
+	static const struct { const char *unit; unsigned shift; } units[] = {
+		{ "", 0 }, { "B", 0 }, { "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 }, { "TiB", 40 },
+		{ "PiB", 50 },
+	};
+	const char *path = "segment.max_size", *s = want_scalar(d, n, path, "a size such as 4GiB");
+	char buf[VRL_GOT_MAX];
+	uint64_t v;
+
+	if (!s)
+		return -1;
+	if (parse_digits(&s, &v) == 0) {
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			if (strcmp(s, units[i].unit) != 0)
+				continue;
+			if (v == 0 || v > (UINT64_MAX >> units[i].shift))
+				break;
+			st->max_size = v << units[i].shift;
+			return 0;
+		}
+	}
+	return fail(d, n, path, "expected a size above zero such as 4GiB, 512MiB or a number "
+		    "of bytes (units: KiB, MiB, GiB, TiB, PiB), got %s", got(n, buf));
+}
+
 static int seg_on_full(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 {
 	const char *path = "segment.on_full", *s = want_scalar(d, n, path, "deny or allow");
@@ -598,7 +627,8 @@ static int seg_on_full(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *s
 
 static int parse_segment(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings *st)
 {
-	static const char *const keys[] = { "name", "mode", "group", "keys", "on_full", NULL };
+	static const char *const keys[] = { "name", "mode", "group", "keys", "max_size", "on_full",
+					    NULL };
 	yaml_node_t *v;
 
 	if (want_type(d, map, YAML_MAPPING_NODE, "segment", "a mapping of name, mode, ...") ||
@@ -611,6 +641,8 @@ static int parse_segment(struct vrl_doc *d, yaml_node_t *map, struct vrl_setting
 	if ((v = lookup(d, map, "group")) && seg_group(d, v, st))
 		return -1;
 	if ((v = lookup(d, map, "keys")) && seg_keys(d, v, st))
+		return -1;
+	if ((v = lookup(d, map, "max_size")) && seg_max_size(d, v, st))
 		return -1;
 	if ((v = lookup(d, map, "on_full")) && seg_on_full(d, v, st))
 		return -1;
@@ -1589,6 +1621,7 @@ static void settings_default(struct vrl_settings *st)
 	st->seg.mode = VRL_DEFAULT_MODE;
 	st->seg.gid = (gid_t)-1;
 	st->seg.keys = VRL_DEFAULT_KEYS;
+	st->max_size = VRL_DEFAULT_MAX_SIZE;
 	st->sweep_interval_ns = VRL_DEFAULT_SWEEP_NS;
 	st->idle_evict_ns = VRL_DEFAULT_IDLE_NS;
 	st->prod.checkpoint_interval_ns = VRL_DEFAULT_CKPT_NS;
@@ -1600,6 +1633,7 @@ static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_conf
 {
 	out->seg = st->seg;
 	memcpy(out->group, st->group, sizeof(out->group));
+	out->max_size = st->max_size;
 	out->sweep_interval_ns = st->sweep_interval_ns;
 	out->idle_evict_ns = st->idle_evict_ns;
 	memcpy(out->alert_command, st->alert_command, sizeof(out->alert_command));

@@ -34,6 +34,7 @@ struct vrl_daemon_prod {
 struct vrl_daemon_config {
 	struct vrl_seg_spec seg;      /* segment: name, mode, group, keys */
 	char group[64];               /* segment.group as written ("" = none) */
+	uint64_t max_size;            /* segment.max_size: bytes the segment may take */
 	uint64_t sweep_interval_ns;   /* daemon.sweep_interval */
 	uint64_t idle_evict_ns;       /* daemon.idle_evict */
 	char alert_command[VRL_ALERT_COMMAND_MAX]; /* daemon.alert_command ("" = none) */

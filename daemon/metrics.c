@@ -682,6 +682,13 @@ remote:
 	return -EINVAL;
 }
 
+int vrl_metrics_addr_check(const char *addr, char *why, size_t whylen)
+{
+	struct sockaddr_storage sa;
+
+	return parse_addr(addr, &sa, why, whylen);
+}
+
 #ifdef HAVE_MHD
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload,

@@ -48,6 +48,10 @@ char *vrl_metrics_render(struct vrl_metrics *m, size_t *len);
 int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, char *why,
 		      size_t whylen);
 
+/* Whether vrl_metrics_serve() would take @addr (its form, a loopback host,
+ * a port up to 65535), without binding: 0, or -EINVAL with @why. */
+int vrl_metrics_addr_check(const char *addr, char *why, size_t whylen);
+
 /* Write the last published exposition to @path atomically, with mode @mode
  * whatever the umask (vrl_afile_write: a directory others can write is
  * refused, no link followed). Returns 0 or -errno with @why. */

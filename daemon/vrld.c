@@ -308,12 +308,34 @@ static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64
 	vrl_seg_reap_holders(h);
 }
 
-static void print_summary(const struct vrl_daemon_config *dc)
+static void print_summary(const struct vrl_daemon_config *dc, const struct vrld_seg_room *r,
+			  bool ok)
 {
-	printf("config ok: %u limits, segment %s, %llu keys, mode %04o\n", dc->cfg.nlimits,
-	       dc->seg.name, (unsigned long long)dc->seg.keys, (unsigned)dc->seg.mode);
-	for (uint32_t i = 0; i < dc->cfg.nlimits; i++)
+	char size[32], max[32], shm[96] = "", total[32], avail[32];
+
+	vrld_fmt_size(r->bytes, size, sizeof(size));
+	vrld_fmt_size(r->max_size, max, sizeof(max));
+	if (r->shm_known) {
+		vrld_fmt_size(r->shm_free, avail, sizeof(avail));
+		vrld_fmt_size(r->shm_total, total, sizeof(total));
+		snprintf(shm, sizeof(shm), "; " VRLD_SHM_DIR " %s free of %s", avail, total);
+	}
+	printf("config %s: %u limits, segment %s, %llu keys, %s (segment.max_size %s%s), "
+	       "mode %04o\n", ok ? "ok" : "refused", dc->cfg.nlimits, dc->seg.name,
+	       (unsigned long long)dc->seg.keys, size, max, shm, (unsigned)dc->seg.mode);
+	for (uint32_t i = 0; ok && i < dc->cfg.nlimits; i++)
 		printf("  %s\n", dc->cfg.limits[i].name);
+}
+
+/* --check: what start-up does before it touches the segment, then a summary. */
+static int check(const struct options *o, const struct vrl_daemon_config *dc)
+{
+	struct vrld_prod prod = { .log = logf_ };
+	int rc = vrld_prod_prepare(&prod, dc, o->discard_ckpt, o->replace);
+
+	vrl_ckpt_free(&prod.ck);
+	print_summary(dc, &prod.room, rc == 0);
+	return rc == 0 ? 0 : 78;   /* EX_CONFIG */
 }
 
 static void install_signals(void)
@@ -394,22 +416,21 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct vrl_daemon_config *dc = calloc(1, sizeof(*dc));
+	struct vrl_daemon_config *dc;
 	char err[VRL_CONFIG_ERR_MAX];
 	int rc;
 
-	if (!dc || parse_args(argc, argv, &o) != 0)
+	if (parse_args(argc, argv, &o) != 0 || !(dc = calloc(1, sizeof(*dc))))
 		return 2;
 	if (load(&o, dc, err) != 0) {
 		fprintf(stderr, "vrld: %s\n", err);
-		return 78; /* EX_CONFIG */
+		rc = 78; /* EX_CONFIG */
+	} else if (o.check) {
+		rc = check(&o, dc);
+	} else {
+		install_signals();
+		rc = serve(&o, dc);
 	}
-	if (o.check) {
-		print_summary(dc);
-		return 0;
-	}
-	install_signals();
-	rc = serve(&o, dc);
 	free(dc);
 	return rc;
 }

@@ -54,6 +54,13 @@ static bool segment_exists(const char *name)
 	return true;
 }
 
+static void refuse_start(void *arg, const char *problem)
+{
+	struct vrld_prod *p = arg;
+
+	p->log("error", "msg=\"refusing to start: %s\"", problem);
+}
+
 int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, bool discard,
 		      bool replace)
 {
@@ -63,6 +70,8 @@ int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, b
 	int rc;
 
 	memset(&p->ck, 0, sizeof(p->ck));
+	if (vrld_check_config(dc, VRLD_CHECK_START, &p->room, refuse_start, p) != 0)
+		return -1;
 	if (!path[0] || (segment_exists(dc->seg.name) && !replace))
 		return 0;
 	if (discard) {

@@ -85,6 +85,27 @@ pid_t vrld_start(const char *config, const char *extra, const char *log)
 	return pid;
 }
 
+int vrld_check(const char *config, const char *out)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execl(vrld_path, "vrld", "-c", config, "--check", (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -1;
+	remember(pid);
+	return vrld_wait_exit(pid, UINT64_C(60) * 1000000000u);
+}
+
 static void nap(void)
 {
 	struct timespec ts = { 0, 20 * 1000 * 1000 };

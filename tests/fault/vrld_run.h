@@ -18,6 +18,10 @@ void vrld_write_file(const char *path, const char *text);
 /* Start vrld -c @config [@extra], its stderr appended to @log. */
 pid_t vrld_start(const char *config, const char *extra, const char *log);
 
+/* Run vrld -c @config --check, its stdout and stderr written to @out; its
+ * exit status as vrld_wait_exit() says it. */
+int vrld_check(const char *config, const char *out);
+
 /*
  * Wait until segment @seg exists and names @pid as its vrld. Returns false
  * when @pid exited first or @timeout_ns passed.

@@ -31,11 +31,14 @@ bool vrld_wait_ready(const char *seg, pid_t pid, uint64_t timeout_ns);
 /* The segment's config generation (0 when it cannot be read). */
 uint64_t vrld_config_gen(const char *seg);
 
-/* Wait for @pid to exit; its exit status, 128 + signal, or -1 on timeout. */
+/* Wait for @pid to exit; its exit status, 128 + signal, or -1 on timeout.
+ * A vrld whose log holds a sanitizer's report (ASan, LSan, UBSan, TSan)
+ * fails the test here, with the report shown, whatever its status. */
 int vrld_wait_exit(pid_t pid, uint64_t timeout_ns);
 
 /* SIGKILL and reap every vrld started and not yet seen to exit (teardown
- * after a failed assertion, so no vrld outlives the test). */
+ * after a failed assertion, so no vrld outlives the test); a sanitizer's
+ * report in a log fails the test, as in vrld_wait_exit(). */
 void vrld_kill_all(void);
 
 /* Whether file @path contains @needle. */

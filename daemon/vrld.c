@@ -11,9 +11,11 @@
  * running one when the new one has any error.
  *
  * Threads: this file's main loop owns the segment's upkeep and is the only
- * one that replaces the config in force; checkpoints run on a thread of
- * their own and scrapes on libmicrohttpd's, both reading what the main
- * thread publishes under RCU (vrld_prod.c, metrics.c).
+ * one that replaces the config in force; the reloader reads and compiles a
+ * new config on a thread of its own and hands it to the main loop
+ * (vrld_reload.c), so a slow read never stops the tick; checkpoints run on
+ * a thread of their own and scrapes on libmicrohttpd's, both reading what
+ * the main thread publishes under RCU (vrld_prod.c, metrics.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -38,6 +40,7 @@
 #include "client.h"
 #include "config.h"
 #include "vrld_prod.h"
+#include "vrld_reload.h"
 
 #define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
 #define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */
@@ -152,37 +155,66 @@ static int load(const struct options *o, struct vrl_daemon_config *dc, char err[
 	return vrl_config_parse(text, strlen(text), o->preset, dc, err);
 }
 
-/*
- * SIGHUP: load the config again and put it in force, or keep the running
- * one on any error (logged, and recorded in the segment for vrlctl).
- */
-static void reload(const struct options *o, struct vrl_seg *seg, struct vrld_prod *prod)
-{
-	const struct vrl_daemon_config *dc = &vrld_prod_live(prod)->dc;
-	struct vrl_daemon_config *next = calloc(1, sizeof(*next));
-	char err[VRL_CONFIG_ERR_MAX];
+static void notify(const char *state);
 
-	if (!next) {
-		logf_("error", "msg=\"reload failed: out of memory; keeping the running config\"");
-		vrl_seg_note_reload(seg->hdr, "out of memory");
+/* The reloader's load: the same source as at start. Runs on its thread;
+ * @arg is the options, which nobody changes once vrld serves. */
+static int load_again(void *arg, struct vrl_daemon_config *out, char err[VRL_CONFIG_ERR_MAX])
+{
+	return load(arg, out, err);
+}
+
+static void reload_refused(struct vrl_seg *seg, const char *why)
+{
+	logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", why);
+	vrl_seg_note_reload(seg->hdr, why);
+}
+
+/*
+ * A config the reloader read (@next, NULL when out of memory; @rc and @err
+ * its load's outcome): put it in force, or keep the running one, saying
+ * why (logged, and recorded in the segment for vrlctl). Main thread.
+ */
+static void reload_apply(struct vrl_seg *seg, struct vrld_prod *prod,
+			 const struct vrl_daemon_config *next, int rc, const char *err)
+{
+	const struct vrl_daemon_config *cur = &vrld_prod_live(prod)->dc;
+	char why[VRL_CONFIG_ERR_MAX] = "";
+
+	if (!next || rc != 0) {
+		reload_refused(seg, next ? err : "out of memory");
 		return;
 	}
-	if (load(o, next, err) != 0) {
-		logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", err);
-		vrl_seg_note_reload(seg->hdr, err);
-	} else if (strcmp(next->seg.name, dc->seg.name) || next->seg.keys != dc->seg.keys) {
-		logf_("error", "msg=\"reload refused: segment.name and segment.keys need a restart;"
-		      " keeping the running config\"");
-		vrl_seg_note_reload(seg->hdr, "segment.name and segment.keys need a restart");
-	} else if (vrld_prod_publish(prod, next, err, sizeof(err)) != 0) {
-		logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", err);
-		vrl_seg_note_reload(seg->hdr, err);
-	} else {
-		logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", next->cfg.nlimits,
-		      (unsigned long long)atomic_load(&seg->hdr->config_gen));
-		vrl_seg_note_reload(seg->hdr, NULL);
+	if (strcmp(next->seg.name, cur->seg.name) || next->seg.keys != cur->seg.keys) {
+		reload_refused(seg, "segment.name and segment.keys need a restart");
+		return;
 	}
+	if (vrld_prod_publish(prod, next, why, sizeof(why)) != 0) {
+		reload_refused(seg, why);
+		return;
+	}
+	logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", next->cfg.nlimits,
+	      (unsigned long long)atomic_load(&seg->hdr->config_gen));
+	vrl_seg_note_reload(seg->hdr, NULL);
+}
+
+/* Each loop: a SIGHUP goes to the reloader; a config it read is applied. */
+static void reload_step(struct vrld_reloader *rl, struct vrl_seg *seg, struct vrld_prod *prod)
+{
+	struct vrl_daemon_config *next;
+	char err[VRL_CONFIG_ERR_MAX];
+	int rc;
+
+	if (atomic_exchange_explicit(&reload_pending, 0, memory_order_relaxed)) {
+		vrld_reloader_request(rl);
+		notify("RELOADING=1");
+	}
+	if (!vrld_reloader_take(rl, &next, &rc, err))
+		return;
+	reload_apply(seg, prod, next, rc, err);
 	free(next);
+	if (!vrld_reloader_busy(rl))
+		notify("READY=1");
 }
 
 /* Copy @s into @dst for a quoted log value: quotes, backslashes and control
@@ -359,6 +391,7 @@ static void notify(const char *state)
 
 static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 {
+	struct vrld_reloader rl;
 	struct vrl_seg seg = { 0 };
 	char why[256];
 	uint64_t cursor = 0, next_sweep = 0;
@@ -381,7 +414,11 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 		      "(systemctl stop vrld), or give this one another segment.name\"" : "");
 		return 1;
 	}
-	if (vrld_prod_start(&prod, &seg, dc) != 0) {
+	if (vrld_prod_start(&prod, &seg, dc) != 0 ||
+	    (rc = vrld_reloader_start(&rl, load_again, (void *)o)) != 0) {
+		if (rc)
+			logf_("error", "msg=\"refusing to start: no reloader thread\" error=\"%s\"",
+			      strerror(-rc));
 		prod.seg = NULL;     /* no checkpoint of a segment vrld never served */
 		vrld_prod_stop(&prod);
 		vrl_seg_close(&seg);
@@ -395,17 +432,15 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	      (unsigned long long)seg.size, dc->cfg.source);
 	notify("READY=1");
 	while (!atomic_load_explicit(&stop_signal, memory_order_relaxed)) {
-		if (atomic_exchange_explicit(&reload_pending, 0, memory_order_relaxed)) {
-			notify("RELOADING=1");
-			reload(o, &seg, &prod);
-			notify("READY=1");
-		}
+		reload_step(&rl, &seg, &prod);
 		tick(&seg, &vrld_prod_live(&prod)->dc, &cursor, &next_sweep, &alerts, &prod);
 		vrld_prod_tick(&prod);
 		nanosleep(&period, NULL);
 	}
 	notify("STOPPING=1");
 	vrld_prod_stop(&prod);
+	/* after the last checkpoint: a load in progress is waited for, dropped */
+	vrld_reloader_stop(&rl);
 	atomic_store(&seg.hdr->daemon_pid, 0);
 	logf_("info", "msg=\"stopping; the segment stays for workers and the next vrld\" signal=%d",
 	      atomic_load_explicit(&stop_signal, memory_order_relaxed));

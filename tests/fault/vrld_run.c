@@ -206,6 +206,30 @@ uint64_t vrld_config_gen(const char *seg)
 	return gen;
 }
 
+uint64_t vrld_heartbeat(const char *seg)
+{
+	struct vrl_seg_header *h = map_header(seg);
+	uint64_t beat;
+
+	if (!h)
+		return 0;
+	beat = atomic_load(&h->daemon_heartbeat_ns);
+	munmap(h, sizeof(*h));
+	return beat;
+}
+
+bool vrld_reload_status(const char *seg, struct vrl_reload_status *out)
+{
+	struct vrl_seg_header *h = map_header(seg);
+	int rc;
+
+	if (!h)
+		return false;
+	rc = vrl_seg_read_reload(h, out);
+	munmap(h, sizeof(*h));
+	return rc == 0;
+}
+
 int vrld_wait_exit(pid_t pid, uint64_t timeout_ns)
 {
 	uint64_t until = vrl_now_ns() + timeout_ns;

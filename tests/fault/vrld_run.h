@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "admin.h"
+
 /* Path of the vrld binary under test (argv[1] of the test). */
 extern const char *vrld_path;
 
@@ -30,6 +32,13 @@ bool vrld_wait_ready(const char *seg, pid_t pid, uint64_t timeout_ns);
 
 /* The segment's config generation (0 when it cannot be read). */
 uint64_t vrld_config_gen(const char *seg);
+
+/* The segment's heartbeat (monotonic ns of vrld's last tick; 0 when it
+ * cannot be read). */
+uint64_t vrld_heartbeat(const char *seg);
+
+/* The outcome of vrld's last reload, as `vrlctl reload` reads it. */
+bool vrld_reload_status(const char *seg, struct vrl_reload_status *out);
 
 /* Wait for @pid to exit; its exit status, 128 + signal, or -1 on timeout.
  * A vrld whose log holds a sanitizer's report (ASan, LSan, UBSan, TSan)

@@ -179,6 +179,12 @@ struct vrl_metrics *vrl_metrics_new(struct vrl_seg_header *h, unsigned top)
 	return m;
 }
 
+void vrl_metrics_set_top(struct vrl_metrics *m, unsigned top)
+{
+	/* read by renders, on this same thread */
+	m->top = top;
+}
+
 /* ---- per-limit counters ------------------------------------------------------ */
 
 static struct retired *retired_of(struct vrl_metrics *m, const char *name)

@@ -24,6 +24,10 @@ struct vrl_metrics;
  */
 struct vrl_metrics *vrl_metrics_new(struct vrl_seg_header *h, unsigned top);
 
+/* Show the @top keys nearest their limit from the next render on. The
+ * owner's thread only (the one that renders). */
+void vrl_metrics_set_top(struct vrl_metrics *m, unsigned top);
+
 /*
  * Render the exposition now and publish it to the HTTP threads (RCU: see
  * metrics.c). The owner's thread only (vrld's main loop, every second).

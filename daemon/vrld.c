@@ -8,7 +8,8 @@
  *
  * Signals: SIGTERM/SIGINT exit cleanly (the segment stays, so a restart
  * adopts it with every counter); SIGHUP reloads the config, keeping the
- * running one when the new one has any error.
+ * running one when the new one has any error, or changes what only a
+ * restart can (needs_restart).
  *
  * Threads: this file's main loop owns the segment's upkeep and is the only
  * one that replaces the config in force; the reloader reads and compiles a
@@ -164,6 +165,46 @@ static int load_again(void *arg, struct vrl_daemon_config *out, char err[VRL_CON
 	return load(arg, out, err);
 }
 
+/* Shown for an empty text setting. */
+static const char *or_none(const char *s)
+{
+	return s[0] ? s : "none";
+}
+
+/*
+ * Whether @next changes what only a restart can: the segment's name and
+ * size (it is made at start) and the metrics listener (bound at start, and
+ * moving it in place could leave none if the new address is taken). Every
+ * other field a reload either applies or refuses with the reason.
+ */
+static bool needs_restart(const struct vrl_daemon_config *cur,
+			  const struct vrl_daemon_config *next, char *why, size_t len)
+{
+	if (strcmp(next->seg.name, cur->seg.name) != 0)
+		snprintf(why, len, "segment.name changed (%s -> %s): the segment is made at "
+			 "start; restart vrld to serve the new one", cur->seg.name, next->seg.name);
+	else if (next->seg.keys != cur->seg.keys)
+		snprintf(why, len, "segment.keys changed (%llu -> %llu): the key table is sized at "
+			 "start; restart vrld with --replace (counters kept only by the checkpoint)",
+			 (unsigned long long)cur->seg.keys, (unsigned long long)next->seg.keys);
+	else if (strcmp(next->prod.metrics, cur->prod.metrics) != 0)
+		snprintf(why, len, "daemon.metrics changed (%s -> %s): the listener is bound at "
+			 "start; restart vrld to move it", or_none(cur->prod.metrics),
+			 or_none(next->prod.metrics));
+	else
+		return false;
+	return true;
+}
+
+/* vrld_check_config's problems: the first one is the refusal's reason. */
+static void first_problem(void *arg, const char *problem)
+{
+	char *why = arg;
+
+	if (!why[0])
+		snprintf(why, VRL_CONFIG_ERR_MAX, "%s", problem);
+}
+
 static void reload_refused(struct vrl_seg *seg, const char *why)
 {
 	logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", why);
@@ -172,7 +213,8 @@ static void reload_refused(struct vrl_seg *seg, const char *why)
 
 /*
  * A config the reloader read (@next, NULL when out of memory; @rc and @err
- * its load's outcome): put it in force, or keep the running one, saying
+ * its load's outcome): check it as start-up would, against what the
+ * running one fixed, and put it in force; or keep the running one, saying
  * why (logged, and recorded in the segment for vrlctl). Main thread.
  */
 static void reload_apply(struct vrl_seg *seg, struct vrld_prod *prod,
@@ -185,11 +227,9 @@ static void reload_apply(struct vrl_seg *seg, struct vrld_prod *prod,
 		reload_refused(seg, next ? err : "out of memory");
 		return;
 	}
-	if (strcmp(next->seg.name, cur->seg.name) || next->seg.keys != cur->seg.keys) {
-		reload_refused(seg, "segment.name and segment.keys need a restart");
-		return;
-	}
-	if (vrld_prod_publish(prod, next, why, sizeof(why)) != 0) {
+	if (needs_restart(cur, next, why, sizeof(why)) ||
+	    vrld_check_config(next, VRLD_CHECK_RELOAD, NULL, first_problem, why) != 0 ||
+	    vrld_prod_publish(prod, next, why, sizeof(why)) != 0) {
 		reload_refused(seg, why);
 		return;
 	}
@@ -323,6 +363,9 @@ static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64
 
 	atomic_store_explicit(&h->daemon_heartbeat_ns, now, memory_order_relaxed);
 	drain_alerts(h, dc, alerts, now, prod);
+	/* a reload that shortened the interval: it applies from now */
+	if (*next_sweep > now + dc->sweep_interval_ns)
+		*next_sweep = now + dc->sweep_interval_ns;
 	if (now < *next_sweep)
 		return;
 	*next_sweep = now + dc->sweep_interval_ns;

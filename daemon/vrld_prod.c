@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -272,11 +273,55 @@ struct vrld_live *vrld_prod_live(struct vrld_prod *p)
 	return atomic_load_explicit(&p->live, memory_order_relaxed);
 }
 
+/*
+ * Give the segment @next's mode and group, as adopting it at start would
+ * (a group not given leaves the segment's as it is). @was gets what they
+ * were, for undo_owner(). Returns 0, or -errno with @why, nothing changed.
+ */
+static int apply_owner(struct vrld_prod *p, const struct vrl_daemon_config *next,
+		       struct stat *was, char *why, size_t whylen)
+{
+	const struct vrl_seg_spec *spec = &next->seg;
+	int fd = p->seg->lock_fd, rc;
+
+	if (fstat(fd, was) != 0) {
+		rc = -errno;
+		snprintf(why, whylen, "cannot stat segment %s: %s", spec->name, strerror(-rc));
+		return rc;
+	}
+	if (spec->gid != (gid_t)-1 && spec->gid != was->st_gid &&
+	    fchown(fd, (uid_t)-1, spec->gid) != 0) {
+		rc = -errno;
+		snprintf(why, whylen, "segment.group %s: cannot give segment %s to gid %u: %s "
+			 "(vrld must be root or in that group)", next->group, spec->name,
+			 (unsigned)spec->gid, strerror(-rc));
+		return rc;
+	}
+	if ((was->st_mode & 0777) != (spec->mode & 0777) && fchmod(fd, spec->mode & 0777) != 0) {
+		rc = -errno;
+		snprintf(why, whylen, "segment.mode %04o: cannot set it on segment %s: %s",
+			 (unsigned)spec->mode, spec->name, strerror(-rc));
+		if (fchown(fd, (uid_t)-1, was->st_gid) != 0)
+			p->log("error", "msg=\"cannot give segment %s back its group\" gid=%u",
+			       spec->name, (unsigned)was->st_gid);
+		return rc;
+	}
+	return 0;
+}
+
+static void undo_owner(struct vrld_prod *p, const struct stat *was)
+{
+	if (fchown(p->seg->lock_fd, (uid_t)-1, was->st_gid) != 0 ||
+	    fchmod(p->seg->lock_fd, was->st_mode & 0777) != 0)
+		p->log("error", "msg=\"cannot give the segment back its mode and group\"");
+}
+
 int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next, char *why,
 		      size_t whylen)
 {
 	struct vrld_live *old = vrld_prod_live(p), *l;
 	struct vrl_seg_header *h = p->seg->hdr;
+	struct stat was;
 	int rc = vrl_seg_reload_check(h, &next->cfg, why, whylen);
 
 	if (rc)
@@ -285,6 +330,11 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 	if (!l) {
 		snprintf(why, whylen, "out of memory");
 		return -ENOMEM;
+	}
+	rc = apply_owner(p, next, &was, why, whylen);
+	if (rc) {
+		free(l);
+		return rc;
 	}
 	l->dc = *next;
 	/* vrld alone publishes: the segment's next generation is this one */
@@ -301,10 +351,14 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 		/* cannot happen after the check above; undo all the same */
 		atomic_exchange_explicit(&p->live, old, memory_order_release);
 		call_rcu(&l->rcu, free_live);
+		undo_owner(p, &was);
 		return rc;
 	}
 	call_rcu(&old->rcu, free_live);
 	ckpt_thread_signal(p, false);
+	/* the collector is the main thread's, as this call is */
+	if (p->metrics)
+		vrl_metrics_set_top(p->metrics, (unsigned)next->prod.metrics_top);
 	return 0;
 }
 
@@ -343,6 +397,14 @@ static void metrics_tick(struct vrld_prod *p, const struct vrl_daemon_config *dc
 {
 	char why[512];
 
+	/* a textfile a reload asked for, with no metrics at start */
+	if (!p->metrics && dc->prod.metrics_textfile[0] &&
+	    !(p->metrics = vrl_metrics_new(p->seg->hdr, (unsigned)dc->prod.metrics_top))) {
+		if (!p->textfile_failing)
+			p->log("error", "msg=\"metrics textfile not written: out of memory\"");
+		p->textfile_failing = true;
+		return;
+	}
 	if (!p->metrics || vrl_now_ns() < p->next_textfile)
 		return;
 	p->next_textfile = vrl_now_ns() + TEXTFILE_NS;

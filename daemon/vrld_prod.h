@@ -90,9 +90,11 @@ int vrld_prod_start(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_d
 struct vrld_live *vrld_prod_live(struct vrld_prod *p);
 
 /*
- * A reload: check @next against the segment, make it the config in force,
- * then publish it in the segment. Returns 0, or -errno with @why (nothing
- * changed). vrld's main thread only.
+ * A reload: check @next against the segment, give the segment @next's
+ * mode and group, make @next the config in force, then publish it in the
+ * segment; the metrics take its metrics_top (its textfile and checkpoint
+ * settings are read from the config in force as they are used). Returns
+ * 0, or -errno with @why (nothing changed). vrld's main thread only.
  */
 int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next, char *why,
 		      size_t whylen);

@@ -140,6 +140,14 @@ int vrl_afile_check_dir(const char *path, char *why, size_t whylen)
 	if (dfd < 0)
 		return dfd;
 	close(dfd);
+	/* and vrld may make files in it (a write says so too, but later) */
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
+		int rc = -errno;
+
+		snprintf(why, whylen, "directory %s of %s: vrld (uid %u) cannot create files in "
+			 "it: %s", dir, path, (unsigned)geteuid(), strerror(-rc));
+		return rc;
+	}
 	return 0;
 }
 

@@ -31,10 +31,11 @@
 
 /*
  * Check the directory that @path (a file name) lies in: it exists, is a
- * directory, and nobody but vrld's effective uid and root can write it.
- * Returns 0, or -errno with a message in @why:
+ * directory, nobody but vrld's effective uid and root can write it, and
+ * vrld may create files in it. Returns 0, or -errno with a message in @why:
  *   -ENOENT, -ENOTDIR  the directory is missing, or not a directory
  *   -EPERM             others can write it (owner, mode and what to do said)
+ *   -EACCES            vrld may not create files in it
  *   -EINVAL            @path names no file ("", a directory, "." or "..")
  */
 int vrl_afile_check_dir(const char *path, char *why, size_t whylen);

@@ -183,6 +183,18 @@ static void test_foreign_owner(void **state)
 	assert_int_equal(chown(dir, 0, (gid_t)-1), 0);
 }
 
+static void test_dir_not_writable(void **state)
+{
+	char why[512];
+
+	(void)state;
+	if (geteuid() == 0)
+		skip();   /* root writes any directory */
+	assert_int_equal(chmod(dir, 0500), 0);
+	assert_int_equal(vrl_afile_check_dir(path, why, sizeof(why)), -EACCES);
+	assert_non_null(strstr(why, "cannot create files"));
+}
+
 static void test_missing_dir(void **state)
 {
 	char why[512], p[400];
@@ -319,6 +331,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreign_writable_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_not_writable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mode_whatever_umask, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_file_kept_on_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_regular, setup, teardown),

@@ -38,6 +38,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "atomic_file.h"
 #include "gcra.h"
 #include "presets.h"
 #include "quota.h"
@@ -45,16 +46,20 @@
 
 #define VRL_DEFAULT_MODE      0660u        /* segment.mode: owner and group read/write */
 #define VRL_DEFAULT_KEYS      65536u       /* segment.keys */
+#define VRL_DEFAULT_MAX_SIZE  (UINT64_C(4) << 30) /* segment.max_size: 4 GiB */
 #define VRL_DEFAULT_SWEEP_NS  UINT64_C(1000000000)   /* daemon.sweep_interval: 1s */
 #define VRL_DEFAULT_IDLE_NS   UINT64_C(600000000000) /* daemon.idle_evict: 10min */
 #define VRL_DEFAULT_CKPT_NS   UINT64_C(10000000000)  /* daemon.checkpoint_interval: 10s */
 #define VRL_DEFAULT_METRICS_TOP 20u        /* daemon.metrics_top: keys nearest their limit */
+#define VRL_DEFAULT_TEXTFILE_MODE 0644u    /* daemon.metrics_textfile_mode: node_exporter reads it */
 #define VRL_CONFIG_FILE_MAX   (1u << 20)   /* bytes of a config file we agree to read */
 #define VRL_PATH_MAX          96u          /* bytes of a field path in a message */
 #define VRL_ORIGIN_MAX        320u         /* bytes of "source:line:col" of a limit */
 #define VRL_GOT_MAX           48u          /* bytes of a bad value quoted in a message */
 #define VRL_FRAC_DIGITS       18u          /* fraction digits kept exactly; more round up */
 #define VRL_PRESET_DEPTH      4u           /* presets including presets, at most */
+#define VRL_NEST_MAX          32u          /* mappings and lists nested, at most (a valid
+                                              config needs 6) */
 #define VRL_ALERT_PCT_MAX     1000u        /* alerts: percent at most (soft quotas go past 100) */
 
 #define RATE_EXPECTED "expected N/period such as 150/s, 2/min or 1/30s"
@@ -80,6 +85,7 @@ struct vrl_doc {
 struct vrl_settings {
 	struct vrl_seg_spec seg;
 	char group[64];
+	uint64_t max_size;
 	uint64_t sweep_interval_ns;
 	uint64_t idle_evict_ns;
 	char alert_command[VRL_ALERT_COMMAND_MAX];
@@ -485,10 +491,10 @@ static int seg_name(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 }
 
 /* A mode is read as octal, as chmod(1) does: "0660", 0660 and 660 agree. */
-static int seg_mode(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+static int get_mode(struct vrl_doc *d, yaml_node_t *n, const char *path, const char *example,
+		    mode_t *mode)
 {
-	static const char expected[] = "expected an octal mode such as \"0660\" (at most 0777)";
-	const char *path = "segment.mode", *s = want_scalar(d, n, path, "an octal mode such as \"0660\"");
+	const char *s = want_scalar(d, n, path, "an octal mode");
 	char buf[VRL_GOT_MAX], *end;
 	unsigned long m;
 
@@ -499,7 +505,20 @@ static int seg_mode(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 	errno = 0;
 	m = strtoul(s, &end, 8);
 	if (!isdigit((unsigned char)*s) || *end != '\0' || errno != 0 || m > 0777)
-		return fail(d, n, path, "%s, got %s", expected, got(n, buf));
+		return fail(d, n, path, "expected an octal mode such as \"%s\" (at most 0777), "
+			    "got %s", example, got(n, buf));
+	*mode = (mode_t)m;
+	return 0;
+}
+
+static int seg_mode(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+{
+	const char *path = "segment.mode";
+	char buf[VRL_GOT_MAX];
+	mode_t m;
+
+	if (get_mode(d, n, path, "0660", &m))
+		return -1;
 	if ((m & 0600) != 0600)
 		return fail(d, n, path, "the owner (vrld) needs read and write: expected a mode "
 			    "with 0600 set, got %s", got(n, buf));
@@ -562,6 +581,33 @@ static int seg_keys(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 	return 0;
 }
 
+/* A size in bytes: a number, or one with a binary unit ("4GiB", "512MiB"). */
+static int seg_max_size(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+{
+	static const struct { const char *unit; unsigned shift; } units[] = {
+		{ "", 0 }, { "B", 0 }, { "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 }, { "TiB", 40 },
+		{ "PiB", 50 },
+	};
+	const char *path = "segment.max_size", *s = want_scalar(d, n, path, "a size such as 4GiB");
+	char buf[VRL_GOT_MAX];
+	uint64_t v;
+
+	if (!s)
+		return -1;
+	if (parse_digits(&s, &v) == 0) {
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			if (strcmp(s, units[i].unit) != 0)
+				continue;
+			if (v == 0 || v > (UINT64_MAX >> units[i].shift))
+				break;
+			st->max_size = v << units[i].shift;
+			return 0;
+		}
+	}
+	return fail(d, n, path, "expected a size above zero such as 4GiB, 512MiB or a number "
+		    "of bytes (units: KiB, MiB, GiB, TiB, PiB), got %s", got(n, buf));
+}
+
 static int seg_on_full(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 {
 	const char *path = "segment.on_full", *s = want_scalar(d, n, path, "deny or allow");
@@ -581,7 +627,8 @@ static int seg_on_full(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *s
 
 static int parse_segment(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings *st)
 {
-	static const char *const keys[] = { "name", "mode", "group", "keys", "on_full", NULL };
+	static const char *const keys[] = { "name", "mode", "group", "keys", "max_size", "on_full",
+					    NULL };
 	yaml_node_t *v;
 
 	if (want_type(d, map, YAML_MAPPING_NODE, "segment", "a mapping of name, mode, ...") ||
@@ -594,6 +641,8 @@ static int parse_segment(struct vrl_doc *d, yaml_node_t *map, struct vrl_setting
 	if ((v = lookup(d, map, "group")) && seg_group(d, v, st))
 		return -1;
 	if ((v = lookup(d, map, "keys")) && seg_keys(d, v, st))
+		return -1;
+	if ((v = lookup(d, map, "max_size")) && seg_max_size(d, v, st))
 		return -1;
 	if ((v = lookup(d, map, "on_full")) && seg_on_full(d, v, st))
 		return -1;
@@ -623,6 +672,17 @@ static int parse_daemon_prod(struct vrl_doc *d, yaml_node_t *map, struct vrl_dae
 	    get_text(d, v, "daemon.metrics_textfile", "a file path", pr->metrics_textfile,
 		     sizeof(pr->metrics_textfile)))
 		return -1;
+	if ((v = lookup(d, map, "metrics_textfile_mode"))) {
+		if (get_mode(d, v, "daemon.metrics_textfile_mode", "0644",
+			     &pr->metrics_textfile_mode))
+			return -1;
+		/* others could rewrite the figures between two of vrld's writes */
+		if (pr->metrics_textfile_mode & 0022)
+			return fail(d, v, "daemon.metrics_textfile_mode", "%04o lets the group or "
+				    "others write vrld's metrics, expected a mode without 0022 "
+				    "such as \"0644\" or \"0640\"",
+				    (unsigned)pr->metrics_textfile_mode);
+	}
 	if ((v = lookup(d, map, "metrics_top")) &&
 	    get_u64(d, v, "daemon.metrics_top", 0, &pr->metrics_top))
 		return -1;
@@ -632,8 +692,8 @@ static int parse_daemon_prod(struct vrl_doc *d, yaml_node_t *map, struct vrl_dae
 static int parse_daemon(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings *st)
 {
 	static const char *const keys[] = { "sweep_interval", "idle_evict", "alert_command",
-		"checkpoint", "checkpoint_interval", "metrics", "metrics_textfile", "metrics_top",
-		NULL };
+		"checkpoint", "checkpoint_interval", "metrics", "metrics_textfile",
+		"metrics_textfile_mode", "metrics_top", NULL };
 	yaml_node_t *v;
 
 	if (want_type(d, map, YAML_MAPPING_NODE, "daemon", "a mapping of sweep_interval, ...") ||
@@ -838,12 +898,14 @@ static int limit_match(struct vrl_doc *d, yaml_node_t *n, const char *path,
 	size_t count;
 
 	pathf(where, "%s.match", path);
-	if (want_type(d, n, YAML_MAPPING_NODE, where, "a mapping such as {api: samsara}") ||
-	    check_keys(d, n, where, NULL))
+	if (want_type(d, n, YAML_MAPPING_NODE, where, "a mapping such as {api: samsara}"))
 		return -1;
+	/* counted first: check_keys compares every key with each before it */
 	count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	if (count > VRL_MAX_MATCH)
 		return fail(d, n, where, "%zu conditions, expected at most %u", count, VRL_MAX_MATCH);
+	if (check_keys(d, n, where, NULL))
+		return -1;
 	for (size_t i = 0; i < count; i++) {
 		yaml_node_pair_t *kv = &n->data.mapping.pairs.start[i];
 		yaml_node_t *k = node(d, kv->key), *v = node(d, kv->value);
@@ -1458,6 +1520,54 @@ static int yaml_failure(struct vrl_doc *d, yaml_parser_t *y, const char *text, s
 	return fail_at(d, m, "syntax", "%s, expected valid YAML", y->problem ? y->problem : "error");
 }
 
+static bool opens(yaml_event_type_t t)
+{
+	return t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT;
+}
+
+static bool closes(yaml_event_type_t t)
+{
+	return t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT;
+}
+
+/*
+ * Read @text as events, without building anything, and refuse it at the
+ * first collection nested deeper than VRL_NEST_MAX. libyaml's scanner does
+ * work in proportion to the depth at each token, so a text of 10^5 "["
+ * takes it tens of seconds to load; this pass stops at the first level too
+ * deep, having read only that far.
+ */
+static int check_nesting(struct vrl_doc *d, const char *text, size_t len)
+{
+	yaml_parser_t y;
+	yaml_event_t ev;
+	unsigned depth = 0;
+	int rc = 0;
+
+	if (!yaml_parser_initialize(&y))
+		return fail_at(d, (yaml_mark_t){ 0, 0, 0 }, "syntax", "out of memory");
+	yaml_parser_set_input_string(&y, (const unsigned char *)text, len);
+	for (;;) {
+		yaml_event_type_t t;
+
+		if (!yaml_parser_parse(&y, &ev)) {
+			rc = yaml_failure(d, &y, text, len);
+			break;
+		}
+		t = ev.type;
+		if (opens(t) && ++depth > VRL_NEST_MAX)
+			rc = fail_at(d, ev.start_mark, "syntax", "nested deeper than %u levels, "
+				     "expected a flatter config (a valid one needs 6)", VRL_NEST_MAX);
+		else if (closes(t))
+			depth--;
+		yaml_event_delete(&ev);
+		if (rc || t == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&y);
+	return rc;
+}
+
 /* Load the only document of @text into @d->y. */
 static int load_document(struct vrl_doc *d, const char *text, size_t len)
 {
@@ -1465,6 +1575,8 @@ static int load_document(struct vrl_doc *d, const char *text, size_t len)
 	yaml_document_t extra;
 	int rc = 0;
 
+	if (check_nesting(d, text, len))
+		return -1;
 	if (!yaml_parser_initialize(&y))
 		return fail_at(d, (yaml_mark_t){ 0, 0, 0 }, "syntax", "out of memory");
 	yaml_parser_set_input_string(&y, (const unsigned char *)text, len);
@@ -1509,16 +1621,19 @@ static void settings_default(struct vrl_settings *st)
 	st->seg.mode = VRL_DEFAULT_MODE;
 	st->seg.gid = (gid_t)-1;
 	st->seg.keys = VRL_DEFAULT_KEYS;
+	st->max_size = VRL_DEFAULT_MAX_SIZE;
 	st->sweep_interval_ns = VRL_DEFAULT_SWEEP_NS;
 	st->idle_evict_ns = VRL_DEFAULT_IDLE_NS;
 	st->prod.checkpoint_interval_ns = VRL_DEFAULT_CKPT_NS;
 	st->prod.metrics_top = VRL_DEFAULT_METRICS_TOP;
+	st->prod.metrics_textfile_mode = VRL_DEFAULT_TEXTFILE_MODE;
 }
 
 static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_config *out)
 {
 	out->seg = st->seg;
 	memcpy(out->group, st->group, sizeof(out->group));
+	out->max_size = st->max_size;
 	out->sweep_interval_ns = st->sweep_interval_ns;
 	out->idle_evict_ns = st->idle_evict_ns;
 	memcpy(out->alert_command, st->alert_command, sizeof(out->alert_command));
@@ -1576,27 +1691,23 @@ int vrl_config_parse(const char *text, size_t len, const char *source,
 int vrl_config_load(const char *path, struct vrl_daemon_config *out,
 		    char err[VRL_CONFIG_ERR_MAX])
 {
-	FILE *f = fopen(path, "rb");
-	char *text;
+	char why[VRL_CONFIG_ERR_MAX], *text;
 	size_t len;
 	int rc;
 
-	if (!f) {
-		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
-	}
-	text = malloc(VRL_CONFIG_FILE_MAX + 1);
-	len = text ? fread(text, 1, VRL_CONFIG_FILE_MAX + 1, f) : 0;
-	rc = !text ? ENOMEM : ferror(f) ? EIO : 0;
-	fclose(f);
-	if (rc == 0 && len > VRL_CONFIG_FILE_MAX) {
+	/* a link to a managed file is followed; what it names must be a
+	 * regular file: a FIFO or a device is refused, never waited on */
+	rc = vrl_afile_read(path, VRL_CONFIG_FILE_MAX, true, &text, &len, why, sizeof(why));
+	if (rc == -EFBIG) {
 		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: larger than %u bytes, expected a smaller "
 			 "config", path, VRL_CONFIG_FILE_MAX);
-		rc = -1;
-	} else if (rc != 0)
-		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: cannot read: %s", path, strerror(rc));
-	else
-		rc = parse_config(text, len, path, path, out, err);
+		return -1;
+	}
+	if (rc) {
+		snprintf(err, VRL_CONFIG_ERR_MAX, "%s", why);
+		return -1;
+	}
+	rc = parse_config(text, len, path, path, out, err);
 	free(text);
 	return rc == 0 ? 0 : -1;
 }

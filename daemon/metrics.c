@@ -53,6 +53,7 @@
 #include <microhttpd.h>
 #endif
 
+#include "atomic_file.h"
 #include "client.h"
 #include "keytable.h"
 #include "keyuse.h"
@@ -176,6 +177,12 @@ struct vrl_metrics *vrl_metrics_new(struct vrl_seg_header *h, unsigned top)
 	m->h = h;
 	m->top = top;
 	return m;
+}
+
+void vrl_metrics_set_top(struct vrl_metrics *m, unsigned top)
+{
+	/* read by renders, on this same thread */
+	m->top = top;
 }
 
 /* ---- per-limit counters ------------------------------------------------------ */
@@ -613,29 +620,20 @@ char *vrl_metrics_render(struct vrl_metrics *m, size_t *len)
 
 /* ---- the textfile ------------------------------------------------------------------ */
 
-int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, char *why, size_t whylen)
+int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, mode_t mode, char *why,
+			size_t whylen)
 {
-	char tmp[4096];
 	size_t len;
 	char *text = vrl_metrics_render(m, &len);
-	FILE *f;
-	int rc = 0;
+	int rc;
 
-	if (!text)
+	if (!text) {
+		snprintf(why, whylen, "cannot write %s: no page rendered yet, or out of memory",
+			 path);
 		return -ENOMEM;
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	f = fopen(tmp, "w");
-	if (!f || fwrite(text, 1, len, f) != len)
-		rc = -errno;
-	if (f && fclose(f) != 0 && rc == 0)
-		rc = -errno;
-	/* node_exporter reads the whole old file or the whole new one */
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc) {
-		snprintf(why, whylen, "cannot write %s: %s", path, strerror(-rc));
-		unlink(tmp);
 	}
+	/* node_exporter reads the whole old file or the whole new one */
+	rc = vrl_afile_write(path, text, len, mode, why, whylen);
 	free(text);
 	return rc;
 }
@@ -688,6 +686,13 @@ remote:
 	snprintf(why, whylen, "daemon.metrics \"%s\": only a loopback address is served; "
 		 "scrape through a local proxy or use daemon.metrics_textfile", addr);
 	return -EINVAL;
+}
+
+int vrl_metrics_addr_check(const char *addr, char *why, size_t whylen)
+{
+	struct sockaddr_storage sa;
+
+	return parse_addr(addr, &sa, why, whylen);
 }
 
 #ifdef HAVE_MHD

@@ -3,6 +3,12 @@
  */
 #include "vrld_run.h"
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -27,20 +33,53 @@
 const char *vrld_path;
 
 #define STARTED_MAX 64
+#define LOG_PATH_MAX 512
 static pid_t started[STARTED_MAX];   /* vrlds not yet seen to exit; 0: free */
+static char logs[STARTED_MAX][LOG_PATH_MAX];   /* where each one's stderr goes */
+
+/* What the sanitizers print when they find something (ASan, LSan, UBSan,
+ * TSan): a vrld of a sanitizer build that printed one fails the test,
+ * whatever its exit status and whether the test looks at it. */
+static const char *const sanitizer_marks[] = {
+	"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+	"WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer", NULL,
+};
+
+/* Fail the test, showing the report, if @log holds a sanitizer's. */
+static void check_sanitizers(pid_t pid, const char *log)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(log, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		for (int i = 0; !found && sanitizer_marks[i]; i++)
+			found = strstr(line, sanitizer_marks[i]) != NULL;
+		if (found)
+			fprintf(stderr, "# vrld %d: %s", (int)pid, line);
+	}
+	fclose(f);
+	if (found)
+		fail_msg("vrld %d: a sanitizer reported the above (log %s)", (int)pid, log);
+}
 
 static void forget(pid_t pid)
 {
 	for (int i = 0; i < STARTED_MAX; i++)
-		if (started[i] == pid)
+		if (started[i] == pid) {
 			started[i] = 0;
+			check_sanitizers(pid, logs[i]);
+		}
 }
 
-static void remember(pid_t pid)
+static void remember(pid_t pid, const char *log)
 {
 	for (int i = 0; i < STARTED_MAX; i++)
 		if (started[i] == 0) {
 			started[i] = pid;
+			snprintf(logs[i], sizeof(logs[i]), "%s", log);
 			return;
 		}
 }
@@ -49,9 +88,11 @@ void vrld_kill_all(void)
 {
 	for (int i = 0; i < STARTED_MAX; i++)
 		if (started[i] > 0) {
-			kill(started[i], SIGKILL);
-			waitpid(started[i], NULL, 0);
-			started[i] = 0;
+			pid_t pid = started[i];
+
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			forget(pid);
 		}
 }
 
@@ -81,8 +122,29 @@ pid_t vrld_start(const char *config, const char *extra, const char *log)
 		_exit(127);
 	}
 	if (pid > 0)
-		remember(pid);
+		remember(pid, log);
 	return pid;
+}
+
+int vrld_check(const char *config, const char *out)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execl(vrld_path, "vrld", "-c", config, "--check", (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -1;
+	remember(pid, out);
+	return vrld_wait_exit(pid, UINT64_C(60) * 1000000000u);
 }
 
 static void nap(void)
@@ -142,6 +204,30 @@ uint64_t vrld_config_gen(const char *seg)
 	gen = atomic_load(&h->config_gen);
 	munmap(h, sizeof(*h));
 	return gen;
+}
+
+uint64_t vrld_heartbeat(const char *seg)
+{
+	struct vrl_seg_header *h = map_header(seg);
+	uint64_t beat;
+
+	if (!h)
+		return 0;
+	beat = atomic_load(&h->daemon_heartbeat_ns);
+	munmap(h, sizeof(*h));
+	return beat;
+}
+
+bool vrld_reload_status(const char *seg, struct vrl_reload_status *out)
+{
+	struct vrl_seg_header *h = map_header(seg);
+	int rc;
+
+	if (!h)
+		return false;
+	rc = vrl_seg_read_reload(h, out);
+	munmap(h, sizeof(*h));
+	return rc == 0;
 }
 
 int vrld_wait_exit(pid_t pid, uint64_t timeout_ns)

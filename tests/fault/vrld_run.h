@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "admin.h"
+
 /* Path of the vrld binary under test (argv[1] of the test). */
 extern const char *vrld_path;
 
@@ -17,6 +19,10 @@ void vrld_write_file(const char *path, const char *text);
 
 /* Start vrld -c @config [@extra], its stderr appended to @log. */
 pid_t vrld_start(const char *config, const char *extra, const char *log);
+
+/* Run vrld -c @config --check, its stdout and stderr written to @out; its
+ * exit status as vrld_wait_exit() says it. */
+int vrld_check(const char *config, const char *out);
 
 /*
  * Wait until segment @seg exists and names @pid as its vrld. Returns false
@@ -27,11 +33,21 @@ bool vrld_wait_ready(const char *seg, pid_t pid, uint64_t timeout_ns);
 /* The segment's config generation (0 when it cannot be read). */
 uint64_t vrld_config_gen(const char *seg);
 
-/* Wait for @pid to exit; its exit status, 128 + signal, or -1 on timeout. */
+/* The segment's heartbeat (monotonic ns of vrld's last tick; 0 when it
+ * cannot be read). */
+uint64_t vrld_heartbeat(const char *seg);
+
+/* The outcome of vrld's last reload, as `vrlctl reload` reads it. */
+bool vrld_reload_status(const char *seg, struct vrl_reload_status *out);
+
+/* Wait for @pid to exit; its exit status, 128 + signal, or -1 on timeout.
+ * A vrld whose log holds a sanitizer's report (ASan, LSan, UBSan, TSan)
+ * fails the test here, with the report shown, whatever its status. */
 int vrld_wait_exit(pid_t pid, uint64_t timeout_ns);
 
 /* SIGKILL and reap every vrld started and not yet seen to exit (teardown
- * after a failed assertion, so no vrld outlives the test). */
+ * after a failed assertion, so no vrld outlives the test); a sanitizer's
+ * report in a log fails the test, as in vrld_wait_exit(). */
 void vrld_kill_all(void);
 
 /* Whether file @path contains @needle. */

@@ -9,6 +9,7 @@ packages=(
   libbenchmark-dev g++ libhiredis-dev redis-server
   clang libclang-rt-14-dev
   python3-dev python3-pytest python3-limits
+  scdoc man-db
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -9,7 +9,7 @@ packages=(
   libbenchmark-dev g++ libhiredis-dev redis-server
   clang libclang-rt-14-dev
   python3-dev python3-pytest python3-limits
-  scdoc man-db
+  scdoc man-db bash-completion zsh
 )
 missing=()
 for p in "${packages[@]}"; do

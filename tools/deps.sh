@@ -10,6 +10,7 @@ packages=(
   clang libclang-rt-14-dev
   python3-dev python3-pytest python3-limits
   scdoc man-db bash-completion zsh
+  python3-venv python3-mesonpy
 )
 missing=()
 for p in "${packages[@]}"; do

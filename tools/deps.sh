@@ -11,6 +11,7 @@ packages=(
   python3-dev python3-pytest python3-limits
   scdoc man-db bash-completion zsh
   python3-venv python3-mesonpy
+  dpkg-dev debhelper dh-python lintian
 )
 missing=()
 for p in "${packages[@]}"; do

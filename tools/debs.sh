@@ -97,6 +97,10 @@ done
 for page in vrld vrlctl vrl.yaml libvrl; do
   man -w "$page" >/dev/null || { echo "debs.sh: no man page $page" >&2; exit 1; }
 done
+if command -v systemd-analyze >/dev/null; then
+  systemd-analyze verify /lib/systemd/system/vrld.service
+  echo "systemd-analyze verify vrld.service: ok"
+fi
 dpkg-query -W -f='${Conffiles}\n' vrld | grep -q ' /etc/vrl/vrl.yaml ' ||
   { echo "debs.sh: /etc/vrl/vrl.yaml is not a conffile" >&2; exit 1; }
 

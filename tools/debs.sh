@@ -110,7 +110,7 @@ echo "== vrld -c /etc/vrl/vrl.yaml, as the unit runs it (user vrl), without syst
 head -1 "$tmp/check.txt"
 setpriv --reuid=vrl --regid=vrl --init-groups /usr/sbin/vrld -c /etc/vrl/vrl.yaml 2> "$tmp/vrld.log" &
 vrld_pid=$!
-for _ in $(seq 200); do vrlctl status >/dev/null 2>&1 && break; sleep 0.05; done
+for _ in $(seq 600); do vrlctl status >/dev/null 2>&1 && break; sleep 0.05; done
 vrlctl status > "$tmp/status.txt"
 head -6 "$tmp/status.txt"
 [ "$(stat -c %U:%G:%a /dev/shm/vrl)" = vrl:vrl:660 ] ||

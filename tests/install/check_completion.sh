@@ -42,7 +42,7 @@ check "vrld --d<TAB>" "$(complete_bash vrld --d)" "--discard-checkpoint"
 printf 'presets: [samsara]\nsegment: {name: %s, keys: 1000}\n' "$seg" > "$tmp/vrl.yaml"
 "$vrld" -c "$tmp/vrl.yaml" 2> "$tmp/vrld.log" &
 pid=$!
-for _ in $(seq 200); do "$vrlctl" -s "$seg" status >/dev/null 2>&1 && break; sleep 0.05; done
+for _ in $(seq 600); do "$vrlctl" -s "$seg" status >/dev/null 2>&1 && break; sleep 0.05; done
 check "vrlctl -s SEG show samsara.t<TAB>" "$(complete_bash "$vrlctl" -s "$seg" show samsara.t)" \
   "samsara.token"
 check "vrlctl -s SEG keys --limit samsara.o<TAB>" \
@@ -60,10 +60,10 @@ if command -v zsh >/dev/null; then
     zmodload zsh/zpty
     zpty z zsh -f -i
     zpty -w z "PS1=\"%% \"; fpath=($1 \$fpath); autoload -U compinit; compinit -u -D"
-    try() {  # try INPUT WANT: up to 10 s for WANT on the terminal
+    try() {  # try INPUT WANT: up to 30 s for WANT on the terminal
       local out all="" n
       zpty -w -n z $'\''\C-u'\''"$1"$'\''\t'\''
-      for n in {1..200}; do
+      for n in {1..600}; do
         while zpty -rt z out; do all+=$out; done
         [[ $all == *"$2"* ]] && { print -r -- "$2"; return; }
         sleep 0.05

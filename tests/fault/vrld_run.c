@@ -8,6 +8,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -206,12 +207,14 @@ int vrld_stop_clean(pid_t pid, uint64_t timeout_ns, const char *seg, const char 
 	return system(cmd) == 0 ? status : -1;
 }
 
-bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap)
+bool vrld_http_get_within(unsigned port, const char *path, char *buf, size_t cap,
+			  uint64_t timeout_ns)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	uint64_t until = vrl_now_ns() + timeout_ns;
 	char req[256];
 	size_t got = 0;
-	ssize_t r;
+	ssize_t r = 0;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	buf[0] = '\0';
@@ -224,11 +227,25 @@ bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap)
 		close(fd);
 		return false;
 	}
-	while (got + 1 < cap && (r = read(fd, buf + got, cap - 1 - got)) > 0)
+	/* read until the server closes, or give up at the deadline */
+	while (got + 1 < cap) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = vrl_now_ns();
+
+		if (now >= until || poll(&p, 1, (int)((until - now) / 1000000u) + 1) <= 0)
+			break;
+		if ((r = read(fd, buf + got, cap - 1 - got)) <= 0)
+			break;
 		got += (size_t)r;
+	}
 	close(fd);
 	buf[got] = '\0';
-	return true;
+	return got > 0 && (r == 0 || got + 1 == cap);
+}
+
+bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap)
+{
+	return vrld_http_get_within(port, path, buf, cap, VRLD_HTTP_TIMEOUT_NS);
 }
 
 double vrld_metric(const char *page, const char *series)

@@ -47,8 +47,18 @@ unsigned vrld_metrics_port(const char *path);
  */
 int vrld_stop_clean(pid_t pid, uint64_t timeout_ns, const char *seg, const char *dir);
 
+/* How long an HTTP GET of the tests waits for the whole answer: long
+ * enough for any loaded machine, so that only a server that never answers
+ * fails it. */
+#define VRLD_HTTP_TIMEOUT_NS (60 * UINT64_C(1000000000))
+
 /* GET @path from 127.0.0.1:@port over HTTP/1.0: the whole response, NUL
- * terminated, in @buf. Returns false when it cannot connect. */
+ * terminated, in @buf. Returns false when it cannot connect, or when the
+ * server has not closed the connection after its answer by @timeout_ns. */
+bool vrld_http_get_within(unsigned port, const char *path, char *buf, size_t cap,
+			  uint64_t timeout_ns);
+
+/* vrld_http_get_within() with VRLD_HTTP_TIMEOUT_NS. */
 bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap);
 
 /* The value of the sample line of @page that starts with @series

@@ -56,6 +56,7 @@
 
 #include "alert.h"
 #include "client.h"
+#include "label.h"
 #include "window.h"
 
 #include <errno.h>
@@ -512,18 +513,14 @@ void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
 		   struct vrl_key *key, char label[VRL_LABEL_MAX])
 {
 	const char *parts[VRL_MAX_PER];
-	size_t used = 0;
 
 	for (uint32_t i = 0; i < l->seg.nper; i++) {
 		const char *v = req_field(req, &l->seg.per[i]);
 
 		parts[i] = v ? v : "";
-		for (const char *p = parts[i]; *p && used < VRL_LABEL_MAX - 1; p++)
-			label[used++] = *p;
-		if (i + 1 < l->seg.nper && used < VRL_LABEL_MAX - 1)
-			label[used++] = '|';
 	}
-	label[used] = '\0';
+	/* secrets hashed here, before the label can reach a slot (label.h) */
+	vrl_label_build(&l->seg, parts, label);
 	/* a pool's members hash the pool's name: one key, one counter */
 	vrl_key_hash(l->seg.pool[0] ? l->seg.pool : l->seg.name, parts, l->seg.nper, key);
 }

@@ -67,7 +67,8 @@ int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out);
 /* True when limit @l matches @req. */
 bool vrl_limit_matches(const struct vrl_limit *l, const struct vrl_request *req);
 
-/* The key of @req under limit @l, and its display label. */
+/* The key of @req under limit @l, and its display label (secret values
+ * hashed, see label.h). */
 void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
 		   struct vrl_key *key, char label[VRL_LABEL_MAX]);
 

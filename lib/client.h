@@ -116,6 +116,15 @@ int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t 
  */
 extern uint64_t (*vrl__realtime_ns)(void);
 
+/*
+ * Tests only: when set, called in the acquiring thread each time a stacked
+ * acquire's rollback finds that others took a rate key after it (A1), so
+ * its @cost permits of limit index @limit, taken at @at, stay taken. A test
+ * counts them beside the grants it logs, to tell a justified denial from a
+ * wrong one. Process-wide; NULL (the default) costs one load per rollback.
+ */
+extern void (*vrl__kept)(uint32_t limit, uint64_t at, uint64_t cost);
+
 /* Refresh the handle's snapshot if vrld published a new config. Returns
  * VRL_ECORRUPT when the segment's layout words moved since vrl_open()
  * validated them: they are written once, at creation. */

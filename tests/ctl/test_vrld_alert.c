@@ -28,7 +28,7 @@
 #include "client.h"
 #include "label.h"
 
-#define WAIT_TRIES 600   /* 50 ms polls: 30 s on the slowest machine */
+#define WAIT_TRIES 1200  /* 50 ms polls: a minute at least, reached only on a hang */
 
 extern char **environ;
 

@@ -164,18 +164,58 @@ int vrld_wait_exit(pid_t pid, uint64_t timeout_ns)
 	return -1;
 }
 
-bool vrld_log_has(const char *path, const char *needle)
+/* Occurrences of @needle in the file @path (its first 256 KiB). */
+static unsigned log_count(const char *path, const char *needle)
 {
-	char buf[65536];
+	static char buf[1 << 18];
 	FILE *f = fopen(path, "r");
+	unsigned count = 0;
 	size_t n;
 
 	if (!f)
-		return false;
+		return 0;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
+	for (const char *p = buf; (p = strstr(p, needle)); p += strlen(needle))
+		count++;
+	return count;
+}
+
+bool vrld_log_has(const char *path, const char *needle)
+{
+	return log_count(path, needle) > 0;
+}
+
+bool vrld_wait_log(const char *path, const char *needle, unsigned count, uint64_t timeout_ns)
+{
+	uint64_t until = vrl_now_ns() + timeout_ns;
+
+	while (log_count(path, needle) < count) {
+		if (vrl_now_ns() > until)
+			return false;
+		nap();
+	}
+	return true;
+}
+
+bool vrld_wait_reload(const char *seg, uint64_t count, uint64_t timeout_ns,
+		      struct vrl_reload_status *st)
+{
+	uint64_t until = vrl_now_ns() + timeout_ns;
+
+	for (;;) {
+		struct vrl_seg_header *h = map_header(seg);
+		bool done = h && vrl_seg_read_reload(h, st) == 0 && st->count >= count;
+
+		if (h)
+			munmap(h, sizeof(*h));
+		if (done)
+			return true;
+		if (vrl_now_ns() > until)
+			return false;
+		nap();
+	}
 }
 
 unsigned vrld_metrics_port(const char *path)
@@ -264,15 +304,15 @@ bool vrld_scrape_fresh(unsigned port, char *buf, size_t cap)
 	struct timespec ts;
 	double since;
 
+	uint64_t until = vrl_now_ns() + VRLD_HTTP_TIMEOUT_NS;
+
 	clock_gettime(CLOCK_REALTIME, &ts);
 	since = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	for (int i = 0; i < 500; i++) {
-		struct timespec pause = { 0, 20 * 1000 * 1000 };
-
+	while (vrl_now_ns() < until) {
 		if (vrld_http_get(port, "/metrics", buf, cap) &&
 		    vrld_metric(buf, "vrl_metrics_rendered_seconds ") >= since)
 			return true;
-		nanosleep(&pause, NULL);
+		nap();
 	}
 	return false;
 }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "admin.h"
+
 /* Path of the vrld binary under test (argv[1] of the test). */
 extern const char *vrld_path;
 
@@ -36,6 +38,16 @@ void vrld_kill_all(void);
 
 /* Whether file @path contains @needle. */
 bool vrld_log_has(const char *path, const char *needle);
+
+/* Wait until vrld's log @path holds @needle at least @count times; false
+ * when it does not by @timeout_ns (vrld writes some lines, such as
+ * "serving", only after it has published itself in the segment). */
+bool vrld_wait_log(const char *path, const char *needle, unsigned count, uint64_t timeout_ns);
+
+/* Wait until the vrld of segment @seg has handled @count reloads in all
+ * (applied or refused); its reload record in @st. False after @timeout_ns. */
+bool vrld_wait_reload(const char *seg, uint64_t count, uint64_t timeout_ns,
+		      struct vrl_reload_status *st);
 
 /* The port vrld's log @path says it serves metrics on; 0 when none. */
 unsigned vrld_metrics_port(const char *path);
@@ -68,7 +80,7 @@ double vrld_metric(const char *page, const char *series);
 /*
  * GET /metrics into @buf until the page is one vrld rendered after this
  * call began (vrld renders once a second; vrl_metrics_rendered_seconds
- * says when). Returns false when none came within ten seconds.
+ * says when). Returns false when none came within VRLD_HTTP_TIMEOUT_NS.
  */
 bool vrld_scrape_fresh(unsigned port, char *buf, size_t cap);
 

@@ -587,7 +587,7 @@ static void free_page(struct rcu_head *head)
 {
 	struct page *pg = caa_container_of(head, struct page, rcu);
 
-	tsan_acquire(pg);   /* after every reader's tsan_release: the grace period */
+	tsan_acquire(pg);   /* after every reader's tsan_release and the writer's: the grace period */
 	free(pg);
 }
 
@@ -615,8 +615,12 @@ int vrl_metrics_update(struct vrl_metrics *m)
 	free(text);
 	/* R1 release: readers that load the pointer see the page written above */
 	old = atomic_exchange_explicit(&m->page, pg, memory_order_release);
-	if (old)
+	if (old) {
+		/* for TSan: the page's writer is done with it as well, so the
+		 * free comes after what it wrote even if no reader saw it */
+		tsan_release(old);
 		call_rcu(&old->rcu, free_page);
+	}
 	return 0;
 }
 

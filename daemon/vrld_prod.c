@@ -287,9 +287,13 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 	if (rc) {
 		/* cannot happen after the check above; undo all the same */
 		atomic_exchange_explicit(&p->live, old, memory_order_release);
+		tsan_release(&rcu_readers);   /* this thread is done with it: see below */
 		call_rcu(&l->rcu, free_live);
 		return rc;
 	}
+	/* the main thread read @old without a read-side section (it is the
+	 * updater): its reads, as a reader's, come before the free */
+	tsan_release(&rcu_readers);
 	call_rcu(&old->rcu, free_live);
 	ckpt_thread_signal(p, false);
 	return 0;

@@ -61,6 +61,9 @@
 #define VRL_NEST_MAX          32u          /* mappings and lists nested, at most (a valid
                                               config needs 6) */
 #define VRL_ALERT_PCT_MAX     1000u        /* alerts: percent at most (soft quotas go past 100) */
+#define VRL_LABEL_ATTRS_MAX   16u          /* attribute names labels.clear may list */
+/* labels.clear when not written: fields whose values are names, not secrets */
+#define VRL_DEFAULT_SHOWN     (1u << VRL_FIELD_API | 1u << VRL_FIELD_ENDPOINT | 1u << VRL_FIELD_ORG)
 
 #define RATE_EXPECTED "expected N/period such as 150/s, 2/min or 1/30s"
 
@@ -81,6 +84,14 @@ struct vrl_doc {
 	yaml_document_t y;
 };
 
+/* labels: which per fields key labels show as written (the others hashed). */
+struct vrl_labels {
+	uint32_t fields;              /* bit f: built-in field f shown */
+	unsigned nattrs;
+	char attr[VRL_LABEL_ATTRS_MAX][VRL_ATTR_MAX];   /* attributes shown */
+	yaml_mark_t attr_mark[VRL_LABEL_ATTRS_MAX];     /* where each was written */
+};
+
 /* The segment: and daemon: sections, applied only from the top document. */
 struct vrl_settings {
 	struct vrl_seg_spec seg;
@@ -92,6 +103,7 @@ struct vrl_settings {
 	struct vrl_daemon_prod prod;
 	uint32_t flags;
 	bool shadow;                  /* shadow: true at the top: every limit in shadow */
+	struct vrl_labels labels;
 };
 
 /* ---- messages ------------------------------------------------------------- */
@@ -805,6 +817,110 @@ static int get_field(struct vrl_doc *d, yaml_node_t *n, const char *path, const 
 	return 0;
 }
 
+/* ---- labels ------------------------------------------------------------------- */
+
+/* Add field @s of labels.clear (at @n) to @lb. */
+static int label_shown(struct vrl_doc *d, yaml_node_t *n, const char *path, const char *s,
+		       struct vrl_labels *lb)
+{
+	struct vrl_seg_fieldref ref;
+
+	if (get_field(d, n, path, s, &ref))
+		return -1;
+	if (ref.field == VRL_FIELD_TOKEN)
+		return fail(d, n, path, "a token is an API secret: key labels always show its "
+			    "hash (vrlctl hash), expected api, endpoint, org, vehicle, user or an "
+			    "attribute; to tell tokens apart by name, pass a token id as token");
+	if (ref.field != VRL_FIELD_ATTR) {
+		if (lb->fields & (1u << ref.field))
+			return fail(d, n, path, "field \"%s\" given twice, expected each once", s);
+		lb->fields |= 1u << ref.field;
+		return 0;
+	}
+	for (unsigned i = 0; i < lb->nattrs; i++)
+		if (strcmp(lb->attr[i], ref.attr) == 0)
+			return fail(d, n, path, "field \"%s\" given twice, expected each once", s);
+	if (lb->nattrs == VRL_LABEL_ATTRS_MAX)
+		return fail(d, n, path, "more than %u attributes, expected at most %u",
+			    VRL_LABEL_ATTRS_MAX, VRL_LABEL_ATTRS_MAX);
+	memcpy(lb->attr[lb->nattrs], ref.attr, sizeof(ref.attr));
+	lb->attr_mark[lb->nattrs++] = n->start_mark;
+	return 0;
+}
+
+/* labels: {clear: [field, ...]}: the fields key labels show as written. */
+static int parse_labels(struct vrl_doc *d, yaml_node_t *map, struct vrl_labels *lb)
+{
+	static const char *const keys[] = { "clear", NULL };
+	char where[VRL_PATH_MAX];
+	yaml_node_t *seq;
+
+	if (want_type(d, map, YAML_MAPPING_NODE, "labels", "a mapping such as {clear: [org]}") ||
+	    check_keys(d, map, "labels", keys))
+		return -1;
+	if (!(seq = lookup(d, map, "clear")))
+		return 0;
+	memset(lb, 0, sizeof(*lb));
+	if (is_null(seq))
+		return 0;
+	if (want_type(d, seq, YAML_SEQUENCE_NODE, "labels.clear",
+		      "a list of fields such as [org, vehicle]"))
+		return -1;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *item = node(d, *it);
+		const char *f;
+
+		pathf(where, "labels.clear[%td]", it - seq->data.sequence.items.start);
+		if (!(f = want_scalar(d, item, where, "a field name")) ||
+		    label_shown(d, item, where, f, lb))
+			return -1;
+	}
+	return 0;
+}
+
+/* True when a limit of @cfg is keyed by attribute @attr. */
+static bool keyed_by_attr(const struct vrl_seg_config *cfg, const char *attr)
+{
+	for (uint32_t i = 0; i < cfg->nlimits; i++)
+		for (uint32_t j = 0; j < cfg->limits[i].nper; j++)
+			if (cfg->limits[i].per[j].field == VRL_FIELD_ATTR &&
+			    strcmp(cfg->limits[i].per[j].attr, attr) == 0)
+				return true;
+	return false;
+}
+
+/* Mark the per fields of every limit that labels show (VRL_REF_CLEAR), once
+ * all limits are read; an attribute no limit is keyed by is an error (a
+ * typo would otherwise pass silently). */
+static int labels_apply(struct vrl_parse *p, const char *source, const struct vrl_labels *lb)
+{
+	struct vrl_doc d = { .p = p, .source = source };
+	struct vrl_seg_config *cfg = &p->out.cfg;
+	char where[VRL_PATH_MAX];
+
+	for (unsigned i = 0; i < lb->nattrs; i++) {
+		if (keyed_by_attr(cfg, lb->attr[i]))
+			continue;
+		pathf(where, "labels.clear");
+		return fail_at(&d, lb->attr_mark[i], where, "unknown field \"%s\": no limit is "
+			       "keyed by it, expected api, endpoint, org, vehicle, user or an "
+			       "attribute in some limit's per:", lb->attr[i]);
+	}
+	for (uint32_t i = 0; i < cfg->nlimits; i++) {
+		for (uint32_t j = 0; j < cfg->limits[i].nper; j++) {
+			struct vrl_seg_fieldref *f = &cfg->limits[i].per[j];
+			bool shown = f->field == VRL_FIELD_ATTR ? false : (lb->fields >> f->field) & 1u;
+
+			for (unsigned a = 0; f->field == VRL_FIELD_ATTR && a < lb->nattrs; a++)
+				shown |= strcmp(lb->attr[a], f->attr) == 0;
+			if (shown)
+				f->flags |= VRL_REF_CLEAR;
+		}
+	}
+	return 0;
+}
+
 /* ---- one limit ------------------------------------------------------------------ */
 
 static bool limit_name_ok(const char *s)
@@ -1467,16 +1583,18 @@ static int parse_presets(struct vrl_doc *d, yaml_node_t *seq)
 static int parse_root(struct vrl_doc *d, yaml_node_t *root, struct vrl_settings *st)
 {
 	static const char *const keys[] = { "segment", "daemon", "presets", "limits", "shadow",
-					    NULL };
+					    "labels", NULL };
 	yaml_node_t *v;
 
 	if (!root || is_null(root))
 		return 0;
 	if (want_type(d, root, YAML_MAPPING_NODE, "config",
-		      "a mapping of segment, daemon, presets, limits, shadow") ||
+		      "a mapping of segment, daemon, presets, limits, shadow, labels") ||
 	    check_keys(d, root, "", keys))
 		return -1;
 	if ((v = lookup(d, root, "shadow")) && get_bool(d, v, "shadow", &st->shadow))
+		return -1;
+	if ((v = lookup(d, root, "labels")) && parse_labels(d, v, &st->labels))
 		return -1;
 	if ((v = lookup(d, root, "segment")) && parse_segment(d, v, st))
 		return -1;
@@ -1627,6 +1745,7 @@ static void settings_default(struct vrl_settings *st)
 	st->prod.checkpoint_interval_ns = VRL_DEFAULT_CKPT_NS;
 	st->prod.metrics_top = VRL_DEFAULT_METRICS_TOP;
 	st->prod.metrics_textfile_mode = VRL_DEFAULT_TEXTFILE_MODE;
+	st->labels.fields = VRL_DEFAULT_SHOWN;
 }
 
 static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_config *out)
@@ -1665,6 +1784,8 @@ static int parse_config(const char *text, size_t len, const char *source, const 
 			 "limits: or presets: such as [smartcar, samsara]", source);
 		rc = -1;
 	}
+	if (rc == 0)
+		rc = labels_apply(p, source, &st.labels);
 	if (rc == 0) {
 		settings_apply(&st, &p->out);
 		snprintf(p->out.cfg.source, sizeof(p->out.cfg.source), "%s", shown);

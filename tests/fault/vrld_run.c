@@ -14,6 +14,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -249,18 +250,58 @@ int vrld_wait_exit(pid_t pid, uint64_t timeout_ns)
 	return -1;
 }
 
-bool vrld_log_has(const char *path, const char *needle)
+/* Occurrences of @needle in the file @path (its first 256 KiB). */
+static unsigned log_count(const char *path, const char *needle)
 {
-	char buf[65536];
+	static char buf[1 << 18];
 	FILE *f = fopen(path, "r");
+	unsigned count = 0;
 	size_t n;
 
 	if (!f)
-		return false;
+		return 0;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
+	for (const char *p = buf; (p = strstr(p, needle)); p += strlen(needle))
+		count++;
+	return count;
+}
+
+bool vrld_log_has(const char *path, const char *needle)
+{
+	return log_count(path, needle) > 0;
+}
+
+bool vrld_wait_log(const char *path, const char *needle, unsigned count, uint64_t timeout_ns)
+{
+	uint64_t until = vrl_now_ns() + timeout_ns;
+
+	while (log_count(path, needle) < count) {
+		if (vrl_now_ns() > until)
+			return false;
+		nap();
+	}
+	return true;
+}
+
+bool vrld_wait_reload(const char *seg, uint64_t count, uint64_t timeout_ns,
+		      struct vrl_reload_status *st)
+{
+	uint64_t until = vrl_now_ns() + timeout_ns;
+
+	for (;;) {
+		struct vrl_seg_header *h = map_header(seg);
+		bool done = h && vrl_seg_read_reload(h, st) == 0 && st->count >= count;
+
+		if (h)
+			munmap(h, sizeof(*h));
+		if (done)
+			return true;
+		if (vrl_now_ns() > until)
+			return false;
+		nap();
+	}
 }
 
 unsigned vrld_metrics_port(const char *path)
@@ -292,12 +333,14 @@ int vrld_stop_clean(pid_t pid, uint64_t timeout_ns, const char *seg, const char 
 	return system(cmd) == 0 ? status : -1;
 }
 
-bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap)
+bool vrld_http_get_within(unsigned port, const char *path, char *buf, size_t cap,
+			  uint64_t timeout_ns)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	uint64_t until = vrl_now_ns() + timeout_ns;
 	char req[256];
 	size_t got = 0;
-	ssize_t r;
+	ssize_t r = 0;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	buf[0] = '\0';
@@ -310,11 +353,25 @@ bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap)
 		close(fd);
 		return false;
 	}
-	while (got + 1 < cap && (r = read(fd, buf + got, cap - 1 - got)) > 0)
+	/* read until the server closes, or give up at the deadline */
+	while (got + 1 < cap) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = vrl_now_ns();
+
+		if (now >= until || poll(&p, 1, (int)((until - now) / 1000000u) + 1) <= 0)
+			break;
+		if ((r = read(fd, buf + got, cap - 1 - got)) <= 0)
+			break;
 		got += (size_t)r;
+	}
 	close(fd);
 	buf[got] = '\0';
-	return true;
+	return got > 0 && (r == 0 || got + 1 == cap);
+}
+
+bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap)
+{
+	return vrld_http_get_within(port, path, buf, cap, VRLD_HTTP_TIMEOUT_NS);
 }
 
 double vrld_metric(const char *page, const char *series)
@@ -333,15 +390,15 @@ bool vrld_scrape_fresh(unsigned port, char *buf, size_t cap)
 	struct timespec ts;
 	double since;
 
+	uint64_t until = vrl_now_ns() + VRLD_HTTP_TIMEOUT_NS;
+
 	clock_gettime(CLOCK_REALTIME, &ts);
 	since = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	for (int i = 0; i < 500; i++) {
-		struct timespec pause = { 0, 20 * 1000 * 1000 };
-
+	while (vrl_now_ns() < until) {
 		if (vrld_http_get(port, "/metrics", buf, cap) &&
 		    vrld_metric(buf, "vrl_metrics_rendered_seconds ") >= since)
 			return true;
-		nanosleep(&pause, NULL);
+		nap();
 	}
 	return false;
 }

@@ -1102,6 +1102,82 @@ static void test_global_shadow(void **state)
 		  "expected");
 }
 
+/* labels: which per fields key labels show as written; the rest hashed. */
+static void test_labels(void **state)
+{
+	static const char limits[] =
+		"limits:\n"
+		"  - {name: a, per: [token, org, vehicle, user], rate: 1/s}\n"
+		"  - {name: b, per: [make, endpoint, api], rate: 1/s}\n";
+	char yaml[512];
+	const struct vrl_seg_limit *a, *b;
+	struct vrl_limit l;
+	char label[VRL_LABEL_MAX];
+
+	(void)state;
+	/* by default: api, endpoint and org shown; token, vehicle, user and
+	 * attributes hashed */
+	parse_ok(limits);
+	a = find("a");
+	b = find("b");
+	assert_int_equal(a->per[0].flags, 0);
+	assert_int_equal(a->per[1].flags, VRL_REF_CLEAR);
+	assert_int_equal(a->per[2].flags, 0);
+	assert_int_equal(a->per[3].flags, 0);
+	assert_int_equal(b->per[0].flags, 0);
+	assert_int_equal(b->per[1].flags, VRL_REF_CLEAR);
+	assert_int_equal(b->per[2].flags, VRL_REF_CLEAR);
+	assert_clients_accept();
+
+	/* the list replaces the default */
+	snprintf(yaml, sizeof(yaml), "labels: {clear: [vehicle, make]}\n%s", limits);
+	parse_ok(yaml);
+	a = find("a");
+	b = find("b");
+	assert_int_equal(a->per[1].flags, 0);
+	assert_int_equal(a->per[2].flags, VRL_REF_CLEAR);
+	assert_int_equal(b->per[0].flags, VRL_REF_CLEAR);
+	assert_int_equal(b->per[1].flags, 0);
+
+	/* the label a worker writes: a hidden value as "#" and 8 hex digits */
+	assert_int_equal(vrl_limit_prepare(find("a"), &l), 0);
+	vrl_limit_key(&l, &(struct vrl_request){ .token = "secret-token", .org = "acme",
+						  .vehicle = "VIN1", .user = "u1" },
+		      &(struct vrl_key){ 0 }, label);
+	/* token and org hashed, the vehicle shown but cut at 23 bytes */
+	assert_int_equal(label[0], '#');
+	assert_memory_equal(label + 9, "|#", 2);
+	assert_string_equal(label + 19, "|VIN");
+	assert_null(strstr(label, "secret"));
+	assert_null(strstr(label, "acme"));
+	/* with the default, "#........|acme|" and no room for the vehicle's
+	 * whole hash, which is left out */
+	parse_ok(limits);
+	assert_int_equal(vrl_limit_prepare(find("a"), &l), 0);
+	vrl_limit_key(&l, &(struct vrl_request){ .token = "secret-token", .org = "acme",
+						  .vehicle = "VIN1", .user = "u1" },
+		      &(struct vrl_key){ 0 }, label);
+	assert_string_equal(label + 9, "|acme|");
+
+	/* none shown; and the errors */
+	snprintf(yaml, sizeof(yaml), "labels: {clear: []}\n%s", limits);
+	parse_ok(yaml);
+	assert_int_equal(find("a")->per[1].flags, 0);
+	snprintf(yaml, sizeof(yaml), "labels: {clear: [org, token]}\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:23: labels.clear[1]", "a token is an API secret");
+	snprintf(yaml, sizeof(yaml), "labels: {clear: [vehicles]}\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:18: labels.clear[0]", "expected vehicle");
+	snprintf(yaml, sizeof(yaml), "labels: {clear: [model]}\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:18: labels.clear", "unknown field \"model\": no limit is "
+		  "keyed by it");
+	snprintf(yaml, sizeof(yaml), "labels: {clear: org}\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:17: labels.clear", "expected a list of fields");
+	snprintf(yaml, sizeof(yaml), "labels: [org]\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:9: labels", "expected a mapping such as {clear: [org]}");
+	snprintf(yaml, sizeof(yaml), "labels: {hide: [org]}\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:10: labels.hide", "unknown key, expected one of: clear");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1140,6 +1216,7 @@ int main(void)
 		cmocka_unit_test(test_load_too_large),
 		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_global_shadow),
+		cmocka_unit_test(test_labels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

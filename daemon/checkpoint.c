@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include <xxhash.h>
 
 #include "admin.h"
+#include "atomic_file.h"
 #include "client.h"
 #include "keytable.h"
 
@@ -119,75 +119,6 @@ static bool snap_slot(struct vrl_seg_slot *s, vrl_ckpt_limit_fn *limit_of, void 
 	return (r->flags & VRL_CKPT_STATE) || r->cooldown_rt;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int fsync_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, rc = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0)
-		rc = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return rc;
-}
-
-/* Write @len bytes to @path through a temporary file and a rename. */
-static int write_atomic(const char *path, const void *buf, size_t len, char *why, size_t whylen)
-{
-	char tmp[4096];
-	int fd, rc;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
-		snprintf(why, whylen, "path too long: %s", path);
-		return -ENAMETOOLONG;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(why, whylen, "cannot create %s: %s", tmp, strerror(-rc));
-		return rc;
-	}
-	rc = write_all(fd, buf, len);
-	/* the data is on disk before the name points at it */
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc) {
-		snprintf(why, whylen, "cannot write %s: %s", path, strerror(-rc));
-		unlink(tmp);
-		return rc;
-	}
-	/* and the rename itself is on disk */
-	rc = fsync_dir(path);
-	if (rc)
-		snprintf(why, whylen, "cannot sync the directory of %s: %s", path, strerror(-rc));
-	return rc;
-}
-
 int vrl_ckpt_collect(const struct vrl_seg_view *v, vrl_ckpt_limit_fn *limit_of, void *arg,
 		     struct vrl_ckpt_image *img, char *why, size_t whylen)
 {
@@ -236,8 +167,7 @@ nomem:
 int vrl_ckpt_write(const char *path, const struct vrl_ckpt_image *img, char *why,
 		   size_t whylen)
 {
-	why[0] = '\0';
-	return write_atomic(path, img->buf, img->len, why, whylen);
+	return vrl_afile_write(path, img->buf, img->len, VRL_CKPT_MODE, why, whylen);
 }
 
 void vrl_ckpt_image_free(struct vrl_ckpt_image *img)
@@ -265,54 +195,15 @@ int vrl_ckpt_save(struct vrl_seg *s, const char *path, uint64_t *nkeys, char *wh
 	return rc;
 }
 
-static int read_file(const char *path, char **out, size_t *len, char *why, size_t whylen)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-	size_t got = 0;
-	char *buf;
-
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(why, whylen, "cannot open %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	if (fstat(fd, &st) != 0) {
-		rc = -errno;
-		close(fd);
-		snprintf(why, whylen, "cannot stat %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		snprintf(why, whylen, "out of memory reading %s", path);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			rc = r < 0 ? -errno : -EBADMSG;
-			break;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	if (rc) {
-		free(buf);
-		snprintf(why, whylen, "cannot read %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	*out = buf;
-	*len = got;
-	return 0;
-}
-
 int vrl_ckpt_load(const char *path, struct vrl_ckpt *out, char *why, size_t whylen)
 {
+	return vrl_ckpt_load_keys(path, CKPT_MAX_RECS, out, why, whylen);
+}
+
+int vrl_ckpt_load_keys(const char *path, uint64_t max_keys, struct vrl_ckpt *out, char *why,
+		       size_t whylen)
+{
+	uint64_t most = max_keys < CKPT_MAX_RECS ? max_keys : CKPT_MAX_RECS;
 	struct ckpt_head head;
 	char *buf = NULL;
 	size_t len = 0;
@@ -320,7 +211,16 @@ int vrl_ckpt_load(const char *path, struct vrl_ckpt *out, char *why, size_t whyl
 
 	memset(out, 0, sizeof(*out));
 	why[0] = '\0';
-	rc = read_file(path, &buf, &len, why, whylen);
+	/* vrld made it and never makes a link of it: one found there is
+	 * refused, not followed; a FIFO or device is refused unopened */
+	rc = vrl_afile_read(path, sizeof(head) + most * sizeof(struct vrl_ckpt_rec), false, &buf,
+			    &len, why, whylen);
+	if (rc == -EFBIG) {
+		snprintf(why, whylen, "%s is larger than a checkpoint of %llu keys, the most "
+			 "this segment holds (not a checkpoint of this config?)", path,
+			 (unsigned long long)most);
+		return -EBADMSG;
+	}
 	if (rc)
 		return rc;
 	rc = -EBADMSG;

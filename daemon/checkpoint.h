@@ -20,6 +20,7 @@
 #include "segment.h"
 
 #define VRL_CKPT_VERSION   1u
+#define VRL_CKPT_MODE      0600u   /* the file's mode: vrld alone reads it */
 
 /* vrl_ckpt_rec.flags */
 #define VRL_CKPT_STATE     0x1u    /* the state word is durable: restore it */
@@ -52,13 +53,13 @@ struct vrl_ckpt_stats {
 };
 
 /*
- * Write the durable keys of segment @s to @path atomically: a temporary file
- * in the same directory, written, fsync'd, renamed over @path, then the
- * directory fsync'd. Keys are named by vrld's config in force (@s->cfg),
- * after notes of the generation before are renumbered (vrl_seg_renote). Call from the
- * thread that publishes configs (vrld's main thread), so the active config
- * does not change underneath. Returns 0 and the key count in @nkeys, or
- * -errno with a message in @why.
+ * Write the durable keys of segment @s to @path atomically, mode
+ * VRL_CKPT_MODE, with vrl_afile_write(): a directory others can write is
+ * refused, and no link is followed. Keys are named by vrld's config in
+ * force (@s->cfg), after notes of the generation before are renumbered
+ * (vrl_seg_renote). Call from the thread that publishes configs (vrld's
+ * main thread), so the config in force does not change underneath.
+ * Returns 0 and the key count in @nkeys, or -errno with a message in @why.
  */
 int vrl_ckpt_save(struct vrl_seg *s, const char *path, uint64_t *nkeys, char *why,
 		  size_t whylen);
@@ -94,10 +95,17 @@ void vrl_ckpt_image_free(struct vrl_ckpt_image *img);
  *   -ENOENT           no checkpoint there (a first start)
  *   -EBADMSG          corrupt: bad magic, checksum or size (truncated)
  *   -EPROTONOSUPPORT  a checkpoint of another format version
+ *   -EINVAL           not a regular file (a FIFO or a device: not opened)
+ *   -ELOOP            a symbolic link (not followed: vrld makes none)
  *   -errno            it could not be read
- * with a message in @why. Free @out with vrl_ckpt_free().
+ * with a message in @why naming the file. Free @out with vrl_ckpt_free().
  */
 int vrl_ckpt_load(const char *path, struct vrl_ckpt *out, char *why, size_t whylen);
+
+/* vrl_ckpt_load() of a checkpoint of at most @max_keys keys (a segment's
+ * slots): a larger file is refused as corrupt (-EBADMSG) before it is read. */
+int vrl_ckpt_load_keys(const char *path, uint64_t max_keys, struct vrl_ckpt *out, char *why,
+		       size_t whylen);
 
 /*
  * Put the keys of @ck into segment @s, matching limits by name in vrld's

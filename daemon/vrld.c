@@ -8,12 +8,15 @@
  *
  * Signals: SIGTERM/SIGINT exit cleanly (the segment stays, so a restart
  * adopts it with every counter); SIGHUP reloads the config, keeping the
- * running one when the new one has any error.
+ * running one when the new one has any error, or changes what only a
+ * restart can (needs_restart).
  *
  * Threads: this file's main loop owns the segment's upkeep and is the only
- * one that replaces the config in force; checkpoints run on a thread of
- * their own and scrapes on libmicrohttpd's, both reading what the main
- * thread publishes under RCU (vrld_prod.c, metrics.c).
+ * one that replaces the config in force; the reloader reads and compiles a
+ * new config on a thread of its own and hands it to the main loop
+ * (vrld_reload.c), so a slow read never stops the tick; checkpoints run on
+ * a thread of their own and scrapes on libmicrohttpd's, both reading what
+ * the main thread publishes under RCU (vrld_prod.c, metrics.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +42,7 @@
 #include "client.h"
 #include "config.h"
 #include "vrld_prod.h"
+#include "vrld_reload.h"
 
 #define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
 #define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */
@@ -153,37 +157,105 @@ static int load(const struct options *o, struct vrl_daemon_config *dc, char err[
 	return vrl_config_parse(text, strlen(text), o->preset, dc, err);
 }
 
-/*
- * SIGHUP: load the config again and put it in force, or keep the running
- * one on any error (logged, and recorded in the segment for vrlctl).
- */
-static void reload(const struct options *o, struct vrl_seg *seg, struct vrld_prod *prod)
-{
-	const struct vrl_daemon_config *dc = &vrld_prod_live(prod)->dc;
-	struct vrl_daemon_config *next = calloc(1, sizeof(*next));
-	char err[VRL_CONFIG_ERR_MAX];
+static void notify(const char *state);
 
-	if (!next) {
-		logf_("error", "msg=\"reload failed: out of memory; keeping the running config\"");
-		vrl_seg_note_reload(seg->hdr, "out of memory");
+/* The reloader's load: the same source as at start. Runs on its thread;
+ * @arg is the options, which nobody changes once vrld serves. */
+static int load_again(void *arg, struct vrl_daemon_config *out, char err[VRL_CONFIG_ERR_MAX])
+{
+	return load(arg, out, err);
+}
+
+/* Shown for an empty text setting. */
+static const char *or_none(const char *s)
+{
+	return s[0] ? s : "none";
+}
+
+/*
+ * Whether @next changes what only a restart can: the segment's name and
+ * size (it is made at start) and the metrics listener (bound at start, and
+ * moving it in place could leave none if the new address is taken). Every
+ * other field a reload either applies or refuses with the reason.
+ */
+static bool needs_restart(const struct vrl_daemon_config *cur,
+			  const struct vrl_daemon_config *next, char *why, size_t len)
+{
+	if (strcmp(next->seg.name, cur->seg.name) != 0)
+		snprintf(why, len, "segment.name changed (%s -> %s): the segment is made at "
+			 "start; restart vrld to serve the new one", cur->seg.name, next->seg.name);
+	else if (next->seg.keys != cur->seg.keys)
+		snprintf(why, len, "segment.keys changed (%llu -> %llu): the key table is sized at "
+			 "start; restart vrld with --replace (counters kept only by the checkpoint)",
+			 (unsigned long long)cur->seg.keys, (unsigned long long)next->seg.keys);
+	else if (strcmp(next->prod.metrics, cur->prod.metrics) != 0)
+		snprintf(why, len, "daemon.metrics changed (%s -> %s): the listener is bound at "
+			 "start; restart vrld to move it", or_none(cur->prod.metrics),
+			 or_none(next->prod.metrics));
+	else
+		return false;
+	return true;
+}
+
+/* vrld_check_config's problems: the first one is the refusal's reason. */
+static void first_problem(void *arg, const char *problem)
+{
+	char *why = arg;
+
+	if (!why[0])
+		snprintf(why, VRL_CONFIG_ERR_MAX, "%s", problem);
+}
+
+static void reload_refused(struct vrl_seg *seg, const char *why)
+{
+	logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", why);
+	vrl_seg_note_reload(seg->hdr, why);
+}
+
+/*
+ * A config the reloader read (@next, NULL when out of memory; @rc and @err
+ * its load's outcome): check it as start-up would, against what the
+ * running one fixed, and put it in force; or keep the running one, saying
+ * why (logged, and recorded in the segment for vrlctl). Main thread.
+ */
+static void reload_apply(struct vrl_seg *seg, struct vrld_prod *prod,
+			 const struct vrl_daemon_config *next, int rc, const char *err)
+{
+	const struct vrl_daemon_config *cur = &vrld_prod_live(prod)->dc;
+	char why[VRL_CONFIG_ERR_MAX] = "";
+
+	if (!next || rc != 0) {
+		reload_refused(seg, next ? err : "out of memory");
 		return;
 	}
-	if (load(o, next, err) != 0) {
-		logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", err);
-		vrl_seg_note_reload(seg->hdr, err);
-	} else if (strcmp(next->seg.name, dc->seg.name) || next->seg.keys != dc->seg.keys) {
-		logf_("error", "msg=\"reload refused: segment.name and segment.keys need a restart;"
-		      " keeping the running config\"");
-		vrl_seg_note_reload(seg->hdr, "segment.name and segment.keys need a restart");
-	} else if (vrld_prod_publish(prod, next, err, sizeof(err)) != 0) {
-		logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", err);
-		vrl_seg_note_reload(seg->hdr, err);
-	} else {
-		logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", next->cfg.nlimits,
-		      (unsigned long long)atomic_load(&seg->hdr->config_gen));
-		vrl_seg_note_reload(seg->hdr, NULL);
+	if (needs_restart(cur, next, why, sizeof(why)) ||
+	    vrld_check_config(next, VRLD_CHECK_RELOAD, NULL, first_problem, why) != 0 ||
+	    vrld_prod_publish(prod, next, why, sizeof(why)) != 0) {
+		reload_refused(seg, why);
+		return;
 	}
+	logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", next->cfg.nlimits,
+	      (unsigned long long)atomic_load(&seg->hdr->config_gen));
+	vrl_seg_note_reload(seg->hdr, NULL);
+}
+
+/* Each loop: a SIGHUP goes to the reloader; a config it read is applied. */
+static void reload_step(struct vrld_reloader *rl, struct vrl_seg *seg, struct vrld_prod *prod)
+{
+	struct vrl_daemon_config *next;
+	char err[VRL_CONFIG_ERR_MAX];
+	int rc;
+
+	if (atomic_exchange_explicit(&reload_pending, 0, memory_order_relaxed)) {
+		vrld_reloader_request(rl);
+		notify("RELOADING=1");
+	}
+	if (!vrld_reloader_take(rl, &next, &rc, err))
+		return;
+	reload_apply(seg, prod, next, rc, err);
 	free(next);
+	if (!vrld_reloader_busy(rl))
+		notify("READY=1");
 }
 
 static unsigned alert_children;                 /* spawned and not yet reaped */
@@ -358,6 +430,9 @@ static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64
 		      "with write access: the segment's group); restored\" segment=%s",
 		      dc->seg.name);
 	drain_alerts(seg, dc, alerts, now, prod);
+	/* a reload that shortened the interval: it applies from now */
+	if (*next_sweep > now + dc->sweep_interval_ns)
+		*next_sweep = now + dc->sweep_interval_ns;
 	if (now < *next_sweep)
 		return;
 	*next_sweep = now + dc->sweep_interval_ns;
@@ -376,12 +451,34 @@ static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64
 	vrl_seg_reap_holders(seg);
 }
 
-static void print_summary(const struct vrl_daemon_config *dc)
+static void print_summary(const struct vrl_daemon_config *dc, const struct vrld_seg_room *r,
+			  bool ok)
 {
-	printf("config ok: %u limits, segment %s, %llu keys, mode %04o\n", dc->cfg.nlimits,
-	       dc->seg.name, (unsigned long long)dc->seg.keys, (unsigned)dc->seg.mode);
-	for (uint32_t i = 0; i < dc->cfg.nlimits; i++)
+	char size[32], max[32], shm[96] = "", total[32], avail[32];
+
+	vrld_fmt_size(r->bytes, size, sizeof(size));
+	vrld_fmt_size(r->max_size, max, sizeof(max));
+	if (r->shm_known) {
+		vrld_fmt_size(r->shm_free, avail, sizeof(avail));
+		vrld_fmt_size(r->shm_total, total, sizeof(total));
+		snprintf(shm, sizeof(shm), "; " VRLD_SHM_DIR " %s free of %s", avail, total);
+	}
+	printf("config %s: %u limits, segment %s, %llu keys, %s (segment.max_size %s%s), "
+	       "mode %04o\n", ok ? "ok" : "refused", dc->cfg.nlimits, dc->seg.name,
+	       (unsigned long long)dc->seg.keys, size, max, shm, (unsigned)dc->seg.mode);
+	for (uint32_t i = 0; ok && i < dc->cfg.nlimits; i++)
 		printf("  %s\n", dc->cfg.limits[i].name);
+}
+
+/* --check: what start-up does before it touches the segment, then a summary. */
+static int check(const struct options *o, const struct vrl_daemon_config *dc)
+{
+	struct vrld_prod prod = { .log = logf_ };
+	int rc = vrld_prod_prepare(&prod, dc, o->discard_ckpt, o->replace);
+
+	vrl_ckpt_free(&prod.ck);
+	print_summary(dc, &prod.room, rc == 0);
+	return rc == 0 ? 0 : 78;   /* EX_CONFIG */
 }
 
 static void install_signals(void)
@@ -405,6 +502,7 @@ static void notify(const char *state)
 
 static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 {
+	struct vrld_reloader rl;
 	struct vrl_seg seg = { 0 };
 	char why[256];
 	uint64_t cursor = 0, next_sweep = 0;
@@ -427,7 +525,11 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 		      "(systemctl stop vrld), or give this one another segment.name\"" : "");
 		return 1;
 	}
-	if (vrld_prod_start(&prod, &seg, dc) != 0) {
+	if (vrld_prod_start(&prod, &seg, dc) != 0 ||
+	    (rc = vrld_reloader_start(&rl, load_again, (void *)o)) != 0) {
+		if (rc)
+			logf_("error", "msg=\"refusing to start: no reloader thread\" error=\"%s\"",
+			      strerror(-rc));
 		prod.seg = NULL;     /* no checkpoint of a segment vrld never served */
 		vrld_prod_stop(&prod);
 		vrl_seg_close(&seg);
@@ -441,17 +543,15 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	      (unsigned long long)seg.size, dc->cfg.source);
 	notify("READY=1");
 	while (!atomic_load_explicit(&stop_signal, memory_order_relaxed)) {
-		if (atomic_exchange_explicit(&reload_pending, 0, memory_order_relaxed)) {
-			notify("RELOADING=1");
-			reload(o, &seg, &prod);
-			notify("READY=1");
-		}
+		reload_step(&rl, &seg, &prod);
 		tick(&seg, &vrld_prod_live(&prod)->dc, &cursor, &next_sweep, &alerts, &prod);
 		vrld_prod_tick(&prod);
 		nanosleep(&period, NULL);
 	}
 	notify("STOPPING=1");
 	vrld_prod_stop(&prod);
+	/* after the last checkpoint: a load in progress is waited for, dropped */
+	vrld_reloader_stop(&rl);
 	atomic_store(&seg.hdr->daemon_pid, 0);
 	logf_("info", "msg=\"stopping; the segment stays for workers and the next vrld\" signal=%d",
 	      atomic_load_explicit(&stop_signal, memory_order_relaxed));
@@ -462,22 +562,21 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct vrl_daemon_config *dc = calloc(1, sizeof(*dc));
+	struct vrl_daemon_config *dc;
 	char err[VRL_CONFIG_ERR_MAX];
 	int rc;
 
-	if (!dc || parse_args(argc, argv, &o) != 0)
+	if (parse_args(argc, argv, &o) != 0 || !(dc = calloc(1, sizeof(*dc))))
 		return 2;
 	if (load(&o, dc, err) != 0) {
 		fprintf(stderr, "vrld: %s\n", err);
-		return 78; /* EX_CONFIG */
+		rc = 78; /* EX_CONFIG */
+	} else if (o.check) {
+		rc = check(&o, dc);
+	} else {
+		install_signals();
+		rc = serve(&o, dc);
 	}
-	if (o.check) {
-		print_summary(dc);
-		return 0;
-	}
-	install_signals();
-	rc = serve(&o, dc);
 	free(dc);
 	return rc;
 }

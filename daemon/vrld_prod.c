@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,14 +56,24 @@ static bool segment_exists(const char *name)
 	return true;
 }
 
+static void refuse_start(void *arg, const char *problem)
+{
+	struct vrld_prod *p = arg;
+
+	p->log("error", "msg=\"refusing to start: %s\"", problem);
+}
+
 int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, bool discard,
 		      bool replace)
 {
 	const char *path = dc->prod.checkpoint;
+	struct vrl_seg_geometry g;
 	char why[512];
 	int rc;
 
 	memset(&p->ck, 0, sizeof(p->ck));
+	if (vrld_check_config(dc, VRLD_CHECK_START, &p->room, refuse_start, p) != 0)
+		return -1;
 	if (!path[0] || (segment_exists(dc->seg.name) && !replace))
 		return 0;
 	if (discard) {
@@ -70,7 +81,10 @@ int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, b
 		       "checkpoint=%s", path);
 		return 0;
 	}
-	rc = vrl_ckpt_load(path, &p->ck, why, sizeof(why));
+	/* a checkpoint holds at most one record per slot of the segment */
+	rc = vrl_seg_geometry(dc->seg.keys, &g);
+	if (rc == 0)
+		rc = vrl_ckpt_load_keys(path, g.nslots, &p->ck, why, sizeof(why));
 	if (rc == -ENOENT) {
 		p->log("info", "msg=\"no checkpoint yet; durable counters start empty\" "
 		       "checkpoint=%s", path);
@@ -267,10 +281,54 @@ struct vrld_live *vrld_prod_live(struct vrld_prod *p)
 	return atomic_load_explicit(&p->live, memory_order_relaxed);
 }
 
+/*
+ * Give the segment @next's mode and group, as adopting it at start would
+ * (a group not given leaves the segment's as it is). @was gets what they
+ * were, for undo_owner(). Returns 0, or -errno with @why, nothing changed.
+ */
+static int apply_owner(struct vrld_prod *p, const struct vrl_daemon_config *next,
+		       struct stat *was, char *why, size_t whylen)
+{
+	const struct vrl_seg_spec *spec = &next->seg;
+	int fd = p->seg->lock_fd, rc;
+
+	if (fstat(fd, was) != 0) {
+		rc = -errno;
+		snprintf(why, whylen, "cannot stat segment %s: %s", spec->name, strerror(-rc));
+		return rc;
+	}
+	if (spec->gid != (gid_t)-1 && spec->gid != was->st_gid &&
+	    fchown(fd, (uid_t)-1, spec->gid) != 0) {
+		rc = -errno;
+		snprintf(why, whylen, "segment.group %s: cannot give segment %s to gid %u: %s "
+			 "(vrld must be root or in that group)", next->group, spec->name,
+			 (unsigned)spec->gid, strerror(-rc));
+		return rc;
+	}
+	if ((was->st_mode & 0777) != (spec->mode & 0777) && fchmod(fd, spec->mode & 0777) != 0) {
+		rc = -errno;
+		snprintf(why, whylen, "segment.mode %04o: cannot set it on segment %s: %s",
+			 (unsigned)spec->mode, spec->name, strerror(-rc));
+		if (fchown(fd, (uid_t)-1, was->st_gid) != 0)
+			p->log("error", "msg=\"cannot give segment %s back its group\" gid=%u",
+			       spec->name, (unsigned)was->st_gid);
+		return rc;
+	}
+	return 0;
+}
+
+static void undo_owner(struct vrld_prod *p, const struct stat *was)
+{
+	if (fchown(p->seg->lock_fd, (uid_t)-1, was->st_gid) != 0 ||
+	    fchmod(p->seg->lock_fd, was->st_mode & 0777) != 0)
+		p->log("error", "msg=\"cannot give the segment back its mode and group\"");
+}
+
 int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next, char *why,
 		      size_t whylen)
 {
 	struct vrld_live *old = vrld_prod_live(p), *l;
+	struct stat was;
 	int rc = vrl_seg_reload_check(p->seg, &next->cfg, why, whylen);
 
 	if (rc)
@@ -279,6 +337,11 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 	if (!l) {
 		snprintf(why, whylen, "out of memory");
 		return -ENOMEM;
+	}
+	rc = apply_owner(p, next, &was, why, whylen);
+	if (rc) {
+		free(l);
+		return rc;
 	}
 	l->dc = *next;
 	/* vrld alone publishes, and counts generations itself */
@@ -291,17 +354,22 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 	 * Here before the segment, so that readers know every note it holds */
 	atomic_exchange_explicit(&p->live, l, memory_order_release);
 	rc = vrl_seg_reload(p->seg, &l->dc.cfg, why, whylen);
-	/* this thread read the retired config above, as a reader would: its
-	 * reads come before the free too (tsan.h) */
-	tsan_release(&rcu_readers);
 	if (rc) {
 		/* cannot happen after the check above; undo all the same */
 		atomic_exchange_explicit(&p->live, old, memory_order_release);
+		tsan_release(&rcu_readers);   /* this thread is done with it: see below */
 		call_rcu(&l->rcu, free_live);
+		undo_owner(p, &was);
 		return rc;
 	}
+	/* the main thread read @old without a read-side section (it is the
+	 * updater): its reads, as a reader's, come before the free */
+	tsan_release(&rcu_readers);
 	call_rcu(&old->rcu, free_live);
 	ckpt_thread_signal(p, false);
+	/* the collector is the main thread's, as this call is */
+	if (p->metrics)
+		vrl_metrics_set_top(p->metrics, (unsigned)next->prod.metrics_top);
 	return 0;
 }
 
@@ -340,6 +408,15 @@ static void metrics_tick(struct vrld_prod *p, const struct vrl_daemon_config *dc
 {
 	char why[512];
 
+	/* a textfile a reload asked for, with no metrics at start */
+	if (!p->metrics && dc->prod.metrics_textfile[0] &&
+	    !(p->metrics = vrl_metrics_new(&p->seg->view, (unsigned)dc->prod.metrics_top))) {
+		if (!p->textfile_failing)
+			p->log("error", "msg=\"metrics textfile not written: out of memory\"");
+		p->textfile_failing = true;
+		return;
+	}
+	/* zero pages over a shrunk segment are no figures to publish */
 	if (!p->metrics || vrl_now_ns() < p->next_textfile ||
 	    vrl_guard_damaged(vrl_guard_state(p->seg->guard)))
 		return;
@@ -347,7 +424,8 @@ static void metrics_tick(struct vrld_prod *p, const struct vrl_daemon_config *dc
 	/* render once a second; scrapes and the textfile read that page */
 	if (vrl_metrics_update(p->metrics) != 0 || !dc->prod.metrics_textfile[0])
 		return;
-	if (vrl_metrics_textfile(p->metrics, dc->prod.metrics_textfile, why, sizeof(why)) == 0) {
+	if (vrl_metrics_textfile(p->metrics, dc->prod.metrics_textfile,
+				 dc->prod.metrics_textfile_mode, why, sizeof(why)) == 0) {
 		p->textfile_failing = false;
 		return;
 	}

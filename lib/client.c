@@ -72,6 +72,7 @@
 #include "alert.h"
 #include "client.h"
 #include "guard.h"
+#include "label.h"
 #include "window.h"
 
 #include <errno.h>
@@ -665,18 +666,14 @@ void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
 		   struct vrl_key *key, char label[VRL_LABEL_MAX])
 {
 	const char *parts[VRL_MAX_PER];
-	size_t used = 0;
 
 	for (uint32_t i = 0; i < l->seg.nper; i++) {
 		const char *v = req_field(req, &l->seg.per[i]);
 
 		parts[i] = v ? v : "";
-		for (const char *p = parts[i]; *p && used < VRL_LABEL_MAX - 1; p++)
-			label[used++] = *p;
-		if (i + 1 < l->seg.nper && used < VRL_LABEL_MAX - 1)
-			label[used++] = '|';
 	}
-	label[used] = '\0';
+	/* secrets hashed here, before the label can reach a slot (label.h) */
+	vrl_label_build(&l->seg, parts, label);
 	/* a pool's members hash the pool's name: one key, one counter */
 	vrl_key_hash(l->seg.pool[0] ? l->seg.pool : l->seg.name, parts, l->seg.nper, key);
 }
@@ -893,11 +890,11 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 }
 
 /* Undo a CAS of ours if nobody moved the word since (A1). */
-static void undo(struct vrl_seg_slot *s, uint64_t ours, uint64_t before)
+static bool undo(struct vrl_seg_slot *s, uint64_t ours, uint64_t before)
 {
 	/* relaxed: a failed undo leaves permits taken, which is safe */
-	atomic_compare_exchange_strong_explicit(&s->state, &ours, before,
-						memory_order_relaxed, memory_order_relaxed);
+	return atomic_compare_exchange_strong_explicit(&s->state, &ours, before,
+						       memory_order_relaxed, memory_order_relaxed);
 }
 
 /*
@@ -1040,9 +1037,11 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 	}
 }
 
-/* Roll back the grant of one key (A1). */
+void (*vrl__kept)(uint32_t limit, uint64_t at, uint64_t cost);
+
+/* Roll back the grant of one key (A1), taken at @at. */
 static void rollback(const struct vrl_client *c, const struct vrl_take *t, struct look *lk,
-		     uint64_t cost, uint64_t before, uint64_t after)
+		     uint64_t cost, uint64_t at, uint64_t before, uint64_t after)
 {
 	uint32_t kind = c->cfg->limits[t->limit].seg.kind;
 
@@ -1058,8 +1057,8 @@ static void rollback(const struct vrl_client *c, const struct vrl_take *t, struc
 		return;
 	if (counted(kind))
 		give_back(lk->s, kind, lk->pid, cost);
-	else
-		undo(lk->s, after, before);
+	else if (!undo(lk->s, after, before) && vrl__kept)
+		vrl__kept(t->limit, at, cost);
 }
 
 /* Permits the key of @t has left after what @lk decided (off the CAS path:
@@ -1417,7 +1416,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			unsigned k = order[done];
 
 			if (t[k].slot != UINT64_MAX)
-				rollback(c, &t[k], &lk[k], cost, before[k], after[k]);
+				rollback(c, &t[k], &lk[k], cost, at, before[k], after[k]);
 		}
 		if (stale >= 0) {
 			char label[VRL_LABEL_MAX];

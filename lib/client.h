@@ -72,7 +72,8 @@ int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out);
 /* True when limit @l matches @req. */
 bool vrl_limit_matches(const struct vrl_limit *l, const struct vrl_request *req);
 
-/* The key of @req under limit @l, and its display label. */
+/* The key of @req under limit @l, and its display label (secret values
+ * hashed, see label.h). */
 void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
 		   struct vrl_key *key, char label[VRL_LABEL_MAX]);
 
@@ -119,6 +120,15 @@ int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t 
  * Process-wide; tests point it at a clock of their own to cross a month.
  */
 extern uint64_t (*vrl__realtime_ns)(void);
+
+/*
+ * Tests only: when set, called in the acquiring thread each time a stacked
+ * acquire's rollback finds that others took a rate key after it (A1), so
+ * its @cost permits of limit index @limit, taken at @at, stay taken. A test
+ * counts them beside the grants it logs, to tell a justified denial from a
+ * wrong one. Process-wide; NULL (the default) costs one load per rollback.
+ */
+extern void (*vrl__kept)(uint32_t limit, uint64_t at, uint64_t cost);
 
 /* Refresh the handle's snapshot if vrld published a new config. */
 int vrl__refresh(struct vrl_client *c);

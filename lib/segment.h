@@ -105,9 +105,13 @@ enum vrl_calendar {
 /* vrl_seg_config.flags */
 #define VRL_CFG_FAIL_OPEN  0x1u    /* a full key table grants instead of denying */
 
+/* vrl_seg_fieldref.flags */
+#define VRL_REF_CLEAR      0x1u    /* per: key labels show the value as written, not its
+                                      hash (label.h; never honoured for a token) */
+
 struct vrl_seg_fieldref {
 	uint32_t field;            /* enum vrl_field */
-	uint32_t reserved;
+	uint32_t flags;            /* VRL_REF_* */
 	char attr[VRL_ATTR_MAX];   /* attribute name when field == VRL_FIELD_ATTR */
 };
 

@@ -92,6 +92,14 @@ struct vrl_attr {
 /*
  * A request, in the caller's words. Any field may be NULL (unknown); a limit
  * keyed by a field the request leaves NULL keys it by the empty string.
+ *
+ * Secrets: values are keys, never shown. The label a key keeps for display
+ * (vrlctl, metrics, logs, alerts, checkpoints) shows a token, a vehicle, a
+ * user and any attribute as "#" and 8 hex digits of its hash, unless vrld's
+ * config lists the field in labels.clear (a token never); `vrlctl hash`
+ * computes the hash of a value. The token need not be the secret itself:
+ * any stable id of it (a name, a key id, a hash of it) keys the same way,
+ * so a caller that wants tokens told apart by name passes such an id.
  */
 struct vrl_request {
 	const char *api;             /* "samsara" */

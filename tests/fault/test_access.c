@@ -37,7 +37,7 @@
 #include "../common.h"
 #include "vrld_run.h"
 
-#define WAIT_NS  (30 * NS_PER_S)
+#define WAIT_NS  (60 * NS_PER_S)   /* only a hang takes this long */
 #define OUTSIDER 65534          /* nobody / nogroup */
 #define MEMBER_GID 1            /* "daemon" on Debian: any group but the outsider's */
 

@@ -298,10 +298,19 @@ static void test_loss_bound(void **state)
 		consumer(s);
 	if ((w = fork()) == 0)
 		writer(&seg, sh);
-	/* run for several intervals: at least 5 checkpoints, and a second */
+	/* run for several intervals: at least 5 checkpoints, two of them
+	 * begun after the consumer's first unit (so one holds units), and a
+	 * second; however slow the machine, only a hang reaches the bound */
 	sleep_ns(NS_PER_S);
-	for (int i = 0; i < 600 && atomic_load(&sh->saves) < 5; i++)
-		sleep_ns(NS_PER_S / 10);
+	{
+		uint64_t until = vrl_now_ns() + 120 * NS_PER_S, s0;
+
+		while ((atomic_load(&s->state) & 0xffu) == 0 && vrl_now_ns() < until)
+			sleep_ns(NS_PER_S / 100);
+		s0 = atomic_load(&sh->saves);
+		while (atomic_load(&sh->saves) < (s0 + 2 > 5 ? s0 + 2 : 5) && vrl_now_ns() < until)
+			sleep_ns(NS_PER_S / 100);
+	}
 	/* the power cut: both stop at once, the writer wherever it was */
 	kill(w, SIGKILL);
 	kill(c, SIGKILL);

@@ -35,6 +35,7 @@ from vrl._vrl import (  # noqa: F401 (re-exported)
     now, now_ns, strerror,
 )
 from vrl import _vrl
+from vrl._version import __version__
 
 if HAVE_FEEDBACK:
     from vrl._vrl import (  # noqa: F401
@@ -42,6 +43,7 @@ if HAVE_FEEDBACK:
     )
 
 __all__ = [
+    "__version__",
     "Client", "Limit", "Resolved", "Verdict", "Error", "RateLimited", "SegmentNotFound",
     "HAVE_FEEDBACK", "now", "now_ns", "strerror",
     "RATE", "GATE", "WINDOW", "QUOTA", "SLOTS",

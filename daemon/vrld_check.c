@@ -158,9 +158,13 @@ static void check_segment(struct checker *c, enum vrld_check_when when, struct v
 		       need, (unsigned long long)r->bytes, have);
 		return;
 	}
+	/* a reload keeps the segment as it is: only its ceiling is new. Nor
+	 * may it open the object: closing any descriptor of it drops the
+	 * record lock a serving vrld holds on it (vrl_seg_lock_pid) */
+	if (when == VRLD_CHECK_RELOAD)
+		return;
 	measure_shm(dc->seg.name, r);
-	/* a reload keeps the segment as it is: only its ceiling is new */
-	if (!r->shm_known || when == VRLD_CHECK_RELOAD)
+	if (!r->shm_known)
 		return;
 	if (r->bytes > r->shm_total) {
 		vrld_fmt_size(r->shm_total, have, sizeof(have));

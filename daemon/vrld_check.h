@@ -12,7 +12,8 @@
  *   - segment.keys: the segment fits under segment.max_size and in
  *     /dev/shm: its size, and at start-up what /dev/shm has free plus what
  *     a segment of that name already holds (it is adopted or replaced).
- *     Nothing is created to find out: statvfs and fstat only.
+ *     Nothing is created to find out: statvfs and fstat only, and a
+ *     reload opens no segment (it would drop vrld's record lock on it).
  */
 #ifndef VRLD_CHECK_H
 #define VRLD_CHECK_H

@@ -36,6 +36,7 @@ EREADONLY: Final[int]
 ETOOMANY: Final[int]
 ENOKEY: Final[int]
 EBUSY: Final[int]
+EOWNER: Final[int]
 
 FB_COOLDOWN: Final[int]
 FB_RECONCILE: Final[int]

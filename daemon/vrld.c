@@ -360,7 +360,8 @@ static void drain_alerts(const struct vrl_seg *seg, const struct vrl_daemon_conf
 	}
 }
 
-/* Restore the durable counters of the checkpoint into a regrown segment. */
+/* Restore the durable counters of the checkpoint into a regrown segment:
+ * read as at start-up, at most one record per slot. */
 static void restore_after_shrink(struct vrl_seg *seg, const struct vrl_daemon_config *dc)
 {
 	struct vrl_ckpt_stats st;
@@ -369,7 +370,8 @@ static void restore_after_shrink(struct vrl_seg *seg, const struct vrl_daemon_co
 
 	if (!dc->prod.checkpoint[0])
 		return;
-	if (vrl_ckpt_load(dc->prod.checkpoint, &ck, why, sizeof(why)) != 0) {
+	if (vrl_ckpt_load_keys(dc->prod.checkpoint, seg->view.nslots, &ck, why,
+			       sizeof(why)) != 0) {
 		logf_("error", "msg=\"no checkpoint restored into the regrown segment\" "
 		      "detail=\"%s\"", why);
 		return;
@@ -383,10 +385,17 @@ static void restore_after_shrink(struct vrl_seg *seg, const struct vrl_daemon_co
 /*
  * A member of the segment's group truncated the shm object (guard.c): put
  * its size back and rebuild it, so that workers, which fail their calls
- * with VRL_ECORRUPT meanwhile, heal. Returns true when the segment is whole.
+ * with VRL_ECORRUPT meanwhile, heal. The config in force is published anew
+ * as a reload publishes one (vrld_prod_publish): vrld's threads learn its
+ * generation, which the keys inserted from then on carry, before the
+ * segment has it; a reload read meanwhile by the reloader is applied after,
+ * as any other. Returns true when the segment is whole; the config in
+ * force is then a new object (vrld_prod_live()). Main thread.
  */
-static bool check_size(struct vrl_seg *seg, const struct vrl_daemon_config *dc)
+static bool check_size(struct vrl_seg *seg, struct vrld_prod *prod)
 {
+	const struct vrl_daemon_config *dc = &vrld_prod_live(prod)->dc;
+	char why[VRL_CONFIG_ERR_MAX];
 	struct stat st;
 	uint64_t state;
 	int rc = vrl_seg_shrunk(seg, &st);
@@ -405,6 +414,14 @@ static bool check_size(struct vrl_seg *seg, const struct vrl_daemon_config *dc)
 		      "VRL_ECORRUPT until it is\" error=\"%s\"", strerror(-rc));
 		return false;
 	}
+	/* the publish copies @dc before it retires the object that holds it */
+	rc = vrld_prod_publish(prod, dc, why, sizeof(why));
+	dc = &vrld_prod_live(prod)->dc;
+	if (rc) {
+		logf_("error", "msg=\"cannot publish the config into the regrown segment; "
+		      "workers fail with VRL_ECORRUPT until it is\" error=\"%s\"", why);
+		return false;   /* its area stays empty: the next tick tries again */
+	}
 	restore_after_shrink(seg, dc);
 	atomic_store(&seg->hdr->daemon_pid, (int32_t)getpid());
 	if (!vrl_seg_reopen(seg, state))
@@ -414,15 +431,18 @@ static bool check_size(struct vrl_seg *seg, const struct vrl_daemon_config *dc)
 	return true;
 }
 
-static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64_t *cursor,
-		 uint64_t *next_sweep, struct vrl_alert_cursor *alerts, struct vrld_prod *prod)
+static void tick(struct vrl_seg *seg, uint64_t *cursor, uint64_t *next_sweep,
+		 struct vrl_alert_cursor *alerts, struct vrld_prod *prod)
 {
 	struct vrl_seg_header *h = seg->hdr;
 	uint64_t now = vrl_now_ns(), by_limit[VRL_MAX_LIMITS] = { 0 };
+	const struct vrl_daemon_config *dc;
 	struct timespec rt;
 
-	if (!check_size(seg, dc))
+	if (!check_size(seg, prod))
 		return;
+	/* after the check: a rebuild puts the config in force anew */
+	dc = &vrld_prod_live(prod)->dc;
 	atomic_store_explicit(&h->daemon_heartbeat_ns, now, memory_order_relaxed);
 	/* vrld reads none of them, but vrl_open() checks them */
 	if (vrl_seg_restore_header(seg))
@@ -544,7 +564,7 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	notify("READY=1");
 	while (!atomic_load_explicit(&stop_signal, memory_order_relaxed)) {
 		reload_step(&rl, &seg, &prod);
-		tick(&seg, &vrld_prod_live(&prod)->dc, &cursor, &next_sweep, &alerts, &prod);
+		tick(&seg, &cursor, &next_sweep, &alerts, &prod);
 		vrld_prod_tick(&prod);
 		nanosleep(&period, NULL);
 	}

@@ -16,10 +16,11 @@
  * A checkpoint names keys without renumbering any: the renote belongs to the
  * main thread. A note is of the config in force, of the generation before
  * (prev_map), or of a config published since the reader took its own (it
- * loads the pointer again): a reload publishes the new config here before
- * it publishes it in the segment, so every note the segment can hold is of
- * one of those, but for a key that a worker stalled across two reloads
- * inserted (left out of that checkpoint, named again after vrld's sweep).
+ * loads the pointer again): a reload, and the republish of a segment rebuilt
+ * after a truncation, publishes the new config here before it publishes it
+ * in the segment, so every note the segment can hold is of one of those,
+ * but for a key that a worker stalled across two reloads inserted (left out
+ * of that checkpoint, named again after vrld's sweep).
  */
 #include "vrld_prod.h"
 
@@ -367,9 +368,11 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 	tsan_release(&rcu_readers);
 	call_rcu(&old->rcu, free_live);
 	ckpt_thread_signal(p, false);
-	/* the collector is the main thread's, as this call is */
+	/* the collector is the main thread's, as this call is; read from the
+	 * copy in force (@next may be the config just retired: a rebuild
+	 * publishes the one in force anew) */
 	if (p->metrics)
-		vrl_metrics_set_top(p->metrics, (unsigned)next->prod.metrics_top);
+		vrl_metrics_set_top(p->metrics, (unsigned)l->dc.prod.metrics_top);
 	return 0;
 }
 

@@ -95,6 +95,9 @@ struct vrld_live *vrld_prod_live(struct vrld_prod *p);
  * segment; the metrics take its metrics_top (its textfile and checkpoint
  * settings are read from the config in force as they are used). Returns
  * 0, or -errno with @why (nothing changed). vrld's main thread only.
+ * @next may be the config in force itself, which a rebuilt segment needs
+ * published anew (vrl_seg_regrow): it is copied before its object is
+ * retired.
  */
 int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next, char *why,
 		      size_t whylen);

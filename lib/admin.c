@@ -217,10 +217,11 @@ int vrl_seg_regrow(struct vrl_seg *s, uint64_t *state)
 	if (vrl_guard_heal(s->guard, s->lock_fd, s->size, false) != 0)
 		return -EIO;
 	/* what the cut wiped, from vrld's own copies: the header's words (the
-	 * magic stays 0), the window rings, and the config, published anew */
+	 * magic stays 0) and the window rings; the config is the caller's to
+	 * publish anew, through the path its other readers know (vrld_prod) */
 	write_layout(s->hdr, &s->geom);
 	regrow_areas(&s->view, s->cfg);
-	return vrl_seg_publish(s, s->cfg);
+	return 0;
 }
 
 bool vrl_seg_reopen(struct vrl_seg *s, uint64_t state)

@@ -194,11 +194,15 @@ bool vrl_seg_restore_header(struct vrl_seg *s);
  * @st: 1 when it is shorter than the segment; 2 when it has its size but a
  * shrink undone before vrld looked wiped what lay past the cut (vrld's own
  * mapping faulted, or the config area or a window ring area vrld wrote is
- * gone); 0 when neither; -errno. vrl_seg_regrow() then shuts workers out (the magic
- * cleared in the object), puts the size back, maps it again, and rebuilds
- * from vrld's own copies what a cut wipes: the header's words, the window
- * rings whose area head is gone, the config (published anew). Keys past the
- * cut are lost; the caller may restore a checkpoint before it calls
+ * gone); 0 when neither; -errno. vrl_seg_regrow() then shuts workers out
+ * (the magic cleared in the object), puts the size back, maps it again,
+ * and rebuilds from vrld's own copies what a cut wipes: the header's words
+ * and the window rings whose area head is gone. The caller then publishes
+ * the config in force anew (a cut wipes its area too): vrld through the
+ * reload path (vrld_prod_publish), so that its checkpointer knows the
+ * generation the keys inserted from then on carry; a test with
+ * vrl_seg_publish(@s, @s->cfg). Keys past the cut are lost; the caller may
+ * restore a checkpoint, after the publish, before it calls
  * vrl_seg_reopen(@state), which lets workers in again (the magic, written
  * last) and returns false when a new fault came meanwhile (then the next
  * check finds it again). regrow returns 0 or -errno. vrld's thread only.

@@ -81,6 +81,7 @@ static void truncated_then_healed(void **state)
 	/* vrld's repair (in process here): the handle heals */
 	assert_int_equal(vrl_seg_shrunk(&s, &st), 1);
 	assert_int_equal(vrl_seg_regrow(&s, &dstate), 0);
+	assert_int_equal(vrl_seg_publish(&s, s.cfg), 0);
 	assert_true(vrl_seg_reopen(&s, dstate));
 	assert_int_equal(vrl_seg_shrunk(&s, &st), 0);
 	/* the key's state was past the cut: it starts again, full */
@@ -118,6 +119,7 @@ static void resolved_across_a_cut(void **state)
 	assert_int_equal(vrl_acquire_resolved(c, r, 1, NULL), VRL_ECORRUPT);
 	assert_int_equal(vrl_seg_shrunk(&s, &st), 1);
 	assert_int_equal(vrl_seg_regrow(&s, &dstate), 0);
+	assert_int_equal(vrl_seg_publish(&s, s.cfg), 0);
 	assert_true(vrl_seg_reopen(&s, dstate));
 	rc = vrl_acquire_resolved(c, r, 1, NULL);
 	assert_int_equal(rc, 0);

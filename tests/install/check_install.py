@@ -36,6 +36,17 @@ def introspect(what):
 
 
 opts = {o["name"]: o["value"] for o in introspect("buildoptions")}
+
+
+def build_compiler():
+    """The C compiler the build compiles with (its compile_commands.json),
+    as a command: a launcher such as ccache stays in front."""
+    for e in json.loads((build / "compile_commands.json").read_text()):
+        if e["file"].endswith(".c"):
+            words = e["command"].split()
+            n = 2 if pathlib.Path(words[0]).name == "ccache" else 1
+            return words[:n]
+    return ["cc"]
 prefix = pathlib.Path(opts["prefix"])
 
 
@@ -149,10 +160,17 @@ with tempfile.TemporaryDirectory(prefix="vrl-install-") as tmp:
     check(not any("json" in f or "xxhash" in f for f in cflags + libs),
           "pkg-config --cflags --libs vrl leave json-c and libxxhash out: %s" % (cflags + libs))
     check("-ljson-c" in pc("--static", "--libs"), "pkg-config --static --libs vrl has -ljson-c")
-    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("cc")
+    cc = [shutil.which(os.environ.get("CC", "cc")) or shutil.which("cc")]
+    sanitize = opts.get("b_sanitize", "none")
+    sanitize = ",".join(sanitize) if isinstance(sanitize, list) else sanitize
+    if sanitize and sanitize != "none":
+        # a libvrl built with a sanitizer links only into a program built
+        # by the same compiler with the same sanitizer (clang's TSan
+        # runtime goes into the program, not the library)
+        cc = [*build_compiler(), "-fsanitize=" + sanitize]
     exe = pathlib.Path(tmp) / "quickstart"
-    r = subprocess.run([cc, str(source / "examples/quickstart.c"), "-o", str(exe), *cflags, *libs],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run([*cc, str(source / "examples/quickstart.c"), "-o", str(exe), *cflags,
+                        *libs], capture_output=True, text=True, env=env)
     check(r.returncode == 0, "examples/quickstart.c builds with pkg-config vrl " + r.stderr[-400:])
 
     # installing again keeps an operator's config

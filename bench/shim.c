@@ -170,8 +170,8 @@ void vb_seg_destroy(vb_seg *s)
 
 void vb_seg_prefault(vb_seg *s)
 {
-	const struct vrl_seg_header *h = s->seg.hdr;
-	const struct vrl_seg_slot *slots = vrl_seg_slots(h);
+	const struct vrl_seg_view *h = &s->seg.view;
+	const struct vrl_seg_slot *slots = h->slots;
 	uint64_t sum = 0;
 
 	for (uint64_t i = 0; i < h->nslots; i += 4096 / sizeof(*slots))
@@ -205,16 +205,16 @@ int vb_acquire_strings(vb_seg *s, const char *token, const char *org, const char
 
 int vb_denial_is_readonly(vb_seg *s)
 {
-	const struct vrl_seg_header *h = s->seg.hdr;
+	const struct vrl_seg_view *h = &s->seg.view;
 	size_t bytes = h->nslots * sizeof(struct vrl_seg_slot);
 	void *before = malloc(bytes);
 	int rc, same;
 
 	if (!before)
 		return -ENOMEM;
-	memcpy(before, vrl_seg_slots(h), bytes);
+	memcpy(before, h->slots, bytes);
 	rc = vb_acquire_resolved(s);
-	same = memcmp(before, vrl_seg_slots(h), bytes) == 0;
+	same = memcmp(before, h->slots, bytes) == 0;
 	free(before);
 	if (rc != VRL_EDENIED)
 		return rc < 0 ? rc : -EINVAL;

@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include <xxhash.h>
 
 #include "admin.h"
+#include "atomic_file.h"
 #include "client.h"
 #include "keytable.h"
 
@@ -119,79 +119,10 @@ static bool snap_slot(struct vrl_seg_slot *s, vrl_ckpt_limit_fn *limit_of, void 
 	return (r->flags & VRL_CKPT_STATE) || r->cooldown_rt;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int fsync_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, rc = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0)
-		rc = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return rc;
-}
-
-/* Write @len bytes to @path through a temporary file and a rename. */
-static int write_atomic(const char *path, const void *buf, size_t len, char *why, size_t whylen)
-{
-	char tmp[4096];
-	int fd, rc;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
-		snprintf(why, whylen, "path too long: %s", path);
-		return -ENAMETOOLONG;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(why, whylen, "cannot create %s: %s", tmp, strerror(-rc));
-		return rc;
-	}
-	rc = write_all(fd, buf, len);
-	/* the data is on disk before the name points at it */
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc) {
-		snprintf(why, whylen, "cannot write %s: %s", path, strerror(-rc));
-		unlink(tmp);
-		return rc;
-	}
-	/* and the rename itself is on disk */
-	rc = fsync_dir(path);
-	if (rc)
-		snprintf(why, whylen, "cannot sync the directory of %s: %s", path, strerror(-rc));
-	return rc;
-}
-
-int vrl_ckpt_collect(struct vrl_seg_header *h, vrl_ckpt_limit_fn *limit_of, void *arg,
+int vrl_ckpt_collect(const struct vrl_seg_view *v, vrl_ckpt_limit_fn *limit_of, void *arg,
 		     struct vrl_ckpt_image *img, char *why, size_t whylen)
 {
-	struct vrl_seg_slot *slots = vrl_seg_slots(h);
+	struct vrl_seg_slot *slots = v->slots;
 	uint64_t mono = vrl_now_ns(), rt = realtime_ns(), n = 0, cap = 1024;
 	struct ckpt_head *head;
 	struct vrl_ckpt_rec *recs;
@@ -201,7 +132,7 @@ int vrl_ckpt_collect(struct vrl_seg_header *h, vrl_ckpt_limit_fn *limit_of, void
 	memset(img, 0, sizeof(*img));
 	if (!buf)
 		goto nomem;
-	for (uint64_t i = 0; i < h->nslots; i++) {
+	for (uint64_t i = 0; i < v->nslots; i++) {
 		if (n == cap) {
 			char *more = realloc(buf, sizeof(*head) + 2 * cap * sizeof(*recs));
 
@@ -236,8 +167,7 @@ nomem:
 int vrl_ckpt_write(const char *path, const struct vrl_ckpt_image *img, char *why,
 		   size_t whylen)
 {
-	why[0] = '\0';
-	return write_atomic(path, img->buf, img->len, why, whylen);
+	return vrl_afile_write(path, img->buf, img->len, VRL_CKPT_MODE, why, whylen);
 }
 
 void vrl_ckpt_image_free(struct vrl_ckpt_image *img)
@@ -246,18 +176,17 @@ void vrl_ckpt_image_free(struct vrl_ckpt_image *img)
 	memset(img, 0, sizeof(*img));
 }
 
-int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, char *why,
+int vrl_ckpt_save(struct vrl_seg *s, const char *path, uint64_t *nkeys, char *why,
 		  size_t whylen)
 {
-	/* the caller publishes configs itself, so the active area stays put */
-	struct vrl_seg_config *cfg =
-		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_acquire));
+	/* the caller publishes configs itself, so the one in force stays put */
+	struct vrl_seg_config *cfg = s->cfg;
 	struct vrl_ckpt_image img;
 	int rc;
 
 	/* keys inserted under the generation before are named by the active one */
-	vrl_seg_renote(h, 0, h->nslots);
-	rc = vrl_ckpt_collect(h, active_limit, cfg, &img, why, whylen);
+	vrl_seg_renote(s, 0, s->view.nslots);
+	rc = vrl_ckpt_collect(&s->view, active_limit, cfg, &img, why, whylen);
 	if (rc == 0)
 		rc = vrl_ckpt_write(path, &img, why, whylen);
 	if (rc == 0 && nkeys)
@@ -266,54 +195,15 @@ int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, c
 	return rc;
 }
 
-static int read_file(const char *path, char **out, size_t *len, char *why, size_t whylen)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-	size_t got = 0;
-	char *buf;
-
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(why, whylen, "cannot open %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	if (fstat(fd, &st) != 0) {
-		rc = -errno;
-		close(fd);
-		snprintf(why, whylen, "cannot stat %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		snprintf(why, whylen, "out of memory reading %s", path);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			rc = r < 0 ? -errno : -EBADMSG;
-			break;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	if (rc) {
-		free(buf);
-		snprintf(why, whylen, "cannot read %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	*out = buf;
-	*len = got;
-	return 0;
-}
-
 int vrl_ckpt_load(const char *path, struct vrl_ckpt *out, char *why, size_t whylen)
 {
+	return vrl_ckpt_load_keys(path, CKPT_MAX_RECS, out, why, whylen);
+}
+
+int vrl_ckpt_load_keys(const char *path, uint64_t max_keys, struct vrl_ckpt *out, char *why,
+		       size_t whylen)
+{
+	uint64_t most = max_keys < CKPT_MAX_RECS ? max_keys : CKPT_MAX_RECS;
 	struct ckpt_head head;
 	char *buf = NULL;
 	size_t len = 0;
@@ -321,7 +211,16 @@ int vrl_ckpt_load(const char *path, struct vrl_ckpt *out, char *why, size_t whyl
 
 	memset(out, 0, sizeof(*out));
 	why[0] = '\0';
-	rc = read_file(path, &buf, &len, why, whylen);
+	/* vrld made it and never makes a link of it: one found there is
+	 * refused, not followed; a FIFO or device is refused unopened */
+	rc = vrl_afile_read(path, sizeof(head) + most * sizeof(struct vrl_ckpt_rec), false, &buf,
+			    &len, why, whylen);
+	if (rc == -EFBIG) {
+		snprintf(why, whylen, "%s is larger than a checkpoint of %llu keys, the most "
+			 "this segment holds (not a checkpoint of this config?)", path,
+			 (unsigned long long)most);
+		return -EBADMSG;
+	}
 	if (rc)
 		return rc;
 	rc = -EBADMSG;
@@ -381,10 +280,10 @@ static uint64_t merge_state(uint32_t kind, uint64_t cur, uint64_t saved)
 	return (cur >> 40) > (saved >> 40) ? cur : saved;
 }
 
-static void restore_one(struct vrl_seg_header *h, uint64_t idx, const struct vrl_ckpt_rec *r,
+static void restore_one(const struct vrl_seg_view *v, uint64_t idx, const struct vrl_ckpt_rec *r,
 			uint64_t cd)
 {
-	struct vrl_seg_slot *s = &vrl_seg_slots(h)[idx];
+	struct vrl_seg_slot *s = &v->slots[idx];
 
 	if (r->flags & VRL_CKPT_STATE) {
 		uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed);
@@ -410,11 +309,10 @@ static void restore_one(struct vrl_seg_header *h, uint64_t idx, const struct vrl
 	}
 }
 
-void vrl_ckpt_apply(struct vrl_seg_header *h, const struct vrl_ckpt *ck,
+void vrl_ckpt_apply(struct vrl_seg *s, const struct vrl_ckpt *ck,
 		    struct vrl_ckpt_stats *st)
 {
-	const struct vrl_seg_config *cfg =
-		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_acquire));
+	const struct vrl_seg_config *cfg = s->cfg;
 	uint64_t mono = vrl_now_ns(), rt = realtime_ns();
 
 	memset(st, 0, sizeof(*st));
@@ -437,12 +335,13 @@ void vrl_ckpt_apply(struct vrl_seg_header *h, const struct vrl_ckpt *ck,
 		}
 		memcpy(label, r->label, sizeof(label));
 		label[sizeof(label) - 1] = '\0';
-		if (vrl_kt_get(h, &k, vrl_slot_note((uint32_t)li, &cfg->limits[li], cfg->generation),
+		if (vrl_kt_get(&s->view, &k, vrl_slot_note((uint32_t)li, &cfg->limits[li],
+							    cfg->generation),
 			       label, &idx) != 0) {
 			st->failed++;
 			continue;
 		}
-		restore_one(h, idx, r, cd);
+		restore_one(&s->view, idx, r, cd);
 		st->restored++;
 	}
 }

@@ -16,9 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin.h"
 #include "segment.h"
 
 #define VRL_CKPT_VERSION   1u
+#define VRL_CKPT_MODE      0600u   /* the file's mode: vrld alone reads it */
 
 /* vrl_ckpt_rec.flags */
 #define VRL_CKPT_STATE     0x1u    /* the state word is durable: restore it */
@@ -51,15 +53,15 @@ struct vrl_ckpt_stats {
 };
 
 /*
- * Write the durable keys of segment @h to @path atomically: a temporary file
- * in the same directory, written, fsync'd, renamed over @path, then the
- * directory fsync'd. Keys are named by the active config, after notes of
- * the generation before are renumbered (vrl_seg_renote). Call from the
- * thread that publishes configs (vrld's main thread), so the active config
- * does not change underneath. Returns 0 and the key count in @nkeys, or
- * -errno with a message in @why.
+ * Write the durable keys of segment @s to @path atomically, mode
+ * VRL_CKPT_MODE, with vrl_afile_write(): a directory others can write is
+ * refused, and no link is followed. Keys are named by vrld's config in
+ * force (@s->cfg), after notes of the generation before are renumbered
+ * (vrl_seg_renote). Call from the thread that publishes configs (vrld's
+ * main thread), so the config in force does not change underneath.
+ * Returns 0 and the key count in @nkeys, or -errno with a message in @why.
  */
-int vrl_ckpt_save(struct vrl_seg_header *h, const char *path, uint64_t *nkeys, char *why,
+int vrl_ckpt_save(struct vrl_seg *s, const char *path, uint64_t *nkeys, char *why,
 		  size_t whylen);
 
 /*
@@ -82,7 +84,7 @@ struct vrl_ckpt_image {
  * the whole call; write does the file work. Both return 0 or -errno with
  * @why. Free @img with vrl_ckpt_image_free().
  */
-int vrl_ckpt_collect(struct vrl_seg_header *h, vrl_ckpt_limit_fn *limit_of, void *arg,
+int vrl_ckpt_collect(const struct vrl_seg_view *v, vrl_ckpt_limit_fn *limit_of, void *arg,
 		     struct vrl_ckpt_image *img, char *why, size_t whylen);
 int vrl_ckpt_write(const char *path, const struct vrl_ckpt_image *img, char *why,
 		   size_t whylen);
@@ -93,19 +95,26 @@ void vrl_ckpt_image_free(struct vrl_ckpt_image *img);
  *   -ENOENT           no checkpoint there (a first start)
  *   -EBADMSG          corrupt: bad magic, checksum or size (truncated)
  *   -EPROTONOSUPPORT  a checkpoint of another format version
+ *   -EINVAL           not a regular file (a FIFO or a device: not opened)
+ *   -ELOOP            a symbolic link (not followed: vrld makes none)
  *   -errno            it could not be read
- * with a message in @why. Free @out with vrl_ckpt_free().
+ * with a message in @why naming the file. Free @out with vrl_ckpt_free().
  */
 int vrl_ckpt_load(const char *path, struct vrl_ckpt *out, char *why, size_t whylen);
 
+/* vrl_ckpt_load() of a checkpoint of at most @max_keys keys (a segment's
+ * slots): a larger file is refused as corrupt (-EBADMSG) before it is read. */
+int vrl_ckpt_load_keys(const char *path, uint64_t max_keys, struct vrl_ckpt *out, char *why,
+		       size_t whylen);
+
 /*
- * Put the keys of @ck into segment @h, matching limits by name in its active
- * config. A state word merges with whatever a worker did to the key since
+ * Put the keys of @ck into segment @s, matching limits by name in vrld's
+ * config in force (@s->cfg). A state word merges with whatever a worker did to the key since
  * the segment was made (quota units of the same period and held slots add
  * up; a cooldown keeps the later end), so a worker that attached early loses
  * nothing. Cooldowns are converted back from wall-clock to monotonic time.
  */
-void vrl_ckpt_apply(struct vrl_seg_header *h, const struct vrl_ckpt *ck,
+void vrl_ckpt_apply(struct vrl_seg *s, const struct vrl_ckpt *ck,
 		    struct vrl_ckpt_stats *st);
 
 void vrl_ckpt_free(struct vrl_ckpt *ck);

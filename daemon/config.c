@@ -38,6 +38,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "atomic_file.h"
 #include "gcra.h"
 #include "presets.h"
 #include "quota.h"
@@ -45,17 +46,24 @@
 
 #define VRL_DEFAULT_MODE      0660u        /* segment.mode: owner and group read/write */
 #define VRL_DEFAULT_KEYS      65536u       /* segment.keys */
+#define VRL_DEFAULT_MAX_SIZE  (UINT64_C(4) << 30) /* segment.max_size: 4 GiB */
 #define VRL_DEFAULT_SWEEP_NS  UINT64_C(1000000000)   /* daemon.sweep_interval: 1s */
 #define VRL_DEFAULT_IDLE_NS   UINT64_C(600000000000) /* daemon.idle_evict: 10min */
 #define VRL_DEFAULT_CKPT_NS   UINT64_C(10000000000)  /* daemon.checkpoint_interval: 10s */
 #define VRL_DEFAULT_METRICS_TOP 20u        /* daemon.metrics_top: keys nearest their limit */
+#define VRL_DEFAULT_TEXTFILE_MODE 0644u    /* daemon.metrics_textfile_mode: node_exporter reads it */
 #define VRL_CONFIG_FILE_MAX   (1u << 20)   /* bytes of a config file we agree to read */
 #define VRL_PATH_MAX          96u          /* bytes of a field path in a message */
 #define VRL_ORIGIN_MAX        320u         /* bytes of "source:line:col" of a limit */
 #define VRL_GOT_MAX           48u          /* bytes of a bad value quoted in a message */
 #define VRL_FRAC_DIGITS       18u          /* fraction digits kept exactly; more round up */
 #define VRL_PRESET_DEPTH      4u           /* presets including presets, at most */
+#define VRL_NEST_MAX          32u          /* mappings and lists nested, at most (a valid
+                                              config needs 6) */
 #define VRL_ALERT_PCT_MAX     1000u        /* alerts: percent at most (soft quotas go past 100) */
+#define VRL_LABEL_ATTRS_MAX   16u          /* attribute names labels.clear may list */
+/* labels.clear when not written: fields whose values are names, not secrets */
+#define VRL_DEFAULT_SHOWN     (1u << VRL_FIELD_API | 1u << VRL_FIELD_ENDPOINT | 1u << VRL_FIELD_ORG)
 
 #define RATE_EXPECTED "expected N/period such as 150/s, 2/min or 1/30s"
 
@@ -76,16 +84,26 @@ struct vrl_doc {
 	yaml_document_t y;
 };
 
+/* labels: which per fields key labels show as written (the others hashed). */
+struct vrl_labels {
+	uint32_t fields;              /* bit f: built-in field f shown */
+	unsigned nattrs;
+	char attr[VRL_LABEL_ATTRS_MAX][VRL_ATTR_MAX];   /* attributes shown */
+	yaml_mark_t attr_mark[VRL_LABEL_ATTRS_MAX];     /* where each was written */
+};
+
 /* The segment: and daemon: sections, applied only from the top document. */
 struct vrl_settings {
 	struct vrl_seg_spec seg;
 	char group[64];
+	uint64_t max_size;
 	uint64_t sweep_interval_ns;
 	uint64_t idle_evict_ns;
 	char alert_command[VRL_ALERT_COMMAND_MAX];
 	struct vrl_daemon_prod prod;
 	uint32_t flags;
 	bool shadow;                  /* shadow: true at the top: every limit in shadow */
+	struct vrl_labels labels;
 };
 
 /* ---- messages ------------------------------------------------------------- */
@@ -485,10 +503,10 @@ static int seg_name(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 }
 
 /* A mode is read as octal, as chmod(1) does: "0660", 0660 and 660 agree. */
-static int seg_mode(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+static int get_mode(struct vrl_doc *d, yaml_node_t *n, const char *path, const char *example,
+		    mode_t *mode)
 {
-	static const char expected[] = "expected an octal mode such as \"0660\" (at most 0777)";
-	const char *path = "segment.mode", *s = want_scalar(d, n, path, "an octal mode such as \"0660\"");
+	const char *s = want_scalar(d, n, path, "an octal mode");
 	char buf[VRL_GOT_MAX], *end;
 	unsigned long m;
 
@@ -499,7 +517,20 @@ static int seg_mode(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 	errno = 0;
 	m = strtoul(s, &end, 8);
 	if (!isdigit((unsigned char)*s) || *end != '\0' || errno != 0 || m > 0777)
-		return fail(d, n, path, "%s, got %s", expected, got(n, buf));
+		return fail(d, n, path, "expected an octal mode such as \"%s\" (at most 0777), "
+			    "got %s", example, got(n, buf));
+	*mode = (mode_t)m;
+	return 0;
+}
+
+static int seg_mode(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+{
+	const char *path = "segment.mode";
+	char buf[VRL_GOT_MAX];
+	mode_t m;
+
+	if (get_mode(d, n, path, "0660", &m))
+		return -1;
 	if ((m & 0600) != 0600)
 		return fail(d, n, path, "the owner (vrld) needs read and write: expected a mode "
 			    "with 0600 set, got %s", got(n, buf));
@@ -562,6 +593,33 @@ static int seg_keys(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 	return 0;
 }
 
+/* A size in bytes: a number, or one with a binary unit ("4GiB", "512MiB"). */
+static int seg_max_size(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
+{
+	static const struct { const char *unit; unsigned shift; } units[] = {
+		{ "", 0 }, { "B", 0 }, { "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 }, { "TiB", 40 },
+		{ "PiB", 50 },
+	};
+	const char *path = "segment.max_size", *s = want_scalar(d, n, path, "a size such as 4GiB");
+	char buf[VRL_GOT_MAX];
+	uint64_t v;
+
+	if (!s)
+		return -1;
+	if (parse_digits(&s, &v) == 0) {
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			if (strcmp(s, units[i].unit) != 0)
+				continue;
+			if (v == 0 || v > (UINT64_MAX >> units[i].shift))
+				break;
+			st->max_size = v << units[i].shift;
+			return 0;
+		}
+	}
+	return fail(d, n, path, "expected a size above zero such as 4GiB, 512MiB or a number "
+		    "of bytes (units: KiB, MiB, GiB, TiB, PiB), got %s", got(n, buf));
+}
+
 static int seg_on_full(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *st)
 {
 	const char *path = "segment.on_full", *s = want_scalar(d, n, path, "deny or allow");
@@ -581,7 +639,8 @@ static int seg_on_full(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *s
 
 static int parse_segment(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings *st)
 {
-	static const char *const keys[] = { "name", "mode", "group", "keys", "on_full", NULL };
+	static const char *const keys[] = { "name", "mode", "group", "keys", "max_size", "on_full",
+					    NULL };
 	yaml_node_t *v;
 
 	if (want_type(d, map, YAML_MAPPING_NODE, "segment", "a mapping of name, mode, ...") ||
@@ -594,6 +653,8 @@ static int parse_segment(struct vrl_doc *d, yaml_node_t *map, struct vrl_setting
 	if ((v = lookup(d, map, "group")) && seg_group(d, v, st))
 		return -1;
 	if ((v = lookup(d, map, "keys")) && seg_keys(d, v, st))
+		return -1;
+	if ((v = lookup(d, map, "max_size")) && seg_max_size(d, v, st))
 		return -1;
 	if ((v = lookup(d, map, "on_full")) && seg_on_full(d, v, st))
 		return -1;
@@ -623,6 +684,17 @@ static int parse_daemon_prod(struct vrl_doc *d, yaml_node_t *map, struct vrl_dae
 	    get_text(d, v, "daemon.metrics_textfile", "a file path", pr->metrics_textfile,
 		     sizeof(pr->metrics_textfile)))
 		return -1;
+	if ((v = lookup(d, map, "metrics_textfile_mode"))) {
+		if (get_mode(d, v, "daemon.metrics_textfile_mode", "0644",
+			     &pr->metrics_textfile_mode))
+			return -1;
+		/* others could rewrite the figures between two of vrld's writes */
+		if (pr->metrics_textfile_mode & 0022)
+			return fail(d, v, "daemon.metrics_textfile_mode", "%04o lets the group or "
+				    "others write vrld's metrics, expected a mode without 0022 "
+				    "such as \"0644\" or \"0640\"",
+				    (unsigned)pr->metrics_textfile_mode);
+	}
 	if ((v = lookup(d, map, "metrics_top")) &&
 	    get_u64(d, v, "daemon.metrics_top", 0, &pr->metrics_top))
 		return -1;
@@ -632,8 +704,8 @@ static int parse_daemon_prod(struct vrl_doc *d, yaml_node_t *map, struct vrl_dae
 static int parse_daemon(struct vrl_doc *d, yaml_node_t *map, struct vrl_settings *st)
 {
 	static const char *const keys[] = { "sweep_interval", "idle_evict", "alert_command",
-		"checkpoint", "checkpoint_interval", "metrics", "metrics_textfile", "metrics_top",
-		NULL };
+		"checkpoint", "checkpoint_interval", "metrics", "metrics_textfile",
+		"metrics_textfile_mode", "metrics_top", NULL };
 	yaml_node_t *v;
 
 	if (want_type(d, map, YAML_MAPPING_NODE, "daemon", "a mapping of sweep_interval, ...") ||
@@ -745,6 +817,110 @@ static int get_field(struct vrl_doc *d, yaml_node_t *n, const char *path, const 
 	return 0;
 }
 
+/* ---- labels ------------------------------------------------------------------- */
+
+/* Add field @s of labels.clear (at @n) to @lb. */
+static int label_shown(struct vrl_doc *d, yaml_node_t *n, const char *path, const char *s,
+		       struct vrl_labels *lb)
+{
+	struct vrl_seg_fieldref ref;
+
+	if (get_field(d, n, path, s, &ref))
+		return -1;
+	if (ref.field == VRL_FIELD_TOKEN)
+		return fail(d, n, path, "a token is an API secret: key labels always show its "
+			    "hash (vrlctl hash), expected api, endpoint, org, vehicle, user or an "
+			    "attribute; to tell tokens apart by name, pass a token id as token");
+	if (ref.field != VRL_FIELD_ATTR) {
+		if (lb->fields & (1u << ref.field))
+			return fail(d, n, path, "field \"%s\" given twice, expected each once", s);
+		lb->fields |= 1u << ref.field;
+		return 0;
+	}
+	for (unsigned i = 0; i < lb->nattrs; i++)
+		if (strcmp(lb->attr[i], ref.attr) == 0)
+			return fail(d, n, path, "field \"%s\" given twice, expected each once", s);
+	if (lb->nattrs == VRL_LABEL_ATTRS_MAX)
+		return fail(d, n, path, "more than %u attributes, expected at most %u",
+			    VRL_LABEL_ATTRS_MAX, VRL_LABEL_ATTRS_MAX);
+	memcpy(lb->attr[lb->nattrs], ref.attr, sizeof(ref.attr));
+	lb->attr_mark[lb->nattrs++] = n->start_mark;
+	return 0;
+}
+
+/* labels: {clear: [field, ...]}: the fields key labels show as written. */
+static int parse_labels(struct vrl_doc *d, yaml_node_t *map, struct vrl_labels *lb)
+{
+	static const char *const keys[] = { "clear", NULL };
+	char where[VRL_PATH_MAX];
+	yaml_node_t *seq;
+
+	if (want_type(d, map, YAML_MAPPING_NODE, "labels", "a mapping such as {clear: [org]}") ||
+	    check_keys(d, map, "labels", keys))
+		return -1;
+	if (!(seq = lookup(d, map, "clear")))
+		return 0;
+	memset(lb, 0, sizeof(*lb));
+	if (is_null(seq))
+		return 0;
+	if (want_type(d, seq, YAML_SEQUENCE_NODE, "labels.clear",
+		      "a list of fields such as [org, vehicle]"))
+		return -1;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *item = node(d, *it);
+		const char *f;
+
+		pathf(where, "labels.clear[%td]", it - seq->data.sequence.items.start);
+		if (!(f = want_scalar(d, item, where, "a field name")) ||
+		    label_shown(d, item, where, f, lb))
+			return -1;
+	}
+	return 0;
+}
+
+/* True when a limit of @cfg is keyed by attribute @attr. */
+static bool keyed_by_attr(const struct vrl_seg_config *cfg, const char *attr)
+{
+	for (uint32_t i = 0; i < cfg->nlimits; i++)
+		for (uint32_t j = 0; j < cfg->limits[i].nper; j++)
+			if (cfg->limits[i].per[j].field == VRL_FIELD_ATTR &&
+			    strcmp(cfg->limits[i].per[j].attr, attr) == 0)
+				return true;
+	return false;
+}
+
+/* Mark the per fields of every limit that labels show (VRL_REF_CLEAR), once
+ * all limits are read; an attribute no limit is keyed by is an error (a
+ * typo would otherwise pass silently). */
+static int labels_apply(struct vrl_parse *p, const char *source, const struct vrl_labels *lb)
+{
+	struct vrl_doc d = { .p = p, .source = source };
+	struct vrl_seg_config *cfg = &p->out.cfg;
+	char where[VRL_PATH_MAX];
+
+	for (unsigned i = 0; i < lb->nattrs; i++) {
+		if (keyed_by_attr(cfg, lb->attr[i]))
+			continue;
+		pathf(where, "labels.clear");
+		return fail_at(&d, lb->attr_mark[i], where, "unknown field \"%s\": no limit is "
+			       "keyed by it, expected api, endpoint, org, vehicle, user or an "
+			       "attribute in some limit's per:", lb->attr[i]);
+	}
+	for (uint32_t i = 0; i < cfg->nlimits; i++) {
+		for (uint32_t j = 0; j < cfg->limits[i].nper; j++) {
+			struct vrl_seg_fieldref *f = &cfg->limits[i].per[j];
+			bool shown = f->field == VRL_FIELD_ATTR ? false : (lb->fields >> f->field) & 1u;
+
+			for (unsigned a = 0; f->field == VRL_FIELD_ATTR && a < lb->nattrs; a++)
+				shown |= strcmp(lb->attr[a], f->attr) == 0;
+			if (shown)
+				f->flags |= VRL_REF_CLEAR;
+		}
+	}
+	return 0;
+}
+
 /* ---- one limit ------------------------------------------------------------------ */
 
 static bool limit_name_ok(const char *s)
@@ -838,12 +1014,14 @@ static int limit_match(struct vrl_doc *d, yaml_node_t *n, const char *path,
 	size_t count;
 
 	pathf(where, "%s.match", path);
-	if (want_type(d, n, YAML_MAPPING_NODE, where, "a mapping such as {api: samsara}") ||
-	    check_keys(d, n, where, NULL))
+	if (want_type(d, n, YAML_MAPPING_NODE, where, "a mapping such as {api: samsara}"))
 		return -1;
+	/* counted first: check_keys compares every key with each before it */
 	count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	if (count > VRL_MAX_MATCH)
 		return fail(d, n, where, "%zu conditions, expected at most %u", count, VRL_MAX_MATCH);
+	if (check_keys(d, n, where, NULL))
+		return -1;
 	for (size_t i = 0; i < count; i++) {
 		yaml_node_pair_t *kv = &n->data.mapping.pairs.start[i];
 		yaml_node_t *k = node(d, kv->key), *v = node(d, kv->value);
@@ -1405,16 +1583,18 @@ static int parse_presets(struct vrl_doc *d, yaml_node_t *seq)
 static int parse_root(struct vrl_doc *d, yaml_node_t *root, struct vrl_settings *st)
 {
 	static const char *const keys[] = { "segment", "daemon", "presets", "limits", "shadow",
-					    NULL };
+					    "labels", NULL };
 	yaml_node_t *v;
 
 	if (!root || is_null(root))
 		return 0;
 	if (want_type(d, root, YAML_MAPPING_NODE, "config",
-		      "a mapping of segment, daemon, presets, limits, shadow") ||
+		      "a mapping of segment, daemon, presets, limits, shadow, labels") ||
 	    check_keys(d, root, "", keys))
 		return -1;
 	if ((v = lookup(d, root, "shadow")) && get_bool(d, v, "shadow", &st->shadow))
+		return -1;
+	if ((v = lookup(d, root, "labels")) && parse_labels(d, v, &st->labels))
 		return -1;
 	if ((v = lookup(d, root, "segment")) && parse_segment(d, v, st))
 		return -1;
@@ -1458,6 +1638,54 @@ static int yaml_failure(struct vrl_doc *d, yaml_parser_t *y, const char *text, s
 	return fail_at(d, m, "syntax", "%s, expected valid YAML", y->problem ? y->problem : "error");
 }
 
+static bool opens(yaml_event_type_t t)
+{
+	return t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT;
+}
+
+static bool closes(yaml_event_type_t t)
+{
+	return t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT;
+}
+
+/*
+ * Read @text as events, without building anything, and refuse it at the
+ * first collection nested deeper than VRL_NEST_MAX. libyaml's scanner does
+ * work in proportion to the depth at each token, so a text of 10^5 "["
+ * takes it tens of seconds to load; this pass stops at the first level too
+ * deep, having read only that far.
+ */
+static int check_nesting(struct vrl_doc *d, const char *text, size_t len)
+{
+	yaml_parser_t y;
+	yaml_event_t ev;
+	unsigned depth = 0;
+	int rc = 0;
+
+	if (!yaml_parser_initialize(&y))
+		return fail_at(d, (yaml_mark_t){ 0, 0, 0 }, "syntax", "out of memory");
+	yaml_parser_set_input_string(&y, (const unsigned char *)text, len);
+	for (;;) {
+		yaml_event_type_t t;
+
+		if (!yaml_parser_parse(&y, &ev)) {
+			rc = yaml_failure(d, &y, text, len);
+			break;
+		}
+		t = ev.type;
+		if (opens(t) && ++depth > VRL_NEST_MAX)
+			rc = fail_at(d, ev.start_mark, "syntax", "nested deeper than %u levels, "
+				     "expected a flatter config (a valid one needs 6)", VRL_NEST_MAX);
+		else if (closes(t))
+			depth--;
+		yaml_event_delete(&ev);
+		if (rc || t == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&y);
+	return rc;
+}
+
 /* Load the only document of @text into @d->y. */
 static int load_document(struct vrl_doc *d, const char *text, size_t len)
 {
@@ -1465,6 +1693,8 @@ static int load_document(struct vrl_doc *d, const char *text, size_t len)
 	yaml_document_t extra;
 	int rc = 0;
 
+	if (check_nesting(d, text, len))
+		return -1;
 	if (!yaml_parser_initialize(&y))
 		return fail_at(d, (yaml_mark_t){ 0, 0, 0 }, "syntax", "out of memory");
 	yaml_parser_set_input_string(&y, (const unsigned char *)text, len);
@@ -1509,16 +1739,20 @@ static void settings_default(struct vrl_settings *st)
 	st->seg.mode = VRL_DEFAULT_MODE;
 	st->seg.gid = (gid_t)-1;
 	st->seg.keys = VRL_DEFAULT_KEYS;
+	st->max_size = VRL_DEFAULT_MAX_SIZE;
 	st->sweep_interval_ns = VRL_DEFAULT_SWEEP_NS;
 	st->idle_evict_ns = VRL_DEFAULT_IDLE_NS;
 	st->prod.checkpoint_interval_ns = VRL_DEFAULT_CKPT_NS;
 	st->prod.metrics_top = VRL_DEFAULT_METRICS_TOP;
+	st->prod.metrics_textfile_mode = VRL_DEFAULT_TEXTFILE_MODE;
+	st->labels.fields = VRL_DEFAULT_SHOWN;
 }
 
 static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_config *out)
 {
 	out->seg = st->seg;
 	memcpy(out->group, st->group, sizeof(out->group));
+	out->max_size = st->max_size;
 	out->sweep_interval_ns = st->sweep_interval_ns;
 	out->idle_evict_ns = st->idle_evict_ns;
 	memcpy(out->alert_command, st->alert_command, sizeof(out->alert_command));
@@ -1550,6 +1784,8 @@ static int parse_config(const char *text, size_t len, const char *source, const 
 			 "limits: or presets: such as [smartcar, samsara]", source);
 		rc = -1;
 	}
+	if (rc == 0)
+		rc = labels_apply(p, source, &st.labels);
 	if (rc == 0) {
 		settings_apply(&st, &p->out);
 		snprintf(p->out.cfg.source, sizeof(p->out.cfg.source), "%s", shown);
@@ -1576,27 +1812,23 @@ int vrl_config_parse(const char *text, size_t len, const char *source,
 int vrl_config_load(const char *path, struct vrl_daemon_config *out,
 		    char err[VRL_CONFIG_ERR_MAX])
 {
-	FILE *f = fopen(path, "rb");
-	char *text;
+	char why[VRL_CONFIG_ERR_MAX], *text;
 	size_t len;
 	int rc;
 
-	if (!f) {
-		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
-	}
-	text = malloc(VRL_CONFIG_FILE_MAX + 1);
-	len = text ? fread(text, 1, VRL_CONFIG_FILE_MAX + 1, f) : 0;
-	rc = !text ? ENOMEM : ferror(f) ? EIO : 0;
-	fclose(f);
-	if (rc == 0 && len > VRL_CONFIG_FILE_MAX) {
+	/* a link to a managed file is followed; what it names must be a
+	 * regular file: a FIFO or a device is refused, never waited on */
+	rc = vrl_afile_read(path, VRL_CONFIG_FILE_MAX, true, &text, &len, why, sizeof(why));
+	if (rc == -EFBIG) {
 		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: larger than %u bytes, expected a smaller "
 			 "config", path, VRL_CONFIG_FILE_MAX);
-		rc = -1;
-	} else if (rc != 0)
-		snprintf(err, VRL_CONFIG_ERR_MAX, "%s: cannot read: %s", path, strerror(rc));
-	else
-		rc = parse_config(text, len, path, path, out, err);
+		return -1;
+	}
+	if (rc) {
+		snprintf(err, VRL_CONFIG_ERR_MAX, "%s", why);
+		return -1;
+	}
+	rc = parse_config(text, len, path, path, out, err);
 	free(text);
 	return rc == 0 ? 0 : -1;
 }

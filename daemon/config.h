@@ -27,12 +27,14 @@ struct vrl_daemon_prod {
 	uint64_t checkpoint_interval_ns;     /* daemon.checkpoint_interval */
 	char metrics[64];                    /* daemon.metrics: host:port ("" = off) */
 	char metrics_textfile[VRL_PATH_TEXT_MAX]; /* daemon.metrics_textfile ("" = none) */
+	mode_t metrics_textfile_mode;        /* daemon.metrics_textfile_mode (0644) */
 	uint64_t metrics_top;                /* daemon.metrics_top: keys shown per scrape */
 };
 
 struct vrl_daemon_config {
 	struct vrl_seg_spec seg;      /* segment: name, mode, group, keys */
 	char group[64];               /* segment.group as written ("" = none) */
+	uint64_t max_size;            /* segment.max_size: bytes the segment may take */
 	uint64_t sweep_interval_ns;   /* daemon.sweep_interval */
 	uint64_t idle_evict_ns;       /* daemon.idle_evict */
 	char alert_command[VRL_ALERT_COMMAND_MAX]; /* daemon.alert_command ("" = none) */

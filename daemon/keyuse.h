@@ -41,12 +41,12 @@ static inline double vrl_key_used_ratio(const struct vrl_limit *l, uint64_t stat
 }
 
 /*
- * vrl_key_used_ratio() of the key in slot @slot of @h, with a window key's
+ * vrl_key_used_ratio() of the key in slot @slot of the segment viewed by @v, with a window key's
  * share read from its ring: grants in the last W over N, counted by
  * vrl_window_remaining() (O(log N); exact when grants come in time order,
  * which is what keeps a render over thousands of 1000-grant rings cheap).
  */
-static inline double vrl_slot_used_ratio(const struct vrl_seg_header *h, const struct vrl_limit *l,
+static inline double vrl_slot_used_ratio(const struct vrl_seg_view *v, const struct vrl_limit *l,
 					 uint64_t slot, uint64_t state, uint64_t cd, uint64_t now)
 {
 	struct vrl_window_ref r;
@@ -54,7 +54,7 @@ static inline double vrl_slot_used_ratio(const struct vrl_seg_header *h, const s
 
 	if (l->seg.kind != VRL_KIND_WINDOW || cd > now)
 		return vrl_key_used_ratio(l, state, cd, now);
-	if (!l->seg.count || vrl_window_ref_of(h, &l->seg, slot, &r) != 0)
+	if (!l->seg.count || vrl_window_ref_of(v, &l->seg, slot, &r) != 0)
 		return 0;
 	left = vrl_window_remaining(&r, now);
 	return left >= l->seg.count ? 0 : (double)(l->seg.count - left) / (double)l->seg.count;

@@ -47,20 +47,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef HAVE_MHD
 #include <microhttpd.h>
 #endif
 
+#include "atomic_file.h"
 #include "client.h"
 #include "keytable.h"
 #include "keyuse.h"
 #include "quota.h"
 
 #define RETIRED_MAX      256u    /* limit names whose folded totals are kept */
-#define HTTP_CONN_MAX    8u      /* scrapes served at once */
-#define HTTP_TIMEOUT_S   5u      /* an idle connection is closed after this */
+#define HTTP_CONN_MAX    64u     /* connections open at once, all clients */
+#define HTTP_PER_IP_MAX  32u     /* of which from one client address */
+#define HTTP_ROOM        4u      /* places kept free under each cap by evicting the oldest */
+#define HTTP_IDLE_S      5u      /* a connection silent this long is closed */
+#define HTTP_DEADLINE_NS (UINT64_C(10) * 1000000000u) /* any connection is closed this
+                                                           long after it opened */
+#define HTTP_REAP_NS     (UINT64_C(250) * 1000000u)   /* how often deadlines are checked */
 
 /* The per-limit counters of a holder, by the index used below. */
 enum { C_GRANTED, C_DENIED, C_SHADOW, C_COOLDOWNS, C_WAIT_NS, NCOUNTERS };
@@ -99,6 +107,27 @@ struct gen_names {
 	char name[VRL_MAX_LIMITS][VRL_NAME_MAX];
 };
 
+#ifdef HAVE_MHD
+/* One open HTTP connection, as the guard sees it (see "HTTP" below). */
+struct http_conn {
+	bool used;
+	bool shut;                      /* shutdown(2) done: on its way out */
+	int fd;
+	uint64_t opened_ns;             /* monotonic */
+	struct sockaddr_storage peer;   /* the client's address (its port zeroed) */
+};
+
+/* The connections served, their deadlines and the thread that enforces them. */
+struct http_guard {
+	pthread_mutex_t lock;           /* conn[], stop */
+	pthread_cond_t wake;            /* the reaper's sleep, cut short by stop */
+	bool stop;
+	bool reaping;                   /* the reaper thread runs */
+	pthread_t reaper;
+	struct http_conn conn[HTTP_CONN_MAX];
+};
+#endif
+
 /* One rendered exposition, published to the HTTP threads under RCU. */
 struct page {
 	struct rcu_head rcu;
@@ -108,15 +137,17 @@ struct page {
 
 struct vrl_metrics {
 	struct vrl_seg_header *h;
+	struct vrl_seg_view v;          /* vrld's own layout: never the header's words */
 	unsigned top;
 	_Atomic(struct page *) page;    /* RCU: the latest render, NULL before one */
 	struct vrl_snapshot snap;       /* the config, read at each render */
 	struct gen_names cur, prev;
-	struct seen *seen;              /* [h->nholders] */
+	struct seen *seen;              /* [v.nholders] */
 	struct retired retired[RETIRED_MAX];
 	unsigned nretired;
 #ifdef HAVE_MHD
 	struct MHD_Daemon *http;
+	struct http_guard guard;
 #endif
 };
 
@@ -162,20 +193,27 @@ static uint64_t load64(const _Atomic uint64_t *w)
 	return atomic_load_explicit(w, memory_order_relaxed);
 }
 
-struct vrl_metrics *vrl_metrics_new(struct vrl_seg_header *h, unsigned top)
+struct vrl_metrics *vrl_metrics_new(const struct vrl_seg_view *v, unsigned top)
 {
 	struct vrl_metrics *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		return NULL;
-	m->seen = calloc(h->nholders ? h->nholders : 1, sizeof(*m->seen));
+	m->seen = calloc(v->nholders ? v->nholders : 1, sizeof(*m->seen));
 	if (!m->seen) {
 		free(m);
 		return NULL;
 	}
-	m->h = h;
+	m->v = *v;
+	m->h = v->hdr;
 	m->top = top;
 	return m;
+}
+
+void vrl_metrics_set_top(struct vrl_metrics *m, unsigned top)
+{
+	/* read by renders, on this same thread */
+	m->top = top;
 }
 
 /* ---- per-limit counters ------------------------------------------------------ */
@@ -269,10 +307,10 @@ static void collect_alerts(struct vrl_metrics *m, uint64_t *alerts, uint64_t *ev
 static void collect_holders(struct vrl_metrics *m, uint64_t out[NCOUNTERS][VRL_MAX_LIMITS],
 			    uint64_t *attached)
 {
-	const struct vrl_seg_holder *hs = vrl_seg_holders(m->h);
+	const struct vrl_seg_holder *hs = m->v.holders;
 
 	*attached = 0;
-	for (uint64_t i = 0; i < m->h->nholders; i++) {
+	for (uint64_t i = 0; i < m->v.nholders; i++) {
 		struct seen *s = &m->seen[i];
 		int32_t pid = atomic_load_explicit(&hs[i].pid, memory_order_relaxed);
 		uint64_t gen = load64(&hs[i].config_gen);
@@ -296,7 +334,7 @@ static void collect_holders(struct vrl_metrics *m, uint64_t out[NCOUNTERS][VRL_M
 			out[c][l] = r->v[c];
 	}
 	/* live holders, attributed by the names of their own generation */
-	for (uint64_t i = 0; i < m->h->nholders; i++) {
+	for (uint64_t i = 0; i < m->v.nholders; i++) {
 		const struct gen_names *g = m->seen[i].pid ? names_of(m, m->seen[i].gen) : NULL;
 
 		for (uint32_t l = 0; g && l < g->n; l++)
@@ -369,7 +407,7 @@ static uint64_t overage_of(const struct vrl_limit *l, uint64_t state, uint64_t i
 static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, uint64_t *live,
 		      uint64_t *unattributed, struct key_ratio *best, unsigned *nbest)
 {
-	const struct vrl_seg_slot *slots = vrl_seg_slots(m->h);
+	const struct vrl_seg_slot *slots = m->v.slots;
 	uint64_t now = vrl_now_ns(), period[VRL_MAX_LIMITS];
 
 	soft_periods(&m->snap, period);
@@ -378,7 +416,7 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 	*live = 0;
 	*unattributed = 0;
 	*nbest = 0;
-	for (uint64_t i = 0; i < m->h->nslots; i++) {
+	for (uint64_t i = 0; i < m->v.nslots; i++) {
 		const struct vrl_seg_slot *s = &slots[i];
 		uint64_t tag = load64(&s->tag), state;
 		struct key_ratio k;
@@ -401,7 +439,7 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 		k.limit = (uint32_t)li;
 		keys[k.limit]++;
 		overage[k.limit] += overage_of(&m->snap.limits[k.limit], state, period[k.limit]);
-		k.ratio = vrl_slot_used_ratio(m->h, &m->snap.limits[k.limit], i, state,
+		k.ratio = vrl_slot_used_ratio(&m->v, &m->snap.limits[k.limit], i, state,
 					      load64(&s->cooldown), now);
 		if (k.ratio <= 0)
 			continue;
@@ -445,15 +483,16 @@ static void per_limit(struct out *o, const struct vrl_snapshot *cfg, const char 
 	}
 }
 
-static void segment_wide(struct out *o, const struct vrl_seg_header *h, uint64_t live,
+static void segment_wide(struct out *o, const struct vrl_seg_view *v, uint64_t live,
 			 uint64_t unattributed, uint64_t attached, uint64_t gen)
 {
+	const struct vrl_seg_header *h = v->hdr;
 	int32_t pid = atomic_load_explicit(&h->daemon_pid, memory_order_relaxed);
 	uint64_t beat = load64(&h->daemon_heartbeat_ns), now = vrl_now_ns();
 	bool up = pid > 0 && beat + VRL_DAEMON_DEAD_NS > now;
 
 	family(o, "vrl_table_slots", "gauge", "Slots of the key table.");
-	put(o, "vrl_table_slots %llu\n", (unsigned long long)h->nslots);
+	put(o, "vrl_table_slots %llu\n", (unsigned long long)v->nslots);
 	family(o, "vrl_table_keys_live", "gauge", "Live keys in the key table.");
 	put(o, "vrl_table_keys_live %llu\n", (unsigned long long)live);
 	family(o, "vrl_table_keys_unattributed", "gauge",
@@ -472,12 +511,13 @@ static void segment_wide(struct out *o, const struct vrl_seg_header *h, uint64_t
 	put(o, "vrl_daemon_up %d\n", up ? 1 : 0);
 }
 
-static void all_totals(struct out *o, const struct vrl_seg_header *h)
+static void all_totals(struct out *o, const struct vrl_seg_view *v)
 {
-	const struct vrl_seg_holder *hs = vrl_seg_holders(h);
+	const struct vrl_seg_header *h = v->hdr;
+	const struct vrl_seg_holder *hs = v->holders;
 	uint64_t g = load64(&h->retired_granted), d = load64(&h->retired_denied);
 
-	for (uint64_t i = 0; i < h->nholders; i++) {
+	for (uint64_t i = 0; i < v->nholders; i++) {
 		if (atomic_load_explicit(&hs[i].pid, memory_order_relaxed) <= 0)
 			continue;
 		g += load64(&hs[i].granted);
@@ -514,7 +554,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	struct out o = { .buf = malloc(16384), .cap = 16384 };
 	unsigned nbest;
 
-	if (!best || !o.buf || vrl_snapshot_read(m->h, &m->snap) != 0) {
+	if (!best || !o.buf || vrl_snapshot_read(&m->v, &m->snap) != 0) {
 		free(best);
 		free(o.buf);
 		return NULL;
@@ -546,8 +586,8 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 		  "Alert thresholds crossed, as vrld drained them.", alerts);
 	per_limit(&o, &m->snap, "vrl_evictions_total", "counter",
 		  "Idle keys of the limit evicted by vrld (since vrld started).", evictions);
-	all_totals(&o, m->h);
-	segment_wide(&o, m->h, live, unattributed, attached, m->snap.generation);
+	all_totals(&o, &m->v);
+	segment_wide(&o, &m->v, live, unattributed, attached, m->snap.generation);
 	top_keys(&o, &m->snap, best, nbest);
 	free(best);
 	*len = o.buf ? o.len : 0;
@@ -558,7 +598,7 @@ static void free_page(struct rcu_head *head)
 {
 	struct page *pg = caa_container_of(head, struct page, rcu);
 
-	tsan_acquire(pg);   /* after every reader's tsan_release: the grace period */
+	tsan_acquire(pg);   /* after every reader's tsan_release and the writer's: the grace period */
 	free(pg);
 }
 
@@ -586,8 +626,12 @@ int vrl_metrics_update(struct vrl_metrics *m)
 	free(text);
 	/* R1 release: readers that load the pointer see the page written above */
 	old = atomic_exchange_explicit(&m->page, pg, memory_order_release);
-	if (old)
+	if (old) {
+		/* for TSan: the page's writer is done with it as well, so the
+		 * free comes after what it wrote even if no reader saw it */
+		tsan_release(old);
 		call_rcu(&old->rcu, free_page);
+	}
 	return 0;
 }
 
@@ -613,29 +657,20 @@ char *vrl_metrics_render(struct vrl_metrics *m, size_t *len)
 
 /* ---- the textfile ------------------------------------------------------------------ */
 
-int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, char *why, size_t whylen)
+int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, mode_t mode, char *why,
+			size_t whylen)
 {
-	char tmp[4096];
 	size_t len;
 	char *text = vrl_metrics_render(m, &len);
-	FILE *f;
-	int rc = 0;
+	int rc;
 
-	if (!text)
+	if (!text) {
+		snprintf(why, whylen, "cannot write %s: no page rendered yet, or out of memory",
+			 path);
 		return -ENOMEM;
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	f = fopen(tmp, "w");
-	if (!f || fwrite(text, 1, len, f) != len)
-		rc = -errno;
-	if (f && fclose(f) != 0 && rc == 0)
-		rc = -errno;
-	/* node_exporter reads the whole old file or the whole new one */
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc) {
-		snprintf(why, whylen, "cannot write %s: %s", path, strerror(-rc));
-		unlink(tmp);
 	}
+	/* node_exporter reads the whole old file or the whole new one */
+	rc = vrl_afile_write(path, text, len, mode, why, whylen);
 	free(text);
 	return rc;
 }
@@ -690,7 +725,182 @@ remote:
 	return -EINVAL;
 }
 
+int vrl_metrics_addr_check(const char *addr, char *why, size_t whylen)
+{
+	struct sockaddr_storage sa;
+
+	return parse_addr(addr, &sa, why, whylen);
+}
+
 #ifdef HAVE_MHD
+/*
+ * The connection guard. libmicrohttpd bounds a connection only by its idle
+ * time, which every byte resets: a client that dribbles a header byte now
+ * and then holds its place for ever, and a handful of them used to take
+ * every place. So vrld keeps its own table of the connections served
+ * (libmicrohttpd's connection notifications fill and empty it, in its
+ * polling thread) and:
+ *   - closes any connection HTTP_DEADLINE_NS after it opened, however
+ *     active (the reaper thread, every HTTP_REAP_NS); a scrape takes
+ *     milliseconds;
+ *   - when a new connection leaves fewer than HTTP_ROOM places under the
+ *     global cap, or under the cap of its client address, closes the oldest
+ *     connection (of that address, for the latter). A slow client thus
+ *     churns its own connections; a scrape, which asks and is answered at
+ *     once, is served beside any number of them, from any address.
+ * "Close" is shutdown(2) of the socket: libmicrohttpd then reads the end of
+ * the stream and closes the connection itself. The socket stays open until
+ * libmicrohttpd's CLOSED notification has taken it out of the table (under
+ * the lock), so a descriptor is never shut down after its number was reused.
+ */
+static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr,
+			      sizeof(struct in6_addr)) == 0;
+	return true;
+}
+
+static void conn_shut(struct http_conn *c)
+{
+	shutdown(c->fd, SHUT_RDWR);
+	c->shut = true;
+}
+
+/* Under the lock: shut the oldest live connection (of @peer's address when
+ * @peer is not NULL) if @n of them leave fewer than HTTP_ROOM places under
+ * @cap. */
+static void make_room(struct http_guard *g, const struct sockaddr_storage *peer, unsigned cap)
+{
+	struct http_conn *oldest = NULL;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < HTTP_CONN_MAX; i++) {
+		struct http_conn *c = &g->conn[i];
+
+		if (!c->used || c->shut || (peer && !same_peer(&c->peer, peer)))
+			continue;
+		n++;
+		if (!oldest || c->opened_ns < oldest->opened_ns)
+			oldest = c;
+	}
+	if (oldest && n + HTTP_ROOM >= cap)
+		conn_shut(oldest);
+}
+
+static void conn_started(struct http_guard *g, struct MHD_Connection *conn, void **ctx)
+{
+	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn,
+		MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *addr = MHD_get_connection_info(conn,
+		MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct sockaddr_storage peer = { 0 };
+	struct http_conn *free_c = NULL;
+
+	*ctx = NULL;
+	if (!fd || !addr || !addr->client_addr)
+		return;
+	peer.ss_family = addr->client_addr->sa_family;
+	if (peer.ss_family == AF_INET)
+		((struct sockaddr_in *)&peer)->sin_addr =
+			((const struct sockaddr_in *)addr->client_addr)->sin_addr;
+	else if (peer.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&peer)->sin6_addr =
+			((const struct sockaddr_in6 *)addr->client_addr)->sin6_addr;
+	pthread_mutex_lock(&g->lock);
+	make_room(g, &peer, HTTP_PER_IP_MAX);
+	make_room(g, NULL, HTTP_CONN_MAX);
+	for (unsigned i = 0; i < HTTP_CONN_MAX && !free_c; i++)
+		if (!g->conn[i].used)
+			free_c = &g->conn[i];
+	/* libmicrohttpd holds at most HTTP_CONN_MAX: a place is always free */
+	if (free_c) {
+		*free_c = (struct http_conn){ .used = true, .fd = fd->connect_fd,
+					      .opened_ns = vrl_now_ns(), .peer = peer };
+		*ctx = free_c;
+	}
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **ctx,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_guard *g = &((struct vrl_metrics *)cls)->guard;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		conn_started(g, conn, ctx);
+		return;
+	}
+	if (!*ctx)
+		return;
+	/* before libmicrohttpd closes the socket: the reaper lets go of it */
+	pthread_mutex_lock(&g->lock);
+	((struct http_conn *)*ctx)->used = false;
+	pthread_mutex_unlock(&g->lock);
+	*ctx = NULL;
+}
+
+/* The reaper: shut every connection past its deadline, until told to stop. */
+static void *reap(void *arg)
+{
+	struct http_guard *g = arg;
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->stop) {
+		uint64_t now = vrl_now_ns();
+		struct timespec until;
+
+		for (unsigned i = 0; i < HTTP_CONN_MAX; i++) {
+			struct http_conn *c = &g->conn[i];
+
+			if (c->used && !c->shut && now - c->opened_ns >= HTTP_DEADLINE_NS)
+				conn_shut(c);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += (long)HTTP_REAP_NS;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&g->wake, &g->lock, &until);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+static int guard_start(struct http_guard *g)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	rc = pthread_create(&g->reaper, NULL, reap, g);
+	g->reaping = rc == 0;
+	return -rc;
+}
+
+static void guard_stop(struct http_guard *g)
+{
+	if (!g->reaping)
+		return;
+	pthread_mutex_lock(&g->lock);
+	g->stop = true;
+	pthread_cond_signal(&g->wake);
+	pthread_mutex_unlock(&g->lock);
+	pthread_join(g->reaper, NULL);
+	g->reaping = false;
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **con_cls)
@@ -739,15 +949,28 @@ int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, c
 
 	if (rc)
 		return rc;
+	if ((rc = guard_start(&m->guard)) != 0) {
+		snprintf(why, whylen, "cannot serve metrics on %s: %s", addr, strerror(-rc));
+		return rc;
+	}
+	/*
+	 * One polling thread with non-blocking sockets serves every
+	 * connection: a slow client costs a place in the table, never the
+	 * thread's time (answer() only copies the page out).
+	 */
+	errno = 0;
 	m->http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 				   (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 				   0, NULL, NULL, answer, m,
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_MAX,
-				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
+				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_MAX,
+				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_S,
+				   MHD_OPTION_NOTIFY_CONNECTION, on_connection, m,
 				   MHD_OPTION_END);
 	if (!m->http) {
 		rc = errno ? -errno : -EADDRINUSE;
+		guard_stop(&m->guard);
 		snprintf(why, whylen, "cannot serve metrics on %s: %s", addr, strerror(-rc));
 		return rc;
 	}
@@ -779,6 +1002,7 @@ void vrl_metrics_free(struct vrl_metrics *m)
 #ifdef HAVE_MHD
 	if (m->http)
 		MHD_stop_daemon(m->http);
+	guard_stop(&m->guard);
 #endif
 	/* no reader is left once the HTTP threads are gone: the last page
 	 * goes now; pages already handed to call_rcu free themselves (their

@@ -12,16 +12,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "segment.h"
 
 struct vrl_metrics;
 
 /*
- * Make a collector for segment @h showing the @top keys nearest their limit.
+ * Make a collector for the segment viewed by @v (vrld's own layout) showing the @top keys nearest their limit.
  * Returns NULL when out of memory.
  */
-struct vrl_metrics *vrl_metrics_new(struct vrl_seg_header *h, unsigned top);
+struct vrl_metrics *vrl_metrics_new(const struct vrl_seg_view *v, unsigned top);
+
+/* Show the @top keys nearest their limit from the next render on. The
+ * owner's thread only (the one that renders). */
+void vrl_metrics_set_top(struct vrl_metrics *m, unsigned top);
 
 /*
  * Render the exposition now and publish it to the HTTP threads (RCU: see
@@ -39,7 +44,9 @@ char *vrl_metrics_render(struct vrl_metrics *m, size_t *len);
 
 /*
  * Serve GET /metrics on @addr ("127.0.0.1:9477", "[::1]:9477", port 0 picks
- * one) from a thread of its own, at most a few connections at once. Only
+ * one) from a thread of its own: at most 64 connections at once, 32 from one
+ * client address, each closed 10 s after it opened (5 s when silent), the
+ * oldest closed first when a new one needs room (see metrics.c). Only
  * loopback addresses are accepted. Returns 0 and the bound port in @port,
  * -ENOTSUP when vrld was built without libmicrohttpd, -EINVAL for a bad or
  * non-loopback address, or -errno, with a message in @why.
@@ -47,9 +54,15 @@ char *vrl_metrics_render(struct vrl_metrics *m, size_t *len);
 int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, char *why,
 		      size_t whylen);
 
-/* Write the last published exposition to @path atomically (temp file and
- * rename). Returns 0 or -errno with @why. */
-int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, char *why, size_t whylen);
+/* Whether vrl_metrics_serve() would take @addr (its form, a loopback host,
+ * a port up to 65535), without binding: 0, or -EINVAL with @why. */
+int vrl_metrics_addr_check(const char *addr, char *why, size_t whylen);
+
+/* Write the last published exposition to @path atomically, with mode @mode
+ * whatever the umask (vrl_afile_write: a directory others can write is
+ * refused, no link followed). Returns 0 or -errno with @why. */
+int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, mode_t mode, char *why,
+			size_t whylen);
 
 /*
  * Count an alert of limit @name (at most VRL_NAME_MAX bytes, NUL included)

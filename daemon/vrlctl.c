@@ -42,6 +42,7 @@ static const struct ctl_cmd commands[] = {
 	{ "reload", "reload [--wait DURATION]", OPT_WAIT, ctl_cmd_reload },
 	{ "top", "top [--top N] [--wait INTERVAL] [--once]", OPT_TOP | OPT_WAIT | OPT_ONCE,
 	  ctl_cmd_top },
+	{ "hash", "hash [VALUE]  (no VALUE: one per line on stdin)", 0, ctl_cmd_hash },
 };
 
 static const char usage_text[] =
@@ -64,6 +65,9 @@ static const char usage_text[] =
 	"                                       redrawn every INTERVAL (1s); --once: one frame\n"
 	"  reload [--wait DURATION]             make vrld reload its config; exit 1 if\n"
 	"                                       it refused (the error is printed)\n"
+	"  hash [VALUE]                         the label (#hash) key views show for a\n"
+	"                                       secret value; no VALUE: one per line on\n"
+	"                                       stdin (keeps it out of history and ps)\n"
 	"\n"
 	"REQUEST:  --api X --endpoint X --token X --org X --vehicle X --user X\n"
 	"          --attr NAME=VALUE (repeatable)\n"

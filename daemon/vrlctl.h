@@ -77,5 +77,6 @@ int ctl_cmd_acquire(const struct ctl *x);
 int ctl_cmd_events(const struct ctl *x);
 int ctl_cmd_reload(const struct ctl *x);
 int ctl_cmd_top(const struct ctl *x);
+int ctl_cmd_hash(const struct ctl *x);
 
 #endif /* VRLCTL_H */

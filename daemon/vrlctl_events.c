@@ -100,12 +100,12 @@ int ctl_cmd_events(const struct ctl *x)
 	c = ctl_open(x, true);
 	if (!c)
 		return CTL_EXIT_ERROR;
-	ev = calloc(c->hdr->nevents, sizeof(*ev));
+	ev = calloc(c->view.nevents, sizeof(*ev));
 	if (!ev) {
 		vrl_close(c);
-		return ctl_fail(x, -ENOMEM, "no memory for %" PRIu64 " events", c->hdr->nevents);
+		return ctl_fail(x, -ENOMEM, "no memory for %" PRIu64 " events", c->view.nevents);
 	}
-	n = vrl_alert_recent(c->hdr, ev, c->hdr->nevents);
+	n = vrl_alert_recent(&c->view, ev, c->view.nevents);
 	if (x->json)
 		events_json(x, c->hdr, ev, n);
 	else

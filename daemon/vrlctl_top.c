@@ -56,13 +56,13 @@ static uint64_t load64(const _Atomic uint64_t *w)
 	return atomic_load_explicit(w, memory_order_relaxed);
 }
 
-static void sum_holders(const struct vrl_seg_header *h, struct top_sample *t)
+static void sum_holders(const struct vrl_seg_view *v, struct top_sample *t)
 {
-	const struct vrl_seg_holder *a = vrl_seg_holders(h);
+	const struct vrl_seg_holder *a = v->holders;
 
 	memset(t->granted, 0, sizeof(t->granted));
 	memset(t->denied, 0, sizeof(t->denied));
-	for (uint64_t i = 0; i < h->nholders; i++) {
+	for (uint64_t i = 0; i < v->nholders; i++) {
 		if (atomic_load_explicit(&a[i].pid, memory_order_relaxed) <= 0 ||
 		    load64(&a[i].config_gen) != t->gen)
 			continue;
@@ -75,14 +75,14 @@ static void sum_holders(const struct vrl_seg_header *h, struct top_sample *t)
 
 static int sample(struct vrl_client *c, struct top_sample *t)
 {
-	const struct vrl_seg_slot *slots = vrl_seg_slots(c->hdr);
+	const struct vrl_seg_slot *slots = c->view.slots;
 
 	if (vrl__refresh(c) != 0)
 		return -1;
 	t->n = 0;
 	t->gen = c->cfg->generation;
 	t->at = vrl_now_ns();
-	for (uint64_t i = 0; i < c->hdr->nslots; i++) {
+	for (uint64_t i = 0; i < c->view.nslots; i++) {
 		/* acquire: pairs with the insert's promotion; label and limit ready */
 		uint64_t tag = atomic_load_explicit(&slots[i].tag, memory_order_acquire);
 		struct top_slot *s;
@@ -111,11 +111,11 @@ static int sample(struct vrl_client *c, struct top_sample *t)
 		s->label[sizeof(s->label) - 1] = '\0';
 		if (s->state == VRL_STATE_EVICTED || li < 0)
 			continue;
-		s->used = vrl_slot_used_ratio(c->hdr, &c->cfg->limits[li], i, s->state, s->cd,
+		s->used = vrl_slot_used_ratio(&c->view, &c->cfg->limits[li], i, s->state, s->cd,
 					      t->at);
 		t->n++;
 	}
-	sum_holders(c->hdr, t);
+	sum_holders(&c->view, t);
 	return 0;
 }
 

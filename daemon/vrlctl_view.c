@@ -36,12 +36,12 @@ struct slot_counts {
 	uint64_t live, pending, dead, free;
 };
 
-static void count_slots(const struct vrl_seg_header *h, struct slot_counts *sc)
+static void count_slots(const struct vrl_seg_view *v, struct slot_counts *sc)
 {
-	const struct vrl_seg_slot *s = vrl_seg_slots(h);
+	const struct vrl_seg_slot *s = v->slots;
 
 	memset(sc, 0, sizeof(*sc));
-	for (uint64_t i = 0; i < h->nslots; i++) {
+	for (uint64_t i = 0; i < v->nslots; i++) {
 		uint64_t t = load64(&s[i].tag);
 
 		if (t == VRL_TAG_EMPTY || t == VRL_TAG_FREE)
@@ -64,14 +64,15 @@ struct holder_sums {
 };
 
 /* Sum the counters of attached holders; per limit, only those of @gen. */
-static void sum_holders(const struct vrl_seg_header *h, uint64_t gen, struct holder_sums *hs)
+static void sum_holders(const struct vrl_seg_view *v, uint64_t gen, struct holder_sums *hs)
 {
-	const struct vrl_seg_holder *a = vrl_seg_holders(h);
+	const struct vrl_seg_header *h = v->hdr;
+	const struct vrl_seg_holder *a = v->holders;
 
 	memset(hs, 0, sizeof(*hs));
 	hs->granted = load64(&h->retired_granted);
 	hs->denied = load64(&h->retired_denied);
-	for (uint64_t i = 0; i < h->nholders; i++) {
+	for (uint64_t i = 0; i < v->nholders; i++) {
 		if (atomic_load_explicit(&a[i].pid, memory_order_relaxed) == 0)
 			continue;
 		hs->attached++;
@@ -104,10 +105,10 @@ static void daemon_state(const struct vrl_seg_header *h, uint64_t now, struct da
 }
 
 /* Wall-clock time the active config was compiled, if it is still @gen's. */
-static uint64_t loaded_time(const struct vrl_seg_header *h, uint64_t gen)
+static uint64_t loaded_time(const struct vrl_seg_view *v, uint64_t gen)
 {
-	unsigned idx = atomic_load_explicit(&h->active_cfg, memory_order_acquire);
-	const struct vrl_seg_config *sc = vrl_seg_cfg(h, idx);
+	unsigned idx = atomic_load_explicit(&v->hdr->active_cfg, memory_order_acquire);
+	const struct vrl_seg_config *sc = vrl_view_cfg(v, idx);
 
 	return sc->generation == gen ? sc->loaded_realtime_ns : 0;
 }
@@ -185,6 +186,7 @@ static char *fmt_size(char *buf, size_t len, const struct vrl_seg_limit *l)
 /* Everything status shows, gathered once. */
 struct status {
 	const struct vrl_seg_header *h;
+	const struct vrl_seg_view *v;
 	const struct vrl_snapshot *cfg;
 	struct slot_counts sc;
 	struct holder_sums hs;
@@ -244,8 +246,8 @@ static void status_json_table(struct json *j, const struct status *st)
 	const struct vrl_seg_header *h = st->h;
 
 	json_obj_begin(j, "keys");
-	json_u64(j, "configured", h->keys_configured);
-	json_u64(j, "slots", h->nslots);
+	json_u64(j, "configured", st->v->keys);
+	json_u64(j, "slots", st->v->nslots);
 	json_u64(j, "live", st->sc.live);
 	json_u64(j, "pending", st->sc.pending);
 	json_u64(j, "dead", st->sc.dead);
@@ -366,10 +368,10 @@ static void status_human(const struct ctl *x, const struct status *st)
 	char size[32], when[64];
 
 	printf("%-10s %s (%s, %" PRIu64 " bytes, format %" PRIu32 ")\n", "segment:", x->segment,
-	       fmt_bytes(size, sizeof(size), h->size), h->size, h->format);
+	       fmt_bytes(size, sizeof(size), st->v->size), st->v->size, h->format);
 	printf("%-10s %" PRIu64 " live of %" PRIu64 " configured; %" PRIu64 " slots: %" PRIu64
 	       " pending, %" PRIu64 " dead, %" PRIu64 " free (%" PRIu64 ".%" PRIu64 "%% full)\n",
-	       "keys:", st->sc.live, h->keys_configured, h->nslots, st->sc.pending, st->sc.dead,
+	       "keys:", st->sc.live, st->v->keys, st->v->nslots, st->sc.pending, st->sc.dead,
 	       st->sc.free, st->fill10 / 10, st->fill10 % 10);
 	printf("%-10s inserts %" PRIu64 ", table full %" PRIu64 ", evictions %" PRIu64
 	       ", abandoned %" PRIu64 "\n", "table:", load64(&h->inserts),
@@ -397,12 +399,13 @@ int ctl_cmd_status(const struct ctl *x)
 		return CTL_EXIT_ERROR;
 	memset(&st, 0, sizeof(st));
 	st.h = c->hdr;
+	st.v = &c->view;
 	st.cfg = c->cfg;
-	count_slots(st.h, &st.sc);
-	sum_holders(st.h, st.cfg->generation, &st.hs);
+	count_slots(st.v, &st.sc);
+	sum_holders(st.v, st.cfg->generation, &st.hs);
 	daemon_state(st.h, vrl_now_ns(), &st.d);
-	st.loaded_ns = loaded_time(st.h, st.cfg->generation);
-	st.fill10 = (st.sc.live + st.sc.pending + st.sc.dead) * 1000 / st.h->nslots;
+	st.loaded_ns = loaded_time(st.v, st.cfg->generation);
+	st.fill10 = (st.sc.live + st.sc.pending + st.sc.dead) * 1000 / st.v->nslots;
 	if (x->json)
 		status_json(x, &st);
 	else
@@ -435,10 +438,10 @@ struct key_view {
 };
 
 /* Read slot @i. Returns false when it holds no live key. */
-static bool read_slot(const struct vrl_seg_header *h, const struct vrl_snapshot *cfg, uint64_t i,
+static bool read_slot(const struct vrl_seg_view *v, const struct vrl_snapshot *cfg, uint64_t i,
 		      struct key_view *k)
 {
-	const struct vrl_seg_slot *s = &vrl_seg_slots(h)[i];
+	const struct vrl_seg_slot *s = &v->slots[i];
 	int li;
 
 	/* acquire: pairs with promotion (K2), the slot's fields are ready */
@@ -462,10 +465,10 @@ static bool read_slot(const struct vrl_seg_header *h, const struct vrl_snapshot 
  * AVAIL is what is free now, BURST the limit, RESET IN the time until the
  * newest grant leaves the window.
  */
-static void derive_window(const struct vrl_seg_header *h, const struct vrl_limit *l,
+static void derive_window(const struct vrl_seg_view *v, const struct vrl_limit *l,
 			  uint64_t now, struct key_view *k)
 {
-	struct vrl_window_ref r = { .state = (_Atomic uint64_t *)&vrl_seg_slots(h)[k->slot].state,
+	struct vrl_window_ref r = { .state = &v->slots[k->slot].state,
 				    .n = l->seg.count, .w = l->seg.period_ns };
 	uint64_t reset;
 
@@ -473,7 +476,7 @@ static void derive_window(const struct vrl_seg_header *h, const struct vrl_limit
 	k->available = l->seg.count;
 	k->used_ns = 0;
 	if (k->aux && k->aux <= l->seg.area_keys && l->seg.area_off) {
-		r.ring = vrl_window_ring(vrl_seg_area(h, &l->seg), l->seg.count,
+		r.ring = vrl_window_ring(vrl_seg_area(v, &l->seg), l->seg.count,
 					 l->seg.area_keys, k->aux - 1);
 		k->available = vrl_window_free_count(&r, now);
 		reset = vrl_window_reset_at(&r, now);
@@ -506,7 +509,7 @@ static void derive_counted(const struct vrl_limit *l, struct key_view *k)
 }
 
 /* Fill the derived figures of @k at @now. */
-static void derive(const struct vrl_seg_header *h, const struct vrl_snapshot *cfg, uint64_t now,
+static void derive(const struct vrl_seg_view *v, const struct vrl_snapshot *cfg, uint64_t now,
 		   struct key_view *k)
 {
 	const struct vrl_limit *l = k->limit < cfg->nlimits ? &cfg->limits[k->limit] : NULL;
@@ -520,7 +523,7 @@ static void derive(const struct vrl_seg_header *h, const struct vrl_snapshot *cf
 	k->counted = false;
 	k->fill_ppm = closed ? 0 : 1000000;
 	if (l && l->seg.kind == VRL_KIND_WINDOW) {
-		derive_window(h, l, now, k);
+		derive_window(v, l, now, k);
 		return;
 	}
 	if (l && (l->seg.kind == VRL_KIND_QUOTA || l->seg.kind == VRL_KIND_SLOTS)) {
@@ -567,12 +570,12 @@ static int collect_keys(struct vrl_client *c, int only, uint64_t now, struct key
 
 	*out = NULL;
 	*n = 0;
-	for (uint64_t i = 0; i < c->hdr->nslots; i++) {
+	for (uint64_t i = 0; i < c->view.nslots; i++) {
 		struct key_view k;
 
-		if (!read_slot(c->hdr, c->cfg, i, &k) || (only >= 0 && k.limit != (uint32_t)only))
+		if (!read_slot(&c->view, c->cfg, i, &k) || (only >= 0 && k.limit != (uint32_t)only))
 			continue;
-		derive(c->hdr, c->cfg, now, &k);
+		derive(&c->view, c->cfg, now, &k);
 		if (*n == cap) {
 			void *p = realloc(*out, (cap = cap ? cap * 2 : 64) * sizeof(k));
 
@@ -882,11 +885,11 @@ int ctl_cmd_show(const struct ctl *x)
 	s.matches = vrl_limit_matches(s.l, &x->req);
 	vrl_limit_key(s.l, &x->req, &key, s.label);
 	s.now = vrl_now_ns();
-	s.found = vrl_kt_find(c->hdr, &key, &s.k.slot) == 0 &&
-		  read_slot(c->hdr, c->cfg, s.k.slot, &s.k) && s.k.tag == vrl_key_tag(&key);
+	s.found = vrl_kt_find(&c->view, &key, &s.k.slot) == 0 &&
+		  read_slot(&c->view, c->cfg, s.k.slot, &s.k) && s.k.tag == vrl_key_tag(&key);
 	if (s.found) {
 		s.k.limit = (uint32_t)idx;   /* the limit asked about, not the slot's note */
-		derive(c->hdr, c->cfg, s.now, &s.k);
+		derive(&c->view, c->cfg, s.now, &s.k);
 	}
 	if (x->json)
 		show_json(x, &s);

@@ -8,12 +8,15 @@
  *
  * Signals: SIGTERM/SIGINT exit cleanly (the segment stays, so a restart
  * adopts it with every counter); SIGHUP reloads the config, keeping the
- * running one when the new one has any error.
+ * running one when the new one has any error, or changes what only a
+ * restart can (needs_restart).
  *
  * Threads: this file's main loop owns the segment's upkeep and is the only
- * one that replaces the config in force; checkpoints run on a thread of
- * their own and scrapes on libmicrohttpd's, both reading what the main
- * thread publishes under RCU (vrld_prod.c, metrics.c).
+ * one that replaces the config in force; the reloader reads and compiles a
+ * new config on a thread of its own and hands it to the main loop
+ * (vrld_reload.c), so a slow read never stops the tick; checkpoints run on
+ * a thread of their own and scrapes on libmicrohttpd's, both reading what
+ * the main thread publishes under RCU (vrld_prod.c, metrics.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +42,7 @@
 #include "client.h"
 #include "config.h"
 #include "vrld_prod.h"
+#include "vrld_reload.h"
 
 #define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
 #define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */
@@ -152,49 +157,105 @@ static int load(const struct options *o, struct vrl_daemon_config *dc, char err[
 	return vrl_config_parse(text, strlen(text), o->preset, dc, err);
 }
 
-/*
- * SIGHUP: load the config again and put it in force, or keep the running
- * one on any error (logged, and recorded in the segment for vrlctl).
- */
-static void reload(const struct options *o, struct vrl_seg *seg, struct vrld_prod *prod)
-{
-	const struct vrl_daemon_config *dc = &vrld_prod_live(prod)->dc;
-	struct vrl_daemon_config *next = calloc(1, sizeof(*next));
-	char err[VRL_CONFIG_ERR_MAX];
+static void notify(const char *state);
 
-	if (!next) {
-		logf_("error", "msg=\"reload failed: out of memory; keeping the running config\"");
-		vrl_seg_note_reload(seg->hdr, "out of memory");
-		return;
-	}
-	if (load(o, next, err) != 0) {
-		logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", err);
-		vrl_seg_note_reload(seg->hdr, err);
-	} else if (strcmp(next->seg.name, dc->seg.name) || next->seg.keys != dc->seg.keys) {
-		logf_("error", "msg=\"reload refused: segment.name and segment.keys need a restart;"
-		      " keeping the running config\"");
-		vrl_seg_note_reload(seg->hdr, "segment.name and segment.keys need a restart");
-	} else if (vrld_prod_publish(prod, next, err, sizeof(err)) != 0) {
-		logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", err);
-		vrl_seg_note_reload(seg->hdr, err);
-	} else {
-		logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", next->cfg.nlimits,
-		      (unsigned long long)atomic_load(&seg->hdr->config_gen));
-		vrl_seg_note_reload(seg->hdr, NULL);
-	}
-	free(next);
+/* The reloader's load: the same source as at start. Runs on its thread;
+ * @arg is the options, which nobody changes once vrld serves. */
+static int load_again(void *arg, struct vrl_daemon_config *out, char err[VRL_CONFIG_ERR_MAX])
+{
+	return load(arg, out, err);
 }
 
-/* Copy @s into @dst for a quoted log value: quotes, backslashes and control
- * bytes become '?', so a key's text cannot forge a field. */
-static void log_safe(char *dst, size_t cap, const char *s)
+/* Shown for an empty text setting. */
+static const char *or_none(const char *s)
 {
-	size_t i = 0;
+	return s[0] ? s : "none";
+}
 
-	for (; s[i] && i + 1 < cap; i++)
-		dst[i] = (s[i] == '"' || s[i] == '\\' || (unsigned char)s[i] < 0x20 ||
-			  s[i] == 0x7f) ? '?' : s[i];
-	dst[i] = '\0';
+/*
+ * Whether @next changes what only a restart can: the segment's name and
+ * size (it is made at start) and the metrics listener (bound at start, and
+ * moving it in place could leave none if the new address is taken). Every
+ * other field a reload either applies or refuses with the reason.
+ */
+static bool needs_restart(const struct vrl_daemon_config *cur,
+			  const struct vrl_daemon_config *next, char *why, size_t len)
+{
+	if (strcmp(next->seg.name, cur->seg.name) != 0)
+		snprintf(why, len, "segment.name changed (%s -> %s): the segment is made at "
+			 "start; restart vrld to serve the new one", cur->seg.name, next->seg.name);
+	else if (next->seg.keys != cur->seg.keys)
+		snprintf(why, len, "segment.keys changed (%llu -> %llu): the key table is sized at "
+			 "start; restart vrld with --replace (counters kept only by the checkpoint)",
+			 (unsigned long long)cur->seg.keys, (unsigned long long)next->seg.keys);
+	else if (strcmp(next->prod.metrics, cur->prod.metrics) != 0)
+		snprintf(why, len, "daemon.metrics changed (%s -> %s): the listener is bound at "
+			 "start; restart vrld to move it", or_none(cur->prod.metrics),
+			 or_none(next->prod.metrics));
+	else
+		return false;
+	return true;
+}
+
+/* vrld_check_config's problems: the first one is the refusal's reason. */
+static void first_problem(void *arg, const char *problem)
+{
+	char *why = arg;
+
+	if (!why[0])
+		snprintf(why, VRL_CONFIG_ERR_MAX, "%s", problem);
+}
+
+static void reload_refused(struct vrl_seg *seg, const char *why)
+{
+	logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", why);
+	vrl_seg_note_reload(seg->hdr, why);
+}
+
+/*
+ * A config the reloader read (@next, NULL when out of memory; @rc and @err
+ * its load's outcome): check it as start-up would, against what the
+ * running one fixed, and put it in force; or keep the running one, saying
+ * why (logged, and recorded in the segment for vrlctl). Main thread.
+ */
+static void reload_apply(struct vrl_seg *seg, struct vrld_prod *prod,
+			 const struct vrl_daemon_config *next, int rc, const char *err)
+{
+	const struct vrl_daemon_config *cur = &vrld_prod_live(prod)->dc;
+	char why[VRL_CONFIG_ERR_MAX] = "";
+
+	if (!next || rc != 0) {
+		reload_refused(seg, next ? err : "out of memory");
+		return;
+	}
+	if (needs_restart(cur, next, why, sizeof(why)) ||
+	    vrld_check_config(next, VRLD_CHECK_RELOAD, NULL, first_problem, why) != 0 ||
+	    vrld_prod_publish(prod, next, why, sizeof(why)) != 0) {
+		reload_refused(seg, why);
+		return;
+	}
+	logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", next->cfg.nlimits,
+	      (unsigned long long)atomic_load(&seg->hdr->config_gen));
+	vrl_seg_note_reload(seg->hdr, NULL);
+}
+
+/* Each loop: a SIGHUP goes to the reloader; a config it read is applied. */
+static void reload_step(struct vrld_reloader *rl, struct vrl_seg *seg, struct vrld_prod *prod)
+{
+	struct vrl_daemon_config *next;
+	char err[VRL_CONFIG_ERR_MAX];
+	int rc;
+
+	if (atomic_exchange_explicit(&reload_pending, 0, memory_order_relaxed)) {
+		vrld_reloader_request(rl);
+		notify("RELOADING=1");
+	}
+	if (!vrld_reloader_take(rl, &next, &rc, err))
+		return;
+	reload_apply(seg, prod, next, rc, err);
+	free(next);
+	if (!vrld_reloader_busy(rl))
+		notify("READY=1");
 }
 
 static unsigned alert_children;                 /* spawned and not yet reaped */
@@ -215,10 +276,12 @@ static void reap_children(void)
 
 /*
  * Run daemon.alert_command for @ev: posix_spawn, no shell, vrld's
- * environment plus VRL_ALERT_*. Not waited for here; reap_children()
- * collects it on a later tick.
+ * environment plus VRL_ALERT_*, the limit @name and the @key already
+ * through vrl_alert_text(). Not waited for here; reap_children() collects
+ * it on a later tick.
  */
-static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev)
+static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev,
+			      const char *name, const char *key)
 {
 	char vars[6][VRL_NAME_MAX + 32];
 	char *argv[] = { (char *)cmd, NULL };
@@ -240,8 +303,8 @@ static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev)
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "VRL_ALERT_", 10) != 0)
 			envp[k++] = environ[i];
-	snprintf(vars[0], sizeof(vars[0]), "VRL_ALERT_LIMIT=%s", ev->p.name);
-	snprintf(vars[1], sizeof(vars[1]), "VRL_ALERT_KEY=%s", ev->p.label);
+	snprintf(vars[0], sizeof(vars[0]), "VRL_ALERT_LIMIT=%s", name);
+	snprintf(vars[1], sizeof(vars[1]), "VRL_ALERT_KEY=%s", key);
 	snprintf(vars[2], sizeof(vars[2]), "VRL_ALERT_THRESHOLD=%u", ev->p.threshold);
 	snprintf(vars[3], sizeof(vars[3]), "VRL_ALERT_USED=%llu", (unsigned long long)ev->p.used);
 	snprintf(vars[4], sizeof(vars[4]), "VRL_ALERT_COUNT=%llu", (unsigned long long)ev->p.count);
@@ -258,8 +321,22 @@ static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev)
 	alert_children++;
 }
 
+/*
+ * The name of the limit @ev is about, into @name: vrld's own, when the
+ * event counts by the numbering vrld published; otherwise what the event
+ * says, through the filter (any group member can write an event).
+ */
+static void event_limit(const struct vrl_seg *seg, const struct vrl_alert_event *ev, char *name,
+			size_t cap)
+{
+	if (ev->p.generation == seg->cfg->generation && ev->p.limit < seg->cfg->nlimits)
+		snprintf(name, cap, "%s", seg->cfg->limits[ev->p.limit].name);
+	else
+		vrl_alert_text(name, cap, ev->p.name, sizeof(ev->p.name));
+}
+
 /* Drain the alert ring: one log line per event, and the command if any. */
-static void drain_alerts(struct vrl_seg_header *h, const struct vrl_daemon_config *dc,
+static void drain_alerts(const struct vrl_seg *seg, const struct vrl_daemon_config *dc,
 			 struct vrl_alert_cursor *cur, uint64_t now, struct vrld_prod *prod)
 {
 	struct vrl_alert_event ev;
@@ -267,53 +344,161 @@ static void drain_alerts(struct vrl_seg_header *h, const struct vrl_daemon_confi
 
 	reap_children();
 	for (unsigned i = 0; i < ALERTS_PER_TICK; i++) {
-		if (vrl_alert_drain(h, cur, now, ALERT_STUCK_NS, &ev) != 1)
+		if (vrl_alert_drain(&seg->view, cur, now, ALERT_STUCK_NS, &ev) != 1)
 			break;
-		log_safe(key, sizeof(key), ev.p.label);
-		ev.p.name[sizeof(ev.p.name) - 1] = '\0';  /* written by clients: bound it */
-		vrld_prod_alert(prod, ev.p.name);
-		log_safe(name, sizeof(name), ev.p.name);
+		/* written by clients: every string bounded and filtered, once,
+		 * for the log line, the metrics and the command alike */
+		vrl_alert_text(key, sizeof(key), ev.p.label, sizeof(ev.p.label));
+		event_limit(seg, &ev, name, sizeof(name));
+		vrld_prod_alert(prod, name);
 		logf_("warn", "msg=\"alert\" limit=\"%s\" key=\"%s\" threshold=%u used=%llu "
 		      "count=%llu period=%llu ticket=%llu", name, key, ev.p.threshold,
 		      (unsigned long long)ev.p.used, (unsigned long long)ev.p.count,
 		      (unsigned long long)ev.p.period, (unsigned long long)ev.ticket);
 		if (dc->alert_command[0])
-			run_alert_command(dc->alert_command, &ev);
+			run_alert_command(dc->alert_command, &ev, name, key);
 	}
 }
 
-static void tick(struct vrl_seg *seg, const struct vrl_daemon_config *dc, uint64_t *cursor,
-		 uint64_t *next_sweep, struct vrl_alert_cursor *alerts, struct vrld_prod *prod)
+/* Restore the durable counters of the checkpoint into a regrown segment:
+ * read as at start-up, at most one record per slot. */
+static void restore_after_shrink(struct vrl_seg *seg, const struct vrl_daemon_config *dc)
+{
+	struct vrl_ckpt_stats st;
+	struct vrl_ckpt ck;
+	char why[512];
+
+	if (!dc->prod.checkpoint[0])
+		return;
+	if (vrl_ckpt_load_keys(dc->prod.checkpoint, seg->view.nslots, &ck, why,
+			       sizeof(why)) != 0) {
+		logf_("error", "msg=\"no checkpoint restored into the regrown segment\" "
+		      "detail=\"%s\"", why);
+		return;
+	}
+	vrl_ckpt_apply(seg, &ck, &st);
+	logf_("info", "msg=\"checkpoint restored into the regrown segment\" checkpoint=%s "
+	      "restored=%llu", dc->prod.checkpoint, (unsigned long long)st.restored);
+	vrl_ckpt_free(&ck);
+}
+
+/*
+ * A member of the segment's group truncated the shm object (guard.c): put
+ * its size back and rebuild it, so that workers, which fail their calls
+ * with VRL_ECORRUPT meanwhile, heal. The config in force is published anew
+ * as a reload publishes one (vrld_prod_publish): vrld's threads learn its
+ * generation, which the keys inserted from then on carry, before the
+ * segment has it; a reload read meanwhile by the reloader is applied after,
+ * as any other. Returns true when the segment is whole; the config in
+ * force is then a new object (vrld_prod_live()). Main thread.
+ */
+static bool check_size(struct vrl_seg *seg, struct vrld_prod *prod)
+{
+	const struct vrl_daemon_config *dc = &vrld_prod_live(prod)->dc;
+	char why[VRL_CONFIG_ERR_MAX];
+	struct stat st;
+	uint64_t state;
+	int rc = vrl_seg_shrunk(seg, &st);
+
+	if (rc <= 0)
+		return true;
+	logf_("warn", "msg=\"segment %s by a process with write access to it (the segment's "
+	      "group, gid %u); %s: keys past the cut are lost, but for what a checkpoint "
+	      "restores\" segment=%s size=%lld want=%llu changed_at=%lld",
+	      rc == 1 ? "shrunk" : "shrunk and grown back", (unsigned)st.st_gid,
+	      rc == 1 ? "restoring its size and rebuilding it" : "rebuilding it", dc->seg.name,
+	      (long long)st.st_size, (unsigned long long)seg->size, (long long)st.st_ctim.tv_sec);
+	rc = vrl_seg_regrow(seg, &state);
+	if (rc) {
+		logf_("error", "msg=\"cannot restore the segment's size; workers fail with "
+		      "VRL_ECORRUPT until it is\" error=\"%s\"", strerror(-rc));
+		return false;
+	}
+	/* the publish copies @dc before it retires the object that holds it */
+	rc = vrld_prod_publish(prod, dc, why, sizeof(why));
+	dc = &vrld_prod_live(prod)->dc;
+	if (rc) {
+		logf_("error", "msg=\"cannot publish the config into the regrown segment; "
+		      "workers fail with VRL_ECORRUPT until it is\" error=\"%s\"", why);
+		return false;   /* its area stays empty: the next tick tries again */
+	}
+	restore_after_shrink(seg, dc);
+	atomic_store(&seg->hdr->daemon_pid, (int32_t)getpid());
+	if (!vrl_seg_reopen(seg, state))
+		return false;   /* shrunk again meanwhile: the next tick */
+	logf_("info", "msg=\"segment restored; workers heal on their next call\" segment=%s",
+	      dc->seg.name);
+	return true;
+}
+
+static void tick(struct vrl_seg *seg, uint64_t *cursor, uint64_t *next_sweep,
+		 struct vrl_alert_cursor *alerts, struct vrld_prod *prod)
 {
 	struct vrl_seg_header *h = seg->hdr;
 	uint64_t now = vrl_now_ns(), by_limit[VRL_MAX_LIMITS] = { 0 };
+	const struct vrl_daemon_config *dc;
 	struct timespec rt;
 
+	if (!check_size(seg, prod))
+		return;
+	/* after the check: a rebuild puts the config in force anew */
+	dc = &vrld_prod_live(prod)->dc;
 	atomic_store_explicit(&h->daemon_heartbeat_ns, now, memory_order_relaxed);
-	drain_alerts(h, dc, alerts, now, prod);
+	/* vrld reads none of them, but vrl_open() checks them */
+	if (vrl_seg_restore_header(seg))
+		logf_("warn", "msg=\"the segment header's layout words were changed (by a process "
+		      "with write access: the segment's group); restored\" segment=%s",
+		      dc->seg.name);
+	drain_alerts(seg, dc, alerts, now, prod);
+	/* a reload that shortened the interval: it applies from now */
+	if (*next_sweep > now + dc->sweep_interval_ns)
+		*next_sweep = now + dc->sweep_interval_ns;
 	if (now < *next_sweep)
 		return;
 	*next_sweep = now + dc->sweep_interval_ns;
 	clock_gettime(CLOCK_REALTIME, &rt);
-	/* a full pass per sweep interval, one short bracket per chunk */
-	for (uint64_t done = 0; done < h->nslots; done += SWEEP_CHUNK) {
-		vrl_seg_sweep_by(h, *cursor, SWEEP_CHUNK, now,
+	/* a full pass per sweep interval, one short bracket per chunk; the
+	 * table's size is vrld's own, never the header's word */
+	for (uint64_t done = 0; done < seg->view.nslots; done += SWEEP_CHUNK) {
+		vrl_seg_sweep_by(seg, *cursor, SWEEP_CHUNK, now,
 				 (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec,
 				 dc->idle_evict_ns, by_limit);
-		*cursor = *cursor + SWEEP_CHUNK >= h->nslots ? 0 : *cursor + SWEEP_CHUNK;
+		*cursor = *cursor + SWEEP_CHUNK >= seg->view.nslots ? 0 : *cursor + SWEEP_CHUNK;
 	}
 	/* the sweep counted by the active numbering: dc->cfg's, published by
 	 * this thread */
 	vrld_prod_evictions(prod, &dc->cfg, by_limit);
-	vrl_seg_reap_holders(h);
+	vrl_seg_reap_holders(seg);
 }
 
-static void print_summary(const struct vrl_daemon_config *dc)
+static void print_summary(const struct vrl_daemon_config *dc, const struct vrld_seg_room *r,
+			  bool ok)
 {
-	printf("config ok: %u limits, segment %s, %llu keys, mode %04o\n", dc->cfg.nlimits,
-	       dc->seg.name, (unsigned long long)dc->seg.keys, (unsigned)dc->seg.mode);
-	for (uint32_t i = 0; i < dc->cfg.nlimits; i++)
+	char size[32], max[32], shm[96] = "", total[32], avail[32];
+
+	vrld_fmt_size(r->bytes, size, sizeof(size));
+	vrld_fmt_size(r->max_size, max, sizeof(max));
+	if (r->shm_known) {
+		vrld_fmt_size(r->shm_free, avail, sizeof(avail));
+		vrld_fmt_size(r->shm_total, total, sizeof(total));
+		snprintf(shm, sizeof(shm), "; " VRLD_SHM_DIR " %s free of %s", avail, total);
+	}
+	printf("config %s: %u limits, segment %s, %llu keys, %s (segment.max_size %s%s), "
+	       "mode %04o\n", ok ? "ok" : "refused", dc->cfg.nlimits, dc->seg.name,
+	       (unsigned long long)dc->seg.keys, size, max, shm, (unsigned)dc->seg.mode);
+	for (uint32_t i = 0; ok && i < dc->cfg.nlimits; i++)
 		printf("  %s\n", dc->cfg.limits[i].name);
+}
+
+/* --check: what start-up does before it touches the segment, then a summary. */
+static int check(const struct options *o, const struct vrl_daemon_config *dc)
+{
+	struct vrld_prod prod = { .log = logf_ };
+	int rc = vrld_prod_prepare(&prod, dc, o->discard_ckpt, o->replace);
+
+	vrl_ckpt_free(&prod.ck);
+	print_summary(dc, &prod.room, rc == 0);
+	return rc == 0 ? 0 : 78;   /* EX_CONFIG */
 }
 
 static void install_signals(void)
@@ -337,6 +522,7 @@ static void notify(const char *state)
 
 static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 {
+	struct vrld_reloader rl;
 	struct vrl_seg seg = { 0 };
 	char why[256];
 	uint64_t cursor = 0, next_sweep = 0;
@@ -359,7 +545,11 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 		      "(systemctl stop vrld), or give this one another segment.name\"" : "");
 		return 1;
 	}
-	if (vrld_prod_start(&prod, &seg, dc) != 0) {
+	if (vrld_prod_start(&prod, &seg, dc) != 0 ||
+	    (rc = vrld_reloader_start(&rl, load_again, (void *)o)) != 0) {
+		if (rc)
+			logf_("error", "msg=\"refusing to start: no reloader thread\" error=\"%s\"",
+			      strerror(-rc));
 		prod.seg = NULL;     /* no checkpoint of a segment vrld never served */
 		vrld_prod_stop(&prod);
 		vrl_seg_close(&seg);
@@ -369,21 +559,19 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	atomic_store(&seg.hdr->daemon_heartbeat_ns, vrl_now_ns());
 	logf_("info", "msg=\"serving\" segment=%s adopted=%d limits=%u keys=%llu slots=%llu "
 	      "bytes=%llu source=\"%s\"", dc->seg.name, seg.adopted, dc->cfg.nlimits,
-	      (unsigned long long)dc->seg.keys, (unsigned long long)seg.hdr->nslots,
+	      (unsigned long long)dc->seg.keys, (unsigned long long)seg.view.nslots,
 	      (unsigned long long)seg.size, dc->cfg.source);
 	notify("READY=1");
 	while (!atomic_load_explicit(&stop_signal, memory_order_relaxed)) {
-		if (atomic_exchange_explicit(&reload_pending, 0, memory_order_relaxed)) {
-			notify("RELOADING=1");
-			reload(o, &seg, &prod);
-			notify("READY=1");
-		}
-		tick(&seg, &vrld_prod_live(&prod)->dc, &cursor, &next_sweep, &alerts, &prod);
+		reload_step(&rl, &seg, &prod);
+		tick(&seg, &cursor, &next_sweep, &alerts, &prod);
 		vrld_prod_tick(&prod);
 		nanosleep(&period, NULL);
 	}
 	notify("STOPPING=1");
 	vrld_prod_stop(&prod);
+	/* after the last checkpoint: a load in progress is waited for, dropped */
+	vrld_reloader_stop(&rl);
 	atomic_store(&seg.hdr->daemon_pid, 0);
 	logf_("info", "msg=\"stopping; the segment stays for workers and the next vrld\" signal=%d",
 	      atomic_load_explicit(&stop_signal, memory_order_relaxed));
@@ -394,22 +582,21 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct vrl_daemon_config *dc = calloc(1, sizeof(*dc));
+	struct vrl_daemon_config *dc;
 	char err[VRL_CONFIG_ERR_MAX];
 	int rc;
 
-	if (!dc || parse_args(argc, argv, &o) != 0)
+	if (parse_args(argc, argv, &o) != 0 || !(dc = calloc(1, sizeof(*dc))))
 		return 2;
 	if (load(&o, dc, err) != 0) {
 		fprintf(stderr, "vrld: %s\n", err);
-		return 78; /* EX_CONFIG */
+		rc = 78; /* EX_CONFIG */
+	} else if (o.check) {
+		rc = check(&o, dc);
+	} else {
+		install_signals();
+		rc = serve(&o, dc);
 	}
-	if (o.check) {
-		print_summary(dc);
-		return 0;
-	}
-	install_signals();
-	rc = serve(&o, dc);
 	free(dc);
 	return rc;
 }

@@ -16,10 +16,11 @@
  * A checkpoint names keys without renumbering any: the renote belongs to the
  * main thread. A note is of the config in force, of the generation before
  * (prev_map), or of a config published since the reader took its own (it
- * loads the pointer again): a reload publishes the new config here before
- * it publishes it in the segment, so every note the segment can hold is of
- * one of those, but for a key that a worker stalled across two reloads
- * inserted (left out of that checkpoint, named again after vrld's sweep).
+ * loads the pointer again): a reload, and the republish of a segment rebuilt
+ * after a truncation, publishes the new config here before it publishes it
+ * in the segment, so every note the segment can hold is of one of those,
+ * but for a key that a worker stalled across two reloads inserted (left out
+ * of that checkpoint, named again after vrld's sweep).
  */
 #include "vrld_prod.h"
 
@@ -29,10 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "guard.h"
 #include "tsan.h"
 
 /* Readers release it as they leave a read-side section; a config freed
@@ -54,14 +57,24 @@ static bool segment_exists(const char *name)
 	return true;
 }
 
+static void refuse_start(void *arg, const char *problem)
+{
+	struct vrld_prod *p = arg;
+
+	p->log("error", "msg=\"refusing to start: %s\"", problem);
+}
+
 int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, bool discard,
 		      bool replace)
 {
 	const char *path = dc->prod.checkpoint;
+	struct vrl_seg_geometry g;
 	char why[512];
 	int rc;
 
 	memset(&p->ck, 0, sizeof(p->ck));
+	if (vrld_check_config(dc, VRLD_CHECK_START, &p->room, refuse_start, p) != 0)
+		return -1;
 	if (!path[0] || (segment_exists(dc->seg.name) && !replace))
 		return 0;
 	if (discard) {
@@ -69,7 +82,10 @@ int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, b
 		       "checkpoint=%s", path);
 		return 0;
 	}
-	rc = vrl_ckpt_load(path, &p->ck, why, sizeof(why));
+	/* a checkpoint holds at most one record per slot of the segment */
+	rc = vrl_seg_geometry(dc->seg.keys, &g);
+	if (rc == 0)
+		rc = vrl_ckpt_load_keys(path, g.nslots, &p->ck, why, sizeof(why));
 	if (rc == -ENOENT) {
 		p->log("info", "msg=\"no checkpoint yet; durable counters start empty\" "
 		       "checkpoint=%s", path);
@@ -90,7 +106,7 @@ static void ckpt_restore(struct vrld_prod *p, struct vrl_seg *seg,
 
 	if (!p->ck.recs || seg->adopted)
 		return;
-	vrl_ckpt_apply(seg->hdr, &p->ck, &st);
+	vrl_ckpt_apply(seg, &p->ck, &st);
 	p->log(st.skipped || st.failed ? "warn" : "info",
 	       "msg=\"checkpoint restored\" checkpoint=%s age_s=%lld restored=%llu "
 	       "skipped_limit_gone_or_changed=%llu expired=%llu no_slot=%llu", dc->prod.checkpoint,
@@ -141,18 +157,25 @@ static void ckpt_now(struct vrld_prod *p)
 	char path[VRL_PATH_TEXT_MAX], why[512];
 	struct vrl_ckpt_image img = { 0 };
 	const struct vrld_live *l;
+	/* a segment shrunk under us reads as zero pages (guard.c): what it
+	 * shows then must not overwrite the last good checkpoint */
+	uint64_t state = vrl_guard_state(p->seg->guard);
 	int rc = 0;
 
+	if (vrl_guard_damaged(state))
+		return;
 	rcu_read_lock();
 	l = atomic_load_explicit(&p->live, memory_order_acquire);   /* L2 */
 	memcpy(path, l->dc.prod.checkpoint, sizeof(path));
 	/* the scan reads configs through live_limit: inside the section */
 	if (path[0])
-		rc = vrl_ckpt_collect(p->seg->hdr, live_limit, p, &img, why, sizeof(why));
+		rc = vrl_ckpt_collect(&p->seg->view, live_limit, p, &img, why, sizeof(why));
 	tsan_release(&rcu_readers);
 	rcu_read_unlock();
-	if (!path[0])
+	if (!path[0] || (rc == 0 && vrl_guard_state(p->seg->guard) != state)) {
+		vrl_ckpt_image_free(&img);
 		return;
+	}
 	/* the file work, outside: a slow disk holds no config */
 	if (rc == 0)
 		rc = vrl_ckpt_write(path, &img, why, sizeof(why));
@@ -259,12 +282,55 @@ struct vrld_live *vrld_prod_live(struct vrld_prod *p)
 	return atomic_load_explicit(&p->live, memory_order_relaxed);
 }
 
+/*
+ * Give the segment @next's mode and group, as adopting it at start would
+ * (a group not given leaves the segment's as it is). @was gets what they
+ * were, for undo_owner(). Returns 0, or -errno with @why, nothing changed.
+ */
+static int apply_owner(struct vrld_prod *p, const struct vrl_daemon_config *next,
+		       struct stat *was, char *why, size_t whylen)
+{
+	const struct vrl_seg_spec *spec = &next->seg;
+	int fd = p->seg->lock_fd, rc;
+
+	if (fstat(fd, was) != 0) {
+		rc = -errno;
+		snprintf(why, whylen, "cannot stat segment %s: %s", spec->name, strerror(-rc));
+		return rc;
+	}
+	if (spec->gid != (gid_t)-1 && spec->gid != was->st_gid &&
+	    fchown(fd, (uid_t)-1, spec->gid) != 0) {
+		rc = -errno;
+		snprintf(why, whylen, "segment.group %s: cannot give segment %s to gid %u: %s "
+			 "(vrld must be root or in that group)", next->group, spec->name,
+			 (unsigned)spec->gid, strerror(-rc));
+		return rc;
+	}
+	if ((was->st_mode & 0777) != (spec->mode & 0777) && fchmod(fd, spec->mode & 0777) != 0) {
+		rc = -errno;
+		snprintf(why, whylen, "segment.mode %04o: cannot set it on segment %s: %s",
+			 (unsigned)spec->mode, spec->name, strerror(-rc));
+		if (fchown(fd, (uid_t)-1, was->st_gid) != 0)
+			p->log("error", "msg=\"cannot give segment %s back its group\" gid=%u",
+			       spec->name, (unsigned)was->st_gid);
+		return rc;
+	}
+	return 0;
+}
+
+static void undo_owner(struct vrld_prod *p, const struct stat *was)
+{
+	if (fchown(p->seg->lock_fd, (uid_t)-1, was->st_gid) != 0 ||
+	    fchmod(p->seg->lock_fd, was->st_mode & 0777) != 0)
+		p->log("error", "msg=\"cannot give the segment back its mode and group\"");
+}
+
 int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next, char *why,
 		      size_t whylen)
 {
 	struct vrld_live *old = vrld_prod_live(p), *l;
-	struct vrl_seg_header *h = p->seg->hdr;
-	int rc = vrl_seg_reload_check(h, &next->cfg, why, whylen);
+	struct stat was;
+	int rc = vrl_seg_reload_check(p->seg, &next->cfg, why, whylen);
 
 	if (rc)
 		return rc;
@@ -273,9 +339,14 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 		snprintf(why, whylen, "out of memory");
 		return -ENOMEM;
 	}
+	rc = apply_owner(p, next, &was, why, whylen);
+	if (rc) {
+		free(l);
+		return rc;
+	}
 	l->dc = *next;
-	/* vrld alone publishes: the segment's next generation is this one */
-	l->generation = atomic_load_explicit(&h->config_gen, memory_order_relaxed) + 1;
+	/* vrld alone publishes, and counts generations itself */
+	l->generation = vrl_seg_next_gen(p->seg);
 	l->prev_gen = old->generation;
 	for (uint32_t i = 0; i < VRL_MAX_LIMITS; i++)
 		l->prev_map[i] = i < old->dc.cfg.nlimits ?
@@ -283,15 +354,25 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 	/* L1 release: a reader that loads the pointer sees the config above.
 	 * Here before the segment, so that readers know every note it holds */
 	atomic_exchange_explicit(&p->live, l, memory_order_release);
-	rc = vrl_seg_reload(h, &l->dc.cfg, why, whylen);
+	rc = vrl_seg_reload(p->seg, &l->dc.cfg, why, whylen);
 	if (rc) {
 		/* cannot happen after the check above; undo all the same */
 		atomic_exchange_explicit(&p->live, old, memory_order_release);
+		tsan_release(&rcu_readers);   /* this thread is done with it: see below */
 		call_rcu(&l->rcu, free_live);
+		undo_owner(p, &was);
 		return rc;
 	}
+	/* the main thread read @old without a read-side section (it is the
+	 * updater): its reads, as a reader's, come before the free */
+	tsan_release(&rcu_readers);
 	call_rcu(&old->rcu, free_live);
 	ckpt_thread_signal(p, false);
+	/* the collector is the main thread's, as this call is; read from the
+	 * copy in force (@next may be the config just retired: a rebuild
+	 * publishes the one in force anew) */
+	if (p->metrics)
+		vrl_metrics_set_top(p->metrics, (unsigned)l->dc.prod.metrics_top);
 	return 0;
 }
 
@@ -306,7 +387,7 @@ static int metrics_start(struct vrld_prod *p, struct vrl_seg *seg,
 
 	if (!dc->prod.metrics[0] && !dc->prod.metrics_textfile[0])
 		return 0;
-	p->metrics = vrl_metrics_new(seg->hdr, (unsigned)dc->prod.metrics_top);
+	p->metrics = vrl_metrics_new(&seg->view, (unsigned)dc->prod.metrics_top);
 	if (!p->metrics) {
 		p->log("error", "msg=\"metrics: out of memory\"");
 		return -1;
@@ -330,13 +411,24 @@ static void metrics_tick(struct vrld_prod *p, const struct vrl_daemon_config *dc
 {
 	char why[512];
 
-	if (!p->metrics || vrl_now_ns() < p->next_textfile)
+	/* a textfile a reload asked for, with no metrics at start */
+	if (!p->metrics && dc->prod.metrics_textfile[0] &&
+	    !(p->metrics = vrl_metrics_new(&p->seg->view, (unsigned)dc->prod.metrics_top))) {
+		if (!p->textfile_failing)
+			p->log("error", "msg=\"metrics textfile not written: out of memory\"");
+		p->textfile_failing = true;
+		return;
+	}
+	/* zero pages over a shrunk segment are no figures to publish */
+	if (!p->metrics || vrl_now_ns() < p->next_textfile ||
+	    vrl_guard_damaged(vrl_guard_state(p->seg->guard)))
 		return;
 	p->next_textfile = vrl_now_ns() + TEXTFILE_NS;
 	/* render once a second; scrapes and the textfile read that page */
 	if (vrl_metrics_update(p->metrics) != 0 || !dc->prod.metrics_textfile[0])
 		return;
-	if (vrl_metrics_textfile(p->metrics, dc->prod.metrics_textfile, why, sizeof(why)) == 0) {
+	if (vrl_metrics_textfile(p->metrics, dc->prod.metrics_textfile,
+				 dc->prod.metrics_textfile_mode, why, sizeof(why)) == 0) {
 		p->textfile_failing = false;
 		return;
 	}
@@ -356,7 +448,7 @@ int vrld_prod_start(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_d
 		return -1;
 	}
 	l->dc = *dc;
-	l->generation = atomic_load_explicit(&seg->hdr->config_gen, memory_order_relaxed);
+	l->generation = seg->gen;
 	l->prev_gen = 0;
 	atomic_store_explicit(&p->live, l, memory_order_release);   /* L1: before any reader */
 	p->seg = seg;
@@ -403,8 +495,9 @@ void vrld_prod_stop(struct vrld_prod *p)
 	vrl_metrics_free(p->metrics);
 	p->metrics = NULL;
 	vrl_ckpt_free(&p->ck);
-	if (l && p->seg && l->dc.prod.checkpoint[0]) {
-		rc = vrl_ckpt_save(p->seg->hdr, l->dc.prod.checkpoint, &n, why, sizeof(why));
+	if (l && p->seg && l->dc.prod.checkpoint[0] &&
+	    !vrl_guard_damaged(vrl_guard_state(p->seg->guard))) {
+		rc = vrl_ckpt_save(p->seg, l->dc.prod.checkpoint, &n, why, sizeof(why));
 		ckpt_logged(p, rc, l->dc.prod.checkpoint, n, why, true);
 	}
 	/* no reader is left: this one goes now (the replaced ones are

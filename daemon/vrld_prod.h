@@ -19,6 +19,7 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "metrics.h"
+#include "vrld_check.h"
 
 /* vrld's structured logger: level, then a printf format of key=value pairs. */
 typedef void vrld_log_fn(const char *level, const char *fmt, ...);
@@ -49,6 +50,7 @@ struct vrld_prod {
 	struct vrl_seg *seg;         /* set by start */
 	_Atomic(struct vrld_live *) live; /* RCU: the config in force */
 	struct vrl_ckpt ck;          /* read by prepare, applied by start */
+	struct vrld_seg_room room;   /* the segment's size and room, by prepare */
 	struct vrl_metrics *metrics; /* NULL: no metrics configured */
 	uint64_t next_textfile;      /* monotonic ns of the next metrics textfile */
 	bool textfile_failing;       /* log a failure streak once */
@@ -65,10 +67,13 @@ struct vrld_prod {
 };
 
 /*
- * Before the segment is opened: read the checkpoint a fresh segment is to
- * be restored from (none when the segment exists and @replace is false, or
- * with @discard). Returns 0, or -1 when vrld must not start: the checkpoint
- * is damaged or of another format (logged, with what to do).
+ * Before the segment is opened (start-up and --check alike): check @dc
+ * (vrld_check_config: every problem logged as "refusing to start"), then
+ * read the checkpoint a fresh segment is to be restored from (none when the
+ * segment exists and @replace is false, or with @discard). Touches nothing
+ * host-wide. Returns 0, or -1 when vrld must not start: a problem of the
+ * config, or a checkpoint damaged or of another format (logged, with what
+ * to do).
  */
 int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, bool discard,
 		      bool replace);
@@ -85,9 +90,14 @@ int vrld_prod_start(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_d
 struct vrld_live *vrld_prod_live(struct vrld_prod *p);
 
 /*
- * A reload: check @next against the segment, make it the config in force,
- * then publish it in the segment. Returns 0, or -errno with @why (nothing
- * changed). vrld's main thread only.
+ * A reload: check @next against the segment, give the segment @next's
+ * mode and group, make @next the config in force, then publish it in the
+ * segment; the metrics take its metrics_top (its textfile and checkpoint
+ * settings are read from the config in force as they are used). Returns
+ * 0, or -errno with @why (nothing changed). vrld's main thread only.
+ * @next may be the config in force itself, which a rebuilt segment needs
+ * published anew (vrl_seg_regrow): it is copied before its object is
+ * retired.
  */
 int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next, char *why,
 		      size_t whylen);

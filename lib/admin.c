@@ -1,11 +1,23 @@
 /*
  * admin.c - segment creation, publication and maintenance (vrld's side).
+ *
+ * Trust. Processes of the segment's group write the segment, and a buggy
+ * or hostile one may write anything anywhere in it. So vrld reads nothing
+ * back from the segment as a size, an offset or a count: where each area
+ * is comes from the layout vrld computed itself (struct vrl_seg.view, for
+ * a segment it created or one whose header matched that layout when it
+ * adopted it), and the limits it sweeps by, window areas included, come
+ * from its own copy of the config it published (struct vrl_seg.cfg), never
+ * from the config areas. What it does read from the segment is data (tags,
+ * state words, notes, ring links), and every index taken from that data
+ * is checked against the private layout before use.
  */
 
 #include "admin.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -13,10 +25,12 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <stddef.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "guard.h"
 #include "keytable.h"
 #include "window.h"
 #include "quota.h"
@@ -31,19 +45,6 @@ static const char *key_identity(const struct vrl_seg_limit *l)
 static uint64_t realtime_now(void)
 {
 	return vrl__realtime_ns();
-}
-
-/* The config in force in @h, or NULL when there is none worth reading (a
- * fresh segment, or an area vrld died writing). vrld is its only writer. */
-static const struct vrl_seg_config *config_in_force(const struct vrl_seg_header *h)
-{
-	const struct vrl_seg_config *cfg =
-		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
-
-	if (cfg->generation == 0 || (atomic_load_explicit(&cfg->seq, memory_order_relaxed) & 1u) ||
-	    cfg->nlimits > VRL_MAX_LIMITS)
-		return NULL;
-	return cfg;
 }
 
 /* The limit of @cfg whose keys @l's are: the same identity and kind. */
@@ -65,8 +66,10 @@ static const struct vrl_seg_limit *same_keys(const struct vrl_seg_config *cfg,
  * force (NULL: none): a rate limit keeps its epoch while its (T, burst)
  * stay, and takes the next one, noting the old (T, burst), when they
  * change (gcra.h); a quota notes its calendar and anchor, and when, when
- * they change (quota.h). @old is read from the segment: values that do not
- * make a valid limit are dropped, never trusted.
+ * they change (quota.h). @old is vrld's own copy of the config in force
+ * (struct vrl_seg.cfg), or before its first publish into an adopted
+ * segment, the segment's as adoption read and checked it: values that do
+ * not make a valid limit are dropped all the same.
  */
 static void carry_reload(struct vrl_seg_limit *l, const struct vrl_seg_limit *old,
 			 uint64_t now_rt)
@@ -108,13 +111,14 @@ static void carry_reload(struct vrl_seg_limit *l, const struct vrl_seg_limit *ol
 		l->calendar_changed_rt = 0;   /* not a calendar: forget it */
 }
 
-void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
+/* Write @cfg into the inactive config area as generation @gen, then switch. */
+static void publish_area(const struct vrl_seg_view *v, const struct vrl_seg_config *cfg,
+			 uint64_t gen)
 {
+	struct vrl_seg_header *h = v->hdr;
 	unsigned next = atomic_load_explicit(&h->active_cfg, memory_order_relaxed) ^ 1u;
-	const struct vrl_seg_config *old = config_in_force(h);
-	struct vrl_seg_config *area = vrl_seg_cfg(h, next);
-	uint64_t seq = atomic_load_explicit(&area->seq, memory_order_relaxed);
-	uint64_t gen = atomic_load_explicit(&h->config_gen, memory_order_relaxed) + 1;
+	struct vrl_seg_config *area = vrl_view_cfg(v, next);
+	uint64_t seq = atomic_load_explicit(&area->seq, memory_order_relaxed) & ~UINT64_C(1);
 	struct timespec ts;
 
 	/* W0: odd first; the release fence orders it before the data stores */
@@ -127,9 +131,6 @@ void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
 	area->loaded_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	memcpy(area->source, cfg->source, sizeof(area->source));
 	memcpy(area->limits, cfg->limits, sizeof(area->limits));
-	/* @old is the other area, untouched by the stores above */
-	for (uint32_t i = 0; i < cfg->nlimits && i < VRL_MAX_LIMITS; i++)
-		carry_reload(&area->limits[i], same_keys(old, &area->limits[i]), realtime_now());
 	/* W1 release: pairs with R0, the data is complete before even */
 	atomic_store_explicit(&area->seq, seq + 2, memory_order_release);
 	atomic_store_explicit(&h->active_cfg, next, memory_order_relaxed);
@@ -137,36 +138,202 @@ void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
 	atomic_store_explicit(&h->config_gen, gen, memory_order_release);
 }
 
-static void format(struct vrl_seg_header *h, const struct vrl_seg_geometry *g, uint64_t keys)
+/*
+ * The config a new one is judged against and carries its reload records
+ * from: vrld's own copy of the one in force, or, before vrld's first
+ * publish into a segment it adopted, the segment's, as adoption read and
+ * checked it (NULL for a segment vrld makes).
+ */
+static const struct vrl_seg_config *in_force(const struct vrl_seg *s)
 {
-	struct timespec ts;
+	return s->cfg ? s->cfg : s->prev;
+}
 
-	/* a fresh ftruncate'd segment is all zeros: slots EMPTY, counters 0 */
+/* The generation after @gen: never 0 (never published), never wrapping. */
+static uint64_t next_generation(uint64_t gen)
+{
+	return gen + 1 == 0 || gen + 1 > (UINT64_C(1) << 62) ? 1 : gen + 1;
+}
+
+uint64_t vrl_seg_next_gen(const struct vrl_seg *s)
+{
+	return next_generation(s->gen);
+}
+
+int vrl_seg_publish(struct vrl_seg *s, const struct vrl_seg_config *cfg)
+{
+	struct vrl_seg_config *now = malloc(sizeof(*now));
+	uint64_t gen = next_generation(s->gen);
+
+	if (!now)
+		return -ENOMEM;
+	*now = *cfg;
+	now->generation = gen;
+	if (now->nlimits > VRL_MAX_LIMITS)
+		now->nlimits = VRL_MAX_LIMITS;
+	/* each limit's reload record, from vrld's own copy of the config in
+	 * force, never from the segment's areas (a cut or a group member may
+	 * have rewritten them): a rebuild that publishes the same config keeps
+	 * every epoch, and so every key's word reads as it did */
+	for (uint32_t i = 0; i < now->nlimits; i++)
+		carry_reload(&now->limits[i], same_keys(in_force(s), &now->limits[i]),
+			     realtime_now());
+	publish_area(&s->view, now, gen);
+	/* the one in force becomes the one before, whose keys are renoted (an
+	 * adopted segment's first publish keeps the one adoption read) */
+	if (s->cfg) {
+		free(s->prev);
+		s->prev = s->cfg;
+	}
+	s->cfg = now;
+	s->gen = gen;
+	for (uint32_t i = 0; i < VRL_MAX_LIMITS; i++)
+		s->prev_map[i] = s->prev && i < s->prev->nlimits ?
+				 vrl_seg_renumber(s->prev, i, s->cfg) : -1;
+	return 0;
+}
+
+/* The words of the header that say what and where everything is. */
+static void write_layout(struct vrl_seg_header *h, const struct vrl_seg_geometry *g)
+{
 	h->format = VRL_SEG_FORMAT;
 	h->header_size = sizeof(*h);
 	h->size = g->size;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	h->created_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	h->cfg_off[0] = g->cfg_off[0];
 	h->cfg_off[1] = g->cfg_off[1];
 	h->holder_off = g->holder_off;
 	h->nholders = g->nholders;
 	h->slot_off = g->slot_off;
 	h->nslots = g->nslots;
-	h->keys_configured = keys;
+	h->keys_configured = g->keys;
 	h->event_off = g->event_off;
 	h->nevents = g->nevents;
 	h->mark_off = g->mark_off;
 }
 
+static void format(struct vrl_seg_header *h, const struct vrl_seg_geometry *g)
+{
+	struct timespec ts;
+
+	/* a fresh ftruncate'd segment is all zeros: slots EMPTY, counters 0 */
+	write_layout(h, g);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h->created_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool vrl_seg_restore_header(struct vrl_seg *s)
+{
+	const volatile struct vrl_seg_header *h = s->hdr;
+	const struct vrl_seg_geometry *g = &s->geom;
+	bool same = h->format == VRL_SEG_FORMAT && h->header_size == sizeof(*h) &&
+		    h->size == g->size && h->cfg_off[0] == g->cfg_off[0] &&
+		    h->cfg_off[1] == g->cfg_off[1] && h->holder_off == g->holder_off &&
+		    h->nholders == g->nholders && h->slot_off == g->slot_off &&
+		    h->nslots == g->nslots && h->keys_configured == g->keys &&
+		    h->event_off == g->event_off && h->nevents == g->nevents &&
+		    h->mark_off == g->mark_off;
+	_Atomic uint64_t *magic = (_Atomic uint64_t *)&s->hdr->magic;
+
+	if (same && atomic_load_explicit(magic, memory_order_relaxed) == VRL_SEG_MAGIC)
+		return false;
+	write_layout(s->hdr, g);
+	/* release: as at creation, the magic goes last */
+	atomic_store_explicit(magic, VRL_SEG_MAGIC, memory_order_release);
+	return true;
+}
+
+/* Whether what vrld published is still there: the config in force in its
+ * area, and the head of every window limit's ring area. */
+static bool published_intact(const struct vrl_seg *s)
+{
+	const struct vrl_seg_config *area =
+		vrl_view_cfg(&s->view, atomic_load_explicit(&s->hdr->active_cfg,
+							    memory_order_relaxed));
+
+	if (atomic_load_explicit(&area->seq, memory_order_relaxed) == 0 ||
+	    area->generation != s->gen)
+		return false;
+	for (uint32_t i = 0; i < s->cfg->nlimits; i++) {
+		const struct vrl_seg_limit *l = &s->cfg->limits[i];
+		const struct vrl_window_area *a;
+
+		if (l->kind != VRL_KIND_WINDOW || !l->area_off)
+			continue;
+		a = vrl_seg_area(&s->view, l);
+		if (a->n == 0 && a->nkeys == 0)
+			return false;
+	}
+	return true;
+}
+
+int vrl_seg_shrunk(struct vrl_seg *s, struct stat *st)
+{
+	if (fstat(s->lock_fd, st) != 0)
+		return -errno;
+	if (st->st_size < 0 || (uint64_t)st->st_size < s->size)
+		return 1;
+	/* a shrink undone before vrld looked still wiped what lay past the
+	 * cut: vrld's mapping faulted on it, or what vrld wrote is gone */
+	return vrl_guard_damaged(vrl_guard_state(s->guard)) || !published_intact(s) ? 2 : 0;
+}
+
+/* Free the rings of each window limit whose area head a cut wiped. */
+static void regrow_areas(const struct vrl_seg_view *v, const struct vrl_seg_config *cfg)
+{
+	for (uint32_t i = 0; i < cfg->nlimits; i++) {
+		const struct vrl_seg_limit *l = &cfg->limits[i];
+		struct vrl_window_area *a;
+
+		if (l->kind != VRL_KIND_WINDOW || !l->area_off)
+			continue;
+		a = vrl_seg_area(v, l);
+		/* a head that survived keeps its stack: rings in use stay theirs */
+		if (a->n == 0 && a->nkeys == 0)
+			vrl_window_area_init(a, l->count, l->area_keys);
+	}
+}
+
+int vrl_seg_regrow(struct vrl_seg *s, uint64_t *state)
+{
+	static const uint64_t zero;
+
+	/* damaged until reopened: vrld's other threads (the checkpointer)
+	 * must not take what they read now for the segment */
+	vrl_guard_damage(s->guard);
+	*state = vrl_guard_state(s->guard);
+	/* no worker heals before the repair is done: the magic goes first, in
+	 * the object itself (vrld's own mapping may be zero pages now) */
+	if (pwrite(s->lock_fd, &zero, sizeof(zero), offsetof(struct vrl_seg_header, magic)) !=
+	    (ssize_t)sizeof(zero))
+		return errno ? -errno : -EIO;
+	if (ftruncate(s->lock_fd, (off_t)s->size) != 0)
+		return -errno;
+	if (vrl_guard_heal(s->guard, s->lock_fd, s->size, false) != 0)
+		return -EIO;
+	/* what the cut wiped, from vrld's own copies: the header's words (the
+	 * magic stays 0) and the window rings; the config is the caller's to
+	 * publish anew, through the path its other readers know (vrld_prod) */
+	write_layout(s->hdr, &s->geom);
+	regrow_areas(&s->view, s->cfg);
+	return 0;
+}
+
+bool vrl_seg_reopen(struct vrl_seg *s, uint64_t state)
+{
+	/* release: as at creation, the magic goes last; workers heal on it */
+	atomic_store_explicit((_Atomic uint64_t *)&s->hdr->magic, VRL_SEG_MAGIC,
+			      memory_order_release);
+	return vrl_guard_healed(s->guard, state);
+}
+
 /* Free every ring of every window limit of @cfg (a fresh, zeroed segment). */
-static void init_areas(struct vrl_seg_header *h, const struct vrl_seg_config *cfg)
+static void init_areas(const struct vrl_seg_view *v, const struct vrl_seg_config *cfg)
 {
 	for (uint32_t i = 0; i < cfg->nlimits; i++) {
 		const struct vrl_seg_limit *l = &cfg->limits[i];
 
 		if (l->kind == VRL_KIND_WINDOW && l->area_off)
-			vrl_window_area_init(vrl_seg_area(h, l), l->count, l->area_keys);
+			vrl_window_area_init(vrl_seg_area(v, l), l->count, l->area_keys);
 	}
 }
 
@@ -268,11 +435,11 @@ static int calendars_match(const struct vrl_seg_config *now, const struct vrl_se
 	return 0;
 }
 
-int vrl_seg_reload_check(const struct vrl_seg_header *h, const struct vrl_seg_config *cfg,
+int vrl_seg_reload_check(const struct vrl_seg *s, const struct vrl_seg_config *cfg,
 			 char *why, size_t whylen)
 {
 	struct vrl_seg_config *next = malloc(sizeof(*next));
-	const struct vrl_seg_config *active;
+	const struct vrl_seg_config *now;
 	struct vrl_seg_geometry g;
 	int rc;
 
@@ -280,29 +447,27 @@ int vrl_seg_reload_check(const struct vrl_seg_header *h, const struct vrl_seg_co
 	if (!next)
 		return -ENOMEM;
 	*next = *cfg;
-	rc = vrl_seg_geometry_cfg(h->keys_configured, next, &g);
+	rc = vrl_seg_geometry_cfg(s->view.keys, next, &g);
 	if (rc) {
 		snprintf(why, whylen, "cannot lay out the window rings: %s", strerror(-rc));
-	} else if (g.size != h->size) {
+	} else if (g.size != s->view.size) {
 		snprintf(why, whylen, "the segment would need %llu bytes instead of %llu: a "
 			 "window limit changed; restart vrld with a fresh segment (--replace)",
-			 (unsigned long long)g.size, (unsigned long long)h->size);
+			 (unsigned long long)g.size, (unsigned long long)s->view.size);
 		rc = -EINVAL;
-	} else {
-		active = vrl_seg_cfg((struct vrl_seg_header *)h,
-				     atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
-		rc = vrl_seg_areas_match(active, next, why, whylen);
+	} else if ((now = in_force(s)) != NULL) {
+		/* vrld's own copy of the config in force, not the segment's */
+		rc = vrl_seg_areas_match(now, next, why, whylen);
 		if (rc == 0)
-			rc = kinds_match(active, next, why, whylen);
+			rc = kinds_match(now, next, why, whylen);
 		if (rc == 0)
-			rc = calendars_match(active, next, realtime_now(), why, whylen);
+			rc = calendars_match(now, next, realtime_now(), why, whylen);
 	}
 	free(next);
 	return rc;
 }
 
-int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
-		   size_t whylen)
+int vrl_seg_reload(struct vrl_seg *s, const struct vrl_seg_config *cfg, char *why, size_t whylen)
 {
 	struct vrl_seg_config *next = malloc(sizeof(*next));
 	struct vrl_seg_geometry g;
@@ -311,27 +476,52 @@ int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, c
 	why[0] = '\0';
 	if (!next)
 		return -ENOMEM;
-	rc = vrl_seg_reload_check(h, cfg, why, whylen);
+	rc = vrl_seg_reload_check(s, cfg, why, whylen);
 	if (rc == 0) {
 		/* the published copy carries where each window limit's rings are */
 		*next = *cfg;
-		vrl_seg_geometry_cfg(h->keys_configured, next, &g);
-		vrl_seg_publish(h, next);
-		vrl_seg_renote(h, 0, h->nslots);
-		vrl_seg_settle(h, 0, h->nslots);
+		vrl_seg_geometry_cfg(s->view.keys, next, &g);
+		rc = vrl_seg_publish(s, next);
+		if (rc) {
+			snprintf(why, whylen, "out of memory");
+		} else {
+			vrl_seg_renote(s, 0, s->view.nslots);
+			vrl_seg_settle(s, 0, s->view.nslots);
+		}
 	}
 	free(next);
 	return rc;
 }
 
-static int map_fd(int fd, uint64_t size, struct vrl_seg_header **out)
+/* Map the object read-write, its SIGBUS guard registered before any read. */
+static int map_fd(int fd, uint64_t size, struct vrl_seg *out)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	if (p == MAP_FAILED)
 		return -errno;
-	*out = p;
+	out->guard = vrl_guard_add(p, size, PROT_READ | PROT_WRITE);
+	if (!out->guard) {
+		munmap(p, size);
+		return -EMFILE;
+	}
+	out->hdr = p;
 	return 0;
+}
+
+static void unmap(struct vrl_seg *s, uint64_t size)
+{
+	vrl_guard_remove(s->guard);
+	s->guard = NULL;
+	munmap(s->hdr, size);
+	s->hdr = NULL;
+}
+
+static void forget_configs(struct vrl_seg *s)
+{
+	free(s->cfg);
+	free(s->prev);
+	s->cfg = s->prev = NULL;
 }
 
 static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
@@ -347,23 +537,31 @@ static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *
 	    (spec->gid != (gid_t)-1 && fchown(fd, (uid_t)-1, spec->gid) != 0) ||
 	    ftruncate(fd, (off_t)g->size) != 0)
 		rc = -errno;
-	/* a fresh object: no one else can hold its lock yet */
-	if (rc == 0 && flock(fd, LOCK_EX | LOCK_NB) != 0)
-		rc = -errno;
+	/* a fresh object: no one else can hold its locks yet (a process that
+	 * opened it this instant may, and then this vrld gives it up) */
+	if (rc == 0 && (flock(fd, LOCK_EX | LOCK_NB) != 0 || vrl_seg_lock_pid(fd, true) != 0))
+		rc = errno ? -errno : -EBUSY;
 	if (rc == 0)
-		rc = map_fd(fd, g->size, &out->hdr);
+		rc = map_fd(fd, g->size, out);
+	if (rc == 0) {
+		out->size = g->size;
+		vrl_seg_view_init(&out->view, out->hdr, g);
+		out->gen = 0;
+		out->geom = *g;
+		format(out->hdr, g);
+		init_areas(&out->view, cfg);
+		rc = vrl_seg_publish(out, cfg);
+		if (rc)
+			unmap(out, g->size);
+	}
 	if (rc) {
 		close(fd);
 		shm_unlink(spec->name);
 		return rc;
 	}
-	out->size = g->size;
 	out->adopted = false;
 	out->locked = true;
 	out->lock_fd = fd;
-	format(out->hdr, g, spec->keys);
-	init_areas(out->hdr, cfg);
-	vrl_seg_publish(out->hdr, cfg);
 	/* release: the magic is the last word written; pairs with the
 	 * acquire load in vrl_open, which then sees a whole segment */
 	atomic_store_explicit((_Atomic uint64_t *)&out->hdr->magic, VRL_SEG_MAGIC,
@@ -371,16 +569,16 @@ static int create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *
 	return 0;
 }
 
-/* Why a segment of @size bytes is not the one this config needs, in @why. */
+/* Why a segment of @size bytes is not the one this config needs, in @why.
+ * The header is read with pread: a mapping of an object that someone may
+ * shrink meanwhile would fault. */
 static void explain_mismatch(int fd, const struct vrl_seg_spec *spec, uint64_t size,
 			     const struct vrl_seg_geometry *g, char *why, size_t whylen)
 {
-	struct vrl_seg_header *h = NULL;
-	void *p = MAP_FAILED;
+	struct vrl_seg_header hb, *h = NULL;
 
-	if (size >= sizeof(*h))
-		p = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
-	h = p == MAP_FAILED ? NULL : p;
+	if (size >= sizeof(hb) && pread(fd, &hb, sizeof(hb), 0) == (ssize_t)sizeof(hb))
+		h = &hb;
 	if (h && h->magic == VRL_SEG_MAGIC && h->format != VRL_SEG_FORMAT)
 		snprintf(why, whylen, "segment %s is of format %u, made by another version of "
 			 "vrl; this vrld makes format %u", spec->name, h->format, VRL_SEG_FORMAT);
@@ -391,20 +589,168 @@ static void explain_mismatch(int fd, const struct vrl_seg_spec *spec, uint64_t s
 		snprintf(why, whylen, "segment %s has %llu bytes; this config needs %llu "
 			 "(segment.keys changed?)", spec->name, (unsigned long long)size,
 			 (unsigned long long)g->size);
-	if (h)
-		munmap(h, sizeof(*h));
 }
 
-/* Take the segment's lock on @fd; -EBUSY when another vrld holds it. */
+pid_t vrl_seg_lock_pid(int fd, bool take)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+
+	errno = 0;
+	if (take)
+		return fcntl(fd, F_SETLK, &fl) == 0 ? 0 : -1;
+	if (fcntl(fd, F_GETLK, &fl) != 0)
+		return -1;
+	return fl.l_type == F_UNLCK ? 0 : fl.l_pid;
+}
+
+/*
+ * Take the segment's locks on @fd: the flock that keeps it to one vrld, and
+ * the record lock by which vrlctl knows vrld's pid. -EBUSY, naming the
+ * holder when the kernel can, when another process holds either.
+ */
 static int lock_segment(int fd, const struct vrl_seg_spec *spec, char *why, size_t whylen)
 {
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return 0;
-	if (errno != EWOULDBLOCK)
+	pid_t holder;
+
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		if (vrl_seg_lock_pid(fd, true) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EACCES)
+			return -errno;
+	} else if (errno != EWOULDBLOCK) {
 		return -errno;
-	snprintf(why, whylen, "segment %s is served by another vrld (it holds the segment's "
-		 "lock)", spec->name);
+	}
+	holder = vrl_seg_lock_pid(fd, false);
+	if (holder > 0)
+		snprintf(why, whylen, "segment %s is served by another vrld (pid %d holds the "
+			 "segment's lock)", spec->name, (int)holder);
+	else
+		snprintf(why, whylen, "segment %s is served by another vrld (it holds the "
+			 "segment's lock)", spec->name);
 	return -EBUSY;
+}
+
+/* Whether the layout a header showed is the one vrld computed. */
+static bool same_layout(const struct vrl_seg_geometry *a, const struct vrl_seg_geometry *b)
+{
+	return a->cfg_off[0] == b->cfg_off[0] && a->cfg_off[1] == b->cfg_off[1] &&
+	       a->holder_off == b->holder_off && a->nholders == b->nholders &&
+	       a->slot_off == b->slot_off && a->nslots == b->nslots &&
+	       a->event_off == b->event_off && a->nevents == b->nevents &&
+	       a->mark_off == b->mark_off && a->size == b->size;
+}
+
+/*
+ * The active config of an adopted segment, copied and checked as a client
+ * checks it (names terminated, counts in range, window areas in bounds):
+ * vrld renotes the keys written under it, by name. Returns it, or NULL.
+ */
+static struct vrl_seg_config *read_active(const struct vrl_seg_view *v)
+{
+	struct vrl_snapshot *snap = malloc(sizeof(*snap));
+	struct vrl_seg_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (!snap || !cfg || vrl_snapshot_read(v, snap) != 0) {
+		free(snap);
+		free(cfg);
+		return NULL;
+	}
+	cfg->generation = snap->generation;
+	cfg->nlimits = snap->nlimits;
+	cfg->flags = snap->flags;
+	memcpy(cfg->source, snap->source, sizeof(cfg->source));
+	for (uint32_t i = 0; i < snap->nlimits; i++)
+		cfg->limits[i] = snap->limits[i].seg;
+	free(snap);
+	return cfg;
+}
+
+/* Map, check and take over an existing segment (vrld's side of adoption). */
+static int adopt_mapped(int fd, const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
+			const struct vrl_seg_geometry *g, struct vrl_seg *out, char *why,
+			size_t whylen)
+{
+	struct vrl_seg_geometry seen;
+	int rc = vrl_seg_validate(out->hdr, g->size, &seen);
+
+	if (rc == 0 && !same_layout(&seen, g))
+		rc = VRL_EFORMAT;
+	if (rc == VRL_EFORMAT && out->hdr->format != VRL_SEG_FORMAT) {
+		/* the same size, another format: say which, as for another size */
+		explain_mismatch(fd, spec, g->size, g, why, whylen);
+		return -EEXIST;
+	}
+	if (rc) {
+		snprintf(why, whylen, "segment %s: %s", spec->name, vrl_strerror(rc));
+		return -EEXIST;
+	}
+	/* from here on vrld knows the layout from its own computation */
+	out->size = g->size;
+	out->geom = *g;
+	vrl_seg_view_init(&out->view, out->hdr, g);
+	out->prev = read_active(&out->view);
+	if (!out->prev) {
+		snprintf(why, whylen, "segment %s: its config area is damaged or was never "
+			 "published", spec->name);
+		return -EEXIST;
+	}
+	if (vrl_seg_areas_match(out->prev, cfg, why, whylen) != 0) {
+		forget_configs(out);
+		return -EEXIST;
+	}
+	out->gen = atomic_load_explicit(&out->hdr->config_gen, memory_order_relaxed);
+	if (out->gen < out->prev->generation)
+		out->gen = out->prev->generation;
+	vrl_kt_repair_bracket(out->hdr, UINT64_MAX);
+	/* a vrld that died in its conversion pass left the count odd; its
+	 * conversions are all done (it is gone), and the pass below
+	 * (vrl_seg_settle) converts what it left */
+	if (atomic_load(&out->hdr->rate_conversions) & 1)
+		atomic_fetch_add(&out->hdr->rate_conversions, 1);
+	rc = vrl_seg_publish(out, cfg);
+	if (rc) {
+		forget_configs(out);
+		return rc;
+	}
+	vrl_seg_renote(out, 0, out->view.nslots);
+	vrl_seg_settle(out, 0, out->view.nslots);
+	return 0;
+}
+
+static void user_name(uid_t uid, char *out, size_t cap)
+{
+	struct passwd pw, *res = NULL;
+	char buf[2048];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(out, cap, "%s", res->pw_name);
+	else
+		snprintf(out, cap, "no such user");
+}
+
+/*
+ * Anyone may create a shm object under the segment's name before vrld
+ * starts, keep owning it (chmod it 0666 at will) and fill it as they like:
+ * vrld adopts only an object of its own user. -EPERM, saying whose it is,
+ * otherwise; --replace does not remove it either.
+ */
+static int check_owner(const struct vrl_seg_spec *spec, const struct stat *st, char *why,
+		       size_t whylen)
+{
+	char owner[64], me[64];
+
+	if (S_ISREG(st->st_mode) && st->st_uid == geteuid())
+		return 0;
+	user_name(st->st_uid, owner, sizeof(owner));
+	user_name(geteuid(), me, sizeof(me));
+	snprintf(why, whylen, "segment %s (/dev/shm%s) is owned by uid %u (%s), mode %04o, not "
+		 "by vrld's user (uid %u, %s): someone else made it before vrld, and may still "
+		 "hold it. Check who made it, remove it (rm /dev/shm%s, as root or its owner) "
+		 "and start vrld again; --replace does not remove it: vrld never deletes what "
+		 "it does not own (and in the sticky /dev/shm only root or the owner can)",
+		 spec->name, spec->name, (unsigned)st->st_uid, owner,
+		 (unsigned)(st->st_mode & 07777), (unsigned)geteuid(), me, spec->name);
+	return -EPERM;
 }
 
 static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
@@ -412,64 +758,44 @@ static int adopt(const struct vrl_seg_spec *spec, const struct vrl_seg_config *c
 {
 	struct stat st;
 	int fd = shm_open(spec->name, O_RDWR, 0);
-	int rc;
+	int rc = 0;
 
+	/* a foreign object we may not even open is still one to name */
+	if (fd < 0 && errno == EACCES)
+		fd = shm_open(spec->name, O_RDONLY, 0);
 	if (fd < 0)
 		return -errno;
-	rc = lock_segment(fd, spec, why, whylen);
-	if (rc == 0 && fstat(fd, &st) != 0)
+	if (fstat(fd, &st) != 0)
 		rc = -errno;
+	if (rc == 0)
+		rc = check_owner(spec, &st, why, whylen);
+	if (rc == 0)
+		rc = lock_segment(fd, spec, why, whylen);
 	if (rc == 0 && (uint64_t)st.st_size != g->size) {
 		explain_mismatch(fd, spec, (uint64_t)st.st_size, g, why, whylen);
 		rc = -EEXIST;
 	}
 	if (rc == 0)
-		rc = map_fd(fd, g->size, &out->hdr);
+		rc = map_fd(fd, g->size, out);
 	if (rc == 0 && (spec->mode || spec->gid != (gid_t)-1)) {
 		if (fchmod(fd, spec->mode & 0777) != 0 ||
 		    (spec->gid != (gid_t)-1 && fchown(fd, (uid_t)-1, spec->gid) != 0))
 			rc = -errno;
 		if (rc)
-			munmap(out->hdr, g->size);
+			unmap(out, g->size);
+	}
+	if (rc == 0) {
+		rc = adopt_mapped(fd, spec, cfg, g, out, why, whylen);
+		if (rc)
+			unmap(out, g->size);
 	}
 	if (rc) {
 		close(fd);
 		return rc;
 	}
-	out->size = g->size;
-	rc = vrl_seg_validate(out->hdr, g->size);
-	if (rc == 0 && out->hdr->nslots != g->nslots)
-		rc = VRL_EFORMAT;
-	if (rc == VRL_EFORMAT && out->hdr->format != VRL_SEG_FORMAT) {
-		/* the same size, another format: say which, as for another size */
-		explain_mismatch(fd, spec, g->size, g, why, whylen);
-		munmap(out->hdr, g->size);
-		close(fd);
-		return -EEXIST;
-	}
-	if (rc) {
-		snprintf(why, whylen, "segment %s: %s", spec->name, vrl_strerror(rc));
-		munmap(out->hdr, g->size);
-		close(fd);
-		return -EEXIST;
-	}
-	if (vrl_seg_areas_match(vrl_seg_cfg(out->hdr, atomic_load_explicit(&out->hdr->active_cfg,
-									   memory_order_relaxed)),
-				cfg, why, whylen) != 0) {
-		munmap(out->hdr, g->size);
-		return -EEXIST;
-	}
 	out->adopted = true;
 	out->locked = true;
 	out->lock_fd = fd;
-	vrl_kt_repair_bracket(out->hdr, UINT64_MAX);
-	/* a vrld that died in its conversion pass left the count odd: this
-	 * pass (vrl_seg_settle below) does its work again */
-	if (atomic_load(&out->hdr->rate_conversions) & 1)
-		atomic_fetch_add(&out->hdr->rate_conversions, 1);
-	vrl_seg_publish(out->hdr, cfg);
-	vrl_seg_renote(out->hdr, 0, out->hdr->nslots);
-	vrl_seg_settle(out->hdr, 0, out->hdr->nslots);
 	return 0;
 }
 
@@ -481,7 +807,8 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
 	int rc;
 
 	why[0] = '\0';
-	out->locked = false;
+	memset(out, 0, sizeof(*out));
+	out->lock_fd = -1;
 	if (!lay)
 		return -ENOMEM;
 	/* the published copy carries where each window limit's rings are */
@@ -526,11 +853,11 @@ int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_
 void vrl_seg_close(struct vrl_seg *s)
 {
 	if (s->hdr)
-		munmap(s->hdr, s->size);
-	s->hdr = NULL;
+		unmap(s, s->size);
 	if (s->locked)
 		close(s->lock_fd);
 	s->locked = false;
+	forget_configs(s);
 }
 
 int vrl_seg_unlink(const char *name)
@@ -541,16 +868,17 @@ int vrl_seg_unlink(const char *name)
 /*
  * Evict window key @i if every position of its ring has been free for
  * @idle_ns at @now (every grant older than W + idle_ns; W2 in window.c),
- * and give its ring back. A ring the slot never got is none.
+ * and give its ring back. A ring the slot never got is none. @l is vrld's
+ * own copy of the limit: its area, count and rings are what vrld laid out.
  */
-static int sweep_window(struct vrl_seg_header *h, const struct vrl_seg_limit *l, uint64_t i,
+static int sweep_window(const struct vrl_seg_view *v, const struct vrl_seg_limit *l, uint64_t i,
 			uint64_t now, uint64_t idle_ns)
 {
-	struct vrl_seg_slot *s = &vrl_seg_slots(h)[i];
+	struct vrl_seg_slot *s = &v->slots[i];
 	/* W2 acquire: pairs with the takers' commit, their positions are seen */
 	uint64_t st = atomic_load_explicit(&s->state, memory_order_acquire);
 	uint32_t aux = atomic_load_explicit(&s->aux, memory_order_relaxed);
-	void *area = vrl_seg_area(h, l);
+	void *area = vrl_seg_area(v, l);
 
 	if (st == VRL_STATE_EVICTED || l->area_off == 0 || aux > l->area_keys)
 		return 0;
@@ -563,7 +891,7 @@ static int sweep_window(struct vrl_seg_header *h, const struct vrl_seg_limit *l,
 		if (!vrl_window_idle(&r, now >= idle_ns ? now - idle_ns : 0))
 			return 0;
 	}
-	if (!vrl_kt_evict(h, i, st, now))
+	if (!vrl_kt_evict(v, i, st, now))
 		return 0;
 	/* R2 acq_rel: whoever swaps a ring out of aux gives it back, once;
 	 * a client's aux CAS that reads this sees the eviction (R1) */
@@ -604,20 +932,20 @@ static bool idle(uint32_t note, uint64_t st, uint64_t now, uint64_t now_rt, uint
 	}
 }
 
-uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count, uint64_t now,
+uint64_t vrl_seg_sweep(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
 		       uint64_t idle_ns)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return vrl_seg_sweep_by(h, first, count, now,
+	return vrl_seg_sweep_by(s, first, count, now,
 				(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, idle_ns, NULL);
 }
 
-uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t count,
-			  uint64_t now, uint64_t now_rt, uint64_t idle_ns)
+uint64_t vrl_seg_sweep_at(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
+			  uint64_t now_rt, uint64_t idle_ns)
 {
-	return vrl_seg_sweep_by(h, first, count, now, now_rt, idle_ns, NULL);
+	return vrl_seg_sweep_by(s, first, count, now, now_rt, idle_ns, NULL);
 }
 
 /* Count one eviction of the key noted @note against its limit of @cfg. */
@@ -629,21 +957,25 @@ static void count_eviction(uint64_t *by_limit, const struct vrl_seg_config *cfg,
 		by_limit[li]++;
 }
 
-uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t count,
-			  uint64_t now, uint64_t now_rt, uint64_t idle_ns,
-			  uint64_t by_limit[VRL_MAX_LIMITS])
+/* Slots [first, end) of a chunk of @count from @first, within the table. */
+static uint64_t chunk_end(const struct vrl_seg_view *v, uint64_t first, uint64_t count)
 {
-	struct vrl_seg_slot *slots = vrl_seg_slots(h);
-	uint64_t end = first + count > h->nslots ? h->nslots : first + count, evicted = 0;
+	return first >= v->nslots || count > v->nslots - first ? v->nslots : first + count;
+}
 
-	const struct vrl_seg_config *cfg =
-		vrl_seg_cfg(h, atomic_load_explicit(&h->active_cfg, memory_order_relaxed));
+uint64_t vrl_seg_sweep_by(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
+			  uint64_t now_rt, uint64_t idle_ns, uint64_t by_limit[VRL_MAX_LIMITS])
+{
+	const struct vrl_seg_view *v = &s->view;
+	const struct vrl_seg_config *cfg = s->cfg;
+	struct vrl_seg_slot *slots = v->slots;
+	uint64_t end = chunk_end(v, first, count), evicted = 0;
 
 	/* the keys of this chunk carry the current numbering before they are
 	 * counted, and the current parameters (a write that an acquire in
 	 * flight across a reload made with the ones before) */
-	vrl_seg_renote(h, first, count);
-	vrl_seg_settle(h, first, count);
+	vrl_seg_renote(s, first, count);
+	vrl_seg_settle(s, first, count);
 	for (uint64_t i = first; i < end; i++) {
 		uint64_t t = atomic_load_explicit(&slots[i].tag, memory_order_acquire);
 		uint64_t st = atomic_load_explicit(&slots[i].state, memory_order_relaxed);
@@ -656,7 +988,7 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t cou
 			uint32_t lim = VRL_NOTE_INDEX(note);
 
 			if (lim < cfg->nlimits && cfg->limits[lim].kind == VRL_KIND_WINDOW &&
-			    sweep_window(h, &cfg->limits[lim], i, now, idle_ns)) {
+			    sweep_window(v, &cfg->limits[lim], i, now, idle_ns)) {
 				evicted++;
 				if (by_limit)
 					by_limit[lim]++;
@@ -664,12 +996,12 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t cou
 			continue;
 		}
 		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns) ||
-		    !vrl_kt_evict(h, i, st, now))
+		    !vrl_kt_evict(v, i, st, now))
 			continue;
 		evicted++;
 		count_eviction(by_limit, cfg, note);
 	}
-	vrl_kt_reclaim(h, first, count);
+	vrl_kt_reclaim(v, first, count);
 	return evicted;
 }
 
@@ -692,46 +1024,39 @@ int vrl_seg_renumber(const struct vrl_seg_config *from, uint32_t i,
 	return pooled;
 }
 
-uint64_t vrl_seg_renote(struct vrl_seg_header *h, uint64_t first, uint64_t count)
+uint64_t vrl_seg_renote(struct vrl_seg *s, uint64_t first, uint64_t count)
 {
-	unsigned active = atomic_load_explicit(&h->active_cfg, memory_order_relaxed) & 1u;
-	const struct vrl_seg_config *to = vrl_seg_cfg(h, active);
-	const struct vrl_seg_config *from = vrl_seg_cfg(h, active ^ 1u);
-	struct vrl_seg_slot *slots = vrl_seg_slots(h);
-	uint64_t end = first + count > h->nslots ? h->nslots : first + count, renoted = 0;
-	uint32_t from_gen = (uint32_t)from->generation & VRL_NOTE_GEN_MASK;
-	int map[VRL_MAX_LIMITS];
-	bool mapped = false;
+	const struct vrl_seg_config *to = s->cfg, *from = s->prev;
+	struct vrl_seg_slot *slots = s->view.slots;
+	uint64_t end = chunk_end(&s->view, first, count), renoted = 0;
+	uint32_t from_gen;
 
-	/* vrld alone writes the config areas, in this thread: both are stable
-	 * here. The other area is the generation before, unless it was never
-	 * written (generation 0) or a vrld died writing it (seq odd). */
-	if (from->generation == 0 || (atomic_load_explicit(&from->seq, memory_order_relaxed) & 1u) ||
-	    from->nlimits > VRL_MAX_LIMITS || to->nlimits > VRL_MAX_LIMITS ||
-	    from_gen == ((uint32_t)to->generation & VRL_NOTE_GEN_MASK))
+	/* vrld's own copies: the config in force and the one before it (the
+	 * segment's, read and checked at adoption, or vrld's last) */
+	if (!to || !from || from->generation == 0)
+		return 0;
+	from_gen = (uint32_t)from->generation & VRL_NOTE_GEN_MASK;
+	if (from_gen == ((uint32_t)to->generation & VRL_NOTE_GEN_MASK))
 		return 0;
 	for (uint64_t i = first; i < end; i++) {
-		struct vrl_seg_slot *s = &slots[i];
-		uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire);
-		uint32_t note = atomic_load_explicit(&s->limit, memory_order_relaxed);
+		struct vrl_seg_slot *sl = &slots[i];
+		uint64_t t = atomic_load_explicit(&sl->tag, memory_order_acquire);
+		uint32_t note = atomic_load_explicit(&sl->limit, memory_order_relaxed);
 		uint32_t li = VRL_NOTE_INDEX(note);
+		int to_li;
 
 		if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING) || VRL_NOTE_GEN(note) != from_gen ||
 		    li >= from->nlimits)
 			continue;
-		if (!mapped) {
-			for (uint32_t k = 0; k < from->nlimits; k++)
-				map[k] = vrl_seg_renumber(from, k, to);
-			mapped = true;
-		}
-		if (map[li] < 0)
+		to_li = s->prev_map[li];
+		if (to_li < 0)
 			continue;   /* its limit is gone: the key ages out unattributed */
 		/* relaxed: the note is read for attribution only, and a LIVE
 		 * slot keeps its key while this thread (its only evictor) runs;
 		 * the CAS leaves a note some inserter changed meanwhile alone */
 		if (atomic_compare_exchange_strong_explicit(
-			    &s->limit, &note,
-			    vrl_slot_note((uint32_t)map[li], &to->limits[map[li]], to->generation),
+			    &sl->limit, &note,
+			    vrl_slot_note((uint32_t)to_li, &to->limits[to_li], to->generation),
 			    memory_order_relaxed, memory_order_relaxed))
 			renoted++;
 	}
@@ -831,35 +1156,39 @@ static bool settle_quota(struct vrl_seg_slot *s, const struct vrl_seg_limit *l,
 	}
 }
 
-uint64_t vrl_seg_settle(struct vrl_seg_header *h, uint64_t first, uint64_t count)
+uint64_t vrl_seg_settle(struct vrl_seg *s, uint64_t first, uint64_t count)
 {
-	const struct vrl_seg_config *cfg = config_in_force(h);
-	struct vrl_seg_slot *slots = vrl_seg_slots(h);
-	uint64_t end = first + count > h->nslots ? h->nslots : first + count, settled = 0;
+	/* vrld's own copy of the config in force: its epochs and the
+	 * parameters before them are what vrld published, whatever the
+	 * segment's config areas hold now */
+	const struct vrl_seg_config *cfg = s->cfg;
+	struct vrl_seg_header *h = s->hdr;
+	struct vrl_seg_slot *slots = s->view.slots;
+	uint64_t end = chunk_end(&s->view, first, count), settled = 0;
 	uint64_t now_rt = realtime_now();
 	struct settle_rule rules[VRL_MAX_LIMITS];
 	bool open = false;
 
-	/* vrld alone writes the config areas, in this thread: cfg is stable */
 	if (!cfg || !settle_rules(cfg, rules))
 		return 0;
 	for (uint64_t i = first; i < end; i++) {
-		struct vrl_seg_slot *s = &slots[i];
-		uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire);
+		struct vrl_seg_slot *sl = &slots[i];
+		uint64_t t = atomic_load_explicit(&sl->tag, memory_order_acquire);
 		int li;
 
 		if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING))
 			continue;
 		/* relaxed: the note names the key's limit for this walk only; a
-		 * LIVE slot keeps its key while this thread, its only evictor, runs */
-		li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
+		 * LIVE slot keeps its key while this thread, its only evictor, runs.
+		 * The index is bounded by vrld's copy (vrl_note_limit) */
+		li = vrl_note_limit(atomic_load_explicit(&sl->limit, memory_order_relaxed),
 				    cfg->generation, cfg->nlimits);
 		if (li < 0)
 			continue;
 		if (rules[li].kind == VRL_KIND_RATE)
-			settled += settle_rate(h, s, &rules[li], &open);
+			settled += settle_rate(h, sl, &rules[li], &open);
 		else if (rules[li].kind == VRL_KIND_QUOTA)
-			settled += settle_quota(s, &cfg->limits[li], &rules[li], now_rt);
+			settled += settle_quota(sl, &cfg->limits[li], &rules[li], now_rt);
 	}
 	/* C1: even again after the last conversion's CAS (seq_cst) */
 	if (open)
@@ -867,12 +1196,13 @@ uint64_t vrl_seg_settle(struct vrl_seg_header *h, uint64_t first, uint64_t count
 	return settled;
 }
 
-unsigned vrl_seg_reap_holders(struct vrl_seg_header *h)
+unsigned vrl_seg_reap_holders(struct vrl_seg *s)
 {
-	struct vrl_seg_holder *hs = vrl_seg_holders(h);
+	struct vrl_seg_header *h = s->hdr;
+	struct vrl_seg_holder *hs = s->view.holders;
 	unsigned reaped = 0;
 
-	for (uint64_t i = 0; i < h->nholders; i++) {
+	for (uint64_t i = 0; i < s->view.nholders; i++) {
 		int32_t pid = atomic_load_explicit(&hs[i].pid, memory_order_acquire);
 
 		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
@@ -882,7 +1212,7 @@ unsigned vrl_seg_reap_holders(struct vrl_seg_header *h)
 		 * Only vrld evicts, in this same thread, so no slot changes
 		 * owner between a record's tag check and its give-back. */
 		for (unsigned j = 0; j < VRL_HOLD_MAX; j++)
-			vrl_hold_give_back(h, &hs[i].holds[j]);
+			vrl_hold_give_back(&s->view, &hs[i].holds[j]);
 		atomic_fetch_add_explicit(&h->retired_granted,
 					  atomic_load_explicit(&hs[i].granted, memory_order_relaxed),
 					  memory_order_relaxed);

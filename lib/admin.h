@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "segment.h"
@@ -19,46 +20,74 @@ struct vrl_seg_spec {
 	uint64_t keys;                /* key capacity */
 };
 
-/* An open segment, as vrld holds it. */
+/*
+ * An open segment, as vrld holds it. Everything vrld needs to know about
+ * the segment's shape is here, in private memory: the layout it computed
+ * (and, for an adopted segment, found in the header once), and the config
+ * it published. Group members can rewrite the header and the config areas
+ * at any time; vrld never reads a size, offset or count back from them.
+ */
 struct vrl_seg {
 	struct vrl_seg_header *hdr;
 	uint64_t size;
 	bool adopted;                 /* it existed: counters carried over */
 	bool locked;                  /* lock_fd holds the segment's flock */
 	int lock_fd;
+	struct vrl_seg_geometry geom; /* the layout, as vrld computed it */
+	struct vrl_seg_view view;     /* where every area is, from geom */
+	struct vrl_seg_config *cfg;   /* the config in force, as published (window
+	                                 areas placed, generation set) */
+	struct vrl_seg_config *prev;  /* the one before it, whose keys are renoted;
+	                                 NULL: none */
+	int prev_map[VRL_MAX_LIMITS]; /* limit i of prev is limit prev_map[i] of cfg */
+	uint64_t gen;                 /* the generation vrld last published */
+	struct vrl_guard *guard;      /* the mapping's SIGBUS guard (guard.h) */
 };
 
 /*
  * Create segment @spec->name holding config @cfg, or adopt the existing one
  * if its layout matches (same format and key capacity), publishing @cfg into
- * it when it differs. The magic is written last (release), so a client never
- * maps a half-made segment.
+ * it when it differs. The magic is written last (release), so a client
+ * never maps a half-made segment.
  *
  * One vrld per segment: the caller takes an exclusive flock(2) on the
  * segment's shm object and holds it until vrl_seg_close() (or its death:
  * the kernel drops the lock, so a stale segment is adopted). Workers never
- * take it. The lock is taken before adopting publishes anything.
+ * take it. The lock is taken before adopting publishes anything. It also
+ * takes a POSIX record lock on the object's first byte (vrl_seg_lock_pid):
+ * the kernel tells anyone which process holds it, so vrlctl learns vrld's
+ * pid from the kernel, not from the group-writable header. A POSIX lock
+ * drops when its process closes any descriptor of the file: vrld must not
+ * open and close the object again while it serves it.
  *
  * Errors: -EEXIST when a segment of that name exists with another layout
  * (its key capacity differs, or it is not a vrl segment of this format)
- * and @replace is false; -EBUSY when another process (a running vrld)
- * holds the segment's lock; -errno from shm_open, ftruncate, mmap, fchown.
- * @why says which, in words.
+ * and @replace is false; -EPERM when the shm object of that name belongs to
+ * another user than the caller's (someone made it first: it is neither
+ * adopted nor removed, even with @replace); -EBUSY when another process (a
+ * running vrld) holds the segment's lock; -errno from shm_open, ftruncate,
+ * mmap, fchown. @why says which, in words.
  */
 int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
 			   bool replace, struct vrl_seg *out, char *why, size_t whylen);
 
 /*
  * Publish @cfg as the segment's new config: written into the inactive area,
- * then switched to. Acquirers never block and never see a torn config.
- * Each limit's reload record (vrl_seg_limit.rate_epoch, prev_*,
- * calendar_changed_rt) is filled from the same keys' limit in the config
- * in force, whatever @cfg holds there: a rate limit whose (T, burst)
- * changed takes the next epoch (gcra.h). Keys are converted lazily by the
- * acquires that use them; vrl_seg_reload() also converts them all at once.
- * Only one process (vrld) may publish at a time.
+ * then switched to, and kept as @s->cfg (the one in force before becomes
+ * @s->prev). Acquirers never block and never see a torn config. Each
+ * limit's reload record (vrl_seg_limit.rate_epoch, prev_*,
+ * calendar_changed_rt) is filled from the same keys' limit in vrld's copy
+ * of the config in force (before the first publish into an adopted
+ * segment: the segment's, as adoption read it), whatever @cfg holds there:
+ * a rate limit whose (T, burst) changed takes the next epoch (gcra.h).
+ * Keys are converted lazily by the acquires that use them;
+ * vrl_seg_reload() also converts them all at once. Only one process
+ * (vrld) may publish at a time. Returns 0 or -ENOMEM (nothing published).
  */
-void vrl_seg_publish(struct vrl_seg_header *h, const struct vrl_seg_config *cfg);
+int vrl_seg_publish(struct vrl_seg *s, const struct vrl_seg_config *cfg);
+
+/* The generation the next publish of @s will have (vrld counts them itself). */
+uint64_t vrl_seg_next_gen(const struct vrl_seg *s);
 
 /*
  * Make @l a rate limit of @count permits per @period_ns with a bucket of
@@ -70,7 +99,7 @@ int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_
 		       uint64_t burst);
 
 /*
- * Publish @cfg as a reload of the live segment @h: the ring areas of its
+ * Publish @cfg as a reload of the live segment @s: the ring areas of its
  * window limits are laid out as at creation, and the reload is refused
  * (-EINVAL, with the reason in @why) when that layout differs from the
  * running config's: a window limit added, removed, moved, or its limit or
@@ -79,14 +108,17 @@ int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_
  * Also refused: a kind change under the same name, and a quota calendar
  * or anchor change whose new period began before the one its keys count
  * (quota.h). After publishing, every key is brought to the new parameters
- * (vrl_seg_settle()) before it returns.
+ * (vrl_seg_settle()) before it returns. The republish of a rebuilt
+ * segment (vrl_seg_regrow) goes through it too. Returns 0, -EINVAL
+ * (refused), -ENOMEM.
  */
-int vrl_seg_reload(struct vrl_seg_header *h, const struct vrl_seg_config *cfg, char *why,
+int vrl_seg_reload(struct vrl_seg *s, const struct vrl_seg_config *cfg, char *why,
 		   size_t whylen);
 
-/* What vrl_seg_reload() checks, without publishing: 0 when @cfg would be
- * accepted, or -errno with the reason in @why. */
-int vrl_seg_reload_check(const struct vrl_seg_header *h, const struct vrl_seg_config *cfg,
+/* What vrl_seg_reload() checks, against vrld's own copy of the config in
+ * force, without publishing: 0 when @cfg would be accepted, or -errno with
+ * the reason in @why. */
+int vrl_seg_reload_check(const struct vrl_seg *s, const struct vrl_seg_config *cfg,
 			 char *why, size_t whylen);
 
 /*
@@ -103,7 +135,15 @@ int vrl_seg_renumber(const struct vrl_seg_config *from, uint32_t i,
 int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
 			char *why, size_t whylen);
 
-/* Unmap and drop the lock (the segment stays). */
+/*
+ * The record lock vrld holds on segment object @fd: with @take, take it
+ * (0, or -1 and errno); without, the pid of the process that holds it (as
+ * the kernel sees it from this pid namespace: 0 when none holds it or it
+ * is not visible from here), or -1 and errno.
+ */
+pid_t vrl_seg_lock_pid(int fd, bool take);
+
+/* Unmap, drop the lock and the private copies (the segment stays). */
 void vrl_seg_close(struct vrl_seg *s);
 
 /* Unlink a segment by name. */
@@ -115,7 +155,7 @@ int vrl_seg_unlink(const char *name);
  * every grant older than its window + @idle_ns, its ring given back), then
  * reclaim the dead slots among them. Returns the number evicted.
  */
-uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count, uint64_t now,
+uint64_t vrl_seg_sweep(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
 		       uint64_t idle_ns);
 
 /*
@@ -123,28 +163,28 @@ uint64_t vrl_seg_sweep(struct vrl_seg_header *h, uint64_t first, uint64_t count,
  * quota keys: one is never evicted within its period while it has units
  * used, a once quota never; a slots key never while a unit is held).
  */
-uint64_t vrl_seg_sweep_at(struct vrl_seg_header *h, uint64_t first, uint64_t count,
+uint64_t vrl_seg_sweep_at(struct vrl_seg *s, uint64_t first, uint64_t count,
 			  uint64_t now, uint64_t now_rt, uint64_t idle_ns);
 
 /*
  * vrl_seg_sweep_at() that also adds each eviction to @by_limit (NULL: not
- * counted) at the index, in the active config, of the key's limit. A key
- * whose limit cannot be told (the limit is gone since the key was
- * inserted) counts in the return value only.
+ * counted) at the index, in the config in force (@s->cfg), of the key's
+ * limit. A key whose limit cannot be told (the limit is gone since the key
+ * was inserted) counts in the return value only.
  */
-uint64_t vrl_seg_sweep_by(struct vrl_seg_header *h, uint64_t first, uint64_t count,
+uint64_t vrl_seg_sweep_by(struct vrl_seg *s, uint64_t first, uint64_t count,
 			  uint64_t now, uint64_t now_rt, uint64_t idle_ns,
 			  uint64_t by_limit[VRL_MAX_LIMITS]);
 
 /*
  * Rewrite the notes of live keys among slots [@first, @first + @count)
- * that were written under the generation before the active one (the other
- * config area) to the active numbering, by limit name (or pool). vrld
- * calls it over the whole table after a reload or an adoption, and the
- * sweep over each chunk for keys that clients inserted under the old
+ * that were written under the generation before the one in force
+ * (@s->prev) to the numbering in force (@s->cfg), by limit name (or pool).
+ * vrld calls it over the whole table after a reload or an adoption, and
+ * the sweep over each chunk for keys that clients inserted under the old
  * generation meanwhile. vrld's thread only. Returns how many it rewrote.
  */
-uint64_t vrl_seg_renote(struct vrl_seg_header *h, uint64_t first, uint64_t count);
+uint64_t vrl_seg_renote(struct vrl_seg *s, uint64_t first, uint64_t count);
 
 /*
  * Bring the live keys among slots [@first, @first + @count), noted under
@@ -156,14 +196,44 @@ uint64_t vrl_seg_renote(struct vrl_seg_header *h, uint64_t first, uint64_t count
  * wrote with the config before. vrld's thread only. Returns how many keys
  * it moved.
  */
-uint64_t vrl_seg_settle(struct vrl_seg_header *h, uint64_t first, uint64_t count);
+uint64_t vrl_seg_settle(struct vrl_seg *s, uint64_t first, uint64_t count);
 
 /*
  * Fold the counters of holders whose process is gone into the retired
  * totals, give back the process slots they held, and free their slots.
  * Returns how many were reaped.
  */
-unsigned vrl_seg_reap_holders(struct vrl_seg_header *h);
+unsigned vrl_seg_reap_holders(struct vrl_seg *s);
+
+/*
+ * Put back the header's layout words (magic, format, offsets, counts) where
+ * a group member changed them: vrld never reads them, but a vrl_open()
+ * checks them and would refuse the segment. Returns true when it had to.
+ * vrld's thread only.
+ */
+bool vrl_seg_restore_header(struct vrl_seg *s);
+
+/*
+ * A shrunk segment (guard.c). vrl_seg_shrunk() fstat()s the object into
+ * @st: 1 when it is shorter than the segment; 2 when it has its size but a
+ * shrink undone before vrld looked wiped what lay past the cut (vrld's own
+ * mapping faulted, or the config area or a window ring area vrld wrote is
+ * gone); 0 when neither; -errno. vrl_seg_regrow() then shuts workers out
+ * (the magic cleared in the object), puts the size back, maps it again,
+ * and rebuilds from vrld's own copies what a cut wipes: the header's words
+ * and the window rings whose area head is gone. The caller then publishes
+ * the config in force anew (a cut wipes its area too): vrld through the
+ * reload path (vrld_prod_publish), so that its checkpointer knows the
+ * generation the keys inserted from then on carry; a test with
+ * vrl_seg_publish(@s, @s->cfg). Keys past the cut are lost; the caller may
+ * restore a checkpoint, after the publish, before it calls
+ * vrl_seg_reopen(@state), which lets workers in again (the magic, written
+ * last) and returns false when a new fault came meanwhile (then the next
+ * check finds it again). regrow returns 0 or -errno. vrld's thread only.
+ */
+int vrl_seg_shrunk(struct vrl_seg *s, struct stat *st);
+int vrl_seg_regrow(struct vrl_seg *s, uint64_t *state);
+bool vrl_seg_reopen(struct vrl_seg *s, uint64_t state);
 
 /* The outcome of vrld's last reload, as read from the header. */
 struct vrl_reload_status {

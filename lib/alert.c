@@ -84,9 +84,9 @@ static uint64_t check_of(uint64_t t, const uint64_t w[VRL_EVENT_WORDS])
 	return x;
 }
 
-static struct vrl_seg_event *entry(const struct vrl_seg_header *h, uint64_t t)
+static struct vrl_seg_event *entry(const struct vrl_seg_view *v, uint64_t t)
 {
-	return &vrl_seg_events(h)[t & (h->nevents - 1)];
+	return &v->events[t & (v->nevents - 1)];
 }
 
 static void lost(struct vrl_seg_header *h, uint64_t n)
@@ -94,11 +94,12 @@ static void lost(struct vrl_seg_header *h, uint64_t n)
 	atomic_fetch_add_explicit(&h->events_lost, n, memory_order_relaxed);
 }
 
-uint64_t vrl_alert_emit(struct vrl_seg_header *h, const struct vrl_alert_payload *p)
+uint64_t vrl_alert_emit(const struct vrl_seg_view *v, const struct vrl_alert_payload *p)
 {
+	struct vrl_seg_header *h = v->hdr;
 	/* relaxed: the ticket only has to be unique; seq orders the entry */
 	uint64_t t = atomic_fetch_add_explicit(&h->event_head, 1, memory_order_relaxed);
-	struct vrl_seg_event *e = entry(h, t);
+	struct vrl_seg_event *e = entry(v, t);
 	uint64_t w[VRL_EVENT_WORDS], s = atomic_load_explicit(&e->seq, memory_order_relaxed);
 	unsigned tries = 0;
 
@@ -130,10 +131,10 @@ uint64_t vrl_alert_emit(struct vrl_seg_header *h, const struct vrl_alert_payload
 enum read_result { READ_OK, READ_NOT_YET, READ_GONE, READ_TORN };
 
 /* E2: read ticket @t's entry, proving it whole. */
-static enum read_result read_entry(const struct vrl_seg_header *h, uint64_t t,
+static enum read_result read_entry(const struct vrl_seg_view *v, uint64_t t,
 				   struct vrl_alert_event *out)
 {
-	struct vrl_seg_event *e = entry(h, t);
+	struct vrl_seg_event *e = entry(v, t);
 	uint64_t w[VRL_EVENT_WORDS], check;
 	/* R0 acquire: pairs with W1, the payload of a published seq is visible */
 	uint64_t s = atomic_load_explicit(&e->seq, memory_order_acquire);
@@ -167,9 +168,10 @@ static void advance(struct vrl_seg_header *h, struct vrl_alert_cursor *cur, uint
 	cur->stuck = 0;
 }
 
-int vrl_alert_drain(struct vrl_seg_header *h, struct vrl_alert_cursor *cur, uint64_t now_ns,
+int vrl_alert_drain(const struct vrl_seg_view *v, struct vrl_alert_cursor *cur, uint64_t now_ns,
 		    uint64_t stuck_ns, struct vrl_alert_event *out)
 {
+	struct vrl_seg_header *h = v->hdr;
 	uint64_t tail = atomic_load_explicit(&h->event_tail, memory_order_relaxed);
 
 	for (;;) {
@@ -177,12 +179,12 @@ int vrl_alert_drain(struct vrl_seg_header *h, struct vrl_alert_cursor *cur, uint
 
 		if (tail >= head)
 			return 0;
-		if (head - tail > h->nevents) {
-			lost(h, head - h->nevents - tail);  /* lapped while vrld was away */
-			tail = head - h->nevents;
+		if (head - tail > v->nevents) {
+			lost(h, head - v->nevents - tail);  /* lapped while vrld was away */
+			tail = head - v->nevents;
 			advance(h, cur, tail);
 		}
-		switch (read_entry(h, tail, out)) {
+		switch (read_entry(v, tail, out)) {
 		case READ_OK:
 			advance(h, cur, tail + 1);
 			atomic_fetch_add_explicit(&h->events_sent, 1, memory_order_relaxed);
@@ -210,10 +212,10 @@ int vrl_alert_drain(struct vrl_seg_header *h, struct vrl_alert_cursor *cur, uint
 	}
 }
 
-size_t vrl_alert_recent(const struct vrl_seg_header *h, struct vrl_alert_event *out, size_t max)
+size_t vrl_alert_recent(const struct vrl_seg_view *v, struct vrl_alert_event *out, size_t max)
 {
-	uint64_t head = atomic_load_explicit(&h->event_head, memory_order_relaxed);
-	uint64_t first = head > h->nevents ? head - h->nevents : 0;
+	uint64_t head = atomic_load_explicit(&v->hdr->event_head, memory_order_relaxed);
+	uint64_t first = head > v->nevents ? head - v->nevents : 0;
 	size_t n = 0;
 
 	if (max == 0)
@@ -221,9 +223,21 @@ size_t vrl_alert_recent(const struct vrl_seg_header *h, struct vrl_alert_event *
 	if (head - first > max)
 		first = head - max;
 	for (uint64_t t = first; t < head && n < max; t++)
-		if (read_entry(h, t, &out[n]) == READ_OK)
+		if (read_entry(v, t, &out[n]) == READ_OK)
 			n++;
 	return n;
+}
+
+void vrl_alert_text(char *dst, size_t cap, const char *src, size_t srcmax)
+{
+	size_t i = 0;
+
+	for (; i < srcmax && src[i] && i + 1 < cap; i++) {
+		unsigned char b = (unsigned char)src[i];
+
+		dst[i] = b < 0x20 || b > 0x7e || strchr("\"\\=$`'", b) ? '?' : (char)b;
+	}
+	dst[i] = '\0';
 }
 
 /* ---- thresholds -------------------------------------------------------------- */
@@ -282,7 +296,7 @@ void vrl__alert_check(struct vrl_client *c, uint32_t limit, uint64_t slot,
 		      uint64_t used_before, uint64_t used_after, uint64_t period_id)
 {
 	const struct vrl_seg_limit *l;
-	struct vrl_seg_header *h;
+	const struct vrl_seg_view *v;
 	struct vrl_seg_slot *s;
 	struct vrl_alert_payload p;
 	uint64_t tag;
@@ -291,10 +305,10 @@ void vrl__alert_check(struct vrl_client *c, uint32_t limit, uint64_t slot,
 	if (!c || c->readonly || !c->cfg || limit >= c->cfg->nlimits || used_after <= used_before)
 		return;
 	l = &c->cfg->limits[limit].seg;
-	h = c->hdr;
-	if (l->nalerts == 0 || slot >= h->nslots)
+	v = &c->view;
+	if (l->nalerts == 0 || slot >= v->nslots)
 		return;
-	s = &vrl_seg_slots(h)[slot];
+	s = &v->slots[slot];
 	/* acquire: pairs with the insert's release of a live tag, so the label
 	 * read below is the one written for this key */
 	tag = atomic_load_explicit(&s->tag, memory_order_acquire);
@@ -307,7 +321,7 @@ void vrl__alert_check(struct vrl_client *c, uint32_t limit, uint64_t slot,
 
 		if (th == 0 || used_before >= th || used_after < th)
 			continue;
-		if (!mark_fire(&vrl_seg_marks(h)[slot], fp, period, i))
+		if (!mark_fire(&v->marks[slot], fp, period, i))
 			continue;
 		memset(&p, 0, sizeof(p));
 		p.at_realtime_ns = realtime_ns();
@@ -319,6 +333,6 @@ void vrl__alert_check(struct vrl_client *c, uint32_t limit, uint64_t slot,
 		p.threshold = l->alert_pct[i];
 		memcpy(p.label, s->label, sizeof(p.label) - 1);
 		memcpy(p.name, l->name, sizeof(p.name) - 1);
-		vrl_alert_emit(h, &p);
+		vrl_alert_emit(v, &p);
 	}
 }

@@ -54,7 +54,19 @@ void vrl__alert_check(struct vrl_client *c, uint32_t limit, uint64_t slot,
  * Append one event (any producer). Returns its ticket. Lock-free: a fetch_add
  * and at most a few CASes on the entry.
  */
-uint64_t vrl_alert_emit(struct vrl_seg_header *h, const struct vrl_alert_payload *p);
+uint64_t vrl_alert_emit(const struct vrl_seg_view *v, const struct vrl_alert_payload *p);
+
+/*
+ * Copy text read from an event (written by any process of the segment's
+ * group) into @dst of @cap bytes for a log value or an environment
+ * variable: at most @srcmax bytes of @src, up to its first NUL, and every
+ * byte outside printable ASCII, and each of " \ = $ ` ', becomes '?'. So a
+ * key cannot end a log field or line, forge another variable, or reach a
+ * terminal or a shell as an escape sequence or an expansion. Always
+ * NUL-terminates (@cap > 0). The one filter for vrld's logs and its
+ * alert_command's environment.
+ */
+void vrl_alert_text(char *dst, size_t cap, const char *src, size_t srcmax);
 
 /* The consumer's private state between drains (vrld). */
 struct vrl_alert_cursor {
@@ -70,13 +82,13 @@ struct vrl_alert_cursor {
  * mid-write, and it must not wedge the ring. Returns 1 when @out holds an
  * event, 0 when there is none to read now.
  */
-int vrl_alert_drain(struct vrl_seg_header *h, struct vrl_alert_cursor *cur, uint64_t now_ns,
+int vrl_alert_drain(const struct vrl_seg_view *v, struct vrl_alert_cursor *cur, uint64_t now_ns,
 		    uint64_t stuck_ns, struct vrl_alert_event *out);
 
 /*
  * Copy up to @max of the most recent published events into @out, oldest
  * first, without draining (vrlctl). Returns how many.
  */
-size_t vrl_alert_recent(const struct vrl_seg_header *h, struct vrl_alert_event *out, size_t max);
+size_t vrl_alert_recent(const struct vrl_seg_view *v, struct vrl_alert_event *out, size_t max);
 
 #endif /* VRL_ALERT_H */

@@ -41,8 +41,9 @@
  *      loaded with acquire order and config_gen after it, and every CAS
  *      that writes a word is a release, by a process whose config was in
  *      force when it loaded config_gen; so a look whose config_gen is the
- *      handle's generation sees words of that config or older. A look that
- *      finds a newer config published starts over with it (VRL__RESTART).
+ *      handle's (its snapshot's gen_word) sees words of that config or
+ *      older. A look that finds a newer config published starts over with
+ *      it (VRL__RESTART).
  *   C1 No grant uses a clock read before the conversion of its word: take()
  *      reads rate_conversions, the clock, then its keys, and the count
  *      again; if it moved or was odd, or a word needs converting, it looks
@@ -78,16 +79,35 @@
  * operator resets the key), never gives them back twice. A handle without a
  * holder slot, or whose VRL_HOLD_MAX entries are in use by other keys, holds
  * its units unrecorded, with the same bound.
+ *
+ * Trust. Processes of the segment's group can write every byte of it, and
+ * a buggy or hostile one may. A handle therefore reads the header's layout
+ * words once, at vrl_open(), into private memory, validates that copy
+ * (vrl_seg_validate), and from then on reaches every area (key table,
+ * holders, events, marks, config areas, window rings) through it:
+ * struct vrl_client.view. Config snapshots are private, checked copies
+ * too. What a handle reads from the segment afterwards is data (tags, state
+ * words, ring positions and links, notes), and every index taken from data
+ * is bounded by the private layout before it is used. A corrupted header
+ * word therefore cannot move a handle's reads or writes, and the hot path
+ * makes no per-call check of the layout words (it was ten loads of the
+ * header per call and guarded nothing the view does not): a changed word
+ * matters only to a later vrl_open(), which refuses it, and vrld puts it
+ * back at its next tick (vrl_seg_restore_header).
  */
 
 #include "alert.h"
 #include "client.h"
+#include "guard.h"
+#include "label.h"
 #include "window.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -99,8 +119,13 @@
 
 /* ---- errors -------------------------------------------------------------- */
 
+/* What vrl_strerror(VRL_EOWNER) says on this thread: the last refusal. */
+static _Thread_local char owner_refusal[384];
+
 const char *vrl_strerror(int err)
 {
+	if (err == VRL_EOWNER && owner_refusal[0])
+		return owner_refusal;
 	switch (err) {
 #define VRL_ERR_MSG(name, value, msg) case VRL_E##name: return msg;
 		VRL_ERRORS(VRL_ERR_MSG)
@@ -217,13 +242,15 @@ int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out)
 	return 0;
 }
 
-int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
+int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out)
 {
+	const struct vrl_seg_header *h = v->hdr;
+
 	for (int tries = 0; tries < 1000; tries++) {
 		/* C1 acquire: pairs with P1, the area is written before */
-		(void)atomic_load_explicit(&h->config_gen, memory_order_acquire);
+		uint64_t g = atomic_load_explicit(&h->config_gen, memory_order_acquire);
 		unsigned idx = atomic_load_explicit(&h->active_cfg, memory_order_acquire);
-		const struct vrl_seg_config *sc = vrl_seg_cfg(h, idx);
+		const struct vrl_seg_config *sc = vrl_view_cfg(v, idx);
 		/* R0 acquire: pairs with W1, vrld's release after writing */
 		uint64_t s1 = atomic_load_explicit(&sc->seq, memory_order_acquire), s2;
 		uint32_t n = sc->nlimits;
@@ -231,6 +258,8 @@ int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
 
 		if (s1 & 1)
 			continue;
+		if (s1 == 0)
+			return VRL_EBUSY;   /* never published: vrld is still writing it */
 		out->generation = sc->generation;
 		out->stale = false;
 		out->flags = sc->flags;
@@ -240,7 +269,7 @@ int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
 		for (uint32_t i = 0; i < out->nlimits && rc == 0; i++) {
 			rc = vrl_limit_prepare(&sc->limits[i], &out->limits[i]);
 			if (rc == 0 && out->limits[i].seg.kind == VRL_KIND_WINDOW)
-				rc = vrl_seg_area_check(h, h->size, &out->limits[i].seg);
+				rc = vrl_seg_area_check(v, &out->limits[i].seg);
 		}
 		/* R1 acquire fence: the copy above is ordered before the re-check */
 		atomic_thread_fence(memory_order_acquire);
@@ -249,39 +278,16 @@ int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out)
 			continue;
 		if (n > VRL_MAX_LIMITS || rc != 0)
 			return VRL_ECORRUPT;
+		/* vrld sets config_gen after the area it names (P1), so an area
+		 * read after loading @g has a generation of at least @g. One
+		 * below it means a group member wrote config_gen and no newer
+		 * config exists: its value is then the one that says "this
+		 * config is in force", so that the handle does not re-read for
+		 * ever, nor (G1) take every key for newer than its config */
+		out->gen_word = out->generation >= g ? out->generation : g;
 		return 0;
 	}
 	return VRL_EBUSY;
-}
-
-static void geometry_of(const struct vrl_seg_header *h, struct vrl_seg_geometry *g)
-{
-	*g = (struct vrl_seg_geometry){
-		.cfg_off = { h->cfg_off[0], h->cfg_off[1] },
-		.holder_off = h->holder_off, .nholders = h->nholders,
-		.slot_off = h->slot_off, .nslots = h->nslots,
-		.event_off = h->event_off, .nevents = h->nevents,
-		.mark_off = h->mark_off, .size = h->size,
-	};
-}
-
-/*
- * Whether the layout words differ from those validated at open. Every path
- * into the segment indexes by them, so a writer that corrupts them after
- * vrl_open() must be caught here, not by a fault. Two read-only header
- * lines, shared in every cache: ten loads and one branch per call (the
- * xor of every word, not a struct copy and memcmp, which cost 10 ns).
- */
-static inline bool geometry_moved(const struct vrl_client *c)
-{
-	const struct vrl_seg_header *h = c->hdr;
-	const struct vrl_seg_geometry *g = &c->geom;
-
-	return ((h->cfg_off[0] ^ g->cfg_off[0]) | (h->cfg_off[1] ^ g->cfg_off[1]) |
-		(h->holder_off ^ g->holder_off) | (h->nholders ^ g->nholders) |
-		(h->slot_off ^ g->slot_off) | (h->nslots ^ g->nslots) |
-		(h->event_off ^ g->event_off) | (h->nevents ^ g->nevents) |
-		(h->mark_off ^ g->mark_off) | (h->size ^ g->size)) != 0;
 }
 
 int vrl__refresh(struct vrl_client *c)
@@ -289,17 +295,14 @@ int vrl__refresh(struct vrl_client *c)
 	struct vrl_snapshot *s;
 	int rc;
 
-	if (__builtin_expect(geometry_moved(c), 0))
-		return VRL_ECORRUPT;
-
 	/* C1 acquire: pairs with P1 */
 	if (atomic_load_explicit(&c->hdr->config_gen, memory_order_acquire) ==
-	    c->cfg->generation)
+	    c->cfg->gen_word)
 		return 0;
 	s = malloc(sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	rc = vrl_snapshot_read(c->hdr, s);
+	rc = vrl_snapshot_read(&c->view, s);
 	if (rc == VRL_EBUSY) {
 		/* vrld kept rewriting the config under the copy: go on with the
 		 * one we have, stale; take() uses rate words as gcra.h allows */
@@ -332,14 +335,14 @@ int vrl__refresh(struct vrl_client *c)
 
 static void holder_register(struct vrl_client *c)
 {
-	struct vrl_seg_holder *hs = vrl_seg_holders(c->hdr);
+	struct vrl_seg_holder *hs = c->view.holders;
 	int32_t pid = (int32_t)getpid();
 
 	c->holder = NULL;
 	c->fork_epoch = atomic_load_explicit(&fork_epoch, memory_order_relaxed);
 	if (c->readonly)
 		return;
-	for (uint64_t i = 0; i < c->hdr->nholders; i++) {
+	for (uint64_t i = 0; i < c->view.nholders; i++) {
 		int32_t zero = 0;
 
 		/* acq_rel: taking the slot orders our counter resets after
@@ -370,11 +373,9 @@ static void holder_release(struct vrl_client *c)
 {
 	if (!c->holder || c->fork_epoch != atomic_load_explicit(&fork_epoch, memory_order_relaxed))
 		return;
-	if (geometry_moved(c))
-		return;  /* a corrupted segment: give nothing back by its offsets */
 	/* a handle's process slots end with it, as with its process */
 	for (unsigned i = 0; i < VRL_HOLD_MAX; i++)
-		vrl_hold_give_back(c->hdr, &c->holder->holds[i]);
+		vrl_hold_give_back(&c->view, &c->holder->holds[i]);
 	/* Fold our counters into the retired totals, then free the slot.
 	 * release: vrld reading pid == 0 sees the fold done (H1). */
 	atomic_fetch_add_explicit(&c->hdr->retired_granted,
@@ -403,13 +404,69 @@ static inline void bump_by(_Atomic uint64_t *x, uint64_t n)
 			      memory_order_relaxed);
 }
 
-/* Entry check of every call: fork and config changes. */
-static inline int enter(struct vrl_client *c)
+/*
+ * Heal a mapping that a shrunk segment damaged (guard.c), once vrld has put
+ * the size and the segment back. A holder record the cut wiped is taken
+ * again, so the handle never counts into a record another one took.
+ */
+static int heal(struct vrl_client *c)
 {
+	int rc = vrl_guard_heal(c->guard, c->fd, c->view.size, true);
+
+	if (rc == 0 && c->holder && atomic_load_explicit(&c->holder->pid, memory_order_relaxed) !=
+	    (int32_t)getpid())
+		holder_register(c);
+	return rc;
+}
+
+/*
+ * Entry check of every call: a damaged mapping, fork and config changes.
+ * *@state is the mapping's damage word, for leave().
+ */
+static inline int enter(struct vrl_client *c, uint64_t *state)
+{
+	uint64_t d = vrl_guard_state(c->guard);
+	int rc;
+
+	*state = d;
+	if (__builtin_expect(vrl_guard_damaged(d), 0)) {
+		rc = heal(c);
+		if (rc)
+			return rc;
+		*state = vrl_guard_state(c->guard);
+	}
 	if (__builtin_expect(c->fork_epoch != atomic_load_explicit(&fork_epoch,
 								   memory_order_relaxed), 0))
 		holder_register(c);
-	return vrl__refresh(c);
+	rc = vrl__refresh(c);
+	/* a refresh that read zero pages failed for that alone */
+	if (__builtin_expect(rc != 0, 0) && vrl_guard_state(c->guard) != *state)
+		return VRL_ECORRUPT;
+	return rc;
+}
+
+/*
+ * Exit check of every call: if the mapping was damaged while the call ran
+ * (zero pages stood in for a shrunk segment), whatever it did or saw is
+ * void: VRL_ECORRUPT, and never a grant.
+ */
+static inline int leave(struct vrl_client *c, uint64_t state, int rc, struct vrl_verdict *v)
+{
+	if (__builtin_expect(vrl_guard_state(c->guard) == state, 1))
+		return rc;
+	if (v)
+		v->granted = 0;
+	return VRL_ECORRUPT;
+}
+
+int vrl__enter(struct vrl_client *c, uint64_t *state)
+{
+	return enter(c, state);
+}
+
+int vrl__leave(struct vrl_client *c, uint64_t state, int rc)
+{
+	return leave(c, state, rc, NULL);
 }
 
 /* ---- open / close -------------------------------------------------------------- */
@@ -421,11 +478,82 @@ static int name_ok(const char *name)
 	return name[0] == '/' && len > 1 && len < VRL_SHM_NAME_MAX && !strchr(name + 1, '/');
 }
 
-static int map_segment(const char *name, bool ro, void **base, uint64_t *size)
+/* ---- who may own a segment ------------------------------------------------------ */
+
+/* The uid of @user, a name or a number; -1 when there is none. */
+static int64_t uid_of(const char *user)
 {
+	struct passwd pw, *res = NULL;
+	char buf[2048], *end;
+	unsigned long n;
+
+	if (!user || !user[0])
+		return -1;
+	errno = 0;
+	n = strtoul(user, &end, 10);
+	if (*end == '\0' && errno == 0 && n < UINT32_MAX)
+		return (int64_t)n;
+	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		return -1;
+	return res->pw_uid;
+}
+
+static void user_name(uid_t uid, char *out, size_t cap)
+{
+	struct passwd pw, *res = NULL;
+	char buf[2048];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(out, cap, "%s", res->pw_name);
+	else
+		snprintf(out, cap, "no such user");
+}
+
+/* Whether this process trusts user @uid to own a segment: root, itself,
+ * the system user vrl (vrld's own, from the sysusers file), or the user
+ * named by VRL_SEGMENT_OWNER. Names are looked up only when needed. */
+static bool trusted_owner(uid_t uid)
+{
+	return uid == 0 || uid == geteuid() || uid_of("vrl") == (int64_t)uid ||
+	       uid_of(secure_getenv("VRL_SEGMENT_OWNER")) == (int64_t)uid;
+}
+
+/*
+ * Anyone can create a shm object of any name before vrld does, keep it, and
+ * make it what they like: a segment is used only if its owner is trusted
+ * and nobody else may write it. Returns 0, or VRL_EOWNER with the reason,
+ * naming the owner, in owner_refusal.
+ */
+static int check_owner(const char *name, const struct stat *st)
+{
+	bool others = st->st_mode & S_IWOTH;
+	char who[64];
+
+	if (!others && trusted_owner(st->st_uid))
+		return 0;
+	user_name(st->st_uid, who, sizeof(who));
+	snprintf(owner_refusal, sizeof(owner_refusal),
+		 "segment %s (/dev/shm%s) is owned by uid %u (%s), mode %04o: %s; someone else "
+		 "may have made it before vrld: check who, remove it (rm /dev/shm%s, as root or "
+		 "its owner) and restart vrld%s", name, name, (unsigned)st->st_uid, who,
+		 (unsigned)(st->st_mode & 07777),
+		 others ? "anyone may write it" :
+			  "not root, you, the vrl system user or $VRL_SEGMENT_OWNER",
+		 name, others ? "" : ", or set VRL_SEGMENT_OWNER to that user if it runs vrld");
+	return VRL_EOWNER;
+}
+
+/*
+ * Map segment @name and register the mapping with the SIGBUS guard before
+ * anything reads it. The descriptor stays open in *@fd: a mapping damaged
+ * by a shrink heals through it (guard.c).
+ */
+static int map_segment(const char *name, bool ro, struct vrl_client *c)
+{
+	int prot = PROT_READ | (ro ? 0 : PROT_WRITE);
 	struct stat st;
 	void *p;
-	int fd = shm_open(name, ro ? O_RDONLY : O_RDWR, 0);
+	int rc, fd = shm_open(name, ro ? O_RDONLY : O_RDWR, 0);
 
 	if (fd < 0)
 		return errno == ENOENT ? VRL_ENOSEG : -errno;
@@ -435,24 +563,46 @@ static int map_segment(const char *name, bool ro, void **base, uint64_t *size)
 		close(fd);
 		return e;
 	}
+	rc = check_owner(name, &st);
+	if (rc) {
+		close(fd);
+		return rc;   /* not even mapped */
+	}
 	if ((uint64_t)st.st_size < sizeof(struct vrl_seg_header)) {
 		close(fd);
 		return VRL_ENOSEG; /* vrld is still creating it */
 	}
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ | (ro ? 0 : PROT_WRITE), MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return -errno;
-	*base = p;
-	*size = (uint64_t)st.st_size;
+	p = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	c->guard = vrl_guard_add(p, (size_t)st.st_size, prot);
+	if (!c->guard) {
+		munmap(p, (size_t)st.st_size);
+		close(fd);
+		return -EMFILE;   /* VRL_GUARD_MAX mappings in this process */
+	}
+	c->hdr = p;
+	c->mapped = (uint64_t)st.st_size;
+	c->fd = fd;
 	return 0;
+}
+
+static void unmap_segment(struct vrl_client *c)
+{
+	vrl_guard_remove(c->guard);
+	munmap(c->hdr, c->mapped);
+	close(c->fd);
 }
 
 int vrl_open(const char *name, unsigned flags, vrl_client **out)
 {
+	struct vrl_seg_geometry g;
 	struct vrl_client *c;
-	void *base = NULL;
-	uint64_t size = 0;
+	uint64_t state = 0;
 	int rc;
 
 	if (!name)
@@ -470,22 +620,25 @@ int vrl_open(const char *name, unsigned flags, vrl_client **out)
 		free(c);
 		return -ENOMEM;
 	}
-	rc = map_segment(name, c->readonly, &base, &size);
+	rc = map_segment(name, c->readonly, c);
 	if (rc == 0) {
-		c->hdr = base;
-		c->mapped = size;
+		state = vrl_guard_state(c->guard);
 		/* acquire: pairs with vrld's release of the magic, written last */
 		if (atomic_load_explicit((_Atomic uint64_t *)&c->hdr->magic,
 					 memory_order_acquire) == 0)
 			rc = VRL_ENOSEG;
 		else
-			rc = vrl_seg_validate(base, size);
-		if (rc == 0)
-			geometry_of(c->hdr, &c->geom);
-		if (rc == 0)
-			rc = vrl_snapshot_read(c->hdr, c->cfg);
+			rc = vrl_seg_validate(c->hdr, c->mapped, &g);
+		/* from here on the handle knows the layout from its own copy */
+		if (rc == 0) {
+			vrl_seg_view_init(&c->view, c->hdr, &g);
+			rc = vrl_snapshot_read(&c->view, c->cfg);
+		}
+		/* shrunk while we read it: what we read was zero pages */
+		if (rc == 0 && vrl_guard_state(c->guard) != state)
+			rc = VRL_ECORRUPT;
 		if (rc)
-			munmap(base, size);
+			unmap_segment(c);
 	}
 	if (rc) {
 		free(c->cfg);
@@ -499,10 +652,18 @@ int vrl_open(const char *name, unsigned flags, vrl_client **out)
 
 void vrl_close(vrl_client *c)
 {
+	uint64_t state;
+
 	if (!c)
 		return;
-	holder_release(c);
-	munmap(c->hdr, c->mapped);
+	/* a damaged mapping gives nothing back: its records are zero pages
+	 * (vrld reaps the real ones when this process is gone) */
+	if (!vrl_guard_damaged(vrl_guard_state(c->guard)) || heal(c) == 0) {
+		state = vrl_guard_state(c->guard);
+		holder_release(c);
+		(void)leave(c, state, 0, NULL);
+	}
+	unmap_segment(c);
 	free(c->cfg);
 	free(c->prev);
 	free(c);
@@ -510,9 +671,10 @@ void vrl_close(vrl_client *c)
 
 int vrl_limit_count(vrl_client *c)
 {
-	int rc = enter(c);
+	uint64_t state;
+	int rc = enter(c, &state);
 
-	return rc ? rc : (int)c->cfg->nlimits;
+	return leave(c, state, rc ? rc : (int)c->cfg->nlimits, NULL);
 }
 
 const char *vrl_limit_name(vrl_client *c, int idx)
@@ -560,18 +722,14 @@ void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
 		   struct vrl_key *key, char label[VRL_LABEL_MAX])
 {
 	const char *parts[VRL_MAX_PER];
-	size_t used = 0;
 
 	for (uint32_t i = 0; i < l->seg.nper; i++) {
 		const char *v = req_field(req, &l->seg.per[i]);
 
 		parts[i] = v ? v : "";
-		for (const char *p = parts[i]; *p && used < VRL_LABEL_MAX - 1; p++)
-			label[used++] = *p;
-		if (i + 1 < l->seg.nper && used < VRL_LABEL_MAX - 1)
-			label[used++] = '|';
 	}
-	label[used] = '\0';
+	/* secrets hashed here, before the label can reach a slot (label.h) */
+	vrl_label_build(&l->seg, parts, label);
 	/* a pool's members hash the pool's name: one key, one counter */
 	vrl_key_hash(l->seg.pool[0] ? l->seg.pool : l->seg.name, parts, l->seg.nper, key);
 }
@@ -595,8 +753,8 @@ bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct
 static int window_ring(struct vrl_client *c, const struct vrl_take *t, uint64_t *ring)
 {
 	const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
-	int rc = vrl_window_slot_ring(vrl_seg_area(c->hdr, l), l->count, l->area_keys,
-				      &vrl_seg_slots(c->hdr)[t->slot], ring);
+	int rc = vrl_window_slot_ring(vrl_seg_area(&c->view, l), l->count, l->area_keys,
+				      &c->view.slots[t->slot], ring);
 
 	if (rc == VRL_EFULL) /* counted as a full table: same policy, same metric */
 		atomic_fetch_add_explicit(&c->hdr->table_full, 1, memory_order_relaxed);
@@ -610,7 +768,7 @@ static struct vrl_window_ref window_ref(const struct vrl_client *c, const struct
 
 	return (struct vrl_window_ref){
 		.state = &s->state, .n = l->count, .w = l->period_ns,
-		.ring = vrl_window_ring(vrl_seg_area(c->hdr, l), l->count, l->area_keys, t->ring),
+		.ring = vrl_window_ring(vrl_seg_area(&c->view, l), l->count, l->area_keys, t->ring),
 	};
 }
 
@@ -631,7 +789,7 @@ static int kt_get(struct vrl_client *c, const struct vrl_key *key, uint32_t note
 	uint64_t start = 0;
 	int rc;
 
-	while ((rc = vrl_kt_get(c->hdr, key, note, label, idx)) == VRL_EBUSY) {
+	while ((rc = vrl_kt_get(&c->view, key, note, label, idx)) == VRL_EBUSY) {
 		uint64_t now = vrl_now_ns();
 
 		if (start == 0)
@@ -648,7 +806,7 @@ static int place(struct vrl_client *c, struct vrl_take *t, const char *label)
 	int rc;
 
 	if (c->readonly)
-		return vrl_kt_find(c->hdr, &t->key, &t->slot);
+		return vrl_kt_find(&c->view, &t->key, &t->slot);
 	rc = kt_get(c, &t->key,
 		    vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg, c->cfg->generation),
 		    label, &t->slot);
@@ -805,7 +963,7 @@ static bool stale_word_ok(const struct vrl_snapshot *cfg, const struct vrl_limit
 {
 	unsigned tag = vrl_gcra_tag(w);
 
-	return gen - cfg->generation < VRL_GCRA_TAGS - 1 &&
+	return gen - cfg->gen_word < VRL_GCRA_TAGS - 1 &&
 	       (w == 0 || tag == l->tag || tag == vrl_gcra_epoch_tag(l->tag + VRL_GCRA_TAGS - 1));
 }
 
@@ -842,7 +1000,7 @@ static inline int rate_view(const struct vrl_client *c, const struct vrl_limit *
 
 	lk->convert = false;
 	lk->tat = vrl_gcra_tat(w);
-	if (__builtin_expect(lk->gen != c->cfg->generation, 0) &&
+	if (__builtin_expect(lk->gen != c->cfg->gen_word, 0) &&
 	    !stale_word_ok(c->cfg, l, w, lk->gen))
 		return LOOK_NEWER;
 	if (__builtin_expect(tag == l->tag && w != 0, 1))
@@ -865,7 +1023,7 @@ static inline __attribute__((always_inline)) int look_load(struct vrl_client *c,
 							   const struct vrl_take *t,
 							   struct look *lk)
 {
-	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+	struct vrl_seg_slot *s = &c->view.slots[t->slot];
 
 	/* every field is set by look_judge() on the LOOK_OK path; a stale
 	 * look is never read (take() re-places the key and looks again) */
@@ -917,7 +1075,7 @@ look_judge(struct vrl_client *c, const struct vrl_take *t, uint64_t cost, uint64
 		lk->earliest = lk->w.earliest;
 	} else if (counted(l->seg.kind)) {
 		lk->r = (struct vrl_gcra_step){ .conforms = true };
-		if (look_counted(l, cost, now, at, rt, lk->gen != c->cfg->generation, lk) ==
+		if (look_counted(l, cost, now, at, rt, lk->gen != c->cfg->gen_word, lk) ==
 		    LOOK_NEWER)
 			return LOOK_NEWER;
 	} else {
@@ -946,12 +1104,12 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 }
 
 /* Undo a CAS of ours if nobody moved the word since (A1). */
-static void undo(struct vrl_seg_slot *s, uint64_t ours, uint64_t before)
+static bool undo(struct vrl_seg_slot *s, uint64_t ours, uint64_t before)
 {
 	/* release (G1): a reader of the word put back sees the config its
 	 * first writer used; a failed undo leaves permits taken, which is safe */
-	atomic_compare_exchange_strong_explicit(&s->state, &ours, before,
-						memory_order_release, memory_order_relaxed);
+	return atomic_compare_exchange_strong_explicit(&s->state, &ours, before,
+						       memory_order_release, memory_order_relaxed);
 }
 
 /* True when a conversion may have come between @lk's clock read and a
@@ -1134,9 +1292,11 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 	}
 }
 
-/* Roll back the grant of one key (A1). */
+void (*vrl__kept)(uint32_t limit, uint64_t at, uint64_t cost);
+
+/* Roll back the grant of one key (A1), taken at @at. */
 static void rollback(const struct vrl_client *c, const struct vrl_take *t, struct look *lk,
-		     uint64_t cost, uint64_t before, uint64_t after)
+		     uint64_t cost, uint64_t at, uint64_t before, uint64_t after)
 {
 	uint32_t kind = c->cfg->limits[t->limit].seg.kind;
 
@@ -1152,8 +1312,8 @@ static void rollback(const struct vrl_client *c, const struct vrl_take *t, struc
 		return;
 	if (counted(kind))
 		give_back(lk->s, kind, lk->pid, cost);
-	else
-		undo(lk->s, after, before);
+	else if (!undo(lk->s, after, before) && vrl__kept)
+		vrl__kept(t->limit, at, cost);
 }
 
 /* Permits the key of @t has left after what @lk decided (off the CAS path:
@@ -1341,7 +1501,7 @@ static void hold_sub(struct vrl_client *c, uint64_t slot, uint64_t tag, uint64_t
 	}
 }
 
-void vrl_hold_give_back(struct vrl_seg_header *h, struct vrl_seg_hold *e)
+void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e)
 {
 	/* acquire: pairs with hold_add's release, tag and slot are the units' */
 	uint64_t u = atomic_load_explicit(&e->units, memory_order_acquire);
@@ -1356,9 +1516,9 @@ void vrl_hold_give_back(struct vrl_seg_header *h, struct vrl_seg_hold *e)
 	atomic_store_explicit(&e->units, 0, memory_order_relaxed);
 	/* release fence: the store above is ordered before the give-back's CAS */
 	atomic_thread_fence(memory_order_release);
-	if (slot >= h->nslots)
+	if (slot >= v->nslots)
 		return;
-	s = &vrl_seg_slots(h)[slot];
+	s = &v->slots[slot];
 	/* acquire: pairs with promotion (K2); a key that moved is not ours.
 	 * A slots key with units held is never evicted (vrl_seg_sweep), so
 	 * the slot keeps its key from this check to the give-back, unless an
@@ -1462,7 +1622,12 @@ static int relook(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
 
 	if (look_load(c, t, lk) == LOOK_STALE)
 		return COMMIT_STALE;
-	if (lk->gen != gen || conv_moved(c, lk))
+	/* a word still the one the look loaded was not converted since: a
+	 * conversion moves its tag on, and no write brings an older tag back
+	 * (a rollback never undoes a conversion). The count matters only for
+	 * a word that moved, so one kept moving or odd by a group member costs
+	 * retries under contention, not a waiting acquire's sleep */
+	if (lk->gen != gen || (lk->state != seen && conv_moved(c, lk)))
 		return COMMIT_RETRY;
 	if (l->seg.kind == VRL_KIND_RATE && lk->state != seen &&
 	    (lk->state == 0 || vrl_gcra_tag(lk->state) != l->tag || vrl_gcra_tag(seen) != l->tag))
@@ -1513,7 +1678,8 @@ static bool reservation_lost(struct vrl_client *c, const struct vrl_take *t,
 
 /* Undo every take of a grant that was committed: rollback and records. */
 static void give_up(struct vrl_client *c, const struct vrl_take *t, struct look *lk,
-		    unsigned n, uint64_t cost, const uint64_t before[], const uint64_t after[])
+		    unsigned n, uint64_t cost, uint64_t at, const uint64_t before[],
+		    const uint64_t after[])
 {
 	for (unsigned k = 0; k < n; k++) {
 		if (t[k].slot == UINT64_MAX)
@@ -1521,7 +1687,7 @@ static void give_up(struct vrl_client *c, const struct vrl_take *t, struct look 
 		/* unrecord first: a crash in between leaks, never gives back twice */
 		if (!lk[k].shadow_deny && process_slots(&c->cfg->limits[t[k].limit]))
 			hold_sub(c, t[k].slot, vrl_key_tag(&t[k].key), cost);
-		rollback(c, &t[k], &lk[k], cost, before[k], after[k]);
+		rollback(c, &t[k], &lk[k], cost, at, before[k], after[k]);
 	}
 }
 
@@ -1604,7 +1770,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			}
 			lk[i].conv = conv;
 			/* a config published since enter(): refresh and plan again */
-			if (lk[i].gen != c->cfg->generation && !c->cfg->stale && !last)
+			if (lk[i].gen != c->cfg->gen_word && !c->cfg->stale && !last)
 				return VRL__RESTART;
 			jr = look_judge(c, &t[i], cost, now, now, &rt, careful, &lk[i]);
 			if (__builtin_expect(jr != LOOK_OK, 0)) {
@@ -1671,7 +1837,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 						at - now);
 				sleep_until(at);
 				if (reservation_lost(c, t, lk, n, after)) {
-					give_up(c, t, lk, n, cost, before, after);
+					give_up(c, t, lk, n, cost, at, before, after);
 					return start_over(c, &t[worst], at, last, v);
 				}
 			}
@@ -1682,7 +1848,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			unsigned k = order[done];
 
 			if (t[k].slot != UINT64_MAX)
-				rollback(c, &t[k], &lk[k], cost, before[k], after[k]);
+				rollback(c, &t[k], &lk[k], cost, at, before[k], after[k]);
 		}
 		if (stale >= 0) {
 			char label[VRL_LABEL_MAX];
@@ -1755,24 +1921,28 @@ int vrl_acquire_wait(vrl_client *c, const struct vrl_request *req, uint64_t time
 		     struct vrl_verdict *v)
 {
 	struct vrl_take t[VRL_MAX_MATCHED];
-	uint64_t deadline = 0;
+	uint64_t deadline = 0, state;
 	bool full;
 	int n, rc;
 
+	if (v)
+		v->granted = 0;   /* whatever ends the call early grants nothing */
 	if (c->readonly)
 		return VRL_EREADONLY;
 	if (timeout_ns > 0)
 		deadline = timeout_ns > UINT64_MAX / 2 ? UINT64_MAX : vrl_now_ns() + timeout_ns;
 	/* a config published under the call: plan again with it */
 	for (unsigned tries = 0;; tries++) {
-		rc = enter(c);
+		rc = enter(c, &state);
 		if (rc)
 			return rc;
 		n = plan(c, req, t, &full);
 		if (n < 0)
-			return n;
+			return leave(c, state, n, NULL);
 		rc = acquire_takes(c, t, (unsigned)n, full, req->cost, deadline, timeout_ns > 0,
 				   tries + 1 >= RESTARTS_MAX, v);
+		/* a try the mapping's damage voided ends the call (leave()) */
+		rc = leave(c, state, rc, v);
 		if (rc != VRL__RESTART)
 			return rc;
 	}
@@ -1860,11 +2030,12 @@ static int replan(struct vrl_resolved *r)
 int vrl_resolve(vrl_client *c, const struct vrl_request *req, vrl_resolved **out)
 {
 	struct vrl_resolved *r;
+	uint64_t state;
 	int rc;
 
 	if (c->readonly)
 		return VRL_EREADONLY;
-	rc = enter(c);
+	rc = enter(c, &state);
 	if (rc)
 		return rc;
 	r = calloc(1, sizeof(*r));
@@ -1875,6 +2046,7 @@ int vrl_resolve(vrl_client *c, const struct vrl_request *req, vrl_resolved **out
 	rc = copy_request(r, req);
 	if (rc == 0)
 		rc = replan(r);
+	rc = leave(c, state, rc, NULL);
 	if (rc) {
 		vrl_resolved_free(r);
 		return rc;
@@ -1896,16 +2068,21 @@ void vrl_resolved_free(vrl_resolved *r)
 static inline int acquire_resolved_once(vrl_client *c, vrl_resolved *r, uint64_t cost,
 					bool last, struct vrl_verdict *v)
 {
-	int rc = enter(c);
+	uint64_t state;
+	int rc;
 
+	if (v)
+		v->granted = 0;   /* whatever ends the call early grants nothing */
+	rc = enter(c, &state);
 	if (rc)
 		return rc;
 	if (__builtin_expect(r->generation != c->cfg->generation || r->full, 0)) {
 		rc = replan(r);
 		if (rc)
-			return rc;
+			return leave(c, state, rc, NULL);
 	}
-	return acquire_takes(c, r->t, r->n, r->full, cost ? cost : r->cost, 0, false, last, v);
+	rc = acquire_takes(c, r->t, r->n, r->full, cost ? cost : r->cost, 0, false, last, v);
+	return leave(c, state, rc, v);
 }
 
 int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct vrl_verdict *v)
@@ -1928,17 +2105,12 @@ int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct v
  * (or the limit named @limit). Of an override group only the member that
  * an acquire would take is selected.
  */
-static int for_keys(struct vrl_client *c, const struct vrl_request *req, const char *limit,
-		    bool insert, uint32_t kinds,
-		    int (*op)(struct vrl_client *, struct vrl_take *, uint64_t), uint64_t arg)
+static int keys_do(struct vrl_client *c, const struct vrl_request *req, const char *limit,
+		   bool insert, uint32_t kinds,
+		   int (*op)(struct vrl_client *, struct vrl_take *, uint64_t), uint64_t arg)
 {
 	int matched = 0, keyed = 0, rc;
 
-	if (c->readonly)
-		return VRL_EREADONLY;
-	rc = enter(c);
-	if (rc)
-		return rc;
 	for (uint32_t i = 0; i < c->cfg->nlimits; i++) {
 		const struct vrl_limit *l = &c->cfg->limits[i];
 		struct vrl_take t = { .limit = i };
@@ -1952,7 +2124,7 @@ static int for_keys(struct vrl_client *c, const struct vrl_request *req, const c
 		vrl_limit_key(l, req, &t.key, label);
 		rc = insert ? kt_get(c, &t.key, vrl_slot_note(i, &l->seg, c->cfg->generation),
 					 label, &t.slot) :
-			      vrl_kt_find(c->hdr, &t.key, &t.slot);
+			      vrl_kt_find(&c->view, &t.key, &t.slot);
 		if (rc == VRL_ENOKEY)
 			continue;   /* no slot: nothing to do for this limit */
 		if (rc == 0)
@@ -1966,10 +2138,25 @@ static int for_keys(struct vrl_client *c, const struct vrl_request *req, const c
 	return keyed ? 0 : VRL_ENOKEY;
 }
 
+static int for_keys(struct vrl_client *c, const struct vrl_request *req, const char *limit,
+		    bool insert, uint32_t kinds,
+		    int (*op)(struct vrl_client *, struct vrl_take *, uint64_t), uint64_t arg)
+{
+	uint64_t state;
+	int rc;
+
+	if (c->readonly)
+		return VRL_EREADONLY;
+	rc = enter(c, &state);
+	if (rc)
+		return rc;
+	return leave(c, state, keys_do(c, req, limit, insert, kinds, op, arg), NULL);
+}
+
 static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
 {
 	for (;;) {
-		struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+		struct vrl_seg_slot *s = &c->view.slots[t->slot];
 		uint64_t cur = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
 
 		/* seq_cst: the cooldown store and the eviction check below form
@@ -1995,7 +2182,7 @@ static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
 
 static int op_reset(struct vrl_client *c, struct vrl_take *t, uint64_t unused)
 {
-	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+	struct vrl_seg_slot *s = &c->view.slots[t->slot];
 	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed);
 
 	(void)unused;
@@ -2032,7 +2219,7 @@ int vrl_reset(vrl_client *c, const struct vrl_request *req, const char *limit)
 
 static int op_release(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 {
-	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+	struct vrl_seg_slot *s = &c->view.slots[t->slot];
 
 	/* unrecord first: a crash in between leaks, never gives back twice */
 	if (process_slots(&c->cfg->limits[t->limit]))
@@ -2060,7 +2247,7 @@ static bool rate_word_ours(const struct vrl_client *c, const struct vrl_limit *l
 	/* relaxed: ordered after the word's load by its acquire */
 	return w != VRL_STATE_EVICTED && (w == 0 || vrl_gcra_tag(w) == l->tag) &&
 	       atomic_load_explicit(&c->hdr->config_gen, memory_order_relaxed) ==
-		       c->cfg->generation;
+		       c->cfg->gen_word;
 }
 
 /* Move the TAT of rate key @s back by @cost permits, never past a full bucket. */
@@ -2096,7 +2283,7 @@ static void refund_window(struct vrl_client *c, const struct vrl_take *t, uint64
 	struct vrl_window_ref w;
 	uint64_t now = vrl_now_ns();
 
-	if (vrl_window_ref_of(c->hdr, l, t->slot, &w) != 0)
+	if (vrl_window_ref_of(&c->view, l, t->slot, &w) != 0)
 		return;
 	/* a position at or before now - W is free already: crediting it would
 	 * spend the refund on room that is there anyway */
@@ -2106,7 +2293,7 @@ static void refund_window(struct vrl_client *c, const struct vrl_take *t, uint64
 static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 {
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
-	struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+	struct vrl_seg_slot *s = &c->view.slots[t->slot];
 	uint64_t pid;
 
 	if (l->seg.kind == VRL_KIND_RATE) {
@@ -2148,7 +2335,7 @@ static void raise_state(const struct vrl_client *c, struct vrl_seg_slot *s,
 			/* relaxed: ordered after the word by its acquire; a newer
 			 * config may have changed the calendar: leave it */
 			if (atomic_load_explicit(&c->hdr->config_gen, memory_order_relaxed) !=
-			    c->cfg->generation)
+			    c->cfg->gen_word)
 				return;
 			next = vrl_quota_reconcile(&l->seg, quota_view(l, cur, pid), pid, remaining);
 			if (next == quota_view(l, cur, pid))
@@ -2182,7 +2369,7 @@ static void raise_state(const struct vrl_client *c, struct vrl_seg_slot *s,
 static int reconcile_window(struct vrl_client *c, struct vrl_take *t, uint64_t remaining)
 {
 	for (;;) {
-		struct vrl_seg_slot *s = &vrl_seg_slots(c->hdr)[t->slot];
+		struct vrl_seg_slot *s = &c->view.slots[t->slot];
 		const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
 		int rc = window_ring(c, t, &t->ring);
 
@@ -2213,7 +2400,7 @@ static int op_reconcile(struct vrl_client *c, struct vrl_take *t, uint64_t arg)
 		return reconcile_window(c, t, f->remaining);
 	if (l->seg.kind == VRL_KIND_QUOTA)
 		vrl_quota_period(&l->seg, realtime_ns(), &pid, NULL, NULL);
-	raise_state(c, &vrl_seg_slots(c->hdr)[t->slot], l, pid, f->remaining);
+	raise_state(c, &c->view.slots[t->slot], l, pid, f->remaining);
 	return 0;
 }
 
@@ -2233,15 +2420,16 @@ int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t 
 {
 	struct vrl_take t[VRL_MAX_MATCHED];
 	uint64_t now = vrl_now_ns(), rt = 0, best = UINT64_MAX;
+	uint64_t state;
 	bool full;
 	int n, rc, pick = -1;
 
-	rc = enter(c);
+	rc = enter(c, &state);
 	if (rc)
 		return rc;
 	n = plan(c, req, t, &full);
 	if (n < 0)
-		return n;
+		return leave(c, state, n, NULL);
 	for (int i = 0; i < n; i++) {
 		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
 		uint64_t rem = UINT64_MAX;
@@ -2258,5 +2446,5 @@ int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t 
 			pick = (int)t[i].limit;
 		}
 	}
-	return pick;
+	return leave(c, state, pick, NULL);
 }

@@ -29,7 +29,10 @@ struct vrl_limit {
 
 /* A private, validated copy of the segment's config. */
 struct vrl_snapshot {
-	uint64_t generation;
+	uint64_t generation;        /* the config area's: what keys are noted with */
+	uint64_t gen_word;          /* the header's config_gen while it is in force:
+	                               its generation, unless a group member wrote
+	                               config_gen (vrl_snapshot_read) */
 	/* vrl__refresh() could not read a newer config: this one is kept,
 	 * and rate words are used only as gcra.h's "stale handle" allows */
 	bool stale;
@@ -41,14 +44,18 @@ struct vrl_snapshot {
 
 struct vrl_client {
 	struct vrl_seg_header *hdr;
-	uint64_t mapped;
+	uint64_t mapped;                /* bytes mapped at hdr */
+	int fd;                         /* the segment's descriptor, kept to heal */
+	struct vrl_guard *guard;        /* the mapping's SIGBUS guard (guard.h) */
 	bool readonly;
 	char name[VRL_SHM_NAME_MAX];
 	struct vrl_snapshot *cfg;       /* current */
 	struct vrl_snapshot *prev;      /* kept one call longer: verdict names */
 	struct vrl_seg_holder *holder;  /* NULL: no counter slot */
 	uint64_t fork_epoch;            /* vrl__fork_epoch when registered */
-	struct vrl_seg_geometry geom;   /* the layout vrl_seg_validate() passed */
+	struct vrl_seg_view view;       /* the layout vrl_seg_validate() passed: every
+	                                   area is reached through it, never through
+	                                   the header's words */
 };
 
 /* One key an acquire takes: which limit, where its slot is. */
@@ -60,11 +67,12 @@ struct vrl_take {
 };
 
 /*
- * Copy and validate the active config of @h into @out. @h must have passed
- * vrl_seg_validate(): its offsets are trusted. Returns 0, VRL_EBUSY if it
- * kept changing, VRL_ECORRUPT if it is not valid.
+ * Copy and validate the active config of the segment viewed by @v into
+ * @out, window areas checked against the view. Returns 0, VRL_EBUSY if it
+ * kept changing (or vrld has not published one yet), VRL_ECORRUPT if it is
+ * not valid.
  */
-int vrl_snapshot_read(const struct vrl_seg_header *h, struct vrl_snapshot *out);
+int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out);
 
 /*
  * Check one limit record as read from a segment or built by a compiler, and
@@ -75,7 +83,8 @@ int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out);
 /* True when limit @l matches @req. */
 bool vrl_limit_matches(const struct vrl_limit *l, const struct vrl_request *req);
 
-/* The key of @req under limit @l, and its display label. */
+/* The key of @req under limit @l, and its display label (secret values
+ * hashed, see label.h). */
 void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
 		   struct vrl_key *key, char label[VRL_LABEL_MAX]);
 
@@ -100,7 +109,7 @@ uint64_t vrl_rate_tat(const struct vrl_limit *l, uint64_t w, uint64_t now);
  * leaks the units and never gives them back twice. The caller owns @e: its
  * handle, or vrld for a process that is gone.
  */
-void vrl_hold_give_back(struct vrl_seg_header *h, struct vrl_seg_hold *e);
+void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e);
 
 /*
  * Move the local state of the rate, quota and window keys of @req (or of
@@ -131,11 +140,29 @@ int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t 
  */
 extern uint64_t (*vrl__realtime_ns)(void);
 
+/*
+ * Tests only: when set, called in the acquiring thread each time a stacked
+ * acquire's rollback finds that others took a rate key after it (A1), so
+ * its @cost permits of limit index @limit, taken at @at, stay taken. A test
+ * counts them beside the grants it logs, to tell a justified denial from a
+ * wrong one. Process-wide; NULL (the default) costs one load per rollback.
+ */
+extern void (*vrl__kept)(uint32_t limit, uint64_t at, uint64_t cost);
+
 /* Refresh the handle's snapshot if vrld published a new config. When the
  * new config cannot be read (vrld kept rewriting it), the handle keeps the
- * one it has, marked stale, and tries again on its next call. Returns
- * VRL_ECORRUPT when the segment's layout words moved since vrl_open()
- * validated them: they are written once, at creation. */
+ * one it has, marked stale, and tries again on its next call. Returns 0,
+ * -ENOMEM, or VRL_ECORRUPT when the new config is not valid. */
 int vrl__refresh(struct vrl_client *c);
+
+/*
+ * The checks every public call makes around its work: vrl__enter heals a
+ * mapping a shrunk segment damaged (or fails with VRL_ECORRUPT while it
+ * cannot), follows a fork and a new config, and gives the mapping's damage
+ * word in *@state; vrl__leave returns @rc, or VRL_ECORRUPT when the mapping
+ * was damaged since (guard.h).
+ */
+int vrl__enter(struct vrl_client *c, uint64_t *state);
+int vrl__leave(struct vrl_client *c, uint64_t state, int rc);
 
 #endif /* VRL_CLIENT_H */

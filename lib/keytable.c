@@ -53,6 +53,12 @@
  * is treated by everyone as DEAD (they help by writing DEAD). A reclaim
  * bracket left odd by a dead vrld is closed by whoever notices that the
  * heartbeat stopped.
+ *
+ * Trust: the table's place and size come from the caller's private view
+ * of the segment (segment.h), never from the header, and every index is
+ * a probe position reduced modulo that size; tags and state words are
+ * data, and a garbage one is at worst a key that is not found or a slot
+ * that is not claimable.
  */
 #include "keytable.h"
 
@@ -100,9 +106,9 @@ void vrl_key_hash(const char *limit, const char *const *parts, size_t nparts,
 		k->fp = 1;
 }
 
-static inline struct vrl_seg_slot *slot_at(struct vrl_seg_header *h, uint64_t idx)
+static inline struct vrl_seg_slot *slot_at(const struct vrl_seg_view *v, uint64_t idx)
 {
-	return &vrl_seg_slots(h)[idx];
+	return &v->slots[idx];
 }
 
 static inline uint64_t probe_idx(uint64_t home, uint64_t i, uint64_t n)
@@ -112,9 +118,9 @@ static inline uint64_t probe_idx(uint64_t home, uint64_t i, uint64_t n)
 	return x >= n ? x - n : x;
 }
 
-static inline uint64_t probe_len(const struct vrl_seg_header *h)
+static inline uint64_t probe_len(const struct vrl_seg_view *v)
 {
-	return h->nslots < VRL_MAX_PROBE ? h->nslots : VRL_MAX_PROBE;
+	return v->nslots < VRL_MAX_PROBE ? v->nslots : VRL_MAX_PROBE;
 }
 
 /*
@@ -160,15 +166,15 @@ struct scan {
 	uint64_t claim_tag;     /* its tag (EMPTY or FREE) */
 };
 
-static struct scan scan_for(struct vrl_seg_header *h, const struct vrl_key *k)
+static struct scan scan_for(const struct vrl_seg_view *v, const struct vrl_key *k)
 {
 	struct scan r = { .found = 0, .claim = UINT64_MAX };
 	uint64_t live = vrl_key_tag(k), pend = live | VRL_TAG_PENDING;
-	uint64_t n = h->nslots, home = vrl_key_home(k, n), len = probe_len(h);
+	uint64_t n = v->nslots, home = vrl_key_home(k, n), len = probe_len(v);
 
 	for (uint64_t i = 0; i < len; i++) {
 		uint64_t idx = probe_idx(home, i, n);
-		struct vrl_seg_slot *s = slot_at(h, idx);
+		struct vrl_seg_slot *s = slot_at(v, idx);
 		/* seq_cst: the scan is ordered with claims and brackets (G2) */
 		uint64_t t = atomic_load(&s->tag);
 
@@ -182,7 +188,7 @@ static struct scan scan_for(struct vrl_seg_header *h, const struct vrl_key *k)
 			continue;
 		}
 		if (t == pend) {
-			wait_pending(h, s, t);
+			wait_pending(v->hdr, s, t);
 			r.found = -1;
 			return r;
 		}
@@ -199,13 +205,13 @@ static struct scan scan_for(struct vrl_seg_header *h, const struct vrl_key *k)
 	return r;
 }
 
-int vrl_kt_find(struct vrl_seg_header *h, const struct vrl_key *k, uint64_t *idx)
+int vrl_kt_find(const struct vrl_seg_view *v, const struct vrl_key *k, uint64_t *idx)
 {
 	uint64_t live = vrl_key_tag(k), pend = live | VRL_TAG_PENDING;
-	uint64_t n = h->nslots, home = vrl_key_home(k, n), len = probe_len(h);
+	uint64_t n = v->nslots, home = vrl_key_home(k, n), len = probe_len(v);
 
 	for (uint64_t i = 0; i < len; i++) {
-		struct vrl_seg_slot *s = slot_at(h, probe_idx(home, i, n));
+		struct vrl_seg_slot *s = slot_at(v, probe_idx(home, i, n));
 		/* acquire: pairs with the release of promotion (K2) */
 		uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire);
 
@@ -274,9 +280,10 @@ static void fill_slot(struct vrl_seg_slot *s, const struct vrl_key *k, uint32_t 
 	memset(s->label + len, 0, VRL_LABEL_MAX - len);
 }
 
-int vrl_kt_get(struct vrl_seg_header *h, const struct vrl_key *k, uint32_t limit,
+int vrl_kt_get(const struct vrl_seg_view *v, const struct vrl_key *k, uint32_t limit,
 	       const char *label, uint64_t *idx)
 {
+	struct vrl_seg_header *h = v->hdr;
 	uint64_t live = vrl_key_tag(k), pend = live | VRL_TAG_PENDING;
 
 	for (;;) {
@@ -287,7 +294,7 @@ int vrl_kt_get(struct vrl_seg_header *h, const struct vrl_key *k, uint32_t limit
 
 		if (s0 == UINT64_MAX)
 			return VRL_EBUSY;
-		r = scan_for(h, k);
+		r = scan_for(v, k);
 		if (r.found == 1) {
 			*idx = r.idx;
 			return 0;
@@ -298,7 +305,7 @@ int vrl_kt_get(struct vrl_seg_header *h, const struct vrl_key *k, uint32_t limit
 			atomic_fetch_add_explicit(&h->table_full, 1, memory_order_relaxed);
 			return VRL_EFULL;
 		}
-		s = slot_at(h, r.claim);
+		s = slot_at(v, r.claim);
 		expect = r.claim_tag;
 		/* K1 seq_cst: the claim, ordered with scans and brackets (G2) */
 		if (!atomic_compare_exchange_strong(&s->tag, &expect, pend))
@@ -321,9 +328,14 @@ int vrl_kt_get(struct vrl_seg_header *h, const struct vrl_key *k, uint32_t limit
 	}
 }
 
-int vrl_kt_evict(struct vrl_seg_header *h, uint64_t idx, uint64_t state, uint64_t now)
+int vrl_kt_evict(const struct vrl_seg_view *v, uint64_t idx, uint64_t state, uint64_t now)
 {
-	struct vrl_seg_slot *s = slot_at(h, idx);
+	struct vrl_seg_header *h = v->hdr;
+	struct vrl_seg_slot *s;
+
+	if (idx >= v->nslots)
+		return 0;
+	s = slot_at(v, idx);
 	uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire);
 
 	if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING) || state == VRL_STATE_EVICTED)
@@ -340,14 +352,16 @@ int vrl_kt_evict(struct vrl_seg_header *h, uint64_t idx, uint64_t state, uint64_
 	return 1;
 }
 
-uint64_t vrl_kt_reclaim(struct vrl_seg_header *h, uint64_t first, uint64_t count)
+uint64_t vrl_kt_reclaim(const struct vrl_seg_view *v, uint64_t first, uint64_t count)
 {
-	uint64_t end = first + count > h->nslots ? h->nslots : first + count, done = 0;
+	struct vrl_seg_header *h = v->hdr;
+	uint64_t end = first >= v->nslots || count > v->nslots - first ? v->nslots : first + count;
+	uint64_t done = 0;
 
 	/* B1 seq_cst: opens the bracket before any slot becomes FREE (G2) */
 	atomic_fetch_add(&h->reclaim_seq, 1);
 	for (uint64_t i = first; i < end; i++) {
-		struct vrl_seg_slot *s = slot_at(h, i);
+		struct vrl_seg_slot *s = slot_at(v, i);
 		uint64_t t = VRL_TAG_DEAD;
 
 		/* seq_cst: a slot becomes claimable inside the bracket */

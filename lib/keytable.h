@@ -41,11 +41,16 @@ static inline uint64_t vrl_key_home(const struct vrl_key *k, uint64_t nslots)
 }
 
 /*
+ * Every function here takes the caller's view of the segment (segment.h):
+ * the table's place and size are its private copy, never the header's.
+ */
+
+/*
  * Find the slot of @k. Returns 0 and the index in @idx, or VRL_ENOKEY.
  * Read-only: safe on a read-only mapping. Waits briefly on a key that is
  * being inserted by another process.
  */
-int vrl_kt_find(struct vrl_seg_header *h, const struct vrl_key *k, uint64_t *idx);
+int vrl_kt_find(const struct vrl_seg_view *v, const struct vrl_key *k, uint64_t *idx);
 
 /*
  * Find the slot of @k, inserting it when absent. @limit (a vrl_slot_note())
@@ -56,7 +61,7 @@ int vrl_kt_find(struct vrl_seg_header *h, const struct vrl_key *k, uint64_t *idx
  * Lock-free: a process killed anywhere inside leaves at worst a pending slot
  * that others demote after VRL_PENDING_TIMEOUT_NS.
  */
-int vrl_kt_get(struct vrl_seg_header *h, const struct vrl_key *k, uint32_t limit,
+int vrl_kt_get(const struct vrl_seg_view *v, const struct vrl_key *k, uint32_t limit,
 	       const char *label, uint64_t *idx);
 
 /*
@@ -64,7 +69,7 @@ int vrl_kt_get(struct vrl_seg_header *h, const struct vrl_key *k, uint32_t limit
  * equals @state (the caller judged that state idle) and whose cooldown has
  * expired at @now. Returns 1 when evicted, 0 when the slot changed.
  */
-int vrl_kt_evict(struct vrl_seg_header *h, uint64_t idx, uint64_t state, uint64_t now);
+int vrl_kt_evict(const struct vrl_seg_view *v, uint64_t idx, uint64_t state, uint64_t now);
 
 /*
  * vrld only (one vrld per segment). Turn the DEAD slots among @count slots
@@ -72,7 +77,7 @@ int vrl_kt_evict(struct vrl_seg_header *h, uint64_t idx, uint64_t state, uint64_
  * while it is open, so keep @count to a few thousand). Returns the number of
  * slots reclaimed.
  */
-uint64_t vrl_kt_reclaim(struct vrl_seg_header *h, uint64_t first, uint64_t count);
+uint64_t vrl_kt_reclaim(const struct vrl_seg_view *v, uint64_t first, uint64_t count);
 
 /*
  * Make the reclaim bracket even again if the vrld that opened it is dead

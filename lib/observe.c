@@ -117,27 +117,15 @@ static const char *target(struct vrl_client *c, const struct vrl_request *req,
 	return c->cfg->limits[i].seg.name;
 }
 
-int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_response *resp,
-		struct vrl_feedback *fb)
+/* vrl_observe() within the entry and exit checks of a call. */
+static int observe(vrl_client *c, const struct vrl_request *req, const struct vrl_response *resp,
+		   struct vrl_feedback *fb)
 {
-	struct vrl_feedback local;
 	struct vrl_parsed p;
 	const char *name;
 	uint64_t now, cost;
 	int rc, idx;
 
-	if (!fb)
-		fb = &local;
-	memset(fb, 0, sizeof(*fb));
-	fb->limit = -1;
-	fb->server_limit = fb->server_remaining = UINT64_MAX;
-	if (!c || !req || !resp)
-		return -EINVAL;
-	if (c->readonly)
-		return VRL_EREADONLY;
-	rc = vrl__refresh(c);
-	if (rc)
-		return rc;
 	now = vrl_now_ns();
 	vrl_parse_response(resp, realtime(), &p);
 	if (p.nignored) {
@@ -205,4 +193,26 @@ int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_r
 			return rc;
 	}
 	return 0;
+}
+
+int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_response *resp,
+		struct vrl_feedback *fb)
+{
+	struct vrl_feedback local;
+	uint64_t state;
+	int rc;
+
+	if (!fb)
+		fb = &local;
+	memset(fb, 0, sizeof(*fb));
+	fb->limit = -1;
+	fb->server_limit = fb->server_remaining = UINT64_MAX;
+	if (!c || !req || !resp)
+		return -EINVAL;
+	if (c->readonly)
+		return VRL_EREADONLY;
+	rc = vrl__enter(c, &state);
+	if (rc)
+		return rc;
+	return vrl__leave(c, state, observe(c, req, resp, fb));
 }

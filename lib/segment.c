@@ -21,6 +21,7 @@ int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g)
 
 	if (keys > (UINT64_C(1) << 40))
 		return -EOVERFLOW;
+	g->keys = keys;
 	nslots = keys + keys * 15 / 85 + 1;   /* load factor <= 0.85 */
 	if (nslots < 64)
 		nslots = 64;
@@ -76,17 +77,31 @@ int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_s
 	return 0;
 }
 
-int vrl_seg_area_check(const struct vrl_seg_header *h, uint64_t size,
-		       const struct vrl_seg_limit *l)
+void vrl_seg_view_init(struct vrl_seg_view *v, void *base, const struct vrl_seg_geometry *g)
+{
+	char *b = base;
+
+	*v = (struct vrl_seg_view){
+		.hdr = base, .size = g->size, .keys = g->keys,
+		.cfg = { (struct vrl_seg_config *)(b + g->cfg_off[0]),
+			 (struct vrl_seg_config *)(b + g->cfg_off[1]) },
+		.holders = (struct vrl_seg_holder *)(b + g->holder_off), .nholders = g->nholders,
+		.slots = (struct vrl_seg_slot *)(b + g->slot_off), .nslots = g->nslots,
+		.events = (struct vrl_seg_event *)(b + g->event_off), .nevents = g->nevents,
+		.marks = (_Atomic uint32_t *)(b + g->mark_off),
+		.areas_off = g->mark_off + g->nslots * sizeof(uint32_t),
+	};
+}
+
+int vrl_seg_area_check(const struct vrl_seg_view *v, const struct vrl_seg_limit *l)
 {
 	uint64_t bytes = vrl_window_area_bytes(l->count, l->area_keys);
 	const struct vrl_window_area *a;
 
-	if (bytes == 0 || l->area_off % VRL_CACHELINE ||
-	    l->area_off < h->mark_off + h->nslots * sizeof(uint32_t) ||
-	    !in_bounds(l->area_off, bytes, size))
+	if (bytes == 0 || l->area_off % VRL_CACHELINE || l->area_off < v->areas_off ||
+	    !in_bounds(l->area_off, bytes, v->size))
 		return VRL_ECORRUPT;
-	a = (const struct vrl_window_area *)((const char *)h + l->area_off);
+	a = (const struct vrl_window_area *)vrl_seg_area(v, l);
 	if (a->n != l->count || a->nkeys != l->area_keys)
 		return VRL_ECORRUPT;
 	return 0;
@@ -98,48 +113,69 @@ int vrl_seg_area_check(const struct vrl_seg_header *h, uint64_t size,
  * over the header would let an insert rewrite the offsets it indexes by.
  * Called once each area is known to be in bounds (no sum overflows).
  */
-static bool in_order(const struct vrl_seg_header *h)
+static bool in_order(const struct vrl_seg_geometry *g)
 {
 	const uint64_t cfg = sizeof(struct vrl_seg_config);
 
-	return h->cfg_off[0] >= sizeof(*h) &&
-	       h->cfg_off[1] >= h->cfg_off[0] + cfg &&
-	       h->holder_off >= h->cfg_off[1] + cfg &&
-	       h->slot_off >= h->holder_off + h->nholders * sizeof(struct vrl_seg_holder) &&
-	       h->event_off >= h->slot_off + h->nslots * sizeof(struct vrl_seg_slot) &&
-	       h->mark_off >= h->event_off + h->nevents * sizeof(struct vrl_seg_event);
+	return g->cfg_off[0] >= sizeof(struct vrl_seg_header) &&
+	       g->cfg_off[1] >= g->cfg_off[0] + cfg &&
+	       g->holder_off >= g->cfg_off[1] + cfg &&
+	       g->slot_off >= g->holder_off + g->nholders * sizeof(struct vrl_seg_holder) &&
+	       g->event_off >= g->slot_off + g->nslots * sizeof(struct vrl_seg_slot) &&
+	       g->mark_off >= g->event_off + g->nevents * sizeof(struct vrl_seg_event);
 }
 
-int vrl_seg_validate(const void *base, uint64_t mapped)
+/* Copy the layout words of @h once: each is read a single time. */
+static void read_layout(const struct vrl_seg_header *h, struct vrl_seg_geometry *g)
 {
-	const struct vrl_seg_header *h = base;
+	const volatile struct vrl_seg_header *vh = h;
+
+	*g = (struct vrl_seg_geometry){
+		.cfg_off = { vh->cfg_off[0], vh->cfg_off[1] },
+		.holder_off = vh->holder_off, .nholders = vh->nholders,
+		.slot_off = vh->slot_off, .nslots = vh->nslots,
+		.event_off = vh->event_off, .nevents = vh->nevents,
+		.mark_off = vh->mark_off, .size = vh->size, .keys = vh->keys_configured,
+	};
+}
+
+static int check_layout(const struct vrl_seg_geometry *g)
+{
 	uint64_t bytes;
 
-	if (mapped < sizeof(*h))
+	for (int i = 0; i < 2; i++)
+		if (g->cfg_off[i] % VRL_CACHELINE ||
+		    !in_bounds(g->cfg_off[i], sizeof(struct vrl_seg_config), g->size))
+			return VRL_ECORRUPT;
+	if (g->holder_off % VRL_CACHELINE || g->nholders > VRL_MAX_HOLDERS ||
+	    !in_bounds(g->holder_off, g->nholders * sizeof(struct vrl_seg_holder), g->size))
+		return VRL_ECORRUPT;
+	if (g->slot_off % VRL_CACHELINE || g->nslots == 0 ||
+	    __builtin_mul_overflow(g->nslots, (uint64_t)sizeof(struct vrl_seg_slot), &bytes) ||
+	    !in_bounds(g->slot_off, bytes, g->size))
+		return VRL_ECORRUPT;
+	if (g->event_off % VRL_CACHELINE || g->nevents == 0 || g->nevents > (1u << 20) ||
+	    (g->nevents & (g->nevents - 1)) ||
+	    !in_bounds(g->event_off, g->nevents * sizeof(struct vrl_seg_event), g->size))
+		return VRL_ECORRUPT;
+	if (g->mark_off % sizeof(uint32_t) ||
+	    !in_bounds(g->mark_off, g->nslots * sizeof(uint32_t), g->size))
+		return VRL_ECORRUPT;
+	return in_order(g) ? 0 : VRL_ECORRUPT;
+}
+
+int vrl_seg_validate(const void *base, uint64_t mapped, struct vrl_seg_geometry *g)
+{
+	const volatile struct vrl_seg_header *h = base;
+
+	if (mapped < sizeof(struct vrl_seg_header))
 		return VRL_EMAGIC;
 	if (h->magic != VRL_SEG_MAGIC)
 		return VRL_EMAGIC;
-	if (h->format != VRL_SEG_FORMAT || h->header_size != sizeof(*h))
+	if (h->format != VRL_SEG_FORMAT || h->header_size != sizeof(struct vrl_seg_header))
 		return VRL_EFORMAT;
-	if (h->size > mapped || h->size < sizeof(*h))
+	read_layout(base, g);
+	if (g->size > mapped || g->size < sizeof(struct vrl_seg_header))
 		return VRL_ECORRUPT;
-	for (int i = 0; i < 2; i++)
-		if (h->cfg_off[i] % VRL_CACHELINE ||
-		    !in_bounds(h->cfg_off[i], sizeof(struct vrl_seg_config), h->size))
-			return VRL_ECORRUPT;
-	if (h->holder_off % VRL_CACHELINE || h->nholders > VRL_MAX_HOLDERS ||
-	    !in_bounds(h->holder_off, h->nholders * sizeof(struct vrl_seg_holder), h->size))
-		return VRL_ECORRUPT;
-	if (h->slot_off % VRL_CACHELINE || h->nslots == 0 ||
-	    __builtin_mul_overflow(h->nslots, (uint64_t)sizeof(struct vrl_seg_slot), &bytes) ||
-	    !in_bounds(h->slot_off, bytes, h->size))
-		return VRL_ECORRUPT;
-	if (h->event_off % VRL_CACHELINE || h->nevents == 0 || h->nevents > (1u << 20) ||
-	    (h->nevents & (h->nevents - 1)) ||
-	    !in_bounds(h->event_off, h->nevents * sizeof(struct vrl_seg_event), h->size))
-		return VRL_ECORRUPT;
-	if (h->mark_off % sizeof(uint32_t) ||
-	    !in_bounds(h->mark_off, h->nslots * sizeof(uint32_t), h->size))
-		return VRL_ECORRUPT;
-	return in_order(h) ? 0 : VRL_ECORRUPT;
+	return check_layout(g);
 }

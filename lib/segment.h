@@ -106,9 +106,13 @@ enum vrl_calendar {
 /* vrl_seg_config.flags */
 #define VRL_CFG_FAIL_OPEN  0x1u    /* a full key table grants instead of denying */
 
+/* vrl_seg_fieldref.flags */
+#define VRL_REF_CLEAR      0x1u    /* per: key labels show the value as written, not its
+                                      hash (label.h; never honoured for a token) */
+
 struct vrl_seg_fieldref {
 	uint32_t field;            /* enum vrl_field */
-	uint32_t reserved;
+	uint32_t flags;            /* VRL_REF_* */
 	char attr[VRL_ATTR_MAX];   /* attribute name when field == VRL_FIELD_ATTR */
 };
 
@@ -358,6 +362,14 @@ struct vrl_seg_header {
 	 * clock and the CAS of a word it converts; vrld's pass makes it odd
 	 * before its first conversion and even after its last. An acquire
 	 * that reads its clock before its loads checks that it did not move.
+	 * Trust: a group member that writes it costs others retries and
+	 * nothing else. Kept moving or odd, it makes acquires look again
+	 * with their keys loaded before the clock (two loads more), and a
+	 * commit whose word moved looks again; no acquire waits on it, and
+	 * nothing reads it as a size, index or time. Set back to hide a
+	 * conversion, it could let one grant use a clock read from before
+	 * it: no more than that member could take or give by writing the key's
+	 * word itself. vrld reads only its parity, at adoption.
 	 */
 	_Atomic uint64_t rate_conversions;
 
@@ -431,6 +443,7 @@ struct vrl_seg_geometry {
 	uint64_t nevents;
 	uint64_t mark_off;
 	uint64_t size;
+	uint64_t keys;                   /* segment.keys it is sized for */
 };
 
 /*
@@ -450,53 +463,59 @@ int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g);
 int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g);
 
 /*
- * Check a window limit's ring area against the segment @h of @size bytes:
- * in bounds after the alert marks (the last fixed area), aligned, and its head agreeing with the
- * limit's count and area_keys. Returns 0 or VRL_ECORRUPT.
+ * A process's own view of a segment it mapped: where each area is, taken
+ * once from the layout it created (vrld) or validated (vrl_seg_validate()
+ * at vrl_open, vrld's adoption), and never re-read from the header. The
+ * segment's group can write the header's layout words at any time, so
+ * nothing indexes by them after that: every access to an area goes through
+ * a view, whose pointers and counts are private memory.
  */
-int vrl_seg_area_check(const struct vrl_seg_header *h, uint64_t size,
-		       const struct vrl_seg_limit *l);
+struct vrl_seg_view {
+	struct vrl_seg_header *hdr;      /* shared: counters and atomics only */
+	uint64_t size;                   /* bytes of the segment, as validated */
+	uint64_t keys;                   /* segment.keys it was sized for */
+	struct vrl_seg_config *cfg[2];   /* the two config areas */
+	struct vrl_seg_holder *holders;
+	uint64_t nholders;
+	struct vrl_seg_slot *slots;
+	uint64_t nslots;
+	struct vrl_seg_event *events;
+	uint64_t nevents;                /* a power of two */
+	_Atomic uint32_t *marks;         /* one per slot */
+	uint64_t areas_off;              /* window ring areas lie at or past this byte */
+};
 
-static inline void *vrl_seg_area(const struct vrl_seg_header *h, const struct vrl_seg_limit *l)
+/* Fill @v for the segment mapped at @base with layout @g. */
+void vrl_seg_view_init(struct vrl_seg_view *v, void *base, const struct vrl_seg_geometry *g);
+
+/*
+ * Check a window limit's ring area against the view @v: in bounds after
+ * the alert marks (the last fixed area), aligned, and its head agreeing
+ * with the limit's count and area_keys. Returns 0 or VRL_ECORRUPT. @l must
+ * be a private copy: its area_off is what the caller goes on using.
+ */
+int vrl_seg_area_check(const struct vrl_seg_view *v, const struct vrl_seg_limit *l);
+
+/* The ring area of window limit @l (a private, checked copy). */
+static inline void *vrl_seg_area(const struct vrl_seg_view *v, const struct vrl_seg_limit *l)
 {
-	return (char *)h + l->area_off;
+	return (char *)v->hdr + l->area_off;
 }
 
 /*
- * Check that the mapping at @base of @mapped bytes is a segment this library
- * understands: magic, format, header size, every offset and count in
- * bounds, and the areas in their order without overlap. Returns 0, -VRL_EMAGIC-style codes from vrl.h otherwise.
+ * Check that the mapping at @base of @mapped bytes is a segment this
+ * library understands: magic, format, header size, every offset and count
+ * in bounds, and the areas in their order without overlap. The header's
+ * words are read once, into @g, and the copy is what is checked: a writer
+ * that changes them meanwhile cannot slip a word past the check. Returns 0
+ * and the layout in @g, or VRL_EMAGIC, VRL_EFORMAT or VRL_ECORRUPT.
  */
-int vrl_seg_validate(const void *base, uint64_t mapped);
+int vrl_seg_validate(const void *base, uint64_t mapped, struct vrl_seg_geometry *g);
 
-static inline struct vrl_seg_config *
-vrl_seg_cfg(const struct vrl_seg_header *h, unsigned idx)
+/* Config area @idx (0 or 1) of the view. */
+static inline struct vrl_seg_config *vrl_view_cfg(const struct vrl_seg_view *v, unsigned idx)
 {
-	return (struct vrl_seg_config *)((char *)h + h->cfg_off[idx & 1u]);
-}
-
-static inline struct vrl_seg_holder *
-vrl_seg_holders(const struct vrl_seg_header *h)
-{
-	return (struct vrl_seg_holder *)((char *)h + h->holder_off);
-}
-
-static inline struct vrl_seg_slot *
-vrl_seg_slots(const struct vrl_seg_header *h)
-{
-	return (struct vrl_seg_slot *)((char *)h + h->slot_off);
-}
-
-static inline struct vrl_seg_event *
-vrl_seg_events(const struct vrl_seg_header *h)
-{
-	return (struct vrl_seg_event *)((char *)h + h->event_off);
-}
-
-static inline _Atomic uint32_t *
-vrl_seg_marks(const struct vrl_seg_header *h)
-{
-	return (_Atomic uint32_t *)((char *)h + h->mark_off);
+	return v->cfg[idx & 1u];
 }
 
 #endif /* VRL_SEGMENT_H */

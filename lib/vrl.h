@@ -18,6 +18,12 @@
  *     processes of a host share. Wall-clock time is never used for rates.
  *   - Strings in a vrl_request are read during the call only; nothing is
  *     kept unless the call says so (vrl_resolve copies what it needs).
+ *   - The first vrl_open() of a process installs a SIGBUS handler, chained
+ *     to the one installed before: a member of the segment's group can
+ *     truncate it, and a call then fails with VRL_ECORRUPT until vrld has
+ *     restored it, instead of the process dying. A SIGBUS handler that the
+ *     program installs later must chain to the one it replaces. Each
+ *     handle keeps one descriptor of the segment open.
  *
  * Return values: 0 on success, or a negative code. Codes in the VRL_E*
  * range are vrl's own; any other negative value is a negated errno.
@@ -54,7 +60,8 @@ extern "C" {
 	XX(READONLY, -30008, "the handle was opened read-only")                                \
 	XX(TOOMANY,  -30009, "the request matches more limits than one acquire can take")      \
 	XX(NOKEY,    -30010, "no such key in the table")                                       \
-	XX(BUSY,     -30011, "the segment kept changing under the call; try again")
+	XX(BUSY,     -30011, "the segment kept changing under the call; try again")            \
+	XX(OWNER,    -30012, "the segment's owner is not trusted (not root, not you, not the vrl system user, not $VRL_SEGMENT_OWNER) or anyone may write it: someone else may have made it; check who, remove it and restart vrld")
 
 enum vrl_error {
 #define VRL_ERR_ENUM(name, value, msg) VRL_E##name = (value),
@@ -62,7 +69,11 @@ enum vrl_error {
 #undef VRL_ERR_ENUM
 };
 
-/* Describe an error code: vrl's own or a negated errno. Never NULL. */
+/*
+ * Describe an error code: vrl's own or a negated errno. Never NULL. For
+ * VRL_EOWNER the text names the object's owner and mode, as the last
+ * vrl_open() of the calling thread that refused one saw them.
+ */
 const char *vrl_strerror(int err);
 /* The symbolic name of an error code ("VRL_EDENIED", "ENOENT"). Never NULL. */
 const char *vrl_err_name(int err);
@@ -81,6 +92,14 @@ struct vrl_attr {
 /*
  * A request, in the caller's words. Any field may be NULL (unknown); a limit
  * keyed by a field the request leaves NULL keys it by the empty string.
+ *
+ * Secrets: values are keys, never shown. The label a key keeps for display
+ * (vrlctl, metrics, logs, alerts, checkpoints) shows a token, a vehicle, a
+ * user and any attribute as "#" and 8 hex digits of its hash, unless vrld's
+ * config lists the field in labels.clear (a token never); `vrlctl hash`
+ * computes the hash of a value. The token need not be the secret itself:
+ * any stable id of it (a name, a key id, a hash of it) keys the same way,
+ * so a caller that wants tokens told apart by name passes such an id.
  */
 struct vrl_request {
 	const char *api;             /* "samsara" */
@@ -145,11 +164,19 @@ struct vrl_verdict {
  * Maps it, checks its magic, format and bounds, copies the config, and
  * registers the handle for per-handle counters.
  *
+ * The shm object must belong to a user the caller trusts, or anyone could
+ * have made it before vrld and would own it: root, the caller's effective
+ * user, the system user `vrl` if there is one, or the user (name or uid)
+ * in the environment variable VRL_SEGMENT_OWNER; and it must not be
+ * writable by others. Otherwise vrl_open() refuses it, touching nothing.
+ *
  * Errors: VRL_ENOSEG (no such segment), -EACCES (not permitted: the segment's
- * mode and group come from vrld's config), VRL_EMAGIC, VRL_EFORMAT,
- * VRL_ECORRUPT, -ENOMEM, -EINVAL (bad name), VRL_EBUSY (vrld rewrote the
- * config a thousand times while it was being copied, or its area was left
- * mid-write: open again; no other call returns VRL_EBUSY).
+ * mode and group come from vrld's config), VRL_EOWNER (its owner is not
+ * trusted, or it is world-writable), VRL_EMAGIC, VRL_EFORMAT,
+ * VRL_ECORRUPT, -ENOMEM, -EINVAL (bad name), -EMFILE (1024 handles open
+ * in this process), VRL_EBUSY (vrld rewrote the config a thousand times
+ * while it was being copied, or its area was left mid-write: open again;
+ * no other call returns VRL_EBUSY).
  */
 int vrl_open(const char *name, unsigned flags, vrl_client **out);
 

@@ -63,6 +63,13 @@
  * A cost above one needs its positions in a row, so free positions
  * scattered between taken ones may wait for the run to form. The unit
  * tests check both directions against a reference model.
+ *
+ * Trust (W6). Where a limit's area is, its count and its number of rings
+ * come from the caller's private copy of the limit (vrld's compiled config,
+ * a handle's checked snapshot), never from the area's head words, which the
+ * group can rewrite. Links of the free stack and a slot's aux are data:
+ * each is checked against the private number of rings before it indexes
+ * anything, so a garbage value is an empty stack or VRL_ECORRUPT.
  */
 #include "window.h"
 
@@ -215,15 +222,15 @@ int vrl_window_slot_ring(void *area, uint64_t n, uint64_t keys, struct vrl_seg_s
 	return 0;
 }
 
-int vrl_window_ref_of(const struct vrl_seg_header *h, const struct vrl_seg_limit *l,
+int vrl_window_ref_of(const struct vrl_seg_view *v, const struct vrl_seg_limit *l,
 		      uint64_t slot, struct vrl_window_ref *out)
 {
 	struct vrl_seg_slot *s;
 	uint32_t aux;
 
-	if (l->kind != VRL_KIND_WINDOW || l->area_off == 0 || slot >= h->nslots)
+	if (l->kind != VRL_KIND_WINDOW || l->area_off == 0 || slot >= v->nslots)
 		return VRL_ECORRUPT;
-	s = &vrl_seg_slots(h)[slot];
+	s = &v->slots[slot];
 	/* acquire: pairs with the aux CAS, the ring's owner is settled */
 	aux = atomic_load_explicit(&s->aux, memory_order_acquire);
 	if (aux == 0)
@@ -232,7 +239,7 @@ int vrl_window_ref_of(const struct vrl_seg_header *h, const struct vrl_seg_limit
 		return VRL_ECORRUPT;
 	*out = (struct vrl_window_ref){
 		.state = &s->state, .n = l->count, .w = l->period_ns,
-		.ring = vrl_window_ring((char *)h + l->area_off, l->count, l->area_keys, aux - 1),
+		.ring = vrl_window_ring(vrl_seg_area(v, l), l->count, l->area_keys, aux - 1),
 	};
 	return 0;
 }

@@ -98,14 +98,15 @@ int vrl_window_slot_ring(void *area, uint64_t n, uint64_t keys, struct vrl_seg_s
 			 uint64_t *idx);
 
 /*
- * The ring of the window key in slot @slot of segment @h under limit @l
- * (a validated snapshot's copy), for the upstream-feedback calls below.
+ * The ring of the window key in slot @slot of the segment viewed by @v
+ * under limit @l (a private copy: a validated snapshot's, or vrld's own
+ * compiled config), for the upstream-feedback calls below.
  * Returns 0, VRL_ENOKEY when the key has no ring yet (nothing to credit;
  * a floor needs an acquire first), VRL_ECORRUPT when its aux is out of
  * range. The caller re-checks the slot's tag after acting, as an acquire
  * does (client.c A3).
  */
-int vrl_window_ref_of(const struct vrl_seg_header *h, const struct vrl_seg_limit *l,
+int vrl_window_ref_of(const struct vrl_seg_view *v, const struct vrl_seg_limit *l,
 		      uint64_t slot, struct vrl_window_ref *out);
 
 /* ---- the steps ------------------------------------------------------------- */

@@ -169,6 +169,116 @@ unsigned test_check_windows(const struct test_grant *g, size_t n, uint32_t key,
 	return broken;
 }
 
+/*
+ * Why the check is sound. Take a denial judged at d (cost 1) that read the
+ * key's TAT after the grant m committed. GCRA (gcra.h) denies iff
+ * TAT_m > d + tau - T. Each grant j sets TAT_j = max(TAT_{j-1}, t_j) + T
+ * (t_j: the time it was taken at), conforming only if TAT_j - t_j <= tau.
+ * Let i be the first grant of the run that ends at m in which every grant
+ * found TAT_{j-1} >= t_j: then TAT_i = t_i + T and TAT_m = t_i + k T, with
+ * k the grants of the run. Each of them has t_j >= TAT_j - tau >=
+ * t_i + T - tau, and t_j <= its commit < the denial's return ("after").
+ * So some logged time a_i has, in [a_i + T - tau, after], N >= k records
+ * with N T > d + tau - T - a_i. Extra records (kept permits, grants
+ * committed after the read) only make that easier. The test checks the
+ * best a_i: with a sorted, lo(i) the first index at or after a_i + T - tau
+ * and C the records up to after, N = C - lo(i), so it wants
+ * max over i < C of (a_i - lo(i) T) > d + tau - T - C T.
+ */
+static size_t taken_times(const struct test_grant *g, size_t n, uint32_t key, uint64_t **out)
+{
+	uint64_t *t = malloc((n ? n : 1) * sizeof(*t));
+	size_t m = 0;
+
+	if (!t)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if ((g[i].state == TEST_GRANTED || g[i].state == TEST_KEPT) &&
+		    (key == UINT32_MAX || g[i].key == key))
+			t[m++] = g[i].at;
+	qsort(t, m, sizeof(*t), cmp_u64);
+	*out = t;
+	return m;
+}
+
+/* Records of @t[0..m) at or before @x. */
+static size_t upto(const uint64_t *t, size_t m, uint64_t x)
+{
+	size_t lo = 0, hi = m;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t[mid] <= x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+unsigned test_check_denials(const struct test_grant *g, size_t n, uint32_t key,
+			    uint64_t burst, uint64_t emission, const struct test_denial *d,
+			    size_t nd)
+{
+	uint64_t *t, slack = (burst - 1) * emission;   /* tau - T */
+	size_t m = taken_times(g, n, key, &t), lo = 0;
+	int64_t *best = malloc((m ? m : 1) * sizeof(*best));
+	unsigned bad = 0;
+
+	if (!best)
+		abort();
+	/* best[i]: max over j <= i of a_j - lo(j) T */
+	for (size_t i = 0; i < m; i++) {
+		int64_t v;
+
+		while (t[lo] + slack < t[i])
+			lo++;
+		v = (int64_t)t[i] - (int64_t)(lo * emission);
+		best[i] = i && best[i - 1] > v ? best[i - 1] : v;
+	}
+	for (size_t k = 0; k < nd; k++) {
+		size_t c;
+
+		if (key != UINT32_MAX && d[k].key != key)
+			continue;
+		c = upto(t, m, d[k].after);
+		if (c == 0 || best[c - 1] <= (int64_t)(d[k].at + slack) - (int64_t)(c * emission))
+			bad++;
+	}
+	free(best);
+	free(t);
+	return bad;
+}
+
+/*
+ * A window denial at d means each of the key's ring positions held a grant
+ * newer than d - window (window.c): that many distinct grants, each taken
+ * at a time up to its commit (before the denial returned) plus how far
+ * ahead it reserved.
+ */
+unsigned test_check_window_denials(const struct test_grant *g, size_t n, uint32_t key,
+				   uint64_t limit, uint64_t window, uint64_t ahead,
+				   uint64_t unseen, const struct test_denial *d, size_t nd)
+{
+	uint64_t *t;
+	size_t m = taken_times(g, n, key, &t);
+	unsigned bad = 0;
+
+	for (size_t k = 0; k < nd; k++) {
+		uint64_t from = d[k].at > window ? d[k].at - window : 0;
+		size_t inside;
+
+		if (key != UINT32_MAX && d[k].key != key)
+			continue;
+		inside = upto(t, m, d[k].after + ahead) - upto(t, m, from);
+		if (inside + unseen < limit)
+			bad++;
+	}
+	free(t);
+	return bad;
+}
+
 size_t test_count_grants(const struct test_grant *g, size_t n, uint32_t key,
 			 uint64_t *first, uint64_t *last)
 {

@@ -59,7 +59,15 @@ struct test_grant {
 	uint32_t state;     /* TEST_ATTEMPT, TEST_GRANTED, TEST_DENIED */
 };
 
-enum { TEST_ATTEMPT = 1, TEST_GRANTED = 2, TEST_DENIED = 3 };
+enum { TEST_ATTEMPT = 1, TEST_GRANTED = 2, TEST_DENIED = 3,
+       TEST_KEPT = 4 /* permits a rollback could not give back (vrl__kept) */ };
+
+/* A denial as a test records it. */
+struct test_denial {
+	uint64_t at;        /* verdict.at_ns: the time it was judged at */
+	uint64_t after;     /* the clock read once the call had returned */
+	uint32_t key;       /* which key of the test's own numbering */
+};
 
 /*
  * Check the GCRA bound on the granted records of @key (UINT32_MAX: all):
@@ -69,6 +77,30 @@ enum { TEST_ATTEMPT = 1, TEST_GRANTED = 2, TEST_DENIED = 3 };
  */
 unsigned test_check_windows(const struct test_grant *g, size_t n, uint32_t key,
 			    uint64_t burst, uint64_t emission, uint64_t w, uint64_t *worst);
+
+/*
+ * Check that every denial of @d (those of key @key, UINT32_MAX: all) by a
+ * rate limit of @burst permits, one per @emission ns, is justified by what
+ * the key had taken: the records of @g granted or kept (TEST_KEPT) for
+ * @key, each at the time it was taken at. Holds however slow the machine
+ * was; a denial with room in the bucket fails it. Returns the number of
+ * denials not justified.
+ */
+unsigned test_check_denials(const struct test_grant *g, size_t n, uint32_t key,
+			    uint64_t burst, uint64_t emission, const struct test_denial *d,
+			    size_t nd);
+
+/*
+ * The same for an exact window of @limit grants in any @window ns: each
+ * denial of @key must have found @limit grants of the key within the
+ * window before it, that is with times in (at - window, after + @ahead]
+ * (@ahead: how far ahead a waiting acquire may reserve), counting @unseen
+ * grants no record shows (a worker killed between its grant and its
+ * record). Returns the number of denials not justified.
+ */
+unsigned test_check_window_denials(const struct test_grant *g, size_t n, uint32_t key,
+				   uint64_t limit, uint64_t window, uint64_t ahead,
+				   uint64_t unseen, const struct test_denial *d, size_t nd);
 
 /* Grants of @key (UINT32_MAX: all), and their first and last times. */
 size_t test_count_grants(const struct test_grant *g, size_t n, uint32_t key,

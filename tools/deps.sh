@@ -9,14 +9,28 @@ packages=(
   libbenchmark-dev g++ libhiredis-dev redis-server
   clang libclang-rt-14-dev
   python3-dev python3-pytest python3-limits
+  scdoc man-db bash-completion zsh
+  python3-venv python3-mesonpy
+  dpkg-dev debhelper dh-python lintian
+  python3-yaml
 )
-missing=()
+# without their Recommends: docker-compose only checks the compose file,
+# it must not bring a container engine
+bare=(docker-compose)
+missing=() missing_bare=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+for p in "${bare[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_bare+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && [ ${#missing_bare[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "installing: ${missing[*]}"
+echo "installing: ${missing[*]} ${missing_bare[*]}"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+[ ${#missing[@]} -eq 0 ] ||
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+[ ${#missing_bare[@]} -eq 0 ] ||
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing_bare[@]}" >/dev/null

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run every test suite: a normal build, then ASan+UBSan and TSan
-# builds, each with all suites (unit, multiproc, crash).
+# builds, each with all suites (unit, multiproc, crash, fault, python, e2e,
+# install), the fuzz targets briefly, then the Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
@@ -17,3 +18,6 @@ run build ""
 run build-asan asan -Db_sanitize=address,undefined -Db_lundef=false
 CC=clang run build-tsan tsan -Db_sanitize=thread -Db_lundef=false
 tools/fuzz.sh
+# the Debian packages: built, installed, the quickstart run against the
+# installed vrld, removed (VRL_SKIP_DEBS=1 skips it on a shared machine)
+[ "${VRL_SKIP_DEBS:-0}" = 1 ] || tools/debs.sh

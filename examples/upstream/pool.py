@@ -202,7 +202,7 @@ def main():
         got = t["units"] if prov == "carsxe" else t["ok"]
         t["used"] = round(got / allowed[prov], 4)
     json.dump({"mode": a.mode, "workers": a.workers, "seconds": a.seconds,
-               "providers": total}, sys.stdout, indent=1)
+               "carsxe_batch": a.carsxe_batch, "providers": total}, sys.stdout, indent=1)
     print()
 
 

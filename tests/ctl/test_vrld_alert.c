@@ -26,8 +26,9 @@
 #include "admin.h"
 #include "alert.h"
 #include "client.h"
+#include "label.h"
 
-#define WAIT_TRIES 600   /* 50 ms polls: 30 s on the slowest machine */
+#define WAIT_TRIES 1200  /* 50 ms polls: a minute at least, reached only on a hang */
 
 extern char **environ;
 
@@ -130,6 +131,21 @@ static char *run_vrlctl(const char *args)
 	return out;
 }
 
+/* An event as any process of the segment's group can write one. */
+static void hostile_event(vrl_client *c)
+{
+	struct vrl_alert_payload p;
+
+	memset(&p, 0, sizeof(p));
+	p.threshold = 77;
+	p.used = 1;
+	p.count = 2;
+	p.generation = 0;   /* no config of vrld's: the name is the event's */
+	snprintf(p.label, sizeof(p.label), "a\nVRL_X=y\x1b[2J$(id)`");
+	memset(p.name, 'N', sizeof(p.name));
+	vrl_alert_emit(&c->view, &p);
+}
+
 static void alert_command_gets_environment(void **state)
 {
 	static const char script[] =
@@ -140,7 +156,7 @@ static void alert_command_gets_environment(void **state)
 	const struct vrl_request req = { .api = "carsxe", .token = "tokA" };
 	const struct vrl_request req50 = { .api = "carsxe", .token = "tokA", .cost = 50 };
 	struct vrl_verdict v;
-	char conf[1024];
+	char conf[1024], key[32] = "VRL_ALERT_KEY=";
 	vrl_client *c;
 	pid_t pid;
 	int status;
@@ -175,8 +191,11 @@ static void alert_command_gets_environment(void **state)
 	assert_has(s, "VRL_ALERT_USED=100\n");
 	assert_has(s, "VRL_ALERT_COUNT=100\n");
 	assert_has(s, "VRL_ALERT_PERIOD=");
-	assert_has(s, "VRL_ALERT_KEY=");
-	assert_has(s, "tokA");
+	/* the key as its label shows it: the token's hash, never the token */
+	vrl_label_hash("tokA", 4, key + strlen("VRL_ALERT_KEY="));
+	strcat(key, "\n");
+	assert_has(s, key);
+	assert_null(strstr(s, "tokA"));
 
 	s = run_vrlctl("events");
 	assert_has(s, "carsxe.month");
@@ -187,6 +206,22 @@ static void alert_command_gets_environment(void **state)
 	assert_has(s, "\"threshold\"");
 	assert_has(s, "\"lost\"");
 
+	/* an event written by a hostile member of the segment's group: its
+	 * key carries a newline, a variable, an escape sequence and shell
+	 * syntax, its limit name no NUL at all */
+	hostile_event(c);
+	s = wait_file("event.77");
+	assert_has(s, "VRL_ALERT_KEY=a?VRL_X?y?[2J?(id)?\n");
+	assert_has(s, "VRL_ALERT_LIMIT=NNNNNNNN");
+	for (const char *l = s; *l; l = strchr(l, '\n') + 1) {
+		/* every line one variable of ours; nothing forged, no escape */
+		if (strncmp(l, "VRL_ALERT_", 10) != 0)
+			fail_msg("a line the event forged: %s", l);
+		if (!strchr(l, '\n'))
+			break;
+	}
+	assert_null(strchr(s, '\x1b'));
+
 	vrl_close(c);
 	kill(pid, SIGTERM);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -196,6 +231,8 @@ static void alert_command_gets_environment(void **state)
 	assert_non_null(s);
 	assert_has(s, "msg=\"alert\" limit=\"carsxe.month\"");
 	assert_has(s, "threshold=100 used=100 count=100 period=");
+	assert_has(s, "key=\"a?VRL_X?y?[2J?(id)?\" threshold=77");
+	assert_null(strchr(s, '\x1b'));
 }
 
 int main(int argc, char **argv)
@@ -204,7 +241,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(alert_command_gets_environment),
 	};
 	const char *files[] = { "alert.sh", "vrl.yaml", "vrld.log", "event.80", "event.90",
-				"event.100" };
+				"event.100", "event.77" };
 	int rc;
 
 	if (argc != 3) {

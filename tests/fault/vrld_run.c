@@ -3,11 +3,18 @@
  */
 #include "vrld_run.h"
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,20 +34,53 @@
 const char *vrld_path;
 
 #define STARTED_MAX 64
+#define LOG_PATH_MAX 512
 static pid_t started[STARTED_MAX];   /* vrlds not yet seen to exit; 0: free */
+static char logs[STARTED_MAX][LOG_PATH_MAX];   /* where each one's stderr goes */
+
+/* What the sanitizers print when they find something (ASan, LSan, UBSan,
+ * TSan): a vrld of a sanitizer build that printed one fails the test,
+ * whatever its exit status and whether the test looks at it. */
+static const char *const sanitizer_marks[] = {
+	"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+	"WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer", NULL,
+};
+
+/* Fail the test, showing the report, if @log holds a sanitizer's. */
+static void check_sanitizers(pid_t pid, const char *log)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(log, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		for (int i = 0; !found && sanitizer_marks[i]; i++)
+			found = strstr(line, sanitizer_marks[i]) != NULL;
+		if (found)
+			fprintf(stderr, "# vrld %d: %s", (int)pid, line);
+	}
+	fclose(f);
+	if (found)
+		fail_msg("vrld %d: a sanitizer reported the above (log %s)", (int)pid, log);
+}
 
 static void forget(pid_t pid)
 {
 	for (int i = 0; i < STARTED_MAX; i++)
-		if (started[i] == pid)
+		if (started[i] == pid) {
 			started[i] = 0;
+			check_sanitizers(pid, logs[i]);
+		}
 }
 
-static void remember(pid_t pid)
+static void remember(pid_t pid, const char *log)
 {
 	for (int i = 0; i < STARTED_MAX; i++)
 		if (started[i] == 0) {
 			started[i] = pid;
+			snprintf(logs[i], sizeof(logs[i]), "%s", log);
 			return;
 		}
 }
@@ -49,9 +89,11 @@ void vrld_kill_all(void)
 {
 	for (int i = 0; i < STARTED_MAX; i++)
 		if (started[i] > 0) {
-			kill(started[i], SIGKILL);
-			waitpid(started[i], NULL, 0);
-			started[i] = 0;
+			pid_t pid = started[i];
+
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			forget(pid);
 		}
 }
 
@@ -81,8 +123,29 @@ pid_t vrld_start(const char *config, const char *extra, const char *log)
 		_exit(127);
 	}
 	if (pid > 0)
-		remember(pid);
+		remember(pid, log);
 	return pid;
+}
+
+int vrld_check(const char *config, const char *out)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execl(vrld_path, "vrld", "-c", config, "--check", (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -1;
+	remember(pid, out);
+	return vrld_wait_exit(pid, UINT64_C(60) * 1000000000u);
 }
 
 static void nap(void)
@@ -144,6 +207,30 @@ uint64_t vrld_config_gen(const char *seg)
 	return gen;
 }
 
+uint64_t vrld_heartbeat(const char *seg)
+{
+	struct vrl_seg_header *h = map_header(seg);
+	uint64_t beat;
+
+	if (!h)
+		return 0;
+	beat = atomic_load(&h->daemon_heartbeat_ns);
+	munmap(h, sizeof(*h));
+	return beat;
+}
+
+bool vrld_reload_status(const char *seg, struct vrl_reload_status *out)
+{
+	struct vrl_seg_header *h = map_header(seg);
+	int rc;
+
+	if (!h)
+		return false;
+	rc = vrl_seg_read_reload(h, out);
+	munmap(h, sizeof(*h));
+	return rc == 0;
+}
+
 int vrld_wait_exit(pid_t pid, uint64_t timeout_ns)
 {
 	uint64_t until = vrl_now_ns() + timeout_ns;
@@ -163,18 +250,58 @@ int vrld_wait_exit(pid_t pid, uint64_t timeout_ns)
 	return -1;
 }
 
-bool vrld_log_has(const char *path, const char *needle)
+/* Occurrences of @needle in the file @path (its first 256 KiB). */
+static unsigned log_count(const char *path, const char *needle)
 {
-	char buf[65536];
+	static char buf[1 << 18];
 	FILE *f = fopen(path, "r");
+	unsigned count = 0;
 	size_t n;
 
 	if (!f)
-		return false;
+		return 0;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
+	for (const char *p = buf; (p = strstr(p, needle)); p += strlen(needle))
+		count++;
+	return count;
+}
+
+bool vrld_log_has(const char *path, const char *needle)
+{
+	return log_count(path, needle) > 0;
+}
+
+bool vrld_wait_log(const char *path, const char *needle, unsigned count, uint64_t timeout_ns)
+{
+	uint64_t until = vrl_now_ns() + timeout_ns;
+
+	while (log_count(path, needle) < count) {
+		if (vrl_now_ns() > until)
+			return false;
+		nap();
+	}
+	return true;
+}
+
+bool vrld_wait_reload(const char *seg, uint64_t count, uint64_t timeout_ns,
+		      struct vrl_reload_status *st)
+{
+	uint64_t until = vrl_now_ns() + timeout_ns;
+
+	for (;;) {
+		struct vrl_seg_header *h = map_header(seg);
+		bool done = h && vrl_seg_read_reload(h, st) == 0 && st->count >= count;
+
+		if (h)
+			munmap(h, sizeof(*h));
+		if (done)
+			return true;
+		if (vrl_now_ns() > until)
+			return false;
+		nap();
+	}
 }
 
 unsigned vrld_metrics_port(const char *path)
@@ -206,12 +333,14 @@ int vrld_stop_clean(pid_t pid, uint64_t timeout_ns, const char *seg, const char 
 	return system(cmd) == 0 ? status : -1;
 }
 
-bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap)
+bool vrld_http_get_within(unsigned port, const char *path, char *buf, size_t cap,
+			  uint64_t timeout_ns)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	uint64_t until = vrl_now_ns() + timeout_ns;
 	char req[256];
 	size_t got = 0;
-	ssize_t r;
+	ssize_t r = 0;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	buf[0] = '\0';
@@ -224,11 +353,25 @@ bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap)
 		close(fd);
 		return false;
 	}
-	while (got + 1 < cap && (r = read(fd, buf + got, cap - 1 - got)) > 0)
+	/* read until the server closes, or give up at the deadline */
+	while (got + 1 < cap) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = vrl_now_ns();
+
+		if (now >= until || poll(&p, 1, (int)((until - now) / 1000000u) + 1) <= 0)
+			break;
+		if ((r = read(fd, buf + got, cap - 1 - got)) <= 0)
+			break;
 		got += (size_t)r;
+	}
 	close(fd);
 	buf[got] = '\0';
-	return true;
+	return got > 0 && (r == 0 || got + 1 == cap);
+}
+
+bool vrld_http_get(unsigned port, const char *path, char *buf, size_t cap)
+{
+	return vrld_http_get_within(port, path, buf, cap, VRLD_HTTP_TIMEOUT_NS);
 }
 
 double vrld_metric(const char *page, const char *series)
@@ -247,15 +390,15 @@ bool vrld_scrape_fresh(unsigned port, char *buf, size_t cap)
 	struct timespec ts;
 	double since;
 
+	uint64_t until = vrl_now_ns() + VRLD_HTTP_TIMEOUT_NS;
+
 	clock_gettime(CLOCK_REALTIME, &ts);
 	since = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	for (int i = 0; i < 500; i++) {
-		struct timespec pause = { 0, 20 * 1000 * 1000 };
-
+	while (vrl_now_ns() < until) {
 		if (vrld_http_get(port, "/metrics", buf, cap) &&
 		    vrld_metric(buf, "vrl_metrics_rendered_seconds ") >= since)
 			return true;
-		nanosleep(&pause, NULL);
+		nap();
 	}
 	return false;
 }

@@ -20,13 +20,17 @@
  *   would, between two rounds of calls.
  *
  * and the client paths run on it: vrl_seg_validate(), and on an image it
- * accepts vrl_snapshot_read() (which trusts the validated offsets), then
- * vrl_open() and an acquire, a cooldown and an observe per request.
+ * accepts vrl_snapshot_read() (through the validated layout), then
+ * vrl_open() and an acquire, a cooldown and an observe per request. Then
+ * vrld's upkeep runs on the image whatever it holds, valid or not (a sweep,
+ * a renote, a reap, a reload check, an alert drain, the header's repair):
+ * vrld reads no layout back from the segment, so no patch may crash it.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert.h"
 #include "client.h"
 #include "../common.h"
 
@@ -35,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 enum { R_HEADER, R_CFG0, R_CFG1, R_SLOTS, R_EVENTS, R_MARKS, R_AREA, R__COUNT };
 
 static struct vrl_seg seg;
+static struct vrl_seg_config cfg;
 static char seg_name[VRL_SHM_NAME_MAX];
 static unsigned char *pristine;
 static uint64_t region_off[R__COUNT], region_len[R__COUNT];
@@ -46,7 +51,6 @@ static void drop(void)
 
 static void make_segment(void)
 {
-	static struct vrl_seg_config cfg;
 	static const int per_vehicle[] = { VRL_FIELD_VEHICLE, -1 };
 	static const int per_org[] = { VRL_FIELD_ORG, -1 };
 	const struct vrl_seg_header *h;
@@ -68,9 +72,9 @@ static void make_segment(void)
 	if (!pristine)
 		abort();
 	memcpy(pristine, h, seg.size);
-	for (unsigned i = 0; i < cfg.nlimits; i++)
-		if (vrl_seg_cfg(h, h->active_cfg)->limits[i].kind == VRL_KIND_WINDOW)
-			area = vrl_seg_cfg(h, h->active_cfg)->limits[i].area_off;
+	for (unsigned i = 0; i < seg.cfg->nlimits; i++)
+		if (seg.cfg->limits[i].kind == VRL_KIND_WINDOW)
+			area = seg.cfg->limits[i].area_off;
 	region_off[R_HEADER] = 0;
 	region_len[R_HEADER] = sizeof(struct vrl_seg_header);
 	for (int i = 0; i < 2; i++) {
@@ -139,8 +143,27 @@ static void exercise(vrl_client *c)
 	}
 }
 
+/* What vrld does to the segment besides serving it, on the image as it is. */
+static void vrld_upkeep(void)
+{
+	uint64_t now = vrl_now_ns(), by_limit[VRL_MAX_LIMITS] = { 0 };
+	struct vrl_alert_cursor cur = { 0 };
+	struct vrl_alert_event ev;
+	char why[256];
+
+	vrl_seg_sweep_by(&seg, 0, seg.view.nslots, now, now, 0, by_limit);
+	vrl_seg_renote(&seg, 0, seg.view.nslots);
+	vrl_seg_reap_holders(&seg);
+	(void)vrl_seg_reload_check(&seg, &cfg, why, sizeof(why));
+	for (int i = 0; i < 64 && vrl_alert_drain(&seg.view, &cur, now, 0, &ev) == 1; i++)
+		;
+	(void)vrl_seg_restore_header(&seg);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct vrl_seg_geometry g;
+	struct vrl_seg_view view;
 	struct vrl_snapshot *snap;
 	vrl_client *c = NULL;
 	size_t used;
@@ -151,12 +174,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	used = patch(data, size);
 	data += used;
 	size -= used;
-	if (vrl_seg_validate(seg.hdr, seg.size) != 0)
+	if (vrl_seg_validate(seg.hdr, seg.size, &g) != 0) {
+		vrld_upkeep();
 		return 0;  /* vrl_open() refuses it the same way */
+	}
+	vrl_seg_view_init(&view, seg.hdr, &g);
 	snap = malloc(sizeof(*snap));
 	if (!snap)
 		abort();
-	(void)vrl_snapshot_read(seg.hdr, snap);
+	(void)vrl_snapshot_read(&view, snap);
 	free(snap);
 	if (vrl_open(seg_name, 0, &c) == 0) {
 		exercise(c);
@@ -176,5 +202,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)vrl_acquire(c, &req, &v);
 		vrl_close(c);
 	}
+	vrld_upkeep();
 	return 0;
 }

@@ -122,7 +122,7 @@ static void victim(const char *seg, struct shared *sh, int id)
 		pause();   /* killed here, holding its unit */
 }
 
-static uint64_t slot_count(const struct vrl_seg_header *h, vrl_client *c, int limit,
+static uint64_t slot_count(const struct vrl_seg_view *v, vrl_client *c, int limit,
 			   const struct vrl_request *req)
 {
 	struct vrl_key k;
@@ -130,9 +130,9 @@ static uint64_t slot_count(const struct vrl_seg_header *h, vrl_client *c, int li
 	uint64_t idx;
 
 	vrl_limit_key(&c->cfg->limits[limit], req, &k, label);
-	if (vrl_kt_find((struct vrl_seg_header *)h, &k, &idx) != 0)
+	if (vrl_kt_find(v, &k, &idx) != 0)
 		return UINT64_MAX;
-	return atomic_load(&vrl_seg_slots(h)[idx].state);
+	return atomic_load(&v->slots[idx].state);
 }
 
 static void counts_hold_across_processes(void **state)
@@ -182,13 +182,13 @@ static void counts_hold_across_processes(void **state)
 	c = test_open(name);
 	/* exactly the count, never more, and the word agrees */
 	assert_int_equal(atomic_load(&sh->units), QUOTA_COUNT);
-	assert_int_equal(vrl_quota_word_used(slot_count(seg.hdr, c, 0, &quota_req)), QUOTA_COUNT);
+	assert_int_equal(vrl_quota_word_used(slot_count(&seg.view, c, 0, &quota_req)), QUOTA_COUNT);
 	/* never more held than the limit; the dead victims' units are held */
 	assert_true(atomic_load(&sh->held_max) <= SLOTS);
-	assert_int_equal(slot_count(seg.hdr, c, 1, &slot_req), VICTIMS);
+	assert_int_equal(slot_count(&seg.view, c, 1, &slot_req), VICTIMS);
 	/* vrld's reaping gives them back */
-	assert_int_equal(vrl_seg_reap_holders(seg.hdr), VICTIMS);
-	assert_int_equal(slot_count(seg.hdr, c, 1, &slot_req), 0);
+	assert_int_equal(vrl_seg_reap_holders(&seg), VICTIMS);
+	assert_int_equal(slot_count(&seg.view, c, 1, &slot_req), 0);
 	vrl_close(c);
 	test_segment_drop(&seg, name);
 }
@@ -252,7 +252,7 @@ static void killed_acquirers_never_over_grant(void **state)
 	print_message("# %llu seen granted, %llu taken after, of 2000000\n",
 		      (unsigned long long)seen, (unsigned long long)later);
 	assert_true(seen + later <= 2000000);
-	assert_int_equal(vrl_quota_word_used(slot_count(seg.hdr, c, 0, &quota_req)), 2000000);
+	assert_int_equal(vrl_quota_word_used(slot_count(&seg.view, c, 0, &quota_req)), 2000000);
 	vrl_close(c);
 	test_segment_drop(&seg, name);
 }

@@ -288,7 +288,7 @@ static void reload_keeps_the_looser_bound(void **state)
 		wait_grants(rec, atomic_load(&rec->n) + 3 * ph[k - 1].burst + 40);
 		make_config(cfg, &ph[k], 0);
 		ph[k].start = vrl_now_ns();
-		assert_int_equal(vrl_seg_reload(seg.hdr, cfg, why, sizeof(why)), 0);
+		assert_int_equal(vrl_seg_reload(&seg, cfg, why, sizeof(why)), 0);
 		ph[k].done = vrl_now_ns();
 	}
 	wait_grants(rec, atomic_load(&rec->n) + 3 * ph[nph - 1].burst + 40);
@@ -343,7 +343,7 @@ static void reload_storm_never_busy(void **state)
 	start_workers(name, rec, pids, STORM_WORKERS);
 	/* reload until the workers have been granted a while under the storm */
 	while (atomic_load(&rec->n) < 300)
-		vrl_seg_publish(seg.hdr, cfg[++reloads % 2]);
+		assert_int_equal(vrl_seg_publish(&seg, cfg[++reloads % 2]), 0);
 	stop_workers(rec, pids, STORM_WORKERS);
 	n = atomic_load(&rec->n);
 	printf("# %llu reloads; %zu grants, %llu denials, %llu errors (%llu VRL_EBUSY)\n",

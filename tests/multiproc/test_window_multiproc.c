@@ -2,8 +2,9 @@
  * test_window_multiproc.c - forked processes hammer one window key (small
  * N and W) for a couple of seconds, some of them through waiting acquires,
  * and a few are SIGKILLed mid-run. From the grant times the verdicts give:
- * no interval of length W may hold more than N grants, and most of what the
- * window allowed must have been granted.
+ * no interval of length W may hold more than N grants, and every denial
+ * sampled must have found N grants in the window before it. Both hold on
+ * any machine, however loaded; the share of the window used is printed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,22 +21,17 @@
 
 #include "../common.h"
 
-enum { PROCS = 10, KILLED = 3, N = 40, MAX_GRANTS = 64 * 1024 };
+enum { PROCS = 10, KILLED = 3, N = 40, MAX_GRANTS = 64 * 1024, SAMPLE = 4096 };
 
 #define W_NS    (100 * 1000 * 1000ull)     /* 100 ms */
 #define RUN_NS  (2 * NS_PER_S)
-
-/*
- * Share of the allowed grants that must be made. The window is exact, but
- * on a loaded two-core machine every process may be off the CPU when
- * positions come free, and each kill may leave a position taken for one W;
- * the bound checks that the window is not starved, not how fast it is.
- */
-#define MIN_USE_PERCENT 70u
+#define AHEAD   (W_NS / 4)                 /* a waiter reserves at most this far ahead */
 
 struct record {
 	_Atomic size_t n;
 	struct test_grant g[MAX_GRANTS];
+	size_t nd[PROCS];                      /* denials sampled, by process */
+	struct test_denial d[PROCS][SAMPLE];
 };
 
 static void record(struct record *rec, uint32_t key, uint64_t at)
@@ -47,13 +43,29 @@ static void record(struct record *rec, uint32_t key, uint64_t at)
 	rec->g[k] = (struct test_grant){ .at = at, .key = key, .state = TEST_GRANTED };
 }
 
+/* Keep a uniform sample of SAMPLE denials (reservoir sampling). */
+static void sample_denial(struct record *rec, int id, uint32_t key, const struct vrl_verdict *v,
+			  uint64_t *seen)
+{
+	uint64_t k = (*seen)++, slot = k < SAMPLE ? k : (uint64_t)rand() % (k + 1);
+
+	if (slot >= SAMPLE)
+		return;
+	rec->d[id][slot] = (struct test_denial){ .at = v->at_ns, .after = vrl_now_ns(),
+						  .key = key };
+	if (k < SAMPLE)
+		rec->nd[id] = k + 1;
+}
+
 static void worker(const char *seg, int id, struct record *rec, uint64_t until)
 {
 	vrl_client *c = test_open(seg);
 	struct vrl_request req = { .api = "evenergy", .token = "app", .user = "u" };
 	struct vrl_request churn = { .api = "evenergy", .token = "app", .user = "v" };
 	vrl_resolved *r;
+	uint64_t seen = 0;
 
+	srand((unsigned)id + 1);
 	if (vrl_resolve(c, &req, &r) != 0)
 		_exit(2);
 	while (vrl_now_ns() < until) {
@@ -62,12 +74,14 @@ static void worker(const char *seg, int id, struct record *rec, uint64_t until)
 
 		/* a third wait up to W/4 (reservations in the future), a third
 		 * acquire by string keys, a third through a resolved request */
-		rc = id % 3 == 0 ? vrl_acquire_wait(c, &req, W_NS / 4, &v) :
+		rc = id % 3 == 0 ? vrl_acquire_wait(c, &req, AHEAD, &v) :
 		     id % 3 == 1 ? vrl_acquire(c, &req, &v) : vrl_acquire_resolved(c, r, 0, &v);
 		if (rc != 0 && rc != VRL_EDENIED)
 			_exit(3);
 		if (rc == 0)
 			record(rec, 0, v.at_ns);
+		else if (rc == VRL_EDENIED)
+			sample_denial(rec, id, 0, &v, &seen);
 		/* the churned key: active one third of each 3 W, idle after */
 		if ((vrl_now_ns() / W_NS) % 3 != 0)
 			continue;
@@ -76,6 +90,8 @@ static void worker(const char *seg, int id, struct record *rec, uint64_t until)
 			_exit(3);
 		if (rc == 0)
 			record(rec, 1, v.at_ns);
+		else if (rc == VRL_EDENIED)
+			sample_denial(rec, id, 1, &v, &seen);
 	}
 	vrl_resolved_free(r);
 	vrl_close(c);
@@ -90,7 +106,7 @@ static void window_holds_across_processes_and_kills(void **state)
 	struct record *rec = test_shared(sizeof(*rec));
 	pid_t pids[PROCS];
 	uint64_t start, until, first, last, worst, allowed, evicted = 0;
-	size_t n;
+	size_t n, checked = 0;
 
 	(void)state;
 	test_add_window(&cfg, "ev", "evenergy", N, W_NS, 4,
@@ -108,7 +124,7 @@ static void window_holds_across_processes_and_kills(void **state)
 	for (int p = 0; vrl_now_ns() < until; ) {
 		struct timespec ts = { 0, 2 * 1000 * 1000 };
 
-		evicted += vrl_seg_sweep(seg.hdr, 0, seg.hdr->nslots, vrl_now_ns(), 0);
+		evicted += vrl_seg_sweep(&seg, 0, seg.view.nslots, vrl_now_ns(), 0);
 		if (p < KILLED && vrl_now_ns() > start + (uint64_t)(p + 1) * RUN_NS / (KILLED + 2))
 			kill(pids[PROCS - 1 - p++], SIGKILL);
 		nanosleep(&ts, NULL);
@@ -123,6 +139,14 @@ static void window_holds_across_processes_and_kills(void **state)
 		assert_int_equal(WEXITSTATUS(st), 0);
 	}
 	n = atomic_load(&rec->n);
+	/* the churned key, idle since the workers stopped, goes at the next
+	 * sweep once a window has passed (time must pass: a sleep) */
+	{
+		struct timespec ts = { 0, (long)W_NS + 1000000 };
+
+		nanosleep(&ts, NULL);
+		evicted += vrl_seg_sweep(&seg, 0, seg.view.nslots, vrl_now_ns(), 0);
+	}
 	/* never over: at most N in every half-open interval [t, t + W) */
 	assert_int_equal(test_check_windows(rec->g, n, 1, N, UINT64_MAX, W_NS - 1, &worst), 0);
 	printf("# churned key: %zu grants, %llu evictions, busiest window %llu of %u\n",
@@ -130,14 +154,24 @@ static void window_holds_across_processes_and_kills(void **state)
 	       (unsigned long long)worst, N);
 	assert_true(evicted > 0);
 	assert_int_equal(test_check_windows(rec->g, n, 0, N, UINT64_MAX, W_NS - 1, &worst), 0);
-	assert_true(worst <= N);
-	/* and not under */
+	/* never under without a cause: each sampled denial found N grants in
+	 * the window before it (a killed worker's last grant may be unseen) */
+	for (int p = 0; p < PROCS; p++)
+		for (uint32_t key = 0; key < 2; key++) {
+			unsigned bad = test_check_window_denials(rec->g, n, key, N, W_NS, AHEAD,
+								 KILLED, rec->d[p], rec->nd[p]);
+
+			if (bad)
+				fail_msg("%u of %zu denials of key %u not justified", bad,
+					 rec->nd[p], key);
+			checked += rec->nd[p];
+		}
+	/* the share used: a figure of this machine, printed */
 	n = test_count_grants(rec->g, n, 0, &first, &last);
 	allowed = N * ((last - first) / W_NS + 1);
-	printf("# %zu grants, %llu allowed (%.1f%%), busiest window %llu of %u\n", n,
-	       (unsigned long long)allowed, 100.0 * (double)n / (double)allowed,
-	       (unsigned long long)worst, N);
-	assert_true(n * 100 >= allowed * MIN_USE_PERCENT);
+	printf("# %zu grants, %llu allowed (%.1f%% used), busiest window %llu of %u, "
+	       "%zu denials checked\n", n, (unsigned long long)allowed,
+	       100.0 * (double)n / (double)allowed, (unsigned long long)worst, N, checked / 2);
 	test_segment_drop(&seg, name);
 }
 

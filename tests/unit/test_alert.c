@@ -18,6 +18,7 @@
 
 #include "alert.h"
 #include "common.h"
+#include "label.h"
 
 #define STUCK_NS (2 * NS_PER_S)
 
@@ -77,23 +78,24 @@ static uint64_t lost(const struct fixture *f)
 static void drain_in_order(void **state)
 {
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
+	struct vrl_seg_header *h = v->hdr;
 	struct vrl_alert_cursor cur = { 0 };
 	struct vrl_alert_event ev;
 
 	for (uint64_t i = 0; i < 3; i++) {
 		struct vrl_alert_payload p = payload(i + 1);
 
-		assert_int_equal(vrl_alert_emit(h, &p), i);
+		assert_int_equal(vrl_alert_emit(v, &p), i);
 	}
 	for (uint64_t i = 0; i < 3; i++) {
-		assert_int_equal(vrl_alert_drain(h, &cur, 0, STUCK_NS, &ev), 1);
+		assert_int_equal(vrl_alert_drain(v, &cur, 0, STUCK_NS, &ev), 1);
 		assert_int_equal(ev.ticket, i);
 		assert_int_equal(ev.p.used, i + 1);
 		assert_int_equal(ev.p.count, 1000);
 		assert_string_equal(ev.p.label, payload(i + 1).label);
 	}
-	assert_int_equal(vrl_alert_drain(h, &cur, 0, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, 0, STUCK_NS, &ev), 0);
 	assert_int_equal(atomic_load(&h->event_tail), 3);
 	assert_int_equal(atomic_load(&h->events_sent), 3);
 	assert_int_equal(lost(f), 0);
@@ -103,7 +105,8 @@ static void drain_in_order(void **state)
 static void unpublished_is_skipped(void **state)
 {
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
+	struct vrl_seg_header *h = v->hdr;
 	struct vrl_alert_cursor cur = { 0 };
 	struct vrl_alert_event ev;
 	struct vrl_alert_payload p = payload(7);
@@ -111,30 +114,30 @@ static void unpublished_is_skipped(void **state)
 
 	/* the dead producer: a ticket, a claim, and nothing more */
 	uint64_t dead = atomic_fetch_add(&h->event_head, 1);
-	atomic_store(&vrl_seg_events(h)[dead % h->nevents].seq, ((dead + 1) << 1) | 1);
+	atomic_store(&v->events[dead % v->nevents].seq, ((dead + 1) << 1) | 1);
 	/* and one that never even claimed */
 	atomic_fetch_add(&h->event_head, 1);
-	vrl_alert_emit(h, &p);
+	vrl_alert_emit(v, &p);
 
-	assert_int_equal(vrl_alert_drain(h, &cur, t0, STUCK_NS, &ev), 0);
-	assert_int_equal(vrl_alert_drain(h, &cur, t0 + STUCK_NS - 1, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, t0, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, t0 + STUCK_NS - 1, STUCK_NS, &ev), 0);
 	assert_int_equal(lost(f), 0);
 	/* the second unpublished entry starts its own wait */
-	assert_int_equal(vrl_alert_drain(h, &cur, t0 + STUCK_NS, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, t0 + STUCK_NS, STUCK_NS, &ev), 0);
 	assert_int_equal(lost(f), 1);
-	assert_int_equal(vrl_alert_drain(h, &cur, t0 + 2 * STUCK_NS, STUCK_NS, &ev), 1);
+	assert_int_equal(vrl_alert_drain(v, &cur, t0 + 2 * STUCK_NS, STUCK_NS, &ev), 1);
 	assert_int_equal(ev.p.used, 7);
 	assert_int_equal(lost(f), 2);
-	assert_int_equal(vrl_alert_drain(h, &cur, t0 + 3 * STUCK_NS, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, t0 + 3 * STUCK_NS, STUCK_NS, &ev), 0);
 
 	/* the next lap's producer claims over the dead one's entry */
-	for (uint64_t i = 0; i < h->nevents; i++) {
+	for (uint64_t i = 0; i < v->nevents; i++) {
 		p = payload(100 + i);
-		vrl_alert_emit(h, &p);
+		vrl_alert_emit(v, &p);
 	}
 	assert_int_equal(lost(f), 2);
-	for (uint64_t i = 0; i < h->nevents; i++) {
-		assert_int_equal(vrl_alert_drain(h, &cur, t0 + 3 * STUCK_NS, STUCK_NS, &ev), 1);
+	for (uint64_t i = 0; i < v->nevents; i++) {
+		assert_int_equal(vrl_alert_drain(v, &cur, t0 + 3 * STUCK_NS, STUCK_NS, &ev), 1);
 		assert_int_equal(ev.p.used, 100 + i);
 	}
 }
@@ -143,54 +146,68 @@ static void unpublished_is_skipped(void **state)
 static void lapped_and_torn(void **state)
 {
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
+	struct vrl_seg_header *h = v->hdr;
 	struct vrl_alert_cursor cur = { 0 };
 	struct vrl_alert_event ev, recent[4];
-	uint64_t n = h->nevents + 5, t;
+	uint64_t n = v->nevents + 5, t;
 
 	for (uint64_t i = 0; i < n; i++) {
 		struct vrl_alert_payload p = payload(i);
 
-		vrl_alert_emit(h, &p);
+		vrl_alert_emit(v, &p);
 	}
 	/* vrlctl's view: the newest, oldest first, nothing drained */
-	assert_int_equal(vrl_alert_recent(h, recent, 4), 4);
+	assert_int_equal(vrl_alert_recent(v, recent, 4), 4);
 	assert_int_equal(recent[0].p.used, n - 4);
 	assert_int_equal(recent[3].p.used, n - 1);
 	assert_int_equal(atomic_load(&h->event_tail), 0);
 
 	/* a word scribbled on after publish (a lapped writer's late store) */
 	t = n - 2;
-	atomic_fetch_xor(&vrl_seg_events(h)[t % h->nevents].w[3], 1);
+	atomic_fetch_xor(&v->events[t % v->nevents].w[3], 1);
 
 	for (uint64_t i = 5; i < n; i++) {
 		if (i == t)
 			continue;
-		assert_int_equal(vrl_alert_drain(h, &cur, 0, STUCK_NS, &ev), 1);
+		assert_int_equal(vrl_alert_drain(v, &cur, 0, STUCK_NS, &ev), 1);
 		assert_int_equal(ev.p.used, i);
 	}
-	assert_int_equal(vrl_alert_drain(h, &cur, 0, STUCK_NS, &ev), 0);
+	assert_int_equal(vrl_alert_drain(v, &cur, 0, STUCK_NS, &ev), 0);
 	assert_int_equal(lost(f), 6);
 }
 
-static uint64_t live_slot(const struct vrl_seg_header *h, const char *label)
+/* The label of a key by token @token: its hash (label.h). */
+static const char *token_label(const char *token)
 {
-	for (uint64_t i = 0; i < h->nslots; i++) {
-		struct vrl_seg_slot *s = &vrl_seg_slots(h)[i];
+	static char h[4][VRL_LABEL_HASH_LEN + 1];
+	static unsigned next;
+	char *out = h[next++ % 4];
 
-		if ((atomic_load(&s->tag) & VRL_TAG_LIVE) && strstr(s->label, label))
+	vrl_label_hash(token, strlen(token), out);
+	return out;
+}
+
+static uint64_t live_slot(const struct vrl_seg_view *v, const char *token)
+{
+	const char *label = token_label(token);
+
+	for (uint64_t i = 0; i < v->nslots; i++) {
+		struct vrl_seg_slot *s = &v->slots[i];
+
+		if ((atomic_load(&s->tag) & VRL_TAG_LIVE) && strcmp(s->label, label) == 0)
 			return i;
 	}
-	fail_msg("no slot for %s", label);
+	fail_msg("no slot for %s (%s)", token, label);
 	return 0;
 }
 
-static unsigned drain_all(struct vrl_seg_header *h, struct vrl_alert_event *ev, unsigned max)
+static unsigned drain_all(const struct vrl_seg_view *v, struct vrl_alert_event *ev, unsigned max)
 {
 	struct vrl_alert_cursor cur = { 0 };
 	unsigned n = 0;
 
-	while (n < max && vrl_alert_drain(h, &cur, 0, STUCK_NS, &ev[n]) == 1)
+	while (n < max && vrl_alert_drain(v, &cur, 0, STUCK_NS, &ev[n]) == 1)
 		n++;
 	return n;
 }
@@ -199,7 +216,7 @@ static unsigned drain_all(struct vrl_seg_header *h, struct vrl_alert_event *ev, 
 static void thresholds_once_per_period(void **state)
 {
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
 	const struct vrl_request a = { .api = "carsxe", .token = "tokA" };
 	const struct vrl_request b = { .api = "carsxe", .token = "tokB" };
 	const struct vrl_request q = { .api = "quiet", .token = "tokQ" };
@@ -210,53 +227,53 @@ static void thresholds_once_per_period(void **state)
 	assert_int_equal(vrl_acquire(c, &a, NULL), 0);
 	assert_int_equal(vrl_acquire(c, &b, NULL), 0);
 	assert_int_equal(vrl_acquire(c, &q, NULL), 0);
-	sa = live_slot(h, "tokA");
-	sb = live_slot(h, "tokB");
-	sq = live_slot(h, "tokQ");
+	sa = live_slot(v, "tokA");
+	sb = live_slot(v, "tokB");
+	sq = live_slot(v, "tokQ");
 
 	vrl__alert_check(c, 0, sa, 0, 79, 1);            /* below every threshold */
-	assert_int_equal(drain_all(h, ev, 8), 0);
+	assert_int_equal(drain_all(v, ev, 8), 0);
 	vrl__alert_check(c, 0, sa, 79, 80, 1);           /* 80 lies in (79, 80] */
-	assert_int_equal(drain_all(h, ev, 8), 1);
+	assert_int_equal(drain_all(v, ev, 8), 1);
 	assert_int_equal(ev[0].p.threshold, 80);
 	assert_int_equal(ev[0].p.used, 80);
 	assert_int_equal(ev[0].p.count, 100);
 	assert_int_equal(ev[0].p.period, 1);
 	assert_int_equal(ev[0].p.limit, 0);
 	assert_string_equal(ev[0].p.name, "carsxe.month");
-	assert_non_null(strstr(ev[0].p.label, "tokA"));
+	assert_string_equal(ev[0].p.label, token_label("tokA"));
 	assert_true(ev[0].p.at_realtime_ns > 0);
 
 	vrl__alert_check(c, 0, sa, 80, 80, 1);           /* no growth */
 	vrl__alert_check(c, 0, sa, 80, 70, 1);           /* a refund */
 	vrl__alert_check(c, 0, sa, 70, 85, 1);           /* re-crossing 80: deduped */
-	assert_int_equal(drain_all(h, ev, 8), 0);
+	assert_int_equal(drain_all(v, ev, 8), 0);
 	vrl__alert_check(c, 0, sa, 85, 120, 1);          /* soft overage: 90 and 100 */
-	assert_int_equal(drain_all(h, ev, 8), 2);
+	assert_int_equal(drain_all(v, ev, 8), 2);
 	assert_int_equal(ev[0].p.threshold, 90);
 	assert_int_equal(ev[1].p.threshold, 100);
 
 	vrl__alert_check(c, 0, sb, 0, 95, 1);            /* another key: its own */
-	assert_int_equal(drain_all(h, ev, 8), 2);
-	assert_non_null(strstr(ev[0].p.label, "tokB"));
+	assert_int_equal(drain_all(v, ev, 8), 2);
+	assert_string_equal(ev[0].p.label, token_label("tokB"));
 
 	vrl__alert_check(c, 0, sa, 0, 100, 2);           /* the next period: all three */
-	assert_int_equal(drain_all(h, ev, 8), 3);
+	assert_int_equal(drain_all(v, ev, 8), 3);
 	assert_int_equal(ev[2].p.period, 2);
 	vrl__alert_check(c, 0, sa, 0, 100, 1);           /* late news of a period left */
-	assert_int_equal(drain_all(h, ev, 8), 0);
+	assert_int_equal(drain_all(v, ev, 8), 0);
 	for (uint64_t per = 2000; per < 4095; per += 2000)  /* forward, in steps the */
 		vrl__alert_check(c, 0, sa, 0, 80, per);       /* serial order can tell */
 	vrl__alert_check(c, 0, sa, 0, 80, 4095);         /* the mark's period wraps... */
 	vrl__alert_check(c, 0, sa, 0, 80, 4096);         /* ...and still moves forward */
-	assert_int_equal(drain_all(h, ev, 8), 4);
+	assert_int_equal(drain_all(v, ev, 8), 4);
 	assert_int_equal(ev[3].p.period, 4096);
 
 	vrl__alert_check(c, 1, sq, 0, 100, 1);           /* a limit without alerts */
-	vrl__alert_check(c, 0, h->nslots, 0, 100, 3);    /* bad slot: ignored */
+	vrl__alert_check(c, 0, v->nslots, 0, 100, 3);    /* bad slot: ignored */
 	vrl__alert_check(c, 9, sa, 0, 100, 3);           /* bad limit: ignored */
 	vrl__alert_check(NULL, 0, sa, 0, 100, 3);
-	assert_int_equal(drain_all(h, ev, 8), 0);
+	assert_int_equal(drain_all(v, ev, 8), 0);
 	assert_int_equal(lost(f), 0);
 	vrl_close(c);
 }
@@ -266,7 +283,8 @@ static void producers_in_processes(void **state)
 {
 	enum { NPROC = 4, EACH = 200 };
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
+	struct vrl_seg_header *h = v->hdr;
 	struct vrl_alert_cursor cur = { 0 };
 	struct vrl_alert_event ev;
 	unsigned seen[NPROC] = { 0 }, got = 0;
@@ -281,13 +299,13 @@ static void producers_in_processes(void **state)
 				struct vrl_alert_payload p = payload((uint64_t)i * 1000 + k);
 
 				p.limit = (uint32_t)i;
-				vrl_alert_emit(h, &p);
+				vrl_alert_emit(v, &p);
 			}
 			_exit(0);
 		}
 	}
 	while (got < NPROC * EACH) {
-		if (vrl_alert_drain(h, &cur, 0, UINT64_MAX, &ev) == 0) {
+		if (vrl_alert_drain(v, &cur, 0, UINT64_MAX, &ev) == 0) {
 			if (alive == 0 && atomic_load(&h->event_tail) == atomic_load(&h->event_head))
 				break;
 			if (alive > 0 && waitpid(-1, &status, WNOHANG) > 0)
@@ -313,7 +331,7 @@ static void racing_crossers_fire_once(void **state)
 {
 	enum { NPROC = 4, ROUNDS = 50 };
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
 	const struct vrl_request a = { .api = "carsxe", .token = "tokR" };
 	struct vrl_alert_event ev[2 * ROUNDS * 3];
 	volatile int *go = test_shared(sizeof(int));
@@ -324,7 +342,7 @@ static void racing_crossers_fire_once(void **state)
 	int status;
 
 	assert_int_equal(vrl_acquire(c, &a, NULL), 0);
-	slot = live_slot(h, "tokR");
+	slot = live_slot(v, "tokR");
 	for (int i = 0; i < NPROC; i++) {
 		pids[i] = fork();
 		assert_true(pids[i] >= 0);
@@ -345,7 +363,7 @@ static void racing_crossers_fire_once(void **state)
 		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
-	n = drain_all(h, ev, sizeof(ev) / sizeof(ev[0]));
+	n = drain_all(v, ev, sizeof(ev) / sizeof(ev[0]));
 	assert_int_equal(n, ROUNDS * 3);
 	for (unsigned i = 0; i < n; i++)
 		per_threshold[ev[i].p.threshold == 80 ? 0 : ev[i].p.threshold == 90 ? 1 : 2]++;
@@ -354,6 +372,32 @@ static void racing_crossers_fire_once(void **state)
 	assert_int_equal(per_threshold[2], ROUNDS);
 	assert_int_equal(lost(f), 0);
 	vrl_close(c);
+}
+
+/* Text from an event, for a log value or an environment variable: bounded,
+ * one line, nothing a shell, a terminal or a key=value parser acts on. */
+static void event_text_filtered(void **state)
+{
+	char out[VRL_LABEL_MAX], small[4];
+	char unterminated[VRL_NAME_MAX];
+
+	(void)state;
+	vrl_alert_text(out, sizeof(out), "tok1|org-A.b_c:d/e@f", VRL_LABEL_MAX);
+	assert_string_equal(out, "tok1|org-A.b_c:d/e@f");     /* plain keys stay */
+	vrl_alert_text(out, sizeof(out), "a\nB=c\x1b[2J\r\t", VRL_LABEL_MAX);
+	assert_string_equal(out, "a?B?c?[2J??");
+	vrl_alert_text(out, sizeof(out), "\"\\$(id)`id`'x'", VRL_LABEL_MAX);
+	assert_string_equal(out, "???" "(id)?id??x?");
+	vrl_alert_text(out, sizeof(out), "caf\xc3\xa9\x9b\x7f", VRL_LABEL_MAX);
+	assert_string_equal(out, "caf????");
+	/* bounded by the source's field and by the destination */
+	memset(unterminated, 'A', sizeof(unterminated));
+	vrl_alert_text(out, sizeof(out), unterminated, sizeof(unterminated));
+	assert_int_equal(strlen(out), sizeof(out) - 1);
+	vrl_alert_text(out, sizeof(out), unterminated, 5);
+	assert_string_equal(out, "AAAAA");
+	vrl_alert_text(small, sizeof(small), "abcdef", 6);
+	assert_string_equal(small, "abc");
 }
 
 int main(void)
@@ -365,6 +409,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(thresholds_once_per_period, setup, teardown),
 		cmocka_unit_test_setup_teardown(producers_in_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(racing_crossers_fire_once, setup, teardown),
+		cmocka_unit_test(event_text_filtered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

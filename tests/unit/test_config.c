@@ -10,10 +10,14 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -356,6 +360,74 @@ static void test_bad_syntax(void **state)
 	parse_bad("- a\n- b\n", "vrl.yaml:1:1: config:", "expected a mapping");
 }
 
+/* A YAML text of @depth nested flow sequences on line @line: "[[[...]]]". */
+static char *nested(size_t depth, unsigned line, const char *open, const char *close)
+{
+	size_t lo = strlen(open), lc = strlen(close);
+	char *y = malloc(16 + line + depth * (lo + lc));
+	size_t n = 0;
+
+	assert_non_null(y);
+	for (unsigned i = 1; i < line; i++)
+		y[n++] = '\n';
+	n += (size_t)sprintf(y + n, "limits: ");
+	for (size_t i = 0; i < depth; i++, n += lo)
+		memcpy(y + n, open, lo);
+	for (size_t i = 0; i < depth; i++, n += lc)
+		memcpy(y + n, close, lc);
+	y[n++] = '\n';
+	y[n] = '\0';
+	return y;
+}
+
+/*
+ * Nesting is bounded: a config nested deeper than any valid one is refused
+ * with the line where it goes too deep, without reading the rest (10^5
+ * levels took libyaml tens of seconds).
+ */
+static void test_too_deep(void **state)
+{
+	static const size_t depths[] = { 40, 1000, 100000 };
+	char *y;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(depths) / sizeof(depths[0]); i++) {
+		y = nested(depths[i], 3, "[", "]");
+		parse_bad(y, "vrl.yaml:3:", "nested deeper than 32 levels");
+		free(y);
+		y = nested(depths[i], 2, "{a: ", "}");
+		parse_bad(y, "vrl.yaml:2:", "nested deeper than 32 levels");
+		free(y);
+	}
+	/* block style: the same bound */
+	y = malloc(64 * 64 * 2 + 64);
+	strcpy(y, "limits:\n");
+	for (int i = 0; i < 40; i++)
+		sprintf(y + strlen(y), "%*s- \n", 2 * i, "");
+	parse_bad(y, "vrl.yaml:", "nested deeper than 32 levels");
+	free(y);
+	/* the deepest valid config is far from the bound */
+	parse_ok("limits:\n  - name: r\n    rate: 10/min\n    overrides:\n"
+		 "      - match: {make: tesla}\n        rate: 1/min\n");
+}
+
+/* A mapping of 10^5 conditions is refused for its size at once, not after
+ * comparing every key with every other. */
+static void test_huge_match(void **state)
+{
+	enum { N = 100000 };
+	char *y = malloc(N * 16 + 64);
+	size_t n;
+
+	(void)state;
+	n = (size_t)sprintf(y, "limits:\n  - name: a\n    rate: 1/s\n    match: {");
+	for (int i = 0; i < N; i++)
+		n += (size_t)sprintf(y + n, "k%d: v, ", i);
+	sprintf(y + n, "z: v}\n");
+	parse_bad(y, "vrl.yaml:4:12: limits[0].match:", "conditions, expected at most");
+	free(y);
+}
+
 static void test_unknown_key(void **state)
 {
 	(void)state;
@@ -526,6 +598,23 @@ static void test_daemon_prod(void **state)
 	parse_bad("daemon: {metrics: localhost}\n", "vrl.yaml:1:19: daemon.metrics:", "no port");
 	parse_bad("daemon: {checkpoint_interval: 0s}\n",
 		  "vrl.yaml:1:31: daemon.checkpoint_interval:", "above zero");
+}
+
+/* The textfile's mode: 0644 unless set, never writable by others. */
+static void test_textfile_mode(void **state)
+{
+	(void)state;
+	parse_ok("presets: [samsara]\n");
+	assert_int_equal(cfg.prod.metrics_textfile_mode, 0644);
+	parse_ok("daemon: {metrics_textfile: /x/vrl.prom, metrics_textfile_mode: \"0640\"}\n"
+		 "presets: [samsara]\n");
+	assert_int_equal(cfg.prod.metrics_textfile_mode, 0640);
+	parse_ok("daemon: {metrics_textfile_mode: 600}\npresets: [samsara]\n");
+	assert_int_equal(cfg.prod.metrics_textfile_mode, 0600);
+	parse_bad("daemon: {metrics_textfile_mode: \"0666\"}\n",
+		  "vrl.yaml:1:33: daemon.metrics_textfile_mode:", "lets the group or others write");
+	parse_bad("daemon: {metrics_textfile_mode: rw}\n",
+		  "vrl.yaml:1:33: daemon.metrics_textfile_mode:", "expected an octal mode");
 }
 
 static void test_duplicate_name(void **state)
@@ -886,6 +975,81 @@ static void test_load_file(void **state)
 	assert_non_null(strstr(err, "No such file"));
 }
 
+/* Load @path in a child; its exit: 0 loaded, 1 refused naming the file and
+ * saying @what, 2 refused otherwise. A child that hangs fails the test. */
+static int load_in_child(const char *path, const char *what)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[VRL_CONFIG_ERR_MAX];
+		int rc = vrl_config_load(path, &cfg, err);
+
+		printf("# %s\n", rc ? err : "loaded");
+		_exit(rc == 0 ? 0 : strstr(err, path) && strstr(err, what) ? 1 : 2);
+	}
+	for (int i = 0; i < 3000; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	fail_msg("loading %s hung", path);
+	return -1;
+}
+
+/* A FIFO or a device as the config is refused at once, naming it; a link
+ * to a regular file (a config managed elsewhere) is followed. */
+static void test_load_special_files(void **state)
+{
+	char dir[] = "/tmp/vrl-config-XXXXXX", fifo[64], link[64], file[64], dev[64];
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo.yaml", dir);
+	snprintf(link, sizeof(link), "%s/link.yaml", dir);
+	snprintf(file, sizeof(file), "%s/managed.yaml", dir);
+	snprintf(dev, sizeof(dev), "%s/dev.yaml", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(load_in_child(fifo, "a FIFO, not a regular file"), 1);
+	assert_int_equal(symlink("/dev/zero", dev), 0);
+	assert_int_equal(load_in_child(dev, "a character device, not a regular file"), 1);
+	assert_int_equal(load_in_child("/dev/null", "not a regular file"), 1);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("limits: [{name: a, rate: 1/s}]\n", f);
+	fclose(f);
+	assert_int_equal(symlink(file, link), 0);
+	assert_int_equal(load_in_child(link, ""), 0);
+	unlink(fifo);
+	unlink(link);
+	unlink(file);
+	unlink(dev);
+	rmdir(dir);
+}
+
+/* A config over the size bound is refused before it is parsed. */
+static void test_load_too_large(void **state)
+{
+	char path[] = "/tmp/vrl-config-XXXXXX", err[VRL_CONFIG_ERR_MAX];
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)(2u << 20)), 0);
+	close(fd);
+	assert_int_equal(vrl_config_load(path, &cfg, err), -1);
+	assert_non_null(strstr(err, "larger than"));
+	assert_int_equal(strncmp(err, path, strlen(path)), 0);
+	unlink(path);
+}
+
 /* alerts: thresholds in percent, ascending, at most four. */
 static void test_alerts(void **state)
 {
@@ -938,6 +1102,82 @@ static void test_global_shadow(void **state)
 		  "expected");
 }
 
+/* labels: which per fields key labels show as written; the rest hashed. */
+static void test_labels(void **state)
+{
+	static const char limits[] =
+		"limits:\n"
+		"  - {name: a, per: [token, org, vehicle, user], rate: 1/s}\n"
+		"  - {name: b, per: [make, endpoint, api], rate: 1/s}\n";
+	char yaml[512];
+	const struct vrl_seg_limit *a, *b;
+	struct vrl_limit l;
+	char label[VRL_LABEL_MAX];
+
+	(void)state;
+	/* by default: api, endpoint and org shown; token, vehicle, user and
+	 * attributes hashed */
+	parse_ok(limits);
+	a = find("a");
+	b = find("b");
+	assert_int_equal(a->per[0].flags, 0);
+	assert_int_equal(a->per[1].flags, VRL_REF_CLEAR);
+	assert_int_equal(a->per[2].flags, 0);
+	assert_int_equal(a->per[3].flags, 0);
+	assert_int_equal(b->per[0].flags, 0);
+	assert_int_equal(b->per[1].flags, VRL_REF_CLEAR);
+	assert_int_equal(b->per[2].flags, VRL_REF_CLEAR);
+	assert_clients_accept();
+
+	/* the list replaces the default */
+	snprintf(yaml, sizeof(yaml), "labels: {clear: [vehicle, make]}\n%s", limits);
+	parse_ok(yaml);
+	a = find("a");
+	b = find("b");
+	assert_int_equal(a->per[1].flags, 0);
+	assert_int_equal(a->per[2].flags, VRL_REF_CLEAR);
+	assert_int_equal(b->per[0].flags, VRL_REF_CLEAR);
+	assert_int_equal(b->per[1].flags, 0);
+
+	/* the label a worker writes: a hidden value as "#" and 8 hex digits */
+	assert_int_equal(vrl_limit_prepare(find("a"), &l), 0);
+	vrl_limit_key(&l, &(struct vrl_request){ .token = "secret-token", .org = "acme",
+						  .vehicle = "VIN1", .user = "u1" },
+		      &(struct vrl_key){ 0 }, label);
+	/* token and org hashed, the vehicle shown but cut at 23 bytes */
+	assert_int_equal(label[0], '#');
+	assert_memory_equal(label + 9, "|#", 2);
+	assert_string_equal(label + 19, "|VIN");
+	assert_null(strstr(label, "secret"));
+	assert_null(strstr(label, "acme"));
+	/* with the default, "#........|acme|" and no room for the vehicle's
+	 * whole hash, which is left out */
+	parse_ok(limits);
+	assert_int_equal(vrl_limit_prepare(find("a"), &l), 0);
+	vrl_limit_key(&l, &(struct vrl_request){ .token = "secret-token", .org = "acme",
+						  .vehicle = "VIN1", .user = "u1" },
+		      &(struct vrl_key){ 0 }, label);
+	assert_string_equal(label + 9, "|acme|");
+
+	/* none shown; and the errors */
+	snprintf(yaml, sizeof(yaml), "labels: {clear: []}\n%s", limits);
+	parse_ok(yaml);
+	assert_int_equal(find("a")->per[1].flags, 0);
+	snprintf(yaml, sizeof(yaml), "labels: {clear: [org, token]}\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:23: labels.clear[1]", "a token is an API secret");
+	snprintf(yaml, sizeof(yaml), "labels: {clear: [vehicles]}\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:18: labels.clear[0]", "expected vehicle");
+	snprintf(yaml, sizeof(yaml), "labels: {clear: [model]}\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:18: labels.clear", "unknown field \"model\": no limit is "
+		  "keyed by it");
+	snprintf(yaml, sizeof(yaml), "labels: {clear: org}\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:17: labels.clear", "expected a list of fields");
+	snprintf(yaml, sizeof(yaml), "labels: [org]\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:9: labels", "expected a mapping such as {clear: [org]}");
+	snprintf(yaml, sizeof(yaml), "labels: {hide: [org]}\n%s", limits);
+	parse_bad(yaml, "vrl.yaml:1:10: labels.hide", "unknown key, expected one of: clear");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -950,6 +1190,8 @@ int main(void)
 		cmocka_unit_test(test_good_forms),
 		cmocka_unit_test(test_presets_option),
 		cmocka_unit_test(test_bad_syntax),
+		cmocka_unit_test(test_too_deep),
+		cmocka_unit_test(test_huge_match),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_wrong_type),
 		cmocka_unit_test(test_bad_rate),
@@ -957,6 +1199,7 @@ int main(void)
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_bad_segment),
 		cmocka_unit_test(test_daemon_prod),
+		cmocka_unit_test(test_textfile_mode),
 		cmocka_unit_test(test_duplicate_name),
 		cmocka_unit_test(test_quota_and_slots),
 		cmocka_unit_test(test_pools),
@@ -969,8 +1212,11 @@ int main(void)
 		cmocka_unit_test(test_default_config),
 		cmocka_unit_test(test_each_preset),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_load_special_files),
+		cmocka_unit_test(test_load_too_large),
 		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_global_shadow),
+		cmocka_unit_test(test_labels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,26 +73,27 @@ static void collisions_and_full(void **state)
 {
 	struct fixture *f = *state;
 	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
 	uint64_t idx[64], again;
 	struct vrl_key k;
 
-	assert_int_equal(h->nslots, 64);
+	assert_int_equal(v->nslots, 64);
 	for (int i = 0; i < 64; i++) {
 		key_of(i, &k);
-		assert_int_equal(vrl_kt_get(h, &k, 0, "x", &idx[i]), 0);
+		assert_int_equal(vrl_kt_get(v, &k, 0, "x", &idx[i]), 0);
 		for (int j = 0; j < i; j++)
 			assert_true(idx[i] != idx[j]);
 	}
 	for (int i = 0; i < 64; i++) {
 		key_of(i, &k);
-		assert_int_equal(vrl_kt_find(h, &k, &again), 0);
+		assert_int_equal(vrl_kt_find(v, &k, &again), 0);
 		assert_int_equal(again, idx[i]);
-		assert_int_equal(vrl_kt_get(h, &k, 0, "x", &again), 0);
+		assert_int_equal(vrl_kt_get(v, &k, 0, "x", &again), 0);
 		assert_int_equal(again, idx[i]);
 	}
 	key_of(64, &k);
-	assert_int_equal(vrl_kt_get(h, &k, 0, "x", &again), VRL_EFULL);
-	assert_int_equal(vrl_kt_find(h, &k, &again), VRL_ENOKEY);
+	assert_int_equal(vrl_kt_get(v, &k, 0, "x", &again), VRL_EFULL);
+	assert_int_equal(vrl_kt_find(v, &k, &again), VRL_ENOKEY);
 	assert_int_equal(atomic_load(&h->table_full), 1);
 }
 
@@ -102,31 +103,32 @@ static void eviction_and_reclaim(void **state)
 {
 	struct fixture *f = *state;
 	struct vrl_seg_header *h = f->seg.hdr;
-	struct vrl_seg_slot *slots = vrl_seg_slots(h);
+	const struct vrl_seg_view *v = &f->seg.view;
+	struct vrl_seg_slot *slots = v->slots;
 	uint64_t now = 1000 * NS_PER_S, idx[3], i2;
 	struct vrl_key k;
 
 	for (int i = 0; i < 3; i++) {
 		key_of(i, &k);
-		assert_int_equal(vrl_kt_get(h, &k, 0, "x", &idx[i]), 0);
+		assert_int_equal(vrl_kt_get(v, &k, 0, "x", &idx[i]), 0);
 	}
 	atomic_store(&slots[idx[1]].state, now + NS_PER_S);       /* in use */
 	atomic_store(&slots[idx[2]].cooldown, now + NS_PER_S);    /* closed */
-	assert_int_equal(vrl_seg_sweep(h, 0, h->nslots, now, 0), 1);
+	assert_int_equal(vrl_seg_sweep(&f->seg, 0, v->nslots, now, 0), 1);
 	assert_int_equal(atomic_load(&slots[idx[0]].tag), VRL_TAG_FREE);
 	key_of(0, &k);
-	assert_int_equal(vrl_kt_find(h, &k, &i2), VRL_ENOKEY);
+	assert_int_equal(vrl_kt_find(v, &k, &i2), VRL_ENOKEY);
 	key_of(1, &k);
-	assert_int_equal(vrl_kt_find(h, &k, &i2), 0);
+	assert_int_equal(vrl_kt_find(v, &k, &i2), 0);
 	assert_int_equal(i2, idx[1]);
 	/* the closed key goes once its cooldown is over; the key in use
 	 * stays until it has been idle for idle_ns */
-	assert_int_equal(vrl_seg_sweep(h, 0, h->nslots, now + 2 * NS_PER_S, 5 * NS_PER_S), 1);
-	assert_int_equal(vrl_seg_sweep(h, 0, h->nslots, now + 5 * NS_PER_S, 5 * NS_PER_S), 0);
-	assert_int_equal(vrl_seg_sweep(h, 0, h->nslots, now + 7 * NS_PER_S, 5 * NS_PER_S), 1);
+	assert_int_equal(vrl_seg_sweep(&f->seg, 0, v->nslots, now + 2 * NS_PER_S, 5 * NS_PER_S), 1);
+	assert_int_equal(vrl_seg_sweep(&f->seg, 0, v->nslots, now + 5 * NS_PER_S, 5 * NS_PER_S), 0);
+	assert_int_equal(vrl_seg_sweep(&f->seg, 0, v->nslots, now + 7 * NS_PER_S, 5 * NS_PER_S), 1);
 	/* a re-inserted key starts full (state 0) */
 	key_of(0, &k);
-	assert_int_equal(vrl_kt_get(h, &k, 0, "x", &i2), 0);
+	assert_int_equal(vrl_kt_get(v, &k, 0, "x", &i2), 0);
 	assert_int_equal(atomic_load(&slots[i2].state), 0);
 	assert_int_equal(atomic_load(&h->evictions), 3);
 }
@@ -137,21 +139,22 @@ static void abandoned_insert(void **state)
 {
 	struct fixture *f = *state;
 	struct vrl_seg_header *h = f->seg.hdr;
-	struct vrl_seg_slot *slots = vrl_seg_slots(h);
+	const struct vrl_seg_view *v = &f->seg.view;
+	struct vrl_seg_slot *slots = v->slots;
 	uint64_t home, idx, t0;
 	struct vrl_key k;
 
 	key_of(7, &k);
-	home = vrl_key_home(&k, h->nslots);
+	home = vrl_key_home(&k, v->nslots);
 	atomic_store(&slots[home].tag, vrl_key_tag(&k) | VRL_TAG_PENDING);
 	t0 = vrl_now_ns();
-	assert_int_equal(vrl_kt_get(h, &k, 0, "x", &idx), 0);
+	assert_int_equal(vrl_kt_get(v, &k, 0, "x", &idx), 0);
 	assert_true(vrl_now_ns() - t0 >= VRL_PENDING_TIMEOUT_NS);
 	assert_int_equal(atomic_load(&h->abandoned), 1);
 	assert_int_equal(atomic_load(&slots[home].tag), VRL_TAG_DEAD);
 	assert_true(idx != home);
 	/* vrld reclaims the dead slot */
-	assert_int_equal(vrl_kt_reclaim(h, 0, h->nslots), 1);
+	assert_int_equal(vrl_kt_reclaim(v, 0, v->nslots), 1);
 	assert_int_equal(atomic_load(&slots[home].tag), VRL_TAG_FREE);
 }
 
@@ -160,13 +163,14 @@ static void dead_daemon_bracket(void **state)
 {
 	struct fixture *f = *state;
 	struct vrl_seg_header *h = f->seg.hdr;
+	const struct vrl_seg_view *v = &f->seg.view;
 	uint64_t idx;
 	struct vrl_key k;
 
 	atomic_store(&h->reclaim_seq, 7);            /* odd: a bracket open */
 	atomic_store(&h->daemon_heartbeat_ns, 1);    /* and no tick for ages */
 	key_of(3, &k);
-	assert_int_equal(vrl_kt_get(h, &k, 0, "x", &idx), 0);
+	assert_int_equal(vrl_kt_get(v, &k, 0, "x", &idx), 0);
 	assert_int_equal(atomic_load(&h->reclaim_seq), 8);
 }
 
@@ -176,8 +180,8 @@ static void dead_daemon_bracket(void **state)
 static void concurrent_inserts_no_duplicates(void **state)
 {
 	struct fixture *f = *state;
-	struct vrl_seg_header *h = f->seg.hdr;
-	struct vrl_seg_slot *slots = vrl_seg_slots(h);
+	const struct vrl_seg_view *v = &f->seg.view;
+	struct vrl_seg_slot *slots = v->slots;
 	enum { PROCS = 8, KEYS = 40, ROUNDS = 300 };
 	pid_t pids[PROCS];
 
@@ -192,10 +196,10 @@ static void concurrent_inserts_no_duplicates(void **state)
 			uint64_t idx;
 
 			key_of(rand() % KEYS, &k);
-			if (vrl_kt_get(h, &k, 0, "x", &idx) != 0)
+			if (vrl_kt_get(v, &k, 0, "x", &idx) != 0)
 				_exit(1);
 			if (p == 0 && r % 10 == 0)   /* one process plays vrld */
-				vrl_seg_sweep(h, 0, h->nslots, vrl_now_ns(), 0);
+				vrl_seg_sweep(&f->seg, 0, v->nslots, vrl_now_ns(), 0);
 		}
 		_exit(0);
 	}
@@ -210,7 +214,7 @@ static void concurrent_inserts_no_duplicates(void **state)
 		int live = 0;
 
 		key_of(i, &k);
-		for (uint64_t s = 0; s < h->nslots; s++)
+		for (uint64_t s = 0; s < v->nslots; s++)
 			live += atomic_load(&slots[s].tag) == vrl_key_tag(&k) &&
 				atomic_load(&slots[s].state) != VRL_STATE_EVICTED;
 		assert_true(live <= 1);

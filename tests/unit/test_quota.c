@@ -302,8 +302,8 @@ enum { L_MONTH, L_SOFT, L_ONCE, L_SLOTS, L_PERSIST, L_RATE, L_POOL_A, L_POOL_B, 
 /*
  * month: 10 per vehicle per month on api "m"; soft: the same with overage
  * on api "s"; once: 3 per user, never reset, on api "o"; slots: 2 held per
- * org on api "slot", persist: 2 persistent on api "conn"; rate: 10/s bucket
- * 10 per token on api "m"; a pool of 5 per month shared by endpoints a and
+ * org on api "slot", persist: 2 persistent on api "conn"; rate: 10/h bucket
+ * 10 per token on api "m" (no refill while a test runs); a pool of 5 per month shared by endpoints a and
  * b of api "pool"; an override group on api "veh": tesla 1 at once, others 3.
  */
 static int setup(void **state)
@@ -320,7 +320,8 @@ static int setup(void **state)
 	test_add_quota(&f->cfg, "once", "o", 3, VRL_CAL_ONCE, 0, 0, (int[]){ VRL_FIELD_USER, -1 });
 	test_add_slots(&f->cfg, "slots", "slot", 2, 0, (int[]){ VRL_FIELD_ORG, -1 });
 	test_add_slots(&f->cfg, "persist", "conn", 2, VRL_LIMIT_PERSIST, NULL);
-	test_add_rate(&f->cfg, "rate", "m", 10, NS_PER_S, 10, (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_add_rate(&f->cfg, "rate", "m", 10, 3600 * NS_PER_S, 10,
+		      (int[]){ VRL_FIELD_TOKEN, -1 });
 	for (int i = 0; i < 2; i++) {
 		l = test_add_quota(&f->cfg, i ? "pool.b" : "pool.a", "pool", 5, VRL_CAL_MONTH, 1, 0,
 				   NULL);
@@ -364,9 +365,9 @@ static uint64_t key_state(struct fixture *f, int limit, const struct vrl_request
 	uint64_t idx;
 
 	vrl_limit_key(l, req, &k, label);
-	if (vrl_kt_find(f->seg.hdr, &k, &idx) != 0)
+	if (vrl_kt_find(&f->seg.view, &k, &idx) != 0)
 		return UINT64_MAX;
-	return atomic_load(&vrl_seg_slots(f->seg.hdr)[idx].state);
+	return atomic_load(&f->seg.view.slots[idx].state);
 }
 
 static void quota_denial_consumes_nothing(void **state)
@@ -399,8 +400,10 @@ static void quota_denial_consumes_nothing(void **state)
 	assert_int_equal(v.remaining, 0);
 	r.cost = 1;
 	assert_int_equal(vrl_acquire(f->c, &r, &v), VRL_EDENIED);
-	/* a new month: the count starts over without a reset */
+	/* a new month: the count starts over without a reset (the rate it
+	 * is stacked with is reset: it refills in hours) */
 	fake_rt = utc(2026, 7, 1, 0, 0, 0);
+	assert_int_equal(vrl_reset(f->c, &r, "rate"), 0);
 	r.cost = 10;
 	assert_int_equal(vrl_acquire_wait(f->c, &r, 2 * NS_PER_S, &v), 0);
 	assert_int_equal(v.remaining, 0);
@@ -443,7 +446,7 @@ static void once_never_resets(void **state)
 	assert_int_equal(vrl_acquire(f->c, &r, &v), VRL_EDENIED);
 	assert_int_equal(v.retry_after_ns, VRL_NEVER);
 	/* the sweep keeps it, however long idle */
-	vrl_seg_sweep_at(f->seg.hdr, 0, f->seg.hdr->nslots, vrl_now_ns() + 400 * NS_PER_DAY,
+	vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, vrl_now_ns() + 400 * NS_PER_DAY,
 			 fake_rt, 0);
 	assert_int_equal(key_state(f, L_ONCE, &r), vrl_quota_word(0, 3));
 	/* a refund gives a unit back */
@@ -463,7 +466,7 @@ static void refund_quota_and_rate(void **state)
 	assert_int_equal(vrl_quota_word_used(key_state(f, L_MONTH, &r)), 6);
 	/* the rate got 4 permits back too: its TAT moved back by 4 T */
 	tat = key_state(f, L_RATE, &r);
-	assert_true(tat <= vrl_now_ns() + 6 * (NS_PER_S / 10));
+	assert_true(tat <= vrl_now_ns() + 6 * (3600 * NS_PER_S / 10));
 	/* never below 0, never past a full bucket */
 	assert_int_equal(vrl_refund(f->c, &r, "month", 100), 0);
 	assert_int_equal(vrl_quota_word_used(key_state(f, L_MONTH, &r)), 0);
@@ -538,7 +541,7 @@ static void slots_release(void **state)
 	r.api = "slot";
 	r.org = "P";
 	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
-	vrl_seg_sweep_at(f->seg.hdr, 0, f->seg.hdr->nslots, vrl_now_ns() + 400 * NS_PER_DAY,
+	vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, vrl_now_ns() + 400 * NS_PER_DAY,
 			 fake_rt, 0);
 	assert_int_equal(key_state(f, L_SLOTS, &r), 1);
 	r.org = "O";
@@ -565,11 +568,11 @@ static void dead_holder_slots_reaped(void **state)
 	assert_int_equal(key_state(f, L_SLOTS, &r), 2);
 	assert_int_equal(key_state(f, L_PERSIST, &p), 1);
 	assert_int_equal(vrl_acquire(f->c, &r, NULL), VRL_EDENIED);
-	assert_int_equal(vrl_seg_reap_holders(f->seg.hdr), 1);
+	assert_int_equal(vrl_seg_reap_holders(&f->seg), 1);
 	assert_int_equal(key_state(f, L_SLOTS, &r), 0);
 	assert_int_equal(key_state(f, L_PERSIST, &p), 1);
 	/* a second reap finds nothing to give twice */
-	assert_int_equal(vrl_seg_reap_holders(f->seg.hdr), 0);
+	assert_int_equal(vrl_seg_reap_holders(&f->seg), 0);
 	/* a closed handle gives back what it held */
 	c2 = test_open(f->name);
 	r.cost = 1;
@@ -629,10 +632,10 @@ static void sweep_keeps_quota_within_its_period(void **state)
 	uint64_t far = vrl_now_ns() + 400 * NS_PER_DAY;
 
 	assert_int_equal(vrl_acquire(f->c, &r, NULL), 0);
-	vrl_seg_sweep_at(f->seg.hdr, 0, f->seg.hdr->nslots, far, fake_rt, 0);
+	vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, far, fake_rt, 0);
 	assert_int_equal(vrl_quota_word_used(key_state(f, L_MONTH, &r)), 1);
 	assert_int_equal(key_state(f, L_RATE, &r), UINT64_MAX);   /* the idle rate went */
-	vrl_seg_sweep_at(f->seg.hdr, 0, f->seg.hdr->nslots, far, utc(2026, 7, 1, 0, 0, 0), 0);
+	vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, far, utc(2026, 7, 1, 0, 0, 0), 0);
 	assert_int_equal(key_state(f, L_MONTH, &r), UINT64_MAX);
 }
 

@@ -20,11 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../common.h"
+#include "keytable.h"
 #include "quota.h"
 
 #define HOUR (3600 * NS_PER_S)
@@ -49,7 +53,7 @@ static void fixture_drop(struct fixture *f)
 /* Publish @f->cfg as a reload; 0 or the error, with the reason in @why. */
 static int reload(struct fixture *f, char *why, size_t whylen)
 {
-	return vrl_seg_reload(f->seg.hdr, &f->cfg, why, whylen);
+	return vrl_seg_reload(&f->seg, &f->cfg, why, whylen);
 }
 
 /* Acquires of @r granted now, one at a time, until the first denial. */
@@ -72,11 +76,11 @@ static uint64_t key_word(struct fixture *f, const struct vrl_request *r)
 	char label[VRL_LABEL_MAX];
 	uint64_t idx;
 
-	assert_int_equal(vrl_snapshot_read(f->seg.hdr, snap), 0);
+	assert_int_equal(vrl_snapshot_read(&f->seg.view, snap), 0);
 	vrl_limit_key(&snap->limits[0], r, &k, label);
 	free(snap);
-	assert_int_equal(vrl_kt_find(f->seg.hdr, &k, &idx), 0);
-	return atomic_load(&vrl_seg_slots(f->seg.hdr)[idx].state);
+	assert_int_equal(vrl_kt_find(&f->seg.view, &k, &idx), 0);
+	return atomic_load(&f->seg.view.slots[idx].state);
 }
 
 /* ---- rate ------------------------------------------------------------------- */
@@ -150,25 +154,91 @@ static void rate_epoch_follows_changes(void **state)
 	f->cfg.limits[0].count = 20;
 	f->cfg.limits[0].period_ns = 2 * HOUR;
 	assert_int_equal(reload(f, why, sizeof(why)), 0);
-	active = vrl_seg_cfg(f->seg.hdr, atomic_load(&f->seg.hdr->active_cfg));
+	active = vrl_view_cfg(&f->seg.view, atomic_load(&f->seg.hdr->active_cfg));
 	assert_int_equal(active->limits[0].rate_epoch, 0);
 	f->cfg.limits[0].burst = 5;
 	assert_int_equal(reload(f, why, sizeof(why)), 0);
-	active = vrl_seg_cfg(f->seg.hdr, atomic_load(&f->seg.hdr->active_cfg));
+	active = vrl_view_cfg(&f->seg.view, atomic_load(&f->seg.hdr->active_cfg));
 	assert_int_equal(active->limits[0].rate_epoch, 1);
 	assert_int_equal(active->limits[0].prev_burst, 10);
 	assert_int_equal(active->limits[0].prev_emission_ns, HOUR / 10);
 	f->cfg.limits[0].burst = 10;
 	assert_int_equal(reload(f, why, sizeof(why)), 0);
-	active = vrl_seg_cfg(f->seg.hdr, atomic_load(&f->seg.hdr->active_cfg));
+	active = vrl_view_cfg(&f->seg.view, atomic_load(&f->seg.hdr->active_cfg));
 	assert_int_equal(active->limits[0].rate_epoch, 2);
 	assert_int_equal(active->limits[0].prev_burst, 5);
 	/* a renamed limit has new keys: a new epoch count */
 	strcpy(f->cfg.limits[0].name, "rate2");
 	assert_int_equal(reload(f, why, sizeof(why)), 0);
-	active = vrl_seg_cfg(f->seg.hdr, atomic_load(&f->seg.hdr->active_cfg));
+	active = vrl_view_cfg(&f->seg.view, atomic_load(&f->seg.hdr->active_cfg));
 	assert_int_equal(active->limits[0].rate_epoch, 0);
 	assert_int_equal(active->limits[0].prev_burst, 0);
+	fixture_drop(f);
+}
+
+/*
+ * A segment cut by a group member is rebuilt and its config published anew
+ * through the reload path (vrld's check_size: vrl_seg_regrow, then
+ * vrl_seg_reload of the config in force). Keys before the cut keep their
+ * words, written under the limit's epoch: the republish must keep that
+ * epoch and the parameters before it, taken from vrld's own copy of the
+ * config in force, not from the config areas, which the cut (or the
+ * member) may have wiped. Here both areas are zeroed too: a key of the
+ * epoch keeps its fill, and a word of the epoch before still converts.
+ */
+static void rebuild_keeps_epochs(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const struct vrl_request r2 = { .api = "x", .token = "t2" };
+	struct vrl_request r = req;
+	const struct vrl_seg_config *active;
+	uint64_t idx, dstate, w2;
+	struct vrl_snapshot *snap = malloc(sizeof(*snap));
+	struct vrl_key k;
+	char why[256], label[VRL_LABEL_MAX];
+	struct stat st;
+	int fd;
+
+	(void)state;
+	test_add_rate(&f->cfg, "rate", "x", 10, HOUR, 10, (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_segment("reload-rebuild", &f->cfg, 100, &f->seg, f->name);
+	f->c = test_open(f->name);
+	r.cost = 4;
+	assert_int_equal(vrl_acquire(f->c, &r, NULL), 0);          /* t: 6 left */
+	f->cfg.limits[0].burst = 20;
+	assert_int_equal(reload(f, why, sizeof(why)), 0);          /* epoch 1 */
+	assert_int_equal(vrl_gcra_tag(key_word(f, &req)), 1);
+	/* t2: a word of epoch 0, 7 left of 10, as an acquire in flight across
+	 * the reload leaves one (vrld's sweep would convert it) */
+	assert_int_equal(vrl_snapshot_read(&f->seg.view, snap), 0);
+	vrl_limit_key(&snap->limits[0], &r2, &k, label);
+	free(snap);
+	assert_int_equal(vrl_kt_get(&f->seg.view, &k, vrl_slot_note(0, &f->seg.cfg->limits[0],
+								      f->seg.cfg->generation),
+				    label, &idx), 0);
+	w2 = vrl_gcra_word(0, vrl_now_ns() + 3 * (HOUR / 10));
+	atomic_store(&f->seg.view.slots[idx].state, w2);
+	/* both config areas wiped, and the object cut past the keys' slots */
+	memset(vrl_view_cfg(&f->seg.view, 0), 0, sizeof(struct vrl_seg_config));
+	memset(vrl_view_cfg(&f->seg.view, 1), 0, sizeof(struct vrl_seg_config));
+	assert_int_equal(vrl_kt_find(&f->seg.view, &k, &idx), 0);
+	fd = shm_open(f->name, O_RDWR, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (char *)&f->seg.view.slots[f->seg.view.nslots - 1] -
+					   (char *)f->seg.hdr), 0);
+	close(fd);
+	/* vrld's rebuild, with the config as compiled (no reload record) */
+	assert_int_equal(vrl_seg_shrunk(&f->seg, &st), 1);
+	assert_int_equal(vrl_seg_regrow(&f->seg, &dstate), 0);
+	assert_int_equal(reload(f, why, sizeof(why)), 0);
+	assert_true(vrl_seg_reopen(&f->seg, dstate));
+	active = vrl_view_cfg(&f->seg.view, atomic_load(&f->seg.hdr->active_cfg));
+	assert_int_equal(active->limits[0].rate_epoch, 1);
+	assert_int_equal(active->limits[0].prev_burst, 10);
+	/* t kept its 6; t2 was converted from epoch 0 with its 7 */
+	assert_int_equal(vrl_gcra_tag(key_word(f, &r2)), 1);
+	assert_int_equal(drain(f->c, &req), 6);
+	assert_int_equal(drain(f->c, &r2), 7);
 	fixture_drop(f);
 }
 
@@ -436,7 +506,7 @@ static void config_unreadable_keeps_snapshot(void **state)
 	assert_int_equal(vrl_acquire(f->c, &req, NULL), 0);
 	f->cfg.limits[0].burst = 20;
 	assert_int_equal(reload(f, why, sizeof(why)), 0);
-	area = vrl_seg_cfg(f->seg.hdr, atomic_load(&f->seg.hdr->active_cfg));
+	area = vrl_view_cfg(&f->seg.view, atomic_load(&f->seg.hdr->active_cfg));
 	atomic_fetch_add(&area->seq, 1);                          /* odd: "being written" */
 	/* the old config: burst 10, 1 used; its words (converted by vrld to
 	 * the new epoch) are not its own, so it denies without writing */
@@ -510,6 +580,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(rate_keeps_fill),
 		cmocka_unit_test(rate_epoch_follows_changes),
+		cmocka_unit_test(rebuild_keeps_epochs),
 		cmocka_unit_test(waiter_across_rate_raise),
 		cmocka_unit_test(quota_count_change),
 		cmocka_unit_test(quota_calendar_carry),

@@ -18,13 +18,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 CONFIG = """\
 segment: {{name: {name}, keys: 4096}}
 limits:
-  # the basic rate: 5 at once, then one every 12 s, per token. Tests that
-  # expect a denial use slow refills, so that a loaded machine stalling a
-  # test between two calls cannot refill a bucket in between.
+  # the basic rate: 5 at once, then one every 12 min, per token. Tests that
+  # expect a denial use refills slower than any test runs, so that a loaded
+  # machine stalling a test between two calls cannot refill a bucket.
   - name: t.rate
     match: {{api: t}}
     per: [token]
-    rate: 5/min
+    rate: 5/h
     burst: 5
   # for waiting acquires: one every 200 ms, per token
   - name: w.rate
@@ -41,18 +41,18 @@ limits:
   - name: a.tesla
     match: {{api: a, make: tesla}}
     per: [vehicle]
-    rate: 1/min
+    rate: 1/h
     burst: 1
   # stacked, like Samsara's token and organisation limits
   - name: s.token
     match: {{api: s}}
     per: [token]
-    rate: 2/min
+    rate: 2/h
     burst: 2
   - name: s.org
     match: {{api: s}}
     per: [org]
-    rate: 3/min
+    rate: 3/h
     burst: 3
   # hammered by a pool of processes
   - name: h.org

@@ -13,7 +13,10 @@ def test_now_is_the_monotonic_clock():
     b = vrl.now()
     c = time.monotonic()
     assert a <= b <= c
-    assert abs(vrl.now_ns() / 1e9 - time.monotonic()) < 1.0
+    a = time.monotonic_ns()
+    b = vrl.now_ns()
+    c = time.monotonic_ns()
+    assert a <= b <= c
 
 
 def test_limits_lists_the_config(client):
@@ -24,6 +27,7 @@ def test_limits_lists_the_config(client):
 
 
 def test_acquire_grants_the_burst_then_denies(client, key):
+    start = vrl.now_ns()
     for i in range(5):
         v = client.acquire(api="t", token=key)
         assert v and v.granted
@@ -39,11 +43,12 @@ def test_acquire_grants_the_burst_then_denies(client, key):
     v = client.acquire(api="t", token=key)
     assert not v and v.granted is False
     assert v.limit == "t.rate"
-    assert 0 < v.retry_after <= 12
+    assert 0 < v.retry_after <= 720
     assert v.retry_after_ns == pytest.approx(v.retry_after * 1e9, abs=1)
     assert v.remaining == 0
-    assert 48 < v.reset_after <= 60
-    assert abs(v.at_ns - vrl.now_ns()) < 1e9
+    # full again 5 x 12 min after the first grant, whenever this one came
+    assert 3600 - (vrl.now_ns() - start) / 1e9 <= v.reset_after <= 3600
+    assert start <= v.at_ns <= vrl.now_ns()
     assert "denied" in repr(v) and "t.rate" in repr(v)
 
 
@@ -207,7 +212,9 @@ def test_acquire_wait_timeout_denies_and_reserves_nothing(client, key):
 
 def test_acquire_wait_releases_the_gil(client, key):
     """A thread keeps running Python while another sleeps in the library,
-    and a second thread on the same client takes its turn."""
+    and a second thread on the same client takes its turn. The main thread
+    waits until the spinner was seen running during one of its sleeps (a
+    starved machine may give it no turn in a few)."""
     assert client.acquire(api="w", token=key)
     ticks = []
     waits = []
@@ -224,7 +231,9 @@ def test_acquire_wait_releases_the_gil(client, key):
     t2 = threading.Thread(target=lambda: other.append(client.acquire(api="t", token=key)))
     try:
         t2_started = False
-        for _ in range(3):
+        deadline = time.monotonic() + 60
+        while not waits or not any(a < t < b for t in list(ticks) for a, b in waits):
+            assert time.monotonic() < deadline, "the spinner never ran during a wait"
             start = vrl.now_ns()
             v = client.acquire_wait(api="w", token=key, timeout=30)
             waits.append((start, vrl.now_ns()))
@@ -243,14 +252,17 @@ def test_acquire_wait_releases_the_gil(client, key):
 
 def test_cooldown_and_reset(client, key):
     assert client.acquire(api="g", vehicle=key)
+    start = vrl.now_ns()
     until = client.cooldown("g.gate", for_=30, api="g", vehicle=key)
-    assert until > vrl.now_ns() + 29e9
+    assert start + 30e9 <= until <= vrl.now_ns() + 30e9
     v = client.acquire(api="g", vehicle=key)
     assert not v and v.cooldown and v.limit == "g.gate" and v.kind in (0, vrl.GATE)
-    assert 29 < v.retry_after <= 30
+    # closed until 30 s after the call, whenever this one came
+    assert v.retry_after_ns == until - v.at_ns
     # a cooldown only extends
     client.cooldown(until=vrl.now() + 1, api="g", vehicle=key)
-    assert client.acquire(api="g", vehicle=key).retry_after > 29
+    v = client.acquire(api="g", vehicle=key)
+    assert v.retry_after_ns == until - v.at_ns
     # other keys are open
     assert client.acquire(api="g", vehicle=key + "x")
     client.reset(api="g", vehicle=key)
@@ -356,12 +368,14 @@ class TestFeedback:
 
     def test_observe_429_closes_the_key_for_everyone(self, client, segment, key):
         assert client.acquire(api="g", vehicle=key)
+        start = vrl.now()
         fb = client.observe(self.Response(429, {"Retry-After": "30"}), api="g", vehicle=key)
         assert fb.actions & vrl.FB_COOLDOWN and fb.limit == "g.gate"
-        assert fb.cooldown_until > vrl.now() + 29
+        assert start + 30 <= fb.cooldown_until <= vrl.now() + 30
         with vrl.Client(segment) as other:
             v = other.acquire(api="g", vehicle=key)
-            assert not v and v.cooldown and v.retry_after > 29
+            assert not v and v.cooldown
+            assert v.retry_after == pytest.approx(fb.cooldown_until - v.at_ns / 1e9, abs=1e-6)
 
     def test_observe_urllib3_and_pairs(self, client, key):
         fb = client.observe(self.Urllib3Response(429, [("retry-after", "0.5")]), api="g",
@@ -458,6 +472,6 @@ def test_threads_share_a_client(client, key):
     assert not errors
     assert len(waits) == 16 and all(waits)
     # each thread: 5 keys x the burst of 5, and one more per key for every
-    # 12 s the test took (t.rate refills slowly; a loaded machine is slow)
-    refills = int((time.monotonic() - start) // 12)
+    # 12 min the test took (t.rate refills slowly; a loaded machine is slow)
+    refills = int((time.monotonic() - start) // 720)
     assert 4 * 25 <= sum(grants) <= 4 * 5 * (5 + refills)

@@ -1,6 +1,7 @@
 """Worker functions for the multi-process tests: a module of their own, so
 that forkserver children import them by name."""
 import os
+import random
 
 import vrl
 
@@ -19,19 +20,31 @@ def use_inherited(client):
     _client = client
 
 
+SAMPLE = 2000      # denials a worker keeps (a uniform sample of them all)
+
+
 def hammer(args):
     """Acquire org `org` of limit h.org until monotonic ns `until`; return
-    the at_ns of every grant, with the pid that got it. Half the workers
-    acquire by fields, half through a resolved request."""
+    the pid, the at_ns of every grant, and a sample of the denials as
+    (at_ns, the clock once the call had returned). Half the workers acquire
+    by fields, half through a resolved request."""
     org, until, resolved = args
     c = _client
     r = c.resolve(api="h", org=org) if resolved else None
-    grants = []
+    grants, denials, seen = [], [], 0
+    rng = random.Random(os.getpid())
     while vrl.now_ns() < until:
         v = r.acquire() if r is not None else c.acquire(api="h", org=org)
         if v:
             grants.append(v.at_ns)
-    return os.getpid(), grants
+            continue
+        d = (v.at_ns, vrl.now_ns())
+        seen += 1
+        if len(denials) < SAMPLE:
+            denials.append(d)
+        elif rng.randrange(seen) < SAMPLE:
+            denials[rng.randrange(SAMPLE)] = d
+    return os.getpid(), grants, denials
 
 
 def one(args):

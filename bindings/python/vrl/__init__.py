@@ -31,10 +31,11 @@ from vrl._vrl import (  # noqa: F401 (re-exported)
     VERDICT_COOLDOWN, VERDICT_SHADOW, VERDICT_TABLE_FULL, VERDICT_NO_LIMIT,
     VERDICT_OVERAGE, VERDICT_ALERT,
     EDENIED, ENOSEG, EMAGIC, EFORMAT, ECORRUPT, EFULL, ENOLIMIT, EREADONLY,
-    ETOOMANY, ENOKEY, EBUSY,
+    ETOOMANY, ENOKEY, EBUSY, EOWNER,
     now, now_ns, strerror,
 )
 from vrl import _vrl
+from vrl._version import __version__
 
 if HAVE_FEEDBACK:
     from vrl._vrl import (  # noqa: F401
@@ -42,6 +43,7 @@ if HAVE_FEEDBACK:
     )
 
 __all__ = [
+    "__version__",
     "Client", "Limit", "Resolved", "Verdict", "Error", "RateLimited", "SegmentNotFound",
     "HAVE_FEEDBACK", "now", "now_ns", "strerror",
     "RATE", "GATE", "WINDOW", "QUOTA", "SLOTS",

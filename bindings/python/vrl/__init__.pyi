@@ -6,6 +6,9 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _Value = Union[str, int, None]          # a request field; non-str values go through str()
 _Attrs = Optional[Mapping[str, Union[str, int]]]
 
+__version__: Final[str]
+"""The version of vrl, as meson.build's project() gives it."""
+
 HAVE_FEEDBACK: Final[bool]
 """True when this build has Client.release/refund/observe and parse_retry_after."""
 
@@ -33,6 +36,7 @@ EREADONLY: Final[int]
 ETOOMANY: Final[int]
 ENOKEY: Final[int]
 EBUSY: Final[int]
+EOWNER: Final[int]
 
 FB_COOLDOWN: Final[int]
 FB_RECONCILE: Final[int]

@@ -54,6 +54,15 @@ limits:
     per: [org]
     rate: 3/h
     burst: 3
+  # a soft quota whose count a cost of 2^40 - 2 units brings to vrl's
+  # ceiling (2^40 - 1 units a period): VERDICT_SATURATED
+  - name: q.soft
+    kind: quota
+    match: {{api: q}}
+    per: [vehicle]
+    count: 1000
+    calendar: month
+    overage: true
   # hammered by a pool of processes
   - name: h.org
     match: {{api: h}}

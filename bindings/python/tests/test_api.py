@@ -67,6 +67,19 @@ def test_a_cost_past_the_burst_never_passes(client, key):
     assert e.value.retry_after is None
 
 
+def test_soft_quota_says_when_its_count_saturates(client, key):
+    ceiling = (1 << 40) - 1          # units a quota key counts in a period
+    v = client.acquire(api="q", vehicle=key, cost=ceiling - 1)
+    assert v and v.over and v.overage == ceiling - 1 - 1000
+    assert not v.saturated and not v.flags & vrl.VERDICT_SATURATED
+    # at the ceiling: granted, said, and the overage stops growing
+    for _ in range(2):
+        v = client.acquire(api="q", vehicle=key, cost=1)
+        assert v and v.over and v.saturated
+        assert v.flags & vrl.VERDICT_SATURATED == vrl.VERDICT_SATURATED
+        assert v.overage == ceiling - 1000
+
+
 def test_no_matching_limit_grants(client):
     v = client.acquire(api="nobody-limits-this")
     assert v and v.no_limit and v.limit is None and v.matched == 0

@@ -24,6 +24,7 @@ VERDICT_TABLE_FULL: Final[int]
 VERDICT_NO_LIMIT: Final[int]
 VERDICT_OVERAGE: Final[int]
 VERDICT_ALERT: Final[int]
+VERDICT_SATURATED: Final[int]
 
 EDENIED: Final[int]
 ENOSEG: Final[int]
@@ -131,6 +132,10 @@ class Verdict:
         """VERDICT_OVERAGE: a soft quota granted units past its limit."""
     @property
     def alert(self) -> bool: ...
+    @property
+    def saturated(self) -> bool:
+        """VERDICT_SATURATED: a soft quota's count is at its ceiling (2**40 - 1
+        units in the period): its overage stops growing."""
     def __bool__(self) -> bool: ...
 
 

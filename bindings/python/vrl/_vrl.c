@@ -417,6 +417,9 @@ static PyGetSetDef verdict_getset[] = {
 	FLAG("no_limit", VRL_VERDICT_NO_LIMIT, "No limit matched: granted without a check."),
 	FLAG("over", VRL_VERDICT_OVERAGE, "A soft quota granted units past its limit."),
 	FLAG("alert", VRL_VERDICT_ALERT, "This grant crossed an alert threshold."),
+	FLAG("saturated", VRL_VERDICT_SATURATED,
+	     "A soft quota's count is at its ceiling (2**40 - 1 units in the period): "
+	     "its overage stops growing."),
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -1356,6 +1359,7 @@ static int add_constants(PyObject *m)
 		{ "VERDICT_NO_LIMIT", VRL_VERDICT_NO_LIMIT },
 		{ "VERDICT_OVERAGE", VRL_VERDICT_OVERAGE },
 		{ "VERDICT_ALERT", VRL_VERDICT_ALERT },
+		{ "VERDICT_SATURATED", VRL_VERDICT_SATURATED },
 #define VRL_PY_ERR(name, value, msg) { "E" #name, value },
 		VRL_ERRORS(VRL_PY_ERR)
 #undef VRL_PY_ERR

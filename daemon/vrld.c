@@ -524,7 +524,7 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 {
 	struct vrld_reloader rl;
 	struct vrl_seg seg = { 0 };
-	char why[256];
+	char why[VRL_CONFIG_ERR_MAX];
 	uint64_t cursor = 0, next_sweep = 0;
 	struct vrl_alert_cursor alerts = { 0 };
 	struct vrld_prod prod = { .log = logf_ };

@@ -435,6 +435,15 @@ static int calendars_match(const struct vrl_seg_config *now, const struct vrl_se
 	return 0;
 }
 
+/* Why a config whose window rings need @need bytes of segment, not the
+ * @have it has, cannot be taken: by a reload, or by vrld adopting it. */
+static void windows_resized(uint64_t need, uint64_t have, char *why, size_t whylen)
+{
+	snprintf(why, whylen, "the segment would need %llu bytes instead of %llu: a window "
+		 "limit changed; restart vrld with a fresh segment (--replace)",
+		 (unsigned long long)need, (unsigned long long)have);
+}
+
 int vrl_seg_reload_check(const struct vrl_seg *s, const struct vrl_seg_config *cfg,
 			 char *why, size_t whylen)
 {
@@ -451,9 +460,7 @@ int vrl_seg_reload_check(const struct vrl_seg *s, const struct vrl_seg_config *c
 	if (rc) {
 		snprintf(why, whylen, "cannot lay out the window rings: %s", strerror(-rc));
 	} else if (g.size != s->view.size) {
-		snprintf(why, whylen, "the segment would need %llu bytes instead of %llu: a "
-			 "window limit changed; restart vrld with a fresh segment (--replace)",
-			 (unsigned long long)g.size, (unsigned long long)s->view.size);
+		windows_resized(g.size, s->view.size, why, whylen);
 		rc = -EINVAL;
 	} else if ((now = in_force(s)) != NULL) {
 		/* vrld's own copy of the config in force, not the segment's */
@@ -585,6 +592,8 @@ static void explain_mismatch(int fd, const struct vrl_seg_spec *spec, uint64_t s
 	else if (h && h->magic != VRL_SEG_MAGIC)
 		snprintf(why, whylen, "segment %s is not a vrl segment (or a half-made one)",
 			 spec->name);
+	else if (h && h->keys_configured == g->keys && h->size == size)
+		windows_resized(g->size, size, why, whylen);   /* as a reload says it */
 	else
 		snprintf(why, whylen, "segment %s has %llu bytes; this config needs %llu "
 			 "(segment.keys changed?)", spec->name, (unsigned long long)size,
@@ -665,7 +674,14 @@ static struct vrl_seg_config *read_active(const struct vrl_seg_view *v)
 	return cfg;
 }
 
-/* Map, check and take over an existing segment (vrld's side of adoption). */
+/*
+ * Map, check and take over an existing segment (vrld's side of adoption).
+ * The config it brings is checked and published by vrl_seg_reload(), as a
+ * reload's is, against the config the segment holds: what a reload refuses
+ * (a window layout, a kind or a quota calendar change), adoption refuses
+ * too, with the same words, and what a reload keeps (epochs, fills, quota
+ * counts), adoption keeps.
+ */
 static int adopt_mapped(int fd, const struct vrl_seg_spec *spec, const struct vrl_seg_config *cfg,
 			const struct vrl_seg_geometry *g, struct vrl_seg *out, char *why,
 			size_t whylen)
@@ -694,26 +710,21 @@ static int adopt_mapped(int fd, const struct vrl_seg_spec *spec, const struct vr
 			 "published", spec->name);
 		return -EEXIST;
 	}
-	if (vrl_seg_areas_match(out->prev, cfg, why, whylen) != 0) {
-		forget_configs(out);
-		return -EEXIST;
-	}
 	out->gen = atomic_load_explicit(&out->hdr->config_gen, memory_order_relaxed);
 	if (out->gen < out->prev->generation)
 		out->gen = out->prev->generation;
 	vrl_kt_repair_bracket(out->hdr, UINT64_MAX);
 	/* a vrld that died in its conversion pass left the count odd; its
-	 * conversions are all done (it is gone), and the pass below
-	 * (vrl_seg_settle) converts what it left */
+	 * conversions are all done (it is gone), and vrl_seg_reload's pass
+	 * below converts what it left */
 	if (atomic_load(&out->hdr->rate_conversions) & 1)
 		atomic_fetch_add(&out->hdr->rate_conversions, 1);
-	rc = vrl_seg_publish(out, cfg);
+	rc = vrl_seg_reload(out, cfg, why, whylen);
 	if (rc) {
 		forget_configs(out);
-		return rc;
+		/* a config this segment cannot take: a fresh one (--replace) can */
+		return rc == -EINVAL ? -EEXIST : rc;
 	}
-	vrl_seg_renote(out, 0, out->view.nslots);
-	vrl_seg_settle(out, 0, out->view.nslots);
 	return 0;
 }
 

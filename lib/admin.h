@@ -47,8 +47,10 @@ struct vrl_seg {
 /*
  * Create segment @spec->name holding config @cfg, or adopt the existing one
  * if its layout matches (same format and key capacity), publishing @cfg into
- * it when it differs. The magic is written last (release), so a client
- * never maps a half-made segment.
+ * it through vrl_seg_reload(): what a reload refuses, adoption refuses
+ * (-EEXIST, with the reload's reason in @why), and what a reload keeps
+ * (rate fills, quota counts), adoption keeps. The magic is written last
+ * (release), so a client never maps a half-made segment.
  *
  * One vrld per segment: the caller takes an exclusive flock(2) on the
  * segment's shm object and holds it until vrl_seg_close() (or its death:
@@ -61,8 +63,9 @@ struct vrl_seg {
  * open and close the object again while it serves it.
  *
  * Errors: -EEXIST when a segment of that name exists with another layout
- * (its key capacity differs, or it is not a vrl segment of this format)
- * and @replace is false; -EPERM when the shm object of that name belongs to
+ * (its key capacity differs, or it is not a vrl segment of this format),
+ * or holds a config that @cfg cannot follow as a reload, and @replace is
+ * false; -EPERM when the shm object of that name belongs to
  * another user than the caller's (someone made it first: it is neither
  * adopted nor removed, even with @replace); -EBUSY when another process (a
  * running vrld) holds the segment's lock; -errno from shm_open, ftruncate,
@@ -108,9 +111,9 @@ int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_
  * Also refused: a kind change under the same name, and a quota calendar
  * or anchor change whose new period began before the one its keys count
  * (quota.h). After publishing, every key is brought to the new parameters
- * (vrl_seg_settle()) before it returns. The republish of a rebuilt
- * segment (vrl_seg_regrow) goes through it too. Returns 0, -EINVAL
- * (refused), -ENOMEM.
+ * (vrl_seg_settle()) before it returns. Adoption (vrl_seg_open_or_create)
+ * and the republish of a rebuilt segment (vrl_seg_regrow) go through it
+ * too. Returns 0, -EINVAL (refused), -ENOMEM.
  */
 int vrl_seg_reload(struct vrl_seg *s, const struct vrl_seg_config *cfg, char *why,
 		   size_t whylen);

@@ -5,7 +5,8 @@
  * reload more, not one each); a change of segment.mode or segment.group is
  * applied to the segment; a change that needs a restart (daemon.metrics,
  * segment.name, segment.keys) is refused, saying so, and recorded as
- * refused; a reload is checked as start-up checks a config; a metrics
+ * refused; a reload is checked as start-up checks a config, and a restart
+ * over the segment as a reload checks its limits; a metrics
  * textfile, metrics_top or a shorter sweep_interval set by a reload is
  * applied.
  *
@@ -338,6 +339,49 @@ static void test_reload_checked_like_start(void **state)
 	stop(pid);
 }
 
+/* ---- a restart over the segment is checked as a reload is ------------------------- */
+
+/*
+ * vrld stopped and started again with a changed config adopts its segment
+ * only if a reload would take the change: a kind change under the same
+ * name, refused by a reload, is refused at start with the same words (and
+ * a hint to --replace), and the segment is left as it was; --replace makes
+ * a fresh one.
+ */
+static void test_restart_checked_like_reload(void **state)
+{
+	struct vrl_reload_status st;
+	char text[1024];
+	uint64_t gen;
+	pid_t pid;
+
+	(void)state;
+	config("", "");
+	pid = start_ready();
+	snprintf(text, sizeof(text), "segment: {name: \"%s\", keys: 1000}\n"
+		 "limits:\n  - {name: r, kind: gate, per: [org]}\n", seg);
+	vrld_write_file(conf, text);
+	assert_false(reload(pid, &st));
+	assert_non_null(strstr(st.error, "changes kind"));
+	stop(pid);
+	gen = vrld_config_gen(seg);
+	pid = vrld_start(conf, NULL, logpath);
+	assert_int_equal(vrld_wait_exit(pid, WAIT_NS), 1);
+	assert_int_equal(vrld_config_gen(seg), gen);           /* nothing published */
+	if (!vrld_log_has(logpath, st.error) || !vrld_log_has(logpath, "--replace")) {
+		show_log();
+		fail_msg("vrld did not refuse the kind change at start as a reload does");
+	}
+	pid = vrld_start(conf, "--replace", logpath);
+	/* the first start made the segment too: the second "adopted=0" */
+	if (!vrld_wait_ready(seg, pid, WAIT_NS) || !vrld_wait_log(logpath, "adopted=0", 2,
+								    WAIT_NS)) {
+		show_log();
+		fail_msg("vrld --replace did not make a fresh segment");
+	}
+	stop(pid);
+}
+
 /* ---- the textfile --------------------------------------------------------------- */
 
 /* Lines of the textfile starting with @prefix, once it holds @want of them. */
@@ -435,6 +479,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_reload_mode_and_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_needs_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_checked_like_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_checked_like_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_textfile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_sweep_interval, setup, teardown),
 	};

@@ -544,6 +544,75 @@ static void bracket_of_dead_vrld(void **state)
 	fixture_drop(f);
 }
 
+/* ---- adoption: vrld restarted with another config --------------------------------- */
+
+/* The limits of the adoption tests: a rate, a daily quota and a window,
+ * with @change applied to the copy in @cfg. */
+static void adoption_config(struct vrl_seg_config *cfg, int change)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (change == 1)            /* the rate under the same name becomes a gate */
+		test_add_gate(cfg, "rate", "x", (int[]){ VRL_FIELD_TOKEN, -1 });
+	else
+		test_add_rate(cfg, "rate", "x", 10, HOUR, change == 4 ? 20 : 10,
+			      (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_add_quota(cfg, "q", "q", 10, change == 2 ? VRL_CAL_MONTH : VRL_CAL_DAY,
+		       change == 2 ? 1 : 0, 0, (int[]){ VRL_FIELD_VEHICLE, -1 });
+	test_add_window(cfg, "w", "w", change == 3 ? 20 : 10, HOUR, change == 5 ? 4096 : 16,
+			(int[]){ VRL_FIELD_ORG, -1 });
+}
+
+/*
+ * vrld restarted over its segment with a changed config adopts it only if
+ * a reload would take that config, and refuses it at start with the words
+ * a reload refuses it with: a kind change under the same name, a quota
+ * calendar change whose period began before the one the keys count, a
+ * window layout change (in place, or one that resizes the segment). What
+ * a reload keeps, adoption keeps: a rate key its fill (burst 10 -> 20, 4
+ * taken: 6 left).
+ */
+static void adoption_checked_like_reload(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct vrl_seg_spec spec = { .mode = 0600, .gid = (gid_t)-1, .keys = 100 };
+	struct vrl_seg_config *next = calloc(1, sizeof(*next));
+	struct vrl_request r = req;
+	char why[512], at_start[512];
+
+	(void)state;
+	vrl__realtime_ns = fake_clock;
+	fake_rt = utc(2026, 3, 10, 12);
+	adoption_config(&f->cfg, 0);
+	test_segment("reload-adopt", &f->cfg, 100, &f->seg, f->name);
+	snprintf(spec.name, sizeof(spec.name), "%s", f->name);
+	f->c = test_open(f->name);
+	r.cost = 4;
+	assert_int_equal(vrl_acquire(f->c, &r, NULL), 0);
+	for (int change = 1; change <= 5; change++) {
+		if (change == 4)
+			continue;           /* accepted: below */
+		adoption_config(next, change);
+		assert_int_equal(vrl_seg_reload_check(&f->seg, next, why, sizeof(why)), -EINVAL);
+		vrl_seg_close(&f->seg);          /* vrld stopped: the segment stays */
+		assert_int_equal(vrl_seg_open_or_create(&spec, next, false, &f->seg, at_start,
+							sizeof(at_start)), -EEXIST);
+		printf("# at start: %s\n", at_start);
+		assert_string_equal(at_start, why);
+		/* the config in force is adopted again, as it was */
+		assert_int_equal(vrl_seg_open_or_create(&spec, &f->cfg, false, &f->seg, why,
+							sizeof(why)), 0);
+		assert_true(f->seg.adopted);
+	}
+	vrl_seg_close(&f->seg);
+	adoption_config(next, 4);
+	assert_int_equal(vrl_seg_open_or_create(&spec, next, false, &f->seg, why, sizeof(why)), 0);
+	assert_int_equal(vrl_gcra_tag(key_word(f, &req)), 1);
+	assert_int_equal(drain(f->c, &req), 6);
+	vrl__realtime_ns = real_clock;
+	free(next);
+	fixture_drop(f);
+}
+
 /* ---- format -------------------------------------------------------------------------- */
 
 /* A segment of the format before (its rate words are untagged) is refused
@@ -589,6 +658,7 @@ int main(void)
 		cmocka_unit_test(slots_count_change),
 		cmocka_unit_test(config_unreadable_keeps_snapshot),
 		cmocka_unit_test(bracket_of_dead_vrld),
+		cmocka_unit_test(adoption_checked_like_reload),
 		cmocka_unit_test(older_format_refused),
 	};
 

@@ -34,10 +34,10 @@
 #include "atomic_file.h"
 #include "client.h"
 #include "keytable.h"
+#include "quota.h"
 
 #define CKPT_MAGIC       "VRLCKPT\n"
 #define CKPT_MAX_RECS    (UINT64_C(1) << 32)   /* more than any key table holds */
-#define QUOTA_USED_MASK  ((UINT64_C(1) << 40) - 1) /* quota state: period << 40 | used */
 
 struct ckpt_head {
 	char magic[8];
@@ -275,9 +275,7 @@ static uint64_t merge_state(uint32_t kind, uint64_t cur, uint64_t saved)
 	if (kind == VRL_KIND_SLOTS)
 		return cur + saved;
 	/* quota: units of the same period add up; a newer period wins */
-	if ((cur >> 40) == (saved >> 40))
-		return saved + (cur & QUOTA_USED_MASK);
-	return (cur >> 40) > (saved >> 40) ? cur : saved;
+	return vrl_quota_merge(cur, saved);
 }
 
 static void restore_one(const struct vrl_seg_view *v, uint64_t idx, const struct vrl_ckpt_rec *r,

@@ -378,27 +378,15 @@ static void offer(struct key_ratio *best, unsigned top, unsigned *n, const struc
 		best[low] = *k;
 }
 
-/* The current period of every soft quota of the config; UINT64_MAX for
- * the other limits, whose keys have no overage. */
-static void soft_periods(const struct vrl_snapshot *cfg, uint64_t *id)
+/* Units a soft quota key counted past its limit in period @qid (the
+ * period in force, vrl_key_periods()). */
+static uint64_t overage_of(const struct vrl_limit *l, uint64_t state, uint64_t qid)
 {
-	uint64_t rt = vrl__realtime_ns();
+	uint64_t used;
 
-	for (uint32_t l = 0; l < VRL_MAX_LIMITS; l++) {
-		const struct vrl_seg_limit *s = &cfg->limits[l].seg;
-
-		id[l] = UINT64_MAX;
-		if (l < cfg->nlimits && s->kind == VRL_KIND_QUOTA && (s->flags & VRL_LIMIT_SOFT) &&
-		    vrl_quota_period(s, rt, &id[l], NULL, NULL) != 0)
-			id[l] = UINT64_MAX;
-	}
-}
-
-/* Units a soft quota key counted past its limit in period @id. */
-static uint64_t overage_of(const struct vrl_limit *l, uint64_t state, uint64_t id)
-{
-	uint64_t used = id == UINT64_MAX ? 0 : vrl_quota_used(state, id);
-
+	if (l->seg.kind != VRL_KIND_QUOTA || !(l->seg.flags & VRL_LIMIT_SOFT))
+		return 0;
+	used = vrl_key_quota_used(l, state, qid);
 	return used > l->seg.count ? used - l->seg.count : 0;
 }
 
@@ -410,7 +398,7 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 	const struct vrl_seg_slot *slots = m->v.slots;
 	uint64_t now = vrl_now_ns(), period[VRL_MAX_LIMITS];
 
-	soft_periods(&m->snap, period);
+	vrl_key_periods(&m->snap, vrl__realtime_ns(), period);
 	memset(keys, 0, VRL_MAX_LIMITS * sizeof(*keys));
 	memset(overage, 0, VRL_MAX_LIMITS * sizeof(*overage));
 	*live = 0;
@@ -440,7 +428,7 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 		keys[k.limit]++;
 		overage[k.limit] += overage_of(&m->snap.limits[k.limit], state, period[k.limit]);
 		k.ratio = vrl_slot_used_ratio(&m->v, &m->snap.limits[k.limit], i, state,
-					      load64(&s->cooldown), now);
+					      load64(&s->cooldown), now, period[k.limit]);
 		if (k.ratio <= 0)
 			continue;
 		memcpy(k.label, s->label, sizeof(k.label));

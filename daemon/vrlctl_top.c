@@ -37,6 +37,7 @@ struct top_slot {
 /* One read of the segment. */
 struct top_sample {
 	uint64_t at;                     /* monotonic ns */
+	uint64_t qid[VRL_MAX_LIMITS];    /* each quota's period in force (keyuse.h) */
 	uint64_t gen;
 	size_t n, cap;
 	struct top_slot *s;
@@ -82,6 +83,7 @@ static int sample(struct vrl_client *c, struct top_sample *t)
 	t->n = 0;
 	t->gen = c->cfg->generation;
 	t->at = vrl_now_ns();
+	vrl_key_periods(c->cfg, vrl__realtime_ns(), t->qid);
 	for (uint64_t i = 0; i < c->view.nslots; i++) {
 		/* acquire: pairs with the insert's promotion; label and limit ready */
 		uint64_t tag = atomic_load_explicit(&slots[i].tag, memory_order_acquire);
@@ -112,7 +114,7 @@ static int sample(struct vrl_client *c, struct top_sample *t)
 		if (s->state == VRL_STATE_EVICTED || li < 0)
 			continue;
 		s->used = vrl_slot_used_ratio(&c->view, &c->cfg->limits[li], i, s->state, s->cd,
-					      t->at);
+					      t->at, t->qid[li]);
 		t->n++;
 	}
 	sum_holders(&c->view, t);
@@ -186,7 +188,7 @@ static int rank(const struct vrl_snapshot *cfg, const struct top_sample *prev,
 		if (j < prev->n && prev->s[j].idx == s->idx && prev->s[j].tag == s->tag)
 			before = prev->s[j].state;
 		keys[s->limit]++;
-		grants = vrl_key_grants(l, before, prev->at, s->state, cur->at);
+		grants = vrl_key_grants(l, before, prev->at, s->state, cur->at, cur->qid[s->limit]);
 		if (grants)
 			busy[(*nbusy)++] = (struct top_key){ s->limit, grants, 0, s->label };
 		ratio = s->used;

@@ -97,6 +97,22 @@ static inline uint64_t vrl_quota_word_period(uint64_t state, uint64_t id)
 }
 
 /*
+ * One word that counts both @a and @b, two counts of the same key (vrld's
+ * checkpoint restoring into a segment where workers counted meanwhile):
+ * the units of one period add up, saturating at VRL_QUOTA_USED_MAX within
+ * that period; of two periods, the later word stands.
+ */
+static inline uint64_t vrl_quota_merge(uint64_t a, uint64_t b)
+{
+	uint64_t ia = vrl_quota_word_id(a), ib = vrl_quota_word_id(b);
+
+	if (ia != ib)
+		return ia > ib ? a : b;
+	/* both below 2^40: the sum fits; vrl_quota_word() saturates it */
+	return vrl_quota_word(ia, vrl_quota_word_used(a) + vrl_quota_word_used(b));
+}
+
+/*
  * The period ids of @l's calendar change, if a reload recorded one: @from,
  * the period the old calendar had at the reload, and @to, the new one's.
  * Returns 0, -ENOENT when none is recorded, -EINVAL when the record is not

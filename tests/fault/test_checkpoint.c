@@ -29,6 +29,7 @@
 #include "../common.h"
 #include "checkpoint.h"
 #include "keytable.h"
+#include "quota.h"
 
 #define PERIOD_ID     UINT64_C(12345)           /* a quota period, as state << 40 */
 #define INTERVAL_NS   (NS_PER_S / 10)           /* the writer's checkpoint interval */
@@ -424,6 +425,47 @@ static void test_reload_renumbers(void **state)
 	test_segment_drop(&seg, name);
 }
 
+/*
+ * Restored quota counts are merged with what workers counted in the fresh
+ * segment by the words' periods: the same period adds up, saturating at
+ * 2^40 - 1 units without spilling into the period's bits (it read as a
+ * later period, which then never reset); of two periods the later stands.
+ */
+static void test_restore_merges_by_period(void **state)
+{
+	static struct vrl_seg_config cfg;
+	const uint64_t max = VRL_QUOTA_USED_MAX;
+	struct vrl_seg seg;
+	struct vrl_ckpt ck;
+	struct vrl_ckpt_stats st;
+	char name[VRL_SHM_NAME_MAX], why[512];
+
+	(void)state;
+	build(&cfg, false);
+	test_segment("ckpt-merge", &cfg, 1000, &seg, name);
+	atomic_store(&key_slot(&seg, "q", "V1", true)->state, vrl_quota_word(PERIOD_ID, max - 1));
+	atomic_store(&key_slot(&seg, "q", "V2", true)->state, vrl_quota_word(PERIOD_ID, 7));
+	atomic_store(&key_slot(&seg, "q", "V3", true)->state, vrl_quota_word(PERIOD_ID - 1, 9));
+	save(&seg, 3);
+	test_segment_drop(&seg, name);
+	test_segment("ckpt-merge", &cfg, 1000, &seg, name);
+	/* what workers counted before the restore */
+	atomic_store(&key_slot(&seg, "q", "V1", true)->state, vrl_quota_word(PERIOD_ID, 5));
+	atomic_store(&key_slot(&seg, "q", "V2", true)->state, vrl_quota_word(PERIOD_ID - 1, 3));
+	atomic_store(&key_slot(&seg, "q", "V3", true)->state, vrl_quota_word(PERIOD_ID, 2));
+	assert_int_equal(vrl_ckpt_load(path, &ck, why, sizeof(why)), 0);
+	vrl_ckpt_apply(&seg, &ck, &st);
+	vrl_ckpt_free(&ck);
+	assert_int_equal(st.restored, 3);
+	assert_int_equal(atomic_load(&key_slot(&seg, "q", "V1", false)->state),
+			 vrl_quota_word(PERIOD_ID, max));
+	assert_int_equal(atomic_load(&key_slot(&seg, "q", "V2", false)->state),
+			 vrl_quota_word(PERIOD_ID, 7));
+	assert_int_equal(atomic_load(&key_slot(&seg, "q", "V3", false)->state),
+			 vrl_quota_word(PERIOD_ID, 2));
+	test_segment_drop(&seg, name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +473,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuses_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loss_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_renumbers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_merges_by_period, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

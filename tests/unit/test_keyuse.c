@@ -1,0 +1,92 @@
+/*
+ * test_keyuse.c - what vrld's metrics and `vrlctl top` read from a key's
+ * state word (daemon/keyuse.h): a quota key's share of its limit counts
+ * only the period in force, so a key last used in an earlier period shows
+ * nothing used; a key whose count a calendar change carries shows it; and
+ * grants are what a count moved by within one period.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "../common.h"
+#include "keyuse.h"
+#include "quota.h"
+
+/* CLOCK_REALTIME ns of a UTC date, by libc. */
+static uint64_t utc(int y, int mo, int d, int h)
+{
+	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h };
+
+	return (uint64_t)timegm(&tm) * NS_PER_S;
+}
+
+/* Quota @l of 10 units a month, prepared as a handle or vrld reads it. */
+static void monthly(struct vrl_limit *l)
+{
+	struct vrl_seg_config cfg = { 0 };
+
+	test_add_quota(&cfg, "q", "q", 10, VRL_CAL_MONTH, 1, 0, (int[]){ VRL_FIELD_VEHICLE, -1 });
+	assert_int_equal(vrl_limit_prepare(&cfg.limits[0], l), 0);
+}
+
+/* A key that used its whole quota last month has used none of this one. */
+static void old_period_counts_nothing(void **state)
+{
+	struct vrl_limit l;
+	uint64_t march, feb;
+
+	(void)state;
+	monthly(&l);
+	assert_int_equal(vrl_quota_period(&l.seg, utc(2026, 3, 10, 12), &march, NULL, NULL), 0);
+	feb = march - 1;
+	assert_true(vrl_key_used_ratio(&l, vrl_quota_word(march, 4), 0, 1, march) == 0.4);
+	assert_true(vrl_key_used_ratio(&l, vrl_quota_word(feb, 10), 0, 1, march) == 0);
+	assert_int_equal(vrl_key_quota_used(&l, vrl_quota_word(feb, 10), march), 0);
+	/* its first grant of March is one grant, not February's 10 and one */
+	assert_int_equal(vrl_key_grants(&l, vrl_quota_word(feb, 10), 0, vrl_quota_word(march, 1),
+					1, march), 1);
+	assert_int_equal(vrl_key_grants(&l, vrl_quota_word(march, 3), 0, vrl_quota_word(march, 5),
+					1, march), 2);
+}
+
+/*
+ * A reload on March 10th made the monthly quota daily: March's 7 units
+ * count today (quota.h, the carry), and a grant today is one grant, not
+ * the 8 of a word that changed calendars; tomorrow they count nothing.
+ */
+static void carried_count(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_seg_limit *s;
+	struct vrl_limit l;
+	uint64_t from, to;
+
+	(void)state;
+	s = test_add_quota(&cfg, "q", "q", 10, VRL_CAL_DAY, 0, 0, (int[]){ VRL_FIELD_VEHICLE, -1 });
+	s->prev_calendar = VRL_CAL_MONTH;
+	s->prev_anchor = 1;
+	s->calendar_changed_rt = utc(2026, 3, 10, 12);
+	assert_int_equal(vrl_limit_prepare(s, &l), 0);
+	assert_true(l.carry);
+	assert_int_equal(vrl_quota_transition(s, &from, &to), 0);
+	assert_true(vrl_key_used_ratio(&l, vrl_quota_word(from, 7), 0, 1, to) == 0.7);
+	assert_int_equal(vrl_key_grants(&l, vrl_quota_word(from, 7), 0, vrl_quota_word(to, 8), 1,
+					to), 1);
+	assert_true(vrl_key_used_ratio(&l, vrl_quota_word(from, 7), 0, 1, to + 1) == 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(old_period_counts_nothing),
+		cmocka_unit_test(carried_count),
+	};
+
+	return cmocka_run_group_tests_name("keyuse", tests, NULL, NULL);
+}

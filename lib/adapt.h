@@ -84,7 +84,7 @@
  * most often a cut newer than its grant, so it is absorbed. All arithmetic is integer and exact: w in 1/65536 of the
  * figure, rounded down (slower) at every step, the same in every process.
  *
- * ---- Wiring (the next step) -----------------------------------------------
+ * ---- Wiring: how the rate kind, observe and acquire_wait take it up ------
  *
  * AD.W1 Where it lives. In the key slot's `aux` (segment.h: one 64-byte
  * line holds tag, state, cooldown, limit note, aux, label, home; aux is

@@ -81,8 +81,9 @@
  * recovered words to 0; a word left unswept past a wrap would read as a
  * recent cut, a lower rate, never a higher one. A word is CASed: a cut
  * that loses its CAS is computed again from the word it found, which is
- * most often a cut newer than its grant, so it is absorbed. All arithmetic is integer and exact: w in 1/65536 of the
- * figure, rounded down (slower) at every step, the same in every process.
+ * most often a cut newer than its grant, so it is absorbed. All
+ * arithmetic is integer and exact: w in 1/65536 of the figure, rounded
+ * down (slower) at every step, the same in every process.
  *
  * ---- Wiring: how the rate kind, observe and acquire_wait take it up ------
  *

@@ -4,17 +4,15 @@
  * Everything here reads bytes an upstream (or a proxy in front of it) sent,
  * so nothing is trusted: lengths are explicit (a body need not end in NUL),
  * arithmetic saturates instead of wrapping, and a value that does not parse
- * is skipped with a static reason. No allocation outlives a call; the only
- * global state is the "C" locale made once for strptime_l, so a program's
- * setlocale() cannot change how day and month names parse.
+ * is skipped with a static reason. No allocation outlives a call and there
+ * is no global state: dates are read by the small grammar below, in ASCII,
+ * so a program's setlocale() cannot change how day and month names parse.
  */
 #include "feedback.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <locale.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -23,7 +21,6 @@
 #include <json-c/json.h>
 
 #define NS_PER_S   UINT64_C(1000000000)
-#define DATE_MAX   64u              /* bytes of an HTTP-date we look at */
 
 /* ---- small parsers ------------------------------------------------------- */
 
@@ -96,63 +93,292 @@ static int parse_seconds(const char *s, size_t len, uint64_t *delay_ns)
 	return 0;
 }
 
-static locale_t c_locale;
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-
-static void make_c_locale(void)
-{
-	c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-}
-
-/*
- * The three forms RFC 9110 section 5.6.7 makes recipients accept:
+/* ---- HTTP-dates ------------------------------------------------------------
+ *
+ * RFC 9110 (5.6.7) makes a recipient accept three forms, and servers and
+ * the proxies in front of them send variants of them that the
+ * mainstream clients take (Python's email.utils, curl, Go's ParseTime as
+ * AWS's SDK relaxes it):
+ *
  *   IMF-fixdate  Sun, 06 Nov 1994 08:49:37 GMT
  *   RFC 850      Sunday, 06-Nov-94 08:49:37 GMT
  *   asctime      Sun Nov  6 08:49:37 1994
+ *
+ *   date     = [weekday [","]] day ("-" | SP) month ("-" | SP) year SP time SP zone
+ *            | [weekday] month SP day SP time SP year [SP zone]       (asctime)
+ *   weekday  = "Sun" .. "Sat" | "Sunday" .. "Saturday"   (any case; not checked
+ *              against the date, as no client does)
+ *   month    = "Jan" .. "Dec"                            (any case)
+ *   day      = 1*2DIGIT         year = 2DIGIT | 4DIGIT
+ *   time     = 1*2DIGIT ":" 2DIGIT [":" 2DIGIT]          (second 60: a leap second)
+ *   zone     = "GMT" | "UTC" | "UT" | "Z" | ("+" | "-") 4DIGIT
+ *            | "EST" | "EDT" | "CST" | "CDT" | "MST" | "MDT" | "PST" | "PDT"
+ *   SP       = 1*(space | tab); none needed after the weekday's comma
+ *
+ * A two-digit year is the one within 50 years ahead of now, else a century
+ * before (RFC 9110). Refused: a date that does not exist (31 Sep, 25:00), a
+ * missing or other zone (clients disagree on it: urllib3 takes local time,
+ * curl GMT), anything after the zone, a date before 1970. The calendar
+ * arithmetic is timegm()'s; a date is checked by reading it back.
  */
-static const char *const date_formats[] = {
-	"%a, %d %b %Y %H:%M:%S GMT",
-	"%A, %d-%b-%y %H:%M:%S GMT",
-	"%a %b %e %H:%M:%S %Y",
+
+struct cursor {
+	const char *p, *end;
 };
+
+static size_t skip_ows(struct cursor *c)
+{
+	size_t n = 0;
+
+	while (c->p < c->end && is_ows(*c->p)) {
+		c->p++;
+		n++;
+	}
+	return n;
+}
+
+static bool at_end(const struct cursor *c)
+{
+	return c->p == c->end;
+}
+
+static bool take_char(struct cursor *c, char ch)
+{
+	if (c->p == c->end || *c->p != ch)
+		return false;
+	c->p++;
+	return true;
+}
+
+/* A run of letters, lowercased into @buf (@cap bytes, NUL included); 0 if none or too long. */
+static size_t take_word(struct cursor *c, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	while (c->p + n < c->end && isalpha((unsigned char)c->p[n])) {
+		if (n + 1 >= cap)
+			return 0;
+		buf[n] = (char)tolower((unsigned char)c->p[n]);
+		n++;
+	}
+	buf[n] = '\0';
+	c->p += n;
+	return n;
+}
+
+/* A run of digits whose length lies in [@min, @max]. */
+static bool take_num(struct cursor *c, size_t min, size_t max, int *v)
+{
+	size_t n = 0;
+	int x = 0;
+
+	while (c->p + n < c->end && c->p[n] >= '0' && c->p[n] <= '9') {
+		if (n == max)
+			return false;
+		x = x * 10 + (c->p[n] - '0');
+		n++;
+	}
+	if (n < min)
+		return false;
+	c->p += n;
+	*v = x;
+	return true;
+}
+
+static int name_index(const char *w, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(w, names[i]))
+			return i;
+	return -1;
+}
+
+static int month_of(const char *w)
+{
+	static const char *const m[] = { "jan", "feb", "mar", "apr", "may", "jun",
+					 "jul", "aug", "sep", "oct", "nov", "dec" };
+
+	return name_index(w, m, 12);
+}
+
+static bool is_weekday(const char *w)
+{
+	static const char *const d[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat",
+					 "sunday", "monday", "tuesday", "wednesday",
+					 "thursday", "friday", "saturday" };
+
+	return name_index(w, d, 14) >= 0;
+}
+
+struct zone_name {
+	const char *name;
+	int offset_min;     /* east of GMT */
+};
+
+/* GMT's names, and RFC 5322's North American zones (which clients apply). */
+static const struct zone_name zone_names[] = {
+	{ "gmt", 0 }, { "utc", 0 }, { "ut", 0 }, { "z", 0 },
+	{ "est", -300 }, { "edt", -240 }, { "cst", -360 }, { "cdt", -300 },
+	{ "mst", -420 }, { "mdt", -360 }, { "pst", -480 }, { "pdt", -420 },
+};
+
+/* A zone, as minutes east of GMT. */
+static bool take_zone(struct cursor *c, int *offset_min)
+{
+	char w[4];
+	int hhmm;
+
+	if (c->p < c->end && (*c->p == '+' || *c->p == '-')) {
+		int sign = *c->p == '-' ? -1 : 1;
+
+		c->p++;
+		if (!take_num(c, 4, 4, &hhmm) || hhmm / 100 > 23 || hhmm % 100 > 59)
+			return false;
+		*offset_min = sign * (hhmm / 100 * 60 + hhmm % 100);
+		return true;
+	}
+	if (!take_word(c, w, sizeof(w)))
+		return false;
+	for (size_t i = 0; i < sizeof(zone_names) / sizeof(zone_names[0]); i++)
+		if (!strcmp(w, zone_names[i].name)) {
+			*offset_min = zone_names[i].offset_min;
+			return true;
+		}
+	return false;
+}
+
+/* H:MM or H:MM:SS, range-checked (a second of 60 is a leap second). */
+static bool take_time(struct cursor *c, struct tm *tm)
+{
+	tm->tm_sec = 0;
+	if (!take_num(c, 1, 2, &tm->tm_hour) || !take_char(c, ':') ||
+	    !take_num(c, 2, 2, &tm->tm_min))
+		return false;
+	if (take_char(c, ':') && !take_num(c, 2, 2, &tm->tm_sec))
+		return false;
+	return tm->tm_hour <= 23 && tm->tm_min <= 59 && tm->tm_sec <= 60;
+}
+
+/* "-" or white space between the parts of an IMF or RFC 850 date. */
+static bool take_date_sep(struct cursor *c)
+{
+	return take_char(c, '-') || skip_ows(c) > 0;
+}
+
+/* day month year time zone: the IMF-fixdate and RFC 850 forms. */
+static bool take_rfc_date(struct cursor *c, struct tm *tm, int *ydigits, int *zone)
+{
+	char w[4];
+	const char *y0;
+
+	if (!take_num(c, 1, 2, &tm->tm_mday) || !take_date_sep(c) ||
+	    !take_word(c, w, sizeof(w)) || (tm->tm_mon = month_of(w)) < 0 ||
+	    !take_date_sep(c))
+		return false;
+	y0 = c->p;
+	if (!take_num(c, 2, 4, &tm->tm_year) || c->p - y0 == 3)
+		return false;
+	*ydigits = (int)(c->p - y0);
+	return skip_ows(c) && take_time(c, tm) && skip_ows(c) && take_zone(c, zone);
+}
+
+/* month day time year [zone]: asctime, the month already read. */
+static bool take_asctime(struct cursor *c, struct tm *tm, int *ydigits, int *zone)
+{
+	if (!skip_ows(c) || !take_num(c, 1, 2, &tm->tm_mday) || !skip_ows(c) ||
+	    !take_time(c, tm) || !skip_ows(c) || !take_num(c, 4, 4, &tm->tm_year))
+		return false;
+	*ydigits = 4;
+	*zone = 0;
+	return !skip_ows(c) || at_end(c) || take_zone(c, zone);
+}
+
+/* Parse an HTTP-date into @tm (year in full, not less 1900), zone apart. */
+static bool take_http_date(struct cursor *c, struct tm *tm, int *ydigits, int *zone)
+{
+	char w[10];
+	int mon;
+
+	memset(tm, 0, sizeof(*tm));
+	if (c->p < c->end && isalpha((unsigned char)*c->p)) {
+		if (!take_word(c, w, sizeof(w)))
+			return false;
+		if ((mon = month_of(w)) >= 0) {   /* asctime without its weekday */
+			tm->tm_mon = mon;
+			return take_asctime(c, tm, ydigits, zone);
+		}
+		if (!is_weekday(w))
+			return false;
+		if (take_char(c, ',')) {
+			skip_ows(c);
+			return take_rfc_date(c, tm, ydigits, zone);
+		}
+		if (!skip_ows(c))
+			return false;
+		if (c->p < c->end && isalpha((unsigned char)*c->p)) {
+			if (!take_word(c, w, sizeof(w)) || (tm->tm_mon = month_of(w)) < 0)
+				return false;
+			return take_asctime(c, tm, ydigits, zone);
+		}
+	}
+	return take_rfc_date(c, tm, ydigits, zone);
+}
+
+/* The year a two-digit @yy names: within 50 years ahead of @now_s (RFC 9110). */
+static int full_year(int yy, uint64_t now_s)
+{
+	time_t t = (time_t)now_s;
+	struct tm now;
+	int y;
+
+	if (!gmtime_r(&t, &now))
+		return 1900 + yy;
+	y = (now.tm_year + 1900) / 100 * 100 + yy;
+	return y > now.tm_year + 1900 + 50 ? y - 100 : y;
+}
+
+/*
+ * Seconds since 1970 of @tm (full year) less @zone_min, or -1 when that date
+ * does not exist or lies before 1970: timegm() normalises 31 Sep to 1 Oct,
+ * so the date is read back to see that it was one.
+ */
+static int64_t epoch_of(struct tm *tm, int zone_min)
+{
+	struct tm in, back;
+	time_t t;
+	int leap = tm->tm_sec == 60;
+
+	if (tm->tm_year < 1970 || tm->tm_mday < 1)
+		return -1;
+	tm->tm_year -= 1900;
+	tm->tm_sec -= leap;
+	in = *tm;     /* timegm() normalises its argument in place */
+	t = timegm(tm);
+	if (t == (time_t)-1 || !gmtime_r(&t, &back) || back.tm_mday != in.tm_mday ||
+	    back.tm_mon != in.tm_mon || back.tm_year != in.tm_year)
+		return -1;
+	t += leap - (time_t)zone_min * 60;
+	return t < 0 ? -1 : (int64_t)t;
+}
 
 static int parse_date(const char *s, size_t len, uint64_t now_ns, uint64_t *delay_ns)
 {
-	char buf[DATE_MAX + 1];
+	struct cursor c = { s, s + len };
 	struct tm tm;
-	time_t t = (time_t)-1;
-	bool ok = false;
+	int ydigits = 0, zone = 0;
+	int64_t t;
 	uint64_t at;
 
-	if (len > DATE_MAX || memchr(s, '\0', len))
+	if (!take_http_date(&c, &tm, &ydigits, &zone) || !at_end(&c))
 		return -EINVAL;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	pthread_once(&c_locale_once, make_c_locale);
-	if (c_locale == (locale_t)0)
-		return -EINVAL;
-	for (size_t i = 0; i < sizeof(date_formats) / sizeof(date_formats[0]) && !ok; i++) {
-		const char *end;
-
-		memset(&tm, 0, sizeof(tm));
-		end = strptime_l(buf, date_formats[i], &tm, c_locale);
-		ok = end && *end == '\0';
-	}
-	if (!ok)
-		return -EINVAL;
-	errno = 0;
-	t = timegm(&tm);
-	if (t == (time_t)-1 && errno)
-		return -EINVAL;
-	if (t <= 0) {
-		*delay_ns = 0;  /* before 1970: long past */
-		return 0;
-	}
-	if ((uint64_t)t > UINT64_MAX / NS_PER_S)
+	if (ydigits == 2)
+		tm.tm_year = full_year(tm.tm_year, now_ns / NS_PER_S);
+	t = epoch_of(&tm, zone);
+	if (t < 0 || (uint64_t)t > UINT64_MAX / NS_PER_S)
 		return -EINVAL;
 	at = (uint64_t)t * NS_PER_S;
 	if (at <= now_ns) {
-		*delay_ns = 0;
+		*delay_ns = 0;   /* past: retry now */
 		return 0;
 	}
 	if (at - now_ns > (uint64_t)VRL_RETRY_AFTER_MAX_S * NS_PER_S)
@@ -169,10 +395,10 @@ int vrl_parse_retry_after(const char *s, size_t len, uint64_t now_realtime_ns,
 	trim(&s, &len);
 	if (len == 0)
 		return -EINVAL;
-	if (s[0] >= '0' && s[0] <= '9')
-		return parse_seconds(s, len, delay_ns);
-	if (isalpha((unsigned char)s[0]))
-		return parse_date(s, len, now_realtime_ns, delay_ns);
+	if (s[0] >= '0' && s[0] <= '9' && parse_seconds(s, len, delay_ns) == 0)
+		return 0;
+	if (isalnum((unsigned char)s[0]))
+		return parse_date(s, len, now_realtime_ns, delay_ns);  /* "03 Oct 2026 ..." too */
 	return -EINVAL;  /* "-5", "+5", ".5", anything else */
 }
 

@@ -330,10 +330,13 @@ int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_r
 /*
  * Parse a Retry-After value: integer seconds ("30"), fractional seconds
  * ("0.40235") or an HTTP-date ("Wed, 21 Oct 2026 07:28:00 GMT", taken
- * against @now_realtime_ns, CLOCK_REALTIME). Sets *@delay_ns (a date in
- * the past gives 0). Returns 0, or -EINVAL with nothing set: a negative,
- * malformed or absurd value (a delay beyond 400 days) is refused, never
- * taken as a very long wait.
+ * against @now_realtime_ns, CLOCK_REALTIME), in the three forms of RFC 9110
+ * and the variants servers send and HTTP clients accept: a one-digit day,
+ * UTC, UT, Z or a numeric zone for GMT, no weekday, any case, extra spaces.
+ * Sets *@delay_ns (a date in the past gives 0). Returns 0, or -EINVAL with
+ * nothing set: a negative, malformed or absurd value (a delay beyond 400
+ * days, a date before 1970, a date with no zone or one clients disagree
+ * on) is refused, never taken as a very long wait.
  */
 int vrl_parse_retry_after(const char *s, size_t len, uint64_t now_realtime_ns,
 			  uint64_t *delay_ns);

@@ -2,6 +2,7 @@
 """A pool of worker processes calling the local upstreams, with or without vrl.
 
     pool.py --url http://127.0.0.1:PORT --mode vrl --segment /vrl-demo [--workers 8 --seconds 6]
+            [--acquire wait|now|resolved] [--providers samsara,...]
     pool.py --url http://127.0.0.1:PORT --mode alone
 
 Each worker calls one provider for --seconds (workers are dealt to the
@@ -13,8 +14,12 @@ providers in turn: of 12, six call Samsara and two each the others):
   carsxe    a recalls batch of 50 VINs (50 units)
 
 In `vrl` mode every call first acquires its request from the shared segment
-(waiting its turn for the rate limits) and feeds the answer back with
-observe(). In `alone` mode each worker limits itself to the published
+and feeds the answer back with observe(). How it acquires (--acquire):
+`wait` (the default) waits its turn for the rate limits with acquire_wait()
+and acquires the others now; `now` acquires every request with acquire()
+and, when denied, sleeps for the verdict's retry-after; `resolved` does the
+same with a request resolved once (resolve(), then Resolved.acquire()).
+--providers deals the workers among the providers named only. In `alone` mode each worker limits itself to the published
 figures, as a per-process limiter does (Celery's rate_limit, an in-memory
 flask-limiter): the pool then runs N times over.
 
@@ -89,6 +94,12 @@ class Alone:
         return True
 
 
+def provider_of(a, wid):
+    """The provider worker `wid` calls: dealt in DEAL's order, among --providers."""
+    deal = [p for p in DEAL if p in a.providers]
+    return deal[wid % len(deal)]
+
+
 def calls(a, i, wid):
     """The requests of round i: (provider, vrl fields, path, headers, units, wait),
     those of the worker's provider."""
@@ -106,7 +117,7 @@ def calls(a, i, wid):
         ("carsxe", dict(api="carsxe", endpoint="recalls-batch", token="key-1",
                         cost=a.carsxe_batch),
          f"/carsxe/recalls-batch?key=key-1&vins={a.carsxe_batch}", {}, a.carsxe_batch, False),
-    ] if c[0] == DEAL[wid % len(DEAL)]]
+    ] if c[0] == provider_of(a, wid)]
 
 
 def admit_alone(a, alone, prov, units):
@@ -127,6 +138,7 @@ def worker(a, wid, out):
         import vrl
         client = vrl.Client(a.segment)
     alone = Alone()
+    resolved = {}   # --acquire resolved: one Resolved per distinct request
     time.sleep(max(0.0, a.start - time.monotonic()))   # every worker starts together
     end = a.start + a.seconds
     i = 0
@@ -137,8 +149,18 @@ def worker(a, wid, out):
             if left <= 0:
                 break
             if client is not None:
-                v = (client.acquire_wait(timeout=min(left, 0.2), **fields) if wait
-                     else client.acquire(**fields))
+                if a.acquire == "resolved":
+                    key = tuple(sorted(fields.items()))
+                    if key not in resolved:
+                        resolved[key] = client.resolve(**fields)
+                    v = resolved[key].acquire()
+                    wait = False
+                elif a.acquire == "now":
+                    v = client.acquire(**fields)
+                    wait = False
+                else:
+                    v = (client.acquire_wait(timeout=min(left, 0.2), **fields) if wait
+                         else client.acquire(**fields))
                 if not v:
                     # sleep until close to the turn the verdict names (a
                     # spent quota or bucket: to the end of the run), rather
@@ -169,6 +191,10 @@ def main():
     p.add_argument("--url", required=True)
     p.add_argument("--mode", choices=("vrl", "alone"), default="vrl")
     p.add_argument("--segment", default="/vrl")
+    p.add_argument("--acquire", choices=("wait", "now", "resolved"), default="wait",
+                   help="how vrl mode acquires (see above)")
+    p.add_argument("--providers", default=",".join(PROVIDERS),
+                   help="comma-separated: deal the workers among these only")
     p.add_argument("--workers", type=int, default=12)
     p.add_argument("--seconds", type=float, default=6.0)
     p.add_argument("--ev-limit", type=int, default=100, help="as the upstream was given")
@@ -176,6 +202,9 @@ def main():
     p.add_argument("--carsxe-limit", type=int, default=2000)
     p.add_argument("--carsxe-batch", type=int, default=50)
     a = p.parse_args()
+    a.providers = [x for x in a.providers.split(",") if x]
+    if not a.providers or any(x not in PROVIDERS for x in a.providers):
+        p.error(f"--providers: a comma-separated list of {', '.join(PROVIDERS)}")
     ctx = multiprocessing.get_context("fork")
     q = ctx.Queue()
     a.start = time.monotonic() + 0.5   # after every worker has attached
@@ -201,8 +230,9 @@ def main():
         t["allowed"] = round(allowed[prov], 1)
         got = t["units"] if prov == "carsxe" else t["ok"]
         t["used"] = round(got / allowed[prov], 4)
-    json.dump({"mode": a.mode, "workers": a.workers, "seconds": a.seconds,
-               "carsxe_batch": a.carsxe_batch, "providers": total}, sys.stdout, indent=1)
+    json.dump({"mode": a.mode, "acquire": a.acquire, "workers": a.workers,
+               "seconds": a.seconds, "carsxe_batch": a.carsxe_batch,
+               "called": a.providers, "providers": total}, sys.stdout, indent=1)
     print()
 
 

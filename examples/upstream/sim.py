@@ -16,13 +16,25 @@ Figures default to the published ones. Long periods (a rolling hour, a
 refill of 2 per minute) can be given scaled, so that a demo of a few seconds
 crosses them: the same scaled figures then go into vrl's config.
 
-    sim.py --port 0 --port-file F [--evenergy-limit 1000 --evenergy-window 3600] ...
+--strict (or VRL_SIM_STRICT=1) puts a strict reverse proxy in front, as
+some deployments have: every per-second rate (Samsara's token, organisation
+and endpoint figures, Smartcar's per-vehicle one) is enforced as nginx's
+limit_req does it with burst=0, a leaky bucket on a millisecond clock: a
+request passes only when at least ceil(1000/rate) whole milliseconds have
+passed since the last one that passed for its key (150/s is one per 7 ms:
+142.9/s), rejected requests do not count, and a request passes all the
+rates of its path or none. Its 429 says nothing: no Retry-After, no
+x-ratelimit-*, no limit name, nginx's HTML page. The other limits answer as
+in the tolerant mode; /stats also counts which rate each 429 came from.
+
+    sim.py --port 0 --port-file F [--strict] [--evenergy-limit 1000 --evenergy-window 3600] ...
 """
 import argparse
 import collections
 import http.server
 import json
 import math
+import os
 import threading
 import time
 import urllib.parse
@@ -73,9 +85,71 @@ class Bucket:
         self.level[key] = (lvl - 1, t)
 
 
+class LeakyBucket:
+    """nginx's limit_req for `rate` per second: a leaky bucket counted in
+    thousandths of a request on a clock of whole milliseconds. With burst 0
+    a request passes when the time since the last request that passed has
+    drained a whole request: rate * ms >= 1000, i.e. ms >= ceil(1000 / rate)."""
+
+    def __init__(self, rate, burst=0):
+        self.rate = round(rate * 1000)     # thousandths of a request per second
+        self.burst = burst * 1000
+        self.state = {}                    # key -> (excess, ms of the last pass)
+
+    def excess(self, key, ms):
+        """The excess a request of `key` at `ms` would leave; it passes when
+        that is at most the burst. A key not seen yet passes with 0."""
+        if key not in self.state:
+            return 0
+        excess, last = self.state[key]
+        return max(0, excess - self.rate * abs(ms - last) // 1000 + 1000)
+
+    def passes(self, key, ms):
+        return self.excess(key, ms) <= self.burst
+
+    def take(self, key, ms):
+        self.state[key] = (self.excess(key, ms), ms)
+
+
+# what nginx answers for limit_req_status 429: its built-in error page
+NGINX_429 = (b"<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n<body>\r\n"
+             b"<center><h1>429 Too Many Requests</h1></center>\r\n<hr><center>nginx</center>\r\n"
+             b"</body>\r\n</html>\r\n")
+
+
+def ms_now():
+    """The proxy's clock: whole milliseconds, as nginx reads its time."""
+    return time.monotonic_ns() // 1_000_000
+
+
+class Strict:
+    """The reverse proxy of --strict: every rate of a request, or none."""
+
+    def __init__(self, up):
+        self.up = up
+
+    def admit(self, provider, lims):
+        """lims: [(name, LeakyBucket, key)]. Returns the name of the first rate
+        that refuses (nginx stops there and logs that zone), or None when
+        every one passes, and then charges them all."""
+        ms = ms_now()
+        with self.up.lock:
+            for name, b, k in lims:
+                if not b.passes(k, ms):
+                    self.up.counts[f"{provider} 429 by {name}"] += 1
+                    return name
+            for _, b, k in lims:
+                b.take(k, ms)
+        return None
+
+
 class Upstreams:
     def __init__(self, a):
         self.lock = threading.Lock()
+        self.strict = Strict(self) if a.strict else None
+        self.lb_token = LeakyBucket(a.samsara_token)
+        self.lb_org = LeakyBucket(a.samsara_org)
+        self.lb_vehicle = LeakyBucket(a.smartcar_vehicle / a.smartcar_vehicle_window)
         # Samsara: "Each API access token may make 150 API requests per
         # second"; "an organization may only make 200 requests per second
         # total"; the legacy endpoint table (per token).
@@ -101,12 +175,21 @@ class Upstreams:
         self.cx_limit = a.carsxe_limit
         self.cx_used = collections.Counter()
         self.counts = collections.Counter()
+        self.lb_endpoint = {ep: LeakyBucket(w.limit / w.window)
+                            for ep, w in self.sam_endpoint.items()}
 
     def samsara(self, h, path):
         t = now()
         token = (h.headers.get("Authorization") or "").removeprefix("Bearer ")
         org = h.headers.get("X-Org") or ""
         ep = f"{h.command} /{path}"
+        if self.strict:
+            lims = [("token", self.lb_token, token), ("org", self.lb_org, org)]
+            if ep in self.lb_endpoint:
+                lims.append(("endpoint", self.lb_endpoint[ep], token))
+            if self.strict.admit("samsara", lims):
+                return 429, {}, NGINX_429
+            return 200, {}, {"data": []}
         lims = [(self.sam_token, token), (self.sam_org, org)]
         if ep in self.sam_endpoint:
             lims.append((self.sam_endpoint[ep], token))
@@ -124,9 +207,11 @@ class Upstreams:
         t = now()
         parts = path.split("/")
         vehicle = parts[1] if len(parts) > 1 else ""
+        if self.strict and self.strict.admit("smartcar", [("vehicle", self.lb_vehicle, vehicle)]):
+            return 429, {}, NGINX_429
         with self.lock:
             app = self.sc_app.check("app", t)
-            veh = self.sc_vehicle.check(vehicle, t)
+            veh = 0.0 if self.strict else self.sc_vehicle.check(vehicle, t)
             if not app and not veh:
                 self.sc_app.take("app", t)
                 self.sc_vehicle.take(vehicle, t)
@@ -207,11 +292,14 @@ def handler(up):
             status, headers, body = r
             with up.lock:
                 up.counts[f"{provider} {status}"] += 1
-            data = json.dumps(body).encode()
+            if isinstance(body, bytes):
+                data, ctype = body, "text/html"
+            else:
+                data, ctype = json.dumps(body).encode(), "application/json"
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -234,13 +322,16 @@ def main():
     p.add_argument("--evenergy-limit", type=int, default=1000)
     p.add_argument("--evenergy-window", type=float, default=3600.0)
     p.add_argument("--carsxe-limit", type=int, default=5000)
+    p.add_argument("--strict", action="store_true",
+                   default=os.environ.get("VRL_SIM_STRICT", "") not in ("", "0"),
+                   help="a strict proxy in front: rates as zero-burst leaky buckets "
+                        "on a millisecond clock, bare 429s (also VRL_SIM_STRICT=1)")
     a = p.parse_args()
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", a.port), handler(Upstreams(a)))
     srv.daemon_threads = True
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:
             f.write(str(srv.server_address[1]))
-        import os
         os.rename(a.port_file + ".tmp", a.port_file)
     srv.serve_forever()
 

@@ -108,6 +108,163 @@ static void retry_after_dates(void **state)
 	assert_int_equal(d, 0);
 }
 
+/*
+ * Retry-After values as servers send them, each with what vrl makes of it:
+ * a delay, or REFUSED. The clock reads Sat, 03 Oct 2026 11:58:30 GMT, and
+ * most dates name 12:00:00 GMT of that day, 90 s later, written as one
+ * server or another writes it.
+ *
+ * What mainstream clients take was read from their own tests and code:
+ * Python's email.utils.parsedate_tz (urllib3's Retry), curl's parsedate
+ * (tests/libtest/lib517.c), Go's net/http ParseTime and AWS's smithy-go
+ * ParseTime (a one-digit day, "UTC" in RFC 850). vrl takes the variants
+ * they agree on and refuses what they disagree about (a missing or
+ * unknown zone: urllib3 reads local time, curl GMT; CET: Python reads
+ * GMT, curl GMT+1) and what only the most lenient guesses at (trailing
+ * words, Feb 30, 25:00), so a malformed header never closes a key for
+ * hours.
+ */
+#define NOW_S   UINT64_C(1791028710)   /* Sat, 03 Oct 2026 11:58:30 GMT */
+#define REFUSED INT64_C(-1)
+
+static const struct {
+	const char *value;
+	int64_t delay_ns;    /* REFUSED: -EINVAL */
+} retry_after_table[] = {
+	/* the three forms of RFC 9110 */
+	{ "Sat, 03 Oct 2026 12:00:00 GMT", 90 * S },
+	{ "Saturday, 03-Oct-26 12:00:00 GMT", 90 * S },
+	{ "Sat Oct  3 12:00:00 2026", 90 * S },
+	/* a one-digit day, and UTC for GMT: what the proxies in front of APIs send */
+	{ "Sat, 3 Oct 2026 12:00:00 GMT", 90 * S },
+	{ "Sat, 3 Oct 2026 12:00:00 UTC", 90 * S },
+	{ "Saturday, 03-Oct-26 12:00:00 UTC", 90 * S },
+	/* zones every client reads as GMT */
+	{ "Sat, 03 Oct 2026 12:00:00 UT", 90 * S },
+	{ "Sat, 03 Oct 2026 12:00:00 Z", 90 * S },
+	{ "Sat, 03 Oct 2026 12:00:00 +0000", 90 * S },
+	{ "Sat, 03 Oct 2026 12:00:00 -0000", 90 * S },
+	/* numeric and RFC 5322 zones, applied */
+	{ "Sat, 03 Oct 2026 14:00:00 +0200", 90 * S },
+	{ "Sat, 3 Oct 2026 9:00:00 -0300", 90 * S },
+	{ "Sat, 03 Oct 2026 07:00:00 EST", 90 * S },
+	{ "Sat, 03 Oct 2026 05:00:00 PDT", 90 * S },
+	/* case, spacing, the weekday */
+	{ "sat, 03 oct 2026 12:00:00 gmt", 90 * S },
+	{ "SAT, 03 OCT 2026 12:00:00 UTC", 90 * S },
+	{ "Sat,  03  Oct  2026   12:00:00   GMT", 90 * S },
+	{ "Sat,\t03 Oct 2026 12:00:00\tGMT", 90 * S },
+	{ " \tSat, 03 Oct 2026 12:00:00 GMT \t", 90 * S },
+	{ "Sat,03 Oct 2026 12:00:00 GMT", 90 * S },
+	{ "Sat 03 Oct 2026 12:00:00 GMT", 90 * S },
+	{ "03 Oct 2026 12:00:00 GMT", 90 * S },
+	{ "Saturday, 03 Oct 2026 12:00:00 GMT", 90 * S },
+	{ "Fri, 03 Oct 2026 12:00:00 GMT", 90 * S },      /* a wrong weekday: ignored */
+	/* years: two digits in the IMF form, four in RFC 850's */
+	{ "Sat, 03 Oct 26 12:00:00 GMT", 90 * S },
+	{ "Saturday, 3-Oct-2026 12:00:00 GMT", 90 * S },
+	{ "Sat, 03-Oct-2026 12:00:00 GMT", 90 * S },
+	/* time of day: no seconds, a leap second */
+	{ "Sat, 03 Oct 2026 12:00 GMT", 90 * S },
+	{ "Sat, 03 Oct 2026 11:59:60 GMT", 90 * S },
+	/* asctime without its padding, without a weekday, with a zone */
+	{ "Sat Oct 3 12:00:00 2026", 90 * S },
+	{ "Sat Oct 03 12:00:00 2026", 90 * S },
+	{ "Oct  3 12:00:00 2026", 90 * S },
+	{ "Sat Oct  3 12:00:00 2026 GMT", 90 * S },
+	/* the past: retry now */
+	{ "Sat, 03 Oct 2026 11:58:30 GMT", 0 },
+	{ "Sun, 06 Nov 1994 08:49:37 GMT", 0 },
+	{ "Sunday, 06-Nov-94 08:49:37 GMT", 0 },
+	{ "Friday, 03-Oct-77 12:00:00 GMT", 0 },           /* 2077 is > 50 years ahead */
+	{ "Thu, 29 Feb 2024 00:00:00 GMT", 0 },
+	{ "Thu, 01 Jan 1970 00:00:00 GMT", 0 },
+	/* the bound: 400 days */
+	{ "Sun, 07 Nov 2027 11:58:30 GMT", INT64_C(34560000) * S },
+	{ "Sun, 07 Nov 2027 11:58:31 GMT", REFUSED },
+	{ "Saturday, 03-Oct-76 12:00:00 GMT", REFUSED },   /* 2076: far ahead */
+	{ "Fri, 01 Jan 9999 00:00:00 GMT", REFUSED },
+	{ "Wed, 31 Dec 1969 23:59:59 GMT", REFUSED },      /* before 1970 */
+	{ "Sat, 03 Oct 0026 12:00:00 GMT", REFUSED },
+	/* zones the clients disagree about, or that say nothing */
+	{ "Sat, 03 Oct 2026 12:00:00", REFUSED },
+	{ "Saturday, 03-Oct-26 12:00:00", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 CET", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 A", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 GMT+1", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 GMT-0400", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 +00:00", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 +2400", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 +0060", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 +000", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 0000", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 +0000 (UTC)", REFUSED },
+	/* trailing words, dates and times that do not exist */
+	{ "Sat, 03 Oct 2026 12:00:00 GMT GMT", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 GMT junk", REFUSED },
+	{ "Sat, 31 Sep 2026 12:00:00 GMT", REFUSED },
+	{ "Sat, 29 Feb 2025 12:00:00 GMT", REFUSED },
+	{ "Sat, 32 Oct 2026 12:00:00 GMT", REFUSED },
+	{ "Sat, 00 Oct 2026 12:00:00 GMT", REFUSED },
+	{ "Sat, 03 Oct 2026 24:00:00 GMT", REFUSED },
+	{ "Sat, 03 Oct 2026 12:60:00 GMT", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:61 GMT", REFUSED },
+	{ "Sat, 03 Oct 2026 12:0:00 GMT", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00.5 GMT", REFUSED },
+	{ "Sat, 03 Oct 2026", REFUSED },
+	/* words and numbers out of place */
+	{ "Sat, 03 October 2026 12:00:00 GMT", REFUSED },  /* curl and Go refuse it too */
+	{ "Xyz, 03 Oct 2026 12:00:00 GMT", REFUSED },
+	{ "Sat03 Oct 2026 12:00:00 GMT", REFUSED },
+	{ "Sat, 003 Oct 2026 12:00:00 GMT", REFUSED },
+	{ "Sat, 03 Oct 02026 12:00:00 GMT", REFUSED },
+	{ "Sat, 03 Oct 202 12:00:00 GMT", REFUSED },
+	{ "Sat, 03 - Oct - 2026 12:00:00 GMT", REFUSED },
+	{ "Sat, Oct 03 2026 12:00:00 GMT", REFUSED },
+	{ "Sat Oct 3 2026 12:00:00 GMT", REFUSED },
+	{ "Sat, Oct  3 12:00:00 2026", REFUSED },
+	{ "2026-10-03T12:00:00Z", REFUSED },
+	{ "Sat, 03 Oct 2026 12:00:00 GMT,", REFUSED },
+	/* seconds */
+	{ "90", 90 * S },
+	{ " 90\t", 90 * S },
+	{ "0.40235", 402350000 },
+	{ "34560000", INT64_C(34560000) * S },
+	{ "34560001", REFUSED },
+	{ "-5", REFUSED },
+	{ "+5", REFUSED },
+	{ ".5", REFUSED },
+	{ "1.", REFUSED },
+	{ "1e3", REFUSED },
+	{ "90s", REFUSED },
+	{ "9 0", REFUSED },
+	{ "", REFUSED },
+};
+
+static void retry_after_real_world(void **state)
+{
+	int bad = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(retry_after_table) / sizeof(retry_after_table[0]); i++) {
+		const char *s = retry_after_table[i].value;
+		int64_t want = retry_after_table[i].delay_ns;
+		uint64_t d = 12345;
+		int rc = ra(s, NOW_S * S, &d);
+
+		if (want == REFUSED && (rc != -EINVAL || d != 12345)) {
+			print_error("\"%s\": took it as %llu ns, want refused\n", s,
+				    (unsigned long long)d);
+			bad++;
+		} else if (want != REFUSED && (rc != 0 || d != (uint64_t)want)) {
+			print_error("\"%s\": rc %d, %llu ns, want %lld ns\n", s, rc,
+				    (unsigned long long)d, (long long)want);
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+}
+
 static void response_init(struct vrl_response *r, int status, const struct vrl_header *h,
 			  size_t nh, const char *body)
 {
@@ -315,6 +472,7 @@ int main(void)
 		cmocka_unit_test(retry_after_fraction),
 		cmocka_unit_test(retry_after_garbage),
 		cmocka_unit_test(retry_after_dates),
+		cmocka_unit_test(retry_after_real_world),
 		cmocka_unit_test(evenergy),
 		cmocka_unit_test(samsara),
 		cmocka_unit_test(carsxe),

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "upkeep.h"
 #include "gcra.h"
 #include "segment.h"
 #include "vrl.h"

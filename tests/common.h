@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "admin.h"
+#include "upkeep.h"
 #include "client.h"
 
 #define NS_PER_S UINT64_C(1000000000)

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "upkeep.h"
 #include "alert.h"
 #include "gcra.h"
 #include "label.h"

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vrlctl_fmt.h"
-#include "vrlctl_json.h"
+#include "fmt.h"
+#include "json_writer.h"
 
 #define NS_PER_S UINT64_C(1000000000)
 

@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "upkeep.h"
 #include "alert.h"
 #include "client.h"
 #include "label.h"

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "upkeep.h"
 #include "client.h"
 #include "segment.h"
 

@@ -1,11 +1,11 @@
 /*
- * vrld_prod.c - the live config, checkpoints and metrics around vrld's loop
- * (see vrld_prod.h).
+ * live.c - the live config, checkpoints and metrics around vrld's loop
+ * (see live.h).
  *
  * Threads: vrld's main thread (reloads, the tick, metrics renders, the last
  * checkpoint), the checkpointer (every other checkpoint), libmicrohttpd's
  * (scrapes, metrics.c). What they share:
- *   - The live config: RCU, as vrld_prod.h says. L1 (release exchange, by
+ *   - The live config: RCU, as live.h says. L1 (release exchange, by
  *     the main thread) pairs with L2 (acquire load, by readers): a reader
  *     that sees a new config sees all of it.
  *   - The segment: only read by the checkpointer (relaxed loads, each key
@@ -22,7 +22,7 @@
  * but for a key that a worker stalled across two reloads inserted (left out
  * of that checkpoint, named again after vrld's sweep).
  */
-#include "vrld_prod.h"
+#include "live.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /*
- * vrld_reload.h - the reloader: a thread of vrld's that reads and compiles
+ * reload.h - the reloader: a thread of vrld's that reads and compiles
  * the config at each SIGHUP, off the main loop, and hands the result to
  * the main loop, which checks it against the running one and publishes it.
  *

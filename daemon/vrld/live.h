@@ -1,5 +1,5 @@
 /*
- * vrld_prod.h - vrld's durability and observability around its main loop:
+ * live.h - vrld's durability and observability around its main loop:
  * the config in force (under RCU), checkpoints (checkpoint.h, written by a
  * thread of their own) and metrics (metrics.h), driven from vrld.c: prepare
  * before the segment is opened, start once it is, publish at each reload,
@@ -15,11 +15,11 @@
 
 #include <urcu-bp.h>
 
-#include "admin.h"
+#include "upkeep.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "metrics.h"
-#include "vrld_check.h"
+#include "check.h"
 
 /* vrld's structured logger: level, then a printf format of key=value pairs. */
 typedef void vrld_log_fn(const char *level, const char *fmt, ...);

@@ -1,5 +1,5 @@
 /*
- * admin.c - segment creation, publication and maintenance (vrld's side).
+ * upkeep.c - segment creation, publication and maintenance (vrld's side).
  *
  * Trust. Processes of the segment's group write the segment, and a buggy
  * or hostile one may write anything anywhere in it. So vrld reads nothing
@@ -13,7 +13,7 @@
  * is checked against the private layout before use.
  */
 
-#include "admin.h"
+#include "upkeep.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -30,7 +30,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "admin.h"
+#include "upkeep.h"
 #include "atomic_file.h"
 #include "client.h"
 #include "keytable.h"

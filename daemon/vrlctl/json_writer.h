@@ -1,5 +1,5 @@
 /*
- * vrlctl_json.h - a small streaming JSON writer for vrlctl's --json output.
+ * json_writer.h - a small streaming JSON writer for vrlctl's --json output.
  *
  * Values are written as they are given: objects and arrays nest, commas
  * are placed by the writer, and every string goes through one escaper that

@@ -1,5 +1,5 @@
 /*
- * admin.h - creating and maintaining a segment: vrld, vrlctl and tests.
+ * upkeep.h - creating and maintaining a segment: vrld (and its tests).
  * Not installed; clients never call these.
  */
 #ifndef VRL_ADMIN_H

@@ -1,5 +1,5 @@
 /*
- * vrlctl_ops.c - the commands of vrlctl that act on the segment: reset,
+ * ops.c - the commands of vrlctl that act on the segment: reset,
  * cooldown and acquire. They open the segment read-write and go through
  * the library's own calls (vrl_reset, vrl_cooldown, vrl_acquire_wait), so
  * they keep every invariant a worker keeps.
@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vrlctl_fmt.h"
-#include "vrlctl_json.h"
+#include "fmt.h"
+#include "json_writer.h"
 
 /* ---- reset and cooldown ------------------------------------------------------ */
 

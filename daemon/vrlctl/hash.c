@@ -1,5 +1,5 @@
 /*
- * vrlctl_hash.c - `vrlctl hash`: the label a secret value is shown as.
+ * hash.c - `vrlctl hash`: the label a secret value is shown as.
  *
  * Key labels show a secret request value (a token; by default also users
  * and vehicles) as "#" and 8 hex digits of its hash (lib/label.h). An
@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "label.h"
-#include "vrlctl_json.h"
+#include "json_writer.h"
 
 #define HASH_LINE_MAX 4096   /* bytes of one value read from stdin */
 

@@ -1,5 +1,5 @@
 /*
- * vrlctl_reload.c - `vrlctl reload`: ask the vrld serving the segment to
+ * reload.c - `vrlctl reload`: ask the vrld serving the segment to
  * reload its config, and say whether it did.
  *
  * vrld records each reload it handles in the segment header (a count, and
@@ -32,9 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "upkeep.h"
 #include "vrlctl.h"
-#include "vrlctl_json.h"
+#include "json_writer.h"
 
 #define RELOAD_WAIT_NS  (UINT64_C(10) * 1000000000u)   /* default --wait */
 #define POLL_NS         (20u * 1000u * 1000u)

@@ -1,5 +1,5 @@
 /*
- * vrlctl_top.c - `vrlctl top`: a live view of the busiest keys and of the
+ * top.c - `vrlctl top`: a live view of the busiest keys and of the
  * keys nearest their limits, redrawn every interval (plain ANSI), or one
  * frame with --once (--json: one object per frame).
  *
@@ -19,8 +19,8 @@
 
 #include "keyuse.h"
 #include "vrlctl.h"
-#include "vrlctl_fmt.h"
-#include "vrlctl_json.h"
+#include "fmt.h"
+#include "json_writer.h"
 
 #define NS_PER_S        UINT64_C(1000000000)
 #define TOP_DEFAULT     10u          /* rows of each key list */

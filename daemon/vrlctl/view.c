@@ -1,5 +1,5 @@
 /*
- * vrlctl_view.c - the read-only commands of vrlctl: status, keys, show.
+ * view.c - the read-only commands of vrlctl: status, keys, show.
  *
  * They map the segment read-only and only load from it, so they can run
  * beside a busy pool without slowing it: every figure is a relaxed load,
@@ -17,8 +17,8 @@
 #include <time.h>
 
 #include "quota.h"
-#include "vrlctl_fmt.h"
-#include "vrlctl_json.h"
+#include "fmt.h"
+#include "json_writer.h"
 #include "window.h"
 
 #define NS_PER_S UINT64_C(1000000000)

@@ -1,5 +1,5 @@
 /*
- * vrlctl_fmt.h - text helpers of vrlctl: durations in and out, rates,
+ * fmt.h - text helpers of vrlctl: durations in and out, rates,
  * field names, and aligned tables for the human output.
  */
 #ifndef VRLCTL_FMT_H

@@ -37,12 +37,12 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "admin.h"
+#include "upkeep.h"
 #include "alert.h"
 #include "client.h"
 #include "config.h"
-#include "vrld_prod.h"
-#include "vrld_reload.h"
+#include "live.h"
+#include "reload.h"
 
 #define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
 #define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vrlctl_fmt.h"
-#include "vrlctl_json.h"
+#include "fmt.h"
+#include "json_writer.h"
 
 #define OPT_GLOBAL  0x100u  /* --segment, --json: any command */
 #define OPT_HELP    0x200u

@@ -1,5 +1,5 @@
 /*
- * vrld_check.h - what vrld checks of a config before it touches anything:
+ * check.h - what vrld checks of a config before it touches anything:
  * one function for start-up, `vrld --check` and a reload, so that --check
  * says everything start-up would and the two cannot drift apart.
  *

@@ -1,5 +1,5 @@
 /*
- * vrld_reload.c - the reloader thread (see vrld_reload.h).
+ * reload.c - the reloader thread (see reload.h).
  *
  * All shared state is under r->lock, which neither side holds across a
  * load or an apply: the loader drops it to load, the main loop takes a
@@ -7,7 +7,7 @@
  * over is a heap object passed from one thread to the other under the
  * lock (the unlock publishes it, the lock of the taker acquires it).
  */
-#include "vrld_reload.h"
+#include "reload.h"
 
 #include <errno.h>
 #include <signal.h>

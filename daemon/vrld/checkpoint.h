@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "admin.h"
+#include "upkeep.h"
 #include "segment.h"
 
 #define VRL_CKPT_VERSION   1u

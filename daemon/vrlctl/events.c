@@ -1,5 +1,5 @@
 /*
- * vrlctl_events.c - `vrlctl events`: the recent alert events of the ring.
+ * events.c - `vrlctl events`: the recent alert events of the ring.
  *
  * Read-only: the segment is mapped read-only and the ring is read without
  * draining it, so vrld still logs and runs its command for every event.
@@ -12,8 +12,8 @@
 
 #include "alert.h"
 #include "vrlctl.h"
-#include "vrlctl_fmt.h"
-#include "vrlctl_json.h"
+#include "fmt.h"
+#include "json_writer.h"
 
 /* "2026-10-21T07:28:00Z" */
 static char *fmt_utc(char *buf, size_t len, uint64_t realtime_ns)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""embed.py - write the built-in presets as a C table (see daemon/presets.h).
+"""embed.py - write the built-in presets as a C table (see daemon/vrld/presets.h).
 
 Usage: embed.py OUTPUT.c PRESET.yaml...
 

@@ -1,8 +1,8 @@
 /*
- * vrld_check.c - the checks start-up, --check and reloads share (see
- * vrld_check.h).
+ * check.c - the checks start-up, --check and reloads share (see
+ * check.h).
  */
-#include "vrld_check.h"
+#include "check.h"
 
 #include <errno.h>
 #include <fcntl.h>

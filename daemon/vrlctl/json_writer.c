@@ -1,7 +1,7 @@
 /*
- * vrlctl_json.c - the JSON writer of vrlctl. See vrlctl_json.h.
+ * json_writer.c - the JSON writer of vrlctl. See json_writer.h.
  */
-#include "vrlctl_json.h"
+#include "json_writer.h"
 
 #include <inttypes.h>
 #include <string.h>

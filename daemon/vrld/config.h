@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "admin.h"
+#include "upkeep.h"
 #include "segment.h"
 
 #define VRL_CONFIG_ERR_MAX 512

@@ -1,7 +1,7 @@
 /*
- * vrlctl_fmt.c - text helpers of vrlctl. See vrlctl_fmt.h.
+ * fmt.c - text helpers of vrlctl. See fmt.h.
  */
-#include "vrlctl_fmt.h"
+#include "fmt.h"
 
 #include <ctype.h>
 #include <inttypes.h>

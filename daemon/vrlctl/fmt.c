@@ -3,114 +3,13 @@
  */
 #include "fmt.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NS_PER_S   UINT64_C(1000000000)
-#define FRAC_MAX   18u      /* fraction digits kept exactly; more only round up */
+#include "clock.h"
 
-__extension__ typedef unsigned __int128 u128;
-
-struct unit {
-	const char *name;
-	uint64_t ns;
-};
-
-static const struct unit units[] = {
-	{ "ns", 1 },
-	{ "us", 1000 },
-	{ "ms", 1000000 },
-	{ "s", NS_PER_S },
-	{ "sec", NS_PER_S },
-	{ "m", 60 * NS_PER_S },
-	{ "min", 60 * NS_PER_S },
-	{ "h", 3600 * NS_PER_S },
-	{ "d", 86400 * NS_PER_S },
-};
-
-static int unit_ns(const char *s, uint64_t *ns)
-{
-	if (*s == '\0') {
-		*ns = NS_PER_S;
-		return 0;
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(s, units[i].name) == 0) {
-			*ns = units[i].ns;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* The number part of a duration: integer, fraction numerator and scale. */
-struct decimal {
-	uint64_t ip;
-	uint64_t frac;
-	uint64_t scale;          /* 10^digits kept in frac */
-	int more;                /* nonzero digits past FRAC_MAX */
-	int digits;              /* digits seen in total */
-};
-
-static const char *parse_decimal(const char *s, struct decimal *d)
-{
-	memset(d, 0, sizeof(*d));
-	d->scale = 1;
-	for (; isdigit((unsigned char)*s); s++, d->digits++)
-		if (__builtin_mul_overflow(d->ip, 10, &d->ip) ||
-		    __builtin_add_overflow(d->ip, (uint64_t)(*s - '0'), &d->ip))
-			return NULL;
-	if (*s != '.')
-		return s;
-	for (s++; isdigit((unsigned char)*s); s++, d->digits++) {
-		if (d->scale < UINT64_C(1000000000000000000)) {
-			d->frac = d->frac * 10 + (uint64_t)(*s - '0');
-			d->scale *= 10;
-		} else if (*s != '0') {
-			d->more = 1;
-		}
-	}
-	return s;
-}
-
-int fmt_parse_duration(const char *s, uint64_t *ns)
-{
-	struct decimal d;
-	uint64_t unit, whole;
-	u128 part;
-	const char *end;
-
-	if (!s)
-		return -1;
-	end = parse_decimal(s, &d);
-	if (!end || d.digits == 0 || unit_ns(end, &unit) != 0)
-		return -1;
-	if (__builtin_mul_overflow(d.ip, unit, &whole))
-		return -1;
-	part = (u128)d.frac * unit;
-	/* ceiling: a sub-nanosecond remainder (or digits past FRAC_MAX) rounds up */
-	part = part / d.scale + (part % d.scale != 0 || d.more);
-	if (part > UINT64_MAX - whole)
-		return -1;
-	*ns = whole + (uint64_t)part;
-	return 0;
-}
-
-int fmt_parse_u64(const char *s, uint64_t *v)
-{
-	struct decimal d;
-	const char *end;
-
-	if (!s)
-		return -1;
-	end = parse_decimal(s, &d);
-	if (!end || *end != '\0' || d.digits == 0 || strchr(s, '.'))
-		return -1;
-	*v = d.ip;
-	return 0;
-}
+#define NS_PER_S   VRL_NS_PER_S
 
 char *fmt_secs(char *buf, size_t len, uint64_t ns)
 {
@@ -121,7 +20,7 @@ char *fmt_secs(char *buf, size_t len, uint64_t ns)
 
 char *fmt_rate(char *buf, size_t len, uint64_t count, uint64_t period_ns)
 {
-	static const struct unit shown[] = {
+	static const struct { const char *name; uint64_t ns; } shown[] = {
 		{ "h", 3600 * NS_PER_S }, { "min", 60 * NS_PER_S }, { "s", NS_PER_S },
 		{ "ms", 1000000 }, { "ns", 1 },
 	};

@@ -1,6 +1,7 @@
 /*
- * fmt.h - text helpers of vrlctl: durations in and out, rates,
- * field names, and aligned tables for the human output.
+ * fmt.h - text helpers of vrlctl: durations and rates shown, field names,
+ * and aligned tables for the human output. Durations and counts are read
+ * by the shared parser (duration.h).
  */
 #ifndef VRLCTL_FMT_H
 #define VRLCTL_FMT_H
@@ -9,22 +10,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "duration.h"
 #include "segment.h"
 
 #define FMT_CELL_MAX 128    /* bytes of one table cell, NUL included */
 #define FMT_COLS_MAX 12     /* columns of one table */
-
-/*
- * Parse a duration into nanoseconds, exactly in integer arithmetic: "30s",
- * "1.5min", "250ms", "0.40235" (a bare number is seconds). Units: ns, us,
- * ms, s, min (or m), h, d. A fraction finer than a nanosecond rounds up,
- * so a Retry-After is never shortened. Returns 0, or -1 for a malformed
- * or out-of-range text.
- */
-int fmt_parse_duration(const char *s, uint64_t *ns);
-
-/* Parse a whole decimal number. Returns 0 or -1. */
-int fmt_parse_u64(const char *s, uint64_t *v);
 
 /* "1.234 s": seconds with three decimals, rounded down. */
 char *fmt_secs(char *buf, size_t len, uint64_t ns);

@@ -149,7 +149,7 @@ int ctl_cmd_cooldown(const struct ctl *x)
 	if (x->npos != want)
 		return ctl_usage_error("cooldown", "cooldown takes LIMIT and DURATION, or --all "
 				       "and DURATION");
-	if (fmt_parse_duration(x->pos[want - 1], &r.duration_ns) != 0)
+	if (vrl_parse_duration(x->pos[want - 1], &r.duration_ns) != 0)
 		return ctl_usage_error("cooldown", "DURATION looks like 30s, 1.5min, 250ms or "
 				       "0.40235");
 	if (r.duration_ns > UINT64_MAX / 4)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "quota.h"
 #include "fmt.h"
 #include "json_writer.h"
@@ -490,7 +491,6 @@ static void derive_window(const struct vrl_seg_view *v, const struct vrl_limit *
 /* The figures of a quota or slots key: used of size, by the wall clock. */
 static void derive_counted(const struct vrl_limit *l, struct key_view *k)
 {
-	struct timespec ts;
 	uint64_t rt, pid = 0, end = UINT64_MAX;
 
 	k->counted = true;
@@ -498,8 +498,7 @@ static void derive_counted(const struct vrl_limit *l, struct key_view *k)
 	k->used = k->state;
 	k->period_ns = 0;
 	if (l->seg.kind == VRL_KIND_QUOTA) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		rt = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		rt = vrl_wall_ns();
 		vrl_quota_period(&l->seg, rt, &pid, NULL, &end);
 		k->used = vrl_quota_used(k->state, pid);
 		k->period_ns = end == UINT64_MAX ? UINT64_MAX : end - rt;

@@ -241,9 +241,9 @@ static int set_option(struct ctl *x, const struct ctl_opt *o, const char *val)
 	else if (strcmp(n, "user") == 0) x->req.user = val;
 	else if (strcmp(n, "attr") == 0) return set_attr(x, val);
 	else if (strcmp(n, "limit") == 0) x->limit_filter = val;
-	else if (strcmp(n, "top") == 0) return fmt_parse_u64(val, &x->top);
-	else if (strcmp(n, "cost") == 0) return fmt_parse_u64(val, &x->cost) || x->cost == 0 ? -1 : 0;
-	else if (strcmp(n, "wait") == 0) return fmt_parse_duration(val, &x->wait_ns);
+	else if (strcmp(n, "top") == 0) return vrl_parse_count(val, NULL, &x->top);
+	else if (strcmp(n, "cost") == 0) return vrl_parse_count(val, NULL, &x->cost) || x->cost == 0 ? -1 : 0;
+	else if (strcmp(n, "wait") == 0) return vrl_parse_duration(val, &x->wait_ns);
 	else if (strcmp(n, "all") == 0) x->all = true;
 	else if (strcmp(n, "once") == 0) x->once = true;
 	return 0;

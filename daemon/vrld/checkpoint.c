@@ -33,6 +33,7 @@
 #include "upkeep.h"
 #include "atomic_file.h"
 #include "client.h"
+#include "clock.h"
 #include "keytable.h"
 #include "quota.h"
 
@@ -52,10 +53,7 @@ _Static_assert(offsetof(struct ckpt_head, written_rt) == 24, "checksum covers fr
 
 static uint64_t realtime_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return vrl_wall_ns();
 }
 
 static bool durable_state(const struct vrl_seg_limit *l)

@@ -39,6 +39,7 @@
 #include <yaml.h>
 
 #include "atomic_file.h"
+#include "duration.h"
 #include "gcra.h"
 #include "presets.h"
 #include "quota.h"
@@ -56,7 +57,6 @@
 #define VRL_PATH_MAX          96u          /* bytes of a field path in a message */
 #define VRL_ORIGIN_MAX        320u         /* bytes of "source:line:col" of a limit */
 #define VRL_GOT_MAX           48u          /* bytes of a bad value quoted in a message */
-#define VRL_FRAC_DIGITS       18u          /* fraction digits kept exactly; more round up */
 #define VRL_PRESET_DEPTH      4u           /* presets including presets, at most */
 #define VRL_NEST_MAX          32u          /* mappings and lists nested, at most (a valid
                                               config needs 6) */
@@ -274,157 +274,6 @@ static int check_keys(struct vrl_doc *d, yaml_node_t *map, const char *path,
 	return 0;
 }
 
-/* ---- numbers, durations and rates ----------------------------------------- */
-
-struct vrl_unit {
-	const char *name;
-	uint64_t ns;
-};
-
-/* Duration units: the ns of one of each. */
-static const struct vrl_unit vrl_units[] = {
-	{ "ns", 1 },
-	{ "us", 1000 },
-	{ "ms", 1000000 },
-	{ "s", UINT64_C(1000000000) },
-	{ "sec", UINT64_C(1000000000) },
-	{ "second", UINT64_C(1000000000) },
-	{ "seconds", UINT64_C(1000000000) },
-	{ "min", UINT64_C(60000000000) },
-	{ "minute", UINT64_C(60000000000) },
-	{ "minutes", UINT64_C(60000000000) },
-	{ "h", UINT64_C(3600000000000) },
-	{ "hour", UINT64_C(3600000000000) },
-	{ "hours", UINT64_C(3600000000000) },
-	{ "d", UINT64_C(86400000000000) },
-	{ "day", UINT64_C(86400000000000) },
-	{ "days", UINT64_C(86400000000000) },
-};
-
-static int unit_ns(const char *s, uint64_t *ns)
-{
-	for (size_t i = 0; i < sizeof(vrl_units) / sizeof(vrl_units[0]); i++) {
-		if (strcmp(s, vrl_units[i].name) == 0) {
-			*ns = vrl_units[i].ns;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* Decimal digits at *s into @v; at least one. Advances *s. */
-static int parse_digits(const char **s, uint64_t *v)
-{
-	const char *p = *s;
-	uint64_t r = 0;
-
-	if (!isdigit((unsigned char)*p))
-		return -1;
-	for (; isdigit((unsigned char)*p); p++)
-		if (__builtin_mul_overflow(r, 10, &r) || __builtin_add_overflow(r, (uint64_t)(*p - '0'), &r))
-			return -1;
-	*s = p;
-	*v = r;
-	return 0;
-}
-
-/* A decimal fraction ".ddd" as num / 10^digits, with a flag for dropped digits. */
-struct vrl_frac {
-	uint64_t num;
-	uint64_t den;
-	bool more;          /* nonzero digits beyond VRL_FRAC_DIGITS */
-};
-
-static int parse_fraction(const char **s, struct vrl_frac *f)
-{
-	const char *p = *s;
-	unsigned n = 0;
-
-	f->num = 0;
-	f->den = 1;
-	f->more = false;
-	if (*p != '.')
-		return 0;
-	if (!isdigit((unsigned char)*++p))
-		return -1;
-	for (; isdigit((unsigned char)*p); p++, n++) {
-		if (n >= VRL_FRAC_DIGITS) {
-			f->more |= *p != '0';
-			continue;
-		}
-		f->num = f->num * 10 + (uint64_t)(*p - '0');
-		f->den *= 10;
-	}
-	*s = p;
-	return 0;
-}
-
-__extension__ typedef unsigned __int128 vrl_u128;
-
-/* ceil(f * unit) in ns; f < 1, so the result is at most @unit. */
-static uint64_t frac_ns(const struct vrl_frac *f, uint64_t unit)
-{
-	vrl_u128 x = (vrl_u128)f->num * unit;
-	uint64_t q = (uint64_t)(x / f->den);
-
-	return q + (x % f->den != 0 || f->more);
-}
-
-/*
- * "[digits[.digits]]unit" (unit required when @need_unit, else seconds by
- * default). With @implicit_one, a missing number means 1 ("/min").
- */
-static int parse_scaled(const char *s, bool need_unit, bool implicit_one, uint64_t *ns)
-{
-	struct vrl_frac f;
-	uint64_t whole = 1, unit = UINT64_C(1000000000), total;
-
-	if (!(implicit_one && isalpha((unsigned char)*s))) {
-		if (parse_digits(&s, &whole) != 0 || parse_fraction(&s, &f) != 0)
-			return -1;
-	} else {
-		f = (struct vrl_frac){ 0, 1, false };
-	}
-	if (*s != '\0' && unit_ns(s, &unit) != 0)
-		return -1;
-	if (*s == '\0' && need_unit)
-		return -1;
-	if (__builtin_mul_overflow(whole, unit, &total) ||
-	    __builtin_add_overflow(total, frac_ns(&f, unit), &total))
-		return -1;
-	*ns = total;
-	return 0;
-}
-
-int vrl_parse_duration(const char *s, uint64_t *ns)
-{
-	if (!s || !ns || *s == '\0')
-		return -1;
-	return parse_scaled(s, false, false, ns);
-}
-
-int vrl_parse_rate(const char *s, uint64_t *count, uint64_t *period_ns)
-{
-	uint64_t n, per;
-
-	if (!s || !count || !period_ns)
-		return -1;
-	if (parse_digits(&s, &n) != 0 || *s++ != '/')
-		return -1;
-	if (parse_scaled(s, true, true, &per) != 0)
-		return -1;
-	if (n == 0 || per == 0)
-		return -1;
-	*count = n;
-	*period_ns = per;
-	return 0;
-}
-
-static int parse_u64(const char *s, uint64_t *v)
-{
-	return (parse_digits(&s, v) == 0 && *s == '\0') ? 0 : -1;
-}
-
 /* ---- scalar fields ----------------------------------------------------------- */
 
 static int get_u64(struct vrl_doc *d, yaml_node_t *n, const char *path, uint64_t min,
@@ -435,7 +284,7 @@ static int get_u64(struct vrl_doc *d, yaml_node_t *n, const char *path, uint64_t
 
 	if (!s)
 		return -1;
-	if (parse_u64(s, v) != 0)
+	if (vrl_parse_count(s, NULL, v) != 0)
 		return fail(d, n, path, "expected a whole number, got %s", got(n, buf));
 	if (*v < min)
 		return fail(d, n, path, "expected a whole number of at least %llu, got %s",
@@ -562,7 +411,7 @@ static int resolve_group(const char *name, gid_t *gid)
 	}
 	if (rc == 0 && res)
 		return 0;
-	if (parse_u64(name, &num) == 0 && num < (gid_t)-1) {
+	if (vrl_parse_count(name, NULL, &num) == 0 && num < (gid_t)-1) {
 		*gid = (gid_t)num;
 		return 0;
 	}
@@ -606,7 +455,7 @@ static int seg_max_size(struct vrl_doc *d, yaml_node_t *n, struct vrl_settings *
 
 	if (!s)
 		return -1;
-	if (parse_digits(&s, &v) == 0) {
+	if (vrl_parse_count(s, &s, &v) == 0) {
 		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 			if (strcmp(s, units[i].unit) != 0)
 				continue;
@@ -1175,10 +1024,10 @@ static int quota_calendar(struct vrl_doc *d, yaml_node_t *map, const char *path,
 			l->anchor = (uint32_t)v + 1;
 			return 0;
 		}
-		if (parse_u64(s, &v) != 0 || v < 1 || v > 7)
+		if (vrl_parse_count(s, NULL, &v) != 0 || v < 1 || v > 7)
 			return fail(d, a, where, "expected a weekday (monday .. sunday, or 1 .. 7), "
 				    "got %s", got(a, buf));
-	} else if (parse_u64(s, &v) != 0 || v < 1 || v > 31) {
+	} else if (vrl_parse_count(s, NULL, &v) != 0 || v < 1 || v > 31) {
 		return fail(d, a, where, "expected the billing day of the month, 1 .. 31 (clamped "
 			    "to the month's length), got %s", got(a, buf));
 	}

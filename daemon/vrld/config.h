@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "duration.h"
 #include "upkeep.h"
 #include "segment.h"
 
@@ -60,14 +61,5 @@ int vrl_config_default(struct vrl_daemon_config *out, char err[VRL_CONFIG_ERR_MA
 /* The YAML text of a built-in preset by name ("default", "smartcar",
  * "samsara", "carsxe", "evenergy"), or NULL. */
 const char *vrl_config_preset(const char *name);
-
-/*
- * Parse a duration ("30s", "1.5min", "250ms", "0.40235") into ns. A bare
- * number is seconds. Returns 0 or -1.
- */
-int vrl_parse_duration(const char *s, uint64_t *ns);
-
-/* Parse a rate "150/s", "2/min", "1/30s" into count and period. */
-int vrl_parse_rate(const char *s, uint64_t *count, uint64_t *period_ns);
 
 #endif /* VRL_CONFIG_H */

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "clock.h"
 #include "guard.h"
 #include "tsan.h"
 
@@ -194,11 +195,6 @@ static uint64_t live_interval(struct vrld_prod *p)
 	return ns;
 }
 
-static struct timespec mono_ts(uint64_t ns)
-{
-	return (struct timespec){ (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-}
-
 /*
  * The checkpointer: a checkpoint every checkpoint_interval of the config in
  * force, away from the main thread, so that a slow fsync never delays the
@@ -212,7 +208,7 @@ static void *checkpointer(void *arg)
 	pthread_mutex_lock(&p->ck_lock);
 	while (!p->ck_stop) {
 		uint64_t due = p->ck_last + live_interval(p);
-		struct timespec ts = mono_ts(due);
+		struct timespec ts = vrl_ns_ts(due);
 
 		p->ck_kick = false;
 		if (vrl_now_ns() < due) {

@@ -57,6 +57,7 @@
 
 #include "atomic_file.h"
 #include "client.h"
+#include "clock.h"
 #include "keytable.h"
 #include "keyuse.h"
 #include "quota.h"
@@ -595,11 +596,11 @@ int vrl_metrics_update(struct vrl_metrics *m)
 	size_t len;
 	char *text = render_locked(m, &len);
 	struct page *pg, *old;
-	struct timespec now;
+	uint64_t now;
 
 	if (!text)
 		return -ENOMEM;
-	clock_gettime(CLOCK_REALTIME, &now);
+	now = vrl_wall_ns();
 	pg = malloc(sizeof(*pg) + len + 256);
 	if (!pg) {
 		free(text);
@@ -610,7 +611,7 @@ int vrl_metrics_update(struct vrl_metrics *m)
 		"# HELP vrl_metrics_rendered_seconds When vrld rendered this page (Unix time).\n"
 		"# TYPE vrl_metrics_rendered_seconds gauge\n"
 		"vrl_metrics_rendered_seconds %.6f\n",
-		(double)now.tv_sec + (double)now.tv_nsec / 1e9);
+		(double)now / 1e9);
 	free(text);
 	/* R1 release: readers that load the pointer see the page written above */
 	old = atomic_exchange_explicit(&m->page, pg, memory_order_release);
@@ -850,12 +851,7 @@ static void *reap(void *arg)
 			if (c->used && !c->shut && now - c->opened_ns >= HTTP_DEADLINE_NS)
 				conn_shut(c);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += (long)HTTP_REAP_NS;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = vrl_ns_ts(vrl_mono_ns() + HTTP_REAP_NS);
 		pthread_cond_timedwait(&g->wake, &g->lock, &until);
 	}
 	pthread_mutex_unlock(&g->lock);

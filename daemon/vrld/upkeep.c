@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "clock.h"
 #include "guard.h"
 #include "keytable.h"
 #include "window.h"
@@ -119,16 +120,13 @@ static void publish_area(const struct vrl_seg_view *v, const struct vrl_seg_conf
 	unsigned next = atomic_load_explicit(&h->active_cfg, memory_order_relaxed) ^ 1u;
 	struct vrl_seg_config *area = vrl_view_cfg(v, next);
 	uint64_t seq = atomic_load_explicit(&area->seq, memory_order_relaxed) & ~UINT64_C(1);
-	struct timespec ts;
-
 	/* W0: odd first; the release fence orders it before the data stores */
 	atomic_store_explicit(&area->seq, seq + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 	area->generation = gen;
 	area->nlimits = cfg->nlimits;
 	area->flags = cfg->flags;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	area->loaded_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	area->loaded_realtime_ns = vrl_wall_ns();
 	memcpy(area->source, cfg->source, sizeof(area->source));
 	memcpy(area->limits, cfg->limits, sizeof(area->limits));
 	/* W1 release: pairs with R0, the data is complete before even */
@@ -213,12 +211,9 @@ static void write_layout(struct vrl_seg_header *h, const struct vrl_seg_geometry
 
 static void format(struct vrl_seg_header *h, const struct vrl_seg_geometry *g)
 {
-	struct timespec ts;
-
 	/* a fresh ftruncate'd segment is all zeros: slots EMPTY, counters 0 */
 	write_layout(h, g);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	h->created_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	h->created_realtime_ns = vrl_wall_ns();
 }
 
 bool vrl_seg_restore_header(struct vrl_seg *s)
@@ -946,11 +941,7 @@ static bool idle(uint32_t note, uint64_t st, uint64_t now, uint64_t now_rt, uint
 uint64_t vrl_seg_sweep(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
 		       uint64_t idle_ns)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return vrl_seg_sweep_by(s, first, count, now,
-				(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, idle_ns, NULL);
+	return vrl_seg_sweep_by(s, first, count, now, vrl_wall_ns(), idle_ns, NULL);
 }
 
 uint64_t vrl_seg_sweep_at(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
@@ -1244,16 +1235,13 @@ unsigned vrl_seg_reap_holders(struct vrl_seg *s)
 void vrl_seg_note_reload(struct vrl_seg_header *h, const char *error)
 {
 	uint64_t seq = atomic_load_explicit(&h->reload_seq, memory_order_relaxed);
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
 	/* odd first; the release fence orders it before the block's stores */
 	atomic_store_explicit(&h->reload_seq, seq + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 	h->reload_count++;
 	if (error && error[0])
 		h->reload_refused++;
-	h->reload_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	h->reload_realtime_ns = vrl_wall_ns();
 	snprintf(h->reload_error, sizeof(h->reload_error), "%s", error ? error : "");
 	/* L1 release: the block is complete before the sequence is even */
 	atomic_store_explicit(&h->reload_seq, seq + 2, memory_order_release);

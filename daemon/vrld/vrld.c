@@ -40,6 +40,7 @@
 #include "upkeep.h"
 #include "alert.h"
 #include "client.h"
+#include "clock.h"
 #include "config.h"
 #include "live.h"
 #include "reload.h"
@@ -437,7 +438,7 @@ static void tick(struct vrl_seg *seg, uint64_t *cursor, uint64_t *next_sweep,
 	struct vrl_seg_header *h = seg->hdr;
 	uint64_t now = vrl_now_ns(), by_limit[VRL_MAX_LIMITS] = { 0 };
 	const struct vrl_daemon_config *dc;
-	struct timespec rt;
+	uint64_t rt;
 
 	if (!check_size(seg, prod))
 		return;
@@ -456,12 +457,12 @@ static void tick(struct vrl_seg *seg, uint64_t *cursor, uint64_t *next_sweep,
 	if (now < *next_sweep)
 		return;
 	*next_sweep = now + dc->sweep_interval_ns;
-	clock_gettime(CLOCK_REALTIME, &rt);
+	rt = vrl_wall_ns();
 	/* a full pass per sweep interval, one short bracket per chunk; the
 	 * table's size is vrld's own, never the header's word */
 	for (uint64_t done = 0; done < seg->view.nslots; done += SWEEP_CHUNK) {
 		vrl_seg_sweep_by(seg, *cursor, SWEEP_CHUNK, now,
-				 (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec,
+				 rt,
 				 dc->idle_evict_ns, by_limit);
 		*cursor = *cursor + SWEEP_CHUNK >= seg->view.nslots ? 0 : *cursor + SWEEP_CHUNK;
 	}

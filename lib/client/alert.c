@@ -47,6 +47,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "clock.h"
 
 #define MARK_FIRED_MASK  0xfu                  /* bit i: threshold i fired */
 #define MARK_PERIOD_SHIFT 4
@@ -284,14 +285,6 @@ static bool mark_fire(_Atomic uint32_t *mark, uint32_t fp, uint32_t period, unsi
 	}
 }
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void vrl__alert_check(struct vrl_client *c, uint32_t limit, uint64_t slot,
 		      uint64_t used_before, uint64_t used_after, uint64_t period_id)
 {
@@ -324,7 +317,7 @@ void vrl__alert_check(struct vrl_client *c, uint32_t limit, uint64_t slot,
 		if (!mark_fire(&v->marks[slot], fp, period, i))
 			continue;
 		memset(&p, 0, sizeof(p));
-		p.at_realtime_ns = realtime_ns();
+		p.at_realtime_ns = vrl_wall_ns();
 		p.generation = c->cfg->generation;
 		p.period = period_id;
 		p.used = used_after;

@@ -98,6 +98,7 @@
 
 #include "alert.h"
 #include "client.h"
+#include "clock.h"
 #include "guard.h"
 #include "label.h"
 #include "window.h"
@@ -154,10 +155,7 @@ const char *vrl_err_name(int err)
 
 uint64_t vrl_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return vrl_mono_ns();
 }
 
 /* Bumped in every forked child: a handle registered under another epoch
@@ -859,15 +857,7 @@ static int plan(struct vrl_client *c, const struct vrl_request *req, struct vrl_
 /* ---- the acquire core ---------------------------------------------------------------- */
 
 /* CLOCK_REALTIME in ns: read only when a quota limit is looked at. */
-static uint64_t clock_realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec < 0 ? 0 : (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t (*vrl__realtime_ns)(void) = clock_realtime_ns;
+uint64_t (*vrl__realtime_ns)(void) = vrl_wall_ns;
 
 static inline uint64_t realtime_ns(void)
 {
@@ -1558,8 +1548,7 @@ static void count(struct vrl_client *c, const struct vrl_take *t, unsigned n,
 
 static void sleep_until(uint64_t at)
 {
-	struct timespec ts = { .tv_sec = (time_t)(at / 1000000000u),
-			       .tv_nsec = (long)(at % 1000000000u) };
+	struct timespec ts = vrl_ns_ts(at);
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;

@@ -20,7 +20,10 @@
 
 #include <json-c/json.h>
 
-#define NS_PER_S   UINT64_C(1000000000)
+#include "clock.h"
+#include "duration.h"
+
+#define NS_PER_S   VRL_NS_PER_S
 
 /* ---- small parsers ------------------------------------------------------- */
 
@@ -61,34 +64,14 @@ static size_t digits(const char *s, size_t len, uint64_t *v)
 	return i;
 }
 
-/* "30", "0.40235": seconds, fraction rounded up to the ns. */
+/* "30", "0.40235": seconds, fraction rounded up to the ns (duration.h). */
 static int parse_seconds(const char *s, size_t len, uint64_t *delay_ns)
 {
-	uint64_t sec, frac = 0, ns;
-	size_t n = digits(s, len, &sec), nf = 0;
-	bool up = false;
+	uint64_t ns;
 
-	if (n == 0)
-		return -EINVAL;
-	if (n < len) {
-		if (s[n] != '.' || n + 1 == len)
-			return -EINVAL;  /* "1x", "1.": not a number */
-		for (size_t i = n + 1; i < len; i++, nf++) {
-			if (s[i] < '0' || s[i] > '9')
-				return -EINVAL;
-			if (nf < 9)
-				frac = frac * 10 + (uint64_t)(s[i] - '0');
-			else if (s[i] != '0')
-				up = true;  /* a part of a ns is a whole ns more */
-		}
-		for (; nf < 9; nf++)
-			frac *= 10;
-	}
-	if (sec > VRL_RETRY_AFTER_MAX_S)
-		return -EINVAL;  /* saturated or absurd: garbage, not a wait */
-	ns = sec * NS_PER_S + frac + (up ? 1 : 0);
-	if (ns > (uint64_t)VRL_RETRY_AFTER_MAX_S * NS_PER_S)
-		return -EINVAL;
+	if (vrl_parse_duration_n(s, len, VRL_DUR_BARE, &ns) != 0 ||
+	    ns > (uint64_t)VRL_RETRY_AFTER_MAX_S * NS_PER_S)
+		return -EINVAL;  /* malformed, or absurd: garbage, not a wait */
 	*delay_ns = ns;
 	return 0;
 }

@@ -27,17 +27,10 @@
 #include <time.h>
 
 #include "client.h"
+#include "clock.h"
 #include "feedback.h"
 
 #define BIT(k) (1u << (k))
-
-static uint64_t realtime(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* True when limit @l is keyed by @field. */
 static bool keyed_by(const struct vrl_limit *l, uint32_t field)
@@ -127,7 +120,7 @@ static int observe(vrl_client *c, const struct vrl_request *req, const struct vr
 	int rc, idx;
 
 	now = vrl_now_ns();
-	vrl_parse_response(resp, realtime(), &p);
+	vrl_parse_response(resp, vrl_wall_ns(), &p);
 	if (p.nignored) {
 		fb->actions |= VRL_FB_IGNORED;
 		fb->ignored = p.ignored;

@@ -18,6 +18,8 @@
  */
 #include "atomic_file.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -161,12 +163,9 @@ static void temp_name(const char *base, char *tmp, size_t cap)
 	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
 		/* no entropy yet (early boot): the name only needs to be new;
 		 * O_EXCL|O_NOFOLLOW keep a guessed one harmless */
-		struct timespec ts;
-		uint64_t x;
+		uint64_t x = vrl_mono_ns();
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)getpid() << 32 ^
-		    (uint64_t)(uintptr_t)&ts;
+		x = x * 0x9e3779b97f4a7c15u ^ (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)&x;
 		for (unsigned i = 0; i < TEMP_SUFFIX; i++, x = x * 6364136223846793005u + 1)
 			r[i] = (unsigned char)(x >> 56);
 	}

@@ -70,16 +70,14 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "clock.h"
 #include "vrl.h"
 
 #define SEP 0x1f /* unit separator between hashed parts */
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return vrl_mono_ns();
 }
 
 void vrl_key_hash(const char *limit, const char *const *parts, size_t nparts,

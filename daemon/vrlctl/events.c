@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "alert.h"
+#include "events.h"
 #include "vrlctl.h"
 #include "fmt.h"
 #include "json_writer.h"

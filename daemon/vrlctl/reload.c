@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "upkeep.h"
+#include "segment.h"
 #include "vrlctl.h"
 #include "json_writer.h"
 

@@ -112,6 +112,31 @@ static void carry_reload(struct vrl_seg_limit *l, const struct vrl_seg_limit *ol
 		l->calendar_changed_rt = 0;   /* not a calendar: forget it */
 }
 
+int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g)
+{
+	int rc = vrl_seg_geometry(keys, g);
+	uint64_t off = g->size;
+
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < cfg->nlimits && i < VRL_MAX_LIMITS; i++) {
+		struct vrl_seg_limit *l = &cfg->limits[i];
+		uint64_t bytes;
+
+		l->area_off = 0;
+		if (l->kind != VRL_KIND_WINDOW)
+			continue;
+		bytes = vrl_window_area_bytes(l->count, l->area_keys);
+		if (bytes == 0)
+			return -EINVAL;
+		l->area_off = off;
+		if (__builtin_add_overflow(off, (bytes + 4095) / 4096 * 4096, &off))
+			return -EOVERFLOW;
+	}
+	g->size = off;
+	return 0;
+}
+
 /* Write @cfg into the inactive config area as generation @gen, then switch. */
 static void publish_area(const struct vrl_seg_view *v, const struct vrl_seg_config *cfg,
 			 uint64_t gen)
@@ -593,18 +618,6 @@ static void explain_mismatch(int fd, const struct vrl_seg_spec *spec, uint64_t s
 		snprintf(why, whylen, "segment %s has %llu bytes; this config needs %llu "
 			 "(segment.keys changed?)", spec->name, (unsigned long long)size,
 			 (unsigned long long)g->size);
-}
-
-pid_t vrl_seg_lock_pid(int fd, bool take)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
-
-	errno = 0;
-	if (take)
-		return fcntl(fd, F_SETLK, &fl) == 0 ? 0 : -1;
-	if (fcntl(fd, F_GETLK, &fl) != 0)
-		return -1;
-	return fl.l_type == F_UNLCK ? 0 : fl.l_pid;
 }
 
 /*
@@ -1245,25 +1258,4 @@ void vrl_seg_note_reload(struct vrl_seg_header *h, const char *error)
 	snprintf(h->reload_error, sizeof(h->reload_error), "%s", error ? error : "");
 	/* L1 release: the block is complete before the sequence is even */
 	atomic_store_explicit(&h->reload_seq, seq + 2, memory_order_release);
-}
-
-int vrl_seg_read_reload(const struct vrl_seg_header *h, struct vrl_reload_status *out)
-{
-	for (int tries = 0; tries < 1000; tries++) {
-		/* L2 acquire: pairs with L1, the block written before this even */
-		uint64_t seq = atomic_load_explicit(&h->reload_seq, memory_order_acquire);
-
-		if (seq & 1)
-			continue;
-		out->count = h->reload_count;
-		out->refused = h->reload_refused;
-		out->realtime_ns = h->reload_realtime_ns;
-		memcpy(out->error, h->reload_error, sizeof(out->error));
-		out->error[sizeof(out->error) - 1] = '\0';
-		/* the copy above is done before the re-check */
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&h->reload_seq, memory_order_relaxed) == seq)
-			return 0;
-	}
-	return VRL_EBUSY;
 }

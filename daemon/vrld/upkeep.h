@@ -75,6 +75,15 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
 			   bool replace, struct vrl_seg *out, char *why, size_t whylen);
 
 /*
+ * vrl_seg_geometry() with room after the key table for the ring area of every
+ * window limit of @cfg: sets each window limit's area_off (page aligned,
+ * in limit order) and leaves area_keys as the config gave it. Returns 0,
+ * -EINVAL for a window limit whose count or area_keys is out of range
+ * (see window.h), or -EOVERFLOW.
+ */
+int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g);
+
+/*
  * Publish @cfg as the segment's new config: written into the inactive area,
  * then switched to, and kept as @s->cfg (the one in force before becomes
  * @s->prev). Acquirers never block and never see a torn config. Each
@@ -137,14 +146,6 @@ int vrl_seg_renumber(const struct vrl_seg_config *from, uint32_t i,
  * index, name, limit, keys and area; -EINVAL with the reason otherwise. */
 int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
 			char *why, size_t whylen);
-
-/*
- * The record lock vrld holds on segment object @fd: with @take, take it
- * (0, or -1 and errno); without, the pid of the process that holds it (as
- * the kernel sees it from this pid namespace: 0 when none holds it or it
- * is not visible from here), or -1 and errno.
- */
-pid_t vrl_seg_lock_pid(int fd, bool take);
 
 /* Unmap, drop the lock and the private copies (the segment stays). */
 void vrl_seg_close(struct vrl_seg *s);
@@ -238,24 +239,10 @@ int vrl_seg_shrunk(struct vrl_seg *s, struct stat *st);
 int vrl_seg_regrow(struct vrl_seg *s, uint64_t *state);
 bool vrl_seg_reopen(struct vrl_seg *s, uint64_t state);
 
-/* The outcome of vrld's last reload, as read from the header. */
-struct vrl_reload_status {
-	uint64_t count;               /* reloads handled */
-	uint64_t refused;             /* of which refused */
-	uint64_t realtime_ns;         /* when the last one was handled */
-	char error[224];              /* why it was refused; "" when applied */
-};
-
 /*
  * vrld only. Record a reload just handled: @error NULL or "" when its
  * config was published, else why it was refused.
  */
 void vrl_seg_note_reload(struct vrl_seg_header *h, const char *error);
-
-/*
- * Read the last reload's outcome (any process, read-only mapping fine).
- * Returns 0, or VRL_EBUSY if vrld kept writing it.
- */
-int vrl_seg_read_reload(const struct vrl_seg_header *h, struct vrl_reload_status *out);
 
 #endif /* VRL_ADMIN_H */

@@ -38,7 +38,7 @@
 #endif
 
 #include "upkeep.h"
-#include "alert.h"
+#include "events.h"
 #include "client.h"
 #include "clock.h"
 #include "config.h"

@@ -267,7 +267,7 @@ int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out)
 		for (uint32_t i = 0; i < out->nlimits && rc == 0; i++) {
 			rc = vrl_limit_prepare(&sc->limits[i], &out->limits[i]);
 			if (rc == 0 && out->limits[i].seg.kind == VRL_KIND_WINDOW)
-				rc = vrl_seg_area_check(v, &out->limits[i].seg);
+				rc = vrl_window_area_check(v, &out->limits[i].seg);
 		}
 		/* R1 acquire fence: the copy above is ordered before the re-check */
 		atomic_thread_fence(memory_order_acquire);
@@ -1414,7 +1414,8 @@ static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const s
 			if (lk[i].q.alert) {
 				v->flags |= VRL_VERDICT_ALERT;
 				/* one event per threshold, key and period: see alert.c */
-				vrl__alert_check(c, t[i].limit, t[i].slot,
+				vrl_alert_check(&c->view, &l->seg, t[i].limit,
+						c->cfg->generation, t[i].slot,
 						 lk[i].q.used - (v->cost < lk[i].q.used ?
 								 v->cost : lk[i].q.used),
 						 lk[i].q.used, lk[i].pid);

@@ -222,6 +222,20 @@ int vrl_window_slot_ring(void *area, uint64_t n, uint64_t keys, struct vrl_seg_s
 	return 0;
 }
 
+int vrl_window_area_check(const struct vrl_seg_view *v, const struct vrl_seg_limit *l)
+{
+	uint64_t bytes = vrl_window_area_bytes(l->count, l->area_keys);
+	const struct vrl_window_area *a;
+
+	if (bytes == 0 || l->area_off % VRL_CACHELINE || l->area_off < v->areas_off ||
+	    l->area_off > v->size || bytes > v->size - l->area_off)
+		return VRL_ECORRUPT;
+	a = (const struct vrl_window_area *)vrl_seg_area(v, l);
+	if (a->n != l->count || a->nkeys != l->area_keys)
+		return VRL_ECORRUPT;
+	return 0;
+}
+
 int vrl_window_ref_of(const struct vrl_seg_view *v, const struct vrl_seg_limit *l,
 		      uint64_t slot, struct vrl_window_ref *out)
 {

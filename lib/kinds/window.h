@@ -98,6 +98,14 @@ int vrl_window_slot_ring(void *area, uint64_t n, uint64_t keys, struct vrl_seg_s
 			 uint64_t *idx);
 
 /*
+ * Check a window limit's ring area against the view @v: in bounds after
+ * the alert marks (the last fixed area), aligned, and its head agreeing
+ * with the limit's count and area_keys. Returns 0 or VRL_ECORRUPT. @l must
+ * be a private copy: its area_off is what the caller goes on using.
+ */
+int vrl_window_area_check(const struct vrl_seg_view *v, const struct vrl_seg_limit *l);
+
+/*
  * The ring of the window key in slot @slot of the segment viewed by @v
  * under limit @l (a private copy: a validated snapshot's, or vrld's own
  * compiled config), for the upstream-feedback calls below.

@@ -1,13 +1,16 @@
 /*
- * segment.c - geometry and validation of the segment layout.
+ * segment.c - geometry and validation of the segment layout, and what any
+ * process may read of vrld's: its last reload, and which process holds the
+ * segment's lock.
  */
 #include "segment.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "vrl.h"
-#include "window.h"
 
 static uint64_t align_up(uint64_t x, uint64_t a)
 {
@@ -52,31 +55,6 @@ static int in_bounds(uint64_t off, uint64_t len, uint64_t size)
 	return off <= size && len <= size - off;
 }
 
-int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g)
-{
-	int rc = vrl_seg_geometry(keys, g);
-	uint64_t off = g->size;
-
-	if (rc)
-		return rc;
-	for (uint32_t i = 0; i < cfg->nlimits && i < VRL_MAX_LIMITS; i++) {
-		struct vrl_seg_limit *l = &cfg->limits[i];
-		uint64_t bytes;
-
-		l->area_off = 0;
-		if (l->kind != VRL_KIND_WINDOW)
-			continue;
-		bytes = vrl_window_area_bytes(l->count, l->area_keys);
-		if (bytes == 0)
-			return -EINVAL;
-		l->area_off = off;
-		if (__builtin_add_overflow(off, align_up(bytes, 4096), &off))
-			return -EOVERFLOW;
-	}
-	g->size = off;
-	return 0;
-}
-
 void vrl_seg_view_init(struct vrl_seg_view *v, void *base, const struct vrl_seg_geometry *g)
 {
 	char *b = base;
@@ -91,20 +69,6 @@ void vrl_seg_view_init(struct vrl_seg_view *v, void *base, const struct vrl_seg_
 		.marks = (_Atomic uint32_t *)(b + g->mark_off),
 		.areas_off = g->mark_off + g->nslots * sizeof(uint32_t),
 	};
-}
-
-int vrl_seg_area_check(const struct vrl_seg_view *v, const struct vrl_seg_limit *l)
-{
-	uint64_t bytes = vrl_window_area_bytes(l->count, l->area_keys);
-	const struct vrl_window_area *a;
-
-	if (bytes == 0 || l->area_off % VRL_CACHELINE || l->area_off < v->areas_off ||
-	    !in_bounds(l->area_off, bytes, v->size))
-		return VRL_ECORRUPT;
-	a = (const struct vrl_window_area *)vrl_seg_area(v, l);
-	if (a->n != l->count || a->nkeys != l->area_keys)
-		return VRL_ECORRUPT;
-	return 0;
 }
 
 /*
@@ -178,4 +142,37 @@ int vrl_seg_validate(const void *base, uint64_t mapped, struct vrl_seg_geometry 
 	if (g->size > mapped || g->size < sizeof(struct vrl_seg_header))
 		return VRL_ECORRUPT;
 	return check_layout(g);
+}
+
+pid_t vrl_seg_lock_pid(int fd, bool take)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+
+	errno = 0;
+	if (take)
+		return fcntl(fd, F_SETLK, &fl) == 0 ? 0 : -1;
+	if (fcntl(fd, F_GETLK, &fl) != 0)
+		return -1;
+	return fl.l_type == F_UNLCK ? 0 : fl.l_pid;
+}
+
+int vrl_seg_read_reload(const struct vrl_seg_header *h, struct vrl_reload_status *out)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		/* L2 acquire: pairs with L1, the block written before this even */
+		uint64_t seq = atomic_load_explicit(&h->reload_seq, memory_order_acquire);
+
+		if (seq & 1)
+			continue;
+		out->count = h->reload_count;
+		out->refused = h->reload_refused;
+		out->realtime_ns = h->reload_realtime_ns;
+		memcpy(out->error, h->reload_error, sizeof(out->error));
+		out->error[sizeof(out->error) - 1] = '\0';
+		/* the copy above is done before the re-check */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&h->reload_seq, memory_order_relaxed) == seq)
+			return 0;
+	}
+	return VRL_EBUSY;
 }

@@ -25,7 +25,7 @@
  *   +--------------------------+ slot_off
  *   | struct vrl_seg_slot[]    |  the key table, open addressing
  *   +--------------------------+ event_off
- *   | struct vrl_seg_event[]   |  alert events, a ring (alert.c)
+ *   | struct vrl_seg_event[]   |  alert events, a ring (events.c)
  *   +--------------------------+ mark_off
  *   | _Atomic uint32_t[nslots] |  alert thresholds fired, per key and period
  *   +--------------------------+ limits[i].area_off (page aligned)
@@ -42,8 +42,10 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define VRL_SEG_MAGIC      UINT64_C(0x31304745534c5256) /* "VRLSEG01" little-endian */
 #define VRL_SEG_FORMAT     4u      /* bumped on any incompatible layout change; 4: a rate
@@ -272,7 +274,7 @@ struct vrl_seg_slot {
 };
 
 /*
- * One alert event of the ring (alert.c has the protocol). Every word is
+ * One alert event of the ring (events.c has the protocol). Every word is
  * atomic so that a reader racing a writer is a detected retry, not a data
  * race. seq encodes the ticket t the entry holds:
  *   0                  never written
@@ -454,15 +456,6 @@ struct vrl_seg_geometry {
 int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g);
 
 /*
- * The same, with room after the key table for the ring area of every
- * window limit of @cfg: sets each window limit's area_off (page aligned,
- * in limit order) and leaves area_keys as the config gave it. Returns 0,
- * -EINVAL for a window limit whose count or area_keys is out of range
- * (see window.h), or -EOVERFLOW.
- */
-int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g);
-
-/*
  * A process's own view of a segment it mapped: where each area is, taken
  * once from the layout it created (vrld) or validated (vrl_seg_validate()
  * at vrl_open, vrld's adoption), and never re-read from the header. The
@@ -488,14 +481,6 @@ struct vrl_seg_view {
 /* Fill @v for the segment mapped at @base with layout @g. */
 void vrl_seg_view_init(struct vrl_seg_view *v, void *base, const struct vrl_seg_geometry *g);
 
-/*
- * Check a window limit's ring area against the view @v: in bounds after
- * the alert marks (the last fixed area), aligned, and its head agreeing
- * with the limit's count and area_keys. Returns 0 or VRL_ECORRUPT. @l must
- * be a private copy: its area_off is what the caller goes on using.
- */
-int vrl_seg_area_check(const struct vrl_seg_view *v, const struct vrl_seg_limit *l);
-
 /* The ring area of window limit @l (a private, checked copy). */
 static inline void *vrl_seg_area(const struct vrl_seg_view *v, const struct vrl_seg_limit *l)
 {
@@ -517,5 +502,27 @@ static inline struct vrl_seg_config *vrl_view_cfg(const struct vrl_seg_view *v, 
 {
 	return v->cfg[idx & 1u];
 }
+
+/* The outcome of vrld's last reload, as read from the header. */
+struct vrl_reload_status {
+	uint64_t count;               /* reloads handled */
+	uint64_t refused;             /* of which refused */
+	uint64_t realtime_ns;         /* when the last one was handled */
+	char error[224];              /* why it was refused; "" when applied */
+};
+
+/*
+ * Read the last reload's outcome (any process, read-only mapping fine).
+ * Returns 0, or VRL_EBUSY if vrld kept writing it.
+ */
+int vrl_seg_read_reload(const struct vrl_seg_header *h, struct vrl_reload_status *out);
+
+/*
+ * The record lock vrld holds on segment object @fd: with @take, take it
+ * (0, or -1 and errno); without, the pid of the process that holds it (as
+ * the kernel sees it from this pid namespace: 0 when none holds it or it
+ * is not visible from here), or -1 and errno.
+ */
+pid_t vrl_seg_lock_pid(int fd, bool take);
 
 #endif /* VRL_SEGMENT_H */

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "upkeep.h"
-#include "alert.h"
+#include "events.h"
 #include "gcra.h"
 #include "label.h"
 #include "vrl.h"

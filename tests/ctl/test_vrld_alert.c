@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "upkeep.h"
-#include "alert.h"
+#include "events.h"
 #include "client.h"
 #include "label.h"
 

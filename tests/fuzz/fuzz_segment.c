@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alert.h"
+#include "events.h"
 #include "client.h"
 #include "../common.h"
 

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "upkeep.h"
-#include "client.h"
+#include "vrl_internal.h"
 
 #define NS_PER_S UINT64_C(1000000000)
 

@@ -91,6 +91,7 @@ static void events_human(const struct vrl_seg_header *h, const struct vrl_alert_
 
 int ctl_cmd_events(const struct ctl *x)
 {
+	const struct vrl_seg_view *v;
 	struct vrl_alert_event *ev;
 	struct vrl_client *c;
 	size_t n;
@@ -100,16 +101,17 @@ int ctl_cmd_events(const struct ctl *x)
 	c = ctl_open(x, true);
 	if (!c)
 		return CTL_EXIT_ERROR;
-	ev = calloc(c->view.nevents, sizeof(*ev));
+	v = vrl__view(c);
+	ev = calloc(v->nevents, sizeof(*ev));
 	if (!ev) {
 		vrl_close(c);
-		return ctl_fail(x, -ENOMEM, "no memory for %" PRIu64 " events", c->view.nevents);
+		return ctl_fail(x, -ENOMEM, "no memory for %" PRIu64 " events", v->nevents);
 	}
-	n = vrl_alert_recent(&c->view, ev, c->view.nevents);
+	n = vrl_alert_recent(v, ev, v->nevents);
 	if (x->json)
-		events_json(x, c->hdr, ev, n);
+		events_json(x, v->hdr, ev, n);
 	else
-		events_human(c->hdr, ev, n);
+		events_human(v->hdr, ev, n);
 	free(ev);
 	vrl_close(c);
 	return CTL_EXIT_OK;

@@ -34,7 +34,7 @@ struct op_run {
 
 static int apply_one(struct vrl_client *c, const struct ctl *x, struct op_run *r, int idx)
 {
-	const struct vrl_limit *l = &c->cfg->limits[idx];
+	const struct vrl_limit *l = &vrl__config(c)->limits[idx];
 	struct op_result *o = &r->res[r->n++];
 	struct vrl_key key;
 
@@ -54,11 +54,11 @@ static int apply(struct vrl_client *c, const struct ctl *x, const char *name, st
 	int idx, rc = 0;
 
 	if (name) {
-		idx = ctl_find_limit(c, name);
+		idx = vrl__limit_index(c, name);
 		return idx < 0 ? VRL_ENOLIMIT : apply_one(c, x, r, idx);
 	}
-	for (uint32_t i = 0; i < c->cfg->nlimits && rc == 0; i++)
-		if (vrl_limit_matches(&c->cfg->limits[i], &x->req))
+	for (uint32_t i = 0; i < vrl__config(c)->nlimits && rc == 0; i++)
+		if (vrl_limit_matches(&vrl__config(c)->limits[i], &x->req))
 			rc = apply_one(c, x, r, (int)i);
 	return rc == 0 && r->n == 0 ? VRL_ENOLIMIT : rc;
 }

@@ -95,8 +95,8 @@ static long euid_of(pid_t pid)
  */
 static int vrld_pidfd(const struct ctl *x, struct vrl_client *c, pid_t *out)
 {
-	int32_t named = atomic_load_explicit(&c->hdr->daemon_pid, memory_order_relaxed);
-	pid_t holder = vrl_seg_lock_pid(c->fd, false);
+	int32_t named = atomic_load_explicit(&vrl__view(c)->hdr->daemon_pid, memory_order_relaxed);
+	pid_t holder = vrl_seg_lock_pid(vrl__fd(c), false);
 	struct stat st = { 0 };
 	int pidfd;
 
@@ -124,7 +124,7 @@ static int vrld_pidfd(const struct ctl *x, struct vrl_client *c, pid_t *out)
 	}
 	/* the pidfd is the lock holder's, and the holder runs as the object's
 	 * owner: vrld's user, the one vrl_open() and vrld trust */
-	if (vrl_seg_lock_pid(c->fd, false) != holder || fstat(c->fd, &st) != 0 ||
+	if (vrl_seg_lock_pid(vrl__fd(c), false) != holder || fstat(vrl__fd(c), &st) != 0 ||
 	    euid_of(holder) != (long)st.st_uid) {
 		ctl_fail(x, 0, "pid %d, holding the segment's lock, is not vrld running as the "
 			 "segment's owner (uid %u); not signalling it", (int)holder,
@@ -151,7 +151,7 @@ int ctl_cmd_reload(const struct ctl *x)
 	pidfd = vrld_pidfd(x, c, &pid);
 	if (pidfd < 0)
 		goto out;
-	if (vrl_seg_read_reload(c->hdr, &before) != 0) {
+	if (vrl_seg_read_reload(vrl__view(c)->hdr, &before) != 0) {
 		ctl_fail(x, VRL_EBUSY, "cannot read the last reload's outcome");
 		goto out;
 	}
@@ -163,8 +163,8 @@ int ctl_cmd_reload(const struct ctl *x)
 	until = vrl_now_ns() + (x->wait_ns ? x->wait_ns : RELOAD_WAIT_NS);
 	do {
 		nap();
-		if (vrl_seg_read_reload(c->hdr, &now) == 0 && now.count != before.count) {
-			uint64_t gen = atomic_load_explicit(&c->hdr->config_gen,
+		if (vrl_seg_read_reload(vrl__view(c)->hdr, &now) == 0 && now.count != before.count) {
+			uint64_t gen = atomic_load_explicit(&vrl__view(c)->hdr->config_gen,
 							    memory_order_acquire);
 
 			report(x, now.error[0] == '\0', gen, now.error);

@@ -76,15 +76,15 @@ static void sum_holders(const struct vrl_seg_view *v, struct top_sample *t)
 
 static int sample(struct vrl_client *c, struct top_sample *t)
 {
-	const struct vrl_seg_slot *slots = c->view.slots;
+	const struct vrl_seg_slot *slots = vrl__view(c)->slots;
 
 	if (vrl__refresh(c) != 0)
 		return -1;
 	t->n = 0;
-	t->gen = c->cfg->generation;
+	t->gen = vrl__config(c)->generation;
 	t->at = vrl_now_ns();
-	vrl_key_periods(c->cfg, vrl__realtime_ns(), t->qid);
-	for (uint64_t i = 0; i < c->view.nslots; i++) {
+	vrl_key_periods(vrl__config(c), vrl__realtime_ns(), t->qid);
+	for (uint64_t i = 0; i < vrl__view(c)->nslots; i++) {
 		/* acquire: pairs with the insert's promotion; label and limit ready */
 		uint64_t tag = atomic_load_explicit(&slots[i].tag, memory_order_acquire);
 		struct top_slot *s;
@@ -107,17 +107,17 @@ static int sample(struct vrl_client *c, struct top_sample *t)
 		s->state = load64(&slots[i].state);
 		s->cd = load64(&slots[i].cooldown);
 		li = vrl_note_limit(atomic_load_explicit(&slots[i].limit, memory_order_relaxed),
-				    c->cfg->generation, c->cfg->nlimits);
+				    vrl__config(c)->generation, vrl__config(c)->nlimits);
 		s->limit = li < 0 ? UINT32_MAX : (uint32_t)li;
 		memcpy(s->label, slots[i].label, sizeof(s->label));
 		s->label[sizeof(s->label) - 1] = '\0';
 		if (s->state == VRL_STATE_EVICTED || li < 0)
 			continue;
-		s->used = vrl_slot_used_ratio(&c->view, &c->cfg->limits[li], i, s->state, s->cd,
+		s->used = vrl_slot_used_ratio(vrl__view(c), &vrl__config(c)->limits[li], i, s->state, s->cd,
 					      t->at, t->qid[li]);
 		t->n++;
 	}
-	sum_holders(&c->view, t);
+	sum_holders(vrl__view(c), t);
 	return 0;
 }
 
@@ -215,7 +215,7 @@ static void frame_json(const struct ctl *x, const struct vrl_client *c,
 		       const struct top_key *busy, size_t nbusy, const struct top_key *near,
 		       size_t nnear, const uint64_t *keys, size_t top)
 {
-	const struct vrl_snapshot *cfg = c->cfg;
+	const struct vrl_snapshot *cfg = vrl__config(c);
 	uint64_t span = cur->at - prev->at;
 	struct json j;
 	char buf[64];
@@ -223,7 +223,7 @@ static void frame_json(const struct ctl *x, const struct vrl_client *c,
 	json_init(&j, stdout);
 	json_obj_begin(&j, NULL);
 	json_str(&j, "segment", x->segment);
-	json_i64(&j, "daemon_pid", atomic_load_explicit(&c->hdr->daemon_pid,
+	json_i64(&j, "daemon_pid", atomic_load_explicit(&vrl__view(c)->hdr->daemon_pid,
 							memory_order_relaxed));
 	json_u64(&j, "generation", cur->gen);
 	json_secs(&j, "interval_s", span);
@@ -299,7 +299,7 @@ static void frame_human(const struct ctl *x, const struct vrl_client *c,
 			const struct top_key *busy, size_t nbusy, const struct top_key *near,
 			size_t nnear, const uint64_t *keys, size_t top)
 {
-	const struct vrl_snapshot *cfg = c->cfg;
+	const struct vrl_snapshot *cfg = vrl__config(c);
 	const char *head[] = { "LIMIT", "KIND", "GRANTED/S", "DENIED/S", "KEYS" };
 	uint64_t span = cur->at - prev->at;
 	bool same = prev->gen == cur->gen;
@@ -309,7 +309,7 @@ static void frame_human(const struct ctl *x, const struct vrl_client *c,
 
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
 	printf("vrlctl top: segment %s, vrld pid %d, config generation %" PRIu64 ", %s\n",
-	       x->segment, (int)atomic_load_explicit(&c->hdr->daemon_pid, memory_order_relaxed),
+	       x->segment, (int)atomic_load_explicit(&vrl__view(c)->hdr->daemon_pid, memory_order_relaxed),
 	       cur->gen, when);
 	if (fmt_table_init(&t, 5, "llrrr", head) == 0) {
 		for (uint32_t l = 0; l < cfg->nlimits; l++) {
@@ -353,7 +353,7 @@ static int frame(const struct ctl *x, struct vrl_client *c, const struct top_sam
 		free(near);
 		return ctl_fail(x, 0, "out of memory");
 	}
-	rank(c->cfg, prev, cur, busy, &nbusy, near, &nnear, keys);
+	rank(vrl__config(c), prev, cur, busy, &nbusy, near, &nnear, keys);
 	if (x->json) {
 		frame_json(x, c, prev, cur, busy, nbusy, near, nnear, keys, top);
 	} else {

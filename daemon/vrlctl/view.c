@@ -399,9 +399,9 @@ int ctl_cmd_status(const struct ctl *x)
 	if (!c)
 		return CTL_EXIT_ERROR;
 	memset(&st, 0, sizeof(st));
-	st.h = c->hdr;
-	st.v = &c->view;
-	st.cfg = c->cfg;
+	st.h = vrl__view(c)->hdr;
+	st.v = vrl__view(c);
+	st.cfg = vrl__config(c);
 	count_slots(st.v, &st.sc);
 	sum_holders(st.v, st.cfg->generation, &st.hs);
 	daemon_state(st.h, vrl_now_ns(), &st.d);
@@ -569,12 +569,12 @@ static int collect_keys(struct vrl_client *c, int only, uint64_t now, struct key
 
 	*out = NULL;
 	*n = 0;
-	for (uint64_t i = 0; i < c->view.nslots; i++) {
+	for (uint64_t i = 0; i < vrl__view(c)->nslots; i++) {
 		struct key_view k;
 
-		if (!read_slot(&c->view, c->cfg, i, &k) || (only >= 0 && k.limit != (uint32_t)only))
+		if (!read_slot(vrl__view(c), vrl__config(c), i, &k) || (only >= 0 && k.limit != (uint32_t)only))
 			continue;
-		derive(&c->view, c->cfg, now, &k);
+		derive(vrl__view(c), vrl__config(c), now, &k);
 		if (*n == cap) {
 			void *p = realloc(*out, (cap = cap ? cap * 2 : 64) * sizeof(k));
 
@@ -714,7 +714,7 @@ int ctl_cmd_keys(const struct ctl *x)
 	c = ctl_open(x, true);
 	if (!c)
 		return CTL_EXIT_ERROR;
-	if (x->limit_filter && (only = ctl_find_limit(c, x->limit_filter)) < 0) {
+	if (x->limit_filter && (only = vrl__limit_index(c, x->limit_filter)) < 0) {
 		rc = ctl_fail(x, VRL_ENOLIMIT, "no limit named %s (vrlctl status lists them)",
 			      x->limit_filter);
 		vrl_close(c);
@@ -727,9 +727,9 @@ int ctl_cmd_keys(const struct ctl *x)
 	if (rc)
 		ctl_fail(x, rc, "%s", vrl_strerror(rc));
 	else if (x->json)
-		keys_json(x, c->cfg, k, n, now);
+		keys_json(x, vrl__config(c), k, n, now);
 	else
-		keys_human(c->cfg, k, n);
+		keys_human(vrl__config(c), k, n);
 	free(k);
 	vrl_close(c);
 	return rc ? CTL_EXIT_ERROR : CTL_EXIT_OK;
@@ -872,7 +872,7 @@ int ctl_cmd_show(const struct ctl *x)
 	c = ctl_open(x, true);
 	if (!c)
 		return CTL_EXIT_ERROR;
-	idx = ctl_find_limit(c, x->pos[0]);
+	idx = vrl__limit_index(c, x->pos[0]);
 	if (idx < 0) {
 		rc = ctl_fail(x, VRL_ENOLIMIT, "no limit named %s (vrlctl status lists them)",
 			      x->pos[0]);
@@ -880,15 +880,15 @@ int ctl_cmd_show(const struct ctl *x)
 		return rc;
 	}
 	memset(&s, 0, sizeof(s));
-	s.l = &c->cfg->limits[idx];
+	s.l = &vrl__config(c)->limits[idx];
 	s.matches = vrl_limit_matches(s.l, &x->req);
 	vrl_limit_key(s.l, &x->req, &key, s.label);
 	s.now = vrl_now_ns();
-	s.found = vrl_kt_find(&c->view, &key, &s.k.slot) == 0 &&
-		  read_slot(&c->view, c->cfg, s.k.slot, &s.k) && s.k.tag == vrl_key_tag(&key);
+	s.found = vrl_kt_find(vrl__view(c), &key, &s.k.slot) == 0 &&
+		  read_slot(vrl__view(c), vrl__config(c), s.k.slot, &s.k) && s.k.tag == vrl_key_tag(&key);
 	if (s.found) {
 		s.k.limit = (uint32_t)idx;   /* the limit asked about, not the slot's note */
-		derive(&c->view, c->cfg, s.now, &s.k);
+		derive(vrl__view(c), vrl__config(c), s.now, &s.k);
 	}
 	if (x->json)
 		show_json(x, &s);

@@ -147,14 +147,6 @@ struct vrl_client *ctl_open(const struct ctl *x, bool readonly)
 
 /* ---- helpers shared by the commands -------------------------------------- */
 
-int ctl_find_limit(const struct vrl_client *c, const char *name)
-{
-	for (uint32_t i = 0; i < c->cfg->nlimits; i++)
-		if (strcmp(c->cfg->limits[i].seg.name, name) == 0)
-			return (int)i;
-	return -1;
-}
-
 const char *ctl_kind_name(uint32_t kind)
 {
 	switch (kind) {

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "client.h"
+#include "vrl_internal.h"
 
 #define CTL_EXIT_OK     0   /* done; acquire: granted */
 #define CTL_EXIT_NO     1   /* acquire: denied; show: no such key */
@@ -61,9 +61,6 @@ int ctl_fail(const struct ctl *x, int err, const char *fmt, ...)
 
 /* Print a command's usage on stderr. Returns CTL_EXIT_ERROR. */
 int ctl_usage_error(const char *command, const char *why);
-
-/* The limit of the handle's config named @name, or -1. */
-int ctl_find_limit(const struct vrl_client *c, const char *name);
 
 /* A short name for a limit kind: "rate", "gate". */
 const char *ctl_kind_name(uint32_t kind);

@@ -32,7 +32,7 @@
 
 #include "upkeep.h"
 #include "atomic_file.h"
-#include "client.h"
+#include "vrl_internal.h"
 #include "clock.h"
 #include "keytable.h"
 #include "quota.h"

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "vrl_internal.h"
 #include "clock.h"
 #include "guard.h"
 #include "tsan.h"

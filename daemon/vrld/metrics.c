@@ -56,7 +56,7 @@
 #endif
 
 #include "atomic_file.h"
-#include "client.h"
+#include "vrl_internal.h"
 #include "clock.h"
 #include "keytable.h"
 #include "keyuse.h"

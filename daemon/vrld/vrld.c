@@ -39,7 +39,7 @@
 
 #include "upkeep.h"
 #include "events.h"
-#include "client.h"
+#include "vrl_internal.h"
 #include "clock.h"
 #include "config.h"
 #include "live.h"

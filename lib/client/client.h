@@ -1,46 +1,27 @@
 /*
- * client.h - libvrl internals shared by the library, vrld, vrlctl and tests.
- * Not installed.
+ * client.h - the handle and what the files of lib/client share. Private to
+ * lib/client: vrld, vrlctl and the tests use vrl_internal.h.
+ *
+ *   handle.c    open, close, fork, the holder record and the SIGBUS guard
+ *   errors.c    vrl_strerror, vrl_err_name
+ *   snapshot.c  the config snapshot: read, validated, refreshed
+ *   match.c     matching a request and placing its keys (labels: label.c)
+ *   acquire.c   the acquire engine: look, commit, roll back, the verdict
+ *   resolved.c  resolved requests
+ *   keyops.c    cooldown, reset, release, refund, reconcile
+ *   observe.c   vrl_observe (feedback.c parses, alert.c: thresholds)
  */
 #ifndef VRL_CLIENT_H
 #define VRL_CLIENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gcra.h"
-#include "keytable.h"
-#include "segment.h"
-#include "vrl.h"
-
-#define VRL_MAX_MATCHED 16u  /* limits one request may match */
-
-/* One limit of a config snapshot, with its arithmetic ready. */
-struct vrl_limit {
-	struct vrl_seg_limit seg;   /* validated copy */
-	struct vrl_gcra gcra;       /* for VRL_KIND_RATE */
-	struct vrl_gcra prev;       /* rate: the epoch before's; burst 0: unknown */
-	unsigned tag;               /* rate: the tag of its words (gcra.h) */
-	bool carry;                 /* quota: a calendar change is recorded */
-	uint64_t carry_from;        /* quota: its periods (vrl_quota_transition) */
-	uint64_t carry_to;
-	uint64_t name_len;
-};
-
-/* A private, validated copy of the segment's config. */
-struct vrl_snapshot {
-	uint64_t generation;        /* the config area's: what keys are noted with */
-	uint64_t gen_word;          /* the header's config_gen while it is in force:
-	                               its generation, unless a group member wrote
-	                               config_gen (vrl_snapshot_read) */
-	/* vrl__refresh() could not read a newer config: this one is kept,
-	 * and rate words are used only as gcra.h's "stale handle" allows */
-	bool stale;
-	uint32_t nlimits;
-	uint32_t flags;
-	char source[256];
-	struct vrl_limit limits[VRL_MAX_LIMITS];
-};
+#include "guard.h"
+#include "quota.h"
+#include "vrl_internal.h"
+#include "window.h"
 
 struct vrl_client {
 	struct vrl_seg_header *hdr;
@@ -66,50 +47,167 @@ struct vrl_take {
 	uint64_t ring;                  /* window: ring index in its limit's area */
 };
 
-/*
- * Copy and validate the active config of the segment viewed by @v into
- * @out, window areas checked against the view. Returns 0, VRL_EBUSY if it
- * kept changing (or vrld has not published one yet), VRL_ECORRUPT if it is
- * not valid.
- */
-int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out);
+/* ---- handle.c ------------------------------------------------------------------ */
+
+/* Bumped in every forked child: a handle registered under another epoch
+ * belongs to the parent's pid and must re-register. Process-local. */
+extern _Atomic uint64_t vrl__fork_epoch;
+
+/* Take a holder record for @c (NULL when none is free, or read-only). */
+void vrl__holder_register(struct vrl_client *c);
+
+/* Start the handle's per-limit counters over for config @generation. */
+void vrl__holder_new_config(struct vrl_client *c, uint64_t generation);
+
+/* Heal a mapping a shrunk segment damaged (guard.c): 0 or VRL_ECORRUPT. */
+int vrl__heal(struct vrl_client *c);
+
+/* Record and unrecord @units of a process-bound slots key held at @slot
+ * (key @tag) in the handle's holder record. Single writer: the handle. */
+void vrl__hold_add(struct vrl_client *c, uint64_t slot, uint64_t tag, uint64_t units);
+void vrl__hold_sub(struct vrl_client *c, uint64_t slot, uint64_t tag, uint64_t units);
+
+/* True when @l's units are held by a process, and go back when it dies. */
+static inline bool vrl__process_slots(const struct vrl_limit *l)
+{
+	return l->seg.kind == VRL_KIND_SLOTS && !(l->seg.flags & VRL_LIMIT_PERSIST);
+}
+
+/* Single-writer counter: a relaxed load and store, no locked instruction. */
+static inline void vrl__bump(_Atomic uint64_t *x)
+{
+	atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* Single-writer add, as vrl__bump(). */
+static inline void vrl__bump_by(_Atomic uint64_t *x, uint64_t n)
+{
+	atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
 
 /*
- * Check one limit record as read from a segment or built by a compiler, and
- * fill its arithmetic. Returns 0 or VRL_ECORRUPT.
+ * Entry check of every call: a damaged mapping, fork and config changes.
+ * *@state is the mapping's damage word, for vrl__leave().
  */
-int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out);
+static inline int vrl__enter(struct vrl_client *c, uint64_t *state)
+{
+	uint64_t d = vrl_guard_state(c->guard);
+	int rc;
 
-/* True when limit @l matches @req. */
-bool vrl_limit_matches(const struct vrl_limit *l, const struct vrl_request *req);
-
-/* The key of @req under limit @l, and its display label (secret values
- * hashed, see label.h). */
-void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
-		   struct vrl_key *key, char label[VRL_LABEL_MAX]);
+	*state = d;
+	if (__builtin_expect(vrl_guard_damaged(d), 0)) {
+		rc = vrl__heal(c);
+		if (rc)
+			return rc;
+		*state = vrl_guard_state(c->guard);
+	}
+	if (__builtin_expect(c->fork_epoch != atomic_load_explicit(&vrl__fork_epoch,
+								   memory_order_relaxed), 0))
+		vrl__holder_register(c);
+	rc = vrl__refresh(c);
+	/* a refresh that read zero pages failed for that alone */
+	if (__builtin_expect(rc != 0, 0) && vrl_guard_state(c->guard) != *state)
+		return VRL_ECORRUPT;
+	return rc;
+}
 
 /*
- * True when limit @i of @cfg is taken for @req: it matches, and no earlier
- * member of its override group (vrl_seg_limit.group) matches.
+ * Exit check of every call: if the mapping was damaged while the call ran
+ * (zero pages stood in for a shrunk segment), whatever it did or saw is
+ * void: VRL_ECORRUPT, and never a grant (@v, when given, is denied).
  */
-bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct vrl_request *req);
+static inline int vrl__leave(struct vrl_client *c, uint64_t state, int rc, struct vrl_verdict *v)
+{
+	if (__builtin_expect(vrl_guard_state(c->guard) == state, 1))
+		return rc;
+	if (v)
+		v->granted = 0;
+	return VRL_ECORRUPT;
+}
+
+/* ---- errors.c -------------------------------------------------------------------- */
+
+/* What vrl_strerror(VRL_EOWNER) says on this thread: the last refusal. */
+extern _Thread_local char vrl__owner_refusal[384];
+
+/* ---- match.c --------------------------------------------------------------------- */
+
+/* vrl_kt_get(), waiting out a reclaim bracket: 0, VRL_EFULL or an error. */
+int vrl__kt_get(struct vrl_client *c, const struct vrl_key *key, uint32_t note,
+		const char *label, uint64_t *idx);
+
+/* Find or insert the slot of take @t (a window key gets its ring). */
+int vrl__place(struct vrl_client *c, struct vrl_take *t, const char *label);
+
+/* The ring of window key @t, taken from its limit's area on first use. */
+int vrl__window_ring(struct vrl_client *c, const struct vrl_take *t, uint64_t *ring);
+
+/* Match @req and place its keys. Returns the number of takes or an error;
+ * *@full when a key found no slot. */
+int vrl__plan(struct vrl_client *c, const struct vrl_request *req, struct vrl_take *t,
+	      bool *full);
+
+/* The ring and state word of window key @t in slot @s. */
+static inline struct vrl_window_ref vrl__window_ref(const struct vrl_client *c,
+						   const struct vrl_take *t,
+						   struct vrl_seg_slot *s)
+{
+	const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
+
+	return (struct vrl_window_ref){
+		.state = &s->state, .n = l->count, .w = l->period_ns,
+		.ring = vrl_window_ring(vrl_seg_area(&c->view, l), l->count, l->area_keys, t->ring),
+	};
+}
+
+/* ---- acquire.c -------------------------------------------------------------------- */
+
+/* take() asks its caller to refresh the config and start over. */
+#define VRL__RESTART 1
+#define VRL__RESTARTS_MAX 8u   /* then the handle's config is used as stale */
+
+/* Bit of kind @k in a set of kinds. */
+#define VRL__KIND_BIT(k) (1u << (k))
+
+/* Quota word @state as @l's calendar reads it in period @pid (quota.h). */
+static inline uint64_t vrl__quota_view(const struct vrl_limit *l, uint64_t state, uint64_t pid)
+{
+	return l->carry ? vrl_quota_carry(state, l->carry_from, l->carry_to, pid) : state;
+}
+
+/* The wall clock quota periods are judged by (vrl__realtime_ns). */
+static inline uint64_t vrl__realtime(void)
+{
+	return vrl__realtime_ns();
+}
 
 /*
- * The TAT that rate word @w has under rate limit @l's parameters at @now:
- * its own, or for a word of another epoch the conversion that keeps its
- * fill (gcra.h); 0 for a new key. For readers that show or weigh a key
- * (vrlctl, metrics); the acquire path does the same inline.
+ * Shared tail of the acquire calls: take @t[0..n) with @cost, waiting until
+ * @deadline when @waiting. VRL__RESTART when the caller must refresh its
+ * config and plan again (never on its last try, @last).
  */
-uint64_t vrl_rate_tat(const struct vrl_limit *l, uint64_t w, uint64_t now);
+int vrl__acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, bool full,
+		       uint64_t cost, uint64_t deadline, bool waiting, bool last,
+		       struct vrl_verdict *v);
 
 /*
- * Give back the units that holder record @e says its handle holds, and
- * free the record: on vrl_close(), and by vrld for a dead process. The
- * record is zeroed before the count moves, so a caller killed in between
- * leaks the units and never gives them back twice. The caller owns @e: its
- * handle, or vrld for a process that is gone.
+ * The limit of @req, among the kinds in the bit set @kinds (1 << kind),
+ * whose key has the fewest permits left now: the one an upstream's 429 is
+ * most likely about. Returns its index, -1 when none matches, or an error.
+ * Places missing keys as an acquire would; writes no key state.
  */
-void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e);
+int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t kinds);
+
+/* ---- keyops.c --------------------------------------------------------------------- */
+
+/*
+ * Give @cost units back to a quota (within period @pid) or slots key: the
+ * rollback of a grant, a release, a refund. Never below zero; a word that
+ * vrld evicted is left alone (nothing is held there any more).
+ */
+void vrl__give_back(struct vrl_seg_slot *s, uint32_t kind, uint64_t pid, uint64_t cost);
 
 /*
  * Move the local state of the rate, quota and window keys of @req (or of
@@ -125,44 +223,5 @@ void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e);
  */
 int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const char *limit,
 		   uint64_t server_limit, uint64_t server_remaining);
-
-/*
- * The limit of @req, among the kinds in the bit set @kinds (1 << kind),
- * whose key has the fewest permits left now: the one an upstream's 429 is
- * most likely about. Returns its index, -1 when none matches, or an error.
- * Places missing keys as an acquire would; writes no key state.
- */
-int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t kinds);
-
-/*
- * The wall clock that quota periods are judged by: CLOCK_REALTIME in ns.
- * Process-wide; tests point it at a clock of their own to cross a month.
- */
-extern uint64_t (*vrl__realtime_ns)(void);
-
-/*
- * Tests only: when set, called in the acquiring thread each time a stacked
- * acquire's rollback finds that others took a rate key after it (A1), so
- * its @cost permits of limit index @limit, taken at @at, stay taken. A test
- * counts them beside the grants it logs, to tell a justified denial from a
- * wrong one. Process-wide; NULL (the default) costs one load per rollback.
- */
-extern void (*vrl__kept)(uint32_t limit, uint64_t at, uint64_t cost);
-
-/* Refresh the handle's snapshot if vrld published a new config. When the
- * new config cannot be read (vrld kept rewriting it), the handle keeps the
- * one it has, marked stale, and tries again on its next call. Returns 0,
- * -ENOMEM, or VRL_ECORRUPT when the new config is not valid. */
-int vrl__refresh(struct vrl_client *c);
-
-/*
- * The checks every public call makes around its work: vrl__enter heals a
- * mapping a shrunk segment damaged (or fails with VRL_ECORRUPT while it
- * cannot), follows a fork and a new config, and gives the mapping's damage
- * word in *@state; vrl__leave returns @rc, or VRL_ECORRUPT when the mapping
- * was damaged since (guard.h).
- */
-int vrl__enter(struct vrl_client *c, uint64_t *state);
-int vrl__leave(struct vrl_client *c, uint64_t state, int rc);
 
 #endif /* VRL_CLIENT_H */

@@ -207,5 +207,5 @@ int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_r
 	rc = vrl__enter(c, &state);
 	if (rc)
 		return rc;
-	return vrl__leave(c, state, observe(c, req, resp, fb));
+	return vrl__leave(c, state, observe(c, req, resp, fb), NULL);
 }

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "client.h"
+#include "vrl_internal.h"
 #include "quota.h"
 #include "window.h"
 

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "upkeep.h"
-#include "client.h"
+#include "vrl_internal.h"
 #include "clock.h"
 #include "segment.h"
 

@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "events.h"
-#include "client.h"
+#include "vrl_internal.h"
 #include "../common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

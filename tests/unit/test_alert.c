@@ -63,9 +63,9 @@ static int teardown(void **state)
 static void check(vrl_client *c, uint32_t limit, uint64_t slot, uint64_t before, uint64_t after,
 		  uint64_t period)
 {
-	if (limit >= c->cfg->nlimits)
+	if (limit >= vrl__config(c)->nlimits)
 		return;
-	vrl_alert_check(&c->view, &c->cfg->limits[limit].seg, limit, c->cfg->generation, slot,
+	vrl_alert_check(vrl__view(c), &vrl__config(c)->limits[limit].seg, limit, vrl__config(c)->generation, slot,
 			before, after, period);
 }
 

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "vrl_internal.h"
 #include "config.h"
 
 #define NS_PER_S UINT64_C(1000000000) /* nanoseconds in a second */

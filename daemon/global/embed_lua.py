@@ -26,8 +26,8 @@ def main(argv):
         sys.exit("usage: embed_lua.py OUTPUT.c vrl.lua")
     with open(argv[2], "rb") as f:
         data = f.read()
-    if b"\0" in data:
-        sys.exit("embed_lua.py: %s: contains a NUL byte" % argv[2])
+    if any(b == 0 or b > 127 for b in data):
+        sys.exit("embed_lua.py: %s: keep it ASCII (no NUL, no byte above 127)" % argv[2])
     text = data.decode("utf-8")
     lines = []
     for i in range(0, len(data), BYTES_PER_LINE):

@@ -19,13 +19,16 @@ struct vrl_grec {
 	bool reported;                  /* used_rep/unmet_rep are a baseline */
 	uint64_t used_rep, unmet_rep;   /* totals the last answered call reported */
 	uint64_t used_sent, unmet_sent; /* totals this round's call carries */
+	uint64_t held_rep, held_sent;   /* held, likewise */
+	uint64_t sent_at;               /* local ns of the last answered report */
 	uint64_t cd_applied;            /* local end of the last cooldown from Redis */
 	enum vrl_global_outcome status;
 	struct vrl_global_share share;  /* in force, as far as the engine said */
 	uint64_t expires;               /* ... trusted until (local ns) */
 	uint64_t lease_expires;         /* the last non-zero lease's local expiry */
 	uint64_t renewals;
-	uint64_t gen;                   /* of the last result that carried a share */
+	uint64_t gen;                   /* of the last result that carried a new share */
+	uint64_t target;                /* quota, slots: its spare target */
 	uint64_t holders_pid;           /* the period the holders are of */
 	char holders[VRL_GLOBAL_HOLDERS_MAX];
 };

@@ -35,6 +35,8 @@ struct vrl_rconn {
 	uint64_t backoff;
 	/* what its answers said */
 	char epoch[64];             /* "" before the first */
+	char full_epoch[64];        /* the epoch our last full report went to */
+	uint64_t beat_at;           /* local ns: a call even without keys, from then */
 	uint64_t vprev_us;          /* the epoch's virtual time in the last answer */
 	uint64_t t_recv_prev;       /* local ns that answer arrived */
 	char registry[VRL_RCONN_REGISTRY_MAX];

@@ -28,7 +28,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define HDR_ARGS 12u   /* vrl.lua: HDR */
+#define HDR_ARGS 13u   /* vrl.lua: HDR */
 #define ENTRY_ARGS 12u /* vrl.lua: PER */
 #define QUOTA_GRACE_MS UINT64_C(86400000)  /* Redis keeps a quota count a day past its period */
 
@@ -37,6 +37,7 @@ struct call {
 	size_t first, n;        /* entries byep[first .. first + n) */
 	uint64_t t_send;
 	bool sent;
+	bool full;              /* the last call of a round that left no key out */
 };
 
 struct ctx {
@@ -50,6 +51,7 @@ struct ctx {
 	bool release;
 	uint64_t now;
 	uint64_t gen;           /* of this round's results */
+	bool full[VRL_GLOBAL_ENDPOINTS_MAX];  /* endpoints that get every key this round */
 };
 
 static const char KIND_CHAR[] = { 0, 'r', 'w', 'q', 's', 'g' };
@@ -178,6 +180,7 @@ static int encode_entry(struct ctx *x, const struct vrl_global_entry *e, struct 
 		use = unmet = 0;
 	r->used_sent = e->used_total;
 	r->unmet_sent = e->unmet_total;
+	r->held_sent = e->held;
 	rc = vrl_rargs_str(a, &KIND_CHAR[e->kind], 1);
 	rc = rc ? rc : vrl_rargs_u64(a, cap);
 	rc = rc ? rc : vrl_rargs_u64(a, per);
@@ -223,6 +226,7 @@ static int encode_call(struct ctx *x, struct call *c)
 	rc = rc ? rc : vrl_rargs_u64(a, g->lease / 1000u);
 	rc = rc ? rc : vrl_rargs_u64(a, us_up(g->margin));
 	rc = rc ? rc : vrl_rargs_u64(a, g->hosts);
+	rc = rc ? rc : vrl_rargs_str(a, c->full ? "1" : "0", 1);
 	rc = rc ? rc : vrl_rargs_u64(a, c->n);
 	for (size_t i = 0; i < c->n && !rc; i++) {
 		size_t k = x->byep[c->first + i];
@@ -239,7 +243,12 @@ static bool is_block(enum vrl_global_kind k)
 	return k == VRL_GLOBAL_QUOTA || k == VRL_GLOBAL_SLOTS;
 }
 
-/* No answer for entry @k this round. */
+/*
+ * No answer for entry @k this round (not sent, or no answer): its result
+ * carries the key's latest lease all the same, under that lease's gen, so
+ * that a round whose results replace an uncollected one loses nothing.
+ * Past the lease: the on_partition share, a new gen when it changes.
+ */
 static void unanswered(struct ctx *x, size_t k)
 {
 	struct vrl_global *g = x->g;
@@ -247,17 +256,28 @@ static void unanswered(struct ctx *x, size_t k)
 	struct vrl_grec *r = &g->next[x->recof[k]];
 	struct vrl_global_result *res = &x->out->r[k];
 	uint64_t since = g->ep[r->ep].down_since;
+	struct vrl_global_share fb;
 
-	if (is_block(e->kind) || e->kind == VRL_GLOBAL_GATE || x->now < r->expires) {
-		res->status = VRL_GLOBAL_PENDING;
-		return;
-	}
 	res->static_from = vrl_lease_static_from(r->lease_expires > since ? r->lease_expires : since,
 						  g->lease, g->margin);
+	if (is_block(e->kind) || e->kind == VRL_GLOBAL_GATE || x->now < r->expires) {
+		res->status = VRL_GLOBAL_PENDING;
+		res->apply = r->gen != 0;
+		res->share = r->share;
+		res->expires = r->expires;
+		res->target = r->target;
+		res->gen = r->gen;
+		res->cooldown_until = r->cd_applied > x->now ? r->cd_applied : 0;
+		return;
+	}
+	fb = vrl_lease_fallback(e, g->on_partition, g->hosts, x->now, res->static_from);
+	if (r->status != VRL_GLOBAL_PARTITIONED || memcmp(&fb, &r->share, sizeof(fb)) != 0)
+		r->gen = x->gen;
 	res->status = VRL_GLOBAL_PARTITIONED;
 	res->apply = true;
-	res->share = vrl_lease_fallback(e, g->on_partition, g->hosts, x->now, res->static_from);
+	res->share = fb;
 	res->expires = UINT64_MAX;
+	res->gen = r->gen;
 	r->status = res->status;
 	r->share = res->share;
 }
@@ -299,6 +319,7 @@ static int answer(struct ctx *x, size_t k, const redisReply *v, uint64_t t_send,
 	case VRL_GLOBAL_SLOTS:
 		res->share.count = (uint64_t)v->element[1]->integer;
 		res->target = (uint64_t)v->element[4]->integer;
+		r->target = res->target;
 		res->expires = UINT64_MAX;
 		snprintf(r->holders, sizeof(r->holders), "%s", v->element[6]->str);
 		r->holders_pid = e->period_id;
@@ -321,6 +342,8 @@ static int answer(struct ctx *x, size_t k, const redisReply *v, uint64_t t_send,
 	r->reported = true;
 	r->used_rep = r->used_sent;
 	r->unmet_rep = r->unmet_sent;
+	r->held_rep = r->held_sent;
+	r->sent_at = t_send;
 	return 0;
 }
 
@@ -381,6 +404,8 @@ static int reply(struct ctx *x, struct call *c, const redisReply *rep)
 		vrl_rconn_rtt(ep, t_recv - c->t_send);
 	ep->down_since = 0;
 	ep->error[0] = '\0';
+	if (c->full)    /* the epoch the full report executed in (its answer's) */
+		memcpy(ep->full_epoch, ep->epoch, sizeof(ep->full_epoch));
 	if (x->release)
 		return 0;
 	for (size_t i = 0; i < c->n; i++) {
@@ -433,32 +458,78 @@ static int prepare(struct ctx *x)
 			res->status = VRL_GLOBAL_INVALID;   /* a bad kind, rate or a repeated id */
 			res->apply = true;
 			res->expires = UINT64_MAX;
+			res->gen = x->gen;
 		}
 	}
 	return 0;
 }
 
-/* Group the valid entries by endpoint into calls of at most a chunk. */
+/*
+ * An idle key need not be renewed at every tick: nothing used or denied
+ * since its last report, no cooldown to publish, and for a rate or window
+ * more than half its lease left; for quota and slots, its allocation and
+ * held units as last reported, within the last lease term. It waits
+ * (PENDING) until one of these changes: Redis sees an idle key about twice
+ * a term, a busy one every tick. Gates always go: cooldowns travel at the
+ * tick's pace. An endpoint that has had no full report in its epoch (a
+ * new or wiped Redis) gets every key: vrl.lua counts a host as having
+ * reported, for keys nobody else knows of, only after a full report.
+ */
+static bool idle(const struct ctx *x, const struct vrl_global_entry *e, const struct vrl_grec *r,
+		 uint64_t now)
+{
+	const struct vrl_global *g = x->g;
+
+	if (x->release || x->full[r->ep] || e->kind == VRL_GLOBAL_GATE)
+		return false;
+	if (!r->reported || r->status != VRL_GLOBAL_OK || e->used_total != r->used_rep ||
+	    e->unmet_total != r->unmet_rep)
+		return false;
+	if (vrl_lease_cooldown_publish(e->cooldown_until, r->cd_applied, now))
+		return false;
+	if (e->kind == VRL_GLOBAL_QUOTA || e->kind == VRL_GLOBAL_SLOTS)
+		return block_kept(x, e, r) == r->share.count && e->held == r->held_rep &&
+		       now < r->sent_at + g->lease;
+	return r->expires != UINT64_MAX && r->expires > now + g->lease / 2;
+}
+
+/* Group the entries to send by endpoint into calls of at most a chunk. */
 static int plan(struct ctx *x)
 {
 	struct vrl_global *g = x->g;
 	size_t n = x->b->n, at = 0, ncalls = 0, max = n / VRL_GLOBAL_CHUNK + g->nep + 1;
 	struct call *calls = malloc(max * sizeof(*calls));
 
+	uint64_t now = vrl_global_now();
+
 	if (!calls)
 		return -ENOMEM;
+	for (unsigned ep = 0; ep < g->nep; ep++)
+		x->full[ep] = !x->release &&
+			      strcmp(g->ep[ep].epoch, g->ep[ep].full_epoch) != 0;
 	for (unsigned ep = 0; ep < g->nep; ep++) {
-		size_t start = at;
+		size_t start = at, has = 0;
 
 		for (size_t i = 0; i < n; i++) {
 			size_t k = g->order[i];
 
-			if (g->next[i].ep == ep && x->out->r[k].status != VRL_GLOBAL_INVALID)
+			if (g->next[i].ep != ep || x->out->r[k].status == VRL_GLOBAL_INVALID)
+				continue;
+			has++;
+			if (!idle(x, &x->b->e[k], &g->next[i], now))
 				x->byep[at++] = k;
 		}
 		for (size_t c = start; c < at; c += VRL_GLOBAL_CHUNK)
 			calls[ncalls++] = (struct call){ .ep = ep, .first = c,
-				.n = at - c < VRL_GLOBAL_CHUNK ? at - c : VRL_GLOBAL_CHUNK };
+				.n = at - c < VRL_GLOBAL_CHUNK ? at - c : VRL_GLOBAL_CHUNK,
+				.full = x->full[ep] && c + VRL_GLOBAL_CHUNK >= at };
+		/* no key to send: a call all the same twice a term, so that this
+		 * host learns of a new epoch; a full report if it has no key there */
+		if (at == start && !x->release && (x->full[ep] || now >= g->ep[ep].beat_at))
+			calls[ncalls++] = (struct call){ .ep = ep, .first = at, .n = 0,
+							 .full = has == 0 };
+		if (at > start || now >= g->ep[ep].beat_at)
+			g->ep[ep].beat_at = now + g->lease / 2;
 	}
 	x->calls = calls;
 	x->ncalls = ncalls;

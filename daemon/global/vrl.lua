@@ -7,7 +7,9 @@ older VERSION. Every function is one atomic step of Redis.
 Redis keys (PREFIX is vrld's, "vrl:" by default):
   PREFIX e        the epoch hash: id, born, vnow, fence, lost, expect, and
                   per host r:<host> (virtual time last seen), s:<host>
-                  ("boot mono", its last call), g:<host> (forgotten)
+                  ("boot mono", its last call), f:<host> (it made a full
+                  report, every key it has here, in this epoch), g:<host>
+                  (forgotten)
   PREFIX k:<id>   one hash per global key: kind, cap, bst, per, cd and
                   rate/window: p:<host> promises, l:<host> load;
                   quota/slots: pid, used, st, hold, rep, A:<host>, l:<host>
@@ -44,18 +46,19 @@ differs marks the epoch lost and names the hosts it knew (expect).
 Quota and slots counters made in an uncertain epoch are seeded from the
 allocations hosts report: a key opens once every host known to hold
 units of it reported, and a key nobody knows of only once every expected
-host reported. vrl_forget and vrl_reseed are the operator's way out.
+host made a full report (a call flagged full: every key it has here). vrl_forget and vrl_reseed are the operator's way out.
 ]]
 
 local VERSION = 1    -- the library's version: vrld loads it over an older one
 local PROTOCOL = 1   -- the argument and reply layout vrld speaks
 
-local HDR = 12       -- header arguments of vrl_renew and vrl_release
+local HDR = 13       -- header arguments of vrl_renew and vrl_release
 local PER = 12       -- arguments per entry
 local HEADROOM = 1.25    -- a share is this much above the recent load
 local BLOCK_TERMS = 2    -- a quota or slots block covers this many terms of load
 local ACTIVE_TERMS = 2   -- a host renewing a key within this many terms is active
 local KEEP_TERMS = 4     -- rate and window keys live this long past their last call
+local PROMISES_MAX = 16  -- promises kept per host and key (then merged, upward)
 
 -- entry status codes (global.h: enum vrl_global_outcome)
 local OK, FENCED, SEEDING, BEHIND, CONFLICT, INVALID = 0, 1, 2, 3, 4, 7
@@ -119,7 +122,7 @@ local function header(a)
   local h = { host = a[2], boot = tonumber(a[3]), mono = tonumber(a[4]), known = a[5],
               reg = a[6], vprev = tonumber(a[7]), bound = tonumber(a[8]),
               term = tonumber(a[9]), margin = tonumber(a[10]), hosts = tonumber(a[11]),
-              n = tonumber(a[12]) }
+              full = a[12] == '1', n = tonumber(a[13]) }
   if not string.match(h.host, '^[%w._-]+$') or not h.boot or not h.mono or not h.vprev or
      not h.bound or not h.term or h.term <= 0 or not h.margin or not h.hosts or
      h.hosts < 1 or not h.n or #a ~= HDR + h.n * PER then
@@ -160,17 +163,21 @@ local function epoch(ekey, h)
   end
   redis.call('HSET', ekey, 'vnow', int(v), 's:' .. h.host, int(h.boot) .. ' ' .. int(h.mono),
              'r:' .. h.host, int(v), 'lost', lost and '1' or '0', 'expect', list_of(expect))
+  if h.full and not e['f:' .. h.host] then    -- it reported every key it has here
+    redis.call('HSET', ekey, 'f:' .. h.host, '1')
+    e['f:' .. h.host] = '1'
+  end
   redis.call('HDEL', ekey, 'g:' .. h.host)   -- a forgotten host that calls is back
   e['r:' .. h.host], e['g:' .. h.host] = int(v), nil
-  local reg, gone, complete = {}, {}, true
+  local reg, gone, full, complete = {}, {}, {}, true
   for f in pairs(e) do
-    local r = string.match(f, '^r:(.+)$')
-    if r then reg[r] = true end
-    local g = string.match(f, '^g:(.+)$')
-    if g then gone[g] = true end
+    local tag, who = string.sub(f, 1, 2), string.sub(f, 3)
+    if tag == 'r:' then reg[who] = true end
+    if tag == 'g:' then gone[who] = true end
+    if tag == 'f:' then full[who] = true end
   end
   for x in pairs(expect) do
-    if not reg[x] and not gone[x] then complete = false end
+    if not full[x] and not gone[x] then complete = false end
   end
   return { id = e.id, vnow = v, fence = tonumber(e.fence), lost = lost, complete = complete,
            reg = list_of(reg), gone = gone }
@@ -198,8 +205,21 @@ local function cooldown(k, f, en, v)
   if en.cd > 0 and v + en.cd > cd then
     cd = v + en.cd
     redis.call('HSET', k, 'cd', int(cd))
+    local ttl = redis.call('PTTL', k)      -- the key outlives its cooldown
+    if ttl >= 0 and ttl < en.cd / 1000 + 1000 then
+      redis.call('PEXPIRE', k, math.ceil(en.cd / 1000) + 1000)
+    end
   end
   return cd > v and cd - v or 0
+end
+
+-- keep key k for life us past v: its TTL is set again only once a term
+-- went by since the last time (field x), not at every call
+local function keep(k, f, v, term, life)
+  if v - tonumber(f.x or '0') >= term then
+    redis.call('PEXPIRE', k, math.ceil(life / 1000))
+    redis.call('HSET', k, 'x', int(v))
+  end
 end
 
 -- ---- rate and window: promises ------------------------------------------
@@ -223,15 +243,29 @@ local function promise_max(l)
   return a, b
 end
 
--- add (a, b, e), e the latest expiry: a promise it dominates goes
+-- add (a, b, e), e the latest expiry: a promise it dominates goes. Past
+-- PROMISES_MAX (a share shrinking at every call of a long window), the two
+-- neighbours closest in expiry merge into one that promises the larger
+-- share until the later expiry: more than both, so still an upper bound.
 local function promise_add(l, a, b, e)
   local out = {}
   for _, p in ipairs(l) do
     if p[1] > a or p[2] > b then out[#out + 1] = p end
   end
   out[#out + 1] = { a, b, e }
+  if #out > PROMISES_MAX then
+    local best, gap = 1, math.huge
+    for i = 1, #out - 2 do
+      if out[i + 1][3] - out[i][3] < gap then best, gap = i, out[i + 1][3] - out[i][3] end
+    end
+    local p, q = out[best], out[best + 1]
+    out[best] = { math.max(p[1], q[1]), math.max(p[2], q[2]), q[3] }
+    table.remove(out, best + 1)
+  end
   local s = {}
-  for _, p in ipairs(out) do s[#s + 1] = int(p[1]) .. ' ' .. int(p[2]) .. ' ' .. int(p[3]) end
+  for _, p in ipairs(out) do
+    s[#s + 1] = string.format('%d %d %d', math.floor(p[1]), math.floor(p[2]), math.floor(p[3]))
+  end
   return table.concat(s, ' ')
 end
 
@@ -248,34 +282,34 @@ local function renew_share(k, h, ep, en)
     capB = math.min(capB, tonumber(f.bst))
   end
   local otherA, otherB, wantsA, wantsB = 0, 0, {}, {}
-  local mine, seen, del = {}, {}, {}
+  local mine, seen, del, loads = {}, {}, {}, {}
+  local ld, dt = 0, term
   for name, val in pairs(f) do
-    local ph = string.match(name, '^p:(.+)$')
-    if ph then
+    local tag = string.byte(name, 2) == 58 and string.byte(name, 1)   -- "p:", "l:"
+    local who = tag and string.sub(name, 3)
+    if tag == 112 then
       local l = promises(val, v)
-      if ph == h.host then
+      if who == h.host then
         mine = l
       else
         local a, b = promise_max(l)
         otherA, otherB = otherA + a, otherB + b
       end
-      if #l > 0 then seen[ph] = true else del[#del + 1] = name end
-    end
-  end
-  local ld, dt = 0, term
-  for name, val in pairs(f) do
-    local lh = string.match(name, '^l:(.+)$')
-    if lh then
+      if #l > 0 then seen[who] = true else del[#del + 1] = name end
+    elseif tag == 108 then
       local l, t, wa, wb = string.match(val, '^(%S+) (%S+) (%S+) (%S+)$')
       t = tonumber(t)
-      if lh == h.host then
+      if who == h.host then
         ld, dt = tonumber(l), math.max(1, v - t)
       elseif t >= v - ACTIVE_TERMS * term then
         wantsA[#wantsA + 1], wantsB[#wantsB + 1] = tonumber(wa), tonumber(wb)
-      elseif not seen[lh] then
-        del[#del + 1] = name
+      else
+        loads[#loads + 1] = who          -- stale: dropped unless it still holds a promise
       end
     end
+  end
+  for _, who in ipairs(loads) do
+    if not seen[who] then del[#del + 1] = 'l:' .. who end
   end
   -- demand: the load per period (rate: micro-permits/s; window: grants per W)
   local unit = rate and 1e12 or en.per
@@ -297,8 +331,11 @@ local function renew_share(k, h, ep, en)
   if ga < 0 then ga = 0 end
   if gb < 0 then gb = 0 end
   local cexp = v + term + (rate and 0 or en.per)   -- a window's grants count W longer
-  local set = { 'kind', en.kind, 'cap', int(en.cap), 'bst', int(en.bst), 'per', int(en.per),
-                'l:' .. h.host, num(ld) .. ' ' .. int(v) .. ' ' .. num(wa) .. ' ' .. num(wb) }
+  local set = { 'l:' .. h.host, string.format('%.17g %d %.17g %.17g', ld, v, wa, wb) }
+  if tonumber(f.cap) ~= en.cap or tonumber(f.bst) ~= en.bst or tonumber(f.per) ~= en.per then
+    for _, x in ipairs({ 'kind', en.kind, 'cap', int(en.cap), 'bst', int(en.bst),
+                         'per', int(en.per) }) do set[#set + 1] = x end
+  end
   if ga > 0 or gb > 0 then
     set[#set + 1], set[#set + 2] = 'p:' .. h.host, promise_add(mine, ga, gb, cexp)
   end
@@ -307,7 +344,7 @@ local function renew_share(k, h, ep, en)
     if name ~= 'p:' .. h.host or ga + gb == 0 then redis.call('HDEL', k, name) end
   end
   local cd = cooldown(k, f, en, v)
-  redis.call('PEXPIRE', k, math.ceil((KEEP_TERMS * term + (rate and 0 or en.per)) / 1000))
+  keep(k, f, v, term, KEEP_TERMS * term + (rate and 0 or en.per))
   return { code, ga, gb, term, 0, cd, '' }
 end
 
@@ -398,10 +435,13 @@ local function renew_block(k, h, ep, en)
   if have > 0 then hold[h.host] = true end
   redis.call('HSET', k, 'A:' .. h.host, int(have), 'used', int(used), 'hold', list_of(hold),
              'l:' .. h.host, num(ld) .. ' ' .. int(v), 'cap', int(en.cap))
-  if en.ttl < 0 then
-    redis.call('PERSIST', k)
-  elseif redis.call('PTTL', k) < en.ttl then
-    redis.call('PEXPIRE', k, en.ttl)
+  if v - tonumber(f.x or '0') >= h.term then  -- its TTL, once a term
+    if en.ttl < 0 then
+      redis.call('PERSIST', k)
+    elseif redis.call('PTTL', k) < en.ttl then
+      redis.call('PEXPIRE', k, en.ttl)
+    end
+    redis.call('HSET', k, 'x', int(v))
   end
   return { OK, have, 0, 0, block, cd, list_of(hold) }
 end
@@ -409,9 +449,9 @@ end
 local function renew_gate(k, h, ep, en)
   local f = hgetall(k)
   if f.kind and f.kind ~= 'g' then return { CONFLICT, 0, 0, 0, 0, 0, '' } end
-  redis.call('HSET', k, 'kind', 'g')
+  if not f.kind then redis.call('HSET', k, 'kind', 'g') end
   local cd = cooldown(k, f, en, ep.vnow)
-  redis.call('PEXPIRE', k, math.ceil((KEEP_TERMS * h.term + cd) / 1000))
+  keep(k, f, ep.vnow, h.term, KEEP_TERMS * h.term + cd)
   return { OK, 0, 0, 0, 0, cd, '' }
 end
 
@@ -517,7 +557,7 @@ end
 -- vrl_forget: ARGV[1] a host that is gone for good: keys waiting for its
 -- report open without it; its allocations stay counted.
 local function forget(keys, args)
-  redis.call('HDEL', keys[1], 'r:' .. args[1], 's:' .. args[1])
+  redis.call('HDEL', keys[1], 'r:' .. args[1], 's:' .. args[1], 'f:' .. args[1])
   redis.call('HSET', keys[1], 'g:' .. args[1], '1')
   return 1
 end

@@ -243,6 +243,7 @@ int sim_call(redisContext *c, struct sim_host *h, bool release, const struct sim
 	arg(&a, "%llu", (unsigned long long)h->term_us);
 	arg(&a, "%llu", (unsigned long long)h->margin_us);
 	arg(&a, "%llu", (unsigned long long)h->hosts);
+	arg(&a, "%s", release ? "0" : "1");        /* a simulated host reports every key */
 	arg(&a, "%zu", n);
 	for (size_t i = 0; i < n; i++) {
 		arg(&a, "%c", e[i].kind);

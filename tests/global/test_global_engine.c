@@ -34,6 +34,7 @@ struct host {
 	size_t n;
 	uint64_t seen;                          /* results collected */
 	uint64_t quota_want;                    /* quota keys: units asked for each tick */
+	bool quiet;                             /* rate keys: no load */
 };
 
 static struct vrl_global *start(const char *const *redis, size_t n, const char *name,
@@ -77,7 +78,7 @@ static void tick(struct host *h)
 	for (size_t k = 0; k < h->n; k++) {
 		if (h->e[k].kind == VRL_GLOBAL_QUOTA)
 			h->e[k].unmet_total += h->quota_want;
-		if (h->e[k].kind != VRL_GLOBAL_RATE)
+		if (h->e[k].kind != VRL_GLOBAL_RATE || h->quiet)
 			continue;
 		if (h->e[k].share.rate > 0 && rfx_now() < h->expires[k])
 			h->e[k].used_total += 2;
@@ -92,7 +93,7 @@ static void tick(struct host *h)
 				continue;
 			h->last[k] = r[i];
 			h->seen++;
-			if (!r[i].apply)
+			if (!r[i].apply || r[i].gen == h->e[k].gen)
 				break;
 			h->e[k].share = r[i].share;
 			h->e[k].gen = r[i].gen;
@@ -351,48 +352,10 @@ static uint64_t use_quota(struct host *h, size_t k, uint64_t want)
 	return got;
 }
 
-/* A host killed with a quota block strands at most that block. */
-static void killed_quota(void **state)
-{
-	struct fx *f = *state;
-	struct host a = { .g = start(f->spec, 1, "a", VRL_GLOBAL_DENY, 2), .n = 1 };
-	struct host b = { .g = start(f->spec, 1, "b", VRL_GLOBAL_DENY, 2), .n = 1 };
-	const uint64_t bmax = 5;   /* max(1, 40 / (4 * 2)) */
-	uint64_t idle = 0, alloc;
-	struct sim_state s;
-	redisContext *c;
-	char key[40];
-
-	a.e[0] = b.e[0] = quota_entry("kq", 40);
-	a.quota_want = 1;
-	until(&a, NULL, 0, granted);
-	alloc = a.e[0].share.count;                /* as Redis counts it */
-	use_quota(&a, 0, 1);
-	assert_true(alloc - a.e[0].held <= bmax);
-	vrl_global_stop(a.g, NULL, 0);             /* killed: no release */
-	/* b takes all it can get, until nothing moves for a while */
-	for (uint64_t deadline = rfx_now() + HANG_NS; idle < 20; rfx_pace(10)) {
-		assert_true(rfx_now() < deadline);
-		idle = use_quota(&b, 0, 3) ? 0 : idle + 1;
-		tick(&b);
-	}
-	/* what Redis counts for a: its last lease may not have reached it */
-	c = rfx_connect(&f->r);
-	for (unsigned i = 0; i < VRL_GLOBAL_ID_LEN; i++)
-		snprintf(key + 2 * i, 3, "%02x", a.e[0].id[i]);
-	assert_int_equal(sim_state(c, key, &s), 0);
-	for (unsigned i = 0; i < s.nhosts; i++)
-		if (strcmp(s.h[i].host, "a") == 0)
-			alloc = s.h[i].a;
-	redisFree(c);
-	assert_true(alloc - a.e[0].held <= bmax);
-	assert_true(b.e[0].held + a.e[0].held <= 40);
-	assert_true(b.e[0].held + a.e[0].held >= 40 - (alloc - a.e[0].held));
-	vrl_global_stop(b.g, NULL, 0);
-}
-
-/* The allocation Redis counts for host @name of @e's key. */
-static uint64_t counted(const struct rfx *r, const struct vrl_global_entry *e, const char *name)
+/* The allocation Redis counts for host @name of @e's key (and in *@used,
+ * for all hosts). */
+static uint64_t counted(const struct rfx *r, const struct vrl_global_entry *e, const char *name,
+			uint64_t *used)
 {
 	redisContext *c = rfx_connect(r);
 	struct sim_state s;
@@ -405,8 +368,42 @@ static uint64_t counted(const struct rfx *r, const struct vrl_global_entry *e, c
 	for (unsigned i = 0; i < s.nhosts; i++)
 		if (strcmp(s.h[i].host, name) == 0)
 			a = s.h[i].a;
+	if (used)
+		*used = s.used;
 	redisFree(c);
 	return a;
+}
+
+/* A host killed with a quota block strands at most that block. */
+static void killed_quota(void **state)
+{
+	struct fx *f = *state;
+	struct host a = { .g = start(f->spec, 1, "a", VRL_GLOBAL_DENY, 2), .n = 1 };
+	struct host b = { .g = start(f->spec, 1, "b", VRL_GLOBAL_DENY, 2), .n = 1 };
+	const uint64_t bmax = 5;   /* max(1, 40 / (4 * 2)) */
+	uint64_t alloc, used = 0;
+
+	a.e[0] = b.e[0] = quota_entry("kq", 40);
+	a.quota_want = 1;
+	until(&a, NULL, 0, granted);
+	use_quota(&a, 0, 1);
+	vrl_global_stop(a.g, NULL, 0);             /* killed: no release */
+	/* what Redis counts for a: its last lease may not have reached it */
+	alloc = counted(&f->r, &a.e[0], "a", NULL);
+	assert_true(alloc - a.e[0].held <= bmax);
+	/* b takes all it can get: every unit leased, and all of its used */
+	for (uint64_t deadline = rfx_now() + HANG_NS;; rfx_pace(10)) {
+		assert_true(rfx_now() < deadline);
+		use_quota(&b, 0, 3);
+		tick(&b);
+		if (b.e[0].held == b.e[0].share.count &&
+		    counted(&f->r, &b.e[0], "b", &used) == b.e[0].share.count && used == 40)
+			break;
+	}
+	assert_int_equal(used, alloc + b.e[0].share.count);
+	/* a strands what it leased and did not use: at most a block */
+	assert_true(b.e[0].held + a.e[0].held >= 40 - bmax);
+	vrl_global_stop(b.g, NULL, 0);
 }
 
 /* The main loop hands its entries over before it collects: an entry made
@@ -442,8 +439,70 @@ static void stale_allocation(void **state)
 	r = vrl_global_rounds(a.g);
 	assert_int_equal(vrl_global_submit(a.g, &old, 1), 0);
 	next_round(&a, r);
-	assert_true(counted(&f->r, &a.e[0], "a") >= grown);
+	assert_true(counted(&f->r, &a.e[0], "a", NULL) >= grown);
 	vrl_global_stop(a.g, NULL, 0);
+}
+
+/* An idle key is renewed about twice a term, not every tick, and its
+ * lease never lapses meanwhile. */
+static void idle_keys(void **state)
+{
+	struct fx *f = *state;
+	struct host h = { .g = start(f->spec, 1, "a", VRL_GLOBAL_DENY, 1), .n = 1 };
+	struct vrl_global_key_status ks;
+	uint64_t before, rounds, t0;
+
+	h.e[0] = rate_entry("idle", 100, 4);
+	until(&h, NULL, 0, granted);
+	h.quiet = true;
+	tick(&h);
+	assert_int_equal(vrl_global_key(h.g, h.e[0].id, &ks), 0);
+	before = ks.renewals;
+	rounds = vrl_global_rounds(h.g);
+	for (t0 = rfx_now(); rfx_now() < t0 + 2 * LEASE_NS; rfx_pace(10)) {
+		tick(&h);
+		assert_true(rfx_now() < h.expires[0]);   /* still trusted */
+		assert_true(h.e[0].share.burst > 0);
+	}
+	assert_int_equal(vrl_global_key(h.g, h.e[0].id, &ks), 0);
+	assert_true(vrl_global_rounds(h.g) - rounds > 20);
+	assert_true(ks.renewals - before >= 2 && ks.renewals - before <= 8);
+	vrl_global_stop(h.g, NULL, 0);
+}
+
+/* A wiped Redis, a quota key only one host knows of and leaves idle, and
+ * another host new to the key: the key opens with the first one's units
+ * counted, never as new. */
+static void wipe_idle_holder(void **state)
+{
+	struct fx *f = *state;
+	struct host a = { .g = start(f->spec, 1, "a", VRL_GLOBAL_DENY, 2), .n = 1 };
+	struct host b = { .g = start(f->spec, 1, "b", VRL_GLOBAL_DENY, 2), .n = 1 };
+	uint64_t alloc, used = 0;
+
+	a.e[0] = quota_entry("wi", 100);
+	b.e[0] = rate_entry("wi-b", 10, 2);          /* b: another key, for now */
+	a.quota_want = 1;
+	until(&a, &b, 0, granted);
+	a.quota_want = 0;
+	for (int i = 0; i < 3; i++) {                /* settled, then idle */
+		uint64_t r = vrl_global_rounds(a.g);
+
+		tick(&a);
+		next_round(&a, r);
+	}
+	tick(&a);
+	alloc = a.e[0].share.count;
+	rfx_restart_empty(&f->r);
+	b.e[0] = quota_entry("wi", 100);             /* b: new to the key */
+	memset(&b.last[0], 0, sizeof(b.last[0]));
+	b.seen = 0;
+	b.quota_want = 1;
+	until(&b, &a, 0, granted);
+	assert_true(counted(&f->r, &b.e[0], "a", &used) >= alloc);
+	assert_true(used >= alloc + b.e[0].share.count);
+	vrl_global_stop(a.g, NULL, 0);
+	vrl_global_stop(b.g, NULL, 0);
 }
 
 /* Keys spread over two endpoints; each gets its share from its own. */
@@ -580,6 +639,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(wipe_fence, setup, teardown),
 		cmocka_unit_test_setup_teardown(killed_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(stale_allocation, setup, teardown),
+		cmocka_unit_test_setup_teardown(idle_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(wipe_idle_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(release, setup, teardown),
 	};

@@ -356,9 +356,6 @@ static void idle_reclaimed(void **state)
 		for (unsigned i = 0; i < s.nhosts; i++)
 			if (strcmp(s.h[i].host, "a") == 0)
 				amax = s.h[i].a;
-		if (getenv("VRL_DEBUG"))
-			fprintf(stderr, "v=%llu amax=%llu b=%llu n=%u\n", (unsigned long long)(b.vnow - v0),
-				(unsigned long long)amax, (unsigned long long)bshare, s.nhosts);
 		if (amax <= RATE(5) && bshare >= RATE(90))
 			break;
 		assert_true(rfx_now() < deadline);

@@ -16,7 +16,10 @@
  * ---- G1: at every instant the shares hosts enforce sum to at most L ------
  *
  * (1) The ledger. At every v, sum_h C_h(v) <= L. C_h falls as v grows and
- *     rises only at a call that promises h something. vrl.lua grants s to
+ *     rises only at a call that promises h something (vrl.lua keeps the
+ *     promises, or past 16 for a host an upper bound of them: neighbours
+ *     merged into the larger share until the later expiry; L is the
+ *     smaller of the figures stored and reported). vrl.lua grants s to
  *     h only when sum_{g != h} C_g(v) + s <= L, and by induction C_h(v) <=
  *     L - sum_{g != h} C_g(v) already; so after the call sum_{g != h} C_g +
  *     max(C_h, s) <= L. A shrink (s < C_h) thus frees nothing until the
@@ -24,28 +27,30 @@
  *     vrl_release drops promises early, and a host calls it only after it
  *     clamped its key to none (step 3).
  *
- * (2) Virtual time never runs ahead of real time. A call of host h sent at
- *     local t_s carries the virtual time v_p of the last reply it received
- *     (at local t_r, same epoch) and bound = t_s - t_r. The call executed
- *     after t_s, the earlier one before t_r: real time between the two
- *     executions is at least bound. vrl.lua moves v to at most
- *     min(TIME, v_p + bound) and never back; a host without such a reply
- *     does not move it. By induction over calls, v - v_0 never exceeds the
- *     real time elapsed since the epoch began (up to the hosts' clock rate
- *     error, parts per million, which the margin covers), whatever Redis's
- *     own clock does: a forward step of TIME is cut to a host's measure, a
- *     backward one leaves v still (promises then last longer: safe).
+ * (2) Virtual time gains on no clock. Each call moves v by TIME's progress
+ *     since the previous call (of any host), clamped to [0, min(ub, d)]:
+ *     ub is the calling host's upper bound of the real time since its own
+ *     previous call executed (its send time now, less that call's send
+ *     time, plus the command timeout); a host with no answer in this epoch
+ *     moves v by 0, and v never moves back. Between any two calls, then,
+ *     v advances by at most Redis's clock's progress, less what the clamps
+ *     cut: while that clock runs true (its rate within parts per million,
+ *     which the margin covers, and no step), v - v' <= x - x' for calls
+ *     at real times x' <= x. Each step is taken from the previous call,
+ *     not from the caller's own history, so a stretch that held v back
+ *     (a new host, a clock stepped back) is never made up later: a
+ *     promise made while v lagged lasts longer, never shorter.
  *
  * (3) The host trusts a lease less than Redis counts it. A reply to a call
  *     sent at local t_s says the promise expires rel = e - v after the
  *     call's virtual time. The host trusts it until t_s + rel - m (m the
  *     clock margin: vrl_lease_local_expiry). The call executed at real
- *     x >= t_s, and by (2) Redis counts the promise until virtual e, which
- *     comes no earlier than real x + rel. So the host stops trusting a
- *     promise while it is still in C_h: enforced_h(t) <= C_h(t), and by
- *     (1) sum_h enforced_h(t) <= L. The round trip is inside: t_s is the
- *     time before sending, not the time of the reply.
- *
+ *     x >= t_s, and by (2) Redis counts the promise until a call with
+ *     virtual time e, which comes no earlier than real x + rel. So the
+ *     host stops trusting a promise while it is still in C_h: enforced_h(t)
+ *     <= C_h(t), and by (1) sum_h enforced_h(t) <= L. The round trip is
+ *     inside: t_s is the time before sending, not the time of the reply.
+
  * A host applies a smaller share at once (clamping its fill, below); Redis
  * counts the larger one until it expires. So the host has clamped before
  * Redis gives the difference to anyone else, by construction rather than
@@ -113,7 +118,9 @@
  * vrld reports what the segment holds.
  *
  * Redis stopped or unreachable: calls time out, leases run out locally
- * before Redis would drop them (3). A timed-out call that Redis executes
+ * before Redis would drop them (3); a call Redis runs past its timeout
+ * carries a ub too small, which holds virtual time back (2): safe. A
+ * timed-out call that Redis executes
  * later made a promise nobody uses (counted: safe); if a newer call of
  * the host executed first, the late one is refused by its older sequence
  * number, so its stale report changes nothing.
@@ -126,16 +133,24 @@
  * counters made while the epoch is uncertain are seeded from the
  * allocations hosts report, and open only when every host known to hold
  * units reported (and, for a key nobody knows of after a known loss, every
- * host the old epoch knew), or by an operator's vrl_reseed: a wiped Redis
+ * host the old epoch knew made a full report: a call with every key it
+ * has there), or by an operator's vrl_reseed: a wiped Redis
  * never resets a quota silently. What no live host remembers cannot be
  * recovered: a loss no host reports (every host that knew the old epoch
  * down for the whole fence) makes unknown quota keys new again. Redis's
  * AOF is the remedy.
  *
- * Clock steps: leases are local CLOCK_MONOTONIC times, which never step;
- * Redis's clock only feeds virtual time, bounded by (2). Quota periods are
- * each host's wall clock, as on one host: Redis keeps the latest period a
- * host reported and answers BEHIND to a host whose clock is behind it.
+ * Clock steps: leases are local CLOCK_MONOTONIC times, which never step.
+ * Redis's clock only feeds virtual time (2): a step back holds it still
+ * (leases last longer in Redis's eyes: safe); a step forward of J moves
+ * it by at most min(J, ub) more than real time, so leases end early in
+ * Redis's eyes by that much, which the margin absorbs for J <= m; a
+ * larger forward step (ub is about a tick plus the command timeout) can
+ * overlap two hosts' shares for at most one lease term. Run Redis's host
+ * with a slewing clock (chrony's and ntpd's default after boot). Quota
+ * periods are each host's wall clock, as on one host: Redis keeps the
+ * latest period a host reported and answers BEHIND to a host whose clock
+ * is behind it.
  *
  * ---- on_partition ----------------------------------------------------------------
  *

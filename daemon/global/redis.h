@@ -37,8 +37,8 @@ struct vrl_rconn {
 	char epoch[64];             /* "" before the first */
 	char full_epoch[64];        /* the epoch our last full report went to */
 	uint64_t beat_at;           /* local ns: a call even without keys, from then */
-	uint64_t vprev_us;          /* the epoch's virtual time in the last answer */
-	uint64_t t_recv_prev;       /* local ns that answer arrived */
+	uint64_t vnow_us;           /* the epoch's virtual time in the last answer */
+	uint64_t t_sent_prev;       /* local ns the last answered call was sent */
 	char registry[VRL_RCONN_REGISTRY_MAX];
 	uint64_t fence_left_us;
 	bool lost;

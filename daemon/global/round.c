@@ -8,9 +8,11 @@
  *
  * Times, per call: t_send is read before its arguments are built, so it
  * precedes the call's execution in Redis; the lease's local expiry is
- * t_send + rel - margin (lease.c, step 3), and the bound on virtual time
- * that the call carries is t_send minus the arrival of the endpoint's
- * last answer (step 2). Both only need t_send <= execution.
+ * t_send + rel - margin (lease.c, step 3). The call carries ub, an upper
+ * bound of the real time since the endpoint's last answered call of ours
+ * executed: t_send less that call's t_send, plus the command timeout
+ * (step 2; a call executed later than its timeout only makes it smaller,
+ * which holds virtual time back: safe).
  *
  * A call without an answer (no connection, a timeout, an error) leaves
  * its keys on their leases: PENDING while the lease holds, then
@@ -28,7 +30,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define HDR_ARGS 13u   /* vrl.lua: HDR */
+#define HDR_ARGS 12u   /* vrl.lua: HDR */
 #define ENTRY_ARGS 12u /* vrl.lua: PER */
 #define QUOTA_GRACE_MS UINT64_C(86400000)  /* Redis keeps a quota count a day past its period */
 
@@ -202,8 +204,7 @@ static int encode_call(struct ctx *x, struct call *c)
 	struct vrl_global *g = x->g;
 	struct vrl_rconn *ep = &g->ep[c->ep];
 	struct vrl_rargs *a = &g->args;
-	uint64_t bound = ep->epoch[0] && c->t_send > ep->t_recv_prev ?
-			 (c->t_send - ep->t_recv_prev) / 1000u : 0;
+	uint64_t ub = ep->epoch[0] ? (c->t_send - ep->t_sent_prev + g->timeout) / 1000u : 0;
 	char epoch_key[80];
 	int rc, n = snprintf(epoch_key, sizeof(epoch_key), "%se", g->prefix);
 
@@ -221,8 +222,7 @@ static int encode_call(struct ctx *x, struct call *c)
 	rc = rc ? rc : vrl_rargs_u64(a, vrl_rconn_seq(ep, c->t_send / 1000u));
 	rc = rc ? rc : vrl_rargs_str(a, ep->epoch, strlen(ep->epoch));
 	rc = rc ? rc : vrl_rargs_str(a, ep->registry, strlen(ep->registry));
-	rc = rc ? rc : vrl_rargs_u64(a, ep->epoch[0] ? ep->vprev_us : 0);
-	rc = rc ? rc : vrl_rargs_u64(a, bound);
+	rc = rc ? rc : vrl_rargs_u64(a, ub);
 	rc = rc ? rc : vrl_rargs_u64(a, g->lease / 1000u);
 	rc = rc ? rc : vrl_rargs_u64(a, us_up(g->margin));
 	rc = rc ? rc : vrl_rargs_u64(a, g->hosts);
@@ -348,7 +348,7 @@ static int answer(struct ctx *x, size_t k, const redisReply *v, uint64_t t_send,
 }
 
 /* The header {"ok", epoch, vnow, fence_left, lost, complete, registry}. */
-static int header(struct ctx *x, struct call *c, const redisReply *h, uint64_t t_recv)
+static int header(struct ctx *x, struct call *c, const redisReply *h)
 {
 	struct vrl_rconn *ep = &x->g->ep[c->ep];
 
@@ -377,8 +377,8 @@ static int header(struct ctx *x, struct call *c, const redisReply *h, uint64_t t
 	    !is_int(h->element[3]) || h->element[6]->type != REDIS_REPLY_STRING)
 		return -EPROTO;
 	snprintf(ep->epoch, sizeof(ep->epoch), "%s", h->element[1]->str);
-	ep->vprev_us = (uint64_t)h->element[2]->integer;
-	ep->t_recv_prev = t_recv;
+	ep->vnow_us = (uint64_t)h->element[2]->integer;
+	ep->t_sent_prev = c->t_send;
 	ep->fence_left_us = (uint64_t)h->element[3]->integer;
 	ep->lost = is_int(h->element[4]) && h->element[4]->integer == 1;
 	snprintf(ep->registry, sizeof(ep->registry), "%s", h->element[6]->str);
@@ -397,7 +397,7 @@ static int reply(struct ctx *x, struct call *c, const redisReply *rep)
 	}
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != c->n + 1)
 		return -EPROTO;
-	rc = header(x, c, rep->element[0], t_recv);
+	rc = header(x, c, rep->element[0]);
 	if (rc)
 		return rc;
 	if (c == &x->calls[0] || c[-1].ep != c->ep)

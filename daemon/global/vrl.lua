@@ -5,7 +5,7 @@ loaded by vrld with FUNCTION LOAD REPLACE when Redis holds none or an
 older VERSION. Every function is one atomic step of Redis.
 
 Redis keys (PREFIX is vrld's, "vrl:" by default):
-  PREFIX e        the epoch hash: id, born, vnow, fence, lost, expect, and
+  PREFIX e        the epoch hash: id, born, vnow, tnow, fence, lost, expect, and
                   per host r:<host> (virtual time last seen), s:<host>
                   ("boot mono", its last call), f:<host> (it made a full
                   report, every key it has here, in this epoch), g:<host>
@@ -15,13 +15,14 @@ Redis keys (PREFIX is vrld's, "vrl:" by default):
                   quota/slots: pid, used, st, hold, rep, A:<host>, l:<host>
 
 Time. Every function reads Redis's TIME, but uses the epoch's virtual
-time v: monotonic (a clock stepped back leaves it still), and moved by a
-host's call only as far as that host's own clock says real time passed
-since the reply it last saw (vprev + bound, bound = its send time minus
-its previous receive time: a lower bound of the real time between the two
-executions). So v never runs ahead of real time, whatever Redis's clock
-does; a host whose last reply is of another epoch, or who has none, does
-not move it. The proof that uses this is in daemon/global/lease.c.
+time v: each call moves it by TIME's progress since the previous call (of
+any host), clamped to [0, min(ub, term)], where ub is the calling host's
+upper bound of the real time since its own previous call executed (its
+send time now, less the send time of its last answered call, plus its
+command timeout); a host with no answer in this epoch moves it by 0. So
+v runs with Redis's clock, a step back holds it still, and a step forward
+moves it by at most ub. The proof that uses this is in
+daemon/global/lease.c.
 
 Promises (rate, window). Each grant to a host is a promise (a, b, e):
 share a (and burst b) until v = e. What counts for a host is the max of
@@ -52,7 +53,7 @@ host made a full report (a call flagged full: every key it has here). vrl_forget
 local VERSION = 1    -- the library's version: vrld loads it over an older one
 local PROTOCOL = 1   -- the argument and reply layout vrld speaks
 
-local HDR = 13       -- header arguments of vrl_renew and vrl_release
+local HDR = 12       -- header arguments of vrl_renew and vrl_release
 local PER = 12       -- arguments per entry
 local HEADROOM = 1.25    -- a share is this much above the recent load
 local BLOCK_TERMS = 2    -- a quota or slots block covers this many terms of load
@@ -120,11 +121,11 @@ local function header(a)
       VERSION .. ' (protocol ' .. PROTOCOL .. ')'
   end
   local h = { host = a[2], boot = tonumber(a[3]), mono = tonumber(a[4]), known = a[5],
-              reg = a[6], vprev = tonumber(a[7]), bound = tonumber(a[8]),
-              term = tonumber(a[9]), margin = tonumber(a[10]), hosts = tonumber(a[11]),
-              full = a[12] == '1', n = tonumber(a[13]) }
-  if not string.match(h.host, '^[%w._-]+$') or not h.boot or not h.mono or not h.vprev or
-     not h.bound or not h.term or h.term <= 0 or not h.margin or not h.hosts or
+              reg = a[6], ub = tonumber(a[7]), term = tonumber(a[8]),
+              margin = tonumber(a[9]), hosts = tonumber(a[10]), full = a[11] == '1',
+              n = tonumber(a[12]) }
+  if not string.match(h.host, '^[%w._-]+$') or not h.boot or not h.mono or not h.ub or
+     h.ub < 0 or not h.term or h.term <= 0 or not h.margin or not h.hosts or
      h.hosts < 1 or not h.n or #a ~= HDR + h.n * PER then
     return nil, 'vrl: malformed call header'
   end
@@ -139,9 +140,9 @@ local function epoch(ekey, h)
   local fresh = e.id == nil
   if fresh then
     e = { id = int(real) .. '-' .. h.host, born = int(real), vnow = int(real),
-          fence = int(real + h.term + h.margin), lost = '0', expect = '' }
-    redis.call('HSET', ekey, 'id', e.id, 'born', e.born, 'vnow', e.vnow, 'fence', e.fence,
-               'lost', '0', 'expect', '')
+          tnow = int(real), fence = int(real + h.term + h.margin), lost = '0', expect = '' }
+    redis.call('HSET', ekey, 'id', e.id, 'born', e.born, 'vnow', e.vnow, 'tnow', e.tnow,
+               'fence', e.fence, 'lost', '0', 'expect', '')
   end
   local s = e['s:' .. h.host]
   if s then
@@ -152,16 +153,16 @@ local function epoch(ekey, h)
     end
   end
   local v = tonumber(e.vnow)
-  if not fresh and h.known == e.id and h.vprev > 0 then
-    local cand = math.min(real, h.vprev + h.bound)
-    if cand > v then v = cand end
+  if h.known == e.id then
+    v = v + math.max(0, math.min(real - tonumber(e.tnow), h.ub, h.term))
   end
   local lost, expect = e.lost == '1', set_of(e.expect)
   if h.known ~= '' and h.known ~= e.id then
     lost = true
     for x in pairs(set_of(h.reg)) do expect[x] = true end
   end
-  redis.call('HSET', ekey, 'vnow', int(v), 's:' .. h.host, int(h.boot) .. ' ' .. int(h.mono),
+  redis.call('HSET', ekey, 'vnow', int(v), 'tnow', int(real),
+             's:' .. h.host, int(h.boot) .. ' ' .. int(h.mono),
              'r:' .. h.host, int(v), 'lost', lost and '1' or '0', 'expect', list_of(expect))
   if h.full and not e['f:' .. h.host] then    -- it reported every key it has here
     redis.call('HSET', ekey, 'f:' .. h.host, '1')

@@ -215,13 +215,13 @@ int sim_call(redisContext *c, struct sim_host *h, bool release, const struct sim
 	     size_t n, struct sim_answer *out)
 {
 	static struct argv a;
-	uint64_t now = rfx_now(), bound = 0;
+	uint64_t now = rfx_now(), ub = 0;
 	redisReply *rep, *hd;
 	int rc = 0;
 
 	memset(&a, 0, sizeof(a));
-	if (h->epoch[0] && now > h->t_recv_prev)
-		bound = (now - h->t_recv_prev) / 1000u;
+	if (h->epoch[0])
+		ub = (now - h->t_sent_prev) / 1000u + h->term_us;   /* the timeout: a term */
 	h->seq = now / 1000u > h->seq ? now / 1000u : h->seq + 1;
 	if (h->fixed_seq)
 		h->seq = h->fixed_seq;
@@ -238,8 +238,7 @@ int sim_call(redisContext *c, struct sim_host *h, bool release, const struct sim
 	arg(&a, "%llu", (unsigned long long)h->seq);
 	arg(&a, "%s", h->epoch);
 	arg(&a, "%s", h->registry);
-	arg(&a, "%llu", (unsigned long long)(h->epoch[0] ? h->vprev : 0));
-	arg(&a, "%llu", (unsigned long long)bound);
+	arg(&a, "%llu", (unsigned long long)ub);
 	arg(&a, "%llu", (unsigned long long)h->term_us);
 	arg(&a, "%llu", (unsigned long long)h->margin_us);
 	arg(&a, "%llu", (unsigned long long)h->hosts);
@@ -275,12 +274,13 @@ int sim_call(redisContext *c, struct sim_host *h, bool release, const struct sim
 		return -1;
 	}
 	snprintf(h->epoch, sizeof(h->epoch), "%s", hd->element[1]->str);
-	h->vprev = h->vnow = u(hd->element[2]);
+	h->vnow = u(hd->element[2]);
+	h->t_sent_prev = now;
 	h->fence_left = u(hd->element[3]);
 	h->lost = (int)u(hd->element[4]);
 	h->complete = (int)u(hd->element[5]);
 	snprintf(h->registry, sizeof(h->registry), "%s", hd->element[6]->str);
-	h->t_recv_prev = rfx_now();
+
 	for (size_t i = 0; i < n && out; i++) {
 		redisReply *v = rep->element[i + 1];
 

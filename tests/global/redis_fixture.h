@@ -68,7 +68,7 @@ struct sim_host {
 	uint64_t boot, seq;
 	uint64_t fixed_seq;     /* nonzero: the next call's sequence, as is */
 	char epoch[64];
-	uint64_t vprev, t_recv_prev;
+	uint64_t t_sent_prev;   /* local ns its last answered call was sent */
 	char registry[1024];
 	uint64_t term_us, margin_us, hosts;
 	/* the last answer's header */

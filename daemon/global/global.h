@@ -34,7 +34,8 @@
  * More endpoints divide it.
  *
  * Threads: every function here is called from the main loop's thread, but
- * vrl_global_status() and vrl_global_key(), which any thread may call.
+ * vrl_global_rounds(), vrl_global_status() and vrl_global_key(), which any
+ * thread may call, and the pure helpers at the end.
  * One engine per host (several in one process simulate several hosts).
  * Nothing here enters libvrl.
  */

@@ -489,7 +489,7 @@ static bool idle(const struct ctx *x, const struct vrl_global_entry *e, const st
 		return false;
 	if (e->kind == VRL_GLOBAL_QUOTA || e->kind == VRL_GLOBAL_SLOTS)
 		return block_kept(x, e, r) == r->share.count && e->held == r->held_rep &&
-		       now < r->sent_at + g->lease;
+		       e->period_id == r->holders_pid && now < r->sent_at + g->lease;
 	return r->expires != UINT64_MAX && r->expires > now + g->lease / 2;
 }
 
@@ -499,7 +499,6 @@ static int plan(struct ctx *x)
 	struct vrl_global *g = x->g;
 	size_t n = x->b->n, at = 0, ncalls = 0, max = n / VRL_GLOBAL_CHUNK + g->nep + 1;
 	struct call *calls = malloc(max * sizeof(*calls));
-
 	uint64_t now = vrl_global_now();
 
 	if (!calls)

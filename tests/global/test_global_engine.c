@@ -288,7 +288,9 @@ static void wipe_fence(void **state)
 	struct fx *f = *state;
 	struct host a = { .g = start(f->spec, 1, "a", VRL_GLOBAL_DENY, 2), .n = 2 };
 	struct host b = { .g = start(f->spec, 1, "b", VRL_GLOBAL_DENY, 2), .n = 1 };
+	struct vrl_global_status st;
 	uint64_t t_wipe, alloc;
+	char old[64];
 
 	a.e[0] = b.e[0] = rate_entry("w", 100, 4);
 	a.e[1] = quota_entry("wq", 100);
@@ -305,15 +307,20 @@ static void wipe_fence(void **state)
 	tick(&a);
 	alloc = a.e[1].share.count;
 	assert_true(alloc > 0);
+	vrl_global_status(a.g, &st);
+	snprintf(old, sizeof(old), "%s", st.ep[0].epoch);
 	t_wipe = rfx_now();
 	rfx_restart_empty(&f->r);
 	for (uint64_t deadline = rfx_now() + HANG_NS;; rfx_pace(20)) {
 		uint64_t seen = a.seen;
 
 		assert_true(rfx_now() < deadline);
+		/* status first: results collected after it are of its round or later */
+		vrl_global_status(a.g, &st);
 		tick(&a);
 		tick(&b);
-		if (a.seen == seen || a.last[0].status == VRL_GLOBAL_PENDING ||
+		if (a.seen == seen || strcmp(st.ep[0].epoch, old) == 0 ||
+		    a.last[0].status == VRL_GLOBAL_PENDING ||
 		    a.last[0].status == VRL_GLOBAL_PARTITIONED)
 			continue;
 		/* an answer of the new epoch */

@@ -94,8 +94,10 @@ struct vrl_global_share {
 
 /*
  * What the main loop hands each tick, per global key: every global key it
- * has, every tick (a key left out is not renewed, and its lease lapses;
- * after a Redis loss a host's report is taken as complete).
+ * has, every tick. A key left out is not renewed (its lease lapses), and
+ * the engine takes the set as the host's complete one: after a Redis
+ * loss, Redis opens a quota nobody else knows of once every host made a
+ * full report. The ids must be unique in a batch.
  */
 struct vrl_global_entry {
 	uint8_t id[VRL_GLOBAL_ID_LEN];  /* stable key id: the same bytes on every host
@@ -113,7 +115,8 @@ struct vrl_global_entry {
 	struct vrl_global_share share;  /* the share the local key enforces now */
 	uint64_t held;          /* quota: units used this period; slots: units held now;
 				 * window: grants in the trailing W (for a release) */
-	uint64_t period_id;     /* quota: the period of the local count */
+	uint64_t period_id;     /* quota: the period of the local count (a new period
+				 * starts with share.count and held 0) */
 	uint64_t period_left_ns;/* quota: time to the period's end; UINT64_MAX: `once` */
 	uint64_t cooldown_until;/* local monotonic ns the key is closed until; 0: open */
 	uint64_t gen;           /* the gen of the last result applied to the key

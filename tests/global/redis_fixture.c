@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +19,6 @@
 #include "redis.h"
 
 #define READY_DEADLINE_NS (UINT64_C(20) * 1000000000u)  /* a hung start, not a slow one */
-
-extern char **environ;
 
 static void die(const char *what)
 {
@@ -66,16 +64,25 @@ static void spawn(struct rfx *r)
 	char *argv[] = { "redis-server", "--port", "0", "--unixsocket", r->sock,
 			 "--unixsocketperm", "700", "--dir", r->dir, "--save", "",
 			 "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning", NULL };
-	posix_spawn_file_actions_t fa;
+	pid_t parent = getpid();
 	uint64_t deadline;
+	int fd;
 
 	snprintf(log, sizeof(log), "%s/redis.log", r->dir);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	if (posix_spawnp(&r->pid, "redis-server", &fa, NULL, argv, environ) != 0)
-		die("posix_spawnp redis-server");
-	posix_spawn_file_actions_destroy(&fa);
+	r->pid = fork();
+	if (r->pid < 0)
+		die("fork");
+	if (r->pid == 0) {
+		/* it dies with the test, however the test ends */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(1);
+		execvp("redis-server", argv);
+		_exit(127);
+	}
 	/* ready when it answers PING on the socket */
 	deadline = rfx_now() + READY_DEADLINE_NS;
 	for (;;) {

@@ -97,9 +97,10 @@ static inline double vrl_slot_used_ratio(const struct vrl_seg_view *v, const str
 
 /*
  * Grants a key took between reads (@s0 at @t0, @s1 at @t1) of its state.
- * Quota: the units added (in one period; a word of a period after @s0's
- * counts from 0; both read as period @qid reads them, so a calendar
- * change's carry is no grant). Rate: the bucket time consumed
+ * Quota: the units added in period @qid (a word of a period after @s0's
+ * counts from 0, a word of an earlier period than @qid took none; both
+ * read as period @qid reads them, so a calendar change's carry is no
+ * grant). Rate: the bucket time consumed
  * from where the TAT stood (or @t0 if the bucket was full) over the
  * emission interval, at most what the rate allows in the span: exact for a
  * busy key, an overestimate for one idle at @t0. Other kinds: 0.
@@ -113,10 +114,11 @@ static inline uint64_t vrl_key_grants(const struct vrl_limit *l, uint64_t s0, ui
 	case VRL_KIND_QUOTA:
 		s0 = vrl_key_quota_word(l, s0, qid);
 		s1 = vrl_key_quota_word(l, s1, qid);
+		/* a word that counts nothing in period @qid took no grant in it */
+		n = vrl_quota_used(s1, qid);
 		if (vrl_quota_word_id(s0) != vrl_quota_word_id(s1))
-			return vrl_quota_word_used(s1);
-		return vrl_quota_word_used(s1) > vrl_quota_word_used(s0) ?
-			       vrl_quota_word_used(s1) - vrl_quota_word_used(s0) : 0;
+			return n;
+		return n > vrl_quota_word_used(s0) ? n - vrl_quota_word_used(s0) : 0;
 	case VRL_KIND_RATE:
 		if (!l->gcra.emission_ns)
 			return 0;

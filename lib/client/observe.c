@@ -30,8 +30,6 @@
 #include "clock.h"
 #include "feedback.h"
 
-#define BIT(k) (1u << (k))
-
 /* True when limit @l is keyed by @field. */
 static bool keyed_by(const struct vrl_limit *l, uint32_t field)
 {
@@ -63,21 +61,20 @@ static int pick(struct vrl_client *c, const struct vrl_request *req, const struc
 	int vehicle = -1;   /* -1: either; 0: not keyed by vehicle; 1: keyed by it */
 
 	switch (p->hint) {
-	case VRL_HINT_APP:           kinds = BIT(VRL_KIND_RATE); vehicle = 0; break;
+	case VRL_HINT_APP:           kinds = VRL_KINDS_PACED; vehicle = 0; break;
 	case VRL_HINT_VEHICLE:
-	case VRL_HINT_UPSTREAM:      kinds = BIT(VRL_KIND_RATE) | BIT(VRL_KIND_GATE); vehicle = 1;
-				     break;
-	case VRL_HINT_VEHICLE_QUOTA: kinds = BIT(VRL_KIND_QUOTA); vehicle = 1; break;
-	case VRL_HINT_VEHICLE_COUNT: kinds = BIT(VRL_KIND_SLOTS); break;
-	case VRL_HINT_QUOTA:         kinds = BIT(VRL_KIND_QUOTA); break;
-	case VRL_HINT_WINDOW:        kinds = BIT(VRL_KIND_WINDOW); break;
+	case VRL_HINT_UPSTREAM:      kinds = VRL_KINDS_UPSTREAM; vehicle = 1; break;
+	case VRL_HINT_VEHICLE_QUOTA: kinds = VRL_KINDS_QUOTA; vehicle = 1; break;
+	case VRL_HINT_VEHICLE_COUNT: kinds = VRL_KINDS_HELD; break;
+	case VRL_HINT_QUOTA:         kinds = VRL_KINDS_QUOTA; break;
+	case VRL_HINT_WINDOW:        kinds = VRL_KINDS_WINDOW; break;
 	default:                     return -1;
 	}
 	for (int pass = 0; pass < 2; pass++)
 		for (uint32_t i = 0; i < cfg->nlimits; i++) {
 			const struct vrl_limit *l = &cfg->limits[i];
 
-			if (!vrl_limit_selected(cfg, i, req) || !(kinds & BIT(l->seg.kind)))
+			if (!vrl_limit_selected(cfg, i, req) || !vrl_kind_in(l, kinds))
 				continue;
 			if (vehicle >= 0 && keyed_by(l, VRL_FIELD_VEHICLE) != (vehicle == 1))
 				continue;
@@ -102,8 +99,7 @@ static const char *target(struct vrl_client *c, const struct vrl_request *req,
 	}
 	i = pick(c, req, p);
 	if (i < 0)
-		i = vrl__tightest(c, req, BIT(VRL_KIND_RATE) | BIT(VRL_KIND_WINDOW) |
-				  BIT(VRL_KIND_QUOTA) | BIT(VRL_KIND_SLOTS) | BIT(VRL_KIND_GATE));
+		i = vrl__tightest(c, req, VRL_KINDS_ALL);
 	if (i < 0)
 		return NULL;
 	*idx = i;
@@ -144,7 +140,7 @@ static int observe(vrl_client *c, const struct vrl_request *req, const struct vr
 		for (uint32_t i = 0; i < c->cfg->nlimits; i++) {
 			const struct vrl_limit *l = &c->cfg->limits[i];
 
-			if (l->seg.kind != VRL_KIND_QUOTA || !vrl_limit_selected(c->cfg, i, req))
+			if (!vrl_kind_in(l, VRL_KINDS_QUOTA) || !vrl_limit_selected(c->cfg, i, req))
 				continue;
 			rc = vrl_refund(c, req, l->seg.name, cost);
 			if (rc == 0) {

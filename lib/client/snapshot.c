@@ -24,17 +24,12 @@ static bool fieldref_ok(const struct vrl_seg_fieldref *f)
 	return f->field != VRL_FIELD_ATTR || f->attr[0] != '\0';
 }
 
-_Static_assert((int)VRL_KIND_RATE == (int)VRL_RATE && (int)VRL_KIND_GATE == (int)VRL_GATE &&
-	       (int)VRL_KIND_WINDOW == (int)VRL_WINDOW &&
-	       (int)VRL_KIND_QUOTA == (int)VRL_QUOTA && (int)VRL_KIND_SLOTS == (int)VRL_SLOTS,
-	       "segment kinds are the public kinds");
-
 int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out)
 {
 	out->seg = *in;
 	if (!terminated(in->name, sizeof(in->name)) || in->name[0] == '\0')
 		return VRL_ECORRUPT;
-	if (in->kind == 0 || in->kind >= VRL_KIND__COUNT)
+	if (!vrl_kind_known(in->kind))
 		return VRL_ECORRUPT;
 	if (in->nper > VRL_MAX_PER || in->nmatch > VRL_MAX_MATCH)
 		return VRL_ECORRUPT;
@@ -46,34 +41,10 @@ int vrl_limit_prepare(const struct vrl_seg_limit *in, struct vrl_limit *out)
 		    !terminated(in->match[i].pattern, sizeof(in->match[i].pattern)))
 			return VRL_ECORRUPT;
 	out->name_len = strlen(in->name);
-	memset(&out->gcra, 0, sizeof(out->gcra));
-	memset(&out->prev, 0, sizeof(out->prev));
-	out->tag = vrl_gcra_epoch_tag(in->rate_epoch);
-	if (in->kind == VRL_KIND_RATE &&
-	    vrl_gcra_init(&out->gcra, in->count, in->period_ns, in->burst) != 0)
-		return VRL_ECORRUPT;
-	/* the epoch before's parameters, as vrl_seg_publish() recorded them */
-	if (in->kind == VRL_KIND_RATE && in->prev_burst &&
-	    vrl_gcra_init(&out->prev, 1, in->prev_emission_ns, in->prev_burst) != 0)
-		return VRL_ECORRUPT;
-	if (in->kind == VRL_KIND_WINDOW &&
-	    (in->period_ns == 0 || vrl_window_area_bytes(in->count, in->area_keys) == 0))
-		return VRL_ECORRUPT;
 	if (!terminated(in->pool, sizeof(in->pool)))
 		return VRL_ECORRUPT;
-	if ((in->kind == VRL_KIND_QUOTA || in->kind == VRL_KIND_SLOTS) &&
-	    (in->count == 0 || in->count > VRL_QUOTA_COUNT_MAX))
+	if (vrl_kind_prepare(in, out) != 0)
 		return VRL_ECORRUPT;
-	if (in->kind == VRL_KIND_QUOTA && vrl_quota_period(in, 0, NULL, NULL, NULL) != 0)
-		return VRL_ECORRUPT;
-	out->carry = false;
-	if (in->kind == VRL_KIND_QUOTA) {
-		int rc = vrl_quota_transition(in, &out->carry_from, &out->carry_to);
-
-		if (rc == -EINVAL)
-			return VRL_ECORRUPT;
-		out->carry = rc == 0;
-	}
 	return 0;
 }
 
@@ -103,8 +74,8 @@ int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out)
 		out->source[sizeof(out->source) - 1] = '\0';
 		for (uint32_t i = 0; i < out->nlimits && rc == 0; i++) {
 			rc = vrl_limit_prepare(&sc->limits[i], &out->limits[i]);
-			if (rc == 0 && out->limits[i].seg.kind == VRL_KIND_WINDOW)
-				rc = vrl_window_area_check(v, &out->limits[i].seg);
+			if (rc == 0)
+				rc = vrl_kind_area_check(v, &out->limits[i].seg);
 		}
 		/* R1 acquire fence: the copy above is ordered before the re-check */
 		atomic_thread_fence(memory_order_acquire);

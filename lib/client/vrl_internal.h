@@ -17,23 +17,12 @@
 
 #include "gcra.h"
 #include "keytable.h"
+#include "kind.h"
 #include "label.h"
 #include "segment.h"
 #include "vrl.h"
 
 #define VRL_MAX_MATCHED 16u  /* limits one request may match */
-
-/* One limit of a config snapshot, with its arithmetic ready. */
-struct vrl_limit {
-	struct vrl_seg_limit seg;   /* validated copy */
-	struct vrl_gcra gcra;       /* for VRL_KIND_RATE */
-	struct vrl_gcra prev;       /* rate: the epoch before's; burst 0: unknown */
-	unsigned tag;               /* rate: the tag of its words (gcra.h) */
-	bool carry;                 /* quota: a calendar change is recorded */
-	uint64_t carry_from;        /* quota: its periods (vrl_quota_transition) */
-	uint64_t carry_to;
-	uint64_t name_len;
-};
 
 /* A private, validated copy of the segment's config. */
 struct vrl_snapshot {
@@ -106,14 +95,6 @@ void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
  * member of its override group (vrl_seg_limit.group) matches.
  */
 bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct vrl_request *req);
-
-/*
- * The TAT that rate word @w has under rate limit @l's parameters at @now:
- * its own, or for a word of another epoch the conversion that keeps its
- * fill (gcra.h); 0 for a new key. For readers that show or weigh a key
- * (vrlctl, metrics); the acquire path does the same inline.
- */
-uint64_t vrl_rate_tat(const struct vrl_limit *l, uint64_t w, uint64_t now);
 
 /* ---- what vrld does for a handle that is gone ---------------------------------------- */
 

@@ -33,8 +33,7 @@
 #include "clock.h"
 #include "guard.h"
 #include "keytable.h"
-#include "window.h"
-#include "quota.h"
+#include "kind.h"
 
 /* The name a limit's keys are hashed from: its pool, or its own name. */
 static const char *key_identity(const struct vrl_seg_limit *l)
@@ -62,56 +61,6 @@ static const struct vrl_seg_limit *same_keys(const struct vrl_seg_config *cfg,
 	return NULL;
 }
 
-/*
- * Fill @l's reload record from @old, the same keys' limit in the config in
- * force (NULL: none): a rate limit keeps its epoch while its (T, burst)
- * stay, and takes the next one, noting the old (T, burst), when they
- * change (gcra.h); a quota notes its calendar and anchor, and when, when
- * they change (quota.h). @old is vrld's own copy of the config in force
- * (struct vrl_seg.cfg), or before its first publish into an adopted
- * segment, the segment's as adoption read and checked it: values that do
- * not make a valid limit are dropped all the same.
- */
-static void carry_reload(struct vrl_seg_limit *l, const struct vrl_seg_limit *old,
-			 uint64_t now_rt)
-{
-	struct vrl_gcra a, b;
-	uint64_t from, to;
-
-	l->rate_epoch = 0;
-	l->prev_emission_ns = l->prev_burst = 0;
-	l->prev_calendar = l->prev_anchor = 0;
-	l->calendar_changed_rt = 0;
-	if (!old)
-		return;
-	if (l->kind == VRL_KIND_RATE &&
-	    vrl_gcra_init(&a, old->count, old->period_ns, old->burst) == 0 &&
-	    vrl_gcra_init(&b, l->count, l->period_ns, l->burst) == 0) {
-		l->rate_epoch = old->rate_epoch;
-		if (a.emission_ns != b.emission_ns || a.burst != b.burst) {
-			l->rate_epoch++;
-			l->prev_emission_ns = a.emission_ns;
-			l->prev_burst = a.burst;
-		} else if (vrl_gcra_init(&a, 1, old->prev_emission_ns, old->prev_burst) == 0) {
-			l->prev_emission_ns = old->prev_emission_ns;
-			l->prev_burst = old->prev_burst;
-		}
-	}
-	if (l->kind != VRL_KIND_QUOTA)
-		return;
-	if (old->calendar != l->calendar || old->anchor != l->anchor) {
-		l->prev_calendar = old->calendar;
-		l->prev_anchor = old->anchor;
-		l->calendar_changed_rt = now_rt;
-	} else {
-		l->prev_calendar = old->prev_calendar;
-		l->prev_anchor = old->prev_anchor;
-		l->calendar_changed_rt = old->calendar_changed_rt;
-	}
-	if (l->calendar_changed_rt && vrl_quota_transition(l, &from, &to) != 0)
-		l->calendar_changed_rt = 0;   /* not a calendar: forget it */
-}
-
 int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g)
 {
 	int rc = vrl_seg_geometry(keys, g);
@@ -124,9 +73,9 @@ int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_s
 		uint64_t bytes;
 
 		l->area_off = 0;
-		if (l->kind != VRL_KIND_WINDOW)
+		if (!vrl_kind_has_area(l))
 			continue;
-		bytes = vrl_window_area_bytes(l->count, l->area_keys);
+		bytes = vrl_kind_area_bytes(l);
 		if (bytes == 0)
 			return -EINVAL;
 		l->area_off = off;
@@ -199,7 +148,7 @@ int vrl_seg_publish(struct vrl_seg *s, const struct vrl_seg_config *cfg)
 	 * have rewritten them): a rebuild that publishes the same config keeps
 	 * every epoch, and so every key's word reads as it did */
 	for (uint32_t i = 0; i < now->nlimits; i++)
-		carry_reload(&now->limits[i], same_keys(in_force(s), &now->limits[i]),
+		vrl_kind_carry_reload(&now->limits[i], same_keys(in_force(s), &now->limits[i]),
 			     realtime_now());
 	publish_area(&s->view, now, gen);
 	/* the one in force becomes the one before, whose keys are renoted (an
@@ -274,13 +223,7 @@ static bool published_intact(const struct vrl_seg *s)
 	    area->generation != s->gen)
 		return false;
 	for (uint32_t i = 0; i < s->cfg->nlimits; i++) {
-		const struct vrl_seg_limit *l = &s->cfg->limits[i];
-		const struct vrl_window_area *a;
-
-		if (l->kind != VRL_KIND_WINDOW || !l->area_off)
-			continue;
-		a = vrl_seg_area(&s->view, l);
-		if (a->n == 0 && a->nkeys == 0)
+		if (!vrl_kind_area_intact(&s->view, &s->cfg->limits[i]))
 			return false;
 	}
 	return true;
@@ -300,17 +243,8 @@ int vrl_seg_shrunk(struct vrl_seg *s, struct stat *st)
 /* Free the rings of each window limit whose area head a cut wiped. */
 static void regrow_areas(const struct vrl_seg_view *v, const struct vrl_seg_config *cfg)
 {
-	for (uint32_t i = 0; i < cfg->nlimits; i++) {
-		const struct vrl_seg_limit *l = &cfg->limits[i];
-		struct vrl_window_area *a;
-
-		if (l->kind != VRL_KIND_WINDOW || !l->area_off)
-			continue;
-		a = vrl_seg_area(v, l);
-		/* a head that survived keeps its stack: rings in use stay theirs */
-		if (a->n == 0 && a->nkeys == 0)
-			vrl_window_area_init(a, l->count, l->area_keys);
-	}
+	for (uint32_t i = 0; i < cfg->nlimits; i++)
+		vrl_kind_area_init(v, &cfg->limits[i], false);
 }
 
 int vrl_seg_regrow(struct vrl_seg *s, uint64_t *state)
@@ -349,12 +283,8 @@ bool vrl_seg_reopen(struct vrl_seg *s, uint64_t state)
 /* Free every ring of every window limit of @cfg (a fresh, zeroed segment). */
 static void init_areas(const struct vrl_seg_view *v, const struct vrl_seg_config *cfg)
 {
-	for (uint32_t i = 0; i < cfg->nlimits; i++) {
-		const struct vrl_seg_limit *l = &cfg->limits[i];
-
-		if (l->kind == VRL_KIND_WINDOW && l->area_off)
-			vrl_window_area_init(vrl_seg_area(v, l), l->count, l->area_keys);
-	}
+	for (uint32_t i = 0; i < cfg->nlimits; i++)
+		vrl_kind_area_init(v, &cfg->limits[i], true);
 }
 
 int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
@@ -364,8 +294,8 @@ int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_c
 
 	for (uint32_t i = 0; i < n && i < VRL_MAX_LIMITS; i++) {
 		const struct vrl_seg_limit *a = &now->limits[i], *b = &next->limits[i];
-		bool wa = i < now->nlimits && a->kind == VRL_KIND_WINDOW;
-		bool wb = i < next->nlimits && b->kind == VRL_KIND_WINDOW;
+		bool wa = i < now->nlimits && vrl_kind_has_area(a);
+		bool wb = i < next->nlimits && vrl_kind_has_area(b);
 
 		if (!wa && !wb)
 			continue;
@@ -389,8 +319,6 @@ int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_c
 static int kinds_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
 		       char *why, size_t whylen)
 {
-	static const char *const kinds[] = { "?", "rate", "gate", "window", "quota", "slots" };
-
 	for (uint32_t i = 0; i < next->nlimits; i++)
 		for (uint32_t j = 0; j < now->nlimits; j++) {
 			const struct vrl_seg_limit *b = &next->limits[i], *a = &now->limits[j];
@@ -400,7 +328,7 @@ static int kinds_match(const struct vrl_seg_config *now, const struct vrl_seg_co
 			snprintf(why, whylen, "limit %s changes kind from %s to %s under the same "
 				 "name: its keys' state would be misread; give it a new name, or "
 				 "restart vrld with a fresh segment (--replace)", b->name,
-				 kinds[a->kind < 6 ? a->kind : 0], kinds[b->kind < 6 ? b->kind : 0]);
+				 vrl_kind_name(a->kind), vrl_kind_name(b->kind));
 			return -EINVAL;
 		}
 	return 0;
@@ -431,11 +359,8 @@ static int calendars_match(const struct vrl_seg_config *now, const struct vrl_se
 		uint64_t a_start, b_start, b_end;
 		char d1[16], d2[16], d3[16];
 
-		if (b->kind != VRL_KIND_QUOTA || !(a = same_keys(now, b)) ||
-		    (a->calendar == b->calendar && a->anchor == b->anchor))
-			continue;
-		if (vrl_quota_period(a, now_rt, NULL, &a_start, NULL) != 0 ||
-		    vrl_quota_period(b, now_rt, NULL, &b_start, &b_end) != 0 || b_start >= a_start)
+		if (!(a = same_keys(now, b)) ||
+		    !vrl_kind_reload_loses(a, b, now_rt, &b_start, &a_start, &b_end))
 			continue;
 		if (b_end == UINT64_MAX) {
 			snprintf(why, whylen, "limit %s becomes a once quota: it would count every "
@@ -855,18 +780,7 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
 int vrl_limit_set_rate(struct vrl_seg_limit *l, uint64_t count, uint64_t period_ns,
 		       uint64_t burst)
 {
-	struct vrl_gcra g;
-	int rc = vrl_gcra_init(&g, count, period_ns, burst);
-
-	if (rc)
-		return rc;
-	l->kind = VRL_KIND_RATE;
-	l->count = count;
-	l->period_ns = period_ns;
-	l->burst = burst;
-	l->emission_ns = g.emission_ns;
-	l->tolerance_ns = g.tolerance_ns;
-	return 0;
+	return vrl_rate_set(l, count, period_ns, burst);
 }
 
 void vrl_seg_close(struct vrl_seg *s)
@@ -920,35 +834,12 @@ static int sweep_window(const struct vrl_seg_view *v, const struct vrl_seg_limit
 	return 1;
 }
 
-/*
- * True when a key's state word @st carries nothing worth keeping at @now
- * (monotonic) and @now_rt (wall clock), by the kind its slot noted. A rate
- * is idle when its bucket has been full for @idle_ns; a quota never within
- * its period (unless nothing is used: a fresh key is the same), a once
- * quota never; slots never while a unit is held.
- */
+/* True when a key's state word @st carries nothing worth keeping, by the
+ * kind its slot noted (vrl_kind_idle). */
 static bool idle(uint32_t note, uint64_t st, uint64_t now, uint64_t now_rt, uint64_t idle_ns)
 {
-	struct vrl_seg_limit q = { .kind = VRL_KIND_QUOTA };
-	uint64_t pid;
-
-	switch (VRL_NOTE_KIND(note)) {
-	case VRL_KIND_QUOTA:
-		if (vrl_quota_word_used(st) == 0)
-			return true;
-		q.calendar = VRL_NOTE_CALENDAR(note);
-		q.anchor = VRL_NOTE_ANCHOR(note);
-		if (q.calendar == VRL_CAL_ONCE ||
-		    vrl_quota_period(&q, now_rt, &pid, NULL, NULL) != 0)
-			return false;
-		return !vrl_quota_counts(st, pid);
-	case VRL_KIND_SLOTS:
-		return st == 0;
-	default:
-		/* every other kind's idle state is "full": for GCRA, TAT long past,
-		 * whatever its epoch (a full bucket is full under any parameters) */
-		return st == 0 || vrl_gcra_tat(st) + idle_ns <= now;
-	}
+	return vrl_kind_idle(VRL_NOTE_KIND(note), VRL_NOTE_CALENDAR(note), VRL_NOTE_ANCHOR(note),
+			     st, now, now_rt, idle_ns);
 }
 
 uint64_t vrl_seg_sweep(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
@@ -998,11 +889,11 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg *s, uint64_t first, uint64_t count, uin
 
 		if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING))
 			continue;
-		if (VRL_NOTE_KIND(note) == VRL_KIND_WINDOW) {
+		if (vrl_kind_keeps_area(VRL_NOTE_KIND(note))) {
 			/* a window limit keeps its index over reloads (vrl_seg_reload) */
 			uint32_t lim = VRL_NOTE_INDEX(note);
 
-			if (lim < cfg->nlimits && cfg->limits[lim].kind == VRL_KIND_WINDOW &&
+			if (lim < cfg->nlimits && vrl_kind_has_area(&cfg->limits[lim]) &&
 			    sweep_window(v, &cfg->limits[lim], i, now, idle_ns)) {
 				evicted++;
 				if (by_limit)
@@ -1078,93 +969,38 @@ uint64_t vrl_seg_renote(struct vrl_seg *s, uint64_t first, uint64_t count)
 	return renoted;
 }
 
-/* What vrl_seg_settle() does to the keys of one limit. */
-struct settle_rule {
-	uint32_t kind;               /* 0: nothing to do */
-	unsigned tag;                /* rate: the current epoch's tag */
-	struct vrl_gcra cur, prev;   /* rate: parameters now and before (prev.burst 0: none) */
-	uint64_t from, to;           /* quota: the calendar change (vrl_quota_transition) */
-};
-
-/* The rules of @cfg's limits; false when no key needs settling. */
-static bool settle_rules(const struct vrl_seg_config *cfg, struct settle_rule *r)
-{
-	bool any = false;
-
-	for (uint32_t i = 0; i < cfg->nlimits; i++) {
-		const struct vrl_seg_limit *l = &cfg->limits[i];
-
-		memset(&r[i], 0, sizeof(r[i]));
-		if (l->kind == VRL_KIND_RATE && l->rate_epoch != 0 &&
-		    vrl_gcra_init(&r[i].cur, l->count, l->period_ns, l->burst) == 0) {
-			r[i].kind = VRL_KIND_RATE;
-			r[i].tag = vrl_gcra_epoch_tag(l->rate_epoch);
-			if (l->prev_burst &&
-			    vrl_gcra_init(&r[i].prev, 1, l->prev_emission_ns, l->prev_burst) != 0)
-				r[i].prev.burst = 0;
-		} else if (l->kind == VRL_KIND_QUOTA &&
-			   vrl_quota_transition(l, &r[i].from, &r[i].to) == 0) {
-			r[i].kind = VRL_KIND_QUOTA;
-		}
-		any |= r[i].kind != 0;
-	}
-	return any;
-}
-
 /*
- * Convert rate key @s to the current epoch of @r (gcra.h). The first
- * conversion of a pass makes h->rate_conversions odd (*@open), before its
- * clock read; vrl_seg_settle() makes it even after the last.
+ * Settle key @s by rule @r (kind.h): a rate word converted to the current
+ * epoch (gcra.h), a quota word carried into the new calendar (quota.h).
+ * The first conversion of a pass makes h->rate_conversions odd (*@open),
+ * before its clock read; vrl_seg_settle() makes it even after the last.
  */
-static bool settle_rate(struct vrl_seg_header *h, struct vrl_seg_slot *s,
-			const struct settle_rule *r, bool *open)
+static bool settle_key(struct vrl_seg_header *h, struct vrl_seg_slot *s,
+		       const struct vrl_kind_settle *r, bool *open)
 {
-	/* G1 acquire, as a client's look */
+	/* AQ.G1 acquire, as a client's look */
 	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
-	unsigned prev_tag = vrl_gcra_epoch_tag(r->tag + VRL_GCRA_TAGS - 1);
 
 	for (;;) {
-		uint64_t now, tat;
+		uint64_t now = 0;
 
-		if (w == VRL_STATE_EVICTED || w == 0 || vrl_gcra_tag(w) == r->tag)
+		if (w == VRL_STATE_EVICTED || !vrl_kind_settle_needed(r, w))
 			return false;
-		if (!*open) {
-			/* C1: odd before the clock read below; seq_cst orders it
-			 * before the read and (release) before the CAS */
-			atomic_fetch_add(&h->rate_conversions, 1);
-			*open = true;
+		if (vrl_kind_settle_timed(r)) {
+			if (!*open) {
+				/* AQ.C1: odd before the clock read below; seq_cst
+				 * orders it before the read and (release) before
+				 * the CAS */
+				atomic_fetch_add(&h->rate_conversions, 1);
+				*open = true;
+			}
+			/* AQ.C1 (a): the clock is read after the word it converts */
+			now = vrl_now_ns();
 		}
-		/* C1 (a): the clock is read after the word it converts */
-		now = vrl_now_ns();
-		tat = vrl_gcra_convert(vrl_gcra_tag(w) == prev_tag && r->prev.burst ? &r->prev : NULL,
-				       &r->cur, vrl_gcra_tat(w), now);
-		/* release (G1); acquire on failure, as the load above */
-		if (atomic_compare_exchange_weak_explicit(&s->state, &w, vrl_gcra_word(r->tag, tat),
-							  memory_order_release,
-							  memory_order_acquire))
-			return true;
-	}
-}
-
-/* Carry quota key @s of @l's old calendar into the new one at @now_rt (quota.h). */
-static bool settle_quota(struct vrl_seg_slot *s, const struct vrl_seg_limit *l,
-			 const struct settle_rule *r, uint64_t now_rt)
-{
-	/* G1 acquire, as a client's look */
-	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire), pid;
-
-	if (vrl_quota_period(l, now_rt, &pid, NULL, NULL) != 0)
-		return false;
-	for (;;) {
-		uint64_t next;
-
-		if (w == VRL_STATE_EVICTED)
-			return false;
-		next = vrl_quota_carry(w, r->from, r->to, pid);
-		if (next == w)
-			return false;
-		/* release (G1): a reader of the new word sees the new config */
-		if (atomic_compare_exchange_weak_explicit(&s->state, &w, next,
+		/* release (AQ.G1): a reader of the new word sees the new config;
+		 * acquire on failure, as the load above */
+		if (atomic_compare_exchange_weak_explicit(&s->state, &w,
+							  vrl_kind_settle_word(r, w, now),
 							  memory_order_release,
 							  memory_order_acquire))
 			return true;
@@ -1181,10 +1017,14 @@ uint64_t vrl_seg_settle(struct vrl_seg *s, uint64_t first, uint64_t count)
 	struct vrl_seg_slot *slots = s->view.slots;
 	uint64_t end = chunk_end(&s->view, first, count), settled = 0;
 	uint64_t now_rt = realtime_now();
-	struct settle_rule rules[VRL_MAX_LIMITS];
-	bool open = false;
+	struct vrl_kind_settle rules[VRL_MAX_LIMITS];
+	bool open = false, any = false;
 
-	if (!cfg || !settle_rules(cfg, rules))
+	if (!cfg)
+		return 0;
+	for (uint32_t i = 0; i < cfg->nlimits; i++)
+		any |= vrl_kind_settle_rule(&cfg->limits[i], now_rt, &rules[i]);
+	if (!any)
 		return 0;
 	for (uint64_t i = first; i < end; i++) {
 		struct vrl_seg_slot *sl = &slots[i];
@@ -1200,12 +1040,10 @@ uint64_t vrl_seg_settle(struct vrl_seg *s, uint64_t first, uint64_t count)
 				    cfg->generation, cfg->nlimits);
 		if (li < 0)
 			continue;
-		if (rules[li].kind == VRL_KIND_RATE)
-			settled += settle_rate(h, sl, &rules[li], &open);
-		else if (rules[li].kind == VRL_KIND_QUOTA)
-			settled += settle_quota(sl, &cfg->limits[li], &rules[li], now_rt);
+		if (rules[li].kind)
+			settled += settle_key(h, sl, &rules[li], &open);
 	}
-	/* C1: even again after the last conversion's CAS (seq_cst) */
+	/* AQ.C1: even again after the last conversion's CAS (seq_cst) */
 	if (open)
 		atomic_fetch_add(&h->rate_conversions, 1);
 	return settled;

@@ -16,35 +16,35 @@
  *              our permit landed on the wrong key: undo it and re-resolve.
  *
  * Invariants
- *   A1 Never over-grant. Each CAS moves a key's state by exactly the GCRA
+ *   AQ.A1 Never over-grant. Each CAS moves a key's state by exactly the GCRA
  *      rule (gcra.h), which bounds any window whatever the order of grants.
  *      Rollback restores a key's state only when nobody took it after us
  *      (CAS from our value back to the one we replaced); otherwise our
  *      permits stay taken. So compensation can make a concurrent request
  *      wait, never let one through.
- *   A2 No lock: every step is a load or a single-word CAS. A process
+ *   AQ.A2 No lock: every step is a load or a single-word CAS. A process
  *      killed between two CASes of a stacked acquire leaves permits taken
  *      on some keys, which delays others by at most that cost, and never a
  *      word that anyone waits on.
- *   A3 A stale slot is detected. vrld evicts a key by CAS of the state word
- *      to EVICTED (keytable.c E1), so a CAS based on a value read before
+ *   AQ.A3 A stale slot is detected. vrld evicts a key by CAS of the state word
+ *      to EVICTED (keytable.c KT.E1), so a CAS based on a value read before
  *      the eviction fails; if the slot was evicted and reused and its state
  *      word happens to be back at the value we read, the tag re-check after
  *      our CAS (acquire, pairing with the release in fill_slot) shows the
  *      slot's new owner, and we undo.
- *   A4 Denials are read-only on the shared line: step 1 only loads.
+ *   AQ.A4 Denials are read-only on the shared line: step 1 only loads.
  *
  * Reloads (gcra.h has the proof). A rate key's word carries the epoch of
  * the parameters that wrote it, and a word of the epoch before is
  * converted by the acquire that first CASes it, keeping the key's fill:
- *   G1 An acquire never reads a word newer than its config: each word is
+ *   AQ.G1 An acquire never reads a word newer than its config: each word is
  *      loaded with acquire order and config_gen after it, and every CAS
  *      that writes a word is a release, by a process whose config was in
  *      force when it loaded config_gen; so a look whose config_gen is the
  *      handle's (its snapshot's gen_word) sees words of that config or
  *      older. A look that finds a newer config published starts over with
  *      it (VRL__RESTART).
- *   C1 No grant uses a clock read before the conversion of its word: take()
+ *   AQ.C1 No grant uses a clock read before the conversion of its word: take()
  *      reads rate_conversions, the clock, then its keys, and the count
  *      again; if it moved or was odd, or a word needs converting, it looks
  *      again with every key loaded before the clock read. A word it gets
@@ -68,10 +68,10 @@
  * one word (rate, quota, slots) is committed by commit_word(), the one
  * CAS loop, which asks the kind for the next word and, after a lost race,
  * to judge again from the word the CAS loaded (a rate word only under
- * C1's conditions); the window writes its ring first (commit_ring(), the
+ * AQ.C1's conditions); the window writes its ring first (commit_ring(), the
  * proof in window.c); a gate writes nothing. Counted kinds (quota, slots)
  * follow the same three steps with a count in the state word instead of a
- * TAT: the CAS adds the cost to the count the look saw, so A1 holds for
+ * TAT: the CAS adds the cost to the count the look saw, so AQ.A1 holds for
  * them by the same argument (each grant moves the word by exactly its
  * cost from a value that had room for it). Their rollback gives the cost
  * back (a count is additive, so this is exact even when others took units
@@ -81,30 +81,19 @@
  * so waiting there would only hold the caller (kind_counted.h).
  */
 #include "client.h"
+#include "look.h"
+#include "verdict.h"
 
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 
-#include "alert.h"
 #include "clock.h"
 #include "kind.h"
 
 /* CLOCK_REALTIME in ns: read only when a quota limit is looked at. */
 uint64_t (*vrl__realtime_ns)(void) = vrl_wall_ns;
 
-/* What step 1 saw of one key: the engine's loads, and the kind's look
- * result (kind.h). */
-struct look {
-	struct vrl_seg_slot *s;
-	uint64_t state;          /* the state word as loaded */
-	uint64_t cd;             /* the cooldown as loaded */
-	uint64_t gen;            /* config_gen, loaded after the state word */
-	uint64_t conv;           /* rate_conversions, loaded before the clock (C1) */
-	bool shadow_deny;        /* a shadow limit that would deny */
-	bool cooled;             /* held back by a cooldown */
-	struct vrl_kind_look k;  /* the kind's decision */
-};
 
 /*
  * Step 1, loads: the tag (the key still owns the slot), the state word and
@@ -120,23 +109,23 @@ static inline __attribute__((always_inline)) int look_load(struct vrl_client *c,
 	/* every field is set by look_judge() on the VRL_LOOK_OK path; a stale
 	 * look is never read (take() re-places the key and looks again) */
 	lk->s = s;
-	/* acquire: pairs with promotion (K2), the slot's fields are ready */
+	/* acquire: pairs with promotion (KT.K2), the slot's fields are ready */
 	if (atomic_load_explicit(&s->tag, memory_order_acquire) != vrl_key_tag(&t->key))
 		return VRL_LOOK_STALE;
-	/* G1 acquire: pairs with the release of the CAS that wrote the word,
+	/* AQ.G1 acquire: pairs with the release of the CAS that wrote the word,
 	 * so the config_gen load below sees the config its writer used
 	 * (gcra.h: an acquire never reads a word newer than its config) */
 	lk->state = atomic_load_explicit(&s->state, memory_order_acquire);
 	if (lk->state == VRL_STATE_EVICTED)
 		return VRL_LOOK_STALE;
 	lk->cd = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
-	/* relaxed: ordered after the state word by G1 */
+	/* relaxed: ordered after the state word by AQ.G1 */
 	lk->gen = atomic_load_explicit(&c->hdr->config_gen, memory_order_relaxed);
 	return VRL_LOOK_OK;
 }
 
 /* Step 1, the decision for @cost at @at (>= @now) from what look_load() saw
- * (@careful: words loaded before the clock read, C1): the kind's, then the
+ * (@careful: words loaded before the clock read, AQ.C1): the kind's, then the
  * cooldown and a shadow limit's, which are every kind's. */
 static inline __attribute__((always_inline)) int
 look_judge(struct vrl_client *c, const struct vrl_take *t, uint64_t cost, uint64_t now,
@@ -166,9 +155,9 @@ look_judge(struct vrl_client *c, const struct vrl_take *t, uint64_t cost, uint64
 	return VRL_LOOK_OK;
 }
 
-/* Both steps of a look, for callers that write nothing (vrl__tightest). */
-static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
-		   uint64_t now, uint64_t at, uint64_t *rt, struct look *lk)
+/* Both steps of a look, for callers that write nothing (look.h). */
+int vrl__look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost, uint64_t now,
+		 uint64_t at, uint64_t *rt, struct look *lk)
 {
 	int rc = look_load(c, t, lk);
 
@@ -176,16 +165,16 @@ static int look_at(struct vrl_client *c, const struct vrl_take *t, uint64_t cost
 }
 
 /* True when a conversion may have come between @lk's clock read and a
- * word loaded now (C1): the count moved, or vrld's pass was on. */
+ * word loaded now (AQ.C1): the count moved, or vrld's pass was on. */
 static inline bool conv_moved(const struct vrl_client *c, const struct look *lk)
 {
-	/* relaxed: ordered after the word by its load's acquire (C1) */
+	/* relaxed: ordered after the word by its load's acquire (AQ.C1) */
 	return (lk->conv & 1) ||
 	       atomic_load_explicit(&c->hdr->rate_conversions, memory_order_relaxed) != lk->conv;
 }
 
 /* True when vrld published a config since @lk's look: a word loaded from
- * here on may be newer than the look's config (G1). */
+ * here on may be newer than the look's config (AQ.G1). */
 static inline bool gen_moved(const struct vrl_client *c, const struct look *lk)
 {
 	/* relaxed: ordered after the state word by the failed CAS's acquire */
@@ -207,7 +196,7 @@ static int commit_ring(const struct vrl_kind_key *k, const struct vrl_take *t, u
 		return COMMIT_STALE;
 	*before = 0;
 	/*
-	 * A3: the commit's acquire orders these re-checks after it. A slot
+	 * AQ.A3: the commit's acquire orders these re-checks after it. A slot
 	 * evicted and re-inserted for this very key passes the tag check but
 	 * may hold another ring: the commit then read the new incarnation's
 	 * state, which orders after vrld emptied aux, so aux tells.
@@ -228,13 +217,13 @@ static int commit_ring(const struct vrl_kind_key *k, const struct vrl_take *t, u
 static inline int cas_checked(struct vrl_seg_slot *s, const struct vrl_take *t, uint64_t *cur,
 			      uint64_t next)
 {
-	/* A1 acq_rel: the grant orders after every earlier grant on the key,
-	 * and (A3) sees a reuse's state reset if it came first; the release
-	 * half and the acquire on failure are G1's */
+	/* AQ.A1 acq_rel: the grant orders after every earlier grant on the key,
+	 * and (AQ.A3) sees a reuse's state reset if it came first; the release
+	 * half and the acquire on failure are AQ.G1's */
 	if (!atomic_compare_exchange_weak_explicit(&s->state, cur, next, memory_order_acq_rel,
 						   memory_order_acquire))
 		return COMMIT_RETRY;
-	/* A3: relaxed suffices after the acquire above */
+	/* AQ.A3: relaxed suffices after the acquire above */
 	if (atomic_load_explicit(&s->tag, memory_order_relaxed) != vrl_key_tag(&t->key)) {
 		vrl_slot_put_back(s, next, *cur);
 		return COMMIT_STALE;
@@ -247,7 +236,7 @@ static inline int cas_checked(struct vrl_seg_slot *s, const struct vrl_take *t, 
  * the state word from the value the look saw to the kind's next one. A
  * CAS that loses a race judges again from the word it loaded, if the kind
  * may (kind.h vrl_kind_rejudge), under the look's config and, for a word
- * that holds a time, with no conversion counted since (G1, C1); else the
+ * that holds a time, with no conversion counted since (AQ.G1, AQ.C1); else the
  * engine looks again.
  */
 static int commit_word(struct vrl_client *c, const struct vrl_limit *l,
@@ -258,7 +247,7 @@ static int commit_word(struct vrl_client *c, const struct vrl_limit *l,
 	uint64_t cur = lk->state, next;
 	int rc;
 
-	/* C1 (a): a conversion is counted after its clock read, before its
+	/* AQ.C1 (a): a conversion is counted after its clock read, before its
 	 * CAS; relaxed: the CAS's release publishes it with the word */
 	if (lk->k.convert)
 		atomic_fetch_add_explicit(&c->hdr->rate_conversions, 2, memory_order_relaxed);
@@ -313,7 +302,7 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 
 void (*vrl__kept)(uint32_t limit, uint64_t at, uint64_t cost);
 
-/* Roll back the grant of one key (A1), taken at @at. */
+/* Roll back the grant of one key (AQ.A1), taken at @at. */
 static void rollback(const struct vrl_client *c, const struct vrl_take *t, struct look *lk,
 		     uint64_t cost, uint64_t at, uint64_t before, uint64_t after)
 {
@@ -326,85 +315,6 @@ static void rollback(const struct vrl_client *c, const struct vrl_take *t, struc
 		vrl__kept(t->limit, at, cost);
 }
 
-/* Permits the key of @t has left after what @lk decided (off the CAS path:
- * it may cost a division). A gate never runs out. */
-static uint64_t look_remaining(const struct vrl_client *c, const struct vrl_take *t,
-			       const struct look *lk, uint64_t now)
-{
-	const struct vrl_kind_key k = vrl__kind_key(c, t, lk->s);
-
-	if (t->slot == UINT64_MAX)
-		return UINT64_MAX;
-	return vrl_kind_remaining(&k, &lk->k, now);
-}
-
-static void fill_denied(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
-			uint64_t now, struct vrl_verdict *v)
-{
-	const struct vrl_kind_key k = vrl__kind_key(c, t, lk->s);
-
-	v->granted = 0;
-	v->limit = (int)t->limit;
-	v->limit_name = k.l->seg.name;
-	/* slots: no time is known (0: after a release); quota: the period's end */
-	v->retry_after_ns = lk->k.earliest == UINT64_MAX ? VRL_NEVER : lk->k.earliest - now;
-	vrl_kind_verdict(&k, &lk->k, now, false, v);
-	if (lk->cooled)
-		v->flags |= VRL_VERDICT_COOLDOWN;
-}
-
-/* A grant's flags from key @i of @t, and its alert, once per threshold,
- * key and period (alert.c). True when the key is in overage. */
-static bool grant_flags(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
-			struct vrl_verdict *v)
-{
-	const struct vrl_limit *l = &c->cfg->limits[t->limit];
-	unsigned f;
-
-	if (lk->shadow_deny) {
-		v->flags |= VRL_VERDICT_SHADOW;
-		if (c->holder)   /* what the limit would have denied */
-			vrl__bump(&c->holder->limit_shadow[t->limit]);
-		return false;
-	}
-	f = vrl_kind_grant_flags(l, &lk->k);
-	v->flags |= f;
-	if (f & VRL_VERDICT_ALERT)
-		vrl_alert_check(&c->view, &l->seg, t->limit, c->cfg->generation, t->slot,
-				lk->k.q.used - (v->cost < lk->k.q.used ? v->cost : lk->k.q.used),
-				lk->k.q.used, lk->k.pid);
-	return (f & VRL_VERDICT_OVERAGE) != 0;
-}
-
-static void fill_granted(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
-			 unsigned n, uint64_t now, struct vrl_verdict *v)
-{
-	uint64_t best = UINT64_MAX;
-	bool best_over = false;
-
-	v->granted = 1;
-	v->retry_after_ns = 0;
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t rem = look_remaining(c, &t[i], &lk[i], now);
-		struct vrl_kind_key k;
-		bool over;
-
-		if (t[i].slot == UINT64_MAX)
-			continue;
-		over = grant_flags(c, &t[i], &lk[i], v);
-		/* the fewest left decides; among those, a key in overage */
-		if (v->limit >= 0 && (rem > best || (rem == best && (best_over || !over))))
-			continue;
-		best = rem;
-		best_over = over;
-		k = vrl__kind_key(c, &t[i], lk[i].s);
-		v->limit = (int)t[i].limit;
-		v->limit_name = k.l->seg.name;
-		v->remaining = rem == UINT64_MAX ? 0 : rem;
-		vrl_kind_verdict(&k, &lk[i].k, now, true, v);
-	}
-}
-
 /* Record the process slots a grant took, after its CASes (handle.c). */
 static void hold_grant(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
 		       unsigned n, uint64_t cost)
@@ -413,24 +323,6 @@ static void hold_grant(struct vrl_client *c, const struct vrl_take *t, const str
 		if (t[i].slot != UINT64_MAX && !lk[i].shadow_deny &&
 		    vrl_kind_process_held(&c->cfg->limits[t[i].limit]))
 			vrl__hold_add(c, t[i].slot, vrl_key_tag(&t[i].key), cost);
-}
-
-static void count(struct vrl_client *c, const struct vrl_take *t, unsigned n,
-		  const struct vrl_verdict *v)
-{
-	struct vrl_seg_holder *h = c->holder;
-
-	if (!h)
-		return;
-	if (v->granted) {
-		vrl__bump(&h->granted);
-		for (unsigned i = 0; i < n; i++)
-			vrl__bump(&h->limit_granted[t[i].limit]);
-	} else {
-		vrl__bump(&h->denied);
-		if (v->limit >= 0)
-			vrl__bump(&h->limit_denied[v->limit]);
-	}
 }
 
 static void sleep_until(uint64_t at)
@@ -445,7 +337,7 @@ static void sleep_until(uint64_t at)
  * The order to commit in: fewest permits left first. The tightest key is
  * the one a concurrent acquire most likely takes first; losing that race
  * before taking the others spares a rollback, and a rollback that comes
- * too late to undo (A1) wastes permits of the looser keys.
+ * too late to undo (AQ.A1) wastes permits of the looser keys.
  */
 static void commit_order(const struct vrl_client *c, const struct vrl_take *t,
 			 const struct look *lk, unsigned n, uint64_t now, unsigned order[])
@@ -458,7 +350,7 @@ static void commit_order(const struct vrl_client *c, const struct vrl_take *t,
 	for (unsigned i = 0; i < n; i++) {
 		unsigned j = i;
 
-		rem[i] = look_remaining(c, &t[i], &lk[i], now);
+		rem[i] = vrl__look_remaining(c, &t[i], &lk[i], now);
 		for (; j > 0 && rem[order[j - 1]] > rem[i]; j--)
 			order[j] = order[j - 1];
 		order[j] = i;
@@ -477,7 +369,7 @@ static void mark_new_key(struct vrl_client *c, const struct vrl_take *t, struct 
 {
 	uint64_t zero = 0;
 
-	/* as a commit: acq_rel, the owner re-checked after (A3) */
+	/* as a commit: acq_rel, the owner re-checked after (AQ.A3) */
 	cas_checked(lk->s, t, &zero, vrl_kind_new_word(&c->cfg->limits[t->limit], now));
 }
 
@@ -485,7 +377,7 @@ static void mark_new_key(struct vrl_client *c, const struct vrl_take *t, struct 
  * Step 1 again for key @k at @at > @now, just before its commit: its words
  * are loaded after the clock read, so a rate word is used only if it needs
  * no conversion, or is the very word the first look converted, under the
- * same config (gcra.h, C1). COMMIT_OK to go on, else what commit_one()
+ * same config (gcra.h, AQ.C1). COMMIT_OK to go on, else what commit_one()
  * would return.
  */
 static int relook(struct vrl_client *c, const struct vrl_take *t, uint64_t cost, uint64_t now,
@@ -511,7 +403,7 @@ static int relook(struct vrl_client *c, const struct vrl_take *t, uint64_t cost,
 
 /*
  * A waiting acquire has slept until its reservation's time. A reload may
- * have converted one of its rate keys meanwhile (gcra.h, C1 (c)): then its
+ * have converted one of its rate keys meanwhile (gcra.h, AQ.C1 (c)): then its
  * reservation is dropped. Else the word is moved on by one nanosecond, so
  * that a conversion which read its clock before now fails its CAS and is
  * done again after this reservation's time. True when one is dropped.
@@ -527,7 +419,7 @@ static bool reservation_lost(struct vrl_client *c, const struct vrl_take *t,
 		    !vrl_kind_timed(&c->cfg->limits[t[i].limit]))
 			continue;
 		s = lk[i].s;
-		/* G1 acquire: the config_gen load below sees every config
+		/* AQ.G1 acquire: the config_gen load below sees every config
 		 * that a converter of this word used */
 		w = atomic_load_explicit(&s->state, memory_order_acquire);
 		for (;;) {
@@ -539,7 +431,7 @@ static bool reservation_lost(struct vrl_client *c, const struct vrl_take *t,
 				return true;
 			if (vrl_gcra_tat(w) >= VRL_GCRA_TIME_MAX)
 				break;
-			/* release (G1); acquire on failure, for the loads above */
+			/* release (AQ.G1); acquire on failure, for the loads above */
 			if (atomic_compare_exchange_weak_explicit(&s->state, &w, w + 1,
 								  memory_order_release,
 								  memory_order_acquire))
@@ -609,7 +501,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 		bool again = false;
 
 		/*
-		 * Step 1: look. C1 (gcra.h): the clock is read first, as ever,
+		 * Step 1: look. AQ.C1 (gcra.h): the clock is read first, as ever,
 		 * and the words it judges must not have been converted after it:
 		 * rate_conversions, read before the clock and again after the
 		 * loads, shows none was. Else the look is done again carefully:
@@ -672,12 +564,12 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 		v->at_ns = at;
 		if (stale < 0 && final >= 0) {
 			v->at_ns = now;
-			fill_denied(c, &t[final], &lk[final], now, v);
+			vrl__fill_denied(c, &t[final], &lk[final], now, v);
 			return VRL_EDENIED;
 		}
 		if (stale < 0 && at > deadline) {
 			v->at_ns = now;
-			fill_denied(c, &t[worst], &lk[worst], now, v);
+			vrl__fill_denied(c, &t[worst], &lk[worst], now, v);
 			return VRL_EDENIED;
 		}
 		/* step 2 and 3: commit at `at`, tightest key first (a stale look
@@ -714,7 +606,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 					return start_over(c, &t[worst], at, last, v);
 				}
 			}
-			fill_granted(c, t, lk, n, now, v);
+			vrl__fill_granted(c, t, lk, n, now, v);
 			return 0;
 		}
 		while (done-- > 0) {
@@ -740,13 +632,6 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 	}
 }
 
-static void verdict_init(struct vrl_verdict *v, unsigned n)
-{
-	memset(v, 0, sizeof(*v));
-	v->limit = -1;
-	v->matched = n;
-}
-
 /* Shared tail of the acquire calls (client.h). */
 int vrl__acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, bool full,
 			 uint64_t cost, uint64_t deadline, bool waiting, bool last,
@@ -757,28 +642,28 @@ int vrl__acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, boo
 
 	if (!v)
 		v = &local;
-	verdict_init(v, n);
+	vrl__verdict_init(v, n);
 	if (cost == 0)
 		cost = 1;
 	v->cost = cost;
 	if (full) {
 		v->flags |= VRL_VERDICT_TABLE_FULL;
 		if (!(c->cfg->flags & VRL_CFG_FAIL_OPEN)) {
-			count(c, t, 0, v);
+			vrl__count(c, t, 0, v);
 			return VRL_EFULL;
 		}
 	}
 	if (n == 0) {
 		v->granted = 1;
 		v->flags |= VRL_VERDICT_NO_LIMIT;
-		count(c, t, 0, v);
+		vrl__count(c, t, 0, v);
 		return 0;
 	}
 	/* an immediate acquire takes its deadline from take()'s own clock
 	 * read: one clock read per call on the common path */
 	rc = take(c, t, n, cost, deadline, waiting, last, v);
 	if (rc == 0 || rc == VRL_EDENIED)
-		count(c, t, n, v);
+		vrl__count(c, t, n, v);
 	return rc;
 }
 
@@ -817,39 +702,3 @@ int vrl_acquire_wait(vrl_client *c, const struct vrl_request *req, uint64_t time
 			return rc;
 	}
 }
-
-/* ---- for vrl_observe() -------------------------------------------------------------- */
-
-int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t kinds)
-{
-	struct vrl_take t[VRL_MAX_MATCHED];
-	uint64_t now = vrl_now_ns(), rt = 0, best = UINT64_MAX;
-	uint64_t state;
-	bool full;
-	int n, rc, pick = -1;
-
-	rc = vrl__enter(c, &state);
-	if (rc)
-		return rc;
-	n = vrl__plan(c, req, t, &full);
-	if (n < 0)
-		return vrl__leave(c, state, n, NULL);
-	for (int i = 0; i < n; i++) {
-		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
-		uint64_t rem = UINT64_MAX;
-		struct look lk;
-
-		if (!(kinds & VRL_KIND_BIT(l->seg.kind)))
-			continue;
-		/* a look only reads the slot: nothing here writes shared state */
-		if (t[i].slot != UINT64_MAX &&
-		    look_at(c, &t[i], 1, now, now, &rt, &lk) == VRL_LOOK_OK)
-			rem = look_remaining(c, &t[i], &lk, now);
-		if (pick < 0 || rem < best) {
-			best = rem;
-			pick = (int)t[i].limit;
-		}
-	}
-	return vrl__leave(c, state, pick, NULL);
-}
-

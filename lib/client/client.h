@@ -6,7 +6,8 @@
  *   errors.c    vrl_strerror, vrl_err_name
  *   snapshot.c  the config snapshot: read, validated, refreshed
  *   match.c     matching a request and placing its keys (labels: label.c)
- *   acquire.c   the acquire engine: look, commit, roll back, the verdict
+ *   acquire.c   the acquire engine: look, commit, roll back (look.h)
+ *               (its verdict: verdict.h)
  *   resolved.c  resolved requests
  *   keyops.c    cooldown, reset, release, refund, reconcile
  *   observe.c   vrl_observe (feedback.c parses, alert.c: thresholds)
@@ -176,7 +177,7 @@ int vrl__acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, boo
  * The limit of @req, among the kinds in the bit set @kinds (1 << kind),
  * whose key has the fewest permits left now: the one an upstream's 429 is
  * most likely about. Returns its index, -1 when none matches, or an error.
- * Places missing keys as an acquire would; writes no key state.
+ * Places missing keys as an acquire would; writes no key state (observe.c).
  */
 int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t kinds);
 

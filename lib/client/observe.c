@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "look.h"
 #include "clock.h"
 #include "feedback.h"
 
@@ -205,3 +206,39 @@ int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_r
 		return rc;
 	return vrl__leave(c, state, observe(c, req, resp, fb), NULL);
 }
+
+/* ---- the tightest limit: what the target falls back to ------------------------------ */
+
+int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t kinds)
+{
+	struct vrl_take t[VRL_MAX_MATCHED];
+	uint64_t now = vrl_now_ns(), rt = 0, best = UINT64_MAX;
+	uint64_t state;
+	bool full;
+	int n, rc, pick = -1;
+
+	rc = vrl__enter(c, &state);
+	if (rc)
+		return rc;
+	n = vrl__plan(c, req, t, &full);
+	if (n < 0)
+		return vrl__leave(c, state, n, NULL);
+	for (int i = 0; i < n; i++) {
+		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
+		uint64_t rem = UINT64_MAX;
+		struct look lk;
+
+		if (!(kinds & VRL_KIND_BIT(l->seg.kind)))
+			continue;
+		/* a look only reads the slot: nothing here writes shared state */
+		if (t[i].slot != UINT64_MAX &&
+		    vrl__look_at(c, &t[i], 1, now, now, &rt, &lk) == VRL_LOOK_OK)
+			rem = vrl__look_remaining(c, &t[i], &lk, now);
+		if (pick < 0 || rem < best) {
+			best = rem;
+			pick = (int)t[i].limit;
+		}
+	}
+	return vrl__leave(c, state, pick, NULL);
+}
+

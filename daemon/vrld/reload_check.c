@@ -56,7 +56,8 @@ static int kinds_match(const struct vrl_seg_config *now, const struct vrl_seg_co
 		for (uint32_t j = 0; j < now->nlimits; j++) {
 			const struct vrl_seg_limit *b = &next->limits[i], *a = &now->limits[j];
 
-			if (strcmp(vrl_upkeep_key_identity(a), vrl_upkeep_key_identity(b)) != 0 || a->kind == b->kind)
+			if (strcmp(vrl_upkeep_key_identity(a), vrl_upkeep_key_identity(b)) != 0 ||
+			    a->kind == b->kind)
 				continue;
 			snprintf(why, whylen, "limit %s changes kind from %s to %s under the same "
 				 "name: its keys' state would be misread; give it a new name, or "
@@ -187,6 +188,6 @@ void vrl_seg_note_reload(struct vrl_seg_header *h, const char *error)
 		h->reload_refused++;
 	h->reload_realtime_ns = vrl_wall_ns();
 	snprintf(h->reload_error, sizeof(h->reload_error), "%s", error ? error : "");
-	/* L1 release: the block is complete before the sequence is even */
+	/* SEG.L1 release: the block is complete before the sequence is even */
 	atomic_store_explicit(&h->reload_seq, seq + 2, memory_order_release);
 }

@@ -21,7 +21,7 @@
 
 /*
  * Evict window key @i if every position of its ring has been free for
- * @idle_ns at @now (every grant older than W + idle_ns; W2 in window.c),
+ * @idle_ns at @now (every grant older than W + idle_ns; WIN.W2 in window.c),
  * and give its ring back. A ring the slot never got is none. @l is vrld's
  * own copy of the limit: its area, count and rings are what vrld laid out.
  */
@@ -29,7 +29,7 @@ static int sweep_window(const struct vrl_seg_view *v, const struct vrl_seg_limit
 			uint64_t now, uint64_t idle_ns)
 {
 	struct vrl_seg_slot *s = &v->slots[i];
-	/* W2 acquire: pairs with the takers' commit, their positions are seen */
+	/* WIN.W2 acquire: pairs with the takers' commit, their positions are seen */
 	uint64_t st = atomic_load_explicit(&s->state, memory_order_acquire);
 	uint32_t aux = atomic_load_explicit(&s->aux, memory_order_relaxed);
 	void *area = vrl_seg_area(v, l);
@@ -47,8 +47,8 @@ static int sweep_window(const struct vrl_seg_view *v, const struct vrl_seg_limit
 	}
 	if (!vrl_kt_evict(v, i, st, now))
 		return 0;
-	/* R2 acq_rel: whoever swaps a ring out of aux gives it back, once;
-	 * a client's aux CAS that reads this sees the eviction (R1) */
+	/* WIN.R2 acq_rel: whoever swaps a ring out of aux gives it back, once;
+	 * a client's aux CAS that reads this sees the eviction (WIN.R1) */
 	aux = atomic_exchange_explicit(&s->aux, 0, memory_order_acq_rel);
 	if (aux && aux <= l->area_keys)
 		vrl_window_ring_put(area, l->count, l->area_keys, aux - 1);
@@ -145,7 +145,8 @@ int vrl_seg_renumber(const struct vrl_seg_config *from, uint32_t i,
 			continue;
 		if (strcmp(a->name, b->name) == 0)
 			return (int)j;
-		if (pooled < 0 && strcmp(vrl_upkeep_key_identity(a), vrl_upkeep_key_identity(b)) == 0)
+		if (pooled < 0 &&
+		    strcmp(vrl_upkeep_key_identity(a), vrl_upkeep_key_identity(b)) == 0)
 			pooled = (int)j;
 	}
 	return pooled;
@@ -167,6 +168,7 @@ uint64_t vrl_seg_renote(struct vrl_seg *s, uint64_t first, uint64_t count)
 		return 0;
 	for (uint64_t i = first; i < end; i++) {
 		struct vrl_seg_slot *sl = &slots[i];
+		/* acquire: pairs with promotion (KT.K2), the slot's fields are ready */
 		uint64_t t = atomic_load_explicit(&sl->tag, memory_order_acquire);
 		uint32_t note = atomic_load_explicit(&sl->limit, memory_order_relaxed);
 		uint32_t li = VRL_NOTE_INDEX(note);
@@ -249,6 +251,7 @@ uint64_t vrl_seg_settle(struct vrl_seg *s, uint64_t first, uint64_t count)
 		return 0;
 	for (uint64_t i = first; i < end; i++) {
 		struct vrl_seg_slot *sl = &slots[i];
+		/* acquire: pairs with promotion (KT.K2), the slot's fields are ready */
 		uint64_t t = atomic_load_explicit(&sl->tag, memory_order_acquire);
 		int li;
 
@@ -277,6 +280,8 @@ unsigned vrl_seg_reap_holders(struct vrl_seg *s)
 	unsigned reaped = 0;
 
 	for (uint64_t i = 0; i < s->view.nholders; i++) {
+		/* HOLD.H2 acquire: pairs with the owner's claim (acq_rel) and its
+		 * release at close, the record's counters are the owner's */
 		int32_t pid = atomic_load_explicit(&hs[i].pid, memory_order_acquire);
 
 		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
@@ -295,7 +300,7 @@ unsigned vrl_seg_reap_holders(struct vrl_seg *s)
 					  memory_order_relaxed);
 		atomic_store_explicit(&hs[i].granted, 0, memory_order_relaxed);
 		atomic_store_explicit(&hs[i].denied, 0, memory_order_relaxed);
-		/* H1 release: the fold is done before the slot can be retaken */
+		/* HOLD.H1 release: the fold is done before the slot can be retaken */
 		if (atomic_compare_exchange_strong_explicit(&hs[i].pid, &pid, 0,
 							    memory_order_release,
 							    memory_order_relaxed))

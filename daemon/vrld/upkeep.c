@@ -70,7 +70,8 @@ static void publish_area(const struct vrl_seg_view *v, const struct vrl_seg_conf
 	unsigned next = atomic_load_explicit(&h->active_cfg, memory_order_relaxed) ^ 1u;
 	struct vrl_seg_config *area = vrl_view_cfg(v, next);
 	uint64_t seq = atomic_load_explicit(&area->seq, memory_order_relaxed) & ~UINT64_C(1);
-	/* W0: odd first; the release fence orders it before the data stores */
+	/* SEG.W0: odd first; the release fence orders it before the data stores
+	 * (pairs with SEG.R1, a reader's fence before its re-check) */
 	atomic_store_explicit(&area->seq, seq + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 	area->generation = gen;
@@ -79,10 +80,10 @@ static void publish_area(const struct vrl_seg_view *v, const struct vrl_seg_conf
 	area->loaded_realtime_ns = vrl_wall_ns();
 	memcpy(area->source, cfg->source, sizeof(area->source));
 	memcpy(area->limits, cfg->limits, sizeof(area->limits));
-	/* W1 release: pairs with R0, the data is complete before even */
+	/* SEG.W1 release: pairs with SEG.R0, the data is complete before even */
 	atomic_store_explicit(&area->seq, seq + 2, memory_order_release);
 	atomic_store_explicit(&h->active_cfg, next, memory_order_relaxed);
-	/* P1 release: pairs with C1, area and active_cfg before the new gen */
+	/* SEG.P1 release: pairs with SEG.C1, area and active_cfg before the new gen */
 	atomic_store_explicit(&h->config_gen, gen, memory_order_release);
 }
 
@@ -113,7 +114,8 @@ int vrl_seg_publish(struct vrl_seg *s, const struct vrl_seg_config *cfg)
 	 * have rewritten them): a rebuild that publishes the same config keeps
 	 * every epoch, and so every key's word reads as it did */
 	for (uint32_t i = 0; i < now->nlimits; i++)
-		vrl_kind_carry_reload(&now->limits[i], vrl_upkeep_same_keys(vrl_upkeep_in_force(s), &now->limits[i]),
+		vrl_kind_carry_reload(&now->limits[i],
+				      vrl_upkeep_same_keys(vrl_upkeep_in_force(s), &now->limits[i]),
 			     vrl_upkeep_realtime());
 	publish_area(&s->view, now, gen);
 	/* the one in force becomes the one before, whose keys are renoted (an

@@ -236,6 +236,7 @@ static void reload_apply(struct vrl_seg *seg, struct vrld_prod *prod,
 		return;
 	}
 	logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", next->cfg.nlimits,
+	      /* seq_cst: a log line's figure only */
 	      (unsigned long long)atomic_load(&seg->hdr->config_gen));
 	vrl_seg_note_reload(seg->hdr, NULL);
 }
@@ -556,6 +557,8 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 		vrl_seg_close(&seg);
 		return 1;
 	}
+	/* seq_cst: plain published words, read by vrlctl and the keytable's
+	 * bracket repair (KT.B1); no data rides on them */
 	atomic_store(&seg.hdr->daemon_pid, (int32_t)getpid());
 	atomic_store(&seg.hdr->daemon_heartbeat_ns, vrl_now_ns());
 	logf_("info", "msg=\"serving\" segment=%s adopted=%d limits=%u keys=%llu slots=%llu "

@@ -95,7 +95,7 @@ void vrl__holder_register(struct vrl_client *c)
 		int32_t zero = 0;
 
 		/* acq_rel: taking the slot orders our counter resets after
-		 * vrld's fold of the previous owner's counters (H1) */
+		 * vrld's fold of the previous owner's counters (HOLD.H1) */
 		if (atomic_compare_exchange_strong_explicit(&hs[i].pid, &zero, pid,
 							    memory_order_acq_rel,
 							    memory_order_relaxed)) {
@@ -117,7 +117,7 @@ static void holder_release(struct vrl_client *c)
 	for (unsigned i = 0; i < VRL_HOLD_MAX; i++)
 		vrl_hold_give_back(&c->view, &c->holder->holds[i]);
 	/* Fold our counters into the retired totals, then free the slot.
-	 * release: vrld reading pid == 0 sees the fold done (H1). */
+	 * release: vrld reading pid == 0 sees the fold done (HOLD.H1). */
 	atomic_fetch_add_explicit(&c->hdr->retired_granted,
 				  atomic_load_explicit(&c->holder->granted, memory_order_relaxed),
 				  memory_order_relaxed);
@@ -214,7 +214,7 @@ void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e)
 	if (slot >= v->nslots)
 		return;
 	s = &v->slots[slot];
-	/* acquire: pairs with promotion (K2); a key that moved is not ours.
+	/* acquire: pairs with promotion (KT.K2); a key that moved is not ours.
 	 * A slots key with units held is never evicted (vrl_seg_sweep), so
 	 * the slot keeps its key from this check to the give-back, unless an
 	 * operator's reset emptied it, and then there is nothing to give. */

@@ -73,7 +73,7 @@ static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
 		uint64_t cur = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
 
 		/* seq_cst: the cooldown store and the eviction check below form
-		 * a Dekker pair with vrld's state CAS (E1) and its cooldown load:
+		 * a Dekker pair with vrld's state CAS (KT.E1) and its cooldown load:
 		 * either vrld sees the cooldown, or we see the eviction */
 		while (cur < until && !atomic_compare_exchange_weak(&s->cooldown, &cur, until))
 			;
@@ -199,6 +199,8 @@ static int reconcile_window(struct vrl_client *c, struct vrl_take *t, uint64_t r
 			return rc;
 		const struct vrl_kind_key k = vrl__kind_key(c, t, s);
 
+		/* acquire: pairs with promotion (KT.K2); the key still owns the
+		 * slot after its positions were taken (AQ.A3) */
 		if (vrl_kind_floor_area(&k, remaining, vrl_now_ns()) != -EAGAIN &&
 		    atomic_load_explicit(&s->tag, memory_order_acquire) == vrl_key_tag(&t->key))
 			return 0;

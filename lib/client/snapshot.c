@@ -53,11 +53,11 @@ int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out)
 	const struct vrl_seg_header *h = v->hdr;
 
 	for (int tries = 0; tries < 1000; tries++) {
-		/* C1 acquire: pairs with P1, the area is written before */
+		/* SEG.C1 acquire: pairs with SEG.P1, the area is written before */
 		uint64_t g = atomic_load_explicit(&h->config_gen, memory_order_acquire);
 		unsigned idx = atomic_load_explicit(&h->active_cfg, memory_order_acquire);
 		const struct vrl_seg_config *sc = vrl_view_cfg(v, idx);
-		/* R0 acquire: pairs with W1, vrld's release after writing */
+		/* SEG.R0 acquire: pairs with SEG.W1, vrld's release after writing */
 		uint64_t s1 = atomic_load_explicit(&sc->seq, memory_order_acquire), s2;
 		uint32_t n = sc->nlimits;
 		int rc = 0;
@@ -77,19 +77,20 @@ int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out)
 			if (rc == 0)
 				rc = vrl_kind_area_check(v, &out->limits[i].seg);
 		}
-		/* R1 acquire fence: the copy above is ordered before the re-check */
+		/* SEG.R1 acquire fence: the copy above is ordered before the
+		 * re-check (pairs with SEG.W0) */
 		atomic_thread_fence(memory_order_acquire);
 		s2 = atomic_load_explicit(&sc->seq, memory_order_relaxed);
 		if (s1 != s2)
 			continue;
 		if (n > VRL_MAX_LIMITS || rc != 0)
 			return VRL_ECORRUPT;
-		/* vrld sets config_gen after the area it names (P1), so an area
+		/* vrld sets config_gen after the area it names (SEG.P1), so an area
 		 * read after loading @g has a generation of at least @g. One
 		 * below it means a group member wrote config_gen and no newer
 		 * config exists: its value is then the one that says "this
 		 * config is in force", so that the handle does not re-read for
-		 * ever, nor (G1) take every key for newer than its config */
+		 * ever, nor (AQ.G1) take every key for newer than its config */
 		out->gen_word = out->generation >= g ? out->generation : g;
 		return 0;
 	}
@@ -101,7 +102,7 @@ int vrl__refresh(struct vrl_client *c)
 	struct vrl_snapshot *s;
 	int rc;
 
-	/* C1 acquire: pairs with P1 */
+	/* SEG.C1 acquire: pairs with SEG.P1 */
 	if (atomic_load_explicit(&c->hdr->config_gen, memory_order_acquire) ==
 	    c->cfg->gen_word)
 		return 0;

@@ -117,7 +117,7 @@ extern uint64_t (*vrl__realtime_ns)(void);
 
 /*
  * Tests only: when set, called in the acquiring thread each time a stacked
- * acquire's rollback finds that others took a rate key after it (A1), so
+ * acquire's rollback finds that others took a rate key after it (AQ.A1), so
  * its @cost permits of limit index @limit, taken at @at, stay taken. A test
  * counts them beside the grants it logs, to tell a justified denial from a
  * wrong one. Process-wide; NULL (the default) costs one load per rollback.

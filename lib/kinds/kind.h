@@ -14,7 +14,7 @@
  * vrl_kind_look: the kind's part of it is set); every later step on that
  * key (commit, undo, the verdict's figures) reads the look through the
  * same dispatch. The engine owns the orderings (loads, the commit CAS, the
- * owner re-check: acquire.c A1-A4, G1, C1); a kind owns its arithmetic
+ * owner re-check: acquire.c AQ.A1-AQ.A4, AQ.G1, AQ.C1); a kind owns its arithmetic
  * and the words it writes beside the state word (the window's ring).
  * vrld and vrlctl read a key's state through the same operations (idle
  * for eviction, share used, grants between reads, figures for display).
@@ -77,7 +77,7 @@ struct vrl_kind_when {
 	uint64_t *rt;                    /* the wall clock, read once a look (0: not yet) */
 	uint64_t (*realtime)(void);      /* how to read it */
 	uint64_t newer;                  /* configs published since the handle's: 0 in force */
-	bool careful;                    /* words loaded before the clock read (acquire.c C1) */
+	bool careful;                    /* words loaded before the clock read (acquire.c AQ.C1) */
 };
 
 /*
@@ -104,7 +104,7 @@ struct vrl_kind_look {
  * engine's (the slot changed owner); VRL_LOOK_NEWER: a word that the
  * handle's (stale) config cannot read; VRL_LOOK_NEW: a rate key's word is
  * 0, to be marked (vrl_kind_new_word); VRL_LOOK_CONVERT: a rate word to
- * convert, met by a look not yet careful (acquire.c C1).
+ * convert, met by a look not yet careful (acquire.c AQ.C1).
  */
 enum { VRL_LOOK_OK = 0, VRL_LOOK_STALE = 1, VRL_LOOK_NEWER = 2, VRL_LOOK_NEW = 3,
        VRL_LOOK_CONVERT = 4 };
@@ -313,7 +313,7 @@ static inline uint64_t vrl_kind_before(const struct vrl_limit *l, const struct v
 }
 
 /* True when @l's words hold a time, which a reload's conversion may move
- * (acquire.c C1): a word loaded after the clock read needs checking. */
+ * (acquire.c AQ.C1): a word loaded after the clock read needs checking. */
 static inline bool vrl_kind_timed(const struct vrl_limit *l)
 {
 	return l->seg.kind == VRL_KIND_RATE;
@@ -334,7 +334,7 @@ static inline bool vrl_kind_word_kept(const struct vrl_limit *l, uint64_t seen, 
 }
 
 /*
- * Give a committed grant of @cost back (A1 in acquire.c): the word put
+ * Give a committed grant of @cost back (acquire.c AQ.A1): the word put
  * from @after back to @before if nobody moved it since (rate), the count
  * given back (quota, slots), the ring's positions freed (window). False
  * when the grant stays taken (rate: the word moved on).
@@ -719,7 +719,7 @@ static inline bool vrl_kind_settle_rule(const struct vrl_seg_limit *l, uint64_t 
 }
 
 /* True when settling word @w by @r reads the clock: a conversion that
- * acquire.c's C1 counts (rate_conversions odd around it). */
+ * acquire.c's AQ.C1 counts (rate_conversions odd around it). */
 static inline bool vrl_kind_settle_timed(const struct vrl_kind_settle *r)
 {
 	return r->kind == VRL_KIND_RATE;

@@ -108,7 +108,7 @@ vrl_rate_judge(const struct vrl_limit *l, struct vrl_kind_look *lk, uint64_t wor
 /*
  * The word a failed commit CAS loaded came after the look's clock read:
  * use it only as a word of the look's epoch that needs no conversion
- * (gcra.h, acquire.c C1; the engine checks the config and the conversion
+ * (gcra.h, acquire.c AQ.C1; the engine checks the config and the conversion
  * count); else false, and the engine looks again.
  */
 static inline bool vrl_rate_rejudge(const struct vrl_limit *l, struct vrl_kind_look *lk,

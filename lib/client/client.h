@@ -173,13 +173,6 @@ int vrl__acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, boo
 		       uint64_t cost, uint64_t deadline, bool waiting, bool last,
 		       struct vrl_verdict *v);
 
-/*
- * The limit of @req, among the kinds in the bit set @kinds (1 << kind),
- * whose key has the fewest permits left now: the one an upstream's 429 is
- * most likely about. Returns its index, -1 when none matches, or an error.
- * Places missing keys as an acquire would; writes no key state (observe.c).
- */
-int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t kinds);
 
 /* ---- keyops.c --------------------------------------------------------------------- */
 
@@ -197,5 +190,19 @@ int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t 
  */
 int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const char *limit,
 		   uint64_t server_limit, uint64_t server_remaining);
+
+/*
+ * The key of @req in the limit named @limit, placed (inserted) in @t, as
+ * vrl_cooldown() and vrl__reconcile() key it: 0, VRL_ENOLIMIT when no
+ * limit has that name, VRL_EFULL, or an error. For vrl_observe(), which
+ * keys its target once and acts on it with the two calls below.
+ */
+int vrl__key_named(struct vrl_client *c, const struct vrl_request *req, const char *limit,
+		   struct vrl_take *t);
+
+/* vrl_cooldown() and vrl__reconcile() of the one key @t (placed). */
+int vrl__cooldown_key(struct vrl_client *c, struct vrl_take *t, uint64_t until_ns);
+int vrl__reconcile_key(struct vrl_client *c, struct vrl_take *t, uint64_t server_limit,
+		       uint64_t server_remaining);
 
 #endif /* VRL_CLIENT_H */

@@ -115,6 +115,28 @@ static int op_reset(struct vrl_client *c, struct vrl_take *t, uint64_t unused)
 	return 0;
 }
 
+int vrl__key_named(struct vrl_client *c, const struct vrl_request *req, const char *limit,
+		   struct vrl_take *t)
+{
+	int i = vrl__limit_index(c, limit), rc;
+	const struct vrl_limit *l;
+	char label[VRL_LABEL_MAX];
+
+	if (i < 0)
+		return VRL_ENOLIMIT;
+	l = &c->cfg->limits[i];
+	*t = (struct vrl_take){ .limit = (uint32_t)i };
+	vrl_limit_key(l, req, &t->key, label);
+	rc = vrl__kt_get(c, &t->key, vrl_slot_note((uint32_t)i, &l->seg, c->cfg->generation), label,
+			 &t->slot);
+	return rc;
+}
+
+int vrl__cooldown_key(struct vrl_client *c, struct vrl_take *t, uint64_t until_ns)
+{
+	return op_cooldown(c, t, until_ns);
+}
+
 int vrl_cooldown(vrl_client *c, const struct vrl_request *req, const char *limit,
 		 uint64_t until_ns)
 {
@@ -226,7 +248,17 @@ int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const ch
 {
 	struct server_figures f = { server_limit, server_remaining };
 
-	return for_keys(c, req, limit, true,
-VRL_KINDS_SPENT, op_reconcile, (uint64_t)(uintptr_t)&f);
+	return for_keys(c, req, limit, true, VRL_KINDS_SPENT, op_reconcile,
+			(uint64_t)(uintptr_t)&f);
+}
+
+int vrl__reconcile_key(struct vrl_client *c, struct vrl_take *t, uint64_t server_limit,
+		       uint64_t server_remaining)
+{
+	struct server_figures f = { server_limit, server_remaining };
+
+	if (!vrl_kind_in(&c->cfg->limits[t->limit], VRL_KINDS_SPENT))
+		return VRL_ENOLIMIT;   /* as vrl__reconcile(): no limit of its kinds */
+	return op_reconcile(c, t, (uint64_t)(uintptr_t)&f);
 }
 

@@ -1,0 +1,169 @@
+/*
+ * config_match.c - request fields, and the match: and per: of a limit.
+ *
+ * A field is a built-in one (api, endpoint, token, org, vehicle, user) or an
+ * attribute the caller passes by name.
+ */
+#include "config_parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- fields -------------------------------------------------------------------- */
+
+/* Built-in request fields, by enum vrl_field. */
+const char *const cfg_field_names[] = {
+	"api", "endpoint", "token", "org", "vehicle", "user", NULL
+};
+
+/* Optimal string alignment distance, for names of fewer than VRL_ATTR_MAX bytes. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), dist[VRL_ATTR_MAX + 1][VRL_ATTR_MAX + 1];
+
+	for (size_t i = 0; i <= la; i++)
+		dist[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		dist[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			size_t best = dist[i - 1][j - 1] + cost;
+
+			if (dist[i - 1][j] + 1 < best)
+				best = dist[i - 1][j] + 1;
+			if (dist[i][j - 1] + 1 < best)
+				best = dist[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    dist[i - 2][j - 2] + 1 < best)
+				best = dist[i - 2][j - 2] + 1;
+			dist[i][j] = best;
+		}
+	}
+	return dist[la][lb];
+}
+
+/*
+ * The built-in field that attribute name @s looks like a typo of ("tokn",
+ * "Vehicle", "orgs"), or NULL. Names of three letters are left alone, so an
+ * attribute "app" is not taken for "api".
+ */
+static const char *near_field(const char *s)
+{
+	for (size_t i = 0; cfg_field_names[i]; i++) {
+		size_t lf = strlen(cfg_field_names[i]), ls = strlen(s);
+
+		if ((lf > 3 || ls > 3) && edit_distance(s, cfg_field_names[i]) <= 1)
+			return cfg_field_names[i];
+	}
+	return NULL;
+}
+
+static bool attr_name_ok(const char *s)
+{
+	if (!isalpha((unsigned char)*s) && *s != '_')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
+			return false;
+	return true;
+}
+
+/* Resolve field name @s (at @n) into @ref: a built-in field or an attribute. */
+int cfg_get_field(struct vrl_doc *d, yaml_node_t *n, const char *path, const char *s,
+		     struct vrl_seg_fieldref *ref)
+{
+	const char *near;
+
+	memset(ref, 0, sizeof(*ref));
+	for (uint32_t i = 0; cfg_field_names[i]; i++) {
+		if (strcmp(s, cfg_field_names[i]) == 0) {
+			ref->field = i;
+			return 0;
+		}
+	}
+	if (!attr_name_ok(s) || strlen(s) >= VRL_ATTR_MAX)
+		return fail(d, n, path, "unknown field \"%s\", expected api, endpoint, token, org, "
+			    "vehicle, user or an attribute name (letters, digits, _ . -; at most "
+			    "%u bytes)", s, VRL_ATTR_MAX - 1);
+	if ((near = near_field(s)))
+		return fail(d, n, path, "unknown field \"%s\", expected %s (an attribute name "
+			    "must not be one letter away from a built-in field)", s, near);
+	if (strcmp(s, "cost") == 0)
+		return fail(d, n, path, "unknown field \"cost\": cost is the units a request "
+			    "takes, not a field, expected api, endpoint, token, org, vehicle, user "
+			    "or an attribute name");
+	ref->field = VRL_FIELD_ATTR;
+	memcpy(ref->attr, s, strlen(s) + 1);
+	return 0;
+}
+
+int cfg_limit_per(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		     struct vrl_seg_limit *l)
+{
+	char where[VRL_PATH_MAX];
+	size_t count;
+
+	cfg_pathf(where, "%s.per", path);
+	if (cfg_want_type(d, n, YAML_SEQUENCE_NODE, where, "a list of fields such as [token]"))
+		return -1;
+	count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	if (count > VRL_MAX_PER)
+		return fail(d, n, where, "%zu fields, expected at most %u", count, VRL_MAX_PER);
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = cfg_node(d, n->data.sequence.items.start[i]);
+		const char *s;
+
+		cfg_pathf(where, "%s.per[%zu]", path, i);
+		if (!(s = cfg_want_scalar(d, item, where, "a field name")) ||
+		    cfg_get_field(d, item, where, s, &l->per[i]))
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(&l->per[j], &l->per[i], sizeof(l->per[i])) == 0)
+				return fail(d, item, where, "field \"%s\" given twice, expected "
+					    "each field once", s);
+	}
+	l->nper = (uint32_t)count;
+	return 0;
+}
+
+static bool is_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+int cfg_limit_match(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		       struct vrl_seg_limit *l)
+{
+	char where[VRL_PATH_MAX];
+	size_t count;
+
+	cfg_pathf(where, "%s.match", path);
+	if (cfg_want_type(d, n, YAML_MAPPING_NODE, where, "a mapping such as {api: samsara}"))
+		return -1;
+	/* counted first: check_keys compares every key with each before it */
+	count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	if (count > VRL_MAX_MATCH)
+		return fail(d, n, where, "%zu conditions, expected at most %u", count, VRL_MAX_MATCH);
+	if (cfg_check_keys(d, n, where, NULL))
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_pair_t *kv = &n->data.mapping.pairs.start[i];
+		yaml_node_t *k = cfg_node(d, kv->key), *v = cfg_node(d, kv->value);
+		struct vrl_seg_match *m = &l->match[i];
+
+		cfg_pathf(where, "%s.match.%s", path, cfg_sval(k));
+		if (cfg_get_field(d, k, where, cfg_sval(k), &m->ref) ||
+		    cfg_get_text(d, v, where, "a value or glob pattern", m->pattern, sizeof(m->pattern)))
+			return -1;
+		m->glob = is_glob(m->pattern);
+	}
+	l->nmatch = (uint32_t)count;
+	return 0;
+}

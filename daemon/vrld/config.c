@@ -60,16 +60,20 @@
 static int parse_root(struct vrl_doc *d, yaml_node_t *root, struct vrl_settings *st)
 {
 	static const char *const keys[] = { "segment", "daemon", "presets", "limits", "shadow",
-					    "labels", NULL };
+					    "labels", "attributes", NULL };
 	yaml_node_t *v;
 
 	if (!root || cfg_is_null(root))
 		return 0;
 	if (cfg_want_type(d, root, YAML_MAPPING_NODE, "config",
-		      "a mapping of segment, daemon, presets, limits, shadow, labels") ||
+		      "a mapping of segment, daemon, presets, limits, shadow, labels, "
+		      "attributes") ||
 	    cfg_check_keys(d, root, "", keys))
 		return -1;
 	if ((v = cfg_lookup(d, root, "shadow")) && cfg_get_bool(d, v, "shadow", &st->shadow))
+		return -1;
+	if ((v = cfg_lookup(d, root, "attributes")) && !cfg_is_null(v) &&
+	    cfg_parse_attributes(d, v))
 		return -1;
 	if ((v = cfg_lookup(d, root, "labels")) && cfg_parse_labels(d, v, &st->labels))
 		return -1;

@@ -2,7 +2,13 @@
  * config_match.c - request fields, and the match: and per: of a limit.
  *
  * A field is a built-in one (api, endpoint, token, org, vehicle, user) or an
- * attribute the caller passes by name.
+ * attribute the caller passes by name. A name that differs from a built-in
+ * field by case or by one edit ("Api", "apy", "usr", "vehicel": insert,
+ * delete, replace or swap two letters, whatever the name's length) is
+ * refused with the field it resembles: such a limit would never match, and
+ * nothing else would say so. An attribute that close to a field on purpose
+ * is declared under the top-level `attributes:` list, and is then taken as
+ * written.
  */
 #include "config_parse.h"
 
@@ -22,7 +28,12 @@ const char *const cfg_field_names[] = {
 	"api", "endpoint", "token", "org", "vehicle", "user", NULL
 };
 
-/* Optimal string alignment distance, for names of fewer than VRL_ATTR_MAX bytes. */
+static bool same(char a, char b)
+{
+	return tolower((unsigned char)a) == tolower((unsigned char)b);
+}
+
+/* Optimal string alignment distance, letters compared without case, for names of fewer than VRL_ATTR_MAX bytes. */
 static size_t edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), dist[VRL_ATTR_MAX + 1][VRL_ATTR_MAX + 1];
@@ -33,14 +44,14 @@ static size_t edit_distance(const char *a, const char *b)
 		dist[0][j] = j;
 	for (size_t i = 1; i <= la; i++) {
 		for (size_t j = 1; j <= lb; j++) {
-			size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			size_t cost = !same(a[i - 1], b[j - 1]);
 			size_t best = dist[i - 1][j - 1] + cost;
 
 			if (dist[i - 1][j] + 1 < best)
 				best = dist[i - 1][j] + 1;
 			if (dist[i][j - 1] + 1 < best)
 				best = dist[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			if (i > 1 && j > 1 && same(a[i - 1], b[j - 2]) && same(a[i - 2], b[j - 1]) &&
 			    dist[i - 2][j - 2] + 1 < best)
 				best = dist[i - 2][j - 2] + 1;
 			dist[i][j] = best;
@@ -50,19 +61,23 @@ static size_t edit_distance(const char *a, const char *b)
 }
 
 /*
- * The built-in field that attribute name @s looks like a typo of ("tokn",
- * "Vehicle", "orgs"), or NULL. Names of three letters are left alone, so an
- * attribute "app" is not taken for "api".
+ * The built-in field that name @s looks like a typo of ("tokn", "Vehicle",
+ * "apy", "API"), or NULL: one edit or less, case ignored, at any length.
  */
 static const char *near_field(const char *s)
 {
-	for (size_t i = 0; cfg_field_names[i]; i++) {
-		size_t lf = strlen(cfg_field_names[i]), ls = strlen(s);
-
-		if ((lf > 3 || ls > 3) && edit_distance(s, cfg_field_names[i]) <= 1)
+	for (size_t i = 0; cfg_field_names[i]; i++)
+		if (edit_distance(s, cfg_field_names[i]) <= 1)
 			return cfg_field_names[i];
-	}
 	return NULL;
+}
+
+static bool declared(const struct vrl_parse *p, const char *s)
+{
+	for (unsigned i = 0; i < p->nattrs; i++)
+		if (strcmp(p->attrs[i], s) == 0)
+			return true;
+	return false;
 }
 
 static bool attr_name_ok(const char *s)
@@ -92,9 +107,10 @@ int cfg_get_field(struct vrl_doc *d, yaml_node_t *n, const char *path, const cha
 		return fail(d, n, path, "unknown field \"%s\", expected api, endpoint, token, org, "
 			    "vehicle, user or an attribute name (letters, digits, _ . -; at most "
 			    "%u bytes)", s, VRL_ATTR_MAX - 1);
-	if ((near = near_field(s)))
-		return fail(d, n, path, "unknown field \"%s\", expected %s (an attribute name "
-			    "must not be one letter away from a built-in field)", s, near);
+	if ((near = near_field(s)) && !declared(d->p, s))
+		return fail(d, n, path, "unknown field \"%s\": did you mean %s? expected %s, "
+			    "or, for an attribute of that name, declare it: attributes: [%s]",
+			    s, near, near, s);
 	if (strcmp(s, "cost") == 0)
 		return fail(d, n, path, "unknown field \"cost\": cost is the units a request "
 			    "takes, not a field, expected api, endpoint, token, org, vehicle, user "
@@ -165,5 +181,44 @@ int cfg_limit_match(struct vrl_doc *d, yaml_node_t *n, const char *path,
 		m->glob = is_glob(m->pattern);
 	}
 	l->nmatch = (uint32_t)count;
+	return 0;
+}
+
+/*
+ * attributes: [name, ...]: attribute names used on purpose, taken as
+ * written even when one is a near-miss of a built-in field. The list holds
+ * for the whole config (presets included), so it is read before limits.
+ */
+int cfg_parse_attributes(struct vrl_doc *d, yaml_node_t *seq)
+{
+	struct vrl_parse *p = d->p;
+	char where[VRL_PATH_MAX];
+
+	if (cfg_want_type(d, seq, YAML_SEQUENCE_NODE, "attributes",
+			  "a list of attribute names such as [app, make]"))
+		return -1;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *item = cfg_node(d, *it);
+		const char *s;
+
+		cfg_pathf(where, "attributes[%td]", it - seq->data.sequence.items.start);
+		if (!(s = cfg_want_scalar(d, item, where, "an attribute name")))
+			return -1;
+		if (!attr_name_ok(s) || strlen(s) >= VRL_ATTR_MAX)
+			return fail(d, item, where, "expected an attribute name (letters, digits, "
+				    "_ . -; at most %u bytes), got \"%s\"", VRL_ATTR_MAX - 1, s);
+		for (uint32_t i = 0; cfg_field_names[i]; i++)
+			if (strcmp(s, cfg_field_names[i]) == 0)
+				return fail(d, item, where, "%s is a built-in field, expected an "
+					    "attribute name", s);
+		if (declared(p, s))
+			return fail(d, item, where, "attribute \"%s\" given twice, expected each "
+				    "once", s);
+		if (p->nattrs == VRL_DECLARED_MAX)
+			return fail(d, item, where, "more than %u attributes, expected at most %u",
+				    VRL_DECLARED_MAX, VRL_DECLARED_MAX);
+		memcpy(p->attrs[p->nattrs++], s, strlen(s) + 1);
+	}
 	return 0;
 }

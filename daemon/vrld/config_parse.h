@@ -29,6 +29,7 @@
 #define VRL_ORIGIN_MAX        320u         /* bytes of "source:line:col" of a limit */
 #define VRL_GOT_MAX           48u          /* bytes of a bad value quoted in a message */
 #define VRL_LABEL_ATTRS_MAX   16u          /* attribute names labels.clear may list */
+#define VRL_DECLARED_MAX      32u          /* names attributes: may declare */
 
 /* State of one parse: the result, the error buffer and where limits came from. */
 struct vrl_parse {
@@ -38,6 +39,8 @@ struct vrl_parse {
 	uint32_t presets_seen;          /* bit i: vrl_presets[i] included */
 	uint32_t groups;                /* override groups given out */
 	unsigned depth;
+	unsigned nattrs;                /* attributes: declared so far */
+	char attrs[VRL_DECLARED_MAX][VRL_ATTR_MAX];
 };
 
 /* One YAML document being read, named @source in messages. */
@@ -113,6 +116,8 @@ int cfg_get_field(struct vrl_doc *d, yaml_node_t *n, const char *path, const cha
 int cfg_limit_per(struct vrl_doc *d, yaml_node_t *n, const char *path, struct vrl_seg_limit *l);
 int cfg_limit_match(struct vrl_doc *d, yaml_node_t *n, const char *path,
 		    struct vrl_seg_limit *l);
+/* attributes: the names taken as attributes even near a built-in field. */
+int cfg_parse_attributes(struct vrl_doc *d, yaml_node_t *seq);
 
 /* ---- config_limits.c ---- */
 

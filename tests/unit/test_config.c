@@ -588,7 +588,7 @@ static void test_unknown_field(void **state)
 {
 	(void)state;
 	parse_bad("limits: [{name: a, rate: 1/s, per: [tokn]}]\n", "vrl.yaml:1:37: limits[0].per[0]:",
-		  "unknown field \"tokn\", expected token");
+		  "unknown field \"tokn\": did you mean token?");
 	parse_bad("limits: [{name: a, rate: 1/s, per: [Vehicle]}]\n",
 		  "vrl.yaml:1:37: limits[0].per[0]:", "expected vehicle");
 	parse_bad("limits: [{name: a, rate: 1/s, per: [orgs]}]\n",
@@ -601,8 +601,45 @@ static void test_unknown_field(void **state)
 		  "vrl.yaml:1:44: limits[0].per[1]:", "twice");
 	parse_bad("limits: [{name: a, rate: 1/s, match: {endpont: x}}]\n",
 		  "vrl.yaml:1:39: limits[0].match.endpont:", "expected endpoint");
-	/* three-letter attributes are left alone: "app" is not "api" */
-	parse_ok("limits: [{name: a, rate: 1/s, per: [app], match: {app: x}}]\n");
+	parse_ok("limits: [{name: a, rate: 1/s, per: [make], match: {model: x}}]\n");
+}
+
+/* A near-miss of a built-in field, whatever its length or case, is an error
+ * with the suggestion; declared under attributes:, it is an attribute. */
+static void test_near_miss_field(void **state)
+{
+	(void)state;
+	parse_bad("limits: [{name: a, rate: 1/s, match: {Api: samsara}}]\n",
+		  "vrl.yaml:1:39: limits[0].match.Api:", "did you mean api?");
+	parse_bad("limits: [{name: a, rate: 1/s, match: {apy: samsara}}]\n",
+		  "vrl.yaml:1:39: limits[0].match.apy:", "did you mean api?");
+	parse_bad("limits: [{name: a, rate: 1/s, match: {API: samsara}}]\n",
+		  "vrl.yaml:1:39: limits[0].match.API:", "did you mean api?");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [vehicel]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "did you mean vehicle?");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [Token]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "did you mean token?");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [ORG]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "did you mean org?");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [usr]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "did you mean user?");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [app]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "attributes: [app]");
+	parse_bad("limits: [{name: a, rate: 1/s, overrides: [{match: {Api: x}, rate: 2/s}]}]\n",
+		  "vrl.yaml:1:52: limits[0].overrides[0].match.Api:", "did you mean api?");
+	parse_bad("labels: {clear: [Org]}\nlimits: [{name: a, rate: 1/s}]\n",
+		  "vrl.yaml:1:18: labels.clear[0]:", "did you mean org?");
+	/* declared attributes are taken as written */
+	parse_ok("attributes: [app, Vehicle]\n"
+		 "limits: [{name: a, rate: 1/s, per: [app, Vehicle], match: {app: x}}]\n");
+	assert_int_equal(cfg.cfg.limits[0].per[0].field, VRL_FIELD_ATTR);
+	assert_string_equal(cfg.cfg.limits[0].per[0].attr, "app");
+	assert_string_equal(cfg.cfg.limits[0].per[1].attr, "Vehicle");
+	/* a declaration names an attribute, never a built-in field */
+	parse_bad("attributes: [api]\nlimits: [{name: a, rate: 1/s}]\n",
+		  "vrl.yaml:1:14: attributes[0]:", "api is a built-in field");
+	parse_bad("attributes: [make, make]\nlimits: [{name: a, rate: 1/s}]\n",
+		  "vrl.yaml:1:20: attributes[1]:", "twice");
 }
 
 static void test_unknown_preset(void **state)
@@ -1122,6 +1159,7 @@ int main(void)
 		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_global_shadow),
 		cmocka_unit_test(test_labels),
+		cmocka_unit_test(test_near_miss_field),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,17 +60,19 @@
 static int parse_root(struct vrl_doc *d, yaml_node_t *root, struct vrl_settings *st)
 {
 	static const char *const keys[] = { "segment", "daemon", "presets", "limits", "shadow",
-					    "labels", "attributes", NULL };
+					    "labels", "attributes", "unmatched", NULL };
 	yaml_node_t *v;
 
 	if (!root || cfg_is_null(root))
 		return 0;
 	if (cfg_want_type(d, root, YAML_MAPPING_NODE, "config",
 		      "a mapping of segment, daemon, presets, limits, shadow, labels, "
-		      "attributes") ||
+		      "attributes, unmatched") ||
 	    cfg_check_keys(d, root, "", keys))
 		return -1;
 	if ((v = cfg_lookup(d, root, "shadow")) && cfg_get_bool(d, v, "shadow", &st->shadow))
+		return -1;
+	if ((v = cfg_lookup(d, root, "unmatched")) && cfg_parse_unmatched(d, v, &st->flags))
 		return -1;
 	if ((v = cfg_lookup(d, root, "attributes")) && !cfg_is_null(v) &&
 	    cfg_parse_attributes(d, v))
@@ -227,6 +229,7 @@ static void settings_default(struct vrl_settings *st)
 	st->prod.metrics_top = VRL_DEFAULT_METRICS_TOP;
 	st->prod.metrics_textfile_mode = VRL_DEFAULT_TEXTFILE_MODE;
 	st->labels.fields = VRL_DEFAULT_SHOWN;
+	st->flags = VRL_CFG_UNMATCHED_DENY;   /* why: cfg_parse_unmatched() */
 }
 
 static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_config *out)

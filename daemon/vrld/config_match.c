@@ -9,6 +9,9 @@
  * nothing else would say so. An attribute that close to a field on purpose
  * is declared under the top-level `attributes:` list, and is then taken as
  * written.
+ *
+ * unmatched: says what a request that matches no limit gets (deny, warn or
+ * allow); see cfg_parse_unmatched().
  */
 #include "config_parse.h"
 
@@ -220,5 +223,33 @@ int cfg_parse_attributes(struct vrl_doc *d, yaml_node_t *seq)
 				    VRL_DECLARED_MAX, VRL_DECLARED_MAX);
 		memcpy(p->attrs[p->nattrs++], s, strlen(s) + 1);
 	}
+	return 0;
+}
+
+/*
+ * unmatched: deny | warn | allow. What a request that matches no limit gets:
+ * refused with VRL_EUNMATCHED (deny, the default), granted and counted by
+ * api in the segment (warn), or granted alone (allow). Deny by default, as
+ * segment.on_full: such a request is a typo in a caller or a limit missing
+ * from the config, and granting it sends unlimited traffic to a provider
+ * while every figure says all is well; refused, it fails at its first call,
+ * loudly, with a message that says what to check.
+ */
+int cfg_parse_unmatched(struct vrl_doc *d, yaml_node_t *n, uint32_t *flags)
+{
+	const char *s = cfg_want_scalar(d, n, "unmatched", "deny, warn or allow");
+	char buf[VRL_GOT_MAX];
+
+	if (!s)
+		return -1;
+	*flags &= ~(VRL_CFG_UNMATCHED_DENY | VRL_CFG_UNMATCHED_WARN);
+	if (strcmp(s, "deny") == 0)
+		*flags |= VRL_CFG_UNMATCHED_DENY;
+	else if (strcmp(s, "warn") == 0)
+		*flags |= VRL_CFG_UNMATCHED_WARN;
+	else if (strcmp(s, "allow") != 0)
+		return fail(d, n, "unmatched", "expected deny (refuse a request that matches no "
+			    "limit), warn (grant it and count it by api) or allow (grant it), "
+			    "got %s", cfg_got(n, buf));
 	return 0;
 }

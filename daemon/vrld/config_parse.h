@@ -118,6 +118,8 @@ int cfg_limit_match(struct vrl_doc *d, yaml_node_t *n, const char *path,
 		    struct vrl_seg_limit *l);
 /* attributes: the names taken as attributes even near a built-in field. */
 int cfg_parse_attributes(struct vrl_doc *d, yaml_node_t *seq);
+/* unmatched: into the VRL_CFG_UNMATCHED_* bits of @flags. */
+int cfg_parse_unmatched(struct vrl_doc *d, yaml_node_t *n, uint32_t *flags);
 
 /* ---- config_limits.c ---- */
 

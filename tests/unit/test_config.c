@@ -103,7 +103,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.group, "");
 	assert_int_equal(cfg.sweep_interval_ns, NS_PER_S);
 	assert_int_equal(cfg.idle_evict_ns, 600 * NS_PER_S);
-	assert_int_equal(cfg.cfg.flags, 0);
+	assert_int_equal(cfg.cfg.flags, VRL_CFG_UNMATCHED_DENY);   /* fail closed, both */
 	assert_string_equal(cfg.cfg.source, "vrl.yaml");
 	assert_int_equal(cfg.cfg.nlimits, 1);
 	assert_int_equal(cfg.cfg.seq, 0);
@@ -154,7 +154,7 @@ static void test_full_config(void **state)
 	assert_int_equal(cfg.seg.gid, 0);
 	assert_string_equal(cfg.group, "root");
 	assert_int_equal(cfg.seg.keys, 100000);
-	assert_int_equal(cfg.cfg.flags, VRL_CFG_FAIL_OPEN);
+	assert_int_equal(cfg.cfg.flags, VRL_CFG_FAIL_OPEN | VRL_CFG_UNMATCHED_DENY);
 	assert_int_equal(cfg.sweep_interval_ns, 250000000);
 	assert_int_equal(cfg.idle_evict_ns, 90 * NS_PER_S);
 	assert_int_equal(cfg.cfg.nlimits, 2);
@@ -604,6 +604,30 @@ static void test_unknown_field(void **state)
 	parse_ok("limits: [{name: a, rate: 1/s, per: [make], match: {model: x}}]\n");
 }
 
+/* unmatched: deny unless the config says otherwise; warn and allow as written. */
+static void test_unmatched_policy(void **state)
+{
+	const uint32_t both = VRL_CFG_UNMATCHED_DENY | VRL_CFG_UNMATCHED_WARN;
+	char err[VRL_CONFIG_ERR_MAX];
+
+	(void)state;
+	parse_ok("limits: [{name: a, rate: 1/s}]\n");
+	assert_int_equal(cfg.cfg.flags & both, VRL_CFG_UNMATCHED_DENY);
+	parse_ok("unmatched: warn\nlimits: [{name: a, rate: 1/s}]\n");
+	assert_int_equal(cfg.cfg.flags & both, VRL_CFG_UNMATCHED_WARN);
+	parse_ok("unmatched: allow\nsegment: {on_full: allow}\nlimits: [{name: a, rate: 1/s}]\n");
+	assert_int_equal(cfg.cfg.flags & both, 0);
+	assert_true(cfg.cfg.flags & VRL_CFG_FAIL_OPEN);
+	parse_ok("unmatched: deny\nlimits: [{name: a, rate: 1/s}]\n");
+	assert_int_equal(cfg.cfg.flags & both, VRL_CFG_UNMATCHED_DENY);
+	parse_bad("unmatched: grant\nlimits: [{name: a, rate: 1/s}]\n", "vrl.yaml:1:12: unmatched:",
+		  "expected deny");
+	parse_bad("unmatched: [deny]\nlimits: [{name: a, rate: 1/s}]\n", "vrl.yaml:1:12: unmatched:",
+		  "got a list");
+	assert_int_equal(vrl_config_default(&cfg, err), 0);
+	assert_int_equal(cfg.cfg.flags & both, VRL_CFG_UNMATCHED_DENY);
+}
+
 /* A near-miss of a built-in field, whatever its length or case, is an error
  * with the suggestion; declared under attributes:, it is an attribute. */
 static void test_near_miss_field(void **state)
@@ -679,7 +703,7 @@ static void test_default_config(void **state)
 	assert_string_equal(cfg.seg.name, "/vrl");
 	assert_int_equal(cfg.seg.mode, 0660);
 	assert_int_equal(cfg.seg.keys, 65536);
-	assert_int_equal(cfg.cfg.flags, 0);
+	assert_int_equal(cfg.cfg.flags, VRL_CFG_UNMATCHED_DENY);
 	assert_int_equal(cfg.cfg.nlimits, 22);
 	assert_clients_accept();
 
@@ -1160,6 +1184,7 @@ int main(void)
 		cmocka_unit_test(test_global_shadow),
 		cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_near_miss_field),
+		cmocka_unit_test(test_unmatched_policy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -205,6 +205,8 @@ static void test_scrape(void **state)
 	assert_true(value_of("vrl_config_generation ") >= 1);
 	has("# TYPE vrl_unmatched_requests_total counter");
 	assert_true(value_of("vrl_unmatched_requests_total{api=\"typ?o\"} ") == 1);
+	/* and vrld's log names the api, once */
+	assert_true(vrld_wait_log(logpath, "api=\"typ?o\" count=1 policy=deny", 1, WAIT_NS));
 	has("vrl_table_full_total 0\n");
 	has("vrl_evictions_all_total ");
 	assert_true(value_of("vrl_granted_all_total ") == 17);

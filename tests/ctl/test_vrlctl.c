@@ -367,6 +367,41 @@ static void test_acquire_until_denied(void **state)
 	assert_has(R.out, "\"granted\":true");
 }
 
+/* A request no limit matches: refused under unmatched: deny, granted with a
+ * warning under warn, and counted by api in status either way. */
+static void test_acquire_unmatched(void **state)
+{
+	static struct vrl_seg_config cfg;
+
+	(void)state;
+	build_config(&cfg);
+	cfg.nlimits = 1;             /* t.token alone: api=test */
+	cfg.flags = VRL_CFG_UNMATCHED_DENY;
+	assert_int_equal(vrl_seg_publish(&seg, &cfg), 0);
+	expect_exit(ctl("acquire", "--api", "typo"), 2);
+	assert_has(R.err, "no limit matches api \"typo\"");
+	assert_has(R.err, "unmatched: policy is deny");
+	assert_true(strstr(R.out, "granted") == NULL);
+	expect_exit(ctl("acquire", "--api", "typo", "--json"), 2);
+	assert_has(R.out, "\"error\":\"VRL_EUNMATCHED\"");
+	expect_exit(ctl("acquire", "--api", "test", "--token", "a"), 0);
+
+	cfg.flags = VRL_CFG_UNMATCHED_WARN;
+	assert_int_equal(vrl_seg_publish(&seg, &cfg), 0);
+	expect_exit(ctl("acquire", "--api", "typo"), 0);
+	assert_has(R.out, "granted: no limit matches the request (unmatched: warn");
+	assert_has(R.err, "warning: no limit matches api \"typo\"");
+	expect_exit(ctl("acquire", "--api", "other", "--json"), 0);
+	assert_has(R.out, "\"unmatched\":true");
+
+	expect_exit(ctl("status"), 0);
+	assert_has(R.out, "unmatched: warn; 4 requests matched no limit: typo 3, other 1");
+	expect_exit(ctl("status", "--json"), 0);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"unmatched\":{\"policy\":\"warn\",\"apis\":[");
+	assert_has(R.out, "{\"api\":\"typo\",\"count\":3}");
+}
+
 static void test_acquire_cost_and_wait(void **state)
 {
 	uint64_t t0;
@@ -658,6 +693,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_status_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_daemon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire_until_denied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acquire_unmatched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire_cost_and_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_escapes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cooldown_and_reset, setup, teardown),

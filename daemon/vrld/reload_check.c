@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "clock.h"
-#include "kind.h"
+#include "kind_upkeep.h"
 
 int vrl_seg_areas_match(const struct vrl_seg_config *now, const struct vrl_seg_config *next,
 			char *why, size_t whylen)

@@ -17,7 +17,7 @@
 
 #include "clock.h"
 #include "keytable.h"
-#include "kind.h"
+#include "kind_upkeep.h"
 
 /*
  * Evict window key @i if every position of its ring has been free for

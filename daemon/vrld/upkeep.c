@@ -35,7 +35,7 @@
 #include "clock.h"
 #include "guard.h"
 #include "keytable.h"
-#include "kind.h"
+#include "kind_upkeep.h"
 
 int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g)
 {

@@ -29,7 +29,7 @@ static int keys_do(struct vrl_client *c, const struct vrl_request *req, const ch
 		struct vrl_take t = { .limit = i };
 		char label[VRL_LABEL_MAX];
 
-		if (!(kinds & VRL_KIND_BIT(l->seg.kind)))
+		if (!vrl_kind_in(l, kinds))
 			continue;
 		if (limit ? strcmp(limit, l->seg.name) != 0 : !vrl_limit_selected(c->cfg, i, req))
 			continue;

@@ -65,7 +65,7 @@ Layouts (struct formats, little-endian; "s" a string after its length):
   answer   code B, a b rel target cd I8, holders H s
   rate, window key   kind c1, cap bst per cd x d, hosts H; per host:
                      name B s, load t want_a want_b d (t 0: no load), n B,
-                     then n promises a b e d, the latest first
+                     then n promises a b e d, the newest first
   quota, slots key   kind c1, pid used cap cd x d, seeding B, hold H s,
                      rep H s, hosts H; per host: name B s, A load t d
   gate key           kind c1, cd x d
@@ -318,13 +318,16 @@ end
 -- ---- rate and window: promises ------------------------------------------
 
 -- The n promises at p of s that are unexpired at v and not dominated by
--- (a, b), as a flat list (a1 b1 e1 a2 ...), or nil when none.
-local function promises_kept(s, p, n, v, a, b)
+-- (a, b, e), as a flat list (a1 b1 e1 a2 ...), or nil when none. A promise
+-- that ends later is never dominated: a shorter term (a reload) or window
+-- makes a new promise end sooner, and the host trusts its older lease
+-- until that one's end if the new reply is lost.
+local function promises_kept(s, p, n, v, a, b, e)
   local l
   for _ = 1, n do
     local pa, pb, pe
     pa, pb, pe, p = struct.unpack(PROMISE, s, p)
-    if pe > v and (pa > a or pb > b) then
+    if pe > v and (pa > a or pb > b or pe > e) then
       l = l or {}
       l[#l + 1], l[#l + 2], l[#l + 3] = pa, pb, pe
     end
@@ -436,7 +439,8 @@ local function renew_share(k, h, ep, en)
   if refresh then x = v end
   -- its promises: a grant and those it does not dominate, or (none) its live ones
   local granted = ga > 0 or gb > 0
-  local l = own and promises_kept(s, own_p, own_n, v, granted and ga or -1, granted and gb or -1)
+  local l = own and promises_kept(s, own_p, own_n, v, granted and ga or -1, granted and gb or -1,
+                                  cexp)
   local value
   if granted and not l then
     value = struct.pack(SHEAD_OWN_NEW, en.kind, en.cap, en.bst, en.per, cd, x, kept + 1,

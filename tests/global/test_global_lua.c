@@ -405,6 +405,43 @@ static void idle_reclaimed(void **state)
 	assert_true(b.vnow - v0 <= 3 * TERM_US);
 }
 
+/* A host's vrld comes back with a shorter lease term (a reload): its next
+ * promise, as large as the last but ending sooner, must not end the older
+ * one, which the host trusts until its own end if the new reply is lost. */
+static void term_shrinks(void **state)
+{
+	struct fx *f = *state;
+	struct sim_host a, b;
+	struct sim_entry e = rate_entry("ts", 100, 10), g = { .kind = 'g', .key = "ts-gate" };
+	struct sim_answer an;
+	struct lease l1;
+	uint64_t deadline = rfx_now() + HANG_NS;
+
+	sim_host_init(&a, "a", 5 * TERM_US, MARGIN_US, 2);
+	sim_host_init(&b, "b", TERM_US, MARGIN_US, 2);
+	assert_int_equal(sim_call(f->c, &b, false, &g, 1, NULL), 0);   /* b knows the epoch */
+	e.use = e.unmet = 100;
+	assert_int_equal(sim_call(f->c, &a, false, &e, 1, &an), 0);
+	assert_int_equal(an.a, RATE(100));
+	assert_int_equal(an.b, 10);
+	take(&l1, &a, &an);
+	a.term_us = TERM_US;                 /* the same share again, for a shorter term */
+	e.sa = an.a;
+	e.sb = an.b;
+	assert_int_equal(sim_call(f->c, &a, false, &e, 1, &an), 0);
+	assert_int_equal(an.a, RATE(100));   /* and its reply is lost: a keeps l1 */
+	e.sa = e.sb = 0;
+	do {                                 /* b, busy, while a trusts l1 */
+		rfx_pace(20);
+		assert_int_equal(sim_call(f->c, &b, false, &e, 1, &an), 0);
+		assert_true(an.a + trusted(&l1, b.t_send, false) <= RATE(100));
+		assert_true(an.b + trusted(&l1, b.t_send, true) <= 10);
+		e.sa = an.a;
+		e.sb = an.b;
+		assert_true(rfx_now() < deadline);
+	} while (b.t_send < l1.until || an.a == 0);
+}
+
 /* ---- quota blocks ------------------------------------------------------------------ */
 
 struct qhost {
@@ -554,6 +591,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(vtime_no_catch_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(denied_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(idle_reclaimed, setup, teardown),
+		cmocka_unit_test_setup_teardown(term_shrinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(quota_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(stale_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(cooldown_shared, setup, teardown),

@@ -79,7 +79,7 @@ def start_vrld(build):
     conf = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
     conf.write(CONFIG.format(name=name))
     conf.close()
-    proc = subprocess.Popen([str(build / "daemon" / "vrld"), "-c", conf.name],
+    proc = subprocess.Popen([str(build / "daemon" / "vrld" / "vrld"), "-c", conf.name],
                             stderr=subprocess.DEVNULL)
     return name, conf.name, proc
 

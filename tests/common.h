@@ -7,8 +7,8 @@
 
 #include <stdint.h>
 
-#include "admin.h"
-#include "client.h"
+#include "upkeep.h"
+#include "vrl_internal.h"
 
 #define NS_PER_S UINT64_C(1000000000)
 

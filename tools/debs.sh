@@ -106,7 +106,8 @@ dpkg-query -W -f='${Conffiles}\n' vrld | grep -q ' /etc/vrl/vrl.yaml ' ||
 
 # ---- the quickstart against the installed vrld ----------------------------------
 echo "== vrld -c /etc/vrl/vrl.yaml, as the unit runs it (user vrl), without systemd"
-/usr/sbin/vrld -c /etc/vrl/vrl.yaml --check > "$tmp/check.txt"
+# --check judges the state directories for the user that runs it: run it as vrld's
+setpriv --reuid=vrl --regid=vrl --init-groups /usr/sbin/vrld -c /etc/vrl/vrl.yaml --check > "$tmp/check.txt"
 head -1 "$tmp/check.txt"
 setpriv --reuid=vrl --regid=vrl --init-groups /usr/sbin/vrld -c /etc/vrl/vrl.yaml 2> "$tmp/vrld.log" &
 vrld_pid=$!

@@ -23,10 +23,10 @@ conf=$(mktemp)
 trap 'kill "$vrld" 2>/dev/null || true; wait "$vrld" 2>/dev/null || true; rm -f "$conf" "/dev/shm${seg}"' EXIT
 printf 'presets: [default]\nsegment: {name: %s, keys: 100000}\n' "$seg" > "$conf"
 
-build/daemon/vrld -c "$conf" &
+build/daemon/vrld/vrld -c "$conf" &
 vrld=$!
 for _ in $(seq 50); do [ -e "/dev/shm${seg}" ] && break; sleep 0.1; done
 
 build/examples/pool -s "$seg" -n 16 -d 5
 echo
-build/daemon/vrlctl -s "$seg" status
+build/daemon/vrlctl/vrlctl -s "$seg" status

@@ -13,7 +13,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$src/build}" && pwd)
 py=/usr/bin/python3
-vrld=$build/daemon/vrld
+vrld=$build/daemon/vrld/vrld
 [ -x "$vrld" ] || { echo "pip-check: no vrld at $vrld: build first" >&2; exit 2; }
 want=$(meson introspect --projectinfo "$build" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["version"])')
 

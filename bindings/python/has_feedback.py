@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Exit 0 when libvrl's sources (the C files of the folder given) define every
+"""Exit 0 when libvrl's sources (the C files under the folder given) define every
 feedback call the extension's _feedback.c needs; 1 otherwise, naming those
 missing on stderr. Run by meson at configure time for -Dpython_feedback=auto."""
 import pathlib
@@ -11,7 +11,7 @@ NEEDED = ("vrl_release", "vrl_refund", "vrl_observe", "vrl_parse_retry_after")
 
 def main() -> int:
     text = "\n".join(p.read_text(errors="replace")
-                     for p in sorted(pathlib.Path(sys.argv[1]).glob("*.c")))
+                     for p in sorted(pathlib.Path(sys.argv[1]).rglob("*.c")))
     # a definition: the name at the start of a line or after its return
     # type, its parameter list, then the opening brace
     missing = [n for n in NEEDED

@@ -73,7 +73,7 @@ run() {  # run MODE [ACQUIRE]: one pool run against fresh upstreams, into $tmp/N
   port=$(cat "$tmp/port")
   if [ "$mode" = vrl ]; then
     sed "s|name: /vrl-demo|name: /vrl-demo-$$|" "$here/$config" > "$tmp/vrl.yaml"
-    "$build/daemon/vrld" -c "$tmp/vrl.yaml" 2> "$tmp/vrld.log" &
+    "$build/daemon/vrld/vrld" -c "$tmp/vrl.yaml" 2> "$tmp/vrld.log" &
     vrld=$!
     wait_for "vrld serving" grep -qs 'msg="serving"' "$tmp/vrld.log"
   fi
@@ -84,7 +84,7 @@ run() {  # run MODE [ACQUIRE]: one pool run against fresh upstreams, into $tmp/N
   "$py" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' \
     "http://127.0.0.1:$port/stats" > "$tmp/$name.stats.json" || echo '{}' > "$tmp/$name.stats.json"
   if [ "$mode" = vrl ]; then
-    "$build/daemon/vrlctl" -s "/vrl-demo-$$" status > "$tmp/status.txt" || true
+    "$build/daemon/vrlctl/vrlctl" -s "/vrl-demo-$$" status > "$tmp/status.txt" || true
     kill "$vrld"; wait "$vrld" || true; vrld=""
     rm -f "/dev/shm/vrl-demo-$$"
   fi

@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "alert.h"
+#include "upkeep.h"
+#include "events.h"
 #include "gcra.h"
 #include "label.h"
 #include "vrl.h"

@@ -1,6 +1,6 @@
 /*
- * test_vrlctl_fmt.c - vrlctl's pure helpers: duration parsing, rate and
- * time formatting, and the JSON string escaper.
+ * test_vrlctl_fmt.c - vrlctl's pure helpers: rate and time formatting, and
+ * the JSON string escaper (durations: test_duration.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,67 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vrlctl_fmt.h"
-#include "vrlctl_json.h"
+#include "fmt.h"
+#include "json_writer.h"
 
 #define NS_PER_S UINT64_C(1000000000)
-
-static uint64_t dur(const char *s)
-{
-	uint64_t ns = 0;
-
-	if (fmt_parse_duration(s, &ns) != 0)
-		fail_msg("duration \"%s\" refused", s);
-	return ns;
-}
-
-static void test_durations(void **state)
-{
-	(void)state;
-	assert_true(dur("30s") == 30 * NS_PER_S);
-	assert_true(dur("1.5min") == 90 * NS_PER_S);
-	assert_true(dur("1.5m") == 90 * NS_PER_S);
-	assert_true(dur("250ms") == 250000000u);
-	assert_true(dur("0.40235") == 402350000u);
-	assert_true(dur("2") == 2 * NS_PER_S);
-	assert_true(dur("2h") == 7200 * NS_PER_S);
-	assert_true(dur("1d") == 86400 * NS_PER_S);
-	assert_true(dur("17ns") == 17);
-	assert_true(dur("1.5us") == 1500);
-	assert_true(dur(".5s") == NS_PER_S / 2);
-	assert_true(dur("0.1234567891") == 123456790u);          /* rounds up */
-	assert_true(dur("0.0000000000000000000001") == 1);        /* past 18 digits */
-	assert_true(dur("0.1000000000000000000000") == 100000000u);
-	assert_true(dur("18446744073709551615ns") == UINT64_MAX);
-}
-
-static void test_bad_durations(void **state)
-{
-	static const char *const bad[] = {
-		"", "s", ".", "-1", "1e3", "5x", "1 s", "1..2", "30S",
-		"18446744073709551616ns", "18446744073709551615s", "99999999999999999999",
-	};
-	uint64_t ns;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (fmt_parse_duration(bad[i], &ns) == 0)
-			fail_msg("duration \"%s\" accepted as %llu", bad[i], (unsigned long long)ns);
-	assert_int_equal(fmt_parse_duration(NULL, &ns), -1);
-}
-
-static void test_numbers(void **state)
-{
-	uint64_t v;
-
-	(void)state;
-	assert_int_equal(fmt_parse_u64("42", &v), 0);
-	assert_true(v == 42);
-	assert_int_equal(fmt_parse_u64("1.5", &v), -1);
-	assert_int_equal(fmt_parse_u64("", &v), -1);
-	assert_int_equal(fmt_parse_u64("4x", &v), -1);
-	assert_int_equal(fmt_parse_u64("-4", &v), -1);
-}
 
 static void test_rates(void **state)
 {
@@ -161,9 +104,6 @@ static void test_json_writer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_bad_durations),
-		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_rates),
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_json_escape),

@@ -23,9 +23,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "alert.h"
-#include "client.h"
+#include "upkeep.h"
+#include "events.h"
+#include "vrl_internal.h"
 #include "label.h"
 
 #define WAIT_TRIES 1200  /* 50 ms polls: a minute at least, reached only on a hang */
@@ -143,7 +143,7 @@ static void hostile_event(vrl_client *c)
 	p.generation = 0;   /* no config of vrld's: the name is the event's */
 	snprintf(p.label, sizeof(p.label), "a\nVRL_X=y\x1b[2J$(id)`");
 	memset(p.name, 'N', sizeof(p.name));
-	vrl_alert_emit(&c->view, &p);
+	vrl_alert_emit(vrl__view(c), &p);
 }
 
 static void alert_command_gets_environment(void **state)

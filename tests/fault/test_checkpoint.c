@@ -28,6 +28,7 @@
 
 #include "../common.h"
 #include "checkpoint.h"
+#include "clock.h"
 #include "keytable.h"
 #include "quota.h"
 
@@ -271,10 +272,7 @@ static void consumer(struct vrl_seg_slot *s)
 
 static uint64_t realtime_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+	return vrl_wall_ns();
 }
 
 static void test_loss_bound(void **state)

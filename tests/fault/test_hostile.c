@@ -44,7 +44,7 @@
 #include <unistd.h>
 
 #include "../common.h"
-#include "alert.h"
+#include "events.h"
 #include "checkpoint.h"
 #include "metrics.h"
 #include "vrld_run.h"

@@ -162,9 +162,9 @@ static void run(const char *on_full, struct tally *t, uint64_t *table_full, doub
 		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
 	c = test_open(seg);
-	assert_int_equal(vrl_seg_validate(c->hdr, c->mapped, &g), 0);
-	*table_full = atomic_load(&c->hdr->table_full);
-	assert_true(atomic_load(&c->hdr->keys_live) <= c->view.nslots);
+	assert_int_equal(vrl_seg_validate(vrl__view(c)->hdr, vrl__view(c)->size, &g), 0);
+	*table_full = atomic_load(&vrl__view(c)->hdr->table_full);
+	assert_true(atomic_load(&vrl__view(c)->hdr->keys_live) <= vrl__view(c)->nslots);
 	vrl_close(c);
 	assert_true(vrld_scrape_fresh(port_from_log(), page, sizeof(page)));
 	*metric = value_of("vrl_table_full_total ");

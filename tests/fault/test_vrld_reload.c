@@ -455,7 +455,7 @@ static void test_reload_sweep_interval(void **state)
 	pid = start_ready();
 	c = test_open(seg);
 	/* vrld swept once at start; the next sweep is an hour away */
-	while (atomic_load(&c->hdr->daemon_heartbeat_ns) == 0)
+	while (atomic_load(&vrl__view(c)->hdr->daemon_heartbeat_ns) == 0)
 		sleep_ns(NS_PER_S / 100);
 	assert_int_equal(vrl_acquire(c, &req, NULL), 0);     /* an idle key */
 	snprintf(text, sizeof(text), "segment: {name: \"%s\", keys: 1000}\n"
@@ -465,9 +465,9 @@ static void test_reload_sweep_interval(void **state)
 	assert_true(reload(pid, &st));
 	/* a shorter interval applies now, not after the hour */
 	until = vrl_now_ns() + WAIT_NS;
-	while (atomic_load(&c->hdr->evictions) == 0 && vrl_now_ns() < until)
+	while (atomic_load(&vrl__view(c)->hdr->evictions) == 0 && vrl_now_ns() < until)
 		sleep_ns(NS_PER_S / 20);
-	assert_int_equal(atomic_load(&c->hdr->evictions), 1);
+	assert_int_equal(atomic_load(&vrl__view(c)->hdr->evictions), 1);
 	vrl_close(c);
 	stop(pid);
 }

@@ -27,8 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "client.h"
+#include "upkeep.h"
+#include "vrl_internal.h"
+#include "clock.h"
 #include "segment.h"
 
 const char *vrld_path;
@@ -387,13 +388,10 @@ double vrld_metric(const char *page, const char *series)
 
 bool vrld_scrape_fresh(unsigned port, char *buf, size_t cap)
 {
-	struct timespec ts;
 	double since;
-
 	uint64_t until = vrl_now_ns() + VRLD_HTTP_TIMEOUT_NS;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	since = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	since = (double)vrl_wall_ns() / 1e9;
 	while (vrl_now_ns() < until) {
 		if (vrld_http_get(port, "/metrics", buf, cap) &&
 		    vrld_metric(buf, "vrl_metrics_rendered_seconds ") >= since)

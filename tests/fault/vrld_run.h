@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "admin.h"
+#include "upkeep.h"
 
 /* Path of the vrld binary under test (argv[1] of the test). */
 extern const char *vrld_path;

@@ -30,8 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alert.h"
-#include "client.h"
+#include "events.h"
+#include "vrl_internal.h"
 #include "../common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -129,7 +129,7 @@ static uint64_t slot_count(const struct vrl_seg_view *v, vrl_client *c, int limi
 	char label[VRL_LABEL_MAX];
 	uint64_t idx;
 
-	vrl_limit_key(&c->cfg->limits[limit], req, &k, label);
+	vrl_limit_key(&vrl__config(c)->limits[limit], req, &k, label);
 	if (vrl_kt_find(v, &k, &idx) != 0)
 		return UINT64_MAX;
 	return atomic_load(&v->slots[idx].state);

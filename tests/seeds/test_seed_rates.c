@@ -16,7 +16,7 @@
 
 #include <string.h>
 
-#include "client.h"
+#include "vrl_internal.h"
 #include "config.h"
 
 #define NS_PER_S UINT64_C(1000000000)

@@ -206,7 +206,7 @@ static void wait_reserves_the_next_slot(void **state)
 {
 	struct fixture *f = *state;
 	const struct vrl_request pace = { .api = "pace" };
-	_Atomic uint64_t *slept = &f->c->holder->limit_wait_ns[3];
+	_Atomic uint64_t *slept = &vrl__holder(f->c)->limit_wait_ns[3];
 	struct vrl_verdict v;
 	uint64_t a1, a2;
 
@@ -216,7 +216,7 @@ static void wait_reserves_the_next_slot(void **state)
 	assert_int_equal(vrl_acquire_wait(f->c, &req_a, NS_PER_S, &v), VRL_EDENIED);
 	assert_string_equal(v.limit_name, "token");
 	assert_true(v.retry_after_ns > NS_PER_S);
-	assert_int_equal(atomic_load(&f->c->holder->limit_wait_ns[0]), 0);   /* no sleep */
+	assert_int_equal(atomic_load(&vrl__holder(f->c)->limit_wait_ns[0]), 0);   /* no sleep */
 
 	/* pace, bucket 1: each waiter is granted one interval after the one
 	 * before, however late it came, and returns only once that time came */

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "vrl_internal.h"
 #include "config.h"
 
 #define NS_PER_S UINT64_C(1000000000) /* nanoseconds in a second */
@@ -86,97 +86,6 @@ static bool all_zero(const void *p, size_t n)
 		if (b[i])
 			return false;
 	return true;
-}
-
-/* ---- durations and rates ------------------------------------------------------ */
-
-static uint64_t dur(const char *s)
-{
-	uint64_t ns = 0;
-
-	if (vrl_parse_duration(s, &ns) != 0)
-		fail_msg("duration %s refused", s);
-	return ns;
-}
-
-static void test_duration_good(void **state)
-{
-	(void)state;
-	assert_int_equal(dur("30s"), 30 * NS_PER_S);
-	assert_int_equal(dur("1.5min"), 90 * NS_PER_S);
-	assert_int_equal(dur("250ms"), 250000000);
-	assert_int_equal(dur("2h"), 7200 * NS_PER_S);
-	assert_int_equal(dur("0.40235"), 402350000);
-	assert_int_equal(dur("0.000000001"), 1);
-	assert_int_equal(dur("1.999999999s"), 1999999999);
-	assert_int_equal(dur("0.1s"), 100000000);
-	assert_int_equal(dur("0.3"), 300000000);
-	assert_int_equal(dur("1d"), 86400 * NS_PER_S);
-	assert_int_equal(dur("3days"), 3 * 86400 * NS_PER_S);
-	assert_int_equal(dur("10us"), 10000);
-	assert_int_equal(dur("7ns"), 7);
-	assert_int_equal(dur("1sec"), NS_PER_S);
-	assert_int_equal(dur("2seconds"), 2 * NS_PER_S);
-	assert_int_equal(dur("1minute"), 60 * NS_PER_S);
-	assert_int_equal(dur("1hour"), 3600 * NS_PER_S);
-	assert_int_equal(dur("0"), 0);
-	/* finer than a nanosecond rounds up, never down */
-	assert_int_equal(dur("1.5ns"), 2);
-	assert_int_equal(dur("0.0000000001"), 1);
-	assert_int_equal(dur("18446744073709551615ns"), UINT64_MAX);
-}
-
-static void test_duration_bad(void **state)
-{
-	static const char *const bad[] = {
-		"", "-1s", "+1s", "s", "1.s", ".5s", "1 s", " 1s", "1s ", "1sx", "1m", "1.2.3s",
-		"1e3s", "0x10s", "18446744073709551616ns", "18446744073709551615s", "1/s", "abc",
-		"300000000000000000000000000000h",
-	};
-	uint64_t ns;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (vrl_parse_duration(bad[i], &ns) == 0)
-			fail_msg("duration \"%s\" accepted as %llu", bad[i], (unsigned long long)ns);
-	assert_int_equal(vrl_parse_duration(NULL, &ns), -1);
-}
-
-static void test_rate_good(void **state)
-{
-	uint64_t n, p;
-
-	(void)state;
-	assert_int_equal(vrl_parse_rate("150/s", &n, &p), 0);
-	assert_int_equal(n, 150);
-	assert_int_equal(p, NS_PER_S);
-	assert_int_equal(vrl_parse_rate("2/min", &n, &p), 0);
-	assert_int_equal(n, 2);
-	assert_int_equal(p, 60 * NS_PER_S);
-	assert_int_equal(vrl_parse_rate("1/30s", &n, &p), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(p, 30 * NS_PER_S);
-	assert_int_equal(vrl_parse_rate("5/1.5min", &n, &p), 0);
-	assert_int_equal(n, 5);
-	assert_int_equal(p, 90 * NS_PER_S);
-	assert_int_equal(vrl_parse_rate("1000/hour", &n, &p), 0);
-	assert_int_equal(p, 3600 * NS_PER_S);
-	assert_int_equal(vrl_parse_rate("10/250ms", &n, &p), 0);
-	assert_int_equal(p, 250000000);
-}
-
-static void test_rate_bad(void **state)
-{
-	static const char *const bad[] = {
-		"", "150", "150/", "/s", "0/s", "1/0s", "150 per s", "150/ s", "150/30", "-1/s",
-		"1.5/s", "150/sx", "150/s/s", "99999999999999999999/s",
-	};
-	uint64_t n, p;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (vrl_parse_rate(bad[i], &n, &p) == 0)
-			fail_msg("rate \"%s\" accepted", bad[i]);
 }
 
 /* ---- good configs ------------------------------------------------------------------ */
@@ -1181,10 +1090,6 @@ static void test_labels(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_duration_good),
-		cmocka_unit_test(test_duration_bad),
-		cmocka_unit_test(test_rate_good),
-		cmocka_unit_test(test_rate_bad),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_good_forms),

@@ -204,14 +204,14 @@ static void test_malformed_ignored(void **state)
 	const struct vrl_header h[] = { { "Retry-After", "soon" },
 					{ "x-ratelimit-remaining", "-4" } };
 	struct vrl_response r = response(200, h, 2, NULL);
-	uint64_t before = atomic_load(&f->c->hdr->feedback_ignored);
+	uint64_t before = atomic_load(&vrl__view(f->c)->hdr->feedback_ignored);
 	struct vrl_feedback fb;
 
 	assert_int_equal(vrl_acquire(f->c, &a, NULL), 0);
 	assert_int_equal(vrl_observe(f->c, &a, &r, &fb), 0);
 	assert_int_equal(fb.actions, VRL_FB_IGNORED);
 	assert_non_null(fb.ignored);
-	assert_int_equal(atomic_load(&f->c->hdr->feedback_ignored), before + 2);
+	assert_int_equal(atomic_load(&vrl__view(f->c)->hdr->feedback_ignored), before + 2);
 	assert_int_equal(vrl_acquire(f->c, &a, NULL), 0);
 }
 

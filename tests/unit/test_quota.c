@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "client.h"   /* white box: vrl__reconcile */
 #include "quota.h"
 
 #define NS_PER_DAY (86400 * NS_PER_S)
@@ -359,7 +360,7 @@ static int teardown(void **state)
 /* The state word of @limit's key for @req, or UINT64_MAX when it has none. */
 static uint64_t key_state(struct fixture *f, int limit, const struct vrl_request *req)
 {
-	const struct vrl_limit *l = &f->c->cfg->limits[limit];
+	const struct vrl_limit *l = &vrl__config(f->c)->limits[limit];
 	struct vrl_key k;
 	char label[VRL_LABEL_MAX];
 	uint64_t idx;

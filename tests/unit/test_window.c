@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "client.h"   /* white box: vrl__reconcile */
 #include "window.h"
 
 #define W      UINT64_C(1000)          /* the window of the hand-timed tests */
@@ -453,18 +454,18 @@ static void client_window(void **state)
 		char label[VRL_LABEL_MAX];
 		uint64_t slot;
 
-		vrl_limit_key(&c->cfg->limits[0], &req, &key, label);
+		vrl_limit_key(&vrl__config(c)->limits[0], &req, &key, label);
 		assert_int_equal(vrl_kt_find(&seg.view, &key, &slot), 0);
-		assert_int_equal(vrl_window_ref_of(&seg.view, &c->cfg->limits[0].seg, slot, &r), 0);
+		assert_int_equal(vrl_window_ref_of(&seg.view, &vrl__config(c)->limits[0].seg, slot, &r), 0);
 		assert_int_equal(vrl_window_credit(&r, 1, 0), 1);
 		assert_int_equal(vrl_acquire(c, &req, &v), 0);
 		assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
 		/* the server says 0 left for a fresh user: floor takes all 5 */
 		req = user("u3");
 		assert_int_equal(vrl_acquire(c, &req, &v), 0);
-		vrl_limit_key(&c->cfg->limits[0], &req, &key, label);
+		vrl_limit_key(&vrl__config(c)->limits[0], &req, &key, label);
 		assert_int_equal(vrl_kt_find(&seg.view, &key, &slot), 0);
-		assert_int_equal(vrl_window_ref_of(&seg.view, &c->cfg->limits[0].seg, slot, &r), 0);
+		assert_int_equal(vrl_window_ref_of(&seg.view, &vrl__config(c)->limits[0].seg, slot, &r), 0);
 		assert_int_equal(vrl_window_floor(&r, 0, vrl_now_ns()), 4);
 		assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);
 	}

@@ -1,7 +1,7 @@
 """Fixtures of the Python suite: a real vrld on a private segment.
 
 vrld is the one meson built (VRLD, set by the meson test; otherwise
-build/daemon/vrld under the source tree). Each test session gets its own
+build/daemon/vrld/vrld under the source tree). Each test session gets its own
 segment name, so suites of parallel builds never meet.
 """
 import os
@@ -73,7 +73,7 @@ limits:
 
 
 def _vrld():
-    path = os.environ.get("VRLD") or str(ROOT / "build" / "daemon" / "vrld")
+    path = os.environ.get("VRLD") or str(ROOT / "build" / "daemon" / "vrld" / "vrld")
     if not os.access(path, os.X_OK):
         pytest.skip("vrld not built at %s" % path)
     return path

@@ -1,0 +1,997 @@
+/*
+ * metrics.c - Prometheus exposition of a segment (see metrics.h).
+ *
+ * Per-limit counters. Each attached handle counts grants and denials per
+ * limit index in its holder slot, for one config generation, and restarts
+ * them at zero when it moves to a new generation or a new process takes the
+ * slot. A Prometheus counter must not go down, so the collector remembers
+ * what it last saw of each holder and, when that holder's (pid, generation)
+ * changes, folds the last values into per-limit-name totals of its own.
+ * What a handle counted after the last scrape before it died is lost from
+ * the per-limit figures (the segment-wide vrl_granted_all_total, folded by
+ * vrld's reaper, is exact).
+ *
+ * Concurrency: the segment is only read. Slots and holders with relaxed
+ * loads (figures for display: a torn view across slots is harmless); the
+ * config through vrl_snapshot_read's sequence word.
+ *
+ * Inside vrld, RCU (liburcu, the bulletproof flavour: the HTTP threads are
+ * libmicrohttpd's, and need no registration) keeps the daemon's tick and
+ * the scrapes apart:
+ *   - vrld's main thread alone renders: it owns the collector's tables
+ *     (seen, retired, the alert counts) and needs no lock for them.
+ *   - Each render becomes a page that it publishes with an atomic
+ *     exchange (R1, release: readers that load the pointer see the text
+ *     written before), and the page it replaces is freed by call_rcu once
+ *     every reader that might hold it has left its read-side section.
+ *   - A scrape copies the current page inside rcu_read_lock/unlock (R2,
+ *     acquire, pairs with R1). It never waits for the tick, and the tick
+ *     never waits for a scrape: a slow scraper cannot delay vrld.
+ * A page is at most one render interval old (vrld renders every second,
+ * and vrl_metrics_rendered_seconds says when).
+ */
+#include "metrics.h"
+
+#include <urcu-bp.h>
+
+#include "tsan.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_MHD
+#include <microhttpd.h>
+#endif
+
+#include "atomic_file.h"
+#include "vrl_internal.h"
+#include "clock.h"
+#include "keytable.h"
+#include "keyuse.h"
+#include "quota.h"
+
+#define RETIRED_MAX      256u    /* limit names whose folded totals are kept */
+#define HTTP_CONN_MAX    64u     /* connections open at once, all clients */
+#define HTTP_PER_IP_MAX  32u     /* of which from one client address */
+#define HTTP_ROOM        4u      /* places kept free under each cap by evicting the oldest */
+#define HTTP_IDLE_S      5u      /* a connection silent this long is closed */
+#define HTTP_DEADLINE_NS (UINT64_C(10) * 1000000000u) /* any connection is closed this
+                                                           long after it opened */
+#define HTTP_REAP_NS     (UINT64_C(250) * 1000000u)   /* how often deadlines are checked */
+
+/* The per-limit counters of a holder, by the index used below. */
+enum { C_GRANTED, C_DENIED, C_SHADOW, C_COOLDOWNS, C_WAIT_NS, NCOUNTERS };
+
+static const _Atomic uint64_t *holder_counter(const struct vrl_seg_holder *h, unsigned c)
+{
+	switch (c) {
+	case C_GRANTED:   return h->limit_granted;
+	case C_DENIED:    return h->limit_denied;
+	case C_SHADOW:    return h->limit_shadow;
+	case C_COOLDOWNS: return h->limit_cooldowns;
+	default:          return h->limit_wait_ns;
+	}
+}
+
+/* What the collector last saw of one holder slot. */
+struct seen {
+	int32_t pid;
+	uint64_t gen;
+	uint64_t v[NCOUNTERS][VRL_MAX_LIMITS];
+};
+
+/* Counters of a limit name folded from holders that moved on, and the
+ * alerts vrld drained and the keys it evicted for it (counted here alone). */
+struct retired {
+	char name[VRL_NAME_MAX];
+	uint64_t v[NCOUNTERS];
+	uint64_t alerts;
+	uint64_t evictions;
+};
+
+/* Limit names of one generation, to attribute a holder's counters. */
+struct gen_names {
+	uint64_t gen;
+	uint32_t n;
+	char name[VRL_MAX_LIMITS][VRL_NAME_MAX];
+};
+
+#ifdef HAVE_MHD
+/* One open HTTP connection, as the guard sees it (see "HTTP" below). */
+struct http_conn {
+	bool used;
+	bool shut;                      /* shutdown(2) done: on its way out */
+	int fd;
+	uint64_t opened_ns;             /* monotonic */
+	struct sockaddr_storage peer;   /* the client's address (its port zeroed) */
+};
+
+/* The connections served, their deadlines and the thread that enforces them. */
+struct http_guard {
+	pthread_mutex_t lock;           /* conn[], stop */
+	pthread_cond_t wake;            /* the reaper's sleep, cut short by stop */
+	bool stop;
+	bool reaping;                   /* the reaper thread runs */
+	pthread_t reaper;
+	struct http_conn conn[HTTP_CONN_MAX];
+};
+#endif
+
+/* One rendered exposition, published to the HTTP threads under RCU. */
+struct page {
+	struct rcu_head rcu;
+	size_t len;
+	char text[];
+};
+
+struct vrl_metrics {
+	struct vrl_seg_header *h;
+	struct vrl_seg_view v;          /* vrld's own layout: never the header's words */
+	unsigned top;
+	_Atomic(struct page *) page;    /* RCU: the latest render, NULL before one */
+	struct vrl_snapshot snap;       /* the config, read at each render */
+	struct gen_names cur, prev;
+	struct seen *seen;              /* [v.nholders] */
+	struct retired retired[RETIRED_MAX];
+	unsigned nretired;
+#ifdef HAVE_MHD
+	struct MHD_Daemon *http;
+	struct http_guard guard;
+#endif
+};
+
+/* A growing text buffer; on out of memory it goes NULL and stays so. */
+struct out {
+	char *buf;
+	size_t len, cap;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!o->buf)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		char *more = realloc(o->buf, o->cap * 2 + (size_t)n);
+
+		if (!more) {
+			free(o->buf);
+			o->buf = NULL;
+			return;
+		}
+		o->buf = more;
+		o->cap = o->cap * 2 + (size_t)n;
+	}
+}
+
+static uint64_t load64(const _Atomic uint64_t *w)
+{
+	return atomic_load_explicit(w, memory_order_relaxed);
+}
+
+struct vrl_metrics *vrl_metrics_new(const struct vrl_seg_view *v, unsigned top)
+{
+	struct vrl_metrics *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->seen = calloc(v->nholders ? v->nholders : 1, sizeof(*m->seen));
+	if (!m->seen) {
+		free(m);
+		return NULL;
+	}
+	m->v = *v;
+	m->h = v->hdr;
+	m->top = top;
+	return m;
+}
+
+void vrl_metrics_set_top(struct vrl_metrics *m, unsigned top)
+{
+	/* read by renders, on this same thread */
+	m->top = top;
+}
+
+/* ---- per-limit counters ------------------------------------------------------ */
+
+static struct retired *retired_of(struct vrl_metrics *m, const char *name)
+{
+	for (unsigned i = 0; i < m->nretired; i++)
+		if (strcmp(m->retired[i].name, name) == 0)
+			return &m->retired[i];
+	if (m->nretired == RETIRED_MAX)
+		return NULL;
+	memcpy(m->retired[m->nretired].name, name, VRL_NAME_MAX);
+	return &m->retired[m->nretired++];
+}
+
+static const struct gen_names *names_of(const struct vrl_metrics *m, uint64_t gen)
+{
+	if (gen == m->cur.gen)
+		return &m->cur;
+	if (gen == m->prev.gen)
+		return &m->prev;
+	return NULL;
+}
+
+static void fold(struct vrl_metrics *m, struct seen *s)
+{
+	const struct gen_names *g = names_of(m, s->gen);
+
+	for (uint32_t l = 0; g && l < g->n; l++) {
+		struct retired *r = retired_of(m, g->name[l]);
+
+		for (unsigned c = 0; r && c < NCOUNTERS; c++)
+			r->v[c] += s->v[c][l];
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+/* Note the config generation the snapshot holds, keeping the one before. */
+static void track_generation(struct vrl_metrics *m)
+{
+	if (m->snap.generation == m->cur.gen)
+		return;
+	m->prev = m->cur;
+	m->cur.gen = m->snap.generation;
+	m->cur.n = m->snap.nlimits;
+	for (uint32_t l = 0; l < m->snap.nlimits; l++)
+		memcpy(m->cur.name[l], m->snap.limits[l].seg.name, VRL_NAME_MAX);
+}
+
+void vrl_metrics_note_alert(struct vrl_metrics *m, const char *name)
+{
+	char n[VRL_NAME_MAX];
+	struct retired *r;
+
+	snprintf(n, sizeof(n), "%s", name);
+	/* the main thread alone touches the collector's tables: no lock */
+	r = retired_of(m, n);
+	if (r)
+		r->alerts++;
+}
+
+void vrl_metrics_note_evictions(struct vrl_metrics *m, const struct vrl_seg_config *cfg,
+				const uint64_t *by_limit)
+{
+	for (uint32_t l = 0; l < cfg->nlimits && l < VRL_MAX_LIMITS; l++) {
+		struct retired *r;
+
+		if (!by_limit[l])
+			continue;
+		/* the main thread alone touches the collector's tables: no lock */
+		r = retired_of(m, cfg->limits[l].name);
+		if (r)
+			r->evictions += by_limit[l];
+	}
+}
+
+/* Alerts drained and keys evicted per limit of the current config. */
+static void collect_alerts(struct vrl_metrics *m, uint64_t *alerts, uint64_t *evictions)
+{
+	memset(alerts, 0, VRL_MAX_LIMITS * sizeof(*alerts));
+	memset(evictions, 0, VRL_MAX_LIMITS * sizeof(*evictions));
+	for (uint32_t l = 0; l < m->snap.nlimits; l++) {
+		struct retired *r = retired_of(m, m->snap.limits[l].seg.name);
+
+		alerts[l] = r ? r->alerts : 0;
+		evictions[l] = r ? r->evictions : 0;
+	}
+}
+
+/* Read every holder, fold the ones that moved on; totals by current index. */
+static void collect_holders(struct vrl_metrics *m, uint64_t out[NCOUNTERS][VRL_MAX_LIMITS],
+			    uint64_t *attached)
+{
+	const struct vrl_seg_holder *hs = m->v.holders;
+
+	*attached = 0;
+	for (uint64_t i = 0; i < m->v.nholders; i++) {
+		struct seen *s = &m->seen[i];
+		int32_t pid = atomic_load_explicit(&hs[i].pid, memory_order_relaxed);
+		uint64_t gen = load64(&hs[i].config_gen);
+
+		if (s->pid && (s->pid != pid || s->gen != gen))
+			fold(m, s);
+		if (pid <= 0)
+			continue;
+		(*attached)++;
+		s->pid = pid;
+		s->gen = gen;
+		for (unsigned c = 0; c < NCOUNTERS; c++)
+			for (unsigned l = 0; l < VRL_MAX_LIMITS; l++)
+				s->v[c][l] = load64(&holder_counter(&hs[i], c)[l]);
+	}
+	memset(out, 0, NCOUNTERS * VRL_MAX_LIMITS * sizeof(out[0][0]));
+	for (uint32_t l = 0; l < m->snap.nlimits; l++) {
+		struct retired *r = retired_of(m, m->snap.limits[l].seg.name);
+
+		for (unsigned c = 0; r && c < NCOUNTERS; c++)
+			out[c][l] = r->v[c];
+	}
+	/* live holders, attributed by the names of their own generation */
+	for (uint64_t i = 0; i < m->v.nholders; i++) {
+		const struct gen_names *g = m->seen[i].pid ? names_of(m, m->seen[i].gen) : NULL;
+
+		for (uint32_t l = 0; g && l < g->n; l++)
+			for (uint32_t c = 0; c < m->snap.nlimits; c++)
+				if (strcmp(g->name[l], m->snap.limits[c].seg.name) == 0)
+					for (unsigned k = 0; k < NCOUNTERS; k++)
+						out[k][c] += m->seen[i].v[k][l];
+	}
+}
+
+/* ---- keys ------------------------------------------------------------------- */
+
+struct key_ratio {
+	double ratio;
+	uint32_t limit;
+	char label[VRL_LABEL_MAX];
+};
+
+static int by_ratio(const void *pa, const void *pb)
+{
+	const struct key_ratio *a = pa, *b = pb;
+
+	if (a->ratio != b->ratio)
+		return a->ratio > b->ratio ? -1 : 1;
+	return strcmp(a->label, b->label);
+}
+
+/* Keep the @top highest ratios in @best (sorted when the scan ends). */
+static void offer(struct key_ratio *best, unsigned top, unsigned *n, const struct key_ratio *k)
+{
+	unsigned low = 0;
+
+	if (*n < top) {
+		best[(*n)++] = *k;
+		return;
+	}
+	for (unsigned i = 1; i < top; i++)
+		if (best[i].ratio < best[low].ratio)
+			low = i;
+	if (top && k->ratio > best[low].ratio)
+		best[low] = *k;
+}
+
+/* Units a soft quota key counted past its limit in period @qid (the
+ * period in force, vrl_key_periods()). */
+static uint64_t overage_of(const struct vrl_limit *l, uint64_t state, uint64_t qid)
+{
+	uint64_t used;
+
+	if (l->seg.kind != VRL_KIND_QUOTA || !(l->seg.flags & VRL_LIMIT_SOFT))
+		return 0;
+	used = vrl_key_quota_used(l, state, qid);
+	return used > l->seg.count ? used - l->seg.count : 0;
+}
+
+/* Count live keys per limit and their overage, and find the @m->top
+ * nearest their limit. */
+static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, uint64_t *live,
+		      uint64_t *unattributed, struct key_ratio *best, unsigned *nbest)
+{
+	const struct vrl_seg_slot *slots = m->v.slots;
+	uint64_t now = vrl_now_ns(), period[VRL_MAX_LIMITS];
+
+	vrl_key_periods(&m->snap, vrl__realtime_ns(), period);
+	memset(keys, 0, VRL_MAX_LIMITS * sizeof(*keys));
+	memset(overage, 0, VRL_MAX_LIMITS * sizeof(*overage));
+	*live = 0;
+	*unattributed = 0;
+	*nbest = 0;
+	for (uint64_t i = 0; i < m->v.nslots; i++) {
+		const struct vrl_seg_slot *s = &slots[i];
+		uint64_t tag = load64(&s->tag), state;
+		struct key_ratio k;
+		int li;
+
+		if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
+			continue;
+		state = load64(&s->state);
+		if (state == VRL_STATE_EVICTED)
+			continue;
+		(*live)++;
+		li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
+				    m->snap.generation, m->snap.nlimits);
+		if (li < 0) {
+			/* its limit is gone, or it was inserted under a numbering
+			 * that vrld has not renoted yet */
+			(*unattributed)++;
+			continue;
+		}
+		k.limit = (uint32_t)li;
+		keys[k.limit]++;
+		overage[k.limit] += overage_of(&m->snap.limits[k.limit], state, period[k.limit]);
+		k.ratio = vrl_slot_used_ratio(&m->v, &m->snap.limits[k.limit], i, state,
+					      load64(&s->cooldown), now, period[k.limit]);
+		if (k.ratio <= 0)
+			continue;
+		memcpy(k.label, s->label, sizeof(k.label));
+		k.label[sizeof(k.label) - 1] = '\0';
+		offer(best, m->top, nbest, &k);
+	}
+	qsort(best, *nbest, sizeof(*best), by_ratio);
+}
+
+/* A label value: printable ASCII, with \, " and newline escaped. */
+static void put_label(struct out *o, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\\' || c == '"')
+			put(o, "\\%c", c);
+		else if (c == '\n')
+			put(o, "\\n");
+		else
+			put(o, "%c", c >= 0x20 && c < 0x7f ? c : '?');
+	}
+}
+
+/* ---- rendering ------------------------------------------------------------------ */
+
+static void family(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void per_limit(struct out *o, const struct vrl_snapshot *cfg, const char *name,
+		      const char *type, const char *help, const uint64_t *v)
+{
+	family(o, name, type, help);
+	for (uint32_t l = 0; l < cfg->nlimits; l++) {
+		put(o, "%s{limit=\"", name);
+		put_label(o, cfg->limits[l].seg.name);
+		put(o, "\"} %llu\n", (unsigned long long)v[l]);
+	}
+}
+
+static void segment_wide(struct out *o, const struct vrl_seg_view *v, uint64_t live,
+			 uint64_t unattributed, uint64_t attached, uint64_t gen)
+{
+	const struct vrl_seg_header *h = v->hdr;
+	int32_t pid = atomic_load_explicit(&h->daemon_pid, memory_order_relaxed);
+	uint64_t beat = load64(&h->daemon_heartbeat_ns), now = vrl_now_ns();
+	bool up = pid > 0 && beat + VRL_DAEMON_DEAD_NS > now;
+
+	family(o, "vrl_table_slots", "gauge", "Slots of the key table.");
+	put(o, "vrl_table_slots %llu\n", (unsigned long long)v->nslots);
+	family(o, "vrl_table_keys_live", "gauge", "Live keys in the key table.");
+	put(o, "vrl_table_keys_live %llu\n", (unsigned long long)live);
+	family(o, "vrl_table_keys_unattributed", "gauge",
+	       "Live keys counted under no limit: theirs left the config, or vrld has not "
+	       "renumbered them since a reload.");
+	put(o, "vrl_table_keys_unattributed %llu\n", (unsigned long long)unattributed);
+	family(o, "vrl_table_full_total", "counter", "Key inserts refused for want of a slot.");
+	put(o, "vrl_table_full_total %llu\n", (unsigned long long)load64(&h->table_full));
+	family(o, "vrl_evictions_all_total", "counter", "Idle keys evicted by vrld, all limits.");
+	put(o, "vrl_evictions_all_total %llu\n", (unsigned long long)load64(&h->evictions));
+	family(o, "vrl_holders", "gauge", "Client handles attached with a counter slot.");
+	put(o, "vrl_holders %llu\n", (unsigned long long)attached);
+	family(o, "vrl_config_generation", "gauge", "Generation of the config in force.");
+	put(o, "vrl_config_generation %llu\n", (unsigned long long)gen);
+	family(o, "vrl_daemon_up", "gauge", "1 when vrld serves the segment and ticks.");
+	put(o, "vrl_daemon_up %d\n", up ? 1 : 0);
+}
+
+static void all_totals(struct out *o, const struct vrl_seg_view *v)
+{
+	const struct vrl_seg_header *h = v->hdr;
+	const struct vrl_seg_holder *hs = v->holders;
+	uint64_t g = load64(&h->retired_granted), d = load64(&h->retired_denied);
+
+	for (uint64_t i = 0; i < v->nholders; i++) {
+		if (atomic_load_explicit(&hs[i].pid, memory_order_relaxed) <= 0)
+			continue;
+		g += load64(&hs[i].granted);
+		d += load64(&hs[i].denied);
+	}
+	family(o, "vrl_granted_all_total", "counter", "Acquires granted, all limits.");
+	put(o, "vrl_granted_all_total %llu\n", (unsigned long long)g);
+	family(o, "vrl_denied_all_total", "counter", "Acquires denied, all limits.");
+	put(o, "vrl_denied_all_total %llu\n", (unsigned long long)d);
+}
+
+static void top_keys(struct out *o, const struct vrl_snapshot *cfg, const struct key_ratio *k,
+		     unsigned n)
+{
+	family(o, "vrl_key_used_ratio", "gauge",
+	       "Share of its limit a key has used (1: at it, or closed by a cooldown); "
+	       "the keys nearest their limit only.");
+	for (unsigned i = 0; i < n; i++) {
+		put(o, "vrl_key_used_ratio{limit=\"");
+		put_label(o, cfg->limits[k[i].limit].seg.name);
+		put(o, "\",key=\"");
+		put_label(o, k[i].label);
+		put(o, "\"} %.4f\n", k[i].ratio);
+	}
+}
+
+static char *render_locked(struct vrl_metrics *m, size_t *len)
+{
+	uint64_t counts[NCOUNTERS][VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
+	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS], wait_ms[VRL_MAX_LIMITS];
+	uint64_t evictions[VRL_MAX_LIMITS];
+	uint64_t live, unattributed, attached;
+	struct key_ratio *best = calloc(m->top ? m->top : 1, sizeof(*best));
+	struct out o = { .buf = malloc(16384), .cap = 16384 };
+	unsigned nbest;
+
+	if (!best || !o.buf || vrl_snapshot_read(&m->v, &m->snap) != 0) {
+		free(best);
+		free(o.buf);
+		return NULL;
+	}
+	o.buf[0] = '\0';
+	track_generation(m);
+	collect_holders(m, counts, &attached);
+	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++)
+		wait_ms[l] = counts[C_WAIT_NS][l] / 1000000u;
+	collect_alerts(m, alerts, evictions);
+	scan_keys(m, keys, overage, &live, &unattributed, best, &nbest);
+	per_limit(&o, &m->snap, "vrl_granted_total", "counter",
+		  "Acquires granted, by the limit that took part.", counts[C_GRANTED]);
+	per_limit(&o, &m->snap, "vrl_denied_total", "counter",
+		  "Acquires denied, by the limit that denied.", counts[C_DENIED]);
+	per_limit(&o, &m->snap, "vrl_shadow_denied_total", "counter",
+		  "Acquires granted that the limit, in shadow mode, would have denied.",
+		  counts[C_SHADOW]);
+	per_limit(&o, &m->snap, "vrl_cooldowns_total", "counter",
+		  "Cooldowns set on the limit's keys (Retry-After, vrl_cooldown).",
+		  counts[C_COOLDOWNS]);
+	per_limit(&o, &m->snap, "vrl_wait_milliseconds_total", "counter",
+		  "Time waiting acquires slept for the limit, in ms.", wait_ms);
+	per_limit(&o, &m->snap, "vrl_keys", "gauge", "Live keys of the limit.", keys);
+	per_limit(&o, &m->snap, "vrl_overage_units", "gauge",
+		  "Units soft quota keys counted past the limit this period (0: not a soft quota).",
+		  overage);
+	per_limit(&o, &m->snap, "vrl_alerts_total", "counter",
+		  "Alert thresholds crossed, as vrld drained them.", alerts);
+	per_limit(&o, &m->snap, "vrl_evictions_total", "counter",
+		  "Idle keys of the limit evicted by vrld (since vrld started).", evictions);
+	all_totals(&o, &m->v);
+	segment_wide(&o, &m->v, live, unattributed, attached, m->snap.generation);
+	top_keys(&o, &m->snap, best, nbest);
+	free(best);
+	*len = o.buf ? o.len : 0;
+	return o.buf;
+}
+
+static void free_page(struct rcu_head *head)
+{
+	struct page *pg = caa_container_of(head, struct page, rcu);
+
+	tsan_acquire(pg);   /* after every reader's tsan_release and the writer's: the grace period */
+	free(pg);
+}
+
+int vrl_metrics_update(struct vrl_metrics *m)
+{
+	size_t len;
+	char *text = render_locked(m, &len);
+	struct page *pg, *old;
+	uint64_t now;
+
+	if (!text)
+		return -ENOMEM;
+	now = vrl_wall_ns();
+	pg = malloc(sizeof(*pg) + len + 256);
+	if (!pg) {
+		free(text);
+		return -ENOMEM;
+	}
+	memcpy(pg->text, text, len);
+	pg->len = len + (size_t)snprintf(pg->text + len, 256,
+		"# HELP vrl_metrics_rendered_seconds When vrld rendered this page (Unix time).\n"
+		"# TYPE vrl_metrics_rendered_seconds gauge\n"
+		"vrl_metrics_rendered_seconds %.6f\n",
+		(double)now / 1e9);
+	free(text);
+	/* R1 release: readers that load the pointer see the page written above */
+	old = atomic_exchange_explicit(&m->page, pg, memory_order_release);
+	if (old) {
+		/* for TSan: the page's writer is done with it as well, so the
+		 * free comes after what it wrote even if no reader saw it */
+		tsan_release(old);
+		call_rcu(&old->rcu, free_page);
+	}
+	return 0;
+}
+
+char *vrl_metrics_render(struct vrl_metrics *m, size_t *len)
+{
+	struct page *pg;
+	char *text = NULL;
+
+	*len = 0;
+	rcu_read_lock();
+	/* R2 acquire: pairs with R1 */
+	pg = atomic_load_explicit(&m->page, memory_order_acquire);
+	if (pg && (text = malloc(pg->len + 1))) {
+		memcpy(text, pg->text, pg->len);
+		text[pg->len] = '\0';
+		*len = pg->len;
+	}
+	if (pg)
+		tsan_release(pg);
+	rcu_read_unlock();
+	return text;
+}
+
+/* ---- the textfile ------------------------------------------------------------------ */
+
+int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, mode_t mode, char *why,
+			size_t whylen)
+{
+	size_t len;
+	char *text = vrl_metrics_render(m, &len);
+	int rc;
+
+	if (!text) {
+		snprintf(why, whylen, "cannot write %s: no page rendered yet, or out of memory",
+			 path);
+		return -ENOMEM;
+	}
+	/* node_exporter reads the whole old file or the whole new one */
+	rc = vrl_afile_write(path, text, len, mode, why, whylen);
+	free(text);
+	return rc;
+}
+
+/* ---- HTTP ---------------------------------------------------------------------------- */
+
+/* Parse "host:port" or "[v6]:port" into @sa; loopback hosts only. */
+static int parse_addr(const char *addr, struct sockaddr_storage *sa, char *why, size_t whylen)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)sa;
+	const char *colon = strrchr(addr, ':');
+	char host[64];
+	char *end;
+	unsigned long port;
+	size_t hl;
+
+	memset(sa, 0, sizeof(*sa));
+	if (!colon || (hl = (size_t)(colon - addr)) >= sizeof(host))
+		goto bad;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port > 65535)
+		goto bad;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host + 1, &v6->sin6_addr) != 1)
+			goto bad;
+		if (!IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr))
+			goto remote;
+		return 0;
+	}
+	if (strcmp(host, "localhost") == 0)
+		memcpy(host, "127.0.0.1", sizeof("127.0.0.1"));
+	v4->sin_family = AF_INET;
+	v4->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &v4->sin_addr) != 1)
+		goto bad;
+	if ((ntohl(v4->sin_addr.s_addr) >> 24) != 127)
+		goto remote;
+	return 0;
+bad:
+	snprintf(why, whylen, "daemon.metrics \"%s\": expected host:port such as "
+		 "127.0.0.1:9477 or [::1]:9477", addr);
+	return -EINVAL;
+remote:
+	snprintf(why, whylen, "daemon.metrics \"%s\": only a loopback address is served; "
+		 "scrape through a local proxy or use daemon.metrics_textfile", addr);
+	return -EINVAL;
+}
+
+int vrl_metrics_addr_check(const char *addr, char *why, size_t whylen)
+{
+	struct sockaddr_storage sa;
+
+	return parse_addr(addr, &sa, why, whylen);
+}
+
+#ifdef HAVE_MHD
+/*
+ * The connection guard. libmicrohttpd bounds a connection only by its idle
+ * time, which every byte resets: a client that dribbles a header byte now
+ * and then holds its place for ever, and a handful of them used to take
+ * every place. So vrld keeps its own table of the connections served
+ * (libmicrohttpd's connection notifications fill and empty it, in its
+ * polling thread) and:
+ *   - closes any connection HTTP_DEADLINE_NS after it opened, however
+ *     active (the reaper thread, every HTTP_REAP_NS); a scrape takes
+ *     milliseconds;
+ *   - when a new connection leaves fewer than HTTP_ROOM places under the
+ *     global cap, or under the cap of its client address, closes the oldest
+ *     connection (of that address, for the latter). A slow client thus
+ *     churns its own connections; a scrape, which asks and is answered at
+ *     once, is served beside any number of them, from any address.
+ * "Close" is shutdown(2) of the socket: libmicrohttpd then reads the end of
+ * the stream and closes the connection itself. The socket stays open until
+ * libmicrohttpd's CLOSED notification has taken it out of the table (under
+ * the lock), so a descriptor is never shut down after its number was reused.
+ */
+static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr,
+			      sizeof(struct in6_addr)) == 0;
+	return true;
+}
+
+static void conn_shut(struct http_conn *c)
+{
+	shutdown(c->fd, SHUT_RDWR);
+	c->shut = true;
+}
+
+/* Under the lock: shut the oldest live connection (of @peer's address when
+ * @peer is not NULL) if @n of them leave fewer than HTTP_ROOM places under
+ * @cap. */
+static void make_room(struct http_guard *g, const struct sockaddr_storage *peer, unsigned cap)
+{
+	struct http_conn *oldest = NULL;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < HTTP_CONN_MAX; i++) {
+		struct http_conn *c = &g->conn[i];
+
+		if (!c->used || c->shut || (peer && !same_peer(&c->peer, peer)))
+			continue;
+		n++;
+		if (!oldest || c->opened_ns < oldest->opened_ns)
+			oldest = c;
+	}
+	if (oldest && n + HTTP_ROOM >= cap)
+		conn_shut(oldest);
+}
+
+static void conn_started(struct http_guard *g, struct MHD_Connection *conn, void **ctx)
+{
+	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn,
+		MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *addr = MHD_get_connection_info(conn,
+		MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct sockaddr_storage peer = { 0 };
+	struct http_conn *free_c = NULL;
+
+	*ctx = NULL;
+	if (!fd || !addr || !addr->client_addr)
+		return;
+	peer.ss_family = addr->client_addr->sa_family;
+	if (peer.ss_family == AF_INET)
+		((struct sockaddr_in *)&peer)->sin_addr =
+			((const struct sockaddr_in *)addr->client_addr)->sin_addr;
+	else if (peer.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&peer)->sin6_addr =
+			((const struct sockaddr_in6 *)addr->client_addr)->sin6_addr;
+	pthread_mutex_lock(&g->lock);
+	make_room(g, &peer, HTTP_PER_IP_MAX);
+	make_room(g, NULL, HTTP_CONN_MAX);
+	for (unsigned i = 0; i < HTTP_CONN_MAX && !free_c; i++)
+		if (!g->conn[i].used)
+			free_c = &g->conn[i];
+	/* libmicrohttpd holds at most HTTP_CONN_MAX: a place is always free */
+	if (free_c) {
+		*free_c = (struct http_conn){ .used = true, .fd = fd->connect_fd,
+					      .opened_ns = vrl_now_ns(), .peer = peer };
+		*ctx = free_c;
+	}
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **ctx,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_guard *g = &((struct vrl_metrics *)cls)->guard;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		conn_started(g, conn, ctx);
+		return;
+	}
+	if (!*ctx)
+		return;
+	/* before libmicrohttpd closes the socket: the reaper lets go of it */
+	pthread_mutex_lock(&g->lock);
+	((struct http_conn *)*ctx)->used = false;
+	pthread_mutex_unlock(&g->lock);
+	*ctx = NULL;
+}
+
+/* The reaper: shut every connection past its deadline, until told to stop. */
+static void *reap(void *arg)
+{
+	struct http_guard *g = arg;
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->stop) {
+		uint64_t now = vrl_now_ns();
+		struct timespec until;
+
+		for (unsigned i = 0; i < HTTP_CONN_MAX; i++) {
+			struct http_conn *c = &g->conn[i];
+
+			if (c->used && !c->shut && now - c->opened_ns >= HTTP_DEADLINE_NS)
+				conn_shut(c);
+		}
+		until = vrl_ns_ts(vrl_mono_ns() + HTTP_REAP_NS);
+		pthread_cond_timedwait(&g->wake, &g->lock, &until);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+static int guard_start(struct http_guard *g)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	rc = pthread_create(&g->reaper, NULL, reap, g);
+	g->reaping = rc == 0;
+	return -rc;
+}
+
+static void guard_stop(struct http_guard *g)
+{
+	if (!g->reaping)
+		return;
+	pthread_mutex_lock(&g->lock);
+	g->stop = true;
+	pthread_cond_signal(&g->wake);
+	pthread_mutex_unlock(&g->lock);
+	pthread_join(g->reaper, NULL);
+	g->reaping = false;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
+{
+	struct vrl_metrics *m = cls;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	unsigned status = MHD_HTTP_OK;
+	size_t len = 0;
+	char *text = NULL;
+
+	(void)version;
+	(void)upload;
+	(void)upload_size;
+	(void)con_cls;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		status = MHD_HTTP_METHOD_NOT_ALLOWED;
+	else if (strcmp(url, "/metrics") != 0 && strcmp(url, "/") != 0)
+		status = MHD_HTTP_NOT_FOUND;
+	else if (!(text = vrl_metrics_render(m, &len)))
+		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	if (status != MHD_HTTP_OK) {
+		static const char msg[] = "see /metrics\n";
+
+		r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
+						    MHD_RESPMEM_PERSISTENT);
+	} else {
+		r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	}
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, char *why,
+		      size_t whylen)
+{
+	struct sockaddr_storage sa;
+	const union MHD_DaemonInfo *info;
+	int rc = parse_addr(addr, &sa, why, whylen);
+
+	if (rc)
+		return rc;
+	if ((rc = guard_start(&m->guard)) != 0) {
+		snprintf(why, whylen, "cannot serve metrics on %s: %s", addr, strerror(-rc));
+		return rc;
+	}
+	/*
+	 * One polling thread with non-blocking sockets serves every
+	 * connection: a slow client costs a place in the table, never the
+	 * thread's time (answer() only copies the page out).
+	 */
+	errno = 0;
+	m->http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+				   (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				   0, NULL, NULL, answer, m,
+				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_MAX,
+				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_MAX,
+				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_S,
+				   MHD_OPTION_NOTIFY_CONNECTION, on_connection, m,
+				   MHD_OPTION_END);
+	if (!m->http) {
+		rc = errno ? -errno : -EADDRINUSE;
+		guard_stop(&m->guard);
+		snprintf(why, whylen, "cannot serve metrics on %s: %s", addr, strerror(-rc));
+		return rc;
+	}
+	info = MHD_get_daemon_info(m->http, MHD_DAEMON_INFO_BIND_PORT);
+	*port = info ? info->port : 0;
+	return 0;
+}
+#else
+int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, char *why,
+		      size_t whylen)
+{
+	struct sockaddr_storage sa;
+	int rc = parse_addr(addr, &sa, why, whylen);
+
+	(void)m;
+	*port = 0;
+	if (rc)
+		return rc;
+	snprintf(why, whylen, "this vrld was built without libmicrohttpd: no metrics over "
+		 "HTTP (use daemon.metrics_textfile)");
+	return -ENOTSUP;
+}
+#endif
+
+void vrl_metrics_free(struct vrl_metrics *m)
+{
+	if (!m)
+		return;
+#ifdef HAVE_MHD
+	if (m->http)
+		MHD_stop_daemon(m->http);
+	guard_stop(&m->guard);
+#endif
+	/* no reader is left once the HTTP threads are gone: the last page
+	 * goes now; pages already handed to call_rcu free themselves (their
+	 * callback touches nothing of @m) */
+	free(atomic_load_explicit(&m->page, memory_order_relaxed));
+	free(m->seen);
+	free(m);
+}

@@ -1,0 +1,603 @@
+/*
+ * vrld.c - the vrl daemon.
+ *
+ * Creates (or adopts) the shared-memory segment from the config and keeps it
+ * healthy: a heartbeat, eviction of idle keys, reclaim of dead slots, and
+ * reaping of counter slots whose process died. Workers never wait on vrld:
+ * they keep acquiring while it is down or restarting.
+ *
+ * Signals: SIGTERM/SIGINT exit cleanly (the segment stays, so a restart
+ * adopts it with every counter); SIGHUP reloads the config, keeping the
+ * running one when the new one has any error, or changes what only a
+ * restart can (needs_restart).
+ *
+ * Threads: this file's main loop owns the segment's upkeep and is the only
+ * one that replaces the config in force; the reloader reads and compiles a
+ * new config on a thread of its own and hands it to the main loop
+ * (vrld_reload.c), so a slow read never stops the tick; checkpoints run on
+ * a thread of their own and scrapes on libmicrohttpd's, both reading what
+ * the main thread publishes under RCU (vrld_prod.c, metrics.c).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "upkeep.h"
+#include "events.h"
+#include "vrl_internal.h"
+#include "clock.h"
+#include "config.h"
+#include "live.h"
+#include "reload.h"
+
+#define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
+#define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */
+#define ALERT_STUCK_NS (5ull * 1000000000u)     /* an event unpublished this long is lost */
+#define ALERTS_PER_TICK 256u                    /* events drained in one tick, at most */
+#define ALERT_CHILDREN_MAX 16u                  /* alert commands running at once */
+
+extern char **environ;
+
+/*
+ * Set by the handler, read by the main loop. A signal may be handled on any
+ * of vrld's threads (libmicrohttpd's, the checkpointer, liburcu's call_rcu
+ * thread), so these are lock-free atomics rather than sig_atomic_t, which
+ * is only safe within one thread; relaxed, as they carry no other data.
+ * The main loop sees them at its next tick at the latest.
+ */
+static atomic_int stop_signal;
+static atomic_int reload_pending;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a handler may only touch lock-free atomics");
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+
+	if (sig == SIGHUP)
+		atomic_store_explicit(&reload_pending, 1, memory_order_relaxed);
+	else
+		atomic_store_explicit(&stop_signal, sig, memory_order_relaxed);
+	errno = saved;
+}
+
+/* Structured log line on stderr: level=... msg="..." then key=value pairs. */
+static void logf_(const char *level, const char *fmt, ...)
+{
+	struct timespec ts;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(stderr, "ts=%lld.%03ld level=%s %s\n", (long long)ts.tv_sec,
+		ts.tv_nsec / 1000000, level, msg);
+}
+
+struct options {
+	const char *config;      /* -c FILE */
+	const char *preset;      /* -p NAME */
+	bool check;              /* --check: validate and exit */
+	bool replace;            /* --replace: recreate an incompatible segment */
+	bool discard_ckpt;       /* --discard-checkpoint: start empty, ignore it */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vrld [-c FILE | -p PRESET] [--check] [--replace] [--discard-checkpoint]\n"
+		"  -c, --config FILE   YAML config (default: the built-in default)\n"
+		"  -p, --preset NAME   a built-in preset: default smartcar samsara carsxe evenergy\n"
+		"      --check         validate the config, print a summary, exit\n"
+		"      --replace       replace an existing segment of another layout\n"
+		"                      (its counters are lost) instead of refusing to start\n"
+		"      --discard-checkpoint  start with empty durable counters, ignoring\n"
+		"                      daemon.checkpoint (it is overwritten at the next write)\n");
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longs[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "preset", required_argument, NULL, 'p' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "replace", no_argument, NULL, 'R' },
+		{ "discard-checkpoint", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:p:h", longs, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->config = optarg; break;
+		case 'p': o->preset = optarg; break;
+		case 'C': o->check = true; break;
+		case 'R': o->replace = true; break;
+		case 'D': o->discard_ckpt = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc || (o->config && o->preset)) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static int load(const struct options *o, struct vrl_daemon_config *dc, char err[VRL_CONFIG_ERR_MAX])
+{
+	const char *text;
+
+	if (o->config)
+		return vrl_config_load(o->config, dc, err);
+	if (!o->preset)
+		return vrl_config_default(dc, err);
+	text = vrl_config_preset(o->preset);
+	if (!text) {
+		snprintf(err, VRL_CONFIG_ERR_MAX, "no built-in preset named \"%s\"", o->preset);
+		return -1;
+	}
+	return vrl_config_parse(text, strlen(text), o->preset, dc, err);
+}
+
+static void notify(const char *state);
+
+/* The reloader's load: the same source as at start. Runs on its thread;
+ * @arg is the options, which nobody changes once vrld serves. */
+static int load_again(void *arg, struct vrl_daemon_config *out, char err[VRL_CONFIG_ERR_MAX])
+{
+	return load(arg, out, err);
+}
+
+/* Shown for an empty text setting. */
+static const char *or_none(const char *s)
+{
+	return s[0] ? s : "none";
+}
+
+/*
+ * Whether @next changes what only a restart can: the segment's name and
+ * size (it is made at start) and the metrics listener (bound at start, and
+ * moving it in place could leave none if the new address is taken). Every
+ * other field a reload either applies or refuses with the reason.
+ */
+static bool needs_restart(const struct vrl_daemon_config *cur,
+			  const struct vrl_daemon_config *next, char *why, size_t len)
+{
+	if (strcmp(next->seg.name, cur->seg.name) != 0)
+		snprintf(why, len, "segment.name changed (%s -> %s): the segment is made at "
+			 "start; restart vrld to serve the new one", cur->seg.name, next->seg.name);
+	else if (next->seg.keys != cur->seg.keys)
+		snprintf(why, len, "segment.keys changed (%llu -> %llu): the key table is sized at "
+			 "start; restart vrld with --replace (counters kept only by the checkpoint)",
+			 (unsigned long long)cur->seg.keys, (unsigned long long)next->seg.keys);
+	else if (strcmp(next->prod.metrics, cur->prod.metrics) != 0)
+		snprintf(why, len, "daemon.metrics changed (%s -> %s): the listener is bound at "
+			 "start; restart vrld to move it", or_none(cur->prod.metrics),
+			 or_none(next->prod.metrics));
+	else
+		return false;
+	return true;
+}
+
+/* vrld_check_config's problems: the first one is the refusal's reason. */
+static void first_problem(void *arg, const char *problem)
+{
+	char *why = arg;
+
+	if (!why[0])
+		snprintf(why, VRL_CONFIG_ERR_MAX, "%s", problem);
+}
+
+static void reload_refused(struct vrl_seg *seg, const char *why)
+{
+	logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", why);
+	vrl_seg_note_reload(seg->hdr, why);
+}
+
+/*
+ * A config the reloader read (@next, NULL when out of memory; @rc and @err
+ * its load's outcome): check it as start-up would, against what the
+ * running one fixed, and put it in force; or keep the running one, saying
+ * why (logged, and recorded in the segment for vrlctl). Main thread.
+ */
+static void reload_apply(struct vrl_seg *seg, struct vrld_prod *prod,
+			 const struct vrl_daemon_config *next, int rc, const char *err)
+{
+	const struct vrl_daemon_config *cur = &vrld_prod_live(prod)->dc;
+	char why[VRL_CONFIG_ERR_MAX] = "";
+
+	if (!next || rc != 0) {
+		reload_refused(seg, next ? err : "out of memory");
+		return;
+	}
+	if (needs_restart(cur, next, why, sizeof(why)) ||
+	    vrld_check_config(next, VRLD_CHECK_RELOAD, NULL, first_problem, why) != 0 ||
+	    vrld_prod_publish(prod, next, why, sizeof(why)) != 0) {
+		reload_refused(seg, why);
+		return;
+	}
+	logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", next->cfg.nlimits,
+	      (unsigned long long)atomic_load(&seg->hdr->config_gen));
+	vrl_seg_note_reload(seg->hdr, NULL);
+}
+
+/* Each loop: a SIGHUP goes to the reloader; a config it read is applied. */
+static void reload_step(struct vrld_reloader *rl, struct vrl_seg *seg, struct vrld_prod *prod)
+{
+	struct vrl_daemon_config *next;
+	char err[VRL_CONFIG_ERR_MAX];
+	int rc;
+
+	if (atomic_exchange_explicit(&reload_pending, 0, memory_order_relaxed)) {
+		vrld_reloader_request(rl);
+		notify("RELOADING=1");
+	}
+	if (!vrld_reloader_take(rl, &next, &rc, err))
+		return;
+	reload_apply(seg, prod, next, rc, err);
+	free(next);
+	if (!vrld_reloader_busy(rl))
+		notify("READY=1");
+}
+
+static unsigned alert_children;                 /* spawned and not yet reaped */
+
+/* Collect finished alert commands without blocking the tick. */
+static void reap_children(void)
+{
+	int status;
+	pid_t pid;
+
+	while (alert_children > 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		alert_children--;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			logf_("warn", "msg=\"alert command failed\" pid=%d status=%d", (int)pid,
+			      status);
+	}
+}
+
+/*
+ * Run daemon.alert_command for @ev: posix_spawn, no shell, vrld's
+ * environment plus VRL_ALERT_*, the limit @name and the @key already
+ * through vrl_alert_text(). Not waited for here; reap_children() collects
+ * it on a later tick.
+ */
+static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev,
+			      const char *name, const char *key)
+{
+	char vars[6][VRL_NAME_MAX + 32];
+	char *argv[] = { (char *)cmd, NULL };
+	size_t n = 0, k = 0;
+	char **envp;
+	pid_t pid;
+	int rc;
+
+	if (alert_children >= ALERT_CHILDREN_MAX) {
+		logf_("warn", "msg=\"alert command not run: %u still running\" ticket=%llu",
+		      alert_children, (unsigned long long)ev->ticket);
+		return;
+	}
+	while (environ && environ[n])
+		n++;
+	envp = calloc(n + 7, sizeof(*envp));
+	if (!envp)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "VRL_ALERT_", 10) != 0)
+			envp[k++] = environ[i];
+	snprintf(vars[0], sizeof(vars[0]), "VRL_ALERT_LIMIT=%s", name);
+	snprintf(vars[1], sizeof(vars[1]), "VRL_ALERT_KEY=%s", key);
+	snprintf(vars[2], sizeof(vars[2]), "VRL_ALERT_THRESHOLD=%u", ev->p.threshold);
+	snprintf(vars[3], sizeof(vars[3]), "VRL_ALERT_USED=%llu", (unsigned long long)ev->p.used);
+	snprintf(vars[4], sizeof(vars[4]), "VRL_ALERT_COUNT=%llu", (unsigned long long)ev->p.count);
+	snprintf(vars[5], sizeof(vars[5]), "VRL_ALERT_PERIOD=%llu", (unsigned long long)ev->p.period);
+	for (int i = 0; i < 6; i++)
+		envp[k++] = vars[i];
+	rc = posix_spawn(&pid, cmd, NULL, NULL, argv, envp);
+	free(envp);
+	if (rc != 0) {
+		logf_("error", "msg=\"cannot run alert command\" command=\"%s\" error=\"%s\"", cmd,
+		      strerror(rc));
+		return;
+	}
+	alert_children++;
+}
+
+/*
+ * The name of the limit @ev is about, into @name: vrld's own, when the
+ * event counts by the numbering vrld published; otherwise what the event
+ * says, through the filter (any group member can write an event).
+ */
+static void event_limit(const struct vrl_seg *seg, const struct vrl_alert_event *ev, char *name,
+			size_t cap)
+{
+	if (ev->p.generation == seg->cfg->generation && ev->p.limit < seg->cfg->nlimits)
+		snprintf(name, cap, "%s", seg->cfg->limits[ev->p.limit].name);
+	else
+		vrl_alert_text(name, cap, ev->p.name, sizeof(ev->p.name));
+}
+
+/* Drain the alert ring: one log line per event, and the command if any. */
+static void drain_alerts(const struct vrl_seg *seg, const struct vrl_daemon_config *dc,
+			 struct vrl_alert_cursor *cur, uint64_t now, struct vrld_prod *prod)
+{
+	struct vrl_alert_event ev;
+	char key[VRL_LABEL_MAX], name[VRL_NAME_MAX];
+
+	reap_children();
+	for (unsigned i = 0; i < ALERTS_PER_TICK; i++) {
+		if (vrl_alert_drain(&seg->view, cur, now, ALERT_STUCK_NS, &ev) != 1)
+			break;
+		/* written by clients: every string bounded and filtered, once,
+		 * for the log line, the metrics and the command alike */
+		vrl_alert_text(key, sizeof(key), ev.p.label, sizeof(ev.p.label));
+		event_limit(seg, &ev, name, sizeof(name));
+		vrld_prod_alert(prod, name);
+		logf_("warn", "msg=\"alert\" limit=\"%s\" key=\"%s\" threshold=%u used=%llu "
+		      "count=%llu period=%llu ticket=%llu", name, key, ev.p.threshold,
+		      (unsigned long long)ev.p.used, (unsigned long long)ev.p.count,
+		      (unsigned long long)ev.p.period, (unsigned long long)ev.ticket);
+		if (dc->alert_command[0])
+			run_alert_command(dc->alert_command, &ev, name, key);
+	}
+}
+
+/* Restore the durable counters of the checkpoint into a regrown segment:
+ * read as at start-up, at most one record per slot. */
+static void restore_after_shrink(struct vrl_seg *seg, const struct vrl_daemon_config *dc)
+{
+	struct vrl_ckpt_stats st;
+	struct vrl_ckpt ck;
+	char why[512];
+
+	if (!dc->prod.checkpoint[0])
+		return;
+	if (vrl_ckpt_load_keys(dc->prod.checkpoint, seg->view.nslots, &ck, why,
+			       sizeof(why)) != 0) {
+		logf_("error", "msg=\"no checkpoint restored into the regrown segment\" "
+		      "detail=\"%s\"", why);
+		return;
+	}
+	vrl_ckpt_apply(seg, &ck, &st);
+	logf_("info", "msg=\"checkpoint restored into the regrown segment\" checkpoint=%s "
+	      "restored=%llu", dc->prod.checkpoint, (unsigned long long)st.restored);
+	vrl_ckpt_free(&ck);
+}
+
+/*
+ * A member of the segment's group truncated the shm object (guard.c): put
+ * its size back and rebuild it, so that workers, which fail their calls
+ * with VRL_ECORRUPT meanwhile, heal. The config in force is published anew
+ * as a reload publishes one (vrld_prod_publish): vrld's threads learn its
+ * generation, which the keys inserted from then on carry, before the
+ * segment has it; a reload read meanwhile by the reloader is applied after,
+ * as any other. Returns true when the segment is whole; the config in
+ * force is then a new object (vrld_prod_live()). Main thread.
+ */
+static bool check_size(struct vrl_seg *seg, struct vrld_prod *prod)
+{
+	const struct vrl_daemon_config *dc = &vrld_prod_live(prod)->dc;
+	char why[VRL_CONFIG_ERR_MAX];
+	struct stat st;
+	uint64_t state;
+	int rc = vrl_seg_shrunk(seg, &st);
+
+	if (rc <= 0)
+		return true;
+	logf_("warn", "msg=\"segment %s by a process with write access to it (the segment's "
+	      "group, gid %u); %s: keys past the cut are lost, but for what a checkpoint "
+	      "restores\" segment=%s size=%lld want=%llu changed_at=%lld",
+	      rc == 1 ? "shrunk" : "shrunk and grown back", (unsigned)st.st_gid,
+	      rc == 1 ? "restoring its size and rebuilding it" : "rebuilding it", dc->seg.name,
+	      (long long)st.st_size, (unsigned long long)seg->size, (long long)st.st_ctim.tv_sec);
+	rc = vrl_seg_regrow(seg, &state);
+	if (rc) {
+		logf_("error", "msg=\"cannot restore the segment's size; workers fail with "
+		      "VRL_ECORRUPT until it is\" error=\"%s\"", strerror(-rc));
+		return false;
+	}
+	/* the publish copies @dc before it retires the object that holds it */
+	rc = vrld_prod_publish(prod, dc, why, sizeof(why));
+	dc = &vrld_prod_live(prod)->dc;
+	if (rc) {
+		logf_("error", "msg=\"cannot publish the config into the regrown segment; "
+		      "workers fail with VRL_ECORRUPT until it is\" error=\"%s\"", why);
+		return false;   /* its area stays empty: the next tick tries again */
+	}
+	restore_after_shrink(seg, dc);
+	atomic_store(&seg->hdr->daemon_pid, (int32_t)getpid());
+	if (!vrl_seg_reopen(seg, state))
+		return false;   /* shrunk again meanwhile: the next tick */
+	logf_("info", "msg=\"segment restored; workers heal on their next call\" segment=%s",
+	      dc->seg.name);
+	return true;
+}
+
+static void tick(struct vrl_seg *seg, uint64_t *cursor, uint64_t *next_sweep,
+		 struct vrl_alert_cursor *alerts, struct vrld_prod *prod)
+{
+	struct vrl_seg_header *h = seg->hdr;
+	uint64_t now = vrl_now_ns(), by_limit[VRL_MAX_LIMITS] = { 0 };
+	const struct vrl_daemon_config *dc;
+	uint64_t rt;
+
+	if (!check_size(seg, prod))
+		return;
+	/* after the check: a rebuild puts the config in force anew */
+	dc = &vrld_prod_live(prod)->dc;
+	atomic_store_explicit(&h->daemon_heartbeat_ns, now, memory_order_relaxed);
+	/* vrld reads none of them, but vrl_open() checks them */
+	if (vrl_seg_restore_header(seg))
+		logf_("warn", "msg=\"the segment header's layout words were changed (by a process "
+		      "with write access: the segment's group); restored\" segment=%s",
+		      dc->seg.name);
+	drain_alerts(seg, dc, alerts, now, prod);
+	/* a reload that shortened the interval: it applies from now */
+	if (*next_sweep > now + dc->sweep_interval_ns)
+		*next_sweep = now + dc->sweep_interval_ns;
+	if (now < *next_sweep)
+		return;
+	*next_sweep = now + dc->sweep_interval_ns;
+	rt = vrl_wall_ns();
+	/* a full pass per sweep interval, one short bracket per chunk; the
+	 * table's size is vrld's own, never the header's word */
+	for (uint64_t done = 0; done < seg->view.nslots; done += SWEEP_CHUNK) {
+		vrl_seg_sweep_by(seg, *cursor, SWEEP_CHUNK, now,
+				 rt,
+				 dc->idle_evict_ns, by_limit);
+		*cursor = *cursor + SWEEP_CHUNK >= seg->view.nslots ? 0 : *cursor + SWEEP_CHUNK;
+	}
+	/* the sweep counted by the active numbering: dc->cfg's, published by
+	 * this thread */
+	vrld_prod_evictions(prod, &dc->cfg, by_limit);
+	vrl_seg_reap_holders(seg);
+}
+
+static void print_summary(const struct vrl_daemon_config *dc, const struct vrld_seg_room *r,
+			  bool ok)
+{
+	char size[32], max[32], shm[96] = "", total[32], avail[32];
+
+	vrld_fmt_size(r->bytes, size, sizeof(size));
+	vrld_fmt_size(r->max_size, max, sizeof(max));
+	if (r->shm_known) {
+		vrld_fmt_size(r->shm_free, avail, sizeof(avail));
+		vrld_fmt_size(r->shm_total, total, sizeof(total));
+		snprintf(shm, sizeof(shm), "; " VRLD_SHM_DIR " %s free of %s", avail, total);
+	}
+	printf("config %s: %u limits, segment %s, %llu keys, %s (segment.max_size %s%s), "
+	       "mode %04o\n", ok ? "ok" : "refused", dc->cfg.nlimits, dc->seg.name,
+	       (unsigned long long)dc->seg.keys, size, max, shm, (unsigned)dc->seg.mode);
+	for (uint32_t i = 0; ok && i < dc->cfg.nlimits; i++)
+		printf("  %s\n", dc->cfg.limits[i].name);
+}
+
+/* --check: what start-up does before it touches the segment, then a summary. */
+static int check(const struct options *o, const struct vrl_daemon_config *dc)
+{
+	struct vrld_prod prod = { .log = logf_ };
+	int rc = vrld_prod_prepare(&prod, dc, o->discard_ckpt, o->replace);
+
+	vrl_ckpt_free(&prod.ck);
+	print_summary(dc, &prod.room, rc == 0);
+	return rc == 0 ? 0 : 78;   /* EX_CONFIG */
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static void notify(const char *state)
+{
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+static int serve(const struct options *o, const struct vrl_daemon_config *dc)
+{
+	struct vrld_reloader rl;
+	struct vrl_seg seg = { 0 };
+	char why[VRL_CONFIG_ERR_MAX];
+	uint64_t cursor = 0, next_sweep = 0;
+	struct vrl_alert_cursor alerts = { 0 };
+	struct vrld_prod prod = { .log = logf_ };
+	struct timespec period = { 0, TICK_NS };
+	int rc;
+
+	if (vrld_prod_prepare(&prod, dc, o->discard_ckpt, o->replace) != 0)
+		return 1;
+	rc = vrl_seg_open_or_create(&dc->seg, &dc->cfg, o->replace, &seg, why, sizeof(why));
+	if (rc) {
+		vrld_prod_stop(&prod);
+		logf_("error", "msg=\"cannot open segment %s: %s\" detail=\"%s\"%s", dc->seg.name,
+		      vrl_strerror(rc), why,
+		      rc == -EEXIST ? " hint=\"stop every worker and vrld, or start with --replace "
+		      "(the segment is recreated: workers must reopen it, its counters are lost "
+		      "but for what daemon.checkpoint restores)\"" :
+		      rc == -EBUSY ? " hint=\"one vrld per segment: stop the other one first "
+		      "(systemctl stop vrld), or give this one another segment.name\"" : "");
+		return 1;
+	}
+	if (vrld_prod_start(&prod, &seg, dc) != 0 ||
+	    (rc = vrld_reloader_start(&rl, load_again, (void *)o)) != 0) {
+		if (rc)
+			logf_("error", "msg=\"refusing to start: no reloader thread\" error=\"%s\"",
+			      strerror(-rc));
+		prod.seg = NULL;     /* no checkpoint of a segment vrld never served */
+		vrld_prod_stop(&prod);
+		vrl_seg_close(&seg);
+		return 1;
+	}
+	atomic_store(&seg.hdr->daemon_pid, (int32_t)getpid());
+	atomic_store(&seg.hdr->daemon_heartbeat_ns, vrl_now_ns());
+	logf_("info", "msg=\"serving\" segment=%s adopted=%d limits=%u keys=%llu slots=%llu "
+	      "bytes=%llu source=\"%s\"", dc->seg.name, seg.adopted, dc->cfg.nlimits,
+	      (unsigned long long)dc->seg.keys, (unsigned long long)seg.view.nslots,
+	      (unsigned long long)seg.size, dc->cfg.source);
+	notify("READY=1");
+	while (!atomic_load_explicit(&stop_signal, memory_order_relaxed)) {
+		reload_step(&rl, &seg, &prod);
+		tick(&seg, &cursor, &next_sweep, &alerts, &prod);
+		vrld_prod_tick(&prod);
+		nanosleep(&period, NULL);
+	}
+	notify("STOPPING=1");
+	vrld_prod_stop(&prod);
+	/* after the last checkpoint: a load in progress is waited for, dropped */
+	vrld_reloader_stop(&rl);
+	atomic_store(&seg.hdr->daemon_pid, 0);
+	logf_("info", "msg=\"stopping; the segment stays for workers and the next vrld\" signal=%d",
+	      atomic_load_explicit(&stop_signal, memory_order_relaxed));
+	vrl_seg_close(&seg);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct vrl_daemon_config *dc;
+	char err[VRL_CONFIG_ERR_MAX];
+	int rc;
+
+	if (parse_args(argc, argv, &o) != 0 || !(dc = calloc(1, sizeof(*dc))))
+		return 2;
+	if (load(&o, dc, err) != 0) {
+		fprintf(stderr, "vrld: %s\n", err);
+		rc = 78; /* EX_CONFIG */
+	} else if (o.check) {
+		rc = check(&o, dc);
+	} else {
+		install_signals();
+		rc = serve(&o, dc);
+	}
+	free(dc);
+	return rc;
+}

@@ -1,0 +1,211 @@
+/*
+ * observe.c - feedback from the upstream: what vrl_observe() does with a
+ * response that feedback.c parsed.
+ *
+ * The rules, in order:
+ *   1. The limit acted on is the one the caller names (resp->limit); else
+ *      the one the response names (Smartcar's type:code, CarsXE's usage
+ *      body, ev.energy's problem type: see pick()); else the matching limit
+ *      with the fewest permits left, the one most likely to be the cause.
+ *   2. A 429 with a Retry-After closes that limit's key until then, for
+ *      every worker (vrl_cooldown: a cooldown only ever extends).
+ *   3. Figures the server gives (x-ratelimit-limit/-remaining, usage.*)
+ *      move the local count toward the server's so that vrl never grants
+ *      more than the server says remains (vrl__reconcile: never raises
+ *      what remains). A 429 that names a quota with no figures counts as
+ *      "none remain".
+ *   4. A 400 is a request the upstream rejected before counting it (CarsXE:
+ *      "Failed validation is free"): the request's units go back to its
+ *      quotas. Rates and windows keep it: a rejected request still took its
+ *      turn at the server.
+ * A malformed value is skipped: counted in the segment header
+ * (feedback_ignored) and reported in the feedback, never an error.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+#include "clock.h"
+#include "feedback.h"
+
+#define BIT(k) (1u << (k))
+
+/* True when limit @l is keyed by @field. */
+static bool keyed_by(const struct vrl_limit *l, uint32_t field)
+{
+	for (uint32_t i = 0; i < l->seg.nper; i++)
+		if (l->seg.per[i].field == field)
+			return true;
+	return false;
+}
+
+/* The last dot-separated part of a limit name: "vehicle" of smartcar.vehicle. */
+static const char *last_part(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	return dot ? dot + 1 : name;
+}
+
+/*
+ * The limit a response's hint names, among those @req takes: first one
+ * whose name ends in the hint's word (smartcar.app, smartcar.vehicle,
+ * smartcar.upstream), then the first of the hint's kind and keying. -1 if
+ * none.
+ */
+static int pick(struct vrl_client *c, const struct vrl_request *req, const struct vrl_parsed *p)
+{
+	const struct vrl_snapshot *cfg = c->cfg;
+	const char *word = vrl_fb_hint_name(p->hint);
+	uint32_t kinds = 0;
+	int vehicle = -1;   /* -1: either; 0: not keyed by vehicle; 1: keyed by it */
+
+	switch (p->hint) {
+	case VRL_HINT_APP:           kinds = BIT(VRL_KIND_RATE); vehicle = 0; break;
+	case VRL_HINT_VEHICLE:
+	case VRL_HINT_UPSTREAM:      kinds = BIT(VRL_KIND_RATE) | BIT(VRL_KIND_GATE); vehicle = 1;
+				     break;
+	case VRL_HINT_VEHICLE_QUOTA: kinds = BIT(VRL_KIND_QUOTA); vehicle = 1; break;
+	case VRL_HINT_VEHICLE_COUNT: kinds = BIT(VRL_KIND_SLOTS); break;
+	case VRL_HINT_QUOTA:         kinds = BIT(VRL_KIND_QUOTA); break;
+	case VRL_HINT_WINDOW:        kinds = BIT(VRL_KIND_WINDOW); break;
+	default:                     return -1;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t i = 0; i < cfg->nlimits; i++) {
+			const struct vrl_limit *l = &cfg->limits[i];
+
+			if (!vrl_limit_selected(cfg, i, req) || !(kinds & BIT(l->seg.kind)))
+				continue;
+			if (vehicle >= 0 && keyed_by(l, VRL_FIELD_VEHICLE) != (vehicle == 1))
+				continue;
+			if (pass == 1 || strcmp(last_part(l->seg.name), word) == 0)
+				return (int)i;
+		}
+	return -1;
+}
+
+/* The name of the limit to act on, or NULL when @req matches none. */
+static const char *target(struct vrl_client *c, const struct vrl_request *req,
+			  const struct vrl_response *resp, const struct vrl_parsed *p, int *idx)
+{
+	int i;
+
+	*idx = -1;
+	if (resp->limit) {
+		for (uint32_t k = 0; k < c->cfg->nlimits; k++)
+			if (strcmp(c->cfg->limits[k].seg.name, resp->limit) == 0)
+				*idx = (int)k;
+		return resp->limit;
+	}
+	i = pick(c, req, p);
+	if (i < 0)
+		i = vrl__tightest(c, req, BIT(VRL_KIND_RATE) | BIT(VRL_KIND_WINDOW) |
+				  BIT(VRL_KIND_QUOTA) | BIT(VRL_KIND_SLOTS) | BIT(VRL_KIND_GATE));
+	if (i < 0)
+		return NULL;
+	*idx = i;
+	return c->cfg->limits[i].seg.name;
+}
+
+/* vrl_observe() within the entry and exit checks of a call. */
+static int observe(vrl_client *c, const struct vrl_request *req, const struct vrl_response *resp,
+		   struct vrl_feedback *fb)
+{
+	struct vrl_parsed p;
+	const char *name;
+	uint64_t now, cost;
+	int rc, idx;
+
+	now = vrl_now_ns();
+	vrl_parse_response(resp, vrl_wall_ns(), &p);
+	if (p.nignored) {
+		fb->actions |= VRL_FB_IGNORED;
+		fb->ignored = p.ignored;
+		atomic_fetch_add_explicit(&c->hdr->feedback_ignored, p.nignored,
+					  memory_order_relaxed);
+	}
+	if (p.found & VRL_PARSED_REMAINING) {
+		fb->server_remaining = p.server_remaining;
+		fb->server_limit = p.found & VRL_PARSED_LIMIT ? p.server_limit : UINT64_MAX;
+	} else if ((p.found & VRL_PARSED_USAGE) && p.usage_remaining != VRL_ABSENT) {
+		fb->server_remaining = p.usage_remaining;
+		fb->server_limit = p.usage_limit;
+	} else if (resp->status == 429 && (p.found & (VRL_PARSED_TRIAL_OVER |
+						      VRL_PARSED_OVERAGE_OFF))) {
+		fb->server_remaining = 0;
+	}
+
+	cost = req->cost ? req->cost : 1;
+	if (resp->status == 400) {
+		/* rule 4: the quotas of the request get its units back */
+		for (uint32_t i = 0; i < c->cfg->nlimits; i++) {
+			const struct vrl_limit *l = &c->cfg->limits[i];
+
+			if (l->seg.kind != VRL_KIND_QUOTA || !vrl_limit_selected(c->cfg, i, req))
+				continue;
+			rc = vrl_refund(c, req, l->seg.name, cost);
+			if (rc == 0) {
+				fb->actions |= VRL_FB_REFUND;
+				fb->limit = (int)i;
+			} else if (rc != VRL_ENOKEY) {
+				return rc;
+			}
+		}
+		return 0;
+	}
+	if (resp->status != 429 && fb->server_remaining == UINT64_MAX)
+		return 0;
+
+	name = target(c, req, resp, &p, &idx);
+	if (!name)
+		return 0;
+	fb->limit = idx;
+	if (resp->status == 429 && (p.found & VRL_PARSED_RETRY_AFTER) && p.retry_after_ns > 0) {
+		/* rule 2 */
+		uint64_t until = p.retry_after_ns > UINT64_MAX - now ? UINT64_MAX - 1 :
+			now + p.retry_after_ns;
+
+		rc = vrl_cooldown(c, req, name, until);
+		if (rc)
+			return rc;
+		fb->actions |= VRL_FB_COOLDOWN;
+		fb->cooldown_until_ns = until;
+	}
+	if (resp->status == 429 && fb->server_remaining == UINT64_MAX &&
+	    !(fb->actions & VRL_FB_COOLDOWN))
+		fb->server_remaining = 0;   /* a 429 with nothing more: none remain */
+	if (fb->server_remaining != UINT64_MAX) {
+		/* rule 3 */
+		rc = vrl__reconcile(c, req, name, fb->server_limit, fb->server_remaining);
+		if (rc == 0)
+			fb->actions |= VRL_FB_RECONCILE;
+		else if (rc != VRL_ENOLIMIT && rc != VRL_ENOKEY)
+			return rc;
+	}
+	return 0;
+}
+
+int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_response *resp,
+		struct vrl_feedback *fb)
+{
+	struct vrl_feedback local;
+	uint64_t state;
+	int rc;
+
+	if (!fb)
+		fb = &local;
+	memset(fb, 0, sizeof(*fb));
+	fb->limit = -1;
+	fb->server_limit = fb->server_remaining = UINT64_MAX;
+	if (!c || !req || !resp)
+		return -EINVAL;
+	if (c->readonly)
+		return VRL_EREADONLY;
+	rc = vrl__enter(c, &state);
+	if (rc)
+		return rc;
+	return vrl__leave(c, state, observe(c, req, resp, fb), NULL);
+}

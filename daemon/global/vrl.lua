@@ -544,8 +544,14 @@ local function renew_block(k, h, ep, en)
   local moved
   b.cd, moved = cooldown(b.cd, en.cd, v)
   local cd = b.cd > v and b.cd - v or 0
-  if pid < b.pid then
-    if moved then block_write(k, en.kind, b.pid, b.cap, b, me, b.A, b.ld, b.t, false) end
+  if pid < b.pid then                  -- its TTL stays, but outlives the cooldown
+    if moved then
+      block_write(k, en.kind, b.pid, b.cap, b, me, b.A, b.ld, b.t, false)
+      local ttl = redis.call('PTTL', k)
+      if ttl >= 0 and ttl < (b.cd - v) / 1000 + 1000 then
+        redis.call('PEXPIRE', k, int(math.ceil((b.cd - v) / 1000) + 1000))
+      end
+    end
     return answer(BEHIND, en.sa, 0, 0, 0, cd, b.hold)
   end
   local refresh, life = fresh or moved or v - b.x >= h.term, nil

@@ -563,6 +563,29 @@ static void cooldown_shared(void **state)
 	assert_true(an.cd > 0 && an.cd <= 500000);
 }
 
+/* A cooldown published by a host whose quota period is behind the key's
+ * still reaches the others: the key lives at least as long as it. */
+static void behind_cooldown_kept(void **state)
+{
+	struct fx *f = *state;
+	struct sim_host a, b;
+	struct sim_entry e = { .kind = 'q', .key = "bc", .cap = 100, .sb = 2, .ttl = 2000 };
+	struct sim_answer an;
+	redisReply *rep;
+
+	sim_host_init(&a, "a", TERM_US, MARGIN_US, 2);
+	sim_host_init(&b, "b", TERM_US, MARGIN_US, 2);
+	assert_int_equal(sim_call(f->c, &a, false, &e, 1, &an), 0);   /* period 2, 2 s */
+	e.sb = 1;
+	e.cd = 60000000;                     /* b, still in period 1, saw a 429: 60 s */
+	assert_int_equal(sim_call(f->c, &b, false, &e, 1, &an), 0);
+	assert_int_equal(an.code, 3);        /* BEHIND */
+	rep = redisCommand(f->c, "PTTL " RFX_KEY_PREFIX "bc");
+	assert_true(rep && rep->type == REDIS_REPLY_INTEGER);
+	assert_true(rep->integer > 50000);
+	freeReplyObject(rep);
+}
+
 /* A window's released grants count for W: the others get the rest only. */
 static void window_release(void **state)
 {
@@ -595,6 +618,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(quota_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(stale_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(cooldown_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(behind_cooldown_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(window_release, setup, teardown),
 	};
 

@@ -66,8 +66,8 @@ Layouts (struct formats, little-endian; "s" a string after its length):
   rate, window key   kind c1, cap bst per cd x d, hosts H; per host:
                      name B s, load t want_a want_b d (t 0: no load), n B,
                      then n promises a b e d, the newest first
-  quota, slots key   kind c1, pid used cap cd x d, seeding B, hold H s,
-                     rep H s, hosts H; per host: name B s, A load t d
+  quota, slots key   kind c1, pid used cap cd x d, seeding B, hold I4 s,
+                     rep I4 s, hosts H; per host: name B s, A load t d
   gate key           kind c1, cd x d
 x is when the key's TTL was last set (once a term, or when a cooldown
 moves its end); a write between keeps the TTL it has. The caller's own
@@ -97,7 +97,7 @@ local SHEAD_OWN = '<c1dddddHBc0ddddB'      -- the head and the caller's record
 local SHEAD_OWN_NEW = SHEAD_OWN .. 'ddd'   -- ... with its new promise
 local SHEAD_HOSTS = 41   -- bytes of a rate or window head before its host count
 local PROMISE_LEN = 24
-local BHEAD, BHOST = '<c1dddddBHc0Hc0H', '<Bc0ddd'
+local BHEAD, BHOST = '<c1dddddBI4c0I4c0H', '<Bc0ddd'
 local BHEAD_OWN = BHEAD .. 'Bc0ddd'
 local GHEAD = '<c1dd'
 
@@ -180,6 +180,7 @@ local function load_step(ld, sample, dt, term)
 end
 
 local function answer(code, a, b, rel, target, cd, holders)
+  if #holders > 65535 then holders = string.sub(holders, 1, 65535) end   -- its length is H
   return struct.pack(ANSWER, code, a, b, rel, target, cd, #holders, holders)
 end
 

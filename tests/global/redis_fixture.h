@@ -71,7 +71,7 @@ struct sim_answer {
 };
 
 struct sim_host {
-	char name[32];
+	char name[VRL_GLOBAL_HOST_MAX + 1];   /* a host id, as long as vrld allows */
 	uint64_t boot, seq;
 	uint64_t fixed_seq;     /* nonzero: the next call's sequence, as is */
 	char epoch[64];

@@ -546,6 +546,27 @@ static void stale_refused(void **state)
 	}
 }
 
+/* A quota held by more hosts than a 16-bit length can name (its holders
+ * list past 64 KiB) stays readable: every host's call is answered. */
+static void many_holders(void **state)
+{
+	struct fx *f = *state;
+	struct sim_entry e = { .kind = 'q', .key = "mh", .cap = 1000000, .sb = 1, .ttl = 60000,
+			       .use = 1 };
+	static struct sim_host h;
+	struct sim_answer an;
+
+	for (int i = 0; i < 1040; i++) {     /* 1040 names of 64 bytes */
+		char name[VRL_GLOBAL_HOST_MAX + 1];
+
+		snprintf(name, sizeof(name), "holder-%04d-%052d", i, 0);
+		sim_host_init(&h, name, TERM_US, MARGIN_US, 2);
+		assert_int_equal(sim_call(f->c, &h, false, &e, 1, &an), 0);
+		assert_int_equal(an.code, 0);
+		assert_true(an.a > 0);
+	}
+}
+
 /* A cooldown one host publishes reaches the others. */
 static void cooldown_shared(void **state)
 {
@@ -617,6 +638,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(term_shrinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(quota_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(stale_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_holders, setup, teardown),
 		cmocka_unit_test_setup_teardown(cooldown_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(behind_cooldown_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(window_release, setup, teardown),

@@ -32,6 +32,7 @@
 
 #define ENTRY_FIXED 83u   /* vrl.lua: ENTRY_FIXED, an entry's bytes before its known list */
 #define ANSWER_FIXED 43u  /* bytes of an answer before its holders */
+#define LUA_EXACT (UINT64_C(1) << 53)   /* vrl.lua's numbers are doubles */
 #define QUOTA_GRACE_MS UINT64_C(86400000)  /* Redis keeps a quota count a day past its period */
 
 struct call {
@@ -356,6 +357,10 @@ static int answer(struct ctx *x, size_t k, const redisReply *blob, size_t *at, u
 	rel = get_le(p + 17, 8);
 	target = get_le(p + 25, 8);
 	cd = get_le(p + 33, 8);
+	/* a figure no double of vrl.lua holds exactly (a negative one packs as
+	 * one) is no answer: never a share */
+	if ((a | b | rel | target | cd) >= LUA_EXACT)
+		return -EPROTO;
 	res->status = (enum vrl_global_outcome)p[0];
 	res->apply = true;
 	res->gen = x->gen;

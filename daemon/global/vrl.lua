@@ -570,7 +570,7 @@ local function renew_block(k, h, ep, en)
     end
     if not seeded(b.hold, b.rep, ep) then
       block_write(k, en.kind, b.pid, en.cap, b, me, have, b.ld, b.t, refresh, life, v)
-      return answer(v < ep.fence and FENCED or SEEDING, have, 0, 0, 0, cd, b.hold)
+      return answer(v < ep.fence and FENCED or SEEDING, math.max(have, 0), 0, 0, 0, cd, b.hold)
     end
     b.seed = false
   end

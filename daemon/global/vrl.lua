@@ -97,6 +97,10 @@ local SHEAD_OWN = '<c1dddddHBc0ddddB'      -- the head and the caller's record
 local SHEAD_OWN_NEW = SHEAD_OWN .. 'ddd'   -- ... with its new promise
 local SHEAD_HOSTS = 41   -- bytes of a rate or window head before its host count
 local PROMISE_LEN = 24
+local PROMISES = { [0] = '<' }   -- [n]: the format of n promises, read or written in
+for n = 1, PROMISES_MAX + 1 do      -- one call
+  PROMISES[n] = PROMISES[n - 1] .. 'ddd'
+end
 local BHEAD, BHOST = '<c1dddddBI4c0I4c0H', '<Bc0ddd'
 local BHEAD_OWN = BHEAD .. 'Bc0ddd'
 local GHEAD = '<c1dd'
@@ -324,16 +328,17 @@ end
 -- makes a new promise end sooner, and the host trusts its older lease
 -- until that one's end if the new reply is lost.
 local function promises_kept(s, p, n, v, a, b, e)
-  local l
-  for _ = 1, n do
-    local pa, pb, pe
-    pa, pb, pe, p = struct.unpack(PROMISE, s, p)
+  if n == 0 then return nil end
+  local l, m = { struct.unpack(PROMISES[n], s, p) }, 0   -- 3n figures, then a position
+  for i = 1, 3 * n, 3 do
+    local pa, pb, pe = l[i], l[i + 1], l[i + 2]
     if pe > v and (pa > a or pb > b or pe > e) then
-      l = l or {}
-      l[#l + 1], l[#l + 2], l[#l + 3] = pa, pb, pe
+      l[m + 1], l[m + 2], l[m + 3] = pa, pb, pe
+      m = m + 3
     end
   end
-  return l
+  for i = 3 * n + 1, m + 1, -1 do l[i] = nil end
+  return m > 0 and l or nil
 end
 
 -- Promises (flat list t) packed, and their count. Past PROMISES_MAX (a
@@ -352,9 +357,7 @@ local function promises_pack(t)
     t[best + 2] = math.max(t[best + 2], t[best + 5])
     for _ = 1, 3 do table.remove(t, best + 3) end
   end
-  local out = {}
-  for i = 1, #t, 3 do out[#out + 1] = struct.pack(PROMISE, t[i], t[i + 1], t[i + 2]) end
-  return table.concat(out), #t / 3
+  return struct.pack(PROMISES[#t / 3], unpack(t)), #t / 3
 end
 
 -- Renew host h's share of rate or window key k. Rate: a = rate in

@@ -13,6 +13,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,9 +125,12 @@ static int setup(void **state)
 	return vrl_seg_open_or_create(&spec, &cfg, true, &seg, why, sizeof(why)) == 0 ? 0 : -1;
 }
 
+static void heartbeat_stop(void);
+
 static int teardown(void **state)
 {
 	(void)state;
+	heartbeat_stop();
 	vrl_seg_close(&seg);
 	vrl_seg_unlink(seg_name);
 	return 0;
@@ -314,17 +318,30 @@ static void *heartbeat(void *arg)
 	return NULL;
 }
 
+static pthread_t beat;
+
+/* Stop the heartbeat thread, also when a failed check left it running
+ * (the teardown unmaps the header it writes). */
+static void heartbeat_stop(void)
+{
+	if (atomic_exchange(&beating, 0))
+		pthread_join(beat, NULL);
+}
+
 static void test_status_daemon(void **state)
 {
 	struct vrl_seg_header *h = seg.hdr;
-	pthread_t beat;
 	char expect[128];
 
 	(void)state;
 	atomic_store(&h->daemon_pid, (int32_t)getpid());
-	/* ticks as vrld would, however long vrlctl takes to start */
+	/* ticks as vrld would, however long vrlctl takes to start; vrlctl runs
+	 * once the first tick is in, whenever the thread gets a core */
+	atomic_store(&h->daemon_heartbeat_ns, 0);
 	atomic_store(&beating, 1);
 	assert_int_equal(pthread_create(&beat, NULL, heartbeat, h), 0);
+	while (atomic_load(&h->daemon_heartbeat_ns) == 0)
+		sched_yield();
 	expect_exit(ctl("status"), 0);
 	snprintf(expect, sizeof(expect), "vrld:      running pid %d, last tick ", (int)getpid());
 	assert_has(R.out, expect);
@@ -332,8 +349,7 @@ static void test_status_daemon(void **state)
 	expect_exit(ctl("status", "--json"), 0);
 	assert_has(R.out, "\"running\":true");
 	assert_true(number_after(R.out, "\"heartbeat_age_s\":") < 3.0);
-	atomic_store(&beating, 0);
-	pthread_join(beat, NULL);
+	heartbeat_stop();
 }
 
 /* A wait of @total_s seconds set at @t0, read back as @seen seconds now:

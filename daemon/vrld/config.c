@@ -60,14 +60,14 @@
 static int parse_root(struct vrl_doc *d, yaml_node_t *root, struct vrl_settings *st)
 {
 	static const char *const keys[] = { "segment", "daemon", "presets", "limits", "shadow",
-					    "labels", "attributes", "unmatched", NULL };
+					    "labels", "attributes", "unmatched", "global", NULL };
 	yaml_node_t *v;
 
 	if (!root || cfg_is_null(root))
 		return 0;
 	if (cfg_want_type(d, root, YAML_MAPPING_NODE, "config",
 		      "a mapping of segment, daemon, presets, limits, shadow, labels, "
-		      "attributes, unmatched") ||
+		      "attributes, unmatched, global") ||
 	    cfg_check_keys(d, root, "", keys))
 		return -1;
 	if ((v = cfg_lookup(d, root, "shadow")) && cfg_get_bool(d, v, "shadow", &st->shadow))
@@ -83,6 +83,12 @@ static int parse_root(struct vrl_doc *d, yaml_node_t *root, struct vrl_settings 
 		return -1;
 	if ((v = cfg_lookup(d, root, "daemon")) && cfg_parse_daemon(d, v, st))
 		return -1;
+	/* before the limits: their scope: global needs it */
+	if ((v = cfg_lookup(d, root, "global"))) {
+		if (cfg_parse_global(d, v, &st->global))
+			return -1;
+		d->p->global = true;
+	}
 	if ((v = cfg_lookup(d, root, "presets")) && !cfg_is_null(v) && cfg_parse_presets(d, v))
 		return -1;
 	if ((v = cfg_lookup(d, root, "limits")) && !cfg_is_null(v) && cfg_parse_limits(d, v))
@@ -242,6 +248,7 @@ static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_conf
 	memcpy(out->alert_command, st->alert_command, sizeof(out->alert_command));
 	out->prod = st->prod;
 	out->cfg.flags = st->flags;
+	out->global = st->global;
 	/* global shadow mode: verdicts and metrics say what would have been
 	 * denied, nothing is */
 	for (uint32_t i = 0; st->shadow && i < out->cfg.nlimits; i++)

@@ -16,6 +16,7 @@
 #include "duration.h"
 #include "upkeep.h"
 #include "segment.h"
+#include "global.h"
 
 #define VRL_CONFIG_ERR_MAX 512
 #define VRL_ALERT_COMMAND_MAX 256     /* bytes of daemon.alert_command, NUL included */
@@ -32,6 +33,16 @@ struct vrl_daemon_prod {
 	uint64_t metrics_top;                /* daemon.metrics_top: keys shown per scrape */
 };
 
+/* Limits held across hosts through Redis (global: section; daemon/global). */
+struct vrl_global_settings {
+	bool on;                      /* global: written */
+	char redis[VRL_GLOBAL_ENDPOINTS_MAX][128];   /* global.redis, as written */
+	unsigned nredis;
+	char host[VRL_GLOBAL_HOST_MAX + 1];          /* global.host ("" = the hostname) */
+	uint64_t lease_ns;            /* global.lease */
+	bool static_partition;        /* global.on_partition: static (else deny) */
+	uint32_t hosts;               /* global.hosts */
+};
 struct vrl_daemon_config {
 	struct vrl_seg_spec seg;      /* segment: name, mode, group, keys */
 	char group[64];               /* segment.group as written ("" = none) */
@@ -41,6 +52,7 @@ struct vrl_daemon_config {
 	char alert_command[VRL_ALERT_COMMAND_MAX]; /* daemon.alert_command ("" = none) */
 	struct vrl_daemon_prod prod;  /* daemon.checkpoint*, daemon.metrics* */
 	struct vrl_seg_config cfg;    /* limits and flags, ready to publish */
+	struct vrl_global_settings global;  /* global: (on false: none) */
 };
 
 /*

@@ -380,3 +380,8 @@ int cfg_limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
 		return -1;
 	return cfg_kind_params(d, map, path, l, false);
 }
+
+const char *cfg_kind_name(uint32_t kind)
+{
+	return kind > 0 && kind < VRL_KIND__COUNT ? kind_parsers[kind].name : "unknown";
+}

@@ -181,7 +181,7 @@ static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 	static const char *const keys[] = { "name", "description", "kind", "match", "per",
 					    "rate", "burst", "shadow", "count", "calendar",
 					    "anchor", "overage", "alerts", "persistent", "pool",
-					    "overrides", "limit", "window", "keys", NULL };
+					    "overrides", "limit", "window", "keys", "scope", NULL };
 	struct vrl_parse *p = d->p;
 	struct vrl_seg_limit lim, *l = &lim;
 	char where[VRL_PATH_MAX];
@@ -207,6 +207,8 @@ static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 	if ((v = cfg_lookup(d, map, "match")) && cfg_limit_match(d, v, path, l))
 		return -1;
 	if (cfg_limit_params(d, map, path, l))
+		return -1;
+	if ((v = cfg_lookup(d, map, "scope")) && cfg_limit_scope(d, v, path, l))
 		return -1;
 	cfg_pathf(where, "%s.shadow", path);
 	if ((v = cfg_lookup(d, map, "shadow")) && cfg_get_bool(d, v, where, &shadow))

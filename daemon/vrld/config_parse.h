@@ -40,6 +40,7 @@ struct vrl_parse {
 	uint32_t groups;                /* override groups given out */
 	unsigned depth;
 	unsigned nattrs;                /* attributes: declared so far */
+	bool global;                    /* the top document has global: */
 	char attrs[VRL_DECLARED_MAX][VRL_ATTR_MAX];
 };
 
@@ -70,6 +71,7 @@ struct vrl_settings {
 	uint32_t flags;
 	bool shadow;                  /* shadow: true at the top: every limit in shadow */
 	struct vrl_labels labels;
+	struct vrl_global_settings global;
 };
 
 /* ---- config_yaml.c: messages and node helpers ---- */
@@ -134,6 +136,16 @@ int cfg_limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
  * default to its base's (already in @l). */
 int cfg_kind_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
 		    struct vrl_seg_limit *l, bool inherit);
+
+/* The name of kind @kind as the config writes it ("rate"). */
+const char *cfg_kind_name(uint32_t kind);
+
+/* ---- config_global.c ---- */
+
+int cfg_parse_global(struct vrl_doc *d, yaml_node_t *map, struct vrl_global_settings *g);
+/* scope: of limit @l (its kind read): host, or global when this vrld can hold it so. */
+int cfg_limit_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		    const struct vrl_seg_limit *l);
 
 /* ---- config_presets.c ---- */
 

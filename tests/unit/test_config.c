@@ -1072,6 +1072,66 @@ static void test_global_shadow(void **state)
 		  "expected");
 }
 
+/* global: the Redis endpoints and the lease; scope: per limit. */
+static void test_global_section(void **state)
+{
+	static const char lim[] = "limits: [{name: r, rate: 1/s}]\n";
+	char yaml[512];
+
+	(void)state;
+	parse_ok(lim);
+	assert_false(cfg.global.on);
+	parse_ok("global:\n  redis: [\"unix:/run/redis/redis.sock\", \"10.0.0.2:6379\"]\n"
+		 "  host: web-1\n  lease: 2s\n  on_partition: static\n  hosts: 3\n"
+		 "limits: [{name: r, rate: 1/s, scope: host}]\n");
+	assert_true(cfg.global.on);
+	assert_int_equal(cfg.global.nredis, 2);
+	assert_string_equal(cfg.global.redis[1], "10.0.0.2:6379");
+	assert_string_equal(cfg.global.host, "web-1");
+	assert_int_equal(cfg.global.lease_ns, 2000000000u);
+	assert_true(cfg.global.static_partition);
+	assert_int_equal(cfg.global.hosts, 3);
+	/* the defaults: one endpoint as a scalar, the hostname, 1s, deny */
+	parse_ok("global: {redis: \"127.0.0.1:6379\"}\nlimits: [{name: r, rate: 1/s}]\n");
+	assert_int_equal(cfg.global.nredis, 1);
+	assert_string_equal(cfg.global.host, "");
+	assert_int_equal(cfg.global.lease_ns, 1000000000u);
+	assert_false(cfg.global.static_partition);
+	assert_int_equal(cfg.global.hosts, 1);
+
+	snprintf(yaml, sizeof(yaml), "global: {host: a}\n%s", lim);
+	parse_bad(yaml, "vrl.yaml:1:9: global:", "missing redis:");
+	snprintf(yaml, sizeof(yaml), "global: {redis: [localhost]}\n%s", lim);
+	parse_bad(yaml, "vrl.yaml:1:18: global.redis[0]:", "\"localhost\"");
+	snprintf(yaml, sizeof(yaml), "global: {redis: [\"h:1\", \"h:1\"]}\n%s", lim);
+	parse_bad(yaml, "vrl.yaml:1:25: global.redis[1]:", "listed twice");
+	snprintf(yaml, sizeof(yaml), "global: {redis: []}\n%s", lim);
+	parse_bad(yaml, "vrl.yaml:1:17: global.redis:", "at least one");
+	snprintf(yaml, sizeof(yaml), "global: {redis: \"h:1\", host: \"a b\"}\n%s", lim);
+	parse_bad(yaml, "vrl.yaml:1:30: global.host:", "expected letters");
+	snprintf(yaml, sizeof(yaml), "global: {redis: \"h:1\", lease: 10ms}\n%s", lim);
+	parse_bad(yaml, "vrl.yaml:1:31: global.lease:", "100ms");
+	snprintf(yaml, sizeof(yaml), "global: {redis: \"h:1\", on_partition: static}\n%s", lim);
+	parse_bad(yaml, "vrl.yaml:1:38: global.on_partition:", "needs hosts:");
+	snprintf(yaml, sizeof(yaml), "global: {redis: \"h:1\", on_partition: allow}\n%s", lim);
+	parse_bad(yaml, "vrl.yaml:1:38: global.on_partition:", "deny or static");
+	snprintf(yaml, sizeof(yaml), "global: {redis: \"h:1\", hosts: 0}\n%s", lim);
+	parse_bad(yaml, "vrl.yaml:1:31: global.hosts:", "");
+	snprintf(yaml, sizeof(yaml), "global: {redis: \"h:1\", port: 1}\n%s", lim);
+	parse_bad(yaml, "vrl.yaml:1:24: global.port:", "");
+
+	/* scope: global needs global:, and a kind this vrld holds so: none is
+	 * ever held per host while the config says global */
+	parse_bad("limits: [{name: r, rate: 1/s, scope: global}]\n",
+		  "vrl.yaml:1:38: limits[0].scope:", "needs a global: section");
+	parse_bad("limits: [{name: r, rate: 1/s, scope: everywhere}]\n",
+		  "vrl.yaml:1:38: limits[0].scope:", "global or host");
+	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: r, rate: 1/s, scope: global}]\n",
+		  "vrl.yaml:2:38: limits[0].scope:", "kind rate cannot be global");
+	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: q, kind: quota, count: 5, "
+		  "calendar: day, scope: global}]\n", "vrl.yaml:2:", "kind quota cannot be global");
+}
+
 /* labels: which per fields key labels show as written; the rest hashed. */
 static void test_labels(void **state)
 {
@@ -1183,6 +1243,7 @@ int main(void)
 		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_global_shadow),
 		cmocka_unit_test(test_labels),
+		cmocka_unit_test(test_global_section),
 		cmocka_unit_test(test_near_miss_field),
 		cmocka_unit_test(test_unmatched_policy),
 	};

@@ -573,6 +573,43 @@ static void release(void **state)
 	redisFree(c);
 }
 
+/* ---- a Redis that refuses the library ---------------------------------------------- */
+
+/*
+ * A Redis whose FUNCTION LOAD of vrl.lua is refused (here another library
+ * holds one of its function names): the engine says so in its status at
+ * its first round, naming the refusal, and its keys get no share.
+ */
+static void load_refused(void **state)
+{
+	struct fx *f = *state;
+	redisContext *c = rfx_connect(&f->r);
+	const char *squat = "#!lua name=squat\n"
+			    "redis.register_function('vrl_renew', function() return 0 end)";
+	redisReply *rep = redisCommand(c, "FUNCTION FLUSH");
+	struct host h = { .n = 1 };
+	struct vrl_global_status st;
+	uint64_t deadline = rfx_now() + HANG_NS;
+
+	freeReplyObject(rep);
+	rep = redisCommand(c, "FUNCTION LOAD %s", squat);
+	assert_true(rep && rep->type != REDIS_REPLY_ERROR);
+	freeReplyObject(rep);
+	h.g = start(f->spec, 1, "a", VRL_GLOBAL_DENY, 1);
+	h.e[0] = rate_entry("refused", 100, 4);
+	do {
+		tick(&h);
+		assert_true(rfx_now() < deadline);
+		vrl_global_status(h.g, &st);
+		if (!st.ep[0].error[0])
+			rfx_pace(20);
+	} while (!st.ep[0].error[0]);
+	assert_non_null(strstr(st.ep[0].error, "FUNCTION LOAD"));
+	assert_false(st.ep[0].up);
+	vrl_global_stop(h.g, NULL, 0);
+	redisFree(c);
+}
+
 /* ---- the pure helpers, and what start refuses -------------------------------------- */
 
 static void helpers(void **state)
@@ -650,6 +687,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(wipe_idle_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(release, setup, teardown),
+		cmocka_unit_test_setup_teardown(load_refused, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests_name("pure", pure, NULL, NULL);
 

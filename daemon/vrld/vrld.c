@@ -42,6 +42,7 @@
 #include "vrl_internal.h"
 #include "clock.h"
 #include "config.h"
+#include "glink.h"
 #include "live.h"
 #include "reload.h"
 #include "unmatched.h"
@@ -194,7 +195,7 @@ static bool needs_restart(const struct vrl_daemon_config *cur,
 		snprintf(why, len, "daemon.metrics changed (%s -> %s): the listener is bound at "
 			 "start; restart vrld to move it", or_none(cur->prod.metrics),
 			 or_none(next->prod.metrics));
-	else
+	else if (!vrld_glink_needs_restart(cur, next, why, len))
 		return false;
 	return true;
 }
@@ -562,6 +563,7 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	uint64_t cursor = 0, next_sweep = 0;
 	struct vrl_alert_cursor alerts = { 0 };
 	struct vrld_prod prod = { .log = logf_ };
+	struct vrld_glink glink;
 	struct timespec period = { 0, TICK_NS };
 	int rc;
 
@@ -589,6 +591,13 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 		vrl_seg_close(&seg);
 		return 1;
 	}
+	if (vrld_glink_start(&glink, dc, logf_) != 0) {
+		vrld_reloader_stop(&rl);
+		prod.seg = NULL;
+		vrld_prod_stop(&prod);
+		vrl_seg_close(&seg);
+		return 1;
+	}
 	/* seq_cst: plain published words, read by vrlctl and the keytable's
 	 * bracket repair (KT.B1); no data rides on them */
 	atomic_store(&seg.hdr->daemon_pid, (int32_t)getpid());
@@ -602,9 +611,11 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 		reload_step(&rl, &seg, &prod);
 		tick(&seg, &cursor, &next_sweep, &alerts, &prod);
 		vrld_prod_tick(&prod);
+		vrld_glink_tick(&glink);
 		nanosleep(&period, NULL);
 	}
 	notify("STOPPING=1");
+	vrld_glink_stop(&glink);
 	vrld_prod_stop(&prod);
 	/* after the last checkpoint: a load in progress is waited for, dropped */
 	vrld_reloader_stop(&rl);

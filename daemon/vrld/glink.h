@@ -1,0 +1,44 @@
+/*
+ * glink.h - vrld's link to the multi-host engine (daemon/global): started
+ * when the config has a global: section, fed and read once a tick without
+ * ever waiting on Redis, stopped at exit. Main loop only.
+ */
+#ifndef VRLD_GLINK_H
+#define VRLD_GLINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "global.h"
+#include "live.h"
+
+struct vrld_glink {
+	struct vrl_global *g;        /* NULL: no global: section */
+	vrld_log_fn *log;
+	size_t nep;
+	uint64_t rounds;             /* rounds seen at the last tick */
+	bool was_up[VRL_GLOBAL_ENDPOINTS_MAX];   /* for the log: once per change */
+	char said[VRL_GLOBAL_ENDPOINTS_MAX][160]; /* the last failure logged */
+};
+
+/*
+ * Start the engine for @dc's global: section (nothing without one). 0, or
+ * -1 with the reason logged: vrld must not start.
+ */
+int vrld_glink_start(struct vrld_glink *k, const struct vrl_daemon_config *dc,
+		     vrld_log_fn *log);
+
+/* One tick: hand the engine this host's global keys, take its answers,
+ * log each endpoint's change (reachable, or why not). Never waits. */
+void vrld_glink_tick(struct vrld_glink *k);
+
+/* Stop the engine (its thread joined). */
+void vrld_glink_stop(struct vrld_glink *k);
+
+/* Why a reload from @cur to @next cannot apply global: (written to @why),
+ * or false when it can: the section is read at start only. */
+bool vrld_glink_needs_restart(const struct vrl_daemon_config *cur,
+			      const struct vrl_daemon_config *next, char *why, size_t len);
+
+#endif /* VRLD_GLINK_H */

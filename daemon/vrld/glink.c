@@ -13,6 +13,7 @@
 #include "glink.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -124,4 +125,86 @@ bool vrld_glink_needs_restart(const struct vrl_daemon_config *cur,
 	snprintf(why, len, "global: changed: the engine and its leases are set up at start; "
 		 "restart vrld to apply it");
 	return true;
+}
+
+/* ---- metrics: per endpoint (at most VRL_GLOBAL_ENDPOINTS_MAX), never per key ---- */
+
+struct mbuf {
+	char *buf;
+	size_t cap, len;
+};
+
+static void mput(struct mbuf *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void mput(struct mbuf *m, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(m->len < m->cap ? m->buf + m->len : NULL, m->len < m->cap ?
+		      m->cap - m->len : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		m->len += (size_t)n;
+}
+
+/* An endpoint as a label value: printable ASCII, \ and " escaped. */
+static void mlabel(struct mbuf *m, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\\' || c == '"')
+			mput(m, "\\%c", c);
+		else
+			mput(m, "%c", c >= 0x20 && c < 0x7f ? c : '?');
+	}
+}
+
+static void family(struct mbuf *m, const struct vrl_global_status *st, const char *name,
+		   const char *type, const char *help, int what)
+{
+	mput(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	for (size_t i = 0; i < st->nendpoints && i < VRL_GLOBAL_ENDPOINTS_MAX; i++) {
+		const struct vrl_global_endpoint_status *e = &st->ep[i];
+
+		mput(m, "%s{endpoint=\"", name);
+		mlabel(m, e->name);
+		switch (what) {
+		case 0: mput(m, "\"} %d\n", e->up ? 1 : 0); break;
+		case 1: mput(m, "\"} %.6f\n", (double)e->rtt_ewma_ns / 1e9); break;
+		case 2: mput(m, "\"} %llu\n", (unsigned long long)e->calls); break;
+		default: mput(m, "\"} %llu\n", (unsigned long long)e->failures); break;
+		}
+	}
+}
+
+size_t vrld_glink_metrics(void *arg, char *buf, size_t cap)
+{
+	struct vrld_glink *k = arg;
+	struct mbuf m = { .buf = buf, .cap = cap };
+	struct vrl_global_status st;
+
+	if (cap)
+		buf[0] = '\0';
+	if (!k->g)
+		return 0;
+	vrl_global_status(k->g, &st);
+	family(&m, &st, "vrl_global_redis_up", "gauge",
+	       "1 while the Redis endpoint is connected, holds vrl's library and answered the "
+	       "last call.", 0);
+	family(&m, &st, "vrl_global_redis_rtt_seconds", "gauge",
+	       "Round-trip time of the endpoint's calls (moving average).", 1);
+	family(&m, &st, "vrl_global_redis_calls_total", "counter",
+	       "Lease calls sent to the endpoint.", 2);
+	family(&m, &st, "vrl_global_redis_failures_total", "counter",
+	       "Calls without an answer and connects that failed.", 3);
+	mput(&m, "# HELP vrl_global_rounds_total Lease rounds the engine finished.\n"
+	     "# TYPE vrl_global_rounds_total counter\nvrl_global_rounds_total %llu\n",
+	     (unsigned long long)st.rounds);
+	mput(&m, "# HELP vrl_global_partitioned_keys Global keys on the on_partition share.\n"
+	     "# TYPE vrl_global_partitioned_keys gauge\nvrl_global_partitioned_keys %llu\n",
+	     (unsigned long long)st.partitioned);
+	return m.len;
 }

@@ -33,6 +33,9 @@ int vrld_glink_start(struct vrld_glink *k, const struct vrl_daemon_config *dc,
  * log each endpoint's change (reachable, or why not). Never waits. */
 void vrld_glink_tick(struct vrld_glink *k);
 
+/* The engine's metric families (vrl_metrics_extra_fn; @arg: the link). */
+size_t vrld_glink_metrics(void *arg, char *buf, size_t cap);
+
 /* Stop the engine (its thread joined). */
 void vrld_glink_stop(struct vrld_glink *k);
 

@@ -389,6 +389,7 @@ static int metrics_start(struct vrld_prod *p, struct vrl_seg *seg,
 		p->log("error", "msg=\"metrics: out of memory\"");
 		return -1;
 	}
+	vrl_metrics_set_extra(p->metrics, p->metrics_extra, p->metrics_extra_arg);
 	if (!dc->prod.metrics[0])
 		return 0;
 	rc = vrl_metrics_serve(p->metrics, dc->prod.metrics, &port, why, sizeof(why));
@@ -416,6 +417,8 @@ static void metrics_tick(struct vrld_prod *p, const struct vrl_daemon_config *dc
 		p->textfile_failing = true;
 		return;
 	}
+	if (p->metrics)
+		vrl_metrics_set_extra(p->metrics, p->metrics_extra, p->metrics_extra_arg);
 	/* zero pages over a shrunk segment are no figures to publish */
 	if (!p->metrics || vrl_now_ns() < p->next_textfile ||
 	    vrl_guard_damaged(vrl_guard_state(p->seg->guard)))

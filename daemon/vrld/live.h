@@ -52,6 +52,8 @@ struct vrld_prod {
 	struct vrl_ckpt ck;          /* read by prepare, applied by start */
 	struct vrld_seg_room room;   /* the segment's size and room, by prepare */
 	struct vrl_metrics *metrics; /* NULL: no metrics configured */
+	vrl_metrics_extra_fn *metrics_extra; /* set by the caller: more families */
+	void *metrics_extra_arg;
 	uint64_t next_textfile;      /* monotonic ns of the next metrics textfile */
 	bool textfile_failing;       /* log a failure streak once */
 

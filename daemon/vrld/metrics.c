@@ -147,6 +147,8 @@ struct vrl_metrics {
 	struct seen *seen;              /* [v.nholders] */
 	struct retired retired[RETIRED_MAX];
 	unsigned nretired;
+	vrl_metrics_extra_fn *extra;    /* vrl_metrics_set_extra() */
+	void *extra_arg;
 #ifdef HAVE_MHD
 	struct MHD_Daemon *http;
 	struct http_guard guard;
@@ -551,6 +553,37 @@ static void top_keys(struct out *o, const struct vrl_snapshot *cfg, const struct
 	}
 }
 
+static void put_extra(struct out *o, vrl_metrics_extra_fn *fn, void *arg)
+{
+	size_t need;
+	char *p;
+
+	if (!o->buf)
+		return;
+	need = fn(arg, o->buf + o->len, o->cap - o->len);
+	if (need >= o->cap - o->len) {
+		if (!(p = realloc(o->buf, o->len + need + 1))) {
+			free(o->buf);
+			o->buf = NULL;
+			return;
+		}
+		o->buf = p;
+		o->cap = o->len + need + 1;
+		need = fn(arg, o->buf + o->len, o->cap - o->len);
+		if (need >= o->cap - o->len) {   /* it grew meanwhile: leave it out */
+			o->buf[o->len] = '\0';
+			return;
+		}
+	}
+	o->len += need;
+}
+
+void vrl_metrics_set_extra(struct vrl_metrics *m, vrl_metrics_extra_fn *fn, void *arg)
+{
+	m->extra = fn;
+	m->extra_arg = arg;
+}
+
 static char *render_locked(struct vrl_metrics *m, size_t *len)
 {
 	uint64_t counts[NCOUNTERS][VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
@@ -597,6 +630,8 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	unmatched_totals(&o, &m->v);
 	segment_wide(&o, &m->v, live, unattributed, attached, m->snap.generation);
 	top_keys(&o, &m->snap, best, nbest);
+	if (m->extra)
+		put_extra(&o, m->extra, m->extra_arg);
 	free(best);
 	*len = o.buf ? o.len : 0;
 	return o.buf;

@@ -77,6 +77,15 @@ void vrl_metrics_note_evictions(struct vrl_metrics *m, const struct vrl_seg_conf
 				const uint64_t *by_limit);
 
 /* Stop serving and free. */
+/*
+ * More families, rendered by another part of vrld at each update (main
+ * loop): @fn writes at most @cap bytes of exposition text at @buf, NUL
+ * included, and returns the length it needs, as snprintf (it is called
+ * again with room when that is more). NULL: none.
+ */
+typedef size_t vrl_metrics_extra_fn(void *arg, char *buf, size_t cap);
+void vrl_metrics_set_extra(struct vrl_metrics *m, vrl_metrics_extra_fn *fn, void *arg);
+
 void vrl_metrics_free(struct vrl_metrics *m);
 
 #endif /* VRL_METRICS_H */

@@ -562,8 +562,10 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	char why[VRL_CONFIG_ERR_MAX];
 	uint64_t cursor = 0, next_sweep = 0;
 	struct vrl_alert_cursor alerts = { 0 };
-	struct vrld_prod prod = { .log = logf_ };
-	struct vrld_glink glink;
+	/* zeroed: the metrics render it, engine or none, from the first tick */
+	struct vrld_glink glink = { 0 };
+	struct vrld_prod prod = { .log = logf_, .metrics_extra = vrld_glink_metrics,
+				  .metrics_extra_arg = &glink };
 	struct timespec period = { 0, TICK_NS };
 	int rc;
 

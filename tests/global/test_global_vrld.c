@@ -27,7 +27,7 @@
 #define NS_PER_S   UINT64_C(1000000000)
 #define WAIT_NS    (120 * NS_PER_S)     /* a deadline for hangs only (TSan, a busy machine) */
 
-static char dir[256], conf[300], logpath[300], seg[VRL_SHM_NAME_MAX];
+static char dir[256], conf[300], logpath[300], prom[300], seg[VRL_SHM_NAME_MAX];
 static struct rfx redis;
 
 static int setup(void **state)
@@ -40,6 +40,7 @@ static int setup(void **state)
 	assert_int_equal(mkdir(dir, 0700), 0);
 	snprintf(conf, sizeof(conf), "%s/vrl.yaml", dir);
 	snprintf(logpath, sizeof(logpath), "%s/vrld.log", dir);
+	snprintf(prom, sizeof(prom), "%s/vrl.prom", dir);
 	vrl_seg_unlink(seg);
 	rfx_start(&redis);
 	return 0;
@@ -74,9 +75,10 @@ static void config(const char *redis_spec, const char *lease)
 
 	snprintf(text, sizeof(text),
 		 "segment: {name: \"%s\", keys: 1000}\n"
+		 "daemon: {metrics_textfile: \"%s\"}\n"
 		 "global: {redis: [\"%s\"], host: a, lease: %s}\n"
 		 "limits:\n  - {name: r, rate: 5/s, per: [org], scope: host}\n",
-		 seg, redis_spec, lease);
+		 seg, prom, redis_spec, lease);
 	vrld_write_file(conf, text);
 }
 
@@ -97,6 +99,26 @@ static void wait_log(const char *needle)
 		show_log();
 		fail_msg("vrld's log never said: %s", needle);
 	}
+}
+
+/* Wait until the metrics textfile holds @line (vrld rewrites it each second). */
+static void wait_metric(const char *line)
+{
+	uint64_t until = vrl_now_ns() + WAIT_NS;
+	char text[65536];
+
+	while (vrl_now_ns() < until) {
+		FILE *f = fopen(prom, "r");
+		size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+
+		if (f)
+			fclose(f);
+		text[n] = '\0';
+		if (strstr(text, line))
+			return;
+		rfx_pace(50);
+	}
+	fail_msg("the metrics never said: %s\n%s", line, text);
 }
 
 static void stop(pid_t pid)
@@ -126,6 +148,7 @@ static void host_limit_served(void)
 static void reachable(void **state)
 {
 	struct vrl_reload_status st = { 0 };
+	char line[300];
 	uint64_t until;
 	pid_t pid;
 
@@ -134,6 +157,8 @@ static void reachable(void **state)
 	pid = start();
 	wait_log("Redis reachable, vrl library in place");
 	host_limit_served();
+	snprintf(line, sizeof(line), "vrl_global_redis_up{endpoint=\"%s\"} 1\n", redis.spec);
+	wait_metric(line);
 	/* global: is read at start only: a reload that changes it is refused */
 	config(redis.spec, "2s");
 	kill(pid, SIGHUP);
@@ -152,7 +177,7 @@ static void reachable(void **state)
 /* Redis away: vrld serves its host limits all the same, and says why. */
 static void unreachable(void **state)
 {
-	char spec[400];
+	char spec[400], line[500];
 	pid_t pid;
 
 	(void)state;
@@ -161,6 +186,8 @@ static void unreachable(void **state)
 	pid = start();
 	wait_log("global: Redis unreachable");
 	host_limit_served();
+	snprintf(line, sizeof(line), "vrl_global_redis_up{endpoint=\"%s\"} 0\n", spec);
+	wait_metric(line);
 	stop(pid);
 }
 

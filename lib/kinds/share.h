@@ -1,0 +1,283 @@
+/*
+ * share.h - the local side of a global rate key: the share word, a token
+ * bucket of the host's share that only vrld fills and that the workers
+ * take from, and why it keeps invariant 1 together with the other hosts.
+ * Pure functions of a word and the time; not yet taken up by the acquire
+ * engine (a global rate key is still refused by the config).
+ *
+ * ---- The word ----------------------------------------------------------------
+ *
+ *     bits 24..63: until, in units of 2^20 ns (~1.05 ms) of CLOCK_MONOTONIC
+ *     bits  0..23: credit, in 1/256 permits (at most 65535 + 255/256)
+ *
+ * One word per global key, in an array parallel to the key table (the
+ * slot is one full cache line already). 40 bits of until cover 2^60 ns
+ * (36 years) of uptime. A worker grants @cost permits at time now iff
+ *
+ *     (now >> 20) < until   and   credit >= cost * 256
+ *
+ * and CASes the word to credit - cost * 256 (vrl_share_take). vrld alone
+ * adds credit and moves until (vrl_share_fill, vrl_share_set), with a CAS
+ * loop from the word it loaded, so each change of vrld's and each take is
+ * one step in the word's order of modification.
+ *
+ * ---- What vrld does, per global key ------------------------------------------
+ *
+ * The engine (daemon/global, lease.c) gives the host a share (r, b): a rate
+ * r (permits/s x VRL_GLOBAL_RATE_UNIT) and a burst b, trusted until T
+ * (local monotonic ns: the lease's expiry less the round trip and the
+ * clock margin). vrld, at each tick t_k (and whenever a result comes):
+ *
+ *   F1  refill: credit := min(b * 256, credit + r * (t_k - t_{k-1})), the
+ *       rate and burst being those of the share in force over
+ *       (t_{k-1}, t_k], and the time counted only up to T (vrl_share_due:
+ *       the fraction below 1/256 permit is carried in vrld's memory, never
+ *       rounded up);
+ *   F2  a new share (r', b', T'): credit := min(credit, b' * 256) and
+ *       until := T' >> 20, in one CAS, before the share is reported to the
+ *       engine as the one the key holds (vrl_share_set); a share that
+ *       lapsed (now >= T) is applied from credit 0: vrl_share_set with
+ *       @lapsed;
+ *   F3  a release (vrld stopping, a key given back): until := 0, credit :=
+ *       0 (vrl_share_set of none), then vrl_global_stop reports it.
+ *
+ * vrl_share_apply does F1 then F2 (or F3) for a result; vrl_share_tick F1.
+ *
+ * ---- Invariant 1, locally ----------------------------------------------------
+ *
+ * Claim. Let (r_h(t), b_h(t)) be the share host h enforces at t: the share
+ * of the last lease vrld applied while t < its T, else none (0, 0). Then
+ * the grants of host h with decision times in any [s, e] number at most
+ * C_h(s) + integral_s^e r_h, where C_h(s) <= b_h(s) is its credit at s
+ * (0 if its lease is not trusted at s).
+ *
+ * Proof. (a) No grant uses a lapsed lease: a take checks (now >> 20) <
+ * until with until = floor(T / 2^20) (F2), so now < until * 2^20 <= T. A
+ * take that read the word before vrld changed it fails its CAS (the word
+ * changed: F2 writes a new until or a smaller credit; F1 a larger credit),
+ * and loads again; a take whose CAS succeeds saw no change of vrld's
+ * between its load and its CAS, so it was decided on the word in force.
+ * (b) Credit enters only by F1, at the rate of the share in force and only
+ * for time before T: the credit added over (t_{k-1}, t_k] is at most
+ * integral r_h over it, and the cap keeps credit <= b_h. F2 never raises
+ * credit; after a lapse it starts from 0 (a lease that runs out is a new
+ * share of none: lease.c). (c) So the credit is a token bucket filled in
+ * steps at the ends of intervals, with the fill of the interval added at
+ * its end: at every t it holds no more than a continuous bucket of
+ * (r_h, b_h) with the same takes (induction over ticks: min(b, x + r dt - g)
+ * <= the continuous bucket's content after the same dt and takes g, since
+ * a continuous bucket loses only what passes its cap). A token bucket's
+ * takes over [s, e] are at most its content at s plus its fill over [s, e];
+ * the step bucket's are bounded by the continuous one's. QED.
+ *
+ * Across hosts. lease.c proves G1: at every instant the shares hosts
+ * enforce sum to at most the limit, for the rate and for the burst
+ * (sum_h r_h <= r, sum_h b_h <= B). With the claim, grants in [s, e] over
+ * all hosts are at most sum_h b_h(s) + integral_s^e sum_h r_h <= B + r (e -
+ * s): the bound of one GCRA(r, B), invariant 1 for the global limit. The
+ * local key's own GCRA of the configured figures applies besides, all or
+ * nothing, so the key enforces min(config, share).
+ *
+ * A vrld that stops (SIGSTOP, a hang, a crash) stops F1: its workers keep
+ * only the credit there is, and only until T. A worker's clock read and
+ * its CAS may be apart (a preempted worker): its grant's decision time is
+ * the read, as for every kind (acquire.c).
+ *
+ * Units. The worker reads the time it has (CLOCK_MONOTONIC ns) and shifts;
+ * no division on its path. Costs above 65535 permits, or a burst share
+ * above it, do not fit: vrl_share_set caps the burst, and such a limit is
+ * to be refused at config time for scope: global.
+ */
+#ifndef VRL_SHARE_H
+#define VRL_SHARE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VRL_SHARE_FRAC_BITS   8u                      /* credit: 1/256 permits */
+#define VRL_SHARE_CREDIT_BITS 24u
+#define VRL_SHARE_CREDIT_MAX  ((UINT64_C(1) << VRL_SHARE_CREDIT_BITS) - 1u)
+#define VRL_SHARE_BURST_MAX   (VRL_SHARE_CREDIT_MAX >> VRL_SHARE_FRAC_BITS)  /* 65535 */
+#define VRL_SHARE_TIME_SHIFT  20u                     /* until: units of 2^20 ns */
+#define VRL_SHARE_RATE_UNIT   UINT64_C(1000000)       /* = VRL_GLOBAL_RATE_UNIT */
+
+__extension__ typedef unsigned __int128 vrl_share_u128;
+
+static inline uint64_t vrl_share_credit(uint64_t w)
+{
+	return w & VRL_SHARE_CREDIT_MAX;
+}
+
+static inline uint64_t vrl_share_until(uint64_t w)
+{
+	return w >> VRL_SHARE_CREDIT_BITS;
+}
+
+static inline uint64_t vrl_share_word(uint64_t until, uint64_t credit)
+{
+	return until << VRL_SHARE_CREDIT_BITS | credit;
+}
+
+/* The until field of trusted-until @t_ns (rounded down: never later). */
+static inline uint64_t vrl_share_until_of(uint64_t t_ns)
+{
+	uint64_t u = t_ns >> VRL_SHARE_TIME_SHIFT;
+	const uint64_t max = (UINT64_C(1) << (64u - VRL_SHARE_CREDIT_BITS)) - 1u;
+
+	return u > max ? max : u;
+}
+
+/* Whether word @w's lease is trusted at @now. */
+static inline bool vrl_share_live(uint64_t w, uint64_t now)
+{
+	return (now >> VRL_SHARE_TIME_SHIFT) < vrl_share_until(w);
+}
+
+/* What a take of @cost at @now from word @w gives. */
+enum vrl_share_verdict {
+	VRL_SHARE_GRANTED = 0,
+	VRL_SHARE_SHORT,        /* the share has no room now: unmet demand */
+	VRL_SHARE_LAPSED,       /* no lease trusted now: on_partition */
+};
+
+/*
+ * A worker's take of @cost permits at @now (CLOCK_MONOTONIC ns). One CAS;
+ * on a CAS failure the word is loaded again and judged again. A take whose
+ * acquire then fails on another limit is not given back: a give-back could
+ * cross vrld's clamp of a new share (F2) and put credit above it; the
+ * permit is lost to the host, never granted twice.
+ * Relaxed, every access to the word here and below: it carries no other
+ * data, and the proof uses only the single order of its modifications,
+ * which every atomic read-modify-write has.
+ */
+static inline enum vrl_share_verdict vrl_share_take(_Atomic uint64_t *word, uint64_t cost,
+						    uint64_t now)
+{
+	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
+	uint64_t need = cost > VRL_SHARE_BURST_MAX ? UINT64_MAX : cost << VRL_SHARE_FRAC_BITS;
+
+	for (;;) {
+		if (!vrl_share_live(w, now))
+			return VRL_SHARE_LAPSED;
+		if (vrl_share_credit(w) < need)
+			return VRL_SHARE_SHORT;
+		if (atomic_compare_exchange_weak_explicit(word, &w, w - need,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return VRL_SHARE_GRANTED;
+	}
+}
+
+/*
+ * vrld's memory of one global rate key: the share in force and the time
+ * credit was last added up to, and the part of a 1/256 permit carried.
+ */
+struct vrl_share_fill {
+	uint64_t rate;          /* permits/s x VRL_SHARE_RATE_UNIT */
+	uint64_t burst;         /* permits */
+	uint64_t trusted;       /* local monotonic ns; 0: none */
+	uint64_t filled_to;     /* local monotonic ns the credit covers */
+	uint64_t carry;         /* credit not yet added: 1/256 permit x 1e15 */
+};
+
+/*
+ * F1: the credit (1/256 permits) due from @f->filled_to to @now under the
+ * share in force, counting time only up to @f->trusted; advances
+ * @f->filled_to and keeps the remainder in @f->carry (never rounded up).
+ */
+static inline uint64_t vrl_share_due(struct vrl_share_fill *f, uint64_t now)
+{
+	uint64_t end = now < f->trusted ? now : f->trusted;
+	vrl_share_u128 x;
+	uint64_t due = 0;
+
+	if (f->rate == 0)
+		f->carry = 0;
+	if (f->rate != 0 && end > f->filled_to) {
+		/* rate x 1e-6 permits/s x dt ns x 1e-9 s/ns x 256: rate x dt x 256 / 1e15 */
+		x = (vrl_share_u128)f->rate * (end - f->filled_to) *
+		    (1u << VRL_SHARE_FRAC_BITS) + f->carry;
+		due = (uint64_t)(x / UINT64_C(1000000000000000));
+		f->carry = (uint64_t)(x % UINT64_C(1000000000000000));
+	}
+	if (now > f->filled_to)
+		f->filled_to = now;
+	return due;
+}
+
+/*
+ * F1 on the word: add @due credit, capped at @burst permits. One CAS
+ * loop: takes between vrld's load and its CAS make it load again.
+ */
+static inline void vrl_share_fill_word(_Atomic uint64_t *word, uint64_t due, uint64_t burst)
+{
+	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
+	uint64_t cap = (burst > VRL_SHARE_BURST_MAX ? VRL_SHARE_BURST_MAX : burst)
+		       << VRL_SHARE_FRAC_BITS;
+
+	for (;;) {
+		uint64_t c = vrl_share_credit(w);
+		uint64_t n = c >= cap ? c : (cap - c < due ? cap : c + due);
+
+		if (n == c)
+			return;
+		if (atomic_compare_exchange_weak_explicit(word, &w, vrl_share_word(vrl_share_until(w), n),
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return;
+	}
+}
+
+/*
+ * F2, F3: a new share (@burst permits, trusted until @trusted ns; 0: none)
+ * in one CAS: credit clamped to the new burst (0 when @lapsed: the lease
+ * before ran out), until moved. vrld reports the share to the engine only
+ * after this returns.
+ */
+static inline void vrl_share_set(_Atomic uint64_t *word, uint64_t burst, uint64_t trusted,
+				 bool lapsed)
+{
+	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
+	uint64_t cap = (burst > VRL_SHARE_BURST_MAX ? VRL_SHARE_BURST_MAX : burst)
+		       << VRL_SHARE_FRAC_BITS;
+	uint64_t until = trusted ? vrl_share_until_of(trusted) : 0;
+
+	for (;;) {
+		uint64_t c = lapsed || trusted == 0 ? 0 : vrl_share_credit(w);
+
+		if (c > cap)
+			c = cap;
+		if (atomic_compare_exchange_weak_explicit(word, &w, vrl_share_word(until, c),
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return;
+	}
+}
+
+/*
+ * What vrld does with a new share (@rate, @burst, trusted until @trusted;
+ * all 0: none) of key @word at @now: F1 under the share in force up to
+ * @now, then F2 (or F3), then @f holds the new share. After it returns the
+ * share may be reported to the engine as the key's.
+ */
+static inline void vrl_share_apply(struct vrl_share_fill *f, _Atomic uint64_t *word,
+				   uint64_t rate, uint64_t burst, uint64_t trusted, uint64_t now)
+{
+	bool lapsed = now >= f->trusted;
+
+	vrl_share_fill_word(word, vrl_share_due(f, now), f->burst);
+	vrl_share_set(word, burst, trusted, lapsed);
+	f->rate = rate;
+	f->burst = burst;
+	f->trusted = trusted;
+	f->carry = lapsed ? 0 : f->carry;
+}
+
+/* F1 at a tick: the credit due under the share in force, added. */
+static inline void vrl_share_tick(struct vrl_share_fill *f, _Atomic uint64_t *word, uint64_t now)
+{
+	vrl_share_fill_word(word, vrl_share_due(f, now), f->burst);
+}
+
+#endif /* VRL_SHARE_H */

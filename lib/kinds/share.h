@@ -17,7 +17,7 @@
  *     (now >> 20) < until   and   credit >= cost * 256
  *
  * and CASes the word to credit - cost * 256 (vrl_share_take). vrld alone
- * adds credit and moves until (vrl_share_fill, vrl_share_set), with a CAS
+ * adds credit and moves until (vrl_share_fill_word, vrl_share_set), with a CAS
  * loop from the word it loaded, so each change of vrld's and each take is
  * one step in the word's order of modification.
  *
@@ -53,10 +53,10 @@
  *
  * Proof. (a) No grant uses a lapsed lease: a take checks (now >> 20) <
  * until with until = floor(T / 2^20) (F2), so now < until * 2^20 <= T. A
- * take that read the word before vrld changed it fails its CAS (the word
- * changed: F2 writes a new until or a smaller credit; F1 a larger credit),
- * and loads again; a take whose CAS succeeds saw no change of vrld's
- * between its load and its CAS, so it was decided on the word in force.
+ * take's CAS succeeds only from the very word it judged, so each take is
+ * decided on the word in force at its step of the modification order: a
+ * take that read the word before vrld changed it (a new until, a clamped
+ * or a raised credit) fails its CAS and judges the new word.
  * (b) Credit enters only by F1, at the rate of the share in force and only
  * for time before T: the credit added over (t_{k-1}, t_k] is at most
  * integral r_h over it, and the cap keeps credit <= b_h. F2 never raises

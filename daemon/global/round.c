@@ -497,7 +497,8 @@ static int prepare(struct ctx *x)
 	x->recof = order + 2 * n;
 	for (size_t i = 0; i < n; i++)
 		order[i] = i;
-	qsort_r(order, n, sizeof(*order), cmp_order, b->e);
+	if (n)   /* a host without global keys: no array at all */
+		qsort_r(order, n, sizeof(*order), cmp_order, b->e);
 	for (size_t i = 0; i < n; i++) {
 		const struct vrl_global_entry *e = &b->e[order[i]];
 		struct vrl_global_result *res = &x->out->r[order[i]];

@@ -573,6 +573,28 @@ static void release(void **state)
 	redisFree(c);
 }
 
+/* A host without global keys: an empty batch every tick; the engine still
+ * calls Redis (twice a lease term), so its status says the endpoint is up. */
+static void no_keys(void **state)
+{
+	struct fx *f = *state;
+	struct vrl_global *g = start(f->spec, 1, "a", VRL_GLOBAL_DENY, 1);
+	const struct vrl_global_result *r;
+	struct vrl_global_status st;
+	uint64_t deadline = rfx_now() + HANG_NS;
+
+	do {
+		assert_int_equal(vrl_global_submit(g, NULL, 0), 0);
+		assert_int_equal(vrl_global_collect(g, &r), 0);
+		assert_true(rfx_now() < deadline);
+		vrl_global_status(g, &st);
+		if (!st.ep[0].up)
+			rfx_pace(20);
+	} while (!st.ep[0].up);
+	assert_int_equal(st.keys, 0);
+	vrl_global_stop(g, NULL, 0);
+}
+
 /* ---- a Redis that refuses the library ---------------------------------------------- */
 
 /*
@@ -688,6 +710,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(release, setup, teardown),
 		cmocka_unit_test_setup_teardown(load_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_keys, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests_name("pure", pure, NULL, NULL);
 

@@ -138,11 +138,19 @@ static int op_reset(struct vrl_client *c, struct vrl_take *t, uint64_t unused)
 int vrl_cooldown(vrl_client *c, const struct vrl_request *req, const char *limit,
 		 uint64_t until_ns)
 {
+	int rc = vrl__check(c, req);
+
+	if (rc)
+		return rc;
 	return for_keys(c, req, limit, true, KINDS_ALL, op_cooldown, until_ns);
 }
 
 int vrl_reset(vrl_client *c, const struct vrl_request *req, const char *limit)
 {
+	int rc = vrl__check(c, req);
+
+	if (rc)
+		return rc;
 	return for_keys(c, req, limit, false, KINDS_ALL, op_reset, 0);
 }
 
@@ -161,6 +169,10 @@ static int op_release(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 
 int vrl_release(vrl_client *c, const struct vrl_request *req, const char *limit, uint64_t cost)
 {
+	int rc = vrl__check(c, req);
+
+	if (rc)
+		return rc;
 	return for_keys(c, req, limit, false, VRL__KIND_BIT(VRL_KIND_SLOTS), op_release,
 			cost ? cost : 1);
 }
@@ -242,6 +254,10 @@ static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 
 int vrl_refund(vrl_client *c, const struct vrl_request *req, const char *limit, uint64_t cost)
 {
+	int rc = vrl__check(c, req);
+
+	if (rc)
+		return rc;
 	return for_keys(c, req, limit, false,
 			VRL__KIND_BIT(VRL_KIND_RATE) | VRL__KIND_BIT(VRL_KIND_QUOTA) | VRL__KIND_BIT(VRL_KIND_WINDOW),
 			op_refund, cost ? cost : 1);

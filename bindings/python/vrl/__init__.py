@@ -31,8 +31,8 @@ from vrl._vrl import (  # noqa: F401 (re-exported)
     VERDICT_COOLDOWN, VERDICT_SHADOW, VERDICT_TABLE_FULL, VERDICT_NO_LIMIT,
     VERDICT_OVERAGE, VERDICT_ALERT, VERDICT_SATURATED,
     EDENIED, ENOSEG, EMAGIC, EFORMAT, ECORRUPT, EFULL, ENOLIMIT, EREADONLY,
-    ETOOMANY, ENOKEY, EBUSY, EOWNER,
-    now, now_ns, strerror,
+    ETOOMANY, ENOKEY, EBUSY, EOWNER, ENULL, EHANDLE, ERESERVED,
+    now, now_ns, strerror, libvrl_version,
 )
 from vrl import _vrl
 from vrl._version import __version__
@@ -45,7 +45,7 @@ if HAVE_FEEDBACK:
 __all__ = [
     "__version__",
     "Client", "Limit", "Resolved", "Verdict", "Error", "RateLimited", "SegmentNotFound",
-    "HAVE_FEEDBACK", "now", "now_ns", "strerror",
+    "HAVE_FEEDBACK", "now", "now_ns", "strerror", "libvrl_version",
     "RATE", "GATE", "WINDOW", "QUOTA", "SLOTS",
 ]
 

@@ -34,7 +34,8 @@
  * pointer) returns VRL_ENULL; a request or response with a reserved word
  * set returns VRL_ERESERVED; a resolved request used with a handle other
  * than the one that resolved it returns VRL_EHANDLE. Nothing is touched,
- * shared or not, and a verdict or feedback passed is left as it was.
+ * shared or not, beyond the caller's own outputs: a verdict passed says
+ * not granted, a feedback passed says nothing was done.
  *
  * Threads: every call taking a vrl_client is for the one thread using the
  * handle at the time (see the first caveat); calls on different handles,

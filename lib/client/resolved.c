@@ -152,12 +152,11 @@ int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct v
 {
 	int rc;
 
-	if (v)
-		v->granted = 0;   /* as acquire_resolved_once() */
-	if (!c || !r)
-		return VRL_ENULL;
-	if (r->c != c)
-		return VRL_EHANDLE;
+	if (__builtin_expect(!c || !r || r->c != c, 0)) {
+		if (v)
+			v->granted = 0;   /* as acquire_resolved_once() */
+		return !c || !r ? VRL_ENULL : VRL_EHANDLE;
+	}
 	rc = acquire_resolved_once(c, r, cost, false, v);
 
 	/* a config published under the call: plan again with it */

@@ -100,9 +100,10 @@ extern "C" {
 	XX(NOKEY,    -30010, "no such key in the table")                                       \
 	XX(BUSY,     -30011, "the segment kept changing under the call; try again")            \
 	XX(OWNER,    -30012, "the segment's owner is not trusted (not root, not you, not the vrl system user, not $VRL_SEGMENT_OWNER) or anyone may write it: someone else may have made it; check who, remove it and restart vrld") \
-	XX(NULL,     -30013, "a handle, request, response, resolved request or out pointer passed as NULL") \
-	XX(HANDLE,   -30014, "the resolved request belongs to another handle: resolve it with the handle that acquires it") \
-	XX(RESERVED, -30015, "a reserved field of a request or response is not zero: zero-initialise the struct ({ 0 } or designated initialisers)")
+	XX(UNMATCHED, -30013, "no limit matches the request and the config's unmatched: policy is deny: check the request's api and fields (a typo?), or add a limit for it") \
+	XX(NULL,     -30014, "a handle, request, response, resolved request or out pointer passed as NULL") \
+	XX(HANDLE,   -30015, "the resolved request belongs to another handle: resolve it with the handle that acquires it") \
+	XX(RESERVED, -30016, "a reserved field of a request or response is not zero: zero-initialise the struct ({ 0 } or designated initialisers)")
 
 enum vrl_error {
 #define VRL_ERR_ENUM(name, value, msg) VRL_E##name = (value),
@@ -166,6 +167,8 @@ struct vrl_request {
 #define VRL_VERDICT_ALERT      0x20u /* this grant crossed an alert threshold */
 #define VRL_VERDICT_SATURATED  0x40u /* a soft quota's count is at its ceiling (2^40 - 1
                                         units in the period): overage stops growing */
+#define VRL_VERDICT_UNMATCHED  0x80u /* with NO_LIMIT: the config's unmatched: policy is
+                                        warn or deny, and counted the request by api */
 
 /* vrl_verdict.kind: the deciding limit's algorithm. */
 enum vrl_limit_kind {
@@ -262,7 +265,9 @@ void vrl_close(vrl_client *c);
  * Errors besides VRL_EDENIED: VRL_EFULL (a new key found no slot, or could
  * not be inserted for seconds because the key table's reclaim stayed open
  * with vrld alive, and the config fails closed; a config that fails open
- * grants instead, with VRL_VERDICT_TABLE_FULL), VRL_ETOOMANY, VRL_EREADONLY,
+ * grants instead, with VRL_VERDICT_TABLE_FULL), VRL_ETOOMANY, VRL_EUNMATCHED
+ * (no limit matches and the config's unmatched: policy is deny; the verdict
+ * has VRL_VERDICT_NO_LIMIT | VRL_VERDICT_UNMATCHED), VRL_EREADONLY,
  * VRL_ECORRUPT, -ENOMEM.
  */
 int vrl_acquire(vrl_client *c, const struct vrl_request *req, struct vrl_verdict *v);

@@ -412,7 +412,9 @@ int ctl_cmd_status(const struct ctl *x)
 	else
 		status_human(x, &st);
 	vrl_close(c);
-	return CTL_EXIT_OK;
+	/* the figures are shown either way; the exit says whether vrld serves */
+	return st.d.running && st.d.ticked && st.d.age_ns <= VRL_DAEMON_DEAD_NS ?
+	       CTL_EXIT_OK : CTL_EXIT_NO;
 }
 
 /* ---- keys ------------------------------------------------------------------ */

@@ -218,7 +218,6 @@ static void frame_json(const struct ctl *x, const struct vrl_client *c,
 	const struct vrl_snapshot *cfg = vrl__config(c);
 	uint64_t span = cur->at - prev->at;
 	struct json j;
-	char buf[64];
 
 	json_init(&j, stdout);
 	json_obj_begin(&j, NULL);
@@ -234,12 +233,10 @@ static void frame_json(const struct ctl *x, const struct vrl_client *c,
 		json_obj_begin(&j, NULL);
 		json_str(&j, "name", cfg->limits[l].seg.name);
 		json_str(&j, "kind", ctl_kind_name(cfg->limits[l].seg.kind));
-		snprintf(buf, sizeof(buf), "%.2f",
-			 same ? per_s(cur->granted[l], prev->granted[l], span) : 0.0);
-		json_str(&j, "granted_per_s", buf);
-		snprintf(buf, sizeof(buf), "%.2f",
-			 same ? per_s(cur->denied[l], prev->denied[l], span) : 0.0);
-		json_str(&j, "denied_per_s", buf);
+		json_fixed(&j, "granted_per_s",
+			   same ? per_s(cur->granted[l], prev->granted[l], span) : 0.0, 2);
+		json_fixed(&j, "denied_per_s",
+			   same ? per_s(cur->denied[l], prev->denied[l], span) : 0.0, 2);
 		json_u64(&j, "keys", keys[l]);
 		json_obj_end(&j);
 	}

@@ -775,7 +775,7 @@ static void show_json(const struct ctl *x, const struct show *s)
 		json_secs(&j, "cooldown_s", s->k.cooldown_ns);
 		if (s->k.kind == VRL_KIND_WINDOW) {
 			json_u64(&j, "used", s->k.burst - s->k.available);
-			json_u64(&j, "limit", s->k.burst);
+			json_u64(&j, "count", s->k.burst);   /* "limit" names the limit */
 			json_u64(&j, "window_ns", s->l->seg.period_ns);
 		}
 		if (s->k.rate) {

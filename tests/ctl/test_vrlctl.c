@@ -13,6 +13,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +326,8 @@ static void test_status_daemon(void **state)
 	/* ticks as vrld would, however long vrlctl takes to start */
 	atomic_store(&beating, 1);
 	assert_int_equal(pthread_create(&beat, NULL, heartbeat, h), 0);
+	while (atomic_load(&h->daemon_heartbeat_ns) == 0)   /* its first tick */
+		sched_yield();
 	expect_exit(ctl("status"), 0);
 	snprintf(expect, sizeof(expect), "vrld:      running pid %d, last tick ", (int)getpid());
 	assert_has(R.out, expect);
@@ -521,7 +524,7 @@ static void test_show_window(void **state)
 	assert_has(R.out, "available: 3 of 5");
 	expect_exit(ctl("show", "t.window", "--json", "--api", "win", "--user", "eve"), 0);
 	assert_json_object(R.out);
-	assert_has(R.out, "\"used\":2,\"limit\":5");
+	assert_has(R.out, "\"used\":2,\"count\":5");
 	expect_exit(ctl("keys", "--limit", "t.window", "--json"), 0);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"kind\":\"window\"");

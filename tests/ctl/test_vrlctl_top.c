@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <ctype.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,7 @@ static void test_top_once(void **state)
 	struct vrl_request full = { .api = "s", .token = "full" };
 	struct vrl_seg seg;
 	char name[VRL_SHM_NAME_MAX], out[16384], want[160];
+	const char *p;
 	char busy_h[VRL_LABEL_HASH_LEN + 1], full_h[VRL_LABEL_HASH_LEN + 1];
 	vrl_client *c;
 	pid_t child;
@@ -104,6 +106,13 @@ static void test_top_once(void **state)
 	snprintf(want, sizeof(want), "{\"limit\":\"slow\",\"key\":\"%s\",\"used_pct\":", full_h);
 	assert_non_null(strstr(out, want));
 	assert_non_null(strstr(out, "\"name\":\"fast\",\"kind\":\"rate\""));
+	/* rates are JSON numbers, not strings */
+	p = strstr(out, "\"granted_per_s\":");
+	assert_non_null(p);
+	assert_true(isdigit((unsigned char)p[strlen("\"granted_per_s\":")]));
+	p = strstr(out, "\"denied_per_s\":");
+	assert_non_null(p);
+	assert_true(isdigit((unsigned char)p[strlen("\"denied_per_s\":")]));
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	assert_int_equal(run(name, "top extra", out, sizeof(out)), 2);

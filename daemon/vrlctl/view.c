@@ -160,12 +160,17 @@ static char *fmt_match(char *buf, size_t len, const struct vrl_seg_limit *l)
 	return buf;
 }
 
-static char *fmt_kind(char *buf, size_t len, const struct vrl_seg_limit *l)
+/* A limit's row note: its match, and what its kind's flags say. */
+static char *fmt_note(char *buf, size_t len, const struct vrl_seg_limit *l)
 {
-	snprintf(buf, len, "%s%s%s%s", ctl_kind_name(l->kind),
-		 (l->flags & VRL_LIMIT_SHADOW) ? ",shadow" : "",
-		 l->kind == VRL_KIND_QUOTA && (l->flags & VRL_LIMIT_SOFT) ? ",overage" : "",
-		 l->kind == VRL_KIND_SLOTS && (l->flags & VRL_LIMIT_PERSIST) ? ",persistent" : "");
+	char match[FMT_CELL_MAX];
+
+	snprintf(buf, len, "match %s%s%s%s%s%s", fmt_match(match, sizeof(match), l),
+		 (l->flags & VRL_LIMIT_SHADOW) ? "; shadow (counts, never denies)" : "",
+		 l->kind == VRL_KIND_QUOTA && (l->flags & VRL_LIMIT_SOFT) ? "; overage" : "",
+		 l->kind == VRL_KIND_SLOTS && (l->flags & VRL_LIMIT_PERSIST) ? "; persistent" : "",
+		 l->kind == VRL_KIND_QUOTA && l->pool[0] ? "; pool " : "",
+		 l->kind == VRL_KIND_QUOTA ? l->pool : "");
 	return buf;
 }
 
@@ -175,8 +180,7 @@ static char *fmt_size(char *buf, size_t len, const struct vrl_seg_limit *l)
 	static const char *const cal[] = { "?", "/month", "/week", "/day", " once" };
 
 	if (l->kind == VRL_KIND_QUOTA)
-		snprintf(buf, len, "%" PRIu64 "%s%s", l->count, cal[l->calendar < 5 ? l->calendar : 0],
-			 l->pool[0] ? " pooled" : "");
+		snprintf(buf, len, "%" PRIu64 "%s", l->count, cal[l->calendar < 5 ? l->calendar : 0]);
 	else if (l->kind == VRL_KIND_SLOTS)
 		snprintf(buf, len, "%" PRIu64 " held", l->count);
 	else
@@ -329,23 +333,22 @@ static void print_daemon(const struct daemon_state *d)
 
 static int print_limits(const struct status *st)
 {
-	static const char *const head[] = { "LIMIT", "KIND", "RATE", "BURST", "PER", "MATCH",
+	static const char *const head[] = { "LIMIT", "KIND", "RATE", "BURST", "PER",
 					    "GRANTED", "DENIED" };
 	struct fmt_table t;
 
-	if (fmt_table_init(&t, 8, "lllrllrr", head) != 0)
+	if (fmt_table_init(&t, 7, "wllrwrr", head) != 0)
 		return -1;
 	for (uint32_t i = 0; i < st->cfg->nlimits; i++) {
 		const struct vrl_seg_limit *l = &st->cfg->limits[i].seg;
-		char kind[32], rate[64], burst[24], per[128], match[FMT_CELL_MAX], g[24], d[24];
+		char rate[64], burst[24], per[128], note[FMT_NOTE_MAX], g[24], d[24];
 		bool rated = l->kind == VRL_KIND_RATE;
 		bool windowed = l->kind == VRL_KIND_WINDOW;
-		const char *row[] = { l->name, fmt_kind(kind, sizeof(kind), l),
+		const char *row[] = { l->name, ctl_kind_name(l->kind),
 				      rated || windowed ?
 				      fmt_rate(rate, sizeof(rate), l->count, l->period_ns) :
 				      fmt_size(rate, sizeof(rate), l),
-				      burst, fmt_per(per, sizeof(per), l),
-				      fmt_match(match, sizeof(match), l), g, d };
+				      burst, fmt_per(per, sizeof(per), l), g, d };
 
 		if (rated)
 			snprintf(burst, sizeof(burst), "%" PRIu64, l->burst);
@@ -355,11 +358,12 @@ static int print_limits(const struct status *st)
 		snprintf(d, sizeof(d), "%" PRIu64, st->hs.limit_denied[i]);
 		if (fmt_table_row(&t, row) != 0)
 			break;
+		fmt_table_note(&t, fmt_note(note, sizeof(note), l));
 	}
 	fmt_table_print(&t, stdout);
 	fmt_table_free(&t);
-	printf("(GRANTED and DENIED: handles attached now, since config generation %" PRIu64
-	       ")\n", st->cfg->generation);
+	printf("(GRANTED and DENIED: every handle since config generation %" PRIu64
+	       " was loaded)\n", st->cfg->generation);
 	return 0;
 }
 
@@ -660,7 +664,7 @@ static void keys_row(struct fmt_table *t, const struct vrl_snapshot *cfg,
 	snprintf(reset, sizeof(reset), "-");
 	snprintf(cool, sizeof(cool), "-");
 	if (k->cooldown_ns)
-		fmt_secs(cool, sizeof(cool), k->cooldown_ns);
+		fmt_dur(cool, sizeof(cool), k->cooldown_ns);
 	if (k->counted) {
 		snprintf(avail, sizeof(avail), "%" PRIu64, k->available);
 		snprintf(burst, sizeof(burst), "%" PRIu64, k->size);
@@ -668,7 +672,7 @@ static void keys_row(struct fmt_table *t, const struct vrl_snapshot *cfg,
 		if (k->period_ns == UINT64_MAX)
 			snprintf(reset, sizeof(reset), "never");
 		else if (k->period_ns)
-			fmt_secs(reset, sizeof(reset), k->period_ns);
+			fmt_dur(reset, sizeof(reset), k->period_ns);
 		fmt_table_row(t, row);
 		return;
 	}
@@ -681,7 +685,7 @@ static void keys_row(struct fmt_table *t, const struct vrl_snapshot *cfg,
 	snprintf(burst, sizeof(burst), "%" PRIu64, k->burst);
 	snprintf(used, sizeof(used), "%" PRIu64 ".%" PRIu64 "%%", k->used10 / 10, k->used10 % 10);
 	if (k->used_ns)
-		fmt_secs(reset, sizeof(reset), k->used_ns);
+		fmt_dur(reset, sizeof(reset), k->used_ns);
 	fmt_table_row(t, row);
 }
 
@@ -747,9 +751,11 @@ struct show {
 	uint64_t now;
 };
 
+static char *word_period(char *buf, size_t len, const struct vrl_seg_limit *l, uint64_t state);
+
 static void show_json(const struct ctl *x, const struct show *s)
 {
-	char tag[24];
+	char tag[24], period[48];
 	struct json j;
 
 	json_init(&j, stdout);
@@ -768,6 +774,9 @@ static void show_json(const struct ctl *x, const struct show *s)
 		json_u64(&j, "cooldown", s->k.cooldown);
 		if (s->k.counted)
 			counted_json(&j, &s->k);
+		if (s->k.kind == VRL_KIND_QUOTA)
+			json_str(&j, "period", word_period(period, sizeof(period), &s->l->seg,
+							   s->k.state));
 		else
 			json_i64(&j, "tat_rel_ns", s->k.tat == 0 ? 0 :
 				 (int64_t)(s->k.tat - s->now));
@@ -803,9 +812,25 @@ static void print_tat(const struct show *s)
 		       fmt_secs(rel, sizeof(rel), s->now - tat));
 }
 
-static void print_counted(const struct key_view *k)
+/* The period a quota word counts in, by its start date ("2026-11"). */
+static char *word_period(char *buf, size_t len, const struct vrl_seg_limit *l, uint64_t state)
 {
-	char used[72], rel[32];
+	uint64_t id = 0, start = 0;
+
+	if (vrl_quota_period(l, vrl_wall_ns(), &id, &start, NULL) != 0)
+		snprintf(buf, len, "?");
+	else if (vrl_quota_word_id(state) == id)
+		fmt_period(buf, len, l->calendar, l->anchor, start);
+	else
+		snprintf(buf, len, "%s, not the current one",
+			 vrl_quota_word_id(state) < id ? "an earlier period" : "a later period");
+	return buf;
+}
+
+static void print_counted(const struct show *s)
+{
+	const struct key_view *k = &s->k;
+	char used[72], rel[32], period[48];
 
 	fmt_used(used, sizeof(used), k);
 	if (k->kind == VRL_KIND_SLOTS) {
@@ -813,13 +838,14 @@ static void print_counted(const struct key_view *k)
 		printf("%-10s %s held, %" PRIu64 " free\n", "used:", used, k->available);
 		return;
 	}
-	printf("%-10s 0x%" PRIx64 " (period %" PRIu64 ", %" PRIu64 " counted)\n", "state:",
-	       k->state, vrl_quota_word_id(k->state), vrl_quota_word_used(k->state));
+	printf("%-10s 0x%" PRIx64 " (period %s, %" PRIu64 " counted)\n", "state:", k->state,
+	       word_period(period, sizeof(period), &s->l->seg, k->state),
+	       vrl_quota_word_used(k->state));
 	if (k->period_ns == UINT64_MAX)
 		printf("%-10s %s, %" PRIu64 " left, never resets\n", "used:", used, k->available);
 	else
 		printf("%-10s %s, %" PRIu64 " left, resets in %s\n", "used:", used, k->available,
-		       fmt_secs(rel, sizeof(rel), k->period_ns));
+		       fmt_dur(rel, sizeof(rel), k->period_ns));
 }
 
 static void show_human(const struct show *s)
@@ -845,7 +871,7 @@ static void show_human(const struct show *s)
 		       k->burst - k->available, k->burst,
 		       fmt_secs(rel, sizeof(rel), s->l->seg.period_ns));
 	} else if (k->counted) {
-		print_counted(k);
+		print_counted(s);
 	} else {
 		print_tat(s);
 	}

@@ -573,9 +573,9 @@ static void test_quota_and_slots_keys(void **state)
 	assert_has(R.out, "\"kind\":\"quota\",\"open\":true,\"available\":0,\"used\":5,"
 		   "\"count\":3,\"overage\":2");
 	expect_exit(ctl("status"), 1);   /* no vrld serves it */
-	assert_has(R.out, "quota,overage");
+	assert_has(R.out, "match api=q; overage");
 	assert_has(R.out, "3/month");
-	assert_has(R.out, "slots,persistent");
+	assert_has(R.out, "match api=conn; persistent");
 	assert_has(R.out, "2 held");
 }
 

@@ -63,12 +63,16 @@ static uint64_t load64(const _Atomic uint64_t *w)
 	return atomic_load_explicit(w, memory_order_relaxed);
 }
 
+/* The per-limit counters of @t's generation: attached holders', and those
+ * folded from holders gone, so that a handle closing is no drop in rate. */
 static void sum_holders(const struct vrl_seg_view *v, struct top_sample *t)
 {
 	const struct vrl_seg_holder *a = v->holders;
 
-	memset(t->granted, 0, sizeof(t->granted));
-	memset(t->denied, 0, sizeof(t->denied));
+	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++) {
+		t->granted[l] = vrl_fold_count(load64(&v->hdr->folded_granted[l]), t->gen);
+		t->denied[l] = vrl_fold_count(load64(&v->hdr->folded_denied[l]), t->gen);
+	}
 	for (uint64_t i = 0; i < v->nholders; i++) {
 		if (atomic_load_explicit(&a[i].pid, memory_order_relaxed) <= 0 ||
 		    load64(&a[i].config_gen) != t->gen)

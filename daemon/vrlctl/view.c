@@ -64,7 +64,10 @@ struct holder_sums {
 	uint64_t limit_denied[VRL_MAX_LIMITS];
 };
 
-/* Sum the counters of attached holders; per limit, only those of @gen. */
+/*
+ * Sum the counters of attached holders and those folded from holders gone
+ * (segment.h); per limit, only those of @gen.
+ */
 static void sum_holders(const struct vrl_seg_view *v, uint64_t gen, struct holder_sums *hs)
 {
 	const struct vrl_seg_header *h = v->hdr;
@@ -73,6 +76,10 @@ static void sum_holders(const struct vrl_seg_view *v, uint64_t gen, struct holde
 	memset(hs, 0, sizeof(*hs));
 	hs->granted = load64(&h->retired_granted);
 	hs->denied = load64(&h->retired_denied);
+	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++) {
+		hs->limit_granted[l] = vrl_fold_count(load64(&h->folded_granted[l]), gen);
+		hs->limit_denied[l] = vrl_fold_count(load64(&h->folded_denied[l]), gen);
+	}
 	for (uint64_t i = 0; i < v->nholders; i++) {
 		if (atomic_load_explicit(&a[i].pid, memory_order_relaxed) == 0)
 			continue;

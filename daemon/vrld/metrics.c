@@ -472,6 +472,19 @@ static void per_limit(struct out *o, const struct vrl_snapshot *cfg, const char 
 	}
 }
 
+/* Nanoseconds per limit, shown in seconds (Prometheus' base unit), exactly. */
+static void per_limit_seconds(struct out *o, const struct vrl_snapshot *cfg, const char *name,
+			      const char *help, const uint64_t *ns)
+{
+	family(o, name, "counter", help);
+	for (uint32_t l = 0; l < cfg->nlimits; l++) {
+		put(o, "%s{limit=\"", name);
+		put_label(o, cfg->limits[l].seg.name);
+		put(o, "\"} %llu.%09llu\n", (unsigned long long)(ns[l] / 1000000000u),
+		    (unsigned long long)(ns[l] % 1000000000u));
+	}
+}
+
 static void segment_wide(struct out *o, const struct vrl_seg_view *v, uint64_t live,
 			 uint64_t unattributed, uint64_t attached, uint64_t gen)
 {
@@ -498,6 +511,8 @@ static void segment_wide(struct out *o, const struct vrl_seg_view *v, uint64_t l
 	put(o, "vrl_config_generation %llu\n", (unsigned long long)gen);
 	family(o, "vrl_daemon_up", "gauge", "1 when vrld serves the segment and ticks.");
 	put(o, "vrl_daemon_up %d\n", up ? 1 : 0);
+	family(o, "vrl_build_info", "gauge", "vrld's version, as a label; always 1.");
+	put(o, "vrl_build_info{version=\"%s\"} 1\n", VRL_VERSION_STRING);
 }
 
 static void all_totals(struct out *o, const struct vrl_seg_view *v)
@@ -536,7 +551,7 @@ static void top_keys(struct out *o, const struct vrl_snapshot *cfg, const struct
 static char *render_locked(struct vrl_metrics *m, size_t *len)
 {
 	uint64_t counts[NCOUNTERS][VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
-	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS], wait_ms[VRL_MAX_LIMITS];
+	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS];
 	uint64_t evictions[VRL_MAX_LIMITS];
 	uint64_t live, unattributed, attached;
 	struct key_ratio *best = calloc(m->top ? m->top : 1, sizeof(*best));
@@ -551,8 +566,6 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	o.buf[0] = '\0';
 	track_generation(m);
 	collect_holders(m, counts, &attached);
-	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++)
-		wait_ms[l] = counts[C_WAIT_NS][l] / 1000000u;
 	collect_alerts(m, alerts, evictions);
 	scan_keys(m, keys, overage, &live, &unattributed, best, &nbest);
 	per_limit(&o, &m->snap, "vrl_granted_total", "counter",
@@ -565,8 +578,9 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	per_limit(&o, &m->snap, "vrl_cooldowns_total", "counter",
 		  "Cooldowns set on the limit's keys (Retry-After, vrl_cooldown).",
 		  counts[C_COOLDOWNS]);
-	per_limit(&o, &m->snap, "vrl_wait_milliseconds_total", "counter",
-		  "Time waiting acquires slept for the limit, in ms.", wait_ms);
+	per_limit_seconds(&o, &m->snap, "vrl_wait_seconds_total",
+			  "Time waiting acquires slept for the limit, in seconds.",
+			  counts[C_WAIT_NS]);
 	per_limit(&o, &m->snap, "vrl_keys", "gauge", "Live keys of the limit.", keys);
 	per_limit(&o, &m->snap, "vrl_overage_units", "gauge",
 		  "Units soft quota keys counted past the limit this period (0: not a soft quota).",

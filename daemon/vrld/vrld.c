@@ -94,7 +94,9 @@ static void usage(FILE *f)
 		"      --replace       replace an existing segment of another layout\n"
 		"                      (its counters are lost) instead of refusing to start\n"
 		"      --discard-checkpoint  start with empty durable counters, ignoring\n"
-		"                      daemon.checkpoint (it is overwritten at the next write)\n");
+		"                      daemon.checkpoint (it is overwritten at the next write)\n"
+		"  -h, --help          print this and exit\n"
+		"  -V, --version       print vrld's version and exit\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -106,11 +108,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "replace", no_argument, NULL, 'R' },
 		{ "discard-checkpoint", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:p:h", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:p:hV", longs, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o->config = optarg; break;
 		case 'p': o->preset = optarg; break;
@@ -118,6 +121,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'R': o->replace = true; break;
 		case 'D': o->discard_ckpt = true; break;
 		case 'h': usage(stdout); exit(0);
+		case 'V': printf("vrld %s\n", VRL_VERSION_STRING); exit(0);
 		default: usage(stderr); return -1;
 		}
 	}

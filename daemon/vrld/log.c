@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #ifdef HAVE_SYSTEMD
+#define SD_JOURNAL_SUPPRESS_LOCATION   /* CODE_FILE=log.c on every entry says nothing */
 #include <systemd/sd-journal.h>
 #endif
 

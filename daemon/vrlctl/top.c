@@ -285,7 +285,7 @@ static void table_keys(const struct vrl_snapshot *cfg, const char *title, const 
 		printf("  (none)\n");
 		return;
 	}
-	if (fmt_table_init(&t, 3, "llr", head) != 0)
+	if (fmt_table_init(&t, 3, "wwr", head) != 0)
 		return;
 	for (size_t i = 0; i < n && i < top; i++) {
 		const char *cells[] = { cfg->limits[k[i].limit].seg.name,
@@ -318,7 +318,7 @@ static void frame_human(const struct ctl *x, const struct vrl_client *c,
 	printf("vrlctl top: segment %s, vrld pid %d, config generation %" PRIu64 ", %s\n",
 	       x->segment, (int)atomic_load_explicit(&vrl__view(c)->hdr->daemon_pid, memory_order_relaxed),
 	       cur->gen, when);
-	if (fmt_table_init(&t, 5, "llrrr", head) == 0) {
+	if (fmt_table_init(&t, 5, "wlrrr", head) == 0) {
 		for (uint32_t l = 0; l < cfg->nlimits; l++) {
 			const char *cells[] = { cfg->limits[l].seg.name,
 						ctl_kind_name(cfg->limits[l].seg.kind), g, d, k };

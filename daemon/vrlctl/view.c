@@ -310,7 +310,7 @@ static void keys_human(const struct vrl_snapshot *cfg, const struct key_view *k,
 		printf("no live keys\n");
 		return;
 	}
-	if (fmt_table_init(&t, 7, "llrrrrr", head) != 0)
+	if (fmt_table_init(&t, 7, "wwrrrrr", head) != 0)
 		return;
 	for (size_t i = 0; i < n; i++)
 		keys_row(&t, cfg, &k[i]);

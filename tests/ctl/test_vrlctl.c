@@ -26,6 +26,8 @@
 #include "events.h"
 #include "gcra.h"
 #include "label.h"
+#include "clock.h"
+#include "quota.h"
 #include "vrl.h"
 
 #define NS_PER_S UINT64_C(1000000000)
@@ -534,6 +536,8 @@ static void test_show_window(void **state)
 }
 
 /* Quota and slots keys show used/limit and overage; a quota its period end. */
+static void quota_periods_by_date(const struct vrl_seg_limit *q);
+
 static void test_quota_and_slots_keys(void **state)
 {
 	static struct vrl_seg_config cfg;
@@ -577,6 +581,40 @@ static void test_quota_and_slots_keys(void **state)
 	assert_has(R.out, "3/month");
 	assert_has(R.out, "match api=conn; persistent");
 	assert_has(R.out, "2 held");
+	quota_periods_by_date(q);
+}
+
+/* A quota's period shows as the month it is (show, events), not its number. */
+static void quota_periods_by_date(const struct vrl_seg_limit *q)
+{
+	struct vrl_alert_payload p;
+	uint64_t now = vrl_wall_ns(), id, start;
+	char month[16], want[64];
+	time_t t;
+	struct tm tm;
+
+	assert_int_equal(vrl_quota_period(q, now, &id, &start, NULL), 0);
+	t = (time_t)(start / NS_PER_S);
+	gmtime_r(&t, &tm);
+	strftime(month, sizeof(month), "%Y-%m", &tm);
+	expect_exit(ctl("show", "t.quota", "--api", "q", "--vehicle", "V1"), 0);
+	snprintf(want, sizeof(want), "(period %s, 5 counted)", month);
+	assert_has(R.out, want);
+	memset(&p, 0, sizeof(p));
+	snprintf(p.name, sizeof(p.name), "t.quota");
+	snprintf(p.label, sizeof(p.label), "V1");
+	p.threshold = 100;
+	p.used = 3;
+	p.count = 3;
+	p.period = id;
+	p.at_realtime_ns = now;
+	vrl_alert_emit(&seg.view, &p);
+	expect_exit(ctl("events"), 0);
+	snprintf(want, sizeof(want), " %s\n", month);   /* PERIOD, the last column */
+	assert_has(R.out, want);
+	expect_exit(ctl("--json", "events"), 0);
+	snprintf(want, sizeof(want), "\"period_start\":\"%s\"", month);
+	assert_has(R.out, want);
 }
 
 static void test_missing_segment(void **state)

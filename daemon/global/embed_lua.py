@@ -5,8 +5,9 @@ Usage: embed_lua.py OUTPUT.c vrl.lua
 
 The library becomes a char array of its bytes (not a string literal: ISO C
 compilers need only accept 4095-byte literals), vrl_global_lua_len its
-length, and the numbers of its `local VERSION = n` and `local PROTOCOL = n`
-lines vrl_global_lua_version and vrl_global_lua_protocol (redis.h).
+length, and the numbers of its `local VERSION = n`, `local PROTOCOL = n` and
+`local LAYOUT = n` lines vrl_global_lua_version, vrl_global_lua_protocol and
+vrl_global_lua_layout (redis.h).
 """
 import re
 import sys
@@ -38,7 +39,8 @@ def main(argv):
            "const char vrl_global_lua[] = {", "\n".join(lines), "};",
            "const size_t vrl_global_lua_len = %d;" % len(data),
            "const unsigned vrl_global_lua_version = %d;" % number(text, "VERSION"),
-           "const unsigned vrl_global_lua_protocol = %d;" % number(text, "PROTOCOL"), ""]
+           "const unsigned vrl_global_lua_protocol = %d;" % number(text, "PROTOCOL"),
+           "const unsigned vrl_global_lua_layout = %d;" % number(text, "LAYOUT"), ""]
     with open(argv[1], "w") as f:
         f.write("\n".join(out))
 

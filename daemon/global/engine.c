@@ -328,6 +328,7 @@ void vrl_global_stop(struct vrl_global *g, const struct vrl_global_entry *e, siz
 	free(g->next);
 	free(g->order);
 	vrl_rargs_free(&g->args);
+	free(g->blob.p);
 	pthread_cond_destroy(&g->wake);
 	pthread_mutex_destroy(&g->lock);
 	pthread_mutex_destroy(&g->stat_lock);

@@ -38,6 +38,12 @@ struct vrl_gbatch {
 	size_t n, cap;
 };
 
+/* The packed entries of one call (round.c). */
+struct vrl_gblob {
+	uint8_t *p;
+	size_t len, cap;
+};
+
 struct vrl_gresults {
 	struct vrl_global_result *r;
 	size_t n, cap;
@@ -75,6 +81,7 @@ struct vrl_global {
 	size_t *order;
 	size_t caporder;
 	struct vrl_rargs args;
+	struct vrl_gblob blob;
 	/* stat_lock guards rec/nrec (the thread swaps in a round's) and st */
 	pthread_mutex_t stat_lock;
 	struct vrl_grec *rec;

@@ -11,18 +11,20 @@
  * share of the last lease it applied while that lease is locally valid,
  * else the on_partition share. Write C_h(v) for the max share of the
  * promises to h made at or before v and not expired at v (vrl.lua keeps
- * exactly these, "a b e" lists; a window's promise counts until e + W).
+ * exactly these, (a, b, e) records per host; a window's promise counts
+ * until e + W).
  *
  * ---- G1: at every instant the shares hosts enforce sum to at most L ------
  *
  * (1) The ledger. At every v, sum_h C_h(v) <= L. C_h falls as v grows and
  *     rises only at a call that promises h something (vrl.lua keeps the
  *     promises, or past 16 for a host an upper bound of them: neighbours
- *     merged into the larger share until the later expiry; L is the
- *     smaller of the figures stored and reported). vrl.lua grants s to
- *     h only when sum_{g != h} C_g(v) + s <= L, and by induction C_h(v) <=
- *     L - sum_{g != h} C_g(v) already; so after the call sum_{g != h} C_g +
- *     max(C_h, s) <= L. A shrink (s < C_h) thus frees nothing until the
+ *     merged into the larger share until the later expiry; a promise
+ *     goes early only for one at least as large that ends no sooner, so
+ *     C_h is unchanged by it; L is the smaller of the figures stored and
+ *     reported). vrl.lua grants s to h only when sum_{g != h} C_g(v) + s
+ *     <= L, and by induction C_h(v) <= L - sum_{g != h} C_g(v) already;
+ *     so after the call sum_{g != h} C_g + max(C_h, s) <= L. A shrink (s < C_h) thus frees nothing until the
  *     larger promise expires: the host may still use it until then. Only
  *     vrl_release drops promises early, and a host calls it only after it
  *     clamped its key to none (step 3).

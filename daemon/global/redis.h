@@ -18,6 +18,7 @@ extern const char vrl_global_lua[];
 extern const size_t vrl_global_lua_len;
 extern const unsigned vrl_global_lua_version;
 extern const unsigned vrl_global_lua_protocol;
+extern const unsigned vrl_global_lua_layout;   /* of its keys' values: in their names */
 
 #define VRL_RCONN_REGISTRY_MAX 4096u  /* bytes of the hosts list an endpoint names */
 #define VRL_RCONN_BACKOFF_MIN_NS (UINT64_C(100) * 1000000u)  /* first reconnect delay */

@@ -30,8 +30,9 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define HDR_ARGS 12u   /* vrl.lua: HDR */
-#define ENTRY_ARGS 12u /* vrl.lua: PER */
+#define ENTRY_FIXED 83u   /* vrl.lua: ENTRY_FIXED, an entry's bytes before its known list */
+#define ANSWER_FIXED 43u  /* bytes of an answer before its holders */
+#define LUA_EXACT (UINT64_C(1) << 53)   /* vrl.lua's numbers are doubles */
 #define QUOTA_GRACE_MS UINT64_C(86400000)  /* Redis keeps a quota count a day past its period */
 
 struct call {
@@ -107,10 +108,64 @@ static uint64_t us_up(uint64_t ns)
 	return ns / 1000u + (ns % 1000u != 0);
 }
 
+/* ---- the entries: one packed argument (vrl.lua: ENTRY, little-endian) ---- */
+
+static int blob_room(struct vrl_gblob *b, size_t n)
+{
+	size_t cap = b->cap ? b->cap : 4096;
+	uint8_t *p;
+
+	if (b->len + n <= b->cap)
+		return 0;
+	while (cap < b->len + n)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* kind c1, nine u64 (I8), ttl (i8), known (H length, bytes) */
+static int blob_entry(struct vrl_gblob *b, char kind, const uint64_t u[9], int64_t ttl,
+		      const char *known)
+{
+	size_t kn = strlen(known);
+	uint8_t *p;
+
+	if (kn > UINT16_MAX || blob_room(b, ENTRY_FIXED + kn))
+		return -ENOMEM;
+	p = b->p + b->len;
+	p[0] = (uint8_t)kind;
+	for (unsigned i = 0; i < 9; i++)
+		put_le(p + 1 + 8 * i, u[i], 8);
+	put_le(p + 73, (uint64_t)ttl, 8);
+	put_le(p + 81, kn, 2);
+	memcpy(p + ENTRY_FIXED, known, kn);
+	b->len += ENTRY_FIXED + kn;
+	return 0;
+}
+
 static int encode_key(struct vrl_rargs *a, const char *prefix, const uint8_t *id)
 {
 	char s[128];
-	int n = snprintf(s, sizeof(s), "%sk:", prefix);
+	int n = snprintf(s, sizeof(s), "%s%u:k:", prefix, vrl_global_lua_layout);
 
 	for (unsigned i = 0; i < VRL_GLOBAL_ID_LEN; i++)
 		n += snprintf(s + n, sizeof(s) - (size_t)n, "%02x", id[i]);
@@ -134,17 +189,15 @@ static uint64_t block_kept(const struct ctx *x, const struct vrl_global_entry *e
 	return r->share.count;
 }
 
-/* The 12 arguments of one entry (vrl.lua: entry()). */
+/* One entry of the call's last argument (vrl.lua: ENTRY). */
 static int encode_entry(struct ctx *x, const struct vrl_global_entry *e, struct vrl_grec *r,
 			uint64_t t_send)
 {
-	struct vrl_rargs *a = &x->g->args;
 	uint64_t cap = e->count, per = 0, bst = 0, sa = e->share.count, sb = 0, hold = e->held;
 	uint64_t use = r->reported ? e->used_total - r->used_rep : 0;
 	uint64_t unmet = r->reported ? e->unmet_total - r->unmet_rep : 0;
 	int64_t ttl = 0;
 	const char *known = "";
-	int rc;
 
 	switch (e->kind) {
 	case VRL_GLOBAL_RATE:
@@ -183,19 +236,10 @@ static int encode_entry(struct ctx *x, const struct vrl_global_entry *e, struct 
 	r->used_sent = e->used_total;
 	r->unmet_sent = e->unmet_total;
 	r->held_sent = e->held;
-	rc = vrl_rargs_str(a, &KIND_CHAR[e->kind], 1);
-	rc = rc ? rc : vrl_rargs_u64(a, cap);
-	rc = rc ? rc : vrl_rargs_u64(a, per);
-	rc = rc ? rc : vrl_rargs_u64(a, bst);
-	rc = rc ? rc : vrl_rargs_u64(a, use);
-	rc = rc ? rc : vrl_rargs_u64(a, unmet);
-	rc = rc ? rc : vrl_rargs_u64(a, sa);
-	rc = rc ? rc : vrl_rargs_u64(a, sb);
-	rc = rc ? rc : vrl_rargs_u64(a, hold);
-	rc = rc ? rc : vrl_rargs_u64(a, vrl_lease_cooldown_publish(e->cooldown_until,
-								    r->cd_applied, t_send));
-	rc = rc ? rc : vrl_rargs_str(a, known, strlen(known));
-	return rc ? rc : vrl_rargs_i64(a, ttl);
+	return blob_entry(&x->g->blob, KIND_CHAR[e->kind], (const uint64_t[9]){ cap, per, bst, use,
+			  unmet, sa, sb, hold, vrl_lease_cooldown_publish(e->cooldown_until,
+									   r->cd_applied, t_send) },
+			  ttl, known);
 }
 
 /* One call: FCALL vrl_renew|vrl_release, the keys, the header, the entries. */
@@ -206,7 +250,8 @@ static int encode_call(struct ctx *x, struct call *c)
 	struct vrl_rargs *a = &g->args;
 	uint64_t ub = ep->epoch[0] ? (c->t_send - ep->t_sent_prev + g->timeout) / 1000u : 0;
 	char epoch_key[80];
-	int rc, n = snprintf(epoch_key, sizeof(epoch_key), "%se", g->prefix);
+	int rc, n = snprintf(epoch_key, sizeof(epoch_key), "%s%u:e", g->prefix,
+			     vrl_global_lua_layout);
 
 	vrl_rargs_reset(a);
 	rc = vrl_rargs_str(a, "FCALL", 5);
@@ -228,12 +273,15 @@ static int encode_call(struct ctx *x, struct call *c)
 	rc = rc ? rc : vrl_rargs_u64(a, g->hosts);
 	rc = rc ? rc : vrl_rargs_str(a, c->full ? "1" : "0", 1);
 	rc = rc ? rc : vrl_rargs_u64(a, c->n);
+	g->blob.len = 0;
 	for (size_t i = 0; i < c->n && !rc; i++) {
 		size_t k = x->byep[c->first + i];
 
 		rc = encode_entry(x, &x->b->e[k], &g->next[x->recof[k]], c->t_send);
 	}
-	return rc;
+	/* no entry yet: an empty blob, not a null pointer */
+	return rc ? rc : vrl_rargs_str(a, g->blob.p ? (const char *)g->blob.p : "",
+				       g->blob.len);
 }
 
 /* ---- results ------------------------------------------------------------------- */
@@ -287,41 +335,54 @@ static bool is_int(const redisReply *r)
 	return r->type == REDIS_REPLY_INTEGER && r->integer >= 0;
 }
 
-/* One entry's answer {code, a, b, rel, target, cooldown, holders}. */
-static int answer(struct ctx *x, size_t k, const redisReply *v, uint64_t t_send, uint64_t t_recv)
+/* One answer {code B, a b rel target cd I8, holders H s} at *@at of @blob. */
+static int answer(struct ctx *x, size_t k, const redisReply *blob, size_t *at, uint64_t t_send,
+		  uint64_t t_recv)
 {
 	const struct vrl_global_entry *e = &x->b->e[k];
 	struct vrl_grec *r = &x->g->next[x->recof[k]];
 	struct vrl_global_result *res = &x->out->r[k];
-	uint64_t rel;
+	const uint8_t *p = (const uint8_t *)blob->str + *at;
+	uint64_t a, b, rel, target, cd;
+	size_t hn;
 
-	if (v->type != REDIS_REPLY_ARRAY || v->elements != 7 || !is_int(v->element[0]) ||
-	    !is_int(v->element[1]) || !is_int(v->element[2]) || !is_int(v->element[3]) ||
-	    !is_int(v->element[4]) || !is_int(v->element[5]) ||
-	    v->element[6]->type != REDIS_REPLY_STRING || v->element[0]->integer > 7)
+	if (blob->len - *at < ANSWER_FIXED)
 		return -EPROTO;
-	res->status = (enum vrl_global_outcome)v->element[0]->integer;
+	hn = get_le(p + 41, 2);
+	if (blob->len - *at - ANSWER_FIXED < hn || p[0] > VRL_GLOBAL_INVALID)
+		return -EPROTO;
+	*at += ANSWER_FIXED + hn;
+	a = get_le(p + 1, 8);
+	b = get_le(p + 9, 8);
+	rel = get_le(p + 17, 8);
+	target = get_le(p + 25, 8);
+	cd = get_le(p + 33, 8);
+	/* a figure no double of vrl.lua holds exactly (a negative one packs as
+	 * one) is no answer: never a share */
+	if ((a | b | rel | target | cd) >= LUA_EXACT)
+		return -EPROTO;
+	res->status = (enum vrl_global_outcome)p[0];
 	res->apply = true;
 	res->gen = x->gen;
 	r->gen = x->gen;
-	rel = (uint64_t)v->element[3]->integer;
 	switch (e->kind) {
 	case VRL_GLOBAL_RATE:
-		res->share.rate = (uint64_t)v->element[1]->integer;
-		res->share.burst = (uint64_t)v->element[2]->integer;
+		res->share.rate = a;
+		res->share.burst = b;
 		res->expires = vrl_lease_local_expiry(t_send, rel, x->g->margin);
 		break;
 	case VRL_GLOBAL_WINDOW:
-		res->share.count = (uint64_t)v->element[1]->integer;
+		res->share.count = a;
 		res->expires = vrl_lease_local_expiry(t_send, rel, x->g->margin);
 		break;
 	case VRL_GLOBAL_QUOTA:
 	case VRL_GLOBAL_SLOTS:
-		res->share.count = (uint64_t)v->element[1]->integer;
-		res->target = (uint64_t)v->element[4]->integer;
+		res->share.count = a;
+		res->target = target;
 		r->target = res->target;
 		res->expires = UINT64_MAX;
-		snprintf(r->holders, sizeof(r->holders), "%s", v->element[6]->str);
+		snprintf(r->holders, sizeof(r->holders), "%.*s", (int)hn, (const char *)p +
+			 ANSWER_FIXED);
 		r->holders_pid = e->period_id;
 		break;
 	case VRL_GLOBAL_GATE:
@@ -329,7 +390,7 @@ static int answer(struct ctx *x, size_t k, const redisReply *v, uint64_t t_send,
 		break;
 	}
 	res->static_from = vrl_lease_static_from(res->expires, x->g->lease, x->g->margin);
-	res->cooldown_until = vrl_lease_cooldown_until(t_recv, (uint64_t)v->element[5]->integer);
+	res->cooldown_until = vrl_lease_cooldown_until(t_recv, cd);
 	if (res->cooldown_until)
 		r->cd_applied = res->cooldown_until;
 	r->status = res->status;
@@ -395,11 +456,13 @@ static int reply(struct ctx *x, struct call *c, const redisReply *rep)
 		snprintf(ep->error, sizeof(ep->error), "%s", rep->str);
 		return strstr(rep->str, "not found") ? -ENOENT : -EPROTO;
 	}
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != c->n + 1)
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1)
 		return -EPROTO;
 	rc = header(x, c, rep->element[0]);
 	if (rc)
 		return rc;
+	if (rep->elements != 2 || rep->element[1]->type != REDIS_REPLY_STRING)
+		return -EPROTO;
 	if (c == &x->calls[0] || c[-1].ep != c->ep)
 		vrl_rconn_rtt(ep, t_recv - c->t_send);
 	ep->down_since = 0;
@@ -408,8 +471,8 @@ static int reply(struct ctx *x, struct call *c, const redisReply *rep)
 		memcpy(ep->full_epoch, ep->epoch, sizeof(ep->full_epoch));
 	if (x->release)
 		return 0;
-	for (size_t i = 0; i < c->n; i++) {
-		rc = answer(x, x->byep[c->first + i], rep->element[i + 1], c->t_send, t_recv);
+	for (size_t i = 0, at = 0; i < c->n; i++) {
+		rc = answer(x, x->byep[c->first + i], rep->element[1], &at, c->t_send, t_recv);
 		if (rc)
 			return rc;
 	}

@@ -185,6 +185,7 @@ static void acquire_json(const struct ctl *x, const struct vrl_verdict *v)
 	json_bool(&j, "shadow", v->flags & VRL_VERDICT_SHADOW);
 	json_bool(&j, "table_full", v->flags & VRL_VERDICT_TABLE_FULL);
 	json_bool(&j, "no_limit", v->flags & VRL_VERDICT_NO_LIMIT);
+	json_bool(&j, "unmatched", v->flags & VRL_VERDICT_UNMATCHED);
 	json_obj_end(&j);
 	json_finish(&j);
 }
@@ -193,8 +194,12 @@ static void granted_human(const struct vrl_verdict *v)
 {
 	char reset[32];
 
+	if (v->flags & VRL_VERDICT_UNMATCHED) {
+		printf("granted: no limit matches the request (unmatched: warn: counted)\n");
+		return;
+	}
 	if (v->flags & VRL_VERDICT_NO_LIMIT) {
-		printf("granted: no limit matches the request\n");
+		printf("granted: no limit matches the request (unmatched: allow)\n");
 		return;
 	}
 	if (v->kind == VRL_QUOTA && (v->flags & VRL_VERDICT_OVERAGE))
@@ -253,6 +258,10 @@ int ctl_cmd_acquire(const struct ctl *x)
 		return CTL_EXIT_ERROR;
 	req.cost = x->cost;
 	rc = vrl_acquire_wait(c, &req, x->wait_ns, &v);
+	if (rc == VRL_EUNMATCHED || (rc == 0 && (v.flags & VRL_VERDICT_UNMATCHED)))
+		fprintf(stderr, "vrlctl: %s: no limit matches api \"%s\": a typo, or a limit "
+			"missing from vrld's config?\n", rc ? "error" : "warning",
+			req.api ? req.api : "");
 	if (rc != 0 && rc != VRL_EDENIED) {
 		rc = ctl_fail(x, rc, "%s", vrl_strerror(rc));
 		vrl_close(c);

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "unmatched.h"
 #include "fmt.h"
 #include "json_writer.h"
 
@@ -299,6 +300,36 @@ static void status_json_users(struct json *j, const struct status *st)
 	json_obj_end(j);
 }
 
+static const char *unmatched_policy(uint32_t flags)
+{
+	return (flags & VRL_CFG_UNMATCHED_DENY) ? "deny" :
+	       (flags & VRL_CFG_UNMATCHED_WARN) ? "warn" : "allow";
+}
+
+/* The api a row of the unmatched table names, for display. */
+static const char *unmatched_api(const struct vrl_unmatched_row *r)
+{
+	return r->other ? "(other)" : r->api[0] ? r->api : "(none)";
+}
+
+static void status_json_unmatched(struct json *j, const struct status *st)
+{
+	struct vrl_unmatched_row rows[VRL_UNMATCHED_ROWS];
+	unsigned n = vrl_unmatched_read(st->h, rows);
+
+	json_obj_begin(j, "unmatched");
+	json_str(j, "policy", unmatched_policy(st->cfg->flags));
+	json_arr_begin(j, "apis");
+	for (unsigned i = 0; i < n; i++) {
+		json_obj_begin(j, NULL);
+		json_str(j, "api", unmatched_api(&rows[i]));
+		json_u64(j, "count", rows[i].count);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
 static void status_json(const struct ctl *x, const struct status *st)
 {
 	struct json j;
@@ -310,6 +341,7 @@ static void status_json(const struct ctl *x, const struct status *st)
 	json_u64(&j, "format", st->h->format);
 	status_json_table(&j, st);
 	status_json_users(&j, st);
+	status_json_unmatched(&j, st);
 	status_json_limits(&j, st);
 	json_obj_end(&j);
 	json_finish(&j);
@@ -372,6 +404,28 @@ static int print_limits(const struct status *st)
 	return 0;
 }
 
+/* unmatched: the policy, and the requests it counted by api, most first. */
+static void print_unmatched(const struct status *st)
+{
+	struct vrl_unmatched_row rows[VRL_UNMATCHED_ROWS], tmp;
+	unsigned n = vrl_unmatched_read(st->h, rows);
+	uint64_t all = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		all += rows[i].count;
+		for (unsigned k = i; k > 0 && rows[k].count > rows[k - 1].count; k--) {
+			tmp = rows[k];
+			rows[k] = rows[k - 1];
+			rows[k - 1] = tmp;
+		}
+	}
+	printf("%-10s %s; %" PRIu64 " request%s matched no limit", "unmatched:",
+	       unmatched_policy(st->cfg->flags), all, all == 1 ? "" : "s");
+	for (unsigned i = 0; i < n && i < 5; i++)
+		printf("%s %s %" PRIu64, i ? "," : ":", unmatched_api(&rows[i]), rows[i].count);
+	printf("%s\n", n > 5 ? ", ..." : "");
+}
+
 static void status_human(const struct ctl *x, const struct status *st)
 {
 	const struct vrl_seg_header *h = st->h;
@@ -392,6 +446,7 @@ static void status_human(const struct ctl *x, const struct status *st)
 	       st->cfg->generation, st->cfg->source,
 	       fmt_utc(when, sizeof(when), st->loaded_ns, false),
 	       (st->cfg->flags & VRL_CFG_FAIL_OPEN) ? ", fail-open" : "");
+	print_unmatched(st);
 	print_daemon(&st->d);
 	putchar('\n');
 	print_limits(st);

@@ -53,6 +53,7 @@
 #include "keytable.h"
 #include "keyuse.h"
 #include "quota.h"
+#include "unmatched.h"
 
 #define RETIRED_MAX      256u    /* limit names whose folded totals are kept */
 
@@ -476,6 +477,23 @@ static void segment_wide(struct out *o, const struct vrl_seg_view *v, uint64_t l
 	put(o, "vrl_build_info{version=\"%s\"} 1\n", VRL_VERSION_STRING);
 }
 
+/* Requests that matched no limit, by api: at most VRL_UNMATCHED_ROWS series
+ * whatever callers send (unmatched.h); api "(other)" (no api can read so)
+ * counts the apis past the table's rows, "" requests that gave none. */
+static void unmatched_totals(struct out *o, const struct vrl_seg_view *v)
+{
+	struct vrl_unmatched_row rows[VRL_UNMATCHED_ROWS];
+	unsigned n = vrl_unmatched_read(v->hdr, rows);
+
+	family(o, "vrl_unmatched_requests_total", "counter",
+	       "Requests that matched no limit, by api (counted under unmatched: warn or deny).");
+	for (unsigned i = 0; i < n; i++) {
+		put(o, "vrl_unmatched_requests_total{api=\"");
+		put_label(o, rows[i].other ? "(other)" : rows[i].api);
+		put(o, "\"} %llu\n", (unsigned long long)rows[i].count);
+	}
+}
+
 static void all_totals(struct out *o, const struct vrl_seg_view *v)
 {
 	const struct vrl_seg_header *h = v->hdr;
@@ -551,6 +569,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	per_limit(&o, &m->snap, "vrl_evictions_total", "counter",
 		  "Idle keys of the limit evicted by vrld (since vrld started).", evictions);
 	all_totals(&o, &m->v);
+	unmatched_totals(&o, &m->v);
 	segment_wide(&o, &m->v, live, unattributed, attached, m->snap.generation);
 	top_keys(&o, &m->snap, best, nbest);
 	free(best);

@@ -45,6 +45,7 @@
 #include "live.h"
 #include "log.h"
 #include "reload.h"
+#include "unmatched.h"
 
 #define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
 #define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */
@@ -426,6 +427,36 @@ static bool check_size(struct vrl_seg *seg, struct vrld_prod *prod)
 	return true;
 }
 
+/*
+ * Log each api the unmatched table counts, once per vrld run, so that the
+ * journal names the callers whose requests match no limit. At most
+ * VRL_UNMATCHED_ROWS lines, whatever a group member writes in the table;
+ * names come sanitised (unmatched.h), safe inside a quoted logfmt value.
+ */
+static void log_unmatched(const struct vrl_seg *seg, uint32_t flags)
+{
+	static char seen[VRL_UNMATCHED_ROWS][VRL_UNMATCHED_NAME];
+	static unsigned nseen;
+	struct vrl_unmatched_row rows[VRL_UNMATCHED_ROWS];
+	unsigned n = vrl_unmatched_read(seg->hdr, rows);
+
+	for (unsigned i = 0; i < n && nseen < VRL_UNMATCHED_ROWS; i++) {
+		const char *api = rows[i].other ? "(other)" : rows[i].api;
+		bool known = false;
+
+		for (unsigned k = 0; k < nseen && !known; k++)
+			known = strcmp(seen[k], api) == 0;
+		if (known)
+			continue;
+		memcpy(seen[nseen++], api, strlen(api) + 1);   /* < VRL_UNMATCHED_NAME */
+		/* the api is a worker's bytes: a field, escaped, never part of the line */
+		vrld_log("warn", "requests match no limit: a typo in a caller, or a limit "
+			 "missing from the config?", LOG_S("api", api), LOG_U("count", rows[i].count),
+			 LOG_S("policy", (flags & VRL_CFG_UNMATCHED_DENY) ? "deny" :
+				(flags & VRL_CFG_UNMATCHED_WARN) ? "warn" : "allow"), LOG_END);
+	}
+}
+
 static void tick(struct vrl_seg *seg, uint64_t *cursor, uint64_t *next_sweep,
 		 struct vrl_alert_cursor *alerts, struct vrld_prod *prod)
 {
@@ -464,6 +495,7 @@ static void tick(struct vrl_seg *seg, uint64_t *cursor, uint64_t *next_sweep,
 	 * this thread */
 	vrld_prod_evictions(prod, &dc->cfg, by_limit);
 	vrl_seg_reap_holders(seg);
+	log_unmatched(seg, dc->cfg.flags);
 }
 
 static void print_summary(const struct vrl_daemon_config *dc, const struct vrld_seg_room *r,

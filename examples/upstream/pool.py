@@ -130,9 +130,32 @@ def admit_alone(a, alone, prov, units):
     return alone.spend(prov, a.carsxe_limit, units)        # its own quota
 
 
+def acquire(client, a, resolved, fields, wait, left):
+    """The verdict on one call as --acquire says, and whether it waited."""
+    if a.acquire == "resolved":
+        key = tuple(sorted(fields.items()))
+        if key not in resolved:
+            resolved[key] = client.resolve(**fields)
+        return resolved[key].acquire(), False
+    if a.acquire == "now":
+        return client.acquire(**fields), False
+    if wait:
+        return client.acquire_wait(timeout=min(left, 0.2), **fields), True
+    return client.acquire(**fields), False
+
+
+def warn_once(warned, prov, text):
+    if prov not in warned:
+        warned.add(prov)
+        print(text, file=sys.stderr)
+
+
 def worker(a, wid, out):
+    global vrl
     up = Upstream(a.url)
-    stats = {p: {"sent": 0, "ok": 0, "429": 0, "other": 0, "units": 0} for p in PROVIDERS}
+    stats = {p: {"sent": 0, "ok": 0, "429": 0, "other": 0, "units": 0, "unmatched": 0}
+             for p in PROVIDERS}
+    warned = set()
     client = None
     if a.mode == "vrl":
         import vrl
@@ -149,18 +172,18 @@ def worker(a, wid, out):
             if left <= 0:
                 break
             if client is not None:
-                if a.acquire == "resolved":
-                    key = tuple(sorted(fields.items()))
-                    if key not in resolved:
-                        resolved[key] = client.resolve(**fields)
-                    v = resolved[key].acquire()
-                    wait = False
-                elif a.acquire == "now":
-                    v = client.acquire(**fields)
-                    wait = False
-                else:
-                    v = (client.acquire_wait(timeout=min(left, 0.2), **fields) if wait
-                         else client.acquire(**fields))
+                try:
+                    v, wait = acquire(client, a, resolved, fields, wait, left)
+                except vrl.Unmatched as e:
+                    # no limit matches this request and vrld's config says
+                    # unmatched: deny: a misconfiguration, not a wait; the
+                    # call is not made, and the run says so in its stats
+                    stats[prov]["unmatched"] += 1
+                    warn_once(warned, prov, f"pool: {prov}: {e}")
+                    continue
+                if v.unmatched:   # unmatched: warn: granted, counted by vrld
+                    warn_once(warned, prov, f"pool: {prov}: no limit matches "
+                              f"{fields.get('api')!r}: granted unchecked")
                 if not v:
                     # sleep until close to the turn the verdict names (a
                     # spent quota or bucket: to the end of the run), rather

@@ -972,8 +972,8 @@ static void verdict_init(struct vrl_verdict *v, unsigned n)
 }
 
 /* Shared tail of the acquire calls (client.h). */
-int vrl__acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, bool full,
-			 uint64_t cost, uint64_t deadline, bool waiting, bool last,
+int vrl__acquire_takes(struct vrl_client *c, const char *api, struct vrl_take *t, unsigned n,
+			 bool full, uint64_t cost, uint64_t deadline, bool waiting, bool last,
 			 struct vrl_verdict *v)
 {
 	struct vrl_verdict local;
@@ -993,10 +993,9 @@ int vrl__acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, boo
 		}
 	}
 	if (n == 0) {
-		v->granted = 1;
-		v->flags |= VRL_VERDICT_NO_LIMIT;
+		rc = vrl__unmatched(c, api, v);   /* the config's unmatched: policy */
 		count(c, t, 0, v);
-		return 0;
+		return rc;
 	}
 	/* an immediate acquire takes its deadline from take()'s own clock
 	 * read: one clock read per call on the common path */
@@ -1033,8 +1032,8 @@ int vrl_acquire_wait(vrl_client *c, const struct vrl_request *req, uint64_t time
 		n = vrl__plan(c, req, t, &full);
 		if (n < 0)
 			return vrl__leave(c, state, n, NULL);
-		rc = vrl__acquire_takes(c, t, (unsigned)n, full, req->cost, deadline, timeout_ns > 0,
-				   tries + 1 >= VRL__RESTARTS_MAX, v);
+		rc = vrl__acquire_takes(c, req->api, t, (unsigned)n, full, req->cost, deadline,
+				   timeout_ns > 0, tries + 1 >= VRL__RESTARTS_MAX, v);
 		/* a try the mapping's damage voided ends the call (leave()) */
 		rc = vrl__leave(c, state, rc, v);
 		if (rc != VRL__RESTART)

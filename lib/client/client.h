@@ -185,12 +185,18 @@ static inline uint64_t vrl__realtime(void)
 
 /*
  * Shared tail of the acquire calls: take @t[0..n) with @cost, waiting until
- * @deadline when @waiting. VRL__RESTART when the caller must refresh its
- * config and plan again (never on its last try, @last).
+ * @deadline when @waiting; @n == 0, a request of api @api that matched no
+ * limit, goes to vrl__unmatched(). VRL__RESTART when the caller must
+ * refresh its config and plan again (never on its last try, @last).
  */
-int vrl__acquire_takes(struct vrl_client *c, struct vrl_take *t, unsigned n, bool full,
-		       uint64_t cost, uint64_t deadline, bool waiting, bool last,
+int vrl__acquire_takes(struct vrl_client *c, const char *api, struct vrl_take *t, unsigned n,
+		       bool full, uint64_t cost, uint64_t deadline, bool waiting, bool last,
 		       struct vrl_verdict *v);
+
+/* unmatched.c: the verdict @v (zeroed but for cost) on a request of @api
+ * that matched no limit, by the config's unmatched: policy. Returns 0
+ * (granted) or VRL_EUNMATCHED. */
+int vrl__unmatched(struct vrl_client *c, const char *api, struct vrl_verdict *v);
 
 /*
  * The limit of @req, among the kinds in the bit set @kinds (1 << kind),

@@ -140,7 +140,8 @@ static inline int acquire_resolved_once(vrl_client *c, vrl_resolved *r, uint64_t
 		if (rc)
 			return vrl__leave(c, state, rc, NULL);
 	}
-	rc = vrl__acquire_takes(c, r->t, r->n, r->full, cost ? cost : r->cost, 0, false, last, v);
+	rc = vrl__acquire_takes(c, r->req.api, r->t, r->n, r->full, cost ? cost : r->cost, 0,
+				false, last, v);
 	return vrl__leave(c, state, rc, v);
 }
 

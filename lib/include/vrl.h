@@ -61,7 +61,8 @@ extern "C" {
 	XX(TOOMANY,  -30009, "the request matches more limits than one acquire can take")      \
 	XX(NOKEY,    -30010, "no such key in the table")                                       \
 	XX(BUSY,     -30011, "the segment kept changing under the call; try again")            \
-	XX(OWNER,    -30012, "the segment's owner is not trusted (not root, not you, not the vrl system user, not $VRL_SEGMENT_OWNER) or anyone may write it: someone else may have made it; check who, remove it and restart vrld")
+	XX(OWNER,    -30012, "the segment's owner is not trusted (not root, not you, not the vrl system user, not $VRL_SEGMENT_OWNER) or anyone may write it: someone else may have made it; check who, remove it and restart vrld") \
+	XX(UNMATCHED, -30013, "no limit matches the request and the config's unmatched: policy is deny: check the request's api and fields (a typo?), or add a limit for it")
 
 enum vrl_error {
 #define VRL_ERR_ENUM(name, value, msg) VRL_E##name = (value),
@@ -122,6 +123,8 @@ struct vrl_request {
 #define VRL_VERDICT_ALERT      0x20u /* this grant crossed an alert threshold */
 #define VRL_VERDICT_SATURATED  0x40u /* a soft quota's count is at its ceiling (2^40 - 1
                                         units in the period): overage stops growing */
+#define VRL_VERDICT_UNMATCHED  0x80u /* with NO_LIMIT: the config's unmatched: policy is
+                                        warn or deny, and counted the request by api */
 
 /* vrl_verdict.kind: the deciding limit's algorithm. */
 enum vrl_limit_kind {
@@ -205,7 +208,9 @@ void vrl_close(vrl_client *c);
  * Errors besides VRL_EDENIED: VRL_EFULL (a new key found no slot, or could
  * not be inserted for seconds because the key table's reclaim stayed open
  * with vrld alive, and the config fails closed; a config that fails open
- * grants instead, with VRL_VERDICT_TABLE_FULL), VRL_ETOOMANY, VRL_EREADONLY,
+ * grants instead, with VRL_VERDICT_TABLE_FULL), VRL_ETOOMANY, VRL_EUNMATCHED
+ * (no limit matches and the config's unmatched: policy is deny; the verdict
+ * has VRL_VERDICT_NO_LIMIT | VRL_VERDICT_UNMATCHED), VRL_EREADONLY,
  * VRL_ECORRUPT, -ENOMEM.
  */
 int vrl_acquire(vrl_client *c, const struct vrl_request *req, struct vrl_verdict *v);

@@ -48,9 +48,10 @@
 #include <sys/types.h>
 
 #define VRL_SEG_MAGIC      UINT64_C(0x31304745534c5256) /* "VRLSEG01" little-endian */
-#define VRL_SEG_FORMAT     5u      /* bumped on any incompatible layout change; 4: a rate
+#define VRL_SEG_FORMAT     6u      /* bumped on any incompatible layout change; 4: a rate
                                       key's state word carries its rate epoch (gcra.h);
-                                      5: per-limit counters of gone handles (folded_*) */
+                                      5: the header counts unmatched requests by api;
+                                      6: per-limit counters of gone handles (folded_*) */
 #define VRL_CACHELINE      64u     /* bytes; slots and holders are aligned to it */
 
 #define VRL_MAX_LIMITS     64u     /* limits in one config */
@@ -65,6 +66,9 @@
 #define VRL_SHM_NAME_MAX   64u     /* bytes of a segment name, NUL included */
 #define VRL_EVENTS         1024u   /* alert events the ring keeps: a power of two */
 #define VRL_EVENT_WORDS    17u     /* 64-bit words of one event's payload */
+#define VRL_UNMATCHED_ROWS 32u     /* rows of the unmatched table: apis counted apart, the
+                                      last row for the rest (unmatched.h) */
+#define VRL_UNMATCHED_NAME 32u     /* bytes of an api name in that table, NUL included */
 
 /* Request fields a limit can match on or be keyed by. */
 enum vrl_field {
@@ -108,6 +112,10 @@ enum vrl_calendar {
 
 /* vrl_seg_config.flags */
 #define VRL_CFG_FAIL_OPEN  0x1u    /* a full key table grants instead of denying */
+/* unmatched: a request that matches no limit is denied (DENY), or granted
+ * and counted (WARN), or granted alone (neither: allow); DENY counts too */
+#define VRL_CFG_UNMATCHED_DENY 0x2u
+#define VRL_CFG_UNMATCHED_WARN 0x4u
 
 /* vrl_seg_fieldref.flags */
 #define VRL_REF_CLEAR      0x1u    /* per: key labels show the value as written, not its
@@ -338,6 +346,13 @@ static inline int vrl_note_limit(uint32_t note, uint64_t generation, uint32_t nl
 _Static_assert(VRL_MAX_LIMITS <= 256, "a limit index fits a note's byte");
 _Static_assert(VRL_KIND__COUNT <= 8 && VRL_CAL_ONCE < 8, "kind and calendar fit 3 bits");
 
+/* One row of the unmatched table (unmatched.c has the protocol). */
+struct vrl_seg_unmatched {
+	alignas(VRL_CACHELINE) _Atomic uint64_t tag; /* 0 free; else live, pending, hash */
+	_Atomic uint64_t count;     /* unmatched requests of this api */
+	_Atomic uint64_t name[VRL_UNMATCHED_NAME / 8]; /* the api, NUL-padded */
+};
+
 /* A folded_* word of the header: generation bits above a count. */
 #define VRL_FOLD_COUNT_BITS 48u
 #define VRL_FOLD_COUNT_MAX  ((UINT64_C(1) << VRL_FOLD_COUNT_BITS) - 1) /* saturates there */
@@ -437,6 +452,9 @@ struct vrl_seg_header {
 	uint64_t reload_refused;    /* of which refused, the running config kept */
 	uint64_t reload_realtime_ns; /* when the last one was handled */
 	char reload_error[224];     /* why the last one was refused; "" if applied */
+
+	/* Requests that matched no limit, by api (unmatched.h): any acquirer. */
+	struct vrl_seg_unmatched unmatched[VRL_UNMATCHED_ROWS];
 };
 
 _Static_assert(sizeof(struct vrl_seg_slot) == VRL_CACHELINE, "a key slot is one cache line");
@@ -455,6 +473,7 @@ _Static_assert((VRL_EVENTS & (VRL_EVENTS - 1)) == 0, "the ring is a power of two
 _Static_assert(offsetof(struct vrl_seg_header, reload_seq) % VRL_CACHELINE == 0,
 	       "reload_seq on its own line");
 _Static_assert(sizeof(struct vrl_seg_holder) % VRL_CACHELINE == 0, "holders pad to lines");
+_Static_assert(sizeof(struct vrl_seg_unmatched) == VRL_CACHELINE, "an unmatched row is a line");
 _Static_assert(sizeof(struct vrl_seg_config) % VRL_CACHELINE == 0, "configs pad to lines");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic words are plain words");
 

@@ -127,9 +127,12 @@ static int setup(void **state)
 	return vrl_seg_open_or_create(&spec, &cfg, true, &seg, why, sizeof(why)) == 0 ? 0 : -1;
 }
 
+static void heartbeat_stop(void);
+
 static int teardown(void **state)
 {
 	(void)state;
+	heartbeat_stop();
 	vrl_seg_close(&seg);
 	vrl_seg_unlink(seg_name);
 	return 0;
@@ -317,18 +320,29 @@ static void *heartbeat(void *arg)
 	return NULL;
 }
 
+static pthread_t beat;
+
+/* Stop the heartbeat thread, also when a failed check left it running
+ * (the teardown unmaps the header it writes). */
+static void heartbeat_stop(void)
+{
+	if (atomic_exchange(&beating, 0))
+		pthread_join(beat, NULL);
+}
+
 static void test_status_daemon(void **state)
 {
 	struct vrl_seg_header *h = seg.hdr;
-	pthread_t beat;
 	char expect[128];
 
 	(void)state;
 	atomic_store(&h->daemon_pid, (int32_t)getpid());
-	/* ticks as vrld would, however long vrlctl takes to start */
+	/* ticks as vrld would, however long vrlctl takes to start; vrlctl runs
+	 * once the first tick is in, whenever the thread gets a core */
+	atomic_store(&h->daemon_heartbeat_ns, 0);
 	atomic_store(&beating, 1);
 	assert_int_equal(pthread_create(&beat, NULL, heartbeat, h), 0);
-	while (atomic_load(&h->daemon_heartbeat_ns) == 0)   /* its first tick */
+	while (atomic_load(&h->daemon_heartbeat_ns) == 0)
 		sched_yield();
 	expect_exit(ctl("status"), 0);
 	snprintf(expect, sizeof(expect), "vrld:      running pid %d, last tick ", (int)getpid());
@@ -337,8 +351,7 @@ static void test_status_daemon(void **state)
 	expect_exit(ctl("status", "--json"), 0);
 	assert_has(R.out, "\"running\":true");
 	assert_true(number_after(R.out, "\"heartbeat_age_s\":") < 3.0);
-	atomic_store(&beating, 0);
-	pthread_join(beat, NULL);
+	heartbeat_stop();
 }
 
 /* A wait of @total_s seconds set at @t0, read back as @seen seconds now:
@@ -370,6 +383,41 @@ static void test_acquire_until_denied(void **state)
 	expect_exit(ctl("acquire", "--api", "test", "--token", "bob", "--json"), 0);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"granted\":true");
+}
+
+/* A request no limit matches: refused under unmatched: deny, granted with a
+ * warning under warn, and counted by api in status either way. */
+static void test_acquire_unmatched(void **state)
+{
+	static struct vrl_seg_config cfg;
+
+	(void)state;
+	build_config(&cfg);
+	cfg.nlimits = 1;             /* t.token alone: api=test */
+	cfg.flags = VRL_CFG_UNMATCHED_DENY;
+	assert_int_equal(vrl_seg_publish(&seg, &cfg), 0);
+	expect_exit(ctl("acquire", "--api", "typo"), 2);
+	assert_has(R.err, "no limit matches api \"typo\"");
+	assert_has(R.err, "unmatched: policy is deny");
+	assert_true(strstr(R.out, "granted") == NULL);
+	expect_exit(ctl("acquire", "--api", "typo", "--json"), 2);
+	assert_has(R.out, "\"error\":\"VRL_EUNMATCHED\"");
+	expect_exit(ctl("acquire", "--api", "test", "--token", "a"), 0);
+
+	cfg.flags = VRL_CFG_UNMATCHED_WARN;
+	assert_int_equal(vrl_seg_publish(&seg, &cfg), 0);
+	expect_exit(ctl("acquire", "--api", "typo"), 0);
+	assert_has(R.out, "granted: no limit matches the request (unmatched: warn");
+	assert_has(R.err, "warning: no limit matches api \"typo\"");
+	expect_exit(ctl("acquire", "--api", "other", "--json"), 0);
+	assert_has(R.out, "\"unmatched\":true");
+
+	expect_exit(ctl("status"), 1);   /* no vrld serves it */
+	assert_has(R.out, "unmatched: warn; 4 requests matched no limit: typo 3, other 1");
+	expect_exit(ctl("status", "--json"), 1);
+	assert_json_object(R.out);
+	assert_has(R.out, "\"unmatched\":{\"policy\":\"warn\",\"apis\":[");
+	assert_has(R.out, "{\"api\":\"typo\",\"count\":3}");
 }
 
 static void test_acquire_cost_and_wait(void **state)
@@ -705,6 +753,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_status_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_daemon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire_until_denied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acquire_unmatched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire_cost_and_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_escapes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cooldown_and_reset, setup, teardown),

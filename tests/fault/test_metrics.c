@@ -162,6 +162,10 @@ static void test_scrape(void **state)
 	assert_int_equal(vrl_acquire(c, &(struct vrl_request){ .api = "w" }, NULL), 0);
 	assert_int_equal(vrl_acquire_wait(c, &(struct vrl_request){ .api = "w" }, NS_PER_S, NULL),
 			 0);
+	/* unmatched: deny (the default): refused, counted by api; a quote a
+	 * label must not hold reads back as '?' */
+	assert_int_equal(vrl_acquire(c, &(struct vrl_request){ .api = "typ\"o" }, NULL),
+			 VRL_EUNMATCHED);
 
 	assert_true(vrld_scrape_fresh(port, page, sizeof(page)));
 	has(" 200 OK\r\n");
@@ -199,6 +203,10 @@ static void test_scrape(void **state)
 	assert_true(value_of("vrl_holders ") == 1);
 	assert_true(value_of("vrl_daemon_up ") == 1);
 	assert_true(value_of("vrl_config_generation ") >= 1);
+	has("# TYPE vrl_unmatched_requests_total counter");
+	assert_true(value_of("vrl_unmatched_requests_total{api=\"typ?o\"} ") == 1);
+	/* and vrld's log names the api, once */
+	assert_true(vrld_wait_log(logpath, "api=\"typ?o\" count=1 policy=\"deny\"", 1, WAIT_NS));
 	has("vrl_table_full_total 0\n");
 	has("vrl_evictions_all_total ");
 	assert_true(value_of("vrl_granted_all_total ") == 17);

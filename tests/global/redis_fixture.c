@@ -162,6 +162,11 @@ redisContext *rfx_connect(const struct rfx *r)
 
 	if (!c || c->err)
 		die("connect to the fixture");
+	if (vrl_global_lua_layout != (unsigned)atoi(RFX_LAYOUT)) {
+		fprintf(stderr, "redis fixture: vrl.lua's LAYOUT is %u: update RFX_LAYOUT\n",
+			vrl_global_lua_layout);
+		abort();
+	}
 	rep = redisCommandArgv(c, 4, argv, lens);
 	if (!rep || rep->type == REDIS_REPLY_ERROR) {
 		fprintf(stderr, "FUNCTION LOAD: %s\n", rep ? rep->str : "no answer");
@@ -185,8 +190,8 @@ void sim_host_init(struct sim_host *h, const char *name, uint64_t term_us, uint6
 }
 
 struct argv {
-	char s[64][48];
 	const char *v[4096];
+	size_t lens[4096];
 	char *heap[4096];
 	size_t n, nheap;
 };
@@ -204,7 +209,52 @@ static void arg(struct argv *a, const char *fmt, ...)
 		die("vasprintf");
 	va_end(ap);
 	a->heap[a->nheap++] = s;
+	a->lens[a->n] = strlen(s);
 	a->v[a->n++] = s;
+}
+
+/* Little-endian bytes of @v, @n of them, at @p. */
+static uint8_t *le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		*p++ = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
+static uint64_t from_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* The entries as vrl.lua's ENTRY packs them, one argument: kind, nine
+ * u64, ttl (i64), the known list after its 16-bit length. */
+static void arg_entries(struct argv *a, const struct sim_entry *e, size_t n)
+{
+	uint8_t *buf = malloc(n * (83 + 256) + 1), *p = buf;
+
+	if (!buf)
+		die("malloc");
+	for (size_t i = 0; i < n; i++) {
+		const char *known = e[i].known ? e[i].known : "";
+		const uint64_t u[9] = { e[i].cap, e[i].per, e[i].bst, e[i].use, e[i].unmet,
+					e[i].sa, e[i].sb, e[i].hold, e[i].cd };
+		size_t kn = strlen(known) < 256 ? strlen(known) : 255;
+
+		*p++ = (uint8_t)e[i].kind;
+		for (int j = 0; j < 9; j++)
+			p = le(p, u[j], 8);
+		p = le(p, (uint64_t)e[i].ttl, 8);
+		p = le(p, kn, 2);
+		memcpy(p, known, kn);
+		p += kn;
+	}
+	a->heap[a->nheap++] = (char *)buf;
+	a->lens[a->n] = (size_t)(p - buf);
+	a->v[a->n++] = (char *)buf;
 }
 
 static void argv_free(struct argv *a)
@@ -236,10 +286,10 @@ int sim_call(redisContext *c, struct sim_host *h, bool release, const struct sim
 	arg(&a, "FCALL");
 	arg(&a, "%s", release ? "vrl_release" : "vrl_renew");
 	arg(&a, "%zu", n + 1);
-	arg(&a, "vrl:e");
+	arg(&a, RFX_EPOCH_KEY);
 	for (size_t i = 0; i < n; i++)
-		arg(&a, "vrl:k:%s", e[i].key);
-	arg(&a, "1");
+		arg(&a, RFX_KEY_PREFIX "%s", e[i].key);
+	arg(&a, "%u", vrl_global_lua_protocol);
 	arg(&a, "%s", h->name);
 	arg(&a, "%llu", (unsigned long long)h->boot);
 	arg(&a, "%llu", (unsigned long long)h->seq);
@@ -251,21 +301,8 @@ int sim_call(redisContext *c, struct sim_host *h, bool release, const struct sim
 	arg(&a, "%llu", (unsigned long long)h->hosts);
 	arg(&a, "%s", release ? "0" : "1");        /* a simulated host reports every key */
 	arg(&a, "%zu", n);
-	for (size_t i = 0; i < n; i++) {
-		arg(&a, "%c", e[i].kind);
-		arg(&a, "%llu", (unsigned long long)e[i].cap);
-		arg(&a, "%llu", (unsigned long long)e[i].per);
-		arg(&a, "%llu", (unsigned long long)e[i].bst);
-		arg(&a, "%llu", (unsigned long long)e[i].use);
-		arg(&a, "%llu", (unsigned long long)e[i].unmet);
-		arg(&a, "%llu", (unsigned long long)e[i].sa);
-		arg(&a, "%llu", (unsigned long long)e[i].sb);
-		arg(&a, "%llu", (unsigned long long)e[i].hold);
-		arg(&a, "%llu", (unsigned long long)e[i].cd);
-		arg(&a, "%s", e[i].known ? e[i].known : "");
-		arg(&a, "%lld", (long long)e[i].ttl);
-	}
-	rep = redisCommandArgv(c, (int)a.n, a.v, NULL);
+	arg_entries(&a, e, n);
+	rep = redisCommandArgv(c, (int)a.n, a.v, a.lens);
 	argv_free(&a);
 	if (!rep)
 		die("sim_call: no answer");
@@ -288,19 +325,32 @@ int sim_call(redisContext *c, struct sim_host *h, bool release, const struct sim
 	h->complete = (int)u(hd->element[5]);
 	snprintf(h->registry, sizeof(h->registry), "%s", hd->element[6]->str);
 
-	for (size_t i = 0; i < n && out; i++) {
-		redisReply *v = rep->element[i + 1];
+	/* the answers, packed: code, five u64, the holders after their length */
+	if (rep->elements != 2 || rep->element[1]->type != REDIS_REPLY_STRING) {
+		fprintf(stderr, "sim_call: an answer of another shape\n");
+		abort();
+	}
+	for (size_t i = 0, at = 0; i < n; i++) {
+		const uint8_t *p = (const uint8_t *)rep->element[1]->str + at;
+		size_t hn;
 
-		memset(&out[i], 0, sizeof(out[i]));
-		out[i].code = (int)u(v->element[0]);
-		if (v->elements < 7)
+		if (rep->element[1]->len < at + 43 ||
+		    rep->element[1]->len < at + 43 + (hn = from_le(p + 41, 2))) {
+			fprintf(stderr, "sim_call: answers cut short\n");
+			abort();
+		}
+		at += 43 + hn;
+		if (!out)
 			continue;
-		out[i].a = u(v->element[1]);
-		out[i].b = u(v->element[2]);
-		out[i].rel = u(v->element[3]);
-		out[i].target = u(v->element[4]);
-		out[i].cd = u(v->element[5]);
-		snprintf(out[i].holders, sizeof(out[i].holders), "%s", v->element[6]->str);
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].code = p[0];
+		out[i].a = from_le(p + 1, 8);
+		out[i].b = from_le(p + 9, 8);
+		out[i].rel = from_le(p + 17, 8);
+		out[i].target = from_le(p + 25, 8);
+		out[i].cd = from_le(p + 33, 8);
+		snprintf(out[i].holders, sizeof(out[i].holders), "%.*s", (int)hn,
+			 (const char *)p + 43);
 	}
 	freeReplyObject(rep);
 	return rc;
@@ -308,7 +358,8 @@ int sim_call(redisContext *c, struct sim_host *h, bool release, const struct sim
 
 int sim_state(redisContext *c, const char *key, struct sim_state *s)
 {
-	redisReply *rep = redisCommand(c, "FCALL_RO vrl_state 2 vrl:e vrl:k:%s", key);
+	redisReply *rep = redisCommand(c, "FCALL_RO vrl_state 2 " RFX_EPOCH_KEY " " RFX_KEY_PREFIX "%s",
+				       key);
 	redisReply *k, *hs;
 
 	memset(s, 0, sizeof(*s));

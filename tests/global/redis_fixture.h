@@ -17,6 +17,13 @@
 
 #define RFX_NS_PER_MS UINT64_C(1000000)
 
+/* Redis key names as vrld's engine makes them (prefix "vrl:", the layout
+ * of vrl.lua's values: redis.h's vrl_global_lua_layout, checked by
+ * rfx_connect). A simulated host's key "x" is RFX_KEY_PREFIX "x". */
+#define RFX_LAYOUT "2"
+#define RFX_EPOCH_KEY "vrl:" RFX_LAYOUT ":e"
+#define RFX_KEY_PREFIX "vrl:" RFX_LAYOUT ":k:"
+
 struct rfx {
 	char dir[64];
 	char sock[128];
@@ -64,7 +71,7 @@ struct sim_answer {
 };
 
 struct sim_host {
-	char name[32];
+	char name[VRL_GLOBAL_HOST_MAX + 1];   /* a host id, as long as vrld allows */
 	uint64_t boot, seq;
 	uint64_t fixed_seq;     /* nonzero: the next call's sequence, as is */
 	char epoch[64];

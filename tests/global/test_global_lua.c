@@ -405,6 +405,43 @@ static void idle_reclaimed(void **state)
 	assert_true(b.vnow - v0 <= 3 * TERM_US);
 }
 
+/* A host's vrld comes back with a shorter lease term (a reload): its next
+ * promise, as large as the last but ending sooner, must not end the older
+ * one, which the host trusts until its own end if the new reply is lost. */
+static void term_shrinks(void **state)
+{
+	struct fx *f = *state;
+	struct sim_host a, b;
+	struct sim_entry e = rate_entry("ts", 100, 10), g = { .kind = 'g', .key = "ts-gate" };
+	struct sim_answer an;
+	struct lease l1;
+	uint64_t deadline = rfx_now() + HANG_NS;
+
+	sim_host_init(&a, "a", 5 * TERM_US, MARGIN_US, 2);
+	sim_host_init(&b, "b", TERM_US, MARGIN_US, 2);
+	assert_int_equal(sim_call(f->c, &b, false, &g, 1, NULL), 0);   /* b knows the epoch */
+	e.use = e.unmet = 100;
+	assert_int_equal(sim_call(f->c, &a, false, &e, 1, &an), 0);
+	assert_int_equal(an.a, RATE(100));
+	assert_int_equal(an.b, 10);
+	take(&l1, &a, &an);
+	a.term_us = TERM_US;                 /* the same share again, for a shorter term */
+	e.sa = an.a;
+	e.sb = an.b;
+	assert_int_equal(sim_call(f->c, &a, false, &e, 1, &an), 0);
+	assert_int_equal(an.a, RATE(100));   /* and its reply is lost: a keeps l1 */
+	e.sa = e.sb = 0;
+	do {                                 /* b, busy, while a trusts l1 */
+		rfx_pace(20);
+		assert_int_equal(sim_call(f->c, &b, false, &e, 1, &an), 0);
+		assert_true(an.a + trusted(&l1, b.t_send, false) <= RATE(100));
+		assert_true(an.b + trusted(&l1, b.t_send, true) <= 10);
+		e.sa = an.a;
+		e.sb = an.b;
+		assert_true(rfx_now() < deadline);
+	} while (b.t_send < l1.until || an.a == 0);
+}
+
 /* ---- quota blocks ------------------------------------------------------------------ */
 
 struct qhost {
@@ -509,6 +546,27 @@ static void stale_refused(void **state)
 	}
 }
 
+/* A quota held by more hosts than a 16-bit length can name (its holders
+ * list past 64 KiB) stays readable: every host's call is answered. */
+static void many_holders(void **state)
+{
+	struct fx *f = *state;
+	struct sim_entry e = { .kind = 'q', .key = "mh", .cap = 1000000, .sb = 1, .ttl = 60000,
+			       .use = 1 };
+	static struct sim_host h;
+	struct sim_answer an;
+
+	for (int i = 0; i < 1040; i++) {     /* 1040 names of 64 bytes */
+		char name[VRL_GLOBAL_HOST_MAX + 1];
+
+		snprintf(name, sizeof(name), "holder-%04d-%052d", i, 0);
+		sim_host_init(&h, name, TERM_US, MARGIN_US, 2);
+		assert_int_equal(sim_call(f->c, &h, false, &e, 1, &an), 0);
+		assert_int_equal(an.code, 0);
+		assert_true(an.a > 0);
+	}
+}
+
 /* A cooldown one host publishes reaches the others. */
 static void cooldown_shared(void **state)
 {
@@ -524,6 +582,29 @@ static void cooldown_shared(void **state)
 	e.cd = 0;
 	assert_int_equal(sim_call(f->c, &b, false, &e, 1, &an), 0);
 	assert_true(an.cd > 0 && an.cd <= 500000);
+}
+
+/* A cooldown published by a host whose quota period is behind the key's
+ * still reaches the others: the key lives at least as long as it. */
+static void behind_cooldown_kept(void **state)
+{
+	struct fx *f = *state;
+	struct sim_host a, b;
+	struct sim_entry e = { .kind = 'q', .key = "bc", .cap = 100, .sb = 2, .ttl = 2000 };
+	struct sim_answer an;
+	redisReply *rep;
+
+	sim_host_init(&a, "a", TERM_US, MARGIN_US, 2);
+	sim_host_init(&b, "b", TERM_US, MARGIN_US, 2);
+	assert_int_equal(sim_call(f->c, &a, false, &e, 1, &an), 0);   /* period 2, 2 s */
+	e.sb = 1;
+	e.cd = 60000000;                     /* b, still in period 1, saw a 429: 60 s */
+	assert_int_equal(sim_call(f->c, &b, false, &e, 1, &an), 0);
+	assert_int_equal(an.code, 3);        /* BEHIND */
+	rep = redisCommand(f->c, "PTTL " RFX_KEY_PREFIX "bc");
+	assert_true(rep && rep->type == REDIS_REPLY_INTEGER);
+	assert_true(rep->integer > 50000);
+	freeReplyObject(rep);
 }
 
 /* A window's released grants count for W: the others get the rest only. */
@@ -554,9 +635,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(vtime_no_catch_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(denied_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(idle_reclaimed, setup, teardown),
+		cmocka_unit_test_setup_teardown(term_shrinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(quota_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(stale_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_holders, setup, teardown),
 		cmocka_unit_test_setup_teardown(cooldown_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(behind_cooldown_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(window_release, setup, teardown),
 	};
 

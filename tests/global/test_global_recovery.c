@@ -187,14 +187,14 @@ static void wipe(void **state)
 	assert_int_equal(used, sum);
 	assert_int_equal(a.an[Q4].code, 2);         /* d still missing */
 	/* the operator re-seeds q5 with d's units: it opens */
-	rep = redisCommand(c, "FCALL vrl_reseed 1 vrl:k:q5 %llu",
+	rep = redisCommand(c, "FCALL vrl_reseed 1 " RFX_KEY_PREFIX "q5 %llu",
 			   (unsigned long long)(d.alloc[Q5] + a.alloc[Q5]));
 	assert_true(rep && rep->type == REDIS_REPLY_INTEGER);
 	freeReplyObject(rep);
 	until_code(c, &a, &b, Q5, 0);
 	assert_int_equal(a.an[Q4].code, 2);
 	/* and forgets d for good: q4 opens too */
-	rep = redisCommand(c, "FCALL vrl_forget 1 vrl:e d");
+	rep = redisCommand(c, "FCALL vrl_forget 1 " RFX_EPOCH_KEY " d");
 	assert_true(rep && rep->type == REDIS_REPLY_INTEGER);
 	freeReplyObject(rep);
 	until_code(c, &a, &b, Q4, 0);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "unmatched.h"
 
 struct fixture {
 	struct vrl_seg seg;
@@ -193,11 +194,108 @@ static void unmatched_request_passes(void **state)
 	struct fixture *f = *state;
 	struct vrl_request r = { .api = "other" };
 	struct vrl_verdict v;
+	struct vrl_unmatched_row rows[VRL_UNMATCHED_ROWS];
 
+	/* unmatched: allow (no VRL_CFG_UNMATCHED_* bit): granted, not counted */
 	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
 	assert_int_equal(v.matched, 0);
 	assert_true(v.flags & VRL_VERDICT_NO_LIMIT);
+	assert_false(v.flags & VRL_VERDICT_UNMATCHED);
 	assert_int_equal(v.limit, -1);
+	assert_int_equal(vrl_unmatched_read(f->seg.hdr, rows), 0);
+}
+
+/* The count of unmatched requests by api, in the table's rows. */
+static uint64_t unmatched_count(const struct fixture *f, const char *api)
+{
+	struct vrl_unmatched_row rows[VRL_UNMATCHED_ROWS];
+	unsigned n = vrl_unmatched_read(f->seg.hdr, rows);
+
+	for (unsigned i = 0; i < n; i++)
+		if (api ? !rows[i].other && strcmp(rows[i].api, api) == 0 : rows[i].other)
+			return rows[i].count;
+	return 0;
+}
+
+static void publish_unmatched(struct fixture *f, uint32_t policy)
+{
+	f->cfg.flags = (f->cfg.flags & ~(VRL_CFG_UNMATCHED_DENY | VRL_CFG_UNMATCHED_WARN)) | policy;
+	assert_int_equal(vrl_seg_publish(&f->seg, &f->cfg), 0);
+}
+
+/* unmatched: deny refuses with VRL_EUNMATCHED, warn grants; both count by
+ * api; a reload changes the policy at the next call; matched requests are
+ * untouched. */
+static void unmatched_policy(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_request typo = { .api = "samsra", .token = "A" };
+	struct vrl_request none = { .token = "A" };
+	struct vrl_verdict v;
+	vrl_resolved *r;
+
+	publish_unmatched(f, VRL_CFG_UNMATCHED_DENY);
+	assert_int_equal(vrl_acquire(f->c, &typo, &v), VRL_EUNMATCHED);
+	assert_int_equal(v.granted, 0);
+	assert_int_equal(v.matched, 0);
+	assert_int_equal(v.limit, -1);
+	assert_true(v.flags & VRL_VERDICT_NO_LIMIT);
+	assert_true(v.flags & VRL_VERDICT_UNMATCHED);
+	assert_true(v.retry_after_ns == VRL_NEVER);
+	assert_int_equal(vrl_acquire_wait(f->c, &typo, NS_PER_S, &v), VRL_EUNMATCHED);
+	assert_int_equal(vrl_resolve(f->c, &typo, &r), 0);
+	assert_int_equal(vrl_acquire_resolved(f->c, r, 1, &v), VRL_EUNMATCHED);
+	assert_int_equal(vrl_acquire(f->c, &none, &v), VRL_EUNMATCHED);
+	assert_int_equal(unmatched_count(f, "samsra"), 3);
+	assert_int_equal(unmatched_count(f, ""), 1);
+	assert_non_null(strstr(vrl_strerror(VRL_EUNMATCHED), "unmatched"));
+	assert_string_equal(vrl_err_name(VRL_EUNMATCHED), "VRL_EUNMATCHED");
+	/* a matched request is decided by its limits as before */
+	assert_int_equal(vrl_acquire(f->c, &req_a, &v), 0);
+
+	publish_unmatched(f, VRL_CFG_UNMATCHED_WARN);
+	assert_int_equal(vrl_acquire_resolved(f->c, r, 1, &v), 0);
+	assert_int_equal(v.granted, 1);
+	assert_true(v.flags & VRL_VERDICT_NO_LIMIT);
+	assert_true(v.flags & VRL_VERDICT_UNMATCHED);
+	assert_int_equal(vrl_acquire(f->c, &typo, &v), 0);
+	assert_int_equal(unmatched_count(f, "samsra"), 5);
+
+	publish_unmatched(f, 0);
+	assert_int_equal(vrl_acquire(f->c, &typo, &v), 0);
+	assert_false(v.flags & VRL_VERDICT_UNMATCHED);
+	assert_int_equal(unmatched_count(f, "samsra"), 5);
+	vrl_resolved_free(r);
+}
+
+/* The table is bounded: past its named rows, and for names too long to
+ * keep, apis count in the row of the rest; a hostile name reads back
+ * sanitised and ended. */
+static void unmatched_table_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_unmatched_row rows[VRL_UNMATCHED_ROWS];
+	char api[64];
+	unsigned n;
+
+	for (unsigned i = 0; i < 2 * VRL_UNMATCHED_ROWS; i++) {
+		snprintf(api, sizeof(api), "api%u", i);
+		vrl_unmatched_count(f->seg.hdr, api);
+	}
+	memset(api, 'x', sizeof(api) - 1);
+	api[sizeof(api) - 1] = '\0';
+	vrl_unmatched_count(f->seg.hdr, api);
+	n = vrl_unmatched_read(f->seg.hdr, rows);
+	assert_int_equal(n, VRL_UNMATCHED_ROWS);
+	assert_int_equal(rows[n - 1].other, 1);
+	assert_int_equal(rows[n - 1].count, VRL_UNMATCHED_ROWS + 2);
+	/* a group member writes a name with no end and bytes a label must not hold */
+	memset((void *)f->seg.hdr->unmatched[0].name, '"', sizeof(f->seg.hdr->unmatched[0].name));
+	n = vrl_unmatched_read(f->seg.hdr, rows);
+	for (unsigned i = 0; i < n; i++) {
+		assert_true(strlen(rows[i].api) < VRL_UNMATCHED_NAME);
+		assert_null(strpbrk(rows[i].api, "\"\\\n"));
+	}
 }
 
 /* Waiting reserves the next slot and sleeps until it; a timeout shorter
@@ -434,6 +532,8 @@ int main(void)
 		T(cooldown_closes_for_everyone),
 		T(reset_all_skips_keyless_limits),
 		T(unmatched_request_passes),
+		T(unmatched_policy),
+		T(unmatched_table_bounded),
 		T(wait_reserves_the_next_slot),
 		T(resolved_survives_eviction_and_reload),
 		T(fork_child_reregisters),

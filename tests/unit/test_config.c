@@ -103,7 +103,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.group, "");
 	assert_int_equal(cfg.sweep_interval_ns, NS_PER_S);
 	assert_int_equal(cfg.idle_evict_ns, 600 * NS_PER_S);
-	assert_int_equal(cfg.cfg.flags, 0);
+	assert_int_equal(cfg.cfg.flags, VRL_CFG_UNMATCHED_DENY);   /* fail closed, both */
 	assert_string_equal(cfg.cfg.source, "vrl.yaml");
 	assert_int_equal(cfg.cfg.nlimits, 1);
 	assert_int_equal(cfg.cfg.seq, 0);
@@ -154,7 +154,7 @@ static void test_full_config(void **state)
 	assert_int_equal(cfg.seg.gid, 0);
 	assert_string_equal(cfg.group, "root");
 	assert_int_equal(cfg.seg.keys, 100000);
-	assert_int_equal(cfg.cfg.flags, VRL_CFG_FAIL_OPEN);
+	assert_int_equal(cfg.cfg.flags, VRL_CFG_FAIL_OPEN | VRL_CFG_UNMATCHED_DENY);
 	assert_int_equal(cfg.sweep_interval_ns, 250000000);
 	assert_int_equal(cfg.idle_evict_ns, 90 * NS_PER_S);
 	assert_int_equal(cfg.cfg.nlimits, 2);
@@ -588,7 +588,7 @@ static void test_unknown_field(void **state)
 {
 	(void)state;
 	parse_bad("limits: [{name: a, rate: 1/s, per: [tokn]}]\n", "vrl.yaml:1:37: limits[0].per[0]:",
-		  "unknown field \"tokn\", expected token");
+		  "unknown field \"tokn\": did you mean token?");
 	parse_bad("limits: [{name: a, rate: 1/s, per: [Vehicle]}]\n",
 		  "vrl.yaml:1:37: limits[0].per[0]:", "expected vehicle");
 	parse_bad("limits: [{name: a, rate: 1/s, per: [orgs]}]\n",
@@ -601,8 +601,69 @@ static void test_unknown_field(void **state)
 		  "vrl.yaml:1:44: limits[0].per[1]:", "twice");
 	parse_bad("limits: [{name: a, rate: 1/s, match: {endpont: x}}]\n",
 		  "vrl.yaml:1:39: limits[0].match.endpont:", "expected endpoint");
-	/* three-letter attributes are left alone: "app" is not "api" */
-	parse_ok("limits: [{name: a, rate: 1/s, per: [app], match: {app: x}}]\n");
+	parse_ok("limits: [{name: a, rate: 1/s, per: [make], match: {model: x}}]\n");
+}
+
+/* unmatched: deny unless the config says otherwise; warn and allow as written. */
+static void test_unmatched_policy(void **state)
+{
+	const uint32_t both = VRL_CFG_UNMATCHED_DENY | VRL_CFG_UNMATCHED_WARN;
+	char err[VRL_CONFIG_ERR_MAX];
+
+	(void)state;
+	parse_ok("limits: [{name: a, rate: 1/s}]\n");
+	assert_int_equal(cfg.cfg.flags & both, VRL_CFG_UNMATCHED_DENY);
+	parse_ok("unmatched: warn\nlimits: [{name: a, rate: 1/s}]\n");
+	assert_int_equal(cfg.cfg.flags & both, VRL_CFG_UNMATCHED_WARN);
+	parse_ok("unmatched: allow\nsegment: {on_full: allow}\nlimits: [{name: a, rate: 1/s}]\n");
+	assert_int_equal(cfg.cfg.flags & both, 0);
+	assert_true(cfg.cfg.flags & VRL_CFG_FAIL_OPEN);
+	parse_ok("unmatched: deny\nlimits: [{name: a, rate: 1/s}]\n");
+	assert_int_equal(cfg.cfg.flags & both, VRL_CFG_UNMATCHED_DENY);
+	parse_bad("unmatched: grant\nlimits: [{name: a, rate: 1/s}]\n", "vrl.yaml:1:12: unmatched:",
+		  "expected deny");
+	parse_bad("unmatched: [deny]\nlimits: [{name: a, rate: 1/s}]\n", "vrl.yaml:1:12: unmatched:",
+		  "got a list");
+	assert_int_equal(vrl_config_default(&cfg, err), 0);
+	assert_int_equal(cfg.cfg.flags & both, VRL_CFG_UNMATCHED_DENY);
+}
+
+/* A near-miss of a built-in field, whatever its length or case, is an error
+ * with the suggestion; declared under attributes:, it is an attribute. */
+static void test_near_miss_field(void **state)
+{
+	(void)state;
+	parse_bad("limits: [{name: a, rate: 1/s, match: {Api: samsara}}]\n",
+		  "vrl.yaml:1:39: limits[0].match.Api:", "did you mean api?");
+	parse_bad("limits: [{name: a, rate: 1/s, match: {apy: samsara}}]\n",
+		  "vrl.yaml:1:39: limits[0].match.apy:", "did you mean api?");
+	parse_bad("limits: [{name: a, rate: 1/s, match: {API: samsara}}]\n",
+		  "vrl.yaml:1:39: limits[0].match.API:", "did you mean api?");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [vehicel]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "did you mean vehicle?");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [Token]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "did you mean token?");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [ORG]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "did you mean org?");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [usr]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "did you mean user?");
+	parse_bad("limits: [{name: a, rate: 1/s, per: [app]}]\n",
+		  "vrl.yaml:1:37: limits[0].per[0]:", "attributes: [app]");
+	parse_bad("limits: [{name: a, rate: 1/s, overrides: [{match: {Api: x}, rate: 2/s}]}]\n",
+		  "vrl.yaml:1:52: limits[0].overrides[0].match.Api:", "did you mean api?");
+	parse_bad("labels: {clear: [Org]}\nlimits: [{name: a, rate: 1/s}]\n",
+		  "vrl.yaml:1:18: labels.clear[0]:", "did you mean org?");
+	/* declared attributes are taken as written */
+	parse_ok("attributes: [app, Vehicle]\n"
+		 "limits: [{name: a, rate: 1/s, per: [app, Vehicle], match: {app: x}}]\n");
+	assert_int_equal(cfg.cfg.limits[0].per[0].field, VRL_FIELD_ATTR);
+	assert_string_equal(cfg.cfg.limits[0].per[0].attr, "app");
+	assert_string_equal(cfg.cfg.limits[0].per[1].attr, "Vehicle");
+	/* a declaration names an attribute, never a built-in field */
+	parse_bad("attributes: [api]\nlimits: [{name: a, rate: 1/s}]\n",
+		  "vrl.yaml:1:14: attributes[0]:", "api is a built-in field");
+	parse_bad("attributes: [make, make]\nlimits: [{name: a, rate: 1/s}]\n",
+		  "vrl.yaml:1:20: attributes[1]:", "twice");
 }
 
 static void test_unknown_preset(void **state)
@@ -642,7 +703,7 @@ static void test_default_config(void **state)
 	assert_string_equal(cfg.seg.name, "/vrl");
 	assert_int_equal(cfg.seg.mode, 0660);
 	assert_int_equal(cfg.seg.keys, 65536);
-	assert_int_equal(cfg.cfg.flags, 0);
+	assert_int_equal(cfg.cfg.flags, VRL_CFG_UNMATCHED_DENY);
 	assert_int_equal(cfg.cfg.nlimits, 22);
 	assert_clients_accept();
 
@@ -1122,6 +1183,8 @@ int main(void)
 		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_global_shadow),
 		cmocka_unit_test(test_labels),
+		cmocka_unit_test(test_near_miss_field),
+		cmocka_unit_test(test_unmatched_policy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

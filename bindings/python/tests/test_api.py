@@ -80,17 +80,26 @@ def test_soft_quota_says_when_its_count_saturates(client, key):
         assert v.overage == ceiling - 1000
 
 
-def test_no_matching_limit_grants(client):
-    v = client.acquire(api="nobody-limits-this")
-    assert v and v.no_limit and v.limit is None and v.matched == 0
-    assert v.limit_index == -1 and v.kind == 0
+def test_no_matching_limit_is_refused(client):
+    # the config leaves unmatched: at its default, deny: a typo in an api
+    # raises, it is not granted unchecked
+    with pytest.raises(vrl.Unmatched) as e:
+        client.acquire(api="nobody-limits-this")
+    assert isinstance(e.value, vrl.Error)
+    assert e.value.code == vrl.EUNMATCHED and e.value.name == "VRL_EUNMATCHED"
+    assert "unmatched" in str(e.value)
+    with pytest.raises(vrl.Unmatched):
+        client.acquire_wait(api="nobody-limits-this", timeout=1)
+    assert vrl.VERDICT_UNMATCHED and vrl.VERDICT_NO_LIMIT
 
 
 def test_attrs_match_and_int_ids(client, key):
     assert client.acquire(api="a", vehicle=key, attrs={"make": "tesla"}).matched == 1
     assert not client.acquire(api="a", vehicle=key, attrs={"make": "tesla"})
-    assert client.acquire(api="a", vehicle=key, attrs={"make": "ford"}).no_limit
-    assert client.acquire(api="a", vehicle=key).no_limit
+    with pytest.raises(vrl.Unmatched):
+        client.acquire(api="a", vehicle=key, attrs={"make": "ford"})
+    with pytest.raises(vrl.Unmatched):
+        client.acquire(api="a", vehicle=key)
     # a non-str value is keyed by its str(): 7 and "7" are one key
     assert client.acquire(api="a", vehicle=7, attrs={"make": "tesla", "n": 1})
     assert not client.acquire(api="a", vehicle="7", attrs={"make": "tesla"})
@@ -350,7 +359,7 @@ def test_limited_decorator(client, key):
 def test_client_subclass_and_repr(client):
     assert isinstance(client, vrl.Client)
     assert repr(client).startswith("<vrl.Client segment='/vrl-test-python-")
-    v = client.acquire(api="nobody")
+    v = client.acquire(api="t", token="repr")
     with pytest.raises(AttributeError):
         v.granted = False
 

@@ -25,13 +25,14 @@ from vrl._vrl import (  # noqa: F401 (re-exported)
     RateLimited,
     Resolved,
     SegmentNotFound,
+    Unmatched,
     Verdict,
     HAVE_FEEDBACK,
     RATE, GATE, WINDOW, QUOTA, SLOTS,
     VERDICT_COOLDOWN, VERDICT_SHADOW, VERDICT_TABLE_FULL, VERDICT_NO_LIMIT,
-    VERDICT_OVERAGE, VERDICT_ALERT, VERDICT_SATURATED,
+    VERDICT_OVERAGE, VERDICT_ALERT, VERDICT_SATURATED, VERDICT_UNMATCHED,
     EDENIED, ENOSEG, EMAGIC, EFORMAT, ECORRUPT, EFULL, ENOLIMIT, EREADONLY,
-    ETOOMANY, ENOKEY, EBUSY, EOWNER,
+    ETOOMANY, ENOKEY, EBUSY, EOWNER, EUNMATCHED,
     now, now_ns, strerror,
 )
 from vrl import _vrl
@@ -45,6 +46,7 @@ if HAVE_FEEDBACK:
 __all__ = [
     "__version__",
     "Client", "Limit", "Resolved", "Verdict", "Error", "RateLimited", "SegmentNotFound",
+    "Unmatched",
     "HAVE_FEEDBACK", "now", "now_ns", "strerror",
     "RATE", "GATE", "WINDOW", "QUOTA", "SLOTS",
 ]

@@ -25,6 +25,7 @@ VERDICT_NO_LIMIT: Final[int]
 VERDICT_OVERAGE: Final[int]
 VERDICT_ALERT: Final[int]
 VERDICT_SATURATED: Final[int]
+VERDICT_UNMATCHED: Final[int]
 
 EDENIED: Final[int]
 ENOSEG: Final[int]
@@ -38,6 +39,7 @@ ETOOMANY: Final[int]
 ENOKEY: Final[int]
 EBUSY: Final[int]
 EOWNER: Final[int]
+EUNMATCHED: Final[int]
 
 FB_COOLDOWN: Final[int]
 FB_RECONCILE: Final[int]
@@ -79,6 +81,10 @@ class RateLimited(Error):
 
 class SegmentNotFound(Error, FileNotFoundError):
     """No vrl segment by that name: is vrld running, with the same segment name?"""
+
+
+class Unmatched(Error):
+    """No limit matches the request and the config says unmatched: deny."""
 
 
 class Verdict:
@@ -127,6 +133,8 @@ class Verdict:
     def table_full(self) -> bool: ...
     @property
     def no_limit(self) -> bool: ...
+    @property
+    def unmatched(self) -> bool: ...
     @property
     def over(self) -> bool:
         """VERDICT_OVERAGE: a soft quota granted units past its limit."""

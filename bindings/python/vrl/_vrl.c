@@ -28,7 +28,7 @@
 #define WAIT_FOREVER_NS (UINT64_MAX / 4) /* "no timeout": past any time a limit can name */
 
 PyObject *vrl_py_kw[K__COUNT];
-PyObject *vrl_py_Error, *vrl_py_RateLimited, *vrl_py_SegmentNotFound;
+PyObject *vrl_py_Error, *vrl_py_RateLimited, *vrl_py_SegmentNotFound, *vrl_py_Unmatched;
 static unsigned long vrl_py_fork_gen;   /* bumped in a forked child */
 
 static const char *const kw_text[K__COUNT] = {
@@ -238,7 +238,8 @@ static PyObject *make_error(PyObject *type, int rc, const char *msg)
 
 PyObject *vrl_py_raise(int rc)
 {
-	PyObject *type = rc == VRL_ENOSEG ? vrl_py_SegmentNotFound : vrl_py_Error;
+	PyObject *type = rc == VRL_ENOSEG ? vrl_py_SegmentNotFound :
+			 rc == VRL_EUNMATCHED ? vrl_py_Unmatched : vrl_py_Error;
 	PyObject *e;
 
 	if (rc == -ENOMEM)
@@ -414,7 +415,9 @@ static PyGetSetDef verdict_getset[] = {
 	FLAG("shadow", VRL_VERDICT_SHADOW, "A shadow limit would have denied; granted."),
 	FLAG("table_full", VRL_VERDICT_TABLE_FULL,
 	     "A key found no slot in the table; the config's policy decided."),
-	FLAG("no_limit", VRL_VERDICT_NO_LIMIT, "No limit matched: granted without a check."),
+	FLAG("no_limit", VRL_VERDICT_NO_LIMIT, "No limit matched the request."),
+	FLAG("unmatched", VRL_VERDICT_UNMATCHED,
+	     "No limit matched and the config's unmatched: policy (warn or deny) counted it."),
 	FLAG("over", VRL_VERDICT_OVERAGE, "A soft quota granted units past its limit."),
 	FLAG("alert", VRL_VERDICT_ALERT, "This grant crossed an alert threshold."),
 	FLAG("saturated", VRL_VERDICT_SATURATED,
@@ -1341,9 +1344,16 @@ static int add_exceptions(PyObject *m)
 	Py_DECREF(bases);
 	if (!vrl_py_SegmentNotFound)
 		return -1;
+	vrl_py_Unmatched = PyErr_NewExceptionWithDoc("vrl.Unmatched",
+		"No limit matches the request and vrld's config says unmatched: deny: a typo "
+		"in the request's api or fields, or a limit missing from the config. Waiting "
+		"does not help.", vrl_py_Error, NULL);
+	if (!vrl_py_Unmatched)
+		return -1;
 	if (PyModule_AddObjectRef(m, "Error", vrl_py_Error) ||
 	    PyModule_AddObjectRef(m, "RateLimited", vrl_py_RateLimited) ||
-	    PyModule_AddObjectRef(m, "SegmentNotFound", vrl_py_SegmentNotFound))
+	    PyModule_AddObjectRef(m, "SegmentNotFound", vrl_py_SegmentNotFound) ||
+	    PyModule_AddObjectRef(m, "Unmatched", vrl_py_Unmatched))
 		return -1;
 	return 0;
 }
@@ -1360,6 +1370,7 @@ static int add_constants(PyObject *m)
 		{ "VERDICT_OVERAGE", VRL_VERDICT_OVERAGE },
 		{ "VERDICT_ALERT", VRL_VERDICT_ALERT },
 		{ "VERDICT_SATURATED", VRL_VERDICT_SATURATED },
+		{ "VERDICT_UNMATCHED", VRL_VERDICT_UNMATCHED },
 #define VRL_PY_ERR(name, value, msg) { "E" #name, value },
 		VRL_ERRORS(VRL_PY_ERR)
 #undef VRL_PY_ERR

@@ -60,7 +60,7 @@ struct vrl_py_req {
 };
 
 extern PyObject *vrl_py_kw[K__COUNT];
-extern PyObject *vrl_py_Error, *vrl_py_RateLimited, *vrl_py_SegmentNotFound;
+extern PyObject *vrl_py_Error, *vrl_py_RateLimited, *vrl_py_SegmentNotFound, *vrl_py_Unmatched;
 extern PyTypeObject vrl_py_ClientType;
 
 /* Fill @vals (borrowed, NULL when absent) from a vectorcall. -1 on error. */

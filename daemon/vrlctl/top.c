@@ -169,7 +169,7 @@ static void apportion(const struct vrl_snapshot *cfg, const struct top_sample *p
 		uint64_t exact = cur->granted[l] - prev->granted[l];
 
 		/* counts that went down: a handle left during the frame */
-		if (cfg->limits[l].seg.kind != VRL_KIND_RATE || cur->granted[l] < prev->granted[l] ||
+		if (!vrl_kind_in(&cfg->limits[l], VRL_KINDS_PACED) || cur->granted[l] < prev->granted[l] ||
 		    exact >= raw[l])
 			continue;
 		busy[i].grants = (uint64_t)((double)busy[i].grants * (double)exact /

@@ -79,85 +79,41 @@ static bool read_slot(const struct vrl_seg_view *v, const struct vrl_snapshot *c
 }
 
 /*
- * A window key: used of limit in the last W, exactly (every position read).
- * AVAIL is what is free now, BURST the limit, RESET IN the time until the
- * newest grant leaves the window.
+ * Fill the derived figures of @k at @now, as its kind reads them
+ * (kind.h): a window's exactly (every position read: AVAIL is what is
+ * free now, BURST the limit, RESET IN the time until the newest grant
+ * leaves the window); a quota's by the wall clock.
  */
-static void derive_window(const struct vrl_seg_view *v, const struct vrl_limit *l,
-			  uint64_t now, struct key_view *k)
-{
-	struct vrl_window_ref r = { .state = &v->slots[k->slot].state,
-				    .n = l->seg.count, .w = l->seg.period_ns };
-	uint64_t reset;
-
-	k->burst = l->seg.count;
-	k->available = l->seg.count;
-	k->used_ns = 0;
-	if (k->aux && k->aux <= l->seg.area_keys && l->seg.area_off) {
-		r.ring = vrl_window_ring(vrl_seg_area(v, &l->seg), l->seg.count,
-					 l->seg.area_keys, k->aux - 1);
-		k->available = vrl_window_free_count(&r, now);
-		reset = vrl_window_reset_at(&r, now);
-		k->used_ns = reset > now ? reset - now : 0;
-	}
-	k->used10 = (k->burst - k->available) * 1000 / k->burst;
-	if (k->cooldown_ns == 0)
-		k->fill_ppm = k->available * 1000000 / k->burst;
-}
-
-/* The figures of a quota or slots key: used of size, by the wall clock. */
-static void derive_counted(const struct vrl_limit *l, struct key_view *k)
-{
-	uint64_t rt, pid = 0, end = UINT64_MAX;
-
-	k->counted = true;
-	k->size = l->seg.count;
-	k->used = k->state;
-	k->period_ns = 0;
-	if (l->seg.kind == VRL_KIND_QUOTA) {
-		rt = vrl_wall_ns();
-		vrl_quota_period(&l->seg, rt, &pid, NULL, &end);
-		k->used = vrl_quota_used(k->state, pid);
-		k->period_ns = end == UINT64_MAX ? UINT64_MAX : end - rt;
-	}
-	k->available = k->used < k->size ? k->size - k->used : 0;
-	k->overage = k->used > k->size ? k->used - k->size : 0;
-}
-
-/* Fill the derived figures of @k at @now. */
 static void derive(const struct vrl_seg_view *v, const struct vrl_snapshot *cfg, uint64_t now,
 		   struct key_view *k)
 {
 	const struct vrl_limit *l = k->limit < cfg->nlimits ? &cfg->limits[k->limit] : NULL;
 	bool closed = k->cooldown > now;
+	struct vrl_kind_figures f;
 
 	k->cooldown_ns = closed ? k->cooldown - now : 0;
 	k->kind = l ? l->seg.kind : 0;
-	/* a rate word's TAT under the limit's parameters (gcra.h) */
-	k->tat = l && l->seg.kind == VRL_KIND_RATE ? vrl_rate_tat(l, k->state, now) : k->state;
-	k->rate = l && (l->seg.kind == VRL_KIND_RATE || l->seg.kind == VRL_KIND_WINDOW);
+	k->tat = k->state;
+	k->rate = false;
 	k->counted = false;
 	k->fill_ppm = closed ? 0 : 1000000;
-	if (l && l->seg.kind == VRL_KIND_WINDOW) {
-		derive_window(v, l, now, k);
+	if (!l)
 		return;
-	}
-	if (l && (l->seg.kind == VRL_KIND_QUOTA || l->seg.kind == VRL_KIND_SLOTS)) {
-		derive_counted(l, k);
-		if (!closed)
-			k->fill_ppm = k->available * 1000000 / k->size;
-		return;
-	}
-	if (!k->rate)
-		return;
-	k->burst = l->gcra.burst;
-	k->available = vrl_gcra_available(&l->gcra, k->tat, now);
-	k->used_ns = k->tat > now ? k->tat - now : 0;
-	if (k->used_ns > l->gcra.tolerance_ns)
-		k->used_ns = l->gcra.tolerance_ns;
-	k->used10 = (uint64_t)((u128)k->used_ns * 1000 / l->gcra.tolerance_ns);
-	if (!closed)
-		k->fill_ppm = k->available * 1000000 / k->burst;
+	vrl_kind_figures(v, l, k->slot, k->state, k->aux, now, vrl_wall_ns(), &f);
+	k->tat = f.tat;
+	k->rate = f.paced;
+	k->counted = f.counted;
+	if (!f.paced && !f.counted)
+		return;   /* a gate: no figures */
+	k->burst = k->size = f.size;
+	k->available = f.available;
+	k->used_ns = f.used_ns;
+	k->used10 = f.used10;
+	k->used = f.used;
+	k->overage = f.overage;
+	k->period_ns = f.period_ns;
+	if (!closed && f.size)
+		k->fill_ppm = f.available * 1000000 / f.size;
 }
 
 static int by_fullness(const void *pa, const void *pb)

@@ -156,14 +156,7 @@ struct vrl_client *ctl_open(const struct ctl *x, bool readonly)
 
 const char *ctl_kind_name(uint32_t kind)
 {
-	switch (kind) {
-	case VRL_KIND_RATE: return "rate";
-	case VRL_KIND_GATE: return "gate";
-	case VRL_KIND_WINDOW: return "window";
-	case VRL_KIND_QUOTA: return "quota";
-	case VRL_KIND_SLOTS: return "slots";
-	}
-	return "unknown";
+	return vrl_kind_name(kind);
 }
 
 /* ---- the command line ------------------------------------------------------ */

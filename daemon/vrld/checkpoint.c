@@ -35,7 +35,7 @@
 #include "vrl_internal.h"
 #include "clock.h"
 #include "keytable.h"
-#include "quota.h"
+#include "kind.h"
 
 #define CKPT_MAGIC       "VRLCKPT\n"
 #define CKPT_MAX_RECS    (UINT64_C(1) << 32)   /* more than any key table holds */
@@ -54,12 +54,6 @@ _Static_assert(offsetof(struct ckpt_head, written_rt) == 24, "checksum covers fr
 static uint64_t realtime_ns(void)
 {
 	return vrl_wall_ns();
-}
-
-static bool durable_state(const struct vrl_seg_limit *l)
-{
-	return l->kind == VRL_KIND_QUOTA ||
-	       (l->kind == VRL_KIND_SLOTS && (l->flags & VRL_LIMIT_PERSIST));
 }
 
 /* The active config's limit a note names, for saves from vrld's thread. */
@@ -108,7 +102,7 @@ static bool snap_slot(struct vrl_seg_slot *s, vrl_ckpt_limit_fn *limit_of, void 
 		return false;
 	memcpy(r->limit, l->name, sizeof(r->limit));
 	r->kind = l->kind;
-	if (durable_state(l)) {
+	if (vrl_kind_durable(l)) {
 		r->flags |= VRL_CKPT_STATE;
 		r->state = state;
 	}
@@ -265,17 +259,6 @@ static int limit_by_name(const struct vrl_seg_config *cfg, const char *name)
 	return -1;
 }
 
-/* The state to store over @cur, what a worker left since the segment was made. */
-static uint64_t merge_state(uint32_t kind, uint64_t cur, uint64_t saved)
-{
-	if (cur == 0)
-		return saved;
-	if (kind == VRL_KIND_SLOTS)
-		return cur + saved;
-	/* quota: units of the same period add up; a newer period wins */
-	return vrl_quota_merge(cur, saved);
-}
-
 static void restore_one(const struct vrl_seg_view *v, uint64_t idx, const struct vrl_ckpt_rec *r,
 			uint64_t cd)
 {
@@ -287,10 +270,9 @@ static void restore_one(const struct vrl_seg_view *v, uint64_t idx, const struct
 		/* relaxed: the CAS only keeps a worker's concurrent units; the
 		 * slot itself was published by vrl_kt_get's release */
 		while (cur != VRL_STATE_EVICTED &&
-		       !atomic_compare_exchange_weak_explicit(&s->state, &cur,
-							      merge_state(r->kind, cur, r->state),
-							      memory_order_relaxed,
-							      memory_order_relaxed))
+		       !atomic_compare_exchange_weak_explicit(
+			       &s->state, &cur, vrl_kind_merge(r->kind, cur, r->state),
+			       memory_order_relaxed, memory_order_relaxed))
 			;
 	}
 	if (cd) {

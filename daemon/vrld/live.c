@@ -5,8 +5,8 @@
  * Threads: vrld's main thread (reloads, the tick, metrics renders, the last
  * checkpoint), the checkpointer (every other checkpoint), libmicrohttpd's
  * (scrapes, metrics.c). What they share:
- *   - The live config: RCU, as live.h says. L1 (release exchange, by
- *     the main thread) pairs with L2 (acquire load, by readers): a reader
+ *   - The live config: RCU, as live.h says. LIVE.L1 (release exchange, by
+ *     the main thread) pairs with LIVE.L2 (acquire load, by readers): a reader
  *     that sees a new config sees all of it.
  *   - The segment: only read by the checkpointer (relaxed loads, each key
  *     re-checked by its tag, checkpoint.c), written by workers and the main
@@ -140,7 +140,7 @@ static const struct vrl_seg_limit *live_limit(void *arg, uint32_t note)
 	uint32_t gen = VRL_NOTE_GEN(note), i = VRL_NOTE_INDEX(note);
 
 	for (int tries = 0; tries < 2; tries++) {
-		/* L2 acquire: pairs with L1, the whole config */
+		/* LIVE.L2 acquire: pairs with LIVE.L1, the whole config */
 		const struct vrld_live *l = atomic_load_explicit(&p->live, memory_order_acquire);
 
 		if (gen == ((uint32_t)l->generation & VRL_NOTE_GEN_MASK))
@@ -167,7 +167,7 @@ static void ckpt_now(struct vrld_prod *p)
 	if (vrl_guard_damaged(state))
 		return;
 	rcu_read_lock();
-	l = atomic_load_explicit(&p->live, memory_order_acquire);   /* L2 */
+	l = atomic_load_explicit(&p->live, memory_order_acquire);   /* LIVE.L2 */
 	memcpy(path, l->dc.prod.checkpoint, sizeof(path));
 	/* the scan reads configs through live_limit: inside the section */
 	if (path[0])
@@ -190,6 +190,7 @@ static uint64_t live_interval(struct vrld_prod *p)
 	uint64_t ns;
 
 	rcu_read_lock();
+	/* LIVE.L2 acquire: pairs with LIVE.L1, the whole config */
 	ns = atomic_load_explicit(&p->live, memory_order_acquire)->dc.prod.checkpoint_interval_ns;
 	tsan_release(&rcu_readers);
 	rcu_read_unlock();
@@ -348,7 +349,7 @@ int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next,
 	for (uint32_t i = 0; i < VRL_MAX_LIMITS; i++)
 		l->prev_map[i] = i < old->dc.cfg.nlimits ?
 				 vrl_seg_renumber(&old->dc.cfg, i, &l->dc.cfg) : -1;
-	/* L1 release: a reader that loads the pointer sees the config above.
+	/* LIVE.L1 release: a reader that loads the pointer sees the config above.
 	 * Here before the segment, so that readers know every note it holds */
 	atomic_exchange_explicit(&p->live, l, memory_order_release);
 	rc = vrl_seg_reload(p->seg, &l->dc.cfg, why, whylen);
@@ -448,7 +449,7 @@ int vrld_prod_start(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_d
 	l->dc = *dc;
 	l->generation = seg->gen;
 	l->prev_gen = 0;
-	atomic_store_explicit(&p->live, l, memory_order_release);   /* L1: before any reader */
+	atomic_store_explicit(&p->live, l, memory_order_release);   /* LIVE.L1: before any reader */
 	p->seg = seg;
 	ckpt_restore(p, seg, dc);
 	vrl_ckpt_free(&p->ck);

@@ -228,6 +228,7 @@ static void reload_apply(struct vrl_seg *seg, struct vrld_prod *prod,
 		return;
 	}
 	vrld_log("info", "config reloaded", LOG_U("limits", next->cfg.nlimits),
+		 /* seq_cst: a log line's figure only */
 		 LOG_U("generation", atomic_load(&seg->hdr->config_gen)), LOG_END);
 	vrl_seg_note_reload(seg->hdr, NULL);
 }
@@ -583,6 +584,8 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 		vrl_seg_close(&seg);
 		return 1;
 	}
+	/* seq_cst: plain published words, read by vrlctl and the keytable's
+	 * bracket repair (KT.B1); no data rides on them */
 	atomic_store(&seg.hdr->daemon_pid, (int32_t)getpid());
 	atomic_store(&seg.hdr->daemon_heartbeat_ns, vrl_now_ns());
 	vrld_log("info", "serving", LOG_S("segment", dc->seg.name), LOG_I("adopted", seg.adopted),

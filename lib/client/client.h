@@ -6,7 +6,8 @@
  *   errors.c    vrl_strerror, vrl_err_name
  *   snapshot.c  the config snapshot: read, validated, refreshed
  *   match.c     matching a request and placing its keys (labels: label.c)
- *   acquire.c   the acquire engine: look, commit, roll back, the verdict
+ *   acquire.c   the acquire engine: look, commit, roll back (look.h)
+ *               (its verdict: verdict.h)
  *   resolved.c  resolved requests
  *   keyops.c    cooldown, reset, release, refund, reconcile
  *   observe.c   vrl_observe (feedback.c parses, alert.c: thresholds)
@@ -66,12 +67,6 @@ int vrl__heal(struct vrl_client *c);
  * (key @tag) in the handle's holder record. Single writer: the handle. */
 void vrl__hold_add(struct vrl_client *c, uint64_t slot, uint64_t tag, uint64_t units);
 void vrl__hold_sub(struct vrl_client *c, uint64_t slot, uint64_t tag, uint64_t units);
-
-/* True when @l's units are held by a process, and go back when it dies. */
-static inline bool vrl__process_slots(const struct vrl_limit *l)
-{
-	return l->seg.kind == VRL_KIND_SLOTS && !(l->seg.flags & VRL_LIMIT_PERSIST);
-}
 
 /* Single-writer counter: a relaxed load and store, no locked instruction. */
 static inline void vrl__bump(_Atomic uint64_t *x)
@@ -149,17 +144,12 @@ int vrl__window_ring(struct vrl_client *c, const struct vrl_take *t, uint64_t *r
 int vrl__plan(struct vrl_client *c, const struct vrl_request *req, struct vrl_take *t,
 	      bool *full);
 
-/* The ring and state word of window key @t in slot @s. */
-static inline struct vrl_window_ref vrl__window_ref(const struct vrl_client *c,
-						   const struct vrl_take *t,
-						   struct vrl_seg_slot *s)
+/* The key of take @t in slot @s, as its kind sees it (kind.h). */
+static inline struct vrl_kind_key vrl__kind_key(const struct vrl_client *c,
+					       const struct vrl_take *t, struct vrl_seg_slot *s)
 {
-	const struct vrl_seg_limit *l = &c->cfg->limits[t->limit].seg;
-
-	return (struct vrl_window_ref){
-		.state = &s->state, .n = l->count, .w = l->period_ns,
-		.ring = vrl_window_ring(vrl_seg_area(&c->view, l), l->count, l->area_keys, t->ring),
-	};
+	return (struct vrl_kind_key){ .l = &c->cfg->limits[t->limit], .s = s, .v = &c->view,
+				      .ring = t->ring };
 }
 
 /* ---- acquire.c -------------------------------------------------------------------- */
@@ -167,15 +157,6 @@ static inline struct vrl_window_ref vrl__window_ref(const struct vrl_client *c,
 /* take() asks its caller to refresh the config and start over. */
 #define VRL__RESTART 1
 #define VRL__RESTARTS_MAX 8u   /* then the handle's config is used as stale */
-
-/* Bit of kind @k in a set of kinds. */
-#define VRL__KIND_BIT(k) (1u << (k))
-
-/* Quota word @state as @l's calendar reads it in period @pid (quota.h). */
-static inline uint64_t vrl__quota_view(const struct vrl_limit *l, uint64_t state, uint64_t pid)
-{
-	return l->carry ? vrl_quota_carry(state, l->carry_from, l->carry_to, pid) : state;
-}
 
 /* The wall clock quota periods are judged by (vrl__realtime_ns). */
 static inline uint64_t vrl__realtime(void)
@@ -198,22 +179,7 @@ int vrl__acquire_takes(struct vrl_client *c, const char *api, struct vrl_take *t
  * (granted) or VRL_EUNMATCHED. */
 int vrl__unmatched(struct vrl_client *c, const char *api, struct vrl_verdict *v);
 
-/*
- * The limit of @req, among the kinds in the bit set @kinds (1 << kind),
- * whose key has the fewest permits left now: the one an upstream's 429 is
- * most likely about. Returns its index, -1 when none matches, or an error.
- * Places missing keys as an acquire would; writes no key state.
- */
-int vrl__tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t kinds);
-
 /* ---- keyops.c --------------------------------------------------------------------- */
-
-/*
- * Give @cost units back to a quota (within period @pid) or slots key: the
- * rollback of a grant, a release, a refund. Never below zero; a word that
- * vrld evicted is left alone (nothing is held there any more).
- */
-void vrl__give_back(struct vrl_seg_slot *s, uint32_t kind, uint64_t pid, uint64_t cost);
 
 /*
  * Move the local state of the rate, quota and window keys of @req (or of
@@ -229,5 +195,19 @@ void vrl__give_back(struct vrl_seg_slot *s, uint32_t kind, uint64_t pid, uint64_
  */
 int vrl__reconcile(struct vrl_client *c, const struct vrl_request *req, const char *limit,
 		   uint64_t server_limit, uint64_t server_remaining);
+
+/*
+ * The key of @req in the limit named @limit, placed (inserted) in @t, as
+ * vrl_cooldown() and vrl__reconcile() key it: 0, VRL_ENOLIMIT when no
+ * limit has that name, VRL_EFULL, or an error. For vrl_observe(), which
+ * keys its target once and acts on it with the two calls below.
+ */
+int vrl__key_named(struct vrl_client *c, const struct vrl_request *req, const char *limit,
+		   struct vrl_take *t);
+
+/* vrl_cooldown() and vrl__reconcile() of the one key @t (placed). */
+int vrl__cooldown_key(struct vrl_client *c, struct vrl_take *t, uint64_t until_ns);
+int vrl__reconcile_key(struct vrl_client *c, struct vrl_take *t, uint64_t server_limit,
+		       uint64_t server_remaining);
 
 #endif /* VRL_CLIENT_H */

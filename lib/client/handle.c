@@ -104,7 +104,7 @@ void vrl__holder_register(struct vrl_client *c)
 		int32_t zero = 0;
 
 		/* acq_rel: taking the slot orders our counter resets after
-		 * vrld's fold of the previous owner's counters (H1) */
+		 * vrld's fold of the previous owner's counters (HOLD.H1) */
 		if (atomic_compare_exchange_strong_explicit(&hs[i].pid, &zero, pid,
 							    memory_order_acq_rel,
 							    memory_order_relaxed)) {
@@ -126,7 +126,7 @@ static void holder_release(struct vrl_client *c)
 	for (unsigned i = 0; i < VRL_HOLD_MAX; i++)
 		vrl_hold_give_back(&c->view, &c->holder->holds[i]);
 	/* Fold our counters into the header's, then free the slot.
-	 * release: vrld reading pid == 0 sees the fold done (H1). */
+	 * release: vrld reading pid == 0 sees the fold done (HOLD.H1). */
 	vrl_holder_fold(&c->view, c->holder);
 	atomic_store_explicit(&c->holder->pid, 0, memory_order_release);
 	c->holder = NULL;
@@ -261,13 +261,13 @@ void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e)
 	if (slot >= v->nslots)
 		return;
 	s = &v->slots[slot];
-	/* acquire: pairs with promotion (K2); a key that moved is not ours.
+	/* acquire: pairs with promotion (KT.K2); a key that moved is not ours.
 	 * A slots key with units held is never evicted (vrl_seg_sweep), so
 	 * the slot keeps its key from this check to the give-back, unless an
 	 * operator's reset emptied it, and then there is nothing to give. */
 	if (atomic_load_explicit(&s->tag, memory_order_acquire) != tag)
 		return;
-	vrl__give_back(s, VRL_KIND_SLOTS, 0, u);
+	vrl_slots_give_back(s, u);
 }
 
 /* ---- open / close -------------------------------------------------------------- */

@@ -119,7 +119,7 @@ int vrl__place(struct vrl_client *c, struct vrl_take *t, const char *label)
 	rc = vrl__kt_get(c, &t->key,
 		    vrl_slot_note(t->limit, &c->cfg->limits[t->limit].seg, c->cfg->generation),
 		    label, &t->slot);
-	if (rc == 0 && c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW)
+	if (rc == 0 && vrl_kind_has_area(&c->cfg->limits[t->limit].seg))
 		rc = vrl__window_ring(c, t, &t->ring);
 	if (rc == VRL_EFULL)
 		t->slot = UINT64_MAX;

@@ -19,7 +19,9 @@
  *      quotas. Rates and windows keep it: a rejected request still took its
  *      turn at the server.
  * A malformed value is skipped: counted in the segment header
- * (feedback_ignored) and reported in the feedback, never an error.
+ * (feedback_ignored) and reported in the feedback, never an error. The
+ * request is matched and keyed once a call: rules 2 and 3 act on the one
+ * key target() found or target_key() placed.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -27,10 +29,9 @@
 #include <time.h>
 
 #include "client.h"
+#include "look.h"
 #include "clock.h"
 #include "feedback.h"
-
-#define BIT(k) (1u << (k))
 
 /* True when limit @l is keyed by @field. */
 static bool keyed_by(const struct vrl_limit *l, uint32_t field)
@@ -63,21 +64,20 @@ static int pick(struct vrl_client *c, const struct vrl_request *req, const struc
 	int vehicle = -1;   /* -1: either; 0: not keyed by vehicle; 1: keyed by it */
 
 	switch (p->hint) {
-	case VRL_HINT_APP:           kinds = BIT(VRL_KIND_RATE); vehicle = 0; break;
+	case VRL_HINT_APP:           kinds = VRL_KINDS_PACED; vehicle = 0; break;
 	case VRL_HINT_VEHICLE:
-	case VRL_HINT_UPSTREAM:      kinds = BIT(VRL_KIND_RATE) | BIT(VRL_KIND_GATE); vehicle = 1;
-				     break;
-	case VRL_HINT_VEHICLE_QUOTA: kinds = BIT(VRL_KIND_QUOTA); vehicle = 1; break;
-	case VRL_HINT_VEHICLE_COUNT: kinds = BIT(VRL_KIND_SLOTS); break;
-	case VRL_HINT_QUOTA:         kinds = BIT(VRL_KIND_QUOTA); break;
-	case VRL_HINT_WINDOW:        kinds = BIT(VRL_KIND_WINDOW); break;
+	case VRL_HINT_UPSTREAM:      kinds = VRL_KINDS_UPSTREAM; vehicle = 1; break;
+	case VRL_HINT_VEHICLE_QUOTA: kinds = VRL_KINDS_QUOTA; vehicle = 1; break;
+	case VRL_HINT_VEHICLE_COUNT: kinds = VRL_KINDS_HELD; break;
+	case VRL_HINT_QUOTA:         kinds = VRL_KINDS_QUOTA; break;
+	case VRL_HINT_WINDOW:        kinds = VRL_KINDS_WINDOW; break;
 	default:                     return -1;
 	}
 	for (int pass = 0; pass < 2; pass++)
 		for (uint32_t i = 0; i < cfg->nlimits; i++) {
 			const struct vrl_limit *l = &cfg->limits[i];
 
-			if (!vrl_limit_selected(cfg, i, req) || !(kinds & BIT(l->seg.kind)))
+			if (!vrl_limit_selected(cfg, i, req) || !vrl_kind_in(l, kinds))
 				continue;
 			if (vehicle >= 0 && keyed_by(l, VRL_FIELD_VEHICLE) != (vehicle == 1))
 				continue;
@@ -87,27 +87,81 @@ static int pick(struct vrl_client *c, const struct vrl_request *req, const struc
 	return -1;
 }
 
-/* The name of the limit to act on, or NULL when @req matches none. */
+/*
+ * The limit of @req, among the kinds in the set @kinds, whose key has the
+ * fewest permits left now: the one an upstream's 429 is most likely
+ * about. Its index, with its take in *@pick (its key placed), -1 when none
+ * matches, or an error. Places missing keys as an acquire would; writes
+ * no key state.
+ */
+static int tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t kinds,
+		    struct vrl_take *pick)
+{
+	struct vrl_take t[VRL_MAX_MATCHED];
+	uint64_t now = vrl_now_ns(), rt = 0, best = UINT64_MAX;
+	bool full;
+	int n, found = -1;
+
+	n = vrl__plan(c, req, t, &full);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
+		uint64_t rem = UINT64_MAX;
+		struct look lk;
+
+		if (!vrl_kind_in(l, kinds))
+			continue;
+		/* a look only reads the slot: nothing here writes shared state */
+		if (t[i].slot != UINT64_MAX &&
+		    vrl__look_at(c, &t[i], 1, now, now, &rt, &lk) == VRL_LOOK_OK)
+			rem = vrl__look_remaining(c, &t[i], &lk, now);
+		if (found < 0 || rem < best) {
+			best = rem;
+			found = i;
+		}
+	}
+	if (found < 0)
+		return -1;
+	*pick = t[found];
+	return (int)t[found].limit;
+}
+
+/*
+ * The limit to act on (its index in *@idx, or -1 for a name the config
+ * lacks). When the tightest limit is the target, the plan placed its key
+ * in *@t; else t->slot is UINT64_MAX and target_key() places it on first
+ * use: the request is planned once per call. NULL when @req matches none.
+ */
 static const char *target(struct vrl_client *c, const struct vrl_request *req,
-			  const struct vrl_response *resp, const struct vrl_parsed *p, int *idx)
+			  const struct vrl_response *resp, const struct vrl_parsed *p, int *idx,
+			  struct vrl_take *t)
 {
 	int i;
 
+	t->slot = UINT64_MAX;
 	*idx = -1;
 	if (resp->limit) {
-		for (uint32_t k = 0; k < c->cfg->nlimits; k++)
-			if (strcmp(c->cfg->limits[k].seg.name, resp->limit) == 0)
-				*idx = (int)k;
+		*idx = vrl__limit_index(c, resp->limit);
 		return resp->limit;
 	}
 	i = pick(c, req, p);
 	if (i < 0)
-		i = vrl__tightest(c, req, BIT(VRL_KIND_RATE) | BIT(VRL_KIND_WINDOW) |
-				  BIT(VRL_KIND_QUOTA) | BIT(VRL_KIND_SLOTS) | BIT(VRL_KIND_GATE));
+		i = tightest(c, req, VRL_KINDS_ALL, t);
 	if (i < 0)
 		return NULL;
 	*idx = i;
 	return c->cfg->limits[i].seg.name;
+}
+
+/* The target's key in *@t, placed at most once a call (*@keyed: 1 until
+ * then; after, 0 or why it could not be placed, vrl__key_named). */
+static int target_key(struct vrl_client *c, const struct vrl_request *req, const char *name,
+		      struct vrl_take *t, int *keyed)
+{
+	if (*keyed > 0)
+		*keyed = t->slot != UINT64_MAX ? 0 : vrl__key_named(c, req, name, t);
+	return *keyed;
 }
 
 /* vrl_observe() within the entry and exit checks of a call. */
@@ -115,9 +169,10 @@ static int observe(vrl_client *c, const struct vrl_request *req, const struct vr
 		   struct vrl_feedback *fb)
 {
 	struct vrl_parsed p;
+	struct vrl_take t;
 	const char *name;
 	uint64_t now, cost;
-	int rc, idx;
+	int rc, idx, keyed;
 
 	now = vrl_now_ns();
 	vrl_parse_response(resp, vrl_wall_ns(), &p);
@@ -144,7 +199,7 @@ static int observe(vrl_client *c, const struct vrl_request *req, const struct vr
 		for (uint32_t i = 0; i < c->cfg->nlimits; i++) {
 			const struct vrl_limit *l = &c->cfg->limits[i];
 
-			if (l->seg.kind != VRL_KIND_QUOTA || !vrl_limit_selected(c->cfg, i, req))
+			if (!vrl_kind_in(l, VRL_KINDS_QUOTA) || !vrl_limit_selected(c->cfg, i, req))
 				continue;
 			rc = vrl_refund(c, req, l->seg.name, cost);
 			if (rc == 0) {
@@ -159,7 +214,8 @@ static int observe(vrl_client *c, const struct vrl_request *req, const struct vr
 	if (resp->status != 429 && fb->server_remaining == UINT64_MAX)
 		return 0;
 
-	name = target(c, req, resp, &p, &idx);
+	name = target(c, req, resp, &p, &idx, &t);
+	keyed = 1;
 	if (!name)
 		return 0;
 	fb->limit = idx;
@@ -168,7 +224,9 @@ static int observe(vrl_client *c, const struct vrl_request *req, const struct vr
 		uint64_t until = p.retry_after_ns > UINT64_MAX - now ? UINT64_MAX - 1 :
 			now + p.retry_after_ns;
 
-		rc = vrl_cooldown(c, req, name, until);
+		rc = target_key(c, req, name, &t, &keyed);
+		if (rc == 0)
+			rc = vrl__cooldown_key(c, &t, until);
 		if (rc)
 			return rc;
 		fb->actions |= VRL_FB_COOLDOWN;
@@ -179,7 +237,10 @@ static int observe(vrl_client *c, const struct vrl_request *req, const struct vr
 		fb->server_remaining = 0;   /* a 429 with nothing more: none remain */
 	if (fb->server_remaining != UINT64_MAX) {
 		/* rule 3 */
-		rc = vrl__reconcile(c, req, name, fb->server_limit, fb->server_remaining);
+		if (idx >= 0 && !vrl_kind_in(&c->cfg->limits[idx], VRL_KINDS_SPENT))
+			rc = VRL_ENOLIMIT;   /* no key of its kinds to move */
+		else if ((rc = target_key(c, req, name, &t, &keyed)) == 0)
+			rc = vrl__reconcile_key(c, &t, fb->server_limit, fb->server_remaining);
 		if (rc == 0)
 			fb->actions |= VRL_FB_RECONCILE;
 		else if (rc != VRL_ENOLIMIT && rc != VRL_ENOKEY)

@@ -17,23 +17,12 @@
 
 #include "gcra.h"
 #include "keytable.h"
+#include "kind.h"
 #include "label.h"
 #include "segment.h"
 #include "vrl.h"
 
 #define VRL_MAX_MATCHED 16u  /* limits one request may match */
-
-/* One limit of a config snapshot, with its arithmetic ready. */
-struct vrl_limit {
-	struct vrl_seg_limit seg;   /* validated copy */
-	struct vrl_gcra gcra;       /* for VRL_KIND_RATE */
-	struct vrl_gcra prev;       /* rate: the epoch before's; burst 0: unknown */
-	unsigned tag;               /* rate: the tag of its words (gcra.h) */
-	bool carry;                 /* quota: a calendar change is recorded */
-	uint64_t carry_from;        /* quota: its periods (vrl_quota_transition) */
-	uint64_t carry_to;
-	uint64_t name_len;
-};
 
 /* A private, validated copy of the segment's config. */
 struct vrl_snapshot {
@@ -107,14 +96,6 @@ void vrl_limit_key(const struct vrl_limit *l, const struct vrl_request *req,
  */
 bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct vrl_request *req);
 
-/*
- * The TAT that rate word @w has under rate limit @l's parameters at @now:
- * its own, or for a word of another epoch the conversion that keeps its
- * fill (gcra.h); 0 for a new key. For readers that show or weigh a key
- * (vrlctl, metrics); the acquire path does the same inline.
- */
-uint64_t vrl_rate_tat(const struct vrl_limit *l, uint64_t w, uint64_t now);
-
 /* ---- what vrld does for a handle that is gone ---------------------------------------- */
 
 /*
@@ -133,7 +114,7 @@ void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e);
  * (exchanged with 0) before it is added, so a caller killed in between
  * loses those counts and never counts them twice. The caller owns @a: its
  * handle at vrl_close(), or vrld for a process that is gone. Call before
- * freeing the slot (pid 0, release: H1).
+ * freeing the slot (pid 0, release: HOLD.H1).
  */
 void vrl_holder_fold(const struct vrl_seg_view *v, struct vrl_seg_holder *a);
 
@@ -147,7 +128,7 @@ extern uint64_t (*vrl__realtime_ns)(void);
 
 /*
  * Tests only: when set, called in the acquiring thread each time a stacked
- * acquire's rollback finds that others took a rate key after it (A1), so
+ * acquire's rollback finds that others took a rate key after it (AQ.A1), so
  * its @cost permits of limit index @limit, taken at @at, stay taken. A test
  * counts them beside the grants it logs, to tell a justified denial from a
  * wrong one. Process-wide; NULL (the default) costs one load per rollback.

@@ -107,24 +107,24 @@
  * epoch, the reservation is not used (it stays consumed, which only lowers
  * psi) and the waiter acquires again; else it moves the word on by 1 ns,
  * so that a conversion that read its clock before t fails its CAS and is
- * done again after t (client.c). Either way a reservation that is used has
+ * done again after t (acquire.c). Either way a reservation that is used has
  * t <= c_j.
  *
  * Within a phase TATs only grow, but for a rollback, which removes a grant
- * nobody built on (client.c, A1), and a refund, which gives back a grant
+ * nobody built on (acquire.c, AQ.A1), and a refund, which gives back a grant
  * the upstream did not count: the bound is on the grants that stand. A
  * rollback never undoes a conversion, only the grant made with it.
  *
  * Why phases are contiguous. An acquire writes words of its own snapshot's
  * epoch, and it uses a loaded word only when its snapshot was still the
- * config in force after that load (the config_gen check, client.c), so it
+ * config in force after that load (the config_gen check, acquire.c), so it
  * never loads a word newer than its snapshot; a word of its own epoch or
  * the one before it reads exactly. After a conversion, a CAS from an older
  * word fails. A handle that could not read a new config (vrld kept
  * rewriting it) keeps its old snapshot, and then uses only words of its own
  * epoch and the one before, while fewer than 7 configs were published
  * since (so the 3-bit tag cannot have wrapped); any other word it leaves
- * alone (client.c denies, writing nothing).
+ * alone (acquire.c denies, writing nothing).
  *
  * The horizon of the tag. A tag names one of 8 epochs. vrld converts every
  * key of a changed limit right after publishing (vrl_seg_settle) and its

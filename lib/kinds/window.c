@@ -13,7 +13,7 @@
  *   undo:    CAS each position from `at` to at - W; CAS the state word
  *            back to version + 1 | first if nobody committed since.
  *
- * Proof of "never over-grant" (W1). Take any interval I = (t - W, t]. Each
+ * Proof of "never over-grant" (WIN.W1). Take any interval I = (t - W, t]. Each
  * grant inside I wrote its time into one position by a CAS from a value v
  * with v + W <= its time. Two grants on one position are therefore at
  * least W apart, whatever the interleaving of processes, so each position
@@ -24,7 +24,7 @@
  * step on a grant the server did not count. Stored times are only ever
  * rounded up (a future `at` for a waiting acquire is its grant time).
  *
- * Eviction (W2). vrld evicts a key only when every position is free: it
+ * Eviction (WIN.W2). vrld evicts a key only when every position is free: it
  * reads the state word (acquire, pairs with the commit's release), reads
  * every position, then CASes the state word from the value it read to
  * VRL_STATE_EVICTED. A taker commits by CAS on the same word, and the
@@ -35,24 +35,24 @@
  * A stale taker that wrote into a ring which meanwhile went to another key
  * only made that key stricter until its undo.
  *
- * Rings (W5). A limit's rings sit in its area in the segment, on a free
+ * Rings (WIN.W5). A limit's rings sit in its area in the segment, on a free
  * stack whose head carries an ABA tag: a new key pops one and CASes the
  * slot's aux from 0 to it (a loser pushes its ring back); vrld pushes the
- * ring of a key it evicted after swapping aux to 0 (R2), and a client whose
+ * ring of a key it evicted after swapping aux to 0 (WIN.R2), and a client whose
  * aux CAS landed on a just-evicted slot sees EVICTED and takes it back
- * (R1). A key evicted and re-inserted into the same slot passes the tag
+ * (WIN.R1). A key evicted and re-inserted into the same slot passes the tag
  * check but may have another ring, so an acquire re-checks aux after its
- * commit (client.c). A process killed between its pop and its aux CAS
+ * commit (acquire.c). A process killed between its pop and its aux CAS
  * loses one ring until vrld restarts with a fresh segment.
  *
- * Progress and crashes (W3). Every step is a load or a single-word CAS; no
+ * Progress and crashes (WIN.W3). Every step is a load or a single-word CAS; no
  * one waits on anyone. A process killed between its position CASes and its
  * commit leaves those positions taken (safe: they count as grants for W)
  * and the hint behind them; the next look steps past the taken positions
  * from the hint and its commit moves the hint on: the stale hint is
  * repaired by the next grant.
  *
- * Exactness the other way (W4). A look scans from the hint round the whole
+ * Exactness the other way (WIN.W4). A look scans from the hint round the whole
  * ring for cost free positions in a row, stopping at the first such run:
  * when grants are taken in time order the free positions are one run
  * starting at the hint, so a grant reads cost positions and a look grants
@@ -64,7 +64,7 @@
  * scattered between taken ones may wait for the run to form. The unit
  * tests check both directions against a reference model.
  *
- * Trust (W6). Where a limit's area is, its count and its number of rings
+ * Trust (WIN.W6). Where a limit's area is, its count and its number of rings
  * come from the caller's private copy of the limit (vrld's compiled config,
  * a handle's checked snapshot), never from the area's head words, which the
  * group can rewrite. Links of the free stack and a slot's aux are data:
@@ -136,7 +136,7 @@ int vrl_window_ring_get(void *area, uint64_t n, uint64_t keys, uint64_t *idx)
 {
 	struct vrl_window_area *a = area;
 	_Atomic uint32_t *next = next_of(area, keys);
-	/* F1 acquire: pairs with F2, the pushed ring's link is visible */
+	/* WIN.F1 acquire: pairs with WIN.F2, the pushed ring's link is visible */
 	uint64_t head = atomic_load_explicit(&a->free_head, memory_order_acquire);
 
 	(void)n;
@@ -152,7 +152,7 @@ int vrl_window_ring_get(void *area, uint64_t n, uint64_t keys, uint64_t *idx)
 		nx = atomic_load_explicit(&next[top - 1], memory_order_relaxed);
 		if (nx > keys)
 			nx = 0;
-		/* F1 acq_rel: as above on failure; the pop orders our use of
+		/* WIN.F1 acq_rel: as above on failure; the pop orders our use of
 		 * the ring after its previous owner's last write */
 		if (atomic_compare_exchange_weak_explicit(&a->free_head, &head,
 							  (tag + 1) << 32 | nx,
@@ -176,7 +176,7 @@ void vrl_window_ring_put(void *area, uint64_t n, uint64_t keys, uint64_t idx)
 	do {
 		atomic_store_explicit(&next[idx], (uint32_t)(head & UINT32_MAX),
 				      memory_order_relaxed);
-		/* F2 release: the link above is visible to the popper (F1) */
+		/* WIN.F2 release: the link above is visible to the popper (WIN.F1) */
 	} while (!atomic_compare_exchange_weak_explicit(&a->free_head, &head,
 							((head >> 32) + 1) << 32 | (idx + 1),
 							memory_order_release,
@@ -203,8 +203,8 @@ int vrl_window_slot_ring(void *area, uint64_t n, uint64_t keys, struct vrl_seg_s
 							    memory_order_acquire)) {
 			aux = (uint32_t)(mine + 1);
 			/*
-			 * R1: if vrld evicted the slot and emptied aux before
-			 * our CAS, our CAS read its exchange (R2) and we see
+			 * WIN.R1: if vrld evicted the slot and emptied aux before
+			 * our CAS, our CAS read its exchange (WIN.R2) and we see
 			 * EVICTED here: take the ring back, or it would leak.
 			 */
 			if (atomic_load_explicit(&s->state, memory_order_relaxed) ==
@@ -325,7 +325,7 @@ static void unwind(const struct vrl_window_ref *r, uint64_t first, uint64_t take
 	for (uint64_t k = 0; k < taken; k++) {
 		uint64_t cur = at;
 
-		/* relaxed: a failed undo leaves the position taken (safe, W1) */
+		/* relaxed: a failed undo leaves the position taken (safe, WIN.W1) */
 		atomic_compare_exchange_strong_explicit(&r->ring[pos_idx(first, k, r->n)], &cur,
 							back, memory_order_relaxed,
 							memory_order_relaxed);
@@ -343,7 +343,7 @@ static int commit(const struct vrl_window_ref *r, uint64_t hint, uint64_t *commi
 		if (cur == VRL_STATE_EVICTED)
 			return 2;
 		next = (((cur >> VRL_WINDOW_IDX_BITS) + 1) << VRL_WINDOW_IDX_BITS) | hint;
-		/* W2 acq_rel: release publishes our positions to vrld's acquire
+		/* WIN.W2 acq_rel: release publishes our positions to vrld's acquire
 		 * read of the state before it reads them; acquire orders us
 		 * after the previous commit */
 		if (atomic_compare_exchange_weak_explicit(r->state, &cur, next,
@@ -372,7 +372,7 @@ int vrl_window_take(const struct vrl_window_ref *r, uint64_t first, uint64_t cos
 				unwind(r, first, k, at);
 				return 1;
 			}
-			/* W1 acq_rel: the grant orders after the position's
+			/* WIN.W1 acq_rel: the grant orders after the position's
 			 * previous grant, whose time we tested */
 		} while (!atomic_compare_exchange_weak_explicit(p, &v, at, memory_order_acq_rel,
 								memory_order_relaxed));
@@ -409,6 +409,7 @@ uint64_t vrl_window_remaining(const struct vrl_window_ref *r, uint64_t now)
 	uint64_t n = r->n, h, s = 0, lo, hi;
 	uint64_t probe = VRL_WINDOW_PROBE < n ? VRL_WINDOW_PROBE : n;
 
+	/* WIN.W2 acquire: pairs with the takers' commit, their positions are seen */
 	h = vrl_window_hint(atomic_load_explicit(r->state, memory_order_acquire), n);
 	while (s < probe && !vrl_window_free(load_pos(r, pos_idx(h, s, n)), now, r->w))
 		s++;
@@ -443,6 +444,7 @@ uint64_t vrl_window_reset_at(const struct vrl_window_ref *r, uint64_t now)
 
 uint64_t vrl_window_reset_est(const struct vrl_window_ref *r, uint64_t now)
 {
+	/* WIN.W2 acquire: pairs with the takers' commit, their positions are seen */
 	uint64_t h = vrl_window_hint(atomic_load_explicit(r->state, memory_order_acquire), r->n);
 	uint64_t v = load_pos(r, pos_idx(h, r->n - 1, r->n));
 
@@ -460,6 +462,7 @@ bool vrl_window_idle(const struct vrl_window_ref *r, uint64_t now)
 int vrl_window_credit(const struct vrl_window_ref *r, uint64_t units, uint64_t since)
 {
 	uint64_t n = r->n, done = 0, oldest = UINT64_MAX;
+	/* WIN.W2 acquire: pairs with the takers' commit, their positions are seen */
 	uint64_t state = atomic_load_explicit(r->state, memory_order_acquire);
 	uint64_t h = vrl_window_hint(state, n);
 
@@ -497,6 +500,7 @@ int vrl_window_credit(const struct vrl_window_ref *r, uint64_t units, uint64_t s
 int vrl_window_floor(const struct vrl_window_ref *r, uint64_t server_remaining, uint64_t now)
 {
 	uint64_t n = r->n, free = vrl_window_free_count(r, now), want, done = 0, last = 0;
+	/* WIN.W2 acquire: pairs with the takers' commit, their positions are seen */
 	uint64_t h = vrl_window_hint(atomic_load_explicit(r->state, memory_order_acquire), n);
 	uint64_t committed;
 
@@ -508,7 +512,7 @@ int vrl_window_floor(const struct vrl_window_ref *r, uint64_t server_remaining, 
 
 		if (!vrl_window_free(v, now, r->w))
 			continue;
-		/* W1 acq_rel, as a grant: these count as the server's grants */
+		/* WIN.W1 acq_rel, as a grant: these count as the server's grants */
 		if (atomic_compare_exchange_strong_explicit(&r->ring[i], &v, now,
 							    memory_order_acq_rel,
 							    memory_order_relaxed)) {
@@ -519,7 +523,7 @@ int vrl_window_floor(const struct vrl_window_ref *r, uint64_t server_remaining, 
 	if (done == 0)
 		return 0;
 	/* evicted: the marks stay on a ring that vrld is giving away, which
-	 * only makes its next key stricter for one window (W2) */
+	 * only makes its next key stricter for one window (WIN.W2) */
 	if (commit(r, pos_idx(last, 1, n), &committed) != 0)
 		return -EAGAIN;
 	return (int)done;

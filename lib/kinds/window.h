@@ -112,7 +112,7 @@ int vrl_window_area_check(const struct vrl_seg_view *v, const struct vrl_seg_lim
  * Returns 0, VRL_ENOKEY when the key has no ring yet (nothing to credit;
  * a floor needs an acquire first), VRL_ECORRUPT when its aux is out of
  * range. The caller re-checks the slot's tag after acting, as an acquire
- * does (client.c A3).
+ * does (acquire.c AQ.A3).
  */
 int vrl_window_ref_of(const struct vrl_seg_view *v, const struct vrl_seg_limit *l,
 		      uint64_t slot, struct vrl_window_ref *out);
@@ -167,7 +167,7 @@ uint64_t vrl_window_free_count(const struct vrl_window_ref *r, uint64_t now);
  * Positions free at @now as the acquire path estimates them: the run of
  * free positions from the hint (past at most VRL_WINDOW_PROBE taken ones),
  * found by binary search: O(log n). Exact when grants are taken in time
- * order (W4 in window.c); an estimate otherwise, for verdicts and the
+ * order (WIN.W4 in window.c); an estimate otherwise, for verdicts and the
  * commit order, never for a decision.
  */
 uint64_t vrl_window_remaining(const struct vrl_window_ref *r, uint64_t now);

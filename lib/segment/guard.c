@@ -189,6 +189,8 @@ struct vrl_guard *vrl_guard_add(void *base, size_t len, int prot)
 
 void vrl_guard_remove(struct vrl_guard *g)
 {
+	/* release: pairs with the SIGBUS handler's acquire load of base; a
+	 * handler that sees 0 no longer maps over this range */
 	if (g)
 		atomic_store_explicit(&g->base, 0, memory_order_release);
 }

@@ -10,16 +10,16 @@
  *     FREE  --claim--> PENDING --demote---> DEAD --reclaim(vrld)--> FREE
  *
  * Guarantees
- *   G1 Lookups and inserts are lock-free. No step waits on another process
+ *   KT.G1 Lookups and inserts are lock-free. No step waits on another process
  *      except a brief wait on a PENDING slot, which any waiter demotes after
  *      VRL_PENDING_TIMEOUT_NS, so a process killed mid-insert wedges nobody.
- *   G2 A key is LIVE in at most one slot. Two live slots of one key would
+ *   KT.G2 A key is LIVE in at most one slot. Two live slots of one key would
  *      split its bucket and over-grant; the protocol below rules it out.
- *   G3 Eviction never loses state: vrld evicts only a key whose state word
+ *   KT.G3 Eviction never loses state: vrld evicts only a key whose state word
  *      it saw idle, by CAS on that very word; an acquire that raced it fails
  *      its CAS and re-resolves the key into a fresh slot.
  *
- * Why G2 holds. Slots become claimable (EMPTY or FREE) only in two ways:
+ * Why KT.G2 holds. Slots become claimable (EMPTY or FREE) only in two ways:
  * EMPTY is the initial state and never comes back, and FREE is made by vrld
  * alone inside the reclaim bracket (reclaim_seq odd). An inserter reads
  * reclaim_seq = s0 (even) before it scans, scans the whole probe sequence up
@@ -173,7 +173,7 @@ static struct scan scan_for(const struct vrl_seg_view *v, const struct vrl_key *
 	for (uint64_t i = 0; i < len; i++) {
 		uint64_t idx = probe_idx(home, i, n);
 		struct vrl_seg_slot *s = slot_at(v, idx);
-		/* seq_cst: the scan is ordered with claims and brackets (G2) */
+		/* seq_cst: the scan is ordered with claims and brackets (KT.G2) */
 		uint64_t t = atomic_load(&s->tag);
 
 		if (t == VRL_TAG_EMPTY || t == VRL_TAG_FREE) {
@@ -192,6 +192,7 @@ static struct scan scan_for(const struct vrl_seg_view *v, const struct vrl_key *
 		}
 		if (t != live)
 			continue;
+		/* acquire: pairs with the eviction CAS (KT.E1), its tag is seen */
 		if (atomic_load_explicit(&s->state, memory_order_acquire) == VRL_STATE_EVICTED) {
 			help_evicted(s, t);
 			continue;
@@ -210,7 +211,7 @@ int vrl_kt_find(const struct vrl_seg_view *v, const struct vrl_key *k, uint64_t 
 
 	for (uint64_t i = 0; i < len; i++) {
 		struct vrl_seg_slot *s = slot_at(v, probe_idx(home, i, n));
-		/* acquire: pairs with the release of promotion (K2) */
+		/* acquire: pairs with the release of promotion (KT.K2) */
 		uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire);
 
 		if (t == VRL_TAG_EMPTY)
@@ -238,7 +239,7 @@ static uint64_t wait_even(struct vrl_seg_header *h)
 	uint64_t start = 0;
 
 	for (;;) {
-		/* seq_cst: s0 of the insert protocol (G2) */
+		/* seq_cst: s0 of the insert protocol (KT.G2) */
 		uint64_t s = atomic_load(&h->reclaim_seq);
 
 		if ((s & 1) == 0)
@@ -264,10 +265,10 @@ static void fill_slot(struct vrl_seg_slot *s, const struct vrl_key *k, uint32_t 
 {
 	size_t len = label ? strnlen(label, VRL_LABEL_MAX - 1) : 0;
 
-	/* Nobody uses a pending slot; these stores are published by K2. */
+	/* Nobody uses a pending slot; these stores are published by KT.K2. */
 	if (reused || atomic_load_explicit(&s->state, memory_order_relaxed) != 0) {
 		/* release: a stale acquirer whose CAS lands after this sees
-		 * the pending tag on its re-check (see client.c, A3) */
+		 * the pending tag on its re-check (see acquire.c, AQ.A3) */
 		atomic_store_explicit(&s->state, 0, memory_order_release);
 	}
 	atomic_store_explicit(&s->cooldown, 0, memory_order_relaxed);
@@ -305,18 +306,18 @@ int vrl_kt_get(const struct vrl_seg_view *v, const struct vrl_key *k, uint32_t l
 		}
 		s = slot_at(v, r.claim);
 		expect = r.claim_tag;
-		/* K1 seq_cst: the claim, ordered with scans and brackets (G2) */
+		/* KT.K1 seq_cst: the claim, ordered with scans and brackets (KT.G2) */
 		if (!atomic_compare_exchange_strong(&s->tag, &expect, pend))
 			continue;
 		fill_slot(s, k, limit, label, r.claim_tag == VRL_TAG_FREE);
-		/* seq_cst: the re-read of the insert protocol (G2) */
+		/* seq_cst: the re-read of the insert protocol (KT.G2) */
 		s1 = atomic_load(&h->reclaim_seq);
 		expect = pend;
 		if (s1 != s0) {
 			atomic_compare_exchange_strong(&s->tag, &expect, VRL_TAG_DEAD);
 			continue;
 		}
-		/* K2 seq_cst (at least release): publishes fill_slot's stores */
+		/* KT.K2 seq_cst (at least release): publishes fill_slot's stores */
 		if (!atomic_compare_exchange_strong(&s->tag, &expect, live))
 			continue; /* demoted by a waiter that timed out */
 		atomic_fetch_add_explicit(&h->inserts, 1, memory_order_relaxed);
@@ -334,13 +335,14 @@ int vrl_kt_evict(const struct vrl_seg_view *v, uint64_t idx, uint64_t state, uin
 	if (idx >= v->nslots)
 		return 0;
 	s = slot_at(v, idx);
+	/* acquire: pairs with promotion (KT.K2), the slot's fields are ready */
 	uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire);
 
 	if (!(t & VRL_TAG_LIVE) || (t & VRL_TAG_PENDING) || state == VRL_STATE_EVICTED)
 		return 0;
 	if (atomic_load_explicit(&s->cooldown, memory_order_relaxed) > now)
 		return 0;
-	/* E1 acq_rel: wins against every acquire that read @state (G3) */
+	/* KT.E1 acq_rel: wins against every acquire that read @state (KT.G3) */
 	if (!atomic_compare_exchange_strong_explicit(&s->state, &state, VRL_STATE_EVICTED,
 						     memory_order_acq_rel, memory_order_relaxed))
 		return 0;
@@ -356,7 +358,7 @@ uint64_t vrl_kt_reclaim(const struct vrl_seg_view *v, uint64_t first, uint64_t c
 	uint64_t end = first >= v->nslots || count > v->nslots - first ? v->nslots : first + count;
 	uint64_t done = 0;
 
-	/* B1 seq_cst: opens the bracket before any slot becomes FREE (G2) */
+	/* KT.B1 seq_cst: opens the bracket before any slot becomes FREE (KT.G2) */
 	atomic_fetch_add(&h->reclaim_seq, 1);
 	for (uint64_t i = first; i < end; i++) {
 		struct vrl_seg_slot *s = slot_at(v, i);
@@ -367,13 +369,14 @@ uint64_t vrl_kt_reclaim(const struct vrl_seg_view *v, uint64_t first, uint64_t c
 		    atomic_compare_exchange_strong(&s->tag, &t, VRL_TAG_FREE))
 			done++;
 	}
-	/* B2 seq_cst: closes the bracket after the last FREE (G2) */
+	/* KT.B2 seq_cst: closes the bracket after the last FREE (KT.G2) */
 	atomic_fetch_add(&h->reclaim_seq, 1);
 	return done;
 }
 
 void vrl_kt_repair_bracket(struct vrl_seg_header *h, uint64_t now)
 {
+	/* seq_cst: read as the bracket is written (KT.B1, KT.B2) */
 	uint64_t s = atomic_load(&h->reclaim_seq);
 	uint64_t beat = atomic_load_explicit(&h->daemon_heartbeat_ns, memory_order_relaxed);
 

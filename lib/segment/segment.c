@@ -159,7 +159,7 @@ pid_t vrl_seg_lock_pid(int fd, bool take)
 int vrl_seg_read_reload(const struct vrl_seg_header *h, struct vrl_reload_status *out)
 {
 	for (int tries = 0; tries < 1000; tries++) {
-		/* L2 acquire: pairs with L1, the block written before this even */
+		/* SEG.L2 acquire: pairs with SEG.L1, the block written before this even */
 		uint64_t seq = atomic_load_explicit(&h->reload_seq, memory_order_acquire);
 
 		if (seq & 1)

@@ -200,9 +200,11 @@ struct vrl_seg_limit {
 struct vrl_seg_config {
 	/*
 	 * Sequence word: odd while vrld writes this area, even when stable.
-	 * W1 (release, by vrld after writing) pairs with R1 (acquire, clients
-	 * before re-checking): a reader that sees the same even value before
-	 * and after its copy saw no write of this area.
+	 * SEG.W1 (release, by vrld after writing) pairs with SEG.R0 (acquire,
+	 * clients before copying), and SEG.W0 (vrld's release fence after
+	 * making it odd) with SEG.R1 (clients' acquire fence before
+	 * re-checking): a reader that sees the same even value before and
+	 * after its copy saw no write of this area.
 	 */
 	alignas(VRL_CACHELINE) _Atomic uint64_t seq;
 	uint64_t generation;       /* config generation stored in this area */
@@ -378,8 +380,8 @@ struct vrl_seg_header {
 	uint64_t keys_configured;   /* the keys: figure of the config */
 
 	/*
-	 * Config publication. P1 (release, vrld after writing the area and
-	 * active_cfg) pairs with C1 (acquire, client hot path): a client that
+	 * Config publication. SEG.P1 (release, vrld after writing the area and
+	 * active_cfg) pairs with SEG.C1 (acquire, client hot path): a client that
 	 * sees a new generation sees the area and active_cfg written before it.
 	 */
 	alignas(VRL_CACHELINE) _Atomic uint64_t config_gen;
@@ -444,8 +446,8 @@ struct vrl_seg_header {
 	_Atomic uint64_t events_sent;  /* drained and handed to the log and command */
 	/*
 	 * Outcome of vrld's last reload, for `vrlctl reload`. Written by vrld
-	 * alone under reload_seq (odd while writing): L1 (release, vrld after
-	 * the block) pairs with L2 (acquire, a reader before its re-check).
+	 * alone under reload_seq (odd while writing): SEG.L1 (release, vrld after
+	 * the block) pairs with SEG.L2 (acquire, a reader before its re-check).
 	 */
 	alignas(VRL_CACHELINE) _Atomic uint64_t reload_seq;
 	uint64_t reload_count;      /* reloads vrld has handled (SIGHUPs, coalesced) */

@@ -1,6 +1,6 @@
 /*
  * test_keyuse.c - what vrld's metrics and `vrlctl top` read from a key's
- * state word (daemon/keyuse.h): a quota key's share of its limit counts
+ * state word (lib/kinds/keyuse.h): a quota key's share of its limit counts
  * only the period in force, so a key last used in an earlier period shows
  * nothing used; a key whose count a calendar change carries shows it; and
  * grants are what a count moved by within one period.
@@ -56,6 +56,25 @@ static void old_period_counts_nothing(void **state)
 }
 
 /*
+ * A key first seen in a frame (no earlier read: word 0) whose word is
+ * still February's took no grant in March: its 10 units are last month's.
+ */
+static void old_period_no_grants(void **state)
+{
+	struct vrl_limit l;
+	uint64_t march, feb;
+
+	(void)state;
+	monthly(&l);
+	assert_int_equal(vrl_quota_period(&l.seg, utc(2026, 3, 10, 12), &march, NULL, NULL), 0);
+	feb = march - 1;
+	assert_int_equal(vrl_key_grants(&l, 0, 0, vrl_quota_word(feb, 10), 1, march), 0);
+	assert_int_equal(vrl_key_grants(&l, vrl_quota_word(feb - 1, 2), 0, vrl_quota_word(feb, 10),
+					1, march), 0);
+	assert_int_equal(vrl_key_grants(&l, 0, 0, vrl_quota_word(march, 4), 1, march), 4);
+}
+
+/*
  * A reload on March 10th made the monthly quota daily: March's 7 units
  * count today (quota.h, the carry), and a grant today is one grant, not
  * the 8 of a word that changed calendars; tomorrow they count nothing.
@@ -81,11 +100,39 @@ static void carried_count(void **state)
 	assert_true(vrl_key_used_ratio(&l, vrl_quota_word(from, 7), 0, 1, to + 1) == 0);
 }
 
+/*
+ * What `vrlctl keys` shows of a key is what acquire counts: after the
+ * reload on March 10th the 7 units March counted are used today (3 of
+ * 10 left), not 0.
+ */
+static void figures_carry(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_kind_figures f;
+	struct vrl_seg_limit *s;
+	struct vrl_limit l;
+	uint64_t from, to, rt = utc(2026, 3, 10, 18);
+
+	(void)state;
+	s = test_add_quota(&cfg, "q", "q", 10, VRL_CAL_DAY, 0, 0, (int[]){ VRL_FIELD_VEHICLE, -1 });
+	s->prev_calendar = VRL_CAL_MONTH;
+	s->prev_anchor = 1;
+	s->calendar_changed_rt = utc(2026, 3, 10, 12);
+	assert_int_equal(vrl_limit_prepare(s, &l), 0);
+	assert_int_equal(vrl_quota_transition(s, &from, &to), 0);
+	vrl_kind_figures(NULL, &l, 0, vrl_quota_word(from, 7), 0, 1, rt, &f);
+	assert_true(f.counted);
+	assert_int_equal(f.used, 7);
+	assert_int_equal(f.available, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(old_period_counts_nothing),
 		cmocka_unit_test(carried_count),
+		cmocka_unit_test(old_period_no_grants),
+		cmocka_unit_test(figures_carry),
 	};
 
 	return cmocka_run_group_tests_name("keyuse", tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /*
- * test_fold_mp.c - per-limit counters outlive the handles that made them.
+ * test_multiproc_fold.c - per-limit counters outlive the handles that made them.
  *
  * As in the demo: a pool of processes acquires from one limit and goes
  * away, half through vrl_close(), half killed without closing (then

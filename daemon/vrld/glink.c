@@ -11,6 +11,7 @@
  * lost its data, and the log says so once per change.
  */
 #include "glink.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -40,17 +41,16 @@ int vrld_glink_start(struct vrld_glink *k, const struct vrl_daemon_config *dc,
 	cfg.on_partition = gs->static_partition ? VRL_GLOBAL_STATIC : VRL_GLOBAL_DENY;
 	rc = vrl_global_start(&cfg, &k->g, err, sizeof(err));
 	if (rc != 0) {
-		log("error", "msg=\"refusing to start: the global engine did not start\" "
-		    "error=\"%s\"", rc == -EINVAL ? err : strerror(-rc));
+		log("error", "refusing to start: the global engine did not start",
+		    LOG_S("error", rc == -EINVAL ? err : strerror(-rc)), LOG_END);
 		k->g = NULL;
 		return -1;
 	}
 	k->nep = gs->nredis;
 	for (unsigned i = 0; i < gs->nredis; i++)
-		log("info", "msg=\"global: holding leases through Redis\" redis=\"%s\" "
-		    "lease_ms=%llu on_partition=%s", gs->redis[i],
-		    (unsigned long long)(gs->lease_ns / 1000000u),
-		    gs->static_partition ? "static" : "deny");
+		log("info", "global: holding leases through Redis", LOG_S("redis", gs->redis[i]),
+		    LOG_U("lease_ms", gs->lease_ns / 1000000u),
+		    LOG_S("on_partition", gs->static_partition ? "static" : "deny"), LOG_END);
 	return 0;
 }
 
@@ -63,20 +63,24 @@ static void log_endpoints(struct vrld_glink *k)
 		const struct vrl_global_endpoint_status *e = &st.ep[i];
 
 		if (e->up && !k->was_up[i]) {
-			k->log("info", "msg=\"global: Redis reachable, vrl library in place\" "
-			       "redis=\"%s\" epoch=\"%s\" rtt_us=%llu", e->name, e->epoch,
-			       (unsigned long long)(e->rtt_last_ns / 1000u));
+			k->log("info", "global: Redis reachable, vrl library in place",
+			       LOG_S("redis", e->name), LOG_S("epoch", e->epoch),
+			       LOG_U("rtt_us", e->rtt_last_ns / 1000u), LOG_END);
 			k->said[i][0] = '\0';
 		} else if (!e->up && e->error[0] && strcmp(e->error, k->said[i]) != 0) {
 			/* a refused library needs an operator; a lost connection
 			 * comes back by itself */
 			bool refused = strstr(e->error, "refused") || strstr(e->error, "upgrade");
 
-			k->log(refused ? "error" : "warn", "msg=\"global: Redis %s\" redis=\"%s\" "
-			       "error=\"%s\"%s", refused ? "refuses vrl's library" : "unreachable",
-			       e->name, e->error, refused ? " hint=\"Redis 7 or later with "
-			       "FUNCTION LOAD allowed to vrld's user, and no other library "
-			       "defining vrl_* functions\"" : "");
+			if (refused)
+				k->log("error", "global: Redis refuses vrl's library",
+				       LOG_S("redis", e->name), LOG_S("error", e->error),
+				       LOG_S("hint", "Redis 7 or later with FUNCTION LOAD allowed to "
+					     "vrld's user, and no other library defining vrl_* "
+					     "functions"), LOG_END);
+			else
+				k->log("warn", "global: Redis unreachable", LOG_S("redis", e->name),
+				       LOG_S("error", e->error), LOG_END);
 			snprintf(k->said[i], sizeof(k->said[i]), "%s", e->error);
 		}
 		k->was_up[i] = e->up;

@@ -69,8 +69,10 @@ static void log_endpoints(struct vrld_glink *k)
 			k->said[i][0] = '\0';
 		} else if (!e->up && e->error[0] && strcmp(e->error, k->said[i]) != 0) {
 			/* a refused library needs an operator; a lost connection
-			 * comes back by itself */
-			bool refused = strstr(e->error, "refused") || strstr(e->error, "upgrade");
+			 * (ECONNREFUSED included) comes back by itself */
+			bool refused = strstr(e->error, "FUNCTION LOAD") ||
+				       strstr(e->error, "Redis 7 or later") ||
+				       strstr(e->error, "upgrade it");
 
 			if (refused)
 				k->log("error", "global: Redis refuses vrl's library",

@@ -191,6 +191,20 @@ static void unreachable(void **state)
 	stop(pid);
 }
 
+/* A TCP endpoint that refuses the connection is unreachable, not a Redis
+ * that refuses the library. */
+static void connection_refused(void **state)
+{
+	pid_t pid;
+
+	(void)state;
+	config("127.0.0.1:1", "1s");
+	pid = start();
+	wait_log("global: Redis unreachable");
+	assert_false(vrld_log_has(logpath, "refuses vrl's library"));
+	stop(pid);
+}
+
 /* Redis refuses vrl.lua (another library holds one of its names): an
  * error, with what to do. */
 static void library_refused(void **state)
@@ -219,6 +233,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(reachable, setup, teardown),
 		cmocka_unit_test_setup_teardown(unreachable, setup, teardown),
+		cmocka_unit_test_setup_teardown(connection_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(library_refused, setup, teardown),
 	};
 

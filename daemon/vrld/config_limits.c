@@ -181,7 +181,7 @@ static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 	static const char *const keys[] = { "name", "description", "kind", "match", "per",
 					    "rate", "burst", "shadow", "count", "calendar",
 					    "anchor", "overage", "alerts", "persistent", "pool",
-					    "overrides", "limit", "window", "keys", NULL };
+					    "overrides", "limit", "window", "keys", "adaptive", NULL };
 	struct vrl_parse *p = d->p;
 	struct vrl_seg_limit lim, *l = &lim;
 	char where[VRL_PATH_MAX];
@@ -212,6 +212,8 @@ static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 	if ((v = cfg_lookup(d, map, "shadow")) && cfg_get_bool(d, v, where, &shadow))
 		return -1;
 	l->flags |= shadow ? VRL_LIMIT_SHADOW : 0;
+	if (cfg_limit_adaptive(d, map, path, l))
+		return -1;
 	if ((v = cfg_lookup(d, map, "pool")) && limit_pool(d, v, path, l))
 		return -1;
 	if ((v = cfg_lookup(d, map, "overrides")) && limit_overrides(d, v, path, l))

@@ -69,15 +69,25 @@
  * ---- The word: 32 bits, the key slot's `aux` ------------------------------
  *
  *     bits  0..11  k: cbrt(Wmax) in 1/4096 (K = k * K0); 0: at the figure
- *     bits 12..31  the cut's time, in ticks of 2^20 ns (1.048576 ms), mod 2^20
+ *     bits 12..30  the cut's time, in ticks of 2^20 ns (1.048576 ms), mod 2^19
+ *     bit  31      1: a word written by a cut (VRL_ADAPT_MARK)
+ *
+ * The mark keeps the word apart from the window kind's use of the same
+ * slot word (a ring index + 1, at most VRL_WINDOW_MAX_KEYS = 2^31): every
+ * word a cut writes exceeds 2^31, which a window key reads as no ring of
+ * its area (VRL_ECORRUPT, its sweep leaves the key alone), never as a
+ * ring to count in; and a rate key reads a word without the mark (a ring
+ * index left by a key the slot held before) as the figure. So a cut that
+ * lands on a slot reused under it (kind_rate.h, vrl_rate_cut) can deny
+ * or slow that key, never let it over-grant.
  *
  * 0 is "at the figure, never cut", so a zeroed slot needs no set-up, and a
  * recovered word settles back to 0 (vrl_adapt_settle). Storing k rather
  * than Wmax (= k^3) makes w(t) a polynomial: no cube root on the read
- * path, one on a cut. The tick clock wraps every 2^40 ns (18.3 minutes):
+ * path, one on a cut. The tick clock wraps every 2^39 ns (9.16 minutes):
  * the profile bounds K0 so that the slowest recovery (from the floor, at
  * the largest beta) ends within (1 + cbrt(1 / (1 - beta))) * K0 <= 3.72 *
- * 120 s = 7.4 minutes, well inside a wrap, and vrld's sweep settles
+ * 120 s = 7.4 minutes, inside a wrap, and vrld's sweep settles
  * recovered words to 0; a word left unswept past a wrap would read as a
  * recent cut, a lower rate, never a higher one. A word is CASed: a cut
  * that loses its CAS is computed again from the word it found, which is
@@ -204,7 +214,8 @@
 #define VRL_ADAPT_K_ONE        (1u << VRL_ADAPT_K_BITS)  /* k = 1, in 1/4096 */
 #define VRL_ADAPT_K_MASK       (VRL_ADAPT_K_ONE - 1u)    /* k = 1 is stored as 4095: see below */
 #define VRL_ADAPT_TICK_SHIFT   20u                   /* a tick is 2^20 ns, 1.048576 ms */
-#define VRL_ADAPT_TICK_BITS    20u                   /* ticks kept: they wrap every 2^40 ns */
+#define VRL_ADAPT_TICK_BITS    19u                   /* ticks kept: they wrap every 2^39 ns */
+#define VRL_ADAPT_MARK         (UINT32_C(1) << 31)   /* set in every word a cut writes */
 #define VRL_ADAPT_TICK_MASK    ((1u << VRL_ADAPT_TICK_BITS) - 1u)
 
 #define VRL_ADAPT_BETA_MIN     32768u                /* 0.5: AIMD's halving */
@@ -244,6 +255,22 @@ struct vrl_adapt {
 int vrl_adapt_init(struct vrl_adapt *a, uint64_t recover_ns, uint64_t hold_ns,
 		   uint32_t floor_q16, uint32_t beta_q16);
 
+/*
+ * The profile stored in a compiled limit (vrl_seg_limit.adapt: beta, floor,
+ * recover ticks, hold ticks) into @a, checked against the same bounds as
+ * vrl_adapt_init(), since a segment's words are not trusted: 0, or -ERANGE.
+ */
+int vrl_adapt_load(struct vrl_adapt *a, const uint32_t words[4]);
+
+/* The words of @a for a compiled limit (the inverse of vrl_adapt_load). */
+static inline void vrl_adapt_store(const struct vrl_adapt *a, uint32_t words[4])
+{
+	words[0] = a->beta_q16;
+	words[1] = a->floor_q16;
+	words[2] = a->recover_ticks;
+	words[3] = a->hold_ticks;
+}
+
 /* ---- the word ------------------------------------------------------------ */
 
 /*
@@ -256,7 +283,7 @@ static inline uint32_t vrl_adapt_word(uint32_t k_q12, uint32_t tick)
 {
 	uint32_t k = k_q12 >= VRL_ADAPT_K_MASK ? VRL_ADAPT_K_MASK : k_q12;
 
-	return (tick & VRL_ADAPT_TICK_MASK) << VRL_ADAPT_K_BITS | k;
+	return VRL_ADAPT_MARK | (tick & VRL_ADAPT_TICK_MASK) << VRL_ADAPT_K_BITS | k;
 }
 
 /* k of @word in 1/4096 (0: at the figure), and the tick of its cut. */
@@ -269,7 +296,7 @@ static inline uint32_t vrl_adapt_k(uint32_t word)
 
 static inline uint32_t vrl_adapt_tick_of(uint32_t word)
 {
-	return word >> VRL_ADAPT_K_BITS;
+	return (word >> VRL_ADAPT_K_BITS) & VRL_ADAPT_TICK_MASK;
 }
 
 /* The tick clock at monotonic time @now. */
@@ -278,10 +305,11 @@ static inline uint32_t vrl_adapt_tick(uint64_t now)
 	return (uint32_t)(now >> VRL_ADAPT_TICK_SHIFT) & VRL_ADAPT_TICK_MASK;
 }
 
-/* True when @word paces at the figure: never cut, or settled. */
+/* True when @word paces at the figure: never cut, settled, or not a word a
+ * cut wrote (no mark). */
 static inline bool vrl_adapt_at_figure(uint32_t word)
 {
-	return (word & VRL_ADAPT_K_MASK) == 0;
+	return !(word & VRL_ADAPT_MARK) || (word & VRL_ADAPT_K_MASK) == 0;
 }
 
 /* ---- reading it ------------------------------------------------------------ */

@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "adapt.h"
 #include "gcra.h"
 #include "quota.h"
 #include "segment.h"
@@ -43,6 +44,7 @@ struct vrl_limit {
 	struct vrl_seg_limit seg;   /* validated copy */
 	struct vrl_gcra gcra;       /* rate: its parameters */
 	struct vrl_gcra prev;       /* rate: the epoch before's; burst 0: unknown */
+	struct vrl_adapt adapt;     /* rate, VRL_LIMIT_ADAPTIVE: its profile (adapt.h) */
 	unsigned tag;               /* rate: the tag of its words (gcra.h) */
 	bool carry;                 /* quota: a calendar change is recorded */
 	uint64_t carry_from;        /* quota: its periods (vrl_quota_transition) */
@@ -91,6 +93,8 @@ struct vrl_kind_look {
 	bool convert;                    /* rate: a word of another epoch, converted at now */
 	uint64_t earliest;               /* earliest conforming time; UINT64_MAX: never */
 	uint64_t tat;                    /* rate: the word's TAT under the limit's parameters */
+	uint64_t charge;                 /* rate: ns a permit is charged (T, or T / w) */
+	uint32_t adapt;                  /* rate, adaptive: the slot's adapt word as loaded */
 	struct vrl_gcra_step r;          /* rate: the decision at `at` */
 	struct vrl_window_look w;        /* window: where to take at `at` */
 	uint64_t w_at;                   /* window: the time its positions were taken at */
@@ -236,7 +240,7 @@ vrl_kind_judge(const struct vrl_kind_key *k, struct vrl_kind_look *lk, uint64_t 
 	lk->tat = 0;
 	switch (lk->kind) {
 	case VRL_KIND_RATE:
-		return vrl_rate_judge(k->l, lk, state, w);
+		return vrl_rate_judge(k, lk, state, w);
 	case VRL_KIND_WINDOW:
 		return vrl_windowed_judge(k, lk, state, w);
 	case VRL_KIND_QUOTA:

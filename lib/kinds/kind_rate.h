@@ -24,7 +24,16 @@ static inline int vrl_rate_prepare(const struct vrl_seg_limit *in, struct vrl_li
 		return -1;
 	if (in->prev_burst && vrl_gcra_init(&out->prev, 1, in->prev_emission_ns, in->prev_burst) != 0)
 		return -1;
+	memset(&out->adapt, 0, sizeof(out->adapt));
+	if ((in->flags & VRL_LIMIT_ADAPTIVE) && vrl_adapt_load(&out->adapt, in->adapt) != 0)
+		return -1;
 	return 0;
+}
+
+/* True when @l paces at an effective rate (adapt.h). */
+static inline bool vrl_rate_adaptive(const struct vrl_limit *l)
+{
+	return (l->seg.flags & VRL_LIMIT_ADAPTIVE) != 0;
 }
 
 /* The parameters that wrote a rate word of tag @tag, as @l knows them. */
@@ -90,16 +99,38 @@ vrl_rate_view(const struct vrl_limit *l, struct vrl_kind_look *lk, uint64_t word
 	return VRL_LOOK_OK;
 }
 
-/* The decision for @w->cost at @w->at from rate word @word. */
+/*
+ * The decision for @w->cost at @w->at from rate word @word. An adaptive
+ * limit (AD.W2) tests conformance under the configured (T, tau) and
+ * charges each permit T / w >= T, w the key's effective rate at now.
+ *
+ * Why this never grants above the configured figure (Invariant 1): the
+ * conformance test is exactly the configured GCRA's, and a grant only
+ * moves the TAT further than GCRA would (charge >= T, vrl_adapt_emission
+ * never returns less). adapt.h AD.W3 proves that any sequence of charges
+ * T_k >= T keeps the grants in any [s, e] within b + (e - s) / T, in any
+ * order of the CASes, with reservations and with gcra.h's reload phases;
+ * the adapt word is read relaxed because any value of it gives a charge
+ * >= T. A refund gives back n * T, never more than was charged.
+ */
 static inline __attribute__((always_inline)) int
-vrl_rate_judge(const struct vrl_limit *l, struct vrl_kind_look *lk, uint64_t word,
+vrl_rate_judge(const struct vrl_kind_key *k, struct vrl_kind_look *lk, uint64_t word,
 	       const struct vrl_kind_when *w)
 {
+	const struct vrl_limit *l = k->l;
 	int rc = vrl_rate_view(l, lk, word, w);
 
 	if (rc != VRL_LOOK_OK)
 		return rc;
-	lk->r = vrl_gcra_step(&l->gcra, lk->tat, w->now, w->at, w->cost);
+	lk->charge = l->gcra.emission_ns;
+	lk->adapt = 0;
+	if (__builtin_expect(vrl_rate_adaptive(l), 0)) {
+		/* relaxed: any value gives a charge >= T (AD.W2); the line is
+		 * in cache, loaded with the state word */
+		lk->adapt = atomic_load_explicit(&k->s->aux, memory_order_relaxed);
+		lk->charge = vrl_adapt_emission(&l->adapt, lk->adapt, w->now, l->gcra.emission_ns);
+	}
+	lk->r = vrl_adapt_step(&l->gcra, lk->charge, lk->tat, w->now, w->at, w->cost);
 	lk->earliest = lk->r.conforms ? w->at :
 		lk->r.retry_after == UINT64_MAX ? UINT64_MAX : w->now + lk->r.retry_after;
 	return VRL_LOOK_OK;
@@ -116,7 +147,8 @@ static inline bool vrl_rate_rejudge(const struct vrl_limit *l, struct vrl_kind_l
 {
 	if (lk->convert || cur == 0 || vrl_gcra_tag(cur) != l->tag)
 		return false;
-	lk->r = vrl_gcra_step(&l->gcra, vrl_gcra_tat(cur), w->now, w->at, w->cost);
+	lk->tat = vrl_gcra_tat(cur);
+	lk->r = vrl_adapt_step(&l->gcra, lk->charge, lk->tat, w->now, w->at, w->cost);
 	return true;
 }
 

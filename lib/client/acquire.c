@@ -565,11 +565,13 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 		if (stale < 0 && final >= 0) {
 			v->at_ns = now;
 			vrl__fill_denied(c, &t[final], &lk[final], now, v);
+			vrl__adapt_fill(c, t, lk, n, now, now, false, v);
 			return VRL_EDENIED;
 		}
 		if (stale < 0 && at > deadline) {
 			v->at_ns = now;
 			vrl__fill_denied(c, &t[worst], &lk[worst], now, v);
+			vrl__adapt_fill(c, t, lk, n, now, now, false, v);
 			return VRL_EDENIED;
 		}
 		/* step 2 and 3: commit at `at`, tightest key first (a stale look

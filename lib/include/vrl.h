@@ -125,6 +125,8 @@ struct vrl_request {
                                         units in the period): overage stops growing */
 #define VRL_VERDICT_UNMATCHED  0x80u /* with NO_LIMIT: the config's unmatched: policy is
                                         warn or deny, and counted the request by api */
+#define VRL_VERDICT_PACED      0x100u /* an adaptive rate key of the request paces below
+                                         its figure (pace_q16) */
 
 /* vrl_verdict.kind: the deciding limit's algorithm. */
 enum vrl_limit_kind {
@@ -157,6 +159,15 @@ struct vrl_verdict {
 	uint64_t cost;               /* units the request asked for */
 	uint64_t overage;            /* soft quota: units of the deciding key past its
 	                                limit after this grant (0 when within it) */
+	/* adaptive rate limits (vrl.yaml adaptive: true) */
+	uint64_t binding;            /* granted: bit i set for limit i, an adaptive rate
+	                                limit whose key bound this grant (the least
+	                                slack): the limits a bare 429 of the request
+	                                is charged to by vrl_observe_granted() */
+	uint32_t pace_q16;           /* the slowest effective rate among the request's
+	                                adaptive keys, in 1/65536 of its figure (65536:
+	                                at it); 0 when none is adaptive */
+	uint32_t reserved2;
 };
 
 /* vrl_open() flags */
@@ -309,6 +320,7 @@ struct vrl_response {
 #define VRL_FB_RECONCILE  0x2u       /* moved a local count toward the server's */
 #define VRL_FB_REFUND     0x4u       /* gave the request's units back */
 #define VRL_FB_IGNORED    0x8u       /* a header or body was malformed and skipped */
+#define VRL_FB_ADAPT      0x10u      /* a 429 cut the effective rate of adaptive keys */
 
 struct vrl_feedback {
 	uint32_t actions;            /* VRL_FB_* */
@@ -317,6 +329,8 @@ struct vrl_feedback {
 	uint64_t server_limit;       /* the server's figures, UINT64_MAX when absent */
 	uint64_t server_remaining;
 	const char *ignored;         /* static text: why a value was skipped, or NULL */
+	uint64_t adapted;            /* VRL_FB_ADAPT: bit i set for each limit i whose key
+	                                a 429 cut */
 };
 
 /*
@@ -331,6 +345,28 @@ struct vrl_feedback {
  */
 int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_response *resp,
 		struct vrl_feedback *fb);
+
+/*
+ * Adaptive limits (vrl.yaml adaptive: true). A 429 observed on @req cuts
+ * the effective rate of the adaptive rate keys it is charged to, for every
+ * worker, whether or not it carries a Retry-After; the rate then recovers
+ * with time toward the figure, never above it. Which keys: the limit the
+ * response or the caller names, if it is adaptive; else, with vrl_observe(),
+ * the adaptive rate key of @req with the fewest permits now. A 429 whose
+ * request was granted before the last cut of a key, or within 100 ms of
+ * it, is taken as an echo of that cut and cuts nothing more.
+ *
+ * vrl_observe_granted() is vrl_observe() for a request granted by @v (its
+ * verdict, from any acquire call): a 429 that names no limit is charged to
+ * the keys that bound that grant (v->binding), and v->at_ns tells an echo
+ * of an earlier cut apart. Pass the verdict of the grant the response
+ * answers; @v NULL or not granted: vrl_observe().
+ *
+ * Errors: those of vrl_observe().
+ */
+int vrl_observe_granted(vrl_client *c, const struct vrl_request *req,
+			const struct vrl_verdict *v, const struct vrl_response *resp,
+			struct vrl_feedback *fb);
 
 /*
  * Parse a Retry-After value: integer seconds ("30"), fractional seconds

@@ -427,11 +427,14 @@ static inline unsigned vrl_kind_grant_flags(const struct vrl_limit *l,
 /* ---- operations on a key besides acquiring (keyops.c) ---------------------- */
 
 /* Forget what an area holds of the key of @k (a reset; the window's
- * ring), beside the state word that the caller empties. */
+ * ring; a rate's adapt word), beside the state word that the caller
+ * empties. */
 static inline void vrl_kind_clear(const struct vrl_kind_key *k)
 {
 	if (k->l->seg.kind == VRL_KIND_WINDOW)
 		vrl_windowed_clear(k);
+	else if (k->l->seg.kind == VRL_KIND_RATE)
+		vrl_rate_clear(k);   /* back at the figure */
 }
 
 /*

@@ -33,7 +33,7 @@ static inline int vrl_rate_prepare(const struct vrl_seg_limit *in, struct vrl_li
 /* True when @l paces at an effective rate (adapt.h). */
 static inline bool vrl_rate_adaptive(const struct vrl_limit *l)
 {
-	return (l->seg.flags & VRL_LIMIT_ADAPTIVE) != 0;
+	return l->seg.kind == VRL_KIND_RATE && (l->seg.flags & VRL_LIMIT_ADAPTIVE) != 0;
 }
 
 /* The parameters that wrote a rate word of tag @tag, as @l knows them. */
@@ -237,6 +237,61 @@ static inline void vrl_rate_figures(const struct vrl_limit *l, uint64_t state, u
 		f->used_ns = l->gcra.tolerance_ns;
 	if (l->gcra.tolerance_ns)
 		f->used10 = (uint64_t)((vrl_rate_u128)f->used_ns * 1000 / l->gcra.tolerance_ns);
+}
+
+/* ---- adaptive pacing: the key's adapt word (adapt.h) ------------------------ */
+
+/*
+ * A 429 charged to the key of @k at @now, for a request granted at
+ * @granted_at (VRL_ADAPT_GRANTED_UNKNOWN: not known): cut its adapt word,
+ * unless the cut in force answers it (adapt.h). Returns the word it
+ * replaced in *@before and true when this call cut; the caller checks
+ * the slot's owner after and puts *@before back if it changed
+ * (vrl_rate_uncut). Relaxed: the word orders with nothing (AD.W2).
+ */
+static inline bool vrl_rate_cut(const struct vrl_kind_key *k, uint64_t now, uint64_t granted_at,
+				uint32_t *before)
+{
+	uint32_t cur = atomic_load_explicit(&k->s->aux, memory_order_relaxed), next;
+
+	for (;;) {
+		if (!vrl_adapt_cut(&k->l->adapt, cur, now, granted_at, &next))
+			return false;
+		if (atomic_compare_exchange_weak_explicit(&k->s->aux, &cur, next,
+							  memory_order_relaxed,
+							  memory_order_relaxed)) {
+			*before = cur;
+			return true;
+		}
+	}
+}
+
+/* Undo a cut of @k that wrote @cut over @before, if nobody moved it since. */
+static inline void vrl_rate_uncut(const struct vrl_kind_key *k, uint32_t cut, uint32_t before)
+{
+	/* relaxed: as the cut */
+	atomic_compare_exchange_strong_explicit(&k->s->aux, &cut, before, memory_order_relaxed,
+						memory_order_relaxed);
+}
+
+/* Put the key of @k back at its figure (a reset): a word a cut wrote is
+ * emptied; any other value (none for a rate key) is left alone. */
+static inline void vrl_rate_clear(const struct vrl_kind_key *k)
+{
+	uint32_t cur = atomic_load_explicit(&k->s->aux, memory_order_relaxed);
+
+	/* relaxed: an operator's act, as the reset of the state word */
+	while ((cur & VRL_ADAPT_MARK) &&
+	       !atomic_compare_exchange_weak_explicit(&k->s->aux, &cur, 0, memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
+/* The effective rate of adapt word @aux of a key of @l at @now, in 1/65536
+ * of the figure; 0 when @l does not adapt. */
+static inline uint32_t vrl_rate_pace(const struct vrl_limit *l, uint32_t aux, uint64_t now)
+{
+	return vrl_rate_adaptive(l) ? vrl_adapt_rate(&l->adapt, aux, now) : 0;
 }
 
 /* ---- feedback: moving a key's word toward what an upstream says -------------- */

@@ -440,6 +440,45 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 	qsort(best, *nbest, sizeof(*best), by_ratio);
 }
 
+/*
+ * Adaptive rate limits (adapt.h): by limit, the keys paced below their
+ * figure now, and the lowest effective rate among its keys in permille of
+ * the figure (1000: none cut; a limit that does not adapt reads 1000).
+ * Bounded cardinality: one series per limit, never per key.
+ */
+static void scan_adaptive(struct vrl_metrics *m, uint64_t *cut, uint64_t *lowest)
+{
+	uint64_t now = vrl_now_ns();
+
+	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++) {
+		cut[l] = 0;
+		lowest[l] = 1000;
+	}
+	if (!m->snap.nadaptive)
+		return;
+	for (uint64_t i = 0; i < m->v.nslots; i++) {
+		const struct vrl_seg_slot *s = &m->v.slots[i];
+		uint64_t tag = load64(&s->tag), pm;
+		const struct vrl_limit *l;
+		uint32_t pace;
+		int li;
+
+		if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
+			continue;
+		li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
+				    m->snap.generation, m->snap.nlimits);
+		if (li < 0 || !vrl_rate_adaptive(l = &m->snap.limits[li]))
+			continue;
+		/* relaxed: a display of the adapt word (adapt.h AD.W2) */
+		pace = vrl_rate_pace(l, atomic_load_explicit(&s->aux, memory_order_relaxed), now);
+		if (pace >= VRL_ADAPT_ONE)
+			continue;
+		cut[li]++;
+		pm = (uint64_t)pace * 1000 / VRL_ADAPT_ONE;
+		lowest[li] = pm < lowest[li] ? pm : lowest[li];
+	}
+}
+
 /* A label value: printable ASCII, with \, " and newline escaped. */
 static void put_label(struct out *o, const char *s)
 {
@@ -555,7 +594,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 {
 	uint64_t counts[NCOUNTERS][VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
 	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS], wait_ms[VRL_MAX_LIMITS];
-	uint64_t evictions[VRL_MAX_LIMITS];
+	uint64_t evictions[VRL_MAX_LIMITS], cut[VRL_MAX_LIMITS], lowest[VRL_MAX_LIMITS];
 	uint64_t live, unattributed, attached;
 	struct key_ratio *best = calloc(m->top ? m->top : 1, sizeof(*best));
 	struct out o = { .buf = malloc(16384), .cap = 16384 };
@@ -593,6 +632,12 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 		  "Alert thresholds crossed, as vrld drained them.", alerts);
 	per_limit(&o, &m->snap, "vrl_evictions_total", "counter",
 		  "Idle keys of the limit evicted by vrld (since vrld started).", evictions);
+	scan_adaptive(m, cut, lowest);
+	per_limit(&o, &m->snap, "vrl_adaptive_cut_keys", "gauge",
+		  "Keys of an adaptive limit paced below its figure after a 429.", cut);
+	per_limit(&o, &m->snap, "vrl_adaptive_lowest_permille", "gauge",
+		  "Lowest effective rate among the limit's keys, in permille of its figure "
+		  "(1000: none cut).", lowest);
 	all_totals(&o, &m->v);
 	unmatched_totals(&o, &m->v);
 	segment_wide(&o, &m->v, live, unattributed, attached, m->snap.generation);

@@ -100,12 +100,17 @@
  * AD.W1 Where it lives. In the key slot's `aux` (segment.h: one 64-byte
  * line holds tag, state, cooldown, limit note, aux, label, home; aux is
  * the window kind's ring index and free for rate keys). A rate limit gets
- * `adaptive: true` or `adaptive: {recover: 2s, hold: 100ms, floor: 1/8}` in
- * the config, compiled into its vrl_seg_limit as a flag and a struct
- * vrl_adapt (16 bytes: a format bump). aux is 0 on insertion and
- * vrl_reset() writes 0 (the figure again); checkpoints leave it out: it is
- * soft state, and a restart at the figure is corrected by the next 429.
- * Limits that share a key (a pool) share its word.
+ * `adaptive: true` in the config (or the top-level `adaptive: true`, the
+ * default of every rate limit), compiled into its vrl_seg_limit as the flag
+ * VRL_LIMIT_ADAPTIVE and the profile's four words (adapt[], in room the
+ * layout reserved: no format bump; a library that knows neither paces at
+ * the figure). aux is 0 on insertion and vrl_reset() writes 0 (the figure
+ * again); vrld's sweep writes 0 once a key is back at its figure, or when
+ * a reload turned its limit's adaptive off (turned on again, the key
+ * starts at the figure); checkpoints leave it out: it is soft state, and
+ * a restart at the figure is corrected by the next 429. Limits that share
+ * a key (a pool) share its word. The window kind does not adapt (its aux
+ * is its ring index): adaptive: on a window is a config error.
  *
  * AD.W2 The hot path. The rate kind loads the state word anyway, so the
  * slot's line is in cache; an adaptive limit adds one relaxed load of aux
@@ -164,12 +169,18 @@
  * token too, and cutting the token on the organisation's 429 does
  * nothing for the organisation. The binding key is known at grant time
  * only (the acquire computes each key's TAT before and after), so the
- * verdict carries it: its `reserved` word becomes a mask of the matched
- * limits that were binding, and a new call, vrl_observe_granted(c, req,
- * verdict, resp, fb), passes the verdict's at_ns (the grant time that the
- * one-cut-per-round-trip rule needs) and that mask. Plain vrl_observe()
- * has neither: it charges the adaptive rate key with the fewest permits
- * now (today's "tightest") and cuts under the hold rule alone.
+ * verdict carries it: `binding`, a mask by limit index of the adaptive
+ * rate limits whose keys were binding (the slack is taken over every rate
+ * key of the request; a binding key that does not adapt charges nothing),
+ * and vrl_observe_granted(c, req, verdict, resp, fb) passes the verdict's
+ * at_ns (the grant time that the one-cut-per-round-trip rule needs) and
+ * that mask. Plain vrl_observe() has neither: it charges the adaptive
+ * rate key with the fewest permits now (the "tightest") and cuts under
+ * the hold rule alone. A limit the caller or the response names is cut
+ * when it adapts, whatever the mask. A cut lands on the slot by a CAS of
+ * aux, and the slot's owner is checked after it: a cut that landed on a
+ * key that took the slot meanwhile is put back (the mark, above, keeps it
+ * harmless until then).
  *
  * AD.W5 acquire_wait under jitter. Reserved times are fixed when they are
  * made: a waiter that wakes d late sends d late, and the next waiter,
@@ -180,7 +191,10 @@
  * the upstream just sees a gap of 2T there) and the waiter reserves again.
  * Arrivals of the waiters that do send then lie within [at, at + g] of
  * reservations spaced T_eff apart: no two closer than T_eff - g. It is a
- * check after clock_nanosleep, with no new shared state. Rejected:
+ * check after clock_nanosleep, with no new shared state (acquire.c,
+ * reservation_stale: g = T_eff / 8 of the key that set the reservation's
+ * time; the grant is given back where nobody built on it, as a rollback,
+ * else stays spent). Rejected:
  * re-spacing from the actual wake time (moving the TAT by the lateness)
  * fixes only reservations not yet made, while up to one per waiter is
  * already queued behind the late one, and pushing them all needs per-key

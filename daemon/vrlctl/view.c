@@ -487,6 +487,8 @@ struct key_view {
 	uint64_t used10;             /* tenths of a percent */
 	uint64_t cooldown_ns;        /* remaining */
 	uint64_t fill_ppm;           /* permits left, parts per million: sort key */
+	uint32_t pace;               /* adaptive rate: effective rate, 1/65536 of the
+	                                figure; 0: the limit does not adapt */
 	/* quota and slots */
 	bool counted;
 	uint64_t used, size, overage; /* units counted, the limit, past it (soft quota) */
@@ -538,6 +540,7 @@ static void derive(const struct vrl_seg_view *v, const struct vrl_snapshot *cfg,
 	if (!l)
 		return;
 	vrl_kind_figures(v, l, k->slot, k->state, k->aux, now, vrl_wall_ns(), &f);
+	k->pace = vrl_rate_pace(l, k->aux, now);
 	k->tat = f.tat;
 	k->rate = f.paced;
 	k->counted = f.counted;
@@ -792,6 +795,8 @@ static void show_json(const struct ctl *x, const struct show *s)
 			json_u64(&j, "burst", s->k.burst);
 			json_secs(&j, "reset_s", s->k.used_ns);
 		}
+		if (s->k.pace)
+			json_pct10(&j, "pace_pct", (uint64_t)s->k.pace * 1000 / VRL_ADAPT_ONE);
 	}
 	json_obj_end(&j);
 	json_finish(&j);
@@ -869,6 +874,13 @@ static void show_human(const struct show *s)
 		       fmt_secs(rel, sizeof(rel), k->cooldown_ns));
 	else
 		printf("%-10s %" PRIu64 " (open)\n", "cooldown:", k->cooldown);
+	if (k->pace >= VRL_ADAPT_ONE)
+		printf("%-10s at the figure (adaptive)\n", "pace:");
+	else if (k->pace)
+		printf("%-10s %.1f%% of the figure, %.4g/s (adaptive: cut by 429s, recovering)\n",
+		       "pace:", k->pace * 100.0 / VRL_ADAPT_ONE,
+		       (double)s->l->seg.count * 1e9 / (double)s->l->seg.period_ns *
+		       k->pace / VRL_ADAPT_ONE);
 }
 
 int ctl_cmd_show(const struct ctl *x)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up and run every test suite: a normal build, then ASan+UBSan and TSan
-# builds, each with all suites (unit, multiproc, crash, fault, python, e2e,
-# install), the fuzz targets briefly, then the Debian packages.
+# builds, each with all suites (unit, multiproc, daemon, ctl, abi, crash,
+# fault, seeds, global, python, e2e, install; tests/meson.build says what
+# each needs), the fuzz targets briefly, then the Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh

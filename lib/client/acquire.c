@@ -709,6 +709,9 @@ int vrl_acquire_wait(vrl_client *c, const struct vrl_request *req, uint64_t time
 
 	if (v)
 		v->granted = 0;   /* whatever ends the call early grants nothing */
+	rc = vrl__check(c, req);
+	if (rc)
+		return rc;
 	if (c->readonly)
 		return VRL_EREADONLY;
 	if (timeout_ns > 0)

@@ -82,6 +82,30 @@ static inline void vrl__bump_by(_Atomic uint64_t *x, uint64_t n)
 			      memory_order_relaxed);
 }
 
+/* True when the @n reserved words at @w are all zero (vrl.h, a growing ABI). */
+static inline bool vrl__zeroed(const uint64_t *w, size_t n)
+{
+	uint64_t any = 0;
+
+	for (size_t i = 0; i < n; i++)
+		any |= w[i];
+	return any == 0;
+}
+
+/*
+ * The argument checks every call of vrl.h makes first, the same in all
+ * (vrl.h, "Entry checks"): VRL_ENULL for a NULL handle or request,
+ * VRL_ERESERVED for a request with a reserved word set; 0 when both pass.
+ */
+static inline int vrl__check(const struct vrl_client *c, const struct vrl_request *req)
+{
+	if (__builtin_expect(!c || !req, 0))
+		return VRL_ENULL;
+	if (__builtin_expect(!vrl__zeroed(req->reserved, sizeof(req->reserved) / sizeof(req->reserved[0])), 0))
+		return VRL_ERESERVED;
+	return 0;
+}
+
 /*
  * Entry check of every call: a damaged mapping, fork and config changes.
  * *@state is the mapping's damage word, for vrl__leave().

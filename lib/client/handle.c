@@ -359,9 +359,11 @@ int vrl_open(const char *name, unsigned flags, vrl_client **out)
 	uint64_t state = 0;
 	int rc;
 
+	if (!out)
+		return VRL_ENULL;
 	if (!name)
 		name = VRL_DEFAULT_SEGMENT;
-	if (!out || !name_ok(name))
+	if (!name_ok(name))
 		return -EINVAL;
 	pthread_once(&fork_once, install_fork_handler);
 	c = calloc(1, sizeof(*c));
@@ -426,14 +428,18 @@ void vrl_close(vrl_client *c)
 int vrl_limit_count(vrl_client *c)
 {
 	uint64_t state;
-	int rc = vrl__enter(c, &state);
+	int rc;
+
+	if (!c)
+		return VRL_ENULL;
+	rc = vrl__enter(c, &state);
 
 	return vrl__leave(c, state, rc ? rc : (int)c->cfg->nlimits, NULL);
 }
 
 const char *vrl_limit_name(vrl_client *c, int idx)
 {
-	if (idx < 0 || (uint32_t)idx >= c->cfg->nlimits)
+	if (!c || idx < 0 || (uint32_t)idx >= c->cfg->nlimits)
 		return NULL;
 	return c->cfg->limits[idx].seg.name;
 }

@@ -140,11 +140,19 @@ int vrl__cooldown_key(struct vrl_client *c, struct vrl_take *t, uint64_t until_n
 int vrl_cooldown(vrl_client *c, const struct vrl_request *req, const char *limit,
 		 uint64_t until_ns)
 {
+	int rc = vrl__check(c, req);
+
+	if (rc)
+		return rc;
 	return for_keys(c, req, limit, true, VRL_KINDS_ALL, op_cooldown, until_ns);
 }
 
 int vrl_reset(vrl_client *c, const struct vrl_request *req, const char *limit)
 {
+	int rc = vrl__check(c, req);
+
+	if (rc)
+		return rc;
 	return for_keys(c, req, limit, false, VRL_KINDS_ALL, op_reset, 0);
 }
 
@@ -163,6 +171,10 @@ static int op_release(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 
 int vrl_release(vrl_client *c, const struct vrl_request *req, const char *limit, uint64_t cost)
 {
+	int rc = vrl__check(c, req);
+
+	if (rc)
+		return rc;
 	return for_keys(c, req, limit, false, VRL_KINDS_HELD, op_release,
 			cost ? cost : 1);
 }
@@ -177,8 +189,11 @@ static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 
 int vrl_refund(vrl_client *c, const struct vrl_request *req, const char *limit, uint64_t cost)
 {
-	return for_keys(c, req, limit, false,
-VRL_KINDS_SPENT, op_refund, cost ? cost : 1);
+	int rc = vrl__check(c, req);
+
+	if (rc)
+		return rc;
+	return for_keys(c, req, limit, false, VRL_KINDS_SPENT, op_refund, cost ? cost : 1);
 }
 
 struct server_figures {

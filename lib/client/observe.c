@@ -345,8 +345,13 @@ int vrl_observe_granted(vrl_client *c, const struct vrl_request *req,
 	memset(fb, 0, sizeof(*fb));
 	fb->limit = -1;
 	fb->server_limit = fb->server_remaining = UINT64_MAX;
-	if (!c || !req || !resp)
-		return -EINVAL;
+	rc = vrl__check(c, req);
+	if (rc)
+		return rc;
+	if (!resp)
+		return VRL_ENULL;
+	if (!vrl__zeroed(resp->reserved, sizeof(resp->reserved) / sizeof(resp->reserved[0])))
+		return VRL_ERESERVED;
 	if (c->readonly)
 		return VRL_EREADONLY;
 	rc = vrl__enter(c, &state);

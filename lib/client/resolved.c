@@ -90,8 +90,12 @@ int vrl_resolve(vrl_client *c, const struct vrl_request *req, vrl_resolved **out
 {
 	struct vrl_resolved *r;
 	uint64_t state;
-	int rc;
+	int rc = vrl__check(c, req);
 
+	if (rc)
+		return rc;
+	if (!out)
+		return VRL_ENULL;
 	if (c->readonly)
 		return VRL_EREADONLY;
 	rc = vrl__enter(c, &state);
@@ -147,7 +151,14 @@ static inline int acquire_resolved_once(vrl_client *c, vrl_resolved *r, uint64_t
 
 int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct vrl_verdict *v)
 {
-	int rc = acquire_resolved_once(c, r, cost, false, v);
+	int rc;
+
+	if (__builtin_expect(!c || !r || r->c != c, 0)) {
+		if (v)
+			v->granted = 0;   /* as acquire_resolved_once() */
+		return !c || !r ? VRL_ENULL : VRL_EHANDLE;
+	}
+	rc = acquire_resolved_once(c, r, cost, false, v);
 
 	/* a config published under the call: plan again with it */
 	for (unsigned tries = 1; __builtin_expect(rc == VRL__RESTART, 0); tries++)

@@ -28,6 +28,38 @@
  * Return values: 0 on success, or a negative code. Codes in the VRL_E*
  * range are vrl's own; any other negative value is a negated errno.
  * vrl_strerror() describes both.
+ *
+ * Entry checks, the same in every call and made before anything else: a
+ * NULL handle, request, response or resolved request (or a NULL out
+ * pointer) returns VRL_ENULL; a request or response with a reserved word
+ * set returns VRL_ERESERVED; a resolved request used with a handle other
+ * than the one that resolved it returns VRL_EHANDLE. Nothing is touched,
+ * shared or not, beyond the caller's own outputs: a verdict passed says
+ * not granted, a feedback passed says nothing was done.
+ *
+ * Threads: every call taking a vrl_client is for the one thread using the
+ * handle at the time (see the first caveat); calls on different handles,
+ * in any threads or processes, need no coordination with each other, nor
+ * with vrld. Calls without a handle (vrl_strerror, vrl_err_name,
+ * vrl_parse_retry_after, vrl_now_ns, vrl_version) are safe from any
+ * thread at any time.
+ *
+ * A growing ABI: the structs a caller fills or receives (vrl_request,
+ * vrl_verdict, vrl_response, vrl_feedback) end in reserved room, as
+ * libuv's handles do, rather than begin with a size field set by an init
+ * call: a verdict or feedback the caller leaves uninitialised stays valid,
+ * and a request built with designated initialisers ({ .api = "x" }) or
+ * = { 0 } has its room zeroed without a word from the caller. A later
+ * release gives a reserved word a meaning in which zero means "absent",
+ * and callers built against this header keep working unchanged: the
+ * library refuses a request or response whose reserved words are not zero
+ * (VRL_ERESERVED) from this release on, so no caller can come to rely on
+ * garbage there, and it zeroes the room of every verdict and feedback it
+ * writes. When one struct's room is spent, its calls get new versioned
+ * symbols and the old ones stay, as this release did for 0.1's structs,
+ * which had no room: a program built against 0.1 binds to the VRL_0
+ * symbols, which take 0.1's layouts. vrl_attr and vrl_header are array
+ * elements, whose size is part of the caller's stride: they never grow.
  */
 #ifndef VRL_H
 #define VRL_H
@@ -40,8 +72,14 @@ extern "C" {
 #endif
 
 #define VRL_VERSION_MAJOR 0
-#define VRL_VERSION_MINOR 1
+#define VRL_VERSION_MINOR 2
 #define VRL_VERSION_PATCH 0
+/* The version this header belongs to, as one number: compare it with
+ * vrl_version(), which says which library the program runs with. */
+#define VRL_VERSION_NUMBER(major, minor, patch) \
+	(((unsigned)(major) << 16) | ((unsigned)(minor) << 8) | (unsigned)(patch))
+#define VRL_VERSION \
+	VRL_VERSION_NUMBER(VRL_VERSION_MAJOR, VRL_VERSION_MINOR, VRL_VERSION_PATCH)
 
 #define VRL_DEFAULT_SEGMENT "/vrl"     /* segment name when none is given */
 #define VRL_NEVER UINT64_MAX           /* retry_after of a request that can never pass */
@@ -62,7 +100,10 @@ extern "C" {
 	XX(NOKEY,    -30010, "no such key in the table")                                       \
 	XX(BUSY,     -30011, "the segment kept changing under the call; try again")            \
 	XX(OWNER,    -30012, "the segment's owner is not trusted (not root, not you, not the vrl system user, not $VRL_SEGMENT_OWNER) or anyone may write it: someone else may have made it; check who, remove it and restart vrld") \
-	XX(UNMATCHED, -30013, "no limit matches the request and the config's unmatched: policy is deny: check the request's api and fields (a typo?), or add a limit for it")
+	XX(UNMATCHED, -30013, "no limit matches the request and the config's unmatched: policy is deny: check the request's api and fields (a typo?), or add a limit for it") \
+	XX(NULL,     -30014, "a handle, request, response, resolved request or out pointer passed as NULL") \
+	XX(HANDLE,   -30015, "the resolved request belongs to another handle: resolve it with the handle that acquires it") \
+	XX(RESERVED, -30016, "a reserved field of a request or response is not zero: zero-initialise the struct ({ 0 } or designated initialisers)")
 
 enum vrl_error {
 #define VRL_ERR_ENUM(name, value, msg) VRL_E##name = (value),
@@ -71,12 +112,14 @@ enum vrl_error {
 };
 
 /*
- * Describe an error code: vrl's own or a negated errno. Never NULL. For
+ * Describe an error code: vrl's own or a negated errno. Never NULL. Any
+ * thread. For
  * VRL_EOWNER the text names the object's owner and mode, as the last
  * vrl_open() of the calling thread that refused one saw them.
  */
 const char *vrl_strerror(int err);
-/* The symbolic name of an error code ("VRL_EDENIED", "ENOENT"). Never NULL. */
+/* The symbolic name of an error code ("VRL_EDENIED", "ENOENT"). Never NULL.
+ * Any thread. */
 const char *vrl_err_name(int err);
 
 /* An opaque handle on an attached segment. */
@@ -112,6 +155,7 @@ struct vrl_request {
 	const struct vrl_attr *attrs;
 	size_t nattrs;
 	uint64_t cost;               /* units this request costs; 0 means 1 */
+	uint64_t reserved[8];        /* room to grow: zero (VRL_ERESERVED otherwise) */
 };
 
 /* vrl_verdict.flags */
@@ -155,19 +199,20 @@ struct vrl_verdict {
 	uint32_t matched;            /* how many limits matched the request */
 	uint32_t flags;              /* VRL_VERDICT_* */
 	uint32_t kind;               /* enum vrl_limit_kind of the deciding limit; 0 if none */
-	uint32_t reserved;
+	uint32_t pad;                /* zero */
 	uint64_t cost;               /* units the request asked for */
 	uint64_t overage;            /* soft quota: units of the deciding key past its
 	                                limit after this grant (0 when within it) */
-	/* adaptive rate limits (vrl.yaml adaptive: true) */
+	/* adaptive rate limits (vrl.yaml adaptive: true); 0 when none matched */
 	uint64_t binding;            /* granted: bit i set for limit i, an adaptive rate
 	                                limit whose key bound this grant (the least
-	                                slack): the limits a bare 429 of the request
-	                                is charged to by vrl_observe_granted() */
+	                                slack): the limits a 429 naming none is charged
+	                                to by vrl_observe_granted() */
 	uint32_t pace_q16;           /* the slowest effective rate among the request's
 	                                adaptive keys, in 1/65536 of its figure (65536:
 	                                at it); 0 when none is adaptive */
-	uint32_t reserved2;
+	uint32_t pad2;               /* zero */
+	uint64_t reserved[6];        /* room to grow: written as zero */
 };
 
 /* vrl_open() flags */
@@ -190,12 +235,19 @@ struct vrl_verdict {
  * VRL_ECORRUPT, -ENOMEM, -EINVAL (bad name), -EMFILE (1024 handles open
  * in this process), VRL_EBUSY (vrld rewrote the config a thousand times
  * while it was being copied, or its area was left mid-write: open again;
- * no other call returns VRL_EBUSY).
+ * no other call returns VRL_EBUSY), VRL_ENULL (@out is NULL).
+ *
+ * Threads: any thread; the handle it gives is then one thread's at a time.
+ * Ordering: the magic is read with acquire, pairing with vrld's release
+ * of it, written last: everything vrld wrote before publishing the
+ * segment is visible to the handle.
  */
 int vrl_open(const char *name, unsigned flags, vrl_client **out);
 
 /* Detach and free the handle. NULL is allowed. Resolved requests made with
- * it must be freed first. */
+ * it must be freed first. Threads: the handle's thread; no call on it may
+ * run or follow. Process-bound slots the handle holds go back now (vrld
+ * would reap them when the process dies). */
 void vrl_close(vrl_client *c);
 
 /*
@@ -205,9 +257,14 @@ void vrl_close(vrl_client *c);
  *
  * @v may be NULL when the caller needs only the return value.
  *
+ * Threads: the handle's thread. Lock-free: no lock, no syscall besides a
+ * clock read, no wait on vrld or another process; a process killed in the
+ * call blocks nobody.
+ *
  * Ordering: a grant is a successful compare-and-swap on each key's state
  * word (acquire-release), so the grant happens-after every earlier grant on
- * the same keys in any process.
+ * the same keys in any process. A denial only loads (acquire): it orders
+ * nothing for others.
  *
  * Reloads: each call uses the config in force when it starts, and starts
  * over with a newer one published under it. A key keeps its state across
@@ -233,6 +290,11 @@ int vrl_acquire(vrl_client *c, const struct vrl_request *req, struct vrl_verdict
  * one by one in the order the limits schedule them, never all at once.
  * Returns as vrl_acquire(); VRL_EDENIED when the earliest time lies past the
  * timeout (nothing is reserved then). Cooldowns are waited out the same way.
+ *
+ * Threads and ordering: as vrl_acquire(), the reservation being its grant;
+ * the call then blocks the handle's thread in clock_nanosleep (a signal
+ * handler runs and the sleep resumes). A cooldown set after the
+ * reservation does not recall it.
  */
 int vrl_acquire_wait(vrl_client *c, const struct vrl_request *req, uint64_t timeout_ns,
 		     struct vrl_verdict *v);
@@ -244,12 +306,21 @@ int vrl_acquire_wait(vrl_client *c, const struct vrl_request *req, uint64_t time
  * itself when needed). It belongs to @c and is freed with
  * vrl_resolved_free(). req->cost becomes its default cost.
  *
- * Errors: VRL_EFULL, VRL_ETOOMANY, -ENOMEM.
+ * Threads: the handle's thread; the resolved request is used and freed on
+ * the thread that uses its handle. Keys that are new are inserted (a CAS
+ * on the key table), as a first vrl_acquire() of them would.
+ *
+ * Errors: VRL_EFULL, VRL_ETOOMANY, VRL_EREADONLY, -ENOMEM.
  */
 int vrl_resolve(vrl_client *c, const struct vrl_request *req, vrl_resolved **out);
+/* Free a resolved request (NULL is allowed), before its handle is closed. */
 void vrl_resolved_free(vrl_resolved *r);
 
-/* Acquire a resolved request with @cost units (0: its default cost). */
+/*
+ * Acquire a resolved request with @cost units (0: its default cost).
+ * Threads, ordering and errors as vrl_acquire(); VRL_EHANDLE when @r was
+ * resolved with another handle than @c.
+ */
 int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct vrl_verdict *v);
 
 /*
@@ -257,6 +328,17 @@ int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct v
  * for every process: acquires that need it are denied with retry-after until
  * then. @limit NULL closes every limit that matches @req. A cooldown only
  * ever extends: an earlier @until_ns than the one in force changes nothing.
+ *
+ * Threads: the handle's thread. Ordering with vrld: the key's cooldown word
+ * is raised by a sequentially consistent CAS, then its state word and tag
+ * are read (seq_cst). vrld evicts an idle key only when the cooldown it
+ * read is over, by a CAS of the state word to EVICTED (keytable.c E1); a
+ * call that sees the key evicted closes it again in its new slot. vrld
+ * reads the cooldown before its CAS, so a cooldown set on an idle key in
+ * the instant between the two can go with the key (the key comes back
+ * open). vrld checkpoints a cooldown in force with its key and restores it
+ * after a restart. An acquire reads the word relaxed, after the key's
+ * state word: one that runs at the same time as the call may still grant.
  *
  * Errors: VRL_ENOLIMIT, VRL_EFULL, VRL_EREADONLY.
  */
@@ -269,6 +351,10 @@ int vrl_cooldown(vrl_client *c, const struct vrl_request *req, const char *limit
  *
  * Keys without a slot are already whole and are skipped.
  *
+ * Threads: the handle's thread. Ordering: relaxed stores; an operator's
+ * act, ordered with nothing (a grant racing with it may land before or
+ * after). A key vrld evicts meanwhile is left evicted.
+ *
  * Errors: VRL_ENOLIMIT, VRL_ENOKEY (no matching limit has a slot for the
  * request: nothing to reset), VRL_EREADONLY.
  */
@@ -280,6 +366,9 @@ int vrl_reset(vrl_client *c, const struct vrl_request *req, const char *limit);
  * limit (or the named one) is released; a release never takes a count
  * below zero.
  *
+ * Threads: the handle's thread. Ordering: a CAS (release) on the key's
+ * word, paired with the acquire of the grant that next takes the units.
+ *
  * Errors: VRL_ENOLIMIT (no slots limit matches), VRL_ENOKEY, VRL_EREADONLY.
  */
 int vrl_release(vrl_client *c, const struct vrl_request *req, const char *limit,
@@ -290,6 +379,9 @@ int vrl_release(vrl_client *c, const struct vrl_request *req, const char *limit,
  * 400 validation failure is free). Quotas and windows of @req (or the named
  * limit) are credited; a refund never goes below what the current period
  * has used. Rates are credited too, never past a full bucket.
+ *
+ * Threads and ordering: as vrl_release(). A rate key whose word another
+ * config wrote is left alone (its next acquire converts it).
  *
  * Errors: VRL_ENOLIMIT, VRL_ENOKEY, VRL_EREADONLY.
  */
@@ -313,6 +405,7 @@ struct vrl_response {
 	size_t body_len;
 	const char *limit;           /* the limit the response is about (NULL: the
 	                                tightest matching one) */
+	uint64_t reserved[6];        /* room to grow: zero (VRL_ERESERVED otherwise) */
 };
 
 /* vrl_feedback.actions: what vrl_observe() did. */
@@ -331,6 +424,7 @@ struct vrl_feedback {
 	const char *ignored;         /* static text: why a value was skipped, or NULL */
 	uint64_t adapted;            /* VRL_FB_ADAPT: bit i set for each limit i whose key
 	                                a 429 cut */
+	uint64_t reserved[5];        /* room to grow: written as zero */
 };
 
 /*
@@ -340,6 +434,10 @@ struct vrl_feedback {
  * usage body move the local count toward the server's, so vrl never grants
  * more than the server says remains; a 400 refunds the request's cost.
  * A malformed value is skipped and counted, never an error. @fb may be NULL.
+ *
+ * Threads: the handle's thread. Ordering: as vrl_cooldown() for the
+ * cooldown, vrl_refund() for the refund; a reconcile only raises a key's
+ * word (CAS, release), so it makes later grants wait, never lets one by.
  *
  * Errors: VRL_EREADONLY, VRL_EFULL.
  */
@@ -377,17 +475,32 @@ int vrl_observe_granted(vrl_client *c, const struct vrl_request *req,
  * Sets *@delay_ns (a date in the past gives 0). Returns 0, or -EINVAL with
  * nothing set: a negative, malformed or absurd value (a delay beyond 400
  * days, a date before 1970, a date with no zone or one clients disagree
- * on) is refused, never taken as a very long wait.
+ * on) is refused, never taken as a very long wait. Any thread; pure.
  */
 int vrl_parse_retry_after(const char *s, size_t len, uint64_t now_realtime_ns,
 			  uint64_t *delay_ns);
 
-/* Number of limits in the handle's current config, and the name of one. */
+/*
+ * Number of limits in the handle's current config (picking up a config
+ * vrld published since the last call), and the name of one: NULL for an
+ * index out of range or a NULL handle; the name stays valid until the
+ * next call on the handle. vrl_limit_count() errors: VRL_ENULL,
+ * VRL_ECORRUPT. Threads: the handle's thread.
+ */
 int vrl_limit_count(vrl_client *c);
 const char *vrl_limit_name(vrl_client *c, int idx);
 
-/* CLOCK_MONOTONIC in nanoseconds: the time base of every vrl call. */
+/* CLOCK_MONOTONIC in nanoseconds: the time base of every vrl call. Any thread. */
 uint64_t vrl_now_ns(void);
+
+/*
+ * The version of the library the program runs with, as VRL_VERSION encodes
+ * it (major << 16 | minor << 8 | patch), and as text ("0.2.0"). A program
+ * that needs a field or call of a later release than it was built with
+ * compares vrl_version() with VRL_VERSION_NUMBER(...). Any thread.
+ */
+unsigned vrl_version(void);
+const char *vrl_version_string(void);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,13 @@ def test_now_is_the_monotonic_clock():
     assert a <= b <= c
 
 
+def test_the_library_is_of_this_release():
+    # a module built here runs with the libvrl built here (or, in a wheel,
+    # carries it): its version is the package's
+    assert vrl.libvrl_version() == vrl.__version__
+    assert vrl.strerror(vrl.EHANDLE).startswith("the resolved request belongs to another handle")
+
+
 def test_limits_lists_the_config(client):
     assert client.limits[:2] == ("t.rate", "w.rate")
     assert "h.org" in client.limits

@@ -32,8 +32,8 @@ from vrl._vrl import (  # noqa: F401 (re-exported)
     VERDICT_COOLDOWN, VERDICT_SHADOW, VERDICT_TABLE_FULL, VERDICT_NO_LIMIT,
     VERDICT_OVERAGE, VERDICT_ALERT, VERDICT_SATURATED, VERDICT_UNMATCHED, VERDICT_PACED,
     EDENIED, ENOSEG, EMAGIC, EFORMAT, ECORRUPT, EFULL, ENOLIMIT, EREADONLY,
-    ETOOMANY, ENOKEY, EBUSY, EOWNER, EUNMATCHED,
-    now, now_ns, strerror,
+    ETOOMANY, ENOKEY, EBUSY, EOWNER, EUNMATCHED, ENULL, EHANDLE, ERESERVED,
+    now, now_ns, strerror, libvrl_version,
 )
 from vrl import _vrl
 from vrl._version import __version__
@@ -48,7 +48,7 @@ __all__ = [
     "__version__",
     "Client", "Limit", "Resolved", "Verdict", "Error", "RateLimited", "SegmentNotFound",
     "Unmatched",
-    "HAVE_FEEDBACK", "now", "now_ns", "strerror",
+    "HAVE_FEEDBACK", "now", "now_ns", "strerror", "libvrl_version",
     "RATE", "GATE", "WINDOW", "QUOTA", "SLOTS",
 ]
 

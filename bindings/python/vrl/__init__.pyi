@@ -41,6 +41,9 @@ ENOKEY: Final[int]
 EBUSY: Final[int]
 EOWNER: Final[int]
 EUNMATCHED: Final[int]
+ENULL: Final[int]
+EHANDLE: Final[int]
+ERESERVED: Final[int]
 
 FB_COOLDOWN: Final[int]
 FB_RECONCILE: Final[int]
@@ -59,6 +62,10 @@ def now_ns() -> int:
 
 def strerror(code: int) -> str:
     """Describe a vrl error code."""
+
+
+def libvrl_version() -> str:
+    """The version of the libvrl the module runs with ("0.2.0")."""
 
 
 def parse_retry_after(value: Union[str, bytes]) -> float:

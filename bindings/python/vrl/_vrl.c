@@ -1317,6 +1317,13 @@ static PyObject *mod_strerror(PyObject *mod, PyObject *arg)
 	return PyUnicode_FromString(vrl_strerror((int)code));
 }
 
+static PyObject *mod_libvrl_version(PyObject *mod, PyObject *unused)
+{
+	(void)mod;
+	(void)unused;
+	return PyUnicode_FromString(vrl_version_string());
+}
+
 static PyMethodDef mod_methods[] = {
 	{ "now", mod_now, METH_NOARGS,
 	  PyDoc_STR("now() -> float\n--\n\nMonotonic seconds: vrl's clock, the same as "
@@ -1325,6 +1332,9 @@ static PyMethodDef mod_methods[] = {
 	  PyDoc_STR("now_ns() -> int\n--\n\nMonotonic nanoseconds, the clock of Verdict.at_ns.") },
 	{ "strerror", mod_strerror, METH_O,
 	  PyDoc_STR("strerror(code) -> str\n--\n\nDescribe a vrl error code.") },
+	{ "libvrl_version", mod_libvrl_version, METH_NOARGS,
+	  PyDoc_STR("libvrl_version() -> str\n--\n\nThe version of the libvrl the module runs "
+		    "with (vrl_version_string()).") },
 	{ "_after_fork_child", mod_after_fork_child, METH_NOARGS, NULL },
 	{ "_verdict", verdict_restore, METH_VARARGS, NULL },
 #ifdef VRL_PY_FEEDBACK

@@ -1,5 +1,5 @@
 /*
- * test_window_multiproc.c - forked processes hammer one window key (small
+ * test_multiproc_window.c - forked processes hammer one window key (small
  * N and W) for a couple of seconds, some of them through waiting acquires,
  * and a few are SIGKILLed mid-run. From the grant times the verdicts give:
  * no interval of length W may hold more than N grants, and every denial
@@ -181,5 +181,5 @@ int main(void)
 		cmocka_unit_test(window_holds_across_processes_and_kills),
 	};
 
-	return cmocka_run_group_tests_name("window_multiproc", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("multiproc_window", tests, NULL, NULL);
 }

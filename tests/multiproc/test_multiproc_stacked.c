@@ -1,5 +1,5 @@
 /*
- * test_multiproc.c - 16 forked processes hammer one stacked limit (per
+ * test_multiproc_stacked.c - 16 forked processes hammer one stacked limit (per
  * organisation and per token, like Samsara's) for a few seconds and record
  * every grant with the time it counts at, and a sample of their denials.
  * The limits must hold over every window (never over), and every denial
@@ -240,5 +240,5 @@ int main(void)
 		cmocka_unit_test(limits_hold_across_16_processes),
 	};
 
-	return cmocka_run_group_tests_name("multiproc", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("multiproc_stacked", tests, NULL, NULL);
 }

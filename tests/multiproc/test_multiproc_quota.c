@@ -1,5 +1,5 @@
 /*
- * test_quota_mp.c - quota and slots across processes.
+ * test_multiproc_quota.c - quota and slots across processes.
  *
  * Ten processes drain one hard quota key with costs of 1 to 3: the units
  * granted add up to the count exactly, never more, and the key's word says
@@ -264,5 +264,5 @@ int main(void)
 		cmocka_unit_test(killed_acquirers_never_over_grant),
 	};
 
-	return cmocka_run_group_tests_name("quota-multiproc", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("multiproc_quota", tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /*
- * test_reload_multiproc.c - reloads under load. Forked workers hammer one
+ * test_multiproc_reload.c - reloads under load. Forked workers hammer one
  * rate key and log every grant; the test publishes new rates and bursts
  * mid-run through vrl_seg_reload(), the call vrld makes, and checks every
  * interval: never more than the loosest config in force during it allows
@@ -369,5 +369,5 @@ int main(void)
 		cmocka_unit_test(reload_storm_never_busy),
 	};
 
-	return cmocka_run_group_tests_name("reload_multiproc", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("multiproc_reload", tests, NULL, NULL);
 }

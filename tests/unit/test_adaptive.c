@@ -24,6 +24,7 @@
 
 struct fixture {
 	struct vrl_seg seg;
+	struct vrl_seg_config cfg;    /* the config in force, for reloads */
 	char name[VRL_SHM_NAME_MAX];
 	vrl_client *c, *d;    /* two handles: the cut is pool-wide */
 };
@@ -56,6 +57,7 @@ static int setup(void **state)
 		 50 * NS_PER_S);
 	test_add_rate(&cfg, "plain", "plain", 100, HOUR, 100, (int[]){ VRL_FIELD_TOKEN, -1 });
 	test_segment("adaptive", &cfg, 1000, &f.seg, f.name);
+	f.cfg = cfg;
 	f.c = test_open(f.name);
 	f.d = test_open(f.name);
 	*state = &f;
@@ -267,6 +269,68 @@ static void test_retry_after_cuts_too(void **state)
 	assert_true(fb.actions & VRL_FB_ADAPT);
 }
 
+/*
+ * Reloads. adaptive: turned off paces the limit's keys at the figure at
+ * once (nothing reads the word), and vrld's sweep empties the word, so
+ * that turned on again a key starts at the figure; the limit's buckets
+ * keep their fill throughout, as any reload that keeps the figures.
+ */
+static void test_reload_toggle(void **state)
+{
+	struct fixture *f = *state;
+	const struct vrl_request r = { .api = "held", .token = "reload" };
+	int held = limit_of(f->c, "held");
+	struct vrl_verdict v;
+	struct vrl_feedback fb;
+	char why[256];
+
+	assert_int_equal(vrl_acquire(f->c, &r, NULL), 0);
+	assert_int_equal(vrl_observe(f->c, &r, &ra429, &fb), 0);
+	assert_true(fb.actions & VRL_FB_ADAPT);
+	open_again(&fb);
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
+	assert_true(v.pace_q16 < VRL_ADAPT_ONE);
+
+	f->cfg.limits[held].flags &= ~VRL_LIMIT_ADAPTIVE;
+	assert_int_equal(vrl_seg_reload(&f->seg, &f->cfg, why, sizeof(why)), 0);
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
+	assert_int_equal(v.pace_q16, 0);
+	assert_int_equal(v.binding, 0);
+	/* a 429 now cuts nothing */
+	assert_int_equal(vrl_observe(f->c, &r, &ra429, &fb), 0);
+	assert_false(fb.actions & VRL_FB_ADAPT);
+	open_again(&fb);
+
+	/* the sweep empties the word of a limit that no longer adapts */
+	vrl_seg_sweep(&f->seg, 0, f->seg.view.nslots, vrl_now_ns(), 3600 * NS_PER_S);
+	f->cfg.limits[held].flags |= VRL_LIMIT_ADAPTIVE;
+	assert_int_equal(vrl_seg_reload(&f->seg, &f->cfg, why, sizeof(why)), 0);
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
+	assert_int_equal(v.pace_q16, VRL_ADAPT_ONE);
+}
+
+/* vrld's sweep settles a recovered word to 0 and keeps a recent cut. */
+static void test_sweep_keeps_recent_cut(void **state)
+{
+	struct fixture *f = *state;
+	const struct vrl_request r = { .api = "held", .token = "sweep" };
+	struct vrl_verdict v;
+	struct vrl_feedback fb;
+
+	assert_int_equal(vrl_acquire(f->c, &r, NULL), 0);
+	assert_int_equal(vrl_observe(f->c, &r, &ra429, &fb), 0);
+	assert_true(fb.actions & VRL_FB_ADAPT);
+	open_again(&fb);
+	vrl_seg_sweep(&f->seg, 0, f->seg.view.nslots, vrl_now_ns(), 3600 * NS_PER_S);
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
+	assert_true(v.pace_q16 < VRL_ADAPT_ONE);
+	/* 200 s on, far past the recovery: settled */
+	vrl_seg_sweep(&f->seg, 0, f->seg.view.nslots, vrl_now_ns() + 200 * NS_PER_S,
+		      3600 * NS_PER_S);
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
+	assert_int_equal(v.pace_q16, VRL_ADAPT_ONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +340,8 @@ int main(void)
 		cmocka_unit_test(test_reset_and_plain),
 		cmocka_unit_test(test_attribution),
 		cmocka_unit_test(test_retry_after_cuts_too),
+		cmocka_unit_test(test_reload_toggle),
+		cmocka_unit_test(test_sweep_keeps_recent_cut),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

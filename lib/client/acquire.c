@@ -57,6 +57,12 @@
  *   A new key's word is 0, full under any parameters: an acquire first
  *   writes a full word of its own epoch there and looks again, so it never
  *   CASes from a value that a reset or re-insert can bring back.
+ * Adaptive rate limits (adapt.h) change nothing above: the kind charges a
+ * grant T / w >= T and tests the configured figure (kind_rate.h), so every
+ * step and proof holds with that charge. One step is theirs: a waiting
+ * acquire that wakes more than an eighth of the key's charged interval
+ * after its reservation does not use it (reservation_stale(), AD.W5): it
+ * gives it up as a dropped reservation is given up, and reserves again.
  * A handle that cannot copy a new config (vrld rewrote the area under it
  * every time) keeps its own, marked stale, and uses a rate word only as
  * gcra.h allows; after RESTARTS_MAX tries it denies what it cannot read.

@@ -295,6 +295,13 @@ int vrl_acquire(vrl_client *c, const struct vrl_request *req, struct vrl_verdict
  * the call then blocks the handle's thread in clock_nanosleep (a signal
  * handler runs and the sleep resumes). A cooldown set after the
  * reservation does not recall it.
+ *
+ * Adaptive limits: a call that wakes more than an eighth of an adaptive
+ * key's spacing after its reserved time does not use that reservation; it
+ * reserves again (within the timeout), so that a late send and the next
+ * waiter's on-time one do not reach the upstream closer than the spacing.
+ * Between the return and the send, do nothing but send: connect, build
+ * the request and choose the token before calling.
  */
 int vrl_acquire_wait(vrl_client *c, const struct vrl_request *req, uint64_t timeout_ns,
 		     struct vrl_verdict *v);

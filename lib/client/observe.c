@@ -179,7 +179,7 @@ static int cut_one(struct vrl_client *c, const struct vrl_request *req, uint32_t
 {
 	const struct vrl_limit *l = &c->cfg->limits[i];
 	struct vrl_kind_key k;
-	uint32_t before;
+	uint32_t before, cut;
 	int rc;
 
 	if (!vrl_rate_adaptive(l))
@@ -187,13 +187,19 @@ static int cut_one(struct vrl_client *c, const struct vrl_request *req, uint32_t
 	if (!keyed && (rc = vrl__key_named(c, req, l->seg.name, t)) != 0)
 		return rc;
 	k = vrl__kind_key(c, t, &c->view.slots[t->slot]);
-	if (!vrl_rate_cut(&k, now, granted_at, &before))
+	if (!vrl_rate_cut(&k, now, granted_at, &before, &cut))
 		return 0;
-	/* the slot changed owner under the cut: put the word back (the cut
-	 * word's mark keeps it harmless meanwhile, adapt.h) */
+	/*
+	 * The slot changed owner under the cut: put the word back. This check
+	 * narrows the race and proves nothing: a cut that lands on a key that
+	 * took the slot meanwhile is made harmless by the word's mark (adapt.h:
+	 * a window key reads it as no ring, a rate key is only slowed), and is
+	 * forgotten by the put-back, vrld's sweep or the key's next insertion.
+	 * acquire: the owner re-check of AQ.A3, after the write
+	 */
 	if (atomic_load_explicit(&k.s->state, memory_order_acquire) == VRL_STATE_EVICTED ||
 	    atomic_load_explicit(&k.s->tag, memory_order_acquire) != vrl_key_tag(&t->key)) {
-		vrl_rate_uncut(&k, atomic_load_explicit(&k.s->aux, memory_order_relaxed), before);
+		vrl_rate_uncut(&k, cut, before);
 		return 0;
 	}
 	fb->actions |= VRL_FB_ADAPT;

@@ -244,13 +244,14 @@ static inline void vrl_rate_figures(const struct vrl_limit *l, uint64_t state, u
 /*
  * A 429 charged to the key of @k at @now, for a request granted at
  * @granted_at (VRL_ADAPT_GRANTED_UNKNOWN: not known): cut its adapt word,
- * unless the cut in force answers it (adapt.h). Returns the word it
- * replaced in *@before and true when this call cut; the caller checks
- * the slot's owner after and puts *@before back if it changed
- * (vrl_rate_uncut). Relaxed: the word orders with nothing (AD.W2).
+ * unless the cut in force answers it (adapt.h). Returns true when this
+ * call cut, with the word it replaced in *@before and the one it wrote in
+ * *@cut; the caller checks the slot's owner after and puts *@before back
+ * if it changed (vrl_rate_uncut). Relaxed: the word orders with nothing
+ * (AD.W2).
  */
 static inline bool vrl_rate_cut(const struct vrl_kind_key *k, uint64_t now, uint64_t granted_at,
-				uint32_t *before)
+				uint32_t *before, uint32_t *cut)
 {
 	uint32_t cur = atomic_load_explicit(&k->s->aux, memory_order_relaxed), next;
 
@@ -261,6 +262,7 @@ static inline bool vrl_rate_cut(const struct vrl_kind_key *k, uint64_t now, uint
 							  memory_order_relaxed,
 							  memory_order_relaxed)) {
 			*before = cur;
+			*cut = next;
 			return true;
 		}
 	}

@@ -7,6 +7,7 @@
 #   2. vrld on its built-in default config (every provider preset), a pool
 #      of 16 C worker processes sharing those limits through it, then
 #      vrlctl's view of the segment.
+# Any check that fails exits non-zero; the last line says what the demo showed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
@@ -30,3 +31,6 @@ for _ in $(seq 50); do [ -e "/dev/shm${seg}" ] && break; sleep 0.1; done
 build/examples/pool -s "$seg" -n 16 -d 5
 echo
 build/daemon/vrlctl/vrlctl -s "$seg" status
+echo
+echo "demo: no upstream got a request past its allowance through vrl; 16 C workers" \
+  "shared vrld's default limits and vrlctl showed them (any failed check exits 1)"

@@ -15,8 +15,9 @@ packages=(
   python3-yaml
 )
 # without their Recommends: docker-compose only checks the compose file,
-# it must not bring a container engine
-bare=(docker-compose)
+# it must not bring a container engine; prometheus is there for promtool
+# (the metrics lint test), not for its server
+bare=(docker-compose prometheus)
 missing=() missing_bare=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

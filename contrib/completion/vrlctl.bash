@@ -14,7 +14,9 @@ _vrlctl_segments()
 _vrlctl_limits()
 {
 	local out
-	out=$("$1" ${2:+-s "$2"} --json status 2>/dev/null) || return 0
+	# status exits 1 when no vrld serves the segment, and still lists its limits
+	out=$("$1" ${2:+-s "$2"} --json status 2>/dev/null)
+	[ -n "$out" ] || return 0
 	out=${out#*\"limits\":}
 	grep -o '{"name":"[^"]*"' <<<"$out" | sed 's/^{"name":"//; s/"$//'
 }
@@ -23,7 +25,7 @@ _vrlctl()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=""
 	local commands="status keys show reset cooldown acquire events reload top"
-	local global="-s --segment --json -h --help"
+	local global="-s --segment --json -h --help -V --version"
 	local request="--api --endpoint --token --org --vehicle --user --attr"
 	local cmd="" seg="" npos=0 i w opts
 	(( COMP_CWORD > 0 )) && prev=${COMP_WORDS[COMP_CWORD-1]}

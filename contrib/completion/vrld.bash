@@ -14,7 +14,7 @@ _vrld()
 		COMPREPLY=($(compgen -W "default smartcar samsara carsxe evenergy" -- "$cur"))
 		return 0 ;;
 	esac
-	COMPREPLY=($(compgen -W "-c --config -p --preset --check --replace --discard-checkpoint -h --help" -- "$cur"))
+	COMPREPLY=($(compgen -W "-c --config -p --preset --check --replace --discard-checkpoint -h --help -V --version" -- "$cur"))
 	return 0
 }
 

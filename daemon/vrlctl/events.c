@@ -14,6 +14,7 @@
 #include "vrlctl.h"
 #include "fmt.h"
 #include "json_writer.h"
+#include "quota.h"
 
 /* "2026-10-21T07:28:00Z" */
 static char *fmt_utc(char *buf, size_t len, uint64_t realtime_ns)
@@ -26,11 +27,31 @@ static char *fmt_utc(char *buf, size_t len, uint64_t realtime_ns)
 	return buf;
 }
 
-static void events_json(const struct ctl *x, const struct vrl_seg_header *h,
+/*
+ * The quota period an event counted in, by its start date ("2026-11"),
+ * when its limit is still a quota of the config in force and the period
+ * of the event's time is the event's; else its number.
+ */
+static char *fmt_event_period(char *buf, size_t len, struct vrl_client *c,
+			      const struct vrl_alert_event *ev)
+{
+	int li = vrl__limit_index(c, ev->p.name);
+	const struct vrl_seg_limit *l = li >= 0 ? &vrl__config(c)->limits[li].seg : NULL;
+	uint64_t id = 0, start = 0;
+
+	if (l && l->kind == VRL_KIND_QUOTA &&
+	    vrl_quota_period(l, ev->p.at_realtime_ns, &id, &start, NULL) == 0 &&
+	    id == ev->p.period)
+		return fmt_period(buf, len, l->calendar, l->anchor, start);
+	snprintf(buf, len, "%" PRIu64, ev->p.period);
+	return buf;
+}
+
+static void events_json(const struct ctl *x, struct vrl_client *c, const struct vrl_seg_header *h,
 			const struct vrl_alert_event *ev, size_t n)
 {
 	struct json j;
-	char when[32];
+	char when[32], per[48];
 
 	json_init(&j, stdout);
 	json_obj_begin(&j, NULL);
@@ -49,6 +70,7 @@ static void events_json(const struct ctl *x, const struct vrl_seg_header *h,
 		json_u64(&j, "used", ev[i].p.used);
 		json_u64(&j, "count", ev[i].p.count);
 		json_u64(&j, "period", ev[i].p.period);
+		json_str(&j, "period_start", fmt_event_period(per, sizeof(per), c, &ev[i]));
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
@@ -56,8 +78,8 @@ static void events_json(const struct ctl *x, const struct vrl_seg_header *h,
 	json_finish(&j);
 }
 
-static void events_human(const struct vrl_seg_header *h, const struct vrl_alert_event *ev,
-			 size_t n)
+static void events_human(struct vrl_client *c, const struct vrl_seg_header *h,
+			 const struct vrl_alert_event *ev, size_t n)
 {
 	static const char *const head[] = { "AT", "LIMIT", "KEY", "THRESHOLD", "USED", "COUNT",
 					    "PERIOD" };
@@ -65,9 +87,9 @@ static void events_human(const struct vrl_seg_header *h, const struct vrl_alert_
 
 	if (n == 0) {
 		printf("no alert events\n");
-	} else if (fmt_table_init(&t, 7, "lllrrrr", head) == 0) {
+	} else if (fmt_table_init(&t, 7, "lwwrrrr", head) == 0) {
 		for (size_t i = 0; i < n; i++) {
-			char when[32], key[VRL_LABEL_MAX * 4], th[16], used[24], count[24], per[24];
+			char when[32], key[VRL_LABEL_MAX * 4], th[16], used[24], count[24], per[48];
 			const char *row[] = { fmt_utc(when, sizeof(when), ev[i].p.at_realtime_ns),
 					      ev[i].p.name,
 					      fmt_printable(key, sizeof(key), ev[i].p.label),
@@ -76,7 +98,7 @@ static void events_human(const struct vrl_seg_header *h, const struct vrl_alert_
 			snprintf(th, sizeof(th), "%" PRIu32 "%%", ev[i].p.threshold);
 			snprintf(used, sizeof(used), "%" PRIu64, ev[i].p.used);
 			snprintf(count, sizeof(count), "%" PRIu64, ev[i].p.count);
-			snprintf(per, sizeof(per), "%" PRIu64, ev[i].p.period);
+			fmt_event_period(per, sizeof(per), c, &ev[i]);
 			if (fmt_table_row(&t, row) != 0)
 				break;
 		}
@@ -109,9 +131,9 @@ int ctl_cmd_events(const struct ctl *x)
 	}
 	n = vrl_alert_recent(v, ev, v->nevents);
 	if (x->json)
-		events_json(x, v->hdr, ev, n);
+		events_json(x, c, v->hdr, ev, n);
 	else
-		events_human(v->hdr, ev, n);
+		events_human(c, v->hdr, ev, n);
 	free(ev);
 	vrl_close(c);
 	return CTL_EXIT_OK;

@@ -1,10 +1,11 @@
 /*
- * json_writer.h - a small streaming JSON writer for vrlctl's --json output.
+ * json_writer.h - vrlctl's --json output, built with json-c.
  *
- * Values are written as they are given: objects and arrays nest, commas
- * are placed by the writer, and every string goes through one escaper that
- * emits valid JSON for any input bytes (control characters escaped,
- * malformed UTF-8 replaced by U+FFFD).
+ * The calls build a json-c object tree in the order the values are given
+ * (objects and arrays nest); json_finish() prints it, compact, on one line.
+ * json-c does the escaping; every string goes through iconv(3) first, so
+ * malformed UTF-8 (a key label is bytes a worker gave) is printed as
+ * U+FFFD and the output is always valid JSON.
  *
  * Every value call takes a key: pass the member name inside an object, or
  * NULL inside an array and at the top level.
@@ -18,10 +19,13 @@
 
 #define JSON_DEPTH_MAX 16   /* nesting levels the writer tracks */
 
+struct json_object;
+
 struct json {
 	FILE *f;
-	unsigned depth;
-	bool first[JSON_DEPTH_MAX];  /* no member written yet at this level */
+	unsigned depth;                          /* open containers */
+	struct json_object *root;                /* the top-level value */
+	struct json_object *open[JSON_DEPTH_MAX]; /* the open containers, outermost first */
 };
 
 void json_init(struct json *j, FILE *f);
@@ -46,7 +50,10 @@ void json_secs(struct json *j, const char *key, uint64_t ns);
 /* A percentage with one decimal, given in tenths of a percent. */
 void json_pct10(struct json *j, const char *key, uint64_t tenths);
 
-/* End the top-level value with a newline and flush. */
+/* A number printed with @decimals decimals (a rate: 12.50). */
+void json_fixed(struct json *j, const char *key, double v, int decimals);
+
+/* Print the value with a newline, flush, and free the tree. */
 void json_finish(struct json *j);
 
 #endif /* VRLCTL_JSON_H */

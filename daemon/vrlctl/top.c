@@ -1,7 +1,10 @@
 /*
  * top.c - `vrlctl top`: a live view of the busiest keys and of the
  * keys nearest their limits, redrawn every interval (plain ANSI), or one
- * frame with --once (--json: one object per frame).
+ * frame with --once (--json: one object per frame). On a terminal it
+ * reads keys without Enter (cbreak mode) and quits on q; the terminal's
+ * mode is restored on every way out: q, an error, exit(), and the signals
+ * that end it (SIGINT, SIGTERM, SIGHUP, SIGQUIT).
  *
  * A frame compares two reads of the key table, an interval apart: a key's
  * grants are what its state word moved by (see vrl_key_grants in
@@ -11,9 +14,12 @@
  * segment, which are exact.
  */
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,12 +63,16 @@ static uint64_t load64(const _Atomic uint64_t *w)
 	return atomic_load_explicit(w, memory_order_relaxed);
 }
 
+/* The per-limit counters of @t's generation: attached holders', and those
+ * folded from holders gone, so that a handle closing is no drop in rate. */
 static void sum_holders(const struct vrl_seg_view *v, struct top_sample *t)
 {
 	const struct vrl_seg_holder *a = v->holders;
 
-	memset(t->granted, 0, sizeof(t->granted));
-	memset(t->denied, 0, sizeof(t->denied));
+	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++) {
+		t->granted[l] = vrl_fold_count(load64(&v->hdr->folded_granted[l]), t->gen);
+		t->denied[l] = vrl_fold_count(load64(&v->hdr->folded_denied[l]), t->gen);
+	}
 	for (uint64_t i = 0; i < v->nholders; i++) {
 		if (atomic_load_explicit(&a[i].pid, memory_order_relaxed) <= 0 ||
 		    load64(&a[i].config_gen) != t->gen)
@@ -218,7 +228,6 @@ static void frame_json(const struct ctl *x, const struct vrl_client *c,
 	const struct vrl_snapshot *cfg = vrl__config(c);
 	uint64_t span = cur->at - prev->at;
 	struct json j;
-	char buf[64];
 
 	json_init(&j, stdout);
 	json_obj_begin(&j, NULL);
@@ -234,12 +243,10 @@ static void frame_json(const struct ctl *x, const struct vrl_client *c,
 		json_obj_begin(&j, NULL);
 		json_str(&j, "name", cfg->limits[l].seg.name);
 		json_str(&j, "kind", ctl_kind_name(cfg->limits[l].seg.kind));
-		snprintf(buf, sizeof(buf), "%.2f",
-			 same ? per_s(cur->granted[l], prev->granted[l], span) : 0.0);
-		json_str(&j, "granted_per_s", buf);
-		snprintf(buf, sizeof(buf), "%.2f",
-			 same ? per_s(cur->denied[l], prev->denied[l], span) : 0.0);
-		json_str(&j, "denied_per_s", buf);
+		json_fixed(&j, "granted_per_s",
+			   same ? per_s(cur->granted[l], prev->granted[l], span) : 0.0, 2);
+		json_fixed(&j, "denied_per_s",
+			   same ? per_s(cur->denied[l], prev->denied[l], span) : 0.0, 2);
 		json_u64(&j, "keys", keys[l]);
 		json_obj_end(&j);
 	}
@@ -278,7 +285,7 @@ static void table_keys(const struct vrl_snapshot *cfg, const char *title, const 
 		printf("  (none)\n");
 		return;
 	}
-	if (fmt_table_init(&t, 3, "llr", head) != 0)
+	if (fmt_table_init(&t, 3, "wwr", head) != 0)
 		return;
 	for (size_t i = 0; i < n && i < top; i++) {
 		const char *cells[] = { cfg->limits[k[i].limit].seg.name,
@@ -354,7 +361,7 @@ static void frame_human(const struct ctl *x, const struct vrl_client *c,
 	printf("vrlctl top: segment %s, vrld pid %d, config generation %" PRIu64 ", %s\n",
 	       x->segment, (int)atomic_load_explicit(&vrl__view(c)->hdr->daemon_pid, memory_order_relaxed),
 	       cur->gen, when);
-	if (fmt_table_init(&t, 5, "llrrr", head) == 0) {
+	if (fmt_table_init(&t, 5, "wlrrr", head) == 0) {
 		for (uint32_t l = 0; l < cfg->nlimits; l++) {
 			const char *cells[] = { cfg->limits[l].seg.name,
 						ctl_kind_name(cfg->limits[l].seg.kind), g, d, k };
@@ -376,12 +383,72 @@ static void frame_human(const struct ctl *x, const struct vrl_client *c,
 	table_keys(cfg, "nearest their limits", "USED", near, nnear, top, true);
 }
 
-static void nap(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / NS_PER_S), (long)(ns % NS_PER_S) };
+/* ---- the terminal: keys without Enter, restored on every way out ---------- */
 
-	while (nanosleep(&ts, &ts) != 0)
-		;
+static struct termios saved_tty;      /* the terminal's mode before top */
+static volatile sig_atomic_t tty_raw; /* 1 while top holds it in cbreak mode */
+
+static void tty_restore(void)
+{
+	if (tty_raw) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+		tty_raw = 0;
+	}
+}
+
+/* A signal that ends top: give the terminal back, then die of it. */
+static void on_fatal(int sig)
+{
+	tty_restore();   /* tcsetattr is async-signal-safe */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * Read keys one at a time without echo (cbreak: Ctrl-C still signals),
+ * when stdin is a terminal. Returns true when keys can be read.
+ */
+static bool tty_cbreak(void)
+{
+	static const int fatal[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct termios t;
+
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tty) != 0)
+		return false;
+	t = saved_tty;
+	t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		signal(fatal[i], on_fatal);
+	atexit(tty_restore);
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) != 0)
+		return false;
+	tty_raw = 1;
+	return true;
+}
+
+/*
+ * Wait @ns, or until q is pressed (with @keys). Returns true to quit.
+ * A closed stdin stops being read; the wait goes on.
+ */
+static bool nap(uint64_t ns, bool *keys)
+{
+	uint64_t until = vrl_now_ns() + ns, now;
+	struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+	char c;
+
+	while ((now = vrl_now_ns()) < until) {
+		int ms = (int)((until - now + 999999) / 1000000);
+
+		if (poll(&p, *keys ? 1 : 0, ms) <= 0 || !(p.revents & (POLLIN | POLLHUP)))
+			continue;
+		if (read(STDIN_FILENO, &c, 1) != 1)
+			*keys = false;
+		else if (c == 'q' || c == 'Q')
+			return true;
+	}
+	return false;
 }
 
 static int frame(const struct ctl *x, struct vrl_client *c, const struct top_sample *prev,
@@ -417,6 +484,7 @@ int ctl_cmd_top(const struct ctl *x)
 	uint64_t interval = x->wait_ns ? x->wait_ns : FRAME_NS;
 	struct vrl_client *c;
 	int rc = CTL_EXIT_ERROR;
+	bool keys;
 
 	if (x->npos != 0)
 		return ctl_usage_error("top", "top takes no arguments");
@@ -424,8 +492,12 @@ int ctl_cmd_top(const struct ctl *x)
 		return CTL_EXIT_ERROR;
 	if (sample(c, prev) != 0)
 		goto fail;
+	keys = !x->once && tty_cbreak();
 	for (;;) {
-		nap(interval);
+		if (nap(interval, &keys)) {
+			rc = CTL_EXIT_OK;
+			break;
+		}
 		if (sample(c, cur) != 0)
 			goto fail;
 		rc = frame(x, c, prev, cur, !x->once);
@@ -439,6 +511,7 @@ int ctl_cmd_top(const struct ctl *x)
 fail:
 	rc = ctl_fail(x, 0, "cannot read the segment");
 out:
+	tty_restore();
 	free(a.s);
 	free(b.s);
 	vrl_close(c);

@@ -4,6 +4,8 @@
  *
  *   vrlctl [-s|--segment NAME] [--json] COMMAND ...
  *
+ * Options are parsed by getopt_long, before or after the command.
+ *
  * Read-only commands map the segment read-only and change nothing, so they
  * are safe on a production host; reset, cooldown and acquire map it
  * read-write and act through the same calls a worker makes.
@@ -11,6 +13,7 @@
 #include "vrlctl.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 
 #define OPT_GLOBAL  0x100u  /* --segment, --json: any command */
 #define OPT_HELP    0x200u
+#define OPT_VERSION 0x400u
 
 struct ctl_cmd {
 	const char *name;
@@ -47,6 +51,7 @@ static const struct ctl_cmd commands[] = {
 
 static const char usage_text[] =
 	"usage: vrlctl [-s|--segment NAME] [--json] COMMAND [ARGS]\n"
+	"       vrlctl -h|--help | -V|--version\n"
 	"\n"
 	"Inspect and operate a live vrl segment (NAME defaults to $VRL_SEGMENT, then /vrl).\n"
 	"\n"
@@ -62,7 +67,8 @@ static const char usage_text[] =
 	"  events                               recent alert events (thresholds crossed)\n"
 	"  top [--top N] [--wait INTERVAL] [--once]\n"
 	"                                       busiest keys and keys nearest their limits,\n"
-	"                                       redrawn every INTERVAL (1s); --once: one frame\n"
+	"                                       redrawn every INTERVAL (1s) until q;\n"
+	"                                       --once: one frame\n"
 	"  reload [--wait DURATION]             make vrld reload its config; exit 1 if\n"
 	"                                       it refused (the error is printed)\n"
 	"  hash [VALUE]                         the label (#hash) key views show for a\n"
@@ -74,7 +80,8 @@ static const char usage_text[] =
 	"DURATION: 30s, 1.5min, 250ms, 0.40235 (a bare number is seconds)\n"
 	"--json:   print one JSON object on stdout\n"
 	"\n"
-	"exit status: 0 done (acquire: granted); 1 acquire denied, or show found no key;\n"
+	"exit status: 0 done (acquire: granted); 1 acquire denied, show found no key,\n"
+	"             or status found no vrld serving the segment;\n"
 	"             2 usage error, or the segment could not be used.\n";
 
 /* ---- errors -------------------------------------------------------------- */
@@ -154,44 +161,51 @@ const char *ctl_kind_name(uint32_t kind)
 
 /* ---- the command line ------------------------------------------------------ */
 
-struct ctl_opt {
-	const char *name;
-	char short_name;
-	bool has_arg;
-	unsigned bit;
+/* Long options without a short form: getopt_long returns these. */
+enum {
+	O_JSON = 0x100, O_API, O_ENDPOINT, O_TOKEN, O_ORG, O_VEHICLE, O_USER, O_ATTR,
+	O_LIMIT, O_TOP, O_COST, O_WAIT, O_ALL, O_ONCE, O_VERSION,
 };
 
-static const struct ctl_opt options[] = {
-	{ "segment", 's', true, OPT_GLOBAL },
-	{ "json", 0, false, OPT_GLOBAL },
-	{ "help", 'h', false, OPT_HELP },
-	{ "api", 0, true, OPT_REQUEST },
-	{ "endpoint", 0, true, OPT_REQUEST },
-	{ "token", 0, true, OPT_REQUEST },
-	{ "org", 0, true, OPT_REQUEST },
-	{ "vehicle", 0, true, OPT_REQUEST },
-	{ "user", 0, true, OPT_REQUEST },
-	{ "attr", 0, true, OPT_REQUEST },
-	{ "limit", 0, true, OPT_LIMIT },
-	{ "top", 0, true, OPT_TOP },
-	{ "cost", 0, true, OPT_COST },
-	{ "wait", 0, true, OPT_WAIT },
-	{ "all", 0, false, OPT_ALL },
-	{ "once", 0, false, OPT_ONCE },
+/* "-": operands come back in order (as option 1), among the options. */
+static const char short_opts[] = "-s:hV";
+
+static const struct option long_opts[] = {
+	{ "segment", required_argument, NULL, 's' },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "api", required_argument, NULL, O_API },
+	{ "endpoint", required_argument, NULL, O_ENDPOINT },
+	{ "token", required_argument, NULL, O_TOKEN },
+	{ "org", required_argument, NULL, O_ORG },
+	{ "vehicle", required_argument, NULL, O_VEHICLE },
+	{ "user", required_argument, NULL, O_USER },
+	{ "attr", required_argument, NULL, O_ATTR },
+	{ "limit", required_argument, NULL, O_LIMIT },
+	{ "top", required_argument, NULL, O_TOP },
+	{ "cost", required_argument, NULL, O_COST },
+	{ "wait", required_argument, NULL, O_WAIT },
+	{ "all", no_argument, NULL, O_ALL },
+	{ "once", no_argument, NULL, O_ONCE },
+	{ NULL, 0, NULL, 0 },
 };
 
-static const struct ctl_opt *find_option(const char *arg, size_t len)
+/* The OPT_* bit of option @o: which commands may take it. */
+static unsigned option_bit(int o)
 {
-	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
-		const struct ctl_opt *o = &options[i];
-
-		if (arg[1] != '-' && len == 2 && o->short_name && arg[1] == o->short_name)
-			return o;
-		if (arg[1] == '-' && strlen(o->name) == len - 2 &&
-		    strncmp(arg + 2, o->name, len - 2) == 0)
-			return o;
+	switch (o) {
+	case 's': case O_JSON: return OPT_GLOBAL;
+	case 'h': return OPT_HELP;
+	case 'V': return OPT_VERSION;
+	case O_LIMIT: return OPT_LIMIT;
+	case O_TOP: return OPT_TOP;
+	case O_COST: return OPT_COST;
+	case O_WAIT: return OPT_WAIT;
+	case O_ALL: return OPT_ALL;
+	case O_ONCE: return OPT_ONCE;
 	}
-	return NULL;
+	return OPT_REQUEST;
 }
 
 static int set_attr(struct ctl *x, const char *val)
@@ -212,80 +226,79 @@ static int set_attr(struct ctl *x, const char *val)
 }
 
 /* Store the value of option @o. Returns 0 or -1 for a bad value. */
-static int set_option(struct ctl *x, const struct ctl_opt *o, const char *val)
+static int set_option(struct ctl *x, int o, const char *val)
 {
-	const char *n = o->name;
-
-	if (strcmp(n, "segment") == 0) x->segment = val;
-	else if (strcmp(n, "json") == 0) x->json = true;
-	else if (strcmp(n, "api") == 0) x->req.api = val;
-	else if (strcmp(n, "endpoint") == 0) x->req.endpoint = val;
-	else if (strcmp(n, "token") == 0) x->req.token = val;
-	else if (strcmp(n, "org") == 0) x->req.org = val;
-	else if (strcmp(n, "vehicle") == 0) x->req.vehicle = val;
-	else if (strcmp(n, "user") == 0) x->req.user = val;
-	else if (strcmp(n, "attr") == 0) return set_attr(x, val);
-	else if (strcmp(n, "limit") == 0) x->limit_filter = val;
-	else if (strcmp(n, "top") == 0) return vrl_parse_count(val, NULL, &x->top);
-	else if (strcmp(n, "cost") == 0) return vrl_parse_count(val, NULL, &x->cost) || x->cost == 0 ? -1 : 0;
-	else if (strcmp(n, "wait") == 0) return vrl_parse_duration(val, &x->wait_ns);
-	else if (strcmp(n, "all") == 0) x->all = true;
-	else if (strcmp(n, "once") == 0) x->once = true;
+	switch (o) {
+	case 's': x->segment = val; return 0;
+	case O_JSON: x->json = true; return 0;
+	case O_API: x->req.api = val; return 0;
+	case O_ENDPOINT: x->req.endpoint = val; return 0;
+	case O_TOKEN: x->req.token = val; return 0;
+	case O_ORG: x->req.org = val; return 0;
+	case O_VEHICLE: x->req.vehicle = val; return 0;
+	case O_USER: x->req.user = val; return 0;
+	case O_ATTR: return set_attr(x, val);
+	case O_LIMIT: x->limit_filter = val; return 0;
+	case O_TOP: return vrl_parse_count(val, NULL, &x->top);
+	case O_COST: return vrl_parse_count(val, NULL, &x->cost) || x->cost == 0 ? -1 : 0;
+	case O_WAIT: return vrl_parse_duration(val, &x->wait_ns);
+	case O_ALL: x->all = true; return 0;
+	case O_ONCE: x->once = true; return 0;
+	}
 	return 0;
 }
 
-/* One option at argv[*i]. Returns 0, or a message for a usage error. */
-static const char *parse_option(struct ctl *x, int argc, char **argv, int *i)
+/* Why getopt_long refused the option at optind - 1, as the user wrote it. */
+static const char *refused(int argc, char **argv, char *why, size_t len)
 {
-	static char why[160];
-	const char *arg = argv[*i], *eq = strchr(arg, '='), *val = NULL;
-	size_t len = arg[1] == '-' && eq ? (size_t)(eq - arg) : strlen(arg);
-	const struct ctl_opt *o = find_option(arg, len);
+	const char *arg = optind - 1 < argc ? argv[optind - 1] : "?";
+	int name = (int)strcspn(arg, "=");
 
-	if (!o) {
-		snprintf(why, sizeof(why), "unknown option %.*s", (int)len, arg);
-		return why;
-	}
-	if (o->has_arg) {
-		val = arg[1] == '-' && eq ? eq + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
-		if (!val) {
-			snprintf(why, sizeof(why), "option --%s needs a value", o->name);
-			return why;
-		}
-	} else if (arg[1] == '-' && eq) {
-		snprintf(why, sizeof(why), "option --%s takes no value", o->name);
-		return why;
-	}
-	x->given |= o->bit;
-	if (set_option(x, o, val) != 0) {
-		snprintf(why, sizeof(why), "bad value for --%s: %s", o->name, val);
-		return why;
-	}
-	return NULL;
+	if (optopt == 0 || (optopt < 0x100 && optopt != 's'))
+		snprintf(why, len, "unknown option %.*s", optopt ? 2 : name, arg);
+	else if (arg[name] == '=')
+		snprintf(why, len, "option %.*s takes no value", name, arg);
+	else
+		snprintf(why, len, "option %s needs a value", arg);
+	return why;
 }
 
-/* Parse the whole command line. Returns NULL, or a usage error message. */
+/*
+ * Parse the whole command line with getopt_long, options before and after
+ * the command alike ("-" in short_opts returns operands in order, as 1).
+ * Returns NULL, or a usage error message.
+ */
 static const char *parse_args(struct ctl *x, int argc, char **argv)
 {
-	bool options_done = false;
+	static char why[160];
+	int o, idx;
 
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i], *why;
-
-		if (!options_done && strcmp(arg, "--") == 0) {
-			options_done = true;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, short_opts, long_opts, &idx)) != -1) {
+		if (o == '?' || o == ':')
+			return refused(argc, argv, why, sizeof(why));
+		if (o == 1) {
+			if (!x->command)
+				x->command = optarg;
+			else if (x->npos < sizeof(x->pos) / sizeof(x->pos[0]))
+				x->pos[x->npos++] = optarg;
+			else
+				return "too many arguments";
 			continue;
 		}
-		if (!options_done && arg[0] == '-' && arg[1] != '\0') {
-			why = parse_option(x, argc, argv, &i);
-			if (why)
-				return why;
-			continue;
+		x->given |= option_bit(o);
+		if (set_option(x, o, optarg) != 0) {
+			snprintf(why, sizeof(why), "bad value for --%s: %s",
+				 o == 's' ? "segment" : long_opts[idx].name, optarg);
+			return why;
 		}
+	}
+	/* operands after "--" */
+	for (; optind < argc; optind++) {
 		if (!x->command)
-			x->command = arg;
+			x->command = argv[optind];
 		else if (x->npos < sizeof(x->pos) / sizeof(x->pos[0]))
-			x->pos[x->npos++] = arg;
+			x->pos[x->npos++] = argv[optind];
 		else
 			return "too many arguments";
 	}
@@ -306,19 +319,35 @@ static void free_attrs(struct ctl *x)
 		free((char *)x->attrs[i].name);
 }
 
+/* `vrlctl COMMAND --help`: the command's usage, on stdout. */
+static int command_help(const struct ctl_cmd *cmd)
+{
+	printf("usage: vrlctl [-s NAME] [--json] %s\n", cmd->synopsis);
+	puts("run vrlctl --help for REQUEST and DURATION");
+	return CTL_EXIT_OK;
+}
+
 static int dispatch(struct ctl *x)
 {
 	const struct ctl_cmd *cmd = find_command(x->command);
 	unsigned extra;
 
-	if (!x->command || ((x->given & OPT_HELP) && !cmd)) {
-		fputs(usage_text, (x->given & OPT_HELP) ? stdout : stderr);
+	if (x->given & OPT_VERSION) {
+		printf("vrlctl %s\n", VRL_VERSION_STRING);
+		return CTL_EXIT_OK;
+	}
+	if ((x->given & OPT_HELP) && !cmd) {
+		fputs(usage_text, stdout);
+		return CTL_EXIT_OK;
+	}
+	if (!x->command) {
+		fputs(usage_text, stderr);
 		return CTL_EXIT_ERROR;
 	}
 	if (!cmd)
 		return ctl_usage_error(NULL, "unknown command; see the list below");
 	if (x->given & OPT_HELP)
-		return ctl_usage_error(cmd->name, NULL);
+		return command_help(cmd);
 	extra = x->given & ~(cmd->opts | OPT_GLOBAL);
 	if (extra)
 		return ctl_usage_error(cmd->name, "an option that this command does not take");

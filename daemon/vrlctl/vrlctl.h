@@ -2,10 +2,12 @@
  * vrlctl.h - internals shared by the files of vrlctl, the operator's tool
  * for a live vrl segment.
  *
- * vrlctl.c parses the command line into a struct ctl and dispatches;
- * vrlctl_view.c holds the read-only commands (status, keys, show) and
- * vrlctl_ops.c those that write (reset, cooldown, acquire); vrlctl_events.c
- * lists the alert events.
+ * vrlctl.c parses the command line (getopt_long) into a struct ctl and
+ * dispatches; status.c shows the segment, view.c its keys (keys, show),
+ * top.c the live view; ops.c holds the commands that write (reset,
+ * cooldown, acquire), events.c lists the alert events, reload.c asks vrld
+ * to reload, hash.c shows labels. fmt.c formats text and tables,
+ * json_writer.c builds --json output with json-c.
  */
 #ifndef VRLCTL_H
 #define VRLCTL_H

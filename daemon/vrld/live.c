@@ -62,7 +62,7 @@ static void refuse_start(void *arg, const char *problem)
 {
 	struct vrld_prod *p = arg;
 
-	p->log("error", "msg=\"refusing to start: %s\"", problem);
+	p->log("error", "refusing to start", LOG_S("reason", problem), LOG_END);
 }
 
 int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, bool discard,
@@ -79,8 +79,8 @@ int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, b
 	if (!path[0] || (segment_exists(dc->seg.name) && !replace))
 		return 0;
 	if (discard) {
-		p->log("warn", "msg=\"--discard-checkpoint: durable counters start empty\" "
-		       "checkpoint=%s", path);
+		p->log("warn", "--discard-checkpoint: durable counters start empty",
+		       LOG_S("checkpoint", path), LOG_END);
 		return 0;
 	}
 	/* a checkpoint holds at most one record per slot of the segment */
@@ -88,15 +88,17 @@ int vrld_prod_prepare(struct vrld_prod *p, const struct vrl_daemon_config *dc, b
 	if (rc == 0)
 		rc = vrl_ckpt_load_keys(path, g.nslots, &p->ck, why, sizeof(why));
 	if (rc == -ENOENT) {
-		p->log("info", "msg=\"no checkpoint yet; durable counters start empty\" "
-		       "checkpoint=%s", path);
+		p->log("info", "no checkpoint yet; durable counters start empty",
+		       LOG_S("checkpoint", path), LOG_END);
 		return 0;
 	}
 	if (rc == 0)
 		return 0;
-	p->log("error", "msg=\"refusing to start: the checkpoint cannot be restored\" "
-	       "detail=\"%s\" hint=\"move %s aside (to keep it for inspection) or start once "
-	       "with --discard-checkpoint to start with empty durable counters\"", why, path);
+	p->log("error", "refusing to start: the checkpoint cannot be restored",
+	       LOG_S("detail", why), LOG_S("checkpoint", path),
+	       LOG_S("hint", "move the checkpoint aside (to keep it for inspection) or start "
+		     "once with --discard-checkpoint to start with empty durable counters"),
+	       LOG_END);
 	return -1;
 }
 
@@ -108,12 +110,11 @@ static void ckpt_restore(struct vrld_prod *p, struct vrl_seg *seg,
 	if (!p->ck.recs || seg->adopted)
 		return;
 	vrl_ckpt_apply(seg, &p->ck, &st);
-	p->log(st.skipped || st.failed ? "warn" : "info",
-	       "msg=\"checkpoint restored\" checkpoint=%s age_s=%lld restored=%llu "
-	       "skipped_limit_gone_or_changed=%llu expired=%llu no_slot=%llu", dc->prod.checkpoint,
-	       (long long)(time(NULL) - (time_t)(p->ck.written_rt / 1000000000u)),
-	       (unsigned long long)st.restored, (unsigned long long)st.skipped,
-	       (unsigned long long)st.expired, (unsigned long long)st.failed);
+	p->log(st.skipped || st.failed ? "warn" : "info", "checkpoint restored",
+	       LOG_S("checkpoint", dc->prod.checkpoint),
+	       LOG_I("age_s", time(NULL) - (time_t)(p->ck.written_rt / 1000000000u)),
+	       LOG_U("restored", st.restored), LOG_U("skipped_limit_gone_or_changed", st.skipped),
+	       LOG_U("expired", st.expired), LOG_U("no_slot", st.failed), LOG_END);
 }
 
 /* Log a checkpoint's outcome: a failure streak once, and its end. */
@@ -122,13 +123,13 @@ static void ckpt_logged(struct vrld_prod *p, int rc, const char *path, uint64_t 
 {
 	if (rc != 0) {
 		if (!p->ckpt_failing || final)
-			p->log("error", "msg=\"checkpoint not written\" detail=\"%s\"", why);
+			p->log("error", "checkpoint not written", LOG_S("detail", why), LOG_END);
 		p->ckpt_failing = true;
 		return;
 	}
 	if (p->ckpt_failing || final)
-		p->log("info", "msg=\"checkpoint written\" checkpoint=%s keys=%llu", path,
-		       (unsigned long long)n);
+		p->log("info", "checkpoint written", LOG_S("checkpoint", path), LOG_U("keys", n),
+		       LOG_END);
 	p->ckpt_failing = false;
 }
 
@@ -242,8 +243,8 @@ static int ckpt_thread_start(struct vrld_prod *p)
 	p->ck_last = vrl_now_ns();
 	rc = pthread_create(&p->ck_thread, NULL, checkpointer, p);
 	if (rc) {
-		p->log("error", "msg=\"refusing to start: no checkpointer thread\" error=\"%s\"",
-		       strerror(rc));
+		p->log("error", "refusing to start: no checkpointer thread",
+		       LOG_S("error", strerror(rc)), LOG_END);
 		return -1;
 	}
 	p->ck_running = true;
@@ -308,8 +309,8 @@ static int apply_owner(struct vrld_prod *p, const struct vrl_daemon_config *next
 		snprintf(why, whylen, "segment.mode %04o: cannot set it on segment %s: %s",
 			 (unsigned)spec->mode, spec->name, strerror(-rc));
 		if (fchown(fd, (uid_t)-1, was->st_gid) != 0)
-			p->log("error", "msg=\"cannot give segment %s back its group\" gid=%u",
-			       spec->name, (unsigned)was->st_gid);
+			p->log("error", "cannot give the segment back its group",
+			       LOG_S("segment", spec->name), LOG_U("gid", was->st_gid), LOG_END);
 		return rc;
 	}
 	return 0;
@@ -319,7 +320,7 @@ static void undo_owner(struct vrld_prod *p, const struct stat *was)
 {
 	if (fchown(p->seg->lock_fd, (uid_t)-1, was->st_gid) != 0 ||
 	    fchmod(p->seg->lock_fd, was->st_mode & 0777) != 0)
-		p->log("error", "msg=\"cannot give the segment back its mode and group\"");
+		p->log("error", "cannot give the segment back its mode and group", LOG_END);
 }
 
 int vrld_prod_publish(struct vrld_prod *p, const struct vrl_daemon_config *next, char *why,
@@ -386,21 +387,22 @@ static int metrics_start(struct vrld_prod *p, struct vrl_seg *seg,
 		return 0;
 	p->metrics = vrl_metrics_new(&seg->view, (unsigned)dc->prod.metrics_top);
 	if (!p->metrics) {
-		p->log("error", "msg=\"metrics: out of memory\"");
+		p->log("error", "metrics: out of memory", LOG_END);
 		return -1;
 	}
 	if (!dc->prod.metrics[0])
 		return 0;
 	rc = vrl_metrics_serve(p->metrics, dc->prod.metrics, &port, why, sizeof(why));
 	if (rc == -ENOTSUP) {
-		p->log("warn", "msg=\"%s\"", why);
+		p->log("warn", why, LOG_END);
 		return 0;
 	}
 	if (rc) {
-		p->log("error", "msg=\"refusing to start: %s\"", why);
+		p->log("error", "refusing to start", LOG_S("reason", why), LOG_END);
 		return -1;
 	}
-	p->log("info", "msg=\"metrics served\" addr=%s port=%u", dc->prod.metrics, port);
+	p->log("info", "metrics served", LOG_S("addr", dc->prod.metrics), LOG_U("port", port),
+	       LOG_END);
 	return 0;
 }
 
@@ -412,7 +414,7 @@ static void metrics_tick(struct vrld_prod *p, const struct vrl_daemon_config *dc
 	if (!p->metrics && dc->prod.metrics_textfile[0] &&
 	    !(p->metrics = vrl_metrics_new(&p->seg->view, (unsigned)dc->prod.metrics_top))) {
 		if (!p->textfile_failing)
-			p->log("error", "msg=\"metrics textfile not written: out of memory\"");
+			p->log("error", "metrics textfile not written: out of memory", LOG_END);
 		p->textfile_failing = true;
 		return;
 	}
@@ -430,7 +432,7 @@ static void metrics_tick(struct vrld_prod *p, const struct vrl_daemon_config *dc
 		return;
 	}
 	if (!p->textfile_failing)
-		p->log("error", "msg=\"metrics textfile not written\" detail=\"%s\"", why);
+		p->log("error", "metrics textfile not written", LOG_S("detail", why), LOG_END);
 	p->textfile_failing = true;
 }
 
@@ -441,7 +443,7 @@ int vrld_prod_start(struct vrld_prod *p, struct vrl_seg *seg, const struct vrl_d
 	struct vrld_live *l = malloc(sizeof(*l));
 
 	if (!l) {
-		p->log("error", "msg=\"refusing to start: out of memory\"");
+		p->log("error", "refusing to start: out of memory", LOG_END);
 		return -1;
 	}
 	l->dc = *dc;

@@ -20,9 +20,11 @@
 #include "config.h"
 #include "metrics.h"
 #include "check.h"
+#include "log.h"
 
-/* vrld's structured logger: level, then a printf format of key=value pairs. */
-typedef void vrld_log_fn(const char *level, const char *fmt, ...);
+/* vrld's structured logger: level, message, then fields ending with
+ * LOG_END (log.h). */
+typedef void vrld_log_fn(const char *level, const char *msg, ...);
 
 /*
  * The config in force, as one immutable object per generation, published to

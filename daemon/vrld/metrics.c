@@ -36,26 +36,18 @@
 
 #include "tsan.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#ifdef HAVE_MHD
-#include <microhttpd.h>
-#endif
-
 #include "atomic_file.h"
+#include "metrics_http.h"
 #include "vrl_internal.h"
 #include "clock.h"
 #include "keytable.h"
@@ -64,13 +56,6 @@
 #include "unmatched.h"
 
 #define RETIRED_MAX      256u    /* limit names whose folded totals are kept */
-#define HTTP_CONN_MAX    64u     /* connections open at once, all clients */
-#define HTTP_PER_IP_MAX  32u     /* of which from one client address */
-#define HTTP_ROOM        4u      /* places kept free under each cap by evicting the oldest */
-#define HTTP_IDLE_S      5u      /* a connection silent this long is closed */
-#define HTTP_DEADLINE_NS (UINT64_C(10) * 1000000000u) /* any connection is closed this
-                                                           long after it opened */
-#define HTTP_REAP_NS     (UINT64_C(250) * 1000000u)   /* how often deadlines are checked */
 
 /* The per-limit counters of a holder, by the index used below. */
 enum { C_GRANTED, C_DENIED, C_SHADOW, C_COOLDOWNS, C_WAIT_NS, NCOUNTERS };
@@ -109,27 +94,6 @@ struct gen_names {
 	char name[VRL_MAX_LIMITS][VRL_NAME_MAX];
 };
 
-#ifdef HAVE_MHD
-/* One open HTTP connection, as the guard sees it (see "HTTP" below). */
-struct http_conn {
-	bool used;
-	bool shut;                      /* shutdown(2) done: on its way out */
-	int fd;
-	uint64_t opened_ns;             /* monotonic */
-	struct sockaddr_storage peer;   /* the client's address (its port zeroed) */
-};
-
-/* The connections served, their deadlines and the thread that enforces them. */
-struct http_guard {
-	pthread_mutex_t lock;           /* conn[], stop */
-	pthread_cond_t wake;            /* the reaper's sleep, cut short by stop */
-	bool stop;
-	bool reaping;                   /* the reaper thread runs */
-	pthread_t reaper;
-	struct http_conn conn[HTTP_CONN_MAX];
-};
-#endif
-
 /* One rendered exposition, published to the HTTP threads under RCU. */
 struct page {
 	struct rcu_head rcu;
@@ -147,10 +111,7 @@ struct vrl_metrics {
 	struct seen *seen;              /* [v.nholders] */
 	struct retired retired[RETIRED_MAX];
 	unsigned nretired;
-#ifdef HAVE_MHD
-	struct MHD_Daemon *http;
-	struct http_guard guard;
-#endif
+	struct vrl_metrics_http *http;  /* NULL: not served over HTTP */
 };
 
 /* A growing text buffer; on out of memory it goes NULL and stays so. */
@@ -443,7 +404,8 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 /*
  * Adaptive rate limits (adapt.h): by limit, the keys paced below their
  * figure now, and the lowest effective rate among its keys in permille of
- * the figure (1000: none cut; a limit that does not adapt reads 1000).
+ * the figure (1000: none cut; a limit that does not adapt reads 1000),
+ * shown as a ratio.
  * Bounded cardinality: one series per limit, never per key.
  */
 static void scan_adaptive(struct vrl_metrics *m, uint64_t *cut, uint64_t *lowest)
@@ -512,6 +474,19 @@ static void per_limit(struct out *o, const struct vrl_snapshot *cfg, const char 
 	}
 }
 
+/* Nanoseconds per limit, shown in seconds (Prometheus' base unit), exactly. */
+static void per_limit_seconds(struct out *o, const struct vrl_snapshot *cfg, const char *name,
+			      const char *help, const uint64_t *ns)
+{
+	family(o, name, "counter", help);
+	for (uint32_t l = 0; l < cfg->nlimits; l++) {
+		put(o, "%s{limit=\"", name);
+		put_label(o, cfg->limits[l].seg.name);
+		put(o, "\"} %llu.%09llu\n", (unsigned long long)(ns[l] / 1000000000u),
+		    (unsigned long long)(ns[l] % 1000000000u));
+	}
+}
+
 static void segment_wide(struct out *o, const struct vrl_seg_view *v, uint64_t live,
 			 uint64_t unattributed, uint64_t attached, uint64_t gen)
 {
@@ -538,6 +513,8 @@ static void segment_wide(struct out *o, const struct vrl_seg_view *v, uint64_t l
 	put(o, "vrl_config_generation %llu\n", (unsigned long long)gen);
 	family(o, "vrl_daemon_up", "gauge", "1 when vrld serves the segment and ticks.");
 	put(o, "vrl_daemon_up %d\n", up ? 1 : 0);
+	family(o, "vrl_build_info", "gauge", "vrld's version, as a label; always 1.");
+	put(o, "vrl_build_info{version=\"%s\"} 1\n", VRL_VERSION_STRING);
 }
 
 /* Requests that matched no limit, by api: at most VRL_UNMATCHED_ROWS series
@@ -593,7 +570,7 @@ static void top_keys(struct out *o, const struct vrl_snapshot *cfg, const struct
 static char *render_locked(struct vrl_metrics *m, size_t *len)
 {
 	uint64_t counts[NCOUNTERS][VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
-	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS], wait_ms[VRL_MAX_LIMITS];
+	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS];
 	uint64_t evictions[VRL_MAX_LIMITS], cut[VRL_MAX_LIMITS], lowest[VRL_MAX_LIMITS];
 	uint64_t live, unattributed, attached;
 	struct key_ratio *best = calloc(m->top ? m->top : 1, sizeof(*best));
@@ -608,8 +585,6 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	o.buf[0] = '\0';
 	track_generation(m);
 	collect_holders(m, counts, &attached);
-	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++)
-		wait_ms[l] = counts[C_WAIT_NS][l] / 1000000u;
 	collect_alerts(m, alerts, evictions);
 	scan_keys(m, keys, overage, &live, &unattributed, best, &nbest);
 	per_limit(&o, &m->snap, "vrl_granted_total", "counter",
@@ -622,8 +597,9 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	per_limit(&o, &m->snap, "vrl_cooldowns_total", "counter",
 		  "Cooldowns set on the limit's keys (Retry-After, vrl_cooldown).",
 		  counts[C_COOLDOWNS]);
-	per_limit(&o, &m->snap, "vrl_wait_milliseconds_total", "counter",
-		  "Time waiting acquires slept for the limit, in ms.", wait_ms);
+	per_limit_seconds(&o, &m->snap, "vrl_wait_seconds_total",
+			  "Time waiting acquires slept for the limit, in seconds.",
+			  counts[C_WAIT_NS]);
 	per_limit(&o, &m->snap, "vrl_keys", "gauge", "Live keys of the limit.", keys);
 	per_limit(&o, &m->snap, "vrl_overage_units", "gauge",
 		  "Units soft quota keys counted past the limit this period (0: not a soft quota).",
@@ -635,9 +611,14 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	scan_adaptive(m, cut, lowest);
 	per_limit(&o, &m->snap, "vrl_adaptive_cut_keys", "gauge",
 		  "Keys of an adaptive limit paced below its figure after a 429.", cut);
-	per_limit(&o, &m->snap, "vrl_adaptive_lowest_permille", "gauge",
-		  "Lowest effective rate among the limit's keys, in permille of its figure "
-		  "(1000: none cut).", lowest);
+	family(&o, "vrl_adaptive_lowest_ratio", "gauge",
+	       "Lowest effective rate among the limit's keys, a share of its figure (1: none cut).");
+	for (uint32_t l = 0; l < m->snap.nlimits; l++) {
+		put(&o, "vrl_adaptive_lowest_ratio{limit=\"");
+		put_label(&o, m->snap.limits[l].seg.name);
+		put(&o, "\"} %llu.%03llu\n", (unsigned long long)(lowest[l] / 1000),
+		    (unsigned long long)(lowest[l] % 1000));
+	}
 	all_totals(&o, &m->v);
 	unmatched_totals(&o, &m->v);
 	segment_wide(&o, &m->v, live, unattributed, attached, m->snap.generation);
@@ -728,330 +709,19 @@ int vrl_metrics_textfile(struct vrl_metrics *m, const char *path, mode_t mode, c
 	return rc;
 }
 
-/* ---- HTTP ---------------------------------------------------------------------------- */
-
-/* Parse "host:port" or "[v6]:port" into @sa; loopback hosts only. */
-static int parse_addr(const char *addr, struct sockaddr_storage *sa, char *why, size_t whylen)
-{
-	struct sockaddr_in *v4 = (struct sockaddr_in *)sa;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)sa;
-	const char *colon = strrchr(addr, ':');
-	char host[64];
-	char *end;
-	unsigned long port;
-	size_t hl;
-
-	memset(sa, 0, sizeof(*sa));
-	if (!colon || (hl = (size_t)(colon - addr)) >= sizeof(host))
-		goto bad;
-	port = strtoul(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port > 65535)
-		goto bad;
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
-	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-		host[hl - 1] = '\0';
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host + 1, &v6->sin6_addr) != 1)
-			goto bad;
-		if (!IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr))
-			goto remote;
-		return 0;
-	}
-	if (strcmp(host, "localhost") == 0)
-		memcpy(host, "127.0.0.1", sizeof("127.0.0.1"));
-	v4->sin_family = AF_INET;
-	v4->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &v4->sin_addr) != 1)
-		goto bad;
-	if ((ntohl(v4->sin_addr.s_addr) >> 24) != 127)
-		goto remote;
-	return 0;
-bad:
-	snprintf(why, whylen, "daemon.metrics \"%s\": expected host:port such as "
-		 "127.0.0.1:9477 or [::1]:9477", addr);
-	return -EINVAL;
-remote:
-	snprintf(why, whylen, "daemon.metrics \"%s\": only a loopback address is served; "
-		 "scrape through a local proxy or use daemon.metrics_textfile", addr);
-	return -EINVAL;
-}
-
-int vrl_metrics_addr_check(const char *addr, char *why, size_t whylen)
-{
-	struct sockaddr_storage sa;
-
-	return parse_addr(addr, &sa, why, whylen);
-}
-
-#ifdef HAVE_MHD
-/*
- * The connection guard. libmicrohttpd bounds a connection only by its idle
- * time, which every byte resets: a client that dribbles a header byte now
- * and then holds its place for ever, and a handful of them used to take
- * every place. So vrld keeps its own table of the connections served
- * (libmicrohttpd's connection notifications fill and empty it, in its
- * polling thread) and:
- *   - closes any connection HTTP_DEADLINE_NS after it opened, however
- *     active (the reaper thread, every HTTP_REAP_NS); a scrape takes
- *     milliseconds;
- *   - when a new connection leaves fewer than HTTP_ROOM places under the
- *     global cap, or under the cap of its client address, closes the oldest
- *     connection (of that address, for the latter). A slow client thus
- *     churns its own connections; a scrape, which asks and is answered at
- *     once, is served beside any number of them, from any address.
- * "Close" is shutdown(2) of the socket: libmicrohttpd then reads the end of
- * the stream and closes the connection itself. The socket stays open until
- * libmicrohttpd's CLOSED notification has taken it out of the table (under
- * the lock), so a descriptor is never shut down after its number was reused.
- */
-static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			      &((const struct sockaddr_in6 *)b)->sin6_addr,
-			      sizeof(struct in6_addr)) == 0;
-	return true;
-}
-
-static void conn_shut(struct http_conn *c)
-{
-	shutdown(c->fd, SHUT_RDWR);
-	c->shut = true;
-}
-
-/* Under the lock: shut the oldest live connection (of @peer's address when
- * @peer is not NULL) if @n of them leave fewer than HTTP_ROOM places under
- * @cap. */
-static void make_room(struct http_guard *g, const struct sockaddr_storage *peer, unsigned cap)
-{
-	struct http_conn *oldest = NULL;
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < HTTP_CONN_MAX; i++) {
-		struct http_conn *c = &g->conn[i];
-
-		if (!c->used || c->shut || (peer && !same_peer(&c->peer, peer)))
-			continue;
-		n++;
-		if (!oldest || c->opened_ns < oldest->opened_ns)
-			oldest = c;
-	}
-	if (oldest && n + HTTP_ROOM >= cap)
-		conn_shut(oldest);
-}
-
-static void conn_started(struct http_guard *g, struct MHD_Connection *conn, void **ctx)
-{
-	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn,
-		MHD_CONNECTION_INFO_CONNECTION_FD);
-	const union MHD_ConnectionInfo *addr = MHD_get_connection_info(conn,
-		MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	struct sockaddr_storage peer = { 0 };
-	struct http_conn *free_c = NULL;
-
-	*ctx = NULL;
-	if (!fd || !addr || !addr->client_addr)
-		return;
-	peer.ss_family = addr->client_addr->sa_family;
-	if (peer.ss_family == AF_INET)
-		((struct sockaddr_in *)&peer)->sin_addr =
-			((const struct sockaddr_in *)addr->client_addr)->sin_addr;
-	else if (peer.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&peer)->sin6_addr =
-			((const struct sockaddr_in6 *)addr->client_addr)->sin6_addr;
-	pthread_mutex_lock(&g->lock);
-	make_room(g, &peer, HTTP_PER_IP_MAX);
-	make_room(g, NULL, HTTP_CONN_MAX);
-	for (unsigned i = 0; i < HTTP_CONN_MAX && !free_c; i++)
-		if (!g->conn[i].used)
-			free_c = &g->conn[i];
-	/* libmicrohttpd holds at most HTTP_CONN_MAX: a place is always free */
-	if (free_c) {
-		*free_c = (struct http_conn){ .used = true, .fd = fd->connect_fd,
-					      .opened_ns = vrl_now_ns(), .peer = peer };
-		*ctx = free_c;
-	}
-	pthread_mutex_unlock(&g->lock);
-}
-
-static void on_connection(void *cls, struct MHD_Connection *conn, void **ctx,
-			  enum MHD_ConnectionNotificationCode code)
-{
-	struct http_guard *g = &((struct vrl_metrics *)cls)->guard;
-
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		conn_started(g, conn, ctx);
-		return;
-	}
-	if (!*ctx)
-		return;
-	/* before libmicrohttpd closes the socket: the reaper lets go of it */
-	pthread_mutex_lock(&g->lock);
-	((struct http_conn *)*ctx)->used = false;
-	pthread_mutex_unlock(&g->lock);
-	*ctx = NULL;
-}
-
-/* The reaper: shut every connection past its deadline, until told to stop. */
-static void *reap(void *arg)
-{
-	struct http_guard *g = arg;
-
-	pthread_mutex_lock(&g->lock);
-	while (!g->stop) {
-		uint64_t now = vrl_now_ns();
-		struct timespec until;
-
-		for (unsigned i = 0; i < HTTP_CONN_MAX; i++) {
-			struct http_conn *c = &g->conn[i];
-
-			if (c->used && !c->shut && now - c->opened_ns >= HTTP_DEADLINE_NS)
-				conn_shut(c);
-		}
-		until = vrl_ns_ts(vrl_mono_ns() + HTTP_REAP_NS);
-		pthread_cond_timedwait(&g->wake, &g->lock, &until);
-	}
-	pthread_mutex_unlock(&g->lock);
-	return NULL;
-}
-
-static int guard_start(struct http_guard *g)
-{
-	pthread_condattr_t ca;
-	int rc;
-
-	pthread_mutex_init(&g->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&g->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	rc = pthread_create(&g->reaper, NULL, reap, g);
-	g->reaping = rc == 0;
-	return -rc;
-}
-
-static void guard_stop(struct http_guard *g)
-{
-	if (!g->reaping)
-		return;
-	pthread_mutex_lock(&g->lock);
-	g->stop = true;
-	pthread_cond_signal(&g->wake);
-	pthread_mutex_unlock(&g->lock);
-	pthread_join(g->reaper, NULL);
-	g->reaping = false;
-}
-
-static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
-			      const char *method, const char *version, const char *upload,
-			      size_t *upload_size, void **con_cls)
-{
-	struct vrl_metrics *m = cls;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	unsigned status = MHD_HTTP_OK;
-	size_t len = 0;
-	char *text = NULL;
-
-	(void)version;
-	(void)upload;
-	(void)upload_size;
-	(void)con_cls;
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		status = MHD_HTTP_METHOD_NOT_ALLOWED;
-	else if (strcmp(url, "/metrics") != 0 && strcmp(url, "/") != 0)
-		status = MHD_HTTP_NOT_FOUND;
-	else if (!(text = vrl_metrics_render(m, &len)))
-		status = MHD_HTTP_SERVICE_UNAVAILABLE;
-	if (status != MHD_HTTP_OK) {
-		static const char msg[] = "see /metrics\n";
-
-		r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
-						    MHD_RESPMEM_PERSISTENT);
-	} else {
-		r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	}
-	if (!r) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
+/* ---- HTTP (metrics_http.c) ----------------------------------------------------- */
 
 int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, char *why,
 		      size_t whylen)
 {
-	struct sockaddr_storage sa;
-	const union MHD_DaemonInfo *info;
-	int rc = parse_addr(addr, &sa, why, whylen);
-
-	if (rc)
-		return rc;
-	if ((rc = guard_start(&m->guard)) != 0) {
-		snprintf(why, whylen, "cannot serve metrics on %s: %s", addr, strerror(-rc));
-		return rc;
-	}
-	/*
-	 * One polling thread with non-blocking sockets serves every
-	 * connection: a slow client costs a place in the table, never the
-	 * thread's time (answer() only copies the page out).
-	 */
-	errno = 0;
-	m->http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-				   (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-				   0, NULL, NULL, answer, m,
-				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_MAX,
-				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_MAX,
-				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_S,
-				   MHD_OPTION_NOTIFY_CONNECTION, on_connection, m,
-				   MHD_OPTION_END);
-	if (!m->http) {
-		rc = errno ? -errno : -EADDRINUSE;
-		guard_stop(&m->guard);
-		snprintf(why, whylen, "cannot serve metrics on %s: %s", addr, strerror(-rc));
-		return rc;
-	}
-	info = MHD_get_daemon_info(m->http, MHD_DAEMON_INFO_BIND_PORT);
-	*port = info ? info->port : 0;
-	return 0;
+	return vrl_metrics_http_start(m, addr, port, &m->http, why, whylen);
 }
-#else
-int vrl_metrics_serve(struct vrl_metrics *m, const char *addr, unsigned *port, char *why,
-		      size_t whylen)
-{
-	struct sockaddr_storage sa;
-	int rc = parse_addr(addr, &sa, why, whylen);
-
-	(void)m;
-	*port = 0;
-	if (rc)
-		return rc;
-	snprintf(why, whylen, "this vrld was built without libmicrohttpd: no metrics over "
-		 "HTTP (use daemon.metrics_textfile)");
-	return -ENOTSUP;
-}
-#endif
 
 void vrl_metrics_free(struct vrl_metrics *m)
 {
 	if (!m)
 		return;
-#ifdef HAVE_MHD
-	if (m->http)
-		MHD_stop_daemon(m->http);
-	guard_stop(&m->guard);
-#endif
+	vrl_metrics_http_stop(m->http);
 	/* no reader is left once the HTTP threads are gone: the last page
 	 * goes now; pages already handed to call_rcu free themselves (their
 	 * callback touches nothing of @m) */

@@ -46,7 +46,7 @@ char *vrl_metrics_render(struct vrl_metrics *m, size_t *len);
  * Serve GET /metrics on @addr ("127.0.0.1:9477", "[::1]:9477", port 0 picks
  * one) from a thread of its own: at most 64 connections at once, 32 from one
  * client address, each closed 10 s after it opened (5 s when silent), the
- * oldest closed first when a new one needs room (see metrics.c). Only
+ * oldest closed first when a new one needs room (see metrics_http.c). Only
  * loopback addresses are accepted. Returns 0 and the bound port in @port,
  * -ENOTSUP when vrld was built without libmicrohttpd, -EINVAL for a bad or
  * non-loopback address, or -errno, with a message in @why.

@@ -293,7 +293,6 @@ uint64_t vrl_seg_settle(struct vrl_seg *s, uint64_t first, uint64_t count)
 
 unsigned vrl_seg_reap_holders(struct vrl_seg *s)
 {
-	struct vrl_seg_header *h = s->hdr;
 	struct vrl_seg_holder *hs = s->view.holders;
 	unsigned reaped = 0;
 
@@ -310,14 +309,8 @@ unsigned vrl_seg_reap_holders(struct vrl_seg *s)
 		 * owner between a record's tag check and its give-back. */
 		for (unsigned j = 0; j < VRL_HOLD_MAX; j++)
 			vrl_hold_give_back(&s->view, &hs[i].holds[j]);
-		atomic_fetch_add_explicit(&h->retired_granted,
-					  atomic_load_explicit(&hs[i].granted, memory_order_relaxed),
-					  memory_order_relaxed);
-		atomic_fetch_add_explicit(&h->retired_denied,
-					  atomic_load_explicit(&hs[i].denied, memory_order_relaxed),
-					  memory_order_relaxed);
-		atomic_store_explicit(&hs[i].granted, 0, memory_order_relaxed);
-		atomic_store_explicit(&hs[i].denied, 0, memory_order_relaxed);
+		/* its counters, totals and per limit (vrl_holder_fold) */
+		vrl_holder_fold(&s->view, &hs[i]);
 		/* HOLD.H1 release: the fold is done before the slot can be retaken */
 		if (atomic_compare_exchange_strong_explicit(&hs[i].pid, &pid, 0,
 							    memory_order_release,

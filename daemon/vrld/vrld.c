@@ -43,6 +43,7 @@
 #include "clock.h"
 #include "config.h"
 #include "live.h"
+#include "log.h"
 #include "reload.h"
 #include "unmatched.h"
 
@@ -76,21 +77,6 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-/* Structured log line on stderr: level=... msg="..." then key=value pairs. */
-static void logf_(const char *level, const char *fmt, ...)
-{
-	struct timespec ts;
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	fprintf(stderr, "ts=%lld.%03ld level=%s %s\n", (long long)ts.tv_sec,
-		ts.tv_nsec / 1000000, level, msg);
-}
-
 struct options {
 	const char *config;      /* -c FILE */
 	const char *preset;      /* -p NAME */
@@ -109,7 +95,9 @@ static void usage(FILE *f)
 		"      --replace       replace an existing segment of another layout\n"
 		"                      (its counters are lost) instead of refusing to start\n"
 		"      --discard-checkpoint  start with empty durable counters, ignoring\n"
-		"                      daemon.checkpoint (it is overwritten at the next write)\n");
+		"                      daemon.checkpoint (it is overwritten at the next write)\n"
+		"  -h, --help          print this and exit\n"
+		"  -V, --version       print vrld's version and exit\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -121,11 +109,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "replace", no_argument, NULL, 'R' },
 		{ "discard-checkpoint", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:p:h", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:p:hV", longs, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o->config = optarg; break;
 		case 'p': o->preset = optarg; break;
@@ -133,6 +122,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'R': o->replace = true; break;
 		case 'D': o->discard_ckpt = true; break;
 		case 'h': usage(stdout); exit(0);
+		case 'V': printf("vrld %s\n", VRL_VERSION_STRING); exit(0);
 		default: usage(stderr); return -1;
 		}
 	}
@@ -210,7 +200,8 @@ static void first_problem(void *arg, const char *problem)
 
 static void reload_refused(struct vrl_seg *seg, const char *why)
 {
-	logf_("error", "msg=\"reload refused; keeping the running config\" error=\"%s\"", why);
+	vrld_log("error", "reload refused; keeping the running config", LOG_S("error", why),
+		 LOG_END);
 	vrl_seg_note_reload(seg->hdr, why);
 }
 
@@ -236,9 +227,9 @@ static void reload_apply(struct vrl_seg *seg, struct vrld_prod *prod,
 		reload_refused(seg, why);
 		return;
 	}
-	logf_("info", "msg=\"config reloaded\" limits=%u generation=%llu", next->cfg.nlimits,
-	      /* seq_cst: a log line's figure only */
-	      (unsigned long long)atomic_load(&seg->hdr->config_gen));
+	vrld_log("info", "config reloaded", LOG_U("limits", next->cfg.nlimits),
+		 /* seq_cst: a log line's figure only */
+		 LOG_U("generation", atomic_load(&seg->hdr->config_gen)), LOG_END);
 	vrl_seg_note_reload(seg->hdr, NULL);
 }
 
@@ -272,8 +263,8 @@ static void reap_children(void)
 	while (alert_children > 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		alert_children--;
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			logf_("warn", "msg=\"alert command failed\" pid=%d status=%d", (int)pid,
-			      status);
+			vrld_log("warn", "alert command failed", LOG_I("pid", pid),
+				 LOG_I("status", status), LOG_END);
 	}
 }
 
@@ -294,8 +285,8 @@ static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev,
 	int rc;
 
 	if (alert_children >= ALERT_CHILDREN_MAX) {
-		logf_("warn", "msg=\"alert command not run: %u still running\" ticket=%llu",
-		      alert_children, (unsigned long long)ev->ticket);
+		vrld_log("warn", "alert command not run: too many still running",
+			 LOG_U("running", alert_children), LOG_U("ticket", ev->ticket), LOG_END);
 		return;
 	}
 	while (environ && environ[n])
@@ -317,8 +308,8 @@ static void run_alert_command(const char *cmd, const struct vrl_alert_event *ev,
 	rc = posix_spawn(&pid, cmd, NULL, NULL, argv, envp);
 	free(envp);
 	if (rc != 0) {
-		logf_("error", "msg=\"cannot run alert command\" command=\"%s\" error=\"%s\"", cmd,
-		      strerror(rc));
+		vrld_log("error", "cannot run alert command", LOG_S("command", cmd),
+			 LOG_S("error", strerror(rc)), LOG_END);
 		return;
 	}
 	alert_children++;
@@ -354,10 +345,10 @@ static void drain_alerts(const struct vrl_seg *seg, const struct vrl_daemon_conf
 		vrl_alert_text(key, sizeof(key), ev.p.label, sizeof(ev.p.label));
 		event_limit(seg, &ev, name, sizeof(name));
 		vrld_prod_alert(prod, name);
-		logf_("warn", "msg=\"alert\" limit=\"%s\" key=\"%s\" threshold=%u used=%llu "
-		      "count=%llu period=%llu ticket=%llu", name, key, ev.p.threshold,
-		      (unsigned long long)ev.p.used, (unsigned long long)ev.p.count,
-		      (unsigned long long)ev.p.period, (unsigned long long)ev.ticket);
+		vrld_log("warn", "alert", LOG_S("limit", name), LOG_S("key", key),
+			 LOG_U("threshold", ev.p.threshold), LOG_U("used", ev.p.used),
+			 LOG_U("count", ev.p.count), LOG_U("period", ev.p.period),
+			 LOG_U("ticket", ev.ticket), LOG_END);
 		if (dc->alert_command[0])
 			run_alert_command(dc->alert_command, &ev, name, key);
 	}
@@ -375,13 +366,13 @@ static void restore_after_shrink(struct vrl_seg *seg, const struct vrl_daemon_co
 		return;
 	if (vrl_ckpt_load_keys(dc->prod.checkpoint, seg->view.nslots, &ck, why,
 			       sizeof(why)) != 0) {
-		logf_("error", "msg=\"no checkpoint restored into the regrown segment\" "
-		      "detail=\"%s\"", why);
+		vrld_log("error", "no checkpoint restored into the regrown segment",
+			 LOG_S("detail", why), LOG_END);
 		return;
 	}
 	vrl_ckpt_apply(seg, &ck, &st);
-	logf_("info", "msg=\"checkpoint restored into the regrown segment\" checkpoint=%s "
-	      "restored=%llu", dc->prod.checkpoint, (unsigned long long)st.restored);
+	vrld_log("info", "checkpoint restored into the regrown segment",
+		 LOG_S("checkpoint", dc->prod.checkpoint), LOG_U("restored", st.restored), LOG_END);
 	vrl_ckpt_free(&ck);
 }
 
@@ -405,32 +396,35 @@ static bool check_size(struct vrl_seg *seg, struct vrld_prod *prod)
 
 	if (rc <= 0)
 		return true;
-	logf_("warn", "msg=\"segment %s by a process with write access to it (the segment's "
-	      "group, gid %u); %s: keys past the cut are lost, but for what a checkpoint "
-	      "restores\" segment=%s size=%lld want=%llu changed_at=%lld",
-	      rc == 1 ? "shrunk" : "shrunk and grown back", (unsigned)st.st_gid,
-	      rc == 1 ? "restoring its size and rebuilding it" : "rebuilding it", dc->seg.name,
-	      (long long)st.st_size, (unsigned long long)seg->size, (long long)st.st_ctim.tv_sec);
+	vrld_log("warn", rc == 1 ?
+		 "segment shrunk by a process with write access to it (the segment's group); "
+		 "restoring its size and rebuilding it: keys past the cut are lost, but for "
+		 "what a checkpoint restores" :
+		 "segment shrunk and grown back by a process with write access to it (the "
+		 "segment's group); rebuilding it: keys past the cut are lost, but for what a "
+		 "checkpoint restores",
+		 LOG_S("segment", dc->seg.name), LOG_U("gid", st.st_gid), LOG_I("size", st.st_size),
+		 LOG_U("want", seg->size), LOG_I("changed_at", st.st_ctim.tv_sec), LOG_END);
 	rc = vrl_seg_regrow(seg, &state);
 	if (rc) {
-		logf_("error", "msg=\"cannot restore the segment's size; workers fail with "
-		      "VRL_ECORRUPT until it is\" error=\"%s\"", strerror(-rc));
+		vrld_log("error", "cannot restore the segment's size; workers fail with "
+			 "VRL_ECORRUPT until it is", LOG_S("error", strerror(-rc)), LOG_END);
 		return false;
 	}
 	/* the publish copies @dc before it retires the object that holds it */
 	rc = vrld_prod_publish(prod, dc, why, sizeof(why));
 	dc = &vrld_prod_live(prod)->dc;
 	if (rc) {
-		logf_("error", "msg=\"cannot publish the config into the regrown segment; "
-		      "workers fail with VRL_ECORRUPT until it is\" error=\"%s\"", why);
+		vrld_log("error", "cannot publish the config into the regrown segment; "
+			 "workers fail with VRL_ECORRUPT until it is", LOG_S("error", why), LOG_END);
 		return false;   /* its area stays empty: the next tick tries again */
 	}
 	restore_after_shrink(seg, dc);
 	atomic_store(&seg->hdr->daemon_pid, (int32_t)getpid());
 	if (!vrl_seg_reopen(seg, state))
 		return false;   /* shrunk again meanwhile: the next tick */
-	logf_("info", "msg=\"segment restored; workers heal on their next call\" segment=%s",
-	      dc->seg.name);
+	vrld_log("info", "segment restored; workers heal on their next call",
+		 LOG_S("segment", dc->seg.name), LOG_END);
 	return true;
 }
 
@@ -456,11 +450,11 @@ static void log_unmatched(const struct vrl_seg *seg, uint32_t flags)
 		if (known)
 			continue;
 		memcpy(seen[nseen++], api, strlen(api) + 1);   /* < VRL_UNMATCHED_NAME */
-		logf_("warn", "msg=\"requests match no limit: a typo in a caller, or a limit "
-		      "missing from the config?\" api=\"%s\" count=%llu policy=%s", api,
-		      (unsigned long long)rows[i].count,
-		      (flags & VRL_CFG_UNMATCHED_DENY) ? "deny" :
-		      (flags & VRL_CFG_UNMATCHED_WARN) ? "warn" : "allow");
+		/* the api is a worker's bytes: a field, escaped, never part of the line */
+		vrld_log("warn", "requests match no limit: a typo in a caller, or a limit "
+			 "missing from the config?", LOG_S("api", api), LOG_U("count", rows[i].count),
+			 LOG_S("policy", (flags & VRL_CFG_UNMATCHED_DENY) ? "deny" :
+				(flags & VRL_CFG_UNMATCHED_WARN) ? "warn" : "allow"), LOG_END);
 	}
 }
 
@@ -479,9 +473,9 @@ static void tick(struct vrl_seg *seg, uint64_t *cursor, uint64_t *next_sweep,
 	atomic_store_explicit(&h->daemon_heartbeat_ns, now, memory_order_relaxed);
 	/* vrld reads none of them, but vrl_open() checks them */
 	if (vrl_seg_restore_header(seg))
-		logf_("warn", "msg=\"the segment header's layout words were changed (by a process "
-		      "with write access: the segment's group); restored\" segment=%s",
-		      dc->seg.name);
+		vrld_log("warn", "the segment header's layout words were changed (by a process "
+			 "with write access: the segment's group); restored",
+			 LOG_S("segment", dc->seg.name), LOG_END);
 	drain_alerts(seg, dc, alerts, now, prod);
 	/* a reload that shortened the interval: it applies from now */
 	if (*next_sweep > now + dc->sweep_interval_ns)
@@ -527,7 +521,7 @@ static void print_summary(const struct vrl_daemon_config *dc, const struct vrld_
 /* --check: what start-up does before it touches the segment, then a summary. */
 static int check(const struct options *o, const struct vrl_daemon_config *dc)
 {
-	struct vrld_prod prod = { .log = logf_ };
+	struct vrld_prod prod = { .log = vrld_log };
 	int rc = vrld_prod_prepare(&prod, dc, o->discard_ckpt, o->replace);
 
 	vrl_ckpt_free(&prod.ck);
@@ -561,7 +555,7 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	char why[VRL_CONFIG_ERR_MAX];
 	uint64_t cursor = 0, next_sweep = 0;
 	struct vrl_alert_cursor alerts = { 0 };
-	struct vrld_prod prod = { .log = logf_ };
+	struct vrld_prod prod = { .log = vrld_log };
 	struct timespec period = { 0, TICK_NS };
 	int rc;
 
@@ -570,20 +564,21 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	rc = vrl_seg_open_or_create(&dc->seg, &dc->cfg, o->replace, &seg, why, sizeof(why));
 	if (rc) {
 		vrld_prod_stop(&prod);
-		logf_("error", "msg=\"cannot open segment %s: %s\" detail=\"%s\"%s", dc->seg.name,
-		      vrl_strerror(rc), why,
-		      rc == -EEXIST ? " hint=\"stop every worker and vrld, or start with --replace "
-		      "(the segment is recreated: workers must reopen it, its counters are lost "
-		      "but for what daemon.checkpoint restores)\"" :
-		      rc == -EBUSY ? " hint=\"one vrld per segment: stop the other one first "
-		      "(systemctl stop vrld), or give this one another segment.name\"" : "");
+		vrld_log("error", "cannot open segment", LOG_S("segment", dc->seg.name),
+			 LOG_S("error", vrl_strerror(rc)), LOG_S("detail", why),
+			 LOG_S("hint", rc == -EEXIST ? "stop every worker and vrld, or start with "
+			       "--replace (the segment is recreated: workers must reopen it, its "
+			       "counters are lost but for what daemon.checkpoint restores)" :
+			       rc == -EBUSY ? "one vrld per segment: stop the other one first "
+			       "(systemctl stop vrld), or give this one another segment.name" : ""),
+			 LOG_END);
 		return 1;
 	}
 	if (vrld_prod_start(&prod, &seg, dc) != 0 ||
 	    (rc = vrld_reloader_start(&rl, load_again, (void *)o)) != 0) {
 		if (rc)
-			logf_("error", "msg=\"refusing to start: no reloader thread\" error=\"%s\"",
-			      strerror(-rc));
+			vrld_log("error", "refusing to start: no reloader thread",
+				 LOG_S("error", strerror(-rc)), LOG_END);
 		prod.seg = NULL;     /* no checkpoint of a segment vrld never served */
 		vrld_prod_stop(&prod);
 		vrl_seg_close(&seg);
@@ -593,10 +588,10 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	 * bracket repair (KT.B1); no data rides on them */
 	atomic_store(&seg.hdr->daemon_pid, (int32_t)getpid());
 	atomic_store(&seg.hdr->daemon_heartbeat_ns, vrl_now_ns());
-	logf_("info", "msg=\"serving\" segment=%s adopted=%d limits=%u keys=%llu slots=%llu "
-	      "bytes=%llu source=\"%s\"", dc->seg.name, seg.adopted, dc->cfg.nlimits,
-	      (unsigned long long)dc->seg.keys, (unsigned long long)seg.view.nslots,
-	      (unsigned long long)seg.size, dc->cfg.source);
+	vrld_log("info", "serving", LOG_S("segment", dc->seg.name), LOG_I("adopted", seg.adopted),
+		 LOG_U("limits", dc->cfg.nlimits), LOG_U("keys", dc->seg.keys),
+		 LOG_U("slots", seg.view.nslots), LOG_U("bytes", seg.size),
+		 LOG_S("source", dc->cfg.source), LOG_END);
 	notify("READY=1");
 	while (!atomic_load_explicit(&stop_signal, memory_order_relaxed)) {
 		reload_step(&rl, &seg, &prod);
@@ -609,8 +604,8 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	/* after the last checkpoint: a load in progress is waited for, dropped */
 	vrld_reloader_stop(&rl);
 	atomic_store(&seg.hdr->daemon_pid, 0);
-	logf_("info", "msg=\"stopping; the segment stays for workers and the next vrld\" signal=%d",
-	      atomic_load_explicit(&stop_signal, memory_order_relaxed));
+	vrld_log("info", "stopping; the segment stays for workers and the next vrld",
+		 LOG_I("signal", atomic_load_explicit(&stop_signal, memory_order_relaxed)), LOG_END);
 	vrl_seg_close(&seg);
 	return 0;
 }

@@ -25,6 +25,15 @@
  * operator resets the key), never gives them back twice. A handle without a
  * holder slot, or whose VRL_HOLD_MAX entries are in use by other keys, holds
  * its units unrecorded, with the same bound.
+ *
+ * Counters: a holder's grants and denials (totals and per limit) are folded
+ * into the header as the handle goes, at vrl_close() or when vrld reaps its
+ * dead process (vrl_holder_fold), so that views count every handle of the
+ * config in force, not only those attached. Each counter is exchanged with
+ * 0 before it is added: a crash in between loses counts, never doubles
+ * them. They are figures for views: no grant reads them (Invariant 1 does
+ * not depend on them), and the per-limit words take a relaxed CAS loop that
+ * a dead process cannot leave half-done.
  */
 #include "client.h"
 
@@ -116,18 +125,56 @@ static void holder_release(struct vrl_client *c)
 	/* a handle's process slots end with it, as with its process */
 	for (unsigned i = 0; i < VRL_HOLD_MAX; i++)
 		vrl_hold_give_back(&c->view, &c->holder->holds[i]);
-	/* Fold our counters into the retired totals, then free the slot.
+	/* Fold our counters into the header's, then free the slot.
 	 * release: vrld reading pid == 0 sees the fold done (HOLD.H1). */
-	atomic_fetch_add_explicit(&c->hdr->retired_granted,
-				  atomic_load_explicit(&c->holder->granted, memory_order_relaxed),
-				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->hdr->retired_denied,
-				  atomic_load_explicit(&c->holder->denied, memory_order_relaxed),
-				  memory_order_relaxed);
-	atomic_store_explicit(&c->holder->granted, 0, memory_order_relaxed);
-	atomic_store_explicit(&c->holder->denied, 0, memory_order_relaxed);
+	vrl_holder_fold(&c->view, c->holder);
 	atomic_store_explicit(&c->holder->pid, 0, memory_order_release);
 	c->holder = NULL;
+}
+
+/* Add @n to folded word @w for config generation @gen (segment.h). */
+static void fold_word(_Atomic uint64_t *w, uint64_t gen, uint64_t n)
+{
+	uint64_t old = atomic_load_explicit(w, memory_order_relaxed), next, count;
+
+	do {
+		uint64_t wgen = old >> VRL_FOLD_COUNT_BITS;
+
+		count = old & VRL_FOLD_COUNT_MAX;
+		if (wgen != VRL_FOLD_GEN(gen)) {
+			/* the word counts a newer config: these counts are of the past */
+			if (old != 0 && (int16_t)(uint16_t)(VRL_FOLD_GEN(gen) - wgen) < 0)
+				return;
+			count = 0;
+		}
+		count = n > VRL_FOLD_COUNT_MAX - count ? VRL_FOLD_COUNT_MAX : count + n;
+		next = VRL_FOLD_GEN(gen) << VRL_FOLD_COUNT_BITS | count;
+		/* relaxed: a figure for views; nothing else is ordered by it */
+	} while (!atomic_compare_exchange_weak_explicit(w, &old, next, memory_order_relaxed,
+						       memory_order_relaxed));
+}
+
+/* Take counter @x (its owner is gone or is the caller). */
+static uint64_t take(_Atomic uint64_t *x)
+{
+	return atomic_exchange_explicit(x, 0, memory_order_relaxed);
+}
+
+void vrl_holder_fold(const struct vrl_seg_view *v, struct vrl_seg_holder *a)
+{
+	struct vrl_seg_header *h = v->hdr;
+	uint64_t gen = atomic_load_explicit(&a->config_gen, memory_order_relaxed);
+
+	atomic_fetch_add_explicit(&h->retired_granted, take(&a->granted), memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->retired_denied, take(&a->denied), memory_order_relaxed);
+	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++) {
+		uint64_t g = take(&a->limit_granted[l]), d = take(&a->limit_denied[l]);
+
+		if (g)
+			fold_word(&h->folded_granted[l], gen, g);
+		if (d)
+			fold_word(&h->folded_denied[l], gen, d);
+	}
 }
 
 /*

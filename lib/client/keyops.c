@@ -73,8 +73,10 @@ static int op_cooldown(struct vrl_client *c, struct vrl_take *t, uint64_t until)
 		uint64_t cur = atomic_load_explicit(&s->cooldown, memory_order_relaxed);
 
 		/* seq_cst: the cooldown store and the eviction check below form
-		 * a Dekker pair with vrld's state CAS (KT.E1) and its cooldown load:
-		 * either vrld sees the cooldown, or we see the eviction */
+		 * a Dekker pair with vrld's state CAS (KT.E1) and its cooldown
+		 * load after it (KT.E2): either vrld sees the cooldown and moves
+		 * it with the key, or we see the eviction and set it again on
+		 * the key's next slot */
 		while (cur < until && !atomic_compare_exchange_weak(&s->cooldown, &cur, until))
 			;
 		if (atomic_load(&s->state) != VRL_STATE_EVICTED &&

@@ -108,6 +108,17 @@ bool vrl_limit_selected(const struct vrl_snapshot *cfg, uint32_t i, const struct
  */
 void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e);
 
+/*
+ * Fold holder @a's counters into the header's: its totals into
+ * retired_granted/denied, its per-limit counters into folded_granted/denied
+ * for the generation they belong to (segment.h). Each counter is taken
+ * (exchanged with 0) before it is added, so a caller killed in between
+ * loses those counts and never counts them twice. The caller owns @a: its
+ * handle at vrl_close(), or vrld for a process that is gone. Call before
+ * freeing the slot (pid 0, release: HOLD.H1).
+ */
+void vrl_holder_fold(const struct vrl_seg_view *v, struct vrl_seg_holder *a);
+
 /* ---- hooks -------------------------------------------------------------------------- */
 
 /*

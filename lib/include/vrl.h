@@ -338,12 +338,12 @@ int vrl_acquire_resolved(vrl_client *c, vrl_resolved *r, uint64_t cost, struct v
  *
  * Threads: the handle's thread. Ordering with vrld: the key's cooldown word
  * is raised by a sequentially consistent CAS, then its state word and tag
- * are read (seq_cst). vrld evicts an idle key only when the cooldown it
- * read is over, by a CAS of the state word to EVICTED (keytable.c E1); a
- * call that sees the key evicted closes it again in its new slot. vrld
- * reads the cooldown before its CAS, so a cooldown set on an idle key in
- * the instant between the two can go with the key (the key comes back
- * open). vrld checkpoints a cooldown in force with its key and restores it
+ * are read (seq_cst). vrld evicts an idle key by a seq_cst CAS of its
+ * state word to EVICTED, then reads the cooldown (keytable.c KT.E1, KT.E2):
+ * either this call sees the key evicted and closes it again in its new
+ * slot, or vrld sees the cooldown and puts the key back closed. A cooldown
+ * is lost only when the key cannot come back at all (no free slot near its
+ * home: the table is full there, and `on_full` decides). vrld checkpoints a cooldown in force with its key and restores it
  * after a restart. An acquire reads the word relaxed, after the key's
  * state word: one that runs at the same time as the call may still grant.
  *

@@ -17,7 +17,9 @@
  *      split its bucket and over-grant; the protocol below rules it out.
  *   KT.G3 Eviction never loses state: vrld evicts only a key whose state word
  *      it saw idle, by CAS on that very word; an acquire that raced it fails
- *      its CAS and re-resolves the key into a fresh slot.
+ *      its CAS and re-resolves the key into a fresh slot. A cooldown set
+ *      while the key is evicted is not lost either: the Dekker pair KT.E2
+ *      gives it to the key's next slot (vrl_kt_evict).
  *
  * Why KT.G2 holds. Slots become claimable (EMPTY or FREE) only in two ways:
  * EMPTY is the initial state and never comes back, and FREE is made by vrld
@@ -327,6 +329,41 @@ int vrl_kt_get(const struct vrl_seg_view *v, const struct vrl_key *k, uint32_t l
 	}
 }
 
+void (*vrl__kt_evicting)(struct vrl_seg_slot *s);
+
+/*
+ * Put evicted slot @s's key (live tag @tag) back with cooldown @until: the
+ * key is idle (vrld evicts no other), so a fresh slot, full, is the same
+ * key; only its cooldown would have been lost. The key is rebuilt from
+ * the slot as a checkpoint does (home and fingerprint). When no slot is
+ * free near its home the key cannot come back for anyone: a worker's own
+ * insert then meets the table full, and `on_full` decides.
+ */
+static void carry_cooldown(const struct vrl_seg_view *v, struct vrl_seg_slot *s, uint64_t tag,
+			   uint64_t until)
+{
+	const struct vrl_key k = {
+		.home = atomic_load_explicit(&s->home, memory_order_relaxed),
+		.fp = tag & VRL_TAG_FP_MASK,
+	};
+	uint32_t note = atomic_load_explicit(&s->limit, memory_order_relaxed);
+	char label[VRL_LABEL_MAX];
+	uint64_t idx;
+
+	/* the slot is DEAD: only vrld reuses it, after a reclaim; a hostile
+	 * writer's bytes are at worst a wrong label, ended here */
+	memcpy(label, s->label, sizeof(label));
+	label[sizeof(label) - 1] = 0;
+	if (vrl_kt_get(v, &k, note, label, &idx))
+		return;
+	struct vrl_seg_slot *n = slot_at(v, idx);
+	uint64_t cur = atomic_load_explicit(&n->cooldown, memory_order_relaxed);
+
+	/* seq_cst: a cooldown store, as op_cooldown's */
+	while (cur < until && !atomic_compare_exchange_weak(&n->cooldown, &cur, until))
+		;
+}
+
 int vrl_kt_evict(const struct vrl_seg_view *v, uint64_t idx, uint64_t state, uint64_t now)
 {
 	struct vrl_seg_header *h = v->hdr;
@@ -342,13 +379,25 @@ int vrl_kt_evict(const struct vrl_seg_view *v, uint64_t idx, uint64_t state, uin
 		return 0;
 	if (atomic_load_explicit(&s->cooldown, memory_order_relaxed) > now)
 		return 0;
-	/* KT.E1 acq_rel: wins against every acquire that read @state (KT.G3) */
-	if (!atomic_compare_exchange_strong_explicit(&s->state, &state, VRL_STATE_EVICTED,
-						     memory_order_acq_rel, memory_order_relaxed))
+	if (vrl__kt_evicting)
+		vrl__kt_evicting(s);
+	/* KT.E1 seq_cst: wins against every acquire that read @state (KT.G3),
+	 * and is the store half of vrld's side of the KT.E2 pair */
+	if (!atomic_compare_exchange_strong(&s->state, &state, VRL_STATE_EVICTED))
 		return 0;
 	help_evicted(s, t);
 	atomic_fetch_add_explicit(&h->evictions, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&h->keys_live, 1, memory_order_relaxed);
+	/* KT.E2 seq_cst: the load half. A worker's cooldown stores the
+	 * cooldown, then loads the state (keyops.c, op_cooldown), both
+	 * seq_cst: either it sees EVICTED and sets its cooldown on the key's
+	 * next slot itself, or this load sees the cooldown, which then goes
+	 * with the key. The check above is only a filter: a cooldown can land
+	 * between it and the CAS. */
+	uint64_t until = atomic_load(&s->cooldown);
+
+	if (until > now)
+		carry_cooldown(v, s, t, until);
 	return 1;
 }
 

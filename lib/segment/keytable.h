@@ -71,6 +71,11 @@ int vrl_kt_get(const struct vrl_seg_view *v, const struct vrl_key *k, uint32_t l
  */
 int vrl_kt_evict(const struct vrl_seg_view *v, uint64_t idx, uint64_t state, uint64_t now);
 
+/* Tests only: called by vrl_kt_evict between its cooldown check and its
+ * state CAS, the window in which a worker's cooldown may land. NULL in
+ * every program. */
+extern void (*vrl__kt_evicting)(struct vrl_seg_slot *s);
+
 /*
  * vrld only (one vrld per segment). Turn the DEAD slots among @count slots
  * from @first into FREE ones, inside one reclaim bracket (inserts retry

@@ -48,9 +48,10 @@
 #include <sys/types.h>
 
 #define VRL_SEG_MAGIC      UINT64_C(0x31304745534c5256) /* "VRLSEG01" little-endian */
-#define VRL_SEG_FORMAT     5u      /* bumped on any incompatible layout change; 4: a rate
+#define VRL_SEG_FORMAT     6u      /* bumped on any incompatible layout change; 4: a rate
                                       key's state word carries its rate epoch (gcra.h);
-                                      5: the header counts unmatched requests by api */
+                                      5: the header counts unmatched requests by api;
+                                      6: per-limit counters of gone handles (folded_*) */
 #define VRL_CACHELINE      64u     /* bytes; slots and holders are aligned to it */
 
 #define VRL_MAX_LIMITS     64u     /* limits in one config */
@@ -362,6 +363,17 @@ struct vrl_seg_unmatched {
 	_Atomic uint64_t name[VRL_UNMATCHED_NAME / 8]; /* the api, NUL-padded */
 };
 
+/* A folded_* word of the header: generation bits above a count. */
+#define VRL_FOLD_COUNT_BITS 48u
+#define VRL_FOLD_COUNT_MAX  ((UINT64_C(1) << VRL_FOLD_COUNT_BITS) - 1) /* saturates there */
+#define VRL_FOLD_GEN(g)     ((uint64_t)(g) & 0xffffu)
+
+/* The count folded word @w holds for config @generation (0: another's). */
+static inline uint64_t vrl_fold_count(uint64_t w, uint64_t generation)
+{
+	return w >> VRL_FOLD_COUNT_BITS == VRL_FOLD_GEN(generation) ? w & VRL_FOLD_COUNT_MAX : 0;
+}
+
 struct vrl_seg_header {
 	uint64_t magic;             /* VRL_SEG_MAGIC */
 	uint32_t format;            /* VRL_SEG_FORMAT */
@@ -415,6 +427,18 @@ struct vrl_seg_header {
 	_Atomic uint64_t holders_full; /* handles attached without a counter slot */
 	_Atomic uint64_t retired_granted; /* counters folded from dead holders */
 	_Atomic uint64_t retired_denied;
+	/*
+	 * Per-limit grants and denials of handles that closed or died, folded
+	 * as each goes (vrl_close, vrld's reap: vrl_holder_fold). One word per
+	 * limit index: the low 16 bits of the config generation the counts
+	 * belong to, above a 48-bit count (VRL_FOLD_*). A fold of a newer
+	 * generation starts the word over; one of an older generation is
+	 * dropped, as a holder's own counters are at a reload. Relaxed CAS:
+	 * figures for views, nothing is ordered by them. Trust: a group
+	 * member can write them, and only falsify what status shows.
+	 */
+	_Atomic uint64_t folded_granted[VRL_MAX_LIMITS];
+	_Atomic uint64_t folded_denied[VRL_MAX_LIMITS];
 	_Atomic uint64_t feedback_ignored; /* upstream values vrl_observe() skipped as malformed */
 
 	/* Alert events: where the ring and the fired marks are. */

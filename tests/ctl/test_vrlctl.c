@@ -26,6 +26,8 @@
 #include "events.h"
 #include "gcra.h"
 #include "label.h"
+#include "clock.h"
+#include "quota.h"
 #include "vrl.h"
 
 #define NS_PER_S UINT64_C(1000000000)
@@ -272,7 +274,7 @@ static double number_after(const char *s, const char *prefix)
 static void test_status_shows_limits(void **state)
 {
 	(void)state;
-	expect_exit(ctl("status"), 0);
+	expect_exit(ctl("status"), 1);   /* no vrld serves it */
 	assert_has(R.out, seg_name);
 	assert_has(R.out, "1000 configured");
 	assert_has(R.out, "test_vrlctl");
@@ -290,7 +292,7 @@ static void test_status_counts(void **state)
 {
 	(void)state;
 	expect_exit(ctl("acquire", "--api", "test", "--token", "a", "--org", "o"), 0);
-	expect_exit(ctl("status", "--json"), 0);
+	expect_exit(ctl("status", "--json"), 1);   /* no vrld serves it */
 	assert_json_object(R.out);
 	assert_has(R.out, "\"live\":2,");
 	assert_has(R.out, "\"inserts\":2,");
@@ -410,9 +412,9 @@ static void test_acquire_unmatched(void **state)
 	expect_exit(ctl("acquire", "--api", "other", "--json"), 0);
 	assert_has(R.out, "\"unmatched\":true");
 
-	expect_exit(ctl("status"), 0);
+	expect_exit(ctl("status"), 1);   /* no vrld serves it */
 	assert_has(R.out, "unmatched: warn; 4 requests matched no limit: typo 3, other 1");
-	expect_exit(ctl("status", "--json"), 0);
+	expect_exit(ctl("status", "--json"), 1);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"unmatched\":{\"policy\":\"warn\",\"apis\":[");
 	assert_has(R.out, "{\"api\":\"typo\",\"count\":3}");
@@ -572,7 +574,7 @@ static void test_show_window(void **state)
 	assert_has(R.out, "available: 3 of 5");
 	expect_exit(ctl("show", "t.window", "--json", "--api", "win", "--user", "eve"), 0);
 	assert_json_object(R.out);
-	assert_has(R.out, "\"used\":2,\"limit\":5");
+	assert_has(R.out, "\"used\":2,\"count\":5");
 	expect_exit(ctl("keys", "--limit", "t.window", "--json"), 0);
 	assert_json_object(R.out);
 	assert_has(R.out, "\"kind\":\"window\"");
@@ -582,6 +584,8 @@ static void test_show_window(void **state)
 }
 
 /* Quota and slots keys show used/limit and overage; a quota its period end. */
+static void quota_periods_by_date(const struct vrl_seg_limit *q);
+
 static void test_quota_and_slots_keys(void **state)
 {
 	static struct vrl_seg_config cfg;
@@ -620,11 +624,45 @@ static void test_quota_and_slots_keys(void **state)
 	assert_json_object(R.out);
 	assert_has(R.out, "\"kind\":\"quota\",\"open\":true,\"available\":0,\"used\":5,"
 		   "\"count\":3,\"overage\":2");
-	expect_exit(ctl("status"), 0);
-	assert_has(R.out, "quota,overage");
+	expect_exit(ctl("status"), 1);   /* no vrld serves it */
+	assert_has(R.out, "match api=q; overage");
 	assert_has(R.out, "3/month");
-	assert_has(R.out, "slots,persistent");
+	assert_has(R.out, "match api=conn; persistent");
 	assert_has(R.out, "2 held");
+	quota_periods_by_date(q);
+}
+
+/* A quota's period shows as the month it is (show, events), not its number. */
+static void quota_periods_by_date(const struct vrl_seg_limit *q)
+{
+	struct vrl_alert_payload p;
+	uint64_t now = vrl_wall_ns(), id, start;
+	char month[16], want[64];
+	time_t t;
+	struct tm tm;
+
+	assert_int_equal(vrl_quota_period(q, now, &id, &start, NULL), 0);
+	t = (time_t)(start / NS_PER_S);
+	gmtime_r(&t, &tm);
+	strftime(month, sizeof(month), "%Y-%m", &tm);
+	expect_exit(ctl("show", "t.quota", "--api", "q", "--vehicle", "V1"), 0);
+	snprintf(want, sizeof(want), "(period %s, 5 counted)", month);
+	assert_has(R.out, want);
+	memset(&p, 0, sizeof(p));
+	snprintf(p.name, sizeof(p.name), "t.quota");
+	snprintf(p.label, sizeof(p.label), "V1");
+	p.threshold = 100;
+	p.used = 3;
+	p.count = 3;
+	p.period = id;
+	p.at_realtime_ns = now;
+	vrl_alert_emit(&seg.view, &p);
+	expect_exit(ctl("events"), 0);
+	snprintf(want, sizeof(want), " %s\n", month);   /* PERIOD, the last column */
+	assert_has(R.out, want);
+	expect_exit(ctl("--json", "events"), 0);
+	snprintf(want, sizeof(want), "\"period_start\":\"%s\"", month);
+	assert_has(R.out, want);
 }
 
 static void test_missing_segment(void **state)
@@ -647,7 +685,7 @@ static void test_segment_from_env(void **state)
 {
 	(void)state;
 	setenv("VRL_SEGMENT", seg_name, 1);
-	expect_exit(ctl_noseg("status"), 0);
+	expect_exit(ctl_noseg("status"), 1);   /* no vrld serves it */
 	unsetenv("VRL_SEGMENT");
 	assert_has(R.out, seg_name);
 }
@@ -655,8 +693,14 @@ static void test_segment_from_env(void **state)
 static void test_usage_errors(void **state)
 {
 	(void)state;
-	expect_exit(ctl_noseg("--help"), 2);
+	expect_exit(ctl_noseg("--help"), 0);
 	assert_has(R.out, "usage: vrlctl");
+	expect_exit(ctl_noseg("--version"), 0);
+	assert_has(R.out, "vrlctl ");
+	expect_exit(ctl_noseg("keys", "--top=x"), 2);
+	assert_has(R.err, "bad value for --top: x");
+	expect_exit(ctl_noseg("status", "--json=1"), 2);
+	assert_has(R.err, "option --json takes no value");
 	expect_exit(ctl_noseg("frobnicate"), 2);
 	assert_has(R.err, "usage: vrlctl");
 	expect_exit(ctl("acquire", "--limit", "x"), 2);

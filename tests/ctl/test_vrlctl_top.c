@@ -17,6 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <ctype.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/prctl.h>
+#include <termios.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +66,7 @@ static void test_top_once(void **state)
 	struct vrl_request full = { .api = "s", .token = "full" };
 	struct vrl_seg seg;
 	char name[VRL_SHM_NAME_MAX], out[16384], want[160];
+	const char *p;
 	char busy_h[VRL_LABEL_HASH_LEN + 1], full_h[VRL_LABEL_HASH_LEN + 1];
 	vrl_client *c;
 	pid_t child;
@@ -104,9 +110,96 @@ static void test_top_once(void **state)
 	snprintf(want, sizeof(want), "{\"limit\":\"slow\",\"key\":\"%s\",\"used_pct\":", full_h);
 	assert_non_null(strstr(out, want));
 	assert_non_null(strstr(out, "\"name\":\"fast\",\"kind\":\"rate\""));
+	/* rates are JSON numbers, not strings */
+	p = strstr(out, "\"granted_per_s\":");
+	assert_non_null(p);
+	assert_true(isdigit((unsigned char)p[strlen("\"granted_per_s\":")]));
+	p = strstr(out, "\"denied_per_s\":");
+	assert_non_null(p);
+	assert_true(isdigit((unsigned char)p[strlen("\"denied_per_s\":")]));
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	assert_int_equal(run(name, "top extra", out, sizeof(out)), 2);
+	test_segment_drop(&seg, name);
+}
+
+/* Read and drop what the child wrote to the terminal, for up to 10 ms. */
+static void drain_pty(int master)
+{
+	struct pollfd p = { .fd = master, .events = POLLIN };
+	char buf[4096];
+
+	if (poll(&p, 1, 10) > 0 && (p.revents & POLLIN))
+		(void)!read(master, buf, sizeof(buf));
+}
+
+/* Start `vrlctl top` on a new terminal; returns once top holds it in cbreak mode. */
+static pid_t top_on_pty(const char *name, int *master, int *slave)
+{
+	struct termios t;
+	pid_t pid;
+
+	assert_int_equal(openpty(master, slave, NULL, NULL, NULL), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);   /* a failed test leaves no top behind */
+		setsid();
+		dup2(*slave, 0);
+		dup2(*slave, 1);
+		close(*master);
+		execl(vrlctl_path, "vrlctl", "-s", name, "top", "--wait", "20ms", (char *)NULL);
+		_exit(127);
+	}
+	do {
+		drain_pty(*master);
+		assert_int_equal(tcgetattr(*slave, &t), 0);
+	} while (t.c_lflag & ICANON);
+	return pid;
+}
+
+/* The child's exit status, reading its terminal until it ends. */
+static int reap_on_pty(pid_t pid, int master)
+{
+	int st;
+
+	while (waitpid(pid, &st, WNOHANG) == 0)
+		drain_pty(master);
+	return st;
+}
+
+/* top quits on q, and gives the terminal back: after q and after a signal. */
+static void test_top_quits_on_q(void **state)
+{
+	static struct vrl_seg_config cfg;
+	char name[VRL_SHM_NAME_MAX];
+	struct vrl_seg seg;
+	struct termios t;
+	int master, slave, st;
+	pid_t pid;
+
+	(void)state;
+	test_add_rate(&cfg, "fast", "f", 1000, NS_PER_S, 1, (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_segment("topq", &cfg, 1000, &seg, name);
+
+	pid = top_on_pty(name, &master, &slave);
+	assert_int_equal(write(master, "q", 1), 1);
+	st = reap_on_pty(pid, master);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(tcgetattr(slave, &t), 0);
+	assert_true((t.c_lflag & (ICANON | ECHO)) == (ICANON | ECHO));
+	close(master);
+	close(slave);
+
+	pid = top_on_pty(name, &master, &slave);
+	kill(pid, SIGTERM);
+	st = reap_on_pty(pid, master);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+	assert_int_equal(tcgetattr(slave, &t), 0);
+	assert_true((t.c_lflag & (ICANON | ECHO)) == (ICANON | ECHO));
+	close(master);
+	close(slave);
 	test_segment_drop(&seg, name);
 }
 
@@ -114,6 +207,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_top_once),
+		cmocka_unit_test(test_top_quits_on_q),
 	};
 
 	if (argc != 2) {

@@ -133,6 +133,37 @@ static void eviction_and_reclaim(void **state)
 	assert_int_equal(atomic_load(&h->evictions), 3);
 }
 
+/* A worker's cooldown that lands between vrld's check of the cooldown and
+ * its eviction CAS: the worker read the state before the CAS (not evicted)
+ * and took its cooldown as set, so the key must still be closed after the
+ * sweep, in whatever slot it now lives. */
+static uint64_t racing_until;
+
+static void cooldown_lands(struct vrl_seg_slot *s)
+{
+	atomic_store(&s->cooldown, racing_until);   /* seq_cst, as op_cooldown */
+}
+
+static void cooldown_racing_eviction(void **state)
+{
+	struct fixture *f = *state;
+	const struct vrl_seg_view *v = &f->seg.view;
+	uint64_t now = 1000 * NS_PER_S, idx, again;
+	struct vrl_key k;
+
+	key_of(7, &k);
+	assert_int_equal(vrl_kt_get(v, &k, 0, "x", &idx), 0);
+	racing_until = now + 60 * NS_PER_S;
+	vrl__kt_evicting = cooldown_lands;
+	vrl_seg_sweep(&f->seg, 0, v->nslots, now, 0);
+	vrl__kt_evicting = NULL;
+	assert_int_equal(vrl_kt_find(v, &k, &again), 0);
+	assert_true(atomic_load(&v->slots[again].cooldown) >= racing_until);
+	/* and a sweep while it is closed leaves it be */
+	assert_int_equal(vrl_seg_sweep(&f->seg, 0, v->nslots, now + NS_PER_S, 0), 0);
+	assert_int_equal(vrl_kt_find(v, &k, &again), 0);
+}
+
 /* An inserter killed between claim and promotion leaves a pending slot;
  * the next inserter of that key demotes it after the timeout and goes on. */
 static void abandoned_insert(void **state)
@@ -227,6 +258,7 @@ int main(void)
 		cmocka_unit_test(hash_separates_fields),
 		cmocka_unit_test_setup_teardown(collisions_and_full, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(eviction_and_reclaim, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(cooldown_racing_eviction, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(abandoned_insert, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(dead_daemon_bracket, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_inserts_no_duplicates, setup_small,

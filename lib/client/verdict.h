@@ -67,9 +67,12 @@ static inline void vrl__adapt_fill(const struct vrl_client *c, const struct vrl_
 	uint64_t slack[VRL_MAX_MATCHED] = { 0 };
 	unsigned idx[VRL_MAX_MATCHED], m = 0;
 	uint32_t pace = 0, mask;
+	bool any = false;
 
-	if (!c->cfg->nadaptive)
-		return;
+	for (unsigned i = 0; c->cfg->nadaptive && i < n && !any; i++)
+		any = t[i].slot != UINT64_MAX && vrl_rate_adaptive(&c->cfg->limits[t[i].limit]);
+	if (!any)
+		return;   /* no adaptive key: no division on the grant's path */
 	for (unsigned i = 0; i < n; i++) {
 		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
 		uint32_t p;

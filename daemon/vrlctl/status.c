@@ -171,7 +171,7 @@ static char *fmt_match(char *buf, size_t len, const struct vrl_seg_limit *l)
 static char *fmt_note(char *buf, size_t len, const struct vrl_seg_limit *l)
 {
 	char match[FMT_CELL_MAX];
-	struct vrl_kind_note nt[VRL_KIND_NOTES_MAX];
+	struct vrl_kind_note nt[VRL_DESC_NOTES_MAX];
 	size_t n = vrl_kind_notes(l, nt), used;
 
 	used = (size_t)snprintf(buf, len, "match %s%s", fmt_match(match, sizeof(match), l),
@@ -235,7 +235,7 @@ static void status_json_limits(struct json *j, const struct status *st)
 	json_arr_begin(j, "limits");
 	for (uint32_t i = 0; i < st->cfg->nlimits; i++) {
 		const struct vrl_seg_limit *l = &st->cfg->limits[i].seg;
-		struct vrl_kind_fig fig[VRL_KIND_FIGS_MAX];
+		struct vrl_kind_fig fig[VRL_DESC_FIGS_MAX];
 		char rate[64];
 		size_t n;
 

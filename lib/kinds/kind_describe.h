@@ -80,7 +80,7 @@ struct vrl_kind_fig {
 };
 
 /* The most figures a limit or a key gives. */
-#define VRL_KIND_FIGS_MAX 8
+#define VRL_DESC_FIGS_MAX 8
 
 static inline size_t vrl_fig_u64(struct vrl_kind_fig *f, size_t n, const char *name, uint64_t u)
 {
@@ -95,9 +95,9 @@ static inline size_t vrl_fig_str(struct vrl_kind_fig *f, size_t n, const char *n
 }
 
 /* The parameters of limit @l by name, in the order a JSON object lists
- * them, into @f (VRL_KIND_FIGS_MAX): how many. */
+ * them, into @f (VRL_DESC_FIGS_MAX): how many. */
 static inline size_t vrl_kind_limit_figs(const struct vrl_seg_limit *l,
-					 struct vrl_kind_fig f[VRL_KIND_FIGS_MAX])
+					 struct vrl_kind_fig f[VRL_DESC_FIGS_MAX])
 {
 	size_t n = 0;
 
@@ -128,12 +128,12 @@ struct vrl_kind_note {
 	const char *arg;
 };
 
-#define VRL_KIND_NOTES_MAX 4
+#define VRL_DESC_NOTES_MAX 4
 
 /* The notes of @l's kind-specific flags, in the order a row shows them,
- * into @nt (VRL_KIND_NOTES_MAX): how many. */
+ * into @nt (VRL_DESC_NOTES_MAX): how many. */
 static inline size_t vrl_kind_notes(const struct vrl_seg_limit *l,
-				    struct vrl_kind_note nt[VRL_KIND_NOTES_MAX])
+				    struct vrl_kind_note nt[VRL_DESC_NOTES_MAX])
 {
 	size_t n = 0;
 

@@ -52,7 +52,7 @@
 #include "clock.h"
 #include "keytable.h"
 #include "keyuse.h"
-#include "quota.h"
+#include "kind_describe.h"
 #include "unmatched.h"
 
 #define RETIRED_MAX      256u    /* limit names whose folded totals are kept */
@@ -341,18 +341,6 @@ static void offer(struct key_ratio *best, unsigned top, unsigned *n, const struc
 		best[low] = *k;
 }
 
-/* Units a soft quota key counted past its limit in period @qid (the
- * period in force, vrl_key_periods()). */
-static uint64_t overage_of(const struct vrl_limit *l, uint64_t state, uint64_t qid)
-{
-	uint64_t used;
-
-	if (l->seg.kind != VRL_KIND_QUOTA || !(l->seg.flags & VRL_LIMIT_SOFT))
-		return 0;
-	used = vrl_key_quota_used(l, state, qid);
-	return used > l->seg.count ? used - l->seg.count : 0;
-}
-
 /* Count live keys per limit and their overage, and find the @m->top
  * nearest their limit. */
 static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, uint64_t *live,
@@ -389,7 +377,8 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 		}
 		k.limit = (uint32_t)li;
 		keys[k.limit]++;
-		overage[k.limit] += overage_of(&m->snap.limits[k.limit], state, period[k.limit]);
+		overage[k.limit] += vrl_kind_overage(&m->snap.limits[k.limit], state,
+						     period[k.limit]);
 		k.ratio = vrl_slot_used_ratio(&m->v, &m->snap.limits[k.limit], i, state,
 					      load64(&s->cooldown), now, period[k.limit]);
 		if (k.ratio <= 0)

@@ -9,6 +9,10 @@
  *                   once): a count in the state word (quota.h)
  *   kind_gate.h     gate: a cooldown alone, never denies unless closed
  *
+ * Beside them, kind_describe.h: a limit and a key describing themselves
+ * for the displays (figures by name, a size's shape, a state word's parts,
+ * a quota's period and overage), one dispatch each; the callers format.
+ *
  * The acquire engine (lib/client/acquire.c) loads a key's words and hands
  * them to vrl_kind_judge(), which fills a tagged look result (struct
  * vrl_kind_look: the kind's part of it is set); every later step on that

@@ -14,7 +14,7 @@
 #include "vrlctl.h"
 #include "fmt.h"
 #include "json_writer.h"
-#include "quota.h"
+#include "kind_describe.h"
 
 /* "2026-10-21T07:28:00Z" */
 static char *fmt_utc(char *buf, size_t len, uint64_t realtime_ns)
@@ -39,8 +39,7 @@ static char *fmt_event_period(char *buf, size_t len, struct vrl_client *c,
 	const struct vrl_seg_limit *l = li >= 0 ? &vrl__config(c)->limits[li].seg : NULL;
 	uint64_t id = 0, start = 0;
 
-	if (l && l->kind == VRL_KIND_QUOTA &&
-	    vrl_quota_period(l, ev->p.at_realtime_ns, &id, &start, NULL) == 0 &&
+	if (l && vrl_kind_period(l, ev->p.at_realtime_ns, &id, &start) == 0 &&
 	    id == ev->p.period)
 		return fmt_period(buf, len, l->calendar, l->anchor, start);
 	snprintf(buf, len, "%" PRIu64, ev->p.period);

@@ -24,6 +24,7 @@
 #include "unmatched.h"
 #include "fmt.h"
 #include "json_writer.h"
+#include "kind_describe.h"
 
 #define NS_PER_S UINT64_C(1000000000)
 
@@ -170,25 +171,48 @@ static char *fmt_match(char *buf, size_t len, const struct vrl_seg_limit *l)
 static char *fmt_note(char *buf, size_t len, const struct vrl_seg_limit *l)
 {
 	char match[FMT_CELL_MAX];
+	struct vrl_kind_note nt[VRL_DESC_NOTES_MAX];
+	size_t n = vrl_kind_notes(l, nt), used;
 
-	snprintf(buf, len, "match %s%s%s%s%s%s", fmt_match(match, sizeof(match), l),
-		 (l->flags & VRL_LIMIT_SHADOW) ? "; shadow (counts, never denies)" : "",
-		 l->kind == VRL_KIND_QUOTA && (l->flags & VRL_LIMIT_SOFT) ? "; overage" : "",
-		 l->kind == VRL_KIND_SLOTS && (l->flags & VRL_LIMIT_PERSIST) ? "; persistent" : "",
-		 l->kind == VRL_KIND_QUOTA && l->pool[0] ? "; pool " : "",
-		 l->kind == VRL_KIND_QUOTA ? l->pool : "");
+	used = (size_t)snprintf(buf, len, "match %s%s", fmt_match(match, sizeof(match), l),
+				(l->flags & VRL_LIMIT_SHADOW) ? "; shadow (counts, never denies)" : "");
+	for (size_t i = 0; i < n && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "; %s%s%s", nt[i].word,
+					 nt[i].arg ? " " : "", nt[i].arg ? nt[i].arg : "");
 	return buf;
 }
 
-/* The size of a quota ("500/month", "100 once") or slots limit ("100 held"). */
+/* A limit's size as a table shows it: a rate ("10/s"), a quota's
+ * ("500/month", "100 once"), slots' ("100 held"); "-" for none. */
 static char *fmt_size(char *buf, size_t len, const struct vrl_seg_limit *l)
 {
 	static const char *const cal[] = { "?", "/month", "/week", "/day", " once" };
+	struct vrl_kind_desc d;
 
-	if (l->kind == VRL_KIND_QUOTA)
-		snprintf(buf, len, "%" PRIu64 "%s", l->count, cal[l->calendar < 5 ? l->calendar : 0]);
-	else if (l->kind == VRL_KIND_SLOTS)
-		snprintf(buf, len, "%" PRIu64 " held", l->count);
+	vrl_kind_describe(l, &d);
+	switch (d.shape) {
+	case VRL_SHAPE_PACED:
+		return fmt_rate(buf, len, d.count, d.period_ns);
+	case VRL_SHAPE_CALENDAR:
+		snprintf(buf, len, "%" PRIu64 "%s", d.count, cal[d.calendar < 5 ? d.calendar : 0]);
+		break;
+	case VRL_SHAPE_HELD:
+		snprintf(buf, len, "%" PRIu64 " held", d.count);
+		break;
+	default:
+		snprintf(buf, len, "-");
+	}
+	return buf;
+}
+
+/* A limit's burst as a table shows it: "-" for a kind without one. */
+static char *fmt_burst(char *buf, size_t len, const struct vrl_seg_limit *l)
+{
+	struct vrl_kind_desc d;
+
+	vrl_kind_describe(l, &d);
+	if (d.bursts)
+		snprintf(buf, len, "%" PRIu64, d.burst);
 	else
 		snprintf(buf, len, "-");
 	return buf;
@@ -211,26 +235,23 @@ static void status_json_limits(struct json *j, const struct status *st)
 	json_arr_begin(j, "limits");
 	for (uint32_t i = 0; i < st->cfg->nlimits; i++) {
 		const struct vrl_seg_limit *l = &st->cfg->limits[i].seg;
+		struct vrl_kind_fig fig[VRL_DESC_FIGS_MAX];
 		char rate[64];
+		size_t n;
 
 		json_obj_begin(j, NULL);
 		json_str(j, "name", l->name);
 		json_str(j, "kind", ctl_kind_name(l->kind));
 		json_bool(j, "shadow", l->flags & VRL_LIMIT_SHADOW);
-		if (l->kind == VRL_KIND_RATE) {
-			json_str(j, "rate", fmt_rate(rate, sizeof(rate), l->count, l->period_ns));
-			json_u64(j, "count", l->count);
-			json_u64(j, "period_ns", l->period_ns);
-			json_u64(j, "burst", l->burst);
-		} else if (l->kind == VRL_KIND_QUOTA || l->kind == VRL_KIND_SLOTS) {
-			json_u64(j, "count", l->count);
-			if (l->kind == VRL_KIND_QUOTA)
-				json_str(j, "pool", l->pool);
-		}
-		if (l->kind == VRL_KIND_WINDOW) {
-			json_u64(j, "limit", l->count);
-			json_u64(j, "window_ns", l->period_ns);
-			json_u64(j, "keys", l->area_keys);
+		n = vrl_kind_limit_figs(l, fig);
+		for (size_t f = 0; f < n; f++) {
+			if (fig[f].type == VRL_FIG_RATE)
+				json_str(j, fig[f].name, fmt_rate(rate, sizeof(rate), fig[f].u,
+								  fig[f].u2));
+			else if (fig[f].type == VRL_FIG_STR)
+				json_str(j, fig[f].name, fig[f].s);
+			else
+				json_u64(j, fig[f].name, fig[f].u);
 		}
 		json_arr_begin(j, "per");
 		for (uint32_t p = 0; p < l->nper; p++)
@@ -379,18 +400,11 @@ static int print_limits(const struct status *st)
 	for (uint32_t i = 0; i < st->cfg->nlimits; i++) {
 		const struct vrl_seg_limit *l = &st->cfg->limits[i].seg;
 		char rate[64], burst[24], per[128], note[FMT_NOTE_MAX], g[24], d[24];
-		bool rated = l->kind == VRL_KIND_RATE;
-		bool windowed = l->kind == VRL_KIND_WINDOW;
 		const char *row[] = { l->name, ctl_kind_name(l->kind),
-				      rated || windowed ?
-				      fmt_rate(rate, sizeof(rate), l->count, l->period_ns) :
 				      fmt_size(rate, sizeof(rate), l),
-				      burst, fmt_per(per, sizeof(per), l), g, d };
+				      fmt_burst(burst, sizeof(burst), l),
+				      fmt_per(per, sizeof(per), l), g, d };
 
-		if (rated)
-			snprintf(burst, sizeof(burst), "%" PRIu64, l->burst);
-		else
-			snprintf(burst, sizeof(burst), "-");
 		snprintf(g, sizeof(g), "%" PRIu64, st->hs.limit_granted[i]);
 		snprintf(d, sizeof(d), "%" PRIu64, st->hs.limit_denied[i]);
 		if (fmt_table_row(&t, row) != 0)

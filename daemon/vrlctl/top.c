@@ -301,6 +301,49 @@ static void table_keys(const struct vrl_snapshot *cfg, const char *title, const 
 	fmt_table_free(&t);
 }
 
+/*
+ * Adaptive rate limits (adapt.h): per limit, the keys paced below their
+ * figure and the lowest effective rate among them. Printed only for a
+ * config with adaptive limits.
+ */
+static void adaptive_human(const struct vrl_client *c)
+{
+	const struct vrl_snapshot *cfg = vrl__config(c);
+	const struct vrl_seg_view *v = vrl__view(c);
+	uint64_t cut[VRL_MAX_LIMITS] = { 0 }, now = vrl_now_ns();
+	uint32_t lowest[VRL_MAX_LIMITS];
+
+	if (!cfg->nadaptive)
+		return;
+	for (uint32_t l = 0; l < VRL_MAX_LIMITS; l++)
+		lowest[l] = VRL_ADAPT_ONE;
+	for (uint64_t i = 0; i < v->nslots; i++) {
+		/* acquire: pairs with the insert's promotion; the note is ready */
+		uint64_t tag = atomic_load_explicit(&v->slots[i].tag, memory_order_acquire);
+		uint32_t pace;
+		int li;
+
+		if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
+			continue;
+		li = vrl_note_limit(atomic_load_explicit(&v->slots[i].limit, memory_order_relaxed),
+				    cfg->generation, cfg->nlimits);
+		if (li < 0 || !vrl_rate_adaptive(&cfg->limits[li]))
+			continue;
+		/* relaxed: a display of the adapt word (adapt.h AD.W2) */
+		pace = vrl_rate_pace(&cfg->limits[li],
+				     atomic_load_explicit(&v->slots[i].aux, memory_order_relaxed), now);
+		if (pace >= VRL_ADAPT_ONE)
+			continue;
+		cut[li]++;
+		lowest[li] = pace < lowest[li] ? pace : lowest[li];
+	}
+	printf("\nadaptive limits (keys paced below their figure after 429s)\n");
+	for (uint32_t l = 0; l < cfg->nlimits; l++)
+		if (vrl_rate_adaptive(&cfg->limits[l]))
+			printf("  %-24s %" PRIu64 " cut, lowest at %.1f%% of the figure\n",
+			       cfg->limits[l].seg.name, cut[l], lowest[l] * 100.0 / VRL_ADAPT_ONE);
+}
+
 static void frame_human(const struct ctl *x, const struct vrl_client *c,
 			const struct top_sample *prev, const struct top_sample *cur,
 			const struct top_key *busy, size_t nbusy, const struct top_key *near,
@@ -333,6 +376,7 @@ static void frame_human(const struct ctl *x, const struct vrl_client *c,
 		fmt_table_print(&t, stdout);
 		fmt_table_free(&t);
 	}
+	adaptive_human(c);
 	snprintf(title, sizeof(title), "busiest keys (grants in the last %.1f s)",
 		 (double)span / 1e9);
 	table_keys(cfg, title, "GRANTS", busy, nbusy, top, false);

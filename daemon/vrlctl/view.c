@@ -18,10 +18,9 @@
 #include <time.h>
 
 #include "clock.h"
-#include "quota.h"
 #include "fmt.h"
 #include "json_writer.h"
-#include "window.h"
+#include "kind_describe.h"
 
 #define NS_PER_S UINT64_C(1000000000)
 
@@ -49,6 +48,8 @@ struct key_view {
 	uint64_t used10;             /* tenths of a percent */
 	uint64_t cooldown_ns;        /* remaining */
 	uint64_t fill_ppm;           /* permits left, parts per million: sort key */
+	uint32_t pace;               /* adaptive rate: effective rate, 1/65536 of the
+	                                figure; 0: the limit does not adapt */
 	/* quota and slots */
 	bool counted;
 	uint64_t used, size, overage; /* units counted, the limit, past it (soft quota) */
@@ -100,6 +101,7 @@ static void derive(const struct vrl_seg_view *v, const struct vrl_snapshot *cfg,
 	if (!l)
 		return;
 	vrl_kind_figures(v, l, k->slot, k->state, k->aux, now, vrl_wall_ns(), &f);
+	k->pace = vrl_rate_pace(l, k->aux, now);
 	k->tat = f.tat;
 	k->rate = f.paced;
 	k->counted = f.counted;
@@ -163,12 +165,15 @@ static int collect_keys(struct vrl_client *c, int only, uint64_t now, struct key
 }
 
 /* used/limit/overage of a quota or slots key, and a quota's period end. */
-static void counted_json(struct json *j, const struct key_view *k)
+static void counted_json(struct json *j, const struct vrl_seg_limit *l, const struct key_view *k)
 {
+	struct vrl_kind_desc d;
+
+	vrl_kind_describe(l, &d);
 	json_u64(j, "available", k->available);
 	json_u64(j, "used", k->used);
 	json_u64(j, "count", k->size);   /* "limit" names the limit */
-	if (k->kind == VRL_KIND_QUOTA) {
+	if (d.shape == VRL_SHAPE_CALENDAR) {
 		json_u64(j, "overage", k->overage);
 		if (k->period_ns != UINT64_MAX)
 			json_secs(j, "reset_s", k->period_ns);
@@ -194,7 +199,7 @@ static void keys_json(const struct ctl *x, const struct vrl_snapshot *cfg,
 		json_str(&j, "kind", ctl_kind_name(k[i].kind));
 		json_bool(&j, "open", k[i].cooldown_ns == 0);
 		if (k[i].counted)
-			counted_json(&j, &k[i]);
+			counted_json(&j, &cfg->limits[k[i].limit].seg, &k[i]);
 		if (k[i].rate) {
 			json_u64(&j, "available", k[i].available);
 			json_u64(&j, "burst", k[i].burst);
@@ -323,6 +328,7 @@ static char *word_period(char *buf, size_t len, const struct vrl_seg_limit *l, u
 static void show_json(const struct ctl *x, const struct show *s)
 {
 	char tag[24], period[48];
+	struct vrl_kind_word w;
 	struct json j;
 
 	json_init(&j, stdout);
@@ -340,8 +346,9 @@ static void show_json(const struct ctl *x, const struct show *s)
 		json_u64(&j, "state", s->k.state);
 		json_u64(&j, "cooldown", s->k.cooldown);
 		if (s->k.counted)
-			counted_json(&j, &s->k);
-		if (s->k.kind == VRL_KIND_QUOTA)
+			counted_json(&j, &s->l->seg, &s->k);
+		vrl_kind_word(&s->l->seg, s->k.state, &w);
+		if (w.shape == VRL_WORD_PERIOD)
 			json_str(&j, "period", word_period(period, sizeof(period), &s->l->seg,
 							   s->k.state));
 		else
@@ -349,7 +356,7 @@ static void show_json(const struct ctl *x, const struct show *s)
 				 (int64_t)(s->k.tat - s->now));
 		json_bool(&j, "open", s->k.cooldown_ns == 0);
 		json_secs(&j, "cooldown_s", s->k.cooldown_ns);
-		if (s->k.kind == VRL_KIND_WINDOW) {
+		if (w.shape == VRL_WORD_RING) {
 			json_u64(&j, "used", s->k.burst - s->k.available);
 			json_u64(&j, "count", s->k.burst);   /* "limit" names the limit */
 			json_u64(&j, "window_ns", s->l->seg.period_ns);
@@ -359,6 +366,8 @@ static void show_json(const struct ctl *x, const struct show *s)
 			json_u64(&j, "burst", s->k.burst);
 			json_secs(&j, "reset_s", s->k.used_ns);
 		}
+		if (s->k.pace)
+			json_pct10(&j, "pace_pct", (uint64_t)s->k.pace * 1000 / VRL_ADAPT_ONE);
 	}
 	json_obj_end(&j);
 	json_finish(&j);
@@ -383,31 +392,32 @@ static void print_tat(const struct show *s)
 static char *word_period(char *buf, size_t len, const struct vrl_seg_limit *l, uint64_t state)
 {
 	uint64_t id = 0, start = 0;
+	struct vrl_kind_word w;
 
-	if (vrl_quota_period(l, vrl_wall_ns(), &id, &start, NULL) != 0)
+	vrl_kind_word(l, state, &w);
+	if (vrl_kind_period(l, vrl_wall_ns(), &id, &start) != 0)
 		snprintf(buf, len, "?");
-	else if (vrl_quota_word_id(state) == id)
+	else if (w.period == id)
 		fmt_period(buf, len, l->calendar, l->anchor, start);
 	else
 		snprintf(buf, len, "%s, not the current one",
-			 vrl_quota_word_id(state) < id ? "an earlier period" : "a later period");
+			 w.period < id ? "an earlier period" : "a later period");
 	return buf;
 }
 
-static void print_counted(const struct show *s)
+static void print_counted(const struct show *s, const struct vrl_kind_word *w)
 {
 	const struct key_view *k = &s->k;
 	char used[72], rel[32], period[48];
 
 	fmt_used(used, sizeof(used), k);
-	if (k->kind == VRL_KIND_SLOTS) {
+	if (w->shape == VRL_WORD_HELD) {
 		printf("%-10s %" PRIu64 " (held)\n", "state:", k->state);
 		printf("%-10s %s held, %" PRIu64 " free\n", "used:", used, k->available);
 		return;
 	}
 	printf("%-10s 0x%" PRIx64 " (period %s, %" PRIu64 " counted)\n", "state:", k->state,
-	       word_period(period, sizeof(period), &s->l->seg, k->state),
-	       vrl_quota_word_used(k->state));
+	       word_period(period, sizeof(period), &s->l->seg, k->state), w->counted);
 	if (k->period_ns == UINT64_MAX)
 		printf("%-10s %s, %" PRIu64 " left, never resets\n", "used:", used, k->available);
 	else
@@ -419,6 +429,7 @@ static void show_human(const struct show *s)
 {
 	char label[VRL_LABEL_MAX], rel[32];
 	const struct key_view *k = &s->k;
+	struct vrl_kind_word w;
 
 	printf("%-10s %s (%s)\n", "limit:", s->l->seg.name, ctl_kind_name(s->l->seg.kind));
 	printf("%-10s \"%s\"%s\n", "key:", fmt_printable(label, sizeof(label), s->label),
@@ -431,14 +442,15 @@ static void show_human(const struct show *s)
 	printf("%-10s %" PRIu64 "\n", "slot:", k->slot);
 	printf("%-10s 0x%016" PRIx64 " (live, fingerprint 0x%" PRIx64 ")\n", "tag:", k->tag,
 	       k->tag & VRL_TAG_FP_MASK);
-	if (k->kind == VRL_KIND_WINDOW) {
+	vrl_kind_word(&s->l->seg, k->state, &w);
+	if (w.shape == VRL_WORD_RING) {
 		printf("%-10s %" PRIu64 " (hint %" PRIu64 ", version %" PRIu64 ")\n", "state:",
-		       k->state, k->state & VRL_WINDOW_IDX_MASK, k->state >> VRL_WINDOW_IDX_BITS);
+		       k->state, w.hint, w.version);
 		printf("%-10s %" PRIu64 " of %" PRIu64 " in the last %s\n", "used:",
 		       k->burst - k->available, k->burst,
 		       fmt_secs(rel, sizeof(rel), s->l->seg.period_ns));
 	} else if (k->counted) {
-		print_counted(s);
+		print_counted(s, &w);
 	} else {
 		print_tat(s);
 	}
@@ -453,6 +465,13 @@ static void show_human(const struct show *s)
 		       fmt_secs(rel, sizeof(rel), k->cooldown_ns));
 	else
 		printf("%-10s %" PRIu64 " (open)\n", "cooldown:", k->cooldown);
+	if (k->pace >= VRL_ADAPT_ONE)
+		printf("%-10s at the figure (adaptive)\n", "pace:");
+	else if (k->pace)
+		printf("%-10s %.1f%% of the figure, %.4g/s (adaptive: cut by 429s, recovering)\n",
+		       "pace:", k->pace * 100.0 / VRL_ADAPT_ONE,
+		       (double)s->l->seg.count * 1e9 / (double)s->l->seg.period_ns *
+		       k->pace / VRL_ADAPT_ONE);
 }
 
 int ctl_cmd_show(const struct ctl *x)

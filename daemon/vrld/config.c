@@ -60,17 +60,22 @@
 static int parse_root(struct vrl_doc *d, yaml_node_t *root, struct vrl_settings *st)
 {
 	static const char *const keys[] = { "segment", "daemon", "presets", "limits", "shadow",
-					    "labels", "attributes", "unmatched", "global", NULL };
+					    "labels", "attributes", "unmatched", "adaptive", "global",
+					    NULL };
 	yaml_node_t *v;
 
 	if (!root || cfg_is_null(root))
 		return 0;
 	if (cfg_want_type(d, root, YAML_MAPPING_NODE, "config",
 		      "a mapping of segment, daemon, presets, limits, shadow, labels, "
-		      "attributes, unmatched, global") ||
+		      "attributes, unmatched, adaptive, global") ||
 	    cfg_check_keys(d, root, "", keys))
 		return -1;
 	if ((v = cfg_lookup(d, root, "shadow")) && cfg_get_bool(d, v, "shadow", &st->shadow))
+		return -1;
+	/* before presets and limits: the default of every rate limit in them */
+	if ((v = cfg_lookup(d, root, "adaptive")) && d->p->depth == 0 &&
+	    cfg_get_bool(d, v, "adaptive", &d->p->adaptive))
 		return -1;
 	if ((v = cfg_lookup(d, root, "unmatched")) && cfg_parse_unmatched(d, v, &st->flags))
 		return -1;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "adapt.h"
 #include "duration.h"
 #include "gcra.h"
 #include "quota.h"
@@ -356,6 +357,29 @@ static int kind_keys(struct vrl_doc *d, yaml_node_t *map, const char *path, uint
 		return fail(d, n, where, "a %s limit has no %s, expected it only with kind: %s",
 			    kp->name, *key, takers);
 	}
+	return 0;
+}
+
+int cfg_limit_adaptive(struct vrl_doc *d, yaml_node_t *map, const char *path,
+		       struct vrl_seg_limit *l)
+{
+	yaml_node_t *n = cfg_lookup(d, map, "adaptive");
+	char where[VRL_PATH_MAX];
+	struct vrl_adapt a;
+	bool on = d->p->adaptive && l->kind == VRL_KIND_RATE;
+
+	cfg_pathf(where, "%s.adaptive", path);
+	if (n && cfg_get_bool(d, n, where, &on))
+		return -1;
+	if (!on)
+		return 0;
+	if (l->kind != VRL_KIND_RATE)
+		return fail(d, n, where, "a %s limit does not adapt, expected adaptive: only on "
+			    "a rate limit (kind: rate)", kind_parsers[l->kind].name);
+	vrl_adapt_init(&a, VRL_ADAPT_RECOVER_DEFAULT_NS, VRL_ADAPT_HOLD_DEFAULT_NS,
+		       VRL_ADAPT_FLOOR_DEFAULT, VRL_ADAPT_BETA_DEFAULT);
+	vrl_adapt_store(&a, l->adapt);
+	l->flags |= VRL_LIMIT_ADAPTIVE;
 	return 0;
 }
 

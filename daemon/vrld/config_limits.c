@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kind_describe.h"
+
 /* ---- one limit ------------------------------------------------------------------ */
 
 static bool cfg_limit_name_ok(const char *s)
@@ -50,6 +52,7 @@ static int limit_pool(struct vrl_doc *d, yaml_node_t *n, const char *path,
 {
 	struct vrl_parse *p = d->p;
 	char where[VRL_PATH_MAX];
+	struct vrl_kind_desc kd;
 
 	cfg_pathf(where, "%s.pool", path);
 	if (cfg_get_text(d, n, where, "a pool name", l->pool, sizeof(l->pool)) != 0)
@@ -57,6 +60,7 @@ static int limit_pool(struct vrl_doc *d, yaml_node_t *n, const char *path,
 	if (!cfg_limit_name_ok(l->pool))
 		return fail(d, n, where, "expected a name of letters, digits, '_', '.' and '-' "
 			    "such as carsxe.shared, got \"%s\"", l->pool);
+	vrl_kind_describe(l, &kd);
 	for (uint32_t i = 0; i < p->out.cfg.nlimits; i++) {
 		const struct vrl_seg_limit *o = &p->out.cfg.limits[i];
 		const char *what = NULL;
@@ -67,7 +71,7 @@ static int limit_pool(struct vrl_doc *d, yaml_node_t *n, const char *path,
 			what = "kind";
 		else if (o->count != l->count || o->period_ns != l->period_ns ||
 			 o->burst != l->burst)
-			what = l->kind == VRL_KIND_RATE ? "rate and burst" : "count";
+			what = kd.bursts ? "rate and burst" : "count";
 		else if (o->calendar != l->calendar || o->anchor != l->anchor)
 			what = "calendar and anchor";
 		else if (o->nper != l->nper || memcmp(o->per, l->per, sizeof(o->per)) != 0)
@@ -181,7 +185,8 @@ static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 	static const char *const keys[] = { "name", "description", "kind", "match", "per",
 					    "rate", "burst", "shadow", "count", "calendar",
 					    "anchor", "overage", "alerts", "persistent", "pool",
-					    "overrides", "limit", "window", "keys", "scope", NULL };
+					    "overrides", "limit", "window", "keys", "adaptive", "scope",
+					    NULL };
 	struct vrl_parse *p = d->p;
 	struct vrl_seg_limit lim, *l = &lim;
 	char where[VRL_PATH_MAX];
@@ -214,6 +219,8 @@ static int parse_limit(struct vrl_doc *d, yaml_node_t *map, const char *path)
 	if ((v = cfg_lookup(d, map, "shadow")) && cfg_get_bool(d, v, where, &shadow))
 		return -1;
 	l->flags |= shadow ? VRL_LIMIT_SHADOW : 0;
+	if (cfg_limit_adaptive(d, map, path, l))
+		return -1;
 	if ((v = cfg_lookup(d, map, "pool")) && limit_pool(d, v, path, l))
 		return -1;
 	if ((v = cfg_lookup(d, map, "overrides")) && limit_overrides(d, v, path, l))

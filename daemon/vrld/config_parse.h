@@ -39,6 +39,8 @@ struct vrl_parse {
 	uint32_t presets_seen;          /* bit i: vrl_presets[i] included */
 	uint32_t groups;                /* override groups given out */
 	unsigned depth;
+	bool adaptive;                  /* adaptive: true at the top: every rate limit's
+	                                   default */
 	unsigned nattrs;                /* attributes: declared so far */
 	bool global;                    /* the top document has global: */
 	char attrs[VRL_DECLARED_MAX][VRL_ATTR_MAX];
@@ -134,6 +136,10 @@ int cfg_limit_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
 		     struct vrl_seg_limit *l);
 /* The figures of @l's kind from @map; @inherit: an override, whose figures
  * default to its base's (already in @l). */
+/* adaptive: of a limit (true, false, or the top-level default): only a rate
+ * limit takes it (adapt.h). */
+int cfg_limit_adaptive(struct vrl_doc *d, yaml_node_t *map, const char *path,
+		       struct vrl_seg_limit *l);
 int cfg_kind_params(struct vrl_doc *d, yaml_node_t *map, const char *path,
 		    struct vrl_seg_limit *l, bool inherit);
 

@@ -52,7 +52,7 @@
 #include "clock.h"
 #include "keytable.h"
 #include "keyuse.h"
-#include "quota.h"
+#include "kind_describe.h"
 #include "unmatched.h"
 
 #define RETIRED_MAX      256u    /* limit names whose folded totals are kept */
@@ -343,18 +343,6 @@ static void offer(struct key_ratio *best, unsigned top, unsigned *n, const struc
 		best[low] = *k;
 }
 
-/* Units a soft quota key counted past its limit in period @qid (the
- * period in force, vrl_key_periods()). */
-static uint64_t overage_of(const struct vrl_limit *l, uint64_t state, uint64_t qid)
-{
-	uint64_t used;
-
-	if (l->seg.kind != VRL_KIND_QUOTA || !(l->seg.flags & VRL_LIMIT_SOFT))
-		return 0;
-	used = vrl_key_quota_used(l, state, qid);
-	return used > l->seg.count ? used - l->seg.count : 0;
-}
-
 /* Count live keys per limit and their overage, and find the @m->top
  * nearest their limit. */
 static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, uint64_t *live,
@@ -391,7 +379,8 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 		}
 		k.limit = (uint32_t)li;
 		keys[k.limit]++;
-		overage[k.limit] += overage_of(&m->snap.limits[k.limit], state, period[k.limit]);
+		overage[k.limit] += vrl_kind_overage(&m->snap.limits[k.limit], state,
+						     period[k.limit]);
 		k.ratio = vrl_slot_used_ratio(&m->v, &m->snap.limits[k.limit], i, state,
 					      load64(&s->cooldown), now, period[k.limit]);
 		if (k.ratio <= 0)
@@ -401,6 +390,46 @@ static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, 
 		offer(best, m->top, nbest, &k);
 	}
 	qsort(best, *nbest, sizeof(*best), by_ratio);
+}
+
+/*
+ * Adaptive rate limits (adapt.h): by limit, the keys paced below their
+ * figure now, and the lowest effective rate among its keys in permille of
+ * the figure (1000: none cut; a limit that does not adapt reads 1000),
+ * shown as a ratio.
+ * Bounded cardinality: one series per limit, never per key.
+ */
+static void scan_adaptive(struct vrl_metrics *m, uint64_t *cut, uint64_t *lowest)
+{
+	uint64_t now = vrl_now_ns();
+
+	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++) {
+		cut[l] = 0;
+		lowest[l] = 1000;
+	}
+	if (!m->snap.nadaptive)
+		return;
+	for (uint64_t i = 0; i < m->v.nslots; i++) {
+		const struct vrl_seg_slot *s = &m->v.slots[i];
+		uint64_t tag = load64(&s->tag), pm;
+		const struct vrl_limit *l;
+		uint32_t pace;
+		int li;
+
+		if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
+			continue;
+		li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
+				    m->snap.generation, m->snap.nlimits);
+		if (li < 0 || !vrl_rate_adaptive(l = &m->snap.limits[li]))
+			continue;
+		/* relaxed: a display of the adapt word (adapt.h AD.W2) */
+		pace = vrl_rate_pace(l, atomic_load_explicit(&s->aux, memory_order_relaxed), now);
+		if (pace >= VRL_ADAPT_ONE)
+			continue;
+		cut[li]++;
+		pm = (uint64_t)pace * 1000 / VRL_ADAPT_ONE;
+		lowest[li] = pm < lowest[li] ? pm : lowest[li];
+	}
 }
 
 /* A label value: printable ASCII, with \, " and newline escaped. */
@@ -564,7 +593,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 {
 	uint64_t counts[NCOUNTERS][VRL_MAX_LIMITS], keys[VRL_MAX_LIMITS];
 	uint64_t overage[VRL_MAX_LIMITS], alerts[VRL_MAX_LIMITS];
-	uint64_t evictions[VRL_MAX_LIMITS];
+	uint64_t evictions[VRL_MAX_LIMITS], cut[VRL_MAX_LIMITS], lowest[VRL_MAX_LIMITS];
 	uint64_t live, unattributed, attached;
 	struct key_ratio *best = calloc(m->top ? m->top : 1, sizeof(*best));
 	struct out o = { .buf = malloc(16384), .cap = 16384 };
@@ -601,6 +630,17 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 		  "Alert thresholds crossed, as vrld drained them.", alerts);
 	per_limit(&o, &m->snap, "vrl_evictions_total", "counter",
 		  "Idle keys of the limit evicted by vrld (since vrld started).", evictions);
+	scan_adaptive(m, cut, lowest);
+	per_limit(&o, &m->snap, "vrl_adaptive_cut_keys", "gauge",
+		  "Keys of an adaptive limit paced below its figure after a 429.", cut);
+	family(&o, "vrl_adaptive_lowest_ratio", "gauge",
+	       "Lowest effective rate among the limit's keys, a share of its figure (1: none cut).");
+	for (uint32_t l = 0; l < m->snap.nlimits; l++) {
+		put(&o, "vrl_adaptive_lowest_ratio{limit=\"");
+		put_label(&o, m->snap.limits[l].seg.name);
+		put(&o, "\"} %llu.%03llu\n", (unsigned long long)(lowest[l] / 1000),
+		    (unsigned long long)(lowest[l] % 1000));
+	}
 	all_totals(&o, &m->v);
 	unmatched_totals(&o, &m->v);
 	segment_wide(&o, &m->v, live, unattributed, attached, m->snap.generation);

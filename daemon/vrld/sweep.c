@@ -75,6 +75,23 @@ uint64_t vrl_seg_sweep_at(struct vrl_seg *s, uint64_t first, uint64_t count, uin
 	return vrl_seg_sweep_by(s, first, count, now, now_rt, idle_ns, NULL);
 }
 
+/* A rate key's adapt word back to 0 once it is at the figure (adapt.h),
+ * or when its limit no longer adapts. */
+static void settle_adapt(struct vrl_seg_slot *sl, const struct vrl_seg_config *cfg, uint32_t note,
+			 uint64_t now)
+{
+	/* relaxed: the adapt word orders with nothing (adapt.h AD.W2) */
+	uint32_t aux = atomic_load_explicit(&sl->aux, memory_order_relaxed), next;
+	int li = vrl_note_limit(note, cfg->generation, cfg->nlimits);
+
+	next = vrl_kind_settle_adapt(VRL_NOTE_KIND(note), li >= 0 ? &cfg->limits[li] : NULL, aux,
+				     now);
+	/* a cut that came meanwhile fails the CAS and is kept */
+	if (next != aux)
+		atomic_compare_exchange_strong_explicit(&sl->aux, &aux, next, memory_order_relaxed,
+							memory_order_relaxed);
+}
+
 /* Count one eviction of the key noted @note against its limit of @cfg. */
 static void count_eviction(uint64_t *by_limit, const struct vrl_seg_config *cfg, uint32_t note)
 {
@@ -122,6 +139,7 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg *s, uint64_t first, uint64_t count, uin
 			}
 			continue;
 		}
+		settle_adapt(&slots[i], cfg, note, now);
 		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns) ||
 		    !vrl_kt_evict(v, i, st, now))
 			continue;

@@ -21,7 +21,17 @@ and, when denied, sleeps for the verdict's retry-after; `resolved` does the
 same with a request resolved once (resolve(), then Resolved.acquire()).
 --providers deals the workers among the providers named only. In `alone` mode each worker limits itself to the published
 figures, as a per-process limiter does (Celery's rate_limit, an in-memory
-flask-limiter): the pool then runs N times over.
+flask-limiter): the pool then runs N times over. In `pacer` mode each
+worker paces itself at its share of the figures instead (Samsara: the
+organisation's 200/s over the workers), the static split a pool without
+shared state is left with.
+
+Between a grant and its request, a worker does nothing but send: its
+connection is made before its first acquire, and the answer, with the
+grant's verdict, goes back to observe() (a 429 that names no limit is
+charged to the keys that bound that grant). --pace-log FILE records, for
+worker 0, the effective rate of the request's adaptive keys (the verdict's
+pace) over time, one "seconds pace" line per call.
 
 Prints one JSON object: per provider, requests sent, 2xx answers, 429s, and
 `used`, the share of what the upstream allowed over the run that the pool
@@ -54,6 +64,12 @@ class Upstream:
         u = urllib.parse.urlsplit(url)
         self.host, self.port = u.hostname, u.port
         self.conn = None
+
+    def connect(self):
+        """Open the connection now: a request sent right after its grant
+        must not pay a connect first."""
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        self.conn.connect()
 
     def call(self, path, headers=None):
         for attempt in range(2):
@@ -121,6 +137,10 @@ def calls(a, i, wid):
 
 
 def admit_alone(a, alone, prov, units):
+    if prov == "samsara" and a.mode == "pacer":
+        # this worker's share of the organisation's 200/s
+        return alone.pace(prov, 200.0 / max(1, sum(provider_of(a, w) == prov
+                                                   for w in range(a.workers))))
     if prov == "samsara":
         return alone.pace(prov, 150.0)                     # the per-token figure
     if prov == "evenergy":
@@ -162,6 +182,8 @@ def worker(a, wid, out):
         client = vrl.Client(a.segment)
     alone = Alone()
     resolved = {}   # --acquire resolved: one Resolved per distinct request
+    pace_log = open(a.pace_log, "w") if a.pace_log and wid == 0 else None
+    up.connect()    # before the first acquire: nothing but the send after a grant
     time.sleep(max(0.0, a.start - time.monotonic()))   # every worker starts together
     end = a.start + a.seconds
     i = 0
@@ -205,14 +227,19 @@ def worker(a, wid, out):
             else:
                 s["other"] += 1
             if client is not None:
-                client.observe(r, **{k: v for k, v in fields.items() if k != "cost"})
+                client.observe(r, verdict=v, **{k: x for k, x in fields.items() if k != "cost"})
+                if pace_log and v.pace is not None:
+                    pace_log.write(f"{time.monotonic() - a.start:.4f} {v.pace:.4f}\n")
+    if pace_log:
+        pace_log.close()
     out.put(stats)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--url", required=True)
-    p.add_argument("--mode", choices=("vrl", "alone"), default="vrl")
+    p.add_argument("--mode", choices=("vrl", "alone", "pacer"), default="vrl")
+    p.add_argument("--pace-log", help="worker 0's verdict pace over time, to this file")
     p.add_argument("--segment", default="/vrl")
     p.add_argument("--acquire", choices=("wait", "now", "resolved"), default="wait",
                    help="how vrl mode acquires (see above)")

@@ -57,6 +57,12 @@
  *   A new key's word is 0, full under any parameters: an acquire first
  *   writes a full word of its own epoch there and looks again, so it never
  *   CASes from a value that a reset or re-insert can bring back.
+ * Adaptive rate limits (adapt.h) change nothing above: the kind charges a
+ * grant T / w >= T and tests the configured figure (kind_rate.h), so every
+ * step and proof holds with that charge. One step is theirs: a waiting
+ * acquire that wakes more than an eighth of the key's charged interval
+ * after its reservation does not use it (reservation_stale(), AD.W5): it
+ * gives it up as a dropped reservation is given up, and reserves again.
  * A handle that cannot copy a new config (vrld rewrote the area under it
  * every time) keeps its own, marked stale, and uses a rate word only as
  * gcra.h allows; after RESTARTS_MAX tries it denies what it cannot read.
@@ -441,6 +447,25 @@ static bool reservation_lost(struct vrl_client *c, const struct vrl_take *t,
 	return false;
 }
 
+/*
+ * AD.W5 (adapt.h): a waiting acquire whose caller woke later than a grace
+ * after its reservation on an adaptive rate key does not use it. Sent that
+ * late, its request would arrive closer than the effective spacing to the
+ * next waiter's, which wakes on time, and a zero-burst upstream refuses
+ * the second. The grace is an eighth of the key's charged interval: the
+ * requests sent then arrive no closer than 7/8 of T / w apart, and T / w
+ * leaves that margin once a cut has found the upstream's pace. True when
+ * the reservation made at @at for key @worst is stale at @woke.
+ */
+static bool reservation_stale(const struct vrl_client *c, const struct vrl_take *t,
+			      const struct look *lk, unsigned worst, uint64_t at, uint64_t woke)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t[worst].limit];
+
+	return vrl_rate_adaptive(l) && !lk[worst].shadow_deny && woke > at &&
+	       woke - at > lk[worst].k.charge / 8;
+}
+
 /* Undo every take of a grant that was committed: rollback and records. */
 static void give_up(struct vrl_client *c, const struct vrl_take *t, struct look *lk,
 		    unsigned n, uint64_t cost, uint64_t at, const uint64_t before[],
@@ -565,11 +590,13 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 		if (stale < 0 && final >= 0) {
 			v->at_ns = now;
 			vrl__fill_denied(c, &t[final], &lk[final], now, v);
+			vrl__adapt_fill(c, t, lk, n, now, now, false, v);
 			return VRL_EDENIED;
 		}
 		if (stale < 0 && at > deadline) {
 			v->at_ns = now;
 			vrl__fill_denied(c, &t[worst], &lk[worst], now, v);
+			vrl__adapt_fill(c, t, lk, n, now, now, false, v);
 			return VRL_EDENIED;
 		}
 		/* step 2 and 3: commit at `at`, tightest key first (a stale look
@@ -604,6 +631,13 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 				if (reservation_lost(c, t, lk, n, after)) {
 					give_up(c, t, lk, n, cost, at, before, after);
 					return start_over(c, &t[worst], at, last, v);
+				}
+				if (reservation_stale(c, t, lk, worst, at, vrl_now_ns())) {
+					/* what cannot be rolled back stays spent: a
+					 * gap the upstream sees, never an over-grant */
+					give_up(c, t, lk, n, cost, at, before, after);
+					careful = false;
+					continue;
 				}
 			}
 			vrl__fill_granted(c, t, lk, n, now, v);

@@ -101,7 +101,7 @@ static int op_reset(struct vrl_client *c, struct vrl_take *t, uint64_t unused)
 	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed);
 
 	(void)unused;
-	if (vrl_kind_has_area(&c->cfg->limits[t->limit].seg) &&
+	if (!vrl_kind_has_area(&c->cfg->limits[t->limit].seg) ||
 	    vrl__window_ring(c, t, &t->ring) == 0) {
 		const struct vrl_kind_key k = vrl__kind_key(c, t, s);
 

@@ -18,6 +18,13 @@
  *      "Failed validation is free"): the request's units go back to its
  *      quotas. Rates and windows keep it: a rejected request still took its
  *      turn at the server.
+ *   5. A 429 on an adaptive rate limit cuts its key's effective rate
+ *      (adapt.h AD.W4, AD.W6), Retry-After or not. Charged: the limit the
+ *      caller or the response names, if adaptive; else the keys that
+ *      bound the grant (the verdict's binding mask, vrl_observe_granted);
+ *      else the adaptive rate key with the fewest permits now. A cut
+ *      happens at most once per hold, and not for a request granted
+ *      before the cut in force (an echo of it): vrl_adapt_cut().
  * A malformed value is skipped: counted in the segment header
  * (feedback_ignored) and reported in the feedback, never an error. The
  * request is matched and keyed once a call: rules 2 and 3 act on the one
@@ -29,6 +36,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "kind.h"
 #include "look.h"
 #include "clock.h"
 #include "feedback.h"
@@ -95,7 +103,7 @@ static int pick(struct vrl_client *c, const struct vrl_request *req, const struc
  * no key state.
  */
 static int tightest(struct vrl_client *c, const struct vrl_request *req, uint32_t kinds,
-		    struct vrl_take *pick)
+		    bool adaptive, struct vrl_take *pick)
 {
 	struct vrl_take t[VRL_MAX_MATCHED];
 	uint64_t now = vrl_now_ns(), rt = 0, best = UINT64_MAX;
@@ -110,7 +118,7 @@ static int tightest(struct vrl_client *c, const struct vrl_request *req, uint32_
 		uint64_t rem = UINT64_MAX;
 		struct look lk;
 
-		if (!vrl_kind_in(l, kinds))
+		if (!vrl_kind_in(l, kinds) || (adaptive && !vrl_rate_adaptive(l)))
 			continue;
 		/* a look only reads the slot: nothing here writes shared state */
 		if (t[i].slot != UINT64_MAX &&
@@ -147,7 +155,7 @@ static const char *target(struct vrl_client *c, const struct vrl_request *req,
 	}
 	i = pick(c, req, p);
 	if (i < 0)
-		i = tightest(c, req, VRL_KINDS_ALL, t);
+		i = tightest(c, req, VRL_KINDS_ALL, false, t);
 	if (i < 0)
 		return NULL;
 	*idx = i;
@@ -164,9 +172,75 @@ static int target_key(struct vrl_client *c, const struct vrl_request *req, const
 	return *keyed;
 }
 
-/* vrl_observe() within the entry and exit checks of a call. */
-static int observe(vrl_client *c, const struct vrl_request *req, const struct vrl_response *resp,
+/* Cut the key of limit @i of @req (rule 5), granted at @granted_at. */
+static int cut_one(struct vrl_client *c, const struct vrl_request *req, uint32_t i,
+		   uint64_t now, uint64_t granted_at, struct vrl_take *t, bool keyed,
 		   struct vrl_feedback *fb)
+{
+	const struct vrl_limit *l = &c->cfg->limits[i];
+	struct vrl_kind_key k;
+	uint32_t before, cut;
+	int rc;
+
+	if (!vrl_rate_adaptive(l))
+		return 0;
+	if (!keyed && (rc = vrl__key_named(c, req, l->seg.name, t)) != 0)
+		return rc;
+	k = vrl__kind_key(c, t, &c->view.slots[t->slot]);
+	if (!vrl_rate_cut(&k, now, granted_at, &before, &cut))
+		return 0;
+	/*
+	 * The slot changed owner under the cut: put the word back. This check
+	 * narrows the race and proves nothing: a cut that lands on a key that
+	 * took the slot meanwhile is made harmless by the word's mark (adapt.h:
+	 * a window key reads it as no ring, a rate key is only slowed), and is
+	 * forgotten by the put-back, vrld's sweep or the key's next insertion.
+	 * acquire: the owner re-check of AQ.A3, after the write
+	 */
+	if (atomic_load_explicit(&k.s->state, memory_order_acquire) == VRL_STATE_EVICTED ||
+	    atomic_load_explicit(&k.s->tag, memory_order_acquire) != vrl_key_tag(&t->key)) {
+		vrl_rate_uncut(&k, cut, before);
+		return 0;
+	}
+	fb->actions |= VRL_FB_ADAPT;
+	fb->adapted |= UINT64_C(1) << i;
+	return 0;
+}
+
+/*
+ * Rule 5: the adaptive rate keys a 429 is charged to. @named: the limit the
+ * caller or the response named (-1: none); @v: the grant's verdict, or NULL.
+ */
+static int adapt_429(struct vrl_client *c, const struct vrl_request *req, int named,
+		     const struct vrl_verdict *v, uint64_t now, struct vrl_feedback *fb)
+{
+	uint64_t granted_at = VRL_ADAPT_GRANTED_UNKNOWN, mask = 0;
+	struct vrl_take t;
+	int i, rc;
+
+	if (v && v->granted) {
+		granted_at = v->at_ns;
+		mask = v->binding;
+	}
+	if (named >= 0)
+		return cut_one(c, req, (uint32_t)named, now, granted_at, &t, false, fb);
+	if (mask) {
+		for (i = 0; i < (int)c->cfg->nlimits && i < 64; i++)
+			if ((mask >> i & 1) && vrl_limit_selected(c->cfg, (uint32_t)i, req) &&
+			    (rc = cut_one(c, req, (uint32_t)i, now, granted_at, &t, false, fb)))
+				return rc;
+		return 0;
+	}
+	i = tightest(c, req, VRL_KINDS_PACED, true, &t);
+	if (i < 0)
+		return i == -1 ? 0 : i;
+	return cut_one(c, req, (uint32_t)i, now, granted_at, &t, t.slot != UINT64_MAX, fb);
+}
+
+/* vrl_observe() within the entry and exit checks of a call (@v: the
+ * verdict of the grant answered, or NULL). */
+static int observe(vrl_client *c, const struct vrl_request *req, const struct vrl_verdict *v,
+		   const struct vrl_response *resp, struct vrl_feedback *fb)
 {
 	struct vrl_parsed p;
 	struct vrl_take t;
@@ -213,6 +287,15 @@ static int observe(vrl_client *c, const struct vrl_request *req, const struct vr
 	}
 	if (resp->status != 429 && fb->server_remaining == UINT64_MAX)
 		return 0;
+	if (resp->status == 429 && c->cfg->nadaptive) {
+		int named = resp->limit ? vrl__limit_index(c, resp->limit) : pick(c, req, &p);
+
+		if (resp->limit && named < 0)
+			named = INT32_MAX;   /* a name the config lacks: nothing to cut */
+		rc = named == INT32_MAX ? 0 : adapt_429(c, req, named, v, now, fb);
+		if (rc && rc != VRL_ENOLIMIT && rc != VRL_ENOKEY)
+			return rc;
+	}
 
 	name = target(c, req, resp, &p, &idx, &t);
 	keyed = 1;
@@ -252,6 +335,13 @@ static int observe(vrl_client *c, const struct vrl_request *req, const struct vr
 int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_response *resp,
 		struct vrl_feedback *fb)
 {
+	return vrl_observe_granted(c, req, NULL, resp, fb);
+}
+
+int vrl_observe_granted(vrl_client *c, const struct vrl_request *req,
+			const struct vrl_verdict *v, const struct vrl_response *resp,
+			struct vrl_feedback *fb)
+{
 	struct vrl_feedback local;
 	uint64_t state;
 	int rc;
@@ -273,5 +363,5 @@ int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_r
 	rc = vrl__enter(c, &state);
 	if (rc)
 		return rc;
-	return vrl__leave(c, state, observe(c, req, resp, fb), NULL);
+	return vrl__leave(c, state, observe(c, req, v, resp, fb), NULL);
 }

@@ -54,6 +54,50 @@ static inline bool vrl__grant_flags(struct vrl_client *c, const struct vrl_take 
 	return (f & VRL_VERDICT_OVERAGE) != 0;
 }
 
+/*
+ * The verdict's adaptive figures (adapt.h AD.W4): the slowest pace among
+ * the request's adaptive keys, and, for a grant of @cost at @at, the
+ * adaptive rate limits whose keys bound it: least slack among the rate
+ * keys, ties within VRL_ADAPT_TIE_Q16. Reads only what the look saw.
+ */
+static inline void vrl__adapt_fill(const struct vrl_client *c, const struct vrl_take *t,
+				   const struct look *lk, unsigned n, uint64_t now, uint64_t at,
+				   bool granted, struct vrl_verdict *v)
+{
+	uint64_t slack[VRL_MAX_MATCHED] = { 0 };
+	unsigned idx[VRL_MAX_MATCHED], m = 0;
+	uint32_t pace = 0, mask;
+	bool any = false;
+
+	for (unsigned i = 0; c->cfg->nadaptive && i < n && !any; i++)
+		any = t[i].slot != UINT64_MAX && vrl_rate_adaptive(&c->cfg->limits[t[i].limit]);
+	if (!any)
+		return;   /* no adaptive key: no division on the grant's path */
+	for (unsigned i = 0; i < n; i++) {
+		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
+		uint32_t p;
+
+		if (t[i].slot == UINT64_MAX || l->seg.kind != VRL_KIND_RATE || lk[i].shadow_deny)
+			continue;
+		if (vrl_rate_adaptive(l)) {
+			p = vrl_rate_pace(l, lk[i].k.adapt, now);
+			pace = pace == 0 || p < pace ? p : pace;
+		}
+		if (granted && m < VRL_MAX_MATCHED) {
+			slack[m] = vrl_adapt_slack(&l->gcra, lk[i].k.tat, at, v->cost);
+			idx[m++] = i;
+		}
+	}
+	v->pace_q16 = pace;
+	if (pace && pace < VRL_ADAPT_ONE)
+		v->flags |= VRL_VERDICT_PACED;
+	mask = vrl_adapt_charged(slack, m);
+	for (unsigned j = 0; j < m; j++)
+		if ((mask >> j & 1) && t[idx[j]].limit < 64 &&
+		    vrl_rate_adaptive(&c->cfg->limits[t[idx[j]].limit]))
+			v->binding |= UINT64_C(1) << t[idx[j]].limit;
+}
+
 static inline void vrl__fill_granted(struct vrl_client *c, const struct vrl_take *t,
 				     const struct look *lk, unsigned n, uint64_t now,
 				     struct vrl_verdict *v)
@@ -82,6 +126,7 @@ static inline void vrl__fill_granted(struct vrl_client *c, const struct vrl_take
 		v->remaining = rem == UINT64_MAX ? 0 : rem;
 		vrl_kind_verdict(&k, &lk[i].k, now, true, v);
 	}
+	vrl__adapt_fill(c, t, lk, n, now, v->at_ns, true, v);
 }
 
 static inline void vrl__count(struct vrl_client *c, const struct vrl_take *t, unsigned n,

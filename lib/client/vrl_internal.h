@@ -35,6 +35,7 @@ struct vrl_snapshot {
 	bool stale;
 	uint32_t nlimits;
 	uint32_t flags;
+	uint32_t nadaptive;         /* adaptive rate limits among them */
 	char source[256];
 	struct vrl_limit limits[VRL_MAX_LIMITS];
 };

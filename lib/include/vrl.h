@@ -169,6 +169,8 @@ struct vrl_request {
                                         units in the period): overage stops growing */
 #define VRL_VERDICT_UNMATCHED  0x80u /* with NO_LIMIT: the config's unmatched: policy is
                                         warn or deny, and counted the request by api */
+#define VRL_VERDICT_PACED      0x100u /* an adaptive rate key of the request paces below
+                                         its figure (pace_q16) */
 
 /* vrl_verdict.kind: the deciding limit's algorithm. */
 enum vrl_limit_kind {
@@ -201,7 +203,16 @@ struct vrl_verdict {
 	uint64_t cost;               /* units the request asked for */
 	uint64_t overage;            /* soft quota: units of the deciding key past its
 	                                limit after this grant (0 when within it) */
-	uint64_t reserved[8];        /* room to grow: written as zero */
+	/* adaptive rate limits (vrl.yaml adaptive: true); 0 when none matched */
+	uint64_t binding;            /* granted: bit i set for limit i, an adaptive rate
+	                                limit whose key bound this grant (the least
+	                                slack): the limits a 429 naming none is charged
+	                                to by vrl_observe_granted() */
+	uint32_t pace_q16;           /* the slowest effective rate among the request's
+	                                adaptive keys, in 1/65536 of its figure (65536:
+	                                at it); 0 when none is adaptive */
+	uint32_t pad2;               /* zero */
+	uint64_t reserved[6];        /* room to grow: written as zero */
 };
 
 /* vrl_open() flags */
@@ -284,6 +295,13 @@ int vrl_acquire(vrl_client *c, const struct vrl_request *req, struct vrl_verdict
  * the call then blocks the handle's thread in clock_nanosleep (a signal
  * handler runs and the sleep resumes). A cooldown set after the
  * reservation does not recall it.
+ *
+ * Adaptive limits: a call that wakes more than an eighth of an adaptive
+ * key's spacing after its reserved time does not use that reservation; it
+ * reserves again (within the timeout), so that a late send and the next
+ * waiter's on-time one do not reach the upstream closer than the spacing.
+ * Between the return and the send, do nothing but send: connect, build
+ * the request and choose the token before calling.
  */
 int vrl_acquire_wait(vrl_client *c, const struct vrl_request *req, uint64_t timeout_ns,
 		     struct vrl_verdict *v);
@@ -402,6 +420,7 @@ struct vrl_response {
 #define VRL_FB_RECONCILE  0x2u       /* moved a local count toward the server's */
 #define VRL_FB_REFUND     0x4u       /* gave the request's units back */
 #define VRL_FB_IGNORED    0x8u       /* a header or body was malformed and skipped */
+#define VRL_FB_ADAPT      0x10u      /* a 429 cut the effective rate of adaptive keys */
 
 struct vrl_feedback {
 	uint32_t actions;            /* VRL_FB_* */
@@ -410,7 +429,9 @@ struct vrl_feedback {
 	uint64_t server_limit;       /* the server's figures, UINT64_MAX when absent */
 	uint64_t server_remaining;
 	const char *ignored;         /* static text: why a value was skipped, or NULL */
-	uint64_t reserved[6];        /* room to grow: written as zero */
+	uint64_t adapted;            /* VRL_FB_ADAPT: bit i set for each limit i whose key
+	                                a 429 cut */
+	uint64_t reserved[5];        /* room to grow: written as zero */
 };
 
 /*
@@ -429,6 +450,28 @@ struct vrl_feedback {
  */
 int vrl_observe(vrl_client *c, const struct vrl_request *req, const struct vrl_response *resp,
 		struct vrl_feedback *fb);
+
+/*
+ * Adaptive limits (vrl.yaml adaptive: true). A 429 observed on @req cuts
+ * the effective rate of the adaptive rate keys it is charged to, for every
+ * worker, whether or not it carries a Retry-After; the rate then recovers
+ * with time toward the figure, never above it. Which keys: the limit the
+ * response or the caller names, if it is adaptive; else, with vrl_observe(),
+ * the adaptive rate key of @req with the fewest permits now. A 429 whose
+ * request was granted before the last cut of a key, or within 100 ms of
+ * it, is taken as an echo of that cut and cuts nothing more.
+ *
+ * vrl_observe_granted() is vrl_observe() for a request granted by @v (its
+ * verdict, from any acquire call): a 429 that names no limit is charged to
+ * the keys that bound that grant (v->binding), and v->at_ns tells an echo
+ * of an earlier cut apart. Pass the verdict of the grant the response
+ * answers; @v NULL or not granted: vrl_observe().
+ *
+ * Errors: those of vrl_observe().
+ */
+int vrl_observe_granted(vrl_client *c, const struct vrl_request *req,
+			const struct vrl_verdict *v, const struct vrl_response *resp,
+			struct vrl_feedback *fb);
 
 /*
  * Parse a Retry-After value: integer seconds ("30"), fractional seconds

@@ -42,6 +42,22 @@ int vrl_adapt_init(struct vrl_adapt *a, uint64_t recover_ns, uint64_t hold_ns,
 	return 0;
 }
 
+int vrl_adapt_load(struct vrl_adapt *a, const uint32_t words[4])
+{
+	uint64_t recover = (uint64_t)words[2] << VRL_ADAPT_TICK_SHIFT;
+
+	if (words[2] < (VRL_ADAPT_RECOVER_MIN_NS >> VRL_ADAPT_TICK_SHIFT) ||
+	    recover > VRL_ADAPT_RECOVER_MAX_NS + (1u << VRL_ADAPT_TICK_SHIFT) ||
+	    words[3] > words[2] || words[1] < VRL_ADAPT_FLOOR_MIN || words[1] > VRL_ADAPT_ONE ||
+	    words[0] < VRL_ADAPT_BETA_MIN || words[0] > VRL_ADAPT_BETA_MAX)
+		return -ERANGE;
+	a->beta_q16 = words[0];
+	a->floor_q16 = words[1];
+	a->recover_ticks = words[2];
+	a->hold_ticks = words[3];
+	return 0;
+}
+
 /* Ticks from the cut of @word to @now, modulo the tick clock. */
 static uint32_t elapsed_ticks(uint32_t word, uint64_t now)
 {

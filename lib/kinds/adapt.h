@@ -69,15 +69,25 @@
  * ---- The word: 32 bits, the key slot's `aux` ------------------------------
  *
  *     bits  0..11  k: cbrt(Wmax) in 1/4096 (K = k * K0); 0: at the figure
- *     bits 12..31  the cut's time, in ticks of 2^20 ns (1.048576 ms), mod 2^20
+ *     bits 12..30  the cut's time, in ticks of 2^20 ns (1.048576 ms), mod 2^19
+ *     bit  31      1: a word written by a cut (VRL_ADAPT_MARK)
+ *
+ * The mark keeps the word apart from the window kind's use of the same
+ * slot word (a ring index + 1, at most VRL_WINDOW_MAX_KEYS = 2^31): every
+ * word a cut writes exceeds 2^31, which a window key reads as no ring of
+ * its area (VRL_ECORRUPT, its sweep leaves the key alone), never as a
+ * ring to count in; and a rate key reads a word without the mark (a ring
+ * index left by a key the slot held before) as the figure. So a cut that
+ * lands on a slot reused under it (kind_rate.h, vrl_rate_cut) can deny
+ * or slow that key, never let it over-grant.
  *
  * 0 is "at the figure, never cut", so a zeroed slot needs no set-up, and a
  * recovered word settles back to 0 (vrl_adapt_settle). Storing k rather
  * than Wmax (= k^3) makes w(t) a polynomial: no cube root on the read
- * path, one on a cut. The tick clock wraps every 2^40 ns (18.3 minutes):
+ * path, one on a cut. The tick clock wraps every 2^39 ns (9.16 minutes):
  * the profile bounds K0 so that the slowest recovery (from the floor, at
  * the largest beta) ends within (1 + cbrt(1 / (1 - beta))) * K0 <= 3.72 *
- * 120 s = 7.4 minutes, well inside a wrap, and vrld's sweep settles
+ * 120 s = 7.4 minutes, inside a wrap, and vrld's sweep settles
  * recovered words to 0; a word left unswept past a wrap would read as a
  * recent cut, a lower rate, never a higher one. A word is CASed: a cut
  * that loses its CAS is computed again from the word it found, which is
@@ -90,12 +100,17 @@
  * AD.W1 Where it lives. In the key slot's `aux` (segment.h: one 64-byte
  * line holds tag, state, cooldown, limit note, aux, label, home; aux is
  * the window kind's ring index and free for rate keys). A rate limit gets
- * `adaptive: true` or `adaptive: {recover: 2s, hold: 100ms, floor: 1/8}` in
- * the config, compiled into its vrl_seg_limit as a flag and a struct
- * vrl_adapt (16 bytes: a format bump). aux is 0 on insertion and
- * vrl_reset() writes 0 (the figure again); checkpoints leave it out: it is
- * soft state, and a restart at the figure is corrected by the next 429.
- * Limits that share a key (a pool) share its word.
+ * `adaptive: true` in the config (or the top-level `adaptive: true`, the
+ * default of every rate limit), compiled into its vrl_seg_limit as the flag
+ * VRL_LIMIT_ADAPTIVE and the profile's four words (adapt[], in room the
+ * layout reserved: no format bump; a library that knows neither paces at
+ * the figure). aux is 0 on insertion and vrl_reset() writes 0 (the figure
+ * again); vrld's sweep writes 0 once a key is back at its figure, or when
+ * a reload turned its limit's adaptive off (turned on again, the key
+ * starts at the figure); checkpoints leave it out: it is soft state, and
+ * a restart at the figure is corrected by the next 429. Limits that share
+ * a key (a pool) share its word. The window kind does not adapt (its aux
+ * is its ring index): adaptive: on a window is a config error.
  *
  * AD.W2 The hot path. The rate kind loads the state word anyway, so the
  * slot's line is in cache; an adaptive limit adds one relaxed load of aux
@@ -154,12 +169,18 @@
  * token too, and cutting the token on the organisation's 429 does
  * nothing for the organisation. The binding key is known at grant time
  * only (the acquire computes each key's TAT before and after), so the
- * verdict carries it: its `reserved` word becomes a mask of the matched
- * limits that were binding, and a new call, vrl_observe_granted(c, req,
- * verdict, resp, fb), passes the verdict's at_ns (the grant time that the
- * one-cut-per-round-trip rule needs) and that mask. Plain vrl_observe()
- * has neither: it charges the adaptive rate key with the fewest permits
- * now (today's "tightest") and cuts under the hold rule alone.
+ * verdict carries it: `binding`, a mask by limit index of the adaptive
+ * rate limits whose keys were binding (the slack is taken over every rate
+ * key of the request; a binding key that does not adapt charges nothing),
+ * and vrl_observe_granted(c, req, verdict, resp, fb) passes the verdict's
+ * at_ns (the grant time that the one-cut-per-round-trip rule needs) and
+ * that mask. Plain vrl_observe() has neither: it charges the adaptive
+ * rate key with the fewest permits now (the "tightest") and cuts under
+ * the hold rule alone. A limit the caller or the response names is cut
+ * when it adapts, whatever the mask. A cut lands on the slot by a CAS of
+ * aux, and the slot's owner is checked after it: a cut that landed on a
+ * key that took the slot meanwhile is put back (the mark, above, keeps it
+ * harmless until then).
  *
  * AD.W5 acquire_wait under jitter. Reserved times are fixed when they are
  * made: a waiter that wakes d late sends d late, and the next waiter,
@@ -170,7 +191,10 @@
  * the upstream just sees a gap of 2T there) and the waiter reserves again.
  * Arrivals of the waiters that do send then lie within [at, at + g] of
  * reservations spaced T_eff apart: no two closer than T_eff - g. It is a
- * check after clock_nanosleep, with no new shared state. Rejected:
+ * check after clock_nanosleep, with no new shared state (acquire.c,
+ * reservation_stale: g = T_eff / 8 of the key that set the reservation's
+ * time; the grant is given back where nobody built on it, as a rollback,
+ * else stays spent). Rejected:
  * re-spacing from the actual wake time (moving the TAT by the lateness)
  * fixes only reservations not yet made, while up to one per waiter is
  * already queued behind the late one, and pushing them all needs per-key
@@ -204,7 +228,8 @@
 #define VRL_ADAPT_K_ONE        (1u << VRL_ADAPT_K_BITS)  /* k = 1, in 1/4096 */
 #define VRL_ADAPT_K_MASK       (VRL_ADAPT_K_ONE - 1u)    /* k = 1 is stored as 4095: see below */
 #define VRL_ADAPT_TICK_SHIFT   20u                   /* a tick is 2^20 ns, 1.048576 ms */
-#define VRL_ADAPT_TICK_BITS    20u                   /* ticks kept: they wrap every 2^40 ns */
+#define VRL_ADAPT_TICK_BITS    19u                   /* ticks kept: they wrap every 2^39 ns */
+#define VRL_ADAPT_MARK         (UINT32_C(1) << 31)   /* set in every word a cut writes */
 #define VRL_ADAPT_TICK_MASK    ((1u << VRL_ADAPT_TICK_BITS) - 1u)
 
 #define VRL_ADAPT_BETA_MIN     32768u                /* 0.5: AIMD's halving */
@@ -244,6 +269,22 @@ struct vrl_adapt {
 int vrl_adapt_init(struct vrl_adapt *a, uint64_t recover_ns, uint64_t hold_ns,
 		   uint32_t floor_q16, uint32_t beta_q16);
 
+/*
+ * The profile stored in a compiled limit (vrl_seg_limit.adapt: beta, floor,
+ * recover ticks, hold ticks) into @a, checked against the same bounds as
+ * vrl_adapt_init(), since a segment's words are not trusted: 0, or -ERANGE.
+ */
+int vrl_adapt_load(struct vrl_adapt *a, const uint32_t words[4]);
+
+/* The words of @a for a compiled limit (the inverse of vrl_adapt_load). */
+static inline void vrl_adapt_store(const struct vrl_adapt *a, uint32_t words[4])
+{
+	words[0] = a->beta_q16;
+	words[1] = a->floor_q16;
+	words[2] = a->recover_ticks;
+	words[3] = a->hold_ticks;
+}
+
 /* ---- the word ------------------------------------------------------------ */
 
 /*
@@ -256,7 +297,7 @@ static inline uint32_t vrl_adapt_word(uint32_t k_q12, uint32_t tick)
 {
 	uint32_t k = k_q12 >= VRL_ADAPT_K_MASK ? VRL_ADAPT_K_MASK : k_q12;
 
-	return (tick & VRL_ADAPT_TICK_MASK) << VRL_ADAPT_K_BITS | k;
+	return VRL_ADAPT_MARK | (tick & VRL_ADAPT_TICK_MASK) << VRL_ADAPT_K_BITS | k;
 }
 
 /* k of @word in 1/4096 (0: at the figure), and the tick of its cut. */
@@ -269,7 +310,7 @@ static inline uint32_t vrl_adapt_k(uint32_t word)
 
 static inline uint32_t vrl_adapt_tick_of(uint32_t word)
 {
-	return word >> VRL_ADAPT_K_BITS;
+	return (word >> VRL_ADAPT_K_BITS) & VRL_ADAPT_TICK_MASK;
 }
 
 /* The tick clock at monotonic time @now. */
@@ -278,10 +319,11 @@ static inline uint32_t vrl_adapt_tick(uint64_t now)
 	return (uint32_t)(now >> VRL_ADAPT_TICK_SHIFT) & VRL_ADAPT_TICK_MASK;
 }
 
-/* True when @word paces at the figure: never cut, or settled. */
+/* True when @word paces at the figure: never cut, settled, or not a word a
+ * cut wrote (no mark). */
 static inline bool vrl_adapt_at_figure(uint32_t word)
 {
-	return (word & VRL_ADAPT_K_MASK) == 0;
+	return !(word & VRL_ADAPT_MARK) || (word & VRL_ADAPT_K_MASK) == 0;
 }
 
 /* ---- reading it ------------------------------------------------------------ */

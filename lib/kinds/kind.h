@@ -9,6 +9,10 @@
  *                   once): a count in the state word (quota.h)
  *   kind_gate.h     gate: a cooldown alone, never denies unless closed
  *
+ * Beside them, kind_describe.h: a limit and a key describing themselves
+ * for the displays (figures by name, a size's shape, a state word's parts,
+ * a quota's period and overage), one dispatch each; the callers format.
+ *
  * The acquire engine (lib/client/acquire.c) loads a key's words and hands
  * them to vrl_kind_judge(), which fills a tagged look result (struct
  * vrl_kind_look: the kind's part of it is set); every later step on that
@@ -31,6 +35,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "adapt.h"
 #include "gcra.h"
 #include "quota.h"
 #include "segment.h"
@@ -43,6 +48,7 @@ struct vrl_limit {
 	struct vrl_seg_limit seg;   /* validated copy */
 	struct vrl_gcra gcra;       /* rate: its parameters */
 	struct vrl_gcra prev;       /* rate: the epoch before's; burst 0: unknown */
+	struct vrl_adapt adapt;     /* rate, VRL_LIMIT_ADAPTIVE: its profile (adapt.h) */
 	unsigned tag;               /* rate: the tag of its words (gcra.h) */
 	bool carry;                 /* quota: a calendar change is recorded */
 	uint64_t carry_from;        /* quota: its periods (vrl_quota_transition) */
@@ -91,6 +97,8 @@ struct vrl_kind_look {
 	bool convert;                    /* rate: a word of another epoch, converted at now */
 	uint64_t earliest;               /* earliest conforming time; UINT64_MAX: never */
 	uint64_t tat;                    /* rate: the word's TAT under the limit's parameters */
+	uint64_t charge;                 /* rate: ns a permit is charged (T, or T / w) */
+	uint32_t adapt;                  /* rate, adaptive: the slot's adapt word as loaded */
 	struct vrl_gcra_step r;          /* rate: the decision at `at` */
 	struct vrl_window_look w;        /* window: where to take at `at` */
 	uint64_t w_at;                   /* window: the time its positions were taken at */
@@ -236,7 +244,7 @@ vrl_kind_judge(const struct vrl_kind_key *k, struct vrl_kind_look *lk, uint64_t 
 	lk->tat = 0;
 	switch (lk->kind) {
 	case VRL_KIND_RATE:
-		return vrl_rate_judge(k->l, lk, state, w);
+		return vrl_rate_judge(k, lk, state, w);
 	case VRL_KIND_WINDOW:
 		return vrl_windowed_judge(k, lk, state, w);
 	case VRL_KIND_QUOTA:
@@ -423,11 +431,14 @@ static inline unsigned vrl_kind_grant_flags(const struct vrl_limit *l,
 /* ---- operations on a key besides acquiring (keyops.c) ---------------------- */
 
 /* Forget what an area holds of the key of @k (a reset; the window's
- * ring), beside the state word that the caller empties. */
+ * ring; a rate's adapt word), beside the state word that the caller
+ * empties. */
 static inline void vrl_kind_clear(const struct vrl_kind_key *k)
 {
 	if (k->l->seg.kind == VRL_KIND_WINDOW)
 		vrl_windowed_clear(k);
+	else if (k->l->seg.kind == VRL_KIND_RATE)
+		vrl_rate_clear(k);   /* back at the figure */
 }
 
 /*

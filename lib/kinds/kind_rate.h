@@ -24,7 +24,16 @@ static inline int vrl_rate_prepare(const struct vrl_seg_limit *in, struct vrl_li
 		return -1;
 	if (in->prev_burst && vrl_gcra_init(&out->prev, 1, in->prev_emission_ns, in->prev_burst) != 0)
 		return -1;
+	memset(&out->adapt, 0, sizeof(out->adapt));
+	if ((in->flags & VRL_LIMIT_ADAPTIVE) && vrl_adapt_load(&out->adapt, in->adapt) != 0)
+		return -1;
 	return 0;
+}
+
+/* True when @l paces at an effective rate (adapt.h). */
+static inline bool vrl_rate_adaptive(const struct vrl_limit *l)
+{
+	return l->seg.kind == VRL_KIND_RATE && (l->seg.flags & VRL_LIMIT_ADAPTIVE) != 0;
 }
 
 /* The parameters that wrote a rate word of tag @tag, as @l knows them. */
@@ -90,16 +99,38 @@ vrl_rate_view(const struct vrl_limit *l, struct vrl_kind_look *lk, uint64_t word
 	return VRL_LOOK_OK;
 }
 
-/* The decision for @w->cost at @w->at from rate word @word. */
+/*
+ * The decision for @w->cost at @w->at from rate word @word. An adaptive
+ * limit (AD.W2) tests conformance under the configured (T, tau) and
+ * charges each permit T / w >= T, w the key's effective rate at now.
+ *
+ * Why this never grants above the configured figure (Invariant 1): the
+ * conformance test is exactly the configured GCRA's, and a grant only
+ * moves the TAT further than GCRA would (charge >= T, vrl_adapt_emission
+ * never returns less). adapt.h AD.W3 proves that any sequence of charges
+ * T_k >= T keeps the grants in any [s, e] within b + (e - s) / T, in any
+ * order of the CASes, with reservations and with gcra.h's reload phases;
+ * the adapt word is read relaxed because any value of it gives a charge
+ * >= T. A refund gives back n * T, never more than was charged.
+ */
 static inline __attribute__((always_inline)) int
-vrl_rate_judge(const struct vrl_limit *l, struct vrl_kind_look *lk, uint64_t word,
+vrl_rate_judge(const struct vrl_kind_key *k, struct vrl_kind_look *lk, uint64_t word,
 	       const struct vrl_kind_when *w)
 {
+	const struct vrl_limit *l = k->l;
 	int rc = vrl_rate_view(l, lk, word, w);
 
 	if (rc != VRL_LOOK_OK)
 		return rc;
-	lk->r = vrl_gcra_step(&l->gcra, lk->tat, w->now, w->at, w->cost);
+	lk->charge = l->gcra.emission_ns;
+	lk->adapt = 0;
+	if (__builtin_expect(vrl_rate_adaptive(l), 0)) {
+		/* relaxed: any value gives a charge >= T (AD.W2); the line is
+		 * in cache, loaded with the state word */
+		lk->adapt = atomic_load_explicit(&k->s->aux, memory_order_relaxed);
+		lk->charge = vrl_adapt_emission(&l->adapt, lk->adapt, w->now, l->gcra.emission_ns);
+	}
+	lk->r = vrl_adapt_step(&l->gcra, lk->charge, lk->tat, w->now, w->at, w->cost);
 	lk->earliest = lk->r.conforms ? w->at :
 		lk->r.retry_after == UINT64_MAX ? UINT64_MAX : w->now + lk->r.retry_after;
 	return VRL_LOOK_OK;
@@ -116,7 +147,8 @@ static inline bool vrl_rate_rejudge(const struct vrl_limit *l, struct vrl_kind_l
 {
 	if (lk->convert || cur == 0 || vrl_gcra_tag(cur) != l->tag)
 		return false;
-	lk->r = vrl_gcra_step(&l->gcra, vrl_gcra_tat(cur), w->now, w->at, w->cost);
+	lk->tat = vrl_gcra_tat(cur);
+	lk->r = vrl_adapt_step(&l->gcra, lk->charge, lk->tat, w->now, w->at, w->cost);
 	return true;
 }
 
@@ -205,6 +237,63 @@ static inline void vrl_rate_figures(const struct vrl_limit *l, uint64_t state, u
 		f->used_ns = l->gcra.tolerance_ns;
 	if (l->gcra.tolerance_ns)
 		f->used10 = (uint64_t)((vrl_rate_u128)f->used_ns * 1000 / l->gcra.tolerance_ns);
+}
+
+/* ---- adaptive pacing: the key's adapt word (adapt.h) ------------------------ */
+
+/*
+ * A 429 charged to the key of @k at @now, for a request granted at
+ * @granted_at (VRL_ADAPT_GRANTED_UNKNOWN: not known): cut its adapt word,
+ * unless the cut in force answers it (adapt.h). Returns true when this
+ * call cut, with the word it replaced in *@before and the one it wrote in
+ * *@cut; the caller checks the slot's owner after and puts *@before back
+ * if it changed (vrl_rate_uncut). Relaxed: the word orders with nothing
+ * (AD.W2).
+ */
+static inline bool vrl_rate_cut(const struct vrl_kind_key *k, uint64_t now, uint64_t granted_at,
+				uint32_t *before, uint32_t *cut)
+{
+	uint32_t cur = atomic_load_explicit(&k->s->aux, memory_order_relaxed), next;
+
+	for (;;) {
+		if (!vrl_adapt_cut(&k->l->adapt, cur, now, granted_at, &next))
+			return false;
+		if (atomic_compare_exchange_weak_explicit(&k->s->aux, &cur, next,
+							  memory_order_relaxed,
+							  memory_order_relaxed)) {
+			*before = cur;
+			*cut = next;
+			return true;
+		}
+	}
+}
+
+/* Undo a cut of @k that wrote @cut over @before, if nobody moved it since. */
+static inline void vrl_rate_uncut(const struct vrl_kind_key *k, uint32_t cut, uint32_t before)
+{
+	/* relaxed: as the cut */
+	atomic_compare_exchange_strong_explicit(&k->s->aux, &cut, before, memory_order_relaxed,
+						memory_order_relaxed);
+}
+
+/* Put the key of @k back at its figure (a reset): a word a cut wrote is
+ * emptied; any other value (none for a rate key) is left alone. */
+static inline void vrl_rate_clear(const struct vrl_kind_key *k)
+{
+	uint32_t cur = atomic_load_explicit(&k->s->aux, memory_order_relaxed);
+
+	/* relaxed: an operator's act, as the reset of the state word */
+	while ((cur & VRL_ADAPT_MARK) &&
+	       !atomic_compare_exchange_weak_explicit(&k->s->aux, &cur, 0, memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
+/* The effective rate of adapt word @aux of a key of @l at @now, in 1/65536
+ * of the figure; 0 when @l does not adapt. */
+static inline uint32_t vrl_rate_pace(const struct vrl_limit *l, uint32_t aux, uint64_t now)
+{
+	return vrl_rate_adaptive(l) ? vrl_adapt_rate(&l->adapt, aux, now) : 0;
 }
 
 /* ---- feedback: moving a key's word toward what an upstream says -------------- */

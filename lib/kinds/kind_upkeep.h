@@ -141,4 +141,25 @@ static inline uint64_t vrl_kind_settle_word(const struct vrl_kind_settle *r, uin
 	return vrl_quota_carry(w, r->from, r->to, r->pid);
 }
 
+/*
+ * vrld's sweep: the adapt word a rate key noted with kind @kind should hold
+ * instead of @aux at @now, under limit @l (NULL: its limit is gone, or not
+ * known in this generation): 0 once recovered to the figure, or when @l
+ * no longer adapts (a reload that turned adaptive off; turned on again,
+ * the key starts at the figure); else @aux. A word without the mark is
+ * never touched (another kind's, adapt.h).
+ */
+static inline uint32_t vrl_kind_settle_adapt(uint32_t kind, const struct vrl_seg_limit *l,
+					     uint32_t aux, uint64_t now)
+{
+	struct vrl_adapt a;
+
+	if ((kind != VRL_KIND_RATE && kind != 0) || !(aux & VRL_ADAPT_MARK))
+		return aux;
+	if (!l || l->kind != VRL_KIND_RATE || !(l->flags & VRL_LIMIT_ADAPTIVE) ||
+	    vrl_adapt_load(&a, l->adapt) != 0)
+		return 0;
+	return vrl_adapt_settle(&a, aux, now);
+}
+
 #endif /* VRL_KIND_UPKEEP_H */

@@ -109,6 +109,8 @@ enum vrl_calendar {
 #define VRL_LIMIT_SHADOW   0x1u    /* report what would be denied, deny nothing */
 #define VRL_LIMIT_SOFT     0x2u    /* quota: grant past the limit, count the overage */
 #define VRL_LIMIT_PERSIST  0x4u    /* slots: held units outlive their process */
+#define VRL_LIMIT_ADAPTIVE 0x8u    /* rate: paced at an effective rate cut by 429s
+                                      (adapt.h); the profile is in adapt[] */
 
 /* vrl_seg_config.flags */
 #define VRL_CFG_FAIL_OPEN  0x1u    /* a full key table grants instead of denying */
@@ -194,7 +196,13 @@ struct vrl_seg_limit {
 	uint32_t prev_calendar;
 	uint32_t prev_anchor;
 	uint64_t calendar_changed_rt;
-	uint64_t reserved[3];      /* room for further kinds without a format bump */
+	/*
+	 * Adaptive pacing (VRL_LIMIT_ADAPTIVE, adapt.h): beta, floor, recover
+	 * and hold ticks, as struct vrl_adapt. A libvrl that knows no such
+	 * flag paces at the figure, which Invariant 1 allows.
+	 */
+	uint32_t adapt[4];
+	uint64_t reserved[1];      /* room for further kinds without a format bump */
 };
 
 struct vrl_seg_config {

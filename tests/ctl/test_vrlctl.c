@@ -583,6 +583,38 @@ static void test_show_window(void **state)
 	assert_has(R.out, "denied by t.window");
 }
 
+/* Each kind describes its limit and its keys: status's rows and JSON
+ * figures, show's state word and JSON, as a reader relies on them. */
+static void test_kind_descriptions(void **state)
+{
+	(void)state;
+	expect_exit(ctl("acquire", "--api", "win", "--user", "eve", "--cost", "2"), 0);
+	expect_exit(ctl("acquire", "--api", "test", "--token", "dave"), 0);
+	expect_exit(ctl("status", "--json"), 1);   /* no vrld serves it */
+	assert_has(R.out, "\"name\":\"t.token\",\"kind\":\"rate\",\"shadow\":false,"
+		   "\"rate\":\"1/h\",\"count\":1,\"period_ns\":3600000000000,\"burst\":3,"
+		   "\"per\":");
+	assert_has(R.out, "\"name\":\"t.gate\",\"kind\":\"gate\",\"shadow\":false,\"per\":");
+	assert_has(R.out, "\"name\":\"t.window\",\"kind\":\"window\",\"shadow\":false,"
+		   "\"limit\":5,\"window_ns\":3600000000000,\"keys\":8,\"per\":");
+	expect_exit(ctl("status"), 1);
+	assert_has(R.out, "t.token   rate    1/h        3  token");
+	assert_has(R.out, "t.gate    gate    -          -  vehicle");
+	assert_has(R.out, "t.window  window  5/h        -  user");
+	expect_exit(ctl("show", "t.window", "--api", "win", "--user", "eve"), 0);
+	assert_has(R.out, " (hint 2, version 1)\nused:      2 of 5 in the last 3600.000 s\n");
+	expect_exit(ctl("show", "t.window", "--json", "--api", "win", "--user", "eve"), 0);
+	assert_has(R.out, "\"cooldown\":0,\"tat_rel_ns\":");
+	assert_has(R.out, "\"cooldown_s\":0.000000000,\"used\":2,\"count\":5,"
+		   "\"window_ns\":3600000000000,\"available\":3,\"burst\":5,\"reset_s\":");
+	expect_exit(ctl("show", "t.token", "--api", "test", "--token", "dave"), 0);
+	assert_has(R.out, " (TAT now + ");
+	expect_exit(ctl("show", "t.token", "--json", "--api", "test", "--token", "dave"), 0);
+	assert_has(R.out, "\"cooldown\":0,\"tat_rel_ns\":");
+	assert_has(R.out, "\"cooldown_s\":0.000000000,\"available\":2,\"burst\":3,"
+		   "\"reset_s\":");
+}
+
 /* Quota and slots keys show used/limit and overage; a quota its period end. */
 static void quota_periods_by_date(const struct vrl_seg_limit *q);
 
@@ -598,6 +630,7 @@ static void test_quota_and_slots_keys(void **state)
 	q->count = 3;
 	q->calendar = VRL_CAL_MONTH;
 	q->flags = VRL_LIMIT_SOFT;
+	snprintf(q->pool, sizeof(q->pool), "t.shared");
 	add_per(q, VRL_FIELD_VEHICLE, NULL);
 	add_match(q, VRL_FIELD_API, NULL, "q");
 	snprintf(sl->name, sizeof(sl->name), "t.slots");
@@ -629,6 +662,22 @@ static void test_quota_and_slots_keys(void **state)
 	assert_has(R.out, "3/month");
 	assert_has(R.out, "match api=conn; persistent");
 	assert_has(R.out, "2 held");
+	expect_exit(ctl("show", "t.slots", "--api", "conn"), 0);
+	assert_has(R.out, "state:     1 (held)\nused:      1/2 held, 1 free\n");
+	expect_exit(ctl("show", "t.slots", "--json", "--api", "conn"), 0);
+	assert_has(R.out, "\"available\":1,\"used\":1,\"count\":2,\"tat_rel_ns\":");
+	expect_exit(ctl("show", "t.quota", "--json", "--api", "q", "--vehicle", "V1"), 0);
+	assert_has(R.out, "\"count\":3,\"overage\":2,\"reset_s\":");
+	assert_has(R.out, "\"period\":\"");
+	expect_exit(ctl("--json", "keys"), 0);
+	assert_has(R.out, "\"kind\":\"slots\",\"open\":true,\"available\":1,\"used\":1,"
+		   "\"count\":2,\"cooldown_s\":");
+	expect_exit(ctl("--json", "status"), 1);
+	assert_has(R.out, "\"kind\":\"quota\",\"shadow\":false,\"count\":3,"
+		   "\"pool\":\"t.shared\",\"per\":");
+	assert_has(R.out, "\"kind\":\"slots\",\"shadow\":false,\"count\":2,\"per\":");
+	expect_exit(ctl("status"), 1);
+	assert_has(R.out, "match api=q; overage; pool t.shared\n");
 	quota_periods_by_date(q);
 }
 
@@ -761,6 +810,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_keys_lists_labels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_show, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_show_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kind_descriptions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_and_slots_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_segment_from_env, setup, teardown),

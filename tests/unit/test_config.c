@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "adapt.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -460,6 +462,30 @@ static void test_zero_burst(void **state)
 	(void)state;
 	parse_bad("limits:\n  - name: a\n    rate: 1/s\n    burst: 0\n",
 		  "vrl.yaml:4:12: limits[0].burst:", "at least 1");
+}
+
+/* adaptive: per rate limit, a top-level default for rate limits, a clear
+ * error on any other kind. */
+static void test_adaptive(void **state)
+{
+	(void)state;
+	parse_ok("limits:\n  - name: a\n    rate: 150/s\n    adaptive: true\n"
+		 "  - name: b\n    rate: 200/s\n");
+	assert_true(cfg.cfg.limits[0].flags & VRL_LIMIT_ADAPTIVE);
+	assert_int_equal(cfg.cfg.limits[0].adapt[0], VRL_ADAPT_BETA_DEFAULT);
+	assert_false(cfg.cfg.limits[1].flags & VRL_LIMIT_ADAPTIVE);
+	/* the default: every rate limit that says nothing; a gate is left alone */
+	parse_ok("adaptive: true\nlimits:\n  - name: a\n    rate: 150/s\n"
+		 "  - name: b\n    rate: 200/s\n    adaptive: false\n"
+		 "  - name: g\n    kind: gate\n");
+	assert_true(cfg.cfg.limits[0].flags & VRL_LIMIT_ADAPTIVE);
+	assert_false(cfg.cfg.limits[1].flags & VRL_LIMIT_ADAPTIVE);
+	assert_false(cfg.cfg.limits[2].flags & VRL_LIMIT_ADAPTIVE);
+	parse_bad("limits:\n  - name: g\n    kind: gate\n    adaptive: true\n",
+		  "vrl.yaml:4:15: limits[0].adaptive:", "only on a rate limit");
+	parse_bad("limits:\n  - name: q\n    kind: quota\n    count: 5\n    adaptive: true\n",
+		  "vrl.yaml:5:15: limits[0].adaptive:", "a quota limit does not adapt");
+	parse_bad("adaptive: often\nlimits: []\n", "vrl.yaml:1:11: adaptive:", "");
 }
 
 static void test_bad_segment(void **state)
@@ -1222,6 +1248,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_type),
 		cmocka_unit_test(test_bad_rate),
 		cmocka_unit_test(test_zero_burst),
+		cmocka_unit_test(test_adaptive),
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_bad_segment),
 		cmocka_unit_test(test_daemon_prod),

@@ -3,7 +3,8 @@
  * state word (lib/kinds/keyuse.h): a quota key's share of its limit counts
  * only the period in force, so a key last used in an earlier period shows
  * nothing used; a key whose count a calendar change carries shows it; and
- * grants are what a count moved by within one period.
+ * grants are what a count moved by within one period; a soft quota's
+ * overage (kind_describe.h) is what it counted past its limit.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include "../common.h"
 #include "keyuse.h"
+#include "kind_describe.h"
 #include "quota.h"
 
 /* CLOCK_REALTIME ns of a UTC date, by libc. */
@@ -126,6 +128,34 @@ static void figures_carry(void **state)
 	assert_int_equal(f.available, 3);
 }
 
+/*
+ * metrics' overage: a soft quota's units past its limit in the period in
+ * force; a hard quota, a word of an earlier period and a slots key count
+ * none. Only a quota has a calendar period (an event's date).
+ */
+static void overage_of_soft_quota(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_limit soft, hard, slots;
+	uint64_t march, rt = utc(2026, 3, 10, 12);
+
+	(void)state;
+	test_add_quota(&cfg, "s", "s", 10, VRL_CAL_MONTH, 1, VRL_LIMIT_SOFT,
+		       (int[]){ VRL_FIELD_VEHICLE, -1 });
+	test_add_quota(&cfg, "h", "h", 10, VRL_CAL_MONTH, 1, 0, (int[]){ VRL_FIELD_VEHICLE, -1 });
+	test_add_slots(&cfg, "c", "c", 10, 0, (int[]){ VRL_FIELD_VEHICLE, -1 });
+	assert_int_equal(vrl_limit_prepare(&cfg.limits[0], &soft), 0);
+	assert_int_equal(vrl_limit_prepare(&cfg.limits[1], &hard), 0);
+	assert_int_equal(vrl_limit_prepare(&cfg.limits[2], &slots), 0);
+	assert_int_equal(vrl_kind_period(&soft.seg, rt, &march, NULL), 0);
+	assert_int_equal(vrl_kind_period(&slots.seg, rt, NULL, NULL), -1);
+	assert_int_equal(vrl_kind_overage(&soft, vrl_quota_word(march, 13), march), 3);
+	assert_int_equal(vrl_kind_overage(&soft, vrl_quota_word(march, 10), march), 0);
+	assert_int_equal(vrl_kind_overage(&soft, vrl_quota_word(march - 1, 13), march), 0);
+	assert_int_equal(vrl_kind_overage(&hard, vrl_quota_word(march, 13), march), 0);
+	assert_int_equal(vrl_kind_overage(&slots, 13, UINT64_MAX), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +163,7 @@ int main(void)
 		cmocka_unit_test(carried_count),
 		cmocka_unit_test(old_period_no_grants),
 		cmocka_unit_test(figures_carry),
+		cmocka_unit_test(overage_of_soft_quota),
 	};
 
 	return cmocka_run_group_tests_name("keyuse", tests, NULL, NULL);

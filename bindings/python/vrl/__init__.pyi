@@ -26,6 +26,7 @@ VERDICT_OVERAGE: Final[int]
 VERDICT_ALERT: Final[int]
 VERDICT_SATURATED: Final[int]
 VERDICT_UNMATCHED: Final[int]
+VERDICT_PACED: Final[int]
 
 EDENIED: Final[int]
 ENOSEG: Final[int]
@@ -48,6 +49,7 @@ FB_COOLDOWN: Final[int]
 FB_RECONCILE: Final[int]
 FB_REFUND: Final[int]
 FB_IGNORED: Final[int]
+FB_ADAPT: Final[int]
 
 
 def now() -> float:
@@ -129,6 +131,10 @@ class Verdict:
         """RATE, GATE, WINDOW, QUOTA or SLOTS; 0 when no limit matched."""
     @property
     def cost(self) -> int: ...
+    @property
+    def pace(self) -> Optional[float]:
+        """The slowest effective rate of the request's adaptive keys, a fraction
+        of its figure (1.0: at it); None when none adapts."""
     @property
     def overage(self) -> int:
         """Soft quota: units past the limit after this grant; 0 within it."""
@@ -240,8 +246,10 @@ class Client:
     def observe(self, response: Any, limit: Optional[str] = None, *, api: _Value = None,
                 endpoint: _Value = None, token: _Value = None, org: _Value = None,
                 vehicle: _Value = None, user: _Value = None,
-                attrs: _Attrs = None) -> Feedback:
-        """Feed back a requests/httpx/urllib3 response (HAVE_FEEDBACK)."""
+                attrs: _Attrs = None, verdict: Optional[Verdict] = None) -> Feedback:
+        """Feed back a requests/httpx/urllib3 response (HAVE_FEEDBACK). With
+        verdict=, the grant's verdict: a bare 429 is charged to the adaptive
+        keys that bound that grant (vrl_observe_granted)."""
 
     def limit(self, *, cost: int = 1, timeout: Optional[float] = None, api: _Value = None,
               endpoint: _Value = None, token: _Value = None, org: _Value = None,

@@ -259,7 +259,7 @@ static PyObject *feedback_new(ClientObject *self, const struct vrl_feedback *fb)
 }
 
 static const struct vrl_py_sig sig_observe = {
-	"observe", K_FIELDS | KB(K_LIMIT), { K_LIMIT, -1 },
+	"observe", K_FIELDS | KB(K_LIMIT) | KB(K_VERDICT), { K_LIMIT, -1 },
 };
 
 PyObject *vrl_py_observe(ClientObject *self, PyObject *const *args, Py_ssize_t nargs,
@@ -269,6 +269,7 @@ PyObject *vrl_py_observe(ClientObject *self, PyObject *const *args, Py_ssize_t n
 	struct vrl_response resp = { 0 };
 	struct vrl_feedback fb;
 	PyObject *vals[K__COUNT], *keep, *r = NULL;
+	const struct vrl_verdict *granted = NULL;
 	struct vrl_py_req q;
 	int held, rc;
 
@@ -279,6 +280,9 @@ PyObject *vrl_py_observe(ClientObject *self, PyObject *const *args, Py_ssize_t n
 	if (vrl_py_parse(&sig_observe, args + 1, nargs - 1, kwnames, vals) ||
 	    vrl_py_cstr(vals[K_LIMIT], &resp.limit, "limit"))
 		return NULL;
+	if (vals[K_VERDICT] && vals[K_VERDICT] != Py_None &&
+	    !(granted = vrl_py_verdict_of(vals[K_VERDICT])))
+		return NULL;
 	keep = PyList_New(0);
 	if (!keep)
 		return NULL;
@@ -288,7 +292,7 @@ PyObject *vrl_py_observe(ClientObject *self, PyObject *const *args, Py_ssize_t n
 		goto out;
 	resp.headers = h;
 	if (vrl_py_req_build(&q, vals, 1) == 0 && (held = vrl_py_hold(self, 1)) >= 0) {
-		rc = vrl_observe(self->c, &q.req, &resp, &fb);
+		rc = vrl_observe_granted(self->c, &q.req, granted, &resp, &fb);
 		r = rc ? vrl_py_raise(rc) : feedback_new(self, &fb);
 		vrl_py_unhold(self, held);
 	}
@@ -333,6 +337,7 @@ int vrl_py_feedback_init(PyObject *mod)
 	static const struct { const char *name; long value; } consts[] = {
 		{ "FB_COOLDOWN", VRL_FB_COOLDOWN }, { "FB_RECONCILE", VRL_FB_RECONCILE },
 		{ "FB_REFUND", VRL_FB_REFUND }, { "FB_IGNORED", VRL_FB_IGNORED },
+		{ "FB_ADAPT", VRL_FB_ADAPT },
 	};
 
 	if (PyStructSequence_InitType2(&FeedbackType, &feedback_desc) ||

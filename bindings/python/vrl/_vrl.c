@@ -35,6 +35,7 @@ static const char *const kw_text[K__COUNT] = {
 	[K_API] = "api", [K_ENDPOINT] = "endpoint", [K_TOKEN] = "token", [K_ORG] = "org",
 	[K_VEHICLE] = "vehicle", [K_USER] = "user", [K_COST] = "cost", [K_ATTRS] = "attrs",
 	[K_TIMEOUT] = "timeout", [K_LIMIT] = "limit", [K_UNTIL] = "until", [K_FOR] = "for_",
+	[K_VERDICT] = "verdict",
 };
 
 /* ---- arguments ------------------------------------------------------------ */
@@ -369,6 +370,23 @@ V_U64(cost)
 V_U64(overage)
 #undef V_U64
 
+static PyObject *v_pace(VerdictObject *o, void *u)
+{
+	(void)u;
+	if (o->v.pace_q16 == 0)
+		Py_RETURN_NONE;
+	return PyFloat_FromDouble((double)o->v.pace_q16 / 65536.0);
+}
+
+const struct vrl_verdict *vrl_py_verdict_of(PyObject *obj)
+{
+	if (!PyObject_TypeCheck(obj, &VerdictType)) {
+		PyErr_SetString(PyExc_TypeError, "verdict must be a vrl.Verdict");
+		return NULL;
+	}
+	return &((VerdictObject *)obj)->v;
+}
+
 static PyObject *v_limit_index(VerdictObject *o, void *u)
 {
 	(void)u;
@@ -408,6 +426,9 @@ static PyGetSetDef verdict_getset[] = {
 	{ "kind", (getter)v_kind, NULL,
 	  "The deciding limit's algorithm: RATE, GATE, WINDOW, QUOTA or SLOTS; 0 if none.", NULL },
 	{ "cost", (getter)v_cost, NULL, "Units the request asked for.", NULL },
+	{ "pace", (getter)v_pace, NULL,
+	  "The slowest effective rate among the request's adaptive keys, a fraction of "
+	  "its figure (1.0: at it); None when none adapts.", NULL },
 	{ "overage", (getter)v_overage, NULL,
 	  "Soft quota: units of the deciding key past its limit after this grant (0 within it).",
 	  NULL },
@@ -1379,6 +1400,7 @@ static int add_constants(PyObject *m)
 		{ "VERDICT_NO_LIMIT", VRL_VERDICT_NO_LIMIT },
 		{ "VERDICT_OVERAGE", VRL_VERDICT_OVERAGE },
 		{ "VERDICT_ALERT", VRL_VERDICT_ALERT },
+		{ "VERDICT_PACED", VRL_VERDICT_PACED },
 		{ "VERDICT_SATURATED", VRL_VERDICT_SATURATED },
 		{ "VERDICT_UNMATCHED", VRL_VERDICT_UNMATCHED },
 #define VRL_PY_ERR(name, value, msg) { "E" #name, value },

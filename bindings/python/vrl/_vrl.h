@@ -36,7 +36,7 @@ struct vrl_py_seen;
 /* Keyword names every call may take, interned once. */
 enum vrl_py_kw {
 	K_API, K_ENDPOINT, K_TOKEN, K_ORG, K_VEHICLE, K_USER,
-	K_COST, K_ATTRS, K_TIMEOUT, K_LIMIT, K_UNTIL, K_FOR,
+	K_COST, K_ATTRS, K_TIMEOUT, K_LIMIT, K_UNTIL, K_FOR, K_VERDICT,
 	K__COUNT
 };
 
@@ -80,6 +80,8 @@ int vrl_py_cstr(PyObject *o, const char **out, const char *what);
 
 /* Raise the exception for libvrl code @rc. Returns NULL. */
 PyObject *vrl_py_raise(int rc);
+/* The C verdict of a vrl.Verdict, or NULL with TypeError set. */
+const struct vrl_verdict *vrl_py_verdict_of(PyObject *obj);
 
 /* Take the handle for a call (see ClientObject). Returns -1 on error (closed,
  * read-only), else a token for vrl_py_unhold(). */

@@ -63,7 +63,7 @@ static bool read_slot(const struct vrl_seg_view *v, const struct vrl_snapshot *c
 	const struct vrl_seg_slot *s = &v->slots[i];
 	int li;
 
-	/* acquire: pairs with promotion (K2), the slot's fields are ready */
+	/* acquire: pairs with promotion (KT.K2), the slot's fields are ready */
 	k->tag = atomic_load_explicit(&s->tag, memory_order_acquire);
 	if (!(k->tag & VRL_TAG_LIVE) || (k->tag & VRL_TAG_PENDING))
 		return false;

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #ifdef HAVE_SYSTEMD
 #define SD_JOURNAL_SUPPRESS_LOCATION   /* CODE_FILE=log.c on every entry says nothing */
 #include <systemd/sd-journal.h>
@@ -180,7 +182,6 @@ void vrld_log(const char *level, const char *msg, ...)
 	static _Atomic int journal = -1;   /* decided by the first event; relaxed: every thread decides alike */
 	struct vrld_field f[VRLD_LOG_FIELDS_MAX];
 	char line[LINE_MAX_BYTES];
-	struct timespec ts;
 	size_t n = 0, len;
 	va_list ap;
 
@@ -196,10 +197,7 @@ void vrld_log(const char *level, const char *msg, ...)
 	if (atomic_load_explicit(&journal, memory_order_relaxed) == 1 && to_journal(level, msg, f, n) == 0)
 		return;
 #endif
-	clock_gettime(CLOCK_REALTIME, &ts);
-	len = vrld_logfmt(line, sizeof(line),
-			  (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u,
-			  level, msg, f, n);
+	len = vrld_logfmt(line, sizeof(line), vrl_wall_ns() / 1000000u, level, msg, f, n);
 	/* one write per line: lines of vrld's threads never interleave */
 	if (write(STDERR_FILENO, line, len) < 0)
 		return;

@@ -21,11 +21,11 @@
  *   - vrld's main thread alone renders: it owns the collector's tables
  *     (seen, retired, the alert counts) and needs no lock for them.
  *   - Each render becomes a page that it publishes with an atomic
- *     exchange (R1, release: readers that load the pointer see the text
+ *     exchange (MET.R1, release: readers that load the pointer see the text
  *     written before), and the page it replaces is freed by call_rcu once
  *     every reader that might hold it has left its read-side section.
- *   - A scrape copies the current page inside rcu_read_lock/unlock (R2,
- *     acquire, pairs with R1). It never waits for the tick, and the tick
+ *   - A scrape copies the current page inside rcu_read_lock/unlock (MET.R2,
+ *     acquire, pairs with MET.R1). It never waits for the tick, and the tick
  *     never waits for a scrape: a slow scraper cannot delay vrld.
  * A page is at most one render interval old (vrld renders every second,
  * and vrl_metrics_rendered_seconds says when).
@@ -682,7 +682,7 @@ int vrl_metrics_update(struct vrl_metrics *m)
 		"vrl_metrics_rendered_seconds %.6f\n",
 		(double)now / 1e9);
 	free(text);
-	/* R1 release: readers that load the pointer see the page written above */
+	/* MET.R1 release: readers that load the pointer see the page written above */
 	old = atomic_exchange_explicit(&m->page, pg, memory_order_release);
 	if (old) {
 		/* for TSan: the page's writer is done with it as well, so the
@@ -700,7 +700,7 @@ char *vrl_metrics_render(struct vrl_metrics *m, size_t *len)
 
 	*len = 0;
 	rcu_read_lock();
-	/* R2 acquire: pairs with R1 */
+	/* MET.R2 acquire: pairs with MET.R1 */
 	pg = atomic_load_explicit(&m->page, memory_order_acquire);
 	if (pg && (text = malloc(pg->len + 1))) {
 		memcpy(text, pg->text, pg->len);

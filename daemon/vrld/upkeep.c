@@ -470,17 +470,6 @@ static int adopt_mapped(int fd, const struct vrl_seg_spec *spec, const struct vr
 	return 0;
 }
 
-static void user_name(uid_t uid, char *out, size_t cap)
-{
-	struct passwd pw, *res = NULL;
-	char buf[2048];
-
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
-		snprintf(out, cap, "%s", res->pw_name);
-	else
-		snprintf(out, cap, "no such user");
-}
-
 /*
  * Anyone may create a shm object under the segment's name before vrld
  * starts, keep owning it (chmod it 0666 at will) and fill it as they like:
@@ -494,8 +483,8 @@ static int check_owner(const struct vrl_seg_spec *spec, const struct stat *st, c
 
 	if (S_ISREG(st->st_mode) && st->st_uid == geteuid())
 		return 0;
-	user_name(st->st_uid, owner, sizeof(owner));
-	user_name(geteuid(), me, sizeof(me));
+	vrl_user_name(st->st_uid, owner, sizeof(owner));
+	vrl_user_name(geteuid(), me, sizeof(me));
 	snprintf(why, whylen, "segment %s (/dev/shm%s) is owned by uid %u (%s), mode %04o, not "
 		 "by vrld's user (uid %u, %s): someone else made it before vrld, and may still "
 		 "hold it. Check who made it, remove it (rm /dev/shm%s, as root or its owner) "

@@ -299,17 +299,6 @@ static int64_t uid_of(const char *user)
 	return res->pw_uid;
 }
 
-static void user_name(uid_t uid, char *out, size_t cap)
-{
-	struct passwd pw, *res = NULL;
-	char buf[2048];
-
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
-		snprintf(out, cap, "%s", res->pw_name);
-	else
-		snprintf(out, cap, "no such user");
-}
-
 /* Whether this process trusts user @uid to own a segment: root, itself,
  * the system user vrl (vrld's own, from the sysusers file), or the user
  * named by VRL_SEGMENT_OWNER. Names are looked up only when needed. */
@@ -332,7 +321,7 @@ static int check_owner(const char *name, const struct stat *st)
 
 	if (!others && trusted_owner(st->st_uid))
 		return 0;
-	user_name(st->st_uid, who, sizeof(who));
+	vrl_user_name(st->st_uid, who, sizeof(who));
 	snprintf(vrl__owner_refusal, sizeof(vrl__owner_refusal),
 		 "segment %s (/dev/shm%s) is owned by uid %u (%s), mode %04o: %s; someone else "
 		 "may have made it before vrld: check who, remove it (rm /dev/shm%s, as root or "

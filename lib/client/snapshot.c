@@ -77,8 +77,7 @@ int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out)
 			rc = vrl_limit_prepare(&sc->limits[i], &out->limits[i]);
 			if (rc == 0)
 				rc = vrl_kind_area_check(v, &out->limits[i].seg);
-			if (rc == 0 && out->limits[i].seg.kind == VRL_KIND_RATE &&
-			    vrl_rate_adaptive(&out->limits[i]))
+			if (rc == 0 && vrl_rate_adaptive(&out->limits[i]))
 				out->nadaptive++;
 		}
 		/* SEG.R1 acquire fence: the copy above is ordered before the

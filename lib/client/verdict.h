@@ -77,7 +77,7 @@ static inline void vrl__adapt_fill(const struct vrl_client *c, const struct vrl_
 		const struct vrl_limit *l = &c->cfg->limits[t[i].limit];
 		uint32_t p;
 
-		if (t[i].slot == UINT64_MAX || l->seg.kind != VRL_KIND_RATE || lk[i].shadow_deny)
+		if (t[i].slot == UINT64_MAX || !vrl_kind_timed(l) || lk[i].shadow_deny)
 			continue;
 		if (vrl_rate_adaptive(l)) {
 			p = vrl_rate_pace(l, lk[i].k.adapt, now);

@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vrl.h"
@@ -175,4 +177,15 @@ int vrl_seg_read_reload(const struct vrl_seg_header *h, struct vrl_reload_status
 			return 0;
 	}
 	return VRL_EBUSY;
+}
+
+void vrl_user_name(uid_t uid, char *out, size_t cap)
+{
+	struct passwd pw, *res = NULL;
+	char buf[2048];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(out, cap, "%s", res->pw_name);
+	else
+		snprintf(out, cap, "no such user");
 }

@@ -578,4 +578,8 @@ int vrl_seg_read_reload(const struct vrl_seg_header *h, struct vrl_reload_status
  */
 pid_t vrl_seg_lock_pid(int fd, bool take);
 
+/* The name of user @uid for a message about a segment's owner ("no such
+ * user" when it has none), in @out of @cap bytes. */
+void vrl_user_name(uid_t uid, char *out, size_t cap);
+
 #endif /* VRL_SEGMENT_H */

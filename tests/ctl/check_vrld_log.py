@@ -12,10 +12,11 @@ field the parser cannot read (a value that ended early, or a forged one).
 import os
 import pathlib
 import re
-import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+import vrld_proc  # noqa: E402
 
 vrld = sys.argv[1]
 ESC = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
@@ -64,22 +65,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         hostile = pathlib.Path(tmp) / 'a "quoted" b\\c x=1 level=error\nmsg="forged".yaml'
         hostile.write_text("presets: [samsara]\nsegment: {name: %s, keys: 100}\n" % seg)
-        log = pathlib.Path(tmp) / "vrld.log"
-        with open(log, "w") as err:
-            proc = subprocess.Popen([vrld, "-c", str(hostile)], stderr=err, env=env)
-        try:
-            deadline = time.monotonic() + 60
-            while "serving" not in log.read_text():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("vrld did not start:\n" + log.read_text())
-                time.sleep(0.02)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            try:
-                os.unlink("/dev/shm" + seg)
-            except FileNotFoundError:
-                pass
+        with vrld_proc.running(vrld, hostile, seg, r'msg="serving"', env=env) as (log, _):
+            pass
         lines = log.read_text().splitlines()
     serving = None
     for line in lines:

@@ -13,12 +13,10 @@ import json
 import os
 import pathlib
 import re
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+import vrld_proc  # noqa: E402
 
 vrld, dashboard = sys.argv[1:3]
 failures = []
@@ -31,46 +29,7 @@ def check(ok, what):
 
 
 def live_metrics():
-    seg = "/vrl-test-grafana-%d" % os.getpid()
-    with tempfile.TemporaryDirectory() as tmp:
-        conf = pathlib.Path(tmp) / "vrl.yaml"
-        log = pathlib.Path(tmp) / "vrld.log"
-        # every kind of limit, and a soft quota: every family has a row
-        conf.write_text("presets: [default]\nsegment: {name: %s, keys: 1000}\n"
-                        "daemon: {metrics: \"127.0.0.1:0\"}\n" % seg)
-        with open(log, "w") as err:
-            proc = subprocess.Popen([vrld, "-c", str(conf)], stderr=err)
-        try:
-            deadline = time.monotonic() + 60
-            port = None
-            while port is None:
-                m = re.search(r'msg="metrics served".* port=(\d+)', log.read_text())
-                if m:
-                    port = int(m.group(1))
-                elif proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("vrld did not serve metrics: " + log.read_text())
-                else:
-                    time.sleep(0.02)
-            # no proxy for loopback, whatever http_proxy says
-            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-            page = ""
-            while "vrl_daemon_up" not in page:   # 503 until the first render
-                try:
-                    page = opener.open("http://127.0.0.1:%d/metrics" % port,
-                                       timeout=10).read().decode()
-                except urllib.error.HTTPError as e:
-                    if e.code != 503:
-                        raise
-                if time.monotonic() > deadline:
-                    sys.exit("no vrl_daemon_up on the page:\n" + page)
-                time.sleep(0.05)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            try:
-                os.unlink("/dev/shm" + seg)
-            except FileNotFoundError:
-                pass
+    page = vrld_proc.metrics_page(vrld, "/vrl-test-grafana-%d" % os.getpid())
     names = set(re.findall(r"^# TYPE (\w+) ", page, re.M))
     names |= set(re.findall(r"^([a-zA-Z_:][\w:]*)[{ ]", page, re.M))
     return names

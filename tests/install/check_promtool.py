@@ -14,10 +14,9 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+import vrld_proc  # noqa: E402
 
 vrld = sys.argv[1]
 promtool = shutil.which("promtool")
@@ -26,49 +25,8 @@ if not promtool:
     sys.exit(77)
 
 
-def scrape(port, deadline):
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    page = ""
-    while "vrl_daemon_up" not in page:   # 503 until the first render
-        try:
-            page = opener.open("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
-        except urllib.error.HTTPError as e:
-            if e.code != 503:
-                raise
-        if time.monotonic() > deadline:
-            sys.exit("no vrl_daemon_up on the page:\n" + page)
-        time.sleep(0.05)
-    return page
-
-
 def main():
-    seg = "/vrl-test-promtool-%d" % os.getpid()
-    with tempfile.TemporaryDirectory() as tmp:
-        conf = pathlib.Path(tmp) / "vrl.yaml"
-        log = pathlib.Path(tmp) / "vrld.log"
-        conf.write_text("presets: [default]\nsegment: {name: %s, keys: 1000}\n"
-                        "daemon: {metrics: \"127.0.0.1:0\"}\n" % seg)
-        with open(log, "w") as err:
-            proc = subprocess.Popen([vrld, "-c", str(conf)], stderr=err)
-        try:
-            deadline = time.monotonic() + 60
-            port = None
-            while port is None:
-                m = re.search(r'msg="metrics served".* port=(\d+)', log.read_text())
-                if m:
-                    port = int(m.group(1))
-                elif proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("vrld did not serve metrics: " + log.read_text())
-                else:
-                    time.sleep(0.02)
-            page = scrape(port, deadline)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            try:
-                os.unlink("/dev/shm" + seg)
-            except FileNotFoundError:
-                pass
+    page = vrld_proc.metrics_page(vrld, "/vrl-test-promtool-%d" % os.getpid())
     r = subprocess.run([promtool, "check", "metrics"], input=page, capture_output=True,
                        text=True)
     problems = (r.stdout + r.stderr).strip()

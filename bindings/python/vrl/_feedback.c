@@ -14,7 +14,7 @@
  */
 #include "_vrl.h"
 
-#include <time.h>
+#include "clock.h"
 
 #define SMALL_HEADERS 32             /* headers kept on the stack; more go to the heap */
 
@@ -308,7 +308,6 @@ out:
 
 PyObject *vrl_py_parse_retry_after(PyObject *mod, PyObject *arg)
 {
-	struct timespec ts;
 	Py_ssize_t len;
 	const char *s;
 	uint64_t delay;
@@ -322,10 +321,7 @@ PyObject *vrl_py_parse_retry_after(PyObject *mod, PyObject *arg)
 			PyErr_SetString(PyExc_TypeError, "parse_retry_after() takes str or bytes");
 		return NULL;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (vrl_parse_retry_after(s, (size_t)len,
-				  (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
-				  &delay) != 0) {
+	if (vrl_parse_retry_after(s, (size_t)len, vrl_wall_ns(), &delay) != 0) {
 		PyErr_Format(PyExc_ValueError, "not a Retry-After value: %R", arg);
 		return NULL;
 	}

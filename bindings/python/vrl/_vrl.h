@@ -1,7 +1,9 @@
 /*
- * _vrl.h - what the two C files of the vrl extension share: the Client
- * object, the argument parser and the request builder, and error raising.
- * Internal to the extension.
+ * _vrl.h - what the C files of the vrl extension share: the Client object,
+ * the argument parser and the request builder, error raising, the Verdict
+ * and Resolved types. Each group of declarations names the file that
+ * defines it. Internal to the extension: every name shared between its
+ * files starts with vrl_py_.
  */
 #ifndef VRL_PY_H
 #define VRL_PY_H
@@ -13,6 +15,7 @@
 #include "vrl.h"
 
 #define VRL_PY_SMALL_ATTRS 8      /* attributes kept on the stack; more go to the heap */
+#define VRL_PY_NS_PER_S 1e9       /* nanoseconds in a second, for float seconds */
 
 /*
  * A Client: one libvrl handle. libvrl wants a handle used by one thread at
@@ -59,9 +62,11 @@ struct vrl_py_req {
 	PyObject *tmp;                  /* list of converted values, or NULL */
 };
 
+/* _args.c: the arguments, the request, the errors */
+
 extern PyObject *vrl_py_kw[K__COUNT];
+extern const char *const vrl_py_kw_text[K__COUNT];  /* the keywords' names */
 extern PyObject *vrl_py_Error, *vrl_py_RateLimited, *vrl_py_SegmentNotFound, *vrl_py_Unmatched;
-extern PyTypeObject vrl_py_ClientType;
 
 /* Fill @vals (borrowed, NULL when absent) from a vectorcall. -1 on error. */
 int vrl_py_parse(const struct vrl_py_sig *sig, PyObject *const *args, Py_ssize_t nargs,
@@ -78,15 +83,46 @@ int vrl_py_cost(PyObject *o, uint64_t *out);
 /* A C string of a str, or NULL for None/absent; -1 on error. */
 int vrl_py_cstr(PyObject *o, const char **out, const char *what);
 
+/* The exception object of @type for libvrl code @rc (.code, .name), with
+ * @msg; NULL on error. */
+PyObject *vrl_py_make_error(PyObject *type, int rc, const char *msg);
 /* Raise the exception for libvrl code @rc. Returns NULL. */
 PyObject *vrl_py_raise(int rc);
+
+/* _verdict.c: vrl.Verdict */
+
+extern PyTypeObject vrl_py_VerdictType;
+
+/* A new vrl.Verdict holding a copy of @v (and of its limit name). */
+PyObject *vrl_py_verdict_new(const struct vrl_verdict *v);
 /* The C verdict of a vrl.Verdict, or NULL with TypeError set. */
 const struct vrl_verdict *vrl_py_verdict_of(PyObject *obj);
+/* vrl._vrl._verdict(bytes, name): a pickled verdict made again. */
+PyObject *vrl_py_verdict_restore(PyObject *mod, PyObject *args);
+/* Raise RateLimited for the denial @verdict (a vrl.Verdict). Returns NULL. */
+PyObject *vrl_py_raise_limited(PyObject *verdict);
+/* @ns as float seconds. */
+PyObject *vrl_py_ns_seconds(uint64_t ns);
+
+/* _client.c: vrl.Client */
+
+extern PyTypeObject vrl_py_ClientType;
+extern unsigned long vrl_py_fork_gen;   /* bumped in a forked child */
 
 /* Take the handle for a call (see ClientObject). Returns -1 on error (closed,
  * read-only), else a token for vrl_py_unhold(). */
 int vrl_py_hold(ClientObject *self, int writes);
 void vrl_py_unhold(ClientObject *self, int held);
+
+/* _resolved.c: vrl.Resolved */
+
+extern PyTypeObject vrl_py_ResolvedType;
+
+/* Client.resolve() */
+PyObject *vrl_py_client_resolve(ClientObject *self, PyObject *const *args, Py_ssize_t nargs,
+				PyObject *kwnames);
+
+/* _feedback.c: release, refund, observe, parse_retry_after */
 
 #ifdef VRL_PY_FEEDBACK
 PyObject *vrl_py_release(ClientObject *self, PyObject *const *args, Py_ssize_t nargs,

@@ -35,14 +35,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define LEASE_DEFAULT_NS (UINT64_C(1000000000))  /* the lease term when none is given */
 
 uint64_t vrl_global_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return vrl_mono_ns();
 }
 
 /* The kernel's boot time (s since 1970): the first half of a call's sequence. */

@@ -44,16 +44,8 @@ static char dir[256], conf[300], logpath[300], prom[300], seg[VRL_SHM_NAME_MAX];
 
 static int setup(void **state)
 {
-	static unsigned serial;
-
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/vrl-reload-%d-%u", (int)getpid(), serial);
-	snprintf(seg, sizeof(seg), "/vrl-test-reload-%d-%u", (int)getpid(), serial++);
-	assert_int_equal(mkdir(dir, 0700), 0);
-	snprintf(conf, sizeof(conf), "%s/vrl.yaml", dir);
-	snprintf(logpath, sizeof(logpath), "%s/vrld.log", dir);
-	snprintf(prom, sizeof(prom), "%s/vrl.prom", dir);
-	vrl_seg_unlink(seg);
+	assert_int_equal(vrld_fresh_paths("reload", dir, conf, logpath, prom, seg), 0);
 	return 0;
 }
 

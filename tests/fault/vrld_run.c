@@ -98,6 +98,20 @@ void vrld_kill_all(void)
 		}
 }
 
+int vrld_fresh_paths(const char *tag, char dir[256], char conf[300], char log[300],
+		     char prom[300], char seg[VRL_SHM_NAME_MAX])
+{
+	static unsigned serial;
+
+	snprintf(dir, 256, "/tmp/vrl-%s-%d-%u", tag, (int)getpid(), serial);
+	snprintf(seg, VRL_SHM_NAME_MAX, "/vrl-test-%s-%d-%u", tag, (int)getpid(), serial++);
+	snprintf(conf, 300, "%s/vrl.yaml", dir);
+	snprintf(log, 300, "%s/vrld.log", dir);
+	snprintf(prom, 300, "%s/vrl.prom", dir);
+	vrl_seg_unlink(seg);
+	return mkdir(dir, 0700);
+}
+
 void vrld_write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");

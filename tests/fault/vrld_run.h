@@ -17,6 +17,15 @@ extern const char *vrld_path;
 /* Write @text to @path or abort. */
 void vrld_write_file(const char *path, const char *text);
 
+/*
+ * A test's own files and segment, none left over: makes the directory
+ * /tmp/vrl-@tag-PID-N (N counts calls) and names vrl.yaml, vrld.log and
+ * vrl.prom in it and the segment /vrl-test-@tag-PID-N, unlinked. Returns
+ * mkdir's result.
+ */
+int vrld_fresh_paths(const char *tag, char dir[256], char conf[300], char log[300],
+		     char prom[300], char seg[VRL_SHM_NAME_MAX]);
+
 /* Start vrld -c @config [@extra], its stderr appended to @log. */
 pid_t vrld_start(const char *config, const char *extra, const char *log);
 

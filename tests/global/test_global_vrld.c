@@ -32,16 +32,8 @@ static struct rfx redis;
 
 static int setup(void **state)
 {
-	static unsigned serial;
-
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/vrl-gvrld-%d-%u", (int)getpid(), serial);
-	snprintf(seg, sizeof(seg), "/vrl-test-gvrld-%d-%u", (int)getpid(), serial++);
-	assert_int_equal(mkdir(dir, 0700), 0);
-	snprintf(conf, sizeof(conf), "%s/vrl.yaml", dir);
-	snprintf(logpath, sizeof(logpath), "%s/vrld.log", dir);
-	snprintf(prom, sizeof(prom), "%s/vrl.prom", dir);
-	vrl_seg_unlink(seg);
+	assert_int_equal(vrld_fresh_paths("gvrld", dir, conf, logpath, prom, seg), 0);
 	rfx_start(&redis);
 	return 0;
 }

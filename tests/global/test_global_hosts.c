@@ -177,6 +177,35 @@ static void wait_grants_after(unsigned l, uint32_t hosts, uint64_t t)
 	}
 }
 
+/*
+ * Quota @l, asked for by every host until no grant came for four lease
+ * terms: granted at least its count less the documented loss, a block
+ * (max(1, N / (4 hosts)), lease.c) per host that died this period
+ * (@died), never more than its count (check_all).
+ */
+static void quota_drained(unsigned l, unsigned died)
+{
+	uint64_t until = vrl_now_ns() + HANG_NS, n = gh_grants(&run, l, UINT32_MAX, NULL), m;
+	uint64_t block = lim[l].count / (4 * GH_HOSTS), lost;
+
+	block = block ? block : 1;
+	for (;;) {
+		gh_pace(4 * LEASE_NS);
+		m = gh_grants(&run, l, UINT32_MAX, NULL);
+		if (m == n)
+			break;
+		n = m;
+		if (vrl_now_ns() > until)
+			fail_msg("%s: still granting after %llu s", lim[l].name,
+				 (unsigned long long)(HANG_NS / VRL_NS_PER_S));
+	}
+	lost = n < lim[l].count ? lim[l].count - n : 0;
+	printf("# %s: %llu of %llu granted, %llu lost (at most %llu)\n", lim[l].name,
+	       (unsigned long long)n, (unsigned long long)lim[l].count, (unsigned long long)lost,
+	       (unsigned long long)(died * block));
+	assert_true(lost <= died * block);
+}
+
 static void check_all(void)
 {
 	unsigned over = 0;
@@ -209,7 +238,8 @@ static void fake_log(const uint64_t *t, size_t n)
 /*
  * The check is exact: GCRA(90/s, 3) allows 3 at once and one more every
  * 1/90 s, to the nanosecond: a fourth grant 1/9 ns early is over, as is
- * a sixth in 2/90 s; a window's interval is (t - W, t].
+ * a sixth in 2/90 s; a window's interval is (t - W, t]; a slot is held
+ * from its grant to its release.
  */
 static void check_is_exact(void **state)
 {
@@ -236,6 +266,19 @@ static void check_is_exact(void **state)
 	fake_log(over_w, 3);
 	assert_true(gh_check(&run, 0).over);
 	fake_log((const uint64_t[]){ t0, t0 + 500 * MS, t0 + 1000 * MS }, 3);
+	assert_false(gh_check(&run, 0).over);
+	/* slots: held from the grant to the release; a release first at one instant */
+	lim[0] = (struct gh_limit){ .name = "z", .kind = GH_SLOTS, .count = 2 };
+	fake_log((const uint64_t[]){ t0, t0 + 5, t0 + 10 }, 3);
+	run.sh->w[0].g[0].end = t0 + 10;
+	run.sh->w[0].g[1].end = t0 + 15;
+	assert_false(gh_check(&run, 0).over);
+	lim[0].count = 1;
+	assert_true(gh_check(&run, 0).over);
+	/* quota: the grants of the run */
+	lim[0] = (struct gh_limit){ .name = "q", .kind = GH_QUOTA, .count = 2 };
+	assert_true(gh_check(&run, 0).over);
+	lim[0].count = 3;
 	assert_false(gh_check(&run, 0).over);
 	memset(&run, 0, sizeof(run));
 }
@@ -379,6 +422,9 @@ static void faults(void **state)
 	t = vrl_now_ns();
 	wait_grants_after(0, ALL_HOSTS, t);
 	gh_pace(2 * LEASE_NS);
+	for (unsigned l = 0; l < nlim; l++)
+		if (lim[l].kind == GH_QUOTA)
+			quota_drained(l, 1);
 	check_all();
 }
 

@@ -11,10 +11,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common.h"
+#include "clock.h"
 #include "share.h"
 
 #define MS UINT64_C(1000000)
@@ -208,6 +210,55 @@ static void waiting(void **state)
 	assert_int_equal(atomic_load(&sh->used), 1);
 }
 
+/* vrld's sweep drains a global key's credit before it evicts the key: a
+ * key that reuses the slot finds none of it. */
+static void eviction_drains(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_verdict v;
+	uint64_t i, later = vrl_now_ns() + 3600 * NS_PER_S;
+
+	assert_int_equal(acquire(f, "g", 1, &v), VRL_EDENIED);
+	i = slot_of(f, 0);
+	lease(&f->seg.view.shares[i], 4, 4);
+	vrl_share_set(&f->seg.view.shares[i].word, 4, later + 10 * NS_PER_S, false);
+	assert_int_equal(vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, later, vrl_wall_ns(),
+					  NS_PER_S), 1);
+	assert_false(atomic_load(&f->seg.view.slots[i].tag) & VRL_TAG_LIVE);
+	assert_int_equal(vrl_share_credit(atomic_load(&f->seg.view.shares[i].word)), 0);
+}
+
+/* A reload keeps each limit's scope, and the share area: refused with why. */
+static void reload_scope(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_seg_config cfg = f->cfg;
+	struct vrl_seg_config host = { 0 };
+	struct vrl_seg seg;
+	char why[256], name[VRL_SHM_NAME_MAX];
+
+	/* g turned host: refused, naming it */
+	cfg.limits[0].flags &= ~VRL_LIMIT_GLOBAL;
+	assert_int_equal(vrl_seg_reload(&f->seg, &cfg, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "limit g: scope changed from global to host"));
+	/* h turned global: refused */
+	cfg = f->cfg;
+	cfg.limits[1].flags |= VRL_LIMIT_GLOBAL;
+	assert_int_equal(vrl_seg_reload(&f->seg, &cfg, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "limit h: scope changed from host to global"));
+	/* a new global limit: accepted */
+	cfg = f->cfg;
+	test_add_rate(&cfg, "g2", "n", 10, NS_PER_S, 2, per_org)->flags |= VRL_LIMIT_GLOBAL;
+	assert_int_equal(vrl_seg_reload(&f->seg, &cfg, why, sizeof(why)), 0);
+	/* a segment without a share area takes no global limit */
+	test_add_rate(&host, "h", NULL, 1, NS_PER_S, 1, per_org);
+	test_segment("gacq-host2", &host, 100, &seg, name);
+	test_add_rate(&host, "g", "n", 10, NS_PER_S, 2, per_org)->flags |= VRL_LIMIT_GLOBAL;
+	assert_int_equal(vrl_seg_reload(&seg, &host, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "share area"));
+	test_segment_drop(&seg, name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +267,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(short_and_cost, setup, teardown),
 		cmocka_unit_test_setup_teardown(stacked_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(waiting, setup, teardown),
+		cmocka_unit_test_setup_teardown(eviction_drains, setup, teardown),
+		cmocka_unit_test_setup_teardown(reload_scope, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -93,6 +93,7 @@ static int parse_root(struct vrl_doc *d, yaml_node_t *root, struct vrl_settings 
 		if (cfg_parse_global(d, v, &st->global))
 			return -1;
 		d->p->global = true;
+		d->p->global_hosts = st->global.hosts;
 	}
 	if ((v = cfg_lookup(d, root, "presets")) && !cfg_is_null(v) && cfg_parse_presets(d, v))
 		return -1;

@@ -9,9 +9,12 @@
  *       on_partition: deny # or static: limit / hosts past the lease
  *       hosts: 3           # expected host count (static, and a rate's burst)
  *
- * scope: global asks for a limit held by every host together. A kind this
- * vrld cannot yet hold that way is refused here, by name: a limit the
- * config calls global is never held per host without saying so.
+ * scope: global asks for a limit held by every host together. A rate
+ * limit can be (its keys take from a share word besides their GCRA:
+ * lib/kinds/share.h), with burst >= hosts (lease.c says why) and a burst
+ * a share word can count. A kind this vrld cannot yet hold that way is
+ * refused here, by name: a limit the config calls global is never held
+ * per host without saying so.
  */
 #include "config_parse.h"
 
@@ -20,6 +23,7 @@
 #include <string.h>
 
 #include "redis.h"
+#include "share.h"
 
 #define VRL_GLOBAL_LEASE_MIN_NS  UINT64_C(100000000)        /* 100ms */
 #define VRL_GLOBAL_LEASE_MAX_NS  UINT64_C(600000000000)     /* 10min */
@@ -145,8 +149,26 @@ int cfg_parse_global(struct vrl_doc *d, yaml_node_t *map, struct vrl_global_sett
 	return 0;
 }
 
+/* A global rate: figures the engine can share, and a share word can hold. */
+static int cfg_limit_global_rate(struct vrl_doc *d, yaml_node_t *n, const char *where,
+				 struct vrl_seg_limit *l)
+{
+	char msg[400];
+
+	if (vrl_global_check_rate(l->name, l->count, l->period_ns, l->burst,
+				  d->p->global_hosts ? d->p->global_hosts : 1, msg, sizeof(msg)))
+		return fail(d, n, where, "%s", msg);
+	if (l->burst > VRL_SHARE_BURST_MAX)
+		return fail(d, n, where, "global limit %s: burst %llu is above %llu, the most a "
+			    "host's share can hold, expected a smaller burst or scope: host",
+			    l->name, (unsigned long long)l->burst,
+			    (unsigned long long)VRL_SHARE_BURST_MAX);
+	l->flags |= VRL_LIMIT_GLOBAL;
+	return 0;
+}
+
 int cfg_limit_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
-		    const struct vrl_seg_limit *l)
+		    struct vrl_seg_limit *l)
 {
 	char where[VRL_PATH_MAX];
 	const char *s;
@@ -161,7 +183,9 @@ int cfg_limit_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
 	if (!d->p->global)
 		return fail(d, n, where, "global needs a global: section (redis:, host:, "
 			    "lease:), expected one at the top of the config");
-	return fail(d, n, where, "kind %s cannot be global in this version of vrld, expected "
-		    "scope: host (the default): it would hold the limit on each host alone",
-		    cfg_kind_name(l->kind));
+	if (l->kind != VRL_KIND_RATE)
+		return fail(d, n, where, "kind %s cannot be global in this version of vrld, "
+			    "expected scope: host (the default): it would hold the limit on each "
+			    "host alone", cfg_kind_name(l->kind));
+	return cfg_limit_global_rate(d, n, where, l);
 }

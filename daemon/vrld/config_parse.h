@@ -43,6 +43,7 @@ struct vrl_parse {
 	                                   default */
 	unsigned nattrs;                /* attributes: declared so far */
 	bool global;                    /* the top document has global: */
+	uint32_t global_hosts;          /* its hosts: (scope: global checks a rate by it) */
 	char attrs[VRL_DECLARED_MAX][VRL_ATTR_MAX];
 };
 
@@ -149,9 +150,10 @@ const char *cfg_kind_name(uint32_t kind);
 /* ---- config_global.c ---- */
 
 int cfg_parse_global(struct vrl_doc *d, yaml_node_t *map, struct vrl_global_settings *g);
-/* scope: of limit @l (its kind read): host, or global when this vrld can hold it so. */
+/* scope: of limit @l (its kind read): host, or global when this vrld can hold it so
+ * (sets VRL_LIMIT_GLOBAL). */
 int cfg_limit_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
-		    const struct vrl_seg_limit *l);
+		    struct vrl_seg_limit *l);
 
 /* ---- config_presets.c ---- */
 

@@ -4,13 +4,15 @@
  * The engine's thread owns the Redis connections; this file runs on the
  * main loop: it submits the tick's global keys (vrl_global_submit copies
  * them and never waits on Redis) and collects the latest round's answers
- * (vrl_global_collect, likewise). No limit is held globally yet (the
- * config refuses scope: global by kind), so a host's set of global keys is
- * empty: the engine still calls every endpoint twice a lease term, which
- * tells the host of a Redis that cannot be reached, refuses vrl.lua, or
- * lost its data, and the log says so once per change.
+ * (vrl_global_collect, likewise), and applies them to the keys' share
+ * words (gkeys.c has the steps and why they keep invariant 1). With no
+ * global key the batch is empty: the engine still calls every endpoint
+ * twice a lease term, which tells the host of a Redis that cannot be
+ * reached, refuses vrl.lua, or lost its data, and the log says so once
+ * per change.
  */
 #include "glink.h"
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -89,17 +91,21 @@ static void log_endpoints(struct vrld_glink *k)
 	}
 }
 
-void vrld_glink_tick(struct vrld_glink *k)
+void vrld_glink_tick(struct vrld_glink *k, struct vrl_seg *s)
 {
 	const struct vrl_global_result *r;
 	uint64_t rounds;
+	size_t m;
 
 	if (!k->g)
 		return;
-	/* every global key, every tick: none yet (see above); -ENOMEM keeps
-	 * the batch before, and an empty one is all it could be */
-	(void)vrl_global_submit(k->g, NULL, 0);
-	(void)vrl_global_collect(k->g, &r);
+	/* every global key, every tick; -ENOMEM (of the scan or the submit)
+	 * keeps the batch before: its keys' leases go on, none is dropped */
+	if (vrld_gkeys_scan(&k->keys, s, vrl_mono_ns()) == 0)
+		(void)vrl_global_submit(k->g, k->keys.e, k->keys.n);
+	m = vrl_global_collect(k->g, &r);
+	if (m)
+		vrld_gkeys_apply(&k->keys, s, r, m, vrl_mono_ns());
 	rounds = vrl_global_rounds(k->g);
 	if (rounds != k->rounds) {
 		k->rounds = rounds;
@@ -107,12 +113,14 @@ void vrld_glink_tick(struct vrld_glink *k)
 	}
 }
 
-void vrld_glink_stop(struct vrld_glink *k)
+void vrld_glink_stop(struct vrld_glink *k, struct vrl_seg *s)
 {
 	if (!k->g)
 		return;
-	/* no key holds a share to give back */
-	vrl_global_stop(k->g, NULL, 0);
+	/* the keys clamped to none first, then their shares released */
+	vrld_gkeys_clamp_all(&k->keys, s);
+	vrl_global_stop(k->g, k->keys.e, k->keys.n);
+	vrld_gkeys_free(&k->keys);
 	k->g = NULL;
 }
 

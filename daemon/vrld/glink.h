@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "gkeys.h"
 #include "global.h"
 #include "live.h"
 
@@ -20,6 +21,7 @@ struct vrld_glink {
 	uint64_t rounds;             /* rounds seen at the last tick */
 	bool was_up[VRL_GLOBAL_ENDPOINTS_MAX];   /* for the log: once per change */
 	char said[VRL_GLOBAL_ENDPOINTS_MAX][160]; /* the last failure logged */
+	struct vrld_gkeys keys;      /* the global keys of the segment (gkeys.h) */
 };
 
 /*
@@ -29,15 +31,17 @@ struct vrld_glink {
 int vrld_glink_start(struct vrld_glink *k, const struct vrl_daemon_config *dc,
 		     vrld_log_fn *log);
 
-/* One tick: hand the engine this host's global keys, take its answers,
- * log each endpoint's change (reachable, or why not). Never waits. */
-void vrld_glink_tick(struct vrld_glink *k);
+/* One tick: hand the engine this host's global keys (those of segment
+ * @s), take its answers and apply them to the keys' share words, log each
+ * endpoint's change (reachable, or why not). Never waits. */
+void vrld_glink_tick(struct vrld_glink *k, struct vrl_seg *s);
 
 /* The engine's metric families (vrl_metrics_extra_fn; @arg: the link). */
 size_t vrld_glink_metrics(void *arg, char *buf, size_t cap);
 
-/* Stop the engine (its thread joined). */
-void vrld_glink_stop(struct vrld_glink *k);
+/* Stop the engine (its thread joined): every global key of @s clamped to
+ * none, then its share released in Redis. */
+void vrld_glink_stop(struct vrld_glink *k, struct vrl_seg *s);
 
 /* Why a reload from @cur to @next cannot apply global: (written to @why),
  * or false when it can: the section is read at start only. */

@@ -121,6 +121,50 @@ void vrl_upkeep_windows_resized(uint64_t need, uint64_t have, char *why, size_t 
 		 (unsigned long long)need, (unsigned long long)have);
 }
 
+/*
+ * A reload keeps each limit's scope, and the segment keeps its share area
+ * (present with a global limit, laid out at start). A limit that turned
+ * global would count as global only once every worker has the new config,
+ * its grants under the old one uncounted by the other hosts; one that
+ * turned host would leave its lease to lapse unreleased. So either is a
+ * restart, with a fresh segment; a new limit (a new name) may be global
+ * when the segment has the area.
+ */
+static int scopes_match(const struct vrl_seg *s, const struct vrl_seg_config *now,
+			const struct vrl_seg_config *next, char *why, size_t whylen)
+{
+	bool want = vrl_upkeep_has_global(next);
+
+	for (uint32_t i = 0; now && i < next->nlimits && i < VRL_MAX_LIMITS; i++) {
+		const struct vrl_seg_limit *b = &next->limits[i];
+
+		for (uint32_t j = 0; j < now->nlimits && j < VRL_MAX_LIMITS; j++) {
+			const struct vrl_seg_limit *a = &now->limits[j];
+
+			if (strcmp(a->name, b->name) != 0 ||
+			    ((a->flags ^ b->flags) & VRL_LIMIT_GLOBAL) == 0)
+				continue;
+			snprintf(why, whylen, "limit %s: scope changed from %s to %s: a limit's "
+				 "scope is set at start; restart vrld with a fresh segment "
+				 "(--replace)", b->name, a->flags & VRL_LIMIT_GLOBAL ? "global" :
+				 "host", b->flags & VRL_LIMIT_GLOBAL ? "global" : "host");
+			return -EINVAL;
+		}
+	}
+	if (want && !s->view.shares) {
+		snprintf(why, whylen, "scope: global on a limit needs the segment's share area, "
+			 "laid out at start when the config has a global limit; restart vrld "
+			 "with a fresh segment (--replace)");
+		return -EINVAL;
+	}
+	if (!want && s->view.shares) {
+		snprintf(why, whylen, "the config has no global limit left: the segment's share "
+			 "area is laid out at start; restart vrld with a fresh segment (--replace)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int vrl_seg_reload_check(const struct vrl_seg *s, const struct vrl_seg_config *cfg,
 			 char *why, size_t whylen)
 {
@@ -133,8 +177,12 @@ int vrl_seg_reload_check(const struct vrl_seg *s, const struct vrl_seg_config *c
 	if (!next)
 		return -ENOMEM;
 	*next = *cfg;
-	rc = vrl_seg_geometry_cfg(s->view.keys, next, &g);
-	if (rc) {
+	rc = scopes_match(s, vrl_upkeep_in_force(s), next, why, whylen);
+	if (rc == 0)
+		rc = vrl_seg_geometry_cfg(s->view.keys, next, &g);
+	if (rc == -EINVAL && why[0]) {
+		/* said */
+	} else if (rc) {
 		snprintf(why, whylen, "cannot lay out the window rings: %s", strerror(-rc));
 	} else if (g.size != s->view.size) {
 		vrl_upkeep_windows_resized(g.size, s->view.size, why, whylen);

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "keytable.h"
 #include "kind_upkeep.h"
+#include "share.h"
 
 /*
  * Evict window key @i if every position of its ring has been free for
@@ -140,8 +141,13 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg *s, uint64_t first, uint64_t count, uin
 			continue;
 		}
 		settle_adapt(&slots[i], cfg, note, now);
-		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns) ||
-		    !vrl_kt_evict(v, i, st, now))
+		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns))
+			continue;
+		/* a global key's credit goes before the key does: a key that
+		 * reuses the slot finds none of it (acquire.c AQ.S3) */
+		if (v->shares)
+			vrl_share_drain(&v->shares[i].word);
+		if (!vrl_kt_evict(v, i, st, now))
 			continue;
 		evicted++;
 		count_eviction(by_limit, cfg, note);

@@ -37,13 +37,25 @@
 #include "keytable.h"
 #include "kind_upkeep.h"
 
+bool vrl_upkeep_has_global(const struct vrl_seg_config *cfg)
+{
+	for (uint32_t i = 0; i < cfg->nlimits && i < VRL_MAX_LIMITS; i++)
+		if (cfg->limits[i].flags & VRL_LIMIT_GLOBAL)
+			return true;
+	return false;
+}
+
 int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g)
 {
 	int rc = vrl_seg_geometry(keys, g);
-	uint64_t off = g->size;
+	uint64_t off;
 
 	if (rc)
 		return rc;
+	/* the share area first: window areas lie past it (view.areas_off) */
+	if (vrl_upkeep_has_global(cfg) && (rc = vrl_seg_geometry_shares(g)) != 0)
+		return rc;
+	off = g->size;
 	for (uint32_t i = 0; i < cfg->nlimits && i < VRL_MAX_LIMITS; i++) {
 		struct vrl_seg_limit *l = &cfg->limits[i];
 		uint64_t bytes;
@@ -148,6 +160,8 @@ static void write_layout(struct vrl_seg_header *h, const struct vrl_seg_geometry
 	h->event_off = g->event_off;
 	h->nevents = g->nevents;
 	h->mark_off = g->mark_off;
+	h->share_off = g->share_off;
+	h->nshares = g->nshares;
 }
 
 static void format(struct vrl_seg_header *h, const struct vrl_seg_geometry *g)
@@ -167,7 +181,8 @@ bool vrl_seg_restore_header(struct vrl_seg *s)
 		    h->nholders == g->nholders && h->slot_off == g->slot_off &&
 		    h->nslots == g->nslots && h->keys_configured == g->keys &&
 		    h->event_off == g->event_off && h->nevents == g->nevents &&
-		    h->mark_off == g->mark_off;
+		    h->mark_off == g->mark_off && h->share_off == g->share_off &&
+		    h->nshares == g->nshares;
 	_Atomic uint64_t *magic = (_Atomic uint64_t *)&s->hdr->magic;
 
 	if (same && atomic_load_explicit(magic, memory_order_relaxed) == VRL_SEG_MAGIC)
@@ -388,7 +403,8 @@ static bool same_layout(const struct vrl_seg_geometry *a, const struct vrl_seg_g
 	       a->holder_off == b->holder_off && a->nholders == b->nholders &&
 	       a->slot_off == b->slot_off && a->nslots == b->nslots &&
 	       a->event_off == b->event_off && a->nevents == b->nevents &&
-	       a->mark_off == b->mark_off && a->size == b->size;
+	       a->mark_off == b->mark_off && a->share_off == b->share_off &&
+	       a->nshares == b->nshares && a->size == b->size;
 }
 
 /*

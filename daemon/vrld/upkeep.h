@@ -79,9 +79,13 @@ int vrl_seg_open_or_create(const struct vrl_seg_spec *spec, const struct vrl_seg
  * window limit of @cfg: sets each window limit's area_off (page aligned,
  * in limit order) and leaves area_keys as the config gave it. Returns 0,
  * -EINVAL for a window limit whose count or area_keys is out of range
- * (see window.h), or -EOVERFLOW.
+ * (see window.h), or -EOVERFLOW. A config with a global limit gets the
+ * share area (vrl_seg_geometry_shares) before the ring areas.
  */
 int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_seg_geometry *g);
+
+/* True when @cfg has a limit with scope: global (VRL_LIMIT_GLOBAL). */
+bool vrl_upkeep_has_global(const struct vrl_seg_config *cfg);
 
 /*
  * Publish @cfg as the segment's new config: written into the inactive area,

@@ -608,11 +608,11 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 		reload_step(&rl, &seg, &prod);
 		tick(&seg, &cursor, &next_sweep, &alerts, &prod);
 		vrld_prod_tick(&prod);
-		vrld_glink_tick(&glink);
+		vrld_glink_tick(&glink, &seg);
 		nanosleep(&period, NULL);
 	}
 	notify("STOPPING=1");
-	vrld_glink_stop(&glink);
+	vrld_glink_stop(&glink, &seg);
 	vrld_prod_stop(&prod);
 	/* after the last checkpoint: a load in progress is waited for, dropped */
 	vrld_reloader_stop(&rl);

@@ -85,6 +85,34 @@
  * at once, even a waiting acquire: no time is known at which units come
  * back (a quota's next period is days away, a slot waits for a release),
  * so waiting there would only hold the caller (kind_counted.h).
+ *
+ * Global keys (scope: global, share.h). A key of a global limit grants
+ * only if its own GCRA of the configured figures grants AND its slot's
+ * share word gives the cost (vrl_share_take), all or nothing:
+ *   AQ.S1 The share is taken last, after every key's commit, at the
+ *      decision time: `now` for an immediate grant, a clock read after the
+ *      sleep for a waiting one (the take bounds grants by the time they
+ *      are decided, share.h, so a waiting grant's is its wake-up). A look
+ *      also peeks at the words (loads only, AQ.A4): a share that has no
+ *      room denies before anything is written.
+ *   AQ.S2 A take that fails (SHORT: no room; LAPSED: no lease trusted)
+ *      rolls back the commits as any failed commit does (AQ.A1: what
+ *      cannot be rolled back stays spent) and denies. A take that succeeded
+ *      is never given back (share.h): when a later take of the same acquire
+ *      fails, its permits are lost to the host, never granted twice.
+ *   AQ.S3 The grant's keys still own their slots after the takes: vrld
+ *      fills a word only for the key it read in the slot's tag (a release
+ *      fence before the fill), and the take's acquire fence orders the
+ *      tag re-check after it; a key evicted and replaced meanwhile undoes
+ *      the grant and re-resolves (AQ.A3). The credit taken from the new
+ *      key is lost to it: an under-grant. vrld clamps a word's credit
+ *      before it evicts the key, so a key inserted into a reused slot
+ *      finds none of its predecessor's.
+ * So the grants of a global key are those of its GCRA intersected with
+ * those its share word allows, and share.h's claim bounds the latter:
+ * with lease.c's G1, at most B + r (e - s) in any [s, e] over all hosts.
+ * A grant counts its cost in the slot's `used`, a denial for want of
+ * share in `unmet` (relaxed adds on the word's line), for vrld's reports.
  */
 #include "client.h"
 #include "look.h"
@@ -96,6 +124,7 @@
 
 #include "clock.h"
 #include "kind.h"
+#include "share.h"
 
 /* CLOCK_REALTIME in ns: read only when a quota limit is looked at. */
 uint64_t (*vrl__realtime_ns)(void) = vrl_wall_ns;
@@ -504,6 +533,102 @@ static int start_over(struct vrl_client *c, const struct vrl_take *t, uint64_t n
 	return VRL_EDENIED;
 }
 
+/* ---- global keys: the share word (AQ.S1 to AQ.S3) -------------------------- */
+
+/* Whether the key of @t takes from a share: its limit is global and not a
+ * shadow (which denies nothing). A global limit in a segment without a
+ * share area (a config area written so) has a share of none: it denies. */
+static inline bool share_wanted(const struct vrl_client *c, const struct vrl_take *t)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+
+	return t->slot != UINT64_MAX && (l->seg.flags & VRL_LIMIT_GLOBAL) &&
+	       !(l->seg.flags & VRL_LIMIT_SHADOW);
+}
+
+/* AQ.S1: the first global key of @t whose share cannot give @cost at @now,
+ * by loads only; -1 when every one can. */
+static int share_peek(const struct vrl_client *c, const struct vrl_take *t, unsigned n,
+		      uint64_t cost, uint64_t now)
+{
+	uint64_t need = cost > VRL_SHARE_BURST_MAX ? UINT64_MAX : cost << VRL_SHARE_FRAC_BITS;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t w;
+
+		if (!share_wanted(c, &t[i]))
+			continue;
+		if (!c->view.shares)
+			return (int)i;
+		/* relaxed: share.h, the word carries no other data */
+		w = atomic_load_explicit(&c->view.shares[t[i].slot].word, memory_order_relaxed);
+		if (!vrl_share_live(w, now) || vrl_share_credit(w) < need)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* AQ.S1 to S3: take @cost from the share of every global key of @t at
+ * @now. -1 when all were taken (each counted as used); else the index of
+ * the key whose share failed (@stale set when a key lost its slot). */
+static int share_take(const struct vrl_client *c, const struct vrl_take *t, unsigned n,
+		      uint64_t cost, uint64_t now, bool *stale)
+{
+	*stale = false;
+	for (unsigned i = 0; i < n; i++) {
+		struct vrl_seg_share *sh;
+
+		if (!share_wanted(c, &t[i]))
+			continue;
+		if (!c->view.shares)
+			return (int)i;
+		sh = &c->view.shares[t[i].slot];
+		if (vrl_share_take(&sh->word, cost, now) != VRL_SHARE_GRANTED)
+			return (int)i;
+		/* AQ.S3 acquire fence: pairs with vrld's release fence before a
+		 * fill, so the tag below is no older than the one vrld filled for */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&c->view.slots[t[i].slot].tag, memory_order_relaxed) !=
+		    vrl_key_tag(&t[i].key)) {
+			*stale = true;
+			return (int)i;
+		}
+		/* relaxed: a count for vrld's reports, ordered by nothing */
+		atomic_fetch_add_explicit(&sh->used, cost, memory_order_relaxed);
+	}
+	return -1;
+}
+
+/* A denial for want of share on key @g of @t: counted as unmet demand,
+ * retried after a tick of vrld's refill. */
+static int share_denied(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
+			unsigned n, unsigned g, uint64_t cost, uint64_t now, struct vrl_verdict *v)
+{
+	if (c->view.shares)
+		/* relaxed: a count for vrld's reports */
+		atomic_fetch_add_explicit(&c->view.shares[t[g].slot].unmet, cost,
+					  memory_order_relaxed);
+	v->at_ns = now;
+	vrl__fill_denied(c, &t[g], &lk[g], now, v);
+	vrl__adapt_fill(c, t, lk, n, now, now, false, v);
+	v->retry_after_ns = VRL_SHARE_RETRY_NS;
+	v->remaining = 0;
+	v->flags |= VRL_VERDICT_SHARE;
+	return VRL_EDENIED;
+}
+
+/* A waiting acquire denied for want of share waits a refill and tries
+ * again when @deadline allows: true when it slept. */
+static bool share_wait(uint64_t deadline, bool waiting)
+{
+	uint64_t now = vrl_now_ns();
+
+	if (!waiting || deadline < now || deadline - now < VRL_SHARE_RETRY_NS)
+		return false;
+	sleep_until(now + VRL_SHARE_RETRY_NS);
+	return true;
+}
+
 /*
  * Acquire takes @t[0..n) with @cost, granting no later than @deadline
  * (deadline == now: immediately or not at all). Re-places stale keys.
@@ -599,6 +724,14 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			vrl__adapt_fill(c, t, lk, n, now, now, false, v);
 			return VRL_EDENIED;
 		}
+		/* AQ.S1: a share without room denies before any write */
+		if (stale < 0 && c->cfg->nglobal && (jr = share_peek(c, t, n, cost, now)) >= 0) {
+			if (share_wait(deadline, waiting)) {
+				careful = false;
+				continue;
+			}
+			return share_denied(c, t, lk, n, (unsigned)jr, cost, now, v);
+		}
 		/* step 2 and 3: commit at `at`, tightest key first (a stale look
 		 * left the looks after it unwritten: nothing is committed then) */
 		if (stale < 0)
@@ -638,6 +771,22 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 					give_up(c, t, lk, n, cost, at, before, after);
 					careful = false;
 					continue;
+				}
+			}
+			if (c->cfg->nglobal) {
+				/* AQ.S1: the share at the decision time, after a wait
+				 * the clock read on waking */
+				uint64_t dec = at > now ? vrl_now_ns() : now;
+				bool lost;
+
+				jr = share_take(c, t, n, cost, dec, &lost);
+				if (jr >= 0) {
+					/* AQ.S2: the commits rolled back, the takes kept */
+					give_up(c, t, lk, n, cost, at, before, after);
+					careful = false;
+					if (lost || share_wait(deadline, waiting))
+						continue;
+					return share_denied(c, t, lk, n, (unsigned)jr, cost, dec, v);
 				}
 			}
 			vrl__fill_granted(c, t, lk, n, now, v);

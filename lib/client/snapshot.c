@@ -73,12 +73,15 @@ int vrl_snapshot_read(const struct vrl_seg_view *v, struct vrl_snapshot *out)
 		memcpy(out->source, sc->source, sizeof(out->source));
 		out->source[sizeof(out->source) - 1] = '\0';
 		out->nadaptive = 0;
+		out->nglobal = 0;
 		for (uint32_t i = 0; i < out->nlimits && rc == 0; i++) {
 			rc = vrl_limit_prepare(&sc->limits[i], &out->limits[i]);
 			if (rc == 0)
 				rc = vrl_kind_area_check(v, &out->limits[i].seg);
 			if (rc == 0 && vrl_rate_adaptive(&out->limits[i]))
 				out->nadaptive++;
+			if (rc == 0 && (out->limits[i].seg.flags & VRL_LIMIT_GLOBAL))
+				out->nglobal++;
 		}
 		/* SEG.R1 acquire fence: the copy above is ordered before the
 		 * re-check (pairs with SEG.W0) */

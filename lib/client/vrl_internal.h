@@ -36,6 +36,7 @@ struct vrl_snapshot {
 	uint32_t nlimits;
 	uint32_t flags;
 	uint32_t nadaptive;         /* adaptive rate limits among them */
+	uint32_t nglobal;           /* global limits among them (VRL_LIMIT_GLOBAL) */
 	char source[256];
 	struct vrl_limit limits[VRL_MAX_LIMITS];
 };

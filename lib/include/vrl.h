@@ -171,6 +171,8 @@ struct vrl_request {
                                         warn or deny, and counted the request by api */
 #define VRL_VERDICT_PACED      0x100u /* an adaptive rate key of the request paces below
                                          its figure (pace_q16) */
+#define VRL_VERDICT_SHARE      0x200u /* denied by a global key: this host's share of the
+                                         limit had no room (or no lease) now */
 
 /* vrl_verdict.kind: the deciding limit's algorithm. */
 enum vrl_limit_kind {

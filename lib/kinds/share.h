@@ -2,8 +2,8 @@
  * share.h - the local side of a global rate key: the share word, a token
  * bucket of the host's share that only vrld fills and that the workers
  * take from, and why it keeps invariant 1 together with the other hosts.
- * Pure functions of a word and the time; not yet taken up by the acquire
- * engine (a global rate key is still refused by the config).
+ * Pure functions of a word and the time. The acquire engine takes from it
+ * (acquire.c AQ.S1 to S3), vrld fills it (daemon/vrld/gshare.c).
  *
  * ---- The word ----------------------------------------------------------------
  *
@@ -101,6 +101,7 @@
 #define VRL_SHARE_BURST_MAX   (VRL_SHARE_CREDIT_MAX >> VRL_SHARE_FRAC_BITS)  /* 65535 */
 #define VRL_SHARE_TIME_SHIFT  20u                     /* until: units of 2^20 ns */
 #define VRL_SHARE_RATE_UNIT   UINT64_C(1000000)       /* = VRL_GLOBAL_RATE_UNIT */
+#define VRL_SHARE_RETRY_NS    UINT64_C(100000000)     /* vrld's tick: credit comes then */
 
 __extension__ typedef unsigned __int128 vrl_share_u128;
 
@@ -253,6 +254,20 @@ static inline void vrl_share_set(_Atomic uint64_t *word, uint64_t burst, uint64_
 							  memory_order_relaxed))
 			return;
 	}
+}
+
+/*
+ * vrld, before it evicts the key: credit := 0, until kept (a clamp to a
+ * share of nothing for the moment; F1 refills it while the key stays).
+ */
+static inline void vrl_share_drain(_Atomic uint64_t *word)
+{
+	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
+
+	while (vrl_share_credit(w) != 0 &&
+	       !atomic_compare_exchange_weak_explicit(word, &w, vrl_share_word(vrl_share_until(w), 0),
+						      memory_order_relaxed, memory_order_relaxed))
+		;
 }
 
 /*

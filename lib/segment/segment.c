@@ -27,6 +27,7 @@ int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g)
 	if (keys > (UINT64_C(1) << 40))
 		return -EOVERFLOW;
 	g->keys = keys;
+	g->share_off = g->nshares = 0;
 	nslots = keys + keys * 15 / 85 + 1;   /* load factor <= 0.85 */
 	if (nslots < 64)
 		nslots = 64;
@@ -52,6 +53,19 @@ int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g)
 	return 0;
 }
 
+int vrl_seg_geometry_shares(struct vrl_seg_geometry *g)
+{
+	uint64_t bytes, off = align_up(g->size, 4096);
+
+	if (__builtin_mul_overflow(g->nslots, (uint64_t)sizeof(struct vrl_seg_share), &bytes) ||
+	    __builtin_add_overflow(off, bytes, &g->size))
+		return -EOVERFLOW;
+	g->share_off = off;
+	g->nshares = g->nslots;
+	g->size = align_up(g->size, 4096);
+	return 0;
+}
+
 static int in_bounds(uint64_t off, uint64_t len, uint64_t size)
 {
 	return off <= size && len <= size - off;
@@ -71,6 +85,10 @@ void vrl_seg_view_init(struct vrl_seg_view *v, void *base, const struct vrl_seg_
 		.marks = (_Atomic uint32_t *)(b + g->mark_off),
 		.areas_off = g->mark_off + g->nslots * sizeof(uint32_t),
 	};
+	if (g->nshares) {
+		v->shares = (struct vrl_seg_share *)(b + g->share_off);
+		v->areas_off = g->share_off + g->nshares * sizeof(struct vrl_seg_share);
+	}
 }
 
 /*
@@ -102,6 +120,7 @@ static void read_layout(const struct vrl_seg_header *h, struct vrl_seg_geometry 
 		.slot_off = vh->slot_off, .nslots = vh->nslots,
 		.event_off = vh->event_off, .nevents = vh->nevents,
 		.mark_off = vh->mark_off, .size = vh->size, .keys = vh->keys_configured,
+		.share_off = vh->share_off, .nshares = vh->nshares,
 	};
 }
 
@@ -126,6 +145,12 @@ static int check_layout(const struct vrl_seg_geometry *g)
 		return VRL_ECORRUPT;
 	if (g->mark_off % sizeof(uint32_t) ||
 	    !in_bounds(g->mark_off, g->nslots * sizeof(uint32_t), g->size))
+		return VRL_ECORRUPT;
+	/* the share area: none, or one per slot past the marks */
+	if (g->nshares && (g->nshares != g->nslots || g->share_off % VRL_CACHELINE ||
+			   !in_bounds(g->share_off, g->nshares * sizeof(struct vrl_seg_share),
+				      g->size) ||
+			   g->share_off < g->mark_off + g->nslots * sizeof(uint32_t)))
 		return VRL_ECORRUPT;
 	return in_order(g) ? 0 : VRL_ECORRUPT;
 }

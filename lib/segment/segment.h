@@ -28,6 +28,8 @@
  *   | struct vrl_seg_event[]   |  alert events, a ring (events.c)
  *   +--------------------------+ mark_off
  *   | _Atomic uint32_t[nslots] |  alert thresholds fired, per key and period
+ *   +--------------------------+ share_off (page aligned; only with a global limit)
+ *   | struct vrl_seg_share[]   |  one per slot: a global key's share word (share.h)
  *   +--------------------------+ limits[i].area_off (page aligned)
  *   | ring area of limit i     |  window limits only: see window.h
  *   +--------------------------+ size
@@ -48,10 +50,11 @@
 #include <sys/types.h>
 
 #define VRL_SEG_MAGIC      UINT64_C(0x31304745534c5256) /* "VRLSEG01" little-endian */
-#define VRL_SEG_FORMAT     6u      /* bumped on any incompatible layout change; 4: a rate
+#define VRL_SEG_FORMAT     7u      /* bumped on any incompatible layout change; 4: a rate
                                       key's state word carries its rate epoch (gcra.h);
                                       5: the header counts unmatched requests by api;
-                                      6: per-limit counters of gone handles (folded_*) */
+                                      6: per-limit counters of gone handles (folded_*);
+                                      7: the share area of global keys (share_off) */
 #define VRL_CACHELINE      64u     /* bytes; slots and holders are aligned to it */
 
 #define VRL_MAX_LIMITS     64u     /* limits in one config */
@@ -111,6 +114,9 @@ enum vrl_calendar {
 #define VRL_LIMIT_PERSIST  0x4u    /* slots: held units outlive their process */
 #define VRL_LIMIT_ADAPTIVE 0x8u    /* rate: paced at an effective rate cut by 429s
                                       (adapt.h); the profile is in adapt[] */
+#define VRL_LIMIT_GLOBAL   0x10u   /* scope: global: each key also takes from its slot's
+                                      share word (share.h), which vrld fills from the
+                                      lease the hosts hold through Redis */
 
 /* vrl_seg_config.flags */
 #define VRL_CFG_FAIL_OPEN  0x1u    /* a full key table grants instead of denying */
@@ -293,6 +299,23 @@ struct vrl_seg_slot {
 };
 
 /*
+ * The share of a global key (share.h): one per slot, in an array parallel
+ * to the key table, present only when the config has a global limit. The
+ * word is vrld's to fill and the workers' to take from; used and unmet
+ * count, per key, the permits granted and those denied for want of share
+ * (relaxed fetch_add by workers, read by vrld for its lease reports; they
+ * wrap). Two per cache line: the take's CAS and the count share a line.
+ * Trust: a group member can write them, as it can any key's state word:
+ * credit it adds is no more than it could take by skipping vrl_acquire.
+ */
+struct vrl_seg_share {
+	_Atomic uint64_t word;      /* share.h: until | credit; 0: no lease */
+	_Atomic uint64_t used;      /* permits granted on the key's share */
+	_Atomic uint64_t unmet;     /* permits denied for want of share */
+	_Atomic uint64_t cap;       /* reserved for counted kinds' allocations */
+};
+
+/*
  * One alert event of the ring (events.c has the protocol). Every word is
  * atomic so that a reader racing a writer is a detected retry, not a data
  * race. seq encodes the ticket t the entry holds:
@@ -465,6 +488,11 @@ struct vrl_seg_header {
 
 	/* Requests that matched no limit, by api (unmatched.h): any acquirer. */
 	struct vrl_seg_unmatched unmatched[VRL_UNMATCHED_ROWS];
+
+	/* The share area of global keys: struct vrl_seg_share[nshares], nshares
+	 * 0 (no global limit) or nslots; layout words like the others. */
+	alignas(VRL_CACHELINE) uint64_t share_off;
+	uint64_t nshares;
 };
 
 _Static_assert(sizeof(struct vrl_seg_slot) == VRL_CACHELINE, "a key slot is one cache line");
@@ -486,6 +514,7 @@ _Static_assert(sizeof(struct vrl_seg_holder) % VRL_CACHELINE == 0, "holders pad 
 _Static_assert(sizeof(struct vrl_seg_unmatched) == VRL_CACHELINE, "an unmatched row is a line");
 _Static_assert(sizeof(struct vrl_seg_config) % VRL_CACHELINE == 0, "configs pad to lines");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic words are plain words");
+_Static_assert(VRL_CACHELINE % sizeof(struct vrl_seg_share) == 0, "shares tile lines");
 
 /* Where things are, for a given key capacity. */
 struct vrl_seg_geometry {
@@ -497,6 +526,8 @@ struct vrl_seg_geometry {
 	uint64_t event_off;
 	uint64_t nevents;
 	uint64_t mark_off;
+	uint64_t share_off;              /* struct vrl_seg_share[nshares]; 0: none */
+	uint64_t nshares;                /* 0 or nslots */
 	uint64_t size;
 	uint64_t keys;                   /* segment.keys it is sized for */
 };
@@ -507,6 +538,13 @@ struct vrl_seg_geometry {
  * 64. Returns 0, or -EOVERFLOW if the size does not fit in 64 bits.
  */
 int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g);
+
+/*
+ * Add the share area (one struct vrl_seg_share per slot) at the end of
+ * @g, page aligned: for a config with a global limit, before any window
+ * ring area. Returns 0 or -EOVERFLOW.
+ */
+int vrl_seg_geometry_shares(struct vrl_seg_geometry *g);
 
 /*
  * A process's own view of a segment it mapped: where each area is, taken
@@ -528,6 +566,7 @@ struct vrl_seg_view {
 	struct vrl_seg_event *events;
 	uint64_t nevents;                /* a power of two */
 	_Atomic uint32_t *marks;         /* one per slot */
+	struct vrl_seg_share *shares;    /* one per slot; NULL: no global limit */
 	uint64_t areas_off;              /* window ring areas lie at or past this byte */
 };
 

@@ -2,7 +2,10 @@
  * test_global_vrld.c - vrld with a global: section: it starts the engine,
  * says in its log whether Redis is reachable and holds vrl's library,
  * keeps serving its host limits while Redis is away or refuses the
- * library, refuses a reload that changes global:, and stops cleanly.
+ * library, refuses a reload that changes global:, and stops cleanly. And
+ * a global rate key held by two vrlds (two hosts on one Redis), each
+ * serving forked workers on its own segment: their grants together never
+ * exceed the limit in any interval, and they progress.
  * Each test with its own redis-server (redis_fixture); skipped (exit 77)
  * when redis-server is missing.
  */
@@ -13,10 +16,14 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -220,6 +227,137 @@ static void library_refused(void **state)
 	stop(pid);
 }
 
+/* ---- a global rate key on two hosts --------------------------------------- */
+
+#define G_COUNT   20u                  /* the global limit: 20/s burst 2 */
+#define G_BURST   2u
+#define G_WORKERS 2u                   /* forked workers per host */
+#define G_TARGET  60u                  /* grants, all hosts together */
+#define G_MAX     4096u
+
+struct grants {
+	_Atomic uint32_t n;                /* grants recorded (may pass G_MAX: not kept) */
+	_Atomic uint32_t share_denials;    /* denials for want of share */
+	struct test_grant g[G_MAX];
+};
+
+static void global_config(const char *path, const char *segname, const char *host)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "segment: {name: \"%s\", keys: 1000}\n"
+		 "global: {redis: [\"%s\"], host: %s, lease: 1s, hosts: 2}\n"
+		 "limits:\n  - {name: g, rate: %u/s, burst: %u, per: [org], scope: global}\n",
+		 segname, redis.spec, host, G_COUNT, G_BURST);
+	vrld_write_file(path, text);
+}
+
+/* A worker: immediate acquires on key o until the hosts together granted
+ * G_TARGET, each grant recorded at the time it was decided at. A denial
+ * waits what its verdict says (a pace, the share's refill tick at most). */
+static void worker(const char *segname, struct grants *rec, uint64_t until)
+{
+	vrl_client *c = test_open(segname);
+	struct vrl_request rq = { .api = "x", .org = "o" };
+	struct vrl_verdict v;
+
+	while (atomic_load(&rec->n) < G_TARGET && vrl_now_ns() < until) {
+		int rc = vrl_acquire(c, &rq, &v);
+
+		if (rc == 0) {
+			uint32_t i = atomic_fetch_add(&rec->n, 1);
+
+			if (i < G_MAX)
+				rec->g[i] = (struct test_grant){ .at = v.at_ns, .state = TEST_GRANTED };
+			continue;
+		}
+		if (rc != VRL_EDENIED)
+			_exit(2);
+		if (v.flags & VRL_VERDICT_SHARE)
+			atomic_fetch_add(&rec->share_denials, 1);
+		struct timespec ts = { 0, (long)(v.retry_after_ns < 20000000u ?
+						 v.retry_after_ns : 20000000u) };
+		nanosleep(&ts, NULL);
+	}
+	vrl_close(c);
+	_exit(0);
+}
+
+/* Every share word of @segname is none: vrld clamped them at stop. */
+static void shares_clamped(const char *segname)
+{
+	int fd = shm_open(segname, O_RDONLY, 0);
+	struct vrl_seg_geometry g;
+	struct vrl_seg_view v;
+	struct stat st;
+	void *base;
+
+	assert_true(fd >= 0 && fstat(fd, &st) == 0);
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(base != MAP_FAILED);
+	assert_int_equal(vrl_seg_validate(base, (uint64_t)st.st_size, &g), 0);
+	vrl_seg_view_init(&v, base, &g);
+	assert_non_null(v.shares);
+	for (uint64_t i = 0; i < v.nslots; i++)
+		assert_int_equal(atomic_load(&v.shares[i].word), 0);
+	munmap(base, (size_t)st.st_size);
+}
+
+static void two_hosts_one_key(void **state)
+{
+	char dir2[256], conf2[300], log2[300], prom2[300], seg2[VRL_SHM_NAME_MAX];
+	struct grants *rec = test_shared(sizeof(*rec));
+	pid_t a, b, kids[2 * G_WORKERS];
+	uint64_t until, worst = 0, first, last;
+	const uint64_t T = NS_PER_S / G_COUNT;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(vrld_fresh_paths("gvrld-b", dir2, conf2, log2, prom2, seg2), 0);
+	global_config(conf, seg, "a");
+	global_config(conf2, seg2, "b");
+	a = start();
+	b = vrld_start(conf2, NULL, log2);
+	assert_true(vrld_wait_ready(seg2, b, WAIT_NS));
+	until = vrl_now_ns() + WAIT_NS;
+	for (unsigned i = 0; i < 2 * G_WORKERS; i++) {
+		kids[i] = fork();
+		assert_true(kids[i] >= 0);
+		if (kids[i] == 0)
+			worker(i % 2 ? seg2 : seg, rec, until);
+	}
+	for (unsigned i = 0; i < 2 * G_WORKERS; i++) {
+		int st;
+
+		assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	n = atomic_load(&rec->n) < G_MAX ? atomic_load(&rec->n) : G_MAX;
+	/* progress: the shares arrived and were used */
+	if (n < G_TARGET)
+		show_log();
+	assert_true(n >= G_TARGET);
+	test_count_grants(rec->g, n, UINT32_MAX, &first, &last);
+	print_message("# %zu grants in %.2f s, %u denials for want of share\n", n,
+		      (double)(last - first) / 1e9, atomic_load(&rec->share_denials));
+	/* the global limit, over both hosts' grants, in every interval: each
+	 * host alone could grant it all (its own bucket is the limit's) */
+	const uint64_t windows[] = { T, NS_PER_S / 10, NS_PER_S / 2, NS_PER_S, 2 * NS_PER_S };
+	for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++)
+		assert_int_equal(test_check_windows(rec->g, n, UINT32_MAX, G_BURST, T, windows[w],
+						    &worst), 0);
+	stop(a);
+	kill(b, SIGTERM);
+	assert_int_equal(vrld_wait_exit(b, WAIT_NS), 0);
+	shares_clamped(seg);
+	shares_clamped(seg2);
+	vrl_seg_unlink(seg2);
+	snprintf(conf2, sizeof(conf2), "rm -rf '%s'", dir2);
+	assert_int_equal(system(conf2), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +365,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(unreachable, setup, teardown),
 		cmocka_unit_test_setup_teardown(connection_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(library_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(two_hosts_one_key, setup, teardown),
 	};
 
 	if (argc < 2) {

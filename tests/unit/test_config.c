@@ -1146,14 +1146,24 @@ static void test_global_section(void **state)
 	snprintf(yaml, sizeof(yaml), "global: {redis: \"h:1\", port: 1}\n%s", lim);
 	parse_bad(yaml, "vrl.yaml:1:24: global.port:", "");
 
-	/* scope: global needs global:, and a kind this vrld holds so: none is
-	 * ever held per host while the config says global */
+	/* scope: global needs global:, and a kind this vrld holds so (rate):
+	 * none is ever held per host while the config says global */
 	parse_bad("limits: [{name: r, rate: 1/s, scope: global}]\n",
 		  "vrl.yaml:1:38: limits[0].scope:", "needs a global: section");
 	parse_bad("limits: [{name: r, rate: 1/s, scope: everywhere}]\n",
 		  "vrl.yaml:1:38: limits[0].scope:", "global or host");
-	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: r, rate: 1/s, scope: global}]\n",
-		  "vrl.yaml:2:38: limits[0].scope:", "kind rate cannot be global");
+	/* a rate can be global: burst >= hosts, a burst a share word holds */
+	parse_ok("global: {redis: \"h:1\"}\nlimits: [{name: r, rate: 1/s, scope: global}]\n");
+	assert_true(find("r")->flags & VRL_LIMIT_GLOBAL);
+	parse_ok("global: {redis: \"h:1\", hosts: 3}\nlimits: [{name: r, rate: 150/s, burst: 3, "
+		 "scope: global}, {name: h, rate: 1/s}]\n");
+	assert_true(find("r")->flags & VRL_LIMIT_GLOBAL);
+	assert_false(find("h")->flags & VRL_LIMIT_GLOBAL);
+	parse_bad("global: {redis: \"h:1\", hosts: 3}\nlimits: [{name: r, rate: 150/s, "
+		  "scope: global}]\n", "vrl.yaml:2:40: limits[0].scope:",
+		  "write rate 148/s with burst 3");
+	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: r, rate: 100000/s, burst: 70000, "
+		  "scope: global}]\n", "vrl.yaml:2:57: limits[0].scope:", "above 65535");
 	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: q, kind: quota, count: 5, "
 		  "calendar: day, scope: global}]\n", "vrl.yaml:2:", "kind quota cannot be global");
 }

@@ -1,0 +1,259 @@
+/*
+ * gkeys.c - vrld's side of the keys of global limits (gkeys.h).
+ *
+ * Each tick, on the main loop, vrld walks the key table and keeps, in its
+ * own memory, one struct vrld_gkey per slot that holds a key of a global
+ * rate limit: the key's id (the same bytes on every host), the limit's
+ * figures, and the share in force (struct vrl_share_fill). The segment
+ * holds only what the workers use: the slot's share word, and its used
+ * and unmet counts.
+ *
+ * The key's id. The slot keeps the key's whole hash (tag: the
+ * fingerprint; home: the high half), an unseeded XXH3-128 of the limit's
+ * identity (its pool, else its name) and the request's fields
+ * (keytable.h): the same on every host for the same key. The id is
+ * vrl_global_key_id of that identity and the hash's two halves as text,
+ * so two hosts name one key alike and a limit whose kind changes gets new
+ * ids. The fields themselves (a token, say) never leave the host.
+ *
+ * The steps, per slot, per tick (share.h names F1 to F3):
+ *   K1 A slot whose key vrld took up is gone (its tag changed, or its
+ *      state word says evicted): its word is set to none (F3) and it
+ *      leaves the batch; its lease lapses in Redis. Its credit went
+ *      already: the sweep drains a key's credit before it evicts it, so a
+ *      key that reuses the slot finds none.
+ *   K2 A live key whose note names a global limit of the config in force
+ *      is taken up: its word set to none, so it denies until its first
+ *      lease, which starts from credit 0 (F2 after a lapse).
+ *   K3 Every key taken up gets F1 (refill under the share in force, up to
+ *      its trust time), after a release fence: a worker's acquire fence
+ *      after its take orders its tag re-check after this tick's tag read
+ *      (acquire.c AQ.S3). Then its entry: figures, the cumulative used and
+ *      unmet counts, the share in force now, the gen last applied.
+ *   K4 A round's results: a result whose gen is not the key's is applied
+ *      (F1 then F2: vrl_share_apply), and its gen kept; before the next
+ *      tick reports the share, so the engine hears of a share only once
+ *      the word enforces it. A result without a lease (apply false) leaves
+ *      the word at none. A partition's fallback comes as a lease like any
+ *      other (expires UINT64_MAX; share none before static_from, the
+ *      static share after): workers see only the word.
+ *   K5 Stop: every word set to none (F3) before vrl_global_stop releases
+ *      the shares in Redis.
+ * Between two ticks the words are the workers' alone; vrld changes a word
+ * only by CAS from the value it loaded (share.h), so no take is lost.
+ */
+#include "gkeys.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keytable.h"
+
+/* The key of slot @i's id, from its limit's identity and its hash. */
+static void key_id(const struct vrl_seg_limit *l, uint64_t tag, uint64_t home,
+		   uint8_t id[VRL_GLOBAL_ID_LEN])
+{
+	char h[2][17];
+	const char *parts[2] = { h[0], h[1] };
+
+	snprintf(h[0], sizeof(h[0]), "%016llx", (unsigned long long)home);
+	snprintf(h[1], sizeof(h[1]), "%016llx", (unsigned long long)(tag & VRL_TAG_FP_MASK));
+	vrl_global_key_id(VRL_GLOBAL_RATE, l->pool[0] ? l->pool : l->name, parts, 2, id);
+}
+
+static void set_none(struct vrl_seg_share *sh)
+{
+	vrl_share_set(&sh->word, 0, 0, true);
+}
+
+static int grow(struct vrld_gkeys *g, size_t want)
+{
+	size_t cap = 64;
+	void *e, *so;
+
+	while (cap < want)
+		cap *= 2;
+	e = realloc(g->e, cap * sizeof(*g->e));
+	if (!e)
+		return -ENOMEM;
+	g->e = e;
+	so = realloc(g->slot_of, cap * sizeof(*g->slot_of));
+	if (!so)
+		return -ENOMEM;
+	g->slot_of = so;
+	return 0;
+}
+
+static uint64_t id_hash(const uint8_t id[VRL_GLOBAL_ID_LEN])
+{
+	uint64_t x;
+
+	memcpy(&x, id, sizeof(x));
+	return x;
+}
+
+/* The id -> slot map of this tick's entries. */
+static int build_map(struct vrld_gkeys *g)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * g->n)
+		cap *= 2;
+	if (cap > g->mapcap) {
+		uint64_t *m = realloc(g->map, cap * sizeof(*m));
+
+		if (!m)
+			return -ENOMEM;
+		g->map = m;
+		g->mapcap = cap;
+	}
+	memset(g->map, 0, g->mapcap * sizeof(*g->map));
+	for (size_t i = 0; i < g->n; i++) {
+		size_t j = id_hash(g->e[i].id) & (g->mapcap - 1);
+
+		while (g->map[j])
+			j = (j + 1) & (g->mapcap - 1);
+		g->map[j] = g->slot_of[i] + 1;
+	}
+	return 0;
+}
+
+/* The slot whose key has id @id this tick, or UINT64_MAX. */
+static uint64_t find(const struct vrld_gkeys *g, const uint8_t id[VRL_GLOBAL_ID_LEN])
+{
+	if (!g->map)
+		return UINT64_MAX;
+	for (size_t j = id_hash(id) & (g->mapcap - 1); g->map[j]; j = (j + 1) & (g->mapcap - 1))
+		if (memcmp(g->k[g->map[j] - 1].id, id, VRL_GLOBAL_ID_LEN) == 0)
+			return g->map[j] - 1;
+	return UINT64_MAX;
+}
+
+static void entry(struct vrl_global_entry *e, const struct vrld_gkey *k,
+		  const struct vrl_seg_share *sh, uint64_t now)
+{
+	memset(e, 0, sizeof(*e));
+	memcpy(e->id, k->id, sizeof(e->id));
+	e->kind = VRL_GLOBAL_RATE;
+	e->count = k->count;
+	e->period_ns = k->period_ns;
+	e->burst = k->burst;
+	/* relaxed: counts, ordered by nothing (segment.h) */
+	e->used_total = atomic_load_explicit(&sh->used, memory_order_relaxed);
+	e->unmet_total = atomic_load_explicit(&sh->unmet, memory_order_relaxed);
+	if (now < k->f.trusted) {
+		e->share.rate = k->f.rate;
+		e->share.burst = k->f.burst;
+	}
+	e->gen = k->gen;
+}
+
+int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
+{
+	const struct vrl_seg_view *v = &s->view;
+	const struct vrl_seg_config *cfg = s->cfg;
+
+	g->n = 0;
+	if (!v->shares || !cfg)
+		return 0;
+	if (!g->k) {
+		g->k = calloc(v->nslots, sizeof(*g->k));
+		if (!g->k)
+			return -ENOMEM;
+		g->nslots = v->nslots;
+	}
+	for (uint64_t i = 0; i < g->nslots; i++) {
+		struct vrld_gkey *k = &g->k[i];
+		struct vrl_seg_slot *sl = &v->slots[i];
+		struct vrl_seg_share *sh = &v->shares[i];
+		/* acquire: pairs with promotion (KT.K2): the slot's home and note
+		 * are the key's */
+		uint64_t tag = atomic_load_explicit(&sl->tag, memory_order_acquire);
+		uint64_t st = atomic_load_explicit(&sl->state, memory_order_relaxed);
+		bool live = (tag & VRL_TAG_LIVE) && !(tag & VRL_TAG_PENDING) &&
+			    st != VRL_STATE_EVICTED;
+		int li;
+
+		if (k->tag && (!live || tag != k->tag)) {      /* K1 */
+			set_none(sh);
+			memset(k, 0, sizeof(*k));
+		}
+		if (!live)
+			continue;
+		li = vrl_note_limit(atomic_load_explicit(&sl->limit, memory_order_relaxed),
+				    cfg->generation, cfg->nlimits);
+		if (li >= 0 && (cfg->limits[li].flags & VRL_LIMIT_GLOBAL) &&
+		    cfg->limits[li].kind == VRL_KIND_RATE) {
+			const struct vrl_seg_limit *l = &cfg->limits[li];
+
+			if (!k->tag) {                             /* K2 */
+				key_id(l, tag, atomic_load_explicit(&sl->home,
+								    memory_order_relaxed), k->id);
+				k->tag = tag;
+				set_none(sh);
+			}
+			k->count = l->count;
+			k->period_ns = l->period_ns;
+			k->burst = l->burst;
+		}
+		if (!k->tag)
+			continue;
+		if (g->n % 64 == 0 && grow(g, g->n + 64) != 0)
+			return -ENOMEM;
+		/* K3 release fence: the tag read above before the fill (AQ.S3) */
+		atomic_thread_fence(memory_order_release);
+		vrl_share_tick(&k->f, &sh->word, now);
+		entry(&g->e[g->n], k, sh, now);
+		g->slot_of[g->n++] = i;
+	}
+	return build_map(g);
+}
+
+void vrld_gkeys_apply(struct vrld_gkeys *g, struct vrl_seg *s, const struct vrl_global_result *r,
+		      size_t n, uint64_t now)
+{
+	const struct vrl_seg_view *v = &s->view;
+
+	if (!v->shares || !g->k)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t slot = find(g, r[i].id);
+		struct vrld_gkey *k;
+
+		if (slot == UINT64_MAX)
+			continue;      /* a key gone since its entry: its lease lapses */
+		k = &g->k[slot];
+		if (!k->tag || r[i].gen == k->gen)
+			continue;
+		k->gen = r[i].gen;
+		if (!r[i].apply)
+			continue;      /* no lease yet: the word stays at none */
+		/* K4: F1 under the share in force, then F2 */
+		vrl_share_apply(&k->f, &v->shares[slot].word, r[i].share.rate, r[i].share.burst,
+				r[i].expires, now);
+	}
+}
+
+void vrld_gkeys_clamp_all(struct vrld_gkeys *g, struct vrl_seg *s)
+{
+	const struct vrl_seg_view *v = &s->view;
+
+	for (size_t i = 0; v->shares && g->k && i < g->n; i++) {
+		uint64_t slot = g->slot_of[i];
+
+		/* K5: F3 before the release */
+		set_none(&v->shares[slot]);
+		memset(&g->e[i].share, 0, sizeof(g->e[i].share));
+	}
+}
+
+void vrld_gkeys_free(struct vrld_gkeys *g)
+{
+	free(g->k);
+	free(g->e);
+	free(g->slot_of);
+	free(g->map);
+	memset(g, 0, sizeof(*g));
+}

@@ -11,7 +11,7 @@
 # not start; everything is stopped and removed when it ends.
 #
 #   examples/global/demo.sh [BUILD_DIR] [--seconds S] [--lease MS] [--rate N]
-#                           [--burst B] [--workers W]
+#                           [--burst B] [--wide-burst B] [--workers W]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=build

@@ -79,6 +79,19 @@ void BM_vrl_resolved(benchmark::State &state) {
   vb_seg_destroy(s);
 }
 
+// 2b. The same limit with scope: global: the GCRA and the share word.
+void BM_vrl_resolved_global(benchmark::State &state) {
+  vb_seg *s = nullptr;
+  if (failed(state, "create segment", vb_seg_one_global("global", &s))) return;
+  if (failed(state, "resolve", vb_resolve(s, "tok")) ||
+      failed(state, "lease", vb_global_lease(s))) {
+    vb_seg_destroy(s);
+    return;
+  }
+  loop(state, [s] { return vb_acquire_global(s); });
+  vb_seg_destroy(s);
+}
+
 // One rate limit by string key (match, hash and look up every call).
 void BM_vrl_one_string(benchmark::State &state) {
   vb_seg *s = nullptr;
@@ -226,6 +239,7 @@ void add_context() {
 
 BENCHMARK(BM_floor)->UseRealTime();
 BENCHMARK(BM_vrl_resolved)->UseRealTime();
+BENCHMARK(BM_vrl_resolved_global)->UseRealTime();
 BENCHMARK(BM_vrl_one_string)->UseRealTime();
 BENCHMARK(BM_vrl_stacked_strings)->UseRealTime();
 BENCHMARK(BM_vrl_denied)->UseRealTime();

@@ -34,6 +34,17 @@ int vb_seg_one(const char *tag, uint64_t count, uint64_t period_ns, uint64_t bur
  */
 int vb_seg_stacked(const char *tag, vb_seg **out);
 
+/* The same with the limit global (scope: global): each acquire also takes
+ * from the key's share word. */
+int vb_seg_one_global(const char *tag, vb_seg **out);
+
+/* After vb_resolve: give the key a full lease, as vrld would. */
+int vb_global_lease(vb_seg *s);
+
+/* vb_acquire_resolved on a global key, the word refilled when half spent
+ * (vrld's part, off the measured path but for one load). */
+int vb_acquire_global(vb_seg *s);
+
 /* Detach, unmap and unlink. NULL is allowed. */
 void vb_seg_destroy(vb_seg *s);
 

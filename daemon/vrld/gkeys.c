@@ -39,6 +39,14 @@
  *      static share after): workers see only the word.
  *   K5 Stop: every word set to none (F3) before vrl_global_stop releases
  *      the shares in Redis.
+ *   K6 Cooldowns: an entry carries the key's cooldown in force (a 429's
+ *      vrl_cooldown on this host); the engine publishes it through Redis
+ *      (only one it did not itself apply: lease.c), and every host's
+ *      result brings the latest cooldown of the key, which vrld raises the
+ *      slot's cooldown word to (never lowers). So a key closed on one host
+ *      is closed on every host from its next round: a tick and a round
+ *      trip later. A cooldown only ever delays grants: invariant 1 needs
+ *      nothing of it.
  * Between two ticks the words are the workers' alone; vrld changes a word
  * only by CAS from the value it loaded (share.h), so no take is lost.
  */
@@ -132,8 +140,11 @@ static uint64_t find(const struct vrld_gkeys *g, const uint8_t id[VRL_GLOBAL_ID_
 }
 
 static void entry(struct vrl_global_entry *e, const struct vrld_gkey *k,
-		  const struct vrl_seg_share *sh, uint64_t now)
+		  struct vrl_seg_slot *sl, const struct vrl_seg_share *sh, uint64_t now)
 {
+	/* relaxed: the engine publishes it; K6 */
+	uint64_t cd = atomic_load_explicit(&sl->cooldown, memory_order_relaxed);
+
 	memset(e, 0, sizeof(*e));
 	memcpy(e->id, k->id, sizeof(e->id));
 	e->kind = VRL_GLOBAL_RATE;
@@ -147,7 +158,19 @@ static void entry(struct vrl_global_entry *e, const struct vrld_gkey *k,
 		e->share.rate = k->f.rate;
 		e->share.burst = k->f.burst;
 	}
+	e->cooldown_until = cd > now ? cd : 0;
 	e->gen = k->gen;
+}
+
+/* K6: raise slot @sl's cooldown to @until (never lower it). */
+static void close_until(struct vrl_seg_slot *sl, uint64_t until)
+{
+	uint64_t cur = atomic_load_explicit(&sl->cooldown, memory_order_relaxed);
+
+	/* seq_cst: a cooldown store, as op_cooldown's (keyops.c); vrld alone
+	 * evicts, on this thread, so the key is the one K1 saw this tick */
+	while (cur < until && !atomic_compare_exchange_weak(&sl->cooldown, &cur, until))
+		;
 }
 
 int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
@@ -205,7 +228,7 @@ int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 		/* K3 release fence: the tag read above before the fill (AQ.S3) */
 		atomic_thread_fence(memory_order_release);
 		vrl_share_tick(&k->f, &sh->word, now);
-		entry(&g->e[g->n], k, sh, now);
+		entry(&g->e[g->n], k, sl, sh, now);
 		g->slot_of[g->n++] = i;
 	}
 	return build_map(g);
@@ -225,7 +248,11 @@ void vrld_gkeys_apply(struct vrld_gkeys *g, struct vrl_seg *s, const struct vrl_
 		if (slot == UINT64_MAX)
 			continue;      /* a key gone since its entry: its lease lapses */
 		k = &g->k[slot];
-		if (!k->tag || r[i].gen == k->gen)
+		if (!k->tag)
+			continue;
+		if (r[i].cooldown_until > now)
+			close_until(&v->slots[slot], r[i].cooldown_until);
+		if (r[i].gen == k->gen)
 			continue;
 		k->gen = r[i].gen;
 		if (!r[i].apply)

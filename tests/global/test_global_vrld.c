@@ -305,9 +305,36 @@ static void shares_clamped(const char *segname)
 	munmap(base, (size_t)st.st_size);
 }
 
+/* Host b's files, beside the fixture's (host a). */
+static char dir_b[256], conf_b[300], log_b[300], prom_b[300], seg_b[VRL_SHM_NAME_MAX];
+
+/* Start vrld a (the fixture's paths) and b, both holding limit g. */
+static void two_hosts(pid_t *a, pid_t *b)
+{
+	assert_int_equal(vrld_fresh_paths("gvrld-b", dir_b, conf_b, log_b, prom_b, seg_b), 0);
+	global_config(conf, seg, "a");
+	global_config(conf_b, seg_b, "b");
+	*a = start();
+	*b = vrld_start(conf_b, NULL, log_b);
+	assert_true(vrld_wait_ready(seg_b, *b, WAIT_NS));
+}
+
+static void two_hosts_stop(pid_t a, pid_t b)
+{
+	char cmd[300];
+
+	stop(a);
+	kill(b, SIGTERM);
+	assert_int_equal(vrld_wait_exit(b, WAIT_NS), 0);
+	shares_clamped(seg);
+	shares_clamped(seg_b);
+	vrl_seg_unlink(seg_b);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir_b);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void two_hosts_one_key(void **state)
 {
-	char dir2[256], conf2[300], log2[300], prom2[300], seg2[VRL_SHM_NAME_MAX];
 	struct grants *rec = test_shared(sizeof(*rec));
 	pid_t a, b, kids[2 * G_WORKERS];
 	uint64_t until, worst = 0, first, last;
@@ -315,18 +342,13 @@ static void two_hosts_one_key(void **state)
 	size_t n;
 
 	(void)state;
-	assert_int_equal(vrld_fresh_paths("gvrld-b", dir2, conf2, log2, prom2, seg2), 0);
-	global_config(conf, seg, "a");
-	global_config(conf2, seg2, "b");
-	a = start();
-	b = vrld_start(conf2, NULL, log2);
-	assert_true(vrld_wait_ready(seg2, b, WAIT_NS));
+	two_hosts(&a, &b);
 	until = vrl_now_ns() + WAIT_NS;
 	for (unsigned i = 0; i < 2 * G_WORKERS; i++) {
 		kids[i] = fork();
 		assert_true(kids[i] >= 0);
 		if (kids[i] == 0)
-			worker(i % 2 ? seg2 : seg, rec, until);
+			worker(i % 2 ? seg_b : seg, rec, until);
 	}
 	for (unsigned i = 0; i < 2 * G_WORKERS; i++) {
 		int st;
@@ -348,14 +370,43 @@ static void two_hosts_one_key(void **state)
 	for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++)
 		assert_int_equal(test_check_windows(rec->g, n, UINT32_MAX, G_BURST, T, windows[w],
 						    &worst), 0);
-	stop(a);
-	kill(b, SIGTERM);
-	assert_int_equal(vrld_wait_exit(b, WAIT_NS), 0);
-	shares_clamped(seg);
-	shares_clamped(seg2);
-	vrl_seg_unlink(seg2);
-	snprintf(conf2, sizeof(conf2), "rm -rf '%s'", dir2);
-	assert_int_equal(system(conf2), 0);
+	two_hosts_stop(a, b);
+}
+
+/* A cooldown (a 429's) on a global key on host a closes it on host b. */
+static void cooldown_crosses_hosts(void **state)
+{
+	struct vrl_request rq = { .api = "x", .org = "o" };
+	vrl_client *ca, *cb;
+	struct vrl_verdict v;
+	uint64_t until, closed_until;
+	pid_t a, b;
+	int rc = 0;
+
+	(void)state;
+	two_hosts(&a, &b);
+	ca = test_open(seg);
+	cb = test_open(seg_b);
+	/* the key on both hosts (granted or not: the share may not be there) */
+	(void)vrl_acquire(ca, &rq, &v);
+	(void)vrl_acquire(cb, &rq, &v);
+	closed_until = vrl_now_ns() + 60 * NS_PER_S;
+	assert_int_equal(vrl_cooldown(ca, &rq, "g", closed_until), 0);
+	until = vrl_now_ns() + WAIT_NS;
+	while (vrl_now_ns() < until) {
+		rc = vrl_acquire(cb, &rq, &v);
+		if (rc == VRL_EDENIED && (v.flags & VRL_VERDICT_COOLDOWN))
+			break;
+		rfx_pace(20);
+	}
+	assert_int_equal(rc, VRL_EDENIED);
+	assert_true(v.flags & VRL_VERDICT_COOLDOWN);
+	/* closed until about when a closed it: host b's clock, not later
+	 * than a's time plus what a round trip adds */
+	assert_true(v.retry_after_ns > 30 * NS_PER_S && v.retry_after_ns <= 61 * NS_PER_S);
+	vrl_close(ca);
+	vrl_close(cb);
+	two_hosts_stop(a, b);
 }
 
 int main(int argc, char **argv)
@@ -366,6 +417,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(connection_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(library_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_hosts_one_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(cooldown_crosses_hosts, setup, teardown),
 	};
 
 	if (argc < 2) {

@@ -41,7 +41,8 @@ _Static_assert(VRL_GLOBAL_HOST_MAX < VRL_GSTATUS_HOST, "a host id fits");
 void vrld_gstatus_attach(struct vrld_gstatus *gs, const struct vrl_seg *seg,
 			 const struct vrl_global_settings *s)
 {
-	memset(gs, 0, sizeof(*gs));
+	/* @gs is zeroed (glink's start): no memset here, which the metrics
+	 * thread could see half done */
 	pthread_mutex_init(&gs->lock, NULL);
 	/* release: the lock is initialised before the metrics thread uses it */
 	atomic_store_explicit(&gs->ready, true, memory_order_release);

@@ -60,7 +60,8 @@ struct vrld_gstatus {
 
 /*
  * Find the area of segment @seg (vrld's own layout, never the header's)
- * and note @s's figures. Without an area (no global:, or a segment
+ * and note @s's figures. @gs is zeroed before, once (struct vrld_glink's
+ * start does it). Without an area (no global:, or a segment
  * adopted from before global: was added) every publish is a no-op.
  */
 struct vrl_seg;

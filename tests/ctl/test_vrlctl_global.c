@@ -56,6 +56,7 @@ static int make_segment(bool global)
 	snprintf(tag, sizeof(tag), "ctlg%u", serial++);
 	test_segment(tag, &cfg, 1000, &seg, seg_name);
 	snprintf(s.host, sizeof(s.host), "web-1");
+	memset(&gs, 0, sizeof(gs));
 	vrld_gstatus_attach(&gs, &seg, &s);
 	return 0;
 }

@@ -261,7 +261,7 @@ static void print_keys(const struct vrl_gstatus_area *a, uint64_t now)
 					    "RENEWALS", "STATUS", "ENDPOINT" };
 	struct fmt_table t;
 
-	if (fmt_table_init(&t, 8, "lwllrrlr", head) != 0)
+	if (fmt_table_init(&t, 8, "wwllrrlr", head) != 0)
 		return;
 	for (uint32_t i = 0; i < a->nkeys; i++) {
 		const struct vrl_gstatus_key *k = &a->key[i];

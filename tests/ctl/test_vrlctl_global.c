@@ -171,6 +171,7 @@ static void assert_lacks(const char *needle)
 static struct vrl_global_status st;
 static struct vrld_gstatus_row rows[4];
 static char token_label[VRL_LABEL_MAX];
+static const char *long_limit;  /* test_text: a limit name as long as allowed */
 
 static void fill(uint64_t now)
 {
@@ -218,6 +219,8 @@ static void fill(uint64_t now)
 	rows[3] = rows[0];      /* a second key of g.rate */
 	rows[3].label = "#00000000";
 	rows[3].ks.share.rate = 100500000;
+	if (long_limit)
+		rows[2].limit = long_limit;
 }
 
 static void publish(void)
@@ -272,7 +275,10 @@ static void test_text(void **state)
 	char *line, *save;
 
 	(void)state;
+	long_limit = "quota.of.a.provider.whose.limit.names.run.long.0123456789abcdef";
+	assert_int_equal(strlen(long_limit), VRL_NAME_MAX - 1);
 	publish();
+	long_limit = NULL;
 	heartbeat_start();
 	expect_exit(ctl("global", false), 0);
 	assert_has("host web-1, lease 1.0s, on_partition deny");

@@ -248,6 +248,33 @@ static void added_to_a_segment_without(void **state)
 	stop(pid);
 }
 
+/* A global rate key shows, with its limit, its key text, its share. */
+static void global_key_shown(void **state)
+{
+	struct vrl_request rq = { .api = "x", .org = "o" };
+	struct vrl_verdict v;
+	vrl_client *c;
+	char text[1024];
+	pid_t pid;
+
+	(void)state;
+	snprintf(text, sizeof(text),
+		 "segment: {name: \"%s\", keys: 1000}\n"
+		 "global: {redis: [\"%s\"], host: h-1, lease: 1s}\n"
+		 "limits:\n  - {name: g, rate: 5/s, per: [org], scope: global}\n",
+		 seg, redis.spec);
+	vrld_write_file(conf, text);
+	pid = start();
+	c = test_open(seg);
+	(void)vrl_acquire(c, &rq, &v);        /* the key: vrld takes it up */
+	wait_global("\"limit\":\"g\",\"key\":\"o\",\"kind\":\"rate\"");
+	wait_global("\"status\":\"ok\"");
+	assert_int_equal(ctl("global"), 0);
+	assert_has("g ");
+	vrl_close(c);
+	stop(pid);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +282,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(unreachable, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_global_section, setup, teardown),
 		cmocka_unit_test_setup_teardown(added_to_a_segment_without, setup, teardown),
+		cmocka_unit_test_setup_teardown(global_key_shown, setup, teardown),
 	};
 
 	if (argc < 3) {

@@ -220,6 +220,8 @@ int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 			k->count = l->count;
 			k->period_ns = l->period_ns;
 			k->burst = l->burst;
+			memcpy(k->limit, l->name, sizeof(k->limit));
+			k->limit[sizeof(k->limit) - 1] = '\0';
 		}
 		if (!k->tag)
 			continue;

@@ -20,6 +20,7 @@ struct vrld_gkey {
 	uint64_t tag;                    /* the key's live tag when it was taken up; 0: none */
 	uint8_t id[VRL_GLOBAL_ID_LEN];   /* vrl_global_key_id of its identity and hash */
 	uint64_t count, period_ns, burst;   /* the limit's figures */
+	char limit[VRL_NAME_MAX];        /* its name, for vrlctl global and the metrics */
 	uint64_t gen;                    /* the gen of the last result applied */
 	struct vrl_share_fill f;         /* the share in force (share.h F1, F2) */
 };

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int vrld_glink_start(struct vrld_glink *k, const struct vrl_daemon_config *dc,
@@ -91,6 +92,48 @@ static void log_endpoints(struct vrld_glink *k)
 	}
 }
 
+/*
+ * The tick's global keys as vrlctl global shows them: the limit, the
+ * slot's label (as label.h made it: secrets hashed), the global figures
+ * and the engine's status of the key. Returns how many (0 when memory
+ * runs short: the area then shows none this tick).
+ */
+static size_t key_rows(struct vrld_glink *k, const struct vrl_seg *s)
+{
+	const struct vrld_gkeys *g = &k->keys;
+
+	if (g->n > k->nrows) {
+		void *r = realloc(k->rows, g->n * sizeof(*k->rows));
+		void *l = r ? realloc(k->labels, g->n * sizeof(*k->labels)) : NULL;
+
+		if (r)
+			k->rows = r;
+		if (l)
+			k->labels = l;
+		if (!r || !l)
+			return 0;
+		k->nrows = g->n;
+	}
+	for (size_t i = 0; i < g->n; i++) {
+		const struct vrld_gkey *gk = &g->k[g->slot_of[i]];
+		struct vrld_gstatus_row *r = &k->rows[i];
+
+		memset(r, 0, sizeof(*r));
+		memcpy(r->id, gk->id, sizeof(r->id));
+		r->kind = VRL_GLOBAL_RATE;
+		r->limit = gk->limit;
+		/* data a group member may have written: a terminated copy */
+		memcpy(k->labels[i], s->view.slots[g->slot_of[i]].label, VRL_LABEL_MAX);
+		k->labels[i][VRL_LABEL_MAX - 1] = '\0';
+		r->label = k->labels[i];
+		r->count = gk->count;
+		r->period_ns = gk->period_ns;
+		if (vrl_global_key(k->g, gk->id, &r->ks) != 0)
+			memset(&r->ks, 0, sizeof(r->ks));
+	}
+	return g->n;
+}
+
 void vrld_glink_tick(struct vrld_glink *k, struct vrl_seg *s)
 {
 	const struct vrl_global_result *r;
@@ -111,6 +154,8 @@ void vrld_glink_tick(struct vrld_glink *k, struct vrl_seg *s)
 		k->rounds = rounds;
 		log_endpoints(k);
 	}
+	/* for vrlctl global: the endpoints, and every global key */
+	vrld_gstatus_tick(&k->gst, k->g, k->rows, key_rows(k, s));
 }
 
 void vrld_glink_stop(struct vrld_glink *k, struct vrl_seg *s)
@@ -121,6 +166,11 @@ void vrld_glink_stop(struct vrld_glink *k, struct vrl_seg *s)
 	vrld_gkeys_clamp_all(&k->keys, s);
 	vrl_global_stop(k->g, k->keys.e, k->keys.n);
 	vrld_gkeys_free(&k->keys);
+	free(k->rows);
+	free(k->labels);
+	k->rows = NULL;
+	k->labels = NULL;
+	k->nrows = 0;
 	k->g = NULL;
 }
 
@@ -220,5 +270,7 @@ size_t vrld_glink_metrics(void *arg, char *buf, size_t cap)
 	mput(&m, "# HELP vrl_global_partitioned_keys Global keys on the on_partition share.\n"
 	     "# TYPE vrl_global_partitioned_keys gauge\nvrl_global_partitioned_keys %llu\n",
 	     (unsigned long long)st.partitioned);
+	m.len += vrld_gstatus_metrics(&k->gst, m.len < cap ? buf + m.len : NULL,
+				      m.len < cap ? cap - m.len : 0);
 	return m.len;
 }

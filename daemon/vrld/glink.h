@@ -12,6 +12,7 @@
 #include "config.h"
 #include "gkeys.h"
 #include "global.h"
+#include "gpublish.h"
 #include "live.h"
 
 struct vrld_glink {
@@ -22,6 +23,11 @@ struct vrld_glink {
 	bool was_up[VRL_GLOBAL_ENDPOINTS_MAX];   /* for the log: once per change */
 	char said[VRL_GLOBAL_ENDPOINTS_MAX][160]; /* the last failure logged */
 	struct vrld_gkeys keys;      /* the global keys of the segment (gkeys.h) */
+	struct vrld_gstatus_row *rows;   /* the keys as published (key_rows) */
+	char (*labels)[VRL_LABEL_MAX];   /* their slots' labels, terminated */
+	size_t nrows;                /* rows and labels allocated */
+	struct vrld_gstatus gst;     /* the segment's global status area: attach
+	                                it after start (vrld_gstatus_attach) */
 };
 
 /*

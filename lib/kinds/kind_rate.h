@@ -6,7 +6,10 @@
  * wrote it; 0 is a new key, full under any parameters. A word of the
  * epoch before is read through the conversion that keeps its fill; a
  * stale handle reads only the words gcra.h allows it. Included by kind.h,
- * which dispatches to these.
+ * which dispatches to these. A key of a global rate limit (scope: global)
+ * grants only within this GCRA and its share word besides (share.h), all
+ * or nothing: the engine takes the share after the word's commit
+ * (acquire.c AQ.S1 to S3 has the proof); nothing here changes for it.
  */
 #ifndef VRL_KIND_RATE_H
 #define VRL_KIND_RATE_H

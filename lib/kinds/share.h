@@ -3,7 +3,7 @@
  * bucket of the host's share that only vrld fills and that the workers
  * take from, and why it keeps invariant 1 together with the other hosts.
  * Pure functions of a word and the time. The acquire engine takes from it
- * (acquire.c AQ.S1 to S3), vrld fills it (daemon/vrld/gshare.c).
+ * (acquire.c AQ.S1 to S3), vrld fills it (daemon/vrld/gkeys.c).
  *
  * ---- The word ----------------------------------------------------------------
  *

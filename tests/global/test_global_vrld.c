@@ -241,15 +241,17 @@ struct grants {
 	struct test_grant g[G_MAX];
 };
 
-static void global_config(const char *path, const char *segname, const char *host)
+static void global_config(const char *path, const char *segname, const char *host,
+			  const char *promfile)
 {
 	char text[1024];
 
 	snprintf(text, sizeof(text),
 		 "segment: {name: \"%s\", keys: 1000}\n"
+		 "daemon: {metrics_textfile: \"%s\"}\n"
 		 "global: {redis: [\"%s\"], host: %s, lease: 1s, hosts: 2}\n"
 		 "limits:\n  - {name: g, rate: %u/s, burst: %u, per: [org], scope: global}\n",
-		 segname, redis.spec, host, G_COUNT, G_BURST);
+		 segname, promfile, redis.spec, host, G_COUNT, G_BURST);
 	vrld_write_file(path, text);
 }
 
@@ -312,8 +314,8 @@ static char dir_b[256], conf_b[300], log_b[300], prom_b[300], seg_b[VRL_SHM_NAME
 static void two_hosts(pid_t *a, pid_t *b)
 {
 	assert_int_equal(vrld_fresh_paths("gvrld-b", dir_b, conf_b, log_b, prom_b, seg_b), 0);
-	global_config(conf, seg, "a");
-	global_config(conf_b, seg_b, "b");
+	global_config(conf, seg, "a", prom);
+	global_config(conf_b, seg_b, "b", prom_b);
 	*a = start();
 	*b = vrld_start(conf_b, NULL, log_b);
 	assert_true(vrld_wait_ready(seg_b, *b, WAIT_NS));
@@ -409,6 +411,42 @@ static void cooldown_crosses_hosts(void **state)
 	two_hosts_stop(a, b);
 }
 
+/* A global key past its lease with Redis gone denies (on_partition: deny),
+ * for want of share, until Redis answers again; then it grants again. */
+static void lapsed_lease_denies(void **state)
+{
+	struct vrl_request rq = { .api = "x", .org = "o" };
+	struct vrl_verdict v;
+	vrl_client *c;
+	uint64_t until;
+	int rc = -1;
+	pid_t pid;
+
+	(void)state;
+	global_config(conf, seg, "a", prom);
+	pid = start();
+	c = test_open(seg);
+	until = vrl_now_ns() + WAIT_NS;
+	while (vrl_now_ns() < until && (rc = vrl_acquire(c, &rq, &v)) != 0)
+		rfx_pace(20);
+	assert_int_equal(rc, 0);                  /* the share arrived */
+	rfx_kill(&redis);
+	wait_metric("vrl_global_partitioned_keys 1");
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(vrl_acquire(c, &rq, &v), VRL_EDENIED);
+		assert_true(v.flags & VRL_VERDICT_SHARE);
+		rfx_pace(20);
+	}
+	rfx_restart_empty(&redis);
+	/* a wiped Redis fences its keys for a lease term, then grants again */
+	until = vrl_now_ns() + WAIT_NS;
+	while (vrl_now_ns() < until && (rc = vrl_acquire(c, &rq, &v)) != 0)
+		rfx_pace(20);
+	assert_int_equal(rc, 0);
+	vrl_close(c);
+	stop(pid);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +456,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(library_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_hosts_one_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(cooldown_crosses_hosts, setup, teardown),
+		cmocka_unit_test_setup_teardown(lapsed_lease_denies, setup, teardown),
 	};
 
 	if (argc < 2) {

@@ -138,7 +138,7 @@ void vrld_glink_tick(struct vrld_glink *k, struct vrl_seg *s)
 {
 	const struct vrl_global_result *r;
 	uint64_t rounds;
-	size_t m;
+	size_t m, nrows;
 
 	if (!k->g)
 		return;
@@ -154,8 +154,10 @@ void vrld_glink_tick(struct vrld_glink *k, struct vrl_seg *s)
 		k->rounds = rounds;
 		log_endpoints(k);
 	}
-	/* for vrlctl global: the endpoints, and every global key */
-	vrld_gstatus_tick(&k->gst, k->g, k->rows, key_rows(k, s));
+	/* for vrlctl global: the endpoints, and every global key (the rows
+	 * made first: key_rows() may move them) */
+	nrows = key_rows(k, s);
+	vrld_gstatus_tick(&k->gst, k->g, k->rows, nrows);
 }
 
 void vrld_glink_stop(struct vrld_glink *k, struct vrl_seg *s)

@@ -52,8 +52,18 @@
  * botocore too evaluates its cubic at each response's time. Left out from
  * botocore: its cap at twice the measured send rate (it needs a per-key
  * rate meter, which the slot has no room for; an idle key may thus be back
- * at the figure when traffic returns, which the next 429 corrects), and
- * from CUBIC: fast convergence (it needs the previous Wmax too).
+ * at the figure when traffic returns, which the next 429 corrects).
+ *
+ * Fast convergence (RFC 9438 4.7), so that a key settles under what the
+ * upstream takes rather than oscillating around it. A 429 that comes while
+ * w is still under the Wmax of the cut in force (k^3, in the word) says
+ * the upstream now takes less than that Wmax: the cut then returns to
+ * Wmax = w (1 + beta) / 2, not to w, so it starts at beta Wmax and its
+ * plateau lies that much lower. A 429 at or above the Wmax in force (the
+ * key probing past it, or at the figure) is an ordinary cut, Wmax = w.
+ * Against 150/s enforced as 142.9/s: a cut at the figure returns to 1,
+ * the 429 that comes on the way back up (above 0.952) returns to about
+ * 0.95 (1 + beta) / 2, under 0.952, and the key lingers there.
  *
  * One cut per round trip. TCP reduces its window once per window of data:
  * losses among segments sent before the reduction are echoes of the same
@@ -84,7 +94,7 @@
  * 0 is "at the figure, never cut", so a zeroed slot needs no set-up, and a
  * recovered word settles back to 0 (vrl_adapt_settle). Storing k rather
  * than Wmax (= k^3) makes w(t) a polynomial: no cube root on the read
- * path, one on a cut. The tick clock wraps every 2^39 ns (9.16 minutes):
+ * path, one on a cut; and the Wmax in force is there for fast convergence. The tick clock wraps every 2^39 ns (9.16 minutes):
  * the profile bounds K0 so that the slowest recovery (from the floor, at
  * the largest beta) ends within (1 + cbrt(1 / (1 - beta))) * K0 <= 3.72 *
  * 120 s = 7.4 minutes, inside a wrap, and vrld's sweep settles

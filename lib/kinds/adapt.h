@@ -42,8 +42,19 @@
  * botocore's `adaptive` retry mode runs (its CubicCalculator: beta 0.7,
  * C 0.4 in requests per second; a token bucket paces at the result). vrl
  * scales C to the figure, C = (1 - beta) / K0^3, so one setting, K0, means
- * the same for 2/min and 150/s. beta = 0.7 as in CUBIC and botocore:
- * AIMD's 0.5 throws away half the allowance on every jitter 429.
+ * the same for 2/min and 150/s.
+ *
+ * beta = 0.85 by default, gentler than CUBIC's and botocore's 0.7. Most
+ * 429s from a strict upstream are isolated: a grant that reached it a
+ * millisecond early, not a rate above what it takes. A cut from the figure
+ * costs (1 - beta) K0 / 4 of full-rate time until it is whole again (0.15 s
+ * at 0.7, 0.075 s at 0.85); at a few such 429s a second, 0.7 left a pool
+ * of ten Python workers against sim.py --strict at 55-65% of what the
+ * upstream admits, 0.85 at 63-77%, with as few 429s (examples/upstream/
+ * measure.sh on a 2-core machine at load 3-8). A rate that really is too
+ * high draws 429s in a row, which fast convergence (below) answers with
+ * a deeper cut, beta (1 + beta) / 2 = 0.72 of the rate. AIMD's 0.5 throws
+ * away half the allowance on every jitter 429.
  *
  * Why driven by time, not by successes: w is a pure function of the word
  * and now, so every process computes the same rate with no write on the
@@ -250,7 +261,7 @@
                                                           inside the tick clock's wrap */
 
 /* Starting points for a limit marked `adaptive` with no figures of its own. */
-#define VRL_ADAPT_BETA_DEFAULT    45875u                 /* 0.7 (rounded down: a deeper cut) */
+#define VRL_ADAPT_BETA_DEFAULT    55705u                 /* 0.85 (rounded down: a deeper cut) */
 #define VRL_ADAPT_FLOOR_DEFAULT   8192u                  /* 1/8 of the figure */
 #define VRL_ADAPT_RECOVER_DEFAULT_NS UINT64_C(2000000000) /* 2 s back to the figure */
 #define VRL_ADAPT_HOLD_DEFAULT_NS    UINT64_C(100000000)  /* 100 ms between cuts */

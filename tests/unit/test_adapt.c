@@ -261,6 +261,32 @@ static void fast_convergence(void **state)
 	assert_in_range(vrl_adapt_rate(&a, next, again), r * 7 / 10 - 30, r * 7 / 10);
 }
 
+/*
+ * The default profile: an isolated 429 at the figure leaves 0.85 of it and
+ * the key is whole again 2 s later; a second 429 on the way back cuts
+ * deeper, to 0.85 * 0.925 = 0.79 of the rate it came at.
+ */
+static void default_profile(void **state)
+{
+	struct vrl_adapt a;
+	uint64_t cut = T0, again;
+	uint32_t w, next, r;
+
+	(void)state;
+	assert_int_equal(vrl_adapt_init(&a, VRL_ADAPT_RECOVER_DEFAULT_NS,
+					VRL_ADAPT_HOLD_DEFAULT_NS, VRL_ADAPT_FLOOR_DEFAULT,
+					VRL_ADAPT_BETA_DEFAULT), 0);
+	cut -= cut % TICK;
+	assert_true(vrl_adapt_cut(&a, 0, cut, VRL_ADAPT_GRANTED_UNKNOWN, &w));
+	assert_in_range(vrl_adapt_rate(&a, w, cut), ONE * 85 / 100 - 2, ONE * 85 / 100);
+	assert_true(vrl_adapt_rate(&a, w, cut + 1900 * MS) < ONE);
+	assert_int_equal(vrl_adapt_rate(&a, w, cut + 2100 * MS), ONE);
+	again = cut + 500 * MS;
+	r = vrl_adapt_rate(&a, w, again);
+	assert_true(vrl_adapt_cut(&a, w, again, again - 10 * MS, &next));
+	assert_in_range(vrl_adapt_rate(&a, next, again), r * 786 / 1000 - 100, r * 786 / 1000);
+}
+
 /* Never above the figure: T_eff >= T, exactly T at the figure and after. */
 static void ceiling(void **state)
 {
@@ -407,7 +433,7 @@ static void steady_rate(void **state)
 	(void)state;
 	/* the slowest recovery: w stays at 0.7 for the 50 ms looked at */
 	assert_int_equal(vrl_adapt_init(&a, VRL_ADAPT_RECOVER_MAX_NS, 0, VRL_ADAPT_FLOOR_DEFAULT,
-					VRL_ADAPT_BETA_DEFAULT), 0);
+					45875), 0);   /* beta 0.7 */
 	assert_int_equal(vrl_gcra_init(&g, 200, S, 1), 0);
 	T = g.emission_ns;
 	assert_true(vrl_adapt_cut(&a, 0, T0, VRL_ADAPT_GRANTED_UNKNOWN, &w));
@@ -473,6 +499,7 @@ int main(void)
 		cmocka_unit_test(one_cut_per_round_trip),
 		cmocka_unit_test(recovery_curve),
 		cmocka_unit_test(fast_convergence),
+		cmocka_unit_test(default_profile),
 		cmocka_unit_test(ceiling),
 		cmocka_unit_test(floor_holds),
 		cmocka_unit_test(saturation),

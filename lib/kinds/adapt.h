@@ -130,8 +130,23 @@
  * a reload turned its limit's adaptive off (turned on again, the key
  * starts at the figure); checkpoints leave it out: it is soft state, and
  * a restart at the figure is corrected by the next 429. Limits that share
- * a key (a pool) share its word. The window kind does not adapt (its aux
- * is its ring index): adaptive: on a window is a config error.
+ * a key (a pool) share its word.
+ *
+ * The window kind does not adapt. Its aux is its ring index, and the only
+ * other per-key room is the ring of `limit` timestamps in the limit's
+ * area: an adapt word there would change the area's layout (a format
+ * change every library must know) and the window's acquire, whose proof
+ * (window.c) counts the ring against `limit`, would have to count it
+ * against floor(w * limit) and be proved again. So adaptive: on a window
+ * limit is a config error, the top-level adaptive: leaves window limits
+ * alone, and a window key takes from a 429 what observe.c's rules 2 and 3
+ * give any key it targets (the limit named, or the matching one with the
+ * fewest permits left): a Retry-After closes it until then; the server's
+ * remaining count moves its ring down to it; a bare 429 counts as "none
+ * remain", so the key grants nothing more until its oldest grants leave
+ * the window. It learns nothing that lasts past that window. Against a
+ * window upstream stricter than its figure the remedy is a margin in
+ * `limit`.
  *
  * AD.W2 The hot path. The rate kind loads the state word anyway, so the
  * slot's line is in cache; an adaptive limit adds one relaxed load of aux

@@ -24,7 +24,7 @@ _vrlctl_limits()
 _vrlctl()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=""
-	local commands="status keys show reset cooldown acquire events reload top"
+	local commands="status keys show reset cooldown acquire events reload top global"
 	local global="-s --segment --json -h --help -V --version"
 	local request="--api --endpoint --token --org --vehicle --user --attr"
 	local cmd="" seg="" npos=0 i w opts

@@ -47,6 +47,7 @@ static const struct ctl_cmd commands[] = {
 	{ "top", "top [--top N] [--wait INTERVAL] [--once]", OPT_TOP | OPT_WAIT | OPT_ONCE,
 	  ctl_cmd_top },
 	{ "hash", "hash [VALUE]  (no VALUE: one per line on stdin)", 0, ctl_cmd_hash },
+	{ "global", "global", 0, ctl_cmd_global },
 };
 
 static const char usage_text[] =
@@ -71,6 +72,8 @@ static const char usage_text[] =
 	"                                       --once: one frame\n"
 	"  reload [--wait DURATION]             make vrld reload its config; exit 1 if\n"
 	"                                       it refused (the error is printed)\n"
+	"  global                               limits held across hosts: Redis endpoints,\n"
+	"                                       this host's share of each global key\n"
 	"  hash [VALUE]                         the label (#hash) key views show for a\n"
 	"                                       secret value; no VALUE: one per line on\n"
 	"                                       stdin (keeps it out of history and ps)\n"
@@ -81,7 +84,8 @@ static const char usage_text[] =
 	"--json:   print one JSON object on stdout\n"
 	"\n"
 	"exit status: 0 done (acquire: granted); 1 acquire denied, show found no key,\n"
-	"             or status found no vrld serving the segment;\n"
+	"             status or global found no vrld serving the segment, or global\n"
+	"             found no global: section;\n"
 	"             2 usage error, or the segment could not be used.\n";
 
 /* ---- errors -------------------------------------------------------------- */

@@ -6,8 +6,9 @@
  * dispatches; status.c shows the segment, view.c its keys (keys, show),
  * top.c the live view; ops.c holds the commands that write (reset,
  * cooldown, acquire), events.c lists the alert events, reload.c asks vrld
- * to reload, hash.c shows labels. fmt.c formats text and tables,
- * json_writer.c builds --json output with json-c.
+ * to reload, hash.c shows labels, global.c the limits held across hosts
+ * (vrld's global status area, read by gstatus_read.c). fmt.c formats
+ * text and tables, json_writer.c builds --json output with json-c.
  */
 #ifndef VRLCTL_H
 #define VRLCTL_H
@@ -77,5 +78,6 @@ int ctl_cmd_events(const struct ctl *x);
 int ctl_cmd_reload(const struct ctl *x);
 int ctl_cmd_top(const struct ctl *x);
 int ctl_cmd_hash(const struct ctl *x);
+int ctl_cmd_global(const struct ctl *x);
 
 #endif /* VRLCTL_H */

@@ -252,7 +252,7 @@ static void settings_apply(const struct vrl_settings *st, struct vrl_daemon_conf
 	out->idle_evict_ns = st->idle_evict_ns;
 	memcpy(out->alert_command, st->alert_command, sizeof(out->alert_command));
 	out->prod = st->prod;
-	out->cfg.flags = st->flags;
+	out->cfg.flags = st->flags | (st->global.on ? VRL_CFG_GLOBAL : 0u);
 	out->global = st->global;
 	/* global shadow mode: verdicts and metrics say what would have been
 	 * denied, nothing is */

@@ -105,6 +105,8 @@ void vrld_glink_tick(struct vrld_glink *k)
 		k->rounds = rounds;
 		log_endpoints(k);
 	}
+	/* for vrlctl global: the endpoints, and every global key (none yet) */
+	vrld_gstatus_tick(&k->gst, k->g, NULL, 0);
 }
 
 void vrld_glink_stop(struct vrld_glink *k)
@@ -212,5 +214,7 @@ size_t vrld_glink_metrics(void *arg, char *buf, size_t cap)
 	mput(&m, "# HELP vrl_global_partitioned_keys Global keys on the on_partition share.\n"
 	     "# TYPE vrl_global_partitioned_keys gauge\nvrl_global_partitioned_keys %llu\n",
 	     (unsigned long long)st.partitioned);
+	m.len += vrld_gstatus_metrics(&k->gst, m.len < cap ? buf + m.len : NULL,
+				      m.len < cap ? cap - m.len : 0);
 	return m.len;
 }

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "global.h"
+#include "gpublish.h"
 #include "live.h"
 
 struct vrld_glink {
@@ -20,6 +21,8 @@ struct vrld_glink {
 	uint64_t rounds;             /* rounds seen at the last tick */
 	bool was_up[VRL_GLOBAL_ENDPOINTS_MAX];   /* for the log: once per change */
 	char said[VRL_GLOBAL_ENDPOINTS_MAX][160]; /* the last failure logged */
+	struct vrld_gstatus gst;     /* the segment's global status area: attach
+	                                it after start (vrld_gstatus_attach) */
 };
 
 /*

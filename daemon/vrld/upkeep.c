@@ -33,6 +33,7 @@
 
 #include "vrl_internal.h"
 #include "clock.h"
+#include "gstatus.h"
 #include "guard.h"
 #include "keytable.h"
 #include "kind_upkeep.h"
@@ -56,6 +57,13 @@ int vrl_seg_geometry_cfg(uint64_t keys, struct vrl_seg_config *cfg, struct vrl_s
 			return -EINVAL;
 		l->area_off = off;
 		if (__builtin_add_overflow(off, (bytes + 4095) / 4096 * 4096, &off))
+			return -EOVERFLOW;
+	}
+	/* global: the engine's status for vrlctl, last (gstatus.h) */
+	g->gstatus_off = 0;
+	if (cfg->flags & VRL_CFG_GLOBAL) {
+		g->gstatus_off = off;
+		if (__builtin_add_overflow(off, (uint64_t)VRL_GSTATUS_BYTES, &off))
 			return -EOVERFLOW;
 	}
 	g->size = off;
@@ -148,6 +156,7 @@ static void write_layout(struct vrl_seg_header *h, const struct vrl_seg_geometry
 	h->event_off = g->event_off;
 	h->nevents = g->nevents;
 	h->mark_off = g->mark_off;
+	h->gstatus_off = g->gstatus_off;
 }
 
 static void format(struct vrl_seg_header *h, const struct vrl_seg_geometry *g)
@@ -167,7 +176,7 @@ bool vrl_seg_restore_header(struct vrl_seg *s)
 		    h->nholders == g->nholders && h->slot_off == g->slot_off &&
 		    h->nslots == g->nslots && h->keys_configured == g->keys &&
 		    h->event_off == g->event_off && h->nevents == g->nevents &&
-		    h->mark_off == g->mark_off;
+		    h->mark_off == g->mark_off && h->gstatus_off == g->gstatus_off;
 	_Atomic uint64_t *magic = (_Atomic uint64_t *)&s->hdr->magic;
 
 	if (same && atomic_load_explicit(magic, memory_order_relaxed) == VRL_SEG_MAGIC)
@@ -346,6 +355,12 @@ static void explain_mismatch(int fd, const struct vrl_seg_spec *spec, uint64_t s
 	else if (h && h->magic != VRL_SEG_MAGIC)
 		snprintf(why, whylen, "segment %s is not a vrl segment (or a half-made one)",
 			 spec->name);
+	else if (h && h->keys_configured == g->keys && h->size == size &&
+		 (h->gstatus_off != 0) != (g->gstatus_off != 0))
+		snprintf(why, whylen, "segment %s was made %s a global: section, and holds %s "
+			 "global status area; restart vrld with a fresh segment (--replace)",
+			 spec->name, g->gstatus_off ? "without" : "with",
+			 g->gstatus_off ? "no" : "a");
 	else if (h && h->keys_configured == g->keys && h->size == size)
 		vrl_upkeep_windows_resized(g->size, size, why, whylen);   /* as a reload says it */
 	else
@@ -388,7 +403,8 @@ static bool same_layout(const struct vrl_seg_geometry *a, const struct vrl_seg_g
 	       a->holder_off == b->holder_off && a->nholders == b->nholders &&
 	       a->slot_off == b->slot_off && a->nslots == b->nslots &&
 	       a->event_off == b->event_off && a->nevents == b->nevents &&
-	       a->mark_off == b->mark_off && a->size == b->size;
+	       a->mark_off == b->mark_off && a->gstatus_off == b->gstatus_off &&
+	       a->size == b->size;
 }
 
 /*

@@ -595,6 +595,7 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 		vrl_seg_close(&seg);
 		return 1;
 	}
+	vrld_gstatus_attach(&glink.gst, &seg, &dc->global);
 	/* seq_cst: plain published words, read by vrlctl and the keytable's
 	 * bracket repair (KT.B1); no data rides on them */
 	atomic_store(&seg.hdr->daemon_pid, (int32_t)getpid());

@@ -27,6 +27,7 @@ int vrl_seg_geometry(uint64_t keys, struct vrl_seg_geometry *g)
 	if (keys > (UINT64_C(1) << 40))
 		return -EOVERFLOW;
 	g->keys = keys;
+	g->gstatus_off = 0;         /* vrld's: vrl_seg_geometry_cfg() */
 	nslots = keys + keys * 15 / 85 + 1;   /* load factor <= 0.85 */
 	if (nslots < 64)
 		nslots = 64;
@@ -101,7 +102,8 @@ static void read_layout(const struct vrl_seg_header *h, struct vrl_seg_geometry 
 		.holder_off = vh->holder_off, .nholders = vh->nholders,
 		.slot_off = vh->slot_off, .nslots = vh->nslots,
 		.event_off = vh->event_off, .nevents = vh->nevents,
-		.mark_off = vh->mark_off, .size = vh->size, .keys = vh->keys_configured,
+		.mark_off = vh->mark_off, .gstatus_off = vh->gstatus_off,
+		.size = vh->size, .keys = vh->keys_configured,
 	};
 }
 

@@ -30,7 +30,9 @@
  *   | _Atomic uint32_t[nslots] |  alert thresholds fired, per key and period
  *   +--------------------------+ limits[i].area_off (page aligned)
  *   | ring area of limit i     |  window limits only: see window.h
- *   +--------------------------+ size
+ *   +--------------------------+ gstatus_off (page aligned)
+ *   | struct vrl_gstatus_area  |  global: only; vrld's status of the
+ *   +--------------------------+ size        global engine (gstatus.h)
  *
  * The config is double-buffered: vrld writes the inactive area under its
  * sequence word, then publishes it by switching header.active_cfg and
@@ -118,6 +120,9 @@ enum vrl_calendar {
  * and counted (WARN), or granted alone (neither: allow); DENY counts too */
 #define VRL_CFG_UNMATCHED_DENY 0x2u
 #define VRL_CFG_UNMATCHED_WARN 0x4u
+/* the config has a global: section: the segment ends with vrld's global
+ * status area (gstatus.h); set from the daemon's config, fixed at start */
+#define VRL_CFG_GLOBAL     0x8u
 
 /* vrl_seg_fieldref.flags */
 #define VRL_REF_CLEAR      0x1u    /* per: key labels show the value as written, not its
@@ -445,6 +450,10 @@ struct vrl_seg_header {
 	alignas(VRL_CACHELINE) uint64_t event_off; /* struct vrl_seg_event[nevents] */
 	uint64_t nevents;           /* a power of two */
 	uint64_t mark_off;          /* _Atomic uint32_t[nslots], see alert.c */
+	/* vrld's global status area (gstatus.h), the segment's last bytes;
+	 * 0: none. In what was padding: a segment made without it reads 0,
+	 * and no libvrl indexes by it (vrlctl checks it before a read) */
+	uint64_t gstatus_off;
 
 	/* Producers: the next ticket (relaxed fetch_add; the entry's seq orders). */
 	alignas(VRL_CACHELINE) _Atomic uint64_t event_head;
@@ -476,6 +485,8 @@ _Static_assert(offsetof(struct vrl_seg_header, reclaim_seq) % VRL_CACHELINE == 0
 	       "reclaim_seq on its own line");
 _Static_assert(offsetof(struct vrl_seg_header, event_head) % VRL_CACHELINE == 0,
 	       "producers' word on its own line");
+_Static_assert(offsetof(struct vrl_seg_header, gstatus_off) + 8 <=
+	       offsetof(struct vrl_seg_header, event_head), "gstatus_off in the events' line");
 _Static_assert(offsetof(struct vrl_seg_header, event_tail) % VRL_CACHELINE == 0,
 	       "consumer's words on their own line");
 _Static_assert(sizeof(struct vrl_seg_event) % VRL_CACHELINE == 0, "events pad to lines");
@@ -497,6 +508,7 @@ struct vrl_seg_geometry {
 	uint64_t event_off;
 	uint64_t nevents;
 	uint64_t mark_off;
+	uint64_t gstatus_off;            /* global status area, 0: none (vrld's) */
 	uint64_t size;
 	uint64_t keys;                   /* segment.keys it is sized for */
 };

@@ -261,6 +261,7 @@ static const size_t layout_words[] = {
 	offsetof(struct vrl_seg_header, event_off),
 	offsetof(struct vrl_seg_header, nevents),
 	offsetof(struct vrl_seg_header, mark_off),
+	offsetof(struct vrl_seg_header, gstatus_off),
 };
 #define NWORDS (sizeof(layout_words) / sizeof(layout_words[0]))
 

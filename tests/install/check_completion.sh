@@ -31,7 +31,7 @@ check "complete -p vrlctl" \
   "$(bash --norc -c 'source "$1"; complete -p vrlctl' _ "$dir/vrlctl.bash")" "complete -F _vrlctl vrlctl"
 check "vrlctl sta<TAB>" "$(complete_bash vrlctl sta)" "status"
 check "vrlctl re<TAB>" "$(complete_bash vrlctl re)" "reset reload"
-check "vrlctl <TAB>" "$(complete_bash vrlctl '')" "status keys show reset cooldown acquire events reload top"
+check "vrlctl <TAB>" "$(complete_bash vrlctl '')" "status keys show reset cooldown acquire events reload top global"
 check "vrlctl keys --l<TAB>" "$(complete_bash vrlctl keys --l)" "--limit"
 check "vrlctl acquire --c<TAB>" "$(complete_bash vrlctl acquire --c)" "--cost"
 check "vrlctl -s /x top --o<TAB>" "$(complete_bash vrlctl -s /x top --o)" "--once"

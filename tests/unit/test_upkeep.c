@@ -23,6 +23,7 @@
 #include "common.h"
 #include "clock.h"
 #include "gcra.h"
+#include "gstatus.h"
 #include "upkeep.h"
 #include "vrl.h"
 #include "vrl_internal.h"
@@ -102,6 +103,48 @@ static void create_writes_its_layout(void **state)
 	assert_int_equal(atomic_load(&s.hdr->config_gen), s.gen);
 	assert_int_equal(vrl_seg_next_gen(&s), s.gen + 1);
 	assert_int_equal(vrl_view_cfg(&s.view, atomic_load(&s.hdr->active_cfg))->generation, s.gen);
+	vrl_seg_close(&s);
+	vrl_seg_unlink(spec.name);
+}
+
+/* global: the status area last, past the window rings, named by the
+ * header; a segment without it is not adopted by a config with it */
+static void global_status_area_last(void **state)
+{
+	struct vrl_seg_config cfg, placed, plain;
+	struct vrl_seg_geometry g;
+	struct vrl_seg_spec spec;
+	struct vrl_seg s;
+	char why[256] = "";
+
+	(void)state;
+	two_rates(&cfg, 5);
+	test_add_window(&cfg, "w", "win", 3, HOUR, 10, (int[]){ VRL_FIELD_USER, -1 });
+	plain = cfg;
+	cfg.flags |= VRL_CFG_GLOBAL;
+	spec_of("gstatus", 500, &spec);
+	assert_int_equal(vrl_seg_open_or_create(&spec, &cfg, false, &s, why, sizeof(why)), 0);
+	placed = cfg;
+	assert_int_equal(vrl_seg_geometry_cfg(500, &placed, &g), 0);
+	assert_int_equal(s.geom.gstatus_off, g.gstatus_off);
+	assert_int_equal(s.hdr->gstatus_off, g.gstatus_off);
+	assert_int_equal(g.gstatus_off % 4096, 0);
+	assert_true(g.gstatus_off >= s.cfg->limits[2].area_off + 4096);
+	assert_int_equal(s.size, g.gstatus_off + VRL_GSTATUS_BYTES);
+	/* the header word, rewritten by a group member: vrld puts it back */
+	s.hdr->gstatus_off = 4096;
+	assert_true(vrl_seg_restore_header(&s));
+	assert_int_equal(s.hdr->gstatus_off, g.gstatus_off);
+	vrl_seg_close(&s);
+	/* the same segment, a config without global: not adopted, saying why */
+	assert_int_equal(vrl_seg_open_or_create(&spec, &plain, false, &s, why, sizeof(why)),
+			 -EEXIST);
+	assert_non_null(strstr(why, "made with a global: section"));
+	assert_non_null(strstr(why, "--replace"));
+	/* without global:, no area */
+	assert_int_equal(vrl_seg_open_or_create(&spec, &plain, true, &s, why, sizeof(why)), 0);
+	assert_int_equal(s.geom.gstatus_off, 0);
+	assert_int_equal(s.hdr->gstatus_off, 0);
 	vrl_seg_close(&s);
 	vrl_seg_unlink(spec.name);
 }
@@ -382,6 +425,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(create_writes_its_layout),
+		cmocka_unit_test(global_status_area_last),
 		cmocka_unit_test(second_vrld_refused),
 		cmocka_unit_test(adoption_keeps_state),
 		cmocka_unit_test(publish_switches_clients),

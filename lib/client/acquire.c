@@ -307,6 +307,7 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 }
 
 void (*vrl__kept)(uint32_t limit, uint64_t at, uint64_t cost);
+void (*vrl__woke)(uint64_t at);
 
 /* Roll back the grant of one key (AQ.A1), taken at @at. */
 static void rollback(const struct vrl_client *c, const struct vrl_take *t, struct look *lk,
@@ -449,20 +450,25 @@ static bool reservation_lost(struct vrl_client *c, const struct vrl_take *t,
 
 /*
  * AD.W5 (adapt.h): a waiting acquire whose caller woke later than a grace
- * after its reservation on an adaptive rate key does not use it. Sent that
- * late, its request would arrive closer than the effective spacing to the
- * next waiter's, which wakes on time, and a zero-burst upstream refuses
- * the second. The grace is an eighth of the key's charged interval: the
- * requests sent then arrive no closer than 7/8 of T / w apart, and T / w
- * leaves that margin once a cut has found the upstream's pace. True when
- * the reservation made at @at for key @worst is stale at @woke.
+ * after its reservation on an adaptive rate key paced below its figure
+ * does not use it. Sent that late, its request would arrive closer than
+ * the effective spacing to the next waiter's, which wakes on time, and a
+ * zero-burst upstream refuses the second. The grace is an eighth of the
+ * key's charged interval: the requests sent then arrive no closer than 7/8
+ * of T / w apart, and T / w leaves that margin once a cut has found the
+ * upstream's pace. A key at its figure (charged T: never cut, or whole
+ * again) keeps a late reservation: no 429 has said the upstream refuses
+ * that spacing, and against one that tolerates it giving the turn up only
+ * loses it. True when the reservation made at @at for key @worst is stale
+ * at @woke.
  */
 static bool reservation_stale(const struct vrl_client *c, const struct vrl_take *t,
 			      const struct look *lk, unsigned worst, uint64_t at, uint64_t woke)
 {
 	const struct vrl_limit *l = &c->cfg->limits[t[worst].limit];
 
-	return vrl_rate_adaptive(l) && !lk[worst].shadow_deny && woke > at &&
+	return vrl_rate_adaptive(l) && !lk[worst].shadow_deny &&
+	       lk[worst].k.charge > l->gcra.emission_ns && woke > at &&
 	       woke - at > lk[worst].k.charge / 8;
 }
 
@@ -628,6 +634,8 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 					vrl__bump_by(&c->holder->limit_wait_ns[t[worst].limit],
 						at - now);
 				sleep_until(at);
+				if (vrl__woke)
+					vrl__woke(at);
 				if (reservation_lost(c, t, lk, n, after)) {
 					give_up(c, t, lk, n, cost, at, before, after);
 					return start_over(c, &t[worst], at, last, v);

@@ -63,6 +63,18 @@
  * acquire that wakes more than an eighth of the key's charged interval
  * after its reservation does not use it (reservation_stale(), AD.W5): it
  * gives it up as a dropped reservation is given up, and reserves again.
+ * Stacked waits:
+ *   AQ.W1 A waiting acquire reserves a time `at` only when no spaced key
+ *      (a rate word, vrl_kind_spaced) among its keys could grant before
+ *      it. Reserving a GCRA word at a time past its earliest moves its TAT
+ *      from `at`: the time between is lost to every request (with burst 1,
+ *      the organisation's turns a token-bound waiter reserved past). Such
+ *      a waiter sleeps until `at` holding nothing and looks again, as a
+ *      non-blocking caller sleeping on retry_after does; a waiter whose
+ *      keys are all free at `at` alone (one key, or keys bound alike)
+ *      keeps its place by reservation. Holding nothing while asleep takes
+ *      no step above: invariant 1 is untouched, only the order of
+ *      waiters changes.
  * A handle that cannot copy a new config (vrld rewrote the area under it
  * every time) keeps its own, marked stale, and uses a rate word only as
  * gcra.h allows; after RESTARTS_MAX tries it denies what it cannot read.
@@ -341,6 +353,21 @@ static void sleep_until(uint64_t at)
 }
 
 /*
+ * AQ.W1: whether reserving at @at would leave a gap on a spaced key: one
+ * whose own earliest time is before @at (it could grant sooner, but the
+ * reservation moves its TAT from @at, so the time between is nobody's).
+ */
+static bool leaves_gap(const struct vrl_client *c, const struct vrl_take *t,
+		       const struct look *lk, unsigned n, uint64_t at)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (t[i].slot != UINT64_MAX && lk[i].k.earliest < at &&
+		    vrl_kind_spaced(&c->cfg->limits[t[i].limit]))
+			return true;
+	return false;
+}
+
+/*
  * The order to commit in: fewest permits left first. The tightest key is
  * the one a concurrent acquire most likely takes first; losing that race
  * before taking the others spares a rollback, and a rollback that comes
@@ -604,6 +631,15 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			vrl__fill_denied(c, &t[worst], &lk[worst], now, v);
 			vrl__adapt_fill(c, t, lk, n, now, now, false, v);
 			return VRL_EDENIED;
+		}
+		/* AQ.W1: a wait that would leave a gap on another key sleeps
+		 * to `at` holding nothing, and looks again */
+		if (stale < 0 && at > now && leaves_gap(c, t, lk, n, at)) {
+			sleep_until(at);
+			if (vrl__woke)
+				vrl__woke(at);
+			careful = false;
+			continue;
 		}
 		/* step 2 and 3: commit at `at`, tightest key first (a stale look
 		 * left the looks after it unwritten: nothing is committed then) */

@@ -200,8 +200,11 @@ def worker(a, wid, out, ready, go, start):
     time.sleep(max(0.0, a.start - time.monotonic()))   # every worker starts together
     end = a.start + a.seconds
     i = 0
+    again = False   # the last request was denied: send it again, not the next
     while time.monotonic() < end:
-        i += 1
+        if not again:
+            i += 1
+        again = False
         for prov, fields, path, hdrs, units, wait in calls(a, i, wid):
             left = end - time.monotonic()
             if left <= 0:
@@ -226,6 +229,7 @@ def worker(a, wid, out, ready, go, start):
                     ra = v.retry_after
                     ra = left if ra is None else ra - (0.1 if wait else 0.0)
                     time.sleep(max(0.0, min(ra, end - time.monotonic())))
+                    again = True
                     continue
             elif not admit_alone(a, alone, prov, units):
                 continue

@@ -137,9 +137,9 @@ for acq in ("now", "wait", "resolved"):
     print(f"{acq:10} {cap:10.0f} r/s {ceil:12.1%} {v['startup_s']:8.2f}s "
           f"{load[f'capacity-{acq}']:>6}")
 print("(capacity: requests per second with limits far above; vrl ceiling: 2xx over\n"
-      " 200/s with the limits at the figures and no 429 ever: the loss there is the\n"
-      " pool's token mix, two tokens at 150/s each under the organisation's 200/s,\n"
-      " and how the pool acquires, not the upstream)\n")
+      " 200/s with the limits at the figures and no 429 ever: what vrl grants this\n"
+      " pool, two tokens at 150/s each under the organisation's 200/s, when the\n"
+      " upstream refuses nothing)\n")
 
 print(f"{'run':26} {'sent':>6} {'2xx':>6} {'429':>6} {'429 share':>10} {'of admitted':>12}"
       f" {'of ceiling':>11} {'load':>6}")

@@ -220,15 +220,20 @@ static double per_s(uint64_t now, uint64_t before, uint64_t span_ns)
 	return now > before && span_ns ? (double)(now - before) * 1e9 / (double)span_ns : 0;
 }
 
+static void adaptive_scan(const struct vrl_client *c, uint64_t cut[VRL_MAX_LIMITS],
+			  uint32_t lowest[VRL_MAX_LIMITS]);
+
 static void frame_json(const struct ctl *x, const struct vrl_client *c,
 		       const struct top_sample *prev, const struct top_sample *cur,
 		       const struct top_key *busy, size_t nbusy, const struct top_key *near,
 		       size_t nnear, const uint64_t *keys, size_t top)
 {
 	const struct vrl_snapshot *cfg = vrl__config(c);
-	uint64_t span = cur->at - prev->at;
+	uint64_t span = cur->at - prev->at, cut[VRL_MAX_LIMITS];
+	uint32_t lowest[VRL_MAX_LIMITS];
 	struct json j;
 
+	adaptive_scan(c, cut, lowest);
 	json_init(&j, stdout);
 	json_obj_begin(&j, NULL);
 	json_str(&j, "segment", x->segment);
@@ -248,6 +253,13 @@ static void frame_json(const struct ctl *x, const struct vrl_client *c,
 		json_fixed(&j, "denied_per_s",
 			   same ? per_s(cur->denied[l], prev->denied[l], span) : 0.0, 2);
 		json_u64(&j, "keys", keys[l]);
+		if (vrl_rate_adaptive(&cfg->limits[l])) {
+			/* the keys paced below the figure, the lowest pace (100: none) */
+			json_obj_begin(&j, "adaptive");
+			json_u64(&j, "cut_keys", cut[l]);
+			json_pct10(&j, "lowest_pace_pct", (uint64_t)lowest[l] * 1000 / VRL_ADAPT_ONE);
+			json_obj_end(&j);
+		}
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
@@ -303,20 +315,20 @@ static void table_keys(const struct vrl_snapshot *cfg, const char *title, const 
 
 /*
  * Adaptive rate limits (adapt.h): per limit, the keys paced below their
- * figure and the lowest effective rate among them. Printed only for a
- * config with adaptive limits.
+ * figure (@cut) and the lowest effective rate among them (@lowest, 1/65536
+ * of the figure; VRL_ADAPT_ONE when none is).
  */
-static void adaptive_human(const struct vrl_client *c)
+static void adaptive_scan(const struct vrl_client *c, uint64_t cut[VRL_MAX_LIMITS],
+			  uint32_t lowest[VRL_MAX_LIMITS])
 {
 	const struct vrl_snapshot *cfg = vrl__config(c);
 	const struct vrl_seg_view *v = vrl__view(c);
-	uint64_t cut[VRL_MAX_LIMITS] = { 0 }, now = vrl_now_ns();
-	uint32_t lowest[VRL_MAX_LIMITS];
+	uint64_t now = vrl_now_ns();
 
-	if (!cfg->nadaptive)
-		return;
-	for (uint32_t l = 0; l < VRL_MAX_LIMITS; l++)
+	for (uint32_t l = 0; l < VRL_MAX_LIMITS; l++) {
+		cut[l] = 0;
 		lowest[l] = VRL_ADAPT_ONE;
+	}
 	for (uint64_t i = 0; i < v->nslots; i++) {
 		/* acquire: pairs with the insert's promotion; the note is ready */
 		uint64_t tag = atomic_load_explicit(&v->slots[i].tag, memory_order_acquire);
@@ -337,6 +349,18 @@ static void adaptive_human(const struct vrl_client *c)
 		cut[li]++;
 		lowest[li] = pace < lowest[li] ? pace : lowest[li];
 	}
+}
+
+/* The adaptive limits' lines of the human frame: only for a config with some. */
+static void adaptive_human(const struct vrl_client *c)
+{
+	const struct vrl_snapshot *cfg = vrl__config(c);
+	uint64_t cut[VRL_MAX_LIMITS];
+	uint32_t lowest[VRL_MAX_LIMITS];
+
+	if (!cfg->nadaptive)
+		return;
+	adaptive_scan(c, cut, lowest);
 	printf("\nadaptive limits (keys paced below their figure after 429s)\n");
 	for (uint32_t l = 0; l < cfg->nlimits; l++)
 		if (vrl_rate_adaptive(&cfg->limits[l]))

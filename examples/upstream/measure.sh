@@ -10,12 +10,23 @@
 #   retry-after; wait: acquire_wait; resolved: a resolved request), with
 #   adaptive: true and without; then a per-process pacer (each worker at its
 #   share of 200/s, no vrl);
-#   the tolerant upstream (one request of slack per rate), through vrl
-#   waiting, adaptive and not: what adaptation costs where it is not needed.
+#   the tolerant upstream (sliding one-second windows of 150 and 200),
+#   through vrl each way, adaptive and not: what adaptation costs where it
+#   is not needed; then the pacer.
 #
-# Then a text plot of the effective rate (the verdict's pace, worker 0) over
-# the strict waiting adaptive run. A benchmark, not a test: the figures are
-# this machine's, and a loaded machine shows more jitter.
+# First, what the machine lets the pool offer, so that a reader sees whether
+# the figures below are vrl's or the machine's: an upstream that refuses
+# nothing (sim.py with figures far above), through vrl with limits far above
+# too (the pool's capacity, requests per second, each way of acquiring), and
+# with the published figures (what vrl itself grants this pool when no 429
+# ever comes back: its ceiling, a share of the 200/s the organisation
+# admits). Each run prints the load average at its start.
+#
+# Then a text plot of one run over time (the strict waiting adaptive one):
+# the pool's 2xx per second against the 200/s the strict upstream admits,
+# and the effective rate of worker 0's verdicts (the pace). A benchmark, not
+# a test: the figures are this machine's, and a loaded machine shows more
+# jitter.
 #
 #   measure.sh BUILD_DIR [--seconds S] [--workers N]
 set -euo pipefail
@@ -51,27 +62,29 @@ wait_for() {  # wait_for WHAT COMMAND...: until COMMAND succeeds; a minute at mo
   done
 }
 
-config() {  # config ADAPTIVE: vrl's config, the published figures exactly
+config() {  # config ADAPTIVE [TOKEN ORG]: vrl's config, the published figures by default
   cat <<EOF
 adaptive: $1
 segment: {name: $seg, keys: 1000}
 limits:
-  - {name: samsara.token, match: {api: samsara}, per: [token], rate: 150/s, burst: 1}
-  - {name: samsara.org, match: {api: samsara}, per: [org], rate: 200/s, burst: 1}
+  - {name: samsara.token, match: {api: samsara}, per: [token], rate: ${2:-150}/s, burst: 1}
+  - {name: samsara.org, match: {api: samsara}, per: [org], rate: ${3:-200}/s, burst: 1}
 EOF
 }
 
-run() {  # run NAME UPSTREAM(strict|tolerant) MODE(vrl|pacer) [ACQUIRE ADAPTIVE]
+run() {  # run NAME UPSTREAM(strict|tolerant|open) MODE(vrl|pacer) [ACQUIRE ADAPTIVE [TOKEN ORG]]
   local name=$1 upstream=$2 mode=$3 acquire=${4:-wait} adaptive=${5:-false} port
   local flags=() log=()
   [ "$upstream" = strict ] && flags=(--strict)
+  [ "$upstream" = open ] && flags=(--samsara-token 1000000 --samsara-org 1000000)
+  cut -d' ' -f1 /proc/loadavg > "$tmp/$name.load"
   rm -f "$tmp/port"
   "$py" "$here/sim.py" --port-file "$tmp/port" "${flags[@]}" &
   sim=$!
   wait_for "the upstream's port" test -s "$tmp/port"
   port=$(cat "$tmp/port")
   if [ "$mode" = vrl ]; then
-    config "$adaptive" > "$tmp/vrl.yaml"
+    config "$adaptive" "${6:-}" "${7:-}" > "$tmp/vrl.yaml"
     "$build/daemon/vrld/vrld" -c "$tmp/vrl.yaml" 2> "$tmp/vrld.log" &
     vrld=$!
     wait_for "vrld serving" grep -qs 'msg="serving"' "$tmp/vrld.log"
@@ -89,48 +102,83 @@ run() {  # run NAME UPSTREAM(strict|tolerant) MODE(vrl|pacer) [ACQUIRE ADAPTIVE]
 }
 
 for acq in now wait resolved; do
+  run "capacity-$acq" open vrl "$acq" false 1000000 1000000
+  run "ceiling-$acq" open vrl "$acq" false
+done
+for acq in now wait resolved; do
   run "strict-$acq-adaptive" strict vrl "$acq" true
   run "strict-$acq-fixed" strict vrl "$acq" false
 done
 run strict-pacer strict pacer
-run tolerant-wait-adaptive tolerant vrl wait true
-run tolerant-wait-fixed tolerant vrl wait false
+for acq in now wait resolved; do
+  run "tolerant-$acq-adaptive" tolerant vrl "$acq" true
+  run "tolerant-$acq-fixed" tolerant vrl "$acq" false
+done
 run tolerant-pacer tolerant pacer
 
-"$py" - "$tmp" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+"$py" - "$tmp" "$(nproc)" <<'PY'
 import json, sys
-tmp, cores, load = sys.argv[1], sys.argv[2], sys.argv[3]
+tmp, cores = sys.argv[1], sys.argv[2]
 runs = [l.split() for l in open(f"{tmp}/runs")]
-first = json.load(open(f"{tmp}/{runs[0][0]}.json"))
+res = {name: json.load(open(f"{tmp}/{name}.json")) for name, _ in runs}
+load = {name: open(f"{tmp}/{name}.load").read().strip() for name, _ in runs}
+first = res[runs[0][0]]
 print(f"Samsara, {first['workers']} workers, {first['seconds']:g} s a run, limits at the "
-      f"published figures; {cores} cores, load average {load}\n")
-print(f"{'run':26} {'sent':>6} {'2xx':>6} {'429':>6} {'429 share':>10} {'of admitted':>12}")
-for name, upstream in runs:
-    t = json.load(open(f"{tmp}/{name}.json"))["providers"]["samsara"]
-    share = t["429"] / t["sent"] if t["sent"] else 0.0
-    print(f"{name:26} {t['sent']:6} {t['ok']:6} {t['429']:6} {share:10.2%} {t['used']:12.1%}")
-print("\n(of admitted: 2xx over the 200/s the organisation admits over the run;"
-      " the strict proxy's 5 ms spacing admits exactly that)")
+      f"published figures (150/s a token, 200/s the organisation, burst 1); {cores} cores\n")
 
-# the pace of worker 0 over the strict waiting adaptive run, in 0.25 s bins
+print("what the machine lets the pool offer (an upstream that refuses nothing):")
+print(f"{'acquire':10} {'capacity':>14} {'vrl ceiling':>12} {'start-up':>9} {'load':>6}")
+for acq in ("now", "wait", "resolved"):
+    c, v = res.get(f"capacity-{acq}"), res.get(f"ceiling-{acq}")
+    if not c or not v:
+        continue
+    cap = c["providers"]["samsara"]["sent"] / c["seconds"]
+    ceil = v["providers"]["samsara"]["ok"] / (200.0 * v["seconds"])
+    print(f"{acq:10} {cap:10.0f} r/s {ceil:12.1%} {v['startup_s']:8.2f}s "
+          f"{load[f'capacity-{acq}']:>6}")
+print("(capacity: requests per second with limits far above; vrl ceiling: 2xx over\n"
+      " 200/s with the limits at the figures and no 429 ever: what vrl grants this\n"
+      " pool, two tokens at 150/s each under the organisation's 200/s, when the\n"
+      " upstream refuses nothing)\n")
+
+print(f"{'run':26} {'sent':>6} {'2xx':>6} {'429':>6} {'429 share':>10} {'of admitted':>12}"
+      f" {'of ceiling':>11} {'load':>6}")
+for name, upstream in runs:
+    if name.startswith(("capacity-", "ceiling-")):
+        continue
+    t = res[name]["providers"]["samsara"]
+    share = t["429"] / t["sent"] if t["sent"] else 0.0
+    acq = name.split("-")[1]
+    c = res.get(f"ceiling-{acq}")
+    ceil = c["providers"]["samsara"]["ok"] / (200.0 * c["seconds"]) if c else 0
+    of_ceil = f"{t['used'] / ceil:11.1%}" if ceil and acq != "pacer" else f"{'':11}"
+    print(f"{name:26} {t['sent']:6} {t['ok']:6} {t['429']:6} {share:10.2%} {t['used']:12.1%}"
+          f" {of_ceil} {load[name]:>6}")
+print("\n(of admitted: 2xx over the 200/s the organisation admits over the run; the"
+      "\n strict proxy's 5 ms spacing admits exactly that, its tokens 142.9/s each;"
+      "\n of ceiling: of admitted over the vrl ceiling of the same way of acquiring)")
+
+# one run over time: 2xx per second in each bin, against the 200/s line,
+# and worker 0's pace (the slowest adaptive key's rate, a share of its figure)
+name = "strict-wait-adaptive"
+r = res.get(name)
 try:
-    pts = [tuple(map(float, l.split())) for l in open(f"{tmp}/strict-wait-adaptive.pace")]
+    pts = [tuple(map(float, l.split())) for l in open(f"{tmp}/{name}.pace")]
 except OSError:
     pts = []
-if pts:
-    width, rows = 40, []
-    end = max(t for t, _ in pts)
-    b = 0.0
-    while b <= end:
-        xs = [p for t, p in pts if b <= t < b + 0.25]
-        if xs:
-            lo, mean = min(xs), sum(xs) / len(xs)
-            rows.append((b, lo, mean))
-        b += 0.25
-    print("\neffective rate over the strict waiting adaptive run (worker 0's verdicts:"
-          " the slowest adaptive key's rate as a share of its figure, mean in each"
-          " quarter second, | = the figure; lowest in brackets)")
-    for b, lo, mean in rows:
-        bar = "#" * round(mean * width)
-        print(f"{b:5.2f}s {bar:{width}}| {mean:6.1%} ({lo:6.1%})")
+if r:
+    bins, w = r["providers"]["samsara"]["bins"], r["bin_s"]
+    width, top = 50, 250.0
+    line = round(200.0 / top * width)
+    print(f"\n{name} over time: 2xx per second in each {w:g} s (#), the 200/s the"
+          f"\nupstream admits (|), and worker 0's pace (the slowest adaptive key, a share of"
+          f"\nits figure: mean in the bin)")
+    for i, n in enumerate(bins):
+        rate = n / w
+        bar = "#" * min(width, round(rate / top * width))
+        bar = (bar + " " * width)[:width]
+        bar = bar[:line] + ("|" if len(bar.rstrip()) <= line else "+") + bar[line + 1:]
+        xs = [p for t, p in pts if i * w <= t < (i + 1) * w]
+        pace = f"{sum(xs) / len(xs):6.1%}" if xs else ""
+        print(f"{i * w:5.2f}s {bar} {rate:5.0f}/s {pace}")
 PY

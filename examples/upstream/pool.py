@@ -33,9 +33,15 @@ charged to the keys that bound that grant). --pace-log FILE records, for
 worker 0, the effective rate of the request's adaptive keys (the verdict's
 pace) over time, one "seconds pace" line per call.
 
-Prints one JSON object: per provider, requests sent, 2xx answers, 429s, and
+The run starts when every worker has attached and connected (a start-up
+slower than expected on a busy machine would otherwise eat into the
+measured seconds), and ends --seconds later.
+
+Prints one JSON object: per provider, requests sent, 2xx answers, 429s,
 `used`, the share of what the upstream allowed over the run that the pool
-got (2xx answers, or units for CarsXE, over the allowance).
+got (2xx answers, or units for CarsXE, over the allowance), and `bins`,
+the 2xx answers in each quarter second of the run (for a plot of the rate
+over time); and `startup_s`, how long the workers took to be ready.
 """
 import argparse
 import http.client
@@ -44,6 +50,8 @@ import multiprocessing
 import sys
 import time
 import urllib.parse
+
+BIN_S = 0.25   # the width of a bin of `bins`, in seconds
 
 PROVIDERS = ("samsara", "evenergy", "smartcar", "carsxe")
 DEAL = ("samsara", "evenergy", "smartcar", "samsara", "carsxe", "samsara", "evenergy",
@@ -170,10 +178,12 @@ def warn_once(warned, prov, text):
         print(text, file=sys.stderr)
 
 
-def worker(a, wid, out):
+def worker(a, wid, out, ready, go, start):
     global vrl
     up = Upstream(a.url)
-    stats = {p: {"sent": 0, "ok": 0, "429": 0, "other": 0, "units": 0, "unmatched": 0}
+    nbins = int(a.seconds / BIN_S + 0.999)
+    stats = {p: {"sent": 0, "ok": 0, "429": 0, "other": 0, "units": 0, "unmatched": 0,
+                 "bins": [0] * nbins}
              for p in PROVIDERS}
     warned = set()
     client = None
@@ -184,11 +194,17 @@ def worker(a, wid, out):
     resolved = {}   # --acquire resolved: one Resolved per distinct request
     pace_log = open(a.pace_log, "w") if a.pace_log and wid == 0 else None
     up.connect()    # before the first acquire: nothing but the send after a grant
+    ready.put(wid)
+    go.wait()
+    a.start = start.value
     time.sleep(max(0.0, a.start - time.monotonic()))   # every worker starts together
     end = a.start + a.seconds
     i = 0
+    again = False   # the last request was denied: send it again, not the next
     while time.monotonic() < end:
-        i += 1
+        if not again:
+            i += 1
+        again = False
         for prov, fields, path, hdrs, units, wait in calls(a, i, wid):
             left = end - time.monotonic()
             if left <= 0:
@@ -213,6 +229,7 @@ def worker(a, wid, out):
                     ra = v.retry_after
                     ra = left if ra is None else ra - (0.1 if wait else 0.0)
                     time.sleep(max(0.0, min(ra, end - time.monotonic())))
+                    again = True
                     continue
             elif not admit_alone(a, alone, prov, units):
                 continue
@@ -224,6 +241,7 @@ def worker(a, wid, out):
             elif 200 <= r.status < 300:
                 s["ok"] += 1
                 s["units"] += units
+                s["bins"][min(nbins - 1, int((time.monotonic() - a.start) / BIN_S))] += 1
             else:
                 s["other"] += 1
             if client is not None:
@@ -256,19 +274,30 @@ def main():
     if not a.providers or any(x not in PROVIDERS for x in a.providers):
         p.error(f"--providers: a comma-separated list of {', '.join(PROVIDERS)}")
     ctx = multiprocessing.get_context("fork")
-    q = ctx.Queue()
-    a.start = time.monotonic() + 0.5   # after every worker has attached
-    procs = [ctx.Process(target=worker, args=(a, w, q)) for w in range(a.workers)]
+    q, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    start = ctx.Value("d", 0.0)
+    procs = [ctx.Process(target=worker, args=(a, w, q, ready, go, start))
+             for w in range(a.workers)]
+    t0 = time.monotonic()
     for pr in procs:
         pr.start()
+    for _ in procs:    # every worker attached and connected
+        ready.get()
+    startup = time.monotonic() - t0
+    start.value = time.monotonic() + 0.05
+    go.set()
     results = [q.get() for _ in procs]
     for pr in procs:
         pr.join()
-    total = {prov: dict.fromkeys(results[0][prov], 0) for prov in PROVIDERS}
+    total = {prov: {k: [0] * len(n) if k == "bins" else 0 for k, n in results[0][prov].items()}
+             for prov in PROVIDERS}
     for r in results:
         for prov, s in r.items():
             for k, n in s.items():
-                total[prov][k] += n
+                if k == "bins":
+                    total[prov][k] = [x + y for x, y in zip(total[prov][k], n)]
+                else:
+                    total[prov][k] += n
     # what each upstream allowed over the run
     allowed = {
         "samsara": 200.0 * a.seconds,                       # the organisation's 200/s
@@ -281,7 +310,8 @@ def main():
         got = t["units"] if prov == "carsxe" else t["ok"]
         t["used"] = round(got / allowed[prov], 4)
     json.dump({"mode": a.mode, "acquire": a.acquire, "workers": a.workers,
-               "seconds": a.seconds, "carsxe_batch": a.carsxe_batch,
+               "seconds": a.seconds, "startup_s": round(startup, 3), "bin_s": BIN_S,
+               "carsxe_batch": a.carsxe_batch,
                "called": a.providers, "providers": total}, sys.stdout, indent=1)
     print()
 

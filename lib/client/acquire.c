@@ -63,6 +63,18 @@
  * acquire that wakes more than an eighth of the key's charged interval
  * after its reservation does not use it (reservation_stale(), AD.W5): it
  * gives it up as a dropped reservation is given up, and reserves again.
+ * Stacked waits:
+ *   AQ.W1 A waiting acquire reserves a time `at` only when no spaced key
+ *      (a rate word, vrl_kind_spaced) among its keys could grant before
+ *      it. Reserving a GCRA word at a time past its earliest moves its TAT
+ *      from `at`: the time between is lost to every request (with burst 1,
+ *      the organisation's turns a token-bound waiter reserved past). Such
+ *      a waiter sleeps until `at` holding nothing and looks again, as a
+ *      non-blocking caller sleeping on retry_after does; a waiter whose
+ *      keys are all free at `at` alone (one key, or keys bound alike)
+ *      keeps its place by reservation. Holding nothing while asleep takes
+ *      no step above: invariant 1 is untouched, only the order of
+ *      waiters changes.
  * A handle that cannot copy a new config (vrld rewrote the area under it
  * every time) keeps its own, marked stale, and uses a rate word only as
  * gcra.h allows; after RESTARTS_MAX tries it denies what it cannot read.
@@ -336,6 +348,7 @@ static int commit_one(struct vrl_client *c, const struct vrl_take *t, uint64_t c
 }
 
 void (*vrl__kept)(uint32_t limit, uint64_t at, uint64_t cost);
+void (*vrl__woke)(uint64_t at);
 
 /* Roll back the grant of one key (AQ.A1), taken at @at. */
 static void rollback(const struct vrl_client *c, const struct vrl_take *t, struct look *lk,
@@ -366,6 +379,21 @@ static void sleep_until(uint64_t at)
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
+}
+
+/*
+ * AQ.W1: whether reserving at @at would leave a gap on a spaced key: one
+ * whose own earliest time is before @at (it could grant sooner, but the
+ * reservation moves its TAT from @at, so the time between is nobody's).
+ */
+static bool leaves_gap(const struct vrl_client *c, const struct vrl_take *t,
+		       const struct look *lk, unsigned n, uint64_t at)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (t[i].slot != UINT64_MAX && lk[i].k.earliest < at &&
+		    vrl_kind_spaced(&c->cfg->limits[t[i].limit]))
+			return true;
+	return false;
 }
 
 /*
@@ -478,20 +506,25 @@ static bool reservation_lost(struct vrl_client *c, const struct vrl_take *t,
 
 /*
  * AD.W5 (adapt.h): a waiting acquire whose caller woke later than a grace
- * after its reservation on an adaptive rate key does not use it. Sent that
- * late, its request would arrive closer than the effective spacing to the
- * next waiter's, which wakes on time, and a zero-burst upstream refuses
- * the second. The grace is an eighth of the key's charged interval: the
- * requests sent then arrive no closer than 7/8 of T / w apart, and T / w
- * leaves that margin once a cut has found the upstream's pace. True when
- * the reservation made at @at for key @worst is stale at @woke.
+ * after its reservation on an adaptive rate key paced below its figure
+ * does not use it. Sent that late, its request would arrive closer than
+ * the effective spacing to the next waiter's, which wakes on time, and a
+ * zero-burst upstream refuses the second. The grace is an eighth of the
+ * key's charged interval: the requests sent then arrive no closer than 7/8
+ * of T / w apart, and T / w leaves that margin once a cut has found the
+ * upstream's pace. A key at its figure (charged T: never cut, or whole
+ * again) keeps a late reservation: no 429 has said the upstream refuses
+ * that spacing, and against one that tolerates it giving the turn up only
+ * loses it. True when the reservation made at @at for key @worst is stale
+ * at @woke.
  */
 static bool reservation_stale(const struct vrl_client *c, const struct vrl_take *t,
 			      const struct look *lk, unsigned worst, uint64_t at, uint64_t woke)
 {
 	const struct vrl_limit *l = &c->cfg->limits[t[worst].limit];
 
-	return vrl_rate_adaptive(l) && !lk[worst].shadow_deny && woke > at &&
+	return vrl_rate_adaptive(l) && !lk[worst].shadow_deny &&
+	       lk[worst].k.charge > l->gcra.emission_ns && woke > at &&
 	       woke - at > lk[worst].k.charge / 8;
 }
 
@@ -732,6 +765,15 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			}
 			return share_denied(c, t, lk, n, (unsigned)jr, cost, now, v);
 		}
+		/* AQ.W1: a wait that would leave a gap on another key sleeps
+		 * to `at` holding nothing, and looks again */
+		if (stale < 0 && at > now && leaves_gap(c, t, lk, n, at)) {
+			sleep_until(at);
+			if (vrl__woke)
+				vrl__woke(at);
+			careful = false;
+			continue;
+		}
 		/* step 2 and 3: commit at `at`, tightest key first (a stale look
 		 * left the looks after it unwritten: nothing is committed then) */
 		if (stale < 0)
@@ -761,6 +803,8 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 					vrl__bump_by(&c->holder->limit_wait_ns[t[worst].limit],
 						at - now);
 				sleep_until(at);
+				if (vrl__woke)
+					vrl__woke(at);
 				if (reservation_lost(c, t, lk, n, after)) {
 					give_up(c, t, lk, n, cost, at, before, after);
 					return start_over(c, &t[worst], at, last, v);

@@ -137,4 +137,12 @@ extern uint64_t (*vrl__realtime_ns)(void);
  */
 extern void (*vrl__kept)(uint32_t limit, uint64_t at, uint64_t cost);
 
+/*
+ * Tests only: when set, called in a waiting acquire's thread once it has
+ * slept until its reservation at @at, before it judges whether it woke too
+ * late to use it (AD.W5). A test sleeps there to wake late. Process-wide;
+ * NULL (the default) costs one load per waiting acquire that slept.
+ */
+extern void (*vrl__woke)(uint64_t at);
+
 #endif /* VRL_INTERNAL_H */

@@ -149,6 +149,22 @@ static bool granted_after_cut(uint32_t word, uint64_t now, uint64_t granted_at)
 	       since_cut;
 }
 
+/*
+ * The rate a cut from rate @w of @word returns to, in 1/65536 of the
+ * figure: @w; or, when @w is under the rate the last cut returns to (the
+ * key not yet back at it: the upstream takes less than that now), RFC
+ * 9438's fast convergence, w (1 + beta) / 2, rounded down. At least
+ * floor * 3/4 >= 1/86, so its cube root, stored as k, is at least 930/4096.
+ */
+static uint32_t wmax_after(const struct vrl_adapt *a, uint32_t word, uint32_t w)
+{
+	uint64_t k = vrl_adapt_k(word);
+
+	if (vrl_adapt_at_figure(word) || w >= (k * k * k) >> 20)   /* k^3 in 2^-16 */
+		return w;
+	return (uint32_t)(((uint64_t)w * (VRL_ADAPT_ONE + a->beta_q16)) >> 17);
+}
+
 bool vrl_adapt_cut(const struct vrl_adapt *a, uint32_t word, uint64_t now, uint64_t granted_at,
 		   uint32_t *out)
 {
@@ -161,8 +177,7 @@ bool vrl_adapt_cut(const struct vrl_adapt *a, uint32_t word, uint64_t now, uint6
 	    (elapsed_ticks(word, now) < a->hold_ticks ||
 	     !granted_after_cut(word, now, granted_at)))
 		return false;   /* an echo of the cut in force */
-	/* Wmax = w, stored as k = cbrt(w) rounded down: w >= floor >= 1/64, so k >= 1/4 */
-	*out = vrl_adapt_word(icbrt((uint64_t)w << 20), vrl_adapt_tick(now));
+	*out = vrl_adapt_word(icbrt((uint64_t)wmax_after(a, word, w) << 20), vrl_adapt_tick(now));
 	return true;
 }
 

@@ -42,8 +42,19 @@
  * botocore's `adaptive` retry mode runs (its CubicCalculator: beta 0.7,
  * C 0.4 in requests per second; a token bucket paces at the result). vrl
  * scales C to the figure, C = (1 - beta) / K0^3, so one setting, K0, means
- * the same for 2/min and 150/s. beta = 0.7 as in CUBIC and botocore:
- * AIMD's 0.5 throws away half the allowance on every jitter 429.
+ * the same for 2/min and 150/s.
+ *
+ * beta = 0.85 by default, gentler than CUBIC's and botocore's 0.7. Most
+ * 429s from a strict upstream are isolated: a grant that reached it a
+ * millisecond early, not a rate above what it takes. A cut from the figure
+ * costs (1 - beta) K0 / 4 of full-rate time until it is whole again (0.15 s
+ * at 0.7, 0.075 s at 0.85); at a few such 429s a second, 0.7 left a pool
+ * of ten Python workers against sim.py --strict at 55-65% of what the
+ * upstream admits, 0.85 at 63-77%, with as few 429s (examples/upstream/
+ * measure.sh on a 2-core machine at load 3-8). A rate that really is too
+ * high draws 429s in a row, which fast convergence (below) answers with
+ * a deeper cut, beta (1 + beta) / 2 = 0.72 of the rate. AIMD's 0.5 throws
+ * away half the allowance on every jitter 429.
  *
  * Why driven by time, not by successes: w is a pure function of the word
  * and now, so every process computes the same rate with no write on the
@@ -52,8 +63,18 @@
  * botocore too evaluates its cubic at each response's time. Left out from
  * botocore: its cap at twice the measured send rate (it needs a per-key
  * rate meter, which the slot has no room for; an idle key may thus be back
- * at the figure when traffic returns, which the next 429 corrects), and
- * from CUBIC: fast convergence (it needs the previous Wmax too).
+ * at the figure when traffic returns, which the next 429 corrects).
+ *
+ * Fast convergence (RFC 9438 4.7), so that a key settles under what the
+ * upstream takes rather than oscillating around it. A 429 that comes while
+ * w is still under the Wmax of the cut in force (k^3, in the word) says
+ * the upstream now takes less than that Wmax: the cut then returns to
+ * Wmax = w (1 + beta) / 2, not to w, so it starts at beta Wmax and its
+ * plateau lies that much lower. A 429 at or above the Wmax in force (the
+ * key probing past it, or at the figure) is an ordinary cut, Wmax = w.
+ * Against 150/s enforced as 142.9/s: a cut at the figure returns to 1,
+ * the 429 that comes on the way back up (above 0.952) returns to about
+ * 0.95 (1 + beta) / 2, under 0.952, and the key lingers there.
  *
  * One cut per round trip. TCP reduces its window once per window of data:
  * losses among segments sent before the reduction are echoes of the same
@@ -84,7 +105,7 @@
  * 0 is "at the figure, never cut", so a zeroed slot needs no set-up, and a
  * recovered word settles back to 0 (vrl_adapt_settle). Storing k rather
  * than Wmax (= k^3) makes w(t) a polynomial: no cube root on the read
- * path, one on a cut. The tick clock wraps every 2^39 ns (9.16 minutes):
+ * path, one on a cut; and the Wmax in force is there for fast convergence. The tick clock wraps every 2^39 ns (9.16 minutes):
  * the profile bounds K0 so that the slowest recovery (from the floor, at
  * the largest beta) ends within (1 + cbrt(1 / (1 - beta))) * K0 <= 3.72 *
  * 120 s = 7.4 minutes, inside a wrap, and vrld's sweep settles
@@ -109,8 +130,23 @@
  * a reload turned its limit's adaptive off (turned on again, the key
  * starts at the figure); checkpoints leave it out: it is soft state, and
  * a restart at the figure is corrected by the next 429. Limits that share
- * a key (a pool) share its word. The window kind does not adapt (its aux
- * is its ring index): adaptive: on a window is a config error.
+ * a key (a pool) share its word.
+ *
+ * The window kind does not adapt. Its aux is its ring index, and the only
+ * other per-key room is the ring of `limit` timestamps in the limit's
+ * area: an adapt word there would change the area's layout (a format
+ * change every library must know) and the window's acquire, whose proof
+ * (window.c) counts the ring against `limit`, would have to count it
+ * against floor(w * limit) and be proved again. So adaptive: on a window
+ * limit is a config error, the top-level adaptive: leaves window limits
+ * alone, and a window key takes from a 429 what observe.c's rules 2 and 3
+ * give any key it targets (the limit named, or the matching one with the
+ * fewest permits left): a Retry-After closes it until then; the server's
+ * remaining count moves its ring down to it; a bare 429 counts as "none
+ * remain", so the key grants nothing more until its oldest grants leave
+ * the window. It learns nothing that lasts past that window. Against a
+ * window upstream stricter than its figure the remedy is a margin in
+ * `limit`.
  *
  * AD.W2 The hot path. The rate kind loads the state word anyway, so the
  * slot's line is in cache; an adaptive limit adds one relaxed load of aux
@@ -189,6 +225,12 @@
  * time (g a fraction of T_eff, at most the margin the effective rate
  * leaves) does not use it: the permit stays spent (never an over-grant;
  * the upstream just sees a gap of 2T there) and the waiter reserves again.
+ * Only on a key paced below its figure: there a 429 said the upstream
+ * refuses what comes too close. A key at its figure (no 429 yet, or whole
+ * again) keeps a late reservation: against a tolerant upstream giving the
+ * turn up only lost it (a pool of ten waiters got 81-83% of the 200/s
+ * sim.py admits with it, 91% without; a strict one answers the first
+ * request that came too close with a 429, and the cut turns the rule on).
  * Arrivals of the waiters that do send then lie within [at, at + g] of
  * reservations spaced T_eff apart: no two closer than T_eff - g. It is a
  * check after clock_nanosleep, with no new shared state (acquire.c,
@@ -240,7 +282,7 @@
                                                           inside the tick clock's wrap */
 
 /* Starting points for a limit marked `adaptive` with no figures of its own. */
-#define VRL_ADAPT_BETA_DEFAULT    45875u                 /* 0.7 (rounded down: a deeper cut) */
+#define VRL_ADAPT_BETA_DEFAULT    55705u                 /* 0.85 (rounded down: a deeper cut) */
 #define VRL_ADAPT_FLOOR_DEFAULT   8192u                  /* 1/8 of the figure */
 #define VRL_ADAPT_RECOVER_DEFAULT_NS UINT64_C(2000000000) /* 2 s back to the figure */
 #define VRL_ADAPT_HOLD_DEFAULT_NS    UINT64_C(100000000)  /* 100 ms between cuts */

@@ -328,6 +328,15 @@ static inline bool vrl_kind_timed(const struct vrl_limit *l)
 	return l->seg.kind == VRL_KIND_RATE;
 }
 
+/* True when a grant of @l's kind reserved at a time later than the key's
+ * earliest wastes the time between (acquire.c AQ.W1): a rate word's TAT
+ * moves from the reserved time, so nobody can use the gap before it. A
+ * window, a count or a gate loses nothing by a later grant. */
+static inline bool vrl_kind_spaced(const struct vrl_limit *l)
+{
+	return l->seg.kind == VRL_KIND_RATE;
+}
+
 /* The word an acquire first writes on a new key (state 0) at @now, or 0
  * when the kind has no such step. */
 static inline uint64_t vrl_kind_new_word(const struct vrl_limit *l, uint64_t now)

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "adapt.h"
 #include "label.h"
 
 static const char *vrlctl_path;
@@ -123,6 +124,48 @@ static void test_top_once(void **state)
 	test_segment_drop(&seg, name);
 }
 
+/* An adaptive limit's keys paced below their figure show in the JSON frame
+ * too: how many, and the lowest pace, as the human frame prints them. */
+static void test_top_json_adaptive(void **state)
+{
+	static struct vrl_seg_config cfg;
+	static const struct vrl_response bare429 = { .status = 429 };
+	struct vrl_request r = { .api = "a", .token = "cut" };
+	struct vrl_seg_limit *l;
+	struct vrl_feedback fb;
+	struct vrl_adapt a;
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX], out[16384];
+	const char *want = "\"adaptive\":{\"cut_keys\":1,\"lowest_pace_pct\":", *p;
+	double pct;
+	vrl_client *c;
+
+	(void)state;
+	l = test_add_rate(&cfg, "adapt", "a", 150, NS_PER_S, 1, (int[]){ VRL_FIELD_TOKEN, -1 });
+	/* back at the figure only after 100 s: the frame sees the cut */
+	assert_int_equal(vrl_adapt_init(&a, 100 * NS_PER_S, 0, VRL_ADAPT_FLOOR_DEFAULT,
+					45875), 0);   /* beta 0.7: the figures below assume it */
+	vrl_adapt_store(&a, l->adapt);
+	l->flags |= VRL_LIMIT_ADAPTIVE;
+	test_add_rate(&cfg, "plain", "p", 150, NS_PER_S, 1, (int[]){ VRL_FIELD_TOKEN, -1 });
+	test_segment("topad", &cfg, 1000, &seg, name);
+	c = test_open(name);
+	assert_int_equal(vrl_acquire(c, &r, NULL), 0);
+	assert_int_equal(vrl_observe(c, &r, &bare429, &fb), 0);
+	assert_true(fb.actions & VRL_FB_ADAPT);
+	vrl_close(c);
+	assert_int_equal(run(name, "--json top --once --wait 10ms", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"name\":\"adapt\",\"kind\":\"rate\""));
+	p = strstr(out, want);
+	assert_non_null(p);
+	/* the cut leaves 0.7 of the figure, rounded toward slower */
+	pct = strtod(p + strlen(want), NULL);
+	assert_true(pct > 69.0 && pct <= 70.0);
+	/* a limit that does not adapt has no such member */
+	assert_null(strstr(strstr(out, "\"name\":\"plain\""), "\"adaptive\""));
+	test_segment_drop(&seg, name);
+}
+
 /* Read and drop what the child wrote to the terminal, for up to 10 ms. */
 static void drain_pty(int master)
 {
@@ -207,6 +250,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_top_once),
+		cmocka_unit_test(test_top_json_adaptive),
 		cmocka_unit_test(test_top_quits_on_q),
 	};
 

@@ -22,19 +22,20 @@
 #define TICK (UINT64_C(1) << VRL_ADAPT_TICK_SHIFT)
 #define ONE VRL_ADAPT_ONE
 
-static struct vrl_adapt defaults(void)
+/* The default profile with beta 0.7 (CUBIC's): the figures below assume it. */
+static struct vrl_adapt cubic07(void)
 {
 	struct vrl_adapt a;
 
 	assert_int_equal(vrl_adapt_init(&a, VRL_ADAPT_RECOVER_DEFAULT_NS,
 					VRL_ADAPT_HOLD_DEFAULT_NS, VRL_ADAPT_FLOOR_DEFAULT,
-					VRL_ADAPT_BETA_DEFAULT), 0);
+					45875), 0);
 	return a;
 }
 
 static void profile_ranges(void **state)
 {
-	struct vrl_adapt a = defaults();
+	struct vrl_adapt a = cubic07();
 
 	(void)state;
 	assert_int_equal(a.recover_ticks, 1907);    /* 2 s in ticks of 1.048576 ms */
@@ -90,7 +91,7 @@ static void word_round_trip(void **state)
  */
 static void burst_of_429s_cuts_once(void **state)
 {
-	struct vrl_adapt a = defaults();
+	struct vrl_adapt a = cubic07();
 	_Atomic uint32_t aux = 0;
 	uint32_t seen[10], next;
 	int cuts = 0;
@@ -120,7 +121,7 @@ static void burst_of_429s_cuts_once(void **state)
 /* Without grant times the hold alone spaces the cuts. */
 static void hold_spaces_cuts(void **state)
 {
-	struct vrl_adapt a = defaults();
+	struct vrl_adapt a = cubic07();
 	uint32_t w = 0, next;
 	int cuts = 0;
 
@@ -139,7 +140,7 @@ static void hold_spaces_cuts(void **state)
  * again, once the hold is over; one granted before it never does. */
 static void one_cut_per_round_trip(void **state)
 {
-	struct vrl_adapt a = defaults();
+	struct vrl_adapt a = cubic07();
 	uint32_t w, next;
 	uint64_t cut = T0;
 	uint32_t after_first;
@@ -177,7 +178,7 @@ static double reference(const struct vrl_adapt *a, uint32_t word, uint64_t elaps
 /* The curve: down to beta Wmax, back to Wmax after k K0, then to the figure. */
 static void recovery_curve(void **state)
 {
-	struct vrl_adapt a = defaults();
+	struct vrl_adapt a = cubic07();
 	uint64_t cut = T0 + 123 * TICK;        /* on a tick: elapsed is exact */
 	uint32_t w, prev = 0, at_k;
 	uint64_t k0 = (uint64_t)a.recover_ticks * TICK;
@@ -223,10 +224,73 @@ static void recovery_curve(void **state)
 	assert_int_equal(vrl_adapt_settle(&a, 0, cut), 0);
 }
 
+/*
+ * Fast convergence (RFC 9438 4.7): a 429 that comes before the key is back
+ * at the rate of its last cut says the upstream takes less than that now:
+ * the cut also remembers a lower rate to return to, w (1 + beta) / 2. A 429
+ * above it (the key probing past its last cut) is an ordinary cut.
+ */
+static void fast_convergence(void **state)
+{
+	struct vrl_adapt a = cubic07();
+	uint64_t k0 = (uint64_t)a.recover_ticks * TICK, cut = T0, again;
+	uint32_t w, next, r, wmax;
+
+	(void)state;
+	cut -= cut % TICK;
+	assert_true(vrl_adapt_cut(&a, 0, cut, VRL_ADAPT_GRANTED_UNKNOWN, &w));
+	/* half way back: 1 - 0.3 / 8 = 0.9625 of the figure, under Wmax = 1 */
+	again = cut + k0 / 2;
+	again -= again % TICK;
+	r = vrl_adapt_rate(&a, w, again);
+	assert_in_range(r, ONE * 96 / 100, ONE * 97 / 100);
+	assert_true(vrl_adapt_cut(&a, w, again, again - 10 * MS, &next));
+	/* Wmax = 0.9625 * 0.85 = 0.818: 0.573 at the cut, 0.818 at k K0 */
+	wmax = (uint32_t)((uint64_t)r * (ONE + a.beta_q16) / (2 * ONE));
+	assert_in_range(vrl_adapt_k(next), 3829, 3831);              /* cbrt(0.818) */
+	assert_in_range(vrl_adapt_rate(&a, next, again), wmax * 7 / 10 - 100, wmax * 7 / 10);
+	assert_in_range(vrl_adapt_rate(&a, next, again + vrl_adapt_k(next) * k0 / 4096),
+			wmax - 100, wmax);   /* k rounded down: 3 / 4096 of Wmax at most */
+
+	/* past Wmax = 0.8 (probing above it): Wmax is the rate at the 429 */
+	w = vrl_adapt_word(3802, vrl_adapt_tick(cut));
+	again = cut + 3 * k0 / 2;
+	r = vrl_adapt_rate(&a, w, again);
+	assert_true(r > ONE * 8 / 10);
+	assert_true(vrl_adapt_cut(&a, w, again, again - 10 * MS, &next));
+	assert_in_range(vrl_adapt_rate(&a, next, again), r * 7 / 10 - 30, r * 7 / 10);
+}
+
+/*
+ * The default profile: an isolated 429 at the figure leaves 0.85 of it and
+ * the key is whole again 2 s later; a second 429 on the way back cuts
+ * deeper, to 0.85 * 0.925 = 0.79 of the rate it came at.
+ */
+static void default_profile(void **state)
+{
+	struct vrl_adapt a;
+	uint64_t cut = T0, again;
+	uint32_t w, next, r;
+
+	(void)state;
+	assert_int_equal(vrl_adapt_init(&a, VRL_ADAPT_RECOVER_DEFAULT_NS,
+					VRL_ADAPT_HOLD_DEFAULT_NS, VRL_ADAPT_FLOOR_DEFAULT,
+					VRL_ADAPT_BETA_DEFAULT), 0);
+	cut -= cut % TICK;
+	assert_true(vrl_adapt_cut(&a, 0, cut, VRL_ADAPT_GRANTED_UNKNOWN, &w));
+	assert_in_range(vrl_adapt_rate(&a, w, cut), ONE * 85 / 100 - 2, ONE * 85 / 100);
+	assert_true(vrl_adapt_rate(&a, w, cut + 1900 * MS) < ONE);
+	assert_int_equal(vrl_adapt_rate(&a, w, cut + 2100 * MS), ONE);
+	again = cut + 500 * MS;
+	r = vrl_adapt_rate(&a, w, again);
+	assert_true(vrl_adapt_cut(&a, w, again, again - 10 * MS, &next));
+	assert_in_range(vrl_adapt_rate(&a, next, again), r * 786 / 1000 - 100, r * 786 / 1000);
+}
+
 /* Never above the figure: T_eff >= T, exactly T at the figure and after. */
 static void ceiling(void **state)
 {
-	struct vrl_adapt a = defaults();
+	struct vrl_adapt a = cubic07();
 	uint64_t t = 6666667;   /* 150/s */
 	uint32_t w = 0, next;
 
@@ -248,7 +312,7 @@ static void ceiling(void **state)
 /* Cut after cut, each answered: down to the floor, never below it. */
 static void floor_holds(void **state)
 {
-	struct vrl_adapt a = defaults();
+	struct vrl_adapt a = cubic07();
 	uint64_t t = T0, T = 5 * MS;   /* 200/s */
 	uint32_t w = 0, next, r = ONE;
 
@@ -271,7 +335,7 @@ static void floor_holds(void **state)
 /* Saturation: huge intervals, clocks that wrap, costs that overflow. */
 static void saturation(void **state)
 {
-	struct vrl_adapt a = defaults();
+	struct vrl_adapt a = cubic07();
 	struct vrl_gcra g;
 	struct vrl_gcra_step st;
 	uint32_t w;
@@ -369,7 +433,7 @@ static void steady_rate(void **state)
 	(void)state;
 	/* the slowest recovery: w stays at 0.7 for the 50 ms looked at */
 	assert_int_equal(vrl_adapt_init(&a, VRL_ADAPT_RECOVER_MAX_NS, 0, VRL_ADAPT_FLOOR_DEFAULT,
-					VRL_ADAPT_BETA_DEFAULT), 0);
+					45875), 0);   /* beta 0.7 */
 	assert_int_equal(vrl_gcra_init(&g, 200, S, 1), 0);
 	T = g.emission_ns;
 	assert_true(vrl_adapt_cut(&a, 0, T0, VRL_ADAPT_GRANTED_UNKNOWN, &w));
@@ -434,6 +498,8 @@ int main(void)
 		cmocka_unit_test(hold_spaces_cuts),
 		cmocka_unit_test(one_cut_per_round_trip),
 		cmocka_unit_test(recovery_curve),
+		cmocka_unit_test(fast_convergence),
+		cmocka_unit_test(default_profile),
 		cmocka_unit_test(ceiling),
 		cmocka_unit_test(floor_holds),
 		cmocka_unit_test(saturation),

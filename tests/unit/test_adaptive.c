@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -36,7 +37,7 @@ static void adaptive(struct vrl_seg_limit *l, uint64_t hold_ns)
 	struct vrl_adapt a;
 
 	assert_int_equal(vrl_adapt_init(&a, 100 * NS_PER_S, hold_ns, VRL_ADAPT_FLOOR_DEFAULT,
-					VRL_ADAPT_BETA_DEFAULT), 0);
+					45875), 0);   /* beta 0.7: the figures below assume it */
 	vrl_adapt_store(&a, l->adapt);
 	l->flags |= VRL_LIMIT_ADAPTIVE;
 }
@@ -56,6 +57,9 @@ static int setup(void **state)
 	adaptive(test_add_rate(&cfg, "held", "held", 100, HOUR, 100, (int[]){ VRL_FIELD_TOKEN, -1 }),
 		 50 * NS_PER_S);
 	test_add_rate(&cfg, "plain", "plain", 100, HOUR, 100, (int[]){ VRL_FIELD_TOKEN, -1 });
+	/* a zero-burst pace, for waiting acquires */
+	adaptive(test_add_rate(&cfg, "paced", "paced", 200, NS_PER_S, 1,
+			       (int[]){ VRL_FIELD_TOKEN, -1 }), 0);
 	test_segment("adaptive", &cfg, 1000, &f.seg, f.name);
 	f.cfg = cfg;
 	f.c = test_open(f.name);
@@ -96,6 +100,18 @@ static void next_tick(uint64_t t)
 {
 	while (vrl_adapt_tick(vrl_now_ns()) == vrl_adapt_tick(t))
 		;
+}
+
+/* vrl__woke: the first waiting acquire after a reset wakes 20 ms late */
+static uint64_t late_at;
+static void wake_late(uint64_t at)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	if (late_at)
+		return;
+	late_at = at;
+	nanosleep(&ts, NULL);
 }
 
 static int limit_of(vrl_client *c, const char *name)
@@ -183,6 +199,38 @@ static void test_hold(void **state)
 	assert_true(fb.actions & VRL_FB_ADAPT);
 	assert_int_equal(vrl_observe(f->d, &r, &bare429, &fb), 0);
 	assert_false(fb.actions & VRL_FB_ADAPT);
+}
+
+/*
+ * AD.W5: a waiter that wakes late gives its reservation up and reserves
+ * again only on a key paced below its figure, where the cut says the
+ * upstream refuses requests closer than the spacing. On a key at its
+ * figure (never cut: no 429 said so, as against a tolerant upstream) it
+ * sends: re-reserving there only loses the turn.
+ */
+static void test_late_waiter(void **state)
+{
+	struct fixture *f = *state;
+	const struct vrl_request r = { .api = "paced", .token = "late" };
+	struct vrl_verdict v;
+	struct vrl_feedback fb;
+
+	vrl__woke = wake_late;
+	/* at the figure: the reservation is used, late */
+	assert_int_equal(vrl_acquire(f->c, &r, &v), 0);
+	late_at = 0;
+	assert_int_equal(vrl_acquire_wait(f->c, &r, NS_PER_S, &v), 0);
+	assert_true(late_at != 0);          /* it waited */
+	assert_int_equal(v.at_ns, late_at);
+	/* cut: the late reservation is given up, and a later one used */
+	assert_int_equal(vrl_observe_granted(f->c, &r, &v, &bare429, &fb), 0);
+	assert_true(fb.actions & VRL_FB_ADAPT);
+	assert_int_equal(vrl_acquire(f->c, &r, &v), VRL_EDENIED);
+	late_at = 0;
+	assert_int_equal(vrl_acquire_wait(f->c, &r, NS_PER_S, &v), 0);
+	assert_true(late_at != 0);
+	assert_true(v.at_ns > late_at);
+	vrl__woke = NULL;
 }
 
 /* A reset puts the key back at its figure; a limit that does not adapt is
@@ -338,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_echo_absorbed),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_reset_and_plain),
+		cmocka_unit_test(test_late_waiter),
 		cmocka_unit_test(test_attribution),
 		cmocka_unit_test(test_retry_after_cuts_too),
 		cmocka_unit_test(test_reload_toggle),

@@ -47,8 +47,17 @@
  *      is closed on every host from its next round: a tick and a round
  *      trip later. A cooldown only ever delays grants: invariant 1 needs
  *      nothing of it.
- * Between two ticks the words are the workers' alone; vrld changes a word
- * only by CAS from the value it loaded (share.h), so no take is lost.
+ *   K7 Between two ticks, every VRL_SHARE_FILL_NS, the keys of the last
+ *      scan get F1 again (vrld_gkeys_fill), each after the same tag check
+ *      and release fence as K3; a key gone since the scan is skipped
+ *      until the next scan's K1. So a host's share is added in steps of
+ *      a few milliseconds, not of a tick: with a burst share of one
+ *      permit, a host still grants its whole rate share (up to one
+ *      permit per fill). share.h's claim holds for fills at any times;
+ *      the fills run on the main loop's thread, as the scan, the
+ *      results and the sweep do, so none of them interleave.
+ * vrld changes a word only by CAS from the value it loaded (share.h), so
+ * no take is lost.
  */
 #include "gkeys.h"
 
@@ -181,6 +190,7 @@ int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 	g->n = 0;
 	if (!v->shares || !cfg)
 		return 0;
+	vrl_share_mark(&s->hdr->share_fill_ns, now);     /* F0: K3 fills below */
 	if (!g->k) {
 		g->k = calloc(v->nslots, sizeof(*g->k));
 		if (!g->k)
@@ -236,6 +246,30 @@ int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 	return build_map(g);
 }
 
+void vrld_gkeys_fill(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
+{
+	const struct vrl_seg_view *v = &s->view;
+
+	if (!v->shares || !g->k)
+		return;
+	vrl_share_mark(&s->hdr->share_fill_ns, now);     /* F0 */
+	for (size_t j = 0; j < g->n; j++) {
+		uint64_t i = g->slot_of[j];
+		struct vrld_gkey *k = &g->k[i];
+		struct vrl_seg_slot *sl = &v->slots[i];
+		/* acquire: as the scan's (KT.K2) */
+		uint64_t tag = atomic_load_explicit(&sl->tag, memory_order_acquire);
+		uint64_t st = atomic_load_explicit(&sl->state, memory_order_relaxed);
+
+		/* K7: a key gone since the scan waits for the next scan's K1 */
+		if (!k->tag || tag != k->tag || st == VRL_STATE_EVICTED)
+			continue;
+		/* K3's release fence: the tag read above before the fill (AQ.S3) */
+		atomic_thread_fence(memory_order_release);
+		vrl_share_tick(&k->f, &v->shares[i].word, now);
+	}
+}
+
 void vrld_gkeys_apply(struct vrld_gkeys *g, struct vrl_seg *s, const struct vrl_global_result *r,
 		      size_t n, uint64_t now)
 {
@@ -243,6 +277,7 @@ void vrld_gkeys_apply(struct vrld_gkeys *g, struct vrl_seg *s, const struct vrl_
 
 	if (!v->shares || !g->k)
 		return;
+	vrl_share_mark(&s->hdr->share_fill_ns, now);     /* F0: F1 in the applies below */
 	for (size_t i = 0; i < n; i++) {
 		uint64_t slot = find(g, r[i].id);
 		struct vrld_gkey *k;

@@ -44,6 +44,10 @@ struct vrld_gkeys {
  */
 int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now);
 
+/* Between scans: F1 on the words of the last scan's keys still in their
+ * slots (K7). */
+void vrld_gkeys_fill(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now);
+
 /* Apply the results @r[0..n) of a round to the keys' words (F2). */
 void vrld_gkeys_apply(struct vrld_gkeys *g, struct vrl_seg *s, const struct vrl_global_result *r,
 		      size_t n, uint64_t now);

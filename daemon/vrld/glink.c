@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int vrld_glink_start(struct vrld_glink *k, const struct vrl_daemon_config *dc,
 		     vrld_log_fn *log)
@@ -54,6 +55,14 @@ int vrld_glink_start(struct vrld_glink *k, const struct vrl_daemon_config *dc,
 		log("info", "global: holding leases through Redis", LOG_S("redis", gs->redis[i]),
 		    LOG_U("lease_ms", gs->lease_ns / 1000000u),
 		    LOG_S("on_partition", gs->static_partition ? "static" : "deny"), LOG_END);
+	for (uint32_t i = 0; i < dc->cfg.nlimits; i++)
+		if (dc->cfg.limits[i].flags & VRL_LIMIT_GLOBAL) {
+			log("warn", "global: a global rate may grant one permit over its limit in a "
+			    "short interval when a small burst is fully used (examples/global/demo.sh "
+			    "shows it); keep a permit of margin on a strict upstream",
+			    LOG_S("limit", dc->cfg.limits[i].name), LOG_END);
+			break;
+		}
 	return 0;
 }
 
@@ -158,6 +167,31 @@ void vrld_glink_tick(struct vrld_glink *k, struct vrl_seg *s)
 	 * made first: key_rows() may move them) */
 	nrows = key_rows(k, s);
 	vrld_gstatus_tick(&k->gst, k->g, k->rows, nrows);
+}
+
+static void sleep_to(uint64_t at)
+{
+	struct timespec ts = vrl_ns_ts(at);
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+void vrld_glink_sleep(struct vrld_glink *k, struct vrl_seg *s, uint64_t period_ns)
+{
+	uint64_t now = vrl_mono_ns(), end = now + period_ns;
+
+	if (!k->g || k->keys.n == 0) {
+		sleep_to(end);
+		return;
+	}
+	/* absolute steps: a late wake-up shortens the next step, never adds
+	 * to the period */
+	for (uint64_t at = now + VRL_SHARE_FILL_NS; at < end; at += VRL_SHARE_FILL_NS) {
+		sleep_to(at);
+		vrld_gkeys_fill(&k->keys, s, vrl_mono_ns());
+	}
+	sleep_to(end);
 }
 
 void vrld_glink_stop(struct vrld_glink *k, struct vrl_seg *s)

@@ -37,6 +37,10 @@ struct vrld_glink {
 int vrld_glink_start(struct vrld_glink *k, const struct vrl_daemon_config *dc,
 		     vrld_log_fn *log);
 
+/* Sleep @period_ns from now; while this host has global keys, in steps of
+ * VRL_SHARE_FILL_NS that add each key's credit (gkeys.c K7). */
+void vrld_glink_sleep(struct vrld_glink *k, struct vrl_seg *s, uint64_t period_ns);
+
 /* One tick: hand the engine this host's global keys (those of segment
  * @s), take its answers and apply them to the keys' share words, log each
  * endpoint's change (reachable, or why not). Never waits. */

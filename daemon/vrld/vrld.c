@@ -560,7 +560,6 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 	struct vrld_glink glink = { 0 };
 	struct vrld_prod prod = { .log = vrld_log, .metrics_extra = vrld_glink_metrics,
 				  .metrics_extra_arg = &glink };
-	struct timespec period = { 0, TICK_NS };
 	int rc;
 
 	if (vrld_prod_prepare(&prod, dc, o->discard_ckpt, o->replace) != 0)
@@ -610,7 +609,7 @@ static int serve(const struct options *o, const struct vrl_daemon_config *dc)
 		tick(&seg, &cursor, &next_sweep, &alerts, &prod);
 		vrld_prod_tick(&prod);
 		vrld_glink_tick(&glink, &seg);
-		nanosleep(&period, NULL);
+		vrld_glink_sleep(&glink, &seg, TICK_NS);
 	}
 	notify("STOPPING=1");
 	vrld_glink_stop(&glink, &seg);

@@ -120,6 +120,11 @@
  *      key is lost to it: an under-grant. vrld clamps a word's credit
  *      before it evicts the key, so a key inserted into a reused slot
  *      finds none of its predecessor's.
+ *   AQ.S4 The credit a grant spends is of its decision time (share.h F0):
+ *      after the takes, vrl_share_fresh shows no pass of vrld's fill after
+ *      `at` could have added to it; else the commits are rolled back and
+ *      the acquire starts over, the credit taken lost (AQ.S2), and after
+ *      SHARE_FRESH_TRIES it denies.
  * So the grants of a global key are those of its GCRA intersected with
  * those its share word allows, and share.h's claim bounds the latter:
  * with lease.c's G1, at most B + r (e - s) in any [s, e] over all hosts.
@@ -566,7 +571,13 @@ static int start_over(struct vrl_client *c, const struct vrl_take *t, uint64_t n
 	return VRL_EDENIED;
 }
 
-/* ---- global keys: the share word (AQ.S1 to AQ.S3) -------------------------- */
+/* ---- global keys: the share word (AQ.S1 to AQ.S4) -------------------------- */
+
+/* AQ.S4: tries of an acquire whose takes met a newer pass of vrld's fill
+ * (share.h F0) before it denies: a pass runs every few ms, so a second
+ * try meets one only when the first was preempted long; a segment whose
+ * fill time is out of reach (written by a hostile member) denies. */
+#define SHARE_FRESH_TRIES 4u
 
 /* Whether the key of @t takes from a share: its limit is global and not a
  * shadow (which denies nothing). A global limit in a segment without a
@@ -632,6 +643,16 @@ static int share_take(const struct vrl_client *c, const struct vrl_take *t, unsi
 	return -1;
 }
 
+/* The first global key of @t (one exists when the config has one and a
+ * share was taken). */
+static unsigned share_first(const struct vrl_client *c, const struct vrl_take *t, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (share_wanted(c, &t[i]))
+			return i;
+	return 0;
+}
+
 /* A denial for want of share on key @g of @t: counted as unmet demand,
  * retried after a tick of vrld's refill. */
 static int share_denied(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
@@ -676,6 +697,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 	uint64_t before[VRL_MAX_MATCHED], after[VRL_MAX_MATCHED];
 	unsigned order[VRL_MAX_MATCHED];
 	bool careful = false;
+	unsigned fills = 0;
 
 	for (;;) {
 		uint64_t now, at, rt = 0, conv;
@@ -818,19 +840,29 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 				}
 			}
 			if (c->cfg->nglobal) {
-				/* AQ.S1: the share at the decision time, after a wait
-				 * the clock read on waking */
-				uint64_t dec = at > now ? vrl_now_ns() : now;
+				/* AQ.S1: the share at the decision time: `at`, the
+				 * time the grant is dated (a waiting one's after its
+				 * wake; the credit it spends must be of then: F0) */
 				bool lost;
 
-				jr = share_take(c, t, n, cost, dec, &lost);
+				jr = share_take(c, t, n, cost, at, &lost);
+				if (jr < 0 && !vrl_share_fresh(&c->hdr->share_fill_ns, at)) {
+					/* AQ.S4: credit of a pass after `at` may be
+					 * in it: no grant; the credit stays spent */
+					give_up(c, t, lk, n, cost, at, before, after);
+					careful = false;
+					if (++fills < SHARE_FRESH_TRIES)
+						continue;
+					jr = share_first(c, t, n);
+					return share_denied(c, t, lk, n, (unsigned)jr, cost, at, v);
+				}
 				if (jr >= 0) {
 					/* AQ.S2: the commits rolled back, the takes kept */
 					give_up(c, t, lk, n, cost, at, before, after);
 					careful = false;
 					if (lost || share_wait(deadline, waiting))
 						continue;
-					return share_denied(c, t, lk, n, (unsigned)jr, cost, dec, v);
+					return share_denied(c, t, lk, n, (unsigned)jr, cost, at, v);
 				}
 			}
 			vrl__fill_granted(c, t, lk, n, now, v);

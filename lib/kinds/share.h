@@ -79,9 +79,36 @@
  * nothing, so the key enforces min(config, share).
  *
  * A vrld that stops (SIGSTOP, a hang, a crash) stops F1: its workers keep
- * only the credit there is, and only until T. A worker's clock read and
- * its CAS may be apart (a preempted worker): its grant's decision time is
- * the read, as for every kind (acquire.c).
+ * only the credit there is, and only until T.
+ *
+ * ---- Decision times: F0 ------------------------------------------------------
+ *
+ * A grant's time is its decision time d: the clock read of its acquire
+ * (or the reservation a waiting acquire slept to), as for every kind. A
+ * worker's clock read and its CAS may be far apart (a preempted worker),
+ * and a pass of F1 between them adds credit for time after d: a grant
+ * dated d would then spend credit of a later time, and the claim's
+ * "C_h(s) + integral_s^e r_h" would not bound the grants dated in [s, e]
+ * (two hosts' merged logs show it: one grant over in 15 ms). So:
+ *
+ *   F0 vrld stores each pass's time t_k in the segment's share_fill_ns
+ *      (non-decreasing: one thread, a monotonic clock) and issues a
+ *      release fence before the pass's first fill. A take decided at d
+ *      issues an acquire fence after its CAS and loads share_fill_ns;
+ *      above d, the acquire does not grant: it rolls back its commits
+ *      and starts over (vrl_share_fresh), the credit taken lost to the
+ *      host (never given back, above).
+ *
+ * Why it suffices: the value a take's CAS reads is later, in the word's
+ * order of modification, than every fill whose credit it may spend; each
+ * such fill, of pass k, follows pass k's release fence, and the take's
+ * acquire fence follows the CAS, which reads that fill's value or a later
+ * one of the word's read-modify-writes (its release sequence): the fences
+ * synchronise, so the load sees t_k or a later value. A load <= d thus
+ * shows every pass whose credit the take spent was for time <= d, and
+ * the claim holds with grants dated by their decisions. A pass runs every
+ * VRL_SHARE_FILL_NS (and at each tick and result): an acquire that
+ * straddles one starts over, some 1 in 10^4 of them.
  *
  * Units. The worker reads the time it has (CLOCK_MONOTONIC ns) and shifts;
  * no division on its path. Costs above 65535 permits, or a burst share
@@ -101,7 +128,8 @@
 #define VRL_SHARE_BURST_MAX   (VRL_SHARE_CREDIT_MAX >> VRL_SHARE_FRAC_BITS)  /* 65535 */
 #define VRL_SHARE_TIME_SHIFT  20u                     /* until: units of 2^20 ns */
 #define VRL_SHARE_RATE_UNIT   UINT64_C(1000000)       /* = VRL_GLOBAL_RATE_UNIT */
-#define VRL_SHARE_RETRY_NS    UINT64_C(100000000)     /* vrld's tick: credit comes then */
+#define VRL_SHARE_FILL_NS     UINT64_C(5000000)       /* vrld adds credit this often */
+#define VRL_SHARE_RETRY_NS    VRL_SHARE_FILL_NS       /* credit comes by then */
 
 __extension__ typedef unsigned __int128 vrl_share_u128;
 
@@ -168,6 +196,26 @@ static inline enum vrl_share_verdict vrl_share_take(_Atomic uint64_t *word, uint
 							  memory_order_relaxed))
 			return VRL_SHARE_GRANTED;
 	}
+}
+
+/* F0, vrld: a pass adding credit for time up to @t begins. */
+static inline void vrl_share_mark(_Atomic uint64_t *fill_ns, uint64_t t)
+{
+	/* relaxed: ordered before the pass's fills by the release fence */
+	if (atomic_load_explicit(fill_ns, memory_order_relaxed) < t)
+		atomic_store_explicit(fill_ns, t, memory_order_relaxed);
+	/* release: F0, pairs with vrl_share_fresh's acquire fence */
+	atomic_thread_fence(memory_order_release);
+}
+
+/* F0, worker: after its takes' CASes, whether a grant dated @d spent only
+ * credit for time up to @d. */
+static inline bool vrl_share_fresh(_Atomic uint64_t *fill_ns, uint64_t d)
+{
+	/* acquire: F0, pairs with vrl_share_mark's release fence */
+	atomic_thread_fence(memory_order_acquire);
+	/* relaxed: ordered by the fence above */
+	return atomic_load_explicit(fill_ns, memory_order_relaxed) <= d;
 }
 
 /*

@@ -502,6 +502,9 @@ struct vrl_seg_header {
 	 * 0 (no global limit) or nslots; layout words like the others. */
 	alignas(VRL_CACHELINE) uint64_t share_off;
 	uint64_t nshares;
+	/* vrld's last pass adding share credit: the time its credit is for
+	 * (share.h F0); a take decided before it starts over */
+	_Atomic uint64_t share_fill_ns;
 };
 
 _Static_assert(sizeof(struct vrl_seg_slot) == VRL_CACHELINE, "a key slot is one cache line");

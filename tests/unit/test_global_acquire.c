@@ -18,6 +18,7 @@
 #include "../common.h"
 #include "clock.h"
 #include "share.h"
+#include "gkeys.h"
 
 #define MS UINT64_C(1000000)
 
@@ -259,6 +260,88 @@ static void reload_scope(void **state)
 	test_segment_drop(&seg, name);
 }
 
+/* Spin on the clock until @t: an event of the clock, no sleep. */
+static uint64_t clock_past(uint64_t t)
+{
+	uint64_t now;
+
+	while ((now = vrl_mono_ns()) < t)
+		;
+	return now;
+}
+
+/*
+ * gkeys.c K7: between two scans vrld adds each key's credit every fill,
+ * so a host whose burst share is one permit grants its rate share, not
+ * one permit a tick; a key gone since the scan gets none.
+ */
+static void fill_between_scans(void **state)
+{
+	struct fixture *f = *state;
+	struct vrld_gkeys g = { 0 };
+	struct vrl_global_result r = { 0 };
+	struct vrl_seg_share *sh;
+	struct vrl_verdict v;
+	uint64_t now, slot;
+
+	assert_int_equal(acquire(f, "g", 1, &v), VRL_EDENIED);   /* makes the key */
+	slot = slot_of(f, 0);
+	sh = &f->seg.view.shares[slot];
+	now = vrl_mono_ns();
+	assert_int_equal(vrld_gkeys_scan(&g, &f->seg, now), 0);   /* K2: taken up */
+	assert_int_equal(g.n, 1);
+	/* a lease of 1000/s burst 1 (the engine's result), from credit 0 */
+	memcpy(r.id, g.e[0].id, sizeof(r.id));
+	r.apply = true;
+	r.share.rate = 1000 * VRL_SHARE_RATE_UNIT;
+	r.share.burst = 1;
+	r.expires = now + 100 * NS_PER_S;
+	r.gen = 1;
+	vrld_gkeys_apply(&g, &f->seg, &r, 1, now);
+	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 0);
+	/* one fill step later: one permit (1000/s x 5 ms = 5, capped at 1) */
+	vrld_gkeys_fill(&g, &f->seg, clock_past(now + VRL_SHARE_FILL_NS));
+	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 1u << VRL_SHARE_FRAC_BITS);
+	assert_int_equal(acquire(f, "g", 1, &v), 0);
+	/* and again at the next step, with no scan between */
+	vrld_gkeys_fill(&g, &f->seg, clock_past(now + 2 * VRL_SHARE_FILL_NS));
+	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 1u << VRL_SHARE_FRAC_BITS);
+	assert_int_equal(acquire(f, "g", 1, &v), 0);
+	/* the key evicted since the scan: no credit for the slot */
+	atomic_store(&f->seg.view.slots[slot].state, VRL_STATE_EVICTED);
+	vrld_gkeys_fill(&g, &f->seg, clock_past(now + 3 * VRL_SHARE_FILL_NS));
+	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 0);
+	vrld_gkeys_free(&g);
+}
+
+/*
+ * share.h F0, acquire.c AQ.S4: a grant is dated by its decision, so the
+ * credit it spends must be of then. Credit added by a pass of vrld's fill
+ * later than the acquire's clock read (as when the worker was preempted
+ * between its read and its take) is not granted from: denied, and the
+ * credit taken stays spent. Then a pass of the past: granted again.
+ */
+static void credit_of_a_later_pass(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_seg_share *sh;
+	struct vrl_verdict v;
+
+	assert_int_equal(acquire(f, "g", 1, &v), VRL_EDENIED);   /* makes the key */
+	sh = share(f, 0);
+	lease(sh, 4, 4);
+	/* a pass dated a second ahead of every decision below */
+	vrl_share_mark(&f->seg.hdr->share_fill_ns, vrl_mono_ns() + NS_PER_S);
+	assert_int_equal(acquire(f, "g", 1, &v), VRL_EDENIED);
+	assert_true(v.flags & VRL_VERDICT_SHARE);
+	/* each try took a permit and gave none back */
+	assert_true(vrl_share_credit(atomic_load(&sh->word)) < 4u << VRL_SHARE_FRAC_BITS);
+	/* the pass now in the past: grants again */
+	atomic_store(&f->seg.hdr->share_fill_ns, vrl_mono_ns());
+	lease(sh, 4, 4);
+	assert_int_equal(acquire(f, "g", 1, &v), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +352,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(eviction_drains, setup, teardown),
 		cmocka_unit_test_setup_teardown(reload_scope, setup, teardown),
+		cmocka_unit_test_setup_teardown(fill_between_scans, setup, teardown),
+		cmocka_unit_test_setup_teardown(credit_of_a_later_pass, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

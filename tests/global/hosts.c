@@ -621,6 +621,12 @@ struct gh_check gh_check(const struct gh_run *r, unsigned l)
 		check_slots(lim, g, n, &c);
 		break;
 	}
+	/* GH_SHOW=1: the grants around an interval over the limit, by host */
+	if (c.over && getenv("GH_SHOW"))
+		for (size_t i = 0; i < n; i++)
+			if (g[i].at + 50000000 >= c.from && g[i].at <= c.to + 50000000)
+				printf("#   %llu host %u%s\n", (unsigned long long)g[i].at, g[i].host,
+				       g[i].at >= c.from && g[i].at <= c.to ? " *" : "");
 	free(g);
 	printf("# %s: %llu grants; worst interval [%llu, %llu] ns (%.3f ms): %llu granted, "
 	       "%llu allowed%s\n", lim->name, (unsigned long long)c.grants,

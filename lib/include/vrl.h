@@ -298,6 +298,12 @@ int vrl_acquire(vrl_client *c, const struct vrl_request *req, struct vrl_verdict
  * handler runs and the sleep resumes). A cooldown set after the
  * reservation does not recall it.
  *
+ * Stacked rate limits: when one of the request's rate keys could grant
+ * before the earliest common time, the call does not reserve (that would
+ * leave the other key's turns in between unused by anyone): it sleeps to
+ * that time holding nothing and looks again, as often as the timeout
+ * allows, so another request may take those turns first.
+ *
  * Adaptive limits: a call that wakes more than an eighth of an adaptive
  * key's spacing after its reserved time does not use that reservation; it
  * reserves again (within the timeout), so that a late send and the next

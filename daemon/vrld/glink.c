@@ -55,14 +55,6 @@ int vrld_glink_start(struct vrld_glink *k, const struct vrl_daemon_config *dc,
 		log("info", "global: holding leases through Redis", LOG_S("redis", gs->redis[i]),
 		    LOG_U("lease_ms", gs->lease_ns / 1000000u),
 		    LOG_S("on_partition", gs->static_partition ? "static" : "deny"), LOG_END);
-	for (uint32_t i = 0; i < dc->cfg.nlimits; i++)
-		if (dc->cfg.limits[i].flags & VRL_LIMIT_GLOBAL) {
-			log("warn", "global: a global rate may grant one permit over its limit in a "
-			    "short interval when a small burst is fully used (examples/global/demo.sh "
-			    "shows it); keep a permit of margin on a strict upstream",
-			    LOG_S("limit", dc->cfg.limits[i].name), LOG_END);
-			break;
-		}
 	return 0;
 }
 

@@ -28,11 +28,13 @@
  * (local monotonic ns: the lease's expiry less the round trip and the
  * clock margin). vrld, at each tick t_k (and whenever a result comes):
  *
- *   F1  refill: credit := min(b * 256, credit + r * (t_k - t_{k-1})), the
- *       rate and burst being those of the share in force over
- *       (t_{k-1}, t_k], and the time counted only up to T (vrl_share_due:
- *       the fraction below 1/256 permit is carried in vrld's memory, never
- *       rounded up);
+ *   F1  refill: credit := credit + min(r * (t_k - t_{k-1}), b * 256 -
+ *       left_{k-1}), where left_{k-1} is the credit vrld left in the word
+ *       at its previous change (the fill adds at most the room the bucket
+ *       had then), the rate and burst being those of the share in force
+ *       over (t_{k-1}, t_k], and the time counted only up to T
+ *       (vrl_share_due: the fraction below 1/256 permit is carried in
+ *       vrld's memory, never rounded up);
  *   F2  a new share (r', b', T'): credit := min(credit, b' * 256) and
  *       until := T' >> 20, in one CAS, before the share is reported to the
  *       engine as the one the key holds (vrl_share_set); a share that
@@ -62,13 +64,24 @@
  * integral r_h over it, and the cap keeps credit <= b_h. F2 never raises
  * credit; after a lapse it starts from 0 (a lease that runs out is a new
  * share of none: lease.c). (c) So the credit is a token bucket filled in
- * steps at the ends of intervals, with the fill of the interval added at
- * its end: at every t it holds no more than a continuous bucket of
- * (r_h, b_h) with the same takes (induction over ticks: min(b, x + r dt - g)
- * <= the continuous bucket's content after the same dt and takes g, since
- * a continuous bucket loses only what passes its cap). A token bucket's
- * takes over [s, e] are at most its content at s plus its fill over [s, e];
- * the step bucket's are bounded by the continuous one's. QED.
+ * steps at the ends of intervals: at every t it holds no more than a
+ * continuous bucket of (r_h, b_h) with the same takes. By induction over
+ * vrld's changes: let x = left_{k-1} <= C(t_{k-1}), the continuous
+ * bucket's content then, and g the takes in (t_{k-1}, t_k] (the word
+ * reads x - g before the fill). The continuous bucket, from content at
+ * least x, keeps the least at t_k when every take comes at the end of the
+ * interval (a take that comes earlier makes room sooner: less passes the
+ * cap): C(t_k) >= min(b, x + r dt) - g = (x - g) + min(r dt, b - x), the
+ * word after F1. Without the room term (adding r dt up to the cap, as an
+ * earlier version did) a bucket full at t_{k-1} and emptied at once
+ * gains, at t_k, the fill of a time it was full: a grant over the bound
+ * in a merged log of three hosts. F2 only lowers the credit, F3 empties
+ * it. A token bucket's takes over [s, e] are at most its content at s
+ * plus its fill over [s, e]; the step bucket's are bounded by the
+ * continuous one's. QED. What the room term costs: a bucket full at a
+ * fill gains nothing at the next, so a burst share of b permits used at
+ * once loses up to r * VRL_SHARE_FILL_NS of fill each time it fills up:
+ * little when b >> r * VRL_SHARE_FILL_NS, a tenth for b = 1 at r = 50/s.
  *
  * Across hosts. lease.c proves G1: at every instant the shares hosts
  * enforce sum to at most the limit, for the rate and for the burst
@@ -128,7 +141,7 @@
 #define VRL_SHARE_BURST_MAX   (VRL_SHARE_CREDIT_MAX >> VRL_SHARE_FRAC_BITS)  /* 65535 */
 #define VRL_SHARE_TIME_SHIFT  20u                     /* until: units of 2^20 ns */
 #define VRL_SHARE_RATE_UNIT   UINT64_C(1000000)       /* = VRL_GLOBAL_RATE_UNIT */
-#define VRL_SHARE_FILL_NS     UINT64_C(5000000)       /* vrld adds credit this often */
+#define VRL_SHARE_FILL_NS     UINT64_C(1000000)       /* vrld adds credit this often */
 #define VRL_SHARE_RETRY_NS    VRL_SHARE_FILL_NS       /* credit comes by then */
 
 __extension__ typedef unsigned __int128 vrl_share_u128;
@@ -228,6 +241,8 @@ struct vrl_share_fill {
 	uint64_t trusted;       /* local monotonic ns; 0: none */
 	uint64_t filled_to;     /* local monotonic ns the credit covers */
 	uint64_t carry;         /* credit not yet added: 1/256 permit x 1e15 */
+	uint64_t left;          /* credit (1/256 permits) vrld left in the word at
+				 * its last change: F1 adds at most the room there was */
 };
 
 /*
@@ -259,7 +274,7 @@ static inline uint64_t vrl_share_due(struct vrl_share_fill *f, uint64_t now)
  * F1 on the word: add @due credit, capped at @burst permits. One CAS
  * loop: takes between vrld's load and its CAS make it load again.
  */
-static inline void vrl_share_fill_word(_Atomic uint64_t *word, uint64_t due, uint64_t burst)
+static inline uint64_t vrl_share_fill_word(_Atomic uint64_t *word, uint64_t due, uint64_t burst)
 {
 	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
 	uint64_t cap = (burst > VRL_SHARE_BURST_MAX ? VRL_SHARE_BURST_MAX : burst)
@@ -270,11 +285,11 @@ static inline void vrl_share_fill_word(_Atomic uint64_t *word, uint64_t due, uin
 		uint64_t n = c >= cap ? c : (cap - c < due ? cap : c + due);
 
 		if (n == c)
-			return;
+			return c;
 		if (atomic_compare_exchange_weak_explicit(word, &w, vrl_share_word(vrl_share_until(w), n),
 							  memory_order_relaxed,
 							  memory_order_relaxed))
-			return;
+			return n;
 	}
 }
 
@@ -284,8 +299,8 @@ static inline void vrl_share_fill_word(_Atomic uint64_t *word, uint64_t due, uin
  * before ran out), until moved. vrld reports the share to the engine only
  * after this returns.
  */
-static inline void vrl_share_set(_Atomic uint64_t *word, uint64_t burst, uint64_t trusted,
-				 bool lapsed)
+static inline uint64_t vrl_share_set(_Atomic uint64_t *word, uint64_t burst, uint64_t trusted,
+				     bool lapsed)
 {
 	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
 	uint64_t cap = (burst > VRL_SHARE_BURST_MAX ? VRL_SHARE_BURST_MAX : burst)
@@ -300,8 +315,20 @@ static inline void vrl_share_set(_Atomic uint64_t *word, uint64_t burst, uint64_
 		if (atomic_compare_exchange_weak_explicit(word, &w, vrl_share_word(until, c),
 							  memory_order_relaxed,
 							  memory_order_relaxed))
-			return;
+			return c;
 	}
+}
+
+/* F1 on the word for @f's share: @due, but no more than the room the
+ * bucket had when vrld last changed it (f->left); f->left follows. */
+static inline void vrl_share_fill_room(struct vrl_share_fill *f, _Atomic uint64_t *word,
+				       uint64_t due)
+{
+	uint64_t cap = (f->burst > VRL_SHARE_BURST_MAX ? VRL_SHARE_BURST_MAX : f->burst)
+		       << VRL_SHARE_FRAC_BITS;
+	uint64_t room = f->left >= cap ? 0 : cap - f->left;
+
+	f->left = vrl_share_fill_word(word, due < room ? due : room, f->burst);
 }
 
 /*
@@ -329,8 +356,8 @@ static inline void vrl_share_apply(struct vrl_share_fill *f, _Atomic uint64_t *w
 {
 	bool lapsed = now >= f->trusted;
 
-	vrl_share_fill_word(word, vrl_share_due(f, now), f->burst);
-	vrl_share_set(word, burst, trusted, lapsed);
+	vrl_share_fill_room(f, word, vrl_share_due(f, now));
+	f->left = vrl_share_set(word, burst, trusted, lapsed);
 	f->rate = rate;
 	f->burst = burst;
 	f->trusted = trusted;
@@ -340,7 +367,7 @@ static inline void vrl_share_apply(struct vrl_share_fill *f, _Atomic uint64_t *w
 /* F1 at a tick: the credit due under the share in force, added. */
 static inline void vrl_share_tick(struct vrl_share_fill *f, _Atomic uint64_t *word, uint64_t now)
 {
-	vrl_share_fill_word(word, vrl_share_due(f, now), f->burst);
+	vrl_share_fill_room(f, word, vrl_share_due(f, now));
 }
 
 #endif /* VRL_SHARE_H */

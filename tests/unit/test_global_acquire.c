@@ -303,13 +303,16 @@ static void fill_between_scans(void **state)
 	vrld_gkeys_fill(&g, &f->seg, clock_past(now + VRL_SHARE_FILL_NS));
 	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 1u << VRL_SHARE_FRAC_BITS);
 	assert_int_equal(acquire(f, "g", 1, &v), 0);
-	/* and again at the next step, with no scan between */
+	/* with no scan between: the next step adds none (the bucket was full
+	 * at the last: share.h F1's room), the one after a permit again */
 	vrld_gkeys_fill(&g, &f->seg, clock_past(now + 2 * VRL_SHARE_FILL_NS));
+	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 0);
+	vrld_gkeys_fill(&g, &f->seg, clock_past(now + 3 * VRL_SHARE_FILL_NS));
 	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 1u << VRL_SHARE_FRAC_BITS);
 	assert_int_equal(acquire(f, "g", 1, &v), 0);
 	/* the key evicted since the scan: no credit for the slot */
 	atomic_store(&f->seg.view.slots[slot].state, VRL_STATE_EVICTED);
-	vrld_gkeys_fill(&g, &f->seg, clock_past(now + 3 * VRL_SHARE_FILL_NS));
+	vrld_gkeys_fill(&g, &f->seg, clock_past(now + 5 * VRL_SHARE_FILL_NS));
 	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 0);
 	vrld_gkeys_free(&g);
 }

@@ -77,6 +77,32 @@ static void due_exact(void **state)
 
 /* ---- three hosts and a ledger ------------------------------------------------- */
 
+/*
+ * F1's room term: a bucket full at a fill and emptied just before the
+ * next one holds, after it, no more than a continuous bucket of the same
+ * share with the same take: the fill of the time it was full is lost.
+ * (Adding the whole interval's fill gave half a permit here.)
+ */
+static void fill_after_full(void **state)
+{
+	struct vrl_share_fill f = { 0 };
+	_Atomic uint64_t w = 0;
+	const uint64_t t0 = 1000 * S;
+
+	(void)state;
+	vrl_share_apply(&f, &w, 100 * UNIT, 1, t0 + S, t0);         /* 100/s, burst 1 */
+	vrl_share_tick(&f, &w, t0 + 10 * MS);                       /* full */
+	assert_int_equal(vrl_share_credit(w), 1u << 8);
+	/* the take at 14.9 ms, a tenth of a ms before the fill at 15 ms */
+	assert_int_equal(vrl_share_take(&w, 1, t0 + 14900 * 1000), VRL_SHARE_GRANTED);
+	vrl_share_tick(&f, &w, t0 + 15 * MS);
+	/* continuous: full to 14.9 ms, then 0.1 ms x 100/s = 0.01 permit */
+	assert_true(vrl_share_credit(w) <= 3u);
+	/* and from then on it fills at the share's rate */
+	vrl_share_tick(&f, &w, t0 + 20 * MS);
+	assert_int_equal(vrl_share_credit(w), 128u);               /* 5 ms x 100/s */
+}
+
 #define HOSTS 3
 #define LIMIT_R 90u              /* permits/s */
 #define LIMIT_B 3u
@@ -314,6 +340,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(word_and_take),
 		cmocka_unit_test(due_exact),
+		cmocka_unit_test(fill_after_full),
 		cmocka_unit_test(three_hosts),
 		cmocka_unit_test(stopped_with_credit),
 		cmocka_unit_test(threads),

@@ -102,11 +102,12 @@
  * only if its own GCRA of the configured figures grants AND its slot's
  * share word gives the cost (vrl_share_take), all or nothing:
  *   AQ.S1 The share is taken last, after every key's commit, at the
- *      decision time: `now` for an immediate grant, a clock read after the
- *      sleep for a waiting one (the take bounds grants by the time they
- *      are decided, share.h, so a waiting grant's is its wake-up). A look
- *      also peeks at the words (loads only, AQ.A4): a share that has no
- *      room denies before anything is written.
+ *      decision time `at` the grant is dated by: `now` for an immediate
+ *      grant, the reservation for a waiting one, taken after its wake-up
+ *      (the take bounds grants by the time they are dated, share.h; AQ.S4
+ *      makes sure the credit is of then). A look also peeks at the words
+ *      (loads only, AQ.A4): a share that has no room denies before
+ *      anything is written.
  *   AQ.S2 A take that fails (SHORT: no room; LAPSED: no lease trusted)
  *      rolls back the commits as any failed commit does (AQ.A1: what
  *      cannot be rolled back stays spent) and denies. A take that succeeded

@@ -282,7 +282,7 @@ static void fill_between_scans(void **state)
 	struct vrl_global_result r = { 0 };
 	struct vrl_seg_share *sh;
 	struct vrl_verdict v;
-	uint64_t now, slot;
+	uint64_t now, t, slot;
 
 	assert_int_equal(acquire(f, "g", 1, &v), VRL_EDENIED);   /* makes the key */
 	slot = slot_of(f, 0);
@@ -290,29 +290,34 @@ static void fill_between_scans(void **state)
 	now = vrl_mono_ns();
 	assert_int_equal(vrld_gkeys_scan(&g, &f->seg, now), 0);   /* K2: taken up */
 	assert_int_equal(g.n, 1);
-	/* a lease of 1000/s burst 1 (the engine's result), from credit 0 */
+	/* a lease of 2000/s burst 1 (the engine's result), from credit 0:
+	 * a fill step (1 ms, or later on a busy machine) is due two permits */
 	memcpy(r.id, g.e[0].id, sizeof(r.id));
 	r.apply = true;
-	r.share.rate = 1000 * VRL_SHARE_RATE_UNIT;
+	r.share.rate = 2000 * VRL_SHARE_RATE_UNIT;
 	r.share.burst = 1;
 	r.expires = now + 100 * NS_PER_S;
 	r.gen = 1;
 	vrld_gkeys_apply(&g, &f->seg, &r, 1, now);
 	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 0);
-	/* one fill step later: one permit (1000/s x 5 ms = 5, capped at 1) */
-	vrld_gkeys_fill(&g, &f->seg, clock_past(now + VRL_SHARE_FILL_NS));
+	/* one fill step later: one permit (capped at the burst) */
+	t = clock_past(now + VRL_SHARE_FILL_NS);
+	vrld_gkeys_fill(&g, &f->seg, t);
 	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 1u << VRL_SHARE_FRAC_BITS);
 	assert_int_equal(acquire(f, "g", 1, &v), 0);
 	/* with no scan between: the next step adds none (the bucket was full
 	 * at the last: share.h F1's room), the one after a permit again */
-	vrld_gkeys_fill(&g, &f->seg, clock_past(now + 2 * VRL_SHARE_FILL_NS));
+	t = clock_past(t + VRL_SHARE_FILL_NS);
+	vrld_gkeys_fill(&g, &f->seg, t);
 	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 0);
-	vrld_gkeys_fill(&g, &f->seg, clock_past(now + 3 * VRL_SHARE_FILL_NS));
+	t = clock_past(t + VRL_SHARE_FILL_NS);
+	vrld_gkeys_fill(&g, &f->seg, t);
 	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 1u << VRL_SHARE_FRAC_BITS);
 	assert_int_equal(acquire(f, "g", 1, &v), 0);
 	/* the key evicted since the scan: no credit for the slot */
 	atomic_store(&f->seg.view.slots[slot].state, VRL_STATE_EVICTED);
-	vrld_gkeys_fill(&g, &f->seg, clock_past(now + 5 * VRL_SHARE_FILL_NS));
+	t = clock_past(t + 2 * VRL_SHARE_FILL_NS);
+	vrld_gkeys_fill(&g, &f->seg, t);
 	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), 0);
 	vrld_gkeys_free(&g);
 }

@@ -148,11 +148,7 @@ static int vrld_as(uid_t uid, const char *extra)
 
 static void show_log(void)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "sed 's/^/# vrld: /' '%s' >&2", logpath);
-	if (system(cmd) != 0)
-		fprintf(stderr, "# (no vrld log)\n");
+	vrld_show_log(logpath);
 }
 
 static bool owner_is(uid_t uid, mode_t mode)

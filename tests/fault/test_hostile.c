@@ -97,8 +97,6 @@ static void reap(pid_t *pid)
 
 static int teardown(void **state)
 {
-	char cmd[600];
-
 	(void)state;
 	for (int w = 0; w < WORKERS; w++)
 		reap(&workers[w]);
@@ -108,10 +106,7 @@ static int teardown(void **state)
 	vrld_kill_all();
 	vrld_pid = 0;
 	vrl_seg_unlink(seg);
-	if (getenv("VRL_KEEP_LOGS"))
-		return 0;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return vrld_drop_dir(dir);
 }
 
 static void sleep_ns(uint64_t ns)
@@ -123,11 +118,7 @@ static void sleep_ns(uint64_t ns)
 
 static void show_log(void)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "sed 's/^/# vrld: /' '%s' >&2", logpath);
-	if (system(cmd) != 0)
-		fprintf(stderr, "# (no vrld log)\n");
+	vrld_show_log(logpath);
 }
 
 /* Every kind, with alerts; a sweep at every tick that evicts idle keys;

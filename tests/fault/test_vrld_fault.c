@@ -52,8 +52,6 @@ static pid_t workers[8];             /* running workers, for teardown: 0 none */
 
 static int teardown(void **state)
 {
-	char cmd[600];
-
 	(void)state;
 	/* after a failed assertion: nothing the test started outlives it */
 	for (size_t w = 0; w < sizeof(workers) / sizeof(workers[0]); w++)
@@ -64,10 +62,7 @@ static int teardown(void **state)
 		}
 	vrld_kill_all();
 	vrl_seg_unlink(seg);
-	if (getenv("VRL_KEEP_LOGS"))
-		return 0;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return vrld_drop_dir(dir);
 }
 
 static void sleep_ns(uint64_t ns)
@@ -79,11 +74,7 @@ static void sleep_ns(uint64_t ns)
 
 static void show_log(void)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "sed 's/^/# vrld: /' '%s' >&2", logpath);
-	if (system(cmd) != 0)
-		fprintf(stderr, "# (no vrld log)\n");
+	vrld_show_log(logpath);
 }
 
 static pid_t start_ready(const char *extra)

@@ -51,15 +51,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[600];
-
 	(void)state;
 	vrld_kill_all();
 	vrl_seg_unlink(seg);
-	if (getenv("VRL_KEEP_LOGS"))
-		return 0;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return vrld_drop_dir(dir);
 }
 
 static void sleep_ns(uint64_t ns)
@@ -71,11 +66,7 @@ static void sleep_ns(uint64_t ns)
 
 static void show_log(void)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "sed 's/^/# vrld: /' '%s' >&2", logpath);
-	if (system(cmd) != 0)
-		fprintf(stderr, "# (no vrld log)\n");
+	vrld_show_log(logpath);
 }
 
 /* A config of @keys keys: @segment_extra inside segment:, @daemon inside

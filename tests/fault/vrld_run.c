@@ -414,3 +414,22 @@ bool vrld_scrape_fresh(unsigned port, char *buf, size_t cap)
 	}
 	return false;
 }
+
+void vrld_show_log(const char *path)
+{
+	char cmd[400];
+
+	snprintf(cmd, sizeof(cmd), "sed 's/^/# vrld: /' '%s' >&2", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "# (no vrld log)\n");
+}
+
+int vrld_drop_dir(const char *dir)
+{
+	char cmd[600];
+
+	if (getenv("VRL_KEEP_LOGS"))
+		return 0;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}

@@ -59,6 +59,14 @@ int vrld_wait_exit(pid_t pid, uint64_t timeout_ns);
  * report in a log fails the test, as in vrld_wait_exit(). */
 void vrld_kill_all(void);
 
+/* The vrld log at @path to stderr, each line "# vrld: " first (a failing
+ * test shows what vrld said). */
+void vrld_show_log(const char *path);
+
+/* Remove a test's directory @dir, unless VRL_KEEP_LOGS is set (to read its
+ * logs after a failure). 0, or -1 when rm failed. */
+int vrld_drop_dir(const char *dir);
+
 /* Whether file @path contains @needle. */
 bool vrld_log_has(const char *path, const char *needle);
 

@@ -47,25 +47,16 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[600];
-
 	(void)state;
 	vrld_kill_all();
 	vrl_seg_unlink(seg);
 	rfx_stop(&redis);
-	if (getenv("VRL_KEEP_LOGS"))
-		return 0;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return vrld_drop_dir(dir);
 }
 
 static void show_log(void)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "sed 's/^/# vrld: /' '%s' >&2", logpath);
-	if (system(cmd) != 0)
-		fprintf(stderr, "# (no vrld log)\n");
+	vrld_show_log(logpath);
 }
 
 /* A config with global: on @redis_spec, or none when NULL. */

@@ -64,6 +64,27 @@
  * scattered between taken ones may wait for the run to form. The unit
  * tests check both directions against a reference model.
  *
+ * A cap below N (WIN.W7: a global key's share, share.h "Window"). A key
+ * whose host may make only c <= N grants in any W takes its positions as
+ * above, commits, and only then asks vrl_window_within(at, c): do at most
+ * c positions hold a time that counts at `at` (in (at - W, at], or later
+ * than `at`: a reservation, or a grant that overwrote one of the window),
+ * its own included? If not, it undoes and denies. Claim: then any I = (t -
+ * W, t] holds at most c(d) grants of the key, d the decision time of the
+ * one of them committed last. Proof. Commits are read-modify-writes of
+ * the state word (acq_rel, as undo's, credit's and eviction's CASes are
+ * RMWs too), so the last one's commit reads a value at or after every
+ * other commit of I's grants in the word's order of modification and
+ * synchronises with them: their position CASes happen before its loads,
+ * which see each position's grant or a later value of it. A later value
+ * is a later grant, at >= v + W > t >= d (counted: after d), a floor's
+ * mark (counted), or an undo or credit of that very grant (then not a
+ * grant). Each grant of I holds its own position (WIN.W1) and is within
+ * W of d (both in I): counted. So the grants of I number at most the
+ * count, which the check held to c(d). The check reads up to n positions
+ * (not O(cost) as a grant without a cap does); it stops as soon as the
+ * answer is known: n - c + cost free positions, or c + 1 taken.
+ *
  * Trust (WIN.W6). Where a limit's area is, its count and its number of rings
  * come from the caller's private copy of the limit (vrld's compiled config,
  * a handle's checked snapshot), never from the area's head words, which the
@@ -402,6 +423,24 @@ uint64_t vrl_window_free_count(const struct vrl_window_ref *r, uint64_t now)
 	for (uint64_t i = 0; i < r->n; i++)
 		free += vrl_window_free(load_pos(r, i), now, r->w);
 	return free;
+}
+
+bool vrl_window_within(const struct vrl_window_ref *r, uint64_t at, uint64_t most)
+{
+	uint64_t n = r->n, taken = 0;
+
+	if (most >= n)
+		return true;
+	for (uint64_t i = 0; i < n; i++) {
+		if (vrl_window_free(load_pos(r, i), at, r->w))
+			continue;
+		if (++taken > most)
+			return false;
+		/* the positions left could not pass @most */
+		if (taken + (n - 1 - i) <= most)
+			return true;
+	}
+	return true;
 }
 
 uint64_t vrl_window_remaining(const struct vrl_window_ref *r, uint64_t now)

@@ -164,6 +164,15 @@ void vrl_window_undo(const struct vrl_window_ref *r, uint64_t first, uint64_t co
 uint64_t vrl_window_free_count(const struct vrl_window_ref *r, uint64_t now);
 
 /*
+ * WIN.W7: true when at most @most positions hold a time that counts at
+ * @at (taken in (at - W, at], or dated after @at), so a key capped at
+ * @most grants in any W may keep a grant taken at @at, its own positions
+ * included: called after the commit (window.c says why that is exact).
+ * Stops as soon as the answer is known.
+ */
+bool vrl_window_within(const struct vrl_window_ref *r, uint64_t at, uint64_t most);
+
+/*
  * Positions free at @now as the acquire path estimates them: the run of
  * free positions from the hint (past at most VRL_WINDOW_PROBE taken ones),
  * found by binary search: O(log n). Exact when grants are taken in time

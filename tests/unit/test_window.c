@@ -208,6 +208,62 @@ static void reservation(void **state)
 	assert_int_equal(e, T0 + 2 * W);
 }
 
+/* A grant under a cap of @cap grants in any W (WIN.W7): look, take, then
+ * the check, and an undo when it fails. 0 granted, 1 denied. */
+static int grant_capped(struct ring *g, uint64_t cost, uint64_t at, uint64_t cap)
+{
+	struct vrl_window_look lk;
+	uint64_t committed;
+
+	vrl_window_look(&g->r, atomic_load(&g->state), cost, at, &lk);
+	if (lk.earliest != at || vrl_window_take(&g->r, lk.first, cost, at, &committed) != 0)
+		return 1;
+	if (vrl_window_within(&g->r, at, cap))
+		return 0;
+	vrl_window_undo(&g->r, lk.first, cost, at, committed);
+	return 1;
+}
+
+/* A cap below N: at most cap grants in any W, the ring's room beside;
+ * a cap that shrinks counts the grants already in the window; a cost
+ * above one counts whole; a reservation counts before its time. */
+static void capped(void **state)
+{
+	struct ring g;
+
+	(void)state;
+	ring_init(&g, 8);
+	assert_true(vrl_window_within(&g.r, T0, 0));
+	for (uint64_t i = 0; i < 3; i++)
+		assert_int_equal(grant_capped(&g, 1, T0 + 10 * i, 3), 0);
+	assert_true(vrl_window_within(&g.r, T0 + 20, 3));
+	assert_false(vrl_window_within(&g.r, T0 + 20, 2));
+	/* the ring has room for 5 more, the cap none: denied, nothing kept */
+	assert_int_equal(grant_capped(&g, 1, T0 + 30, 3), 1);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + 30), 5);
+	assert_int_equal(grant_capped(&g, 1, T0 + W - 1, 3), 1);
+	/* the first grant leaves the window at T0 + W, to the nanosecond */
+	assert_int_equal(grant_capped(&g, 1, T0 + W, 3), 0);       /* T0+10, +20, W */
+	/* the cap shrinks to 2: the grants in the window count at once */
+	assert_int_equal(grant_capped(&g, 1, T0 + W + 5, 2), 1);
+	assert_int_equal(grant_capped(&g, 1, T0 + W + 10, 2), 1);  /* T0+20, W held */
+	assert_int_equal(grant_capped(&g, 1, T0 + W + 20, 2), 0);  /* W, W+20 */
+	assert_int_equal(grant_capped(&g, 1, T0 + W + 21, 2), 1);
+	/* a cost of 3: whole or not at all (W+20 held) */
+	assert_int_equal(grant_capped(&g, 3, T0 + 2 * W + 10, 3), 1);
+	assert_int_equal(vrl_window_free_count(&g.r, T0 + 2 * W + 10), 7);
+	assert_int_equal(grant_capped(&g, 3, T0 + 2 * W + 10, 4), 0);
+	assert_int_equal(grant_capped(&g, 1, T0 + 2 * W + 11, 4), 1);
+	assert_int_equal(grant_capped(&g, 1, T0 + 2 * W + 20, 4), 0);  /* W+20 left */
+	/* a reservation dated later counts now: cap 1, one reserved ahead */
+	ring_init(&g, 8);
+	assert_int_equal(grant_capped(&g, 1, T0 + 500, 1), 0);
+	assert_int_equal(grant_capped(&g, 1, T0, 1), 1);
+	assert_int_equal(grant_capped(&g, 1, T0 + 500 + W, 1), 0);
+	/* a cap at or above N is the ring's own limit */
+	assert_true(vrl_window_within(&g.r, T0, 8));
+}
+
 /* Grants in (t - W, t] as a reference model counts them. */
 static uint64_t ref_count(const uint64_t *g, size_t n, uint64_t t)
 {
@@ -817,6 +873,7 @@ int main(void)
 		cmocka_unit_test(stale_hint_repair),
 		cmocka_unit_test(killed_large_cost),
 		cmocka_unit_test(reservation),
+		cmocka_unit_test(capped),
 		cmocka_unit_test(matches_reference),
 		cmocka_unit_test(window_length_change),
 		cmocka_unit_test(evicted),

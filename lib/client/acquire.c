@@ -126,6 +126,13 @@
  *      `at` could have added to it; else the commits are rolled back and
  *      the acquire starts over, the credit taken lost (AQ.S2), and after
  *      SHARE_FRESH_TRIES it denies.
+ *   AQ.S5 A global window key's word is a cap (share.h "Window"), not
+ *      credit: at the same step, after its ring's commit, the share is
+ *      checked, not taken: the word live at `at` and the key's grants
+ *      counted at `at`, this one included, within the cap (window.c
+ *      WIN.W7); else the commits are rolled back, the positions freed,
+ *      and it denies as S2 does. F0 (S4) holds as for a rate: vrld marks
+ *      before it stores a new cap. The peek counts at `at` too.
  * So the grants of a global key are those of its GCRA intersected with
  * those its share word allows, and share.h's claim bounds the latter:
  * with lease.c's G1, at most B + r (e - s) in any [s, e] over all hosts.
@@ -591,33 +598,87 @@ static inline bool share_wanted(const struct vrl_client *c, const struct vrl_tak
 	       !(l->seg.flags & VRL_LIMIT_SHADOW);
 }
 
-/* AQ.S1: the first global key of @t whose share cannot give @cost at @now,
- * by loads only; -1 when every one can. */
-static int share_peek(const struct vrl_client *c, const struct vrl_take *t, unsigned n,
-		      uint64_t cost, uint64_t now)
+/* AQ.S5: the ring of the window key of @t, as its look saw it. */
+static struct vrl_window_ref window_ref(const struct vrl_client *c, const struct vrl_take *t,
+					const struct look *lk)
+{
+	const struct vrl_kind_key k = vrl__kind_key(c, t, lk->s);
+
+	return vrl_windowed_ref(&k);
+}
+
+/* AQ.S5, loads only: whether window key @t's cap could admit @cost at @at. */
+static bool window_share_peek(const struct vrl_client *c, const struct vrl_take *t,
+			      const struct look *lk, uint64_t cost, uint64_t now, uint64_t at)
+{
+	/* relaxed: share.h, the word carries no other data */
+	uint64_t w = atomic_load_explicit(&c->view.shares[t->slot].word, memory_order_relaxed);
+	const struct vrl_window_ref r = window_ref(c, t, lk);
+
+	return vrl_share_live(w, now) && vrl_share_cap(w) >= cost &&
+	       vrl_window_within(&r, at, vrl_share_cap(w) - cost);
+}
+
+/* AQ.S1: whether the share of global key @t could give @cost at @now (a
+ * window's at @at), by loads only: the one dispatch on the kind. */
+static bool share_peek_one(const struct vrl_client *c, const struct vrl_take *t,
+			   const struct look *lk, uint64_t cost, uint64_t now, uint64_t at)
 {
 	uint64_t need = cost > VRL_SHARE_BURST_MAX ? UINT64_MAX : cost << VRL_SHARE_FRAC_BITS;
+	uint64_t w;
 
+	if (c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW)
+		return window_share_peek(c, t, lk, cost, now, at);
+	/* relaxed: share.h, the word carries no other data */
+	w = atomic_load_explicit(&c->view.shares[t->slot].word, memory_order_relaxed);
+	return vrl_share_live(w, now) && vrl_share_credit(w) >= need;
+}
+
+/* AQ.S1: the first global key of @t whose share cannot give @cost at @now,
+ * by loads only; -1 when every one can. */
+static int share_peek(const struct vrl_client *c, const struct vrl_take *t,
+		      const struct look *lk, unsigned n, uint64_t cost, uint64_t now, uint64_t at)
+{
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t w;
-
 		if (!share_wanted(c, &t[i]))
 			continue;
-		if (!c->view.shares)
-			return (int)i;
-		/* relaxed: share.h, the word carries no other data */
-		w = atomic_load_explicit(&c->view.shares[t[i].slot].word, memory_order_relaxed);
-		if (!vrl_share_live(w, now) || vrl_share_credit(w) < need)
+		if (!c->view.shares || !share_peek_one(c, &t[i], &lk[i], cost, now, at))
 			return (int)i;
 	}
 	return -1;
 }
 
+/* AQ.S5: window key @t's grant of @cost committed at @at, checked against
+ * its cap (share.h FW2): its ring's grants counted at @at within it. */
+static enum vrl_share_verdict window_share_take(const struct vrl_client *c,
+						const struct vrl_take *t, const struct look *lk,
+						uint64_t at)
+{
+	/* relaxed: share.h; F0's fence in vrl_share_fresh follows this load */
+	uint64_t w = atomic_load_explicit(&c->view.shares[t->slot].word, memory_order_relaxed);
+	const struct vrl_window_ref r = window_ref(c, t, lk);
+	uint64_t cap;
+
+	if (vrl_share_cap_at(w, at, &cap) != VRL_SHARE_GRANTED)
+		return VRL_SHARE_LAPSED;
+	return vrl_window_within(&r, at, cap) ? VRL_SHARE_GRANTED : VRL_SHARE_SHORT;
+}
+
+/* AQ.S1, S5: take @cost at @at from global key @t's share: the one
+ * dispatch on the kind. */
+static enum vrl_share_verdict share_take_one(const struct vrl_client *c, const struct vrl_take *t,
+					     const struct look *lk, uint64_t cost, uint64_t at)
+{
+	if (c->cfg->limits[t->limit].seg.kind == VRL_KIND_WINDOW)
+		return window_share_take(c, t, lk, at);
+	return vrl_share_take(&c->view.shares[t->slot].word, cost, at);
+}
+
 /* AQ.S1 to S3: take @cost from the share of every global key of @t at
  * @now. -1 when all were taken (each counted as used); else the index of
  * the key whose share failed (@stale set when a key lost its slot). */
-static int share_take(const struct vrl_client *c, const struct vrl_take *t, unsigned n,
-		      uint64_t cost, uint64_t now, bool *stale)
+static int share_take(const struct vrl_client *c, const struct vrl_take *t,
+		      const struct look *lk, unsigned n, uint64_t cost, uint64_t now, bool *stale)
 {
 	*stale = false;
 	for (unsigned i = 0; i < n; i++) {
@@ -628,7 +689,7 @@ static int share_take(const struct vrl_client *c, const struct vrl_take *t, unsi
 		if (!c->view.shares)
 			return (int)i;
 		sh = &c->view.shares[t[i].slot];
-		if (vrl_share_take(&sh->word, cost, now) != VRL_SHARE_GRANTED)
+		if (share_take_one(c, &t[i], &lk[i], cost, now) != VRL_SHARE_GRANTED)
 			return (int)i;
 		/* AQ.S3 acquire fence: pairs with vrld's release fence before a
 		 * fill, so the tag below is no older than the one vrld filled for */
@@ -781,7 +842,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			return VRL_EDENIED;
 		}
 		/* AQ.S1: a share without room denies before any write */
-		if (stale < 0 && c->cfg->nglobal && (jr = share_peek(c, t, n, cost, now)) >= 0) {
+		if (stale < 0 && c->cfg->nglobal && (jr = share_peek(c, t, lk, n, cost, now, at)) >= 0) {
 			if (share_wait(deadline, waiting)) {
 				careful = false;
 				continue;
@@ -846,7 +907,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 				 * wake; the credit it spends must be of then: F0) */
 				bool lost;
 
-				jr = share_take(c, t, n, cost, at, &lost);
+				jr = share_take(c, t, lk, n, cost, at, &lost);
 				if (jr < 0 && !vrl_share_fresh(&c->hdr->share_fill_ns, at)) {
 					/* AQ.S4: credit of a pass after `at` may be
 					 * in it: no grant; the credit stays spent */

@@ -1,7 +1,8 @@
 /*
  * share.h - the local side of a global rate key: the share word, a token
  * bucket of the host's share that only vrld fills and that the workers
- * take from, and why it keeps invariant 1 together with the other hosts.
+ * take from, and why it keeps invariant 1 together with the other hosts;
+ * and of a global window key, whose word is a cap (part "Window").
  * Pure functions of a word and the time. The acquire engine takes from it
  * (acquire.c AQ.S1 to S3), vrld fills it (daemon/vrld/gkeys.c).
  *
@@ -123,6 +124,43 @@
  * VRL_SHARE_FILL_NS (and at each tick and result): an acquire that
  * straddles one starts over, some 1 in 10^4 of them.
  *
+ * ---- Window: the word as a cap ----------------------------------------------
+ *
+ * A global window key (at most N grants in any W) has a share of the
+ * count: the host may make at most s grants in any W (lease.c "Window").
+ * Its word holds until | s, s in whole grants in the credit field (24
+ * bits: more than VRL_WINDOW_MAX_N), and is a cap, not a store of
+ * credit: workers only load it, vrld alone writes it, by store
+ * (vrl_share_set_cap):
+ *
+ *   FW1 a new share (s', T'): word := until(T') | s' in one store,
+ *       after F0's mark, before the share is reported to the engine as
+ *       the one the key holds. A shrink applies at once, a growth too; a
+ *       lapse is a share of none (0 | 0).
+ *   FW2 a worker's grant at decision time d: after the commit of its
+ *       key's ring (window.c WIN.W7) it loads the word, requires it live
+ *       at d (d < until * 2^20 <= T, as (a) above) and its grants counted
+ *       at d, this one included, at most s (vrl_window_within); then F0:
+ *       vrl_share_fresh shows no change of vrld's after d, else it
+ *       undoes and starts over.
+ *
+ * Claim. Any I = (t - W, t] holds at most s(d) grants of the host's key,
+ * d being the decision time of the one of them committed last, and s(d)
+ * the share of a lease vrld applied before d and trusted at d. Proof.
+ * window.c WIN.W7 bounds I's grants by the count that grant checked; it
+ * checked them against the word it loaded, live at d. F0: vrld marks
+ * share_fill_ns with its time before it stores a new share (its release
+ * fence between), the worker loads share_fill_ns after its load of the
+ * word and an acquire fence: a word stored after a mark later than d
+ * shows that mark, and the grant is not made. So the word was applied at
+ * or before d, from a lease granted before that, and is trusted at d. A
+ * shrink stored after the worker's load only makes later checks
+ * stricter; the lease it replaced was trusted at d, which is all lease.c
+ * asks ("the lease of s_h(x) was trusted at x"): Redis counts the
+ * larger promise until its expiry + W. The key's own ring keeps N beside.
+ * vrld reports held = the positions counted at its scan (grants in the
+ * trailing W) for a release (vrl.lua keeps them counted for W).
+ *
  * Units. The worker reads the time it has (CLOCK_MONOTONIC ns) and shifts;
  * no division on its path. Costs above 65535 permits, or a burst share
  * above it, do not fit: vrl_share_set caps the burst, and such a limit is
@@ -243,6 +281,7 @@ struct vrl_share_fill {
 	uint64_t carry;         /* credit not yet added: 1/256 permit x 1e15 */
 	uint64_t left;          /* credit (1/256 permits) vrld left in the word at
 				 * its last change: F1 adds at most the room there was */
+	uint64_t count;         /* window: the cap in force (FW1), grants in any W */
 };
 
 /*
@@ -368,6 +407,36 @@ static inline void vrl_share_apply(struct vrl_share_fill *f, _Atomic uint64_t *w
 static inline void vrl_share_tick(struct vrl_share_fill *f, _Atomic uint64_t *word, uint64_t now)
 {
 	vrl_share_fill_room(f, word, vrl_share_due(f, now));
+}
+
+/* ---- window keys (FW1, FW2) ------------------------------------------------ */
+
+/* The cap of window word @w: grants in any W (whole, not 1/256). */
+static inline uint64_t vrl_share_cap(uint64_t w)
+{
+	return w & VRL_SHARE_CREDIT_MAX;
+}
+
+/*
+ * FW1, vrld: window key @word's share is now @count grants in any W,
+ * trusted until @trusted ns (0: none; @count then ignored). Workers never
+ * write a window word, so a store; vrld's only other writer of it (the
+ * drain before an eviction) runs on the same thread.
+ */
+static inline void vrl_share_set_cap(_Atomic uint64_t *word, uint64_t count, uint64_t trusted)
+{
+	uint64_t until = trusted ? vrl_share_until_of(trusted) : 0;
+	uint64_t cap = count > VRL_SHARE_CREDIT_MAX ? VRL_SHARE_CREDIT_MAX : count;
+
+	/* relaxed: ordered for F0 by vrl_share_mark's release fence before it */
+	atomic_store_explicit(word, until ? vrl_share_word(until, cap) : 0, memory_order_relaxed);
+}
+
+/* FW2, worker: the cap word @w allows at @d, or why not (no credit taken). */
+static inline enum vrl_share_verdict vrl_share_cap_at(uint64_t w, uint64_t d, uint64_t *cap)
+{
+	*cap = vrl_share_cap(w);
+	return vrl_share_live(w, d) ? VRL_SHARE_GRANTED : VRL_SHARE_LAPSED;
 }
 
 #endif /* VRL_SHARE_H */

@@ -3,7 +3,7 @@
  *
  * Each tick, on the main loop, vrld walks the key table and keeps, in its
  * own memory, one struct vrld_gkey per slot that holds a key of a global
- * rate limit: the key's id (the same bytes on every host), the limit's
+ * rate or window limit: the key's id (the same bytes on every host), the limit's
  * figures, and the share in force (struct vrl_share_fill). The segment
  * holds only what the workers use: the slot's share word, and its used
  * and unmet counts.
@@ -56,8 +56,24 @@
  *      permit per fill). share.h's claim holds for fills at any times;
  *      the fills run on the main loop's thread, as the scan, the
  *      results and the sweep do, so none of them interleave.
- * vrld changes a word only by CAS from the value it loaded (share.h), so
- * no take is lost.
+ * vrld changes a rate word only by CAS from the value it loaded
+ * (share.h), so no take is lost.
+ *
+ * Window keys (share.h "Window": the word is a cap, workers only load
+ * it). The steps above, but:
+ *   KW1 The entry carries the cap in force (share.count, while trusted)
+ *      and held: the positions of the key's ring counted at the scan
+ *      (grants in the trailing W, reservations included), which a
+ *      release keeps counted in Redis for W (vrl.lua).
+ *   KW2 A result stores its cap and trust time in one store (FW1), after
+ *      the apply's F0 mark, whose time vrld read after the result came:
+ *      a worker whose decision precedes it does not use the new cap. A
+ *      shrink and a growth apply alike, at once: lease.c's Window part
+ *      asks only that each grant's lease be trusted at its decision
+ *      time, and Redis counts the larger promise until it expired + W.
+ *      Nothing is filled (K3, K7 skip the word).
+ *   K1, K2, K5 and the drain before an eviction set the word to none
+ *   (cap 0) as for a rate: the key denies until its next lease.
  */
 #include "gkeys.h"
 
@@ -67,17 +83,66 @@
 #include <string.h>
 
 #include "keytable.h"
+#include "window.h"
 
 /* The key of slot @i's id, from its limit's identity and its hash. */
-static void key_id(const struct vrl_seg_limit *l, uint64_t tag, uint64_t home,
-		   uint8_t id[VRL_GLOBAL_ID_LEN])
+static void key_id(const struct vrl_seg_limit *l, enum vrl_global_kind kind, uint64_t tag,
+		   uint64_t home, uint8_t id[VRL_GLOBAL_ID_LEN])
 {
 	char h[2][17];
 	const char *parts[2] = { h[0], h[1] };
 
 	snprintf(h[0], sizeof(h[0]), "%016llx", (unsigned long long)home);
 	snprintf(h[1], sizeof(h[1]), "%016llx", (unsigned long long)(tag & VRL_TAG_FP_MASK));
-	vrl_global_key_id(VRL_GLOBAL_RATE, l->pool[0] ? l->pool : l->name, parts, 2, id);
+	vrl_global_key_id(kind, l->pool[0] ? l->pool : l->name, parts, 2, id);
+}
+
+/* The engine's kind of global limit @l, 0 for a kind vrld does not hold
+ * across hosts: the one dispatch on the kind of a limit. */
+static enum vrl_global_kind global_kind(const struct vrl_seg_limit *l)
+{
+	if (!(l->flags & VRL_LIMIT_GLOBAL))
+		return 0;
+	switch (l->kind) {
+	case VRL_KIND_RATE: return VRL_GLOBAL_RATE;
+	case VRL_KIND_WINDOW: return VRL_GLOBAL_WINDOW;
+	default: return 0;
+	}
+}
+
+/* KW1: the positions of window key @l in slot @i counted at @now (its
+ * grants in the trailing W, reservations included): what a release keeps
+ * counted. A key without a ring yet has none. */
+static uint64_t window_held(const struct vrl_seg_view *v, const struct vrl_seg_limit *l,
+			    uint64_t i, uint64_t now)
+{
+	struct vrl_window_ref r;
+
+	if (vrl_window_ref_of(v, l, i, &r) != 0)
+		return 0;
+	return r.n - vrl_window_free_count(&r, now);
+}
+
+/* K3, K7: F1 for a rate key; a window's word is a cap, not filled. */
+static void key_tick(struct vrld_gkey *k, struct vrl_seg_share *sh, uint64_t now)
+{
+	if (k->kind == VRL_GLOBAL_RATE)
+		vrl_share_tick(&k->f, &sh->word, now);
+}
+
+/* K4: apply result @r to key @k's word: the one dispatch on the kind. */
+static void key_apply(struct vrld_gkey *k, struct vrl_seg_share *sh,
+		      const struct vrl_global_result *r, uint64_t now)
+{
+	if (k->kind == VRL_GLOBAL_WINDOW) {
+		/* KW2: FW1, the cap stored at once, a shrink as a growth */
+		vrl_share_set_cap(&sh->word, r->share.count, r->expires);
+		k->f.count = r->share.count;
+		k->f.trusted = r->expires;
+		return;
+	}
+	/* F1 under the share in force, then F2 */
+	vrl_share_apply(&k->f, &sh->word, r->share.rate, r->share.burst, r->expires, now);
 }
 
 static void set_none(struct vrl_seg_share *sh)
@@ -156,16 +221,22 @@ static void entry(struct vrl_global_entry *e, const struct vrld_gkey *k,
 
 	memset(e, 0, sizeof(*e));
 	memcpy(e->id, k->id, sizeof(e->id));
-	e->kind = VRL_GLOBAL_RATE;
+	e->kind = k->kind;
 	e->count = k->count;
 	e->period_ns = k->period_ns;
-	e->burst = k->burst;
 	/* relaxed: counts, ordered by nothing (segment.h) */
 	e->used_total = atomic_load_explicit(&sh->used, memory_order_relaxed);
 	e->unmet_total = atomic_load_explicit(&sh->unmet, memory_order_relaxed);
-	if (now < k->f.trusted) {
-		e->share.rate = k->f.rate;
-		e->share.burst = k->f.burst;
+	if (k->kind == VRL_GLOBAL_WINDOW) {
+		/* KW1: the cap in force, and the grants it counts for a release */
+		e->share.count = now < k->f.trusted ? k->f.count : 0;
+		e->held = k->held;
+	} else {
+		e->burst = k->burst;
+		if (now < k->f.trusted) {
+			e->share.rate = k->f.rate;
+			e->share.burst = k->f.burst;
+		}
 	}
 	e->cooldown_until = cd > now ? cd : 0;
 	e->gen = k->gen;
@@ -217,16 +288,19 @@ int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 			continue;
 		li = vrl_note_limit(atomic_load_explicit(&sl->limit, memory_order_relaxed),
 				    cfg->generation, cfg->nlimits);
-		if (li >= 0 && (cfg->limits[li].flags & VRL_LIMIT_GLOBAL) &&
-		    cfg->limits[li].kind == VRL_KIND_RATE) {
+		if (li >= 0 && global_kind(&cfg->limits[li])) {
 			const struct vrl_seg_limit *l = &cfg->limits[li];
 
 			if (!k->tag) {                             /* K2 */
-				key_id(l, tag, atomic_load_explicit(&sl->home,
-								    memory_order_relaxed), k->id);
+				k->kind = global_kind(l);
+				key_id(l, k->kind, tag, atomic_load_explicit(&sl->home,
+									     memory_order_relaxed),
+				       k->id);
 				k->tag = tag;
 				set_none(sh);
 			}
+			if (k->kind == VRL_GLOBAL_WINDOW)
+				k->held = window_held(v, l, i, now);
 			k->count = l->count;
 			k->period_ns = l->period_ns;
 			k->burst = l->burst;
@@ -239,7 +313,7 @@ int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 			return -ENOMEM;
 		/* K3 release fence: the tag read above before the fill (AQ.S3) */
 		atomic_thread_fence(memory_order_release);
-		vrl_share_tick(&k->f, &sh->word, now);
+		key_tick(k, sh, now);
 		entry(&g->e[g->n], k, sl, sh, now);
 		g->slot_of[g->n++] = i;
 	}
@@ -266,7 +340,7 @@ void vrld_gkeys_fill(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 			continue;
 		/* K3's release fence: the tag read above before the fill (AQ.S3) */
 		atomic_thread_fence(memory_order_release);
-		vrl_share_tick(&k->f, &v->shares[i].word, now);
+		key_tick(k, &v->shares[i], now);
 	}
 }
 
@@ -294,9 +368,7 @@ void vrld_gkeys_apply(struct vrld_gkeys *g, struct vrl_seg *s, const struct vrl_
 		k->gen = r[i].gen;
 		if (!r[i].apply)
 			continue;      /* no lease yet: the word stays at none */
-		/* K4: F1 under the share in force, then F2 */
-		vrl_share_apply(&k->f, &v->shares[slot].word, r[i].share.rate, r[i].share.burst,
-				r[i].expires, now);
+		key_apply(k, &v->shares[slot], &r[i], now);      /* K4 */
 	}
 }
 

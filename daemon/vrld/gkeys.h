@@ -18,6 +18,8 @@
 /* What vrld keeps of one slot's global key, in its own memory. */
 struct vrld_gkey {
 	uint64_t tag;                    /* the key's live tag when it was taken up; 0: none */
+	enum vrl_global_kind kind;       /* its limit's, as the engine names it */
+	uint64_t held;                   /* window: positions counted at the last scan */
 	uint8_t id[VRL_GLOBAL_ID_LEN];   /* vrl_global_key_id of its identity and hash */
 	uint64_t count, period_ns, burst;   /* the limit's figures */
 	char limit[VRL_NAME_MAX];        /* its name, for vrlctl global and the metrics */

@@ -24,6 +24,7 @@
 
 #include "redis.h"
 #include "share.h"
+#include "window.h"
 
 #define VRL_GLOBAL_LEASE_MIN_NS  UINT64_C(100000000)        /* 100ms */
 #define VRL_GLOBAL_LEASE_MAX_NS  UINT64_C(600000000000)     /* 10min */
@@ -167,6 +168,15 @@ static int cfg_limit_global_rate(struct vrl_doc *d, yaml_node_t *n, const char *
 	return 0;
 }
 
+/* A global window: any count a window takes fits a cap word (share.h
+ * "Window"); the hosts share N, each its grants in any W. */
+static int cfg_limit_global_window(struct vrl_seg_limit *l)
+{
+	_Static_assert(VRL_WINDOW_MAX_N <= VRL_SHARE_CREDIT_MAX, "a window's count fits a cap word");
+	l->flags |= VRL_LIMIT_GLOBAL;
+	return 0;
+}
+
 int cfg_limit_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
 		    struct vrl_seg_limit *l)
 {
@@ -183,6 +193,8 @@ int cfg_limit_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
 	if (!d->p->global)
 		return fail(d, n, where, "global needs a global: section (redis:, host:, "
 			    "lease:), expected one at the top of the config");
+	if (l->kind == VRL_KIND_WINDOW)
+		return cfg_limit_global_window(l);
 	if (l->kind != VRL_KIND_RATE)
 		return fail(d, n, where, "kind %s cannot be global in this version of vrld, "
 			    "expected scope: host (the default): it would hold the limit on each "

@@ -1166,6 +1166,18 @@ static void test_global_section(void **state)
 		  "scope: global}]\n", "vrl.yaml:2:57: limits[0].scope:", "above 65535");
 	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: q, kind: quota, count: 5, "
 		  "calendar: day, scope: global}]\n", "vrl.yaml:2:", "kind quota cannot be global");
+	/* a window can be global: the hosts share its count */
+	parse_ok("global: {redis: \"h:1\", hosts: 3}\nlimits: [{name: w, kind: window, "
+		 "limit: 1000, window: 1h, keys: 64, per: [user], scope: global}]\n");
+	assert_true(find("w")->flags & VRL_LIMIT_GLOBAL);
+	assert_int_equal(find("w")->kind, VRL_KIND_WINDOW);
+	parse_bad("limits: [{name: w, kind: window, limit: 10, window: 1h, keys: 4, "
+		  "scope: global}]\n", "vrl.yaml:1:", "needs a global: section");
+	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: w, kind: window, limit: 10, "
+		  "window: 1h, keys: 4, scope: both}]\n", "vrl.yaml:2:", "global or host");
+	/* kinds still held per host: refused, saying so and where */
+	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: s, kind: slots, count: 5, "
+		  "scope: global}]\n", "vrl.yaml:2:", "kind slots cannot be global");
 }
 
 /* labels: which per fields key labels show as written; the rest hashed. */

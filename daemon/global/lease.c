@@ -131,7 +131,10 @@
  * ends at born + d + m in virtual time; no share is granted before it. An
  * old lease was made by a call executed before the loss, so before born,
  * and is trusted at most until its execution + d (3): over by the fence's
- * end, since virtual time runs no faster than real (2). Quota and slots
+ * end, since virtual time runs no faster than real (2). A window's grants
+ * under it count W longer, and the new epoch knows none of them: a window
+ * share waits for the fence's end + W (vrl.lua), when every one of them
+ * has left every window. Quota and slots
  * counters made while the epoch is uncertain are seeded from the
  * allocations hosts report, and open only when every host known to hold
  * units reported (and, for a key nobody knows of after a known loss, every

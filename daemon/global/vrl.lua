@@ -52,7 +52,8 @@ forgets it).
 
 Loss. A Redis that lost its data has a new epoch (the hash is made anew
 with the first call). Nothing is granted until v >= fence = born + term +
-margin: every lease of the old epoch expired. A host whose known epoch
+margin: every lease of the old epoch expired; no window share until
+fence + W: the grants made under them count W longer. A host whose known epoch
 differs marks the epoch lost and names the hosts it knew (expect).
 Quota and slots counters made in an uncertain epoch are seeded from the
 allocations hosts report: a key opens once every host known to hold
@@ -433,7 +434,8 @@ local function renew_share(k, h, ep, en)
   local gb = math.floor(math.min(wb, level(WB, nw, sumB + wb, capB), capB - otherB))
   if rate and gb < 1 and capB - otherB >= 1 then gb = 1 end
   local code = OK
-  if v < ep.fence then code, ga, gb = FENCED, 0, 0 end
+  -- after a loss, a window's grants under the old leases count W past them
+  if v < ep.fence + (rate and 0 or en.per) then code, ga, gb = FENCED, 0, 0 end
   if ga < 0 then ga = 0 end
   if gb < 0 then gb = 0 end
   local cexp = v + term + (rate and 0 or en.per)   -- a window's grants count W longer

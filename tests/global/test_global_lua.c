@@ -45,6 +45,25 @@ static void past_fence(redisContext *c)
 	} while (h.fence_left);
 }
 
+/* A window share waits W past the fence (the old epoch's grants): a
+ * host calls for a window of @per_us until it is over. */
+static void past_window_fence(redisContext *c, uint64_t per_us)
+{
+	struct sim_host h;
+	struct sim_entry e = { .kind = 'w', .key = "wfence", .cap = 1, .per = per_us };
+	struct sim_answer an;
+	uint64_t deadline = rfx_now() + HANG_NS;
+
+	sim_host_init(&h, "opener", TERM_US, MARGIN_US, 1);
+	for (;;) {
+		assert_int_equal(sim_call(c, &h, false, &e, 1, &an), 0);
+		if (an.code != 1)
+			return;
+		assert_true(rfx_now() < deadline);
+		rfx_pace(10);
+	}
+}
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -612,9 +631,10 @@ static void window_release(void **state)
 {
 	struct fx *f = *state;
 	struct sim_host a, b;
-	struct sim_entry e = { .kind = 'w', .key = "wr", .cap = 10, .per = 5000000 };
+	struct sim_entry e = { .kind = 'w', .key = "wr", .cap = 10, .per = 500000 };
 	struct sim_answer an;
 
+	past_window_fence(f->c, e.per);
 	sim_host_init(&a, "a", TERM_US, MARGIN_US, 2);
 	sim_host_init(&b, "b", TERM_US, MARGIN_US, 2);
 	e.use = 10;
@@ -626,6 +646,42 @@ static void window_release(void **state)
 	e.hold = 0;
 	assert_int_equal(sim_call(f->c, &b, false, &e, 1, &an), 0);
 	assert_int_equal(an.a, 7);
+}
+
+/*
+ * After Redis lost its data, a window's grants made under the old
+ * epoch's leases count W past their end, which the new epoch does not
+ * know of: no host gets a window share until the fence and W are over,
+ * while a rate's share comes at the fence's end.
+ */
+static void window_fence_after_loss(void **state)
+{
+	struct fx *f = *state;
+	struct sim_host a, b;
+	struct sim_entry e = { .kind = 'w', .key = "wl", .cap = 10, .per = 500000 };
+	struct sim_entry r = rate_entry("rl", 100, 4);
+	struct sim_answer an;
+
+	past_window_fence(f->c, e.per);
+	sim_host_init(&a, "a", TERM_US, MARGIN_US, 2);
+	sim_host_init(&b, "b", TERM_US, MARGIN_US, 2);
+	e.use = 10;
+	e.unmet = 10;
+	assert_int_equal(sim_call(f->c, &a, false, &e, 1, &an), 0);
+	assert_int_equal(an.a, 10);                 /* a may make 10 in any 500 ms */
+	redisFree(f->c);
+	rfx_restart_empty(&f->r);
+	f->c = rfx_connect(&f->r);
+	past_fence(f->c);                           /* the epoch's fence is over */
+	assert_int_equal(sim_call(f->c, &b, false, &r, 1, &an), 0);
+	assert_int_equal(an.code, 0);               /* a rate is not fenced now */
+	assert_int_equal(sim_call(f->c, &b, false, &e, 1, &an), 0);
+	assert_int_equal(an.code, 1);               /* FENCED: a's 10 may be in b's window */
+	assert_int_equal(an.a, 0);
+	past_window_fence(f->c, e.per);             /* W later: b gets its share */
+	assert_int_equal(sim_call(f->c, &b, false, &e, 1, &an), 0);
+	assert_int_equal(an.code, 0);
+	assert_true(an.a > 0);
 }
 
 int main(void)
@@ -642,6 +698,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(cooldown_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(behind_cooldown_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(window_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(window_fence_after_loss, setup, teardown),
 	};
 
 	if (!rfx_available()) {

@@ -155,7 +155,8 @@ struct vrl_global_result {
 	uint64_t target;        /* quota, slots: the spare to keep: clamp the allocation
 				 * to held + target when above; report it next tick */
 	uint64_t static_from;   /* rate, window: when on_partition is static, the
-				 * static share applies from here (before: deny) */
+				 * static share applies from here (before: deny);
+				 * a window's W later */
 	uint64_t cooldown_until;/* local monotonic ns to close the key until; 0: none */
 	uint64_t gen;           /* the lease's: apply when it is not the entry's, and
 				 * copy it to the entry. An entry whose gen is not the

@@ -166,7 +166,9 @@
  * more term + margin (vrl_lease_static_from): every lease of any host was
  * made before the partition and is over by then (a host's last call and
  * the last of any other host are at most a tick plus a timeout apart,
- * less than the term), after which hosts x (limit / hosts) <= limit. When
+ * less than the term), after which hosts x (limit / hosts) <= limit; for
+ * a window W later again, when the grants made under those leases have
+ * left every window (vrl_lease_fallback). When
  * only some hosts are cut off, the others keep renewing and Redis, seeing
  * the cut-off host's promises expire, hands its share to them: the pool
  * may run up to (1 + k / hosts) x limit with k hosts cut off, and more if
@@ -258,6 +260,11 @@ struct vrl_global_share vrl_lease_fallback(const struct vrl_global_entry *e,
 		none.count = e->share.count;
 		return none;
 	}
+	/* a window's grants under the leases count W past them (Window) */
+	if (e->kind == VRL_GLOBAL_WINDOW && static_from < UINT64_MAX - e->period_ns)
+		static_from += e->period_ns;
+	else if (e->kind == VRL_GLOBAL_WINDOW)
+		static_from = UINT64_MAX;
 	if (p != VRL_GLOBAL_STATIC || now < static_from)
 		return none;
 	return vrl_global_static_share(e, hosts);

@@ -670,6 +670,14 @@ static void helpers(void **state)
 	assert_int_equal(s.burst, 2);
 	s = vrl_lease_fallback(&e, VRL_GLOBAL_DENY, 3, 20, 20);
 	assert_int_equal(s.rate, 0);
+	/* a window's static share W later: the grants under the leases count W longer */
+	e = (struct vrl_global_entry){ .kind = VRL_GLOBAL_WINDOW, .count = 30, .period_ns = 100 };
+	s = vrl_lease_fallback(&e, VRL_GLOBAL_STATIC, 3, 20, 20);
+	assert_int_equal(s.count, 0);
+	s = vrl_lease_fallback(&e, VRL_GLOBAL_STATIC, 3, 119, 20);
+	assert_int_equal(s.count, 0);
+	s = vrl_lease_fallback(&e, VRL_GLOBAL_STATIC, 3, 120, 20);
+	assert_int_equal(s.count, 10);
 }
 
 static void bad_config(void **state)

@@ -72,6 +72,14 @@
  *      asks only that each grant's lease be trusted at its decision
  *      time, and Redis counts the larger promise until it expired + W.
  *      Nothing is filled (K3, K7 skip the word).
+ *   KW3 Stop (K5): every word set to none, a seq_cst fence, then each
+ *      window key's held counted again for the release. A worker issues
+ *      a seq_cst fence between its commit and its load of the word: if
+ *      its fence comes first in the fences' single order, our count
+ *      after ours sees its positions; else its load sees none and it
+ *      undoes (a count of an undone grant only holds more). So what
+ *      Redis keeps counted for W covers every grant of the host. A key
+ *      whose limit vrld cannot read any more reports all N.
  *   K1, K2, K5 and the drain before an eviction set the word to none
  *   (cap 0) as for a rate: the key denies until its next lease.
  */
@@ -82,6 +90,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "keytable.h"
 #include "window.h"
 
@@ -372,9 +381,26 @@ void vrld_gkeys_apply(struct vrld_gkeys *g, struct vrl_seg *s, const struct vrl_
 	}
 }
 
+/* KW3: window key @k in slot @i, its word set to none: its grants counted
+ * now, or all N when its limit cannot be read (the config moved on). */
+static uint64_t window_held_final(const struct vrl_seg *s, const struct vrld_gkey *k,
+				  uint64_t i, uint64_t now)
+{
+	const struct vrl_seg_view *v = &s->view;
+	int li = s->cfg ? vrl_note_limit(atomic_load_explicit(&v->slots[i].limit,
+							      memory_order_relaxed),
+					 s->cfg->generation, s->cfg->nlimits) : -1;
+
+	if (li < 0 || s->cfg->limits[li].kind != VRL_KIND_WINDOW ||
+	    atomic_load_explicit(&v->slots[i].tag, memory_order_relaxed) != k->tag)
+		return k->count;
+	return window_held(v, &s->cfg->limits[li], i, now);
+}
+
 void vrld_gkeys_clamp_all(struct vrld_gkeys *g, struct vrl_seg *s)
 {
 	const struct vrl_seg_view *v = &s->view;
+	uint64_t now = vrl_mono_ns();
 
 	for (size_t i = 0; v->shares && g->k && i < g->n; i++) {
 		uint64_t slot = g->slot_of[i];
@@ -383,6 +409,13 @@ void vrld_gkeys_clamp_all(struct vrld_gkeys *g, struct vrl_seg *s)
 		set_none(&v->shares[slot]);
 		memset(&g->e[i].share, 0, sizeof(g->e[i].share));
 	}
+	/* KW3 seq_cst: pairs with the worker's fence before it loads the word
+	 * (acquire.c AQ.S5): a grant our count misses saw none, and undoes */
+	atomic_thread_fence(memory_order_seq_cst);
+	for (size_t i = 0; v->shares && g->k && i < g->n; i++)
+		if (g->k[g->slot_of[i]].kind == VRL_GLOBAL_WINDOW)
+			g->e[i].held = window_held_final(s, &g->k[g->slot_of[i]], g->slot_of[i],
+							 now);
 }
 
 void vrld_gkeys_free(struct vrld_gkeys *g)

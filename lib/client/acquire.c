@@ -132,7 +132,9 @@
  *      counted at `at`, this one included, within the cap (window.c
  *      WIN.W7); else the commits are rolled back, the positions freed,
  *      and it denies as S2 does. F0 (S4) holds as for a rate: vrld marks
- *      before it stores a new cap. The peek counts at `at` too.
+ *      before it stores a new cap. The peek counts at `at` too. A seq_cst
+ *      fence before the word's load pairs with vrld's at stop (gkeys.c
+ *      KW3), so the grants it reports for the release miss none.
  * So the grants of a global key are those of its GCRA intersected with
  * those its share word allows, and share.h's claim bounds the latter:
  * with lease.c's G1, at most B + r (e - s) in any [s, e] over all hosts.
@@ -654,11 +656,14 @@ static enum vrl_share_verdict window_share_take(const struct vrl_client *c,
 						const struct vrl_take *t, const struct look *lk,
 						uint64_t at)
 {
-	/* relaxed: share.h; F0's fence in vrl_share_fresh follows this load */
-	uint64_t w = atomic_load_explicit(&c->view.shares[t->slot].word, memory_order_relaxed);
 	const struct vrl_window_ref r = window_ref(c, t, lk);
-	uint64_t cap;
+	uint64_t w, cap;
 
+	/* seq_cst: gkeys.c KW3, pairs with vrld's fence between its clamp to
+	 * none at stop and its count of our positions for the release */
+	atomic_thread_fence(memory_order_seq_cst);
+	/* relaxed: share.h; F0's fence in vrl_share_fresh follows this load */
+	w = atomic_load_explicit(&c->view.shares[t->slot].word, memory_order_relaxed);
 	if (vrl_share_cap_at(w, at, &cap) != VRL_SHARE_GRANTED)
 		return VRL_SHARE_LAPSED;
 	return vrl_window_within(&r, at, cap) ? VRL_SHARE_GRANTED : VRL_SHARE_SHORT;

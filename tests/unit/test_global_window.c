@@ -289,11 +289,17 @@ static void vrld_side(void **state)
 	r.gen = 3;
 	vrld_gkeys_apply(&g, &f->seg, &r, 1, now);
 	assert_int_equal(vrl_share_cap(atomic_load(&sh->word)), 1);
-	/* stop: none, held still reported */
+	/* a growth, a grant after the scan; stop: none, and held counts the
+	 * grants made since the scan too (KW3): Redis keeps them for W */
+	r.share.count = 3;
+	r.gen = 4;
+	vrld_gkeys_apply(&g, &f->seg, &r, 1, now);
+	assert_int_equal(acquire(f, "g", 1, &v), 0);
 	vrld_gkeys_clamp_all(&g, &f->seg);
 	assert_int_equal(atomic_load(&sh->word), 0);
 	assert_int_equal(g.e[0].share.count, 0);
-	assert_int_equal(g.e[0].held, 2);
+	assert_int_equal(g.e[0].held, 3);
+	denied_for_share(f, "g", 1);
 	vrld_gkeys_free(&g);
 }
 

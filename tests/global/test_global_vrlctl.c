@@ -242,7 +242,7 @@ static void added_to_a_segment_without(void **state)
 /* A global rate key shows, with its limit, its key text, its share. */
 static void global_key_shown(void **state)
 {
-	struct vrl_request rq = { .api = "x", .org = "o" };
+	struct vrl_request rq = { .api = "x", .org = "o" }, rw = { .api = "w", .org = "o" };
 	struct vrl_verdict v;
 	vrl_client *c;
 	char text[1024];
@@ -252,13 +252,17 @@ static void global_key_shown(void **state)
 	snprintf(text, sizeof(text),
 		 "segment: {name: \"%s\", keys: 1000}\n"
 		 "global: {redis: [\"%s\"], host: h-1, lease: 1s}\n"
-		 "limits:\n  - {name: g, rate: 5/s, per: [org], scope: global}\n",
+		 "limits:\n  - {name: g, rate: 5/s, per: [org], match: {api: x}, scope: global}\n"
+		 "  - {name: gw, kind: window, limit: 10, window: 200ms, keys: 16, per: [org],\n"
+		 "     match: {api: w}, scope: global}\n",
 		 seg, redis.spec);
 	vrld_write_file(conf, text);
 	pid = start();
 	c = test_open(seg);
-	(void)vrl_acquire(c, &rq, &v);        /* the key: vrld takes it up */
+	(void)vrl_acquire(c, &rq, &v);        /* the keys: vrld takes them up */
+	(void)vrl_acquire(c, &rw, &v);
 	wait_global("\"limit\":\"g\",\"key\":\"o\",\"kind\":\"rate\"");
+	wait_global("\"limit\":\"gw\",\"key\":\"o\",\"kind\":\"window\"");
 	wait_global("\"status\":\"ok\"");
 	assert_int_equal(ctl("global"), 0);
 	assert_has("g ");

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "share.h"
 
 enum { PROCS = 10, KILLED = 3, N = 40, MAX_GRANTS = 64 * 1024, SAMPLE = 4096 };
 
@@ -175,10 +177,124 @@ static void window_holds_across_processes_and_kills(void **state)
 	test_segment_drop(&seg, name);
 }
 
+/* ---- a global window key's cap (window.c WIN.W7, acquire.c AQ.S5) ---------- */
+
+#define CAP1 20u                           /* the share before the shrink */
+#define CAP2 8u                            /* and after */
+
+static void capped_worker(const char *seg, int id, struct record *rec, uint64_t until)
+{
+	vrl_client *c = test_open(seg);
+	struct vrl_request req = { .api = "evenergy", .token = "app", .user = "u" };
+
+	while (vrl_now_ns() < until) {
+		struct vrl_verdict v;
+		int rc = id % 3 == 0 ? vrl_acquire_wait(c, &req, AHEAD, &v) :
+			 vrl_acquire(c, &req, &v);
+
+		if (rc != 0 && rc != VRL_EDENIED)
+			_exit(3);
+		if (rc == 0)
+			record(rec, 0, v.at_ns);
+	}
+	vrl_close(c);
+	_exit(0);
+}
+
+/* The slot of the segment's one live key. */
+static uint64_t live_slot(const struct vrl_seg *seg)
+{
+	for (uint64_t i = 0; i < seg->view.nslots; i++) {
+		uint64_t tag = atomic_load(&seg->view.slots[i].tag);
+
+		if ((tag & VRL_TAG_LIVE) && !(tag & VRL_TAG_PENDING))
+			return i;
+	}
+	fail_msg("no live key");
+	return 0;
+}
+
+/* Grants of @g[0 .. n) at or after @from, into @out; their count. */
+static size_t grants_from(const struct test_grant *g, size_t n, uint64_t from,
+			  struct test_grant *out)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (g[i].at >= from)
+			out[m++] = g[i];
+	return m;
+}
+
+/*
+ * Processes hammer one global window key (N = 40) whose share is a cap
+ * of CAP1, shrunk to CAP2 halfway as vrld would store it: no interval of
+ * W holds more than CAP1 grants, and none that starts after the shrink
+ * (a millisecond after: the store's way to the other cores) more than
+ * CAP2, however the grants and checks interleave.
+ */
+static void global_cap_holds_across_processes(void **state)
+{
+	struct vrl_seg_config cfg = { 0 };
+	struct vrl_seg seg;
+	char name[VRL_SHM_NAME_MAX];
+	struct record *rec = test_shared(sizeof(*rec));
+	struct test_grant *after = calloc(MAX_GRANTS, sizeof(*after));
+	struct vrl_request req = { .api = "evenergy", .token = "app", .user = "u" };
+	struct vrl_verdict v;
+	_Atomic uint64_t *word;
+	pid_t pids[PROCS];
+	uint64_t start, until, shrunk, worst1, worst2;
+	vrl_client *c;
+	size_t n, m;
+
+	(void)state;
+	test_add_window(&cfg, "ev", "evenergy", N, W_NS, 4,
+			(int[]){ VRL_FIELD_TOKEN, VRL_FIELD_USER, -1 })->flags |= VRL_LIMIT_GLOBAL;
+	test_segment("window-cap-mp", &cfg, 100, &seg, name);
+	c = test_open(name);
+	assert_int_equal(vrl_acquire(c, &req, &v), VRL_EDENIED);   /* the key, no share yet */
+	vrl_close(c);
+	word = &seg.view.shares[live_slot(&seg)].word;
+	start = vrl_now_ns();
+	vrl_share_mark(&seg.hdr->share_fill_ns, start);
+	vrl_share_set_cap(word, CAP1, start + 60 * NS_PER_S);
+	until = start + RUN_NS / 2;
+	for (int p = 0; p < PROCS; p++) {
+		pids[p] = fork();
+		assert_true(pids[p] >= 0);
+		if (pids[p] == 0)
+			capped_worker(name, p, rec, until);
+	}
+	while (vrl_now_ns() < start + RUN_NS / 4)
+		sched_yield();
+	shrunk = vrl_now_ns();
+	vrl_share_mark(&seg.hdr->share_fill_ns, shrunk);           /* FW1: mark, then store */
+	vrl_share_set_cap(word, CAP2, shrunk + 60 * NS_PER_S);
+	for (int p = 0; p < PROCS; p++) {
+		int st;
+
+		assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	n = atomic_load(&rec->n);
+	assert_int_equal(test_check_windows(rec->g, n, 0, CAP1, UINT64_MAX, W_NS - 1, &worst1), 0);
+	m = grants_from(rec->g, n, shrunk + 1000000, after);
+	assert_true(m > 0);
+	assert_int_equal(test_check_windows(after, m, 0, CAP2, UINT64_MAX, W_NS - 1, &worst2), 0);
+	printf("# %zu grants, busiest window %llu of cap %u; after the shrink %zu, busiest %llu "
+	       "of %u\n", n, (unsigned long long)worst1, CAP1, m, (unsigned long long)worst2,
+	       CAP2);
+	free(after);
+	test_segment_drop(&seg, name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(window_holds_across_processes_and_kills),
+		cmocka_unit_test(global_cap_holds_across_processes),
 	};
 
 	return cmocka_run_group_tests_name("multiproc_window", tests, NULL, NULL);

@@ -172,7 +172,8 @@ static int cfg_limit_global_rate(struct vrl_doc *d, yaml_node_t *n, const char *
  * "Window"); the hosts share N, each its grants in any W. */
 static int cfg_limit_global_window(struct vrl_seg_limit *l)
 {
-	_Static_assert(VRL_WINDOW_MAX_N <= VRL_SHARE_CREDIT_MAX, "a window's count fits a cap word");
+	_Static_assert(VRL_WINDOW_MAX_N <= VRL_SHARE_CREDIT_MAX,
+		       "a window's count fits a cap word");
 	l->flags |= VRL_LIMIT_GLOBAL;
 	return 0;
 }

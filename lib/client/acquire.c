@@ -847,7 +847,8 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			return VRL_EDENIED;
 		}
 		/* AQ.S1: a share without room denies before any write */
-		if (stale < 0 && c->cfg->nglobal && (jr = share_peek(c, t, lk, n, cost, now, at)) >= 0) {
+		if (stale < 0 && c->cfg->nglobal &&
+		    (jr = share_peek(c, t, lk, n, cost, now, at)) >= 0) {
 			if (share_wait(deadline, waiting)) {
 				careful = false;
 				continue;

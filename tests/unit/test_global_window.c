@@ -84,7 +84,8 @@ static uint64_t held(struct fixture *f)
 {
 	struct vrl_window_ref r;
 
-	assert_int_equal(vrl_window_ref_of(&f->seg.view, &f->seg.cfg->limits[0], slot_of(f, 0), &r), 0);
+	assert_int_equal(vrl_window_ref_of(&f->seg.view, &f->seg.cfg->limits[0], slot_of(f, 0),
+					   &r), 0);
 	return N - vrl_window_free_count(&r, vrl_now_ns());
 }
 

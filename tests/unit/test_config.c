@@ -1168,6 +1168,36 @@ static void test_global_section(void **state)
 		  "calendar: day, scope: global}]\n", "vrl.yaml:2:", "kind quota cannot be global");
 }
 
+/* An override of a global limit is global too, and its own figures must
+ * be ones a global limit may have. */
+static void test_global_override(void **state)
+{
+	(void)state;
+	parse_ok("global: {redis: \"h:1\", hosts: 3}\n"
+		 "limits:\n"
+		 "  - name: v\n"
+		 "    scope: global\n"
+		 "    per: [vehicle]\n"
+		 "    rate: 30/s\n"
+		 "    burst: 3\n"
+		 "    overrides:\n"
+		 "      - {match: {make: tesla}, rate: 10/s}\n");
+	assert_true(find("v")->flags & VRL_LIMIT_GLOBAL);
+	assert_true(find("v[make=tesla]")->flags & VRL_LIMIT_GLOBAL);
+	assert_int_equal(find("v[make=tesla]")->burst, 3);
+	/* burst 1 of three hosts: refused where the override says it */
+	parse_bad("global: {redis: \"h:1\", hosts: 3}\n"
+		  "limits:\n"
+		  "  - name: v\n"
+		  "    scope: global\n"
+		  "    per: [vehicle]\n"
+		  "    rate: 30/s\n"
+		  "    burst: 3\n"
+		  "    overrides:\n"
+		  "      - {match: {make: tesla}, rate: 10/s, burst: 1}\n",
+		  "vrl.yaml:9:9: limits[0].overrides[0]:", "v[make=tesla]");
+}
+
 /* labels: which per fields key labels show as written; the rest hashed. */
 static void test_labels(void **state)
 {
@@ -1281,6 +1311,7 @@ int main(void)
 		cmocka_unit_test(test_global_shadow),
 		cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_global_section),
+		cmocka_unit_test(test_global_override),
 		cmocka_unit_test(test_near_miss_field),
 		cmocka_unit_test(test_unmatched_policy),
 	};

@@ -132,7 +132,8 @@
  *      counted at `at`, this one included, within the cap (window.c
  *      WIN.W7); else the commits are rolled back, the positions freed,
  *      and it denies as S2 does. F0 (S4) holds as for a rate: vrld marks
- *      before it stores a new cap. The peek counts at `at` too. A seq_cst
+ *      before it stores a new cap. The peek estimates first (the free run
+ *      from the hint) and counts at `at` only to deny. A seq_cst
  *      fence before the word's load pairs with vrld's at stop (gkeys.c
  *      KW3), so the grants it reports for the release miss none.
  * So the grants of a global key are those of its GCRA intersected with
@@ -616,9 +617,16 @@ static bool window_share_peek(const struct vrl_client *c, const struct vrl_take 
 	/* relaxed: share.h, the word carries no other data */
 	uint64_t w = atomic_load_explicit(&c->view.shares[t->slot].word, memory_order_relaxed);
 	const struct vrl_window_ref r = window_ref(c, t, lk);
+	uint64_t cap = vrl_share_cap(w);
 
-	return vrl_share_live(w, now) && vrl_share_cap(w) >= cost &&
-	       vrl_window_within(&r, at, vrl_share_cap(w) - cost);
+	if (!vrl_share_live(w, now) || cap < cost)
+		return false;
+	/* a cap of N or more: the ring's own look decided. Then the free run
+	 * from the hint (O(log n), exact in time order, WIN.W4); only a
+	 * denial by it is counted exactly, so no look denies what the check
+	 * after the commit would grant */
+	return cap >= r.n || r.n - vrl_window_remaining(&r, now) <= cap - cost ||
+	       vrl_window_within(&r, at, cap - cost);
 }
 
 /* AQ.S1: whether the share of global key @t could give @cost at @now (a

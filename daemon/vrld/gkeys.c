@@ -3,8 +3,8 @@
  *
  * Each tick, on the main loop, vrld walks the key table and keeps, in its
  * own memory, one struct vrld_gkey per slot that holds a key of a global
- * rate or window limit: the key's id (the same bytes on every host), the limit's
- * figures, and the share in force (struct vrl_share_fill). The segment
+ * rate or window limit: the key's id (the same bytes on every host), the
+ * limit's figures, and the share in force (struct vrl_share_fill). The segment
  * holds only what the workers use: the slot's share word, and its used
  * and unmet counts.
  *

@@ -167,7 +167,8 @@ static int op_release(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 	/* unrecord first: a crash in between leaks, never gives back twice */
 	if (vrl_kind_process_held(&c->cfg->limits[t->limit]))
 		vrl__hold_sub(c, t->slot, vrl_key_tag(&t->key), cost);
-	vrl_slots_give_back(s, cost);
+	vrl_slots_give_share(c->view.shares ? &c->view.shares[t->slot] : NULL,
+			     vrl_slots_give_back(s, cost));
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "keytable.h"
 #include "kind_upkeep.h"
+#include "blocks.h"
 #include "share.h"
 
 /*
@@ -144,9 +145,10 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg *s, uint64_t first, uint64_t count, uin
 		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns))
 			continue;
 		/* a global key's credit goes before the key does: a key that
-		 * reuses the slot finds none of it (acquire.c AQ.S3) */
+		 * reuses the slot finds none of it (acquire.c AQ.S3); a block's
+		 * allocation shrinks with it (blocks.h V3) */
 		if (v->shares)
-			vrl_share_drain(&v->shares[i].word);
+			vrl_block_drain(&v->shares[i].word, &v->shares[i].cap);
 		if (!vrl_kt_evict(v, i, st, now))
 			continue;
 		evicted++;

@@ -604,6 +604,22 @@ static void soft_never_short(void **state)
 	vrld_gkeys_free(&g);
 }
 
+/* A reload keeps a global quota's calendar and anchor: refused, with why. */
+static void quota_calendar_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_seg_config cfg = f->cfg;
+	char why[256];
+
+	cfg.limits[B_QUOTA].calendar = VRL_CAL_MONTH;
+	cfg.limits[B_QUOTA].anchor = 1;
+	assert_int_equal(vrl_seg_reload(&f->seg, &cfg, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "limit q: a global quota keeps its calendar"));
+	cfg = f->cfg;
+	cfg.limits[B_QUOTA].count = 20;
+	assert_int_equal(vrl_seg_reload(&f->seg, &cfg, why, sizeof(why)), 0);
+}
+
 /*
  * vrld killed and started again on the segment: the block word and its
  * allocation are adopted, not reset, and reported as they are (blocks.h
@@ -651,6 +667,7 @@ int main(void)
 						teardown_blocks),
 		cmocka_unit_test_setup_teardown(soft_never_short, setup_blocks, teardown_blocks),
 		cmocka_unit_test_setup_teardown(restart_adopts, setup_blocks, teardown_blocks),
+		cmocka_unit_test_setup_teardown(quota_calendar_kept, setup_blocks, teardown_blocks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,7 +32,7 @@
  * is lost to P (counted used), never credited to P + 1.
  *
  * vrld alone changes the tag and the allocation, on its main thread:
- *   V1 take-up or a new period (quota): the word := (T', 0) by one CAS,
+ *   V1 take-up or a new period (quota): the word := (T', 0) by one store,
  *      then cap := 0; an allocation of a period before is left behind
  *      (Redis counts it in that period). The tag only moves forward: a
  *      wall clock stepped back keeps the word of the later period, which
@@ -58,9 +58,10 @@
  * the very word it loaded; a take or a give-back between its load and its
  * CAS fails the CAS, and vrld computes again from the new word, so
  * consumed is the same before and after its step and A' - C' = A - C.
- * V1 starts T' at A = 0, credit 0, consumed 0. No handshake with the
- * workers is needed: vrld shrinks by taking away credit, which is by
- * definition not consumed.
+ * V1 starts T' at A = 0, credit 0, consumed 0 (a take of T that came
+ * before the store is consumed in T, which Redis counts; one after it
+ * fails on the tag). No handshake with the workers is needed: vrld
+ * shrinks by taking away credit, which is by definition not consumed.
  *
  * B2: cap >= A at every instant (raised before a raise, lowered after a
  * lowering; a vrld killed between leaves cap above A, never below), and
@@ -95,8 +96,8 @@
  *
  *   Soft quota: never short. Its workers take nothing; vrld reports as
  *   the allocation it keeps the larger of its allocation and the units
- *   the key counted in the period, so Redis counts every unit granted
- *   (overage included) and its alerts see the pool's figure.
+ *   the key counted in the period, so Redis counts every unit granted,
+ *   overage included (invariant 1 does not apply: overage is granted).
  *
  * What is lost, never over-granted: a take whose acquire dies before it
  * gives back; a give-back after a period ended; credit drained when the

@@ -604,6 +604,40 @@ static void soft_never_short(void **state)
 	vrld_gkeys_free(&g);
 }
 
+/*
+ * A key with an allocation it has not used yet is not idle: the sweep
+ * leaves it, or a key asked for less often than the sweep passes would be
+ * evicted with its first allocation every time and never grant. Once the
+ * engine's clamp took its spare (its load gone), it is idle again, and
+ * evicted with its allocation drained (blocks.h V3).
+ */
+static void unused_allocation_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct vrld_gkeys g = { 0 };
+	const struct vrl_global_entry *e;
+	struct vrl_verdict v;
+	uint64_t slot, later = vrl_now_ns() + 3600 * NS_PER_S;
+
+	assert_int_equal(acquire(f, "s", 1, &v), VRL_EDENIED);
+	e = scan(f, &g, B_SLOTS);
+	answer(f, &g, e, VRL_GLOBAL_OK, 2, 2);
+	slot = slot_of(f, B_SLOTS);
+	assert_int_equal(vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, later, fake_rt,
+					  NS_PER_S), 0);
+	assert_true(atomic_load(&f->seg.view.slots[slot].tag) & VRL_TAG_LIVE);
+	assert_int_equal(acquire(f, "s", 1, &v), 0);
+	assert_int_equal(vrl_release(f->c, &(struct vrl_request){ .api = "s", .org = "o" }, "s",
+				     1), 0);
+	/* the spare clamped away: idle, evicted, nothing left in the word */
+	answer(f, &g, scan(f, &g, B_SLOTS), VRL_GLOBAL_OK, 2, 0);
+	assert_int_equal(vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, later, fake_rt,
+					  NS_PER_S), 1);
+	assert_int_equal(vrl_block_credit(atomic_load(&f->seg.view.shares[slot].word)), 0);
+	assert_int_equal(atomic_load(&f->seg.view.shares[slot].cap), 0);
+	vrld_gkeys_free(&g);
+}
+
 /* A reload keeps a global quota's calendar and anchor: refused, with why. */
 static void quota_calendar_kept(void **state)
 {
@@ -668,6 +702,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(soft_never_short, setup_blocks, teardown_blocks),
 		cmocka_unit_test_setup_teardown(restart_adopts, setup_blocks, teardown_blocks),
 		cmocka_unit_test_setup_teardown(quota_calendar_kept, setup_blocks, teardown_blocks),
+		cmocka_unit_test_setup_teardown(unused_allocation_kept, setup_blocks,
+						teardown_blocks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

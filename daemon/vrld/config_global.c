@@ -183,6 +183,22 @@ static int cfg_limit_global_block(struct vrl_doc *d, yaml_node_t *n, const char 
 	return 0;
 }
 
+int cfg_override_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		       struct vrl_seg_limit *o)
+{
+	if (!(o->flags & VRL_LIMIT_GLOBAL))
+		return 0;
+	switch (o->kind) {
+	case VRL_KIND_RATE:
+		return cfg_limit_global_rate(d, n, path, o);
+	case VRL_KIND_QUOTA:
+	case VRL_KIND_SLOTS:
+		return cfg_limit_global_block(d, n, path, o);
+	default:
+		return 0;
+	}
+}
+
 int cfg_limit_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
 		    struct vrl_seg_limit *l)
 {

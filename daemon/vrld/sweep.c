@@ -12,6 +12,7 @@
 #include "upkeep_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 
@@ -313,6 +314,28 @@ uint64_t vrl_seg_settle(struct vrl_seg *s, uint64_t first, uint64_t count)
 	return settled;
 }
 
+/*
+ * Whether the owner of holder record @i, pid word @pid, is gone: by its
+ * lock when it holds one (handle.c, HOLD.L: the kernel drops it with the
+ * owner's description, in any PID namespace), else by its pid. A lock
+ * that cannot be read keeps the record: units are never given back for
+ * an owner that may be alive.
+ */
+static bool holder_gone(int fd, uint64_t i, int32_t pid)
+{
+	if (pid & VRL_HOLDER_LOCKED) {
+		struct flock fl = {
+			.l_type = F_WRLCK,
+			.l_whence = SEEK_SET,
+			.l_start = (off_t)(VRL_HOLDER_LOCK_BASE + (int64_t)i),
+			.l_len = 1,
+		};
+
+		return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
+	}
+	return kill(pid & VRL_HOLDER_PID_MASK, 0) != 0 && errno == ESRCH;
+}
+
 unsigned vrl_seg_reap_holders(struct vrl_seg *s)
 {
 	struct vrl_seg_holder *hs = s->view.holders;
@@ -323,8 +346,20 @@ unsigned vrl_seg_reap_holders(struct vrl_seg *s)
 		 * release at close, the record's counters are the owner's */
 		int32_t pid = atomic_load_explicit(&hs[i].pid, memory_order_acquire);
 
-		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+		/* a record a vrld killed mid-reap left is reaped again: each
+		 * step below is one that cannot give twice */
+		if (pid != VRL_HOLDER_REAPING && (pid <= 0 || !holder_gone(s->lock_fd, i, pid)))
 			continue;
+		/* HOLD.L3 acq_rel: the record is ours before its units move; a
+		 * record freed and retaken since the load fails here (relaxed
+		 * would do for the claim, acquire keeps the H2 pairing with the
+		 * word we replace) */
+		if (pid != VRL_HOLDER_REAPING &&
+		    !atomic_compare_exchange_strong_explicit(&hs[i].pid, &pid, VRL_HOLDER_REAPING,
+							     memory_order_acq_rel,
+							     memory_order_relaxed))
+			continue;
+		pid = VRL_HOLDER_REAPING;
 		/* its process slots first: each record is zeroed before its
 		 * units move, so a vrld killed here never gives them twice.
 		 * Only vrld evicts, in this same thread, so no slot changes

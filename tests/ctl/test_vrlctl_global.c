@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "../run_cmd.h"
 #include "clock.h"
 #include "gpublish.h"
 #include "label.h"
@@ -123,29 +124,7 @@ static void heartbeat_stop(void)
  * A vrlctl killed by a signal fails the test. */
 static int ctl(const char *args, bool with_err)
 {
-	char cmd[512];
-	size_t n = 0;
-	FILE *p;
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s %s", vrlctl_path, seg_name, args,
-		 with_err ? "2>&1" : "2>/dev/null");
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (n < sizeof(out) - 1) {
-		size_t got = fread(out + n, 1, sizeof(out) - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	while (fread(cmd, 1, sizeof(cmd), p) > 0)
-		;       /* the rest unread, but no SIGPIPE */
-	st = pclose(p);
-	if (!WIFEXITED(st))
-		fail_msg("vrlctl %s did not exit (status %d):\n%s", args, st, out);
-	return WEXITSTATUS(st);
+	return run_vrlctl(vrlctl_path, seg_name, args, with_err, out, sizeof(out));
 }
 
 static void expect_exit(int got, int want)

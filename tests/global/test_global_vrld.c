@@ -225,6 +225,7 @@ static void library_refused(void **state)
 
 #define G_COUNT   20u                  /* the global limit: 20/s burst 2 */
 #define G_BURST   2u
+#define G_OV_COUNT 12u                 /* its override for make tesla: 12/s burst 2 */
 #define G_WORKERS 2u                   /* forked workers per host */
 #define G_TARGET  60u                  /* grants, all hosts together */
 #define G_MAX     4096u
@@ -244,18 +245,22 @@ static void global_config(const char *path, const char *segname, const char *hos
 		 "segment: {name: \"%s\", keys: 1000}\n"
 		 "daemon: {metrics_textfile: \"%s\"}\n"
 		 "global: {redis: [\"%s\"], host: %s, lease: 1s, hosts: 2}\n"
-		 "limits:\n  - {name: g, rate: %u/s, burst: %u, per: [org], scope: global}\n",
-		 segname, promfile, redis.spec, host, G_COUNT, G_BURST);
+		 "limits:\n  - {name: g, rate: %u/s, burst: %u, per: [org], scope: global,\n"
+		 "     overrides: [{match: {make: tesla}, rate: %u/s}]}\n",
+		 segname, promfile, redis.spec, host, G_COUNT, G_BURST, G_OV_COUNT);
 	vrld_write_file(path, text);
 }
 
-/* A worker: immediate acquires on key o until the hosts together granted
- * G_TARGET, each grant recorded at the time it was decided at. A denial
- * waits what its verdict says (a pace, the share's refill tick at most). */
-static void worker(const char *segname, struct grants *rec, uint64_t until)
+/* A worker: immediate acquires on key o (of make @make, NULL: none) until
+ * the hosts together granted G_TARGET, each grant recorded at the time it
+ * was decided at. A denial waits what its verdict says (a pace, the
+ * share's refill tick at most). */
+static void worker(const char *segname, const char *make, struct grants *rec, uint64_t until)
 {
 	vrl_client *c = test_open(segname);
-	struct vrl_request rq = { .api = "x", .org = "o" };
+	const struct vrl_attr attr = { .name = "make", .value = make };
+	struct vrl_request rq = { .api = "x", .org = "o", .attrs = make ? &attr : NULL,
+				  .nattrs = make ? 1 : 0 };
 	struct vrl_verdict v;
 
 	while (atomic_load(&rec->n) < G_TARGET && vrl_now_ns() < until) {
@@ -329,22 +334,24 @@ static void two_hosts_stop(pid_t a, pid_t b)
 	assert_int_equal(system(cmd), 0);
 }
 
-static void two_hosts_one_key(void **state)
+/* Workers on both hosts on one key of make @make (NULL: none), whose
+ * global limit is @count/s burst G_BURST: every interval of their merged
+ * grants keeps it. */
+static void two_hosts_on(const char *make, unsigned count)
 {
 	struct grants *rec = test_shared(sizeof(*rec));
 	pid_t a, b, kids[2 * G_WORKERS];
 	uint64_t until, worst = 0, first, last;
-	const uint64_t T = NS_PER_S / G_COUNT;
+	const uint64_t T = NS_PER_S / count;
 	size_t n;
 
-	(void)state;
 	two_hosts(&a, &b);
 	until = vrl_now_ns() + WAIT_NS;
 	for (unsigned i = 0; i < 2 * G_WORKERS; i++) {
 		kids[i] = fork();
 		assert_true(kids[i] >= 0);
 		if (kids[i] == 0)
-			worker(i % 2 ? seg_b : seg, rec, until);
+			worker(i % 2 ? seg_b : seg, make, rec, until);
 	}
 	for (unsigned i = 0; i < 2 * G_WORKERS; i++) {
 		int st;
@@ -367,6 +374,20 @@ static void two_hosts_one_key(void **state)
 		assert_int_equal(test_check_windows(rec->g, n, UINT32_MAX, G_BURST, T, windows[w],
 						    &worst), 0);
 	two_hosts_stop(a, b);
+}
+
+static void two_hosts_one_key(void **state)
+{
+	(void)state;
+	two_hosts_on(NULL, G_COUNT);
+}
+
+/* An override of a global limit is held across hosts too, at its own
+ * figures. */
+static void two_hosts_override_key(void **state)
+{
+	(void)state;
+	two_hosts_on("tesla", G_OV_COUNT);
 }
 
 /* A cooldown (a 429's) on a global key on host a closes it on host b. */
@@ -556,6 +577,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(connection_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(library_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_hosts_one_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(two_hosts_override_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(cooldown_crosses_hosts, setup, teardown),
 		cmocka_unit_test_setup_teardown(lapsed_lease_denies, setup, teardown),
 		cmocka_unit_test_setup_teardown(quota_two_hosts, setup, teardown),

@@ -1177,6 +1177,33 @@ static void test_global_section(void **state)
 		  "scope: global}]\n", "vrl.yaml:2:", "above 16777215");
 }
 
+/* An override of a global limit is global too, and its own figures must
+ * be ones a global limit may have. */
+static void test_global_override(void **state)
+{
+	static const char fmt[] =
+		"global: {redis: \"h:1\", hosts: 3}\n"
+		"limits:\n"
+		"  - name: v\n"
+		"    scope: global\n"
+		"    per: [vehicle]\n"
+		"    rate: 30/s\n"
+		"    burst: 3\n"
+		"    overrides:\n"
+		"      - {match: {make: tesla}, rate: 10/s%s}\n";
+	char yaml[512];
+
+	(void)state;
+	snprintf(yaml, sizeof(yaml), fmt, "");
+	parse_ok(yaml);
+	assert_true(find("v")->flags & VRL_LIMIT_GLOBAL);
+	assert_true(find("v[make=tesla]")->flags & VRL_LIMIT_GLOBAL);
+	assert_int_equal(find("v[make=tesla]")->burst, 3);
+	/* burst 1 of three hosts: refused where the override says it */
+	snprintf(yaml, sizeof(yaml), fmt, ", burst: 1");
+	parse_bad(yaml, "vrl.yaml:9:9: limits[0].overrides[0]:", "v[make=tesla]");
+}
+
 /* labels: which per fields key labels show as written; the rest hashed. */
 static void test_labels(void **state)
 {
@@ -1290,6 +1317,7 @@ int main(void)
 		cmocka_unit_test(test_global_shadow),
 		cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_global_section),
+		cmocka_unit_test(test_global_override),
 		cmocka_unit_test(test_near_miss_field),
 		cmocka_unit_test(test_unmatched_policy),
 	};

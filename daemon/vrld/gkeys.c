@@ -320,6 +320,8 @@ static void block_tick(struct vrld_gkey *k, struct vrl_seg_slot *sl, struct vrl_
 		left = UINT64_MAX;
 	}
 	cap = atomic_load_explicit(&sh->cap, memory_order_relaxed);
+	if (cap > VRL_QUOTA_COUNT_MAX)      /* a word a group member wrote: a bound */
+		cap = VRL_QUOTA_COUNT_MAX;
 	memset(e, 0, sizeof(*e));
 	memcpy(e->id, k->id, sizeof(e->id));
 	e->kind = k->kind;

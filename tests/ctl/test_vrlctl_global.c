@@ -43,7 +43,7 @@ static struct vrld_gstatus gs;
 static char out[OUT_MAX];
 static unsigned serial;
 
-static int make_segment(bool global)
+static int make_segment(bool global, bool global_limit)
 {
 	static struct vrl_seg_config cfg;
 	struct vrl_global_settings s = { .on = global, .lease_ns = NS_PER_S, .hosts = 3 };
@@ -54,6 +54,8 @@ static int make_segment(bool global)
 	test_add_rate(&cfg, "g.rate", NULL, 150, NS_PER_S, 6, (const int[]){ VRL_FIELD_TOKEN, -1 });
 	if (global)
 		cfg.flags |= VRL_CFG_GLOBAL;
+	if (global_limit)
+		cfg.limits[0].flags |= VRL_LIMIT_GLOBAL;
 	snprintf(tag, sizeof(tag), "ctlg%u", serial++);
 	test_segment(tag, &cfg, 1000, &seg, seg_name);
 	snprintf(s.host, sizeof(s.host), "web-1");
@@ -65,13 +67,20 @@ static int make_segment(bool global)
 static int setup(void **state)
 {
 	(void)state;
-	return make_segment(true);
+	return make_segment(true, false);
+}
+
+/* g.rate is global: its keys take from a share word vrld has not filled */
+static int setup_global_limit(void **state)
+{
+	(void)state;
+	return make_segment(true, true);
 }
 
 static int setup_plain(void **state)
 {
 	(void)state;
-	return make_segment(false);
+	return make_segment(false, false);
 }
 
 static void heartbeat_stop(void);
@@ -290,6 +299,18 @@ static void test_not_serving(void **state)
 	assert_has("\"daemon_running\":false");
 }
 
+/* An acquire denied for want of this host's share says so, and its JSON
+ * too: the limit itself has room, the share has none. */
+static void test_acquire_share_denial(void **state)
+{
+	(void)state;
+	expect_exit(ctl("acquire --token t1", true), 1);
+	assert_has("denied by g.rate, retry after ");
+	assert_has("(this host's share of the global limit)");
+	expect_exit(ctl("--json acquire --token t1", false), 1);
+	assert_has("\"share\":true");
+}
+
 /* An area vrld has not written yet. */
 static void test_not_published(void **state)
 {
@@ -367,6 +388,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_serving, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_published, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acquire_share_denial, setup_global_limit,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_no_global_section, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_more_keys_than_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),

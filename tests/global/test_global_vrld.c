@@ -31,6 +31,7 @@
 
 #include "../common.h"
 #include "../fault/vrld_run.h"
+#include "../run_cmd.h"
 #include "redis_fixture.h"
 #include "share.h"
 
@@ -390,6 +391,38 @@ static void two_hosts_override_key(void **state)
 	two_hosts_on("tesla", G_OV_COUNT);
 }
 
+/* vrld --forget-host: every endpoint of the config marks the host gone
+ * (vrl.lua's g:<host> in the epoch), so counters waiting for its report
+ * open without it; a bad host id or a config without global: is refused. */
+static void forget_host(void **state)
+{
+	char cmd[1024], out[4096];
+	redisContext *c;
+	redisReply *rep;
+
+	(void)state;
+	config(redis.spec, "1s");
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' --forget-host d 2>&1", vrld_path, conf);
+	assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
+	if (!strstr(out, "host d forgotten"))
+		fail_msg("vrld --forget-host said: %s", out);
+	c = rfx_connect(&redis);
+	rep = redisCommand(c, "HGET " RFX_EPOCH_KEY " g:d");
+	assert_non_null(rep);
+	assert_int_equal(rep->type, REDIS_REPLY_STRING);
+	assert_string_equal(rep->str, "1");
+	freeReplyObject(rep);
+	redisFree(c);
+
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' --forget-host 'd e' 2>&1", vrld_path, conf);
+	assert_int_equal(run_capture(cmd, out, sizeof(out)), 64);
+	assert_non_null(strstr(out, "host \"d e\""));
+	vrld_write_file(conf, "limits:\n  - {name: r, rate: 5/s, per: [org]}\n");
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' --forget-host d 2>&1", vrld_path, conf);
+	assert_int_equal(run_capture(cmd, out, sizeof(out)), 78);
+	assert_non_null(strstr(out, "no global: section"));
+}
+
 /* A cooldown (a 429's) on a global key on host a closes it on host b. */
 static void cooldown_crosses_hosts(void **state)
 {
@@ -578,6 +611,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(library_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_hosts_one_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_hosts_override_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(forget_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(cooldown_crosses_hosts, setup, teardown),
 		cmocka_unit_test_setup_teardown(lapsed_lease_denies, setup, teardown),
 		cmocka_unit_test_setup_teardown(quota_two_hosts, setup, teardown),

@@ -638,6 +638,30 @@ static void unused_allocation_kept(void **state)
 	vrld_gkeys_free(&g);
 }
 
+/* A refund (a validation failure's units) gives the units back to the
+ * host's allocation too, within the period: not lost to the pool. */
+static void refund_given_back(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_request rq = { .api = "q", .org = "o" };
+	struct vrld_gkeys g = { 0 };
+	struct vrl_seg_share *sh;
+	struct vrl_verdict v;
+
+	assert_int_equal(acquire(f, "q", 1, &v), VRL_EDENIED);
+	answer(f, &g, scan(f, &g, B_QUOTA), VRL_GLOBAL_OK, 3, 3);
+	sh = share(f, B_QUOTA);
+	assert_int_equal(acquire(f, "q", 1, &v), 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 2);
+	assert_int_equal(vrl_refund(f->c, &rq, "q", 1), 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 3);
+	assert_int_equal(scan(f, &g, B_QUOTA)->held, 0);
+	/* no more than the key's count gave back */
+	assert_int_equal(vrl_refund(f->c, &rq, "q", 1), 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 3);
+	vrld_gkeys_free(&g);
+}
+
 /* A reload keeps a global quota's calendar and anchor: refused, with why. */
 static void quota_calendar_kept(void **state)
 {
@@ -704,6 +728,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(quota_calendar_kept, setup_blocks, teardown_blocks),
 		cmocka_unit_test_setup_teardown(unused_allocation_kept, setup_blocks,
 						teardown_blocks),
+		cmocka_unit_test_setup_teardown(refund_given_back, setup_blocks, teardown_blocks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,8 @@
  * allocation), that the workers take from and give back to and that only
  * vrld grows or shrinks; and why the pool then keeps invariant 1.
  * Pure functions of the words. The acquire engine takes and gives back
- * (acquire.c AQ.B1, AQ.B2), a slots release and vrld's reaper give back
- * (keyops.c, handle.c), vrld applies the engine's results
+ * (acquire.c AQ.B1, AQ.B2), a slots release, a refund and vrld's reaper
+ * give back (keyops.c, handle.c), vrld applies the engine's results
  * (daemon/vrld/gkeys.c), the sweep drains (sweep.c).
  *
  * ---- The words ---------------------------------------------------------------
@@ -27,7 +27,8 @@
  * a grant dated in another period. A worker gives @cost back (credit +
  * cost, vrl_block_give) only under the same tag, for units it took and
  * holds no more: its own take when its acquire then fails (AQ.B2), a
- * slot it releases, a dead holder's slot vrld reaps. A give-back never
+ * slot it releases, a dead holder's slot vrld reaps, units refunded (as
+ * many as the key's count gave back, keyops.c). A give-back never
  * crosses a tag change: a unit taken in period P and given back in P + 1
  * is lost to P (counted used), never credited to P + 1.
  *

@@ -159,6 +159,8 @@ struct vrl_global_result {
 				 * static share applies from here (before: deny);
 				 * a window's W later */
 	uint64_t cooldown_until;/* local monotonic ns to close the key until; 0: none */
+	uint64_t period_id;     /* quota: the period the allocation is of (the entry's
+				 * that Redis answered): never apply it to another */
 	uint64_t gen;           /* the lease's: apply when it is not the entry's, and
 				 * copy it to the entry. An entry whose gen is not the
 				 * key's latest is from before that lease was applied: the

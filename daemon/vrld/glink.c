@@ -128,7 +128,7 @@ static size_t key_rows(struct vrld_glink *k, const struct vrl_seg *s)
 
 		memset(r, 0, sizeof(*r));
 		memcpy(r->id, gk->id, sizeof(r->id));
-		r->kind = gk->kind;
+		r->kind = gk->kind ? gk->kind : VRL_GLOBAL_RATE;
 		r->limit = gk->limit;
 		/* data a group member may have written: a terminated copy */
 		memcpy(k->labels[i], s->view.slots[g->slot_of[i]].label, VRL_LABEL_MAX);

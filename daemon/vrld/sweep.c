@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "keytable.h"
 #include "kind_upkeep.h"
+#include "blocks.h"
 #include "share.h"
 
 /*
@@ -63,6 +64,19 @@ static bool idle(uint32_t note, uint64_t st, uint64_t now, uint64_t now_rt, uint
 {
 	return vrl_kind_idle(VRL_NOTE_KIND(note), VRL_NOTE_CALENDAR(note), VRL_NOTE_ANCHOR(note),
 			     st, now, now_rt, idle_ns);
+}
+
+/* A global quota or slots key with credit left of its allocation is not
+ * idle: its first allocation comes after its first (denied) request, and
+ * evicted with it the key would never grant; the engine's clamp takes an
+ * unused spare away once its load is gone (blocks.h). */
+static bool block_unused(const struct vrl_seg_view *v, uint32_t note, uint64_t i)
+{
+	uint32_t kind = VRL_NOTE_KIND(note);
+
+	/* relaxed: blocks.h, the word carries no other data */
+	return v->shares && (kind == VRL_KIND_QUOTA || kind == VRL_KIND_SLOTS) &&
+	       vrl_block_credit(atomic_load_explicit(&v->shares[i].word, memory_order_relaxed));
 }
 
 uint64_t vrl_seg_sweep(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
@@ -142,12 +156,14 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg *s, uint64_t first, uint64_t count, uin
 			continue;
 		}
 		settle_adapt(&slots[i], cfg, note, now);
-		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns))
+		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns) ||
+		    block_unused(v, note, i))
 			continue;
 		/* a global key's credit goes before the key does: a key that
-		 * reuses the slot finds none of it (acquire.c AQ.S3) */
+		 * reuses the slot finds none of it (acquire.c AQ.S3); a block's
+		 * allocation shrinks with it (blocks.h V3) */
 		if (v->shares)
-			vrl_share_drain(&v->shares[i].word);
+			vrl_block_drain(&v->shares[i].word, &v->shares[i].cap);
 		if (!vrl_kt_evict(v, i, st, now))
 			continue;
 		evicted++;

@@ -352,7 +352,7 @@ void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e)
 	 * operator's reset emptied it, and then there is nothing to give. */
 	if (atomic_load_explicit(&s->tag, memory_order_acquire) != tag)
 		return;
-	vrl_slots_give_back(s, u);
+	vrl_slots_give_share(v->shares ? &v->shares[slot] : NULL, vrl_slots_give_back(s, u));
 }
 
 /* ---- open / close -------------------------------------------------------------- */

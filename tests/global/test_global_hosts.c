@@ -46,8 +46,8 @@
 static const bool global_kind[] = {
 	[GH_RATE] = true,
 	[GH_WINDOW] = true,
-	[GH_QUOTA] = false,
-	[GH_SLOTS] = false,
+	[GH_QUOTA] = true,
+	[GH_SLOTS] = true,
 };
 
 /* Every limit the tests know; those of kinds not yet global are left out. */

@@ -5,7 +5,9 @@
  * library, refuses a reload that changes global:, and stops cleanly. And
  * a global rate key held by two vrlds (two hosts on one Redis), each
  * serving forked workers on its own segment: their grants together never
- * exceed the limit in any interval, and they progress.
+ * exceed the limit in any interval, and they progress. A global quota
+ * held by two vrlds: its count granted whole, never more, across a clean
+ * stop of one of them.
  * Each test with its own redis-server (redis_fixture); skipped (exit 77)
  * when redis-server is missing.
  */
@@ -31,6 +33,7 @@
 #include "../fault/vrld_run.h"
 #include "../run_cmd.h"
 #include "redis_fixture.h"
+#include "share.h"
 
 #define NS_PER_S   UINT64_C(1000000000)
 #define WAIT_NS    (120 * NS_PER_S)     /* a deadline for hangs only (TSan, a busy machine) */
@@ -492,6 +495,113 @@ static void lapsed_lease_denies(void **state)
 	stop(pid);
 }
 
+/* ---- a global quota: its allocation over a vrld's clean stop ------------------- */
+
+#define Q_COUNT 20u
+
+static void quota_config(const char *path, const char *segname, const char *host,
+			 const char *promfile)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "segment: {name: \"%s\", keys: 1000}\n"
+		 "daemon: {metrics_textfile: \"%s\"}\n"
+		 "global: {redis: [\"%s\"], host: %s, lease: 250ms, hosts: 2}\n"
+		 "limits:\n  - {name: q, kind: quota, count: %u, calendar: once, per: [org], "
+		 "scope: global}\n", segname, promfile, redis.spec, host, Q_COUNT);
+	vrld_write_file(path, text);
+}
+
+/* One acquire on each of @c[0..2); the grants. */
+static unsigned quota_round(vrl_client *const c[2])
+{
+	struct vrl_request rq = { .api = "x", .org = "o" };
+	struct vrl_verdict v;
+	unsigned n = 0;
+
+	for (int h = 0; h < 2; h++) {
+		int rc = vrl_acquire(c[h], &rq, &v);
+
+		assert_true(rc == 0 || rc == VRL_EDENIED);
+		n += rc == 0;
+	}
+	return n;
+}
+
+/* The block word of the only key of @segname holds no credit. */
+static void credit_drained(const char *segname)
+{
+	int fd = shm_open(segname, O_RDONLY, 0);
+	struct vrl_seg_geometry g;
+	struct vrl_seg_view v;
+	struct stat st;
+	void *base;
+
+	assert_true(fd >= 0 && fstat(fd, &st) == 0);
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(base != MAP_FAILED);
+	assert_int_equal(vrl_seg_validate(base, (uint64_t)st.st_size, &g), 0);
+	vrl_seg_view_init(&v, base, &g);
+	for (uint64_t i = 0; i < v.nslots; i++)
+		assert_int_equal(atomic_load(&v.shares[i].word) & VRL_SHARE_CREDIT_MAX, 0);
+	munmap(base, (size_t)st.st_size);
+}
+
+/*
+ * A global quota of 20 held by two hosts: they grant 20 together, never
+ * more, and a vrld stopped cleanly in between (its spare drained and
+ * given back to Redis, its allocation kept by the segment) loses none:
+ * started again, it goes on from the units its key used.
+ */
+static void quota_two_hosts(void **state)
+{
+	vrl_client *c[2];
+	uint64_t until;
+	unsigned total = 0;
+	pid_t a, b;
+	char cmd[300];
+
+	(void)state;
+	assert_int_equal(vrld_fresh_paths("gvrld-b", dir_b, conf_b, log_b, prom_b, seg_b), 0);
+	quota_config(conf, seg, "a", prom);
+	quota_config(conf_b, seg_b, "b", prom_b);
+	a = start();
+	b = vrld_start(conf_b, NULL, log_b);
+	assert_true(vrld_wait_ready(seg_b, b, WAIT_NS));
+	c[0] = test_open(seg);
+	c[1] = test_open(seg_b);
+	until = vrl_now_ns() + WAIT_NS;
+	while (total < Q_COUNT / 3 && vrl_now_ns() < until) {
+		total += quota_round(c);
+		rfx_pace(2);
+	}
+	assert_true(total >= Q_COUNT / 3);
+	stop(a);
+	credit_drained(seg);
+	a = start();
+	while (total < Q_COUNT && vrl_now_ns() < until) {
+		total += quota_round(c);
+		rfx_pace(2);
+	}
+	if (total != Q_COUNT)
+		show_log();
+	assert_int_equal(total, Q_COUNT);
+	/* the count is spent: nothing more on either host */
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(quota_round(c), 0);
+		rfx_pace(5);
+	}
+	vrl_close(c[0]);
+	vrl_close(c[1]);
+	stop(a);
+	stop(b);
+	vrl_seg_unlink(seg_b);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir_b);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -504,6 +614,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(forget_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(cooldown_crosses_hosts, setup, teardown),
 		cmocka_unit_test_setup_teardown(lapsed_lease_denies, setup, teardown),
+		cmocka_unit_test_setup_teardown(quota_two_hosts, setup, teardown),
 	};
 
 	if (argc < 2) {

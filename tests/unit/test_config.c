@@ -1146,7 +1146,7 @@ static void test_global_section(void **state)
 	snprintf(yaml, sizeof(yaml), "global: {redis: \"h:1\", port: 1}\n%s", lim);
 	parse_bad(yaml, "vrl.yaml:1:24: global.port:", "");
 
-	/* scope: global needs global:, and a kind this vrld holds so (rate):
+	/* scope: global needs global:, and a kind this vrld holds so:
 	 * none is ever held per host while the config says global */
 	parse_bad("limits: [{name: r, rate: 1/s, scope: global}]\n",
 		  "vrl.yaml:1:38: limits[0].scope:", "needs a global: section");
@@ -1164,8 +1164,17 @@ static void test_global_section(void **state)
 		  "write rate 148/s with burst 3");
 	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: r, rate: 100000/s, burst: 70000, "
 		  "scope: global}]\n", "vrl.yaml:2:57: limits[0].scope:", "above 65535");
-	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: q, kind: quota, count: 5, "
-		  "calendar: day, scope: global}]\n", "vrl.yaml:2:", "kind quota cannot be global");
+	/* quota (hard, soft, once) and slots can be global: blocks.h */
+	parse_ok("global: {redis: \"h:1\", hosts: 3}\nlimits: [{name: q, kind: quota, count: 5, "
+		 "calendar: day, scope: global}, {name: t, kind: quota, count: 50, calendar: once, "
+		 "overage: true, scope: global}, {name: s, kind: slots, count: 2, scope: global}]\n");
+	assert_true(find("q")->flags & VRL_LIMIT_GLOBAL);
+	assert_true((find("t")->flags & (VRL_LIMIT_GLOBAL | VRL_LIMIT_SOFT)) ==
+		    (VRL_LIMIT_GLOBAL | VRL_LIMIT_SOFT));
+	assert_true(find("s")->flags & VRL_LIMIT_GLOBAL);
+	/* a slots count a host's block word cannot take back */
+	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: s, kind: slots, count: 20000000, "
+		  "scope: global}]\n", "vrl.yaml:2:", "above 16777215");
 	/* a window can be global: the hosts share its count */
 	parse_ok("global: {redis: \"h:1\", hosts: 3}\nlimits: [{name: w, kind: window, "
 		 "limit: 1000, window: 1h, keys: 64, per: [user], scope: global}]\n");
@@ -1175,9 +1184,9 @@ static void test_global_section(void **state)
 		  "scope: global}]\n", "vrl.yaml:1:", "needs a global: section");
 	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: w, kind: window, limit: 10, "
 		  "window: 1h, keys: 4, scope: both}]\n", "vrl.yaml:2:", "global or host");
-	/* kinds still held per host: refused, saying so and where */
-	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: s, kind: slots, count: 5, "
-		  "scope: global}]\n", "vrl.yaml:2:", "kind slots cannot be global");
+	/* a kind still held per host: refused, saying so and where */
+	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: g, kind: gate, "
+		  "scope: global}]\n", "vrl.yaml:2:", "kind gate cannot be global");
 }
 
 /* An override of a global limit is global too, and its own figures must

@@ -13,8 +13,10 @@ _vrld()
 	-p|--preset)
 		COMPREPLY=($(compgen -W "default smartcar samsara carsxe evenergy" -- "$cur"))
 		return 0 ;;
+	--forget-host)
+		return 0 ;;   # a host id: nothing to offer
 	esac
-	COMPREPLY=($(compgen -W "-c --config -p --preset --check --replace --discard-checkpoint -h --help -V --version" -- "$cur"))
+	COMPREPLY=($(compgen -W "-c --config -p --preset --check --replace --discard-checkpoint --forget-host -h --help -V --version" -- "$cur"))
 	return 0
 }
 

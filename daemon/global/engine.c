@@ -37,7 +37,6 @@
 
 #include "clock.h"
 
-#define LEASE_DEFAULT_NS (UINT64_C(1000000000))  /* the lease term when none is given */
 
 uint64_t vrl_global_now(void)
 {
@@ -60,7 +59,7 @@ static uint64_t boot_time(void)
 	return bt;
 }
 
-static bool host_ok(const char *h)
+bool vrl_global_host_ok(const char *h)
 {
 	size_t n = strlen(h);
 
@@ -85,7 +84,7 @@ static void default_host(char *out, size_t len)
 		strcpy(name, "localhost");
 	snprintf(out, len, "%.*s", VRL_GLOBAL_HOST_MAX, name);
 	for (char *p = out; *p; p++)
-		if (!host_ok((char[]){ *p, 0 }))
+		if (!vrl_global_host_ok((char[]){ *p, 0 }))
 			*p = '-';
 }
 
@@ -97,7 +96,7 @@ static int config(struct vrl_global *g, const struct vrl_global_config *c, char 
 		snprintf(err, len, "global.redis: give 1 to %u endpoints", VRL_GLOBAL_ENDPOINTS_MAX);
 		return -EINVAL;
 	}
-	if (c->host && !host_ok(c->host)) {
+	if (c->host && !vrl_global_host_ok(c->host)) {
 		snprintf(err, len, "global.host: \"%s\": use 1 to %u of A-Z a-z 0-9 . _ -", c->host,
 			 VRL_GLOBAL_HOST_MAX);
 		return -EINVAL;
@@ -111,7 +110,7 @@ static int config(struct vrl_global *g, const struct vrl_global_config *c, char 
 		return -EINVAL;
 	}
 	strcpy(g->prefix, c->prefix ? c->prefix : "vrl:");
-	g->lease = c->lease_ns ? c->lease_ns : LEASE_DEFAULT_NS;
+	g->lease = c->lease_ns ? c->lease_ns : VRL_GLOBAL_LEASE_DEFAULT_NS;
 	g->margin = c->margin_ns ? c->margin_ns : g->lease / 20;
 	g->timeout = c->timeout_ns ? c->timeout_ns : g->lease / 4;
 	if (g->margin + g->timeout >= g->lease) {

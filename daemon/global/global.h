@@ -48,6 +48,7 @@
 
 #define VRL_GLOBAL_ID_LEN     16u      /* bytes of a key id */
 #define VRL_GLOBAL_HOST_MAX   64u      /* bytes of a host id, NUL excluded */
+#define VRL_GLOBAL_LEASE_DEFAULT_NS UINT64_C(1000000000)  /* the lease term when none is given */
 #define VRL_GLOBAL_HOLDERS_MAX 256u    /* bytes of a holders list, NUL included */
 #define VRL_GLOBAL_ENDPOINTS_MAX 16u   /* Redis endpoints */
 #define VRL_GLOBAL_CHUNK      1000u    /* entries per call; more are pipelined */
@@ -157,6 +158,8 @@ struct vrl_global_result {
 	uint64_t static_from;   /* rate, window: when on_partition is static, the
 				 * static share applies from here (before: deny) */
 	uint64_t cooldown_until;/* local monotonic ns to close the key until; 0: none */
+	uint64_t period_id;     /* quota: the period the allocation is of (the entry's
+				 * that Redis answered): never apply it to another */
 	uint64_t gen;           /* the lease's: apply when it is not the entry's, and
 				 * copy it to the entry. An entry whose gen is not the
 				 * key's latest is from before that lease was applied: the
@@ -241,6 +244,19 @@ int vrl_global_key(struct vrl_global *g, const uint8_t id[VRL_GLOBAL_ID_LEN],
  * `share.count`), waiting at most one command timeout. Frees @g.
  */
 void vrl_global_stop(struct vrl_global *g, const struct vrl_global_entry *e, size_t n);
+
+/* Whether @h is a host id: 1 to VRL_GLOBAL_HOST_MAX of A-Z a-z 0-9 . _ - */
+bool vrl_global_host_ok(const char *h);
+
+/*
+ * The operator's way out for a host gone for good (operator.c): on every
+ * endpoint of @cfg, vrl_forget @host, so that the quota and slots
+ * counters waiting for its report open without it. Synchronous, one
+ * command timeout per endpoint; a line per endpoint in @out. 0, -EINVAL
+ * (a bad host id or endpoint), or -EIO when an endpoint did not do it.
+ */
+int vrl_global_forget(const struct vrl_global_config *cfg, const char *host, char *out,
+		      size_t len);
 
 /* ---- pure helpers (lease.c) ---------------------------------------------- */
 

@@ -110,7 +110,9 @@
  * units (block <= max(1, N / (4 hosts))) per key for the rest of the
  * period: the loss bound. For slots its held units stay counted too,
  * since its workers may still hold them, until it comes back (its report
- * counts again) or an operator forgets it (vrl_forget).
+ * counts again) or an operator forgets it (vrl_forget). The host's side,
+ * that its workers consume at most A_h and that it clamps before it
+ * reports, is proved in lib/kinds/blocks.h.
  *
  * ---- Failures ------------------------------------------------------------------
  *

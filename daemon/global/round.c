@@ -314,6 +314,7 @@ static void unanswered(struct ctx *x, size_t k)
 		res->share = r->share;
 		res->expires = r->expires;
 		res->target = r->target;
+		res->period_id = r->holders_pid;
 		res->gen = r->gen;
 		res->cooldown_until = r->cd_applied > x->now ? r->cd_applied : 0;
 		return;
@@ -384,6 +385,7 @@ static int answer(struct ctx *x, size_t k, const redisReply *blob, size_t *at, u
 		snprintf(r->holders, sizeof(r->holders), "%.*s", (int)hn, (const char *)p +
 			 ANSWER_FIXED);
 		r->holders_pid = e->period_id;
+		res->period_id = e->period_id;
 		break;
 	case VRL_GLOBAL_GATE:
 		res->expires = UINT64_MAX;

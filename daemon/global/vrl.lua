@@ -75,7 +75,7 @@ record is written first, after the head; the others follow as they were.
 Doubles hold integers exactly below 2^53, as Lua's numbers do.
 ]]
 
-local VERSION = 2    -- the library's version: vrld loads it over an older one
+local VERSION = 3    -- the library's version: vrld loads it over an older one
 local PROTOCOL = 2   -- the argument and reply layout vrld speaks
 local LAYOUT = 2     -- the layout of the keys' values, a part of their names
 
@@ -419,11 +419,21 @@ local function renew_share(k, h, ep, en)
   -- demand: the load per period (rate: micro-permits/s; window: grants per W)
   local unit = rate and 1e12 or en.per
   ld = math.min(capA, load_step(ld, (en.use + en.d) * unit / dt, dt, term))
+  -- idle: nothing used or asked for since its last call, and a load below
+  -- a permit a term or a twentieth of the figure (the estimate falls so
+  -- far within a term of its last use): it wants nothing, not even the
+  -- floor, so its share goes to hosts with demand once its promises
+  -- expire; its next denial (unmet) asks again
+  local idle = en.use == 0 and en.d == 0 and (ld * term < unit or ld * 20 < capA)
   local wa = ld * HEADROOM
   if en.d > 0 then wa = math.max(wa, en.sa * 2, en.sa + en.d * unit / dt) end
-  if not rate then wa = math.max(1, math.ceil(wa)) end
+  if idle then
+    wa = 0
+  elseif not rate then
+    wa = math.max(1, math.ceil(wa))
+  end
   local wb = 0
-  if rate then
+  if rate and not idle then
     wb = math.max(1, math.ceil(capB * wa / capA))
     if en.d > 0 then wb = math.max(wb, math.min(capB, en.sb + en.d)) end
   end
@@ -431,7 +441,7 @@ local function renew_share(k, h, ep, en)
   WA[nw], WB[nw] = wa, wb
   local ga = math.floor(math.min(wa, level(WA, nw, sumA + wa, capA), capA - otherA))
   local gb = math.floor(math.min(wb, level(WB, nw, sumB + wb, capB), capB - otherB))
-  if rate and gb < 1 and capB - otherB >= 1 then gb = 1 end
+  if rate and not idle and gb < 1 and capB - otherB >= 1 then gb = 1 end
   local code = OK
   if v < ep.fence then code, ga, gb = FENCED, 0, 0 end
   if ga < 0 then ga = 0 end

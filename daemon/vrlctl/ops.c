@@ -186,6 +186,8 @@ static void acquire_json(const struct ctl *x, const struct vrl_verdict *v)
 	json_bool(&j, "table_full", v->flags & VRL_VERDICT_TABLE_FULL);
 	json_bool(&j, "no_limit", v->flags & VRL_VERDICT_NO_LIMIT);
 	json_bool(&j, "unmatched", v->flags & VRL_VERDICT_UNMATCHED);
+	json_bool(&j, "share", v->flags & VRL_VERDICT_SHARE);
+	json_bool(&j, "paced", v->flags & VRL_VERDICT_PACED);
 	json_obj_end(&j);
 	json_finish(&j);
 }
@@ -239,9 +241,10 @@ static void denied_human(const struct ctl *x, const struct vrl_verdict *v)
 		       v->limit_value);
 		return;
 	}
-	printf("denied by %s, retry after %s%s\n", v->limit_name,
+	printf("denied by %s, retry after %s%s%s\n", v->limit_name,
 	       fmt_secs(retry, sizeof(retry), v->retry_after_ns),
-	       (v->flags & VRL_VERDICT_COOLDOWN) ? " (cooldown)" : "");
+	       (v->flags & VRL_VERDICT_COOLDOWN) ? " (cooldown)" : "",
+	       (v->flags & VRL_VERDICT_SHARE) ? " (this host's share of the global limit)" : "");
 }
 
 int ctl_cmd_acquire(const struct ctl *x)

@@ -351,7 +351,7 @@ static void show_json(const struct ctl *x, const struct show *s)
 		if (w.shape == VRL_WORD_PERIOD)
 			json_str(&j, "period", word_period(period, sizeof(period), &s->l->seg,
 							   s->k.state));
-		else
+		else if (w.shape == VRL_WORD_TAT)
 			json_i64(&j, "tat_rel_ns", s->k.tat == 0 ? 0 :
 				 (int64_t)(s->k.tat - s->now));
 		json_bool(&j, "open", s->k.cooldown_ns == 0);

@@ -12,9 +12,10 @@
  * scope: global asks for a limit held by every host together. A rate
  * limit can be (its keys take from a share word besides their GCRA:
  * lib/kinds/share.h), with burst >= hosts (lease.c says why) and a burst
- * a share word can count. A kind this vrld cannot yet hold that way is
- * refused here, by name: a limit the config calls global is never held
- * per host without saying so.
+ * a share word can count; a quota or slots limit too (an allocation of
+ * units: lib/kinds/blocks.h), a slots count a block word can take back.
+ * A kind this vrld cannot yet hold that way is refused here, by name: a
+ * limit the config calls global is never held per host without saying so.
  */
 #include "config_parse.h"
 
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "redis.h"
+#include "blocks.h"
 #include "share.h"
 
 #define VRL_GLOBAL_LEASE_MIN_NS  UINT64_C(100000000)        /* 100ms */
@@ -167,6 +169,36 @@ static int cfg_limit_global_rate(struct vrl_doc *d, yaml_node_t *n, const char *
 	return 0;
 }
 
+/* A global quota or slots limit: units a host's block word can count
+ * (blocks.h; a slots count is what the word may have to take back). */
+static int cfg_limit_global_block(struct vrl_doc *d, yaml_node_t *n, const char *where,
+				  struct vrl_seg_limit *l)
+{
+	if (l->kind == VRL_KIND_SLOTS && l->count > VRL_BLOCK_CREDIT_MAX)
+		return fail(d, n, where, "global limit %s: count %llu is above %llu, the most "
+			    "slots a host's share can hold, expected a smaller count or scope: "
+			    "host", l->name, (unsigned long long)l->count,
+			    (unsigned long long)VRL_BLOCK_CREDIT_MAX);
+	l->flags |= VRL_LIMIT_GLOBAL;
+	return 0;
+}
+
+int cfg_override_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		       struct vrl_seg_limit *o)
+{
+	if (!(o->flags & VRL_LIMIT_GLOBAL))
+		return 0;
+	switch (o->kind) {
+	case VRL_KIND_RATE:
+		return cfg_limit_global_rate(d, n, path, o);
+	case VRL_KIND_QUOTA:
+	case VRL_KIND_SLOTS:
+		return cfg_limit_global_block(d, n, path, o);
+	default:
+		return 0;
+	}
+}
+
 int cfg_limit_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
 		    struct vrl_seg_limit *l)
 {
@@ -183,6 +215,8 @@ int cfg_limit_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
 	if (!d->p->global)
 		return fail(d, n, where, "global needs a global: section (redis:, host:, "
 			    "lease:), expected one at the top of the config");
+	if (l->kind == VRL_KIND_QUOTA || l->kind == VRL_KIND_SLOTS)
+		return cfg_limit_global_block(d, n, where, l);
 	if (l->kind != VRL_KIND_RATE)
 		return fail(d, n, where, "kind %s cannot be global in this version of vrld, "
 			    "expected scope: host (the default): it would hold the limit on each "

@@ -152,7 +152,7 @@ static int parse_override(struct vrl_doc *d, yaml_node_t *map, const char *path,
 		if (strcmp(p->out.cfg.limits[i].name, o.name) == 0)
 			return fail(d, map, path, "duplicate override %s (first defined at %s), "
 				    "expected each match once", o.name, p->origin[i]);
-	if (cfg_kind_params(d, map, path, &o, true))
+	if (cfg_kind_params(d, map, path, &o, true) || cfg_override_scope(d, map, path, &o))
 		return -1;
 	return cfg_add_limit(d, map, path, &o);
 }

@@ -150,6 +150,10 @@ const char *cfg_kind_name(uint32_t kind);
 /* ---- config_global.c ---- */
 
 int cfg_parse_global(struct vrl_doc *d, yaml_node_t *map, struct vrl_global_settings *g);
+/* An override of a global limit (@o a copy of its base, with its own
+ * figures): global too, its figures checked as the base's were. */
+int cfg_override_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,
+		       struct vrl_seg_limit *o);
 /* scope: of limit @l (its kind read): host, or global when this vrld can hold it so
  * (sets VRL_LIMIT_GLOBAL). */
 int cfg_limit_scope(struct vrl_doc *d, yaml_node_t *n, const char *path,

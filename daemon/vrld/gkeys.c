@@ -3,7 +3,7 @@
  *
  * Each tick, on the main loop, vrld walks the key table and keeps, in its
  * own memory, one struct vrld_gkey per slot that holds a key of a global
- * rate limit: the key's id (the same bytes on every host), the limit's
+ * limit (rate; quota and slots: B1 to B3 below): the key's id (the same bytes on every host), the limit's
  * figures, and the share in force (struct vrl_share_fill). The segment
  * holds only what the workers use: the slot's share word, and its used
  * and unmet counts.
@@ -58,6 +58,27 @@
  *      results and the sweep do, so none of them interleave.
  * vrld changes a word only by CAS from the value it loaded (share.h), so
  * no take is lost.
+ *
+ * Quota and slots keys (blocks.h: the word is an account of the host's
+ * allocation, no time in it) take the same steps with their own at K2,
+ * K3, K4 and K5, and none at K7 (nothing is due with time):
+ *   B1 K2 takes a key up keeping a word that has a tag (a vrld before
+ *      this one left it: its allocation, cap, is the key's, and is
+ *      reported as it is); a word without one starts at the tag of now,
+ *      its allocation the units the key already counts, all used.
+ *   B2 K3 starts a quota's new period (blocks.h V1: the tag only moves
+ *      forward) and reports the allocation kept (cap), the units used of
+ *      it (cap less the credit), the period and the time to its end.
+ *   B3 K4 applies a result of the word's period only (global.h
+ *      vrl_global_result.period_id): grown to what Redis counts for the
+ *      host, clamped to the units used plus the spare to keep after an OK
+ *      answer (blocks.h V2), before the next scan reports it. K5 drains
+ *      the credit (V3) and vrl_global_stop reports the units used.
+ * K1 and the sweep are the same for every kind: the sweep drains a block
+ * key's credit with its allocation (V3) before it evicts the key, and K1
+ * clears word and cap. blocks.h proves that a host then never consumes
+ * more than the allocation Redis counts for it, which is what lease.c's
+ * blocks need of it.
  */
 #include "gkeys.h"
 
@@ -66,23 +87,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocks.h"
+#include "clock.h"
 #include "keytable.h"
+#include "quota.h"
 
 /* The key of slot @i's id, from its limit's identity and its hash. */
-static void key_id(const struct vrl_seg_limit *l, uint64_t tag, uint64_t home,
-		   uint8_t id[VRL_GLOBAL_ID_LEN])
+static void key_id(const struct vrl_seg_limit *l, enum vrl_global_kind kind, uint64_t tag,
+		   uint64_t home, uint8_t id[VRL_GLOBAL_ID_LEN])
 {
 	char h[2][17];
 	const char *parts[2] = { h[0], h[1] };
 
 	snprintf(h[0], sizeof(h[0]), "%016llx", (unsigned long long)home);
 	snprintf(h[1], sizeof(h[1]), "%016llx", (unsigned long long)(tag & VRL_TAG_FP_MASK));
-	vrl_global_key_id(VRL_GLOBAL_RATE, l->pool[0] ? l->pool : l->name, parts, 2, id);
+	vrl_global_key_id(kind, l->pool[0] ? l->pool : l->name, parts, 2, id);
 }
 
 static void set_none(struct vrl_seg_share *sh)
 {
 	vrl_share_set(&sh->word, 0, 0, true);
+	/* relaxed: vrld's own memory of a block key's allocation (blocks.h B2) */
+	atomic_store_explicit(&sh->cap, 0, memory_order_relaxed);
 }
 
 static int grow(struct vrld_gkeys *g, size_t want)
@@ -182,10 +208,191 @@ static void close_until(struct vrl_seg_slot *sl, uint64_t until)
 		;
 }
 
+/* ---- quota and slots keys: blocks (blocks.h; B1 to B3 below) --------------- */
+
+uint64_t (*vrld_gkeys_realtime)(void) = vrl_wall_ns;
+
+/* The engine's kind of limit @l held across hosts; 0: not one vrld holds. */
+static enum vrl_global_kind global_kind(const struct vrl_seg_limit *l)
+{
+	switch (l->kind) {
+	case VRL_KIND_RATE:
+		return VRL_GLOBAL_RATE;
+	case VRL_KIND_QUOTA:
+		return VRL_GLOBAL_QUOTA;
+	case VRL_KIND_SLOTS:
+		return VRL_GLOBAL_SLOTS;
+	default:
+		return 0;
+	}
+}
+
+static bool is_block(const struct vrld_gkey *k)
+{
+	return k->kind == VRL_GLOBAL_QUOTA || k->kind == VRL_GLOBAL_SLOTS;
+}
+
+static void block_figures(struct vrld_gkey *k, const struct vrl_seg_limit *l)
+{
+	k->soft = l->kind == VRL_KIND_QUOTA && (l->flags & VRL_LIMIT_SOFT);
+	k->calendar = l->calendar;
+	k->anchor = l->anchor;
+}
+
+/* The tag of key @k at wall clock @rt (quota: its period's, the period id
+ * in @pid and the time to its end in @left; slots: one tag, ever). */
+static uint64_t block_tag_at(const struct vrld_gkey *k, uint64_t rt, uint64_t *pid,
+			     uint64_t *left)
+{
+	struct vrl_seg_limit q = { .kind = VRL_KIND_QUOTA, .calendar = k->calendar,
+				   .anchor = k->anchor };
+	uint64_t end = UINT64_MAX;
+
+	*pid = 0;
+	*left = UINT64_MAX;
+	if (k->kind != VRL_GLOBAL_QUOTA)
+		return VRL_BLOCK_SLOTS_TAG;
+	if (vrl_quota_period(&q, rt, pid, NULL, &end) != 0)
+		*pid = 0;
+	if (end != UINT64_MAX)
+		*left = end > rt ? end - rt : 0;
+	return vrl_block_tag_quota(*pid);
+}
+
+/* Units the key of @sl counts in period @pid (quota) or holds (slots). */
+static uint64_t block_counted(const struct vrld_gkey *k, const struct vrl_seg_slot *sl,
+			      uint64_t pid)
+{
+	/* relaxed: a figure; B3 needs no order of it */
+	uint64_t st = atomic_load_explicit(&sl->state, memory_order_relaxed);
+
+	if (st == VRL_STATE_EVICTED)
+		return 0;
+	return k->kind == VRL_GLOBAL_QUOTA ? vrl_quota_used(st, pid) : st;
+}
+
+/*
+ * B1 (K2 of a quota or slots key): a word with a tag is the key's own,
+ * left by a vrld before this one (the tag is 0 only before the key's
+ * first take-up: K1 clears it, and only vrld evicts): its allocation,
+ * cap, is adopted as it is (blocks.h B2) and reported. A word without
+ * one starts at the tag of now (blocks.h V1), with the units the key
+ * already counts (a checkpoint's, a count kept from before) as its
+ * allocation, all consumed: so its report counts them in Redis. No worker
+ * commits meanwhile: a look that finds no credit denies before it writes
+ * (acquire.c AQ.S1).
+ */
+static void block_take_up(struct vrld_gkey *k, const struct vrl_seg_limit *l,
+			  const struct vrl_seg_slot *sl, struct vrl_seg_share *sh, uint64_t rt)
+{
+	uint64_t pid, left, tag;
+
+	block_figures(k, l);
+	tag = block_tag_at(k, rt, &pid, &left);
+	/* relaxed: blocks.h, the words carry no other data */
+	if (vrl_block_tag(atomic_load_explicit(&sh->word, memory_order_relaxed)) != 0)
+		return;
+	vrl_block_start(&sh->word, &sh->cap, tag);
+	atomic_store_explicit(&sh->cap, block_counted(k, sl, pid), memory_order_relaxed);
+}
+
+/*
+ * B2 (K3 of a quota or slots key): a new period starts the word at its
+ * tag (blocks.h V1; only forward: a word of a later period, a clock
+ * stepped back, stays, and reports that period); then the entry: the
+ * allocation kept is cap (blocks.h B2), the units used of it cap less
+ * the credit. A soft quota reports the units its key counted when more
+ * (never short: its workers take nothing, and Redis counts them all).
+ */
+static void block_tick(struct vrld_gkey *k, struct vrl_seg_slot *sl, struct vrl_seg_share *sh,
+		       uint64_t rt, struct vrl_global_entry *e)
+{
+	uint64_t pid, left, tag = block_tag_at(k, rt, &pid, &left), w, cap;
+	/* relaxed: the engine publishes it; K6 */
+	uint64_t cd = atomic_load_explicit(&sl->cooldown, memory_order_relaxed);
+
+	w = atomic_load_explicit(&sh->word, memory_order_relaxed);
+	if (vrl_block_tag(w) < tag || (k->kind == VRL_GLOBAL_SLOTS && vrl_block_tag(w) != tag)) {
+		vrl_block_start(&sh->word, &sh->cap, tag);
+		w = atomic_load_explicit(&sh->word, memory_order_relaxed);
+	} else if (vrl_block_tag(w) != tag) {
+		pid = vrl_block_tag(w) - 1;    /* a clock stepped back: the word's period */
+		left = UINT64_MAX;
+	}
+	cap = atomic_load_explicit(&sh->cap, memory_order_relaxed);
+	if (cap > VRL_QUOTA_COUNT_MAX)      /* a word a group member wrote: a bound */
+		cap = VRL_QUOTA_COUNT_MAX;
+	memset(e, 0, sizeof(*e));
+	memcpy(e->id, k->id, sizeof(e->id));
+	e->kind = k->kind;
+	e->count = k->count;
+	e->soft = k->soft;
+	/* relaxed: counts, ordered by nothing (segment.h) */
+	e->used_total = atomic_load_explicit(&sh->used, memory_order_relaxed);
+	e->unmet_total = atomic_load_explicit(&sh->unmet, memory_order_relaxed);
+	e->share.count = cap;
+	e->held = vrl_block_consumed(w, cap);
+	if (k->soft) {
+		e->held = block_counted(k, sl, pid);
+		e->share.count = cap > e->held ? cap : e->held;
+	}
+	e->period_id = pid;
+	e->period_left_ns = left;
+	e->cooldown_until = cd > vrl_mono_ns() ? cd : 0;
+	e->gen = k->gen;
+}
+
+/*
+ * B3 (K4 of a quota or slots key): a result's allocation, of the period
+ * of the word only, applied by blocks.h V2: grown to what Redis counts
+ * for the host, and after an OK answer clamped to the units used plus
+ * the spare to keep, before the next entry reports it. Other answers
+ * (fenced, seeding, behind: global.h) keep the allocation as it is. A
+ * soft quota keeps the allocation for its report alone.
+ */
+static void block_apply(struct vrld_gkey *k, const struct vrl_seg_slot *sl,
+			struct vrl_seg_share *sh, const struct vrl_global_result *r)
+{
+	uint64_t w = atomic_load_explicit(&sh->word, memory_order_relaxed);
+	uint64_t tag = k->kind == VRL_GLOBAL_QUOTA ? vrl_block_tag_quota(r->period_id) :
+						     VRL_BLOCK_SLOTS_TAG;
+	bool ok = r->status == VRL_GLOBAL_OK;
+	uint64_t used, cap, next;
+
+	if (vrl_block_tag(w) != tag)
+		return;       /* an answer of a period over, or not begun here */
+	if (!k->soft) {
+		vrl_block_apply(&sh->word, &sh->cap, tag, r->share.count, r->target, ok);
+		return;
+	}
+	used = block_counted(k, sl, r->period_id);
+	cap = atomic_load_explicit(&sh->cap, memory_order_relaxed);
+	next = r->share.count > cap ? r->share.count : cap;
+	if (ok && next > used + r->target)
+		next = used + r->target;
+	atomic_store_explicit(&sh->cap, next > used ? next : used, memory_order_relaxed);
+}
+
+/* K5 of a quota or slots key: its credit drained (blocks.h V3) before
+ * vrl_global_stop reports what it keeps, the units used (a soft quota:
+ * those its key counted). */
+static void block_stop(struct vrld_gkey *k, const struct vrl_seg_slot *sl,
+		       struct vrl_seg_share *sh, struct vrl_global_entry *e)
+{
+	uint64_t cap = vrl_block_drain(&sh->word, &sh->cap);
+
+	if (k->soft) {
+		cap = block_counted(k, sl, e->period_id);
+		atomic_store_explicit(&sh->cap, cap, memory_order_relaxed);
+	}
+	e->share.count = cap;
+}
+
 int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 {
 	const struct vrl_seg_view *v = &s->view;
 	const struct vrl_seg_config *cfg = s->cfg;
+	uint64_t rt = vrld_gkeys_realtime();
 
 	g->n = 0;
 	if (!v->shares || !cfg)
@@ -218,15 +425,21 @@ int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 		li = vrl_note_limit(atomic_load_explicit(&sl->limit, memory_order_relaxed),
 				    cfg->generation, cfg->nlimits);
 		if (li >= 0 && (cfg->limits[li].flags & VRL_LIMIT_GLOBAL) &&
-		    cfg->limits[li].kind == VRL_KIND_RATE) {
+		    global_kind(&cfg->limits[li]) != 0) {
 			const struct vrl_seg_limit *l = &cfg->limits[li];
 
 			if (!k->tag) {                             /* K2 */
-				key_id(l, tag, atomic_load_explicit(&sl->home,
-								    memory_order_relaxed), k->id);
+				k->kind = global_kind(l);
+				key_id(l, k->kind, tag, atomic_load_explicit(&sl->home,
+									     memory_order_relaxed),
+				       k->id);
 				k->tag = tag;
-				set_none(sh);
+				if (is_block(k))
+					block_take_up(k, l, sl, sh, rt);
+				else
+					set_none(sh);
 			}
+			block_figures(k, l);
 			k->count = l->count;
 			k->period_ns = l->period_ns;
 			k->burst = l->burst;
@@ -239,8 +452,12 @@ int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 			return -ENOMEM;
 		/* K3 release fence: the tag read above before the fill (AQ.S3) */
 		atomic_thread_fence(memory_order_release);
-		vrl_share_tick(&k->f, &sh->word, now);
-		entry(&g->e[g->n], k, sl, sh, now);
+		if (is_block(k)) {
+			block_tick(k, sl, sh, rt, &g->e[g->n]);
+		} else {
+			vrl_share_tick(&k->f, &sh->word, now);
+			entry(&g->e[g->n], k, sl, sh, now);
+		}
 		g->slot_of[g->n++] = i;
 	}
 	return build_map(g);
@@ -262,7 +479,7 @@ void vrld_gkeys_fill(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 		uint64_t st = atomic_load_explicit(&sl->state, memory_order_relaxed);
 
 		/* K7: a key gone since the scan waits for the next scan's K1 */
-		if (!k->tag || tag != k->tag || st == VRL_STATE_EVICTED)
+		if (!k->tag || tag != k->tag || st == VRL_STATE_EVICTED || is_block(k))
 			continue;
 		/* K3's release fence: the tag read above before the fill (AQ.S3) */
 		atomic_thread_fence(memory_order_release);
@@ -294,6 +511,10 @@ void vrld_gkeys_apply(struct vrld_gkeys *g, struct vrl_seg *s, const struct vrl_
 		k->gen = r[i].gen;
 		if (!r[i].apply)
 			continue;      /* no lease yet: the word stays at none */
+		if (is_block(k)) {
+			block_apply(k, &v->slots[slot], &v->shares[slot], &r[i]);
+			continue;
+		}
 		/* K4: F1 under the share in force, then F2 */
 		vrl_share_apply(&k->f, &v->shares[slot].word, r[i].share.rate, r[i].share.burst,
 				r[i].expires, now);
@@ -307,6 +528,10 @@ void vrld_gkeys_clamp_all(struct vrld_gkeys *g, struct vrl_seg *s)
 	for (size_t i = 0; v->shares && g->k && i < g->n; i++) {
 		uint64_t slot = g->slot_of[i];
 
+		if (is_block(&g->k[slot])) {
+			block_stop(&g->k[slot], &v->slots[slot], &v->shares[slot], &g->e[i]);
+			continue;
+		}
 		/* K5: F3 before the release */
 		set_none(&v->shares[slot]);
 		memset(&g->e[i].share, 0, sizeof(g->e[i].share));

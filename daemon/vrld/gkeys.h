@@ -1,8 +1,9 @@
 /*
  * gkeys.h - vrld's side of the keys of global limits: which slots hold
  * one, the engine's entry of each, and the share word vrld fills from
- * each key's lease (lib/kinds/share.h). Main loop only; gkeys.c has the
- * protocol.
+ * each key's lease (rate: lib/kinds/share.h) or the allocation it keeps
+ * there (quota, slots: lib/kinds/blocks.h). Main loop only; gkeys.c has
+ * the protocol.
  */
 #ifndef VRLD_GKEYS_H
 #define VRLD_GKEYS_H
@@ -23,6 +24,9 @@ struct vrld_gkey {
 	char limit[VRL_NAME_MAX];        /* its name, for vrlctl global and the metrics */
 	uint64_t gen;                    /* the gen of the last result applied */
 	struct vrl_share_fill f;         /* the share in force (share.h F1, F2) */
+	enum vrl_global_kind kind;       /* rate, quota, slots (blocks.h) */
+	bool soft;                       /* quota: never short, counted all the same */
+	uint32_t calendar, anchor;       /* quota: its periods */
 };
 
 struct vrld_gkeys {
@@ -57,5 +61,9 @@ void vrld_gkeys_apply(struct vrld_gkeys *g, struct vrl_seg *s, const struct vrl_
 void vrld_gkeys_clamp_all(struct vrld_gkeys *g, struct vrl_seg *s);
 
 void vrld_gkeys_free(struct vrld_gkeys *g);
+
+/* The wall clock the quota periods of global keys are read from (tests
+ * drive it). */
+extern uint64_t (*vrld_gkeys_realtime)(void);
 
 #endif /* VRLD_GKEYS_H */

@@ -22,12 +22,26 @@
 #include <string.h>
 #include <time.h>
 
+void vrld_glink_config(const struct vrl_global_settings *gs, struct vrl_global_config *cfg,
+		       const char *eps[VRL_GLOBAL_ENDPOINTS_MAX])
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (unsigned i = 0; i < gs->nredis && i < VRL_GLOBAL_ENDPOINTS_MAX; i++)
+		eps[i] = gs->redis[i];
+	cfg->redis = eps;
+	cfg->nredis = gs->nredis;
+	cfg->host = gs->host[0] ? gs->host : NULL;
+	cfg->lease_ns = gs->lease_ns;
+	cfg->hosts = gs->hosts;
+	cfg->on_partition = gs->static_partition ? VRL_GLOBAL_STATIC : VRL_GLOBAL_DENY;
+}
+
 int vrld_glink_start(struct vrld_glink *k, const struct vrl_daemon_config *dc,
 		     vrld_log_fn *log)
 {
 	const struct vrl_global_settings *gs = &dc->global;
 	const char *eps[VRL_GLOBAL_ENDPOINTS_MAX];
-	struct vrl_global_config cfg = { 0 };
+	struct vrl_global_config cfg;
 	char err[256];
 	int rc;
 
@@ -35,14 +49,7 @@ int vrld_glink_start(struct vrld_glink *k, const struct vrl_daemon_config *dc,
 	k->log = log;
 	if (!gs->on)
 		return 0;
-	for (unsigned i = 0; i < gs->nredis; i++)
-		eps[i] = gs->redis[i];
-	cfg.redis = eps;
-	cfg.nredis = gs->nredis;
-	cfg.host = gs->host[0] ? gs->host : NULL;
-	cfg.lease_ns = gs->lease_ns;
-	cfg.hosts = gs->hosts;
-	cfg.on_partition = gs->static_partition ? VRL_GLOBAL_STATIC : VRL_GLOBAL_DENY;
+	vrld_glink_config(gs, &cfg, eps);
 	rc = vrl_global_start(&cfg, &k->g, err, sizeof(err));
 	if (rc != 0) {
 		log("error", "refusing to start: the global engine did not start",
@@ -121,7 +128,7 @@ static size_t key_rows(struct vrld_glink *k, const struct vrl_seg *s)
 
 		memset(r, 0, sizeof(*r));
 		memcpy(r->id, gk->id, sizeof(r->id));
-		r->kind = VRL_GLOBAL_RATE;
+		r->kind = gk->kind ? gk->kind : VRL_GLOBAL_RATE;
 		r->limit = gk->limit;
 		/* data a group member may have written: a terminated copy */
 		memcpy(k->labels[i], s->view.slots[g->slot_of[i]].label, VRL_LABEL_MAX);

@@ -30,6 +30,10 @@ struct vrld_glink {
 	                                it after start (vrld_gstatus_attach) */
 };
 
+/* The engine's config of global: section @gs; @eps holds its endpoints. */
+void vrld_glink_config(const struct vrl_global_settings *gs, struct vrl_global_config *cfg,
+		       const char *eps[VRL_GLOBAL_ENDPOINTS_MAX]);
+
 /*
  * Start the engine for @dc's global: section (nothing without one). 0, or
  * -1 with the reason logged: vrld must not start.

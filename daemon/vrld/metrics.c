@@ -48,11 +48,9 @@
 
 #include "atomic_file.h"
 #include "metrics_http.h"
+#include "metrics_keys.h"
 #include "vrl_internal.h"
 #include "clock.h"
-#include "keytable.h"
-#include "keyuse.h"
-#include "kind_describe.h"
 #include "unmatched.h"
 
 #define RETIRED_MAX      256u    /* limit names whose folded totals are kept */
@@ -310,128 +308,6 @@ static void collect_holders(struct vrl_metrics *m, uint64_t out[NCOUNTERS][VRL_M
 	}
 }
 
-/* ---- keys ------------------------------------------------------------------- */
-
-struct key_ratio {
-	double ratio;
-	uint32_t limit;
-	char label[VRL_LABEL_MAX];
-};
-
-static int by_ratio(const void *pa, const void *pb)
-{
-	const struct key_ratio *a = pa, *b = pb;
-
-	if (a->ratio != b->ratio)
-		return a->ratio > b->ratio ? -1 : 1;
-	return strcmp(a->label, b->label);
-}
-
-/* Keep the @top highest ratios in @best (sorted when the scan ends). */
-static void offer(struct key_ratio *best, unsigned top, unsigned *n, const struct key_ratio *k)
-{
-	unsigned low = 0;
-
-	if (*n < top) {
-		best[(*n)++] = *k;
-		return;
-	}
-	for (unsigned i = 1; i < top; i++)
-		if (best[i].ratio < best[low].ratio)
-			low = i;
-	if (top && k->ratio > best[low].ratio)
-		best[low] = *k;
-}
-
-/* Count live keys per limit and their overage, and find the @m->top
- * nearest their limit. */
-static void scan_keys(struct vrl_metrics *m, uint64_t *keys, uint64_t *overage, uint64_t *live,
-		      uint64_t *unattributed, struct key_ratio *best, unsigned *nbest)
-{
-	const struct vrl_seg_slot *slots = m->v.slots;
-	uint64_t now = vrl_now_ns(), period[VRL_MAX_LIMITS];
-
-	vrl_key_periods(&m->snap, vrl__realtime_ns(), period);
-	memset(keys, 0, VRL_MAX_LIMITS * sizeof(*keys));
-	memset(overage, 0, VRL_MAX_LIMITS * sizeof(*overage));
-	*live = 0;
-	*unattributed = 0;
-	*nbest = 0;
-	for (uint64_t i = 0; i < m->v.nslots; i++) {
-		const struct vrl_seg_slot *s = &slots[i];
-		uint64_t tag = load64(&s->tag), state;
-		struct key_ratio k;
-		int li;
-
-		if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
-			continue;
-		state = load64(&s->state);
-		if (state == VRL_STATE_EVICTED)
-			continue;
-		(*live)++;
-		li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
-				    m->snap.generation, m->snap.nlimits);
-		if (li < 0) {
-			/* its limit is gone, or it was inserted under a numbering
-			 * that vrld has not renoted yet */
-			(*unattributed)++;
-			continue;
-		}
-		k.limit = (uint32_t)li;
-		keys[k.limit]++;
-		overage[k.limit] += vrl_kind_overage(&m->snap.limits[k.limit], state,
-						     period[k.limit]);
-		k.ratio = vrl_slot_used_ratio(&m->v, &m->snap.limits[k.limit], i, state,
-					      load64(&s->cooldown), now, period[k.limit]);
-		if (k.ratio <= 0)
-			continue;
-		memcpy(k.label, s->label, sizeof(k.label));
-		k.label[sizeof(k.label) - 1] = '\0';
-		offer(best, m->top, nbest, &k);
-	}
-	qsort(best, *nbest, sizeof(*best), by_ratio);
-}
-
-/*
- * Adaptive rate limits (adapt.h): by limit, the keys paced below their
- * figure now, and the lowest effective rate among its keys in permille of
- * the figure (1000: none cut; a limit that does not adapt reads 1000),
- * shown as a ratio.
- * Bounded cardinality: one series per limit, never per key.
- */
-static void scan_adaptive(struct vrl_metrics *m, uint64_t *cut, uint64_t *lowest)
-{
-	uint64_t now = vrl_now_ns();
-
-	for (unsigned l = 0; l < VRL_MAX_LIMITS; l++) {
-		cut[l] = 0;
-		lowest[l] = 1000;
-	}
-	if (!m->snap.nadaptive)
-		return;
-	for (uint64_t i = 0; i < m->v.nslots; i++) {
-		const struct vrl_seg_slot *s = &m->v.slots[i];
-		uint64_t tag = load64(&s->tag), pm;
-		const struct vrl_limit *l;
-		uint32_t pace;
-		int li;
-
-		if (!(tag & VRL_TAG_LIVE) || (tag & VRL_TAG_PENDING))
-			continue;
-		li = vrl_note_limit(atomic_load_explicit(&s->limit, memory_order_relaxed),
-				    m->snap.generation, m->snap.nlimits);
-		if (li < 0 || !vrl_rate_adaptive(l = &m->snap.limits[li]))
-			continue;
-		/* relaxed: a display of the adapt word (adapt.h AD.W2) */
-		pace = vrl_rate_pace(l, atomic_load_explicit(&s->aux, memory_order_relaxed), now);
-		if (pace >= VRL_ADAPT_ONE)
-			continue;
-		cut[li]++;
-		pm = (uint64_t)pace * 1000 / VRL_ADAPT_ONE;
-		lowest[li] = pm < lowest[li] ? pm : lowest[li];
-	}
-}
-
 /* A label value: printable ASCII, with \, " and newline escaped. */
 static void put_label(struct out *o, const char *s)
 {
@@ -608,7 +484,8 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 	track_generation(m);
 	collect_holders(m, counts, &attached);
 	collect_alerts(m, alerts, evictions);
-	scan_keys(m, keys, overage, &live, &unattributed, best, &nbest);
+	vrl_metrics_scan_keys(&m->v, &m->snap, m->top, keys, overage, &live, &unattributed, best,
+			      &nbest);
 	per_limit(&o, &m->snap, "vrl_granted_total", "counter",
 		  "Acquires granted, by the limit that took part.", counts[C_GRANTED]);
 	per_limit(&o, &m->snap, "vrl_denied_total", "counter",
@@ -630,7 +507,7 @@ static char *render_locked(struct vrl_metrics *m, size_t *len)
 		  "Alert thresholds crossed, as vrld drained them.", alerts);
 	per_limit(&o, &m->snap, "vrl_evictions_total", "counter",
 		  "Idle keys of the limit evicted by vrld (since vrld started).", evictions);
-	scan_adaptive(m, cut, lowest);
+	vrl_metrics_scan_adaptive(&m->v, &m->snap, cut, lowest);
 	per_limit(&o, &m->snap, "vrl_adaptive_cut_keys", "gauge",
 		  "Keys of an adaptive limit paced below its figure after a 429.", cut);
 	family(&o, "vrl_adaptive_lowest_ratio", "gauge",

@@ -128,8 +128,18 @@ void vrl_upkeep_windows_resized(uint64_t need, uint64_t have, char *why, size_t 
  * its grants under the old one uncounted by the other hosts; one that
  * turned host would leave its lease to lapse unreleased. So either is a
  * restart, with a fresh segment; a new limit (a new name) may be global
- * when the segment has the area.
+ * when the segment has the area. A global quota keeps its calendar and
+ * anchor: its periods are numbered alike on every host and in Redis.
  */
+/* A global quota whose periods a reload would number anew: Redis's count
+ * and the keys' block words (blocks.h) are of the old numbering. */
+static bool global_calendar_moved(const struct vrl_seg_limit *a, const struct vrl_seg_limit *b)
+{
+	return a->kind == VRL_KIND_QUOTA && b->kind == VRL_KIND_QUOTA &&
+	       (a->flags & b->flags & VRL_LIMIT_GLOBAL) &&
+	       (a->calendar != b->calendar || a->anchor != b->anchor);
+}
+
 static int scopes_match(const struct vrl_seg *s, const struct vrl_seg_config *now,
 			const struct vrl_seg_config *next, char *why, size_t whylen)
 {
@@ -141,6 +151,12 @@ static int scopes_match(const struct vrl_seg *s, const struct vrl_seg_config *no
 		for (uint32_t j = 0; j < now->nlimits && j < VRL_MAX_LIMITS; j++) {
 			const struct vrl_seg_limit *a = &now->limits[j];
 
+			if (strcmp(a->name, b->name) == 0 && global_calendar_moved(a, b)) {
+				snprintf(why, whylen, "limit %s: a global quota keeps its calendar "
+					 "and anchor (every host and Redis count its periods so); "
+					 "give the limit a new name (fresh counts)", b->name);
+				return -EINVAL;
+			}
 			if (strcmp(a->name, b->name) != 0 ||
 			    ((a->flags ^ b->flags) & VRL_LIMIT_GLOBAL) == 0)
 				continue;

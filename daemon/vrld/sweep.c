@@ -12,12 +12,14 @@
 #include "upkeep_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 
 #include "clock.h"
 #include "keytable.h"
 #include "kind_upkeep.h"
+#include "blocks.h"
 #include "share.h"
 
 /*
@@ -62,6 +64,19 @@ static bool idle(uint32_t note, uint64_t st, uint64_t now, uint64_t now_rt, uint
 {
 	return vrl_kind_idle(VRL_NOTE_KIND(note), VRL_NOTE_CALENDAR(note), VRL_NOTE_ANCHOR(note),
 			     st, now, now_rt, idle_ns);
+}
+
+/* A global quota or slots key with credit left of its allocation is not
+ * idle: its first allocation comes after its first (denied) request, and
+ * evicted with it the key would never grant; the engine's clamp takes an
+ * unused spare away once its load is gone (blocks.h). */
+static bool block_unused(const struct vrl_seg_view *v, uint32_t note, uint64_t i)
+{
+	uint32_t kind = VRL_NOTE_KIND(note);
+
+	/* relaxed: blocks.h, the word carries no other data */
+	return v->shares && (kind == VRL_KIND_QUOTA || kind == VRL_KIND_SLOTS) &&
+	       vrl_block_credit(atomic_load_explicit(&v->shares[i].word, memory_order_relaxed));
 }
 
 uint64_t vrl_seg_sweep(struct vrl_seg *s, uint64_t first, uint64_t count, uint64_t now,
@@ -141,12 +156,14 @@ uint64_t vrl_seg_sweep_by(struct vrl_seg *s, uint64_t first, uint64_t count, uin
 			continue;
 		}
 		settle_adapt(&slots[i], cfg, note, now);
-		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns))
+		if (st == VRL_STATE_EVICTED || !idle(note, st, now, now_rt, idle_ns) ||
+		    block_unused(v, note, i))
 			continue;
 		/* a global key's credit goes before the key does: a key that
-		 * reuses the slot finds none of it (acquire.c AQ.S3) */
+		 * reuses the slot finds none of it (acquire.c AQ.S3); a block's
+		 * allocation shrinks with it (blocks.h V3) */
 		if (v->shares)
-			vrl_share_drain(&v->shares[i].word);
+			vrl_block_drain(&v->shares[i].word, &v->shares[i].cap);
 		if (!vrl_kt_evict(v, i, st, now))
 			continue;
 		evicted++;
@@ -297,6 +314,28 @@ uint64_t vrl_seg_settle(struct vrl_seg *s, uint64_t first, uint64_t count)
 	return settled;
 }
 
+/*
+ * Whether the owner of holder record @i, pid word @pid, is gone: by its
+ * lock when it holds one (handle.c, HOLD.L: the kernel drops it with the
+ * owner's description, in any PID namespace), else by its pid. A lock
+ * that cannot be read keeps the record: units are never given back for
+ * an owner that may be alive.
+ */
+static bool holder_gone(int fd, uint64_t i, int32_t pid)
+{
+	if (pid & VRL_HOLDER_LOCKED) {
+		struct flock fl = {
+			.l_type = F_WRLCK,
+			.l_whence = SEEK_SET,
+			.l_start = (off_t)(VRL_HOLDER_LOCK_BASE + (int64_t)i),
+			.l_len = 1,
+		};
+
+		return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
+	}
+	return kill(pid & VRL_HOLDER_PID_MASK, 0) != 0 && errno == ESRCH;
+}
+
 unsigned vrl_seg_reap_holders(struct vrl_seg *s)
 {
 	struct vrl_seg_holder *hs = s->view.holders;
@@ -307,8 +346,20 @@ unsigned vrl_seg_reap_holders(struct vrl_seg *s)
 		 * release at close, the record's counters are the owner's */
 		int32_t pid = atomic_load_explicit(&hs[i].pid, memory_order_acquire);
 
-		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+		/* a record a vrld killed mid-reap left is reaped again: each
+		 * step below is one that cannot give twice */
+		if (pid != VRL_HOLDER_REAPING && (pid <= 0 || !holder_gone(s->lock_fd, i, pid)))
 			continue;
+		/* HOLD.L3 acq_rel: the record is ours before its units move; a
+		 * record freed and retaken since the load fails here (relaxed
+		 * would do for the claim, acquire keeps the H2 pairing with the
+		 * word we replace) */
+		if (pid != VRL_HOLDER_REAPING &&
+		    !atomic_compare_exchange_strong_explicit(&hs[i].pid, &pid, VRL_HOLDER_REAPING,
+							     memory_order_acq_rel,
+							     memory_order_relaxed))
+			continue;
+		pid = VRL_HOLDER_REAPING;
 		/* its process slots first: each record is zeroed before its
 		 * units move, so a vrld killed here never gives them twice.
 		 * Only vrld evicts, in this same thread, so no slot changes

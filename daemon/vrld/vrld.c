@@ -84,12 +84,14 @@ struct options {
 	bool check;              /* --check: validate and exit */
 	bool replace;            /* --replace: recreate an incompatible segment */
 	bool discard_ckpt;       /* --discard-checkpoint: start empty, ignore it */
+	const char *forget_host; /* --forget-host HOST: tell Redis, and exit */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vrld [-c FILE | -p PRESET] [--check] [--replace] [--discard-checkpoint]\n"
+		"       vrld -c FILE --forget-host HOST\n"
 		"  -c, --config FILE   YAML config (default: the built-in default)\n"
 		"  -p, --preset NAME   a built-in preset: default smartcar samsara carsxe evenergy\n"
 		"      --check         validate the config, print a summary, exit\n"
@@ -97,6 +99,9 @@ static void usage(FILE *f)
 		"                      (its counters are lost) instead of refusing to start\n"
 		"      --discard-checkpoint  start with empty durable counters, ignoring\n"
 		"                      daemon.checkpoint (it is overwritten at the next write)\n"
+		"      --forget-host HOST  a host of global: gone for good: quota and slots\n"
+		"                      counters that wait for its report after a Redis\n"
+		"                      data loss open without it; tell Redis, exit\n"
 		"  -h, --help          print this and exit\n"
 		"  -V, --version       print vrld's version and exit\n");
 }
@@ -109,6 +114,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "check", no_argument, NULL, 'C' },
 		{ "replace", no_argument, NULL, 'R' },
 		{ "discard-checkpoint", no_argument, NULL, 'D' },
+		{ "forget-host", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -122,12 +128,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'C': o->check = true; break;
 		case 'R': o->replace = true; break;
 		case 'D': o->discard_ckpt = true; break;
+		case 'F': o->forget_host = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("vrld %s\n", VRL_VERSION_STRING); exit(0);
 		default: usage(stderr); return -1;
 		}
 	}
-	if (optind != argc || (o->config && o->preset)) {
+	if (optind != argc || (o->config && o->preset) ||
+	    (o->forget_host && (o->check || o->replace || o->discard_ckpt))) {
 		usage(stderr);
 		return -1;
 	}
@@ -519,6 +527,24 @@ static void print_summary(const struct vrl_daemon_config *dc, const struct vrld_
 		printf("  %s\n", dc->cfg.limits[i].name);
 }
 
+/* --forget-host: vrl_forget on every endpoint of the config's global:. */
+static int forget_host(const struct options *o, const struct vrl_daemon_config *dc)
+{
+	const char *eps[VRL_GLOBAL_ENDPOINTS_MAX];
+	struct vrl_global_config cfg;
+	char out[4096];
+	int rc;
+
+	if (!dc->global.on) {
+		fprintf(stderr, "vrld: --forget-host: the config has no global: section\n");
+		return 78;   /* EX_CONFIG */
+	}
+	vrld_glink_config(&dc->global, &cfg, eps);
+	rc = vrl_global_forget(&cfg, o->forget_host, out, sizeof(out));
+	fputs(out, rc ? stderr : stdout);
+	return rc == -EINVAL ? 64 : rc ? 69 : 0;   /* EX_USAGE, EX_UNAVAILABLE */
+}
+
 /* --check: what start-up does before it touches the segment, then a summary. */
 static int check(const struct options *o, const struct vrl_daemon_config *dc)
 {
@@ -637,6 +663,8 @@ int main(int argc, char **argv)
 		rc = 78; /* EX_CONFIG */
 	} else if (o.check) {
 		rc = check(&o, dc);
+	} else if (o.forget_host) {
+		rc = forget_host(&o, dc);
 	} else {
 		install_signals();
 		rc = serve(&o, dc);

@@ -129,6 +129,18 @@
  * So the grants of a global key are those of its GCRA intersected with
  * those its share word allows, and share.h's claim bounds the latter:
  * with lease.c's G1, at most B + r (e - s) in any [s, e] over all hosts.
+ Global quota and slots keys take from a block word instead (blocks.h:
+ * whole units of the host's allocation, tagged with the quota's period),
+ * by the same steps, with two differences:
+ *   AQ.B1 The take is made under the key's tag: a quota's, the period its
+ *      look judged it in, the one its grant is counted in; a word of
+ *      another period (or none) denies as LAPSED does. A soft quota takes
+ *      nothing (never short; vrld counts its units: blocks.h).
+ *   AQ.B2 A block take whose acquire then grants nothing is given back
+ *      (vrl_block_give, under the tag it was taken with), before the
+ *      commits are rolled back: the account stays exact (blocks.h B1),
+ *      as a rate's share cannot (its clamp is a cap, not an account), and
+ *      the key still counts the commit, so it is not evicted meanwhile.
  * A grant counts its cost in the slot's `used`, a denial for want of
  * share in `unmet` (relaxed adds on the word's line), for vrld's reports.
  */
@@ -142,6 +154,7 @@
 
 #include "clock.h"
 #include "kind.h"
+#include "blocks.h"
 #include "share.h"
 
 /* CLOCK_REALTIME in ns: read only when a quota limit is looked at. */
@@ -588,36 +601,92 @@ static inline bool share_wanted(const struct vrl_client *c, const struct vrl_tak
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
 
 	return t->slot != UINT64_MAX && (l->seg.flags & VRL_LIMIT_GLOBAL) &&
-	       !(l->seg.flags & VRL_LIMIT_SHADOW);
+	       !(l->seg.flags & VRL_LIMIT_SHADOW) &&
+	       /* a soft quota is never short: it takes nothing (blocks.h) */
+	       !(l->seg.kind == VRL_KIND_QUOTA && (l->seg.flags & VRL_LIMIT_SOFT));
+}
+
+/* ---- global quota and slots keys: blocks (blocks.h) --------------------------- */
+
+/* Whether limit @l's share word is a block word (blocks.h): quota, slots. */
+static inline bool share_blocks(const struct vrl_limit *l)
+{
+	return l->seg.kind == VRL_KIND_QUOTA || l->seg.kind == VRL_KIND_SLOTS;
+}
+
+/* AQ.B1: the tag a take of the key of @t is made under: a quota's, the
+ * period its look judged it in (the period its grant is counted in). */
+static inline uint64_t block_tag(const struct vrl_client *c, const struct vrl_take *t,
+				 const struct look *lk)
+{
+	if (c->cfg->limits[t->limit].seg.kind == VRL_KIND_QUOTA)
+		return vrl_block_tag_quota(lk->k.pid);
+	return VRL_BLOCK_SLOTS_TAG;
+}
+
+static inline bool block_room(const struct vrl_client *c, const struct vrl_take *t,
+			      const struct look *lk, uint64_t w, uint64_t cost)
+{
+	return vrl_block_judge(w, block_tag(c, t, lk), cost) == VRL_SHARE_GRANTED;
+}
+
+/* AQ.B2: give back the block takes of the global keys of @t[0..@upto),
+ * all taken, of an acquire that grants nothing. */
+static void blocks_give_back(const struct vrl_client *c, const struct vrl_take *t,
+			     const struct look *lk, unsigned upto, uint64_t cost)
+{
+	for (unsigned i = 0; i < upto; i++)
+		if (share_wanted(c, &t[i]) && share_blocks(&c->cfg->limits[t[i].limit]))
+			vrl_block_give(&c->view.shares[t[i].slot].word, block_tag(c, &t[i], &lk[i]),
+				       cost);
+}
+
+/* Whether the share of the key of @t (@lk its look) can give @cost at
+ * @now, by loads only: the kind's word (rate: share.h; quota, slots:
+ * blocks.h). */
+static bool share_room(const struct vrl_client *c, const struct vrl_take *t,
+		       const struct look *lk, uint64_t cost, uint64_t now)
+{
+	uint64_t need = cost > VRL_SHARE_BURST_MAX ? UINT64_MAX : cost << VRL_SHARE_FRAC_BITS;
+	/* relaxed: share.h, blocks.h, the word carries no other data */
+	uint64_t w = atomic_load_explicit(&c->view.shares[t->slot].word, memory_order_relaxed);
+
+	if (share_blocks(&c->cfg->limits[t->limit]))
+		return block_room(c, t, lk, w, cost);
+	return vrl_share_live(w, now) && vrl_share_credit(w) >= need;
 }
 
 /* AQ.S1: the first global key of @t whose share cannot give @cost at @now,
  * by loads only; -1 when every one can. */
-static int share_peek(const struct vrl_client *c, const struct vrl_take *t, unsigned n,
-		      uint64_t cost, uint64_t now)
+static int share_peek(const struct vrl_client *c, const struct vrl_take *t,
+		      const struct look *lk, unsigned n, uint64_t cost, uint64_t now)
 {
-	uint64_t need = cost > VRL_SHARE_BURST_MAX ? UINT64_MAX : cost << VRL_SHARE_FRAC_BITS;
-
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t w;
-
 		if (!share_wanted(c, &t[i]))
 			continue;
-		if (!c->view.shares)
-			return (int)i;
-		/* relaxed: share.h, the word carries no other data */
-		w = atomic_load_explicit(&c->view.shares[t[i].slot].word, memory_order_relaxed);
-		if (!vrl_share_live(w, now) || vrl_share_credit(w) < need)
+		if (!c->view.shares || !share_room(c, &t[i], &lk[i], cost, now))
 			return (int)i;
 	}
 	return -1;
 }
 
+/* The take of @cost from the share of the key of @t at @now: the kind's. */
+static enum vrl_share_verdict share_take_one(const struct vrl_client *c, const struct vrl_take *t,
+					     const struct look *lk, uint64_t cost, uint64_t now)
+{
+	_Atomic uint64_t *word = &c->view.shares[t->slot].word;
+
+	if (share_blocks(&c->cfg->limits[t->limit]))
+		return vrl_block_take(word, block_tag(c, t, lk), cost);
+	return vrl_share_take(word, cost, now);
+}
+
 /* AQ.S1 to S3: take @cost from the share of every global key of @t at
  * @now. -1 when all were taken (each counted as used); else the index of
- * the key whose share failed (@stale set when a key lost its slot). */
-static int share_take(const struct vrl_client *c, const struct vrl_take *t, unsigned n,
-		      uint64_t cost, uint64_t now, bool *stale)
+ * the key whose share failed (@stale set when a key lost its slot), the
+ * block takes before it given back (AQ.B2). */
+static int share_take(const struct vrl_client *c, const struct vrl_take *t,
+		      const struct look *lk, unsigned n, uint64_t cost, uint64_t now, bool *stale)
 {
 	*stale = false;
 	for (unsigned i = 0; i < n; i++) {
@@ -628,14 +697,17 @@ static int share_take(const struct vrl_client *c, const struct vrl_take *t, unsi
 		if (!c->view.shares)
 			return (int)i;
 		sh = &c->view.shares[t[i].slot];
-		if (vrl_share_take(&sh->word, cost, now) != VRL_SHARE_GRANTED)
+		if (share_take_one(c, &t[i], &lk[i], cost, now) != VRL_SHARE_GRANTED) {
+			blocks_give_back(c, t, lk, i, cost);
 			return (int)i;
+		}
 		/* AQ.S3 acquire fence: pairs with vrld's release fence before a
 		 * fill, so the tag below is no older than the one vrld filled for */
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&c->view.slots[t[i].slot].tag, memory_order_relaxed) !=
 		    vrl_key_tag(&t[i].key)) {
 			*stale = true;
+			blocks_give_back(c, t, lk, i + 1, cost);
 			return (int)i;
 		}
 		/* relaxed: a count for vrld's reports, ordered by nothing */
@@ -781,7 +853,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 			return VRL_EDENIED;
 		}
 		/* AQ.S1: a share without room denies before any write */
-		if (stale < 0 && c->cfg->nglobal && (jr = share_peek(c, t, n, cost, now)) >= 0) {
+		if (stale < 0 && c->cfg->nglobal && (jr = share_peek(c, t, lk, n, cost, now)) >= 0) {
 			if (share_wait(deadline, waiting)) {
 				careful = false;
 				continue;
@@ -846,10 +918,12 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 				 * wake; the credit it spends must be of then: F0) */
 				bool lost;
 
-				jr = share_take(c, t, n, cost, at, &lost);
+				jr = share_take(c, t, lk, n, cost, at, &lost);
 				if (jr < 0 && !vrl_share_fresh(&c->hdr->share_fill_ns, at)) {
 					/* AQ.S4: credit of a pass after `at` may be
-					 * in it: no grant; the credit stays spent */
+					 * in it: no grant; the credit stays spent
+					 * (a block's goes back: AQ.B2) */
+					blocks_give_back(c, t, lk, n, cost);
 					give_up(c, t, lk, n, cost, at, before, after);
 					careful = false;
 					if (++fills < SHARE_FRESH_TRIES)

@@ -27,13 +27,17 @@
 struct vrl_client {
 	struct vrl_seg_header *hdr;
 	uint64_t mapped;                /* bytes mapped at hdr */
-	int fd;                         /* the segment's descriptor, kept to heal */
+	int fd;                         /* the segment's descriptor, kept to heal; its
+	                                   open file description holds the holder
+	                                   record's lock (handle.c, HOLD.L) */
+	pid_t fd_pid;                   /* the process that opened that description */
 	struct vrl_guard *guard;        /* the mapping's SIGBUS guard (guard.h) */
 	bool readonly;
 	char name[VRL_SHM_NAME_MAX];
 	struct vrl_snapshot *cfg;       /* current */
 	struct vrl_snapshot *prev;      /* kept one call longer: verdict names */
 	struct vrl_seg_holder *holder;  /* NULL: no counter slot */
+	uint64_t holder_idx;            /* its index, the byte of its lock */
 	uint64_t fork_epoch;            /* vrl__fork_epoch when registered */
 	struct vrl_seg_view view;       /* the layout vrl_seg_validate() passed: every
 	                                   area is reached through it, never through

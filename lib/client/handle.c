@@ -26,6 +26,36 @@
  * holder slot, or whose VRL_HOLD_MAX entries are in use by other keys, holds
  * its units unrecorded, with the same bound.
  *
+ * Liveness of a holder (HOLD.L). vrld gives back the slots of a holder
+ * whose process is gone; a pid cannot say so for a worker in another PID
+ * namespace (a container sharing /dev/shm): the pid it writes is its own
+ * namespace's, which vrld's may give to no process (a live holder's units
+ * given back: an over-grant) or to another. So the owner of record i
+ * holds an OFD write lock (fcntl F_OFD_SETLK) on byte
+ * VRL_HOLDER_LOCK_BASE + i of the segment file, through its handle's own
+ * open file description, and sets VRL_HOLDER_LOCKED in the pid word; vrld
+ * reads the lock (F_OFD_GETLK), which the kernel drops when the last
+ * descriptor of that description closes, at exit or at any death, in any
+ * namespace. The steps:
+ *   L1 the lock is taken before the CAS that publishes the pid word, and
+ *      dropped after the store of 0 that frees the record: while the word
+ *      names the owner with VRL_HOLDER_LOCKED, its lock is held. A lock
+ *      refused (another handle holds byte i) skips record i, whose owner
+ *      is alive; a CAS lost drops the lock again.
+ *   L2 a forked child shares its parent's description, and so its locks:
+ *      before it takes a record of its own, it opens a description of its
+ *      own (shm_open again, the same file by device and inode) and drops
+ *      the inherited one, so each record's lock lives exactly as long as
+ *      its owner's description. Until a child's first call, the parent's
+ *      record lives as long as the child too: kept longer, never given
+ *      back early. When no description of its own can be had (the
+ *      segment was replaced), the record is taken without a lock and
+ *      vrld judges it by its pid, as before.
+ *   L3 vrld, which alone reaps, first moves a dead owner's word to
+ *      VRL_HOLDER_REAPING by CAS (sweep.c): a record freed and taken
+ *      again between vrld's read and its give-back fails that CAS, so the
+ *      slots of a new owner are never given back for an old one.
+ *
  * Counters: a holder's grants and denials (totals and per limit) are folded
  * into the header as the handle goes, at vrl_close() or when vrld reaps its
  * dead process (vrl_holder_fold), so that views count every handle of the
@@ -91,37 +121,87 @@ void vrl__holder_new_config(struct vrl_client *c, uint64_t generation)
 		holder_reset_limits(c->holder, generation);
 }
 
+/* Lock (F_WRLCK) or unlock (F_UNLCK) the byte of holder record @i through
+ * the handle's description (HOLD.L). 0, or -errno. */
+static int holder_lock(const struct vrl_client *c, uint64_t i, short type)
+{
+	struct flock fl = {
+		.l_type = type,
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)(VRL_HOLDER_LOCK_BASE + (int64_t)i),
+		.l_len = 1,
+	};
+
+	return fcntl(c->fd, F_OFD_SETLK, &fl) == 0 ? 0 : -errno;
+}
+
+/* HOLD.L2: after fork(), a description of the child's own. Whether the
+ * handle's description is this process's own. */
+static bool own_description(struct vrl_client *c)
+{
+	struct stat was, now;
+	int fd;
+
+	if (c->fd_pid == getpid())
+		return true;
+	fd = shm_open(c->name, O_RDWR, 0);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &now) != 0 || fstat(c->fd, &was) != 0 || now.st_dev != was.st_dev ||
+	    now.st_ino != was.st_ino) {
+		close(fd);   /* another segment by that name now */
+		return false;
+	}
+	close(c->fd);        /* the parent's: its locks stay the parent's */
+	c->fd = fd;
+	c->fd_pid = getpid();
+	return true;
+}
+
 void vrl__holder_register(struct vrl_client *c)
 {
 	struct vrl_seg_holder *hs = c->view.holders;
 	int32_t pid = (int32_t)getpid();
+	bool own;
 
 	c->holder = NULL;
 	c->fork_epoch = atomic_load_explicit(&vrl__fork_epoch, memory_order_relaxed);
 	if (c->readonly)
 		return;
+	own = own_description(c);
 	for (uint64_t i = 0; i < c->view.nholders; i++) {
-		int32_t zero = 0;
+		int32_t zero = 0, word = pid;
+		int lk = own ? holder_lock(c, i, F_WRLCK) : -ENOLCK;
 
+		if (lk == -EAGAIN || lk == -EACCES)
+			continue;       /* HOLD.L1: a live handle owns record i */
+		if (lk == 0)
+			word |= VRL_HOLDER_LOCKED;
 		/* acq_rel: taking the slot orders our counter resets after
 		 * vrld's fold of the previous owner's counters (HOLD.H1) */
-		if (atomic_compare_exchange_strong_explicit(&hs[i].pid, &zero, pid,
+		if (atomic_compare_exchange_strong_explicit(&hs[i].pid, &zero, word,
 							    memory_order_acq_rel,
 							    memory_order_relaxed)) {
 			c->holder = &hs[i];
+			c->holder_idx = i;
 			atomic_store_explicit(&hs[i].granted, 0, memory_order_relaxed);
 			atomic_store_explicit(&hs[i].denied, 0, memory_order_relaxed);
 			holder_reset_limits(&hs[i], c->cfg->generation);
 			return;
 		}
+		if (lk == 0)
+			(void)holder_lock(c, i, F_UNLCK);
 	}
 	atomic_fetch_add_explicit(&c->hdr->holders_full, 1, memory_order_relaxed);
 }
 
 static void holder_release(struct vrl_client *c)
 {
+	bool locked;
+
 	if (!c->holder || c->fork_epoch != atomic_load_explicit(&vrl__fork_epoch, memory_order_relaxed))
 		return;
+	locked = atomic_load_explicit(&c->holder->pid, memory_order_relaxed) & VRL_HOLDER_LOCKED;
 	/* a handle's process slots end with it, as with its process */
 	for (unsigned i = 0; i < VRL_HOLD_MAX; i++)
 		vrl_hold_give_back(&c->view, &c->holder->holds[i]);
@@ -129,6 +209,8 @@ static void holder_release(struct vrl_client *c)
 	 * release: vrld reading pid == 0 sees the fold done (HOLD.H1). */
 	vrl_holder_fold(&c->view, c->holder);
 	atomic_store_explicit(&c->holder->pid, 0, memory_order_release);
+	if (locked)
+		(void)holder_lock(c, c->holder_idx, F_UNLCK);   /* HOLD.L1: after the store */
 	c->holder = NULL;
 }
 
@@ -186,9 +268,12 @@ int vrl__heal(struct vrl_client *c)
 {
 	int rc = vrl_guard_heal(c->guard, c->fd, c->view.size, true);
 
-	if (rc == 0 && c->holder && atomic_load_explicit(&c->holder->pid, memory_order_relaxed) !=
-	    (int32_t)getpid())
+	if (rc == 0 && c->holder &&
+	    (atomic_load_explicit(&c->holder->pid, memory_order_relaxed) & VRL_HOLDER_PID_MASK) !=
+	    (int32_t)getpid()) {
+		(void)holder_lock(c, c->holder_idx, F_UNLCK);   /* the record is gone */
 		vrl__holder_register(c);
+	}
 	return rc;
 }
 
@@ -267,7 +352,7 @@ void vrl_hold_give_back(const struct vrl_seg_view *v, struct vrl_seg_hold *e)
 	 * operator's reset emptied it, and then there is nothing to give. */
 	if (atomic_load_explicit(&s->tag, memory_order_acquire) != tag)
 		return;
-	vrl_slots_give_back(s, u);
+	vrl_slots_give_share(v->shares ? &v->shares[slot] : NULL, vrl_slots_give_back(s, u));
 }
 
 /* ---- open / close -------------------------------------------------------------- */
@@ -378,6 +463,7 @@ static int map_segment(const char *name, bool ro, struct vrl_client *c)
 	c->hdr = p;
 	c->mapped = (uint64_t)st.st_size;
 	c->fd = fd;
+	c->fd_pid = getpid();
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "blocks.h"
 #include "clock.h"
 #include "quota.h"
 
@@ -167,7 +168,8 @@ static int op_release(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 	/* unrecord first: a crash in between leaks, never gives back twice */
 	if (vrl_kind_process_held(&c->cfg->limits[t->limit]))
 		vrl__hold_sub(c, t->slot, vrl_key_tag(&t->key), cost);
-	vrl_slots_give_back(s, cost);
+	vrl_slots_give_share(c->view.shares ? &c->view.shares[t->slot] : NULL,
+			     vrl_slots_give_back(s, cost));
 	return 0;
 }
 
@@ -181,10 +183,40 @@ int vrl_release(vrl_client *c, const struct vrl_request *req, const char *limit,
 			cost ? cost : 1);
 }
 
+/*
+ * A refund of a global quota or slots key (blocks.h): the units its count
+ * gave back go back to the host's allocation too, under the tag of the
+ * period they were given back in (a quota's, as the key's own count
+ * credits that period) or the slots' one; a period over since leaves
+ * them counted. False for other keys (and a soft quota, which takes
+ * nothing from it).
+ */
+static bool refund_block(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+	struct vrl_seg_slot *s = &c->view.slots[t->slot];
+	uint64_t pid = 0, tag = VRL_BLOCK_SLOTS_TAG, units;
+
+	if (!(l->seg.flags & VRL_LIMIT_GLOBAL) || !c->view.shares ||
+	    (l->seg.kind != VRL_KIND_QUOTA && l->seg.kind != VRL_KIND_SLOTS) ||
+	    (l->seg.kind == VRL_KIND_QUOTA && (l->seg.flags & VRL_LIMIT_SOFT)))
+		return false;
+	if (l->seg.kind == VRL_KIND_QUOTA) {
+		vrl_quota_period(&l->seg, vrl__realtime_ns(), &pid, NULL, NULL);
+		tag = vrl_block_tag_quota(pid);
+	}
+	units = vrl_counted_credit(s, l->seg.kind == VRL_KIND_QUOTA, pid, cost);
+	if (units)
+		vrl_block_give(&c->view.shares[t->slot].word, tag, units);
+	return true;
+}
+
 static int op_refund(struct vrl_client *c, struct vrl_take *t, uint64_t cost)
 {
 	const struct vrl_kind_key k = vrl__kind_key(c, t, &c->view.slots[t->slot]);
 
+	if (refund_block(c, t, cost))
+		return 0;
 	vrl_kind_refund(&k, c->cfg->gen_word, cost, vrl_now_ns, vrl__realtime_ns);
 	return 0;
 }

@@ -21,6 +21,8 @@
 
 #include <errno.h>
 
+#include "blocks.h"
+
 /* The arithmetic of quota or slots limit @in, ready in @out: a count that
  * fits the word, a valid calendar and its recorded change (quota.h).
  * 0, or -1 when not valid. */
@@ -108,21 +110,23 @@ static inline bool vrl_counted_rejudge(const struct vrl_limit *l, struct vrl_kin
  * Give @cost units back to the word of @s: within period @pid (@quota),
  * or slots held. Never below zero; a word that vrld evicted is left alone
  * (nothing is held there any more). Lock-free: a CAS loop on the word.
+ * Returns the units the count went down by.
  */
-static inline void vrl_counted_credit(struct vrl_seg_slot *s, bool quota, uint64_t pid,
-				      uint64_t cost)
+static inline uint64_t vrl_counted_credit(struct vrl_seg_slot *s, bool quota, uint64_t pid,
+					  uint64_t cost)
 {
 	uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed), next;
 
 	do {
 		if (cur == VRL_STATE_EVICTED)
-			return;
+			return 0;
 		next = quota ? vrl_quota_credit(cur, pid, cost) : vrl_slots_release(cur, cost);
 		if (next == cur)
-			return;
+			return 0;
 		/* relaxed: only the count moves; no other data rides on it */
 	} while (!atomic_compare_exchange_weak_explicit(&s->state, &cur, next,
 							memory_order_relaxed, memory_order_relaxed));
+	return quota ? vrl_quota_word_used(cur) - vrl_quota_word_used(next) : cur - next;
 }
 
 /* Give @cost units of limit @l back to the key of @s: the rollback of a
@@ -133,10 +137,25 @@ static inline void vrl_counted_give_back(struct vrl_seg_slot *s, const struct vr
 	vrl_counted_credit(s, l->kind == VRL_KIND_QUOTA, pid, cost);
 }
 
-/* Give @cost slots back to the key of @s (a dead holder's, a release). */
-static inline void vrl_slots_give_back(struct vrl_seg_slot *s, uint64_t cost)
+/* Give @cost slots back to the key of @s (a dead holder's, a release);
+ * the slots it gave back (fewer when fewer were held). A global key's
+ * block word gets those back too: vrl_slots_give_share(). */
+static inline uint64_t vrl_slots_give_back(struct vrl_seg_slot *s, uint64_t cost)
 {
-	vrl_counted_credit(s, false, 0, cost);
+	return vrl_counted_credit(s, false, 0, cost);
+}
+
+/*
+ * The block word @sh of a global slots key gets back the @units its key
+ * gave back (blocks.h: a release or a dead holder's, after the count
+ * went down). A key of scope host has a word of no tag: nothing moves.
+ * No more than the count went down by: a release of more than is held
+ * gives the share nothing for the difference.
+ */
+static inline void vrl_slots_give_share(struct vrl_seg_share *sh, uint64_t units)
+{
+	if (sh && units)
+		vrl_block_give(&sh->word, VRL_BLOCK_SLOTS_TAG, units);
 }
 
 /* A verdict's figures: the count, and when it is whole again (quota: the

@@ -249,13 +249,30 @@ struct vrl_seg_hold {
 };
 
 /*
+ * A holder record's pid word: the pid the owner has in its own PID
+ * namespace (pids stay below 2^22), and VRL_HOLDER_LOCKED when the owner
+ * holds the record's lock (handle.c, HOLD.L): vrld then judges the owner
+ * alive by the lock, not by the pid, which another namespace may give to
+ * no process or to another one.
+ */
+#define VRL_HOLDER_PID_MASK  ((INT32_C(1) << 22) - 1)
+#define VRL_HOLDER_LOCKED    (INT32_C(1) << 30)
+/* vrld is giving back a dead owner's record (sweep.c): nobody may take it */
+#define VRL_HOLDER_REAPING   INT32_MIN
+/* The byte of the segment file whose OFD write lock (fcntl F_OFD_SETLK)
+ * the owner of holder record i holds: VRL_HOLDER_LOCK_BASE + i, past any
+ * segment's end (a lock needs no byte to exist). */
+#define VRL_HOLDER_LOCK_BASE (INT64_C(1) << 48)
+
+/*
  * A holder: one attached client handle. The counters are written only by the
  * handle that owns the slot (single writer, relaxed load+store, no lock
  * prefix), and read by vrld and vrlctl. vrld folds the counters of a dead
  * holder into the header's retired totals and frees the slot.
  */
 struct vrl_seg_holder {
-	alignas(VRL_CACHELINE) _Atomic int32_t pid; /* 0: free */
+	alignas(VRL_CACHELINE) _Atomic int32_t pid; /* 0: free; else the owner's pid
+	                                               (VRL_HOLDER_PID_MASK) and flags */
 	uint32_t reserved;
 	_Atomic uint64_t config_gen;  /* generation the per-limit counters belong to */
 	_Atomic uint64_t granted;     /* all acquires granted by this handle */

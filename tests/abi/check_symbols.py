@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """libvrl.so exports exactly what libvrl.map lists, each call under each
-version the map gives it, and the map lists exactly the calls of vrl.h.
+version the map gives it, the map lists exactly the calls of vrl.h, and
+the Debian symbols file lists each symbol version of the map (with the
+release of its node: VRL_0 is 0.1.0, VRL_0.2 is 0.2.0, ...).
 
-    check_symbols.py LIBVRL_SO LIBVRL_MAP VRL_H
+    check_symbols.py LIBVRL_SO LIBVRL_MAP VRL_H DEBIAN_SYMBOLS
 """
 import re
 import subprocess
 import sys
 
-so, mapfile, vrl_h = sys.argv[1:4]
+so, mapfile, vrl_h, deb_symbols = sys.argv[1:5]
 failures = []
 
 
@@ -51,5 +53,21 @@ calls = set(re.findall(r"^[a-z][\w ]*?\*?\s*(vrl_\w+)\(", header, re.M))
 names = {n for n, _ in listed}
 check(calls == names, "the map lists the calls of vrl.h (only in vrl.h: %s; only in the map: %s)"
       % (sorted(calls - names), sorted(names - calls)))
+
+
+def release(node):
+    """VRL_0 -> 0.1.0, VRL_0.N -> 0.N.0: the release that made the node."""
+    parts = node[len("VRL_"):].split(".")
+    return "0.1.0" if parts == ["0"] else ".".join(parts + ["0"] * (3 - len(parts)))
+
+
+want = {"%s@%s %s" % (name, node, release(node)) for name, node in listed}
+want |= {"%s@%s %s" % (node, node, release(node)) for node in nodes}
+lines = open(deb_symbols).read().splitlines()
+check(bool(lines) and lines[0].startswith("libvrl.so.0 libvrl0 "),
+      "%s names libvrl.so.0 of package libvrl0" % deb_symbols)
+have = {l.strip() for l in lines[1:] if l.startswith(" ")}
+check(have == want, "%s lists the map's symbol versions (missing: %s; extra: %s)"
+      % (deb_symbols, sorted(want - have), sorted(have - want)))
 print("%d failed" % len(failures))
 sys.exit(1 if failures else 0)

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "../run_cmd.h"
 #include "clock.h"
 #include "gpublish.h"
 #include "label.h"
@@ -42,7 +43,7 @@ static struct vrld_gstatus gs;
 static char out[OUT_MAX];
 static unsigned serial;
 
-static int make_segment(bool global)
+static int make_segment(bool global, bool global_limit)
 {
 	static struct vrl_seg_config cfg;
 	struct vrl_global_settings s = { .on = global, .lease_ns = NS_PER_S, .hosts = 3 };
@@ -53,6 +54,8 @@ static int make_segment(bool global)
 	test_add_rate(&cfg, "g.rate", NULL, 150, NS_PER_S, 6, (const int[]){ VRL_FIELD_TOKEN, -1 });
 	if (global)
 		cfg.flags |= VRL_CFG_GLOBAL;
+	if (global_limit)
+		cfg.limits[0].flags |= VRL_LIMIT_GLOBAL;
 	snprintf(tag, sizeof(tag), "ctlg%u", serial++);
 	test_segment(tag, &cfg, 1000, &seg, seg_name);
 	snprintf(s.host, sizeof(s.host), "web-1");
@@ -64,13 +67,20 @@ static int make_segment(bool global)
 static int setup(void **state)
 {
 	(void)state;
-	return make_segment(true);
+	return make_segment(true, false);
+}
+
+/* g.rate is global: its keys take from a share word vrld has not filled */
+static int setup_global_limit(void **state)
+{
+	(void)state;
+	return make_segment(true, true);
 }
 
 static int setup_plain(void **state)
 {
 	(void)state;
-	return make_segment(false);
+	return make_segment(false, false);
 }
 
 static void heartbeat_stop(void);
@@ -123,29 +133,7 @@ static void heartbeat_stop(void)
  * A vrlctl killed by a signal fails the test. */
 static int ctl(const char *args, bool with_err)
 {
-	char cmd[512];
-	size_t n = 0;
-	FILE *p;
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s %s", vrlctl_path, seg_name, args,
-		 with_err ? "2>&1" : "2>/dev/null");
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (n < sizeof(out) - 1) {
-		size_t got = fread(out + n, 1, sizeof(out) - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	while (fread(cmd, 1, sizeof(cmd), p) > 0)
-		;       /* the rest unread, but no SIGPIPE */
-	st = pclose(p);
-	if (!WIFEXITED(st))
-		fail_msg("vrlctl %s did not exit (status %d):\n%s", args, st, out);
-	return WEXITSTATUS(st);
+	return run_vrlctl(vrlctl_path, seg_name, args, with_err, out, sizeof(out));
 }
 
 static void expect_exit(int got, int want)
@@ -311,6 +299,18 @@ static void test_not_serving(void **state)
 	assert_has("\"daemon_running\":false");
 }
 
+/* An acquire denied for want of this host's share says so, and its JSON
+ * too: the limit itself has room, the share has none. */
+static void test_acquire_share_denial(void **state)
+{
+	(void)state;
+	expect_exit(ctl("acquire --token t1", true), 1);
+	assert_has("denied by g.rate, retry after ");
+	assert_has("(this host's share of the global limit)");
+	expect_exit(ctl("--json acquire --token t1", false), 1);
+	assert_has("\"share\":true");
+}
+
 /* An area vrld has not written yet. */
 static void test_not_published(void **state)
 {
@@ -388,6 +388,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_serving, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_published, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acquire_share_denial, setup_global_limit,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_no_global_section, setup_plain, teardown),
 		cmocka_unit_test_setup_teardown(test_more_keys_than_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "../run_cmd.h"
 #include "adapt.h"
 #include "label.h"
 
@@ -34,19 +35,10 @@ static const char *vrlctl_path;
 
 static int run(const char *seg, const char *args, char *out, size_t len)
 {
-	char cmd[1024];
-	FILE *p;
-	size_t n;
-	int status;
+	int rc = run_vrlctl(vrlctl_path, seg, args, false, out, len);
 
-	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s", vrlctl_path, seg, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	status = pclose(p);
 	printf("%s", out);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return rc;
 }
 
 /* Run vrlctl @args until its output holds @needle (a minute at most). */

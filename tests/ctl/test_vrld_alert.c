@@ -27,6 +27,7 @@
 #include "events.h"
 #include "vrl_internal.h"
 #include "label.h"
+#include "../run_cmd.h"
 
 #define WAIT_TRIES 1200  /* 50 ms polls: a minute at least, reached only on a hang */
 
@@ -115,19 +116,11 @@ static void assert_has(const char *hay, const char *needle)
 		fail_msg("expected \"%s\" in:\n%s", needle, hay);
 }
 
-static char *run_vrlctl(const char *args)
+static char *vrlctl(const char *args)
 {
 	static char out[16384];
-	char cmd[512];
-	FILE *p;
-	size_t n;
 
-	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s", vrlctl_path, seg_name, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	assert_int_equal(pclose(p), 0);
+	assert_int_equal(run_vrlctl(vrlctl_path, seg_name, args, false, out, sizeof(out)), 0);
 	return out;
 }
 
@@ -197,11 +190,11 @@ static void alert_command_gets_environment(void **state)
 	assert_has(s, key);
 	assert_null(strstr(s, "tokA"));
 
-	s = run_vrlctl("events");
+	s = vrlctl("events");
 	assert_has(s, "carsxe.month");
 	assert_has(s, "90%");
 	assert_has(s, "3 produced");
-	s = run_vrlctl("--json events");
+	s = vrlctl("--json events");
 	assert_has(s, "\"events\"");
 	assert_has(s, "\"threshold\"");
 	assert_has(s, "\"lost\"");

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "../run_cmd.h"
 #include "gstatus.h"     /* the reader: vrlctl's gstatus_read.c */
 
 #define OUT_MAX (8u << 20)     /* 2048 rows of garbage, escaped */
@@ -105,28 +106,7 @@ static void poison(void)
 
 static int ctl(const char *args)
 {
-	char cmd[512];
-	size_t n = 0;
-	FILE *p;
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s 2>&1", vrlctl_path, seg_name, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (n < sizeof(out) - 1) {
-		size_t got = fread(out + n, 1, sizeof(out) - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	while (fread(cmd, 1, sizeof(cmd), p) > 0)
-		;
-	st = pclose(p);
-	if (!WIFEXITED(st))
-		fail_msg("vrlctl %s did not exit (status %d):\n%s", args, st, out);
-	return WEXITSTATUS(st);
+	return run_vrlctl(vrlctl_path, seg_name, args, true, out, sizeof(out));
 }
 
 /* In process: many rounds of garbage, each copy within bounds. */

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "../run_cmd.h"
 #include "events.h"
 #include "checkpoint.h"
 #include "metrics.h"
@@ -708,18 +709,7 @@ static void test_truncated_checkpointed(void **state)
 /* Run vrlctl with @args; its exit status, its output in @out. */
 static int vrlctl(const char *args, char *out, size_t cap)
 {
-	char cmd[1024];
-	FILE *p;
-	size_t n;
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "%s -s '%s' %s 2>&1", vrlctl_path, seg, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, cap - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return run_vrlctl(vrlctl_path, seg, args, true, out, cap);
 }
 
 /* Whether @pid has SIGHUP pending (it blocks it: a signal sent stays there). */

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "../run_cmd.h"
 #include "label.h"
 #include "vrld_run.h"
 
@@ -93,19 +94,14 @@ static const char *vrlctl(const char *args, const char *stdin_text)
 {
 	static char out[65536];
 	char cmd[1024];
-	FILE *p;
-	size_t n;
 
-	if (stdin_text)
-		snprintf(cmd, sizeof(cmd), "printf '%%s\\n' '%s' | '%s' -s '%s' %s", stdin_text,
-			 vrlctl_path, seg, args);
-	else
-		snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s 2>&1", vrlctl_path, seg, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	pclose(p);
+	if (!stdin_text) {
+		run_vrlctl(vrlctl_path, seg, args, true, out, sizeof(out));
+		return out;
+	}
+	snprintf(cmd, sizeof(cmd), "printf '%%s\\n' '%s' | '%s' -s '%s' %s", stdin_text,
+		 vrlctl_path, seg, args);
+	run_capture(cmd, out, sizeof(out));
 	return out;
 }
 
@@ -303,18 +299,11 @@ static void test_labels_config_errors(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		FILE *p;
-		size_t n;
-
 		snprintf(text, sizeof(text), "%slimits:\n  - {name: r, per: [token, make], "
 			 "rate: 1/s}\n", bad[i][0]);
 		vrld_write_file(conf, text);
 		snprintf(cmd, sizeof(cmd), "'%s' -c '%s' --check 2>&1", vrld_path, conf);
-		p = popen(cmd, "r");
-		assert_non_null(p);
-		n = fread(text, 1, sizeof(text) - 1, p);
-		text[n] = '\0';
-		assert_int_not_equal(pclose(p), 0);
+		assert_int_not_equal(run_capture(cmd, text, sizeof(text)), 0);
 		has(bad[i][0], text, bad[i][1]);
 		has(bad[i][0], text, ":1:");
 	}

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "../run_cmd.h"
 #include "checkpoint.h"
 #include "metrics.h"
 
@@ -78,15 +79,9 @@ static void assert_victim_intact(void)
 static void strays(char *out, size_t cap)
 {
 	char cmd[400];
-	FILE *p;
-	size_t n;
 
 	snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -vx state", dir);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, cap - 1, p);
-	out[n] = '\0';
-	pclose(p);
+	run_capture(cmd, out, cap);   /* grep exits 1 when there are none */
 }
 
 static mode_t mode_of(const char *p)

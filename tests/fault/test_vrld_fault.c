@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "../run_cmd.h"
 #include "checkpoint.h"
 #include "vrld_run.h"
 
@@ -422,19 +423,10 @@ static const char *vrlctl_path;
 /* Run vrlctl with @args; its stdout in @out, its exit status returned. */
 static int vrlctl(const char *args, char *out, size_t len)
 {
-	char cmd[1024];
-	FILE *p;
-	size_t n;
-	int status;
+	int rc = run_vrlctl(vrlctl_path, seg, args, true, out, len);
 
-	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s 2>&1", vrlctl_path, seg, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	status = pclose(p);
 	printf("# vrlctl %s -> %s", args, out);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return rc;
 }
 
 static void test_vrlctl_reload(void **state)

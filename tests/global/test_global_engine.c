@@ -451,7 +451,8 @@ static void stale_allocation(void **state)
 }
 
 /* An idle key is renewed about twice a term, not every tick, and its
- * lease never lapses meanwhile. */
+ * lease never lapses meanwhile; its share goes back (vrl.lua: a host
+ * without demand wants nothing). */
 static void idle_keys(void **state)
 {
 	struct fx *f = *state;
@@ -469,8 +470,9 @@ static void idle_keys(void **state)
 	for (t0 = rfx_now(); rfx_now() < t0 + 2 * LEASE_NS; rfx_pace(10)) {
 		tick(&h);
 		assert_true(rfx_now() < h.expires[0]);   /* still trusted */
-		assert_true(h.e[0].share.burst > 0);
 	}
+	assert_int_equal(h.e[0].share.rate, 0);
+	assert_int_equal(h.e[0].share.burst, 0);
 	assert_int_equal(vrl_global_key(h.g, h.e[0].id, &ks), 0);
 	assert_true(vrl_global_rounds(h.g) - rounds > 20);
 	assert_true(ks.renewals - before >= 2 && ks.renewals - before <= 8);

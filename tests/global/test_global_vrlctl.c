@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../common.h"
+#include "../run_cmd.h"
 #include "../fault/vrld_run.h"
 #include "redis_fixture.h"
 
@@ -93,28 +94,7 @@ static void stop(pid_t pid)
 /* Run `vrlctl -s SEG @args`, stderr too; its exit status. */
 static int ctl(const char *args)
 {
-	char cmd[512];
-	size_t n = 0;
-	FILE *p;
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s 2>&1", vrlctl_path, seg, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (n < sizeof(out) - 1) {
-		size_t got = fread(out + n, 1, sizeof(out) - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	while (fread(cmd, 1, sizeof(cmd), p) > 0)
-		;
-	st = pclose(p);
-	if (!WIFEXITED(st))
-		fail_msg("vrlctl %s did not exit (status %d):\n%s", args, st, out);
-	return WEXITSTATUS(st);
+	return run_vrlctl(vrlctl_path, seg, args, true, out, sizeof(out));
 }
 
 /* Run `vrlctl --json global` until its output holds @needle. */

@@ -5,7 +5,9 @@
  * library, refuses a reload that changes global:, and stops cleanly. And
  * a global rate key held by two vrlds (two hosts on one Redis), each
  * serving forked workers on its own segment: their grants together never
- * exceed the limit in any interval, and they progress.
+ * exceed the limit in any interval, and they progress. A global quota
+ * held by two vrlds: its count granted whole, never more, across a clean
+ * stop of one of them.
  * Each test with its own redis-server (redis_fixture); skipped (exit 77)
  * when redis-server is missing.
  */
@@ -29,7 +31,9 @@
 
 #include "../common.h"
 #include "../fault/vrld_run.h"
+#include "../run_cmd.h"
 #include "redis_fixture.h"
+#include "share.h"
 
 #define NS_PER_S   UINT64_C(1000000000)
 #define WAIT_NS    (120 * NS_PER_S)     /* a deadline for hangs only (TSan, a busy machine) */
@@ -222,6 +226,7 @@ static void library_refused(void **state)
 
 #define G_COUNT   20u                  /* the global limit: 20/s burst 2 */
 #define G_BURST   2u
+#define G_OV_COUNT 12u                 /* its override for make tesla: 12/s burst 2 */
 #define G_WORKERS 2u                   /* forked workers per host */
 #define G_TARGET  60u                  /* grants, all hosts together */
 #define G_MAX     4096u
@@ -241,18 +246,22 @@ static void global_config(const char *path, const char *segname, const char *hos
 		 "segment: {name: \"%s\", keys: 1000}\n"
 		 "daemon: {metrics_textfile: \"%s\"}\n"
 		 "global: {redis: [\"%s\"], host: %s, lease: 1s, hosts: 2}\n"
-		 "limits:\n  - {name: g, rate: %u/s, burst: %u, per: [org], scope: global}\n",
-		 segname, promfile, redis.spec, host, G_COUNT, G_BURST);
+		 "limits:\n  - {name: g, rate: %u/s, burst: %u, per: [org], scope: global,\n"
+		 "     overrides: [{match: {make: tesla}, rate: %u/s}]}\n",
+		 segname, promfile, redis.spec, host, G_COUNT, G_BURST, G_OV_COUNT);
 	vrld_write_file(path, text);
 }
 
-/* A worker: immediate acquires on key o until the hosts together granted
- * G_TARGET, each grant recorded at the time it was decided at. A denial
- * waits what its verdict says (a pace, the share's refill tick at most). */
-static void worker(const char *segname, struct grants *rec, uint64_t until)
+/* A worker: immediate acquires on key o (of make @make, NULL: none) until
+ * the hosts together granted G_TARGET, each grant recorded at the time it
+ * was decided at. A denial waits what its verdict says (a pace, the
+ * share's refill tick at most). */
+static void worker(const char *segname, const char *make, struct grants *rec, uint64_t until)
 {
 	vrl_client *c = test_open(segname);
-	struct vrl_request rq = { .api = "x", .org = "o" };
+	const struct vrl_attr attr = { .name = "make", .value = make };
+	struct vrl_request rq = { .api = "x", .org = "o", .attrs = make ? &attr : NULL,
+				  .nattrs = make ? 1 : 0 };
 	struct vrl_verdict v;
 
 	while (atomic_load(&rec->n) < G_TARGET && vrl_now_ns() < until) {
@@ -326,22 +335,24 @@ static void two_hosts_stop(pid_t a, pid_t b)
 	assert_int_equal(system(cmd), 0);
 }
 
-static void two_hosts_one_key(void **state)
+/* Workers on both hosts on one key of make @make (NULL: none), whose
+ * global limit is @count/s burst G_BURST: every interval of their merged
+ * grants keeps it. */
+static void two_hosts_on(const char *make, unsigned count)
 {
 	struct grants *rec = test_shared(sizeof(*rec));
 	pid_t a, b, kids[2 * G_WORKERS];
 	uint64_t until, worst = 0, first, last;
-	const uint64_t T = NS_PER_S / G_COUNT;
+	const uint64_t T = NS_PER_S / count;
 	size_t n;
 
-	(void)state;
 	two_hosts(&a, &b);
 	until = vrl_now_ns() + WAIT_NS;
 	for (unsigned i = 0; i < 2 * G_WORKERS; i++) {
 		kids[i] = fork();
 		assert_true(kids[i] >= 0);
 		if (kids[i] == 0)
-			worker(i % 2 ? seg_b : seg, rec, until);
+			worker(i % 2 ? seg_b : seg, make, rec, until);
 	}
 	for (unsigned i = 0; i < 2 * G_WORKERS; i++) {
 		int st;
@@ -364,6 +375,52 @@ static void two_hosts_one_key(void **state)
 		assert_int_equal(test_check_windows(rec->g, n, UINT32_MAX, G_BURST, T, windows[w],
 						    &worst), 0);
 	two_hosts_stop(a, b);
+}
+
+static void two_hosts_one_key(void **state)
+{
+	(void)state;
+	two_hosts_on(NULL, G_COUNT);
+}
+
+/* An override of a global limit is held across hosts too, at its own
+ * figures. */
+static void two_hosts_override_key(void **state)
+{
+	(void)state;
+	two_hosts_on("tesla", G_OV_COUNT);
+}
+
+/* vrld --forget-host: every endpoint of the config marks the host gone
+ * (vrl.lua's g:<host> in the epoch), so counters waiting for its report
+ * open without it; a bad host id or a config without global: is refused. */
+static void forget_host(void **state)
+{
+	char cmd[1024], out[4096];
+	redisContext *c;
+	redisReply *rep;
+
+	(void)state;
+	config(redis.spec, "1s");
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' --forget-host d 2>&1", vrld_path, conf);
+	assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
+	if (!strstr(out, "host d forgotten"))
+		fail_msg("vrld --forget-host said: %s", out);
+	c = rfx_connect(&redis);
+	rep = redisCommand(c, "HGET " RFX_EPOCH_KEY " g:d");
+	assert_non_null(rep);
+	assert_int_equal(rep->type, REDIS_REPLY_STRING);
+	assert_string_equal(rep->str, "1");
+	freeReplyObject(rep);
+	redisFree(c);
+
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' --forget-host 'd e' 2>&1", vrld_path, conf);
+	assert_int_equal(run_capture(cmd, out, sizeof(out)), 64);
+	assert_non_null(strstr(out, "host \"d e\""));
+	vrld_write_file(conf, "limits:\n  - {name: r, rate: 5/s, per: [org]}\n");
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' --forget-host d 2>&1", vrld_path, conf);
+	assert_int_equal(run_capture(cmd, out, sizeof(out)), 78);
+	assert_non_null(strstr(out, "no global: section"));
 }
 
 /* A cooldown (a 429's) on a global key on host a closes it on host b. */
@@ -438,6 +495,113 @@ static void lapsed_lease_denies(void **state)
 	stop(pid);
 }
 
+/* ---- a global quota: its allocation over a vrld's clean stop ------------------- */
+
+#define Q_COUNT 20u
+
+static void quota_config(const char *path, const char *segname, const char *host,
+			 const char *promfile)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "segment: {name: \"%s\", keys: 1000}\n"
+		 "daemon: {metrics_textfile: \"%s\"}\n"
+		 "global: {redis: [\"%s\"], host: %s, lease: 250ms, hosts: 2}\n"
+		 "limits:\n  - {name: q, kind: quota, count: %u, calendar: once, per: [org], "
+		 "scope: global}\n", segname, promfile, redis.spec, host, Q_COUNT);
+	vrld_write_file(path, text);
+}
+
+/* One acquire on each of @c[0..2); the grants. */
+static unsigned quota_round(vrl_client *const c[2])
+{
+	struct vrl_request rq = { .api = "x", .org = "o" };
+	struct vrl_verdict v;
+	unsigned n = 0;
+
+	for (int h = 0; h < 2; h++) {
+		int rc = vrl_acquire(c[h], &rq, &v);
+
+		assert_true(rc == 0 || rc == VRL_EDENIED);
+		n += rc == 0;
+	}
+	return n;
+}
+
+/* The block word of the only key of @segname holds no credit. */
+static void credit_drained(const char *segname)
+{
+	int fd = shm_open(segname, O_RDONLY, 0);
+	struct vrl_seg_geometry g;
+	struct vrl_seg_view v;
+	struct stat st;
+	void *base;
+
+	assert_true(fd >= 0 && fstat(fd, &st) == 0);
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(base != MAP_FAILED);
+	assert_int_equal(vrl_seg_validate(base, (uint64_t)st.st_size, &g), 0);
+	vrl_seg_view_init(&v, base, &g);
+	for (uint64_t i = 0; i < v.nslots; i++)
+		assert_int_equal(atomic_load(&v.shares[i].word) & VRL_SHARE_CREDIT_MAX, 0);
+	munmap(base, (size_t)st.st_size);
+}
+
+/*
+ * A global quota of 20 held by two hosts: they grant 20 together, never
+ * more, and a vrld stopped cleanly in between (its spare drained and
+ * given back to Redis, its allocation kept by the segment) loses none:
+ * started again, it goes on from the units its key used.
+ */
+static void quota_two_hosts(void **state)
+{
+	vrl_client *c[2];
+	uint64_t until;
+	unsigned total = 0;
+	pid_t a, b;
+	char cmd[300];
+
+	(void)state;
+	assert_int_equal(vrld_fresh_paths("gvrld-b", dir_b, conf_b, log_b, prom_b, seg_b), 0);
+	quota_config(conf, seg, "a", prom);
+	quota_config(conf_b, seg_b, "b", prom_b);
+	a = start();
+	b = vrld_start(conf_b, NULL, log_b);
+	assert_true(vrld_wait_ready(seg_b, b, WAIT_NS));
+	c[0] = test_open(seg);
+	c[1] = test_open(seg_b);
+	until = vrl_now_ns() + WAIT_NS;
+	while (total < Q_COUNT / 3 && vrl_now_ns() < until) {
+		total += quota_round(c);
+		rfx_pace(2);
+	}
+	assert_true(total >= Q_COUNT / 3);
+	stop(a);
+	credit_drained(seg);
+	a = start();
+	while (total < Q_COUNT && vrl_now_ns() < until) {
+		total += quota_round(c);
+		rfx_pace(2);
+	}
+	if (total != Q_COUNT)
+		show_log();
+	assert_int_equal(total, Q_COUNT);
+	/* the count is spent: nothing more on either host */
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(quota_round(c), 0);
+		rfx_pace(5);
+	}
+	vrl_close(c[0]);
+	vrl_close(c[1]);
+	stop(a);
+	stop(b);
+	vrl_seg_unlink(seg_b);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir_b);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,8 +610,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(connection_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(library_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_hosts_one_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(two_hosts_override_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(forget_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(cooldown_crosses_hosts, setup, teardown),
 		cmocka_unit_test_setup_teardown(lapsed_lease_denies, setup, teardown),
+		cmocka_unit_test_setup_teardown(quota_two_hosts, setup, teardown),
 	};
 
 	if (argc < 2) {

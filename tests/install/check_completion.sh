@@ -37,6 +37,7 @@ check "vrlctl acquire --c<TAB>" "$(complete_bash vrlctl acquire --c)" "--cost"
 check "vrlctl -s /x top --o<TAB>" "$(complete_bash vrlctl -s /x top --o)" "--once"
 check "vrld -p s<TAB>" "$(complete_bash vrld -p s)" "smartcar samsara"
 check "vrld --d<TAB>" "$(complete_bash vrld --d)" "--discard-checkpoint"
+check "vrld --f<TAB>" "$(complete_bash vrld --f)" "--forget-host"
 
 # limit names, read from a live segment
 printf 'presets: [samsara]\nsegment: {name: %s, keys: 1000}\n' "$seg" > "$tmp/vrl.yaml"

@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "../common.h"
+#include "../run_cmd.h"
 
 enum { PROCS = 8, ACQUIRES = 40 };
 
@@ -76,12 +77,10 @@ static void test_status_counts_gone_handles(void **state)
 	static struct vrl_seg_config cfg;
 	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	char name[VRL_SHM_NAME_MAX], cmd[512], out[65536];
+	char name[VRL_SHM_NAME_MAX], out[65536];
 	json_object *root, *limits, *l0;
 	struct vrl_seg seg;
 	pid_t pid[PROCS];
-	size_t n;
-	FILE *p;
 
 	(void)state;
 	assert_true(sh != MAP_FAILED);
@@ -107,12 +106,8 @@ static void test_status_counts_gone_handles(void **state)
 	}
 	assert_int_equal(vrl_seg_reap_holders(&seg), PROCS / 2);   /* as vrld's sweep */
 
-	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' --json status", vrlctl_path, name);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	pclose(p);   /* exits 1: no vrld serves this segment */
+	/* exits 1: no vrld serves this segment */
+	assert_int_equal(run_vrlctl(vrlctl_path, name, "--json status", false, out, sizeof(out)), 1);
 	root = json_tokener_parse(out);
 	if (!root)
 		fail_msg("not JSON: %s", out);

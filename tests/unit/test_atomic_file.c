@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "../run_cmd.h"
 
 #define VICTIM_TEXT "not vrld's file\n"
 
@@ -83,14 +84,10 @@ static void assert_victim_intact(void)
 /* How many entries the directory holds. */
 static int entries(void)
 {
-	char cmd[400], buf[32] = "";
-	FILE *p;
+	char cmd[400], buf[32];
 
 	snprintf(cmd, sizeof(cmd), "ls -A '%s' | wc -l", dir);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	assert_non_null(fgets(buf, sizeof(buf), p));
-	pclose(p);
+	assert_int_equal(run_capture(cmd, buf, sizeof(buf)), 0);
 	return atoi(buf);
 }
 

@@ -1146,7 +1146,7 @@ static void test_global_section(void **state)
 	snprintf(yaml, sizeof(yaml), "global: {redis: \"h:1\", port: 1}\n%s", lim);
 	parse_bad(yaml, "vrl.yaml:1:24: global.port:", "");
 
-	/* scope: global needs global:, and a kind this vrld holds so (rate):
+	/* scope: global needs global:, and a kind this vrld holds so:
 	 * none is ever held per host while the config says global */
 	parse_bad("limits: [{name: r, rate: 1/s, scope: global}]\n",
 		  "vrl.yaml:1:38: limits[0].scope:", "needs a global: section");
@@ -1164,8 +1164,44 @@ static void test_global_section(void **state)
 		  "write rate 148/s with burst 3");
 	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: r, rate: 100000/s, burst: 70000, "
 		  "scope: global}]\n", "vrl.yaml:2:57: limits[0].scope:", "above 65535");
-	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: q, kind: quota, count: 5, "
-		  "calendar: day, scope: global}]\n", "vrl.yaml:2:", "kind quota cannot be global");
+	/* quota (hard, soft, once) and slots can be global: blocks.h */
+	parse_ok("global: {redis: \"h:1\", hosts: 3}\nlimits: [{name: q, kind: quota, count: 5, "
+		 "calendar: day, scope: global}, {name: t, kind: quota, count: 50, calendar: once, "
+		 "overage: true, scope: global}, {name: s, kind: slots, count: 2, scope: global}]\n");
+	assert_true(find("q")->flags & VRL_LIMIT_GLOBAL);
+	assert_true((find("t")->flags & (VRL_LIMIT_GLOBAL | VRL_LIMIT_SOFT)) ==
+		    (VRL_LIMIT_GLOBAL | VRL_LIMIT_SOFT));
+	assert_true(find("s")->flags & VRL_LIMIT_GLOBAL);
+	/* a slots count a host's block word cannot take back */
+	parse_bad("global: {redis: \"h:1\"}\nlimits: [{name: s, kind: slots, count: 20000000, "
+		  "scope: global}]\n", "vrl.yaml:2:", "above 16777215");
+}
+
+/* An override of a global limit is global too, and its own figures must
+ * be ones a global limit may have. */
+static void test_global_override(void **state)
+{
+	static const char fmt[] =
+		"global: {redis: \"h:1\", hosts: 3}\n"
+		"limits:\n"
+		"  - name: v\n"
+		"    scope: global\n"
+		"    per: [vehicle]\n"
+		"    rate: 30/s\n"
+		"    burst: 3\n"
+		"    overrides:\n"
+		"      - {match: {make: tesla}, rate: 10/s%s}\n";
+	char yaml[512];
+
+	(void)state;
+	snprintf(yaml, sizeof(yaml), fmt, "");
+	parse_ok(yaml);
+	assert_true(find("v")->flags & VRL_LIMIT_GLOBAL);
+	assert_true(find("v[make=tesla]")->flags & VRL_LIMIT_GLOBAL);
+	assert_int_equal(find("v[make=tesla]")->burst, 3);
+	/* burst 1 of three hosts: refused where the override says it */
+	snprintf(yaml, sizeof(yaml), fmt, ", burst: 1");
+	parse_bad(yaml, "vrl.yaml:9:9: limits[0].overrides[0]:", "v[make=tesla]");
 }
 
 /* labels: which per fields key labels show as written; the rest hashed. */
@@ -1281,6 +1317,7 @@ int main(void)
 		cmocka_unit_test(test_global_shadow),
 		cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_global_section),
+		cmocka_unit_test(test_global_override),
 		cmocka_unit_test(test_near_miss_field),
 		cmocka_unit_test(test_unmatched_policy),
 	};

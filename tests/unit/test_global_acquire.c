@@ -17,8 +17,12 @@
 
 #include "../common.h"
 #include "clock.h"
+#include "blocks.h"
 #include "share.h"
 #include "gkeys.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define MS UINT64_C(1000000)
 
@@ -350,6 +354,358 @@ static void credit_of_a_later_pass(void **state)
 	assert_int_equal(acquire(f, "g", 1, &v), 0);
 }
 
+/* ---- global quota and slots keys: blocks (blocks.h, gkeys.c B1 to B3) ------- */
+
+enum { B_QUOTA, B_SLOTS, B_SOFT, B_RATE };
+
+static uint64_t fake_rt;
+
+static uint64_t fake_clock(void)
+{
+	return fake_rt;
+}
+
+/* q: a global quota of 10 a day on api "q"; s: 3 global slots on api
+ * "s"; t: a soft global quota of 2 a day on api "t"; r: a host rate
+ * 1/min burst 1 on api "q" besides q. The wall clock is the test's. */
+static int setup_blocks(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	fake_rt = 20000 * 86400 * NS_PER_S + 3600 * NS_PER_S;   /* day 20000, 01:00 */
+	vrl__realtime_ns = fake_clock;
+	vrld_gkeys_realtime = fake_clock;
+	test_add_quota(&f->cfg, "q", "q", 10, VRL_CAL_DAY, 0, VRL_LIMIT_GLOBAL, per_org);
+	test_add_slots(&f->cfg, "s", "s", 3, VRL_LIMIT_GLOBAL, per_org);
+	test_add_quota(&f->cfg, "t", "t", 2, VRL_CAL_DAY, 0, VRL_LIMIT_GLOBAL | VRL_LIMIT_SOFT,
+		       per_org);
+	test_add_rate(&f->cfg, "r", "q", 1, 60 * NS_PER_S, 1, per_org);
+	test_segment("gacq-b", &f->cfg, 100, &f->seg, f->name);
+	f->c = test_open(f->name);
+	*state = f;
+	return 0;
+}
+
+static int teardown_blocks(void **state)
+{
+	vrl__realtime_ns = vrl_wall_ns;
+	vrld_gkeys_realtime = vrl_wall_ns;
+	return teardown(state);
+}
+
+/* vrld's scan; the entry of limit @lim's key. */
+static const struct vrl_global_entry *scan(struct fixture *f, struct vrld_gkeys *g, uint32_t lim)
+{
+	uint64_t slot = slot_of(f, lim);
+
+	assert_int_equal(vrld_gkeys_scan(g, &f->seg, vrl_mono_ns()), 0);
+	for (size_t i = 0; i < g->n; i++)
+		if (g->slot_of[i] == slot)
+			return &g->e[i];
+	fail_msg("no entry of limit %u", lim);
+	return NULL;
+}
+
+/* An engine's answer for @e: allocation @a, spare @target, status @st. */
+static void answer(struct fixture *f, struct vrld_gkeys *g, const struct vrl_global_entry *e,
+		   enum vrl_global_outcome st, uint64_t a, uint64_t target)
+{
+	static uint64_t gen;
+	struct vrl_global_result r = { .status = st, .apply = true, .expires = UINT64_MAX };
+
+	memcpy(r.id, e->id, sizeof(r.id));
+	r.share.count = a;
+	r.target = target;
+	r.period_id = e->period_id;
+	r.gen = ++gen;
+	vrld_gkeys_apply(g, &f->seg, &r, 1, vrl_mono_ns());
+}
+
+/*
+ * A global quota key grants as many units as the host's allocation holds,
+ * in its period: before its first allocation it denies for want of share
+ * and writes nothing; each grant takes from the allocation; the entry
+ * reports the allocation kept and the units used of it; an answer that
+ * shrinks the spare clamps it before the next report.
+ */
+static void quota_allocation(void **state)
+{
+	struct fixture *f = *state;
+	struct vrld_gkeys g = { 0 };
+	const struct vrl_global_entry *e;
+	struct vrl_seg_share *sh;
+	struct vrl_verdict v;
+	uint64_t st;
+
+	assert_int_equal(acquire(f, "q", 1, &v), VRL_EDENIED);      /* makes the key */
+	assert_true(v.flags & VRL_VERDICT_SHARE);
+	sh = share(f, B_QUOTA);
+	st = atomic_load(&f->seg.view.slots[slot_of(f, B_QUOTA)].state);
+	assert_int_equal(vrl_quota_word_used(st), 0);                /* nothing counted */
+	assert_int_equal(atomic_load(&sh->unmet), 1);
+	e = scan(f, &g, B_QUOTA);                                    /* K2: taken up */
+	assert_int_equal(e->kind, VRL_GLOBAL_QUOTA);
+	assert_int_equal(e->period_id, 20000);
+	assert_int_equal(e->share.count, 0);
+	assert_true(e->period_left_ns == 23 * 3600 * NS_PER_S);
+	answer(f, &g, e, VRL_GLOBAL_OK, 4, 4);
+	assert_int_equal(atomic_load(&sh->cap), 4);
+	assert_int_equal(acquire(f, "q", 1, &v), 0);
+	/* a request that r denies takes nothing from the share */
+	assert_int_equal(acquire(f, "q", 1, &v), VRL_EDENIED);       /* r: 1/min */
+	assert_false(v.flags & VRL_VERDICT_SHARE);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 3);
+	e = scan(f, &g, B_QUOTA);
+	assert_int_equal(e->share.count, 4);
+	assert_int_equal(e->held, 1);
+	/* OK, keep a spare of 1: clamped to 1 used + 1 */
+	answer(f, &g, e, VRL_GLOBAL_OK, 4, 1);
+	assert_int_equal(atomic_load(&sh->cap), 2);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 1);
+	e = scan(f, &g, B_QUOTA);
+	assert_int_equal(e->share.count, 2);
+	/* seeding keeps the allocation (no clamp) */
+	answer(f, &g, e, VRL_GLOBAL_SEEDING, 2, 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 1);
+	vrld_gkeys_free(&g);
+}
+
+/*
+ * A new day: the grants of the new period are not made from the credit of
+ * the old one (its word's tag is the old period: denied), vrld's scan
+ * starts the new period's allocation at none and reports it, and an
+ * answer for the period over is not applied to the new one.
+ */
+static void quota_new_period(void **state)
+{
+	struct fixture *f = *state;
+	struct vrld_gkeys g = { 0 };
+	const struct vrl_global_entry *e, old;
+	struct vrl_seg_share *sh;
+	struct vrl_verdict v;
+
+	assert_int_equal(acquire(f, "q", 1, &v), VRL_EDENIED);
+	e = scan(f, &g, B_QUOTA);
+	answer(f, &g, e, VRL_GLOBAL_OK, 5, 5);
+	sh = share(f, B_QUOTA);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 5);
+	memcpy((void *)&old, e, sizeof(old));
+	fake_rt += 23 * 3600 * NS_PER_S;                          /* day 20001 */
+	assert_int_equal(acquire(f, "q", 1, &v), VRL_EDENIED);
+	assert_true(v.flags & VRL_VERDICT_SHARE);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 5);   /* untouched */
+	e = scan(f, &g, B_QUOTA);
+	assert_int_equal(e->period_id, 20001);
+	assert_int_equal(e->share.count, 0);
+	assert_int_equal(e->held, 0);
+	assert_int_equal(vrl_block_tag(atomic_load(&sh->word)), vrl_block_tag_quota(20001));
+	/* the answer of day 20000 lands nowhere */
+	answer(f, &g, &old, VRL_GLOBAL_OK, 9, 9);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 0);
+	answer(f, &g, e, VRL_GLOBAL_OK, 2, 2);
+	assert_int_equal(acquire(f, "q", 1, &v), 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 1);
+	vrld_gkeys_free(&g);
+}
+
+/*
+ * Global slots: held units come out of the allocation and go back to it
+ * on release and when vrld reaps a dead holder, so the allocation is
+ * always the units held plus the credit (blocks.h B1).
+ */
+static void slots_allocation(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_request rq = { .api = "s", .org = "o" };
+	struct vrld_gkeys g = { 0 };
+	const struct vrl_global_entry *e;
+	struct vrl_seg_share *sh;
+	struct vrl_verdict v;
+	pid_t pid;
+	int st;
+
+	assert_int_equal(acquire(f, "s", 1, &v), VRL_EDENIED);
+	assert_true(v.flags & VRL_VERDICT_SHARE);
+	e = scan(f, &g, B_SLOTS);
+	assert_int_equal(e->kind, VRL_GLOBAL_SLOTS);
+	answer(f, &g, e, VRL_GLOBAL_OK, 2, 2);
+	sh = share(f, B_SLOTS);
+	assert_int_equal(acquire(f, "s", 1, &v), 0);
+	assert_int_equal(acquire(f, "s", 1, &v), 0);
+	/* the key has room for 3; the host's allocation is 2 */
+	assert_int_equal(acquire(f, "s", 1, &v), VRL_EDENIED);
+	assert_true(v.flags & VRL_VERDICT_SHARE);
+	e = scan(f, &g, B_SLOTS);
+	assert_int_equal(e->held, 2);
+	assert_int_equal(e->share.count, 2);
+	/* a release gives the unit back to the allocation */
+	assert_int_equal(vrl_release(f->c, &rq, "s", 1), 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 1);
+	/* a release of more than is held gives back no more than was held */
+	assert_int_equal(vrl_release(f->c, &rq, "s", 5), 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 2);
+	assert_int_equal(scan(f, &g, B_SLOTS)->held, 0);
+	/* a holder that dies: vrld's reaping gives its unit back */
+	pid = fork();
+	if (pid == 0)
+		_exit(vrl_acquire(f->c, &rq, NULL) == 0 ? 0 : 1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 1);
+	assert_int_equal(vrl_seg_reap_holders(&f->seg), 1);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 2);
+	assert_int_equal(scan(f, &g, B_SLOTS)->held, 0);
+	vrld_gkeys_free(&g);
+}
+
+/* An acquire that takes from a block and then grants nothing gives the
+ * units back (acquire.c AQ.B2): here every try meets a pass of vrld's
+ * fill dated after it (AQ.S4). */
+static void failed_take_given_back(void **state)
+{
+	struct fixture *f = *state;
+	struct vrld_gkeys g = { 0 };
+	struct vrl_seg_share *sh;
+	struct vrl_verdict v;
+
+	assert_int_equal(acquire(f, "s", 1, &v), VRL_EDENIED);
+	answer(f, &g, scan(f, &g, B_SLOTS), VRL_GLOBAL_OK, 2, 2);
+	sh = share(f, B_SLOTS);
+	vrl_share_mark(&f->seg.hdr->share_fill_ns, vrl_mono_ns() + NS_PER_S);
+	assert_int_equal(acquire(f, "s", 1, &v), VRL_EDENIED);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 2);
+	assert_int_equal(atomic_load(&f->seg.view.slots[slot_of(f, B_SLOTS)].state), 0);
+	atomic_store(&f->seg.hdr->share_fill_ns, vrl_mono_ns());
+	assert_int_equal(acquire(f, "s", 1, &v), 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 1);
+	vrld_gkeys_free(&g);
+}
+
+/* A soft quota is never short: granted with no allocation, overage
+ * counted, and vrld reports the units its key counted as its allocation
+ * (Redis counts them all). */
+static void soft_never_short(void **state)
+{
+	struct fixture *f = *state;
+	struct vrld_gkeys g = { 0 };
+	const struct vrl_global_entry *e;
+	struct vrl_verdict v;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(acquire(f, "t", 1, &v), 0);
+	assert_true(v.flags & VRL_VERDICT_OVERAGE);
+	e = scan(f, &g, B_SOFT);
+	assert_true(e->soft);
+	assert_int_equal(e->held, 3);
+	assert_int_equal(e->share.count, 3);
+	answer(f, &g, e, VRL_GLOBAL_OK, 5, 1);
+	e = scan(f, &g, B_SOFT);
+	assert_int_equal(e->share.count, 4);
+	vrld_gkeys_free(&g);
+}
+
+/*
+ * A key with an allocation it has not used yet is not idle: the sweep
+ * leaves it, or a key asked for less often than the sweep passes would be
+ * evicted with its first allocation every time and never grant. Once the
+ * engine's clamp took its spare (its load gone), it is idle again, and
+ * evicted with its allocation drained (blocks.h V3).
+ */
+static void unused_allocation_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct vrld_gkeys g = { 0 };
+	const struct vrl_global_entry *e;
+	struct vrl_verdict v;
+	uint64_t slot, later = vrl_now_ns() + 3600 * NS_PER_S;
+
+	assert_int_equal(acquire(f, "s", 1, &v), VRL_EDENIED);
+	e = scan(f, &g, B_SLOTS);
+	answer(f, &g, e, VRL_GLOBAL_OK, 2, 2);
+	slot = slot_of(f, B_SLOTS);
+	assert_int_equal(vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, later, fake_rt,
+					  NS_PER_S), 0);
+	assert_true(atomic_load(&f->seg.view.slots[slot].tag) & VRL_TAG_LIVE);
+	assert_int_equal(acquire(f, "s", 1, &v), 0);
+	assert_int_equal(vrl_release(f->c, &(struct vrl_request){ .api = "s", .org = "o" }, "s",
+				     1), 0);
+	/* the spare clamped away: idle, evicted, nothing left in the word */
+	answer(f, &g, scan(f, &g, B_SLOTS), VRL_GLOBAL_OK, 2, 0);
+	assert_int_equal(vrl_seg_sweep_at(&f->seg, 0, f->seg.view.nslots, later, fake_rt,
+					  NS_PER_S), 1);
+	assert_int_equal(vrl_block_credit(atomic_load(&f->seg.view.shares[slot].word)), 0);
+	assert_int_equal(atomic_load(&f->seg.view.shares[slot].cap), 0);
+	vrld_gkeys_free(&g);
+}
+
+/* A refund (a validation failure's units) gives the units back to the
+ * host's allocation too, within the period: not lost to the pool. */
+static void refund_given_back(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_request rq = { .api = "q", .org = "o" };
+	struct vrld_gkeys g = { 0 };
+	struct vrl_seg_share *sh;
+	struct vrl_verdict v;
+
+	assert_int_equal(acquire(f, "q", 1, &v), VRL_EDENIED);
+	answer(f, &g, scan(f, &g, B_QUOTA), VRL_GLOBAL_OK, 3, 3);
+	sh = share(f, B_QUOTA);
+	assert_int_equal(acquire(f, "q", 1, &v), 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 2);
+	assert_int_equal(vrl_refund(f->c, &rq, "q", 1), 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 3);
+	assert_int_equal(scan(f, &g, B_QUOTA)->held, 0);
+	/* no more than the key's count gave back */
+	assert_int_equal(vrl_refund(f->c, &rq, "q", 1), 0);
+	assert_int_equal(vrl_block_credit(atomic_load(&sh->word)), 3);
+	vrld_gkeys_free(&g);
+}
+
+/* A reload keeps a global quota's calendar and anchor: refused, with why. */
+static void quota_calendar_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_seg_config cfg = f->cfg;
+	char why[256];
+
+	cfg.limits[B_QUOTA].calendar = VRL_CAL_MONTH;
+	cfg.limits[B_QUOTA].anchor = 1;
+	assert_int_equal(vrl_seg_reload(&f->seg, &cfg, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "limit q: a global quota keeps its calendar"));
+	cfg = f->cfg;
+	cfg.limits[B_QUOTA].count = 20;
+	assert_int_equal(vrl_seg_reload(&f->seg, &cfg, why, sizeof(why)), 0);
+}
+
+/*
+ * vrld killed and started again on the segment: the block word and its
+ * allocation are adopted, not reset, and reported as they are (blocks.h
+ * B2); its stop drains the credit and reports the units used.
+ */
+static void restart_adopts(void **state)
+{
+	struct fixture *f = *state;
+	struct vrld_gkeys g = { 0 }, g2 = { 0 };
+	const struct vrl_global_entry *e;
+	struct vrl_verdict v;
+
+	assert_int_equal(acquire(f, "s", 1, &v), VRL_EDENIED);
+	answer(f, &g, scan(f, &g, B_SLOTS), VRL_GLOBAL_OK, 3, 3);
+	assert_int_equal(acquire(f, "s", 1, &v), 0);
+	vrld_gkeys_free(&g);                                     /* killed */
+	e = scan(f, &g2, B_SLOTS);
+	assert_int_equal(e->share.count, 3);
+	assert_int_equal(e->held, 1);
+	assert_int_equal(acquire(f, "s", 1, &v), 0);              /* workers go on */
+	vrld_gkeys_clamp_all(&g2, &f->seg);                        /* stopping */
+	for (size_t i = 0; i < g2.n; i++)
+		if (g2.slot_of[i] == slot_of(f, B_SLOTS))
+			assert_int_equal(g2.e[i].share.count, 2);
+	assert_int_equal(vrl_block_credit(atomic_load(&share(f, B_SLOTS)->word)), 0);
+	vrld_gkeys_free(&g2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +718,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reload_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(fill_between_scans, setup, teardown),
 		cmocka_unit_test_setup_teardown(credit_of_a_later_pass, setup, teardown),
+		cmocka_unit_test_setup_teardown(quota_allocation, setup_blocks, teardown_blocks),
+		cmocka_unit_test_setup_teardown(quota_new_period, setup_blocks, teardown_blocks),
+		cmocka_unit_test_setup_teardown(slots_allocation, setup_blocks, teardown_blocks),
+		cmocka_unit_test_setup_teardown(failed_take_given_back, setup_blocks,
+						teardown_blocks),
+		cmocka_unit_test_setup_teardown(soft_never_short, setup_blocks, teardown_blocks),
+		cmocka_unit_test_setup_teardown(restart_adopts, setup_blocks, teardown_blocks),
+		cmocka_unit_test_setup_teardown(quota_calendar_kept, setup_blocks, teardown_blocks),
+		cmocka_unit_test_setup_teardown(unused_allocation_kept, setup_blocks,
+						teardown_blocks),
+		cmocka_unit_test_setup_teardown(refund_given_back, setup_blocks, teardown_blocks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -421,6 +422,92 @@ static void dead_holder_reaped(void **state)
 	vrl_seg_unlink(spec.name);
 }
 
+/* A pid no process of this namespace has now: a child's, reaped. */
+static pid_t gone_pid(void)
+{
+	pid_t p = fork();
+	int st;
+
+	assert_true(p >= 0);
+	if (p == 0)
+		_exit(0);
+	assert_int_equal(waitpid(p, &st, 0), p);
+	return p;
+}
+
+/* A worker in another PID namespace (a container) writes the pid it has
+ * there, which vrld's namespace gives to no process or to another one:
+ * its record, and the slots it holds, stay while its handle is open, and
+ * go once the handle is gone. */
+static void live_holder_kept_whatever_its_pid(void **state)
+{
+	struct vrl_seg_config cfg;
+	struct vrl_seg_spec spec;
+	struct vrl_seg s;
+	struct vrl_seg_holder *ho;
+	char why[256] = "";
+	vrl_client *c;
+	int32_t own;
+	pid_t other;
+
+	(void)state;
+	two_rates(&cfg, 5);
+	spec_of("ns", 100, &spec);
+	assert_int_equal(vrl_seg_open_or_create(&spec, &cfg, false, &s, why, sizeof(why)), 0);
+	c = test_open(spec.name);
+	ho = vrl__holder(c);
+	assert_non_null(ho);
+	own = atomic_load(&ho->pid);
+	other = gone_pid();
+	/* the pid as another namespace shows it, the rest of the word kept */
+	atomic_store(&ho->pid, (own & ~(int32_t)VRL_HOLDER_PID_MASK) | (int32_t)other);
+	assert_int_equal(vrl_seg_reap_holders(&s), 0);
+	assert_int_not_equal(atomic_load(&ho->pid), 0);
+	atomic_store(&ho->pid, own);
+	vrl_close(c);
+	vrl_seg_close(&s);
+	vrl_seg_unlink(spec.name);
+}
+
+/* A child that inherits an open handle and dies without closing it: its
+ * own record is reaped, its parent's (the same handle, still open) is
+ * kept. */
+static void forked_child_reaped_parent_kept(void **state)
+{
+	struct vrl_seg_config cfg;
+	struct vrl_seg_spec spec;
+	struct vrl_seg s;
+	char why[256] = "";
+	vrl_client *c;
+	pid_t p;
+	int st;
+
+	(void)state;
+	two_rates(&cfg, 5);
+	spec_of("forked", 100, &spec);
+	assert_int_equal(vrl_seg_open_or_create(&spec, &cfg, false, &s, why, sizeof(why)), 0);
+	c = test_open(spec.name);
+	take(c, "t", "o", 1);
+	p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		struct vrl_request req = { .api = "up", .token = "t", .org = "o" };
+		struct vrl_verdict v = { 0 };
+
+		/* the first call in the child takes a record of its own */
+		_exit(vrl_acquire(c, &req, &v) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(p, &st, 0), p);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(vrl_seg_reap_holders(&s), 1);
+	assert_int_equal(vrl_seg_reap_holders(&s), 0);
+	assert_non_null(vrl__holder(c));
+	assert_int_not_equal(atomic_load(&vrl__holder(c)->pid), 0);
+	vrl_close(c);
+	vrl_seg_close(&s);
+	vrl_seg_unlink(spec.name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,6 +521,8 @@ int main(void)
 		cmocka_unit_test(sweep_counts_by_limit),
 		cmocka_unit_test(header_restored),
 		cmocka_unit_test(dead_holder_reaped),
+		cmocka_unit_test(live_holder_kept_whatever_its_pid),
+		cmocka_unit_test(forked_child_reaped_parent_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@ vrld is the one meson built (VRLD, set by the meson test; otherwise
 build/daemon/vrld/vrld under the source tree). Each test session gets its own
 segment name, so suites of parallel builds never meet.
 """
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -79,12 +80,42 @@ def _vrld():
     return path
 
 
+# a global limit whose Redis is not there: vrld holds no lease for it, so
+# its keys are denied for want of this host's share
+GLOBAL_CONFIG = """\
+segment: {{name: {name}, keys: 64}}
+global: {{redis: ["unix:{sock}"], host: py, lease: 1s}}
+limits:
+  - name: gl.rate
+    scope: global
+    match: {{api: gl}}
+    per: [token]
+    rate: 10/s
+"""
+
+
 @pytest.fixture(scope="session")
 def segment(tmp_path_factory):
     """The name of a live segment served by a vrld of our own."""
     name = "/vrl-test-python-%d" % os.getpid()
-    conf = tmp_path_factory.mktemp("vrld") / "vrl.yaml"
-    conf.write_text(CONFIG.format(name=name))
+    with _serve(tmp_path_factory.mktemp("vrld"), name, CONFIG.format(name=name)):
+        yield name
+
+
+@pytest.fixture
+def global_segment(tmp_path):
+    """A live segment whose one limit is global, with no Redis to lease from."""
+    name = "/vrl-test-python-global-%d" % os.getpid()
+    text = GLOBAL_CONFIG.format(name=name, sock=tmp_path / "no-redis.sock")
+    with _serve(tmp_path, name, text):
+        yield name
+
+
+@contextlib.contextmanager
+def _serve(directory, name, text):
+    """vrld serving segment @name with config @text, for the with block."""
+    conf = directory / "vrl.yaml"
+    conf.write_text(text)
     # a segment left by a killed run of the same pid would be adopted, with
     # its counters: start from a fresh one
     try:
@@ -104,7 +135,7 @@ def segment(tmp_path_factory):
                 if time.monotonic() > deadline:
                     pytest.fail("vrld did not create %s" % name)
                 time.sleep(0.02)
-        yield name
+        yield
     finally:
         proc.terminate()
         proc.wait(timeout=30)

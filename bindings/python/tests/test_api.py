@@ -504,3 +504,12 @@ def test_threads_share_a_client(client, key):
     # 12 min the test took (t.rate refills slowly; a loaded machine is slow)
     refills = int((time.monotonic() - start) // 720)
     assert 4 * 25 <= sum(grants) <= 4 * 5 * (5 + refills)
+
+
+def test_a_global_key_denied_for_want_of_share_says_so(global_segment):
+    with vrl.Client(global_segment) as c:
+        v = c.acquire(api="gl", token="t1")
+    assert not v
+    assert v.share
+    assert v.flags & vrl.VERDICT_SHARE
+    assert v.limit == "gl.rate"

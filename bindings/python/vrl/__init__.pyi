@@ -27,6 +27,7 @@ VERDICT_ALERT: Final[int]
 VERDICT_SATURATED: Final[int]
 VERDICT_UNMATCHED: Final[int]
 VERDICT_PACED: Final[int]
+VERDICT_SHARE: Final[int]
 
 EDENIED: Final[int]
 ENOSEG: Final[int]
@@ -153,6 +154,10 @@ class Verdict:
         """VERDICT_OVERAGE: a soft quota granted units past its limit."""
     @property
     def alert(self) -> bool: ...
+    @property
+    def share(self) -> bool:
+        """VERDICT_SHARE: denied by a global limit's key for want of this host's
+        share of it; the limit itself has room."""
     @property
     def saturated(self) -> bool:
         """VERDICT_SATURATED: a soft quota's count is at its ceiling (2**40 - 1

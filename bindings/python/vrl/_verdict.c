@@ -194,6 +194,9 @@ static PyGetSetDef verdict_getset[] = {
 	     "No limit matched and the config's unmatched: policy (warn or deny) counted it."),
 	FLAG("over", VRL_VERDICT_OVERAGE, "A soft quota granted units past its limit."),
 	FLAG("alert", VRL_VERDICT_ALERT, "This grant crossed an alert threshold."),
+	FLAG("share", VRL_VERDICT_SHARE,
+	     "Denied by a global limit's key for want of this host's share of it (the "
+	     "limit itself has room; the share vrld leases for this host has none now)."),
 	FLAG("saturated", VRL_VERDICT_SATURATED,
 	     "A soft quota's count is at its ceiling (2**40 - 1 units in the period): "
 	     "its overage stops growing."),

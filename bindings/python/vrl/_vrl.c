@@ -141,6 +141,7 @@ static int add_constants(PyObject *m)
 		{ "VERDICT_PACED", VRL_VERDICT_PACED },
 		{ "VERDICT_SATURATED", VRL_VERDICT_SATURATED },
 		{ "VERDICT_UNMATCHED", VRL_VERDICT_UNMATCHED },
+		{ "VERDICT_SHARE", VRL_VERDICT_SHARE },
 #define VRL_PY_ERR(name, value, msg) { "E" #name, value },
 		VRL_ERRORS(VRL_PY_ERR)
 #undef VRL_PY_ERR

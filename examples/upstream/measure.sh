@@ -142,7 +142,7 @@ print("(capacity: requests per second with limits far above; vrl ceiling: 2xx ov
       " upstream refuses nothing)\n")
 
 print(f"{'run':26} {'sent':>6} {'2xx':>6} {'429':>6} {'429 share':>10} {'of admitted':>12}"
-      f" {'of ceiling':>11} {'load':>6}")
+      f" {'of ceiling':>11} {'cuts/s':>7} {'load':>6}")
 for name, upstream in runs:
     if name.startswith(("capacity-", "ceiling-")):
         continue
@@ -152,11 +152,13 @@ for name, upstream in runs:
     c = res.get(f"ceiling-{acq}")
     ceil = c["providers"]["samsara"]["ok"] / (200.0 * c["seconds"]) if c else 0
     of_ceil = f"{t['used'] / ceil:11.1%}" if ceil and acq != "pacer" else f"{'':11}"
+    cuts = f"{t['cuts'] / res[name]['seconds']:7.2f}" if "adaptive" in name else f"{'':7}"
     print(f"{name:26} {t['sent']:6} {t['ok']:6} {t['429']:6} {share:10.2%} {t['used']:12.1%}"
-          f" {of_ceil} {load[name]:>6}")
+          f" {of_ceil} {cuts} {load[name]:>6}")
 print("\n(of admitted: 2xx over the 200/s the organisation admits over the run; the"
       "\n strict proxy's 5 ms spacing admits exactly that, its tokens 142.9/s each;"
-      "\n of ceiling: of admitted over the vrl ceiling of the same way of acquiring)")
+      "\n of ceiling: of admitted over the vrl ceiling of the same way of acquiring;"
+      "\n cuts/s: 429s that cut an adaptive rate, per second)")
 
 # one run over time: 2xx per second in each bin, against the 200/s line,
 # and worker 0's pace (the slowest adaptive key's rate, a share of its figure)

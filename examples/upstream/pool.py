@@ -39,7 +39,8 @@ measured seconds), and ends --seconds later.
 
 Prints one JSON object: per provider, requests sent, 2xx answers, 429s,
 `used`, the share of what the upstream allowed over the run that the pool
-got (2xx answers, or units for CarsXE, over the allowance), and `bins`,
+got (2xx answers, or units for CarsXE, over the allowance), `cuts`, the
+429s whose feedback cut an adaptive rate (VRL_FB_ADAPT), and `bins`,
 the 2xx answers in each quarter second of the run (for a plot of the rate
 over time); and `startup_s`, how long the workers took to be ready.
 """
@@ -182,7 +183,7 @@ def worker(a, wid, out, ready, go, start):
     global vrl
     up = Upstream(a.url)
     nbins = int(a.seconds / BIN_S + 0.999)
-    stats = {p: {"sent": 0, "ok": 0, "429": 0, "other": 0, "units": 0, "unmatched": 0,
+    stats = {p: {"sent": 0, "ok": 0, "429": 0, "other": 0, "units": 0, "unmatched": 0, "cuts": 0,
                  "bins": [0] * nbins}
              for p in PROVIDERS}
     warned = set()
@@ -245,7 +246,10 @@ def worker(a, wid, out, ready, go, start):
             else:
                 s["other"] += 1
             if client is not None:
-                client.observe(r, verdict=v, **{k: x for k, x in fields.items() if k != "cost"})
+                fb = client.observe(r, verdict=v,
+                                    **{k: x for k, x in fields.items() if k != "cost"})
+                if fb.actions & vrl.FB_ADAPT:
+                    s["cuts"] += 1
                 if pace_log and v.pace is not None:
                     pace_log.write(f"{time.monotonic() - a.start:.4f} {v.pace:.4f}\n")
     if pace_log:

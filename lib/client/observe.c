@@ -22,9 +22,11 @@
  *      (adapt.h AD.W4, AD.W6), Retry-After or not. Charged: the limit the
  *      caller or the response names, if adaptive; else the keys that
  *      bound the grant (the verdict's binding mask, vrl_observe_granted);
- *      else the adaptive rate key with the fewest permits now. A cut
- *      happens at most once per hold, and not for a request granted
- *      before the cut in force (an echo of it): vrl_adapt_cut().
+ *      else the adaptive rate key with the fewest permits now. A first
+ *      429 only strikes (the rate unchanged, no VRL_FB_ADAPT); a second,
+ *      of a request granted after the strike, cuts; at most once per
+ *      hold, and not for a request granted before the cut or strike in
+ *      force (an echo of it): vrl_adapt_cut().
  * A malformed value is skipped: counted in the segment header
  * (feedback_ignored) and reported in the feedback, never an error. The
  * request is matched and keyed once a call: rules 2 and 3 act on the one
@@ -180,14 +182,14 @@ static int cut_one(struct vrl_client *c, const struct vrl_request *req, uint32_t
 	const struct vrl_limit *l = &c->cfg->limits[i];
 	struct vrl_kind_key k;
 	uint32_t before, cut;
-	int rc;
+	int rc, done;
 
 	if (!vrl_rate_adaptive(l))
 		return 0;
 	if (!keyed && (rc = vrl__key_named(c, req, l->seg.name, t)) != 0)
 		return rc;
 	k = vrl__kind_key(c, t, &c->view.slots[t->slot]);
-	if (!vrl_rate_cut(&k, now, granted_at, &before, &cut))
+	if (!(done = vrl_rate_cut(&k, now, granted_at, &before, &cut)))
 		return 0;
 	/*
 	 * The slot changed owner under the cut: put the word back. This check
@@ -202,6 +204,8 @@ static int cut_one(struct vrl_client *c, const struct vrl_request *req, uint32_t
 		vrl_rate_uncut(&k, cut, before);
 		return 0;
 	}
+	if (done != VRL_ADAPT_CUT)
+		return 0;   /* a strike: the rate is unchanged */
 	fb->actions |= VRL_FB_ADAPT;
 	fb->adapted |= UINT64_C(1) << i;
 	return 0;

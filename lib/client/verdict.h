@@ -84,7 +84,10 @@ static inline void vrl__adapt_fill(const struct vrl_client *c, const struct vrl_
 			pace = pace == 0 || p < pace ? p : pace;
 		}
 		if (granted && m < VRL_MAX_MATCHED) {
-			slack[m] = vrl_adapt_slack(&l->gcra, lk[i].k.tat, at, v->cost);
+			uint64_t extra = vrl_rate_adaptive(l) && lk[i].k.charge > l->gcra.emission_ns ?
+				lk[i].k.charge - l->gcra.emission_ns : 0;
+
+			slack[m] = vrl_adapt_slack(&l->gcra, extra, lk[i].k.tat, at, v->cost);
 			idx[m++] = i;
 		}
 	}

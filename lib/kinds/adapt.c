@@ -165,34 +165,91 @@ static uint32_t wmax_after(const struct vrl_adapt *a, uint32_t word, uint32_t w)
 	return (uint32_t)(((uint64_t)w * (VRL_ADAPT_ONE + a->beta_q16)) >> 17);
 }
 
-bool vrl_adapt_cut(const struct vrl_adapt *a, uint32_t word, uint64_t now, uint64_t granted_at,
-		   uint32_t *out)
+/* How long a strike at the figure waits for a second 429: K0 / 2 after the hold. */
+static uint32_t evidence_ticks(const struct vrl_adapt *a)
 {
-	uint32_t w = vrl_adapt_rate(a, word, now);
+	return a->recover_ticks / 2 + a->hold_ticks;
+}
+
+/* True when @word is a strike at the figure (no cut) still in force at @now. */
+static bool strike_in_force(const struct vrl_adapt *a, uint32_t word, uint64_t now)
+{
+	return (word & VRL_ADAPT_MARK) && vrl_adapt_at_figure(word) &&
+	       elapsed_ticks(word, now) < evidence_ticks(a);
+}
+
+/*
+ * The strike code of time @t after @word's cut (@t not before it): 1 + the
+ * index, modulo 3, of the hold-long window of the cut's recovery that @t
+ * falls in. A grant time ahead of @now counts as now.
+ */
+static uint32_t window_code(const struct vrl_adapt *a, uint32_t word, uint64_t now, uint64_t t)
+{
+	uint32_t len = a->hold_ticks ? a->hold_ticks : 1;
+
+	if (t == VRL_ADAPT_GRANTED_UNKNOWN || t > now)
+		t = now;
+	return 1 + (elapsed_ticks(word, t) / len) % 3;
+}
+
+int vrl_adapt_cut(const struct vrl_adapt *a, uint32_t word, uint64_t now, uint64_t granted_at,
+		  uint32_t *out)
+{
+	uint32_t w = vrl_adapt_rate(a, word, now), s, g;
 
 	*out = word;
 	if (a->floor_q16 >= VRL_ADAPT_ONE)
-		return false;   /* a floor at the figure: nothing to cut */
-	if (!vrl_adapt_at_figure(word) && w < VRL_ADAPT_ONE &&
-	    (elapsed_ticks(word, now) < a->hold_ticks ||
-	     !granted_after_cut(word, now, granted_at)))
-		return false;   /* an echo of the cut in force */
-	*out = vrl_adapt_word(icbrt((uint64_t)wmax_after(a, word, w) << 20), vrl_adapt_tick(now));
-	return true;
+		return VRL_ADAPT_ABSORBED;   /* a floor at the figure: nothing to cut */
+	if (!vrl_adapt_at_figure(word) && w < VRL_ADAPT_ONE) {
+		/* recovering from a cut */
+		if (elapsed_ticks(word, now) < a->hold_ticks ||
+		    !granted_after_cut(word, now, granted_at))
+			return VRL_ADAPT_ABSORBED;   /* an echo of the cut in force */
+		s = word & VRL_ADAPT_STRIKE_MASK;
+		g = window_code(a, word, now, granted_at);
+		if (s == g)
+			return VRL_ADAPT_ABSORBED;   /* an echo of the strike */
+		if (s == 0 || (g != s % 3 + 1 && g != window_code(a, word, now, now))) {
+			/* the first 429 since the cut; or one granted in the
+			 * window before the strike's or two after, answered in
+			 * a later one: too old to tell: strike again, now */
+			*out = (word & ~VRL_ADAPT_STRIKE_MASK) | window_code(a, word, now, now);
+			return *out == word ? VRL_ADAPT_ABSORBED : VRL_ADAPT_STRIKE;
+		}
+		/* granted in the window after the strike's, or granted and
+		 * answered two after it (not before it: the strike was
+		 * earlier than now): a second congestion */
+		*out = vrl_adapt_word(icbrt((uint64_t)wmax_after(a, word, w) << 20),
+				      vrl_adapt_tick(now));
+		return VRL_ADAPT_CUT;
+	}
+	if (strike_in_force(a, word, now)) {
+		if ((granted_at == VRL_ADAPT_GRANTED_UNKNOWN &&
+		     elapsed_ticks(word, now) < a->hold_ticks) ||
+		    !granted_after_cut(word, now, granted_at))
+			return VRL_ADAPT_ABSORBED;   /* an echo of the strike */
+		*out = vrl_adapt_word(VRL_ADAPT_K_ONE, vrl_adapt_tick(now));
+		return VRL_ADAPT_CUT;
+	}
+	*out = vrl_adapt_word(0, vrl_adapt_tick(now));   /* at the figure: strike */
+	return VRL_ADAPT_STRIKE;
 }
 
 uint32_t vrl_adapt_settle(const struct vrl_adapt *a, uint32_t word, uint64_t now)
 {
+	if (strike_in_force(a, word, now))
+		return word;
 	if (vrl_adapt_at_figure(word) || vrl_adapt_rate(a, word, now) >= VRL_ADAPT_ONE)
 		return 0;
 	return word;
 }
 
-uint64_t vrl_adapt_slack(const struct vrl_gcra *g, uint64_t tat_before, uint64_t at, uint64_t n)
+uint64_t vrl_adapt_slack(const struct vrl_gcra *g, uint64_t extra_ns, uint64_t tat_before,
+			 uint64_t at, uint64_t n)
 {
 	u128 room, need;
 
-	room = (u128)at + g->tolerance_ns;
+	room = (u128)at + g->tolerance_ns + extra_ns;
 	if (room <= tat_before)
 		return 0;
 	room = ((room - tat_before) << 16) / g->emission_ns;   /* permits before it, 2^-16 */

@@ -76,6 +76,29 @@
  * the 429 that comes on the way back up (above 0.952) returns to about
  * 0.95 (1 + beta) / 2, under 0.952, and the key lingers there.
  *
+ * Two 429s, not one: the strike. Against a strict upstream most 429s are
+ * isolated: a request that reached it a fraction of a millisecond early
+ * because the one before it was late, at any rate near the figure; and a
+ * cut costs seconds of rate. Measured (examples/upstream/measure.sh, ten
+ * workers, Samsara's figures, sim.py --strict): one 429 each second or
+ * two, alone (the 429s per cut were 1.0-1.1), each cut, the next one
+ * within the recovery cut deeper still (fast convergence, below), and
+ * the keys sank to 0.5-0.7 of the figure, 60-88% of what the upstream
+ * admits, while fixed pacing got 95-97% with 1-2% 429s. So a 429 first
+ * strikes: it notes its time and changes no rate; a second one, of a
+ * request granted after the strike (a new moment, not its echo), cuts.
+ * At the figure the strike is a word of its own (k = 0, its tick) and
+ * lasts K0 / 2 after the hold; an older one is forgotten, so a cut needs
+ * two 429s within about a second at the defaults: 429s at under about one
+ * in 400 responses at 200/s seldom cut. While a key recovers the word's
+ * tick is the cut's, so the strike notes only which hold-long window of
+ * the recovery it came in (1 + its index mod 3, in k's two low bits); a
+ * 429 of a request granted in that window is its echo, one granted in
+ * the next window (or granted and answered two windows on) cuts, and one
+ * too old to tell strikes again. Each cut is then a fair sign that the
+ * rate, not the jitter, draws the 429s, which is what fast convergence
+ * assumes.
+ *
  * One cut per round trip. TCP reduces its window once per window of data:
  * losses among segments sent before the reduction are echoes of the same
  * congestion (RFC 6582's recovery point; RFC 3168: "at most once per
@@ -84,14 +107,18 @@
  * workers whose requests, granted under the old rate, all come back 429
  * cut once: the first CAS wins; the nine others find a cut newer than
  * their grant and are absorbed. A request granted after the cut that still
- * draws a 429 cuts again, one round trip later, as TCP does. (b) alone
- * serves a caller that cannot say when its request was granted.
+ * draws a 429 strikes (above), one round trip later, as TCP would cut.
+ * (b) alone serves a caller that cannot say when its request was
+ * granted. A strike at the figure is answered the same way: 429s of
+ * requests granted before it, or in its tick, are its echoes.
  *
  * ---- The word: 32 bits, the key slot's `aux` ------------------------------
  *
- *     bits  0..11  k: cbrt(Wmax) in 1/4096 (K = k * K0); 0: at the figure
- *     bits 12..30  the cut's time, in ticks of 2^20 ns (1.048576 ms), mod 2^19
- *     bit  31      1: a word written by a cut (VRL_ADAPT_MARK)
+ *     bits  0..1   a cut's strike: 0 none, 1-3 the window it came in
+ *     bits  2..11  k: cbrt(Wmax) in 1/1024 (K = k * K0); 0: at the figure
+ *     bits 12..30  the cut's (or the strike's, k = 0) time, in ticks of 2^20
+ *                  ns (1.048576 ms), mod 2^19
+ *     bit  31      1: a word written by a cut or a strike (VRL_ADAPT_MARK)
  *
  * The mark keeps the word apart from the window kind's use of the same
  * slot word (a ring index + 1, at most VRL_WINDOW_MAX_KEYS = 2^31): every
@@ -103,7 +130,12 @@
  * or slow that key, never let it over-grant.
  *
  * 0 is "at the figure, never cut", so a zeroed slot needs no set-up, and a
- * recovered word settles back to 0 (vrl_adapt_settle). Storing k rather
+ * recovered word settles back to 0 (vrl_adapt_settle; a strike at the
+ * figure is kept until it is forgotten). k is kept in 1/1024 (the low
+ * bits hold the strike), rounded down: a Wmax at most 0.3% lower. A
+ * library that read k from all twelve bits (before the strike) reads a
+ * strike at the figure as the figure and a cut word within 3/4096 of its
+ * k: a rate in [floor, 1] either way, never above the figure. Storing k rather
  * than Wmax (= k^3) makes w(t) a polynomial: no cube root on the read
  * path, one on a cut; and the Wmax in force is there for fast convergence. The tick clock wraps every 2^39 ns (9.16 minutes):
  * the profile bounds K0 so that the slowest recovery (from the floor, at
@@ -199,7 +231,14 @@
  * none cuts the key that was binding at grant time: the one with the
  * least slack (vrl_adapt_slack(): the permits it had left beyond this
  * grant, counting idle time past a full bucket), and every key within
- * VRL_ADAPT_TIE_Q16 of it (vrl_adapt_charged()). Rejected: cutting every
+ * VRL_ADAPT_TIE_Q16 of it (vrl_adapt_charged()). Slack is taken against
+ * the figure, not the effective rate: a key paced below its figure adds
+ * the time its last permit was charged over T (T_eff - T) to its room.
+ * Against the effective rate, a token once cut was granted at its
+ * earliest (slower) time on every request and so took every later bare
+ * 429, though the organisation at its figure was the closer to its
+ * upstream spacing: measured, 5-9 of 13-26 429s "by token" in sim.py's
+ * counts went on cutting the tokens to 0.55 of theirs. Rejected: cutting every
  * matching key. Two tokens at 150/s under an organisation's 200/s:
  * cutting the organisation on a token's rounding 429 slows the other
  * token too, and cutting the token on the organisation's 429 does
@@ -272,6 +311,8 @@
 #define VRL_ADAPT_TICK_SHIFT   20u                   /* a tick is 2^20 ns, 1.048576 ms */
 #define VRL_ADAPT_TICK_BITS    19u                   /* ticks kept: they wrap every 2^39 ns */
 #define VRL_ADAPT_MARK         (UINT32_C(1) << 31)   /* set in every word a cut writes */
+#define VRL_ADAPT_STRIKE_MASK  3u                    /* a cut's word: the strike since it */
+#define VRL_ADAPT_K_TOP        (VRL_ADAPT_K_MASK & ~VRL_ADAPT_STRIKE_MASK) /* k = 1, stored */
 #define VRL_ADAPT_TICK_MASK    ((1u << VRL_ADAPT_TICK_BITS) - 1u)
 
 #define VRL_ADAPT_BETA_MIN     32768u                /* 0.5: AIMD's halving */
@@ -337,7 +378,8 @@ static inline void vrl_adapt_store(const struct vrl_adapt *a, uint32_t words[4])
  */
 static inline uint32_t vrl_adapt_word(uint32_t k_q12, uint32_t tick)
 {
-	uint32_t k = k_q12 >= VRL_ADAPT_K_MASK ? VRL_ADAPT_K_MASK : k_q12;
+	uint32_t k = k_q12 >= VRL_ADAPT_K_MASK ? VRL_ADAPT_K_TOP :
+		k_q12 >= VRL_ADAPT_K_TOP ? VRL_ADAPT_K_TOP - 4u : k_q12 & ~VRL_ADAPT_STRIKE_MASK;
 
 	return VRL_ADAPT_MARK | (tick & VRL_ADAPT_TICK_MASK) << VRL_ADAPT_K_BITS | k;
 }
@@ -345,9 +387,9 @@ static inline uint32_t vrl_adapt_word(uint32_t k_q12, uint32_t tick)
 /* k of @word in 1/4096 (0: at the figure), and the tick of its cut. */
 static inline uint32_t vrl_adapt_k(uint32_t word)
 {
-	uint32_t k = word & VRL_ADAPT_K_MASK;
+	uint32_t k = word & VRL_ADAPT_K_MASK & ~VRL_ADAPT_STRIKE_MASK;
 
-	return k == VRL_ADAPT_K_MASK ? VRL_ADAPT_K_ONE : k;
+	return k == VRL_ADAPT_K_TOP ? VRL_ADAPT_K_ONE : k;
 }
 
 static inline uint32_t vrl_adapt_tick_of(uint32_t word)
@@ -365,7 +407,7 @@ static inline uint32_t vrl_adapt_tick(uint64_t now)
  * cut wrote (no mark). */
 static inline bool vrl_adapt_at_figure(uint32_t word)
 {
-	return !(word & VRL_ADAPT_MARK) || (word & VRL_ADAPT_K_MASK) == 0;
+	return !(word & VRL_ADAPT_MARK) || (word & VRL_ADAPT_K_MASK & ~VRL_ADAPT_STRIKE_MASK) == 0;
 }
 
 /* ---- reading it ------------------------------------------------------------ */
@@ -416,15 +458,18 @@ static inline struct vrl_gcra_step vrl_adapt_step(const struct vrl_gcra *g, uint
 
 /*
  * A 429 charged to the key at @now, for a request granted at @granted_at
- * (VRL_ADAPT_GRANTED_UNKNOWN when the caller cannot say). Returns true and
- * sets *@out to the cut word; or returns false with *@out = @word when the
- * 429 is absorbed: less than `hold` after the last cut, or its request was
- * granted before that cut (in its tick or earlier), so the cut answers it
- * already. The caller CASes @word to *@out and, when the CAS fails, calls
- * again with the word it found.
+ * (VRL_ADAPT_GRANTED_UNKNOWN when the caller cannot say). Returns
+ * VRL_ADAPT_CUT and sets *@out to the cut word; VRL_ADAPT_STRIKE with the
+ * word that notes the strike (the rate unchanged); or VRL_ADAPT_ABSORBED
+ * (0) with *@out = @word when the 429 is an echo: less than `hold` after
+ * the last cut (or, without a grant time, strike), or its request was
+ * granted before it (in its tick or earlier), or in the strike's window.
+ * The caller CASes @word to *@out and, when the CAS fails, calls again
+ * with the word it found.
  */
-bool vrl_adapt_cut(const struct vrl_adapt *a, uint32_t word, uint64_t now, uint64_t granted_at,
-		   uint32_t *out);
+enum { VRL_ADAPT_ABSORBED = 0, VRL_ADAPT_STRIKE = 1, VRL_ADAPT_CUT = 2 };
+int vrl_adapt_cut(const struct vrl_adapt *a, uint32_t word, uint64_t now, uint64_t granted_at,
+		  uint32_t *out);
 
 /* @word, or 0 once it is back at the figure at @now (vrld's sweep writes it). */
 uint32_t vrl_adapt_settle(const struct vrl_adapt *a, uint32_t word, uint64_t now);
@@ -433,11 +478,14 @@ uint32_t vrl_adapt_settle(const struct vrl_adapt *a, uint32_t word, uint64_t now
 
 /*
  * The slack of a key granted @n permits at time @at whose TAT was
- * @tat_before: (at + tau - tat_before) / T - n, in 1/65536 of a permit,
+ * @tat_before, against its figure: (at + tau + @extra_ns - tat_before) / T
+ * - n, @extra_ns the time its last permit was charged over T (T_eff - T;
+ * 0 at the figure), in 1/65536 of a permit,
  * saturating at UINT64_MAX (long idle). 0: the grant came at the earliest
  * time this key allowed; the key was the binding one.
  */
-uint64_t vrl_adapt_slack(const struct vrl_gcra *g, uint64_t tat_before, uint64_t at, uint64_t n);
+uint64_t vrl_adapt_slack(const struct vrl_gcra *g, uint64_t extra_ns, uint64_t tat_before,
+			 uint64_t at, uint64_t n);
 
 /*
  * The keys to charge, as a mask of @slack[0..@n) (@n <= 32): the one with

@@ -247,26 +247,28 @@ static inline void vrl_rate_figures(const struct vrl_limit *l, uint64_t state, u
 /*
  * A 429 charged to the key of @k at @now, for a request granted at
  * @granted_at (VRL_ADAPT_GRANTED_UNKNOWN: not known): cut its adapt word,
- * unless the cut in force answers it (adapt.h). Returns true when this
- * call cut, with the word it replaced in *@before and the one it wrote in
- * *@cut; the caller checks the slot's owner after and puts *@before back
- * if it changed (vrl_rate_uncut). Relaxed: the word orders with nothing
+ * unless the cut in force answers it (adapt.h). Returns what this call
+ * wrote (VRL_ADAPT_CUT or VRL_ADAPT_STRIKE; 0: nothing), with the word it
+ * replaced in *@before and the one it wrote in *@cut; the caller checks
+ * the slot's owner after and puts *@before back if it changed
+ * (vrl_rate_uncut): a strike word carries the mark as a cut's does. Relaxed: the word orders with nothing
  * (AD.W2).
  */
-static inline bool vrl_rate_cut(const struct vrl_kind_key *k, uint64_t now, uint64_t granted_at,
-				uint32_t *before, uint32_t *cut)
+static inline int vrl_rate_cut(const struct vrl_kind_key *k, uint64_t now, uint64_t granted_at,
+			       uint32_t *before, uint32_t *cut)
 {
 	uint32_t cur = atomic_load_explicit(&k->s->aux, memory_order_relaxed), next;
+	int rc;
 
 	for (;;) {
-		if (!vrl_adapt_cut(&k->l->adapt, cur, now, granted_at, &next))
-			return false;
+		if (!(rc = vrl_adapt_cut(&k->l->adapt, cur, now, granted_at, &next)))
+			return rc;
 		if (atomic_compare_exchange_weak_explicit(&k->s->aux, &cur, next,
 							  memory_order_relaxed,
 							  memory_order_relaxed)) {
 			*before = cur;
 			*cut = next;
-			return true;
+			return rc;
 		}
 	}
 }

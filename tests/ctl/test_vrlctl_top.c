@@ -143,6 +143,9 @@ static void test_top_json_adaptive(void **state)
 	test_segment("topad", &cfg, 1000, &seg, name);
 	c = test_open(name);
 	assert_int_equal(vrl_acquire(c, &r, NULL), 0);
+	/* a first 429 strikes, a second (no grant time, hold 0) cuts */
+	assert_int_equal(vrl_observe(c, &r, &bare429, &fb), 0);
+	assert_false(fb.actions & VRL_FB_ADAPT);
 	assert_int_equal(vrl_observe(c, &r, &bare429, &fb), 0);
 	assert_true(fb.actions & VRL_FB_ADAPT);
 	vrl_close(c);

@@ -48,7 +48,7 @@
 #include "reload.h"
 #include "unmatched.h"
 
-#define TICK_NS        (100u * 1000u * 1000u)  /* heartbeat period: 100 ms */
+#define TICK_NS        VRL_SHARE_TICK_NS       /* heartbeat period: 100 ms (AQ.S6 reads it) */
 #define SWEEP_CHUNK    4096u                   /* slots per reclaim bracket */
 #define ALERT_STUCK_NS (5ull * 1000000000u)     /* an event unpublished this long is lost */
 #define ALERTS_PER_TICK 256u                    /* events drained in one tick, at most */

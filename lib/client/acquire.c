@@ -153,6 +153,13 @@
  *      the key still counts the commit, so it is not evicted meanwhile.
  * A grant counts its cost in the slot's `used`, a denial for want of
  * share in `unmet` (relaxed adds on the word's line), for vrld's reports.
+ *   AQ.S6 A denial for want of share says when to try again: a rate key's
+ *      credit comes with vrld's next fill (VRL_SHARE_RETRY_NS); a block
+ *      key's allocation and a window's cap change only when vrld applies
+ *      a round, at its next tick (its heartbeat + VRL_SHARE_TICK_NS,
+ *      clamped: the heartbeat is a word any member can write), so their
+ *      callers do not poll a hundred times for one change. A hint only:
+ *      no decision reads it.
  */
 #include "client.h"
 #include "look.h"
@@ -792,6 +799,22 @@ static unsigned share_first(const struct vrl_client *c, const struct vrl_take *t
 
 /* A denial for want of share on key @g of @t: counted as unmet demand,
  * retried after a tick of vrld's refill. */
+/* AQ.S6: how long key @t's denial for want of share waits from @now. */
+static uint64_t share_retry(const struct vrl_client *c, const struct vrl_take *t, uint64_t now)
+{
+	const struct vrl_limit *l = &c->cfg->limits[t->limit];
+	uint64_t hb, next;
+
+	if (l->seg.kind == VRL_KIND_RATE)
+		return VRL_SHARE_RETRY_NS;
+	/* relaxed: a hint from vrld's heartbeat; nothing is decided on it */
+	hb = atomic_load_explicit(&c->hdr->daemon_heartbeat_ns, memory_order_relaxed);
+	next = hb + VRL_SHARE_TICK_NS + VRL_SHARE_RETRY_NS;
+	if (hb > now || next <= now + VRL_SHARE_RETRY_NS)
+		return VRL_SHARE_RETRY_NS;
+	return next - now > VRL_SHARE_TICK_NS ? VRL_SHARE_TICK_NS : next - now;
+}
+
 static int share_denied(struct vrl_client *c, const struct vrl_take *t, const struct look *lk,
 			unsigned n, unsigned g, uint64_t cost, uint64_t now, struct vrl_verdict *v)
 {
@@ -802,21 +825,27 @@ static int share_denied(struct vrl_client *c, const struct vrl_take *t, const st
 	v->at_ns = now;
 	vrl__fill_denied(c, &t[g], &lk[g], now, v);
 	vrl__adapt_fill(c, t, lk, n, now, now, false, v);
-	v->retry_after_ns = VRL_SHARE_RETRY_NS;
+	v->retry_after_ns = share_retry(c, &t[g], now);
 	v->remaining = 0;
 	v->flags |= VRL_VERDICT_SHARE;
 	return VRL_EDENIED;
 }
 
-/* A waiting acquire denied for want of share waits a refill and tries
- * again when @deadline allows: true when it slept. */
-static bool share_wait(uint64_t deadline, bool waiting)
+/* A waiting acquire denied for want of share on key @t waits what AQ.S6
+ * says and tries again when @deadline allows: true when it slept. */
+static bool share_wait(const struct vrl_client *c, const struct vrl_take *t, uint64_t deadline,
+		       bool waiting)
 {
-	uint64_t now = vrl_now_ns();
+	uint64_t now = vrl_now_ns(), wait;
 
-	if (!waiting || deadline < now || deadline - now < VRL_SHARE_RETRY_NS)
+	if (!waiting || deadline < now)
 		return false;
-	sleep_until(now + VRL_SHARE_RETRY_NS);
+	wait = share_retry(c, t, now);
+	if (deadline - now < wait)
+		wait = deadline - now;
+	if (wait < VRL_SHARE_RETRY_NS)
+		return false;
+	sleep_until(now + wait);
 	return true;
 }
 
@@ -919,7 +948,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 		/* AQ.S1: a share without room denies before any write */
 		if (stale < 0 && c->cfg->nglobal &&
 		    (jr = share_peek(c, t, lk, n, cost, now, at)) >= 0) {
-			if (share_wait(deadline, waiting)) {
+			if (share_wait(c, &t[jr], deadline, waiting)) {
 				careful = false;
 				continue;
 			}
@@ -1000,7 +1029,7 @@ static int take(struct vrl_client *c, struct vrl_take *t, unsigned n, uint64_t c
 					/* AQ.S2: the commits rolled back, the takes kept */
 					give_up(c, t, lk, n, cost, at, before, after);
 					careful = false;
-					if (lost || share_wait(deadline, waiting))
+					if (lost || share_wait(c, &t[jr], deadline, waiting))
 						continue;
 					return share_denied(c, t, lk, n, (unsigned)jr, cost, at, v);
 				}

@@ -181,6 +181,8 @@
 #define VRL_SHARE_RATE_UNIT   UINT64_C(1000000)       /* = VRL_GLOBAL_RATE_UNIT */
 #define VRL_SHARE_FILL_NS     UINT64_C(1000000)       /* vrld adds credit this often */
 #define VRL_SHARE_RETRY_NS    VRL_SHARE_FILL_NS       /* credit comes by then */
+#define VRL_SHARE_TICK_NS     UINT64_C(100000000)     /* vrld's tick: a round's results
+							 * are applied at one (vrld.c) */
 
 __extension__ typedef unsigned __int128 vrl_share_u128;
 

@@ -471,6 +471,34 @@ static void quota_allocation(void **state)
 }
 
 /*
+ * AQ.S6: a quota key denied for want of share is told to try again at
+ * vrld's next tick, when an allocation can come (not every millisecond);
+ * without a live heartbeat, or for a rate key, the share's refill time.
+ */
+static void retry_at_next_round(void **state)
+{
+	struct fixture *f = *state;
+	struct vrl_verdict v;
+	uint64_t hb;
+
+	atomic_store(&f->seg.hdr->daemon_heartbeat_ns, 0);
+	assert_int_equal(acquire(f, "q", 1, &v), VRL_EDENIED);
+	assert_true(v.flags & VRL_VERDICT_SHARE);
+	assert_int_equal(v.retry_after_ns, VRL_SHARE_RETRY_NS);
+	for (int tries = 0;; tries++) {
+		hb = vrl_now_ns();
+		atomic_store(&f->seg.hdr->daemon_heartbeat_ns, hb);
+		assert_int_equal(acquire(f, "q", 1, &v), VRL_EDENIED);
+		assert_true(v.flags & VRL_VERDICT_SHARE);
+		if (vrl_now_ns() - hb < VRL_SHARE_TICK_NS / 4)
+			break;        /* not preempted for long: the hint is judged */
+		assert_true(tries < 100);
+	}
+	assert_true(v.retry_after_ns > VRL_SHARE_TICK_NS / 2);
+	assert_true(v.retry_after_ns <= VRL_SHARE_TICK_NS);
+}
+
+/*
  * A new day: the grants of the new period are not made from the credit of
  * the old one (its word's tag is the old period: denied), vrld's scan
  * starts the new period's allocation at none and reports it, and an
@@ -719,6 +747,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fill_between_scans, setup, teardown),
 		cmocka_unit_test_setup_teardown(credit_of_a_later_pass, setup, teardown),
 		cmocka_unit_test_setup_teardown(quota_allocation, setup_blocks, teardown_blocks),
+		cmocka_unit_test_setup_teardown(retry_at_next_round, setup_blocks, teardown_blocks),
 		cmocka_unit_test_setup_teardown(quota_new_period, setup_blocks, teardown_blocks),
 		cmocka_unit_test_setup_teardown(slots_allocation, setup_blocks, teardown_blocks),
 		cmocka_unit_test_setup_teardown(failed_take_given_back, setup_blocks,

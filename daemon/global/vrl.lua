@@ -76,7 +76,7 @@ record is written first, after the head; the others follow as they were.
 Doubles hold integers exactly below 2^53, as Lua's numbers do.
 ]]
 
-local VERSION = 3    -- the library's version: vrld loads it over an older one
+local VERSION = 4    -- the library's version: vrld loads it over an older one
 local PROTOCOL = 2   -- the argument and reply layout vrld speaks
 local LAYOUT = 2     -- the layout of the keys' values, a part of their names
 
@@ -419,13 +419,16 @@ local function renew_share(k, h, ep, en)
   end
   -- demand: the load per period (rate: micro-permits/s; window: grants per W)
   local unit = rate and 1e12 or en.per
-  ld = math.min(capA, load_step(ld, (en.use + en.d) * unit / dt, dt, term))
-  -- idle: nothing used or asked for since its last call, and a load below
-  -- a permit a term or a twentieth of the figure (the estimate falls so
-  -- far within a term of its last use): it wants nothing, not even the
-  -- floor, so its share goes to hosts with demand once its promises
-  -- expire; its next denial (unmet) asks again
-  local idle = en.use == 0 and en.d == 0 and (ld * term < unit or ld * 20 < capA)
+  -- a call with nothing used or asked for lets the estimate fall twice as
+  -- fast (a sixth of a term's time constant)
+  local quiet = en.use == 0 and en.d == 0
+  ld = math.min(capA, load_step(ld, (en.use + en.d) * unit / dt, dt, quiet and term / 2 or term))
+  -- idle: quiet, and a load below a permit a term (from a host that had
+  -- all of a limit of 1000 a term, within about 1.2 terms): it wants
+  -- nothing, not even the floor, so its share goes to hosts with demand
+  -- once its promises expire; its next denial (unmet) asks again. A key
+  -- used at least once a term keeps its share.
+  local idle = quiet and ld * term < unit
   local wa = ld * HEADROOM
   if en.d > 0 then wa = math.max(wa, en.sa * 2, en.sa + en.d * unit / dt) end
   if idle then

@@ -49,9 +49,16 @@
  *      trip later. A cooldown only ever delays grants: invariant 1 needs
  *      nothing of it.
  *   K7 Between two ticks, every VRL_SHARE_FILL_NS, the keys of the last
- *      scan get F1 again (vrld_gkeys_fill), each after the same tag check
- *      and release fence as K3; a key gone since the scan is skipped
- *      until the next scan's K1. So a host's share is added in steps of
+ *      scan that are due get F1 again (vrld_gkeys_fill), each after the
+ *      same tag check and release fence as K3; a key gone since the scan
+ *      is skipped until the next scan's K1. A key is due
+ *      vrl_share_fill_interval() after its last fill (a sixteenth of its
+ *      burst share's time, 1 to 20 ms; never with no rate share, until a
+ *      new share; every key after a tick's results applied), judged by a
+ *      dense array of due times before anything of the key is read, and
+ *      vrld leaves that time in the share's cap word for the workers'
+ *      retry hint (AQ.S6): a host with many idle or large-burst keys does
+ *      not touch each every millisecond. So a host's share is added in steps of
  *      a few milliseconds, not of a tick: with a burst share of one
  *      permit, a host still grants its whole rate share (up to one
  *      permit per fill). share.h's claim holds for fills at any times;
@@ -152,6 +159,10 @@ static int grow(struct vrld_gkeys *g, size_t want)
 	if (!so)
 		return -ENOMEM;
 	g->slot_of = so;
+	so = realloc(g->due, cap * sizeof(*g->due));
+	if (!so)
+		return -ENOMEM;
+	g->due = so;
 	return 0;
 }
 
@@ -536,6 +547,8 @@ int vrld_gkeys_scan(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 				vrl_share_tick(&k->f, &sh->word, now);
 			entry(&g->e[g->n], k, sl, sh, now);
 		}
+		g->due[g->n] = k->kind != VRL_GLOBAL_RATE || k->f.rate == 0 ? UINT64_MAX :
+			       now + k->fill_every;
 		g->slot_of[g->n++] = i;
 	}
 	return build_map(g);
@@ -549,13 +562,23 @@ void vrld_gkeys_fill(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 		return;
 	vrl_share_mark(&s->hdr->share_fill_ns, now);     /* F0 */
 	for (size_t j = 0; j < g->n; j++) {
-		uint64_t i = g->slot_of[j];
-		struct vrld_gkey *k = &g->k[i];
-		struct vrl_seg_slot *sl = &v->slots[i];
-		/* acquire: as the scan's (KT.K2) */
-		uint64_t tag = atomic_load_explicit(&sl->tag, memory_order_acquire);
-		uint64_t st = atomic_load_explicit(&sl->state, memory_order_relaxed);
+		uint64_t i, tag, st;
+		struct vrld_gkey *k;
+		struct vrl_seg_slot *sl;
 
+		/* K7: not due yet (vrl_share_fill_interval; no rate: not until a
+		 * new share), by a dense array, before anything else is read */
+		if (now < g->due[j] && !g->fill_all)
+			continue;
+		i = g->slot_of[j];
+		k = &g->k[i];
+		sl = &v->slots[i];
+		g->due[j] = UINT64_MAX;
+		if (k->kind != VRL_GLOBAL_RATE || k->f.rate == 0)
+			continue;
+		/* acquire: as the scan's (KT.K2) */
+		tag = atomic_load_explicit(&sl->tag, memory_order_acquire);
+		st = atomic_load_explicit(&sl->state, memory_order_relaxed);
 		/* K7: a key gone since the scan waits for the next scan's K1 */
 		if (!k->tag || tag != k->tag || st == VRL_STATE_EVICTED ||
 		    k->kind != VRL_GLOBAL_RATE)
@@ -563,7 +586,11 @@ void vrld_gkeys_fill(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 		/* K3's release fence: the tag read above before the fill (AQ.S3) */
 		atomic_thread_fence(memory_order_release);
 		vrl_share_tick(&k->f, &v->shares[i].word, now);
+		g->due[j] = now + k->fill_every;
+		/* relaxed: a hint for a denial's retry (AQ.S6); nothing is decided on it */
+		atomic_store_explicit(&v->shares[i].cap, g->due[j], memory_order_relaxed);
 	}
+	g->fill_all = false;
 }
 
 void vrld_gkeys_apply(struct vrld_gkeys *g, struct vrl_seg *s, const struct vrl_global_result *r,
@@ -598,9 +625,12 @@ void vrld_gkeys_apply(struct vrld_gkeys *g, struct vrl_seg *s, const struct vrl_
 			window_apply(k, &v->shares[slot], &r[i]);
 			continue;
 		}
-		/* K4: F1 under the share in force, then F2 */
+		/* K4: F1 under the share in force, then F2; K7 fills the new
+		 * share at its next pass */
 		vrl_share_apply(&k->f, &v->shares[slot].word, r[i].share.rate, r[i].share.burst,
 				r[i].expires, now);
+		k->fill_every = vrl_share_fill_interval(&k->f);
+		g->fill_all = true;
 	}
 }
 
@@ -634,6 +664,7 @@ void vrld_gkeys_free(struct vrld_gkeys *g)
 	free(g->k);
 	free(g->e);
 	free(g->slot_of);
+	free(g->due);
 	free(g->map);
 	memset(g, 0, sizeof(*g));
 }

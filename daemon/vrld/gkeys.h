@@ -26,6 +26,8 @@ struct vrld_gkey {
 	struct vrl_share_fill f;         /* the share in force (share.h F1, F2) */
 	enum vrl_global_kind kind;       /* rate, window, quota, slots (blocks.h) */
 	uint64_t held;                   /* window: positions counted at the last scan */
+	uint64_t fill_every;             /* rate: K7's interval for the share in force
+	                                    (vrl_share_fill_interval); 0: every step */
 	bool soft;                       /* quota: never short, counted all the same */
 	uint32_t calendar, anchor;       /* quota: its periods */
 };
@@ -35,6 +37,8 @@ struct vrld_gkeys {
 	uint64_t nslots;
 	struct vrl_global_entry *e;      /* this tick's entries */
 	uint64_t *slot_of;               /* entry i is slot slot_of[i] */
+	uint64_t *due;                   /* entry i is filled again from due[i] (K7) */
+	bool fill_all;                   /* a share was applied: K7 fills every key next */
 	size_t n;                        /* entries this tick */
 	uint64_t *map;                   /* id -> slot + 1, open addressing */
 	size_t mapcap;                   /* a power of two, >= 2 n */

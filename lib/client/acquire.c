@@ -154,7 +154,8 @@
  * A grant counts its cost in the slot's `used`, a denial for want of
  * share in `unmet` (relaxed adds on the word's line), for vrld's reports.
  *   AQ.S6 A denial for want of share says when to try again: a rate key's
- *      credit comes with vrld's next fill (VRL_SHARE_RETRY_NS); a block
+ *      credit comes with vrld's next fill of it (the time vrld left in
+ *      the share's cap word, clamped; else VRL_SHARE_RETRY_NS); a block
  *      key's allocation and a window's cap change only when vrld applies
  *      a round, at its next tick (its heartbeat + VRL_SHARE_TICK_NS,
  *      clamped: the heartbeat is a word any member can write), so their
@@ -805,8 +806,14 @@ static uint64_t share_retry(const struct vrl_client *c, const struct vrl_take *t
 	const struct vrl_limit *l = &c->cfg->limits[t->limit];
 	uint64_t hb, next;
 
-	if (l->seg.kind == VRL_KIND_RATE)
-		return VRL_SHARE_RETRY_NS;
+	if (l->seg.kind == VRL_KIND_RATE) {
+		/* relaxed: vrld's next fill of the word, a hint (gkeys.c K7) */
+		next = c->view.shares ?
+		       atomic_load_explicit(&c->view.shares[t->slot].cap, memory_order_relaxed) : 0;
+		if (next <= now || next - now > VRL_SHARE_FILL_MAX_NS)
+			return VRL_SHARE_RETRY_NS;
+		return next - now + VRL_SHARE_RETRY_NS / 16;   /* just after it */
+	}
 	/* relaxed: a hint from vrld's heartbeat; nothing is decided on it */
 	hb = atomic_load_explicit(&c->hdr->daemon_heartbeat_ns, memory_order_relaxed);
 	next = hb + VRL_SHARE_TICK_NS + VRL_SHARE_RETRY_NS;

@@ -81,8 +81,12 @@
  * plus its fill over [s, e]; the step bucket's are bounded by the
  * continuous one's. QED. What the room term costs: a bucket full at a
  * fill gains nothing at the next, so a burst share of b permits used at
- * once loses up to r * VRL_SHARE_FILL_NS of fill each time it fills up:
- * little when b >> r * VRL_SHARE_FILL_NS, a tenth for b = 1 at r = 50/s.
+ * once loses up to r * (the time between two fills) each time it fills
+ * up. vrld fills a key every vrl_share_fill_interval(): every
+ * VRL_SHARE_FILL_NS while b / 16 comes faster than that, else when b / 16
+ * has come (at most VRL_SHARE_FILL_MAX_NS): the loss stays below a
+ * sixteenth of the burst per fill-up, or r * 1 ms (a tenth for b = 1 at
+ * r = 50/s), and a large burst share is not touched every millisecond.
  *
  * Across hosts. lease.c proves G1: at every instant the shares hosts
  * enforce sum to at most the limit, for the rate and for the burst
@@ -181,6 +185,7 @@
 #define VRL_SHARE_RATE_UNIT   UINT64_C(1000000)       /* = VRL_GLOBAL_RATE_UNIT */
 #define VRL_SHARE_FILL_NS     UINT64_C(1000000)       /* vrld adds credit this often */
 #define VRL_SHARE_RETRY_NS    VRL_SHARE_FILL_NS       /* credit comes by then */
+#define VRL_SHARE_FILL_MAX_NS UINT64_C(20000000)      /* the longest between two fills */
 #define VRL_SHARE_TICK_NS     UINT64_C(100000000)     /* vrld's tick: a round's results
 							 * are applied at one (vrld.c) */
 
@@ -403,6 +408,25 @@ static inline void vrl_share_apply(struct vrl_share_fill *f, _Atomic uint64_t *w
 	f->burst = burst;
 	f->trusted = trusted;
 	f->carry = lapsed ? 0 : f->carry;
+}
+
+/*
+ * How long after a fill of @f vrld fills it again: the time a sixteenth
+ * of its burst share takes to come at its rate share, within
+ * [VRL_SHARE_FILL_NS, VRL_SHARE_FILL_MAX_NS]; UINT64_MAX with no rate
+ * (nothing is due until a new share: vrl_share_apply).
+ */
+static inline uint64_t vrl_share_fill_interval(const struct vrl_share_fill *f)
+{
+	vrl_share_u128 t;
+
+	if (f->rate == 0)
+		return UINT64_MAX;
+	/* burst / 16 permits at rate x 1e-6 permits/s: burst x 1e15 / (16 rate) ns */
+	t = (vrl_share_u128)f->burst * UINT64_C(1000000000000000) / ((vrl_share_u128)f->rate * 16u);
+	if (t < VRL_SHARE_FILL_NS)
+		return VRL_SHARE_FILL_NS;
+	return t > VRL_SHARE_FILL_MAX_NS ? VRL_SHARE_FILL_MAX_NS : (uint64_t)t;
 }
 
 /* F1 at a tick: the credit due under the share in force, added. */

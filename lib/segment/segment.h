@@ -334,7 +334,9 @@ struct vrl_seg_share {
 	_Atomic uint64_t word;      /* share.h: until | credit; 0: no lease */
 	_Atomic uint64_t used;      /* permits granted on the key's share */
 	_Atomic uint64_t unmet;     /* permits denied for want of share */
-	_Atomic uint64_t cap;       /* reserved for counted kinds' allocations */
+	_Atomic uint64_t cap;       /* quota, slots: the allocation (blocks.h B2); rate:
+	                               when vrld fills the word next, a hint for a
+	                               denial's retry (acquire.c AQ.S6) */
 };
 
 /*

@@ -327,6 +327,53 @@ static void fill_between_scans(void **state)
 }
 
 /*
+ * gkeys.c K7: a key whose sixteenth of a burst share takes longer than a
+ * fill step is filled that much less often (here 64 permits at 100/s:
+ * every 20 ms, the longest), the time of its next fill left for a
+ * denial's retry hint (AQ.S6); a new share is filled at the next pass.
+ */
+static void fill_interval_follows_the_share(void **state)
+{
+	struct fixture *f = *state;
+	struct vrld_gkeys g = { 0 };
+	struct vrl_global_result r = { 0 };
+	struct vrl_seg_share *sh;
+	struct vrl_verdict v;
+	uint64_t now, t, credit;
+
+	assert_int_equal(acquire(f, "g", 1, &v), VRL_EDENIED);   /* makes the key */
+	sh = &f->seg.view.shares[slot_of(f, 0)];
+	now = vrl_mono_ns();
+	assert_int_equal(vrld_gkeys_scan(&g, &f->seg, now), 0);
+	memcpy(r.id, g.e[0].id, sizeof(r.id));
+	r.apply = true;
+	r.share.rate = 100 * VRL_SHARE_RATE_UNIT;
+	r.share.burst = 64;
+	r.expires = now + 100 * NS_PER_S;
+	r.gen = 1;
+	vrld_gkeys_apply(&g, &f->seg, &r, 1, now);
+	t = clock_past(now + VRL_SHARE_FILL_NS);
+	vrld_gkeys_fill(&g, &f->seg, t);                          /* due at once */
+	credit = vrl_share_credit(atomic_load(&sh->word));
+	assert_true(credit > 0 && credit < 1u << VRL_SHARE_FRAC_BITS);
+	assert_int_equal(atomic_load(&sh->cap), t + VRL_SHARE_FILL_MAX_NS);
+	/* a step later: not due, nothing added */
+	vrld_gkeys_fill(&g, &f->seg, clock_past(t + VRL_SHARE_FILL_NS));
+	assert_int_equal(vrl_share_credit(atomic_load(&sh->word)), credit);
+	/* a denial meanwhile is told to come back after that fill */
+	assert_int_equal(acquire(f, "g", 1, &v), VRL_EDENIED);
+	assert_true(v.flags & VRL_VERDICT_SHARE);
+	if (vrl_mono_ns() < t + VRL_SHARE_FILL_MAX_NS / 2)        /* not preempted long */
+		assert_true(v.retry_after_ns > VRL_SHARE_FILL_MAX_NS / 4);
+	assert_true(v.retry_after_ns <= VRL_SHARE_FILL_MAX_NS + VRL_SHARE_RETRY_NS);
+	/* when due: two permits (20 ms at 100/s) on top */
+	t = clock_past(t + VRL_SHARE_FILL_MAX_NS);
+	vrld_gkeys_fill(&g, &f->seg, t);
+	assert_true(vrl_share_credit(atomic_load(&sh->word)) >= credit + (2u << VRL_SHARE_FRAC_BITS));
+	vrld_gkeys_free(&g);
+}
+
+/*
  * share.h F0, acquire.c AQ.S4: a grant is dated by its decision, so the
  * credit it spends must be of then. Credit added by a pass of vrld's fill
  * later than the acquire's clock read (as when the worker was preempted
@@ -744,6 +791,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(eviction_drains, setup, teardown),
 		cmocka_unit_test_setup_teardown(reload_scope, setup, teardown),
+		cmocka_unit_test_setup_teardown(fill_interval_follows_the_share, setup, teardown),
 		cmocka_unit_test_setup_teardown(fill_between_scans, setup, teardown),
 		cmocka_unit_test_setup_teardown(credit_of_a_later_pass, setup, teardown),
 		cmocka_unit_test_setup_teardown(quota_allocation, setup_blocks, teardown_blocks),

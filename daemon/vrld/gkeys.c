@@ -586,9 +586,12 @@ void vrld_gkeys_fill(struct vrld_gkeys *g, struct vrl_seg *s, uint64_t now)
 		/* K3's release fence: the tag read above before the fill (AQ.S3) */
 		atomic_thread_fence(memory_order_release);
 		vrl_share_tick(&k->f, &v->shares[i].word, now);
-		g->due[j] = now + k->fill_every;
-		/* relaxed: a hint for a denial's retry (AQ.S6); nothing is decided on it */
-		atomic_store_explicit(&v->shares[i].cap, g->due[j], memory_order_relaxed);
+		/* half a step early: a pass that woke late must not make the
+		 * next one skip the key (every other step, for a 1 ms key) */
+		g->due[j] = now + k->fill_every - VRL_SHARE_FILL_NS / 2;
+		/* relaxed: a hint for a denial's retry (AQ.S6), the step the next
+		 * fill is for; nothing is decided on it */
+		atomic_store_explicit(&v->shares[i].cap, now + k->fill_every, memory_order_relaxed);
 	}
 	g->fill_all = false;
 }

@@ -810,9 +810,11 @@ static uint64_t share_retry(const struct vrl_client *c, const struct vrl_take *t
 		/* relaxed: vrld's next fill of the word, a hint (gkeys.c K7) */
 		next = c->view.shares ?
 		       atomic_load_explicit(&c->view.shares[t->slot].cap, memory_order_relaxed) : 0;
-		if (next <= now || next - now > VRL_SHARE_FILL_MAX_NS)
-			return VRL_SHARE_RETRY_NS;
-		return next - now + VRL_SHARE_RETRY_NS / 16;   /* just after it */
+		if (next == 0 || next > now + VRL_SHARE_FILL_MAX_NS)
+			return VRL_SHARE_RETRY_NS;     /* none due, or a word not vrld's */
+		/* just after it; a fill that is late (vrld not yet woken) is
+		 * close: look again soon rather than a whole step later */
+		return next > now ? next - now + VRL_SHARE_RETRY_NS / 8 : VRL_SHARE_RETRY_NS / 8;
 	}
 	/* relaxed: a hint from vrld's heartbeat; nothing is decided on it */
 	hb = atomic_load_explicit(&c->hdr->daemon_heartbeat_ns, memory_order_relaxed);

@@ -5,7 +5,7 @@
  * their decision times (one clock), keep each global limit over EVERY
  * interval: while the load is spread, while it moves between hosts,
  * while a vrld is SIGKILLed and restarted, while Redis is stopped for
- * more than two lease terms, and after Redis restarts with its data
+ * 5 s (twenty lease terms), and after Redis restarts with its data
  * wiped. Progress: a host denied for want of share gets a larger share
  * within three lease terms, and a host without demand holds no share,
  * rate or burst, three terms after its demand stopped (a window: W
@@ -401,8 +401,8 @@ static void spread_and_moves(void **state)
 
 /*
  * Faults under a steady load on every host: vrld b SIGKILLed (and
- * restarted on its segment two terms later), Redis stopped for two and a
- * half terms, Redis restarted with its data wiped. After each, every
+ * restarted on its segment two terms later), Redis stopped (SIGSTOP) for
+ * 5 s, twenty lease terms, Redis restarted with its data wiped. After each, every
  * host grants again; over the whole run, every interval stays within
  * every limit.
  */
@@ -423,8 +423,8 @@ static void faults(void **state)
 	assert_int_equal(gh_restart_vrld(&run, 1), 0);
 	wait_grants_after(0, ALL_HOSTS, t);
 
-	gh_redis_pause(&run);
-	gh_pace(5 * LEASE_NS / 2);
+	gh_redis_pause(&run);                    /* SIGSTOP for 5 s: 20 lease terms */
+	gh_pace(5 * VRL_NS_PER_S);
 	gh_redis_resume(&run);
 	t = vrl_now_ns();
 	wait_grants_after(0, ALL_HOSTS, t);

@@ -299,3 +299,16 @@ void *test_shared(size_t bytes)
 		abort();
 	return p;
 }
+
+uint64_t test_slot_of(const struct vrl_seg *seg, uint32_t lim)
+{
+	for (uint64_t i = 0; i < seg->view.nslots; i++) {
+		uint64_t tag = atomic_load(&seg->view.slots[i].tag);
+
+		if ((tag & VRL_TAG_LIVE) && !(tag & VRL_TAG_PENDING) &&
+		    VRL_NOTE_INDEX(atomic_load(&seg->view.slots[i].limit)) == lim)
+			return i;
+	}
+	fprintf(stderr, "test_slot_of: no key of limit %u\n", lim);
+	abort();
+}

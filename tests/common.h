@@ -44,6 +44,10 @@ struct vrl_seg_limit *test_add_slots(struct vrl_seg_config *cfg, const char *nam
 void test_segment(const char *tag, const struct vrl_seg_config *cfg, uint64_t keys,
 		  struct vrl_seg *seg, char name[VRL_SHM_NAME_MAX]);
 
+/* The slot of the one live key of limit index @lim in @seg (by its note);
+ * aborts the test program when there is none. */
+uint64_t test_slot_of(const struct vrl_seg *seg, uint32_t lim);
+
 /* Unmap and unlink. */
 void test_segment_drop(struct vrl_seg *seg, const char *name);
 

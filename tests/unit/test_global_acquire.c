@@ -61,18 +61,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The slot of the one key of limit @lim (by its note) of the segment. */
+/* The slot of the one key of limit @lim. */
 static uint64_t slot_of(struct fixture *f, uint32_t lim)
 {
-	for (uint64_t i = 0; i < f->seg.view.nslots; i++) {
-		uint64_t tag = atomic_load(&f->seg.view.slots[i].tag);
-
-		if ((tag & VRL_TAG_LIVE) && !(tag & VRL_TAG_PENDING) &&
-		    VRL_NOTE_INDEX(atomic_load(&f->seg.view.slots[i].limit)) == lim)
-			return i;
-	}
-	fail_msg("no key of limit %u", lim);
-	return 0;
+	return test_slot_of(&f->seg, lim);
 }
 
 static struct vrl_seg_share *share(struct fixture *f, uint32_t lim)
